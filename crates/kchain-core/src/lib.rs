@@ -1,0 +1,46 @@
+//! kchain-core: the pure core of kchain. Formats, hashing, RFC 6962 Merkle trees, keys, the
+//! trust file and the chain verifier; no files, no network.
+//!
+//! A chained partition is a sequence of entries. Each record of a chained topic is one entry
+//! holding one item:
+//!
+//! ```text
+//! item leaf  = SHA-256(0x00 || 0x0E "kchain:item:v1" || timestamp || key? || value? || headers)
+//! entry hash = SHA-256(0x0F "kchain:entry:v1" || version || chain id || height || prev
+//!                      || timestamp || items root || item count)
+//! items root = RFC 6962 root over the item leaves (for one item: its leaf hash)
+//! ```
+//!
+//! Byte-by-byte layouts are in `docs/format.md`.
+//!
+//! ```
+//! use kchain_core::{ChainId, Item};
+//! let item = Item { value: Some(b"hello".to_vec()), timestamp_ms: 1, ..Item::default() };
+//! assert_eq!(Item::decode(&item.encode()).unwrap(), item);
+//! let _chain = ChainId::for_partition("orders", 0);
+//! ```
+//!
+//! References: RFC 6962 section 2.1 (Merkle trees), RFC 8032 (Ed25519).
+
+mod chain;
+mod entry;
+mod hash;
+mod item;
+mod keys;
+pub mod merkle;
+mod trust;
+mod verify;
+
+pub use chain::{
+    is_chain_header, record_entry_header, ChainMeta, MetaError, HEADER_PREFIX, H_HEIGHT, H_KEY,
+    H_PREV, H_SIG, H_VERSION,
+};
+pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
+pub use hash::{from_hex, sha256, tag, to_hex, DecodeError, Encoder, Hash, ZERO_HASH};
+pub use item::{Item, ItemRef};
+pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};
+pub use trust::{KeyStanding, Pin, Trust, TrustError, TrustedWriter};
+pub use verify::{
+    observe, ChainContext, ChainVerifier, Expectations, Finding, FindingKind, Link, Observation,
+    Observed, SigCheck, Summary,
+};

@@ -1,0 +1,170 @@
+//! The `Log` abstraction: what kchain needs from an ordered, partitioned, append-only log.
+//!
+//! Both backends (embedded segment files, and Kafka in a later crate feature) implement these
+//! traits, and one conformance suite runs against each.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::LogError;
+
+/// One record header: a name and opaque bytes, as in Kafka.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+impl Header {
+    pub fn new(name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// One record as an application sees it: optional key, optional value, headers in order, and a
+/// timestamp in milliseconds since the Unix epoch (Kafka's CreateTime).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<Header>,
+    pub timestamp_ms: i64,
+}
+
+impl Record {
+    /// The value of the first header called `name`, if any.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.value.as_slice())
+    }
+}
+
+/// A record read back from a log, with the offset the log gave it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub offset: u64,
+    pub record: Record,
+}
+
+/// When the embedded backend forces appended data to stable storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// fsync before `append` returns: an acknowledged append survives power loss.
+    #[default]
+    EveryBatch,
+    /// fsync at most every this many milliseconds (checked on append and on drop); an
+    /// acknowledged append survives a process crash but may be lost on power loss.
+    IntervalMs(u64),
+    /// Never fsync explicitly (tests and benchmarks of the hashing path only).
+    Never,
+}
+
+/// Settings for a new topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicConfig {
+    pub partitions: u32,
+    /// Retention in milliseconds; `None` keeps records forever (kchain's default).
+    pub retention_ms: Option<i64>,
+}
+
+impl Default for TopicConfig {
+    fn default() -> Self {
+        TopicConfig {
+            partitions: 1,
+            retention_ms: None,
+        }
+    }
+}
+
+/// What a log knows about one topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub partitions: u32,
+    /// Backend-specific settings worth showing a user (e.g. `retention.ms`), as text.
+    pub settings: Vec<(String, String)>,
+}
+
+/// A topic name and partition number, for messages and map keys.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    pub topic: String,
+    pub partition: u32,
+}
+
+impl Partition {
+    pub fn new(topic: impl Into<String>, partition: u32) -> Self {
+        Partition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.topic, self.partition)
+    }
+}
+
+/// An ordered, partitioned, append-only log.
+///
+/// Offsets within a partition start at the partition's start offset (0 unless retention has
+/// removed records) and grow by one per record.
+pub trait Log: Send + Sync {
+    /// Short name of the backend for messages: `"embedded"` or `"kafka"`.
+    fn backend(&self) -> &'static str;
+
+    /// Creates a topic. Fails with [`LogError::TopicExists`] when it already exists.
+    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError>;
+
+    /// Lists topics, sorted by name.
+    fn list_topics(&self) -> Result<Vec<TopicInfo>, LogError>;
+
+    /// Describes one topic. Fails with [`LogError::NoSuchTopic`] when it does not exist.
+    fn topic(&self, name: &str) -> Result<TopicInfo, LogError>;
+
+    /// Opens the single appender of a partition. On the embedded backend this takes an
+    /// exclusive lock that fails with [`LogError::Locked`] while another appender (in this or
+    /// another process) holds it.
+    fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError>;
+
+    /// Opens a reader positioned at `from` (clamped up to the start offset).
+    fn reader(&self, topic: &str, partition: u32, from: u64)
+        -> Result<Box<dyn Reader>, LogError>;
+
+    /// The offset the next appended record will get (the high watermark).
+    fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError>;
+
+    /// The first offset still stored in the partition.
+    fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError>;
+}
+
+/// Appends batches to one partition.
+pub trait Appender: Send {
+    /// Appends `records` as one batch and returns the offset of each record, in order. When
+    /// this returns `Ok`, the records are acknowledged: readers can see them, and they
+    /// survive a crash of this process (and power loss, under [`FsyncPolicy::EveryBatch`]).
+    fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError>;
+
+    /// Forces everything appended so far to stable storage.
+    fn flush(&mut self) -> Result<(), LogError>;
+
+    /// The offset the next appended record will get.
+    fn next_offset(&self) -> u64;
+}
+
+/// Reads one partition in offset order.
+pub trait Reader: Send {
+    /// Returns up to `max` records from the current position and advances past them. Returns
+    /// an empty vector when no record arrives within `wait` (`Duration::ZERO` does not wait).
+    fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredRecord>, LogError>;
+
+    /// The offset of the next record this reader will return.
+    fn position(&self) -> u64;
+}

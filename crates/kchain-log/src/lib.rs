@@ -1,0 +1,21 @@
+//! kchain's log layer: an ordered, partitioned, append-only [`Log`] and its backends.
+//!
+//! The core of kchain never talks to storage directly: it appends batches to a partition,
+//! learns their offsets, and reads them back in order. Two backends implement [`Log`]:
+//!
+//! - [`EmbeddedLog`] (the default, no server): segment files in a data directory, see
+//!   `docs/format.md` for the byte layout.
+//! - Kafka, through `rdkafka` (arrives with the Kafka backend).
+//!
+//! One conformance suite (`tests/conformance.rs`) runs against every backend.
+
+mod api;
+mod error;
+mod embedded;
+
+pub use api::{
+    Appender, FsyncPolicy, Header, Log, Partition, Reader, Record, StoredRecord, TopicConfig,
+    TopicInfo,
+};
+pub use embedded::{EmbeddedLog, EmbeddedOptions};
+pub use error::LogError;

@@ -1,0 +1,77 @@
+//! Key files and trust files on disk.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use kchain_core::{Trust, WriterKey};
+
+use crate::error::TopicError;
+
+/// Writes a new key file with mode 0600. Refuses to overwrite an existing file.
+pub fn write_key_file(path: &Path, key: &WriterKey) -> Result<(), TopicError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)
+            .map_err(|e| TopicError::io(format!("creating {}", dir.display()), e))?;
+    }
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| TopicError::io(format!("creating key file {}", path.display()), e))?;
+    f.write_all(key.to_key_file().as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| TopicError::io(format!("writing key file {}", path.display()), e))
+}
+
+/// Reads a key file. Refuses one that group or others can read, as ssh does.
+pub fn read_key_file(path: &Path) -> Result<WriterKey, TopicError> {
+    let meta = fs::metadata(path)
+        .map_err(|e| TopicError::io(format!("reading key file {}", path.display()), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(TopicError::KeyPermissions {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = fs::read_to_string(path)
+        .map_err(|e| TopicError::io(format!("reading key file {}", path.display()), e))?;
+    WriterKey::from_key_file(&text).map_err(|source| TopicError::Key {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads a trust file.
+pub fn read_trust_file(path: &Path) -> Result<Trust, TopicError> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| TopicError::io(format!("reading trust file {}", path.display()), e))?;
+    Trust::from_toml(&text).map_err(|source| TopicError::Trust {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes a trust file atomically (a temporary file renamed over the old one).
+pub fn write_trust_file(path: &Path, trust: &Trust) -> Result<(), TopicError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)
+            .map_err(|e| TopicError::io(format!("creating {}", dir.display()), e))?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    fs::write(&tmp, trust.to_toml())
+        .and_then(|_| fs::rename(&tmp, path))
+        .map_err(|e| TopicError::io(format!("writing trust file {}", path.display()), e))
+}

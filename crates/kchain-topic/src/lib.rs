@@ -1,0 +1,35 @@
+//! kchain-topic: chained topics over any [`kchain_log::Log`].
+//!
+//! - [`ChainWriter`]: the one writer of a partition. Each record it appends carries
+//!   `kchain.*` headers linking it to the record before; the last record of each batch
+//!   carries an Ed25519 signature over its entry hash, which covers the whole batch.
+//! - [`VerifyingReader`]: yields records only once verified, stops at the first finding.
+//! - [`verify_topic`]: verifies partitions in parallel, and hashes in parallel within each.
+//!
+//! ```text
+//!  offset  0          1          2 (batch end)   3 ...
+//!        [h=0      ][h=1      ][h=2           ][h=3 ...
+//!        [prev=0   ][prev=E0  ][prev=E1       ][prev=E2
+//!                              [key, sig(E2)  ]
+//! ```
+//!
+//! The record layout is in `docs/format.md`.
+
+mod error;
+mod files;
+mod inspect;
+mod mapping;
+mod reader;
+pub mod tamper;
+mod verify;
+mod writer;
+
+pub use error::TopicError;
+pub use files::{read_key_file, read_trust_file, write_key_file, write_trust_file};
+pub use inspect::{inspect, short, InspectRow};
+pub use mapping::{item_of, meta_of};
+pub use reader::{VerifiedRecord, VerifyingReader};
+pub use verify::{
+    expectations, verify_partition, verify_topic, PartitionReport, TopicReport, VerifyOptions,
+};
+pub use writer::{AppendReceipt, ChainWriter, WriterOptions};

@@ -1,0 +1,65 @@
+//! Helpers shared by the chained-topic tests.
+#![allow(dead_code)]
+
+use kchain_core::{Item, Trust, TrustedWriter, WriterKey};
+use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, TopicConfig};
+use kchain_topic::{ChainWriter, WriterOptions};
+
+pub fn open_log(dir: &std::path::Path) -> EmbeddedLog {
+    EmbeddedLog::create(
+        dir,
+        EmbeddedOptions {
+            fsync: FsyncPolicy::Never,
+            ..EmbeddedOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+pub fn key(name: &str, seed: u8) -> WriterKey {
+    WriterKey::from_seed(name, [seed; 32])
+}
+
+pub fn trust_for(keys: &[&WriterKey]) -> Trust {
+    Trust {
+        writers: keys
+            .iter()
+            .map(|k| TrustedWriter {
+                name: k.name().to_owned(),
+                key: k.public(),
+                topics: Vec::new(),
+            })
+            .collect(),
+        pins: Vec::new(),
+    }
+}
+
+pub fn item(i: u64) -> Item {
+    Item {
+        key: Some(format!("key-{}", i % 7).into_bytes()),
+        value: Some(format!("{{\"event\":\"scan\",\"seq\":{i}}}").into_bytes()),
+        headers: vec![("source".into(), b"test".to_vec())],
+        timestamp_ms: 1_700_000_000_000 + i as i64,
+    }
+}
+
+/// Writes `n` items to partition 0 of `topic` in batches of `batch` (signature at the end of
+/// each batch).
+pub fn write_chain(log: &dyn Log, topic: &str, key: &WriterKey, n: u64, batch: usize) {
+    if log.topic(topic).is_err() {
+        log.create_topic(topic, &TopicConfig::default()).unwrap();
+    }
+    let mut w = ChainWriter::open(
+        log,
+        topic,
+        0,
+        key,
+        WriterOptions {
+            max_batch_records: batch,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap();
+    let start = w.tip().map_or(0, |(h, _)| h + 1);
+    w.append((start..start + n).map(item).collect()).unwrap();
+}
