@@ -48,9 +48,7 @@ where
 
 impl Item {
     /// A borrowed view of this item.
-    pub fn as_ref(
-        &self,
-    ) -> ItemRef<'_, impl Iterator<Item = (&str, &[u8])> + Clone + '_> {
+    pub fn as_ref(&self) -> ItemRef<'_, impl Iterator<Item = (&str, &[u8])> + Clone + '_> {
         ItemRef {
             key: self.key.as_deref(),
             value: self.value.as_deref(),

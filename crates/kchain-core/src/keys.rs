@@ -196,9 +196,8 @@ impl WriterKey {
             )));
         }
         let mut seed = [0u8; 32];
-        hex::decode_to_slice(file.secret.as_bytes(), &mut seed).map_err(|_| {
-            KeyError::MalformedKeyFile("secret is not 64 hex digits".into())
-        })?;
+        hex::decode_to_slice(file.secret.as_bytes(), &mut seed)
+            .map_err(|_| KeyError::MalformedKeyFile("secret is not 64 hex digits".into()))?;
         let key = WriterKey::from_seed(&file.name, seed);
         if key.public() != PublicKey::from_hex(&file.public)? {
             return Err(KeyError::PublicMismatch);

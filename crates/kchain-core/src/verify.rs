@@ -492,9 +492,15 @@ impl ChainVerifier {
             // should link to is the record that changed.
             let _ = n2;
             let (kind, what) = if t.height == 0 {
-                (FindingKind::GenesisMismatch, "the genesis record was replaced or changed")
+                (
+                    FindingKind::GenesisMismatch,
+                    "the genesis record was replaced or changed",
+                )
             } else {
-                (FindingKind::PayloadChanged, "the record's content was changed")
+                (
+                    FindingKind::PayloadChanged,
+                    "the record's content was changed",
+                )
             };
             return self.fail(
                 t.offset,
@@ -612,12 +618,12 @@ impl ChainVerifier {
                 self.signed_tip = Some(link);
             }
             SigCheck::Invalid(id) => {
-                let successor_disagrees =
-                    n1.is_some_and(|n| n.height == r.height + 1 && n.prev != r.hash)
-                        && match (n1, n2) {
-                            (Some(a), Some(b)) => extends(&a, &b),
-                            _ => true,
-                        };
+                let successor_disagrees = n1
+                    .is_some_and(|n| n.height == r.height + 1 && n.prev != r.hash)
+                    && match (n1, n2) {
+                        (Some(a), Some(b)) => extends(&a, &b),
+                        _ => true,
+                    };
                 return if successor_disagrees {
                     self.fail(
                         r.offset,
@@ -645,9 +651,7 @@ impl ChainVerifier {
                     first.offset,
                     first.height,
                     FindingKind::UnknownKey,
-                    format!(
-                        "{covered} are signed by key {id}, which the trust file does not list"
-                    ),
+                    format!("{covered} are signed by key {id}, which the trust file does not list"),
                 )
             }
             SigCheck::OtherTopics(id) => {
@@ -655,7 +659,9 @@ impl ChainVerifier {
                     first.offset,
                     first.height,
                     FindingKind::ForeignWriter,
-                    format!("{covered} are signed by key {id}, which is not trusted for this topic"),
+                    format!(
+                        "{covered} are signed by key {id}, which is not trusted for this topic"
+                    ),
                 )
             }
         }

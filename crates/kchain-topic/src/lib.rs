@@ -19,6 +19,7 @@ mod error;
 mod files;
 mod inspect;
 mod mapping;
+mod partitioner;
 mod reader;
 pub mod tamper;
 mod verify;
@@ -28,6 +29,7 @@ pub use error::TopicError;
 pub use files::{read_key_file, read_trust_file, write_key_file, write_trust_file};
 pub use inspect::{inspect, short, InspectRow};
 pub use mapping::{item_of, meta_of};
+pub use partitioner::{murmur2, partition_for_key};
 pub use reader::{VerifiedRecord, VerifyingReader};
 pub use verify::{
     expectations, verify_partition, verify_topic, PartitionReport, TopicReport, VerifyOptions,

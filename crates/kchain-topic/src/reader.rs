@@ -7,7 +7,9 @@
 
 use std::collections::VecDeque;
 
-use kchain_core::{ChainContext, ChainId, ChainVerifier, Finding, Hash, Item, Observation, Summary, Trust};
+use kchain_core::{
+    ChainContext, ChainId, ChainVerifier, Finding, Hash, Item, Observation, Summary, Trust,
+};
 use kchain_log::{Log, StoredRecord};
 
 use crate::error::TopicError;

@@ -21,7 +21,11 @@ pub fn read_all(log: &dyn Log, topic: &str, partition: u32) -> Result<Vec<Record
         if recs.is_empty() {
             break;
         }
-        out.extend(recs.into_iter().filter(|r| r.offset < end).map(|r| r.record));
+        out.extend(
+            recs.into_iter()
+                .filter(|r| r.offset < end)
+                .map(|r| r.record),
+        );
     }
     Ok(out)
 }
@@ -67,7 +71,14 @@ pub fn forge_after(
 ) -> Result<Record, TopicError> {
     let meta = meta_of(prev_record).map_err(|e| TopicError::Invalid(e.to_string()))?;
     let prev_hash = entry_hash_of(topic, partition, prev_record)?;
-    Ok(forge(topic, partition, meta.height + 1, prev_hash, item, signer))
+    Ok(forge(
+        topic,
+        partition,
+        meta.height + 1,
+        prev_hash,
+        item,
+        signer,
+    ))
 }
 
 /// Builds a chained record at `height` linking to `prev` (zeros for a genesis), with a

@@ -8,7 +8,9 @@
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
-use kchain_core::{ChainContext, ChainId, ChainVerifier, Expectations, Observation, Summary, Trust};
+use kchain_core::{
+    ChainContext, ChainId, ChainVerifier, Expectations, Observation, Summary, Trust,
+};
 use kchain_log::{Log, LogError, Reader, StoredRecord};
 use rayon::prelude::*;
 
@@ -203,7 +205,11 @@ pub fn expectations(trust: &Trust, topic: &str, partition: u32) -> Expectations 
 }
 
 /// Observes one stored record.
-pub fn observe_record(ctx: &ChainContext<'_>, r: &StoredRecord, scratch: &mut Vec<u8>) -> Observation {
+pub fn observe_record(
+    ctx: &ChainContext<'_>,
+    r: &StoredRecord,
+    scratch: &mut Vec<u8>,
+) -> Observation {
     let rec = &r.record;
     kchain_core::observe(
         ctx,

@@ -120,7 +120,9 @@ impl<'k> ChainWriter<'k> {
                 bytes += item_size(&item);
                 batch.push(item);
             }
-            let r = self.append_batch(batch).inspect_err(|_| self.poisoned = true)?;
+            let r = self
+                .append_batch(batch)
+                .inspect_err(|_| self.poisoned = true)?;
             receipt = Some(match receipt {
                 None => r,
                 Some(acc) => AppendReceipt {
@@ -212,7 +214,10 @@ impl<'k> ChainWriter<'k> {
 fn item_size(it: &Item) -> usize {
     it.key.as_ref().map_or(0, Vec::len)
         + it.value.as_ref().map_or(0, Vec::len)
-        + it.headers.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+        + it.headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
         + 160
 }
 
@@ -230,7 +235,11 @@ fn read_own_tip(
         .poll(1, Duration::from_secs(10))?
         .into_iter()
         .next()
-        .ok_or_else(|| TopicError::Invalid(format!("{topic}/{partition}: cannot read the tip at offset {offset}")))?;
+        .ok_or_else(|| {
+            TopicError::Invalid(format!(
+                "{topic}/{partition}: cannot read the tip at offset {offset}"
+            ))
+        })?;
     let trust = Trust {
         writers: vec![TrustedWriter {
             name: key.name().to_owned(),
@@ -250,7 +259,9 @@ fn read_own_tip(
         rec.offset,
         r.key.as_deref(),
         r.value.as_deref(),
-        r.headers.iter().map(|h| (h.name.as_str(), h.value.as_slice())),
+        r.headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_slice())),
         r.timestamp_ms,
         &mut Vec::new(),
     );
@@ -265,7 +276,10 @@ fn read_own_tip(
         Observation::Entry(o) => Err(foreign(match o.sig {
             SigCheck::None => "the tip is not signed".into(),
             SigCheck::Unknown(id) | SigCheck::OtherTopics(id) => {
-                format!("the tip is signed by key {id}, not by this writer's key {}", key.id())
+                format!(
+                    "the tip is signed by key {id}, not by this writer's key {}",
+                    key.id()
+                )
             }
             _ => "the tip's signature does not verify".into(),
         })),
@@ -275,5 +289,7 @@ fn read_own_tip(
 
 /// Turns a log record's header list into (name, value) pairs.
 pub(crate) fn header_pairs(headers: &[Header]) -> impl Iterator<Item = (&str, &[u8])> + Clone {
-    headers.iter().map(|h| (h.name.as_str(), h.value.as_slice()))
+    headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.as_slice()))
 }

@@ -47,7 +47,10 @@ fn tampered(
     let dir = tempfile::tempdir().unwrap();
     let copy = open_log(dir.path());
     let mut mutate = Some(mutate);
-    copy_topic_with(&f.log, &copy, TOPIC, |_, recs| (mutate.take().unwrap())(recs)).unwrap();
+    copy_topic_with(&f.log, &copy, TOPIC, |_, recs| {
+        (mutate.take().unwrap())(recs)
+    })
+    .unwrap();
     let report = verify(&copy, trust);
     let finding = report.partitions[0]
         .summary
@@ -117,7 +120,10 @@ fn payload_changed_at_the_tip() {
         r[49].key = Some(b"other".to_vec());
     });
     assert_eq!((off, kind), (40, FindingKind::BadSignature));
-    assert!(detail.contains("offset 49") && detail.contains("40..=49"), "{detail}");
+    assert!(
+        detail.contains("offset 49") && detail.contains("40..=49"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -132,7 +138,9 @@ fn application_header_or_timestamp_changed() {
 #[test]
 fn chain_header_fields_changed() {
     let f = fixture();
-    let (off, h, kind, _) = tampered(&f, &f.trust, |r| set_header(&mut r[22], "kchain.height", b"99"));
+    let (off, h, kind, _) = tampered(&f, &f.trust, |r| {
+        set_header(&mut r[22], "kchain.height", b"99")
+    });
     assert_eq!((off, h, kind), (22, 22, FindingKind::HeaderChanged));
     let (off, _, kind, _) = tampered(&f, &f.trust, |r| {
         set_header(&mut r[24], "kchain.prev", &[b'a'; 64])
@@ -187,7 +195,12 @@ fn record_duplicated() {
 #[test]
 fn tail_truncated_is_caught_against_a_trusted_tip() {
     let f = fixture();
-    let tip_hash = entry_hash_of(TOPIC, 0, &kchain_topic::tamper::read_all(&f.log, TOPIC, 0).unwrap()[49]).unwrap();
+    let tip_hash = entry_hash_of(
+        TOPIC,
+        0,
+        &kchain_topic::tamper::read_all(&f.log, TOPIC, 0).unwrap()[49],
+    )
+    .unwrap();
     let mut pinned = f.trust.clone();
     pinned.set_pin(Pin {
         topic: TOPIC.into(),
@@ -344,6 +357,9 @@ fn verifying_reader_yields_only_what_verifies_and_stops_at_the_finding() {
     // Records up to the last signature before the change (offset 19) are released.
     assert_eq!(got.len(), 20);
     let finding = reader.finding().unwrap();
-    assert_eq!((finding.offset, finding.kind), (25, FindingKind::PayloadChanged));
+    assert_eq!(
+        (finding.offset, finding.kind),
+        (25, FindingKind::PayloadChanged)
+    );
     let _ = Item::default();
 }

@@ -1,0 +1,213 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// kchain: tamper-evident, hash-chained and signed topics on Kafka or on an embedded log.
+#[derive(Parser, Debug)]
+#[command(name = "kchain", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Data directory of the embedded log.
+    #[arg(
+        long,
+        global = true,
+        env = "KCHAIN_DATA_DIR",
+        default_value = "./kchain-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Writer key file [default: <data-dir>/writer.key].
+    #[arg(long = "key-file", global = true, env = "KCHAIN_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Trust file [default: <data-dir>/trust.toml].
+    #[arg(long, global = true, env = "KCHAIN_TRUST")]
+    pub trust: Option<PathBuf>,
+    /// When the embedded log forces appends to disk: `batch` (before each append returns),
+    /// `interval:MS`, or `never`.
+    #[arg(long, global = true, default_value = "batch")]
+    pub fsync: String,
+}
+
+impl Global {
+    pub fn key_path(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("writer.key"))
+    }
+
+    pub fn trust_path(&self) -> PathBuf {
+        self.trust
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("trust.toml"))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and list topics.
+    #[command(subcommand)]
+    Topic(TopicCmd),
+    /// Append records (one per input line) to a chained topic.
+    Produce(ProduceArgs),
+    /// Print a topic's records, verifying the chain as it reads.
+    Consume(ConsumeArgs),
+    /// Verify a topic's chains from genesis: exit 0 intact, 3 findings, 1 error.
+    Verify(VerifyArgs),
+    /// Show entries with their heights, hashes and links.
+    Inspect(InspectArgs),
+    /// Generate a writer key (mode 0600) and trust it in the trust file.
+    Keygen(KeygenArgs),
+    /// Print the public key of a key file, to hand to verifiers.
+    Pubkey,
+    /// Manage the trust file: trusted writer keys and pinned tips.
+    #[command(subcommand)]
+    Trust(TrustCmd),
+    /// Run the guided demo on a fresh embedded log.
+    Demo(DemoArgs),
+    /// Measure append and verify throughput next to raw SHA-256.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TopicCmd {
+    /// Create a chained topic.
+    Create {
+        name: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+    },
+    /// List topics.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ProduceArgs {
+    pub topic: String,
+    /// Partition to append to [default: by key as Kafka does, else 0].
+    #[arg(long, short)]
+    pub partition: Option<u32>,
+    /// Key for every record.
+    #[arg(long, short)]
+    pub key: Option<String>,
+    /// Split each line into key and value at the first DELIM (like kcat -K).
+    #[arg(long = "key-delimiter", short = 'K', conflicts_with = "key")]
+    pub key_delimiter: Option<String>,
+    /// Read lines from this file instead of standard input.
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    /// Records per signed batch.
+    #[arg(long, default_value_t = 8192)]
+    pub batch: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ConsumeArgs {
+    pub topic: String,
+    #[arg(long, short)]
+    pub partition: Option<u32>,
+    /// First offset to print (the chain is still verified from genesis).
+    #[arg(long, short = 'o', default_value_t = 0)]
+    pub from: u64,
+    /// Print at most this many records.
+    #[arg(long, short = 'c')]
+    pub count: Option<u64>,
+    /// One JSON object per record.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    pub topic: String,
+    #[arg(long, short)]
+    pub partition: Option<u32>,
+    /// Worker threads [default: one per core].
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    pub topic: String,
+    #[arg(long, short, default_value_t = 0)]
+    pub partition: u32,
+    #[arg(long, short = 'o', default_value_t = 0)]
+    pub from: u64,
+    #[arg(long, short = 'c', default_value_t = 20)]
+    pub count: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// A name for the key (shown in the trust file).
+    #[arg(long, default_value = "writer")]
+    pub name: String,
+    /// Only this topic may be written with the key (repeatable) [default: any topic].
+    #[arg(long = "topic")]
+    pub topics: Vec<String>,
+    /// Do not add the key to the trust file.
+    #[arg(long)]
+    pub no_trust: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrustCmd {
+    /// Trust a writer's public key.
+    Add {
+        name: String,
+        /// 64 hex digits, as `kchain pubkey` prints.
+        public_key: String,
+        /// Restrict the key to this topic (repeatable).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+    },
+    /// Verify a topic and pin each partition's genesis and current tip, so that later
+    /// truncation or rewriting is caught.
+    Pin {
+        topic: String,
+        #[arg(long, short)]
+        partition: Option<u32>,
+    },
+    /// Print the trust file.
+    Show,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Events to write.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+    /// Directory for the demo's data [default: a fresh temporary directory, removed after].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Records per measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 256)]
+    pub size: usize,
+    /// Directory for the benchmark's data [default: a temporary directory].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,250 @@
+//! `kchain bench`: append and verify throughput for fixed-size records on the embedded log,
+//! each measured in the same run as the raw SHA-256 rate over the same values, and reported
+//! as ratios.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use kchain_core::{sha256, Item, Trust, TrustedWriter, WriterKey};
+use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, Record, TopicConfig};
+use kchain_topic::{verify_topic, ChainWriter, VerifyOptions, WriterOptions};
+use serde_json::json;
+
+use crate::args::BenchArgs;
+use crate::progress::Progress;
+use crate::Outcome;
+
+const BATCH: usize = 8192;
+const FSYNC_MS: u64 = 100;
+
+fn values(n: u64, size: usize) -> Vec<Vec<u8>> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            (0..size)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    b'a' + (x % 26) as u8
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64().max(1e-9)
+}
+
+/// Best of `runs` timings of `f`.
+fn best(runs: usize, mut f: impl FnMut() -> Result<Duration>) -> Result<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..runs {
+        best = best.min(f()?);
+    }
+    Ok(best)
+}
+
+pub fn run(a: &BenchArgs) -> Result<Outcome> {
+    if a.records == 0 || a.size == 0 {
+        bail!("--records and --size must be positive");
+    }
+    let (dir, temporary) = match &a.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("kchain-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    let result = measure(a, &dir);
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn measure(a: &BenchArgs, dir: &Path) -> Result<Outcome> {
+    let n = a.records;
+    let vals = values(n, a.size);
+    let log = EmbeddedLog::create(
+        dir,
+        EmbeddedOptions {
+            fsync: FsyncPolicy::IntervalMs(FSYNC_MS),
+            ..EmbeddedOptions::default()
+        },
+    )
+    .with_context(|| format!("bench directory {}", dir.display()))?;
+    let key = WriterKey::generate("bench");
+    let trust = Trust {
+        writers: vec![TrustedWriter {
+            name: "bench".into(),
+            key: key.public(),
+            topics: Vec::new(),
+        }],
+        pins: Vec::new(),
+    };
+    let progress = Progress::new("bench", 7);
+
+    // Raw SHA-256 over each value: the floor any verifier of these records must pay.
+    let sha = best(3, || {
+        let t = Instant::now();
+        let mut acc = 0u8;
+        for v in &vals {
+            acc ^= sha256(v)[0];
+        }
+        std::hint::black_box(acc);
+        Ok(t.elapsed())
+    })?;
+    progress.add(1);
+
+    // Raw log append and read, no chain: what the storage alone costs.
+    log.create_topic("raw", &TopicConfig::default())?;
+    let raw_records: Vec<Record> = vals
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            key: None,
+            value: Some(v.clone()),
+            headers: Vec::new(),
+            timestamp_ms: i as i64,
+        })
+        .collect();
+    let raw_append = {
+        let mut app = log.appender("raw", 0)?;
+        let t = Instant::now();
+        for chunk in raw_records.chunks(BATCH) {
+            app.append(chunk)?;
+        }
+        app.flush()?;
+        t.elapsed()
+    };
+    drop(raw_records);
+    progress.add(1);
+    let raw_read = best(2, || {
+        let mut r = log.reader("raw", 0, 0)?;
+        let t = Instant::now();
+        let mut got = 0;
+        while got < n {
+            let recs = r.poll(16384, Duration::ZERO)?;
+            if recs.is_empty() {
+                bail!("raw read stopped at {got} of {n}");
+            }
+            got += recs.len() as u64;
+        }
+        Ok(t.elapsed())
+    })?;
+    progress.add(1);
+
+    // Chained append: hashing, linking, one signature per batch, storage.
+    log.create_topic("chained", &TopicConfig::default())?;
+    let mut chunks: Vec<Vec<Item>> = vals
+        .chunks(BATCH)
+        .enumerate()
+        .map(|(c, vs)| {
+            vs.iter()
+                .enumerate()
+                .map(|(i, v)| Item {
+                    key: None,
+                    value: Some(v.clone()),
+                    headers: Vec::new(),
+                    timestamp_ms: (c * BATCH + i) as i64,
+                })
+                .collect()
+        })
+        .collect();
+    drop(vals);
+    let append = {
+        let mut w = ChainWriter::open(&log, "chained", 0, &key, WriterOptions::default())?;
+        let t = Instant::now();
+        for chunk in chunks.drain(..) {
+            w.append(chunk)?;
+        }
+        w.flush()?;
+        t.elapsed()
+    };
+    progress.add(1);
+
+    let verify = |threads: usize| {
+        best(2, || {
+            let t = Instant::now();
+            let r = verify_topic(
+                &log,
+                "chained",
+                None,
+                &trust,
+                VerifyOptions {
+                    threads,
+                    ..VerifyOptions::default()
+                },
+                &|_| {},
+            )?;
+            let d = t.elapsed();
+            if !r.ok() || r.partitions[0].summary.entries != n {
+                bail!("benchmark chain did not verify: {r:?}");
+            }
+            Ok(d)
+        })
+    };
+    let verify1 = verify(1)?;
+    progress.add(1);
+    let verify2 = verify(2)?;
+    progress.add(2);
+    progress.finish();
+
+    let sha_r = rate(n, sha);
+    let rows = [
+        ("raw SHA-256 over each value", rate(n, sha)),
+        ("raw log append (no chain)", rate(n, raw_append)),
+        ("raw log read (no verify)", rate(n, raw_read)),
+        ("chained append", rate(n, append)),
+        ("verify, 1 thread", rate(n, verify1)),
+        ("verify, 2 threads", rate(n, verify2)),
+    ];
+    if a.json {
+        let mut m = serde_json::Map::new();
+        m.insert("records".into(), json!(n));
+        m.insert("value_bytes".into(), json!(a.size));
+        m.insert("fsync".into(), json!(format!("interval:{FSYNC_MS}ms")));
+        m.insert(
+            "cores".into(),
+            json!(std::thread::available_parallelism().map_or(1, |c| c.get())),
+        );
+        for (name, r) in rows {
+            m.insert(
+                name.into(),
+                json!({"records_per_s": r, "ratio_to_sha256": r / sha_r}),
+            );
+        }
+        m.insert(
+            "verify_2_threads_over_1".into(),
+            json!(verify1.as_secs_f64() / verify2.as_secs_f64()),
+        );
+        println!("{}", serde_json::Value::Object(m));
+        return Ok(Outcome::Clean);
+    }
+    println!(
+        "kchain bench: {n} records of {} bytes, embedded log (fsync every {FSYNC_MS} ms), \
+         batches of {BATCH}, {} core(s)",
+        a.size,
+        std::thread::available_parallelism().map_or(1, |c| c.get())
+    );
+    println!(
+        "{:<32} {:>14} {:>10} {:>16}",
+        "measurement", "records/s", "MB/s", "x raw SHA-256"
+    );
+    for (name, r) in rows {
+        println!(
+            "{name:<32} {r:>14.0} {:>10.1} {:>16.3}",
+            r * a.size as f64 / 1e6,
+            r / sha_r
+        );
+    }
+    println!(
+        "{:<32} {:>14.3}",
+        "verify 2 threads / 1 thread",
+        verify1.as_secs_f64() / verify2.as_secs_f64()
+    );
+    Ok(Outcome::Clean)
+}

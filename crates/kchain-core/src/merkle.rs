@@ -1,0 +1,494 @@
+//! RFC 6962 Merkle trees over SHA-256: roots, inclusion proofs and consistency proofs.
+//!
+//! This is the tree of [RFC 6962 section 2.1] as restated by [RFC 9162 section 2.1]
+//! (Certificate Transparency v1 and v2), the same tree that transparency-dev/merkle,
+//! Trillian and the Go checksum database build, so kchain proofs can be checked by any of
+//! their verifiers and theirs by ours.
+//!
+//! ```text
+//! hash            SHA-256, 32 bytes
+//! leaf hash       SHA-256(0x00 || data)
+//! node hash       SHA-256(0x01 || left || right)
+//!
+//! MTH({})         = SHA-256()                         the empty string
+//! MTH({d0})       = leaf hash(d0)
+//! MTH(D[0:n])     = node hash(MTH(D[0:k]), MTH(D[k:n]))
+//!                   where k is the largest power of two < n
+//! ```
+//!
+//! The 0x00 / 0x01 prefixes keep a leaf from ever hashing like an interior node (the
+//! second-preimage defence of RFC 6962 section 2.1). The split point makes the left subtree
+//! always perfect, so a tree of seven leaves has this shape:
+//!
+//! ```text
+//!                root = node(k, l)
+//!               /                 \
+//!          k = node(g, h)      l = node(i, j)
+//!          /        \            /       \
+//!        g           h          i         j        inclusion proof of d4 (leaf e):
+//!       / \         / \        / \        |          [f, j, k]
+//!      a   b       c   d      e   f       j        consistency proof from 4 to 7:
+//!      |   |       |   |      |   |       |          [l]  (k is the old root itself)
+//!      d0  d1      d2  d3     d4  d5      d6
+//! ```
+//!
+//! Proofs list sibling hashes from the leaf (or old root) upwards. Generation
+//! ([`inclusion_proof`], [`consistency_proof`], [`root`]) works on an in-memory slice of leaf
+//! hashes in O(n) hashing; verification ([`verify_inclusion`], [`verify_consistency`]) is the
+//! bit-walking algorithm of RFC 9162 sections 2.1.3.2 and 2.1.4.2, in O(log n), after a check
+//! that the proof has exactly the length its sizes imply. [`TreeBuilder`] keeps O(log n)
+//! hashes to follow a growing log.
+//!
+//! ```
+//! use kchain_core::merkle::{self, TreeBuilder};
+//!
+//! let leaves: Vec<merkle::Hash> = [&b"alpha"[..], b"beta", b"gamma"]
+//!     .iter()
+//!     .map(|d| merkle::leaf_hash(d))
+//!     .collect();
+//! let root = merkle::root(&leaves);
+//!
+//! // Prove that "beta" (index 1) is in the tree of size 3.
+//! let proof = merkle::inclusion_proof(&leaves, 1)?;
+//! merkle::verify_inclusion(&leaves[1], 1, 3, &proof, &root)?;
+//!
+//! // Prove that the tree of size 2 is a prefix of the tree of size 3.
+//! let old_root = merkle::root(&leaves[..2]);
+//! let proof = merkle::consistency_proof(&leaves, 2)?;
+//! merkle::verify_consistency(2, 3, &proof, &old_root, &root)?;
+//!
+//! // A streaming builder gives the same root with O(log n) memory.
+//! let mut builder = TreeBuilder::new();
+//! leaves.iter().for_each(|leaf| builder.push(leaf));
+//! assert_eq!(builder.root(), root);
+//! # Ok::<(), merkle::MerkleError>(())
+//! ```
+//!
+//! [RFC 6962 section 2.1]: https://www.rfc-editor.org/rfc/rfc6962#section-2.1
+//! [RFC 9162 section 2.1]: https://www.rfc-editor.org/rfc/rfc9162#section-2.1
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// Length in bytes of every hash in the tree (SHA-256).
+pub const HASH_LEN: usize = 32;
+
+/// A SHA-256 hash: a leaf hash, an interior node hash or a root.
+pub type Hash = [u8; HASH_LEN];
+
+/// Domain-separation prefix of a leaf hash (RFC 6962 section 2.1).
+const LEAF_PREFIX: u8 = 0x00;
+/// Domain-separation prefix of an interior node hash (RFC 6962 section 2.1).
+const NODE_PREFIX: u8 = 0x01;
+
+/// Why a Merkle proof could not be produced or did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MerkleError {
+    /// The leaf index is not inside the tree (this includes every index of the empty tree).
+    #[error("leaf index {index} is out of range for a tree of size {size}")]
+    IndexOutOfRange { index: u64, size: u64 },
+
+    /// A consistency proof was asked for an old size that is 0 or larger than the tree.
+    #[error("old tree size {old_size} is out of range: a consistency proof needs 0 < old size <= {size}")]
+    OldSizeOutOfRange { old_size: u64, size: u64 },
+
+    /// The "old" tree is larger than the "new" one: logs only grow.
+    #[error("tree sizes go backwards: size1 {size1} is greater than size2 {size2}")]
+    SizesReversed { size1: u64, size2: u64 },
+
+    /// The empty tree is a prefix of every tree and needs no proof, but one was given.
+    #[error("a consistency proof from the empty tree must be empty, got {len} hashes")]
+    NonEmptyProofFromEmptyTree { len: usize },
+
+    /// Two trees of the same size are consistent only if equal, which needs no proof, but one
+    /// was given.
+    #[error(
+        "a consistency proof between two trees of size {size} must be empty, got {len} hashes"
+    )]
+    NonEmptyProofForEqualSizes { size: u64, len: usize },
+
+    /// The proof does not have the number of hashes its index and sizes imply: it was cut
+    /// short, has trailing or preceding garbage, or belongs to other sizes.
+    #[error("wrong proof length: expected {expected} hashes, got {actual}")]
+    WrongProofLength { expected: usize, actual: usize },
+
+    /// The proof leads to another root than the one it was checked against.
+    #[error("root mismatch for tree size {size}: the proof gives {computed}, expected {expected}")]
+    RootMismatch {
+        /// Size of the tree whose root differs (size1 or size2 for a consistency proof).
+        size: u64,
+        /// Hex of the root the proof leads to.
+        computed: String,
+        /// Hex of the root the caller trusts.
+        expected: String,
+    },
+
+    /// A byte string meant to be a hash does not have [`HASH_LEN`] bytes.
+    #[error("a hash must be {HASH_LEN} bytes, got {len}")]
+    InvalidHashLength { len: usize },
+}
+
+/// The leaf hash of `data`: SHA-256(0x00 || data). Any byte string may be a leaf.
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([LEAF_PREFIX]);
+    h.update(data);
+    h.finalize().into()
+}
+
+/// The hash of an interior node: SHA-256(0x01 || left || right).
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([NODE_PREFIX]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// The root of the empty tree: SHA-256 of the empty string,
+/// e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+/// A hash read from a byte string of a wire or file format. Requires `bytes.len() == 32`,
+/// else [`MerkleError::InvalidHashLength`].
+pub fn hash_from_slice(bytes: &[u8]) -> Result<Hash, MerkleError> {
+    Hash::try_from(bytes).map_err(|_| MerkleError::InvalidHashLength { len: bytes.len() })
+}
+
+/// The root (Merkle Tree Hash, MTH) of the tree whose leaf hashes are `leaves`, in order.
+/// Any length is accepted; the empty slice gives [`empty_root`]. O(n) hashes.
+pub fn root(leaves: &[Hash]) -> Hash {
+    match leaves.len() {
+        0 => empty_root(),
+        1 => leaves[0],
+        n => {
+            let k = split(n);
+            node_hash(&root(&leaves[..k]), &root(&leaves[k..]))
+        }
+    }
+}
+
+/// The inclusion proof (audit path, RFC 6962 section 2.1.1) of leaf `index` in the tree of
+/// `leaves`: sibling hashes from the leaf up to the root. Requires `index < leaves.len()`,
+/// else [`MerkleError::IndexOutOfRange`]. O(n) hashes.
+pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, MerkleError> {
+    let out_of_range = MerkleError::IndexOutOfRange {
+        index,
+        size: leaves.len() as u64,
+    };
+    let mut m = usize::try_from(index).map_err(|_| out_of_range.clone())?;
+    if m >= leaves.len() {
+        return Err(out_of_range);
+    }
+    // Walk down from the root; each step records the sibling subtree that does not hold the
+    // leaf. Siblings are found top-down, the proof lists them bottom-up.
+    let mut proof = Vec::new();
+    let mut tree = leaves;
+    while tree.len() > 1 {
+        let k = split(tree.len());
+        if m < k {
+            proof.push(root(&tree[k..]));
+            tree = &tree[..k];
+        } else {
+            proof.push(root(&tree[..k]));
+            tree = &tree[k..];
+            m -= k;
+        }
+    }
+    proof.reverse();
+    Ok(proof)
+}
+
+/// The consistency proof (RFC 6962 section 2.1.2) that the tree of the first `old_size`
+/// leaves is a prefix of the tree of all `leaves`. Requires `0 < old_size <= leaves.len()`,
+/// else [`MerkleError::OldSizeOutOfRange`]; `old_size == leaves.len()` gives an empty proof.
+/// O(n) hashes.
+pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>, MerkleError> {
+    let out_of_range = MerkleError::OldSizeOutOfRange {
+        old_size,
+        size: leaves.len() as u64,
+    };
+    let mut m = usize::try_from(old_size).map_err(|_| out_of_range.clone())?;
+    if m == 0 || m > leaves.len() {
+        return Err(out_of_range);
+    }
+    // SUBPROOF(m, D[n], b) of RFC 6962, unrolled top-down. `old_is_whole` is b: the old tree
+    // is still the whole subtree we walk, so its root is known to the verifier and is left out.
+    let mut proof = Vec::new();
+    let mut tree = leaves;
+    let mut old_is_whole = true;
+    while m < tree.len() {
+        let k = split(tree.len());
+        if m <= k {
+            proof.push(root(&tree[k..]));
+            tree = &tree[..k];
+        } else {
+            proof.push(root(&tree[..k]));
+            tree = &tree[k..];
+            m -= k;
+            old_is_whole = false;
+        }
+    }
+    if !old_is_whole {
+        proof.push(root(tree));
+    }
+    proof.reverse();
+    Ok(proof)
+}
+
+/// The root that an inclusion proof leads to for leaf hash `leaf` at `index` in a tree of
+/// `size` leaves (RFC 9162 section 2.1.3.2 without the final comparison). Requires
+/// `index < size` ([`MerkleError::IndexOutOfRange`]) and a proof of exactly the length those
+/// imply ([`MerkleError::WrongProofLength`]). The caller compares the result with a root it
+/// trusts; [`verify_inclusion`] does both.
+pub fn root_from_inclusion_proof(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+) -> Result<Hash, MerkleError> {
+    if index >= size {
+        return Err(MerkleError::IndexOutOfRange { index, size });
+    }
+    let expected = inclusion_proof_len(index, size);
+    if proof.len() != expected {
+        return Err(MerkleError::WrongProofLength {
+            expected,
+            actual: proof.len(),
+        });
+    }
+    let mut fnode = index;
+    let mut snode = size - 1;
+    let mut r = *leaf;
+    for p in proof {
+        if snode == 0 {
+            return Err(MerkleError::WrongProofLength {
+                expected,
+                actual: proof.len(),
+            });
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            r = node_hash(p, &r);
+            // A right-border node with no sibling at this level: climb to its first ancestor
+            // that has a left sibling.
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    if snode != 0 {
+        return Err(MerkleError::WrongProofLength {
+            expected,
+            actual: proof.len(),
+        });
+    }
+    Ok(r)
+}
+
+/// Checks that `proof` proves leaf hash `leaf` at `index` in the tree of `size` leaves whose
+/// root is `root` (RFC 9162 section 2.1.3.2). Requires `index < size`.
+///
+/// The size only shapes the path: the proof is bound to `root`, and a signed checkpoint
+/// binds the root to its size.
+pub fn verify_inclusion(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+    root: &Hash,
+) -> Result<(), MerkleError> {
+    let computed = root_from_inclusion_proof(leaf, index, size, proof)?;
+    check_root(size, &computed, root)
+}
+
+/// Checks that `proof` proves the tree of `size1` leaves with root `root1` to be a prefix of
+/// the tree of `size2` leaves with root `root2` (RFC 9162 section 2.1.4.2). Requires
+/// `size1 <= size2`.
+///
+/// Trees of equal size need an empty proof and equal roots. The empty tree (`size1 == 0`) is a
+/// prefix of every tree: it needs an empty proof, and `root1` must be [`empty_root`] (a
+/// stricter rule than RFC 9162 and transparency-dev/merkle, which do not look at `root1`
+/// there; if `size2` is 0 too, `root2` must be the empty root as well).
+pub fn verify_consistency(
+    size1: u64,
+    size2: u64,
+    proof: &[Hash],
+    root1: &Hash,
+    root2: &Hash,
+) -> Result<(), MerkleError> {
+    if size1 > size2 {
+        return Err(MerkleError::SizesReversed { size1, size2 });
+    }
+    if size1 == 0 {
+        if !proof.is_empty() {
+            return Err(MerkleError::NonEmptyProofFromEmptyTree { len: proof.len() });
+        }
+        check_root(0, &empty_root(), root1)?;
+        if size2 == 0 {
+            check_root(0, &empty_root(), root2)?;
+        }
+        return Ok(());
+    }
+    if size1 == size2 {
+        if !proof.is_empty() {
+            return Err(MerkleError::NonEmptyProofForEqualSizes {
+                size: size1,
+                len: proof.len(),
+            });
+        }
+        return check_root(size2, root1, root2);
+    }
+
+    let expected = consistency_proof_len(size1, size2);
+    if proof.len() != expected {
+        return Err(MerkleError::WrongProofLength {
+            expected,
+            actual: proof.len(),
+        });
+    }
+    let wrong_length = || MerkleError::WrongProofLength {
+        expected,
+        actual: proof.len(),
+    };
+    // When size1 is a power of two the old root is itself a node of the new tree, so the
+    // proof leaves it out and the verifier starts from root1 (RFC 9162 step 2).
+    let (seed, rest) = if size1.is_power_of_two() {
+        (root1, proof)
+    } else {
+        proof.split_first().ok_or_else(wrong_length)?
+    };
+    let mut fnode = size1 - 1;
+    let mut snode = size2 - 1;
+    while fnode & 1 == 1 {
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    let mut fr = *seed;
+    let mut sr = *seed;
+    for c in rest {
+        if snode == 0 {
+            return Err(wrong_length());
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    if snode != 0 {
+        return Err(wrong_length());
+    }
+    check_root(size1, &fr, root1)?;
+    check_root(size2, &sr, root2)
+}
+
+/// A Merkle tree that grows one leaf hash at a time and gives its root at any size, keeping
+/// only the roots of its perfect subtrees: O(log n) memory, O(1) amortised hashes per leaf.
+///
+/// ```text
+/// size 7 = 0b111:  [ MTH(D[0:4]), MTH(D[4:6]), MTH(D[6:7]) ]   one peak per set bit
+/// push   -> size 8: the three peaks merge into MTH(D[0:8])
+/// root   =  node(MTH(D[0:4]), node(MTH(D[4:6]), MTH(D[6:7])))  folded from the right
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeBuilder {
+    size: u64,
+    /// Roots of the perfect subtrees, largest (leftmost) first: one per set bit of `size`.
+    peaks: Vec<Hash>,
+}
+
+impl TreeBuilder {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the leaf hash `leaf` (see [`leaf_hash`]) as leaf number `self.size()`.
+    pub fn push(&mut self, leaf: &Hash) {
+        let mut node = *leaf;
+        let mut size = self.size;
+        // Each trailing one bit of the old size is a peak of the same height as `node`.
+        while size & 1 == 1 {
+            let left = self.peaks.pop().expect("one peak per set bit of size");
+            node = node_hash(&left, &node);
+            size >>= 1;
+        }
+        self.peaks.push(node);
+        self.size += 1;
+    }
+
+    /// The number of leaves pushed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The root of the tree of all leaves pushed so far; [`empty_root`] before the first.
+    pub fn root(&self) -> Hash {
+        match self.peaks.split_last() {
+            None => empty_root(),
+            Some((last, rest)) => rest
+                .iter()
+                .rev()
+                .fold(*last, |acc, peak| node_hash(peak, &acc)),
+        }
+    }
+}
+
+/// The largest power of two strictly less than `n`. Requires `n >= 2`.
+fn split(n: usize) -> usize {
+    debug_assert!(n >= 2);
+    1 << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// The length of the inclusion proof of `index` in a tree of `size`. Requires `index < size`.
+///
+/// The path has one hash per level below the point where the paths to `index` and to the last
+/// leaf part (`inner`), plus one per left sibling above it (`border`: the set bits of `index`
+/// above that point); right-border nodes without a sibling add nothing.
+fn inclusion_proof_len(index: u64, size: u64) -> usize {
+    let inner = u64::BITS - (index ^ (size - 1)).leading_zeros();
+    // inner is 64 when the paths part at the root of a tree of more than 2^63 leaves.
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
+    (inner + border) as usize
+}
+
+/// The length of the consistency proof between sizes `size1` and `size2`. Requires
+/// `0 < size1 < size2`.
+///
+/// The old root is the rightmost perfect subtree of size 2^t (t = trailing zeros of size1),
+/// followed up to the new root like a leaf of a tree whose leaves are such subtrees. Its hash
+/// leads the proof unless size1 is a power of two, when it is root1 itself.
+fn consistency_proof_len(size1: u64, size2: u64) -> usize {
+    let shift = size1.trailing_zeros();
+    let index = (size1 - 1) >> shift;
+    let size = ((size2 - 1) >> shift) + 1;
+    let seed = usize::from(!size1.is_power_of_two());
+    seed + inclusion_proof_len(index, size)
+}
+
+fn check_root(size: u64, computed: &Hash, expected: &Hash) -> Result<(), MerkleError> {
+    if computed == expected {
+        Ok(())
+    } else {
+        Err(MerkleError::RootMismatch {
+            size,
+            computed: hex::encode(computed),
+            expected: hex::encode(expected),
+        })
+    }
+}
