@@ -12,7 +12,7 @@
 //! headers are the application's and are part of the item.
 
 use crate::entry::{ChainId, EntryHeader, ENTRY_VERSION};
-use crate::hash::{from_hex, Hash};
+use crate::hash::{decode_hex, encode_hex, Hash};
 use crate::item::ItemRef;
 use crate::keys::{KeyId, Signature};
 
@@ -55,7 +55,7 @@ impl ChainMeta {
         let mut v = vec![
             (H_VERSION, self.version.to_string().into_bytes()),
             (H_HEIGHT, self.height.to_string().into_bytes()),
-            (H_PREV, hex::encode(self.prev).into_bytes()),
+            (H_PREV, encode_hex(&self.prev).into_bytes()),
         ];
         if let Some((id, sig)) = &self.signature {
             v.push((H_KEY, id.to_string().into_bytes()));
@@ -75,56 +75,57 @@ impl ChainMeta {
                 continue;
             }
             seen_any = true;
-            let bad = |detail: &str| MetaError::Bad {
-                name: name.to_owned(),
-                detail: detail.to_owned(),
+            let slot = match name {
+                H_VERSION => &mut version,
+                H_HEIGHT => &mut height,
+                H_PREV => &mut prev,
+                H_KEY => &mut key,
+                H_SIG => &mut sig,
+                _ => return Err(bad(name, "unknown kchain header".into())),
             };
-            let text = std::str::from_utf8(value).map_err(|_| bad("not ASCII"))?;
-            let slot_taken = match name {
-                H_VERSION => version.replace(text).is_some(),
-                H_HEIGHT => height.replace(text).is_some(),
-                H_PREV => prev.replace(text).is_some(),
-                H_KEY => key.replace(text).is_some(),
-                H_SIG => sig.replace(text).is_some(),
-                _ => return Err(bad("unknown kchain header")),
-            };
-            if slot_taken {
-                return Err(bad("appears twice"));
+            if slot.replace(value).is_some() {
+                return Err(bad(name, "appears twice".into()));
             }
         }
         if !seen_any {
             return Err(MetaError::NotChained);
         }
-        let bad = |name: &str, detail: String| MetaError::Bad {
-            name: name.to_owned(),
-            detail,
-        };
         let version = version.ok_or(MetaError::Missing(H_VERSION))?;
-        let version: u8 = match version.parse::<u8>() {
-            Ok(v) if v == ENTRY_VERSION && version == v.to_string() => v,
-            _ => return Err(bad(H_VERSION, format!("unsupported version '{version}'"))),
-        };
+        if canonical_decimal(version) != Some(u64::from(ENTRY_VERSION)) {
+            return Err(bad(
+                H_VERSION,
+                format!("unsupported version '{}'", String::from_utf8_lossy(version)),
+            ));
+        }
         let height_text = height.ok_or(MetaError::Missing(H_HEIGHT))?;
-        let height: u64 = match height_text.parse::<u64>() {
-            // Canonical decimal only: "007" would otherwise hash the same as "7".
-            Ok(h) if height_text == h.to_string() => h,
-            _ => return Err(bad(H_HEIGHT, format!("'{height_text}' is not a height"))),
-        };
+        let height = canonical_decimal(height_text).ok_or_else(|| {
+            bad(
+                H_HEIGHT,
+                format!("'{}' is not a height", String::from_utf8_lossy(height_text)),
+            )
+        })?;
         let prev_text = prev.ok_or(MetaError::Missing(H_PREV))?;
         let prev = parse_lower_hex32(prev_text)
             .ok_or_else(|| bad(H_PREV, "expected 64 lower-case hex digits".into()))?;
         let signature = match (key, sig) {
             (None, None) => None,
             (Some(k), Some(s)) => {
-                let id = KeyId::from_hex(k).map_err(|e| bad(H_KEY, e.to_string()))?;
-                let sig = Signature::from_hex(s).map_err(|e| bad(H_SIG, e.to_string()))?;
+                let mut id = [0u8; 8];
+                if !decode_hex(k, &mut id) {
+                    return Err(bad(H_KEY, "expected 16 hex digits".into()));
+                }
+                let mut sig = [0u8; 64];
+                if !decode_hex(s, &mut sig) {
+                    return Err(bad(H_SIG, "expected 128 hex digits".into()));
+                }
+                let (id, sig) = (KeyId(id), Signature(sig));
                 Some((id, sig))
             }
             (Some(_), None) => return Err(MetaError::Missing(H_SIG)),
             (None, Some(_)) => return Err(MetaError::Missing(H_KEY)),
         };
         Ok(ChainMeta {
-            version,
+            version: ENTRY_VERSION,
             height,
             prev,
             signature,
@@ -132,11 +133,36 @@ impl ChainMeta {
     }
 }
 
-fn parse_lower_hex32(s: &str) -> Option<Hash> {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+/// Parses a decimal u64 in canonical form only (no sign, no leading zeros): "007" would
+/// otherwise stand for the same height as "7", and the header text is not itself hashed.
+fn canonical_decimal(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 20 || (b[0] == b'0' && b.len() > 1) {
         return None;
     }
-    from_hex(s)
+    let mut v: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(v)
+}
+
+/// Parses 64 lower-case hex digits (the canonical form kchain writes).
+fn parse_lower_hex32(s: &[u8]) -> Option<Hash> {
+    if s.iter().any(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let mut h = [0u8; 32];
+    decode_hex(s, &mut h).then_some(h)
+}
+
+fn bad(name: &str, detail: String) -> MetaError {
+    MetaError::Bad {
+        name: name.to_owned(),
+        detail,
+    }
 }
 
 /// The entry header of a chained-topic record: one item, whose leaf hash is the items root.

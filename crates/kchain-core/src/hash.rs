@@ -173,12 +173,53 @@ impl<'a> Decoder<'a> {
 
 /// Lower-case hex of a hash.
 pub fn to_hex(h: &Hash) -> String {
-    hex::encode(h)
+    encode_hex(h)
 }
 
-/// Parses 64 hex digits into a hash.
+/// Lower-case hex of any bytes (table-driven: writers call it for every record).
+pub fn encode_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 0x0f) as usize]);
+    }
+    String::from_utf8(out).expect("hex digits are ASCII")
+}
+
+/// Parses 64 hex digits (either case) into a hash.
 pub fn from_hex(s: &str) -> Option<Hash> {
     let mut h = [0u8; 32];
-    hex::decode_to_slice(s.as_bytes(), &mut h).ok()?;
-    Some(h)
+    decode_hex(s.as_bytes(), &mut h).then_some(h)
+}
+
+/// Decodes hex digits into `out`; true when `src` is exactly `2 * out.len()` hex digits.
+/// Table-driven: this runs for every record a verifier reads.
+pub fn decode_hex(src: &[u8], out: &mut [u8]) -> bool {
+    const INVALID: u8 = 0xff;
+    const TABLE: [u8; 256] = {
+        let mut t = [INVALID; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            t[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
+    if src.len() != out.len() * 2 {
+        return false;
+    }
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(src.chunks_exact(2)) {
+        let (hi, lo) = (TABLE[pair[0] as usize], TABLE[pair[1] as usize]);
+        bad |= (hi | lo) & 0xf0;
+        *o = (hi << 4) | (lo & 0x0f);
+    }
+    bad == 0
 }

@@ -36,7 +36,9 @@ pub use chain::{
     H_PREV, H_SIG, H_VERSION,
 };
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
-pub use hash::{from_hex, sha256, tag, to_hex, DecodeError, Encoder, Hash, ZERO_HASH};
+pub use hash::{
+    decode_hex, encode_hex, from_hex, sha256, tag, to_hex, DecodeError, Encoder, Hash, ZERO_HASH,
+};
 pub use item::{Item, ItemRef};
 pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};
 pub use trust::{KeyStanding, Pin, Trust, TrustError, TrustedWriter};
