@@ -58,14 +58,19 @@ impl Env {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "kchain {args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
-        assert!(err.contains(needle), "kchain {args:?}: expected '{needle}' in: {err}");
+        assert!(
+            err.contains(needle),
+            "kchain {args:?}: expected '{needle}' in: {err}"
+        );
     }
 }
 
 fn setup(env: &Env, lines: usize) {
     env.ok(&["keygen", "--name", "acme"], "");
     env.ok(&["topic", "create", "orders", "--partitions", "2"], "");
-    let input: String = (0..lines).map(|i| format!("order-{}\t{{\"n\":{i}}}\n", i % 5)).collect();
+    let input: String = (0..lines)
+        .map(|i| format!("order-{}\t{{\"n\":{i}}}\n", i % 5))
+        .collect();
     let out = env.ok(&["produce", "orders", "-K", "\t", "--batch", "16"], &input);
     assert!(out.contains("appended"), "{out}");
 }
@@ -105,25 +110,41 @@ fn produce_consume_verify_inspect_round_trip() {
     for p in parts {
         assert!(p["finding"].is_null());
         assert_eq!(p["tip_hash"].as_str().unwrap().len(), 64);
-        assert_eq!(p["tip_height"].as_u64().unwrap() + 1, p["entries"].as_u64().unwrap());
+        assert_eq!(
+            p["tip_height"].as_u64().unwrap() + 1,
+            p["entries"].as_u64().unwrap()
+        );
     }
 
     // Keys are spread as Kafka's partitioner would, so all of one key is in one partition.
     let consumed = env.ok(&["consume", "orders", "--json"], "");
-    let recs: Vec<serde_json::Value> =
-        consumed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let recs: Vec<serde_json::Value> = consumed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(recs.len(), 100);
     for r in &recs {
         let key = r["key"].as_str().unwrap();
         let expect = kchain_topic::partition_for_key(key.as_bytes(), 2);
         assert_eq!(r["partition"].as_u64().unwrap(), u64::from(expect));
     }
-    let plain = env.ok(&["consume", "orders", "-p", "0", "--from", "3", "--count", "2"], "");
+    let plain = env.ok(
+        &[
+            "consume", "orders", "-p", "0", "--from", "3", "--count", "2",
+        ],
+        "",
+    );
     assert_eq!(plain.lines().count(), 2);
 
     let inspected = env.ok(&["inspect", "orders", "-p", "0", "--count", "20"], "");
-    assert!(inspected.lines().nth(1).unwrap().contains(" ok "), "{inspected}");
-    let j = env.ok(&["inspect", "orders", "-p", "1", "--json", "--count", "3"], "");
+    assert!(
+        inspected.lines().nth(1).unwrap().contains(" ok "),
+        "{inspected}"
+    );
+    let j = env.ok(
+        &["inspect", "orders", "-p", "1", "--json", "--count", "3"],
+        "",
+    );
     let first: serde_json::Value = serde_json::from_str(j.lines().next().unwrap()).unwrap();
     assert_eq!(first["height"], 0);
     assert_eq!(first["link_ok"], true);
@@ -137,7 +158,10 @@ fn keygen_writes_a_private_key_and_a_trust_file() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
         env.error(&["pubkey"], "readable by others");
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
@@ -180,13 +204,24 @@ fn findings_exit_3_and_pinning_catches_truncation() {
     let trust = env.data().join("trust.toml");
     let copy = Env::new();
     fs::create_dir_all(copy.data()).unwrap();
-    fs::copy(env.data().join("writer.key"), copy.data().join("writer.key")).unwrap();
+    fs::copy(
+        env.data().join("writer.key"),
+        copy.data().join("writer.key"),
+    )
+    .unwrap();
     fs::copy(&trust, copy.data().join("trust.toml")).unwrap();
     copy.ok(&["topic", "create", "orders", "--partitions", "2"], "");
-    let input: String = (0..10).map(|i| format!("order-{}\t{{\"n\":{i}}}\n", i % 5)).collect();
+    let input: String = (0..10)
+        .map(|i| format!("order-{}\t{{\"n\":{i}}}\n", i % 5))
+        .collect();
     copy.ok(&["produce", "orders", "-K", "\t"], &input);
     let out = copy.run(&["verify", "orders", "--json"], "");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["ok"], false);
     let kinds: Vec<&str> = v["partitions"]
@@ -196,7 +231,12 @@ fn findings_exit_3_and_pinning_catches_truncation() {
         .filter_map(|p| p["finding"]["kind"].as_str())
         .collect();
     assert!(!kinds.is_empty());
-    assert!(kinds.iter().all(|k| ["truncated", "tip_mismatch", "genesis_mismatch"].contains(k)), "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .all(|k| ["truncated", "tip_mismatch", "genesis_mismatch"].contains(k)),
+        "{kinds:?}"
+    );
     let text = copy.run(&["verify", "orders"], "");
     assert_eq!(text.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&text.stdout).contains("FINDING"));
@@ -210,8 +250,14 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
     setup(&env, 30);
     let before = snapshot(&env.data());
     env.error(&["verify", "nope"], "topic 'nope' does not exist");
-    env.error(&["consume", "orders", "-p", "7"], "partition 7 does not exist in topic 'orders'");
-    env.error(&["verify", "orders", "-p", "2"], "partition 2 does not exist");
+    env.error(
+        &["consume", "orders", "-p", "7"],
+        "partition 7 does not exist in topic 'orders'",
+    );
+    env.error(
+        &["verify", "orders", "-p", "2"],
+        "partition 2 does not exist",
+    );
     env.error(&["produce", "nope"], "topic 'nope' does not exist");
     env.error(
         &["verify", "orders", "--data-dir", "/nonexistent/kchain"],
@@ -223,8 +269,15 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
         &["verify", "orders", "--trust", bad_trust.to_str().unwrap()],
         "line 2",
     );
-    env.error(&["verify", "orders", "--trust", "/nonexistent/trust.toml"], "no trust file");
-    assert_eq!(snapshot(&env.data()), before, "bad input changed stored data");
+    env.error(
+        &["verify", "orders", "--trust", "/nonexistent/trust.toml"],
+        "no trust file",
+    );
+    assert_eq!(
+        snapshot(&env.data()),
+        before,
+        "bad input changed stored data"
+    );
 
     // A corrupt segment: one flipped byte in the middle of a batch.
     let seg = env
@@ -238,7 +291,11 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
     let corrupted = snapshot(&env.data());
     env.error(&["verify", "orders"], "corruption in");
     env.error(&["consume", "orders", "-p", "0"], "corruption in");
-    assert_eq!(snapshot(&env.data()), corrupted, "reading a corrupt segment changed it");
+    assert_eq!(
+        snapshot(&env.data()),
+        corrupted,
+        "reading a corrupt segment changed it"
+    );
 }
 
 #[test]
@@ -261,7 +318,12 @@ fn verify_runs_while_another_process_produces() {
     });
     for _ in 0..5 {
         let out = env.run(&["verify", "orders", "--json"], "");
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     feeder.join().unwrap();
     assert!(producer.wait().unwrap().success());

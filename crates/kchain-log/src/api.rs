@@ -135,8 +135,7 @@ pub trait Log: Send + Sync {
     fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError>;
 
     /// Opens a reader positioned at `from` (clamped up to the start offset).
-    fn reader(&self, topic: &str, partition: u32, from: u64)
-        -> Result<Box<dyn Reader>, LogError>;
+    fn reader(&self, topic: &str, partition: u32, from: u64) -> Result<Box<dyn Reader>, LogError>;
 
     /// The offset the next appended record will get (the high watermark).
     fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError>;

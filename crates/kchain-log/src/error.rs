@@ -60,7 +60,10 @@ pub enum LogError {
     },
 
     #[error("{backend} backend: {detail}")]
-    Backend { backend: &'static str, detail: String },
+    Backend {
+        backend: &'static str,
+        detail: String,
+    },
 }
 
 impl LogError {

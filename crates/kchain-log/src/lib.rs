@@ -4,14 +4,16 @@
 //! learns their offsets, and reads them back in order. Two backends implement [`Log`]:
 //!
 //! - [`EmbeddedLog`] (the default, no server): segment files in a data directory, see
-//!   `docs/format.md` for the byte layout.
+//!   `docs/log-format.md` for the byte layout.
 //! - Kafka, through `rdkafka` (arrives with the Kafka backend).
 //!
 //! One conformance suite (`tests/conformance.rs`) runs against every backend.
 
 mod api;
-mod error;
 mod embedded;
+mod error;
+#[cfg(feature = "kafka")]
+mod kafka;
 
 pub use api::{
     Appender, FsyncPolicy, Header, Log, Partition, Reader, Record, StoredRecord, TopicConfig,
@@ -19,3 +21,5 @@ pub use api::{
 };
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use error::LogError;
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaLog, KafkaOptions};

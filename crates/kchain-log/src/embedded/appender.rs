@@ -1,0 +1,257 @@
+//! The single appender of a partition.
+//!
+//! ```text
+//! append(records) --encode--> buf: [header | record | record | ...]   (reused, no syscalls)
+//!                   roll?     new <next offset>.log/.index when the segment would pass
+//!                             segment_bytes (old one synced first)
+//!                   write     one write(2) of the whole batch to the segment (O_APPEND)
+//!                   index     8-byte entry when index_interval_bytes have passed
+//!                   fsync     per FsyncPolicy, then the batch is acknowledged
+//! ```
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::batch::{encode_batch, EncodeError};
+use super::index::IndexPolicy;
+use super::partition::{PartitionDir, Tail};
+use super::{recovery, EmbeddedOptions, Shared};
+use crate::api::{Appender, FsyncPolicy, Record};
+use crate::error::LogError;
+
+/// Appends batches to one partition of an embedded log while holding its lock file.
+pub(crate) struct EmbeddedAppender {
+    part: PartitionDir,
+    opts: EmbeddedOptions,
+    shared: Arc<Shared>,
+    /// Holds the exclusive lock until the appender is dropped (closing the file releases it).
+    _lock: File,
+    /// Base offset of the active (last) segment.
+    base: u64,
+    log: File,
+    index: File,
+    /// Bytes in the active segment.
+    size: u64,
+    policy: IndexPolicy,
+    /// An index write failed: stop writing entries to this segment (recovery rebuilds it).
+    index_broken: bool,
+    next_offset: u64,
+    buf: Vec<u8>,
+    last_sync: Instant,
+    /// Appended data not yet synced.
+    dirty: bool,
+    /// Set after a failure that left the segment in an unknown state: refuse to append.
+    failed: Option<String>,
+}
+
+impl EmbeddedAppender {
+    /// Takes the partition lock, runs recovery (see [`recovery`]) and opens the last segment.
+    pub fn open(
+        part: PartitionDir,
+        opts: EmbeddedOptions,
+        shared: Arc<Shared>,
+    ) -> Result<Self, LogError> {
+        let lock = lock(&part)?;
+        let recovered = recovery::recover(&part, &opts)?;
+        let tail = recovered.tail;
+        let log_path = part.log_path(tail.base);
+        let log = OpenOptions::new()
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| LogError::io(format!("opening segment {}", log_path.display()), e))?;
+        let index_path = part.index_path(tail.base);
+        let index = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&index_path)
+            .map_err(|e| LogError::io(format!("opening index {}", index_path.display()), e))?;
+        shared.set_tail(&part, tail);
+        Ok(EmbeddedAppender {
+            policy: IndexPolicy::new(opts.index_interval_bytes, recovered.last_index_position),
+            part,
+            opts,
+            shared,
+            _lock: lock,
+            base: tail.base,
+            log,
+            index,
+            size: tail.position,
+            index_broken: false,
+            next_offset: tail.next_offset,
+            buf: Vec::new(),
+            last_sync: Instant::now(),
+            dirty: false,
+            failed: None,
+        })
+    }
+
+    fn segment_path(&self) -> std::path::PathBuf {
+        self.part.log_path(self.base)
+    }
+
+    /// Starts a new segment at the next offset, after syncing the current one.
+    fn roll(&mut self) -> Result<(), LogError> {
+        if self.opts.fsync != FsyncPolicy::Never {
+            self.sync()?;
+            // The index is a hint, but a sealed segment's index is not rebuilt on every
+            // open, so it should reach the disk with its segment.
+            let _ = self.index.sync_data();
+        }
+        let (log, index) = self
+            .part
+            .create_segment(self.next_offset, self.opts.fsync)?;
+        self.log = log;
+        self.index = index;
+        self.base = self.next_offset;
+        self.size = 0;
+        self.policy = IndexPolicy::new(self.opts.index_interval_bytes, 0);
+        self.index_broken = false;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), LogError> {
+        if let Err(e) = self.log.sync_data() {
+            // After a failed fsync the kernel may have dropped the dirty pages: nothing
+            // appended since the last good sync can be vouched for.
+            let err = LogError::io(format!("syncing {}", self.segment_path().display()), e);
+            self.failed = Some(err.to_string());
+            return Err(err);
+        }
+        self.last_sync = Instant::now();
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Applies the fsync policy after a write.
+    fn sync_per_policy(&mut self) -> Result<(), LogError> {
+        self.dirty = true;
+        match self.opts.fsync {
+            FsyncPolicy::EveryBatch => self.sync(),
+            FsyncPolicy::IntervalMs(ms)
+                if self.last_sync.elapsed() >= Duration::from_millis(ms) =>
+            {
+                self.sync()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Undoes a failed batch write by cutting the segment back to `pos`.
+    fn undo_write(&mut self, pos: u64, e: std::io::Error) -> LogError {
+        let path = self.segment_path();
+        if let Err(e2) = self.log.set_len(pos) {
+            self.failed = Some(format!(
+                "a failed write could not be undone ({e2}); reopen the appender to recover {}",
+                path.display()
+            ));
+        }
+        LogError::io(format!("appending to {}", path.display()), e)
+    }
+}
+
+/// Opens the partition's lock file and takes its exclusive lock without waiting.
+fn lock(part: &PartitionDir) -> Result<File, LogError> {
+    let path = part.lock_path();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| LogError::io(format!("opening lock file {}", path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(LogError::Locked {
+            topic: part.topic.clone(),
+            partition: part.partition,
+            path,
+        }),
+        Err(TryLockError::Error(e)) => Err(LogError::io(format!("locking {}", path.display()), e)),
+    }
+}
+
+impl Appender for EmbeddedAppender {
+    fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError> {
+        if let Some(why) = &self.failed {
+            return Err(LogError::Backend {
+                backend: "embedded",
+                detail: format!(
+                    "appender of {}/{} is unusable: {why}",
+                    self.part.topic, self.part.partition
+                ),
+            });
+        }
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = self.next_offset;
+        let end = first
+            .checked_add(records.len() as u64)
+            .ok_or_else(|| LogError::InvalidArgument("offsets would overflow u64".into()))?;
+        let header = encode_batch(&mut self.buf, first, records, self.opts.max_record_bytes)
+            .map_err(|e| match e {
+                EncodeError::RecordTooLarge { size, limit } => {
+                    LogError::RecordTooLarge { size, limit }
+                }
+                EncodeError::BatchTooLarge(size) => LogError::InvalidArgument(format!(
+                    "a batch of {size} bytes exceeds the 4 GiB batch limit; \
+                     append fewer records at once"
+                )),
+            })?;
+        // Index entries hold offsets relative to the segment base as u32.
+        let relative_overflow = end - self.base > u64::from(u32::MAX);
+        if self.size > 0
+            && (self.size + header.batch_len() > self.opts.segment_bytes || relative_overflow)
+        {
+            self.roll()?;
+        }
+        let pos = self.size;
+        if let Err(e) = self.log.write_all(&self.buf) {
+            return Err(self.undo_write(pos, e));
+        }
+        self.size += header.batch_len();
+        self.next_offset = end;
+        if !self.index_broken {
+            if let Some(entry) = self.policy.entry_for(self.base, pos, first) {
+                // The batch is written: an index failure must not fail the append (the caller
+                // would retry and duplicate it). Recovery rebuilds the index.
+                self.index_broken = self.index.write_all(&entry.encode()).is_err();
+            }
+        }
+        self.sync_per_policy()?;
+        self.shared.set_tail(
+            &self.part,
+            Tail {
+                base: self.base,
+                position: self.size,
+                next_offset: end,
+            },
+        );
+        self.shared.notify();
+        Ok((first..end).collect())
+    }
+
+    fn flush(&mut self) -> Result<(), LogError> {
+        if let Some(why) = &self.failed {
+            return Err(LogError::Backend {
+                backend: "embedded",
+                detail: why.clone(),
+            });
+        }
+        self.sync()
+    }
+
+    fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+}
+
+impl Drop for EmbeddedAppender {
+    fn drop(&mut self) {
+        if self.dirty && matches!(self.opts.fsync, FsyncPolicy::IntervalMs(_)) {
+            let _ = self.log.sync_data();
+        }
+    }
+}

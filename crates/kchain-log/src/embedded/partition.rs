@@ -1,0 +1,218 @@
+//! One partition directory: its paths, its segments, and scanning a segment to the end of
+//! its valid data (what `end_offset`, recovery and index rebuilding share).
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use super::batch::{check_payload, BatchHeader};
+use super::index;
+use super::segment::{self, find_valid_batch, At, SegmentReader};
+use crate::api::FsyncPolicy;
+use crate::error::LogError;
+
+/// Name of the file whose exclusive lock makes an appender the only one of its partition.
+pub(crate) const LOCK_FILE: &str = "appender.lock";
+
+/// The directory `<data dir>/topics/<topic>/<partition>` and what lives in it.
+#[derive(Clone, Debug)]
+pub(crate) struct PartitionDir {
+    pub topic: String,
+    pub partition: u32,
+    pub dir: PathBuf,
+}
+
+impl PartitionDir {
+    pub fn log_path(&self, base: u64) -> PathBuf {
+        self.dir.join(segment::log_name(base))
+    }
+
+    pub fn index_path(&self, base: u64) -> PathBuf {
+        self.dir.join(segment::index_name(base))
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join(LOCK_FILE)
+    }
+
+    /// Base offsets of the segments, ascending.
+    pub fn segments(&self) -> Result<Vec<u64>, LogError> {
+        segment::list_segments(&self.dir)
+    }
+
+    /// Creates the empty segment `base` (log and index) and, unless the policy is `Never`,
+    /// makes its directory entry durable before anything is acknowledged in it.
+    pub fn create_segment(&self, base: u64, fsync: FsyncPolicy) -> Result<(File, File), LogError> {
+        let log_path = self.log_path(base);
+        let log = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&log_path)
+            .map_err(|e| LogError::io(format!("creating segment {}", log_path.display()), e))?;
+        let index_path = self.index_path(base);
+        let index = File::create(&index_path)
+            .and_then(|_| OpenOptions::new().append(true).open(&index_path))
+            .map_err(|e| LogError::io(format!("creating index {}", index_path.display()), e))?;
+        if fsync != FsyncPolicy::Never {
+            sync_dir(&self.dir)?;
+        }
+        Ok((log, index))
+    }
+}
+
+/// Makes a directory's entries (files created or renamed in it) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io(format!("syncing directory {}", dir.display()), e))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// A corruption error at byte `position` of `path`.
+pub(crate) fn corruption(path: &Path, position: u64, detail: impl Into<String>) -> LogError {
+    LogError::Corruption {
+        path: path.to_path_buf(),
+        position,
+        detail: detail.into(),
+    }
+}
+
+/// A known-valid prefix of segment `base`: bytes `0..position` hold offsets
+/// `base..next_offset`. Recovery only ever cuts after a valid batch, so such a prefix stays
+/// valid for the life of the segment and is safe to cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tail {
+    pub base: u64,
+    pub position: u64,
+    pub next_offset: u64,
+}
+
+/// Where a scan stopped.
+#[derive(Debug)]
+pub(crate) struct ScanEnd {
+    pub tail: Tail,
+    /// Bytes follow `tail.position` that are not a valid batch and that no valid batch
+    /// follows: a torn tail (or, for a reader, a batch not yet completely written).
+    pub torn: bool,
+}
+
+/// Scans segment `seg` (whose first offset is `start.base`) forward from the batch boundary
+/// `start` to the end of its valid data, or until it has passed offset `stop_at`, calling
+/// `on_batch(position, header)` for each batch.
+///
+/// A segment that is `sealed` (not the last one) must end exactly at a batch boundary: any
+/// bad or incomplete batch in it is corruption. In the last segment, a bad batch is a torn
+/// tail unless a valid batch follows it (see [`torn_or_corrupt`]).
+pub(crate) fn scan(
+    seg: &mut SegmentReader,
+    start: Tail,
+    stop_at: u64,
+    sealed: bool,
+    max_record_bytes: usize,
+    on_batch: &mut dyn FnMut(u64, &BatchHeader),
+) -> Result<ScanEnd, LogError> {
+    let mut tail = start;
+    loop {
+        if tail.next_offset >= stop_at {
+            return Ok(ScanEnd { tail, torn: false });
+        }
+        let pos = tail.position;
+        let (resume, detail) = match seg.batch_at(pos)? {
+            At::Batch(h) => {
+                check_batch(seg, pos, &h, tail.next_offset, max_record_bytes)?;
+                on_batch(pos, &h);
+                tail.position += h.batch_len();
+                tail.next_offset = h.next_offset();
+                continue;
+            }
+            At::End => return Ok(ScanEnd { tail, torn: false }),
+            At::Incomplete => (None, "the segment ends inside this batch".to_string()),
+            At::BadHeader(detail) => (Some(pos + 1), detail),
+            At::BadPayload(h, detail) => (Some(pos + h.batch_len()), detail),
+        };
+        if sealed {
+            return Err(corruption(
+                seg.path(),
+                pos,
+                format!("{detail} in a sealed segment"),
+            ));
+        }
+        if let Some(from) = resume {
+            torn_or_corrupt(seg, pos, from, &detail)?;
+        }
+        return Ok(ScanEnd { tail, torn: true });
+    }
+}
+
+/// Checks a batch with matching CRCs: it must carry the offset that follows the previous
+/// batch and hold exactly its records.
+pub(crate) fn check_batch(
+    seg: &SegmentReader,
+    pos: u64,
+    h: &BatchHeader,
+    expected_offset: u64,
+    max_record_bytes: usize,
+) -> Result<(), LogError> {
+    if h.base_offset != expected_offset {
+        return Err(corruption(
+            seg.path(),
+            pos,
+            format!(
+                "batch starts at offset {}, expected {expected_offset}",
+                h.base_offset
+            ),
+        ));
+    }
+    check_payload(seg.payload(pos, h), h.record_count, max_record_bytes).map_err(|(at, detail)| {
+        corruption(
+            seg.path(),
+            pos,
+            format!("{detail} (payload byte {at} of the batch)"),
+        )
+    })
+}
+
+/// Decides what the bad batch at `pos` of the last segment is: `Ok` (a torn tail) when no
+/// valid batch starts at or after byte `from`, else a corruption error at `pos`.
+pub(crate) fn torn_or_corrupt(
+    seg: &SegmentReader,
+    pos: u64,
+    from: u64,
+    detail: &str,
+) -> Result<(), LogError> {
+    let found = find_valid_batch(seg.file(), from)
+        .map_err(|e| LogError::io(format!("scanning {}", seg.path().display()), e))?;
+    match found {
+        None => Ok(()),
+        Some(valid) => Err(corruption(
+            seg.path(),
+            pos,
+            format!("{detail}; a valid batch follows at byte {valid}, so this is not a torn tail"),
+        )),
+    }
+}
+
+/// A batch boundary of segment `base` to start scanning from: the last index entry if the
+/// batch it points at checks out, else the segment start. The index is only a hint.
+pub(crate) fn index_hint(part: &PartitionDir, seg: &mut SegmentReader, base: u64) -> Tail {
+    let start = Tail {
+        base,
+        position: 0,
+        next_offset: base,
+    };
+    let Some(entry) = index::read_last(&part.index_path(base)) else {
+        return start;
+    };
+    let position = u64::from(entry.position);
+    let next_offset = base + u64::from(entry.relative_offset);
+    match seg.batch_at(position) {
+        Ok(At::Batch(h)) if position > 0 && h.base_offset == next_offset => Tail {
+            base,
+            position,
+            next_offset,
+        },
+        _ => start,
+    }
+}

@@ -1,0 +1,261 @@
+//! Readers of a partition: any number, in any process, alongside one appender.
+//!
+//! A reader never writes. It reads whole batches through a large buffer, checks each one
+//! (CRCs, offsets, record framing) before returning any of its records, and so never shows a
+//! partial or reordered record. At the end of the data it distinguishes:
+//!
+//! ```text
+//! end of the last segment, or an incomplete/bad batch with
+//!   nothing valid after it ............................. not yet written: wait and re-read
+//! end of a sealed segment ............................... continue in the next segment
+//! bad batch with a valid batch after it, or anything
+//!   wrong inside a sealed segment ...................... LogError::Corruption
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::batch::{decode_record, record_body, BatchHeader};
+use super::index;
+use super::partition::{corruption, torn_or_corrupt, PartitionDir};
+use super::segment::{At, SegmentReader};
+use super::Shared;
+use crate::api::{Reader, StoredRecord};
+use crate::error::LogError;
+
+/// Longest sleep between two looks at the files while `poll` waits (appenders in other
+/// processes cannot wake us).
+const MAX_BACKOFF: Duration = Duration::from_millis(10);
+
+/// The batch whose records are being returned.
+struct Current {
+    /// File position of the batch.
+    pos: u64,
+    header: BatchHeader,
+    /// Position of the next record inside the payload.
+    record_pos: usize,
+    /// Offset of that record.
+    offset: u64,
+}
+
+/// Reads one partition of an embedded log in offset order.
+pub(crate) struct EmbeddedReader {
+    part: PartitionDir,
+    max_record_bytes: usize,
+    shared: Arc<Shared>,
+    /// The segment being read and its base offset (`None` while the partition has none).
+    seg: Option<(u64, SegmentReader)>,
+    /// Position of the next batch to load in `seg`.
+    read_pos: u64,
+    /// Offset the batch at `read_pos` must start with.
+    batch_offset: u64,
+    /// `read_pos` came from the index and has not been confirmed by the log yet.
+    hinted: bool,
+    current: Option<Current>,
+    /// Next offset to return; records below it (the start of the first batch) are skipped.
+    position: u64,
+}
+
+impl EmbeddedReader {
+    /// A reader at `from`. Requires `from` to be at least the partition's start offset;
+    /// `segments` are its segment bases, ascending.
+    pub fn open(
+        part: PartitionDir,
+        from: u64,
+        segments: &[u64],
+        max_record_bytes: usize,
+        shared: Arc<Shared>,
+    ) -> Result<Self, LogError> {
+        let mut reader = EmbeddedReader {
+            part,
+            max_record_bytes,
+            shared,
+            seg: None,
+            read_pos: 0,
+            batch_offset: from,
+            hinted: false,
+            current: None,
+            position: from,
+        };
+        if let Some(&base) = segments.iter().rev().find(|&&b| b <= from) {
+            reader.enter_segment(base)?;
+            let entries = index::read(&reader.part.index_path(base))
+                .ok()
+                .flatten()
+                .map(|bytes| index::parse_prefix(&bytes))
+                .unwrap_or_default();
+            let entry = index::lookup(&entries, from - base);
+            reader.read_pos = u64::from(entry.position);
+            reader.batch_offset = base + u64::from(entry.relative_offset);
+            reader.hinted = entry.position > 0;
+        }
+        Ok(reader)
+    }
+
+    fn enter_segment(&mut self, base: u64) -> Result<(), LogError> {
+        self.seg = Some((base, SegmentReader::open(self.part.log_path(base))?));
+        self.read_pos = 0;
+        self.batch_offset = base;
+        self.hinted = false;
+        Ok(())
+    }
+
+    /// Appends up to `max - out.len()` available records to `out` without waiting.
+    fn read_available(&mut self, max: usize, out: &mut Vec<StoredRecord>) -> Result<(), LogError> {
+        while out.len() < max {
+            if let (Some(cur), Some((_, seg))) = (&mut self.current, &self.seg) {
+                if cur.offset < cur.header.next_offset() {
+                    let payload = seg.payload(cur.pos, &cur.header);
+                    let body = record_body(payload, cur.record_pos, self.max_record_bytes)
+                        .map_err(|d| corruption(seg.path(), cur.pos, d))?;
+                    let offset = cur.offset;
+                    cur.record_pos += 4 + body.len();
+                    cur.offset += 1;
+                    if offset >= self.position {
+                        let record =
+                            decode_record(body).map_err(|d| corruption(seg.path(), cur.pos, d))?;
+                        out.push(StoredRecord { offset, record });
+                        self.position = offset + 1;
+                    }
+                    continue;
+                }
+                if cur.record_pos != cur.header.payload_len as usize {
+                    let detail = format!(
+                        "{} bytes after the last of {} records",
+                        cur.header.payload_len as usize - cur.record_pos,
+                        cur.header.record_count
+                    );
+                    return Err(corruption(seg.path(), cur.pos, detail));
+                }
+            }
+            self.current = None;
+            if !self.next_batch()? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the next batch (or moves to the next segment); `false` when nothing more is
+    /// written yet.
+    fn next_batch(&mut self) -> Result<bool, LogError> {
+        let Some((base, seg)) = &mut self.seg else {
+            return self.find_first_segment();
+        };
+        let base = *base;
+        let first = seg.batch_at(self.read_pos)?;
+        if let At::Batch(h) = first {
+            if self.hinted && h.base_offset != self.batch_offset {
+                self.unhint(base);
+                return Ok(true);
+            }
+            if h.base_offset != self.batch_offset {
+                let detail = format!(
+                    "batch starts at offset {}, expected {}",
+                    h.base_offset, self.batch_offset
+                );
+                return Err(corruption(seg.path(), self.read_pos, detail));
+            }
+            // Records are checked as they are decoded (the CRCs already matched): one pass
+            // over the payload instead of two.
+            self.hinted = false;
+            self.current = Some(Current {
+                pos: self.read_pos,
+                header: h,
+                record_pos: 0,
+                offset: h.base_offset,
+            });
+            self.read_pos += h.batch_len();
+            self.batch_offset = h.next_offset();
+            return Ok(true);
+        }
+        if self.hinted {
+            self.unhint(base);
+            return Ok(true);
+        }
+        let Some(next) = self.part.segments()?.into_iter().find(|&b| b > base) else {
+            // The last segment: whatever is at the end may still be being written.
+            return match first {
+                At::BadHeader(detail) => {
+                    torn_or_corrupt(seg, self.read_pos, self.read_pos + 1, &detail).map(|()| false)
+                }
+                At::BadPayload(h, detail) => {
+                    torn_or_corrupt(seg, self.read_pos, self.read_pos + h.batch_len(), &detail)
+                        .map(|()| false)
+                }
+                _ => Ok(false),
+            };
+        };
+        // A later segment exists, so this one is sealed; look again, since the appender may
+        // have finished it after our first look.
+        let detail = match seg.batch_at(self.read_pos)? {
+            At::Batch(_) => return Ok(true),
+            At::End if next == self.batch_offset => {
+                self.enter_segment(next)?;
+                return Ok(true);
+            }
+            At::End => {
+                let detail = format!(
+                    "segment starts at offset {next} but the previous one ends at offset {}",
+                    self.batch_offset
+                );
+                return Err(corruption(&self.part.log_path(next), 0, detail));
+            }
+            At::Incomplete => "the segment ends inside this batch".to_string(),
+            At::BadHeader(d) | At::BadPayload(_, d) => d,
+        };
+        Err(corruption(
+            seg.path(),
+            self.read_pos,
+            format!("{detail} in a sealed segment"),
+        ))
+    }
+
+    /// The index pointed at something that is not the batch it named: scan the segment from
+    /// its start instead.
+    fn unhint(&mut self, base: u64) {
+        self.read_pos = 0;
+        self.batch_offset = base;
+        self.hinted = false;
+    }
+
+    /// Opens the partition's first segment once an appender has created it.
+    fn find_first_segment(&mut self) -> Result<bool, LogError> {
+        let Some(&base) = self.part.segments()?.first() else {
+            return Ok(false);
+        };
+        self.enter_segment(base)?;
+        self.position = self.position.max(base);
+        Ok(true)
+    }
+}
+
+impl Reader for EmbeddedReader {
+    fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredRecord>, LogError> {
+        let mut out = Vec::with_capacity(max.min(4096));
+        if max == 0 {
+            return Ok(out);
+        }
+        let start = Instant::now();
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            let seen = self.shared.generation();
+            if let Err(e) = self.read_available(max, &mut out) {
+                // Hand out the good records first; the reader stays in front of the bad
+                // batch, so the next poll reports the error again.
+                return if out.is_empty() { Err(e) } else { Ok(out) };
+            }
+            let waited = start.elapsed();
+            if !out.is_empty() || waited >= wait {
+                return Ok(out);
+            }
+            self.shared
+                .wait_for_change(seen, backoff.min(wait - waited));
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    fn position(&self) -> u64 {
+        self.position
+    }
+}
