@@ -2,8 +2,8 @@
 //! headers, key files and trust files. Decoders must never panic, whatever the bytes.
 
 use kchain_core::{
-    sha256, ChainId, ChainMeta, EntryHeader, Item, KeyId, PublicKey, Signature, Trust,
-    TrustError, WriterKey, ENTRY_ENCODED_LEN,
+    sha256, ChainId, ChainMeta, EntryHeader, Item, KeyId, PublicKey, Signature, Trust, TrustError,
+    WriterKey, ENTRY_ENCODED_LEN,
 };
 use proptest::prelude::*;
 
@@ -11,7 +11,13 @@ fn arb_item() -> impl Strategy<Value = Item> {
     (
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
-        proptest::collection::vec(("[a-z.-]{0,12}", proptest::collection::vec(any::<u8>(), 0..20)), 0..5),
+        proptest::collection::vec(
+            (
+                "[a-z.-]{0,12}",
+                proptest::collection::vec(any::<u8>(), 0..20),
+            ),
+            0..5,
+        ),
         any::<i64>(),
     )
         .prop_map(|(key, value, headers, timestamp_ms)| Item {
@@ -32,8 +38,8 @@ fn arb_header() -> impl Strategy<Value = EntryHeader> {
         any::<[u8; 32]>(),
         any::<u32>(),
     )
-        .prop_map(|(version, chain, height, prev, timestamp_ms, items_root, item_count)| {
-            EntryHeader {
+        .prop_map(
+            |(version, chain, height, prev, timestamp_ms, items_root, item_count)| EntryHeader {
                 version,
                 chain: ChainId(chain),
                 height,
@@ -41,8 +47,8 @@ fn arb_header() -> impl Strategy<Value = EntryHeader> {
                 timestamp_ms,
                 items_root,
                 item_count,
-            }
-        })
+            },
+        )
 }
 
 proptest! {
@@ -160,7 +166,10 @@ fn key_file_round_trip_and_errors_do_not_leak_the_secret() {
     assert_eq!(back.public(), key.public());
     let secret_hex = hex::encode([42u8; 32]);
     assert!(!format!("{back:?}").contains(&secret_hex));
-    let broken = text.replace(&key.public().to_hex(), &WriterKey::from_seed("x", [1; 32]).public().to_hex());
+    let broken = text.replace(
+        &key.public().to_hex(),
+        &WriterKey::from_seed("x", [1; 32]).public().to_hex(),
+    );
     let err = WriterKey::from_key_file(&broken).unwrap_err().to_string();
     assert!(!err.contains(&secret_hex), "{err}");
     let sig = key.sign_entry(&[9; 32]);
@@ -192,8 +201,14 @@ fn trust_file_round_trip_and_errors_name_the_line() {
         other => panic!("{other:?}"),
     }
     let bad_key = text.replace(&key.public().to_hex(), "00");
-    assert!(matches!(Trust::from_toml(&bad_key), Err(TrustError::BadKey { .. })));
+    assert!(matches!(
+        Trust::from_toml(&bad_key),
+        Err(TrustError::BadKey { .. })
+    ));
     let half = text.replace("height = 5\n", "");
-    assert!(matches!(Trust::from_toml(&half), Err(TrustError::HalfTip { .. })));
+    assert!(matches!(
+        Trust::from_toml(&half),
+        Err(TrustError::HalfTip { .. })
+    ));
     assert!(PublicKey::from_hex("zz").is_err());
 }

@@ -51,7 +51,10 @@ fn torn_last_batch_at_every_byte() {
         assert_eq!(report.partitions[0].summary.entries, 17, "cut at {cut}");
         drop(log);
         // Every acknowledged byte is still there, unchanged.
-        assert_eq!(&fs::read(&segment).unwrap()[..acknowledged.len()], &acknowledged[..]);
+        assert_eq!(
+            &fs::read(&segment).unwrap()[..acknowledged.len()],
+            &acknowledged[..]
+        );
     }
 }
 
@@ -72,14 +75,21 @@ fn readers_verify_while_another_writer_appends() {
         let mut runs = 0;
         while !writer.is_finished() || runs < 3 {
             let reader_log = open_log(dir.path());
-            let report =
-                verify_topic(&reader_log, TOPIC, None, &trust, VerifyOptions::default(), &|_| {})
-                    .unwrap();
+            let report = verify_topic(
+                &reader_log,
+                TOPIC,
+                None,
+                &trust,
+                VerifyOptions::default(),
+                &|_| {},
+            )
+            .unwrap();
             assert!(report.ok(), "{report:?}");
             runs += 1;
         }
         writer.join().unwrap();
     });
-    let report = verify_topic(&log, TOPIC, None, &trust, VerifyOptions::default(), &|_| {}).unwrap();
+    let report =
+        verify_topic(&log, TOPIC, None, &trust, VerifyOptions::default(), &|_| {}).unwrap();
     assert_eq!(report.partitions[0].summary.entries, 10 + 50 * 200);
 }
