@@ -609,7 +609,7 @@ impl ChainVerifier {
             signed: matches!(r.sig, SigCheck::Valid(_)),
         };
         let first = *self.first_unsigned.get_or_insert(link);
-        let covered = format!("offsets {}..={}", first.offset, r.offset);
+        let covered = || format!("offsets {}..={}", first.offset, r.offset);
         match r.sig {
             SigCheck::None => {}
             SigCheck::Valid(_) => {
@@ -639,9 +639,10 @@ impl ChainVerifier {
                         first.height,
                         FindingKind::BadSignature,
                         format!(
-                            "the signature at offset {} (key {id}) does not verify, so {covered} \
+                            "the signature at offset {} (key {id}) does not verify, so {} \
                              are not covered (forged signature, or signed records changed)",
-                            r.offset
+                            r.offset,
+                            covered()
                         ),
                     )
                 };
@@ -651,7 +652,10 @@ impl ChainVerifier {
                     first.offset,
                     first.height,
                     FindingKind::UnknownKey,
-                    format!("{covered} are signed by key {id}, which the trust file does not list"),
+                    format!(
+                        "{} are signed by key {id}, which the trust file does not list",
+                        covered()
+                    ),
                 )
             }
             SigCheck::OtherTopics(id) => {
@@ -660,7 +664,8 @@ impl ChainVerifier {
                     first.height,
                     FindingKind::ForeignWriter,
                     format!(
-                        "{covered} are signed by key {id}, which is not trusted for this topic"
+                        "{} are signed by key {id}, which is not trusted for this topic",
+                        covered()
                     ),
                 )
             }

@@ -1,11 +1,16 @@
 //! Verifying whole partitions and topics: in parallel across partitions, and within a
-//! partition, hash recomputation in parallel while links are checked in order.
+//! partition, reading and hash recomputation in parallel while links are checked in order.
 //!
 //! ```text
-//!  reader thread ──chunks──► observe (rayon, parallel) ──► ChainVerifier (in order)
+//!  worker 1: read chunk 0, observe ─┐
+//!  worker 2: read chunk 1, observe ─┼─► reorder ─► ChainVerifier::push (in order)
+//!  worker 1: read chunk 2, observe ─┘     (at most 2 chunks per worker ahead)
 //! ```
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use kchain_core::{
@@ -92,10 +97,14 @@ pub fn verify_topic(
         .num_threads(options.threads)
         .build()
         .map_err(|e| TopicError::Invalid(format!("cannot start verifier threads: {e}")))?;
+    // Partitions run in parallel; a topic with fewer partitions than threads also splits
+    // each partition among the spare threads.
+    let threads = pool.current_num_threads();
+    let per_partition = (threads / parts.len().max(1)).max(1);
     let reports = pool.install(|| {
         parts
             .par_iter()
-            .map(|&p| verify_partition(log, topic, p, trust, options, progress))
+            .map(|&p| verify_partition(log, topic, p, trust, options, per_partition, progress))
             .collect::<Result<Vec<_>, _>>()
     })?;
     Ok(TopicReport {
@@ -125,66 +134,54 @@ fn retention_warnings(settings: &[(String, String)]) -> Vec<String> {
     w
 }
 
-/// Verifies one partition from its start offset to the end offset it has now. Runs inside
-/// the current rayon pool: with more than one thread, reading overlaps hashing.
+/// Verifies one partition from its start offset to the end offset it has now, with up to
+/// `workers` threads (at least one).
+///
+/// With one worker it reads and hashes in order. With more, each worker takes the next chunk
+/// of offsets, reads it with its own reader and recomputes its hashes; the calling thread
+/// feeds the chunks' observations to the verifier in order. Workers run at most two chunks
+/// per worker ahead of the verifier, so memory stays bounded however long the partition is.
 pub fn verify_partition(
     log: &dyn Log,
     topic: &str,
     partition: u32,
     trust: &Trust,
     options: VerifyOptions,
+    workers: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<PartitionReport, TopicError> {
     let start = log.start_offset(topic, partition)?;
     let end = log.end_offset(topic, partition)?;
-    let reader = log.reader(topic, partition, start)?;
-    let expect = expectations(trust, topic, partition);
     let ctx = ChainContext {
         topic,
         chain: ChainId::for_partition(topic, partition),
         trust,
     };
-    let mut verifier = ChainVerifier::new(expect);
-    let chunk = options.chunk.max(1);
-    let mut step = |recs: Vec<StoredRecord>| -> bool {
-        let n = recs.len() as u64;
-        let obs: Vec<Observation> = recs
-            .par_iter()
-            .with_min_len(256)
-            .map_init(Vec::new, |scratch, r| observe_record(&ctx, r, scratch))
-            .collect();
-        for o in obs {
-            verifier.push(o);
-        }
-        progress(n);
-        verifier.finding().is_none()
-    };
-    if rayon::current_num_threads() > 1 {
-        std::thread::scope(|s| -> Result<(), TopicError> {
-            let (tx, rx) = sync_channel(2);
-            let handle = s.spawn(move || {
-                let mut chunks = Chunks::new(reader, end, chunk);
-                while let Some(c) = chunks.next_chunk().transpose() {
-                    if tx.send(c).is_err() {
-                        break;
-                    }
-                }
-            });
-            for c in rx {
-                if !step(c?) {
-                    break;
-                }
+    let mut verifier = ChainVerifier::new(expectations(trust, topic, partition));
+    let chunk = options.chunk.max(1) as u64;
+    if workers <= 1 || end - start <= chunk {
+        let mut chunks = Chunks::new(log.reader(topic, partition, start)?, end, chunk as usize);
+        let mut scratch = Vec::new();
+        while let Some(recs) = chunks.next_chunk()? {
+            let n = recs.len() as u64;
+            for r in &recs {
+                verifier.push(observe_record(&ctx, r, &mut scratch));
             }
-            handle.join().expect("reader thread does not panic");
-            Ok(())
-        })?;
-    } else {
-        let mut chunks = Chunks::new(reader, end, chunk);
-        while let Some(c) = chunks.next_chunk()? {
-            if !step(c) {
+            progress(n);
+            if verifier.finding().is_some() {
                 break;
             }
         }
+    } else {
+        let range = ChunkRange {
+            log,
+            topic,
+            partition,
+            start,
+            end,
+            chunk,
+        };
+        range.verify_parallel(&ctx, &mut verifier, workers, progress)?;
     }
     Ok(PartitionReport {
         partition,
@@ -192,6 +189,103 @@ pub fn verify_partition(
         end_offset: end,
         summary: verifier.finish(),
     })
+}
+
+/// A partition's offsets `start..end`, cut into chunks of `chunk` offsets.
+struct ChunkRange<'a> {
+    log: &'a dyn Log,
+    topic: &'a str,
+    partition: u32,
+    start: u64,
+    end: u64,
+    chunk: u64,
+}
+
+impl ChunkRange<'_> {
+    /// Reads chunk `j` and observes its records.
+    fn observe_chunk(
+        &self,
+        ctx: &ChainContext<'_>,
+        j: u64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Vec<Observation>, TopicError> {
+        let from = self.start + j * self.chunk;
+        let to = (from + self.chunk).min(self.end);
+        let reader = self.log.reader(self.topic, self.partition, from)?;
+        let mut chunks = Chunks::new(reader, to, self.chunk as usize);
+        let mut out = Vec::with_capacity((to - from) as usize);
+        while let Some(recs) = chunks.next_chunk()? {
+            out.extend(recs.iter().map(|r| observe_record(ctx, r, scratch)));
+        }
+        Ok(out)
+    }
+
+    fn verify_parallel(
+        &self,
+        ctx: &ChainContext<'_>,
+        verifier: &mut ChainVerifier,
+        workers: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), TopicError> {
+        let chunks = (self.end - self.start).div_ceil(self.chunk);
+        let ahead = 2 * workers as u64;
+        let next = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        // The chunk the verifier needs next; workers wait while they are `ahead` past it.
+        let needed = (Mutex::new(0u64), Condvar::new());
+        let (tx, rx) = sync_channel::<(u64, Result<Vec<Observation>, TopicError>)>(ahead as usize);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, stop, needed) = (&next, &stop, &needed);
+                s.spawn(move || {
+                    let mut scratch = Vec::new();
+                    loop {
+                        let j = next.fetch_add(1, Ordering::Relaxed);
+                        if j >= chunks || stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let mut n = needed.0.lock().expect("no panics while held");
+                        while j >= *n + ahead && !stop.load(Ordering::Relaxed) {
+                            n = needed.1.wait(n).expect("no panics while held");
+                        }
+                        drop(n);
+                        let res = self.observe_chunk(ctx, j, &mut scratch);
+                        if tx.send((j, res)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let result = (|| {
+                let mut held = BTreeMap::new();
+                let mut want = 0u64;
+                for (j, res) in rx.iter() {
+                    held.insert(j, res);
+                    while let Some(res) = held.remove(&want) {
+                        let obs = res?;
+                        let n = obs.len() as u64;
+                        for o in obs {
+                            verifier.push(o);
+                        }
+                        progress(n);
+                        want += 1;
+                        *needed.0.lock().expect("no panics while held") = want;
+                        needed.1.notify_all();
+                        if verifier.finding().is_some() {
+                            return Ok(());
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            stop.store(true, Ordering::Relaxed);
+            needed.1.notify_all();
+            drop(rx);
+            result
+        })
+    }
 }
 
 /// The anchors the trust file holds for a partition.

@@ -34,8 +34,35 @@ fn fixture() -> Fixture {
     }
 }
 
+/// Verifies in order on one thread, and split into small chunks among three workers: both
+/// must give the same report.
 fn verify(log: &dyn Log, trust: &Trust) -> TopicReport {
-    verify_topic(log, TOPIC, None, trust, VerifyOptions::default(), &|_| {}).unwrap()
+    let serial = verify_topic(
+        log,
+        TOPIC,
+        None,
+        trust,
+        VerifyOptions {
+            threads: 1,
+            chunk: 16,
+        },
+        &|_| {},
+    )
+    .unwrap();
+    let parallel = verify_topic(
+        log,
+        TOPIC,
+        None,
+        trust,
+        VerifyOptions {
+            threads: 3,
+            chunk: 7,
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(serial, parallel);
+    serial
 }
 
 /// Copies the fixture's chain with `mutate` applied, verifies it, and returns the finding.
