@@ -93,6 +93,19 @@ impl PublicKey {
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         self.0.verify_strict(&msg, &sig).is_ok()
     }
+
+    /// Checks a signature made by [`WriterKey::sign_tagged`] with the same tag.
+    pub fn verify_tagged(&self, tag: &str, message: &[u8], signature: &Signature) -> bool {
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        self.0
+            .verify_strict(&tagged_message(tag, message), &sig)
+            .is_ok()
+    }
+
+    /// The underlying ed25519-dalek key, for batch verification.
+    pub fn as_dalek(&self) -> &VerifyingKey {
+        &self.0
+    }
 }
 
 impl fmt::Debug for PublicKey {
@@ -121,6 +134,12 @@ impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Signature({})", self.to_hex())
     }
+}
+
+fn tagged_message(tag: &str, message: &[u8]) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(1 + tag.len() + message.len());
+    Encoder::with_tag(&mut msg, tag).fixed(message);
+    msg
 }
 
 fn signed_message(entry_hash: &Hash) -> Vec<u8> {
@@ -168,6 +187,13 @@ impl WriterKey {
     /// Signs an entry hash.
     pub fn sign_entry(&self, entry_hash: &Hash) -> Signature {
         Signature(self.secret.sign(&signed_message(entry_hash)).to_bytes())
+    }
+
+    /// Signs `message` under a domain tag (`0x.. tag || message`), for statements other than
+    /// entries (transactions, blocks, checkpoints): a signature made for one tag never
+    /// verifies under another. Requires `tag.len() <= 255`.
+    pub fn sign_tagged(&self, tag: &str, message: &[u8]) -> Signature {
+        Signature(self.secret.sign(&tagged_message(tag, message)).to_bytes())
     }
 
     /// The key file text (TOML). Whoever writes it to disk must create the file with mode 0600.
