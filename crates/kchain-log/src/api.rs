@@ -158,11 +158,106 @@ pub trait Appender: Send {
     fn next_offset(&self) -> u64;
 }
 
+/// A stored record lent by a reader, without copies: see [`Reader::poll_visit`].
+#[derive(Clone, Copy, Debug)]
+pub struct RecordView<'a> {
+    pub offset: u64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: HeadersRef<'a>,
+    pub timestamp_ms: i64,
+}
+
+/// A record's headers, borrowed: either a slice of owned headers, or the encoded header block
+/// of an embedded segment (already checked when the record was decoded).
+#[derive(Clone, Copy, Debug)]
+pub struct HeadersRef<'a>(HeadersInner<'a>);
+
+#[derive(Clone, Copy, Debug)]
+enum HeadersInner<'a> {
+    Owned(&'a [Header]),
+    /// `u32 name length, name, u32 value length, value` repeated (the embedded encoding).
+    Encoded(&'a [u8]),
+}
+
+impl<'a> HeadersRef<'a> {
+    pub fn owned(headers: &'a [Header]) -> Self {
+        HeadersRef(HeadersInner::Owned(headers))
+    }
+
+    /// Requires `bytes` to be a whole, valid header block (names UTF-8); anything else ends
+    /// the iteration early rather than panicking.
+    pub(crate) fn encoded(bytes: &'a [u8]) -> Self {
+        HeadersRef(HeadersInner::Encoded(bytes))
+    }
+
+    /// The headers as (name, value) pairs, in order.
+    pub fn iter(&self) -> HeaderIter<'a> {
+        HeaderIter(match self.0 {
+            HeadersInner::Owned(h) => IterInner::Owned(h.iter()),
+            HeadersInner::Encoded(b) => IterInner::Encoded(b),
+        })
+    }
+}
+
+/// Iterator over [`HeadersRef`].
+#[derive(Clone, Debug)]
+pub struct HeaderIter<'a>(IterInner<'a>);
+
+#[derive(Clone, Debug)]
+enum IterInner<'a> {
+    Owned(std::slice::Iter<'a, Header>),
+    Encoded(&'a [u8]),
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.0 {
+            IterInner::Owned(it) => it.next().map(|h| (h.name.as_str(), h.value.as_slice())),
+            IterInner::Encoded(rest) => {
+                let field = |b: &'a [u8]| -> Option<(&'a [u8], &'a [u8])> {
+                    let n = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+                    let end = 4usize.checked_add(n)?;
+                    Some((b.get(4..end)?, b.get(end..)?))
+                };
+                let (name, after) = field(rest)?;
+                let (value, after) = field(after)?;
+                *rest = after;
+                Some((std::str::from_utf8(name).ok()?, value))
+            }
+        }
+    }
+}
+
 /// Reads one partition in offset order.
 pub trait Reader: Send {
     /// Returns up to `max` records from the current position and advances past them. Returns
     /// an empty vector when no record arrives within `wait` (`Duration::ZERO` does not wait).
     fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredRecord>, LogError>;
+
+    /// Like [`poll`](Reader::poll), but lends each record to `visit` instead of returning
+    /// copies, and returns how many it visited. Backends that can (the embedded one) read
+    /// without allocating; the default copies through `poll`.
+    fn poll_visit(
+        &mut self,
+        max: usize,
+        wait: Duration,
+        visit: &mut dyn FnMut(&RecordView<'_>),
+    ) -> Result<usize, LogError> {
+        let recs = self.poll(max, wait)?;
+        for r in &recs {
+            visit(&RecordView {
+                offset: r.offset,
+                key: r.record.key.as_deref(),
+                value: r.record.value.as_deref(),
+                headers: HeadersRef::owned(&r.record.headers),
+                timestamp_ms: r.record.timestamp_ms,
+            });
+        }
+        Ok(recs.len())
+    }
 
     /// The offset of the next record this reader will return.
     fn position(&self) -> u64;

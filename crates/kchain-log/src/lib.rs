@@ -16,8 +16,8 @@ mod error;
 mod kafka;
 
 pub use api::{
-    Appender, FsyncPolicy, Header, Log, Partition, Reader, Record, StoredRecord, TopicConfig,
-    TopicInfo,
+    Appender, FsyncPolicy, Header, HeaderIter, HeadersRef, Log, Partition, Reader, Record,
+    RecordView, StoredRecord, TopicConfig, TopicInfo,
 };
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use error::LogError;

@@ -160,14 +160,21 @@ pub fn verify_partition(
     let mut verifier = ChainVerifier::new(expectations(trust, topic, partition));
     let chunk = options.chunk.max(1) as u64;
     if workers <= 1 || end - start <= chunk {
-        let mut chunks = Chunks::new(log.reader(topic, partition, start)?, end, chunk as usize);
+        let mut reader = log.reader(topic, partition, start)?;
         let mut scratch = Vec::new();
-        while let Some(recs) = chunks.next_chunk()? {
-            let n = recs.len() as u64;
-            for r in &recs {
-                verifier.push(observe_record(&ctx, r, &mut scratch));
+        loop {
+            let n = observe_next(
+                reader.as_mut(),
+                end,
+                chunk as usize,
+                &ctx,
+                &mut scratch,
+                &mut |o| verifier.push(o),
+            )?;
+            if n == 0 {
+                break;
             }
-            progress(n);
+            progress(n as u64);
             if verifier.finding().is_some() {
                 break;
             }
@@ -211,12 +218,17 @@ impl ChunkRange<'_> {
     ) -> Result<Vec<Observation>, TopicError> {
         let from = self.start + j * self.chunk;
         let to = (from + self.chunk).min(self.end);
-        let reader = self.log.reader(self.topic, self.partition, from)?;
-        let mut chunks = Chunks::new(reader, to, self.chunk as usize);
+        let mut reader = self.log.reader(self.topic, self.partition, from)?;
         let mut out = Vec::with_capacity((to - from) as usize);
-        while let Some(recs) = chunks.next_chunk()? {
-            out.extend(recs.iter().map(|r| observe_record(ctx, r, scratch)));
-        }
+        while observe_next(
+            reader.as_mut(),
+            to,
+            self.chunk as usize,
+            ctx,
+            scratch,
+            &mut |o| out.push(o),
+        )? > 0
+        {}
         Ok(out)
     }
 
@@ -314,6 +326,48 @@ pub fn observe_record(
         rec.timestamp_ms,
         scratch,
     )
+}
+
+/// Observes the next records of `reader` below offset `end` (at most `max`), lending them
+/// from the backend without copies, and hands each observation to `sink`. Returns how many
+/// it observed: 0 once the reader is at `end`. Waits for a slow backend, but not forever.
+pub(crate) fn observe_next(
+    reader: &mut dyn Reader,
+    end: u64,
+    max: usize,
+    ctx: &ChainContext<'_>,
+    scratch: &mut Vec<u8>,
+    sink: &mut dyn FnMut(Observation),
+) -> Result<usize, TopicError> {
+    let since = Instant::now();
+    while reader.position() < end {
+        let want = (end - reader.position()).min(max.max(1) as u64) as usize;
+        let mut n = 0;
+        reader.poll_visit(want, Duration::from_millis(500), &mut |v| {
+            if v.offset < end {
+                sink(kchain_core::observe(
+                    ctx,
+                    v.offset,
+                    v.key,
+                    v.value,
+                    v.headers.iter(),
+                    v.timestamp_ms,
+                    scratch,
+                ));
+                n += 1;
+            }
+        })?;
+        if n > 0 {
+            return Ok(n);
+        }
+        if since.elapsed() > STALL {
+            return Err(TopicError::Invalid(format!(
+                "reading stalled at offset {} (end offset {end})",
+                reader.position()
+            )));
+        }
+    }
+    Ok(0)
 }
 
 /// Reads a partition in chunks up to a fixed end offset, waiting for a slow backend but not

@@ -18,7 +18,7 @@
 //! panic, and no length read from the input is trusted before it has been checked against the
 //! bytes that remain.
 
-use crate::api::{Header, Record};
+use crate::api::{Header, HeadersRef, Record, RecordView};
 
 /// The four bytes every batch starts with.
 pub(crate) const MAGIC: [u8; 4] = *b"KCLB";
@@ -321,6 +321,31 @@ pub(crate) fn decode_record(body: &[u8]) -> Result<Record, String> {
     }
     c.finish()?;
     Ok(Record {
+        key,
+        value,
+        headers,
+        timestamp_ms,
+    })
+}
+
+/// Decodes one record body into a borrowed view (checking it fully). Never panics.
+pub(crate) fn decode_view(offset: u64, body: &[u8]) -> Result<RecordView<'_>, String> {
+    let mut c = Cursor {
+        bytes: body,
+        pos: 0,
+    };
+    let timestamp_ms = c.u64()? as i64;
+    let key = c.nullable()?;
+    let value = c.nullable()?;
+    let count = header_count(&mut c)?;
+    let start = c.pos;
+    for i in 0..count {
+        c.header(i)?;
+    }
+    let headers = HeadersRef::encoded(&body[start..c.pos]);
+    c.finish()?;
+    Ok(RecordView {
+        offset,
         key,
         value,
         headers,

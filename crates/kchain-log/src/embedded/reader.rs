@@ -15,12 +15,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::batch::{decode_record, record_body, BatchHeader};
+use super::batch::{decode_record, decode_view, record_body, BatchHeader};
 use super::index;
 use super::partition::{corruption, torn_or_corrupt, PartitionDir};
 use super::segment::{At, SegmentReader};
 use super::Shared;
-use crate::api::{Reader, StoredRecord};
+use crate::api::{Reader, RecordView, StoredRecord};
 use crate::error::LogError;
 
 /// Longest sleep between two looks at the files while `poll` waits (appenders in other
@@ -100,9 +100,15 @@ impl EmbeddedReader {
         Ok(())
     }
 
-    /// Appends up to `max - out.len()` available records to `out` without waiting.
-    fn read_available(&mut self, max: usize, out: &mut Vec<StoredRecord>) -> Result<(), LogError> {
-        while out.len() < max {
+    /// Hands up to `max - *got` available record bodies (with their offsets) to `sink`
+    /// without waiting, counting them in `got`.
+    fn read_available(
+        &mut self,
+        max: usize,
+        got: &mut usize,
+        sink: &mut dyn FnMut(u64, &[u8]) -> Result<(), String>,
+    ) -> Result<(), LogError> {
+        while *got < max {
             if let (Some(cur), Some((_, seg))) = (&mut self.current, &self.seg) {
                 if cur.offset < cur.header.next_offset() {
                     let payload = seg.payload(cur.pos, &cur.header);
@@ -112,9 +118,8 @@ impl EmbeddedReader {
                     cur.record_pos += 4 + body.len();
                     cur.offset += 1;
                     if offset >= self.position {
-                        let record =
-                            decode_record(body).map_err(|d| corruption(seg.path(), cur.pos, d))?;
-                        out.push(StoredRecord { offset, record });
+                        sink(offset, body).map_err(|d| corruption(seg.path(), cur.pos, d))?;
+                        *got += 1;
                         self.position = offset + 1;
                     }
                     continue;
@@ -230,29 +235,61 @@ impl EmbeddedReader {
     }
 }
 
-impl Reader for EmbeddedReader {
-    fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredRecord>, LogError> {
-        let mut out = Vec::with_capacity(max.min(4096));
+impl EmbeddedReader {
+    /// Waits up to `wait` for records and hands up to `max` of them to `sink`.
+    fn poll_with(
+        &mut self,
+        max: usize,
+        wait: Duration,
+        sink: &mut dyn FnMut(u64, &[u8]) -> Result<(), String>,
+    ) -> Result<usize, LogError> {
+        let mut got = 0;
         if max == 0 {
-            return Ok(out);
+            return Ok(0);
         }
         let start = Instant::now();
         let mut backoff = Duration::from_millis(1);
         loop {
             let seen = self.shared.generation();
-            if let Err(e) = self.read_available(max, &mut out) {
+            if let Err(e) = self.read_available(max, &mut got, sink) {
                 // Hand out the good records first; the reader stays in front of the bad
                 // batch, so the next poll reports the error again.
-                return if out.is_empty() { Err(e) } else { Ok(out) };
+                return if got == 0 { Err(e) } else { Ok(got) };
             }
             let waited = start.elapsed();
-            if !out.is_empty() || waited >= wait {
-                return Ok(out);
+            if got > 0 || waited >= wait {
+                return Ok(got);
             }
             self.shared
                 .wait_for_change(seen, backoff.min(wait - waited));
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
+    }
+}
+
+impl Reader for EmbeddedReader {
+    fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredRecord>, LogError> {
+        let mut out = Vec::with_capacity(max.min(4096));
+        self.poll_with(max, wait, &mut |offset, body| {
+            out.push(StoredRecord {
+                offset,
+                record: decode_record(body)?,
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn poll_visit(
+        &mut self,
+        max: usize,
+        wait: Duration,
+        visit: &mut dyn FnMut(&RecordView<'_>),
+    ) -> Result<usize, LogError> {
+        self.poll_with(max, wait, &mut |offset, body| {
+            visit(&decode_view(offset, body)?);
+            Ok(())
+        })
     }
 
     fn position(&self) -> u64 {
