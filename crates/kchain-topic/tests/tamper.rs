@@ -10,7 +10,15 @@ use kchain_log::{Header, Log, Record};
 use kchain_topic::tamper::{copy_topic_with, entry_hash_of, forge, forge_after};
 use kchain_topic::{verify_topic, TopicReport, VerifyOptions, VerifyingReader};
 
-const TOPIC: &str = "shipments";
+/// A topic name of this test's own (each test runs on its own thread), so that tests can
+/// share one Kafka broker.
+fn topic() -> &'static str {
+    NAME.with(|n| n.get())
+}
+
+thread_local! {
+    static NAME: std::cell::Cell<&'static str> = const { std::cell::Cell::new("shipments") };
+}
 const N: u64 = 50;
 
 struct Fixture {
@@ -20,11 +28,14 @@ struct Fixture {
     trust: Trust,
 }
 
+/// A fresh chain of N records in batches of 10, under a topic name of its own (a Kafka
+/// broker can hold a topic name only once).
 fn fixture() -> Fixture {
+    NAME.with(|n| n.set(Box::leak(unique_topic("shipments").into_boxed_str())));
     let dir = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());
     let writer = key("acme", 1);
-    write_chain(&log, TOPIC, &writer, N, 10);
+    write_chain(&log, topic(), &writer, N, 10);
     let trust = trust_for(&[&writer]);
     Fixture {
         _dir: dir,
@@ -39,7 +50,7 @@ fn fixture() -> Fixture {
 fn verify(log: &dyn Log, trust: &Trust) -> TopicReport {
     let serial = verify_topic(
         log,
-        TOPIC,
+        topic(),
         None,
         trust,
         VerifyOptions {
@@ -51,7 +62,7 @@ fn verify(log: &dyn Log, trust: &Trust) -> TopicReport {
     .unwrap();
     let parallel = verify_topic(
         log,
-        TOPIC,
+        topic(),
         None,
         trust,
         VerifyOptions {
@@ -71,19 +82,24 @@ fn tampered(
     trust: &Trust,
     mutate: impl FnOnce(&mut Vec<Record>),
 ) -> (u64, u64, FindingKind, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let copy = open_log(dir.path());
-    let mut mutate = Some(mutate);
-    copy_topic_with(&f.log, &copy, TOPIC, |_, recs| {
-        (mutate.take().unwrap())(recs)
-    })
-    .unwrap();
-    let report = verify(&copy, trust);
-    let finding = report.partitions[0]
-        .summary
-        .finding
-        .clone()
-        .unwrap_or_else(|| panic!("no finding; report: {report:?}"));
+    let mut records = kchain_topic::tamper::read_all(&f.log, topic(), 0).unwrap();
+    mutate(&mut records);
+    let mut found = Vec::new();
+    for (name, copy) in destinations() {
+        let c = copy.as_ref();
+        copy_topic_with(&f.log, c, topic(), |_, recs| *recs = records.clone()).unwrap();
+        let report = verify(c, trust);
+        let finding = report.partitions[0]
+            .summary
+            .finding
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: no finding; report: {report:?}"));
+        found.push((name, finding));
+    }
+    for (name, other) in &found[1..] {
+        assert_eq!(other, &found[0].1, "{name} and {} disagree", found[0].0);
+    }
+    let finding = found.swap_remove(0).1;
     (finding.offset, finding.height, finding.kind, finding.detail)
 }
 
@@ -103,7 +119,7 @@ fn clean_chain_verifies_with_zero_findings() {
     // And with one thread, and the copy made by the attacker tool without changes.
     let one = verify_topic(
         &f.log,
-        TOPIC,
+        topic(),
         None,
         &f.trust,
         VerifyOptions {
@@ -116,7 +132,7 @@ fn clean_chain_verifies_with_zero_findings() {
     assert_eq!(one, report);
     let dir = tempfile::tempdir().unwrap();
     let copy = open_log(dir.path());
-    copy_topic_with(&f.log, &copy, TOPIC, |_, _| {}).unwrap();
+    copy_topic_with(&f.log, &copy, topic(), |_, _| {}).unwrap();
     assert!(verify(&copy, &f.trust).ok());
 }
 
@@ -158,6 +174,7 @@ fn application_header_or_timestamp_changed() {
     let f = fixture();
     let (off, _, kind, _) = tampered(&f, &f.trust, |r| set_header(&mut r[22], "source", b"evil"));
     assert_eq!((off, kind), (22, FindingKind::PayloadChanged));
+    let f = fixture();
     let (off, _, kind, _) = tampered(&f, &f.trust, |r| r[23].timestamp_ms += 1);
     assert_eq!((off, kind), (23, FindingKind::PayloadChanged));
 }
@@ -169,10 +186,12 @@ fn chain_header_fields_changed() {
         set_header(&mut r[22], "kchain.height", b"99")
     });
     assert_eq!((off, h, kind), (22, 22, FindingKind::HeaderChanged));
+    let f = fixture();
     let (off, _, kind, _) = tampered(&f, &f.trust, |r| {
         set_header(&mut r[24], "kchain.prev", &[b'a'; 64])
     });
     assert_eq!((off, kind), (24, FindingKind::LinkBroken));
+    let f = fixture();
     let (off, _, kind, _) = tampered(&f, &f.trust, |r| set_header(&mut r[25], "kchain.v", b"2"));
     assert_eq!((off, kind), (25, FindingKind::Malformed));
 }
@@ -190,13 +209,14 @@ fn record_deleted() {
 fn record_inserted_with_recomputed_hash_but_no_signature() {
     let f = fixture();
     let (off, _, kind, _) = tampered(&f, &f.trust, |r| {
-        let x = forge_after(TOPIC, 0, &r[30], item(9999), None).unwrap();
+        let x = forge_after(topic(), 0, &r[30], item(9999), None).unwrap();
         r.insert(31, x);
     });
     assert_eq!((off, kind), (31, FindingKind::Inserted));
     // Inserted after the original record of the same height instead of before it.
+    let f = fixture();
     let (off, _, kind, _) = tampered(&f, &f.trust, |r| {
-        let x = forge_after(TOPIC, 0, &r[30], item(9999), None).unwrap();
+        let x = forge_after(topic(), 0, &r[30], item(9999), None).unwrap();
         r.insert(32, x);
     });
     assert_eq!((off, kind), (32, FindingKind::Inserted));
@@ -223,14 +243,14 @@ fn record_duplicated() {
 fn tail_truncated_is_caught_against_a_trusted_tip() {
     let f = fixture();
     let tip_hash = entry_hash_of(
-        TOPIC,
+        topic(),
         0,
-        &kchain_topic::tamper::read_all(&f.log, TOPIC, 0).unwrap()[49],
+        &kchain_topic::tamper::read_all(&f.log, topic(), 0).unwrap()[49],
     )
     .unwrap();
     let mut pinned = f.trust.clone();
     pinned.set_pin(Pin {
-        topic: TOPIC.into(),
+        topic: topic().into(),
         partition: 0,
         genesis: None,
         tip: Some((N - 1, tip_hash)),
@@ -242,7 +262,7 @@ fn tail_truncated_is_caught_against_a_trusted_tip() {
     // shorter chain: that is what checkpoints are for.
     let dir = tempfile::tempdir().unwrap();
     let copy = open_log(dir.path());
-    copy_topic_with(&f.log, &copy, TOPIC, |_, r| r.truncate(40)).unwrap();
+    copy_topic_with(&f.log, &copy, topic(), |_, r| r.truncate(40)).unwrap();
     assert!(verify(&copy, &f.trust).ok());
 }
 
@@ -257,7 +277,7 @@ fn truncation_inside_a_batch_leaves_an_unsigned_tail() {
 fn genesis_replaced() {
     let f = fixture();
     let (off, h, kind, _) = tampered(&f, &f.trust, |r| {
-        r[0] = forge(TOPIC, 0, 0, [0; 32], item(777), None);
+        r[0] = forge(topic(), 0, 0, [0; 32], item(777), None);
     });
     assert_eq!((off, h, kind), (0, 0, FindingKind::GenesisMismatch));
 }
@@ -267,7 +287,7 @@ fn genesis_pinned_in_trust_file() {
     let f = fixture();
     let mut pinned = f.trust.clone();
     pinned.set_pin(Pin {
-        topic: TOPIC.into(),
+        topic: topic().into(),
         partition: 0,
         genesis: Some([7; 32]),
         tip: None,
@@ -281,20 +301,22 @@ fn forged_record_at_the_tip() {
     let f = fixture();
     // No signature.
     let (off, h, kind, _) = tampered(&f, &f.trust, |r| {
-        let x = forge_after(TOPIC, 0, &r[49], item(5000), None).unwrap();
+        let x = forge_after(topic(), 0, &r[49], item(5000), None).unwrap();
         r.push(x);
     });
     assert_eq!((off, h, kind), (50, 50, FindingKind::Unsigned));
     // Signed by a key the trust file does not list.
     let mallory = key("mallory", 9);
+    let f = fixture();
     let (off, _, kind, _) = tampered(&f, &f.trust, |r| {
-        let x = forge_after(TOPIC, 0, &r[49], item(5000), Some(&mallory)).unwrap();
+        let x = forge_after(topic(), 0, &r[49], item(5000), Some(&mallory)).unwrap();
         r.push(x);
     });
     assert_eq!((off, kind), (50, FindingKind::UnknownKey));
     // Claiming the writer's key id with a signature that does not verify.
+    let f = fixture();
     let (off, _, kind, _) = tampered(&f, &f.trust, |r| {
-        let mut x = forge_after(TOPIC, 0, &r[49], item(5000), Some(&mallory)).unwrap();
+        let mut x = forge_after(topic(), 0, &r[49], item(5000), Some(&mallory)).unwrap();
         set_header(&mut x, "kchain.key", f.writer.id().to_string().as_bytes());
         r.push(x);
     });
@@ -310,8 +332,8 @@ fn whole_chain_rewritten_by_another_key() {
         for (i, rec) in r.iter_mut().enumerate() {
             let it = kchain_topic::item_of(rec);
             let signer = (i % 10 == 9).then_some(&mallory);
-            *rec = forge(TOPIC, 0, i as u64, prev, it, signer);
-            prev = entry_hash_of(TOPIC, 0, rec).unwrap();
+            *rec = forge(topic(), 0, i as u64, prev, it, signer);
+            prev = entry_hash_of(topic(), 0, rec).unwrap();
         }
     });
     assert_eq!((off, kind), (0, FindingKind::UnknownKey));
@@ -348,7 +370,7 @@ fn rewritten_history_against_a_trusted_tip() {
     let f = fixture();
     let mut pinned = f.trust.clone();
     pinned.set_pin(Pin {
-        topic: TOPIC.into(),
+        topic: topic().into(),
         partition: 0,
         genesis: None,
         tip: Some((29, [1; 32])),
@@ -360,14 +382,14 @@ fn rewritten_history_against_a_trusted_tip() {
 #[test]
 fn verifying_reader_yields_only_what_verifies_and_stops_at_the_finding() {
     let f = fixture();
-    let all: Vec<_> = VerifyingReader::open(&f.log, TOPIC, 0, &f.trust, 0)
+    let all: Vec<_> = VerifyingReader::open(&f.log, topic(), 0, &f.trust, 0)
         .unwrap()
         .map(Result::unwrap)
         .collect();
     assert_eq!(all.len() as u64, N);
     assert_eq!(all[7].item, item(7));
     assert_eq!(all[7].height, 7);
-    let from: Vec<_> = VerifyingReader::open(&f.log, TOPIC, 0, &f.trust, 45)
+    let from: Vec<_> = VerifyingReader::open(&f.log, topic(), 0, &f.trust, 45)
         .unwrap()
         .map(Result::unwrap)
         .collect();
@@ -375,11 +397,11 @@ fn verifying_reader_yields_only_what_verifies_and_stops_at_the_finding() {
 
     let dir = tempfile::tempdir().unwrap();
     let copy = open_log(dir.path());
-    copy_topic_with(&f.log, &copy, TOPIC, |_, r| {
+    copy_topic_with(&f.log, &copy, topic(), |_, r| {
         r[25].value = Some(b"changed".to_vec());
     })
     .unwrap();
-    let mut reader = VerifyingReader::open(&copy, TOPIC, 0, &f.trust, 0).unwrap();
+    let mut reader = VerifyingReader::open(&copy, topic(), 0, &f.trust, 0).unwrap();
     let got: Vec<_> = reader.by_ref().map(Result::unwrap).collect();
     // Records up to the last signature before the change (offset 19) are released.
     assert_eq!(got.len(), 20);
