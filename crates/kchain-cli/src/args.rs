@@ -34,6 +34,16 @@ pub struct Global {
     /// `interval:MS`, or `never`.
     #[arg(long, global = true, default_value = "batch")]
     pub fsync: String,
+    /// Kafka bootstrap brokers (host:port,...): use Kafka instead of the embedded log.
+    #[arg(short = 'b', long, global = true, env = "KCHAIN_BROKERS")]
+    pub brokers: Option<String>,
+    /// A librdkafka property, as kcat's -X (security.protocol=SASL_SSL, sasl.mechanism=...,
+    /// ssl.ca.location=...); repeatable; wins over --kafka-config.
+    #[arg(short = 'X', global = true, value_name = "KEY=VALUE")]
+    pub kafka_props: Vec<String>,
+    /// A file of librdkafka properties, one `key=value` per line (# comments).
+    #[arg(long, global = true, env = "KCHAIN_KAFKA_CONFIG")]
+    pub kafka_config: Option<PathBuf>,
 }
 
 impl Global {
@@ -109,6 +119,9 @@ pub struct ProduceArgs {
     /// Records per signed batch.
     #[arg(long, default_value_t = 8192)]
     pub batch: usize,
+    /// An application header on every record (repeatable), like kcat's -H.
+    #[arg(long = "header", short = 'H', value_name = "NAME=VALUE")]
+    pub headers: Vec<String>,
 }
 
 #[derive(Args, Debug)]

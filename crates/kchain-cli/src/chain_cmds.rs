@@ -81,7 +81,7 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
         bail!("--batch must be at least 1");
     }
     let log = open_log(g, false)?;
-    let partitions = topic_partitions(&log, &a.topic)?;
+    let partitions = topic_partitions(log.as_ref(), &a.topic)?;
     if let Some(p) = a.partition {
         check_partition(&a.topic, p, partitions)?;
     }
@@ -93,6 +93,16 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
         );
     }
     let key = read_key_file(&key_path)?;
+    let mut headers = Vec::new();
+    for h in &a.headers {
+        let (n, v) = h
+            .split_once('=')
+            .with_context(|| format!("--header {h}: expected NAME=VALUE"))?;
+        if kchain_core::is_chain_header(n) {
+            bail!("--header {n}: names starting with 'kchain.' are kchain's own");
+        }
+        headers.push((n.to_owned(), v.as_bytes().to_vec()));
+    }
     let input: Box<dyn Read> = match &a.file {
         Some(f) => {
             Box::new(std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?)
@@ -135,7 +145,7 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
             groups.entry(p).or_default().push(Item {
                 key,
                 value: Some(value),
-                headers: Vec::new(),
+                headers: headers.clone(),
                 timestamp_ms: now_ms(),
             });
             n += 1;
@@ -148,7 +158,7 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
             let w = match writers.entry(p) {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::btree_map::Entry::Vacant(v) => v.insert(
-                    ChainWriter::open(&log, &a.topic, p, &key, options)
+                    ChainWriter::open(log.as_ref(), &a.topic, p, &key, options)
                         .with_context(|| format!("opening the writer of {}/{p}", a.topic))?,
                 ),
             };
@@ -198,7 +208,7 @@ fn bytes_json(b: Option<&[u8]>) -> serde_json::Value {
 
 pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
     let log = open_log(g, false)?;
-    let partitions = topic_partitions(&log, &a.topic)?;
+    let partitions = topic_partitions(log.as_ref(), &a.topic)?;
     let trust = load_trust(g)?;
     let parts: Vec<u32> = match a.partition {
         Some(p) => {
@@ -215,7 +225,7 @@ pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
         if printed >= limit {
             break;
         }
-        let mut reader = VerifyingReader::open(&log, &a.topic, p, &trust, a.from)?;
+        let mut reader = VerifyingReader::open(log.as_ref(), &a.topic, p, &trust, a.from)?;
         for rec in reader.by_ref() {
             let rec = rec?;
             let line = if a.json {
@@ -272,7 +282,7 @@ pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
 
 pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let log = open_log(g, false)?;
-    let partitions = topic_partitions(&log, &a.topic)?;
+    let partitions = topic_partitions(log.as_ref(), &a.topic)?;
     let trust = load_trust(g)?;
     let parts: Option<Vec<u32>> = match a.partition {
         Some(p) => {
@@ -287,7 +297,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     }
     let progress = Progress::new(format!("verifying {}", a.topic), total);
     let report = verify_topic(
-        &log,
+        log.as_ref(),
         &a.topic,
         parts.as_deref(),
         &trust,
@@ -312,9 +322,9 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
 
 pub fn inspect(g: &Global, a: &InspectArgs) -> Result<Outcome> {
     let log = open_log(g, false)?;
-    let partitions = topic_partitions(&log, &a.topic)?;
+    let partitions = topic_partitions(log.as_ref(), &a.topic)?;
     check_partition(&a.topic, a.partition, partitions)?;
-    let rows = kchain_topic::inspect(&log, &a.topic, a.partition, a.from, a.count)?;
+    let rows = kchain_topic::inspect(log.as_ref(), &a.topic, a.partition, a.from, a.count)?;
     if a.json {
         for r in rows {
             println!(

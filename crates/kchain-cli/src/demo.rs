@@ -11,9 +11,9 @@ use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, Record, TopicCo
 use kchain_topic::tamper::{copy_topic_with, forge_after};
 use kchain_topic::{partition_for_key, verify_topic, ChainWriter, VerifyOptions, WriterOptions};
 
-use crate::args::DemoArgs;
+use crate::args::{DemoArgs, Global};
 use crate::progress::Progress;
-use crate::Outcome;
+use crate::{open_log, Outcome};
 
 const TOPIC: &str = "shipments";
 const PARTITIONS: u32 = 4;
@@ -87,7 +87,7 @@ struct Attack {
     caught: Option<(FindingKind, u64, String)>,
 }
 
-pub fn run(a: &DemoArgs) -> Result<Outcome> {
+pub fn run(g: &Global, a: &DemoArgs) -> Result<Outcome> {
     if a.records < 1000 {
         bail!("--records must be at least 1000 for the demo's attacks to have room");
     }
@@ -104,7 +104,16 @@ pub fn run(a: &DemoArgs) -> Result<Outcome> {
             dir.display()
         );
     }
-    let result = tour(a, &dir);
+    let result = if g.brokers.is_some() {
+        let log = open_log(g, false)?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        std::fs::create_dir_all(&dir)?;
+        tour(a, log.as_ref(), &format!("{TOPIC}-{stamp}"), &dir, "Kafka")
+    } else {
+        open(&dir.join("log")).and_then(|log| tour(a, &log, TOPIC, &dir, "the embedded log"))
+    };
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -122,29 +131,28 @@ fn open(dir: &Path) -> Result<EmbeddedLog> {
     .with_context(|| format!("demo data directory {}", dir.display()))
 }
 
-fn tour(a: &DemoArgs, dir: &Path) -> Result<Outcome> {
+fn tour(a: &DemoArgs, log: &dyn Log, topic: &str, dir: &Path, backend: &str) -> Result<Outcome> {
     let n = a.records;
-    println!("kchain demo: tamper-evident event streams on the embedded log\n");
-    let log = open(&dir.join("log"))?;
+    println!("kchain demo: tamper-evident event streams on {backend}\n");
     let key = WriterKey::generate("acme-logistics");
     let trust = Trust {
         writers: vec![TrustedWriter {
             name: key.name().into(),
             key: key.public(),
-            topics: vec![TOPIC.into()],
+            topics: vec![topic.into()],
         }],
         pins: Vec::new(),
     };
     log.create_topic(
-        TOPIC,
+        topic,
         &TopicConfig {
             partitions: PARTITIONS,
             ..TopicConfig::default()
         },
     )?;
-    println!("1. Set up  {}", dir.display());
+    println!("1. Set up  {backend}, scratch space {}", dir.display());
     println!(
-        "   writer key 'acme-logistics' (id {}), topic '{TOPIC}' with {PARTITIONS} partitions",
+        "   writer key 'acme-logistics' (id {}), topic '{topic}' with {PARTITIONS} partitions",
         key.id()
     );
 
@@ -162,7 +170,7 @@ fn tour(a: &DemoArgs, dir: &Path) -> Result<Outcome> {
     let progress = Progress::new("writing", n);
     let started = Instant::now();
     for (p, items) in by_part.into_iter().enumerate() {
-        let mut w = ChainWriter::open(&log, TOPIC, p as u32, &key, WriterOptions::default())?;
+        let mut w = ChainWriter::open(log, topic, p as u32, &key, WriterOptions::default())?;
         for chunk in items.chunks(8192) {
             w.append(chunk.to_vec())?;
             progress.add(chunk.len() as u64);
@@ -182,7 +190,7 @@ fn tour(a: &DemoArgs, dir: &Path) -> Result<Outcome> {
     // Verify.
     let started = Instant::now();
     let progress = Progress::new("verifying", n);
-    let report = verify_topic(&log, TOPIC, None, &trust, VerifyOptions::default(), &|k| {
+    let report = verify_topic(log, topic, None, &trust, VerifyOptions::default(), &|k| {
         progress.add(k)
     })?;
     progress.finish();
@@ -197,7 +205,10 @@ fn tour(a: &DemoArgs, dir: &Path) -> Result<Outcome> {
     );
 
     // Attack copies.
-    println!("\n4. An attacker with write access to the log changes a copy of it, three ways:");
+    println!(
+        "\n4. An attacker with access to the log's files changes a copy of it, three ways, and \n   \
+         one with producer access appends a forged record:"
+    );
     let mut attacks = vec![
         Attack {
             name: "edit a payload (temperature)",
@@ -226,7 +237,7 @@ fn tour(a: &DemoArgs, dir: &Path) -> Result<Outcome> {
         let copy = open(&copy_dir)?;
         let (p, off) = (attack.partition, attack.offset as usize);
         let mut what = String::new();
-        copy_topic_with(&log, &copy, TOPIC, |part, recs: &mut Vec<Record>| {
+        copy_topic_with(log, &copy, topic, |part, recs: &mut Vec<Record>| {
             if part != p {
                 return;
             }
@@ -252,7 +263,7 @@ fn tour(a: &DemoArgs, dir: &Path) -> Result<Outcome> {
                         headers: Vec::new(),
                         timestamp_ms: recs[off - 1].timestamp_ms,
                     };
-                    let forged = forge_after(TOPIC, part, &recs[off - 1], fake, None)
+                    let forged = forge_after(topic, part, &recs[off - 1], fake, None)
                         .expect("the previous record is a chained record");
                     recs.insert(off, forged);
                     what = "fake 'delivered' event with a correct hash, no signature".into();
@@ -272,20 +283,22 @@ fn tour(a: &DemoArgs, dir: &Path) -> Result<Outcome> {
             .iter()
             .find_map(|pr| pr.summary.finding.clone().map(|f| (pr.partition, f)));
         println!(
-            "   {}. {} at {TOPIC}/{p} offset {off} ({what})",
+            "   {}. {} at {topic}/{p} offset {off} ({what})",
             (b'a' + i as u8) as char,
             attack.name
         );
         match found {
             Some((fp, f)) => {
-                println!("      caught: {TOPIC}/{fp} {f}");
-                attack.caught = Some((f.kind, f.offset, format!("{TOPIC}/{fp}")));
+                println!("      caught: {topic}/{fp} {f}");
+                attack.caught = Some((f.kind, f.offset, format!("{topic}/{fp}")));
             }
             None => println!("      NOT CAUGHT"),
         }
         drop(copy);
         let _ = std::fs::remove_dir_all(&copy_dir);
     }
+
+    attacks.push(append_forgery(log, topic, &trust)?);
 
     println!("\n5. Summary");
     println!(
@@ -306,7 +319,7 @@ fn tour(a: &DemoArgs, dir: &Path) -> Result<Outcome> {
         println!(
             "   {:<30} {:<14} {:<16} {:>9}  {}",
             at.name,
-            format!("{TOPIC}/{}", at.partition),
+            format!("p{}", at.partition),
             kind,
             off,
             if ok {
@@ -317,20 +330,66 @@ fn tour(a: &DemoArgs, dir: &Path) -> Result<Outcome> {
         );
     }
     println!(
-        "\n   {n} events written and verified; {} of 3 attacks caught at their exact offsets.",
+        "\n   {n} events written and verified; {} of {} attacks caught at their exact offsets.",
         attacks
             .iter()
             .filter(|a| a
                 .caught
                 .as_ref()
                 .is_some_and(|c| c.0 == a.expect && c.1 == a.offset))
-            .count()
+            .count(),
+        attacks.len()
     );
     println!("   Next: `kchain keygen`, `kchain topic create`, `kchain produce`, `kchain verify` (see README).");
     if !all {
         bail!("the demo's attacks were not all caught as expected");
     }
     Ok(Outcome::Clean)
+}
+
+/// Appends, in place and without the writer's key, a record that correctly links to the tip
+/// of partition 0 (what a producer with write access to the topic could do), and verifies.
+fn append_forgery(log: &dyn Log, topic: &str, trust: &Trust) -> Result<Attack> {
+    let end = log.end_offset(topic, 0)?;
+    let mut reader = log.reader(topic, 0, end - 1)?;
+    let last = reader
+        .poll(1, std::time::Duration::from_secs(10))?
+        .pop()
+        .context("reading the tip of partition 0")?;
+    let fake = Item {
+        key: Some(b"SHP-999999".to_vec()),
+        value: Some(b"{\"shipment\":\"SHP-999999\",\"event\":\"delivered\"}".to_vec()),
+        headers: Vec::new(),
+        timestamp_ms: last.record.timestamp_ms + 1,
+    };
+    let forged = forge_after(topic, 0, &last.record, fake, None)?;
+    let offset = log.appender(topic, 0)?.append(&[forged])?[0];
+    println!(
+        "   d. append a forged record at {topic}/0 offset {offset} (correct hash and link, no \
+         signature)"
+    );
+    let r = verify_topic(
+        log,
+        topic,
+        Some(&[0]),
+        trust,
+        VerifyOptions::default(),
+        &|_| {},
+    )?;
+    let caught = r.partitions[0].summary.finding.clone().map(|f| {
+        println!("      caught: {topic}/0 {f}");
+        (f.kind, f.offset, format!("{topic}/0"))
+    });
+    if caught.is_none() {
+        println!("      NOT CAUGHT");
+    }
+    Ok(Attack {
+        name: "append a forged record",
+        partition: 0,
+        offset,
+        expect: FindingKind::Unsigned,
+        caught,
+    })
 }
 
 fn temp_of(json: &str) -> String {

@@ -84,7 +84,7 @@ fn pin(g: &Global, topic: &str, partition: Option<u32>) -> Result<Outcome> {
     let mut trust = load_trust(g)?;
     let parts = partition.map(|p| vec![p]);
     let report = verify_topic(
-        &log,
+        log.as_ref(),
         topic,
         parts.as_deref(),
         &trust,
@@ -101,7 +101,7 @@ fn pin(g: &Global, topic: &str, partition: Option<u32>) -> Result<Outcome> {
             println!("{topic}/{}: empty, nothing to pin", p.partition);
             continue;
         };
-        let genesis = inspect(&log, topic, p.partition, p.start_offset, 1)?
+        let genesis = inspect(log.as_ref(), topic, p.partition, p.start_offset, 1)?
             .first()
             .and_then(|r| r.hash);
         trust.set_pin(Pin {

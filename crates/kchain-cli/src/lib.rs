@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 pub use args::Cli;
 use args::{Command, Global, TopicCmd};
 use kchain_core::Trust;
-use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
+use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log};
 
 /// What a successful command found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,8 +44,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Keygen(a) => key_cmds::keygen(g, &a),
         Command::Pubkey => key_cmds::pubkey(g),
         Command::Trust(t) => key_cmds::trust(g, t),
-        Command::Demo(a) => demo::run(&a),
-        Command::Bench(a) => bench::run(&a),
+        Command::Demo(a) => demo::run(g, &a),
+        Command::Bench(a) => bench::run(g, &a),
     }
 }
 
@@ -62,8 +62,12 @@ pub(crate) fn fsync_policy(text: &str) -> Result<FsyncPolicy> {
     }
 }
 
-/// Opens the embedded log of `--data-dir`; `create` makes the directory if it is missing.
-pub(crate) fn open_log(g: &Global, create: bool) -> Result<EmbeddedLog> {
+/// Opens the log the global options select: Kafka with `-b`, else the embedded log of
+/// `--data-dir` (`create` makes the directory if it is missing).
+pub(crate) fn open_log(g: &Global, create: bool) -> Result<Box<dyn Log>> {
+    if let Some(brokers) = &g.brokers {
+        return open_kafka(g, brokers);
+    }
     let opts = EmbeddedOptions {
         fsync: fsync_policy(&g.fsync)?,
         ..EmbeddedOptions::default()
@@ -73,7 +77,52 @@ pub(crate) fn open_log(g: &Global, create: bool) -> Result<EmbeddedLog> {
     } else {
         EmbeddedLog::open(&g.data_dir, opts)
     };
-    log.with_context(|| format!("data directory {}", g.data_dir.display()))
+    Ok(Box::new(log.with_context(|| {
+        format!("data directory {}", g.data_dir.display())
+    })?))
+}
+
+/// The librdkafka properties of `--kafka-config` then `-X`, in order (later ones win).
+pub(crate) fn kafka_properties(g: &Global) -> Result<Vec<(String, String)>> {
+    let mut props = Vec::new();
+    if let Some(path) = &g.kafka_config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading Kafka config {}", path.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = line.split_once('=').with_context(|| {
+                format!("{} line {}: expected key=value", path.display(), i + 1)
+            })?;
+            props.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    for x in &g.kafka_props {
+        let (k, v) = x
+            .split_once('=')
+            .with_context(|| format!("-X {x}: expected key=value"))?;
+        props.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    Ok(props)
+}
+
+#[cfg(feature = "kafka")]
+fn open_kafka(g: &Global, brokers: &str) -> Result<Box<dyn Log>> {
+    let options = kchain_log::KafkaOptions {
+        properties: kafka_properties(g)?,
+        ..kchain_log::KafkaOptions::default()
+    };
+    let log = kchain_log::KafkaLog::connect(brokers, options)
+        .with_context(|| format!("Kafka brokers {brokers}"))?;
+    Ok(Box::new(log))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn open_kafka(g: &Global, _brokers: &str) -> Result<Box<dyn Log>> {
+    kafka_properties(g)?;
+    anyhow::bail!("this kchain was built without the `kafka` feature; rebuild with it for -b")
 }
 
 /// Loads the trust file, with a hint when there is none.

@@ -5,9 +5,11 @@
 //!
 //! - [`EmbeddedLog`] (the default, no server): segment files in a data directory, see
 //!   `docs/log-format.md` for the byte layout.
-//! - Kafka, through `rdkafka` (arrives with the Kafka backend).
+//! - `KafkaLog` (feature `kafka`): any Kafka-API broker through `rdkafka` (librdkafka), see
+//!   `docs/kafka.md`.
 //!
-//! One conformance suite (`tests/conformance.rs`) runs against every backend.
+//! One conformance suite (`tests/support/suite.rs`) runs against every backend
+//! (`tests/conformance.rs`, `tests/kafka_conformance.rs`).
 
 mod api;
 mod embedded;

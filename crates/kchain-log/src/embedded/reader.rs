@@ -23,6 +23,9 @@ use super::Shared;
 use crate::api::{Reader, RecordView, StoredRecord};
 use crate::error::LogError;
 
+/// Receives each record's offset and body; an `Err` names what is wrong with the body.
+type RecordSink<'s> = dyn FnMut(u64, &[u8]) -> Result<(), String> + 's;
+
 /// Longest sleep between two looks at the files while `poll` waits (appenders in other
 /// processes cannot wake us).
 const MAX_BACKOFF: Duration = Duration::from_millis(10);
@@ -106,7 +109,7 @@ impl EmbeddedReader {
         &mut self,
         max: usize,
         got: &mut usize,
-        sink: &mut dyn FnMut(u64, &[u8]) -> Result<(), String>,
+        sink: &mut RecordSink<'_>,
     ) -> Result<(), LogError> {
         while *got < max {
             if let (Some(cur), Some((_, seg))) = (&mut self.current, &self.seg) {
@@ -241,7 +244,7 @@ impl EmbeddedReader {
         &mut self,
         max: usize,
         wait: Duration,
-        sink: &mut dyn FnMut(u64, &[u8]) -> Result<(), String>,
+        sink: &mut RecordSink<'_>,
     ) -> Result<usize, LogError> {
         let mut got = 0;
         if max == 0 {

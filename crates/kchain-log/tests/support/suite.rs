@@ -147,13 +147,16 @@ pub fn records_round_trip(log: &dyn Log) {
     let topic = new_topic(log, "roundtrip", 1);
     let all_bytes: Vec<u8> = (0..=255).collect();
     let batches = vec![
-        vec![Record::default()],
+        vec![Record {
+            timestamp_ms: 3,
+            ..Record::default()
+        }],
         vec![
             Record {
                 key: Some(Vec::new()),
                 value: Some(Vec::new()),
                 headers: vec![],
-                timestamp_ms: 0,
+                timestamp_ms: 4,
             },
             Record {
                 key: None,

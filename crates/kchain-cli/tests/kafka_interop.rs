@@ -1,0 +1,228 @@
+//! Interoperability on a real Kafka-API broker (a private tansu): what kchain writes reads
+//! correctly with Kafka clients kchain did not write (kafka-python, confluent-kafka), and
+//! what those clients forge into a chained partition is reported by `kchain verify` at its
+//! exact offset.
+//!
+//! Needs tansu (`scripts/broker.sh install`) and a Python with both clients
+//! (`scripts/py-env.sh`); `scripts/test.sh` sets up both.
+
+#![cfg(feature = "kafka")]
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine as _;
+
+#[path = "../../kchain-log/tests/support/broker.rs"]
+mod broker;
+
+fn python() -> PathBuf {
+    std::env::var_os("KCHAIN_PYTHON").map_or_else(
+        || {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            PathBuf::from(home).join(".cache/kchain/venv/bin/python")
+        },
+        PathBuf::from,
+    )
+}
+
+fn kclient(args: &[&str]) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kclient.py");
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "running {} (run scripts/py-env.sh): {e}",
+                python().display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "kclient.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Kchain {
+    dir: tempfile::TempDir,
+    brokers: String,
+}
+
+impl Kchain {
+    fn new() -> Kchain {
+        let k = Kchain {
+            dir: tempfile::tempdir().unwrap(),
+            brokers: broker::Broker::shared().brokers.clone(),
+        };
+        k.ok(&["keygen", "--name", "interop"], "");
+        k
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kchain"))
+            .args(["-b", &self.brokers])
+            .args(args)
+            .env("KCHAIN_DATA_DIR", self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "kchain {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+fn topic(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn b64(v: &serde_json::Value) -> Option<Vec<u8>> {
+    v.as_str()
+        .map(|s| base64::engine::general_purpose::STANDARD.decode(s).unwrap())
+}
+
+#[test]
+fn third_party_clients_read_kchain_records_unchanged() {
+    let k = Kchain::new();
+    let t = topic("interop-read");
+    k.ok(&["topic", "create", &t, "--partitions", "2"], "");
+    let input: String = (0..60)
+        .map(|i| format!("cust-{}:{{\"n\":{i},\"é\":\"ü\"}}\n", i % 7))
+        .collect();
+    k.ok(
+        &[
+            "produce",
+            &t,
+            "-K",
+            ":",
+            "-H",
+            "source=erp",
+            "-H",
+            "trace=42",
+        ],
+        &input,
+    );
+    let ours: Vec<serde_json::Value> = k
+        .ok(&["consume", &t, "--json"], "")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ours.len(), 60);
+    for client in ["kafka-python", "confluent"] {
+        let mut theirs = Vec::new();
+        for p in ["0", "1"] {
+            for line in kclient(&[
+                "read", "--client", client, "-b", &k.brokers, "-t", &t, "-p", p,
+            ])
+            .lines()
+            {
+                let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+                v["partition"] = p.parse::<u64>().unwrap().into();
+                theirs.push(v);
+            }
+        }
+        assert_eq!(theirs.len(), 60, "{client}");
+        for o in &ours {
+            let t = theirs
+                .iter()
+                .find(|t| t["partition"] == o["partition"] && t["offset"] == o["offset"])
+                .unwrap_or_else(|| panic!("{client} did not see {o}"));
+            assert_eq!(
+                b64(&t["key"]).unwrap(),
+                o["key"].as_str().unwrap().as_bytes(),
+                "{client}"
+            );
+            assert_eq!(
+                b64(&t["value"]).unwrap(),
+                o["value"].as_str().unwrap().as_bytes(),
+                "{client}"
+            );
+            assert_eq!(t["timestamp"], o["timestamp"], "{client}");
+            let app: Vec<(String, Vec<u8>)> = t["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    (
+                        h[0].as_str().unwrap().to_owned(),
+                        b64(&h[1]).unwrap_or_default(),
+                    )
+                })
+                .filter(|(n, _)| !n.starts_with("kchain."))
+                .collect();
+            assert_eq!(
+                app,
+                vec![
+                    ("source".into(), b"erp".to_vec()),
+                    ("trace".into(), b"42".to_vec())
+                ],
+                "{client}"
+            );
+        }
+    }
+}
+
+#[test]
+fn records_forged_with_third_party_clients_are_caught_at_their_offset() {
+    let k = Kchain::new();
+    for client in ["kafka-python", "confluent"] {
+        for (mode, kind) in [
+            ("copy", "inserted"),
+            ("recompute", "unsigned"),
+            ("plain", "foreign_writer"),
+        ] {
+            let t = topic(&format!("interop-{mode}"));
+            k.ok(&["topic", "create", &t], "");
+            let input: String = (0..25).map(|i| format!("event {i}\n")).collect();
+            k.ok(&["produce", &t, "--batch", "10", "-H", "app=x"], &input);
+            k.ok(&["verify", &t], "");
+            let offset: u64 = kclient(&[
+                "forge", "--client", client, "-b", &k.brokers, "-t", &t, "-p", "0", "--mode", mode,
+            ])
+            .trim()
+            .parse()
+            .unwrap();
+            assert_eq!(offset, 25, "{client} {mode}");
+            let out = k.run(&["verify", &t, "--json"], "");
+            assert_eq!(
+                out.status.code(),
+                Some(3),
+                "{client} {mode}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let f = &v["partitions"][0]["finding"];
+            assert_eq!(f["offset"], offset, "{client} {mode}: {f}");
+            assert_eq!(f["kind"], kind, "{client} {mode}: {f}");
+            assert_eq!(v["partitions"][0]["entries"], 25, "{client} {mode}");
+        }
+    }
+}

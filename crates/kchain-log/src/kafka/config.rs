@@ -1,0 +1,206 @@
+//! Settings of the Kafka backend and the librdkafka configurations built from them.
+//!
+//! Every client starts from kchain's defaults for its role (below) and then applies
+//! [`KafkaOptions::properties`] in order, so that a user's `-X key=value` always wins, as in
+//! kcat. The defaults that correctness rests on are the producer's `enable.idempotence=true`
+//! and `acks=all` (no loss, no duplicates, no reordering within a partition), and the
+//! consumer's `auto.offset.reset=error` (a reader never skips records silently).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rdkafka::config::ClientConfig;
+
+use crate::error::LogError;
+
+/// Settings of a [`KafkaLog`](super::KafkaLog).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaOptions {
+    /// librdkafka properties for every client, applied after kchain's defaults so they win:
+    /// `security.protocol`, `sasl.*`, `ssl.*`, `client.id`, or a tuning knob such as
+    /// `linger.ms`. Producer-only properties given to a consumer (and the reverse) make
+    /// librdkafka log a warning and are otherwise ignored.
+    pub properties: Vec<(String, String)>,
+    /// How long metadata, offset and admin requests may take before they fail.
+    pub request_timeout: Duration,
+    /// How long the producer keeps retrying a record before `append` fails
+    /// (librdkafka's `message.timeout.ms`).
+    pub delivery_timeout: Duration,
+    /// Replication factor of topics that `create_topic` makes; `None` asks for the broker's
+    /// `default.replication.factor` (KIP-464, brokers 2.4 and later).
+    pub replication_factor: Option<i32>,
+}
+
+impl Default for KafkaOptions {
+    fn default() -> Self {
+        KafkaOptions {
+            properties: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            delivery_timeout: Duration::from_secs(120),
+            replication_factor: None,
+        }
+    }
+}
+
+impl KafkaOptions {
+    /// Adds one librdkafka property (like kcat's `-X key=value`).
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.push((key.into(), value.into()));
+        self
+    }
+
+    /// The last value given for `key` in [`properties`](Self::properties).
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), LogError> {
+        if self.request_timeout.is_zero() || self.delivery_timeout.is_zero() {
+            return Err(LogError::InvalidArgument(
+                "request_timeout and delivery_timeout must be positive".to_string(),
+            ));
+        }
+        if let Some((k, _)) = self.properties.iter().find(|(k, _)| k.trim().is_empty()) {
+            return Err(LogError::InvalidArgument(format!(
+                "empty librdkafka property name {k:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The largest record the producer sends (librdkafka's `message.max.bytes`).
+    pub(crate) fn max_record_bytes(&self) -> usize {
+        self.get("message.max.bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000)
+    }
+
+    fn base(&self, brokers: &str, role: &str) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", brokers)
+            .set("client.id", format!("kchain-{role}"))
+            .set(
+                "socket.timeout.ms",
+                millis(self.request_timeout.max(Duration::from_secs(10))),
+            )
+            // The backend reports its own errors; librdkafka's logs go to the `log` crate.
+            .set("log.connection.close", "false");
+        c
+    }
+
+    fn finish(&self, mut c: ClientConfig) -> ClientConfig {
+        for (k, v) in &self.properties {
+            c.set(k.trim(), v);
+        }
+        c
+    }
+
+    /// An idempotent producer for one appender (see the module docs of `appender`).
+    pub(crate) fn producer(&self, brokers: &str) -> ClientConfig {
+        let mut c = self.base(brokers, "producer");
+        c.set("enable.idempotence", "true")
+            .set("acks", "all")
+            // A topic deleted under an appender must not come back, empty, on a broker
+            // that creates topics on first use.
+            .set("allow.auto.create.topics", "false")
+            // Idempotence keeps order with up to 5 requests in flight per partition.
+            .set("max.in.flight.requests.per.connection", "5")
+            .set("message.timeout.ms", millis(self.delivery_timeout))
+            // Throughput: let a partition's batch fill for a few milliseconds, up to just
+            // under the broker's default 1 MiB batch limit (`message.max.bytes` of Kafka).
+            .set("linger.ms", "5")
+            .set("batch.size", "1000000")
+            .set("batch.num.messages", "100000")
+            .set("compression.type", "none")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("queue.buffering.max.kbytes", "1048576");
+        self.finish(c)
+    }
+
+    /// A consumer that reads assigned partitions only: no group, no commits, never resets.
+    pub(crate) fn consumer(&self, brokers: &str) -> ClientConfig {
+        let mut c = self.base(brokers, "reader");
+        // librdkafka wants a group.id even for assigned partitions; the reader never joins
+        // the group or commits to it, so a name of its own keeps it out of everyone's way.
+        c.set("group.id", unique_group_id())
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("allow.auto.create.topics", "false")
+            // Records past the start offset never vanish silently under a reader.
+            .set("auto.offset.reset", "error")
+            // kchain writes no transactions; reading up to the high watermark does not
+            // depend on the broker's last-stable-offset bookkeeping.
+            .set("isolation.level", "read_uncommitted")
+            // Throughput: large fetches; latency: a following reader hears of new records
+            // within about 100 ms even from a broker that holds fetches open.
+            .set("fetch.wait.max.ms", "100")
+            .set("fetch.error.backoff.ms", "50")
+            .set("max.partition.fetch.bytes", "8388608")
+            .set("fetch.max.bytes", "67108864")
+            .set("receive.message.max.bytes", "100000000")
+            .set("queued.min.messages", "100000")
+            .set("queued.max.messages.kbytes", "262144");
+        self.finish(c)
+    }
+
+    /// A consumer used only for metadata and watermark queries.
+    pub(crate) fn metadata(&self, brokers: &str) -> ClientConfig {
+        let mut c = self.base(brokers, "metadata");
+        c.set("enable.auto.commit", "false")
+            .set("allow.auto.create.topics", "false")
+            .set("isolation.level", "read_uncommitted");
+        self.finish(c)
+    }
+
+    /// The admin client (create topics, describe configs).
+    pub(crate) fn admin(&self, brokers: &str) -> ClientConfig {
+        let c = self.base(brokers, "admin");
+        self.finish(c)
+    }
+}
+
+/// `kchain-reader-<pid>-<time>-<n>`: unique per reader, so no two readers share a group.
+fn unique_group_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "kchain-reader-{}-{nanos:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn millis(d: Duration) -> String {
+    d.as_millis().min(i32::MAX as u128).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_properties_win() {
+        let opts = KafkaOptions::default()
+            .property("linger.ms", "50")
+            .property("security.protocol", "ssl");
+        let c = opts.producer("localhost:9092");
+        assert_eq!(c.get("linger.ms"), Some("50"));
+        assert_eq!(c.get("security.protocol"), Some("ssl"));
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
+        assert_eq!(opts.consumer("b").get("auto.offset.reset"), Some("error"));
+    }
+
+    #[test]
+    fn max_record_bytes_follows_the_property() {
+        assert_eq!(KafkaOptions::default().max_record_bytes(), 1_000_000);
+        let opts = KafkaOptions::default().property("message.max.bytes", "2000000");
+        assert_eq!(opts.max_record_bytes(), 2_000_000);
+    }
+}

@@ -1,0 +1,268 @@
+//! The Kafka backend: a [`Log`] on any Kafka-API broker (Apache Kafka, Confluent, Redpanda,
+//! tansu), through `rdkafka` (librdkafka). Enabled by the crate feature `kafka`.
+//!
+//! ```text
+//! Log contract            Kafka
+//! ─────────────────────   ─────────────────────────────────────────────────────────────
+//! topic, partition        topic, partition (created with retention.ms=-1 unless given,
+//!                         cleanup.policy=delete, message.timestamp.type=CreateTime)
+//! Record.key / value      record key / value, null and empty kept apart
+//! Record.headers          record headers, in order, byte for byte (a null value reads as
+//!                         empty)
+//! Record.timestamp_ms     record timestamp (CreateTime, set by the producer); must be
+//!                         positive: librdkafka sends "now" for 0, and -1 means "none"
+//! append → offsets        idempotent producer, acks=all, explicit partition; offsets from
+//!                         the delivery reports
+//! end / start offset      high / low watermark (ListOffsets)
+//! reader                  consumer with the partition assigned: no group, no commits
+//! TopicInfo.settings      DescribeConfigs: retention.ms, retention.bytes, cleanup.policy,
+//!                         message.timestamp.type
+//! ```
+//!
+//! What Kafka cannot give, the backend does not pretend to: a partition cannot be locked,
+//! so one [`KafkaLog`] refuses a second appender of a partition in this process, while
+//! writers in other processes are caught by the layer above, which checks the offsets
+//! `append` returns. Durability is the brokers' (acks=all and their replication);
+//! [`Appender::flush`] has nothing to add. The mapping, the settings and the limits of the
+//! test broker are in `docs/kafka.md`. The modules are:
+//!
+//! - [`config`]: [`KafkaOptions`] and the librdkafka configuration of each client,
+//! - [`admin`]: topics, partition counts, watermarks, topic settings,
+//! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations.
+
+mod admin;
+mod appender;
+mod config;
+mod reader;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::api::{Appender, Log, Reader, TopicConfig, TopicInfo};
+use crate::error::LogError;
+use admin::{lock, Admin};
+use appender::KafkaAppender;
+pub use config::KafkaOptions;
+use reader::KafkaReader;
+
+/// A [`Log`] on a Kafka cluster.
+///
+/// Cheap to share: all methods take `&self`. Topic and offset queries go through two
+/// long-lived clients (admin and metadata); each appender has its own idempotent producer
+/// and each reader its own consumer, so that they never wait on one another.
+pub struct KafkaLog {
+    brokers: String,
+    opts: KafkaOptions,
+    admin: Admin,
+    claims: Arc<Claims>,
+}
+
+impl KafkaLog {
+    /// Connects to the cluster whose bootstrap brokers are `brokers` (`host:port`, comma
+    /// separated) and checks that it answers a metadata request within
+    /// [`KafkaOptions::request_timeout`]. Fails with [`LogError::InvalidArgument`] for a
+    /// property librdkafka does not accept, and [`LogError::Backend`] when no broker answers.
+    pub fn connect(brokers: &str, options: KafkaOptions) -> Result<KafkaLog, LogError> {
+        options.validate()?;
+        if brokers.trim().is_empty() {
+            return Err(LogError::InvalidArgument(
+                "no Kafka brokers given".to_string(),
+            ));
+        }
+        let admin = Admin::connect(brokers, &options)?;
+        Ok(KafkaLog {
+            brokers: brokers.to_string(),
+            opts: options,
+            admin,
+            claims: Arc::default(),
+        })
+    }
+
+    /// The bootstrap brokers this log was connected to.
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
+    /// The settings this log was connected with.
+    pub fn options(&self) -> &KafkaOptions {
+        &self.opts
+    }
+}
+
+impl Log for KafkaLog {
+    fn backend(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError> {
+        self.admin.create_topic(name, config)
+    }
+
+    fn list_topics(&self) -> Result<Vec<TopicInfo>, LogError> {
+        let topics = self.admin.list()?;
+        Ok(self.admin.describe(&topics))
+    }
+
+    fn topic(&self, name: &str) -> Result<TopicInfo, LogError> {
+        let partitions = self.admin.partition_count(name)?;
+        let mut infos = self.admin.describe(&[(name.to_string(), partitions)]);
+        Ok(infos.remove(0))
+    }
+
+    fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError> {
+        self.admin.check_partition(topic, partition)?;
+        let claim = Claims::take(&self.claims, &self.brokers, topic, partition)?;
+        let appender = KafkaAppender::open(&self.brokers, &self.opts, topic, partition, claim)?;
+        Ok(Box::new(appender))
+    }
+
+    fn reader(&self, topic: &str, partition: u32, from: u64) -> Result<Box<dyn Reader>, LogError> {
+        let (start, end) = self.admin.watermarks(topic, partition)?;
+        if from > end {
+            return Err(LogError::OffsetOutOfRange {
+                topic: topic.to_string(),
+                partition,
+                offset: from,
+                start,
+                end,
+            });
+        }
+        let reader =
+            KafkaReader::open(&self.brokers, &self.opts, topic, partition, from.max(start))?;
+        Ok(Box::new(reader))
+    }
+
+    fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
+        Ok(self.admin.watermarks(topic, partition)?.1)
+    }
+
+    fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
+        Ok(self.admin.watermarks(topic, partition)?.0)
+    }
+}
+
+/// The partitions that have an appender in one [`KafkaLog`].
+#[derive(Default)]
+struct Claims(Mutex<HashSet<(String, u32)>>);
+
+impl Claims {
+    /// Claims a partition for a new appender; [`LogError::Locked`] while another holds it.
+    fn take(
+        claims: &Arc<Claims>,
+        brokers: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Claim, LogError> {
+        let key = (topic.to_string(), partition);
+        if !lock(&claims.0).insert(key.clone()) {
+            return Err(LogError::Locked {
+                topic: topic.to_string(),
+                partition,
+                // Kafka has no lock file; this names what holds the claim instead.
+                path: PathBuf::from(format!(
+                    "kafka://{brokers}/{topic}/{partition}, in this process"
+                )),
+            });
+        }
+        Ok(Claim {
+            claims: claims.clone(),
+            key,
+        })
+    }
+}
+
+/// An appender's hold on its partition; released on drop.
+pub(crate) struct Claim {
+    claims: Arc<Claims>,
+    key: (String, u32),
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        lock(&self.claims.0).remove(&self.key);
+    }
+}
+
+/// A broker or client failure, for [`LogError::Backend`].
+pub(crate) fn backend(detail: String) -> LogError {
+    LogError::Backend {
+        backend: "kafka",
+        detail,
+    }
+}
+
+/// Checks a topic name against Kafka's rules: 1 to 249 characters of `[A-Za-z0-9._-]`, and
+/// not `.` or `..` (the same rules as the embedded backend's).
+pub(crate) fn validate_name(name: &str) -> Result<(), LogError> {
+    let invalid = |reason: String| {
+        Err(LogError::InvalidTopicName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return invalid("it is empty".to_string());
+    }
+    if name.len() > 249 {
+        return invalid("it is longer than 249 characters".to_string());
+    }
+    if name == "." || name == ".." {
+        return invalid("'.' and '..' are not allowed".to_string());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return invalid(format!(
+            "character {c:?} is not allowed (only ASCII letters, digits, '.', '_' and '-')"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_name_rules() {
+        for good in ["a", "kchain.blocks-1_x", &"x".repeat(249)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "with space",
+            "slash/y",
+            "ü",
+            &"x".repeat(250),
+        ] {
+            assert!(
+                matches!(validate_name(bad), Err(LogError::InvalidTopicName { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_claim_per_partition() {
+        let claims = Arc::new(Claims::default());
+        let first = Claims::take(&claims, "b:9092", "t", 0).unwrap();
+        assert!(matches!(
+            Claims::take(&claims, "b:9092", "t", 0),
+            Err(LogError::Locked { partition: 0, .. })
+        ));
+        let _other = Claims::take(&claims, "b:9092", "t", 1).unwrap();
+        drop(first);
+        Claims::take(&claims, "b:9092", "t", 0).unwrap();
+    }
+
+    #[test]
+    fn connect_rejects_unknown_properties() {
+        let opts = KafkaOptions::default().property("no.such.property", "1");
+        let err = KafkaLog::connect("127.0.0.1:1", opts).err();
+        assert!(matches!(err, Some(LogError::InvalidArgument(_))), "{err:?}");
+    }
+}

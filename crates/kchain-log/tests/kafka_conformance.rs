@@ -1,0 +1,339 @@
+//! The backend-neutral conformance suite (`support/suite.rs`, shared with
+//! `conformance.rs`) against the Kafka backend on a private tansu broker, plus what only
+//! Kafka has: other writers on a partition, broker settings, a broker that goes away.
+//!
+//! Run with `cargo test -p kchain-log --features kafka --test kafka_conformance`; tansu must
+//! be installed (`scripts/broker.sh install`).
+
+#![cfg(feature = "kafka")]
+
+mod support {
+    pub mod broker;
+}
+
+#[macro_use]
+#[path = "support/suite.rs"]
+mod suite;
+
+use kchain_log::{KafkaLog, KafkaOptions, Log};
+use support::broker::Broker;
+
+/// A Kafka log on the test binary's shared broker.
+struct Kafka(KafkaLog);
+
+impl Kafka {
+    fn new() -> Self {
+        Kafka(connect(&Broker::shared().brokers, KafkaOptions::default()))
+    }
+
+    fn log(&self) -> &dyn Log {
+        &self.0
+    }
+}
+
+fn connect(brokers: &str, options: KafkaOptions) -> KafkaLog {
+    KafkaLog::connect(brokers, options).expect("connect to the test broker")
+}
+
+conformance!(kafka, Kafka::new());
+
+mod kafka_only {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::time::{Duration, Instant};
+
+    use kchain_log::{Header, LogError, Record, TopicConfig};
+
+    use super::*;
+
+    fn topic_name(case: &str) -> String {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos(),
+        );
+        format!("kafka-{case}-{:016x}", h.finish())
+    }
+
+    fn read(log: &dyn Log, topic: &str, from: u64, n: usize) -> Vec<kchain_log::StoredRecord> {
+        let mut reader = log.reader(topic, 0, from).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut out = Vec::new();
+        while out.len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} records",
+                out.len()
+            );
+            out.extend(
+                reader
+                    .poll(n - out.len(), Duration::from_millis(200))
+                    .unwrap(),
+            );
+        }
+        out
+    }
+
+    /// The layer above hashes headers and timestamps: the broker must return them exactly
+    /// (CreateTime, not the broker's clock; every header, in order, byte for byte).
+    #[test]
+    fn broker_keeps_timestamps_and_headers_exactly() {
+        let kafka = Kafka::new();
+        let log = kafka.log();
+        let topic = topic_name("exact");
+        log.create_topic(&topic, &TopicConfig::default()).unwrap();
+        let settings = log.topic(&topic).unwrap().settings;
+        for (key, value) in [
+            ("retention.ms", "-1"),
+            ("cleanup.policy", "delete"),
+            ("message.timestamp.type", "CreateTime"),
+        ] {
+            assert!(
+                settings.iter().any(|(k, v)| k == key && v == value),
+                "{key}={value} in {settings:?}"
+            );
+        }
+        let records: Vec<Record> = [
+            1,
+            1_000,
+            1_700_000_000_000,
+            253_402_300_799_999, // 9999-12-31T23:59:59.999Z
+            1_700_000_000_000,   // timestamps need not grow
+            42,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, &ts)| Record {
+            key: Some(vec![i as u8]),
+            value: Some(vec![0xff; i * 10]),
+            headers: vec![
+                Header::new("kchain.prev", (0..=255u8).collect::<Vec<_>>()),
+                Header::new("dup", b"first".to_vec()),
+                Header::new("dup", b"second".to_vec()),
+                Header::new("kchain.sig", vec![]),
+                Header::new("z-last", vec![0, 0, i as u8]),
+            ],
+            timestamp_ms: ts,
+        })
+        .collect();
+        let mut appender = log.appender(&topic, 0).unwrap();
+        assert_eq!(
+            appender.append(&records).unwrap(),
+            (0..6).collect::<Vec<_>>()
+        );
+        let got = read(log, &topic, 0, records.len());
+        for (got, want) in got.iter().zip(&records) {
+            assert_eq!(&got.record, want, "offset {}", got.offset);
+        }
+        // The same records lent by poll_visit, from offset 1.
+        let mut reader = log.reader(&topic, 0, 1).unwrap();
+        let mut lent = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while lent.len() < records.len() - 1 {
+            assert!(Instant::now() < deadline, "only {} lent", lent.len());
+            reader
+                .poll_visit(2, Duration::from_millis(200), &mut |view| {
+                    let record = Record {
+                        key: view.key.map(<[u8]>::to_vec),
+                        value: view.value.map(<[u8]>::to_vec),
+                        headers: view
+                            .headers
+                            .iter()
+                            .map(|(name, value)| Header::new(name, value))
+                            .collect(),
+                        timestamp_ms: view.timestamp_ms,
+                    };
+                    lent.push((view.offset, record));
+                })
+                .unwrap();
+        }
+        assert_eq!(reader.position(), records.len() as u64);
+        for (i, (offset, record)) in lent.iter().enumerate() {
+            assert_eq!((*offset, record), (i as u64 + 1, &records[i + 1]));
+        }
+    }
+
+    /// Kafka cannot lock a partition: a second writer (another `KafkaLog`, as another
+    /// process would have) appends in between, and the offsets show it.
+    #[test]
+    fn another_writer_shows_in_the_offsets() {
+        let brokers = &Broker::shared().brokers;
+        let first = connect(brokers, KafkaOptions::default());
+        let second = connect(brokers, KafkaOptions::default());
+        let topic = topic_name("writers");
+        first.create_topic(&topic, &TopicConfig::default()).unwrap();
+        let mut a = first.appender(&topic, 0).unwrap();
+        let mut b = second.appender(&topic, 0).unwrap();
+        let record = |v: &[u8]| Record {
+            value: Some(v.to_vec()),
+            timestamp_ms: 1,
+            ..Record::default()
+        };
+        assert_eq!(
+            a.append(&[record(b"a0"), record(b"a1")]).unwrap(),
+            vec![0, 1]
+        );
+        assert_eq!(b.append(&[record(b"b0")]).unwrap(), vec![2]);
+        assert_eq!(a.next_offset(), 2, "a does not know of b's record yet");
+        assert_eq!(a.append(&[record(b"a2")]).unwrap(), vec![3]);
+        assert_eq!(a.next_offset(), 4);
+        let values: Vec<Vec<u8>> = read(&first, &topic, 0, 4)
+            .into_iter()
+            .map(|r| r.record.value.unwrap())
+            .collect();
+        assert_eq!(values, [&b"a0"[..], b"a1", b"b0", b"a2"]);
+    }
+
+    #[test]
+    fn retention_is_passed_to_the_broker() {
+        let kafka = Kafka::new();
+        let topic = topic_name("retention");
+        let config = TopicConfig {
+            partitions: 2,
+            retention_ms: Some(604_800_000),
+        };
+        kafka.log().create_topic(&topic, &config).unwrap();
+        let info = kafka.log().topic(&topic).unwrap();
+        assert_eq!(info.partitions, 2);
+        assert!(
+            info.settings
+                .iter()
+                .any(|(k, v)| k == "retention.ms" && v == "604800000"),
+            "{:?}",
+            info.settings
+        );
+    }
+
+    #[test]
+    fn records_over_the_size_limit_are_refused_before_sending() {
+        let kafka = Kafka::new();
+        let topic = topic_name("too-large");
+        kafka
+            .log()
+            .create_topic(&topic, &TopicConfig::default())
+            .unwrap();
+        let mut appender = kafka.log().appender(&topic, 0).unwrap();
+        let big = Record {
+            value: Some(vec![7; 1_000_001]),
+            timestamp_ms: 1,
+            ..Record::default()
+        };
+        let small = Record {
+            timestamp_ms: 1,
+            ..Record::default()
+        };
+        let err = appender.append(&[small.clone(), big]).unwrap_err();
+        assert!(matches!(err, LogError::RecordTooLarge { .. }), "{err:?}");
+        // Nothing of the refused batch was written, and the appender still works.
+        assert_eq!(kafka.log().end_offset(&topic, 0).unwrap(), 0);
+        assert_eq!(appender.append(&[small]).unwrap(), vec![0]);
+    }
+
+    /// librdkafka sends the current time in place of timestamp 0, and -1 means "none" to
+    /// Kafka: the appender refuses both rather than let the stored timestamp differ.
+    #[test]
+    fn non_positive_timestamps_are_refused() {
+        let kafka = Kafka::new();
+        let topic = topic_name("timestamps");
+        kafka
+            .log()
+            .create_topic(&topic, &TopicConfig::default())
+            .unwrap();
+        let mut appender = kafka.log().appender(&topic, 0).unwrap();
+        for ts in [0, -1, -5] {
+            let record = Record {
+                timestamp_ms: ts,
+                ..Record::default()
+            };
+            let err = appender.append(&[record]).unwrap_err();
+            assert!(matches!(err, LogError::InvalidArgument(_)), "{ts}: {err:?}");
+        }
+        assert_eq!(kafka.log().end_offset(&topic, 0).unwrap(), 0);
+        let record = Record {
+            timestamp_ms: 1,
+            ..Record::default()
+        };
+        assert_eq!(appender.append(&[record]).unwrap(), vec![0]);
+    }
+
+    /// On tansu's sqlite engine, records and offsets survive a broker restart; an appender
+    /// opened before the restart keeps working (librdkafka reconnects), and a new one
+    /// continues at the end.
+    ///
+    /// The topic gets a finite (if long) retention: tansu 0.6's sqlite engine reads
+    /// `retention.ms=-1` as a number, not as "forever", and deletes every record of such a
+    /// topic in its maintenance run, at start-up and every 10 minutes (`docs/kafka.md`).
+    #[test]
+    fn records_survive_a_broker_restart() {
+        let mut broker = Broker::start("sqlite");
+        let log = connect(&broker.brokers, KafkaOptions::default());
+        let topic = topic_name("restart");
+        let config = TopicConfig {
+            partitions: 1,
+            retention_ms: Some(100 * 365 * 24 * 3600 * 1000),
+        };
+        log.create_topic(&topic, &config).unwrap();
+        let record = |i: u8| Record {
+            key: Some(vec![i]),
+            value: Some(vec![i; 100]),
+            headers: vec![Header::new("kchain.height", vec![b'0' + i])],
+            timestamp_ms: 1_700_000_000_000 + i64::from(i),
+        };
+        let mut appender = log.appender(&topic, 0).unwrap();
+        assert_eq!(
+            appender.append(&[record(0), record(1)]).unwrap(),
+            vec![0, 1]
+        );
+        broker.restart();
+        assert_eq!(log.end_offset(&topic, 0).unwrap(), 2);
+        assert_eq!(appender.append(&[record(2)]).unwrap(), vec![2]);
+        drop(appender);
+        let mut appender = log.appender(&topic, 0).unwrap();
+        assert_eq!(appender.next_offset(), 3);
+        assert_eq!(appender.append(&[record(3)]).unwrap(), vec![3]);
+        let got: Vec<Record> = read(&log, &topic, 0, 4)
+            .into_iter()
+            .map(|r| r.record)
+            .collect();
+        assert_eq!(got, (0..4).map(record).collect::<Vec<_>>());
+    }
+
+    /// When the broker goes away, `append` fails within the delivery timeout with an error
+    /// naming the partition, and the appender refuses further appends.
+    #[test]
+    fn append_fails_when_the_broker_is_gone() {
+        let broker = Broker::start("memory://");
+        let options = KafkaOptions {
+            delivery_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(5),
+            ..KafkaOptions::default()
+        };
+        let log = connect(&broker.brokers, options);
+        let topic = topic_name("gone");
+        log.create_topic(&topic, &TopicConfig::default()).unwrap();
+        let mut appender = log.appender(&topic, 0).unwrap();
+        let record = Record {
+            value: Some(b"v".to_vec()),
+            timestamp_ms: 1,
+            ..Record::default()
+        };
+        assert_eq!(
+            appender.append(std::slice::from_ref(&record)).unwrap(),
+            vec![0]
+        );
+        broker.stop();
+        let t = Instant::now();
+        let err = appender.append(std::slice::from_ref(&record)).unwrap_err();
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "took {:?}",
+            t.elapsed()
+        );
+        let text = err.to_string();
+        assert!(text.contains(&format!("{topic}/0")), "{text}");
+        let again = appender.append(&[record]).unwrap_err().to_string();
+        assert!(again.contains("earlier failure"), "{again}");
+    }
+}
