@@ -81,8 +81,9 @@ impl<'a> Encoder<'a> {
     }
 }
 
-/// Reads canonical fields back; every read is bounds-checked and never panics.
-pub(crate) struct Decoder<'a> {
+/// Reads canonical fields back (the inverse of [`Encoder`]); every read is bounds-checked
+/// and never panics.
+pub struct Decoder<'a> {
     data: &'a [u8],
     pos: usize,
 }
@@ -102,7 +103,7 @@ pub enum DecodeError {
 }
 
 impl<'a> Decoder<'a> {
-    pub(crate) fn with_tag(data: &'a [u8], tag: &'static str) -> Result<Self, DecodeError> {
+    pub fn with_tag(data: &'a [u8], tag: &'static str) -> Result<Self, DecodeError> {
         let mut d = Decoder { data, pos: 0 };
         let len = d.u8()? as usize;
         if d.take(len)? != tag.as_bytes() {
@@ -111,11 +112,11 @@ impl<'a> Decoder<'a> {
         Ok(d)
     }
 
-    pub(crate) fn position(&self) -> usize {
+    pub fn position(&self) -> usize {
         self.pos
     }
 
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
             .checked_add(n)
@@ -126,32 +127,32 @@ impl<'a> Decoder<'a> {
         Ok(s)
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
 
-    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
     }
 
-    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.take(8)?.try_into().unwrap()))
     }
 
-    pub(crate) fn i64(&mut self) -> Result<i64, DecodeError> {
+    pub fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap()))
     }
 
-    pub(crate) fn hash(&mut self) -> Result<Hash, DecodeError> {
+    pub fn hash(&mut self) -> Result<Hash, DecodeError> {
         Ok(self.take(32)?.try_into().unwrap())
     }
 
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+    pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.u32()? as usize;
         self.take(n)
     }
 
-    pub(crate) fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+    pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
         let at = self.pos;
         match self.u8()? {
             0 => Ok(None),
@@ -163,7 +164,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+    pub fn finish(self) -> Result<(), DecodeError> {
         match self.data.len() - self.pos {
             0 => Ok(()),
             n => Err(DecodeError::Trailing(n)),

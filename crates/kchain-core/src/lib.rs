@@ -37,7 +37,8 @@ pub use chain::{
 };
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
 pub use hash::{
-    decode_hex, encode_hex, from_hex, sha256, tag, to_hex, DecodeError, Encoder, Hash, ZERO_HASH,
+    decode_hex, encode_hex, from_hex, sha256, tag, to_hex, DecodeError, Decoder, Encoder, Hash,
+    ZERO_HASH,
 };
 pub use item::{Item, ItemRef};
 pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};

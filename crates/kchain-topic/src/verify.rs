@@ -29,6 +29,10 @@ pub struct VerifyOptions {
     pub threads: usize,
     /// Records read and hashed per step.
     pub chunk: usize,
+    /// Verify the records below this offset instead of those below the partition's end
+    /// offset when verification begins (for a reader that knows where a chain ends, or a
+    /// broker whose reported end offset cannot be trusted).
+    pub until: Option<u64>,
 }
 
 impl Default for VerifyOptions {
@@ -36,6 +40,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             threads: 0,
             chunk: 16384,
+            until: None,
         }
     }
 }
@@ -151,7 +156,10 @@ pub fn verify_partition(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<PartitionReport, TopicError> {
     let start = log.start_offset(topic, partition)?;
-    let end = log.end_offset(topic, partition)?;
+    let end = match options.until {
+        Some(u) => u,
+        None => log.end_offset(topic, partition)?,
+    };
     let ctx = ChainContext {
         topic,
         chain: ChainId::for_partition(topic, partition),

@@ -56,6 +56,7 @@ fn verify(log: &dyn Log, trust: &Trust) -> TopicReport {
         VerifyOptions {
             threads: 1,
             chunk: 16,
+            ..VerifyOptions::default()
         },
         &|_| {},
     )
@@ -68,6 +69,7 @@ fn verify(log: &dyn Log, trust: &Trust) -> TopicReport {
         VerifyOptions {
             threads: 3,
             chunk: 7,
+            ..VerifyOptions::default()
         },
         &|_| {},
     )
@@ -125,6 +127,7 @@ fn clean_chain_verifies_with_zero_findings() {
         VerifyOptions {
             threads: 1,
             chunk: 7,
+            ..VerifyOptions::default()
         },
         &|_| {},
     )
