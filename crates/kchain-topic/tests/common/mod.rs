@@ -23,10 +23,13 @@ pub fn unique_topic(prefix: &str) -> String {
 /// test binary's private tansu broker (topics there must have names of their own).
 pub fn destinations() -> Vec<(&'static str, Box<dyn Log>)> {
     let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-    let mut out: Vec<(&'static str, Box<dyn Log>)> =
-        vec![("embedded", Box::new(open_log(dir.path())))];
+    let out: Vec<(&'static str, Box<dyn Log>)> = vec![("embedded", Box::new(open_log(dir.path())))];
     #[cfg(feature = "kafka")]
-    out.push(("kafka", Box::new(kafka())));
+    let out = {
+        let mut out = out;
+        out.push(("kafka", Box::new(kafka()) as Box<dyn Log>));
+        out
+    };
     out
 }
 
