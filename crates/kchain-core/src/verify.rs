@@ -416,6 +416,18 @@ impl ChainVerifier {
                     r.height, t.offset
                 ),
             );
+        } else if n1.is_some_and(|n| extends(&r, &n)) {
+            // A run of linked records restarting below the tip: another chain interleaved.
+            self.fail(
+                r.offset,
+                expected,
+                FindingKind::ForeignWriter,
+                format!(
+                    "a run of linked records restarts at height {} after height {}: a second \
+                     writer appending from a stale tip, or replayed records",
+                    r.height, t.height
+                ),
+            );
         } else {
             self.fail(
                 r.offset,
