@@ -120,7 +120,7 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
             key: None,
             value: Some(v.clone()),
             headers: Vec::new(),
-            timestamp_ms: i as i64,
+            timestamp_ms: 1_700_000_000_000 + i as i64,
         })
         .collect();
     let raw_append = {
@@ -161,7 +161,7 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
                     key: None,
                     value: Some(v.clone()),
                     headers: Vec::new(),
-                    timestamp_ms: (c * BATCH + i) as i64,
+                    timestamp_ms: 1_700_000_000_000 + (c * BATCH + i) as i64,
                 })
                 .collect()
         })
