@@ -4,66 +4,11 @@
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-struct Env {
-    dir: tempfile::TempDir,
-}
+mod support;
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn data(&self) -> std::path::PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kchain"))
-            .args(args)
-            .env("KCHAIN_DATA_DIR", self.data())
-            .env_remove("KCHAIN_TRUST")
-            .env_remove("KCHAIN_KEY_FILE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: &str) -> String {
-        let out = self.run(args, stdin);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "kchain {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs a command that must fail with exit 1 and one line on stderr containing `needle`.
-    fn error(&self, args: &[&str], needle: &str) {
-        let out = self.run(args, "");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "kchain {args:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "one line: {err}");
-        assert!(
-            err.contains(needle),
-            "kchain {args:?}: expected '{needle}' in: {err}"
-        );
-    }
-}
+use support::Env;
 
 fn setup(env: &Env, lines: usize) {
     env.ok(&["keygen", "--name", "acme"], "");

@@ -9,7 +9,7 @@
 #![cfg(feature = "kafka")]
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 
@@ -46,51 +46,14 @@ fn kclient(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-struct Kchain {
-    dir: tempfile::TempDir,
-    brokers: String,
-}
+mod support;
 
-impl Kchain {
-    fn new() -> Kchain {
-        let k = Kchain {
-            dir: tempfile::tempdir().unwrap(),
-            brokers: broker::Broker::shared().brokers.clone(),
-        };
-        k.ok(&["keygen", "--name", "interop"], "");
-        k
-    }
+use support::Env as Kchain;
 
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kchain"))
-            .args(["-b", &self.brokers])
-            .args(args)
-            .env("KCHAIN_DATA_DIR", self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: &str) -> String {
-        let out = self.run(args, stdin);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "kchain {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
+fn kchain() -> Kchain {
+    let k = Kchain::kafka(&broker::Broker::shared().brokers);
+    k.ok(&["keygen", "--name", "interop"], "");
+    k
 }
 
 fn topic(prefix: &str) -> String {
@@ -111,7 +74,7 @@ fn b64(v: &serde_json::Value) -> Option<Vec<u8>> {
 
 #[test]
 fn third_party_clients_read_kchain_records_unchanged() {
-    let k = Kchain::new();
+    let k = kchain();
     let t = topic("interop-read");
     k.ok(&["topic", "create", &t, "--partitions", "2"], "");
     let input: String = (0..60)
@@ -140,7 +103,15 @@ fn third_party_clients_read_kchain_records_unchanged() {
         let mut theirs = Vec::new();
         for p in ["0", "1"] {
             for line in kclient(&[
-                "read", "--client", client, "-b", &k.brokers, "-t", &t, "-p", p,
+                "read",
+                "--client",
+                client,
+                "-b",
+                k.brokers.as_deref().unwrap(),
+                "-t",
+                &t,
+                "-p",
+                p,
             ])
             .lines()
             {
@@ -192,7 +163,7 @@ fn third_party_clients_read_kchain_records_unchanged() {
 
 #[test]
 fn records_forged_with_third_party_clients_are_caught_at_their_offset() {
-    let k = Kchain::new();
+    let k = kchain();
     for client in ["kafka-python", "confluent"] {
         for (mode, kind) in [
             ("copy", "inserted"),
@@ -205,7 +176,17 @@ fn records_forged_with_third_party_clients_are_caught_at_their_offset() {
             k.ok(&["produce", &t, "--batch", "10", "-H", "app=x"], &input);
             k.ok(&["verify", &t], "");
             let offset: u64 = kclient(&[
-                "forge", "--client", client, "-b", &k.brokers, "-t", &t, "-p", "0", "--mode", mode,
+                "forge",
+                "--client",
+                client,
+                "-b",
+                k.brokers.as_deref().unwrap(),
+                "-t",
+                &t,
+                "-p",
+                "0",
+                "--mode",
+                mode,
             ])
             .trim()
             .parse()
