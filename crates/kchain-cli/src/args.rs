@@ -84,6 +84,18 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure append and verify throughput next to raw SHA-256.
     Bench(BenchArgs),
+    /// Ledger wallets: Ed25519 key files and their addresses.
+    #[command(subcommand)]
+    Wallet(crate::ledger_cmds::WalletCmd),
+    /// A permissioned ledger on the log: create it, list and verify its blocks, balances.
+    #[command(subcommand)]
+    Ledger(crate::ledger_cmds::LedgerCmd),
+    /// Submit signed transactions to a ledger.
+    #[command(subcommand)]
+    Tx(crate::ledger_cmds::TxCmd),
+    /// Run a ledger node (follow the chain; with --seal, seal blocks).
+    #[command(subcommand)]
+    Node(crate::ledger_cmds::NodeCmd),
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,6 +11,7 @@ mod bench;
 mod chain_cmds;
 mod demo;
 mod key_cmds;
+mod ledger_cmds;
 mod progress;
 mod report;
 
@@ -46,6 +47,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Trust(t) => key_cmds::trust(g, t),
         Command::Demo(a) => demo::run(g, &a),
         Command::Bench(a) => bench::run(g, &a),
+        Command::Wallet(c) => ledger_cmds::wallet(g, c),
+        Command::Ledger(c) => ledger_cmds::ledger(g, c),
+        Command::Tx(c) => ledger_cmds::tx(g, c),
+        Command::Node(c) => ledger_cmds::node(g, c),
     }
 }
 

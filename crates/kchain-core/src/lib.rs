@@ -23,17 +23,25 @@
 //! References: RFC 6962 section 2.1 (Merkle trees), RFC 8032 (Ed25519).
 
 mod chain;
+mod checkpoint;
 mod entry;
 mod hash;
 mod item;
 mod keys;
 pub mod merkle;
+mod note;
+mod proof;
 mod trust;
 mod verify;
 
 pub use chain::{
     is_chain_header, record_entry_header, ChainMeta, MetaError, HEADER_PREFIX, H_HEIGHT, H_KEY,
     H_PREV, H_SIG, H_VERSION,
+};
+pub use checkpoint::{
+    chain_leaf, chain_origin, cosignature_message, Checkpoint, CheckpointError, Cosignature,
+    Cosigner, Evidence, Policy, PolicyError, TrustedCheckpoint, Witness, WitnessRefusal,
+    COSIGNATURE_V1_HEADER, DEFAULT_ORIGIN_NAMESPACE,
 };
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
 pub use hash::{
@@ -42,6 +50,15 @@ pub use hash::{
 };
 pub use item::{Item, ItemRef};
 pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};
+pub use note::{
+    is_valid_key_name, key_id as note_key_id, NoteError, NoteSignature, NoteSigner, NoteVerifier,
+    SignatureType, SignedNote, MAX_SIGNATURES,
+};
+pub use proof::{
+    verify_consistency_proof, verify_inclusion_proof, ConsistencyProofFile, EntryEvidence,
+    InclusionProofFile, ItemEvidence, ProofError, VerifiedConsistency, VerifiedInclusion,
+    CONSISTENCY_PROOF_FORMAT, INCLUSION_PROOF_FORMAT,
+};
 pub use trust::{KeyStanding, Pin, Trust, TrustError, TrustedWriter};
 pub use verify::{
     observe, ChainContext, ChainVerifier, Expectations, Finding, FindingKind, Link, Observation,

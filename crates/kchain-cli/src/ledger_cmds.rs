@@ -1,0 +1,852 @@
+//! The ledger commands: `wallet`, `ledger`, `tx` and `node`. The logic lives in
+//! kchain-ledger; this module parses arguments and prints.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use kchain_core::{from_hex, to_hex, PublicKey, WriterKey};
+use kchain_ledger::{
+    canonical_blocks, init, next_nonce, open_chain, replay, state_dir, submit, submit_raw,
+    tx_status, verify_ledger, Address, Event, Genesis, LedgerError, Node, NodeOptions, SealEvent,
+    SealOptions, SealerInfo, Transaction, TxStatus, Verdict, VerifyOptions,
+};
+use kchain_log::Log;
+use kchain_topic::{read_key_file, write_key_file};
+use serde_json::json;
+
+use crate::args::Global;
+use crate::{open_log, Outcome};
+
+/// Which ledger a command works on.
+#[derive(Args, Debug, Clone)]
+pub struct LedgerOpts {
+    /// Name of the ledger (its topics are <chain>.transactions, .blocks and .rejected).
+    #[arg(long, env = "KCHAIN_LEDGER", default_value = "ledger")]
+    pub chain: String,
+    /// The ledger's blocks topic, when its genesis names its topics otherwise
+    /// [default: <chain>.blocks].
+    #[arg(long)]
+    pub blocks_topic: Option<String>,
+}
+
+impl LedgerOpts {
+    fn blocks(&self) -> String {
+        self.blocks_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}.blocks", self.chain))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WalletCmd {
+    /// Generate a wallet key (an Ed25519 key file, mode 0600) and print its address.
+    New {
+        /// Where to write the key [default: <data-dir>/wallets/<name>.key].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// A name for the key.
+        #[arg(long, default_value = "wallet")]
+        name: String,
+    },
+    /// Print the address and public key of a wallet key file.
+    Address {
+        #[arg(long)]
+        key: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LedgerCmd {
+    /// Create a ledger: its topics (unlimited retention) and its genesis block.
+    Init {
+        /// Genesis file (TOML or JSON; see docs/ledger.md).
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+    /// Write a genesis file from sealer keys and initial balances.
+    Genesis(GenesisArgs),
+    /// List the canonical blocks.
+    Blocks {
+        #[command(flatten)]
+        ledger: LedgerOpts,
+        /// First height.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// At most this many blocks.
+        #[arg(long, short = 'c', default_value_t = 20)]
+        count: usize,
+        /// Every record of the blocks topic, with the verdict on it.
+        #[arg(long)]
+        all: bool,
+        /// One JSON object per block.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify the ledger from genesis: exit 0 intact, 3 findings (tampering), 1 errors.
+    Verify {
+        #[command(flatten)]
+        ledger: LedgerOpts,
+        /// The genesis file the ledger must have been created from.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
+        /// A block that must be canonical (repeatable).
+        #[arg(long = "pin", value_name = "HEIGHT:HASH")]
+        pins: Vec<String>,
+        /// Do not use the local node snapshot as an anchor.
+        #[arg(long)]
+        no_snapshot: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an address's balance and nonce.
+    Balance {
+        #[command(flatten)]
+        ledger: LedgerOpts,
+        address: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tell where a transaction was sealed, why it was rejected, or that it is pending.
+    Tx {
+        #[command(flatten)]
+        ledger: LedgerOpts,
+        /// Transaction id (64 hex digits).
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct GenesisArgs {
+    /// Name of the ledger.
+    #[arg(long)]
+    pub chain: String,
+    /// An allowed sealer: a key file, or NAME=PUBLIC_KEY (repeatable).
+    #[arg(long = "sealer", required = true)]
+    pub sealers: Vec<String>,
+    /// An initial balance: ADDRESS=AMOUNT (repeatable).
+    #[arg(long = "fund", value_name = "ADDRESS=AMOUNT")]
+    pub funds: Vec<String>,
+    #[arg(long, default_value_t = 4)]
+    pub partitions: u32,
+    #[arg(long, default_value_t = 1)]
+    pub reward: u64,
+    /// Proof of work: leading zero bits of every block hash (0 disables it).
+    #[arg(long, default_value_t = 0)]
+    pub difficulty: u8,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TxCmd {
+    /// Submit a signed transfer.
+    Transfer {
+        #[command(flatten)]
+        ledger: LedgerOpts,
+        /// The sender's wallet key file.
+        #[arg(long)]
+        from_key: PathBuf,
+        /// Recipient address (40 hex digits).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        amount: u64,
+        /// [default: one more than the sender's last, sealed or pending]
+        #[arg(long)]
+        nonce: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submit a signed data record (an opaque JSON payload).
+    Data {
+        #[command(flatten)]
+        ledger: LedgerOpts,
+        /// The submitter's wallet key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The payload, as JSON text.
+        #[arg(long, conflicts_with = "payload_file")]
+        payload: Option<String>,
+        /// Read the payload from this file.
+        #[arg(long)]
+        payload_file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Append raw lines to the transactions topic, as any producer could (for trying what
+    /// nodes make of bad input).
+    Raw {
+        #[command(flatten)]
+        ledger: LedgerOpts,
+        #[arg(long, default_value_t = 0)]
+        partition: u32,
+        /// Read lines from this file instead of standard input.
+        #[arg(long, short)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCmd {
+    /// Run a ledger node: follow the blocks topic, and with --seal seal blocks.
+    Run(NodeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub ledger: LedgerOpts,
+    /// Seal blocks with the sealer key given by --key.
+    #[arg(long, requires = "key")]
+    pub seal: bool,
+    /// The sealer's key file.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Cut a block at this many transactions.
+    #[arg(long, default_value_t = 1000)]
+    pub block_txs: usize,
+    /// Or when the oldest waiting transaction has waited this long.
+    #[arg(long, default_value_t = 200)]
+    pub block_ms: u64,
+    /// Stop once caught up (every block read; when sealing, every transaction decided).
+    #[arg(long)]
+    pub until_idle: bool,
+    /// Where snapshots go [default: <data-dir>/ledger/<blocks topic>].
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Canonical blocks between snapshots.
+    #[arg(long, default_value_t = 100)]
+    pub snapshot_every: u64,
+    /// The genesis file the ledger must have been created from.
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
+    /// Print only the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn wallet(g: &Global, cmd: WalletCmd) -> Result<Outcome> {
+    match cmd {
+        WalletCmd::New { out, name } => {
+            let path =
+                out.unwrap_or_else(|| g.data_dir.join("wallets").join(format!("{name}.key")));
+            if path.exists() {
+                bail!(
+                    "{} already exists; pass --out for a new file",
+                    path.display()
+                );
+            }
+            let key = WriterKey::generate(&name);
+            write_key_file(&path, &key)?;
+            println!(
+                "wrote wallet key '{name}' to {} (mode 0600)",
+                path.display()
+            );
+            println!("address    {}", Address::of(&key));
+            println!("public key {}", key.public().to_hex());
+        }
+        WalletCmd::Address { key } => {
+            let key = read_key_file(&key)?;
+            println!("address    {}", Address::of(&key));
+            println!("public key {}", key.public().to_hex());
+        }
+    }
+    Ok(Outcome::Clean)
+}
+
+fn read_genesis(path: &Path) -> Result<(Genesis, i64)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading genesis file {}", path.display()))?;
+    Genesis::from_file_text(&text).with_context(|| format!("genesis file {}", path.display()))
+}
+
+pub fn ledger(g: &Global, cmd: LedgerCmd) -> Result<Outcome> {
+    match cmd {
+        LedgerCmd::Init { genesis } => ledger_init(g, &genesis),
+        LedgerCmd::Genesis(a) => genesis_file(&a),
+        LedgerCmd::Blocks {
+            ledger,
+            from,
+            count,
+            all,
+            json,
+        } => blocks(g, &ledger, from, count, all, json),
+        LedgerCmd::Verify {
+            ledger,
+            genesis,
+            pins,
+            no_snapshot,
+            json,
+        } => verify(g, &ledger, genesis.as_deref(), &pins, no_snapshot, json),
+        LedgerCmd::Balance {
+            ledger,
+            address,
+            json,
+        } => balance(g, &ledger, &address, json),
+        LedgerCmd::Tx { ledger, id, json } => tx_info(g, &ledger, &id, json),
+    }
+}
+
+fn ledger_init(g: &Global, path: &Path) -> Result<Outcome> {
+    let (genesis, timestamp) = read_genesis(path)?;
+    let log = open_log(g, true)?;
+    let done = init(log.as_ref(), &genesis, timestamp)?;
+    let t = &genesis.topics;
+    if done.already {
+        println!(
+            "ledger '{}' already exists with this genesis",
+            genesis.chain
+        );
+    } else {
+        println!(
+            "ledger '{}': topics {} ({} partitions), {}, {}",
+            genesis.chain, t.transactions, genesis.transaction_partitions, t.blocks, t.rejected
+        );
+    }
+    println!("genesis    {}", to_hex(&done.genesis_hash));
+    println!("chain id   {}", genesis.chain_id());
+    println!(
+        "sealers    {}",
+        genesis
+            .sealers
+            .iter()
+            .map(|s| format!("{} ({})", s.name, s.key.id()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(Outcome::Clean)
+}
+
+fn genesis_file(a: &GenesisArgs) -> Result<Outcome> {
+    let mut sealers = Vec::new();
+    for (i, s) in a.sealers.iter().enumerate() {
+        let sealer = match s.split_once('=') {
+            Some((name, key)) if !Path::new(s).exists() => SealerInfo {
+                name: name.to_owned(),
+                key: PublicKey::from_hex(key)?,
+            },
+            _ => {
+                let key = read_key_file(Path::new(s))?;
+                let name = if key.name().is_empty() {
+                    format!("sealer{i}")
+                } else {
+                    key.name().to_owned()
+                };
+                SealerInfo {
+                    name,
+                    key: key.public(),
+                }
+            }
+        };
+        sealers.push(sealer);
+    }
+    let mut balances = BTreeMap::new();
+    for f in &a.funds {
+        let (addr, amount) = f
+            .split_once('=')
+            .with_context(|| format!("--fund {f}: expected ADDRESS=AMOUNT"))?;
+        let addr = Address::from_hex(addr).with_context(|| format!("--fund {f}: bad address"))?;
+        let amount: u64 = amount
+            .parse()
+            .with_context(|| format!("--fund {f}: bad amount"))?;
+        balances.insert(addr, amount);
+    }
+    let mut genesis = Genesis::new(&a.chain, sealers, balances);
+    genesis.transaction_partitions = a.partitions;
+    genesis.reward = a.reward;
+    genesis.difficulty = a.difficulty;
+    genesis.check().map_err(anyhow::Error::msg)?;
+    let text = genesis.to_toml(0);
+    match &a.out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "wrote genesis of ledger '{}' to {} (genesis hash {})",
+                a.chain,
+                path.display(),
+                to_hex(&genesis.block(0).hash())
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(Outcome::Clean)
+}
+
+/// Opens the log and replays the ledger (from the local snapshot when it matches).
+fn replayed(g: &Global, l: &LedgerOpts) -> Result<(Box<dyn Log>, kchain_ledger::Replayed)> {
+    let log = open_log(g, false)?;
+    let blocks = l.blocks();
+    let dir = state_dir(&g.data_dir, &blocks);
+    let r = replay(log.as_ref(), &blocks, Some(&dir))?;
+    if let Some(f) = &r.finding {
+        eprintln!(
+            "kchain: TAMPERING FOUND in {blocks}: {f}\nkchain: the answer below is as of height {}, \
+             before it; run `kchain ledger verify`",
+            r.chain.tip().height
+        );
+    }
+    Ok((log, r))
+}
+
+fn outcome(r: &kchain_ledger::Replayed) -> Outcome {
+    if r.finding.is_some() {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    }
+}
+
+fn blocks(
+    g: &Global,
+    l: &LedgerOpts,
+    from: u64,
+    count: usize,
+    all: bool,
+    json: bool,
+) -> Result<Outcome> {
+    if all {
+        return all_records(g, l, json);
+    }
+    let (log, r) = replayed(g, l)?;
+    for (offset, b) in canonical_blocks(log.as_ref(), &r.chain, from, count)? {
+        let h = &b.header;
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "height": h.height,
+                    "offset": offset,
+                    "hash": to_hex(&b.hash),
+                    "prev": to_hex(&h.prev),
+                    "timestamp": h.timestamp_ms,
+                    "tx_count": h.tx_count,
+                    "sealer": h.sealer.to_string(),
+                    "reward": h.reward,
+                    "difficulty": h.difficulty,
+                    "nonce": h.nonce,
+                    "sources": h.sources,
+                })
+            );
+        } else {
+            println!(
+                "height {:>6}  offset {:>6}  {}  {:>5} txs  sealer {}  {}",
+                h.height,
+                offset,
+                &to_hex(&b.hash)[..16],
+                h.tx_count,
+                h.sealer,
+                h.timestamp_ms
+            );
+        }
+    }
+    Ok(outcome(&r))
+}
+
+/// Every record of the blocks topic with its verdict.
+fn all_records(g: &Global, l: &LedgerOpts, json: bool) -> Result<Outcome> {
+    let log = open_log(g, false)?;
+    let blocks = l.blocks();
+    let mut chain = open_chain(log.as_ref(), &blocks, None)?;
+    let verifier = kchain_ledger::Verifier::new();
+    let start = chain.tip().offset;
+    println!(
+        "{}",
+        if json {
+            json!({"offset": start, "height": 0, "hash": to_hex(&chain.genesis_hash()), "verdict": "genesis"}).to_string()
+        } else {
+            format!(
+                "offset {start:>6}  height      0  {}  genesis",
+                &to_hex(&chain.genesis_hash())[..16]
+            )
+        }
+    );
+    let mut found = false;
+    let end = log.end_offset(&blocks, 0)?;
+    let mut reader = log.reader(&blocks, 0, start + 1)?;
+    'read: while reader.position() < end {
+        let recs = reader.poll(1024, std::time::Duration::from_millis(500))?;
+        if recs.is_empty() {
+            break;
+        }
+        for rec in recs {
+            let seen = chain.observe(rec.offset, rec.record.value.as_deref(), &verifier);
+            let (verdict, detail) = match &seen.verdict {
+                Verdict::Canonical => ("canonical".to_owned(), String::new()),
+                Verdict::Ignored(why) => (format!("ignored:{}", why.code()), why.to_string()),
+                Verdict::Finding(f) => (format!("FINDING:{}", f.kind.as_str()), f.detail.clone()),
+            };
+            let height = seen.header.as_ref().map(|h| h.height);
+            if json {
+                println!(
+                    "{}",
+                    json!({"offset": rec.offset, "height": height,
+                           "hash": seen.hash.map(|h| to_hex(&h)), "verdict": verdict, "detail": detail})
+                );
+            } else {
+                println!(
+                    "offset {:>6}  height {:>6}  {}  {verdict} {detail}",
+                    rec.offset,
+                    height.map_or("-".into(), |h| h.to_string()),
+                    seen.hash
+                        .map_or("-".repeat(16), |h| to_hex(&h)[..16].to_owned()),
+                );
+            }
+            if matches!(seen.verdict, Verdict::Finding(_)) {
+                found = true;
+                break 'read;
+            }
+        }
+    }
+    Ok(if found {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn verify(
+    g: &Global,
+    l: &LedgerOpts,
+    genesis: Option<&Path>,
+    pins: &[String],
+    no_snapshot: bool,
+    json: bool,
+) -> Result<Outcome> {
+    let log = open_log(g, false)?;
+    let blocks = l.blocks();
+    let mut opts = VerifyOptions::default();
+    if let Some(path) = genesis {
+        let (gen, ts) = read_genesis(path)?;
+        opts.expected_genesis = Some(gen.block(ts).hash());
+    }
+    for p in pins {
+        let (h, hash) = p
+            .split_once(':')
+            .with_context(|| format!("--pin {p}: expected HEIGHT:HASH"))?;
+        let h: u64 = h
+            .parse()
+            .with_context(|| format!("--pin {p}: bad height"))?;
+        let hash = from_hex(hash).with_context(|| format!("--pin {p}: bad hash"))?;
+        opts.pins.push((h, hash));
+    }
+    if !no_snapshot {
+        let file = kchain_ledger::snapshot_file(&state_dir(&g.data_dir, &blocks));
+        opts.snapshot = file.exists().then_some(file);
+    }
+    let progress = crate::progress::Progress::new("verifying blocks", log.end_offset(&blocks, 0)?);
+    let report = verify_ledger(log.as_ref(), &blocks, &opts, &|_| progress.add(1))?;
+    progress.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.ok() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+fn parse_address(s: &str) -> Result<Address> {
+    Address::from_hex(s).with_context(|| format!("'{s}' is not an address (40 hex digits)"))
+}
+
+fn balance(g: &Global, l: &LedgerOpts, address: &str, json: bool) -> Result<Outcome> {
+    let addr = parse_address(address)?;
+    let (_log, r) = replayed(g, l)?;
+    let state = r.chain.state();
+    let (balance, nonce, height) = (
+        state.balance(&addr),
+        state.nonce(&addr),
+        r.chain.tip().height,
+    );
+    if json {
+        println!(
+            "{}",
+            json!({"address": addr.to_hex(), "balance": balance, "nonce": nonce, "height": height})
+        );
+    } else {
+        println!("{addr}: balance {balance}, nonce {nonce} (at height {height})");
+    }
+    Ok(outcome(&r))
+}
+
+fn tx_info(g: &Global, l: &LedgerOpts, id: &str, json: bool) -> Result<Outcome> {
+    let id =
+        from_hex(id).with_context(|| format!("'{id}' is not a transaction id (64 hex digits)"))?;
+    let (log, r) = replayed(g, l)?;
+    let status = tx_status(log.as_ref(), &r.chain, &id)?;
+    let (text, value) =
+        match &status {
+            TxStatus::Sealed {
+                height,
+                block,
+                block_offset,
+                index,
+                partition,
+                offset,
+                tx,
+            } => (
+                format!(
+                    "sealed in block {height} ({}) at offset {block_offset}, position {index}; \
+                 read from partition {partition} offset {offset}\n{}",
+                    to_hex(block),
+                    String::from_utf8_lossy(&tx.to_json())
+                ),
+                json!({"status": "sealed", "height": height, "block": to_hex(block),
+                   "block_offset": block_offset, "index": index, "partition": partition,
+                   "offset": offset, "tx": tx.to_json_value()}),
+            ),
+            TxStatus::Rejected(rec) => {
+                (
+                    format!(
+                "rejected: {}: {} (decided by block {} at height {}, sealer {}); it was at \
+                 partition {} offset {}",
+                rec.reason, rec.detail, rec.block, rec.height, rec.sealer, rec.partition, rec.offset
+            ),
+                    json!({"status": "rejected", "rejection": rec}),
+                )
+            }
+            TxStatus::Pending {
+                partition,
+                offset,
+                void,
+            } => (
+                format!(
+                "pending at partition {partition} offset {offset} (not yet decided by a canonical \
+                 block{})",
+                if void.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} rejection(s) by blocks that lost a race do not count", void.len())
+                }
+            ),
+                json!({"status": "pending", "partition": partition, "offset": offset}),
+            ),
+            TxStatus::Unknown => bail!("transaction {} is not in this ledger", to_hex(&id)),
+        };
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+    Ok(outcome(&r))
+}
+
+pub fn tx(g: &Global, cmd: TxCmd) -> Result<Outcome> {
+    match cmd {
+        TxCmd::Transfer {
+            ledger,
+            from_key,
+            to,
+            amount,
+            nonce,
+            json,
+        } => {
+            let key = read_key_file(&from_key)?;
+            let to = parse_address(&to)?;
+            let log = open_log(g, false)?;
+            let blocks = ledger.blocks();
+            let nonce = match nonce {
+                Some(n) => n,
+                None => {
+                    let r = replay(
+                        log.as_ref(),
+                        &blocks,
+                        Some(&state_dir(&g.data_dir, &blocks)),
+                    )?;
+                    next_nonce(log.as_ref(), &r.chain, &Address::of(&key))?
+                }
+            };
+            let chain = open_chain(log.as_ref(), &blocks, None)?;
+            let t = Transaction::transfer(&key, chain.chain_id(), to, amount, nonce);
+            send(log.as_ref(), chain.genesis(), t, json)
+        }
+        TxCmd::Data {
+            ledger,
+            key,
+            payload,
+            payload_file,
+            json,
+        } => {
+            let key = read_key_file(&key)?;
+            let text = match (payload, payload_file) {
+                (Some(p), _) => p,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+                (None, None) => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s)?;
+                    s
+                }
+            };
+            let payload: serde_json::Value =
+                serde_json::from_str(&text).context("the payload is not JSON")?;
+            let log = open_log(g, false)?;
+            let chain = open_chain(log.as_ref(), &ledger.blocks(), None)?;
+            let t = Transaction::data(&key, chain.chain_id(), payload);
+            send(log.as_ref(), chain.genesis(), t, json)
+        }
+        TxCmd::Raw {
+            ledger,
+            partition,
+            file,
+        } => {
+            let log = open_log(g, false)?;
+            let chain = open_chain(log.as_ref(), &ledger.blocks(), None)?;
+            let input: Box<dyn BufRead> = match &file {
+                Some(f) => Box::new(std::io::BufReader::new(
+                    std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?,
+                )),
+                None => Box::new(std::io::stdin().lock()),
+            };
+            let lines: Vec<Vec<u8>> = input
+                .split(b'\n')
+                .collect::<std::io::Result<Vec<_>>>()?
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect();
+            let offsets = submit_raw(log.as_ref(), chain.genesis(), partition, &lines)?;
+            println!(
+                "appended {} record(s) to {}/{partition}",
+                offsets.len(),
+                chain.genesis().topics.transactions
+            );
+            Ok(Outcome::Clean)
+        }
+    }
+}
+
+fn send(log: &dyn Log, genesis: &Genesis, t: Transaction, json: bool) -> Result<Outcome> {
+    let (partition, offset) = submit(log, genesis, std::slice::from_ref(&t))?[0];
+    let id = to_hex(t.id());
+    if json {
+        println!(
+            "{}",
+            json!({"id": id, "partition": partition, "offset": offset, "tx": t.to_json_value()})
+        );
+    } else {
+        let what = match t.body() {
+            kchain_ledger::TxBody::Transfer { nonce, .. } => format!("transfer (nonce {nonce})"),
+            kchain_ledger::TxBody::Data { .. } => "data record".to_owned(),
+        };
+        println!(
+            "submitted {what} {id} to {}/{partition} at offset {offset}",
+            genesis.topics.transactions
+        );
+    }
+    Ok(Outcome::Clean)
+}
+
+pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
+    let NodeCmd::Run(a) = cmd;
+    let log = open_log(g, false)?;
+    let blocks = a.ledger.blocks();
+    let mut opts = NodeOptions::new(&blocks);
+    opts.state_dir = Some(
+        a.state_dir
+            .clone()
+            .unwrap_or_else(|| state_dir(&g.data_dir, &blocks)),
+    );
+    opts.snapshot_every = a.snapshot_every;
+    if let Some(path) = &a.genesis {
+        let (gen, ts) = read_genesis(path)?;
+        opts.expected_genesis = Some(gen.block(ts).hash());
+    }
+    let seal = match (&a.key, a.seal) {
+        (Some(path), true) => Some((
+            read_key_file(path)?,
+            SealOptions {
+                block_txs: a.block_txs.max(1),
+                block_ms: a.block_ms,
+                ..SealOptions::default()
+            },
+        )),
+        _ => None,
+    };
+    let quiet = a.quiet;
+    let print = |e: &Event| {
+        if !quiet {
+            if let Some(line) = describe(e) {
+                println!("{line}");
+            }
+        }
+    };
+    let mut events = Vec::new();
+    let opened = Node::open(log.as_ref(), opts, seal, &mut events);
+    events.iter().for_each(print);
+    let mut node = match opened {
+        Ok(n) => n,
+        Err(LedgerError::Tampered(f)) => {
+            eprintln!(
+                "kchain: TAMPERING FOUND in {blocks}: {f}\nkchain: the node will not run on it"
+            );
+            return Ok(Outcome::Findings);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let stop = AtomicBool::new(false);
+    match node.run(a.until_idle, &stop, &mut |e| print(e)) {
+        Ok(()) => {}
+        Err(LedgerError::Tampered(f)) => {
+            eprintln!("kchain: TAMPERING FOUND in {blocks}: {f}\nkchain: the node stopped");
+            return Ok(Outcome::Findings);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let tip = node.chain().tip();
+    let s = node.stats();
+    println!(
+        "node caught up at height {} (tip {}); {} transactions sealed in the chain; this node \
+         won {} block(s), lost {} race(s)",
+        tip.height,
+        &to_hex(&tip.hash)[..16],
+        node.chain().state().sealed_count(),
+        s.won,
+        s.lost
+    );
+    Ok(Outcome::Clean)
+}
+
+fn describe(e: &Event) -> Option<String> {
+    Some(match e {
+        Event::Resumed { height } => format!("resumed from the snapshot at height {height}"),
+        Event::SnapshotDiscarded(why) => format!("snapshot discarded: {why}"),
+        Event::Canonical {
+            offset,
+            height,
+            hash,
+            txs,
+            sealer,
+        } => format!(
+            "block {height} canonical at offset {offset}: {txs} txs, sealer {sealer}, {}",
+            &to_hex(hash)[..16]
+        ),
+        Event::Ignored {
+            offset,
+            height,
+            reason,
+        } => format!(
+            "ignored offset {offset} (height {}): {reason}",
+            height.map_or("-".into(), |h| h.to_string())
+        ),
+        Event::Seal(SealEvent::Appended { height, offset }) => {
+            format!("sealed block {height}, appended at offset {offset}")
+        }
+        Event::Seal(SealEvent::Confirmed {
+            height, won: false, ..
+        }) => format!("lost the race at height {height}; sealing what is left again"),
+        Event::Seal(SealEvent::Abandoned { height }) => {
+            format!("another block took height {height} first; sealing again")
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,198 @@
+//! The ledger benchmark: signed transfers sealed end to end (submitted to the transactions
+//! topic, read, verified, validated, sealed into blocks, appended, and replayed as canonical)
+//! per second, next to the raw Ed25519 batch-verification rate measured in the same run.
+//!
+//! Signing is the clients' work and is done before the clock starts (its rate is reported
+//! too). The transactions are submitted by one thread while one sealer node runs in another.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use kchain_core::WriterKey;
+use kchain_log::Log;
+use rayon::prelude::*;
+
+use crate::client::{init, Submitter};
+use crate::error::LedgerError;
+use crate::genesis::{Genesis, SealerInfo};
+use crate::node::{Node, NodeOptions};
+use crate::sealer::SealOptions;
+use crate::sig::{self, SigItem};
+use crate::tx::{Address, Transaction};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Name of the ledger to create (its topics must not exist).
+    pub chain: String,
+    pub transactions: usize,
+    pub senders: usize,
+    pub partitions: u32,
+    pub block_txs: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            chain: "bench".into(),
+            transactions: 100_000,
+            senders: 1000,
+            partitions: 4,
+            block_txs: 2000,
+        }
+    }
+}
+
+/// Rates measured in one run.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    pub transactions: usize,
+    pub blocks: u64,
+    pub seconds: f64,
+    /// Signed transfers sealed end to end per second.
+    pub sealed_per_sec: f64,
+    /// ed25519-dalek `verify_batch`, batches of 128 on every core, same signatures.
+    pub dalek_batch_verify_per_sec: f64,
+    /// kchain's cofactored batch verification (what the node uses), same conditions.
+    pub batch_verify_per_sec: f64,
+    /// Signing, on every core.
+    pub sign_per_sec: f64,
+}
+
+impl BenchReport {
+    /// Sealed transfers per second as a share of the raw batch-verification rate.
+    pub fn ratio(&self) -> f64 {
+        self.sealed_per_sec / self.dalek_batch_verify_per_sec
+    }
+}
+
+/// Runs the benchmark on `log`.
+pub fn bench(log: &dyn Log, opts: &BenchOptions) -> Result<BenchReport, LedgerError> {
+    let n = opts.transactions.max(1);
+    let senders: Vec<WriterKey> = (0..opts.senders.max(1))
+        .map(|i| {
+            let mut seed = [7u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            WriterKey::from_seed("sender", seed)
+        })
+        .collect();
+    let sealer = WriterKey::generate("bench-sealer");
+    let per_sender = n.div_ceil(senders.len()) as u64;
+    let balances: BTreeMap<Address, u64> = senders
+        .iter()
+        .map(|k| (Address::of(k), per_sender + 1))
+        .collect();
+    let mut g = Genesis::new(
+        &opts.chain,
+        vec![SealerInfo {
+            name: "bench".into(),
+            key: sealer.public(),
+        }],
+        balances,
+    );
+    g.transaction_partitions = opts.partitions.max(1);
+    g.max_block_txs = opts.block_txs.max(1) as u32;
+    init(log, &g, 0)?;
+    let chain = g.chain_id();
+    let sink = Address([0xee; 20]);
+
+    let started = Instant::now();
+    let txs: Vec<Transaction> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let k = &senders[i % senders.len()];
+            let nonce = (i / senders.len()) as u64 + 1;
+            Transaction::transfer(k, chain, sink, 1, nonce)
+        })
+        .collect();
+    let sign_per_sec = n as f64 / started.elapsed().as_secs_f64();
+    let (dalek_batch_verify_per_sec, batch_verify_per_sec) = verify_rates(&txs);
+
+    let mut events = Vec::new();
+    let node_opts = NodeOptions {
+        snapshot_every: 0,
+        ..NodeOptions::new(&g.topics.blocks)
+    };
+    let seal = SealOptions {
+        block_txs: opts.block_txs.max(1),
+        block_ms: 50,
+        ..SealOptions::default()
+    };
+    let mut node = Node::open(log, node_opts, Some((sealer, seal)), &mut events)?;
+    let started = Instant::now();
+    let submitted = std::thread::scope(|s| -> Result<(), LedgerError> {
+        let submitter = s.spawn(|| -> Result<(), LedgerError> {
+            let mut submitter = Submitter::new(&g, true);
+            for chunk in txs.chunks(8192) {
+                submitter.submit(log, chunk)?;
+            }
+            Ok(())
+        });
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while node.chain().state().sealed_count() < n {
+            if Instant::now() > deadline {
+                return Err(LedgerError::Timeout("the benchmark did not finish".into()));
+            }
+            events.clear();
+            if !node.step(&mut events)? {
+                node.follow(Duration::from_millis(1), &mut events)?;
+            }
+        }
+        submitter.join().expect("submitter thread")
+    });
+    submitted?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(BenchReport {
+        transactions: n,
+        blocks: node.chain().tip().height,
+        seconds,
+        sealed_per_sec: n as f64 / seconds,
+        dalek_batch_verify_per_sec,
+        batch_verify_per_sec,
+        sign_per_sec,
+    })
+}
+
+/// Batch-verification rates over (up to 50,000 of) `txs`: ed25519-dalek's and kchain's.
+fn verify_rates(txs: &[Transaction]) -> (f64, f64) {
+    let sample = &txs[..txs.len().min(50_000)];
+    let messages: Vec<[u8; 48]> = sample.iter().map(Transaction::signed_message).collect();
+    let keys: Vec<ed25519_dalek::VerifyingKey> = sample
+        .iter()
+        .map(|t| ed25519_dalek::VerifyingKey::from_bytes(t.public_key()).expect("valid key"))
+        .collect();
+    let sigs: Vec<ed25519_dalek::Signature> = sample
+        .iter()
+        .map(|t| ed25519_dalek::Signature::from_bytes(t.signature()))
+        .collect();
+    let started = Instant::now();
+    let ok = (0..sample.len())
+        .into_par_iter()
+        .step_by(sig::BATCH)
+        .all(|i| {
+            let j = (i + sig::BATCH).min(sample.len());
+            let m: Vec<&[u8]> = messages[i..j].iter().map(|m| &m[..]).collect();
+            ed25519_dalek::verify_batch(&m, &sigs[i..j], &keys[i..j]).is_ok()
+        });
+    let dalek = sample.len() as f64 / started.elapsed().as_secs_f64();
+    assert!(ok, "benchmark signatures verify");
+    let points: Vec<_> = sample
+        .iter()
+        .map(|t| sig::decode_key(t.public_key()).expect("valid key"))
+        .collect();
+    let started = Instant::now();
+    let items: Vec<SigItem> = sample
+        .iter()
+        .enumerate()
+        .map(|(i, t)| SigItem {
+            key: &points[i],
+            key_bytes: t.public_key(),
+            message: &messages[i],
+            signature: t.signature(),
+        })
+        .collect();
+    let verdicts = sig::verify_many(&items);
+    let ours = sample.len() as f64 / started.elapsed().as_secs_f64();
+    assert!(verdicts.iter().all(Result::is_ok));
+    (dalek, ours)
+}

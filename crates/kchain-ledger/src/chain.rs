@@ -1,0 +1,503 @@
+//! Consensus by log order: replaying the blocks topic into the canonical chain, and telling a
+//! block that is merely stale or invalid (normal life, ignored) from one that was changed,
+//! removed or reordered after it was stored (tampering, a finding).
+//!
+//! ```text
+//! record at offset o
+//!   │ not a block header ───────────────────────────────────────────────> ignored
+//!   │ other chain / height 0 / sealer not allowed ──> parent seen earlier? ignored
+//!   │                                                 else FINDING missing_parent
+//!   │ sealer's signature does not verify over the recomputed hash ──────> FINDING bad_signature
+//!   │ JSON `hash` field is not the hash ────────────────────────────────> FINDING hash_mismatch
+//!   │ transactions do not match the signed items root and count ────────> FINDING body_mismatch
+//!   │ parent = tip ──> validate ──> valid: CANONICAL (new tip) │ invalid: ignored
+//!   │ parent = a canonical block, not the tip ──────────────────────────> ignored (stale)
+//!   │ parent = a block seen earlier that never was canonical ───────────> FINDING parent_not_canonical
+//!   └ parent appears nowhere earlier in the log ────────────────────────> FINDING missing_parent
+//! ```
+//!
+//! Why these are findings: honest sealers sign what they append and build only on a block
+//! they have seen become canonical, which is earlier in the log and stays canonical for
+//! ever. So a signature that no longer verifies, or transactions that no longer match the
+//! root the sealer signed, mean the stored block changed; a parent that is nowhere earlier
+//! means a block was removed (or the log reordered, child before parent); a parent that was
+//! never canonical means blocks were reordered so that another block won the race (or an
+//! allowed sealer misbehaved, which a log alone cannot tell from tampering). None of these
+//! may be read as "an invalid block, ignored": that would silently shorten the chain.
+//!
+//! What a log alone cannot show: the removal or replacement of the last canonical blocks
+//! (nothing after them refers to them). Anchors catch that: a node's snapshot, a pinned
+//! (height, hash), and later signed checkpoints (see [`crate::verify`]).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use kchain_core::{ChainId, Hash};
+
+use crate::block::{items_root, BlockHeader, StoredBlock, BLOCK_SIG_TAG};
+use crate::encoding::hex_lower;
+use crate::error::LedgerError;
+use crate::genesis::Genesis;
+use crate::state::State;
+use crate::validate::{validate, InvalidBlock, Tip, Verifier};
+
+/// What a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// An allowed sealer's signature does not verify over the block's content.
+    BadSignature,
+    /// The JSON `hash` field is not the block's hash.
+    HashMismatch,
+    /// The transactions do not match the items root and count the sealer signed.
+    BodyMismatch,
+    /// The parent appears nowhere earlier in the log.
+    MissingParent,
+    /// The parent was seen earlier but never was canonical.
+    ParentNotCanonical,
+    /// Block 0 is not the expected genesis.
+    GenesisChanged,
+    /// A pinned block is not in the canonical chain at its height.
+    AnchorMismatch,
+    /// The canonical chain is shorter than a pinned height.
+    Truncated,
+}
+
+impl FindingKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FindingKind::BadSignature => "bad_signature",
+            FindingKind::HashMismatch => "hash_mismatch",
+            FindingKind::BodyMismatch => "body_mismatch",
+            FindingKind::MissingParent => "missing_parent",
+            FindingKind::ParentNotCanonical => "parent_not_canonical",
+            FindingKind::GenesisChanged => "genesis_changed",
+            FindingKind::AnchorMismatch => "anchor_mismatch",
+            FindingKind::Truncated => "truncated",
+        }
+    }
+}
+
+/// Evidence that the stored blocks were changed: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Offset in the blocks topic of the record that shows it.
+    pub offset: u64,
+    pub height: Option<u64>,
+    pub kind: FindingKind,
+    pub detail: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at offset {}", self.kind.as_str(), self.offset)?;
+        if let Some(h) = self.height {
+            write!(f, " (height {h})")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// Why a record of the blocks topic is ignored (normal life under log-order consensus).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IgnoreReason {
+    /// Not a block (not JSON, not a block header, empty).
+    Malformed(String),
+    /// A block of another ledger.
+    OtherChain,
+    /// A second block at height 0.
+    ExtraGenesis,
+    /// Sealed by a key the genesis does not allow.
+    UnknownSealer,
+    /// Built on a canonical block that is no longer the tip: it lost a race (or repeats a
+    /// block already in the chain).
+    Stale { parent_height: u64 },
+    /// Extends the tip but breaks a consensus rule.
+    Invalid(InvalidBlock),
+}
+
+impl IgnoreReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            IgnoreReason::Malformed(_) => "malformed",
+            IgnoreReason::OtherChain => "other_chain",
+            IgnoreReason::ExtraGenesis => "extra_genesis",
+            IgnoreReason::UnknownSealer => "unknown_sealer",
+            IgnoreReason::Stale { .. } => "stale",
+            IgnoreReason::Invalid(_) => "invalid",
+        }
+    }
+}
+
+impl fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IgnoreReason::Malformed(d) => write!(f, "not a block: {d}"),
+            IgnoreReason::OtherChain => write!(f, "a block of another ledger"),
+            IgnoreReason::ExtraGenesis => write!(f, "a second genesis block"),
+            IgnoreReason::UnknownSealer => write!(f, "sealed by a key the genesis does not allow"),
+            IgnoreReason::Stale { parent_height } => write!(
+                f,
+                "stale: builds on height {parent_height}, which is no longer the tip"
+            ),
+            IgnoreReason::Invalid(why) => write!(f, "invalid: {why}"),
+        }
+    }
+}
+
+/// The verdict on one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Canonical,
+    Ignored(IgnoreReason),
+    Finding(Finding),
+}
+
+/// One record of the blocks topic, judged.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub offset: u64,
+    pub verdict: Verdict,
+    /// The header, when the record parsed as a block.
+    pub header: Option<BlockHeader>,
+    pub hash: Option<Hash>,
+}
+
+/// A block seen in the log (any record that parsed as a block header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Known {
+    pub height: u64,
+    pub offset: u64,
+    pub canonical: bool,
+}
+
+/// The canonical chain replayed from the blocks topic, with its state.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    pub(crate) genesis: Genesis,
+    pub(crate) chain_id: ChainId,
+    pub(crate) state: State,
+    pub(crate) tip: Tip,
+    /// Hash and offset of each canonical block, by height.
+    pub(crate) canonical: Vec<(Hash, u64)>,
+    pub(crate) known: HashMap<Hash, Known>,
+    /// The next offset of the blocks topic to observe.
+    pub(crate) next_offset: u64,
+}
+
+impl Chain {
+    /// Starts a chain from the record at the blocks topic's first offset, which must be a
+    /// genesis block.
+    pub fn from_genesis(
+        topic: &str,
+        offset: u64,
+        value: Option<&[u8]>,
+    ) -> Result<Chain, LedgerError> {
+        let no = |detail: String| LedgerError::NoGenesis {
+            topic: topic.to_owned(),
+            offset,
+            detail,
+        };
+        let stored = StoredBlock::parse(value.ok_or_else(|| no("the record is empty".into()))?)
+            .map_err(|e| no(format!("not a block: {e}")))?;
+        let genesis =
+            Genesis::from_stored(&stored).map_err(|e| no(format!("not a genesis block: {e}")))?;
+        let mut known = HashMap::new();
+        known.insert(
+            stored.hash,
+            Known {
+                height: 0,
+                offset,
+                canonical: true,
+            },
+        );
+        Ok(Chain {
+            chain_id: genesis.chain_id(),
+            state: State::genesis(&genesis),
+            tip: Tip {
+                height: 0,
+                hash: stored.hash,
+                offset,
+                timestamp_ms: stored.header.timestamp_ms,
+                sources: stored.header.sources.clone(),
+            },
+            genesis,
+            canonical: vec![(stored.hash, offset)],
+            known,
+            next_offset: offset + 1,
+        })
+    }
+
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    pub fn chain_id(&self) -> ChainId {
+        self.chain_id
+    }
+
+    pub fn genesis_hash(&self) -> Hash {
+        self.canonical[0].0
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn tip(&self) -> &Tip {
+        &self.tip
+    }
+
+    /// The next offset of the blocks topic this chain has not observed.
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// Hash and offset of the canonical block at `height`.
+    pub fn block_at(&self, height: u64) -> Option<(Hash, u64)> {
+        self.canonical.get(usize::try_from(height).ok()?).copied()
+    }
+
+    /// Height of the canonical block with this hash.
+    pub fn height_of(&self, hash: &Hash) -> Option<u64> {
+        self.known
+            .get(hash)
+            .filter(|k| k.canonical)
+            .map(|k| k.height)
+    }
+
+    /// Judges the record at `offset` (which must be at least [`Chain::next_offset`]) and, when
+    /// it is a valid block extending the tip, makes it the tip. On a finding nothing changes.
+    pub fn observe(&mut self, offset: u64, value: Option<&[u8]>, verifier: &Verifier) -> Observed {
+        let stored = match value.map(StoredBlock::parse) {
+            None => Err("the record is empty".to_owned()),
+            Some(r) => r,
+        };
+        self.observe_parsed(offset, stored, verifier)
+    }
+
+    /// [`Chain::observe`] for a record already parsed with [`StoredBlock::parse`] (a sealer
+    /// reading back the block it just wrote).
+    pub fn observe_parsed(
+        &mut self,
+        offset: u64,
+        stored: Result<StoredBlock, String>,
+        verifier: &Verifier,
+    ) -> Observed {
+        let (verdict, header, hash) = match stored {
+            Ok(b) => (
+                self.judge(offset, &b, verifier),
+                Some(b.header),
+                Some(b.hash),
+            ),
+            Err(e) => (Verdict::Ignored(IgnoreReason::Malformed(e)), None, None),
+        };
+        if !matches!(verdict, Verdict::Finding(_)) {
+            self.next_offset = self.next_offset.max(offset + 1);
+        }
+        Observed {
+            offset,
+            verdict,
+            header,
+            hash,
+        }
+    }
+
+    fn judge(&mut self, offset: u64, b: &StoredBlock, verifier: &Verifier) -> Verdict {
+        let h = &b.header;
+        let finding = |kind, detail: String| {
+            Verdict::Finding(Finding {
+                offset,
+                height: Some(h.height),
+                kind,
+                detail,
+            })
+        };
+        let sealer = self.genesis.sealer(&h.sealer).cloned();
+        let foreign = if h.chain != self.chain_id {
+            Some(IgnoreReason::OtherChain)
+        } else if h.height == 0 {
+            Some(IgnoreReason::ExtraGenesis)
+        } else if sealer.is_none() {
+            Some(IgnoreReason::UnknownSealer)
+        } else {
+            None
+        };
+        if let Some(reason) = foreign {
+            // Not ours to judge, unless it hangs off nothing: the blocks of a ledger whose
+            // genesis was replaced look exactly like this, and ignoring them would cut the
+            // chain back to the new genesis without a trace.
+            if h.height > 0 && !self.known.contains_key(&h.prev) {
+                return finding(
+                    FindingKind::MissingParent,
+                    format!(
+                        "{reason}, whose parent {} appears nowhere earlier in the log: the \
+                         genesis or a block was replaced",
+                        hex_lower(&h.prev)
+                    ),
+                );
+            }
+            self.remember(b, offset);
+            return Verdict::Ignored(reason);
+        }
+        let sealer = sealer.expect("checked above");
+        let signed = b
+            .signature
+            .as_ref()
+            .is_some_and(|s| sealer.key.verify_tagged(BLOCK_SIG_TAG, &b.hash, s));
+        if !signed {
+            let covers_stated = match (&b.stated_hash, &b.signature) {
+                (Some(stated), Some(sig)) => crate::encoding::parse_hex::<32>(stated)
+                    .is_some_and(|sh| sealer.key.verify_tagged(BLOCK_SIG_TAG, &sh, sig)),
+                _ => false,
+            };
+            let detail = if covers_stated {
+                format!(
+                    "sealer '{}' signed hash {}, but the block's content now hashes to {}: \
+                     the header was changed after it was signed",
+                    sealer.name,
+                    b.stated_hash.as_deref().unwrap_or(""),
+                    hex_lower(&b.hash)
+                )
+            } else {
+                format!(
+                    "the signature of sealer '{}' does not verify over the block's hash {}: \
+                     the block was changed after it was signed, or forged",
+                    sealer.name,
+                    hex_lower(&b.hash)
+                )
+            };
+            return finding(FindingKind::BadSignature, detail);
+        }
+        if !b.stated_hash_matches() {
+            return finding(
+                FindingKind::HashMismatch,
+                format!(
+                    "the stored hash field is {}, but the signed block hashes to {}",
+                    b.stated_hash.as_deref().unwrap_or(""),
+                    hex_lower(&b.hash)
+                ),
+            );
+        }
+        let txs = match &b.body {
+            Err(e) => {
+                return finding(
+                    FindingKind::BodyMismatch,
+                    format!("its transactions no longer parse ({e}); the header is signed"),
+                )
+            }
+            Ok(txs) => txs,
+        };
+        if txs.len() != h.tx_count as usize {
+            return finding(
+                FindingKind::BodyMismatch,
+                format!(
+                    "it holds {} transactions, but its sealer signed a count of {}",
+                    txs.len(),
+                    h.tx_count
+                ),
+            );
+        }
+        let root = items_root(txs);
+        if root != h.items_root {
+            return finding(
+                FindingKind::BodyMismatch,
+                format!(
+                    "its transactions hash to items root {}, but its sealer signed {}: \
+                     a transaction was changed after sealing",
+                    hex_lower(&root),
+                    hex_lower(&h.items_root)
+                ),
+            );
+        }
+        if b.genesis.is_some() {
+            return finding(
+                FindingKind::BodyMismatch,
+                "a sealed block carries a genesis field, which no sealer writes".into(),
+            );
+        }
+        if h.prev == self.tip.hash {
+            let judged = validate(
+                &self.genesis,
+                self.chain_id,
+                &self.tip,
+                &self.state,
+                h,
+                txs,
+                verifier,
+            );
+            return match judged {
+                Ok(delta) => {
+                    self.state.apply(delta);
+                    verifier.forget(txs.iter().map(|t| *t.tx.id()));
+                    self.tip = Tip {
+                        height: h.height,
+                        hash: b.hash,
+                        offset,
+                        timestamp_ms: h.timestamp_ms,
+                        sources: h.sources.clone(),
+                    };
+                    self.canonical.push((b.hash, offset));
+                    self.known.insert(
+                        b.hash,
+                        Known {
+                            height: h.height,
+                            offset,
+                            canonical: true,
+                        },
+                    );
+                    Verdict::Canonical
+                }
+                Err(why) => {
+                    self.remember(b, offset);
+                    Verdict::Ignored(IgnoreReason::Invalid(why))
+                }
+            };
+        }
+        match self.known.get(&h.prev).copied() {
+            Some(parent) if parent.canonical => {
+                self.remember(b, offset);
+                Verdict::Ignored(IgnoreReason::Stale {
+                    parent_height: parent.height,
+                })
+            }
+            Some(parent) => finding(
+                FindingKind::ParentNotCanonical,
+                format!(
+                    "it builds on the block at offset {} (height {}), which was never \
+                     canonical: the blocks were reordered, or a sealer built on an ignored block",
+                    parent.offset, parent.height
+                ),
+            ),
+            None => {
+                let gap = if h.height > self.tip.height + 1 {
+                    format!(
+                        "; the canonical chain ends at height {}, so heights {}..{} are missing",
+                        self.tip.height,
+                        self.tip.height + 1,
+                        h.height - 1
+                    )
+                } else {
+                    String::new()
+                };
+                finding(
+                    FindingKind::MissingParent,
+                    format!(
+                        "its parent {} appears nowhere earlier in the log: a block was removed \
+                         or changed, or the log was reordered{gap}",
+                        hex_lower(&h.prev)
+                    ),
+                )
+            }
+        }
+    }
+
+    fn remember(&mut self, b: &StoredBlock, offset: u64) {
+        self.known.entry(b.hash).or_insert(Known {
+            height: b.header.height,
+            offset,
+            canonical: false,
+        });
+    }
+}

@@ -1,0 +1,415 @@
+//! The ledger node: follows the blocks topic into the canonical chain, snapshots it, and
+//! with a sealer key seals blocks from the transactions topic.
+//!
+//! ```text
+//!             ┌──────────── step() ─────────────────────────────────────────────┐
+//! blocks ───> │ follow: observe new records ──> Chain (state, tip)             │
+//! topic       │         canonical block ──> pool.advance(its source ranges)     │
+//!             │ seal:   ingest transactions ──> pool ──> build ──> append ──────┼──> blocks
+//!             │         (one phase per step, see crate::sealer)                 │     topic
+//!             │ snapshot every N canonical blocks ──> <state dir>/snapshot.json │
+//!             └─────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! A finding (tampering in the blocks topic) stops the node with
+//! [`LedgerError::Tampered`]: it never seals on top of a log that was changed.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kchain_core::{Hash, KeyId, WriterKey};
+use kchain_log::{Log, Reader};
+
+use crate::chain::{Chain, Finding, FindingKind, IgnoreReason, Observed, Verdict};
+use crate::error::LedgerError;
+use crate::logio::read_record;
+use crate::sealer::{Phase, SealEvent, SealOptions, Sealer};
+use crate::snapshot::{self, Loaded};
+use crate::validate::Verifier;
+
+/// Records of the blocks topic read per step.
+const FOLLOW_MAX: usize = 256;
+
+/// How a node runs.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// The ledger's blocks topic (its genesis names the other topics).
+    pub blocks_topic: String,
+    /// Where snapshots go; `None`: no snapshots.
+    pub state_dir: Option<PathBuf>,
+    /// Canonical blocks between snapshots (0: only when the node stops).
+    pub snapshot_every: u64,
+    /// The genesis hash the ledger must have, if known.
+    pub expected_genesis: Option<Hash>,
+}
+
+impl NodeOptions {
+    pub fn new(blocks_topic: &str) -> Self {
+        NodeOptions {
+            blocks_topic: blocks_topic.to_owned(),
+            state_dir: None,
+            snapshot_every: 100,
+            expected_genesis: None,
+        }
+    }
+}
+
+/// Something a node did or saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The node resumed from a snapshot at this height.
+    Resumed { height: u64 },
+    /// A snapshot was found and discarded.
+    SnapshotDiscarded(String),
+    /// A block became canonical.
+    Canonical {
+        offset: u64,
+        height: u64,
+        hash: Hash,
+        txs: u32,
+        sealer: KeyId,
+    },
+    /// A record of the blocks topic was ignored.
+    Ignored {
+        offset: u64,
+        height: Option<u64>,
+        reason: IgnoreReason,
+    },
+    /// A sealing step.
+    Seal(SealEvent),
+    /// A snapshot was written at this height.
+    Snapshot { height: u64 },
+}
+
+/// Counters of a node's life.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    pub canonical: u64,
+    pub ignored: u64,
+    /// Blocks this node built, appended, and saw win / lose.
+    pub won: u64,
+    pub lost: u64,
+    pub abandoned: u64,
+    /// Transactions in this node's winning blocks.
+    pub sealed_txs: u64,
+}
+
+/// A ledger node over a [`Log`].
+pub struct Node<'a> {
+    log: &'a dyn Log,
+    chain: Chain,
+    verifier: Arc<Verifier>,
+    reader: Box<dyn Reader>,
+    opts: NodeOptions,
+    sealer: Option<Sealer>,
+    since_snapshot: u64,
+    stats: NodeStats,
+}
+
+/// Reads the genesis block of a ledger and starts its chain.
+pub fn open_chain(
+    log: &dyn Log,
+    blocks_topic: &str,
+    expected: Option<Hash>,
+) -> Result<Chain, LedgerError> {
+    let start = log.start_offset(blocks_topic, 0)?;
+    let rec = read_record(log, blocks_topic, 0, start)?.ok_or_else(|| LedgerError::NoGenesis {
+        topic: blocks_topic.to_owned(),
+        offset: start,
+        detail: "the topic is empty".into(),
+    })?;
+    let chain = Chain::from_genesis(blocks_topic, start, rec.record.value.as_deref())?;
+    if let Some(want) = expected {
+        if chain.genesis_hash() != want {
+            return Err(LedgerError::Tampered(Box::new(Finding {
+                offset: start,
+                height: Some(0),
+                kind: FindingKind::GenesisChanged,
+                detail: format!(
+                    "the genesis block hashes to {}, expected {}",
+                    kchain_core::to_hex(&chain.genesis_hash()),
+                    kchain_core::to_hex(&want)
+                ),
+            })));
+        }
+    }
+    Ok(chain)
+}
+
+impl<'a> Node<'a> {
+    /// Opens a node: reads the genesis, resumes from a matching snapshot, and catches up
+    /// with the blocks topic. With `seal`, the node also seals with that key.
+    pub fn open(
+        log: &'a dyn Log,
+        opts: NodeOptions,
+        seal: Option<(WriterKey, SealOptions)>,
+        events: &mut Vec<Event>,
+    ) -> Result<Node<'a>, LedgerError> {
+        let mut chain = open_chain(log, &opts.blocks_topic, opts.expected_genesis)?;
+        if let Some(dir) = &opts.state_dir {
+            match snapshot::load(&snapshot::snapshot_file(dir), &chain, log)? {
+                Loaded::Resumed(c) => {
+                    events.push(Event::Resumed {
+                        height: c.tip().height,
+                    });
+                    chain = *c;
+                }
+                Loaded::Missing => {}
+                Loaded::Discarded(why) => events.push(Event::SnapshotDiscarded(why)),
+            }
+        }
+        let reader = log.reader(&opts.blocks_topic, 0, chain.next_offset())?;
+        let mut node = Node {
+            log,
+            chain,
+            verifier: Arc::new(Verifier::new()),
+            reader,
+            opts,
+            sealer: None,
+            since_snapshot: 0,
+            stats: NodeStats::default(),
+        };
+        node.catch_up(events)?;
+        if let Some((key, seal_opts)) = seal {
+            node.sealer = Some(Sealer::new(log, &node.chain, key, seal_opts)?);
+        }
+        Ok(node)
+    }
+
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// The signature verifier (shared with whatever the node is embedded in).
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
+    }
+
+    /// Reads the blocks topic up to its current end.
+    pub fn catch_up(&mut self, events: &mut Vec<Event>) -> Result<(), LedgerError> {
+        let end = self.log.end_offset(&self.opts.blocks_topic, 0)?;
+        while self.chain.next_offset() < end {
+            if self.follow(Duration::from_millis(200), events)? == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Observes the blocks that arrive within `wait`. Returns how many records it read.
+    pub fn follow(
+        &mut self,
+        wait: Duration,
+        events: &mut Vec<Event>,
+    ) -> Result<usize, LedgerError> {
+        let records = self.reader.poll(FOLLOW_MAX, wait)?;
+        let n = records.len();
+        for r in records {
+            if r.offset < self.chain.next_offset() {
+                continue;
+            }
+            let own = self.sealer.as_mut().and_then(|s| {
+                let ours = matches!(&s.own, Some((o, json, _))
+                    if *o == r.offset && r.record.value.as_deref() == Some(json.as_slice()));
+                if ours {
+                    s.own.take().map(|(_, _, parsed)| parsed)
+                } else {
+                    None
+                }
+            });
+            let seen = match own {
+                Some(parsed) => self
+                    .chain
+                    .observe_parsed(r.offset, Ok(parsed), &self.verifier),
+                None => self
+                    .chain
+                    .observe(r.offset, r.record.value.as_deref(), &self.verifier),
+            };
+            self.record(seen, events)?;
+        }
+        if self.opts.snapshot_every > 0 && self.since_snapshot >= self.opts.snapshot_every {
+            self.save_snapshot(events)?;
+        }
+        Ok(n)
+    }
+
+    fn record(&mut self, seen: Observed, events: &mut Vec<Event>) -> Result<(), LedgerError> {
+        match seen.verdict {
+            Verdict::Canonical => {
+                let h = seen.header.expect("a canonical block has a header");
+                self.stats.canonical += 1;
+                self.since_snapshot += 1;
+                if let Some(s) = &mut self.sealer {
+                    s.pool.advance(self.log, &h.sources)?;
+                }
+                events.push(Event::Canonical {
+                    offset: seen.offset,
+                    height: h.height,
+                    hash: seen.hash.unwrap_or_default(),
+                    txs: h.tx_count,
+                    sealer: h.sealer,
+                });
+            }
+            Verdict::Ignored(reason) => {
+                self.stats.ignored += 1;
+                events.push(Event::Ignored {
+                    offset: seen.offset,
+                    height: seen.header.map(|h| h.height),
+                    reason,
+                });
+            }
+            Verdict::Finding(f) => return Err(LedgerError::Tampered(Box::new(f))),
+        }
+        Ok(())
+    }
+
+    /// Does one unit of work: follow new blocks, or one sealing phase. Returns whether it did
+    /// anything. Dropping the node between any two steps is a safe crash.
+    pub fn step(&mut self, events: &mut Vec<Event>) -> Result<bool, LedgerError> {
+        if self.follow(Duration::ZERO, events)? > 0 {
+            return Ok(true);
+        }
+        let Some(sealer) = self.sealer.as_mut() else {
+            return Ok(false);
+        };
+        let tip = self.chain.tip().hash;
+        let phase = std::mem::replace(&mut sealer.phase, Phase::Gathering);
+        let event = match phase {
+            Phase::Gathering => {
+                let cap = 4 * sealer.opts.block_txs.max(1024);
+                let g = self.chain.genesis();
+                let n = sealer
+                    .pool
+                    .ingest(g, self.chain.chain_id(), &self.verifier, cap)?;
+                if !sealer.due() {
+                    return Ok(n > 0);
+                }
+                let c = sealer.build(&self.chain)?;
+                let ev = SealEvent::Built {
+                    height: c.block.header.height,
+                    txs: c.block.txs.len(),
+                    rejected: c.rejections.len(),
+                };
+                sealer.phase = Phase::Built(Box::new(c));
+                ev
+            }
+            Phase::Built(c) | Phase::RejectionsWritten(c) if c.block.header.prev != tip => {
+                self.stats.abandoned += 1;
+                SealEvent::Abandoned {
+                    height: c.block.header.height,
+                }
+            }
+            Phase::Built(c) => {
+                sealer.write_rejections(self.log, &c)?;
+                let ev = SealEvent::Rejected {
+                    count: c.rejections.len(),
+                };
+                sealer.phase = Phase::RejectionsWritten(c);
+                ev
+            }
+            Phase::RejectionsWritten(c) => {
+                let offset = sealer.write_block(self.log, &c)?;
+                let height = c.block.header.height;
+                sealer.phase = Phase::Appended {
+                    offset,
+                    hash: c.hash,
+                    height,
+                    txs: c.block.txs.len(),
+                };
+                SealEvent::Appended { height, offset }
+            }
+            Phase::Appended {
+                offset,
+                hash,
+                height,
+                txs,
+            } => {
+                if self.chain.next_offset() <= offset {
+                    sealer.phase = Phase::Appended {
+                        offset,
+                        hash,
+                        height,
+                        txs,
+                    };
+                    return Ok(false);
+                }
+                let won = self.chain.block_at(height).map(|b| b.0) == Some(hash);
+                if won {
+                    self.stats.won += 1;
+                    self.stats.sealed_txs += txs as u64;
+                } else {
+                    self.stats.lost += 1;
+                }
+                SealEvent::Confirmed {
+                    height,
+                    offset,
+                    won,
+                }
+            }
+        };
+        events.push(Event::Seal(event));
+        Ok(true)
+    }
+
+    /// Whether the node has read every block and, when sealing, has read every transaction
+    /// and holds none undecided.
+    pub fn caught_up(&self) -> Result<bool, LedgerError> {
+        if self.chain.next_offset() < self.log.end_offset(&self.opts.blocks_topic, 0)? {
+            return Ok(false);
+        }
+        match &self.sealer {
+            None => Ok(true),
+            Some(s) => Ok(matches!(s.phase, Phase::Gathering)
+                && s.pool.len() == 0
+                && s.pool.read_all(self.log)?),
+        }
+    }
+
+    /// Writes a snapshot now (when the node has a state directory).
+    pub fn save_snapshot(&mut self, events: &mut Vec<Event>) -> Result<(), LedgerError> {
+        if let Some(dir) = &self.opts.state_dir {
+            snapshot::save(&self.chain, &snapshot::snapshot_file(dir))?;
+            self.since_snapshot = 0;
+            events.push(Event::Snapshot {
+                height: self.chain.tip().height,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs until `stop` is set or, with `until_idle`, until [`Node::caught_up`]; reports
+    /// every event to `on_event`; writes a snapshot at the end.
+    pub fn run(
+        &mut self,
+        until_idle: bool,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<(), LedgerError> {
+        let mut events = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let worked = self.step(&mut events)?;
+            events.drain(..).for_each(|e| on_event(&e));
+            if !worked {
+                if until_idle && self.caught_up()? {
+                    break;
+                }
+                self.follow(Duration::from_millis(5), &mut events)?;
+                events.drain(..).for_each(|e| on_event(&e));
+            }
+        }
+        self.save_snapshot(&mut events)?;
+        events.drain(..).for_each(|e| on_event(&e));
+        Ok(())
+    }
+}
+
+/// The state directory of a ledger under a data directory: `<data-dir>/ledger/<blocks topic>`.
+pub fn state_dir(data_dir: &Path, blocks_topic: &str) -> PathBuf {
+    data_dir.join("ledger").join(blocks_topic)
+}

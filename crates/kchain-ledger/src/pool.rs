@@ -1,0 +1,216 @@
+//! A sealer's pool: the transactions it has read from each partition of the transactions
+//! topic that no canonical block has decided yet, each already judged on what needs no
+//! state (shape, chain, size, signature).
+//!
+//! ```text
+//! partition 0  [from ............................ read position)
+//! partition 1  [from ...... read position)            from = the tip's `to` for the partition
+//!   ingest ──> parse (rayon) ──> check_static ──> Verifier (batched, rayon) ──> queues
+//!   canonical block ──> advance: drop everything below its `to`
+//! ```
+//!
+//! Nothing leaves the pool because a block was *built*: only a canonical block (anyone's)
+//! decides transactions. A sealer whose block lost the race still holds what it did not
+//! decide, and seals it again.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kchain_core::ChainId;
+use kchain_log::{Log, LogError, Reader, StoredRecord};
+use rayon::prelude::*;
+
+use crate::block::SourceRange;
+use crate::genesis::Genesis;
+use crate::rejected::RejectReason;
+use crate::tx::Transaction;
+use crate::validate::{check_static, Verifier};
+
+/// Bytes a transaction record may have beyond the largest payload.
+const RECORD_SLACK: usize = 16 * 1024;
+/// Records read from one partition per ingest.
+const POLL_MAX: usize = 4096;
+/// A reader this far behind the partition's decided offset is reopened rather than read on.
+const SKIP_REOPEN: u64 = 50_000;
+
+/// One transaction record, judged.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub partition: u32,
+    pub offset: u64,
+    pub arrived: Instant,
+    /// Bytes of the record value (for the block size limit).
+    pub size: usize,
+    pub verdict: Result<Arc<Transaction>, (RejectReason, Vec<u8>)>,
+}
+
+/// The undecided transactions of every partition, in offset order.
+pub(crate) struct Pool {
+    topic: String,
+    readers: Vec<Box<dyn Reader>>,
+    queues: Vec<VecDeque<Entry>>,
+    /// Per partition, the first offset no canonical block has decided.
+    decided: Vec<u64>,
+    next_partition: usize,
+}
+
+impl Pool {
+    /// Opens readers at the tip's source offsets.
+    pub fn open(log: &dyn Log, topic: &str, tip_sources: &[SourceRange]) -> Result<Self, LogError> {
+        let readers = tip_sources
+            .iter()
+            .map(|s| log.reader(topic, s.partition, s.to))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Pool {
+            topic: topic.to_owned(),
+            queues: tip_sources.iter().map(|_| VecDeque::new()).collect(),
+            decided: tip_sources.iter().map(|s| s.to).collect(),
+            readers,
+            next_partition: 0,
+        })
+    }
+
+    /// Number of undecided transactions held.
+    pub fn len(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
+    }
+
+    /// When the oldest undecided transaction arrived.
+    pub fn oldest(&self) -> Option<Instant> {
+        self.queues
+            .iter()
+            .filter_map(|q| q.front())
+            .map(|e| e.arrived)
+            .min()
+    }
+
+    /// Whether every reader has reached its partition's end offset.
+    pub fn read_all(&self, log: &dyn Log) -> Result<bool, LogError> {
+        for (p, r) in self.readers.iter().enumerate() {
+            if r.position() < log.end_offset(&self.topic, p as u32)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Forgets what a canonical block with these source ranges decided.
+    pub fn advance(&mut self, log: &dyn Log, sources: &[SourceRange]) -> Result<(), LogError> {
+        for s in sources {
+            let p = s.partition as usize;
+            let Some(q) = self.queues.get_mut(p) else {
+                continue;
+            };
+            self.decided[p] = self.decided[p].max(s.to);
+            while q.front().is_some_and(|e| e.offset < s.to) {
+                q.pop_front();
+            }
+            if self.readers[p].position() + SKIP_REOPEN < s.to {
+                self.readers[p] = log.reader(&self.topic, s.partition, s.to)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what is available (without waiting) while the pool holds fewer than `cap`
+    /// transactions, judges it and queues it. Returns the number of records read.
+    pub fn ingest(
+        &mut self,
+        g: &Genesis,
+        chain: ChainId,
+        verifier: &Verifier,
+        cap: usize,
+    ) -> Result<usize, LogError> {
+        let mut records: Vec<(u32, StoredRecord)> = Vec::new();
+        let n = self.readers.len();
+        for i in 0..n {
+            if self.len() + records.len() >= cap {
+                break;
+            }
+            let p = (self.next_partition + i) % n;
+            for r in self.readers[p].poll(POLL_MAX, Duration::ZERO)? {
+                if r.offset >= self.decided[p] {
+                    records.push((p as u32, r));
+                }
+            }
+        }
+        self.next_partition = (self.next_partition + 1) % n.max(1);
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let count = records.len();
+        let limit = g.max_payload_bytes as usize + RECORD_SLACK;
+        let arrived = Instant::now();
+        let parsed: Vec<Entry> = records
+            .into_par_iter()
+            .map(|(partition, r)| {
+                let raw = r.record.value.unwrap_or_default();
+                let verdict = if raw.len() > limit {
+                    Err(RejectReason::Oversize {
+                        size: raw.len(),
+                        limit,
+                    })
+                } else {
+                    Transaction::from_json(&raw)
+                        .map_err(RejectReason::Malformed)
+                        .and_then(|tx| check_static(&tx, chain, g).map(|_| tx))
+                };
+                Entry {
+                    partition,
+                    offset: r.offset,
+                    arrived,
+                    size: raw.len(),
+                    verdict: match verdict {
+                        Ok(tx) => Ok(Arc::new(tx)),
+                        Err(reason) => Err((reason, raw)),
+                    },
+                }
+            })
+            .collect();
+        let txs: Vec<&Transaction> = parsed
+            .iter()
+            .filter_map(|e| e.verdict.as_ref().ok().map(|t| t.as_ref()))
+            .collect();
+        let verdicts = verifier.check(&txs);
+        let mut verdicts = verdicts.into_iter();
+        for mut e in parsed {
+            if let Ok(tx) = &e.verdict {
+                if let Some(Err(reason)) = verdicts.next() {
+                    e.verdict = Err((reason, tx.to_json()));
+                }
+            }
+            self.queues[e.partition as usize].push_back(e);
+        }
+        Ok(count)
+    }
+
+    /// The next candidates for a block: up to `max_txs` entries and about `max_bytes` of
+    /// records, taken round-robin across partitions, each partition's in offset order (so
+    /// that what is taken from a partition is a prefix of it).
+    pub fn candidates(&self, max_txs: usize, max_bytes: usize) -> Vec<&Entry> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut next: Vec<usize> = vec![0; self.queues.len()];
+        loop {
+            let mut took = false;
+            for (p, q) in self.queues.iter().enumerate() {
+                if out.len() >= max_txs {
+                    return out;
+                }
+                if let Some(e) = q.get(next[p]) {
+                    if bytes + e.size > max_bytes && !out.is_empty() {
+                        return out;
+                    }
+                    bytes += e.size;
+                    next[p] += 1;
+                    out.push(e);
+                    took = true;
+                }
+            }
+            if !took {
+                return out;
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Why a transaction is refused, and the records of the `rejected` topic.
+//!
+//! A sealer writes one rejection record for each transaction of the source ranges of its
+//! block that it did not seal, *before* appending the block, naming the block's hash. A
+//! rejection therefore only counts when the block it names is canonical: a sealer whose block
+//! lost a race judged against a state that never happened, and its records are void.
+//! Writing them first means a crash between the two appends leaves void records, never a
+//! canonical block whose rejections are missing.
+//!
+//! ```json
+//! {"partition":1,"offset":17,"reason":"overdraft","detail":"balance 3, amount 10",
+//!  "tx_id":"…64 hex…","tx":{…as submitted…},"block":"…64 hex…","height":12,"sealer":"…"}
+//! ```
+//!
+//! `tx` is the submitted JSON when it parsed as JSON, else `raw` holds the bytes in base64
+//! (at most 64 KiB of them, with `raw_len` the full length).
+
+use std::fmt;
+
+use base64::Engine as _;
+use kchain_core::{Hash, KeyId};
+use kchain_log::Record;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::encoding::{hex_lower, parse_hex};
+use crate::tx::TxId;
+
+/// Most raw bytes a rejection record keeps.
+pub const MAX_RAW: usize = 64 * 1024;
+
+/// Why a transaction was not sealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// Not JSON, or not the shape of a transaction.
+    Malformed(String),
+    /// The record or the data payload is larger than allowed.
+    Oversize {
+        size: usize,
+        limit: usize,
+    },
+    /// Signed for another ledger.
+    WrongChain,
+    BadPublicKey,
+    BadSignature,
+    ZeroAmount,
+    /// The nonce is not one more than the sender's last.
+    WrongNonce {
+        expected: u64,
+        got: u64,
+    },
+    Overdraft {
+        balance: u64,
+        amount: u64,
+    },
+    /// Already sealed (at `height`), or twice in one block (`None`).
+    Duplicate {
+        height: Option<u64>,
+    },
+    /// The recipient's balance would pass 2^64 - 1.
+    Overflow,
+}
+
+impl RejectReason {
+    /// The stable machine-readable name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::Malformed(_) => "malformed",
+            RejectReason::Oversize { .. } => "oversize",
+            RejectReason::WrongChain => "wrong_chain",
+            RejectReason::BadPublicKey => "bad_public_key",
+            RejectReason::BadSignature => "bad_signature",
+            RejectReason::ZeroAmount => "zero_amount",
+            RejectReason::WrongNonce { .. } => "wrong_nonce",
+            RejectReason::Overdraft { .. } => "overdraft",
+            RejectReason::Duplicate { .. } => "duplicate",
+            RejectReason::Overflow => "overflow",
+        }
+    }
+
+    /// The human detail.
+    pub fn detail(&self) -> String {
+        match self {
+            RejectReason::Malformed(d) => d.clone(),
+            RejectReason::Oversize { size, limit } => format!("{size} bytes, limit {limit}"),
+            RejectReason::WrongChain => "signed for another ledger".into(),
+            RejectReason::BadPublicKey => "public key is not a valid Ed25519 key".into(),
+            RejectReason::BadSignature => "signature does not verify".into(),
+            RejectReason::ZeroAmount => "amount must be greater than 0".into(),
+            RejectReason::WrongNonce { expected, got } => {
+                format!("nonce {got}, expected {expected}")
+            }
+            RejectReason::Overdraft { balance, amount } => {
+                format!("balance {balance}, amount {amount}")
+            }
+            RejectReason::Duplicate { height: Some(h) } => format!("already sealed at height {h}"),
+            RejectReason::Duplicate { height: None } => "twice in one block".into(),
+            RejectReason::Overflow => "the recipient's balance would overflow".into(),
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.detail())
+    }
+}
+
+/// A transaction refused by a sealer for one candidate block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejection {
+    pub partition: u32,
+    pub offset: u64,
+    pub reason: RejectReason,
+    pub tx_id: Option<TxId>,
+    /// The record value as submitted.
+    pub raw: Vec<u8>,
+}
+
+/// The JSON form of a rejection record, as written and as read back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RejectionRecord {
+    pub partition: u32,
+    pub offset: u64,
+    pub reason: String,
+    pub detail: String,
+    #[serde(default)]
+    pub tx_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_len: Option<usize>,
+    /// The candidate block this rejection belongs to.
+    pub block: String,
+    pub height: u64,
+    pub sealer: String,
+}
+
+impl RejectionRecord {
+    /// The tx id, if the record names one.
+    pub fn tx_id(&self) -> Option<TxId> {
+        self.tx_id.as_deref().and_then(parse_hex)
+    }
+
+    /// The hash of the block the rejection belongs to.
+    pub fn block_hash(&self) -> Option<Hash> {
+        parse_hex(&self.block)
+    }
+}
+
+impl Rejection {
+    /// The record for the `rejected` topic, for candidate block `block` at `height`.
+    pub fn to_record(&self, block: &Hash, height: u64, sealer: KeyId, now_ms: i64) -> Record {
+        let tx: Option<Value> = serde_json::from_slice(&self.raw).ok();
+        let (raw, raw_len) = match tx {
+            Some(_) => (None, None),
+            None => {
+                let kept = &self.raw[..self.raw.len().min(MAX_RAW)];
+                (
+                    Some(base64::engine::general_purpose::STANDARD.encode(kept)),
+                    (kept.len() < self.raw.len()).then_some(self.raw.len()),
+                )
+            }
+        };
+        let rec = RejectionRecord {
+            partition: self.partition,
+            offset: self.offset,
+            reason: self.reason.code().into(),
+            detail: self.reason.detail(),
+            tx_id: self.tx_id.map(|id| hex_lower(&id)),
+            tx,
+            raw,
+            raw_len,
+            block: hex_lower(block),
+            height,
+            sealer: sealer.to_string(),
+        };
+        Record {
+            key: Some(match &rec.tx_id {
+                Some(id) => id.clone().into_bytes(),
+                None => format!("{}:{}", self.partition, self.offset).into_bytes(),
+            }),
+            value: Some(serde_json::to_vec(&rec).expect("rejection serializes")),
+            headers: vec![],
+            timestamp_ms: now_ms,
+        }
+    }
+}

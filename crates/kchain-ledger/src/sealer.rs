@@ -1,0 +1,283 @@
+//! Sealing: cutting a block from the pool, against the state of the canonical tip, and
+//! appending it, one small step at a time so that a crash between any two steps is safe.
+//!
+//! ```text
+//!            cut (N txs or T ms)                  tip moved? ──> abandon (back to Gathering)
+//! Gathering ─────────────────────> Built ──append rejections──> RejectionsWritten
+//!     ^                                                               │ append block
+//!     └──────── the blocks topic reached our offset ◄── Appended(o) ◄─┘
+//!               (won: canonical; lost: stale, re-seal what is still undecided)
+//! ```
+//!
+//! Exactly once without Kafka transactions: a block records, per partition, the offsets it
+//! decided (`from..to`, contiguous with the previous canonical block). Every transaction in
+//! those ranges is either in the block or rejected; the next block starts where it ended. A
+//! restarted sealer resumes from the ranges of the last canonical block, so nothing accepted
+//! is lost, and the transaction-id index of the state keeps anything from being sealed twice.
+//! A crash after the rejections but before the block leaves void rejection records (see
+//! [`crate::rejected`]); a crash after the block is harmless (the block is in the log).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kchain_core::{Hash, WriterKey};
+use kchain_log::{Log, Record};
+
+use crate::block::{Block, BlockHeader, SealedTx, SourceRange, StoredBlock, BLOCK_VERSION};
+use crate::chain::Chain;
+use crate::error::LedgerError;
+use crate::logio::{now_ms, SharedAppender};
+use crate::pool::{Entry, Pool};
+use crate::rejected::{RejectReason, Rejection};
+use crate::state::Pending;
+use crate::tx::Transaction;
+
+/// How a sealer cuts blocks.
+#[derive(Clone, Debug)]
+pub struct SealOptions {
+    /// Cut a block once this many transactions are waiting.
+    pub block_txs: usize,
+    /// Or once the oldest waiting transaction has waited this long.
+    pub block_ms: u64,
+    /// Keep a block's JSON under about this many bytes (Kafka's default limit is 1 MB).
+    pub max_block_bytes: usize,
+    /// Keep appenders open between appends. `None`: yes on Kafka, no on the embedded log
+    /// (whose appender is exclusive: other sealers would wait).
+    pub hold_appenders: Option<bool>,
+}
+
+impl Default for SealOptions {
+    fn default() -> Self {
+        SealOptions {
+            block_txs: 1000,
+            block_ms: 200,
+            max_block_bytes: 900_000,
+            hold_appenders: None,
+        }
+    }
+}
+
+/// A block built but not yet known to have won.
+pub(crate) struct Candidate {
+    pub block: Block,
+    pub hash: Hash,
+    pub json: Vec<u8>,
+    pub rejections: Vec<Rejection>,
+}
+
+pub(crate) enum Phase {
+    Gathering,
+    Built(Box<Candidate>),
+    RejectionsWritten(Box<Candidate>),
+    Appended {
+        offset: u64,
+        hash: Hash,
+        height: u64,
+        txs: usize,
+    },
+}
+
+/// What a sealing step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SealEvent {
+    /// Built a candidate block.
+    Built {
+        height: u64,
+        txs: usize,
+        rejected: usize,
+    },
+    /// Appended the candidate's rejections.
+    Rejected { count: usize },
+    /// Appended the candidate at `offset`.
+    Appended { height: u64, offset: u64 },
+    /// The tip moved before the candidate was appended; it was dropped.
+    Abandoned { height: u64 },
+    /// Our block at `offset` became canonical (`won`) or lost the race.
+    Confirmed { height: u64, offset: u64, won: bool },
+}
+
+pub(crate) struct Sealer {
+    pub key: WriterKey,
+    /// The last block this sealer appended: its offset, JSON and parsed form, so that
+    /// reading it back need not parse it again.
+    pub own: Option<(u64, Vec<u8>, StoredBlock)>,
+    pub opts: SealOptions,
+    pub pool: Pool,
+    pub phase: Phase,
+    blocks_out: SharedAppender,
+    rejected_out: SharedAppender,
+}
+
+impl Sealer {
+    pub fn new(
+        log: &dyn Log,
+        chain: &Chain,
+        key: WriterKey,
+        opts: SealOptions,
+    ) -> Result<Self, LedgerError> {
+        let g = chain.genesis();
+        if g.sealer(&key.id()).is_none() {
+            return Err(LedgerError::Invalid(format!(
+                "key {} ('{}') is not an allowed sealer of ledger '{}'",
+                key.id(),
+                key.name(),
+                g.chain
+            )));
+        }
+        let hold = opts.hold_appenders.unwrap_or(log.backend() != "embedded");
+        Ok(Sealer {
+            pool: Pool::open(log, &g.topics.transactions, &chain.tip().sources)?,
+            blocks_out: SharedAppender::new(&g.topics.blocks, 0, hold),
+            rejected_out: SharedAppender::new(&g.topics.rejected, 0, hold),
+            phase: Phase::Gathering,
+            own: None,
+            key,
+            opts,
+        })
+    }
+
+    /// Whether a block should be cut now.
+    pub fn due(&self) -> bool {
+        let n = self.pool.len();
+        n >= self.opts.block_txs
+            || (n > 0
+                && self
+                    .pool
+                    .oldest()
+                    .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.opts.block_ms)))
+    }
+
+    /// Builds a candidate on the chain's tip from the pool.
+    pub fn build(&self, chain: &Chain) -> Result<Candidate, LedgerError> {
+        let g = chain.genesis();
+        let tip = chain.tip();
+        let max_txs = self.opts.block_txs.min(g.max_block_txs as usize).max(1);
+        let candidates = self.pool.candidates(max_txs, self.opts.max_block_bytes);
+        let (txs, rejections) = decide(chain, &candidates);
+        let mut to: Vec<u64> = tip.sources.iter().map(|s| s.to).collect();
+        for e in &candidates {
+            let t = &mut to[e.partition as usize];
+            *t = (*t).max(e.offset + 1);
+        }
+        let header = BlockHeader {
+            version: BLOCK_VERSION,
+            chain: chain.chain_id(),
+            height: tip.height + 1,
+            prev: tip.hash,
+            timestamp_ms: now_ms().max(tip.timestamp_ms),
+            items_root: [0; 32],
+            tx_count: 0,
+            reward: g.reward,
+            sealer: self.key.id(),
+            sources: tip
+                .sources
+                .iter()
+                .zip(&to)
+                .map(|(s, to)| SourceRange {
+                    partition: s.partition,
+                    from: s.to,
+                    to: *to,
+                })
+                .collect(),
+            difficulty: g.difficulty,
+            // Racing miners start apart so that they do not repeat each other's work.
+            nonce: u64::from_le_bytes(self.key.id().0) ^ now_ms() as u64,
+        };
+        let block = Block::seal(header, txs, &self.key);
+        Ok(Candidate {
+            hash: block.hash(),
+            json: block.to_json(),
+            block,
+            rejections,
+        })
+    }
+
+    /// Appends the candidate's rejections to the rejected topic.
+    pub fn write_rejections(&mut self, log: &dyn Log, c: &Candidate) -> Result<(), LedgerError> {
+        if c.rejections.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let records: Vec<Record> = c
+            .rejections
+            .iter()
+            .map(|r| r.to_record(&c.hash, c.block.header.height, self.key.id(), now))
+            .collect();
+        self.rejected_out.append(log, &records)?;
+        Ok(())
+    }
+
+    /// Appends the candidate block; returns its offset.
+    pub fn write_block(&mut self, log: &dyn Log, c: &Candidate) -> Result<u64, LedgerError> {
+        let record = Record {
+            key: Some(c.block.header.height.to_string().into_bytes()),
+            value: Some(c.json.clone()),
+            headers: vec![],
+            timestamp_ms: c.block.header.timestamp_ms,
+        };
+        let offsets = self.blocks_out.append(log, std::slice::from_ref(&record))?;
+        self.own = Some((offsets[0], c.json.clone(), StoredBlock::of(&c.block)));
+        Ok(offsets[0])
+    }
+}
+
+/// Decides each candidate against the state of the tip: sealed (in block order) or rejected.
+/// A transfer that fails only for its nonce being ahead or for want of funds is tried again
+/// after the others, since a transaction from another partition may come first in the block
+/// and make it valid.
+fn decide(chain: &Chain, candidates: &[&Entry]) -> (Vec<SealedTx>, Vec<Rejection>) {
+    let mut pending = Pending::new(chain.state());
+    let mut sealed = Vec::new();
+    let mut rejected = Vec::new();
+    let mut retry: Vec<(&Entry, &Arc<Transaction>, RejectReason)> = Vec::new();
+    let reject =
+        |e: &Entry, tx: Option<&Transaction>, reason: RejectReason, raw: Vec<u8>| Rejection {
+            partition: e.partition,
+            offset: e.offset,
+            reason,
+            tx_id: tx.map(|t| *t.id()),
+            raw,
+        };
+    let seal = |e: &Entry, tx: &Arc<Transaction>| SealedTx {
+        tx: Transaction::clone(tx),
+        partition: e.partition,
+        offset: e.offset,
+    };
+    for e in candidates {
+        match &e.verdict {
+            Err((reason, raw)) => {
+                let tx = Transaction::from_json(raw).ok();
+                rejected.push(reject(e, tx.as_ref(), reason.clone(), raw.clone()));
+            }
+            Ok(tx) => match pending.apply(tx) {
+                Ok(()) => sealed.push(seal(e, tx)),
+                Err(r @ RejectReason::Overdraft { .. }) => retry.push((e, tx, r)),
+                Err(r @ RejectReason::WrongNonce { expected, got }) if got > expected => {
+                    retry.push((e, tx, r))
+                }
+                Err(r) => rejected.push(reject(e, Some(tx), r, tx.to_json())),
+            },
+        }
+    }
+    loop {
+        let before = retry.len();
+        let mut still = Vec::new();
+        for (e, tx, _) in retry {
+            match pending.apply(tx) {
+                Ok(()) => sealed.push(seal(e, tx)),
+                Err(r @ (RejectReason::Overdraft { .. } | RejectReason::WrongNonce { .. })) => {
+                    still.push((e, tx, r))
+                }
+                Err(r) => rejected.push(reject(e, Some(tx), r, tx.to_json())),
+            }
+        }
+        retry = still;
+        if retry.len() == before || retry.is_empty() {
+            break;
+        }
+    }
+    for (e, tx, reason) in retry {
+        rejected.push(reject(e, Some(tx), reason, tx.to_json()));
+    }
+    (sealed, rejected)
+}

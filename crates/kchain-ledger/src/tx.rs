@@ -1,0 +1,426 @@
+//! Transactions: addresses, the canonical encoding, transaction ids, signatures and the JSON
+//! form on the transactions topic.
+//!
+//! ```text
+//! address   = first 20 bytes of SHA-256(0x0E "kchain:addr:v1" || 32-byte public key)
+//! body      = 0x0C "kchain:tx:v1" || kind u8 || chain id (16) || public key (32) || fields
+//!               kind 1 transfer: to (20) || amount u64 || nonce u64
+//!               kind 2 data:     u32len(payload as canonical JSON)
+//! tx id     = SHA-256(body)
+//! signature = Ed25519 over (0x0F "kchain:txsig:v1" || tx id)
+//! ```
+//!
+//! The transaction carries its sender's public key; the sender's address is derived from it,
+//! and the `from` / `submitter` field of the JSON must equal that address. The chain id in the
+//! body keeps a transaction signed for one ledger from being replayed on another.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use kchain_core::{sha256, ChainId, Encoder, Hash, WriterKey};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::encoding::{canonical_json, hex_lower, parse_hex, DecodeError, Decoder};
+
+/// Domain tag of a transaction body.
+pub const TX_TAG: &str = "kchain:tx:v1";
+/// Domain tag of the message a transaction signature signs.
+pub const TX_SIG_TAG: &str = "kchain:txsig:v1";
+/// Domain tag of an address.
+pub const ADDRESS_TAG: &str = "kchain:addr:v1";
+
+const KIND_TRANSFER: u8 = 1;
+const KIND_DATA: u8 = 2;
+
+/// The id of a transaction: SHA-256 of its body.
+pub type TxId = Hash;
+
+/// An account address: 20 bytes derived from an Ed25519 public key, written as 40 lower-case
+/// hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Address(pub [u8; 20]);
+
+impl Address {
+    /// The address of a public key.
+    pub fn of_key(public_key: &[u8; 32]) -> Address {
+        let mut buf = Vec::with_capacity(48);
+        Encoder::with_tag(&mut buf, ADDRESS_TAG).fixed(public_key);
+        Address(sha256(&buf)[..20].try_into().unwrap())
+    }
+
+    /// The address of a wallet key.
+    pub fn of(key: &WriterKey) -> Address {
+        Address::of_key(key.public().as_bytes())
+    }
+
+    /// Parses 40 hex digits.
+    pub fn from_hex(s: &str) -> Option<Address> {
+        parse_hex(s.trim()).map(Address)
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex_lower(&self.0)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({self})")
+    }
+}
+
+/// What a transaction does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TxBody {
+    /// Moves `amount` from the sender to `to`. `nonce` is one more than the sender's last.
+    Transfer {
+        to: Address,
+        amount: u64,
+        nonce: u64,
+    },
+    /// Records an opaque JSON payload (a shipment scan, a lab result) under the sender.
+    Data { payload: Value },
+}
+
+/// A signed transaction. Built by [`Transaction::transfer`] / [`Transaction::data`] (which
+/// sign) or parsed; its id, body encoding and sender address are computed once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transaction {
+    chain: ChainId,
+    public_key: [u8; 32],
+    body: TxBody,
+    signature: [u8; 64],
+    encoding: Vec<u8>,
+    id: TxId,
+    sender: Address,
+}
+
+impl Transaction {
+    /// A transfer signed with `key`.
+    pub fn transfer(
+        key: &WriterKey,
+        chain: ChainId,
+        to: Address,
+        amount: u64,
+        nonce: u64,
+    ) -> Transaction {
+        Self::signed(key, chain, TxBody::Transfer { to, amount, nonce })
+    }
+
+    /// A data record signed with `key`.
+    pub fn data(key: &WriterKey, chain: ChainId, payload: Value) -> Transaction {
+        Self::signed(key, chain, TxBody::Data { payload })
+    }
+
+    fn signed(key: &WriterKey, chain: ChainId, body: TxBody) -> Transaction {
+        let mut tx = Self::from_parts(chain, *key.public().as_bytes(), body, [0; 64]);
+        tx.signature = key.sign_tagged(TX_SIG_TAG, &tx.id).0;
+        tx
+    }
+
+    /// A transaction from its fields; the signature is not checked here.
+    pub fn from_parts(
+        chain: ChainId,
+        public_key: [u8; 32],
+        body: TxBody,
+        signature: [u8; 64],
+    ) -> Transaction {
+        let encoding = encode_body(&chain, &public_key, &body);
+        Transaction {
+            id: sha256(&encoding),
+            sender: Address::of_key(&public_key),
+            chain,
+            public_key,
+            body,
+            signature,
+            encoding,
+        }
+    }
+
+    pub fn id(&self) -> &TxId {
+        &self.id
+    }
+
+    pub fn chain(&self) -> ChainId {
+        self.chain
+    }
+
+    pub fn public_key(&self) -> &[u8; 32] {
+        &self.public_key
+    }
+
+    /// The sender's address (derived from the public key).
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    pub fn body(&self) -> &TxBody {
+        &self.body
+    }
+
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// The canonical body encoding (what the id hashes).
+    pub fn encoding(&self) -> &[u8] {
+        &self.encoding
+    }
+
+    /// Bytes of the canonical payload of a data record (0 for a transfer).
+    pub fn payload_len(&self) -> usize {
+        match self.body {
+            TxBody::Transfer { .. } => 0,
+            // tag (13) + kind + chain + key + u32 length.
+            TxBody::Data { .. } => self.encoding.len() - (13 + 1 + 16 + 32 + 4),
+        }
+    }
+
+    /// The message the signature signs: `0x0F "kchain:txsig:v1" || tx id` (48 bytes).
+    pub fn signed_message(&self) -> [u8; 48] {
+        let mut m = [0u8; 48];
+        m[0] = TX_SIG_TAG.len() as u8;
+        m[1..16].copy_from_slice(TX_SIG_TAG.as_bytes());
+        m[16..].copy_from_slice(&self.id);
+        m
+    }
+
+    /// Parses a canonical body encoding and a signature. Never panics; rejects trailing bytes
+    /// and payloads not in canonical JSON.
+    pub fn decode(body: &[u8], signature: [u8; 64]) -> Result<Transaction, DecodeError> {
+        let mut d = Decoder::with_tag(body, TX_TAG)?;
+        let at = d.position();
+        let kind = d.u8()?;
+        let chain = ChainId(d.array()?);
+        let public_key = d.array()?;
+        let tx_body = match kind {
+            KIND_TRANSFER => TxBody::Transfer {
+                to: Address(d.array()?),
+                amount: d.u64()?,
+                nonce: d.u64()?,
+            },
+            KIND_DATA => {
+                let at = d.position();
+                let text = d.bytes()?;
+                let payload: Value = serde_json::from_slice(text)
+                    .map_err(|e| d.invalid(at, format!("payload is not JSON: {e}")))?;
+                let mut canonical = Vec::with_capacity(text.len());
+                canonical_json(&payload, &mut canonical);
+                if canonical != text {
+                    return Err(d.invalid(at, "payload is not in canonical JSON"));
+                }
+                TxBody::Data { payload }
+            }
+            other => return Err(d.invalid(at, format!("unknown transaction kind {other}"))),
+        };
+        d.finish()?;
+        Ok(Self::from_parts(chain, public_key, tx_body, signature))
+    }
+
+    /// Parses the JSON form. Shape errors (missing or extra fields, bad hex, a `from` that is
+    /// not the public key's address) are returned as text for a rejection; values (amount,
+    /// nonce, chain, signature) are judged later.
+    pub fn from_json(json: &[u8]) -> Result<Transaction, String> {
+        let w: TxWire = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        Self::from_wire(w)
+    }
+
+    /// Parses the JSON form from an already-parsed value.
+    pub fn from_json_value(v: &Value) -> Result<Transaction, String> {
+        let w = TxWire::deserialize(v).map_err(|e| e.to_string())?;
+        Self::from_wire(w)
+    }
+
+    pub(crate) fn from_wire(w: TxWire<'_>) -> Result<Transaction, String> {
+        let chain = ChainId(parse_hex(&w.chain).ok_or("chain: expected 32 hex digits")?);
+        let public_key = parse_hex(&w.public_key).ok_or("public_key: expected 64 hex digits")?;
+        let signature = parse_hex(&w.signature).ok_or("signature: expected 128 hex digits")?;
+        let sender = Address::of_key(&public_key);
+        let (body, stated, field) = match w.kind.as_ref() {
+            "transfer" => {
+                if w.payload.is_some() || w.submitter.is_some() {
+                    return Err("a transfer has no payload or submitter".into());
+                }
+                let to = w.to.as_deref().ok_or("missing field `to`")?;
+                let body = TxBody::Transfer {
+                    to: Address::from_hex(to).ok_or("to: expected 40 hex digits")?,
+                    amount: w.amount.ok_or("missing field `amount`")?,
+                    nonce: w.nonce.ok_or("missing field `nonce`")?,
+                };
+                (body, w.from, "from")
+            }
+            "data" => {
+                if w.to.is_some() || w.amount.is_some() || w.nonce.is_some() || w.from.is_some() {
+                    return Err("a data record has no from, to, amount or nonce".into());
+                }
+                let payload = w.payload.ok_or("missing field `payload`")?;
+                (TxBody::Data { payload }, w.submitter, "submitter")
+            }
+            other => return Err(format!("unknown transaction type '{other}'")),
+        };
+        let stated = stated.ok_or_else(|| format!("missing field `{field}`"))?;
+        match Address::from_hex(&stated) {
+            Some(a) if a == sender => {}
+            Some(_) => return Err(format!("{field} is not the address of public_key")),
+            None => return Err(format!("{field}: expected 40 hex digits")),
+        }
+        Ok(Self::from_parts(chain, public_key, body, signature))
+    }
+
+    /// Appends the JSON form (one line, no whitespace).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let (chain, key, sig) = (
+            hex_lower(&self.chain.0),
+            hex_lower(&self.public_key),
+            hex_lower(&self.signature),
+        );
+        let w = &mut *out;
+        match &self.body {
+            TxBody::Transfer { to, amount, nonce } => {
+                let _ = write!(
+                    w,
+                    r#"{{"type":"transfer","chain":"{chain}","from":"{}","public_key":"{key}","to":"{to}","amount":{amount},"nonce":{nonce},"signature":"{sig}"}}"#,
+                    self.sender
+                );
+            }
+            TxBody::Data { payload } => {
+                let _ = write!(
+                    w,
+                    r#"{{"type":"data","chain":"{chain}","submitter":"{}","public_key":"{key}","payload":"#,
+                    self.sender
+                );
+                canonical_json(payload, w);
+                let _ = write!(w, r#","signature":"{sig}"}}"#);
+            }
+        }
+    }
+
+    /// The JSON form as bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(400);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// The JSON form as a value.
+    pub fn to_json_value(&self) -> Value {
+        serde_json::from_slice(&self.to_json()).expect("a transaction's JSON parses")
+    }
+}
+
+/// Writes a canonical body encoding.
+fn encode_body(chain: &ChainId, public_key: &[u8; 32], body: &TxBody) -> Vec<u8> {
+    let mut out = Vec::with_capacity(120);
+    let mut e = Encoder::with_tag(&mut out, TX_TAG);
+    match body {
+        TxBody::Transfer { to, amount, nonce } => {
+            e.u8(KIND_TRANSFER)
+                .fixed(&chain.0)
+                .fixed(public_key)
+                .fixed(&to.0)
+                .u64(*amount)
+                .u64(*nonce);
+        }
+        TxBody::Data { payload } => {
+            let mut text = Vec::new();
+            canonical_json(payload, &mut text);
+            e.u8(KIND_DATA)
+                .fixed(&chain.0)
+                .fixed(public_key)
+                .bytes(&text);
+        }
+    }
+    out
+}
+
+/// The JSON form as parsed: every field optional except those all kinds share, so that a
+/// missing field is named in the rejection.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TxWire<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    chain: Cow<'a, str>,
+    #[serde(borrow)]
+    public_key: Cow<'a, str>,
+    #[serde(borrow)]
+    signature: Cow<'a, str>,
+    #[serde(default, borrow)]
+    from: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    to: Option<Cow<'a, str>>,
+    #[serde(default)]
+    amount: Option<u64>,
+    #[serde(default)]
+    nonce: Option<u64>,
+    #[serde(default, borrow)]
+    submitter: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "some_value")]
+    payload: Option<Value>,
+}
+
+/// A present `payload` is `Some`, even when it is JSON `null`.
+fn some_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u8) -> WriterKey {
+        WriterKey::from_seed("w", [i; 32])
+    }
+
+    #[test]
+    fn json_round_trips_and_the_id_ignores_formatting() {
+        let chain = ChainId([7; 16]);
+        let t = Transaction::transfer(&key(1), chain, Address([2; 20]), 5, 1);
+        assert_eq!(Transaction::from_json(&t.to_json()).unwrap(), t);
+        let d = Transaction::data(
+            &key(1),
+            chain,
+            serde_json::json!({"scan": {"b": 1, "a": [true, null]}}),
+        );
+        let text = String::from_utf8(d.to_json()).unwrap();
+        let spaced = text.replace(":", " : ").replace(",", " ,\n ");
+        let back = Transaction::from_json(spaced.as_bytes()).unwrap();
+        assert_eq!(back.id(), d.id());
+        assert_eq!(
+            Transaction::decode(d.encoding(), *d.signature()).unwrap(),
+            d
+        );
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        let chain = ChainId([7; 16]);
+        let t = Transaction::transfer(&key(1), chain, Address([2; 20]), 5, 1);
+        let mut v = t.to_json_value();
+        v["from"] = Value::String(Address([9; 20]).to_hex());
+        let e = Transaction::from_json_value(&v).unwrap_err();
+        assert!(e.contains("from is not the address"), "{e}");
+        v.as_object_mut().unwrap().remove("amount");
+        assert!(Transaction::from_json_value(&v).is_err());
+        let mut v = t.to_json_value();
+        v["extra"] = Value::Bool(true);
+        assert!(Transaction::from_json_value(&v).is_err());
+        let d = Transaction::data(&key(1), chain, Value::Null);
+        let back = Transaction::from_json(&d.to_json()).unwrap();
+        assert_eq!(
+            back.body(),
+            &TxBody::Data {
+                payload: Value::Null
+            }
+        );
+    }
+}

@@ -1,0 +1,384 @@
+//! `ledger verify`: replays a ledger's blocks topic from genesis and reports the canonical
+//! chain, every ignored record with its reason, and the first finding.
+//!
+//! ```text
+//! exit 0  intact (ignored blocks are normal life: stale races, invalid appends)
+//! exit 3  a finding: a block changed, removed or reordered after it was stored, or an
+//!         anchor (expected genesis, pinned block, the node's snapshot) no longer holds
+//! exit 1  the ledger could not be read (no genesis, log errors)
+//! ```
+//!
+//! Anchors matter for the end of the chain: removing or replacing the last blocks leaves no
+//! trace in the log itself (nothing refers to them yet), so a verifier should hold a pin: the
+//! genesis file (`--genesis`), a (height, hash) it saw earlier, or a node's snapshot.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kchain_core::{ChainId, Hash};
+use kchain_log::Log;
+use serde_json::{json, Value};
+
+use crate::block::StoredBlock;
+use crate::chain::{Chain, Finding, FindingKind, IgnoreReason, Verdict};
+use crate::encoding::hex_lower;
+use crate::error::LedgerError;
+use crate::logio::read_record;
+use crate::node::open_chain;
+use crate::snapshot;
+use crate::validate::Verifier;
+
+/// What to check beyond the log itself.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// The genesis hash the ledger must have (from the genesis file).
+    pub expected_genesis: Option<Hash>,
+    /// Blocks that must be canonical: (height, hash).
+    pub pins: Vec<(u64, Hash)>,
+    /// A node's snapshot file, whose tip is used as a pin when it is of this ledger.
+    pub snapshot: Option<PathBuf>,
+}
+
+/// An ignored record of the blocks topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IgnoredBlock {
+    pub offset: u64,
+    pub height: Option<u64>,
+    pub hash: Option<Hash>,
+    pub reason: IgnoreReason,
+}
+
+/// The result of verifying a ledger.
+#[derive(Clone, Debug)]
+pub struct LedgerReport {
+    pub blocks_topic: String,
+    pub chain: String,
+    pub chain_id: ChainId,
+    pub genesis_hash: Hash,
+    /// Records read, and the topic's offsets.
+    pub records: u64,
+    pub start_offset: u64,
+    pub end_offset: u64,
+    pub height: u64,
+    pub tip_hash: Hash,
+    pub tip_offset: u64,
+    /// Transactions in the canonical chain.
+    pub transactions: u64,
+    pub ignored: Vec<IgnoredBlock>,
+    pub finding: Option<Finding>,
+    /// The anchors that were checked, described.
+    pub anchors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl LedgerReport {
+    /// True when there is no finding.
+    pub fn ok(&self) -> bool {
+        self.finding.is_none()
+    }
+
+    /// The `--json` form.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "blocks_topic": self.blocks_topic,
+            "chain": self.chain,
+            "chain_id": hex_lower(&self.chain_id.0),
+            "genesis": hex_lower(&self.genesis_hash),
+            "ok": self.ok(),
+            "records": self.records,
+            "start_offset": self.start_offset,
+            "end_offset": self.end_offset,
+            "height": self.height,
+            "tip": hex_lower(&self.tip_hash),
+            "tip_offset": self.tip_offset,
+            "transactions": self.transactions,
+            "ignored": self.ignored.iter().map(|i| json!({
+                "offset": i.offset,
+                "height": i.height,
+                "hash": i.hash.map(|h| hex_lower(&h)),
+                "reason": i.reason.code(),
+                "detail": i.reason.to_string(),
+            })).collect::<Vec<_>>(),
+            "finding": self.finding.as_ref().map(|f| json!({
+                "offset": f.offset,
+                "height": f.height,
+                "kind": f.kind.as_str(),
+                "detail": f.detail,
+            })),
+            "anchors": self.anchors,
+            "warnings": self.warnings,
+        })
+    }
+
+    /// The text form.
+    pub fn to_text(&self) -> String {
+        let mut out = if self.ok() {
+            format!(
+                "ledger '{}' ({}): OK, height {}, {} transactions, tip {} at offset {}\n",
+                self.chain,
+                self.blocks_topic,
+                self.height,
+                self.transactions,
+                &hex_lower(&self.tip_hash)[..16],
+                self.tip_offset
+            )
+        } else {
+            format!(
+                "ledger '{}' ({}): TAMPERING FOUND; canonical up to height {} before it\n",
+                self.chain, self.blocks_topic, self.height
+            )
+        };
+        out += &format!(
+            "  genesis {}  chain id {}\n  {} records read (offsets {}..{}), {} ignored\n",
+            hex_lower(&self.genesis_hash),
+            hex_lower(&self.chain_id.0),
+            self.records,
+            self.start_offset,
+            self.end_offset,
+            self.ignored.len()
+        );
+        for i in &self.ignored {
+            let h = i.height.map_or("-".into(), |h| h.to_string());
+            out += &format!("    ignored offset {} height {h}: {}\n", i.offset, i.reason);
+        }
+        if let Some(f) = &self.finding {
+            out += &format!("  FINDING {f}\n");
+        }
+        for a in &self.anchors {
+            out += &format!("  anchor: {a}\n");
+        }
+        for w in &self.warnings {
+            out += &format!("  warning: {w}\n");
+        }
+        out
+    }
+}
+
+/// Verifies the ledger whose blocks topic is `blocks_topic`, from genesis to the topic's
+/// current end. `progress` is called with each offset read.
+pub fn verify_ledger(
+    log: &dyn Log,
+    blocks_topic: &str,
+    opts: &VerifyOptions,
+    progress: &dyn Fn(u64),
+) -> Result<LedgerReport, LedgerError> {
+    let start = log.start_offset(blocks_topic, 0)?;
+    let end = log.end_offset(blocks_topic, 0)?;
+    let mut chain = match open_chain(log, blocks_topic, None) {
+        Ok(chain) => chain,
+        Err(LedgerError::NoGenesis { detail, .. }) => {
+            // A height-0 block whose content no longer adds up was changed; anything else
+            // is not a ledger at all.
+            return match stored_genesis(log, blocks_topic, start)? {
+                Some(b) => Ok(broken_genesis(blocks_topic, start, end, &b, detail)),
+                None => Err(LedgerError::NoGenesis {
+                    topic: blocks_topic.to_owned(),
+                    offset: start,
+                    detail,
+                }),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    let mut report = LedgerReport {
+        blocks_topic: blocks_topic.to_owned(),
+        chain: chain.genesis().chain.clone(),
+        chain_id: chain.chain_id(),
+        genesis_hash: chain.genesis_hash(),
+        records: 1,
+        start_offset: start,
+        end_offset: end,
+        height: 0,
+        tip_hash: chain.genesis_hash(),
+        tip_offset: start,
+        transactions: 0,
+        ignored: vec![],
+        finding: None,
+        anchors: vec![],
+        warnings: vec![],
+    };
+    if let Some(want) = opts.expected_genesis {
+        report.anchors.push(format!("genesis {}", hex_lower(&want)));
+        if want != chain.genesis_hash() {
+            report.finding = Some(Finding {
+                offset: start,
+                height: Some(0),
+                kind: FindingKind::GenesisChanged,
+                detail: format!(
+                    "the genesis block hashes to {}, but the genesis file gives {}",
+                    hex_lower(&chain.genesis_hash()),
+                    hex_lower(&want)
+                ),
+            });
+            return Ok(report);
+        }
+    }
+    let verifier = Verifier::new();
+    let mut reader = log.reader(blocks_topic, 0, start + 1)?;
+    'read: while reader.position() < end {
+        let recs = reader.poll(1024, Duration::from_millis(500))?;
+        if recs.is_empty() {
+            break;
+        }
+        for r in recs {
+            if r.offset >= end {
+                break 'read;
+            }
+            report.records += 1;
+            progress(r.offset);
+            let seen = chain.observe(r.offset, r.record.value.as_deref(), &verifier);
+            match seen.verdict {
+                Verdict::Canonical => {}
+                Verdict::Ignored(reason) => report.ignored.push(IgnoredBlock {
+                    offset: r.offset,
+                    height: seen.header.map(|h| h.height),
+                    hash: seen.hash,
+                    reason,
+                }),
+                Verdict::Finding(f) => {
+                    report.finding = Some(f);
+                    break 'read;
+                }
+            }
+        }
+    }
+    let tip = chain.tip().clone();
+    report.height = tip.height;
+    report.tip_hash = tip.hash;
+    report.tip_offset = tip.offset;
+    report.transactions = chain.state().sealed_count() as u64;
+    if report.finding.is_none() {
+        check_anchors(&chain, opts, end, &mut report);
+    }
+    retention_warning(log, blocks_topic, &mut report);
+    if report.anchors.is_empty() {
+        report.warnings.push(
+            "no anchor: removing or replacing the last blocks would leave no trace; pass \
+             --genesis FILE or --pin HEIGHT:HASH, or keep a node's snapshot"
+                .into(),
+        );
+    }
+    Ok(report)
+}
+
+/// The first record, if it is a block at height 0 with a genesis field.
+fn stored_genesis(
+    log: &dyn Log,
+    topic: &str,
+    start: u64,
+) -> Result<Option<StoredBlock>, LedgerError> {
+    let rec = read_record(log, topic, 0, start)?;
+    Ok(rec
+        .and_then(|r| r.record.value)
+        .and_then(|v| StoredBlock::parse(&v).ok())
+        .filter(|b| b.header.height == 0 && b.genesis.is_some()))
+}
+
+fn broken_genesis(
+    topic: &str,
+    start: u64,
+    end: u64,
+    b: &StoredBlock,
+    detail: String,
+) -> LedgerReport {
+    let chain = match &b.genesis {
+        Some(Ok(g)) => g.chain.clone(),
+        _ => "?".into(),
+    };
+    LedgerReport {
+        blocks_topic: topic.to_owned(),
+        chain,
+        chain_id: b.header.chain,
+        genesis_hash: b.hash,
+        records: 1,
+        start_offset: start,
+        end_offset: end,
+        height: 0,
+        tip_hash: b.hash,
+        tip_offset: start,
+        transactions: 0,
+        ignored: vec![],
+        finding: Some(Finding {
+            offset: start,
+            height: Some(0),
+            kind: FindingKind::GenesisChanged,
+            detail: format!("the genesis block does not add up: {detail}"),
+        }),
+        anchors: vec![],
+        warnings: vec![],
+    }
+}
+
+fn check_anchors(chain: &Chain, opts: &VerifyOptions, end: u64, report: &mut LedgerReport) {
+    let mut pins = opts.pins.clone();
+    for (h, hash) in &opts.pins {
+        report
+            .anchors
+            .push(format!("pin height {h} {}", hex_lower(hash)));
+    }
+    if let Some(path) = &opts.snapshot {
+        match snapshot::anchor(path) {
+            Some((genesis, height, hash)) if genesis == chain.genesis_hash() => {
+                report.anchors.push(format!(
+                    "snapshot {} (height {height} {})",
+                    path.display(),
+                    hex_lower(&hash)
+                ));
+                pins.push((height, hash));
+            }
+            Some(_) => report.warnings.push(format!(
+                "snapshot {} belongs to another ledger; not used as an anchor",
+                path.display()
+            )),
+            None if path.exists() => report.warnings.push(format!(
+                "snapshot {} does not parse or its checksum fails; not used as an anchor",
+                path.display()
+            )),
+            None => {}
+        }
+    }
+    for (height, hash) in pins {
+        match chain.block_at(height) {
+            Some((h, _)) if h == hash => {}
+            Some((h, offset)) => {
+                report.finding = Some(Finding {
+                    offset,
+                    height: Some(height),
+                    kind: FindingKind::AnchorMismatch,
+                    detail: format!(
+                        "the canonical block at height {height} is {}, but the anchor says {}",
+                        hex_lower(&h),
+                        hex_lower(&hash)
+                    ),
+                });
+                return;
+            }
+            None => {
+                report.finding = Some(Finding {
+                    offset: end,
+                    height: Some(height),
+                    kind: FindingKind::Truncated,
+                    detail: format!(
+                        "the canonical chain ends at height {}, but the anchor saw block {} at \
+                         height {height}: blocks at the end were removed or replaced",
+                        chain.tip().height,
+                        hex_lower(&hash)
+                    ),
+                });
+                return;
+            }
+        }
+    }
+}
+
+fn retention_warning(log: &dyn Log, topic: &str, report: &mut LedgerReport) {
+    if let Ok(info) = log.topic(topic) {
+        for (k, v) in &info.settings {
+            if k == "retention.ms" && v != "-1" {
+                report.warnings.push(format!(
+                    "{topic} has retention.ms={v}: retention could delete the genesis block"
+                ));
+            }
+        }
+    }
+}

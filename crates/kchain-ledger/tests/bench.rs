@@ -1,0 +1,58 @@
+//! The ledger benchmark on the embedded backend (ignored by default; run with
+//! `cargo test --release -p kchain-ledger --test bench -- --ignored --nocapture`), and a small
+//! run that checks it works.
+
+mod support;
+
+use kchain_ledger::{bench, BenchOptions};
+use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
+
+fn run(transactions: usize, fsync: FsyncPolicy) -> kchain_ledger::BenchReport {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::create(
+        dir.path(),
+        EmbeddedOptions {
+            fsync,
+            ..EmbeddedOptions::default()
+        },
+    )
+    .unwrap();
+    let report = bench(
+        &log,
+        &BenchOptions {
+            transactions,
+            ..BenchOptions::default()
+        },
+    )
+    .unwrap();
+    eprintln!(
+        "{} transfers in {} blocks, {:.2} s: {:.0} sealed/s; Ed25519 batch verify {:.0}/s \
+         (dalek), {:.0}/s (cofactored); ratio {:.2}; signing {:.0}/s",
+        report.transactions,
+        report.blocks,
+        report.seconds,
+        report.sealed_per_sec,
+        report.dalek_batch_verify_per_sec,
+        report.batch_verify_per_sec,
+        report.ratio(),
+        report.sign_per_sec
+    );
+    report
+}
+
+#[test]
+fn a_small_benchmark_seals_everything() {
+    let r = run(3000, FsyncPolicy::Never);
+    assert_eq!(r.transactions, 3000);
+    assert!(r.blocks >= 2);
+}
+
+#[test]
+#[ignore]
+fn benchmark() {
+    let n = std::env::var("KCHAIN_BENCH_TXS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    run(n, FsyncPolicy::EveryBatch);
+}

@@ -1,0 +1,383 @@
+//! Tampering with stored blocks is a finding at its offset (exit 3), never "an invalid block,
+//! ignored" that silently shortens the chain; a stale block appended by a racing sealer is
+//! ignored (exit 0).
+//!
+//! The ledger below is copied record by record into a second log with one change, as an
+//! attacker with write access to the topic could, and verified.
+
+mod support;
+
+use kchain_ledger::{
+    replay, submit, verify_ledger, FindingKind, IgnoreReason, LedgerError, LedgerReport, Node,
+    SourceRange, VerifyOptions,
+};
+use kchain_log::{Log, Record};
+use kchain_topic::tamper::copy_topic_with;
+use serde_json::Value;
+use support::*;
+
+/// Builds a ledger whose blocks topic is
+/// `[genesis, b1, b2, b3, b4, b5, stale (height 3, on b2, sealer 1), b6]`.
+fn ledger(log: &dyn Log) -> Cast {
+    let cast = Cast::new("tamper", 2, 6, 1000, 2);
+    cast.init(log);
+    for (round, nonce) in (0..6).zip(1u64..) {
+        if round == 5 {
+            let chain = replay(log, &cast.genesis.topics.blocks, None)
+                .unwrap()
+                .chain;
+            let (b2, _) = chain.block_at(2).unwrap();
+            let b2_sources: Vec<SourceRange> = kchain_ledger::read_block(
+                log,
+                &cast.genesis.topics.blocks,
+                chain.block_at(2).unwrap().1,
+            )
+            .unwrap()
+            .header
+            .sources;
+            let stale = hand_block(&cast, 1, 3, b2, empty_sources(&b2_sources), vec![], |_| {});
+            assert_eq!(append_block_record(log, &cast, stale.to_json()), 6);
+        }
+        let txs: Vec<_> = (0..3)
+            .map(|w| cast.transfer(w, cast.address(w + 3), 5, nonce))
+            .collect();
+        submit(log, &cast.genesis, &txs).unwrap();
+        seal_until_idle(log, &cast, 0, 100);
+    }
+    let chain = replay(log, &cast.genesis.topics.blocks, None)
+        .unwrap()
+        .chain;
+    assert_eq!(chain.tip().height, 6);
+    assert_eq!(chain.tip().offset, 7);
+    cast
+}
+
+fn verify(log: &dyn Log, cast: &Cast, opts: &VerifyOptions) -> LedgerReport {
+    verify_ledger(log, &cast.genesis.topics.blocks, opts, &|_| {}).unwrap()
+}
+
+fn json(r: &Record) -> Value {
+    serde_json::from_slice(r.value.as_ref().unwrap()).unwrap()
+}
+
+fn set_json(r: &mut Record, v: &Value) {
+    r.value = Some(serde_json::to_vec(v).unwrap());
+}
+
+fn edit(records: &mut [Record], offset: usize, f: impl FnOnce(&mut Value)) {
+    let mut v = json(&records[offset]);
+    f(&mut v);
+    set_json(&mut records[offset], &v);
+}
+
+type Mutation = Box<dyn Fn(&mut Vec<Record>)>;
+
+struct Case {
+    name: &'static str,
+    mutate: Mutation,
+    /// Expected finding kind and offset; `None`: intact.
+    expect: Option<(FindingKind, u64)>,
+}
+
+fn case(
+    name: &'static str,
+    expect: Option<(FindingKind, u64)>,
+    mutate: impl Fn(&mut Vec<Record>) + 'static,
+) -> Case {
+    Case {
+        name,
+        mutate: Box::new(mutate),
+        expect,
+    }
+}
+
+#[test]
+fn every_kind_of_tampering_is_a_finding_at_its_offset() {
+    let (_src_dir, src) = embedded();
+    let cast = ledger(&src);
+    let base = verify(&src, &cast, &VerifyOptions::default());
+    assert!(base.ok(), "{}", base.to_text());
+    assert_eq!(base.height, 6);
+    assert_eq!(base.ignored.len(), 1);
+    assert_eq!(base.ignored[0].offset, 6);
+    assert_eq!(
+        base.ignored[0].reason,
+        IgnoreReason::Stale { parent_height: 2 },
+        "a stale block appended by a racing sealer is ignored"
+    );
+
+    use FindingKind::*;
+    let cases = vec![
+        case(
+            "reformatted JSON (keys sorted, spaces) is not tampering",
+            None,
+            |r| {
+                for rec in r.iter_mut() {
+                    let v = json(rec);
+                    rec.value = Some(serde_json::to_vec_pretty(&v).unwrap());
+                }
+            },
+        ),
+        case("amount edited", Some((BodyMismatch, 2)), |r| {
+            edit(r, 2, |v| v["transactions"][0]["tx"]["amount"] = 500.into())
+        }),
+        case("transaction removed", Some((BodyMismatch, 3)), |r| {
+            edit(r, 3, |v| {
+                v["transactions"].as_array_mut().unwrap().remove(0);
+            })
+        }),
+        case(
+            "transaction removed, count and root recomputed (no key)",
+            Some((BadSignature, 3)),
+            |r| {
+                edit(r, 3, |v| {
+                    v["transactions"].as_array_mut().unwrap().remove(0);
+                    let txs: Vec<kchain_ledger::SealedTx> = v["transactions"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| kchain_ledger::SealedTx {
+                            tx: kchain_ledger::Transaction::from_json_value(&e["tx"]).unwrap(),
+                            partition: e["partition"].as_u64().unwrap() as u32,
+                            offset: e["offset"].as_u64().unwrap(),
+                        })
+                        .collect();
+                    v["tx_count"] = txs.len().into();
+                    v["items_root"] = kchain_core::to_hex(&kchain_ledger::items_root(&txs)).into();
+                    v.as_object_mut().unwrap().remove("hash");
+                })
+            },
+        ),
+        case("header edited (timestamp)", Some((BadSignature, 4)), |r| {
+            edit(r, 4, |v| v["timestamp"] = 1.into())
+        }),
+        case("hash field edited", Some((HashMismatch, 5)), |r| {
+            edit(r, 5, |v| v["hash"] = kchain_core::to_hex(&[7; 32]).into())
+        }),
+        case("block deleted", Some((MissingParent, 2)), |r| {
+            r.remove(2);
+        }),
+        case(
+            "block deleted before the stale one",
+            Some((MissingParent, 4)),
+            |r| {
+                // b4 removed: b5 (now at offset 4) names a parent that is nowhere.
+                r.remove(4);
+            },
+        ),
+        case("blocks swapped", Some((MissingParent, 3)), |r| r.swap(3, 4)),
+        case(
+            "the stale block moved before the winner, so that it wins",
+            Some((ParentNotCanonical, 5)),
+            |r| {
+                let stale = r.remove(6);
+                r.insert(3, stale);
+            },
+        ),
+        case("sealer field edited", Some((MissingParent, 5)), |r| {
+            // b4 now names no allowed sealer: ignored, and b5's parent is nowhere.
+            edit(r, 4, |v| v["sealer"] = "0000000000000000".into())
+        }),
+        case(
+            "block overwritten with junk",
+            Some((MissingParent, 3)),
+            |r| r[2].value = Some(b"not a block".to_vec()),
+        ),
+        case(
+            "genesis balances edited in place",
+            Some((GenesisChanged, 0)),
+            |r| {
+                edit(r, 0, |v| {
+                    for (_, b) in v["genesis"]["balances"].as_object_mut().unwrap() {
+                        *b = 1_000_000.into();
+                    }
+                })
+            },
+        ),
+        case(
+            "genesis balances rewritten consistently",
+            Some((MissingParent, 1)),
+            |r| rewrite_genesis(r),
+        ),
+        case(
+            "the last block removed (no anchor: not visible)",
+            None,
+            |r| {
+                r.pop();
+            },
+        ),
+    ];
+    for c in &cases {
+        let (_dir, dst) = embedded();
+        copy_topic_with(&src, &dst, &cast.genesis.topics.blocks, |_, records| {
+            (c.mutate)(records)
+        })
+        .unwrap();
+        let report = verify(&dst, &cast, &VerifyOptions::default());
+        let got = report.finding.as_ref().map(|f| (f.kind, f.offset));
+        assert_eq!(got, c.expect, "{}:\n{}", c.name, report.to_text());
+        if c.expect.is_some_and(|(kind, _)| kind != GenesisChanged) {
+            // A node refuses to go on.
+            let mut events = Vec::new();
+            let opened = Node::open(&dst, cast.node_options(), None, &mut events);
+            assert!(
+                matches!(opened, Err(LedgerError::Tampered(_))),
+                "{}: a node must stop",
+                c.name
+            );
+        }
+    }
+}
+
+fn rewrite_genesis(records: &mut [Record]) {
+    let v = json(&records[0]);
+    let mut g = kchain_ledger::Genesis::from_json_value(&v["genesis"]).unwrap();
+    for b in g.balances.values_mut() {
+        *b *= 10;
+    }
+    records[0].value = Some(g.block(v["timestamp"].as_i64().unwrap()).to_json());
+}
+
+#[test]
+fn anchors_catch_what_the_log_alone_cannot() {
+    let (_src_dir, src) = embedded();
+    let cast = ledger(&src);
+    let chain = replay(&src, &cast.genesis.topics.blocks, None)
+        .unwrap()
+        .chain;
+    let (b6, _) = chain.block_at(6).unwrap();
+    let genesis = cast.genesis.block(1_700_000_000_000).hash();
+    let pinned = VerifyOptions {
+        expected_genesis: Some(genesis),
+        pins: vec![(6, b6)],
+        snapshot: None,
+    };
+    let report = verify(&src, &cast, &pinned);
+    assert!(report.ok(), "{}", report.to_text());
+    assert_eq!(report.anchors.len(), 2);
+
+    // The last block removed: the pin shows it.
+    let (_d1, cut) = embedded();
+    copy_topic_with(&src, &cut, &cast.genesis.topics.blocks, |_, r| {
+        r.pop();
+    })
+    .unwrap();
+    let report = verify(&cut, &cast, &pinned);
+    let f = report.finding.expect("truncation is a finding");
+    assert_eq!((f.kind, f.offset), (FindingKind::Truncated, 7));
+
+    // The last block replaced by another valid one: the pin shows it too.
+    let (b5, b5_offset) = chain.block_at(5).unwrap();
+    let b5_sources = kchain_ledger::read_block(&src, &cast.genesis.topics.blocks, b5_offset)
+        .unwrap()
+        .header
+        .sources;
+    let (_d2, swapped) = embedded();
+    copy_topic_with(&src, &swapped, &cast.genesis.topics.blocks, |_, r| {
+        r.pop();
+        let other = hand_block(&cast, 1, 6, b5, empty_sources(&b5_sources), vec![], |_| {});
+        r.push(Record {
+            value: Some(other.to_json()),
+            ..Record::default()
+        });
+    })
+    .unwrap();
+    let report = verify(&swapped, &cast, &pinned);
+    let f = report.finding.expect("a replaced tip is a finding");
+    assert_eq!((f.kind, f.offset), (FindingKind::AnchorMismatch, 7));
+
+    // The genesis rewritten: the genesis file shows it.
+    let (_d3, regen) = embedded();
+    copy_topic_with(&src, &regen, &cast.genesis.topics.blocks, |_, r| {
+        rewrite_genesis(r)
+    })
+    .unwrap();
+    let report = verify(&regen, &cast, &pinned);
+    let f = report.finding.expect("a changed genesis is a finding");
+    assert_eq!((f.kind, f.offset), (FindingKind::GenesisChanged, 0));
+}
+
+#[test]
+fn signed_contradictions_and_forgeries_are_findings_unknown_sealers_are_ignored() {
+    let (_dir, log) = embedded();
+    let cast = ledger(&log);
+    let chain = replay(&log, &cast.genesis.topics.blocks, None)
+        .unwrap()
+        .chain;
+    let tip = chain.tip().clone();
+
+    // A block by a key the genesis does not allow: ignored.
+    let outsider = key("outsider", 9);
+    let foreign = {
+        let mut h = hand_block(
+            &cast,
+            0,
+            7,
+            tip.hash,
+            empty_sources(&tip.sources),
+            vec![],
+            |_| {},
+        )
+        .header;
+        h.sealer = outsider.id();
+        sign_as_is(h, vec![], &outsider)
+    };
+    let o = append_block_record(&log, &cast, foreign.to_json());
+    let report = verify(&log, &cast, &VerifyOptions::default());
+    assert!(report.ok(), "{}", report.to_text());
+    assert!(report
+        .ignored
+        .iter()
+        .any(|i| i.offset == o && i.reason == IgnoreReason::UnknownSealer));
+
+    // A block naming an allowed sealer, signed by someone else: a forgery.
+    let forged = {
+        let h = hand_block(
+            &cast,
+            0,
+            7,
+            tip.hash,
+            empty_sources(&tip.sources),
+            vec![],
+            |_| {},
+        )
+        .header;
+        sign_as_is(h, vec![], &outsider)
+    };
+    let (_d, copy) = embedded();
+    copy_topic_with(&log, &copy, &cast.genesis.topics.blocks, |_, r| {
+        r.push(Record {
+            value: Some(forged.to_json()),
+            ..Record::default()
+        })
+    })
+    .unwrap();
+    let report = verify(&copy, &cast, &VerifyOptions::default());
+    assert_eq!(
+        report.finding.map(|f| (f.kind, f.offset)),
+        Some((FindingKind::BadSignature, 9))
+    );
+
+    // An allowed sealer signing a header whose items root does not match its transactions
+    // cannot be told from a body changed after signing: a finding.
+    let wrong_root = {
+        let mut h = hand_block(
+            &cast,
+            0,
+            7,
+            tip.hash,
+            empty_sources(&tip.sources),
+            vec![],
+            |_| {},
+        )
+        .header;
+        h.items_root = [1; 32];
+        sign_as_is(h, vec![], &cast.sealer_key(0))
+    };
+    let o = append_block_record(&log, &cast, wrong_root.to_json());
+    let report = verify(&log, &cast, &VerifyOptions::default());
+    assert_eq!(
+        report.finding.map(|f| (f.kind, f.offset)),
+        Some((FindingKind::BodyMismatch, o))
+    );
+}
