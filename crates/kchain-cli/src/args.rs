@@ -233,6 +233,9 @@ pub struct BenchArgs {
     /// Directory for the benchmark's data [default: a temporary directory].
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Signed transfers for the ledger measurement (0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    pub ledger_txs: usize,
     #[arg(long)]
     pub json: bool,
 }

@@ -208,6 +208,18 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
     progress.add(2);
     progress.finish();
 
+    // The ledger: signed transfers sealed end to end, beside raw Ed25519 batch verification.
+    let ledger = if a.ledger_txs > 0 {
+        let opts = kchain_ledger::BenchOptions {
+            chain: format!("kchain-bench-ledger-{stamp}"),
+            transactions: a.ledger_txs,
+            ..kchain_ledger::BenchOptions::default()
+        };
+        Some(kchain_ledger::bench(log, &opts)?)
+    } else {
+        None
+    };
+
     let sha_r = rate(n, sha);
     let rows = [
         ("raw SHA-256 over each value", rate(n, sha)),
@@ -275,6 +287,21 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
     }
     for (name, r) in pairs {
         println!("{name:<32} {r:>14.3}");
+    }
+    if let Some(l) = &ledger {
+        println!(
+            "\nledger: {} signed transfers in {} blocks, {:.2} s",
+            l.transactions, l.blocks, l.seconds
+        );
+        println!(
+            "{:<32} {:>14.0}",
+            "sealed end to end, tx/s", l.sealed_per_sec
+        );
+        println!(
+            "{:<32} {:>14.0}",
+            "ed25519 batch verify, sig/s", l.dalek_batch_verify_per_sec
+        );
+        println!("{:<32} {:>14.3}", "sealed / batch verify", l.ratio());
     }
     Ok(Outcome::Clean)
 }
