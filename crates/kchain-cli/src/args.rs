@@ -96,6 +96,16 @@ pub enum Command {
     /// Run a ledger node (follow the chain; with --seal, seal blocks).
     #[command(subcommand)]
     Node(crate::ledger_cmds::NodeCmd),
+    /// Signed checkpoints of chained topics: publish one now, export the newest.
+    #[command(subcommand)]
+    Checkpoint(crate::checkpoint_cmds::CheckpointCmd),
+    /// Write a proof file (a record's inclusion, or two checkpoints' consistency).
+    Prove(crate::checkpoint_cmds::ProveArgs),
+    /// Check a proof file offline against the trust file: exit 0 valid, 3 not, 1 error.
+    VerifyProof(crate::checkpoint_cmds::VerifyProofArgs),
+    /// A witness: cosign checkpoints that extend the last one cosigned; refuse forks.
+    #[command(subcommand)]
+    Witness(crate::checkpoint_cmds::WitnessCmd),
 }
 
 #[derive(Subcommand, Debug)]

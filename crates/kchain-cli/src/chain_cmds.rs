@@ -308,16 +308,26 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         &|n| progress.add(n),
     )?;
     progress.finish();
+    let checkpoints = crate::checkpoint_cmds::check(g, log.as_ref(), &report, &trust)?;
     if a.json {
-        println!("{}", serde_json::to_string(&topic_json(&report))?);
+        let mut v = topic_json(&report);
+        if let Some(c) = &checkpoints {
+            v["checkpoints"] = crate::checkpoint_cmds::report_json(c);
+        }
+        println!("{}", serde_json::to_string(&v)?);
     } else {
         print!("{}", topic_text(&report));
+        if let Some(c) = &checkpoints {
+            print!("{}", c.to_text());
+        }
     }
-    Ok(if report.ok() {
-        Outcome::Clean
-    } else {
-        Outcome::Findings
-    })
+    Ok(
+        if report.ok() && checkpoints.as_ref().is_none_or(|c| c.ok()) {
+            Outcome::Clean
+        } else {
+            Outcome::Findings
+        },
+    )
 }
 
 pub fn inspect(g: &Global, a: &InspectArgs) -> Result<Outcome> {

@@ -9,6 +9,7 @@
 mod args;
 mod bench;
 mod chain_cmds;
+mod checkpoint_cmds;
 mod demo;
 mod key_cmds;
 mod ledger_cmds;
@@ -51,6 +52,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Ledger(c) => ledger_cmds::ledger(g, c),
         Command::Tx(c) => ledger_cmds::tx(g, c),
         Command::Node(c) => ledger_cmds::node(g, c),
+        Command::Checkpoint(c) => checkpoint_cmds::checkpoint(g, c),
+        Command::Prove(a) => checkpoint_cmds::prove(g, &a),
+        Command::VerifyProof(a) => checkpoint_cmds::verify_proof(g, &a),
+        Command::Witness(c) => checkpoint_cmds::witness(g, c),
     }
 }
 

@@ -14,6 +14,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::hash::{sha256, tag, Encoder, Hash};
+use crate::note::{NoteError, NoteSigner, NoteVerifier, SignatureType};
 
 /// Names what is wrong with a key, key file or signature encoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +103,13 @@ impl PublicKey {
             .is_ok()
     }
 
+    /// This key as a C2SP note verifier (type 0x01) named `name`: the verifier of the
+    /// checkpoints that [`WriterKey::note_signer`] signs when the writer key has that name.
+    /// Requires a valid note key name ([`NoteError::InvalidKeyName`]).
+    pub fn note_verifier(&self, name: &str) -> Result<NoteVerifier, NoteError> {
+        NoteVerifier::new(name, SignatureType::Ed25519, self.0.as_bytes())
+    }
+
     /// The underlying ed25519-dalek key, for batch verification.
     pub fn as_dalek(&self) -> &VerifyingKey {
         &self.0
@@ -182,6 +190,13 @@ impl WriterKey {
 
     pub fn id(&self) -> KeyId {
         self.public().id()
+    }
+
+    /// This key as a C2SP note signer (type 0x01) under the key's name, for signing
+    /// checkpoints. Requires the name to be a valid note key name (non-empty, no white space,
+    /// no `+`): [`NoteError::InvalidKeyName`] otherwise.
+    pub fn note_signer(&self) -> Result<NoteSigner, NoteError> {
+        NoteSigner::from_seed(&self.name, self.secret.to_bytes())
     }
 
     /// Signs an entry hash.

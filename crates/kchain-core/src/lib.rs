@@ -59,7 +59,7 @@ pub use proof::{
     InclusionProofFile, ItemEvidence, ProofError, VerifiedConsistency, VerifiedInclusion,
     CONSISTENCY_PROOF_FORMAT, INCLUSION_PROOF_FORMAT,
 };
-pub use trust::{KeyStanding, Pin, Trust, TrustError, TrustedWriter};
+pub use trust::{CheckpointTrust, KeyStanding, Pin, Trust, TrustError, TrustedWriter};
 pub use verify::{
     observe, ChainContext, ChainVerifier, Expectations, Finding, FindingKind, Link, Observation,
     Observed, SigCheck, Summary,

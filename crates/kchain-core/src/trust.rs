@@ -12,15 +12,28 @@
 //! genesis = "<64 hex digits>"      # optional: the entry hash at height 0
 //! height = 99999                   # optional, with `hash`: a trusted tip
 //! hash = "<64 hex digits>"
+//!
+//! [[witness]]                      # optional: a witness's C2SP verifier key (type 0x04)
+//! key = "witness.example/w1+0df7cdec+BIE5dw6o..."
+//!
+//! [policy]                         # optional: checkpoints must meet this policy
+//! witnesses = 2                    # cosignatures needed from distinct listed witnesses
+//! namespace = "kchain"             # origin namespace: origins are <namespace>/<topic>/<p>
 //! ```
+//!
+//! The checkpoint half (`[[witness]]`, `[policy]`) is read by [`CheckpointTrust::from_toml`];
+//! [`Trust`] accepts files that hold it and ignores it (so `Trust::to_toml` does not write it
+//! back).
 //!
 //! A pinned tip lets a verifier catch truncation (the chain ends below it) and a rewrite (the
 //! entry at that height differs), which links and signatures alone cannot.
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{chain_origin, Policy, PolicyError, DEFAULT_ORIGIN_NAMESPACE};
 use crate::hash::{from_hex, to_hex, Hash};
 use crate::keys::{KeyError, KeyId, PublicKey};
+use crate::note::{NoteError, NoteVerifier};
 
 /// What is wrong with a trust file, with the line where it is wrong when known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +55,20 @@ pub enum TrustError {
     },
     #[error("trust file: pin {topic}/{partition}: `height` and `hash` go together")]
     HalfTip { topic: String, partition: u32 },
+    #[error("trust file: witness key {key:?}: {source}")]
+    BadWitnessKey {
+        key: String,
+        #[source]
+        source: NoteError,
+    },
+    #[error("trust file: writer '{name}' cannot sign checkpoints: {source}")]
+    BadWriterName {
+        name: String,
+        #[source]
+        source: NoteError,
+    },
+    #[error("trust file: {0}")]
+    Policy(#[source] PolicyError),
 }
 
 /// A writer key the verifier trusts.
@@ -83,13 +110,7 @@ pub struct Trust {
 impl Trust {
     /// Parses trust file text.
     pub fn from_toml(text: &str) -> Result<Trust, TrustError> {
-        let file: TrustFile = toml::from_str(text).map_err(|e| TrustError::Malformed {
-            line: e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(0),
-            detail: e.message().to_owned(),
-        })?;
+        let file = parse_file(text)?;
         let mut writers = Vec::new();
         for w in file.writer {
             let key = PublicKey::from_hex(&w.public_key).map_err(|source| TrustError::BadKey {
@@ -155,6 +176,8 @@ impl Trust {
                     hash: p.tip.as_ref().map(|t| to_hex(&t.1)),
                 })
                 .collect(),
+            witness: Vec::new(),
+            policy: None,
         };
         format!(
             "# kchain trust file: the keys and anchors a verifier trusts.\n{}",
@@ -195,6 +218,110 @@ impl Trust {
     }
 }
 
+/// The checkpoint half of a trust file: the witnesses a verifier trusts and how many of them
+/// must cosign a checkpoint before the verifier holds a chain to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointTrust {
+    /// Witness verifier keys (type 0x04).
+    pub witnesses: Vec<NoteVerifier>,
+    /// Cosignatures required from distinct listed witnesses (`[policy] witnesses`, default 0).
+    pub threshold: usize,
+    /// The origin namespace (`[policy] namespace`, default `kchain`).
+    pub namespace: String,
+}
+
+impl CheckpointTrust {
+    /// Reads the `[[witness]]` entries and the `[policy]` table of trust file text. `None`
+    /// when the file has neither: checkpoints are then not checked.
+    pub fn from_toml(text: &str) -> Result<Option<CheckpointTrust>, TrustError> {
+        let file = parse_file(text)?;
+        if file.witness.is_empty() && file.policy.is_none() {
+            return Ok(None);
+        }
+        let witnesses = file
+            .witness
+            .iter()
+            .map(|w| {
+                NoteVerifier::parse(w.key.trim()).map_err(|source| TrustError::BadWitnessKey {
+                    key: w.key.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let policy = file.policy.unwrap_or_default();
+        let trust = CheckpointTrust {
+            witnesses,
+            threshold: policy.witnesses,
+            namespace: policy
+                .namespace
+                .unwrap_or_else(|| DEFAULT_ORIGIN_NAMESPACE.to_owned()),
+        };
+        // Reject a policy that can never be met now rather than at the first checkpoint.
+        Policy::new(Vec::new(), trust.witnesses.clone(), trust.threshold)
+            .map_err(TrustError::Policy)?;
+        Ok(Some(trust))
+    }
+
+    /// The origin of partition `partition` of `topic`: `<namespace>/<topic>/<partition>`.
+    pub fn origin(&self, topic: &str, partition: u32) -> String {
+        chain_origin(&self.namespace, &format!("{topic}/{partition}"))
+    }
+
+    /// The policy for the checkpoints of one partition: signed by a writer `trust` allows for
+    /// `topic` (its note key is the writer's public key under the writer's name), cosigned by
+    /// `threshold` of the witnesses, for that partition's origin.
+    pub fn policy(&self, trust: &Trust, topic: &str, partition: u32) -> Result<Policy, TrustError> {
+        Ok(self
+            .policy_with(trust, topic, self.threshold)?
+            .for_origin(&self.origin(topic, partition)))
+    }
+
+    /// Like [`CheckpointTrust::policy`] but needing no cosignature: what a writer signed,
+    /// whoever vouched for it (for evidence of forks, which the writer's signature proves).
+    pub fn writer_policy(
+        &self,
+        trust: &Trust,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Policy, TrustError> {
+        Ok(self
+            .policy_with(trust, topic, 0)?
+            .for_origin(&self.origin(topic, partition)))
+    }
+
+    fn policy_with(
+        &self,
+        trust: &Trust,
+        topic: &str,
+        threshold: usize,
+    ) -> Result<Policy, TrustError> {
+        let writers = trust
+            .writers
+            .iter()
+            .filter(|w| w.topics.is_empty() || w.topics.iter().any(|t| t == topic))
+            .map(|w| {
+                w.key
+                    .note_verifier(&w.name)
+                    .map_err(|source| TrustError::BadWriterName {
+                        name: w.name.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Policy::new(writers, self.witnesses.clone(), threshold).map_err(TrustError::Policy)
+    }
+}
+
+fn parse_file(text: &str) -> Result<TrustFile, TrustError> {
+    toml::from_str(text).map_err(|e| TrustError::Malformed {
+        line: e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+            .unwrap_or(0),
+        detail: e.message().to_owned(),
+    })
+}
+
 #[derive(Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct TrustFile {
@@ -202,6 +329,25 @@ struct TrustFile {
     writer: Vec<WriterToml>,
     #[serde(default)]
     pin: Vec<PinToml>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    witness: Vec<WitnessToml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy: Option<PolicyToml>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WitnessToml {
+    key: String,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PolicyToml {
+    #[serde(default)]
+    witnesses: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -224,4 +370,79 @@ struct PinToml {
     height: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hash: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::{Checkpoint, Cosigner};
+    use crate::keys::WriterKey;
+    use crate::merkle;
+
+    const WRITER: &str = "[[writer]]\nname = \"acme\"\npublic_key = \"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c\"\n";
+
+    #[test]
+    fn trust_files_without_checkpoint_tables_are_unchanged() {
+        let trust = Trust::from_toml(WRITER).unwrap();
+        assert_eq!(trust.writers.len(), 1);
+        assert_eq!(CheckpointTrust::from_toml(WRITER).unwrap(), None);
+    }
+
+    #[test]
+    fn witnesses_and_policy_build_a_policy_per_partition() {
+        let writer = WriterKey::from_seed("acme", [1; 32]);
+        let w1 = Cosigner::from_seed("w1.example", [2; 32]).unwrap();
+        let text = format!(
+            "{WRITER}\n[[witness]]\nkey = \"{}\"\n[policy]\nwitnesses = 1\nnamespace = \"ex.com\"\n",
+            w1.verifier().to_vkey()
+        );
+        let trust = Trust::from_toml(&text).unwrap();
+        assert_eq!(trust.writers[0].key, writer.public());
+        let ct = CheckpointTrust::from_toml(&text).unwrap().unwrap();
+        assert_eq!((ct.threshold, ct.witnesses.len()), (1, 1));
+        assert_eq!(ct.origin("orders", 3), "ex.com/orders/3");
+
+        let policy = ct.policy(&trust, "orders", 3).unwrap();
+        let mut note = Checkpoint::new("ex.com/orders/3", 1, merkle::leaf_hash(&[0; 32]))
+            .unwrap()
+            .sign(&writer.note_signer().unwrap());
+        assert!(matches!(
+            policy.check(&note),
+            Err(PolicyError::NotEnoughCosignatures { .. })
+        ));
+        assert!(ct
+            .writer_policy(&trust, "orders", 3)
+            .unwrap()
+            .check(&note)
+            .is_ok());
+        note.add_signature(w1.cosign(note.text(), 1).to_note_signature());
+        assert!(policy.check(&note).is_ok());
+        assert!(matches!(
+            ct.policy(&trust, "orders", 4).unwrap().check(&note),
+            Err(PolicyError::WrongOrigin { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_checkpoint_tables_are_refused() {
+        let bad_key = format!("{WRITER}[[witness]]\nkey = \"nope\"\n");
+        assert!(matches!(
+            CheckpointTrust::from_toml(&bad_key),
+            Err(TrustError::BadWitnessKey { .. })
+        ));
+        let too_many = format!("{WRITER}[policy]\nwitnesses = 1\n");
+        assert!(matches!(
+            CheckpointTrust::from_toml(&too_many),
+            Err(TrustError::Policy(PolicyError::ThresholdTooHigh { .. }))
+        ));
+        let unknown = format!("{WRITER}[policy]\nquorum = 1\n");
+        assert!(CheckpointTrust::from_toml(&unknown).is_err());
+        let spaced = "[[writer]]\nname = \"acme orders\"\npublic_key = \"8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c\"\n[policy]\n";
+        let ct = CheckpointTrust::from_toml(spaced).unwrap().unwrap();
+        let trust = Trust::from_toml(spaced).unwrap();
+        assert!(matches!(
+            ct.policy(&trust, "orders", 0),
+            Err(TrustError::BadWriterName { .. })
+        ));
+    }
 }

@@ -15,6 +15,7 @@
 //!
 //! The record layout is in `docs/format.md`.
 
+mod checkpoints;
 mod error;
 mod files;
 mod inspect;
@@ -25,6 +26,13 @@ pub mod tamper;
 mod verify;
 mod writer;
 
+pub use checkpoints::{
+    check_checkpoints, checkpoints_topic, ensure_checkpoints_topic, merge_notes,
+    merge_verified_notes, newest_checkpoint, partition_checkpoints, partition_origin,
+    prove_consistency, prove_inclusion, publish_note, read_checkpoints, split_origin, witness_pass,
+    writer_verifiers, CheckpointFinding, CheckpointFindingKind, CheckpointOptions,
+    CheckpointRecord, CheckpointReport, PartitionCheckpoints, WitnessEvent, CHECKPOINTS_SUFFIX,
+};
 pub use error::TopicError;
 pub use files::{read_key_file, read_trust_file, write_key_file, write_trust_file};
 pub use inspect::{inspect, short, InspectRow};

@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use kchain_core::{
     observe, ChainContext, ChainId, ChainMeta, EntryHeader, Hash, Item, Observation, SigCheck,
-    Trust, TrustedWriter, WriterKey, ENTRY_VERSION, ZERO_HASH,
+    SignedNote, Trust, TrustedWriter, WriterKey, ENTRY_VERSION, ZERO_HASH,
 };
 use kchain_log::{Appender, Header, Log, Record};
 use rayon::prelude::*;
 
+use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
 use crate::mapping::record_headers;
 
@@ -58,6 +59,8 @@ pub struct ChainWriter<'k> {
     next_offset: u64,
     poisoned: bool,
     scratch: Vec<u8>,
+    /// Set by [`ChainWriter::with_checkpoints`].
+    checkpoints: Option<CheckpointState<'k>>,
 }
 
 impl<'k> ChainWriter<'k> {
@@ -91,7 +94,49 @@ impl<'k> ChainWriter<'k> {
             next_offset: end,
             poisoned: false,
             scratch: Vec::new(),
+            checkpoints: None,
         })
+    }
+
+    /// This writer, publishing signed checkpoints of its chain to `<topic>.checkpoints` (see
+    /// the `checkpoints` module): when `options` says one is due after an append, and on
+    /// [`ChainWriter::flush`] and [`ChainWriter::checkpoint`]. Reads the chain once to rebuild
+    /// its tree, and refuses a chain that contradicts the last checkpoint this key signed.
+    /// Requires the key's name to be a valid note key name.
+    pub fn with_checkpoints(
+        mut self,
+        log: &'k dyn Log,
+        options: CheckpointOptions,
+    ) -> Result<Self, TopicError> {
+        self.checkpoints = Some(CheckpointState::open(
+            log,
+            &self.topic,
+            self.partition,
+            self.key,
+            self.tip,
+            options,
+        )?);
+        Ok(self)
+    }
+
+    /// Signs and publishes a checkpoint of the chain as it is now, unless the last one covers
+    /// it or checkpoints are off. Returns the signed note it published.
+    pub fn checkpoint(&mut self) -> Result<Option<SignedNote>, TopicError> {
+        if self.poisoned {
+            return Err(TopicError::Poisoned {
+                topic: self.topic.clone(),
+                partition: self.partition,
+            });
+        }
+        match &mut self.checkpoints {
+            Some(c) => c.publish(),
+            None => Ok(None),
+        }
+    }
+
+    /// The last checkpoint this writer signed (or found signed by its key when it opened).
+    pub fn last_checkpoint(&self) -> Option<&SignedNote> {
+        self.checkpoints.as_ref().and_then(|c| c.last())
     }
 
     /// Height and entry hash of the chain's tip, if it has one.
@@ -132,7 +177,11 @@ impl<'k> ChainWriter<'k> {
                 },
             });
         }
-        receipt.ok_or_else(|| TopicError::Invalid("nothing to append".into()))
+        let receipt = receipt.ok_or_else(|| TopicError::Invalid("nothing to append".into()))?;
+        if self.checkpoints.as_ref().is_some_and(|c| c.due()) {
+            self.checkpoint()?;
+        }
+        Ok(receipt)
     }
 
     fn append_batch(&mut self, items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
@@ -170,6 +219,10 @@ impl<'k> ChainWriter<'k> {
             .hash();
             links.push((prev, hash));
             prev = hash;
+        }
+        // A failed append poisons the writer, so a tree ahead of the log is never signed.
+        if let Some(c) = &mut self.checkpoints {
+            links.iter().for_each(|(_, hash)| c.push(hash));
         }
         let tip_hash = prev;
         let signature = Some((self.key.id(), self.key.sign_entry(&tip_hash)));
@@ -234,9 +287,14 @@ impl<'k> ChainWriter<'k> {
         })
     }
 
-    /// Forces appended records to stable storage.
+    /// Forces appended records to stable storage, then publishes a checkpoint if checkpoints
+    /// are on and the chain grew since the last (a clean shutdown flushes).
     pub fn flush(&mut self) -> Result<(), TopicError> {
-        Ok(self.appender.flush()?)
+        self.appender.flush()?;
+        if self.checkpoints.is_some() && !self.poisoned {
+            self.checkpoint()?;
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,476 @@
+//! `checkpoint`, `prove`, `verify-proof`, and the checkpoint half of `verify --trust`.
+//!
+//! ```text
+//! kchain checkpoint publish TOPIC [-p P]        sign and publish a checkpoint now
+//! kchain checkpoint export TOPIC [-p P] -o FILE the newest checkpoint, as a signed note
+//! kchain prove TOPIC --offset O [-p P] -o FILE  inclusion proof of one record
+//! kchain prove --consistency OLD NEW -o FILE    consistency proof of two checkpoint files
+//! kchain verify-proof FILE [--trust T]          offline: exit 0 valid, 3 not, 1 error
+//! kchain witness keygen --name N --key FILE     a witness key (0600); prints its vkey
+//! kchain witness run TOPIC --key FILE --state DIR [--until-idle]
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use kchain_core::{
+    verify_consistency_proof, verify_inclusion_proof, Checkpoint, CheckpointTrust,
+    ConsistencyProofFile, Cosigner, InclusionProofFile, Policy, SignedNote, Trust, Witness,
+    WitnessRefusal, DEFAULT_ORIGIN_NAMESPACE,
+};
+use kchain_log::Log;
+use kchain_topic::{
+    check_checkpoints, newest_checkpoint, prove_consistency, prove_inclusion, read_key_file,
+    split_origin, witness_pass, writer_verifiers, ChainWriter, CheckpointOptions, CheckpointReport,
+    TopicReport, WitnessEvent, WriterOptions,
+};
+
+use crate::args::Global;
+use crate::{load_trust, open_log, Outcome};
+
+#[derive(Subcommand, Debug)]
+pub enum CheckpointCmd {
+    /// Sign a checkpoint of a partition's chain now and publish it to <TOPIC>.checkpoints.
+    Publish {
+        topic: String,
+        #[arg(long, short, default_value_t = 0)]
+        partition: u32,
+        /// Origin namespace: origins are <NAMESPACE>/<TOPIC>/<PARTITION>.
+        #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
+        namespace: String,
+    },
+    /// Write the newest checkpoint of a partition (a signed note with every cosignature
+    /// seen) to a file, or to standard output with `-o -`.
+    Export {
+        topic: String,
+        #[arg(long, short, default_value_t = 0)]
+        partition: u32,
+        #[arg(long, short)]
+        output: PathBuf,
+        #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
+        namespace: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ProveArgs {
+    /// The topic of the record to prove (not with --consistency).
+    #[arg(
+        required_unless_present = "consistency",
+        conflicts_with = "consistency"
+    )]
+    pub topic: Option<String>,
+    /// The offset of the record.
+    #[arg(long, required_unless_present = "consistency")]
+    pub offset: Option<u64>,
+    #[arg(long, short, default_value_t = 0)]
+    pub partition: u32,
+    /// Prove that checkpoint file OLD is a prefix of checkpoint file NEW.
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
+    pub consistency: Option<Vec<PathBuf>>,
+    /// The proof file to write (JSON).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
+    pub namespace: String,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyProofArgs {
+    /// An inclusion or consistency proof file.
+    pub file: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WitnessCmd {
+    /// Generate a witness key (C2SP signer key, mode 0600) and print its verifier key, the
+    /// line verifiers put in a trust file's `[[witness]]`.
+    Keygen {
+        /// The key name, e.g. witness.example.com/w1 (no spaces, no '+').
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Follow TOPIC's checkpoints and cosign each one that extends the last this witness
+    /// cosigned (writers trusted by the trust file); refuse forks, with an evidence file.
+    Run {
+        topic: String,
+        #[arg(long)]
+        key: PathBuf,
+        /// Directory of the witness's state: the last cosigned checkpoint per origin, and
+        /// evidence files.
+        #[arg(long)]
+        state: PathBuf,
+        /// Stop once a pass over the checkpoints cosigns nothing new.
+        #[arg(long)]
+        until_idle: bool,
+        /// Milliseconds between passes.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
+        namespace: String,
+    },
+}
+
+pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
+    match cmd {
+        WitnessCmd::Keygen { name, key } => {
+            let cosigner = Cosigner::generate(&name)?;
+            write_secret_file(&key, &cosigner.to_signer_key())?;
+            println!(
+                "wrote witness key '{name}' to {} (mode 0600)",
+                key.display()
+            );
+            println!("verifier key {}", cosigner.verifier().to_vkey());
+            Ok(Outcome::Clean)
+        }
+        WitnessCmd::Run {
+            topic,
+            key,
+            state,
+            until_idle,
+            interval_ms,
+            namespace,
+        } => {
+            let cosigner = read_witness_key(&key)?;
+            let trust = load_trust(g)?;
+            let writers = writer_verifiers(&trust, &topic);
+            let witness = Witness::new(cosigner, writers.clone());
+            let log = open_log(g, false)?;
+            let mut outcome = Outcome::Clean;
+            loop {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let events = witness_pass(
+                    log.as_ref(),
+                    &topic,
+                    &witness,
+                    &writers,
+                    &state,
+                    &namespace,
+                    now,
+                )?;
+                let mut cosigned = 0;
+                for e in &events {
+                    match e {
+                        WitnessEvent::Cosigned { origin, size } => {
+                            cosigned += 1;
+                            println!("cosigned {origin} size {size}");
+                        }
+                        WitnessEvent::Refused {
+                            origin,
+                            size,
+                            refusal,
+                        } => {
+                            outcome = Outcome::Findings;
+                            println!("REFUSED {origin} size {size}: {refusal}");
+                            if let Some(path) = write_evidence(&state, origin, *size, refusal)? {
+                                println!("  evidence: {}", path.display());
+                            }
+                        }
+                        WitnessEvent::Skipped {
+                            origin,
+                            size,
+                            reason,
+                        } => println!("skipped {origin} size {size}: {reason}"),
+                        _ => {}
+                    }
+                }
+                if until_idle && cosigned == 0 {
+                    return Ok(outcome);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(interval_ms));
+            }
+        }
+    }
+}
+
+/// Writes a refusal's evidence as a consistency proof file (which fails verification the way
+/// the witness saw it fail), for refusals that have evidence.
+fn write_evidence(
+    state: &Path,
+    origin: &str,
+    size: u64,
+    refusal: &WitnessRefusal,
+) -> Result<Option<PathBuf>> {
+    let evidence = match refusal {
+        WitnessRefusal::Fork { evidence, .. } | WitnessRefusal::Inconsistent { evidence, .. } => {
+            evidence
+        }
+        _ => return Ok(None),
+    };
+    let file = ConsistencyProofFile::from(&**evidence);
+    let path = state.join(format!(
+        "evidence-{}-{size}.json",
+        origin.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-',
+            "_"
+        )
+    ));
+    std::fs::write(&path, serde_json::to_string_pretty(&file)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// Creates a file holding a secret, with mode 0600; refuses to overwrite one.
+fn write_secret_file(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating key file {}", path.display()))?;
+    f.write_all(format!("{text}\n").as_bytes())
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing key file {}", path.display()))
+}
+
+/// Reads a witness key file, refusing one that others can read. Errors never show the key.
+fn read_witness_key(path: &Path) -> Result<Cosigner> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("reading key file {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "key file {} is readable by others (mode {mode:o}); run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading key file {}", path.display()))?;
+    Cosigner::from_signer_key(text.trim())
+        .map_err(|e| anyhow::anyhow!("key file {}: {e}", path.display()))
+}
+
+pub fn checkpoint(g: &Global, cmd: CheckpointCmd) -> Result<Outcome> {
+    match cmd {
+        CheckpointCmd::Publish {
+            topic,
+            partition,
+            namespace,
+        } => {
+            let log = open_log(g, false)?;
+            let key = read_key_file(&g.key_path())?;
+            let options = CheckpointOptions {
+                namespace,
+                ..CheckpointOptions::default()
+            };
+            let mut w = ChainWriter::open(
+                log.as_ref(),
+                &topic,
+                partition,
+                &key,
+                WriterOptions::default(),
+            )?
+            .with_checkpoints(log.as_ref(), options)?;
+            match w.checkpoint()? {
+                Some(note) => print!("published\n{note}"),
+                None => match w.last_checkpoint() {
+                    Some(note) => print!("already published\n{note}"),
+                    None => println!("{topic}/{partition} is empty: nothing to checkpoint"),
+                },
+            }
+            Ok(Outcome::Clean)
+        }
+        CheckpointCmd::Export {
+            topic,
+            partition,
+            output,
+            namespace,
+        } => {
+            let log = open_log(g, false)?;
+            let note = newest_checkpoint(log.as_ref(), &topic, partition, &namespace)?
+                .with_context(|| format!("{topic}/{partition} has no checkpoint yet"))?;
+            write_output(&output, &note.to_text())?;
+            Ok(Outcome::Clean)
+        }
+    }
+}
+
+pub fn prove(g: &Global, a: &ProveArgs) -> Result<Outcome> {
+    let log = open_log(g, false)?;
+    let json = match (&a.consistency, &a.topic, a.offset) {
+        (Some(files), _, _) => {
+            let old = read_note(&files[0])?;
+            let new = read_note(&files[1])?;
+            let file = prove_consistency(log.as_ref(), &old, &new, &a.namespace)?;
+            serde_json::to_string_pretty(&file)?
+        }
+        (None, Some(topic), Some(offset)) => {
+            let file = prove_inclusion(log.as_ref(), topic, a.partition, offset, &a.namespace)?;
+            serde_json::to_string_pretty(&file)?
+        }
+        _ => bail!("give TOPIC --offset O, or --consistency OLD NEW"),
+    };
+    write_output(&a.output, &format!("{json}\n"))?;
+    if a.output != Path::new("-") {
+        println!("wrote {}", a.output.display());
+    }
+    Ok(Outcome::Clean)
+}
+
+pub fn verify_proof(g: &Global, a: &VerifyProofArgs) -> Result<Outcome> {
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading proof file {}", a.file.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("proof file {} is not JSON", a.file.display()))?;
+    let (trust, checkpoint_trust) = load_checkpoint_trust(g)?;
+    let format = value["format"].as_str().unwrap_or_default();
+    let result = if format == kchain_core::CONSISTENCY_PROOF_FORMAT {
+        let file: ConsistencyProofFile = serde_json::from_value(value)
+            .with_context(|| format!("proof file {}", a.file.display()))?;
+        let policy = policy_for(&trust, &checkpoint_trust, &file.new)?;
+        verify_consistency_proof(&file, &policy).map(|v| {
+            format!(
+                "consistent: {} size {} is a prefix of size {} (cosigned by {} witness(es))",
+                v.new.checkpoint.origin(),
+                v.old.checkpoint.size(),
+                v.new.checkpoint.size(),
+                v.new.cosigners.len()
+            )
+        })
+    } else {
+        let file: InclusionProofFile = serde_json::from_value(value)
+            .with_context(|| format!("proof file {}", a.file.display()))?;
+        let policy = policy_for(&trust, &checkpoint_trust, &file.checkpoint)?;
+        verify_inclusion_proof(&file, &policy).map(|v| {
+            format!(
+                "included: entry {} at height {} is in {} of size {} signed by {} (cosigned by \
+                 {} witness(es))",
+                kchain_core::to_hex(&v.entry_hash),
+                v.index,
+                v.checkpoint.checkpoint.origin(),
+                v.checkpoint.checkpoint.size(),
+                v.checkpoint.writers.join(", "),
+                v.checkpoint.cosigners.len()
+            )
+        })
+    };
+    let (ok, message) = match result {
+        Ok(m) => (true, m),
+        Err(e) => (false, format!("PROOF INVALID: {e}")),
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({ "file": a.file.display().to_string(), "ok": ok, "result": message })
+        );
+    } else {
+        println!("{message}");
+    }
+    Ok(if ok {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+/// The trust file and its checkpoint half (no witnesses, no cosignature needed, namespace
+/// `kchain` when it has none).
+fn load_checkpoint_trust(g: &Global) -> Result<(Trust, CheckpointTrust)> {
+    let trust = load_trust(g)?;
+    let path = g.trust_path();
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading trust file {}", path.display()))?;
+    let ct = CheckpointTrust::from_toml(&text)
+        .with_context(|| format!("trust file {}", path.display()))?
+        .unwrap_or(CheckpointTrust {
+            witnesses: Vec::new(),
+            threshold: 0,
+            namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+        });
+    Ok((trust, ct))
+}
+
+/// The policy for the chain a checkpoint note names; when the note does not name one under
+/// the trust file's namespace, one with every trusted writer, which the proof then fails.
+fn policy_for(trust: &Trust, ct: &CheckpointTrust, note: &str) -> Result<Policy> {
+    let origin = SignedNote::parse(note.as_bytes())
+        .ok()
+        .and_then(|n| Checkpoint::parse(n.text()).ok())
+        .map(|c| c.origin().to_owned());
+    if let Some((topic, partition)) = origin
+        .as_deref()
+        .and_then(|o| split_origin(&ct.namespace, o))
+    {
+        return Ok(ct.policy(trust, topic, partition)?);
+    }
+    let writers = writer_verifiers(trust, "");
+    Ok(Policy::new(writers, ct.witnesses.clone(), ct.threshold)?)
+}
+
+/// The checkpoint half of `kchain verify --trust FILE`: `None` when the trust file has no
+/// `[[witness]]` or `[policy]`.
+pub fn check(
+    g: &Global,
+    log: &dyn Log,
+    report: &TopicReport,
+    trust: &Trust,
+) -> Result<Option<CheckpointReport>> {
+    let path = g.trust_path();
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading trust file {}", path.display()))?;
+    let Some(ct) = CheckpointTrust::from_toml(&text)
+        .with_context(|| format!("trust file {}", path.display()))?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(check_checkpoints(log, report, trust, &ct)?))
+}
+
+/// A checkpoint report as JSON (the `checkpoints` member of `verify --json`).
+pub fn report_json(r: &CheckpointReport) -> serde_json::Value {
+    serde_json::json!({
+        "ok": r.ok(),
+        "partitions": r.partitions.iter().map(|p| serde_json::json!({
+            "partition": p.partition,
+            "origin": p.origin,
+            "entries": p.entries,
+            "seen": p.seen,
+            "untrusted": p.untrusted,
+            "newest": p.newest.as_ref().map(|t| serde_json::json!({
+                "size": t.checkpoint.size(),
+                "root": kchain_core::to_hex(t.checkpoint.root()),
+                "writers": t.writers,
+                "cosigners": t.cosigners.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            })),
+            "finding": p.finding.as_ref().map(|f| serde_json::json!({
+                "kind": f.kind.as_str(),
+                "detail": f.detail,
+                "evidence": f.evidence.iter().map(|n| n.to_text()).collect::<Vec<_>>(),
+            })),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn read_note(path: &Path) -> Result<SignedNote> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    SignedNote::parse(&bytes).with_context(|| format!("checkpoint {}", path.display()))
+}
+
+fn write_output(path: &Path, text: &str) -> Result<()> {
+    if path == Path::new("-") {
+        print!("{text}");
+        return Ok(());
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}

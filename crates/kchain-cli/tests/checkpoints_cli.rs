@@ -1,0 +1,325 @@
+//! `kchain checkpoint`, `prove`, `verify-proof` and `verify --trust` with a checkpoint policy,
+//! end to end on the embedded backend: exit 0 when a proof holds, 3 when it does not, 1 when
+//! the input is unusable; a truncation below a signed checkpoint is a finding; and no key
+//! material in any output.
+
+use std::cell::RefCell;
+use std::fs;
+use std::path::Path;
+use std::process::Output;
+
+mod support;
+
+use support::Env;
+
+/// Runs commands and keeps everything they print, to look for secrets afterwards.
+struct Runner<'e> {
+    env: &'e Env,
+    printed: RefCell<String>,
+}
+
+impl Runner<'_> {
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let out = self.env.run(args, stdin);
+        let mut printed = self.printed.borrow_mut();
+        printed.push_str(&String::from_utf8_lossy(&out.stdout));
+        printed.push_str(&String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// Runs a command that must exit with `code`; returns its standard output.
+    fn code(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args, "");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "kchain {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+fn produce(r: &Runner, from: usize, to: usize) {
+    let input: String = (from..to).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    let out = r.run(&["produce", "orders", "--batch", "10"], &input);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+fn setup(r: &Runner) {
+    r.code(0, &["keygen", "--name", "acme"]);
+    r.code(0, &["topic", "create", "orders"]);
+    produce(r, 0, 30);
+    let out = r.code(0, &["checkpoint", "publish", "orders"]);
+    assert!(out.contains("published") && out.contains("\n30\n"), "{out}");
+}
+
+/// Turns checkpoint checking on in the trust file (no witnesses needed).
+fn enable_policy(env: &Env) {
+    let path = env.data().join("trust.toml");
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str("\n[policy]\nwitnesses = 0\n");
+    fs::write(&path, text).unwrap();
+}
+
+fn secret_of(key_file: &Path) -> String {
+    let text = fs::read_to_string(key_file).unwrap();
+    let line = text.lines().find(|l| l.starts_with("secret")).unwrap();
+    line.split('"').nth(1).unwrap().to_owned()
+}
+
+#[test]
+fn checkpoints_proofs_and_offline_verification() {
+    let env = Env::new();
+    let r = Runner {
+        env: &env,
+        printed: RefCell::new(String::new()),
+    };
+    setup(&r);
+    let dir = env.dir.path();
+    let p = |name: &str| dir.join(name).display().to_string();
+
+    r.code(0, &["checkpoint", "export", "orders", "-o", &p("old.note")]);
+    produce(&r, 30, 35);
+    r.code(0, &["checkpoint", "publish", "orders"]);
+    r.code(0, &["checkpoint", "export", "orders", "-o", &p("new.note")]);
+    let note = fs::read_to_string(p("new.note")).unwrap();
+    assert!(note.starts_with("kchain/orders/0\n35\n"), "{note}");
+    assert!(note.contains("\n\n\u{2014} acme "), "{note}");
+
+    // verify --trust: without a policy nothing changes; with one the checkpoint is checked.
+    let out = r.code(0, &["verify", "orders"]);
+    assert!(!out.contains("checkpoints:"), "{out}");
+    enable_policy(&env);
+    let out = r.code(0, &["verify", "orders"]);
+    assert!(out.contains("newest trusted size 35"), "{out}");
+    let out = r.code(0, &["verify", "orders", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["checkpoints"]["ok"], true, "{v}");
+
+    // An inclusion proof of one record, checked with nothing but the trust file.
+    r.code(
+        0,
+        &["prove", "orders", "--offset", "3", "-o", &p("inc.json")],
+    );
+    let out = r.code(0, &["verify-proof", &p("inc.json")]);
+    assert!(out.starts_with("included: entry "), "{out}");
+    let file: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(p("inc.json")).unwrap()).unwrap();
+    assert_eq!(file["index"], 3);
+    assert!(file["entry"]["item"]["encoded"].is_string());
+
+    // One flipped digit in the entry hash: not proven (3).
+    let mut bad = file.clone();
+    let h = bad["entry_hash"].as_str().unwrap().to_owned();
+    let flipped = format!("{}{}", if h.starts_with('0') { "1" } else { "0" }, &h[1..]);
+    bad["entry_hash"] = flipped.into();
+    fs::write(p("bad.json"), bad.to_string()).unwrap();
+    let out = r.code(3, &["verify-proof", &p("bad.json")]);
+    assert!(out.contains("PROOF INVALID"), "{out}");
+
+    // Consistency of the two exported checkpoints; swapped, it fails.
+    r.code(
+        0,
+        &[
+            "prove",
+            "--consistency",
+            &p("old.note"),
+            &p("new.note"),
+            "-o",
+            &p("c.json"),
+        ],
+    );
+    let out = r.code(0, &["verify-proof", &p("c.json")]);
+    assert!(out.contains("size 30 is a prefix of size 35"), "{out}");
+    let mut swapped: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(p("c.json")).unwrap()).unwrap();
+    let old = swapped["old"].take();
+    swapped["old"] = swapped["new"].take();
+    swapped["new"] = old;
+    fs::write(p("swapped.json"), swapped.to_string()).unwrap();
+    r.code(3, &["verify-proof", &p("swapped.json")]);
+
+    // Against a trust file that does not know the writer: not proven.
+    let other = dir.join("other.toml");
+    fs::write(
+        &other,
+        format!(
+            "[[writer]]\nname = \"acme\"\npublic_key = \"{}\"\n",
+            kchain_core::WriterKey::from_seed("acme", [7; 32])
+                .public()
+                .to_hex()
+        ),
+    )
+    .unwrap();
+    let out = r.code(
+        3,
+        &[
+            "verify-proof",
+            &p("inc.json"),
+            "--trust",
+            &other.display().to_string(),
+        ],
+    );
+    assert!(out.contains("trusted writer"), "{out}");
+
+    // Unusable input is an error (1), not a finding.
+    r.code(1, &["verify-proof", &p("missing.json")]);
+    fs::write(p("garbage.json"), "not json").unwrap();
+    r.code(1, &["verify-proof", &p("garbage.json")]);
+
+    // The key file is private, and its secret never printed.
+    let key_file = env.data().join("writer.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let secret = secret_of(&key_file);
+    assert_eq!(secret.len(), 64);
+    let printed = r.printed.borrow();
+    assert!(!printed.contains(&secret), "the secret key was printed");
+    assert!(
+        !printed.to_lowercase().contains("private+key"),
+        "a signer key was printed"
+    );
+}
+
+#[test]
+fn verify_reports_truncation_below_a_signed_checkpoint() {
+    let env = Env::new();
+    let r = Runner {
+        env: &env,
+        printed: RefCell::new(String::new()),
+    };
+    setup(&r);
+    enable_policy(&env);
+
+    // The broker's operator drops the last 10 records (a whole signed batch, so the chain
+    // alone still verifies) but cannot unsign the checkpoint.
+    let copy = Env::new();
+    {
+        let opts = kchain_log::EmbeddedOptions::default();
+        let src = kchain_log::EmbeddedLog::open(env.data(), opts.clone()).unwrap();
+        let dst = kchain_log::EmbeddedLog::create(copy.data(), opts).unwrap();
+        kchain_topic::tamper::copy_topic_with(&src, &dst, "orders", |_, recs| recs.truncate(20))
+            .unwrap();
+        kchain_topic::tamper::copy_topic_with(&src, &dst, "orders.checkpoints", |_, _| {}).unwrap();
+    }
+    let trust = env.data().join("trust.toml").display().to_string();
+    let rc = Runner {
+        env: &copy,
+        printed: RefCell::new(String::new()),
+    };
+    let out = rc.code(3, &["verify", "orders", "--trust", &trust]);
+    assert!(out.contains("checkpoint_truncated"), "{out}");
+    assert!(out.contains("kchain/orders/0"), "evidence is shown: {out}");
+    let out = rc.code(3, &["verify", "orders", "--trust", &trust, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let finding = &v["checkpoints"]["partitions"][0]["finding"];
+    assert_eq!(finding["kind"], "checkpoint_truncated", "{v}");
+    assert_eq!(v["ok"], true, "the chain alone verifies: {v}");
+}
+
+#[test]
+fn two_witnesses_cosign_through_the_topic_and_meet_the_policy() {
+    let env = Env::new();
+    let r = Runner {
+        env: &env,
+        printed: RefCell::new(String::new()),
+    };
+    setup(&r);
+    let dir = env.dir.path();
+    let mut vkeys = Vec::new();
+    for w in ["w1", "w2"] {
+        let key = dir.join(format!("{w}.key"));
+        let out = r.code(
+            0,
+            &[
+                "witness",
+                "keygen",
+                "--name",
+                &format!("{w}.example"),
+                "--key",
+                &key.display().to_string(),
+            ],
+        );
+        let vkey = out
+            .lines()
+            .find_map(|l| l.strip_prefix("verifier key "))
+            .unwrap()
+            .to_owned();
+        vkeys.push(vkey);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+    let path = env.data().join("trust.toml");
+    let mut text = fs::read_to_string(&path).unwrap();
+    for v in &vkeys {
+        text.push_str(&format!("\n[[witness]]\nkey = \"{v}\"\n"));
+    }
+    text.push_str("\n[policy]\nwitnesses = 2\n");
+    fs::write(&path, text).unwrap();
+
+    // Before the witnesses run, no checkpoint meets the policy (no finding either).
+    let out = r.code(0, &["verify", "orders"]);
+    assert!(out.contains("newest trusted none"), "{out}");
+    for w in ["w1", "w2"] {
+        let key = dir.join(format!("{w}.key")).display().to_string();
+        let state = dir.join(format!("{w}-state")).display().to_string();
+        let args = [
+            "witness",
+            "run",
+            "orders",
+            "--key",
+            &key,
+            "--state",
+            &state,
+            "--until-idle",
+        ];
+        let out = r.code(0, &args);
+        assert!(out.contains("cosigned kchain/orders/0 size 30"), "{out}");
+        let out = r.code(0, &args);
+        assert!(!out.contains("cosigned"), "idle: {out}");
+    }
+    let out = r.code(0, &["verify", "orders"]);
+    assert!(
+        out.contains("newest trusted size 30 cosigned by 2"),
+        "{out}"
+    );
+
+    // The exported checkpoint carries both cosignatures; a proof from it meets the policy.
+    r.code(
+        0,
+        &[
+            "prove",
+            "orders",
+            "--offset",
+            "29",
+            "-o",
+            &dir.join("p.json").display().to_string(),
+        ],
+    );
+    let out = r.code(
+        0,
+        &["verify-proof", &dir.join("p.json").display().to_string()],
+    );
+    assert!(out.contains("cosigned by 2"), "{out}");
+
+    let printed = r.printed.borrow();
+    assert!(
+        !printed.contains("PRIVATE+KEY"),
+        "a witness key was printed"
+    );
+    for w in ["w1", "w2"] {
+        let skey = fs::read_to_string(dir.join(format!("{w}.key"))).unwrap();
+        let secret = skey.trim().rsplit('+').next().unwrap();
+        assert!(!printed.contains(secret), "a witness secret was printed");
+    }
+}

@@ -1,0 +1,1112 @@
+//! Checkpoints of chained topics on the log: the companion `<topic>.checkpoints` topic, the
+//! writer's side (an incremental chain tree, signed checkpoints every N entries or T seconds
+//! and on flush), the verifier's side (the chain against its trusted checkpoints) and proofs.
+//!
+//! ```text
+//!  ChainWriter ── entry hashes ──► TreeBuilder ──► every N entries / T seconds / flush:
+//!                                                  sign "origin\nsize\nroot\n" (writer key)
+//!                                                      │
+//!  <topic>.checkpoints  ◄── record: key = partition ("0"), value = signed note text
+//!        │        ▲
+//!        │        └── witnesses append the same text with their cosignatures added
+//!        ▼
+//!  check_checkpoints: merge the notes of one text (union of signatures), keep those that
+//!  meet the trust file's policy, hold the chain of the log against them:
+//!    chain shorter ──► truncated     root differs ──► rewritten     two roots ──► fork
+//! ```
+//!
+//! The checkpoints of partition `p` go to partition `p % n` of the checkpoints topic (created
+//! with the topic's partition count), so the writers of different partitions never contend
+//! for one appender. Readers read every partition and go by the record key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kchain_core::merkle::{self, TreeBuilder};
+use kchain_core::{
+    chain_leaf, chain_origin, record_entry_header, ChainContext, ChainId, Checkpoint,
+    CheckpointTrust, ConsistencyProofFile, EntryHeader, Hash, InclusionProofFile, Item,
+    NoteSignature, NoteSigner, NoteVerifier, Observation, SignedNote, Trust, TrustedCheckpoint,
+    Witness, WitnessRefusal, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+};
+use kchain_log::{Log, LogError, Record, StoredRecord, TopicConfig};
+
+use crate::error::TopicError;
+use crate::mapping::{item_of, meta_of};
+use crate::verify::{observe_record, Chunks, TopicReport};
+
+/// The suffix of a topic's companion checkpoints topic.
+pub const CHECKPOINTS_SUFFIX: &str = ".checkpoints";
+
+/// The name of `topic`'s checkpoints topic: `<topic>.checkpoints`.
+pub fn checkpoints_topic(topic: &str) -> String {
+    format!("{topic}{CHECKPOINTS_SUFFIX}")
+}
+
+/// The origin of partition `partition` of `topic` under `namespace`:
+/// `<namespace>/<topic>/<partition>`.
+pub fn partition_origin(namespace: &str, topic: &str, partition: u32) -> String {
+    chain_origin(namespace, &format!("{topic}/{partition}"))
+}
+
+/// The topic and partition an origin of `namespace` names, if it is one.
+pub fn split_origin<'o>(namespace: &str, origin: &'o str) -> Option<(&'o str, u32)> {
+    let rest = origin.strip_prefix(namespace)?.strip_prefix('/')?;
+    let (topic, p) = rest.rsplit_once('/')?;
+    let canonical = !p.is_empty() && (p == "0" || !p.starts_with('0'));
+    (!topic.is_empty() && canonical)
+        .then(|| p.parse().ok().map(|p| (topic, p)))
+        .flatten()
+}
+
+/// When a writer publishes checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    /// Publish once this many entries were appended since the last checkpoint.
+    pub every_entries: u64,
+    /// Publish once this long has passed since the last checkpoint (checked on append).
+    pub every: Duration,
+    /// The origin namespace (see [`partition_origin`]).
+    pub namespace: String,
+}
+
+impl Default for CheckpointOptions {
+    /// Every 100,000 entries or 10 seconds: one small record and one signature per interval,
+    /// far below 1% of produce throughput.
+    fn default() -> Self {
+        CheckpointOptions {
+            every_entries: 100_000,
+            every: Duration::from_secs(10),
+            namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+/// One signed note read from a checkpoints topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    /// The partition of the chained topic it is for (the record key).
+    pub chain_partition: u32,
+    /// Where it is in the checkpoints topic.
+    pub partition: u32,
+    pub offset: u64,
+    pub note: SignedNote,
+}
+
+/// Reads every well-formed checkpoint record of `topic`'s checkpoints topic, in offset order
+/// per partition; none when the topic does not exist. Records whose key is not a partition
+/// number or whose value is not a signed note are skipped: they prove nothing.
+pub fn read_checkpoints(log: &dyn Log, topic: &str) -> Result<Vec<CheckpointRecord>, TopicError> {
+    let name = checkpoints_topic(topic);
+    let info = match log.topic(&name) {
+        Ok(info) => info,
+        Err(LogError::NoSuchTopic(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for p in 0..info.partitions {
+        let start = log.start_offset(&name, p)?;
+        let end = log.end_offset(&name, p)?;
+        let mut chunks = Chunks::new(log.reader(&name, p, start)?, end, 1024);
+        while let Some(recs) = chunks.next_chunk()? {
+            out.extend(recs.into_iter().filter_map(|r| parse_record(p, r)));
+        }
+    }
+    Ok(out)
+}
+
+fn parse_record(partition: u32, r: StoredRecord) -> Option<CheckpointRecord> {
+    let key = std::str::from_utf8(r.record.key.as_deref()?).ok()?;
+    let chain_partition = key.parse().ok()?;
+    let note = SignedNote::parse(r.record.value.as_deref()?).ok()?;
+    Some(CheckpointRecord {
+        chain_partition,
+        partition,
+        offset: r.offset,
+        note,
+    })
+}
+
+/// The distinct checkpoint texts of `notes`, each with the union of the signatures it was
+/// seen with (a witness appends the text again with its cosignature), in order of first
+/// appearance.
+pub fn merge_notes<'a>(notes: impl IntoIterator<Item = &'a SignedNote>) -> Vec<SignedNote> {
+    let mut out: Vec<SignedNote> = Vec::new();
+    for note in notes {
+        match out.iter_mut().find(|n| n.text() == note.text()) {
+            Some(merged) => {
+                for sig in note.signatures() {
+                    if !has_signature(merged, sig) {
+                        merged.add_signature(sig.clone());
+                    }
+                }
+            }
+            None => out.push(note.clone()),
+        }
+    }
+    out
+}
+
+/// Like [`merge_notes`], but a signature line that claims a key of `known` is kept only when
+/// it verifies (replacing an earlier line of that key). Anyone who can append to the
+/// checkpoints topic can append a checkpoint's text with a bogus line under a witness's or
+/// writer's name; without this, that line would make a valid checkpoint fail its policy.
+pub fn merge_verified_notes<'a>(
+    notes: impl IntoIterator<Item = &'a SignedNote>,
+    known: &[NoteVerifier],
+) -> Vec<SignedNote> {
+    let mut out: Vec<SignedNote> = Vec::new();
+    for note in notes {
+        let i = match out.iter().position(|n| n.text() == note.text()) {
+            Some(i) => i,
+            None => {
+                let Ok(empty) = SignedNote::new(note.text()) else {
+                    continue;
+                };
+                out.push(empty);
+                out.len() - 1
+            }
+        };
+        let merged = &mut out[i];
+        for sig in note.signatures() {
+            let claimed = known
+                .iter()
+                .find(|v| v.name() == sig.name() && v.key_id() == sig.key_id());
+            match claimed {
+                Some(v) if v.verify(note.text(), sig.signature()) => {
+                    merged.add_signature(sig.clone())
+                }
+                Some(_) => {}
+                None if !has_signature(merged, sig) => merged.add_signature(sig.clone()),
+                None => {}
+            }
+        }
+    }
+    out.retain(|n| !n.signatures().is_empty());
+    out
+}
+
+fn has_signature(note: &SignedNote, sig: &NoteSignature) -> bool {
+    note.signatures()
+        .iter()
+        .any(|s| s.name() == sig.name() && s.key_id() == sig.key_id())
+}
+
+/// The merged checkpoints (see [`merge_notes`]) of partition `partition` of `topic` under
+/// `namespace`, each with its parsed checkpoint.
+pub fn partition_checkpoints(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    namespace: &str,
+) -> Result<Vec<(SignedNote, Checkpoint)>, TopicError> {
+    let origin = partition_origin(namespace, topic, partition);
+    let records = read_checkpoints(log, topic)?;
+    let merged = merge_notes(
+        records
+            .iter()
+            .filter(|r| r.chain_partition == partition)
+            .map(|r| &r.note),
+    );
+    Ok(merged
+        .into_iter()
+        .filter_map(|n| {
+            let c = Checkpoint::parse(n.text()).ok()?;
+            (c.origin() == origin).then_some((n, c))
+        })
+        .collect())
+}
+
+/// The newest checkpoint of a partition: the largest size, and at that size the text with the
+/// most signatures. Not checked against any policy.
+pub fn newest_checkpoint(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    namespace: &str,
+) -> Result<Option<SignedNote>, TopicError> {
+    Ok(partition_checkpoints(log, topic, partition, namespace)?
+        .into_iter()
+        .max_by_key(|(n, c)| (c.size(), n.signatures().len()))
+        .map(|(n, _)| n))
+}
+
+/// Creates `topic`'s checkpoints topic (with `topic`'s partition count) unless it exists, and
+/// returns its name and partition count.
+pub fn ensure_checkpoints_topic(log: &dyn Log, topic: &str) -> Result<(String, u32), TopicError> {
+    let name = checkpoints_topic(topic);
+    if let Ok(info) = log.topic(&name) {
+        return Ok((name, info.partitions));
+    }
+    let partitions = log.topic(topic)?.partitions;
+    match log.create_topic(
+        &name,
+        &TopicConfig {
+            partitions,
+            retention_ms: None,
+        },
+    ) {
+        Ok(()) | Err(LogError::TopicExists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let partitions = log.topic(&name)?.partitions;
+    Ok((name, partitions))
+}
+
+/// Appends `note` as the checkpoint of partition `partition` of `topic` (creating the
+/// checkpoints topic if missing) and returns its offset there. Waits briefly for an appender
+/// another process holds (a writer or a witness appending at the same moment).
+pub fn publish_note(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    note: &SignedNote,
+) -> Result<u64, TopicError> {
+    let (name, partitions) = ensure_checkpoints_topic(log, topic)?;
+    let target = partition % partitions.max(1);
+    let record = Record {
+        key: Some(partition.to_string().into_bytes()),
+        value: Some(note.to_text().into_bytes()),
+        headers: Vec::new(),
+        timestamp_ms: now_ms(),
+    };
+    let mut tries = 0;
+    let mut appender = loop {
+        match log.appender(&name, target) {
+            Ok(a) => break a,
+            Err(LogError::Locked { .. }) if tries < 200 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let offsets = appender.append(std::slice::from_ref(&record))?;
+    appender.flush()?;
+    Ok(offsets[0])
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_millis() as i64)
+        .max(1)
+}
+
+/// Reads the entries at heights `0..count` of a partition in order, checking that heights
+/// are contiguous from the partition's start and that each links to the one before, and
+/// hands each (height, entry hash, record) to `visit`. A chain that is not intact up to
+/// `count` is an error: `kchain verify` says what is wrong with it.
+pub(crate) fn read_chain(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    count: u64,
+    visit: &mut dyn FnMut(u64, &Hash, &StoredRecord),
+) -> Result<(), TopicError> {
+    if count == 0 {
+        return Ok(());
+    }
+    let start = log.start_offset(topic, partition)?;
+    let trust = Trust::default();
+    let ctx = ChainContext {
+        topic,
+        chain: ChainId::for_partition(topic, partition),
+        trust: &trust,
+    };
+    let mut chunks = Chunks::new(log.reader(topic, partition, start)?, start + count, 4096);
+    let mut scratch = Vec::new();
+    let mut next = 0u64;
+    let mut prev = kchain_core::ZERO_HASH;
+    let broken = |offset: u64, why: &str| {
+        TopicError::Invalid(format!(
+            "{topic}/{partition}: the chain is not intact at offset {offset} ({why}); run \
+             `kchain verify {topic}`"
+        ))
+    };
+    while let Some(recs) = chunks.next_chunk()? {
+        for r in &recs {
+            match observe_record(&ctx, r, &mut scratch) {
+                Observation::Entry(o) if o.height == next && o.prev == prev => {
+                    visit(o.height, &o.hash, r);
+                    prev = o.hash;
+                    next += 1;
+                }
+                Observation::Entry(o) => {
+                    return Err(broken(
+                        r.offset,
+                        &format!("height {} expected {next}", o.height),
+                    ))
+                }
+                Observation::Malformed { error, .. } => {
+                    return Err(broken(r.offset, &error.to_string()))
+                }
+            }
+        }
+    }
+    if next < count {
+        return Err(TopicError::Invalid(format!(
+            "{topic}/{partition}: the chain has {next} entries, fewer than {count}"
+        )));
+    }
+    Ok(())
+}
+
+/// The chain-tree leaves of heights `0..count`.
+pub(crate) fn chain_leaves(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    count: u64,
+) -> Result<Vec<Hash>, TopicError> {
+    let mut leaves = Vec::with_capacity(count as usize);
+    read_chain(log, topic, partition, count, &mut |_, h, _| {
+        leaves.push(chain_leaf(h))
+    })?;
+    Ok(leaves)
+}
+
+// ---------------------------------------------------------------------------------------
+// The writer's side.
+
+/// What a [`crate::ChainWriter`] keeps to publish checkpoints: its chain tree, its note key
+/// and the last checkpoint it signed.
+pub(crate) struct CheckpointState<'l> {
+    log: &'l dyn Log,
+    topic: String,
+    partition: u32,
+    origin: String,
+    signer: NoteSigner,
+    options: CheckpointOptions,
+    tree: TreeBuilder,
+    last: Option<(SignedNote, Checkpoint)>,
+    last_time: Instant,
+}
+
+impl<'l> CheckpointState<'l> {
+    /// Rebuilds the chain tree of a partition whose chain ends at `tip` (reading the chain
+    /// once) and checks it against the newest checkpoint this key signed for it: a writer
+    /// never signs a checkpoint inconsistent with one it signed before.
+    pub(crate) fn open(
+        log: &'l dyn Log,
+        topic: &str,
+        partition: u32,
+        key: &WriterKey,
+        tip: Option<(u64, Hash)>,
+        options: CheckpointOptions,
+    ) -> Result<Self, TopicError> {
+        let signer = key.note_signer().map_err(|e| {
+            TopicError::Invalid(format!(
+                "writer key '{}' cannot sign checkpoints: {e}",
+                key.name()
+            ))
+        })?;
+        let origin = partition_origin(&options.namespace, topic, partition);
+        let own = [signer.verifier()];
+        let mut mine: Vec<(SignedNote, Checkpoint)> =
+            partition_checkpoints(log, topic, partition, &options.namespace)?
+                .into_iter()
+                .filter(|(n, _)| n.verify(&own).is_ok())
+                .collect();
+        mine.sort_by_key(|(_, c)| c.size());
+        if let Some(w) = mine.windows(2).find(|w| w[0].1.size() == w[1].1.size()) {
+            return Err(TopicError::Invalid(format!(
+                "{origin}: this key already signed two checkpoints of size {}; refusing to \
+                 sign more",
+                w[0].1.size()
+            )));
+        }
+        let last = mine.pop();
+        let count = tip.map_or(0, |(h, _)| h + 1);
+        let mut tree = TreeBuilder::new();
+        let mut root_at_last = None;
+        let last_size = last.as_ref().map(|(_, c)| c.size());
+        if last_size == Some(0) {
+            root_at_last = Some(merkle::empty_root());
+        }
+        read_chain(log, topic, partition, count, &mut |_, h, _| {
+            tree.push(&chain_leaf(h));
+            if Some(tree.size()) == last_size {
+                root_at_last = Some(tree.root());
+            }
+        })?;
+        if let Some((_, c)) = &last {
+            let refuse = |why: String| {
+                TopicError::Invalid(format!(
+                    "{origin}: {why}; this writer signed a checkpoint of size {} and will not \
+                     sign one that contradicts it",
+                    c.size()
+                ))
+            };
+            match root_at_last {
+                None => {
+                    return Err(refuse(format!(
+                        "the chain has only {count} entries (truncated)"
+                    )))
+                }
+                Some(r) if r != *c.root() => {
+                    return Err(refuse(format!(
+                        "the chain's first {} entries differ from what it signed (rewritten)",
+                        c.size()
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(CheckpointState {
+            log,
+            topic: topic.to_owned(),
+            partition,
+            origin,
+            signer,
+            options,
+            tree,
+            last,
+            last_time: Instant::now(),
+        })
+    }
+
+    /// Adds the next entry (height = the tree's size) to the chain tree.
+    pub(crate) fn push(&mut self, entry_hash: &Hash) {
+        self.tree.push(&chain_leaf(entry_hash));
+    }
+
+    /// Whether a checkpoint is due: enough entries or time since the last.
+    pub(crate) fn due(&self) -> bool {
+        let signed = self.last.as_ref().map_or(0, |(_, c)| c.size());
+        let pending = self.tree.size() - signed;
+        pending > 0
+            && (pending >= self.options.every_entries.max(1)
+                || self.last_time.elapsed() >= self.options.every)
+    }
+
+    pub(crate) fn last(&self) -> Option<&SignedNote> {
+        self.last.as_ref().map(|(n, _)| n)
+    }
+
+    /// Signs and publishes a checkpoint of the tree as it is, unless the last one already
+    /// covers it. The tree only grows by this writer's own entries after it was checked
+    /// against the last signed checkpoint, so the new one extends the last.
+    pub(crate) fn publish(&mut self) -> Result<Option<SignedNote>, TopicError> {
+        let size = self.tree.size();
+        let root = self.tree.root();
+        if let Some((_, c)) = &self.last {
+            if size < c.size() || (size == c.size() && root != *c.root()) {
+                return Err(TopicError::Invalid(format!(
+                    "{}: refusing to sign size {size}: it contradicts the signed size {}",
+                    self.origin,
+                    c.size()
+                )));
+            }
+            if size == c.size() {
+                return Ok(None);
+            }
+        }
+        if size == 0 {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint::new(&self.origin, size, root)
+            .map_err(|e| TopicError::Invalid(format!("{}: {e}", self.origin)))?;
+        let note = checkpoint.sign(&self.signer);
+        publish_note(self.log, &self.topic, self.partition, &note)?;
+        self.last = Some((note.clone(), checkpoint));
+        self.last_time = Instant::now();
+        Ok(Some(note))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The verifier's side.
+
+/// What is wrong between a chain and its checkpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CheckpointFindingKind {
+    /// The chain is shorter than a trusted checkpoint: records were deleted from its end.
+    Truncated,
+    /// The chain's tree at a trusted checkpoint's size has another root: history was
+    /// rewritten (even if every hash and signature was recomputed).
+    Rewritten,
+    /// A trusted writer signed two checkpoints of one chain that cannot both be true.
+    Fork,
+}
+
+impl CheckpointFindingKind {
+    /// The stable machine name of this kind (used in `--json` output).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointFindingKind::Truncated => "checkpoint_truncated",
+            CheckpointFindingKind::Rewritten => "checkpoint_rewritten",
+            CheckpointFindingKind::Fork => "checkpoint_fork",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckpointFindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A contradiction between a partition's chain and its signed checkpoints, with the signed
+/// notes that prove it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointFinding {
+    pub kind: CheckpointFindingKind,
+    pub detail: String,
+    /// The signed checkpoint notes (one, or two for a fork), whole.
+    pub evidence: Vec<SignedNote>,
+}
+
+impl std::fmt::Display for CheckpointFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.detail)
+    }
+}
+
+/// How one partition stands against its checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionCheckpoints {
+    pub partition: u32,
+    pub origin: String,
+    /// Entries of the chain that verified.
+    pub entries: u64,
+    /// The newest checkpoint that met the policy.
+    pub newest: Option<TrustedCheckpoint>,
+    /// Distinct checkpoints on the topic for this origin.
+    pub seen: usize,
+    /// Of those, how many did not meet the policy (unknown key, too few cosignatures, a bad
+    /// signature): ignored.
+    pub untrusted: usize,
+    pub finding: Option<CheckpointFinding>,
+}
+
+/// The checkpoint check of a topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointReport {
+    pub topic: String,
+    pub partitions: Vec<PartitionCheckpoints>,
+}
+
+impl CheckpointReport {
+    /// True when no partition has a finding.
+    pub fn ok(&self) -> bool {
+        self.partitions.iter().all(|p| p.finding.is_none())
+    }
+
+    /// A short text report, one line per partition.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for p in &self.partitions {
+            let newest = p.newest.as_ref().map_or("none".to_owned(), |t| {
+                format!(
+                    "size {} cosigned by {}",
+                    t.checkpoint.size(),
+                    t.cosigners.len()
+                )
+            });
+            out.push_str(&format!(
+                "{}/{} checkpoints: {} seen, {} untrusted, newest trusted {newest}",
+                self.topic, p.partition, p.seen, p.untrusted
+            ));
+            match &p.finding {
+                None => out.push_str(": ok\n"),
+                Some(f) => {
+                    out.push_str(&format!(": FINDING {f}\n"));
+                    for n in &f.evidence {
+                        out.push_str("  evidence:\n");
+                        for line in n.to_text().lines() {
+                            out.push_str(&format!("    {line}\n"));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Checks each partition of a verified topic against the checkpoints on its checkpoints
+/// topic: the newest checkpoint that meets `checkpoint_trust`'s policy must not be longer
+/// than the verified chain (truncation), every trusted checkpoint's root must be the chain
+/// tree's root at its size (rewrite), and no trusted writer may have signed two roots for
+/// one size (fork).
+///
+/// Reads each partition's chain once more, up to the newest trusted checkpoint.
+pub fn check_checkpoints(
+    log: &dyn Log,
+    report: &TopicReport,
+    trust: &Trust,
+    checkpoint_trust: &CheckpointTrust,
+) -> Result<CheckpointReport, TopicError> {
+    let topic = report.topic.as_str();
+    let records = read_checkpoints(log, topic)?;
+    let mut partitions = Vec::new();
+    for pr in &report.partitions {
+        let p = pr.partition;
+        let origin = checkpoint_trust.origin(topic, p);
+        let policy = checkpoint_trust
+            .policy(trust, topic, p)
+            .map_err(|e| TopicError::Invalid(e.to_string()))?;
+        let writer_policy = checkpoint_trust
+            .writer_policy(trust, topic, p)
+            .map_err(|e| TopicError::Invalid(e.to_string()))?;
+        let known: Vec<NoteVerifier> = policy
+            .writers()
+            .iter()
+            .chain(policy.witnesses())
+            .cloned()
+            .collect();
+        let notes: Vec<(SignedNote, Checkpoint)> = merge_verified_notes(
+            records
+                .iter()
+                .filter(|r| r.chain_partition == p)
+                .map(|r| &r.note),
+            &known,
+        )
+        .into_iter()
+        .filter_map(|n| {
+            let c = Checkpoint::parse(n.text()).ok()?;
+            (c.origin() == origin).then_some((n, c))
+        })
+        .collect();
+        let entries = pr.summary.tip.map_or(0, |t| t.height + 1);
+        let trusted: Vec<(&SignedNote, TrustedCheckpoint)> = notes
+            .iter()
+            .filter_map(|(n, _)| policy.check(n).ok().map(|t| (n, t)))
+            .collect();
+        let newest = trusted
+            .iter()
+            .max_by_key(|(_, t)| t.checkpoint.size())
+            .map(|(n, t)| ((*n).clone(), t.clone()));
+        let finding = fork(&notes, &writer_policy).or_else(|| {
+            newest
+                .as_ref()
+                .filter(|(_, t)| t.checkpoint.size() > entries)
+                .map(|(n, t)| CheckpointFinding {
+                    kind: CheckpointFindingKind::Truncated,
+                    detail: format!(
+                        "a trusted checkpoint covers {} entries, but the chain has {entries} \
+                             verified entries",
+                        t.checkpoint.size()
+                    ),
+                    evidence: vec![n.clone()],
+                })
+        });
+        let finding = match finding {
+            Some(f) => Some(f),
+            None if pr.summary.ok() => rewritten(log, topic, p, &trusted)?,
+            // The chain itself has a finding; its tree cannot be read past it.
+            None => None,
+        };
+        partitions.push(PartitionCheckpoints {
+            partition: p,
+            origin,
+            entries,
+            newest: newest.map(|(_, t)| t),
+            seen: notes.len(),
+            untrusted: notes.len() - trusted.len(),
+            finding,
+        });
+    }
+    Ok(CheckpointReport {
+        topic: topic.to_owned(),
+        partitions,
+    })
+}
+
+/// Two checkpoints of one size with different roots, both signed by a trusted writer.
+fn fork(
+    notes: &[(SignedNote, Checkpoint)],
+    writer_policy: &kchain_core::Policy,
+) -> Option<CheckpointFinding> {
+    let signed: Vec<&(SignedNote, Checkpoint)> = notes
+        .iter()
+        .filter(|(n, _)| writer_policy.check(n).is_ok())
+        .collect();
+    let mut by_size: BTreeMap<u64, &(SignedNote, Checkpoint)> = BTreeMap::new();
+    for s in signed {
+        match by_size.get(&s.1.size()) {
+            Some(other) if other.1.root() != s.1.root() => {
+                return Some(CheckpointFinding {
+                    kind: CheckpointFindingKind::Fork,
+                    detail: format!(
+                        "two checkpoints of size {} with different roots, both signed by a \
+                         trusted writer",
+                        s.1.size()
+                    ),
+                    evidence: vec![other.0.clone(), s.0.clone()],
+                });
+            }
+            Some(_) => {}
+            None => {
+                by_size.insert(s.1.size(), s);
+            }
+        }
+    }
+    None
+}
+
+/// The first trusted checkpoint whose root is not the chain tree's root at its size.
+fn rewritten(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    trusted: &[(&SignedNote, TrustedCheckpoint)],
+) -> Result<Option<CheckpointFinding>, TopicError> {
+    let mut wanted: Vec<&(&SignedNote, TrustedCheckpoint)> = trusted.iter().collect();
+    wanted.sort_by_key(|(_, t)| t.checkpoint.size());
+    let Some(max) = wanted.last().map(|(_, t)| t.checkpoint.size()) else {
+        return Ok(None);
+    };
+    let mut roots = BTreeMap::new();
+    roots.insert(0, merkle::empty_root());
+    let mut tree = TreeBuilder::new();
+    read_chain(log, topic, partition, max, &mut |_, h, _| {
+        tree.push(&chain_leaf(h));
+        if wanted
+            .iter()
+            .any(|(_, t)| t.checkpoint.size() == tree.size())
+        {
+            roots.insert(tree.size(), tree.root());
+        }
+    })?;
+    for (n, t) in wanted {
+        let c = &t.checkpoint;
+        let computed = roots[&c.size()];
+        if computed != *c.root() {
+            return Ok(Some(CheckpointFinding {
+                kind: CheckpointFindingKind::Rewritten,
+                detail: format!(
+                    "the chain's first {} entries have tree root {}, but a trusted checkpoint \
+                     signed root {}",
+                    c.size(),
+                    hex::encode(computed),
+                    hex::encode(c.root())
+                ),
+                evidence: vec![(*n).clone()],
+            }));
+        }
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------------------------------
+// Proofs.
+
+/// A proof that the record at `offset` of `topic`/`partition` is in the newest checkpoint of
+/// its chain that covers it, with the record itself (its entry header and item). Fails when no
+/// checkpoint covers the record yet, or when the chain does not match the checkpoint.
+pub fn prove_inclusion(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+    namespace: &str,
+) -> Result<InclusionProofFile, TopicError> {
+    let start = log.start_offset(topic, partition)?;
+    if offset < start || offset >= log.end_offset(topic, partition)? {
+        return Err(TopicError::Invalid(format!(
+            "{topic}/{partition}: no record at offset {offset}"
+        )));
+    }
+    let height = offset - start;
+    let (note, checkpoint) = partition_checkpoints(log, topic, partition, namespace)?
+        .into_iter()
+        .max_by_key(|(n, c)| (c.size(), n.signatures().len()))
+        .filter(|(_, c)| c.size() > height)
+        .ok_or_else(|| {
+            TopicError::Invalid(format!(
+                "{topic}/{partition}: no checkpoint covers offset {offset} yet (the writer \
+                 publishes one every few seconds and when it stops)"
+            ))
+        })?;
+    let mut leaves = Vec::with_capacity(checkpoint.size() as usize);
+    let mut record = None;
+    read_chain(
+        log,
+        topic,
+        partition,
+        checkpoint.size(),
+        &mut |h, hash, r| {
+            leaves.push(chain_leaf(hash));
+            if h == height {
+                record = Some((*hash, r.record.clone()));
+            }
+        },
+    )?;
+    check_root(topic, partition, &leaves, &checkpoint)?;
+    let (entry_hash, record) = record.expect("the chain reached the record's height");
+    let item = item_of(&record);
+    let header = entry_header(topic, partition, &record, &item)?;
+    if header.hash() != entry_hash {
+        return Err(TopicError::Invalid(format!(
+            "{topic}/{partition}: the record at offset {offset} does not hash to its entry"
+        )));
+    }
+    let proof = merkle::inclusion_proof(&leaves, height)
+        .map_err(|e| TopicError::Invalid(format!("{topic}/{partition}: {e}")))?;
+    Ok(InclusionProofFile::new(height, &entry_hash, &proof, &note)
+        .with_entry(&header, Some((&item, 0, &[]))))
+}
+
+fn entry_header(
+    topic: &str,
+    partition: u32,
+    record: &Record,
+    item: &Item,
+) -> Result<EntryHeader, TopicError> {
+    let meta =
+        meta_of(record).map_err(|e| TopicError::Invalid(format!("{topic}/{partition}: {e}")))?;
+    Ok(record_entry_header(
+        ChainId::for_partition(topic, partition),
+        meta.height,
+        meta.prev,
+        &item.as_ref(),
+        &mut Vec::new(),
+    ))
+}
+
+fn check_root(
+    topic: &str,
+    partition: u32,
+    leaves: &[Hash],
+    checkpoint: &Checkpoint,
+) -> Result<(), TopicError> {
+    let root = merkle::root(leaves);
+    if root != *checkpoint.root() {
+        return Err(TopicError::Invalid(format!(
+            "{topic}/{partition}: the chain's tree at size {} does not match the checkpoint \
+             (rewritten history?); run `kchain verify {topic} --trust FILE`",
+            checkpoint.size()
+        )));
+    }
+    Ok(())
+}
+
+/// A proof that checkpoint `old` is a prefix of checkpoint `new` (both of one chain of
+/// `log`, named by their origin under `namespace`), computed from the chain. Fails when
+/// either does not match the chain. Requires `old`'s size <= `new`'s.
+pub fn prove_consistency(
+    log: &dyn Log,
+    old: &SignedNote,
+    new: &SignedNote,
+    namespace: &str,
+) -> Result<ConsistencyProofFile, TopicError> {
+    let parse = |n: &SignedNote, which: &str| {
+        Checkpoint::parse(n.text())
+            .map_err(|e| TopicError::Invalid(format!("{which} checkpoint: {e}")))
+    };
+    let (o, n) = (parse(old, "old")?, parse(new, "new")?);
+    if o.origin() != n.origin() {
+        return Err(TopicError::Invalid(format!(
+            "the checkpoints are of different chains: {} and {}",
+            o.origin(),
+            n.origin()
+        )));
+    }
+    if o.size() > n.size() {
+        return Err(TopicError::Invalid(format!(
+            "the old checkpoint (size {}) is larger than the new one (size {})",
+            o.size(),
+            n.size()
+        )));
+    }
+    let (topic, partition) = split_origin(namespace, n.origin()).ok_or_else(|| {
+        TopicError::Invalid(format!(
+            "origin {} is not <{namespace}>/<topic>/<partition>",
+            n.origin()
+        ))
+    })?;
+    let leaves = chain_leaves(log, topic, partition, n.size())?;
+    check_root(topic, partition, &leaves[..o.size() as usize], &o)?;
+    check_root(topic, partition, &leaves, &n)?;
+    let proof = if o.size() == 0 || o.size() == n.size() {
+        Vec::new()
+    } else {
+        merkle::consistency_proof(&leaves, o.size())
+            .map_err(|e| TopicError::Invalid(format!("{topic}/{partition}: {e}")))?
+    };
+    Ok(ConsistencyProofFile::new(old, new, &proof))
+}
+
+/// The note verifiers of the writers `trust` allows for `topic`, named as in the trust file.
+pub fn writer_verifiers(trust: &Trust, topic: &str) -> Vec<NoteVerifier> {
+    trust
+        .writers
+        .iter()
+        .filter(|w| w.topics.is_empty() || w.topics.iter().any(|t| t == topic))
+        .filter_map(|w| w.key.note_verifier(&w.name).ok())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// The witness's side.
+
+/// What a witness did with one checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WitnessEvent {
+    /// Cosigned, and appended the cosigned note to the checkpoints topic.
+    Cosigned { origin: String, size: u64 },
+    /// Refused: the writer signed something that contradicts what the witness cosigned
+    /// (`Fork`, `Inconsistent`: the refusal carries the evidence), or that it does not trust.
+    Refused {
+        origin: String,
+        size: u64,
+        refusal: WitnessRefusal,
+    },
+    /// Not offered to the witness: the log's chain does not (yet) match the checkpoint, so
+    /// no consistency proof can be built from it; or the origin forked earlier.
+    Skipped {
+        origin: String,
+        size: u64,
+        reason: String,
+    },
+}
+
+/// One pass of a witness over the checkpoints of `topic`: for each partition, offers every
+/// checkpoint larger than the one it last cosigned (kept in `state_dir`, one file per origin)
+/// to `witness` (whose writer keys are `writers`), in size order, with a consistency proof computed from the log, and appends
+/// each cosigned note to the checkpoints topic. After a fork or an inconsistency the witness
+/// marks the origin and never cosigns for it again. `now` is POSIX seconds.
+pub fn witness_pass(
+    log: &dyn Log,
+    topic: &str,
+    witness: &Witness,
+    writers: &[NoteVerifier],
+    state_dir: &Path,
+    namespace: &str,
+    now: u64,
+) -> Result<Vec<WitnessEvent>, TopicError> {
+    std::fs::create_dir_all(state_dir)
+        .map_err(|e| TopicError::io(format!("creating {}", state_dir.display()), e))?;
+    let records = read_checkpoints(log, topic)?;
+    let mut partitions: Vec<u32> = records.iter().map(|r| r.chain_partition).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    let mut events = Vec::new();
+    for p in partitions {
+        let origin = partition_origin(namespace, topic, p);
+        let state = state_dir.join(format!("{}.note", hex::encode(&origin)));
+        let forked = state.with_extension("forked");
+        let mut notes: Vec<(SignedNote, Checkpoint)> = merge_verified_notes(
+            records
+                .iter()
+                .filter(|r| r.chain_partition == p)
+                .map(|r| &r.note),
+            writers,
+        )
+        .into_iter()
+        .filter_map(|n| {
+            let c = Checkpoint::parse(n.text()).ok()?;
+            (c.origin() == origin).then_some((n, c))
+        })
+        .collect();
+        notes.sort_by_key(|(_, c)| c.size());
+        let mut last = read_state(&state)?;
+        let fresh: Vec<_> = notes
+            .into_iter()
+            .filter(|(n, c)| match &last {
+                None => true,
+                Some((l, lc)) => {
+                    c.size() > lc.size() || (c.size() == lc.size() && n.text() != l.text())
+                }
+            })
+            .collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        if forked.exists() {
+            events.extend(fresh.iter().map(|(_, c)| WitnessEvent::Skipped {
+                origin: origin.clone(),
+                size: c.size(),
+                reason: "this witness found a fork for this origin before".into(),
+            }));
+            continue;
+        }
+        let max = fresh.iter().map(|(_, c)| c.size()).max().unwrap_or(0);
+        let mut leaves = Vec::new();
+        let have = log.end_offset(topic, p)? - log.start_offset(topic, p)?;
+        // A chain shorter than the checkpoint cannot prove it; prove what it can.
+        let readable = max.min(have);
+        if read_chain(log, topic, p, readable, &mut |_, h, _| {
+            leaves.push(chain_leaf(h))
+        })
+        .is_err()
+        {
+            leaves.clear();
+        }
+        for (note, c) in fresh {
+            let size = c.size();
+            let old = last.as_ref().map_or(0, |(_, lc)| lc.size());
+            let same_size = last.as_ref().is_some_and(|(_, lc)| lc.size() == size);
+            let proof = if same_size || last.is_none() {
+                Vec::new()
+            } else if (size as usize) <= leaves.len()
+                && merkle::root(&leaves[..size as usize]) == *c.root()
+            {
+                merkle::consistency_proof(&leaves[..size as usize], old).unwrap_or_default()
+            } else {
+                events.push(WitnessEvent::Skipped {
+                    origin: origin.clone(),
+                    size,
+                    reason: "the log's chain does not match this checkpoint; no proof".into(),
+                });
+                continue;
+            };
+            match witness.observe(last.as_ref().map(|(n, _)| n), &note, &proof, now) {
+                Ok(cosignature) => {
+                    let mut cosigned = note.clone();
+                    cosigned.add_signature(cosignature.to_note_signature());
+                    publish_note(log, topic, p, &cosigned)?;
+                    write_state(&state, &note)?;
+                    events.push(WitnessEvent::Cosigned {
+                        origin: origin.clone(),
+                        size,
+                    });
+                    last = Some((note, c));
+                }
+                Err(refusal) => {
+                    let fork = matches!(
+                        refusal,
+                        WitnessRefusal::Fork { .. } | WitnessRefusal::Inconsistent { .. }
+                    );
+                    events.push(WitnessEvent::Refused {
+                        origin: origin.clone(),
+                        size,
+                        refusal,
+                    });
+                    if fork {
+                        std::fs::write(&forked, b"fork\n").map_err(|e| {
+                            TopicError::io(format!("writing {}", forked.display()), e)
+                        })?;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(events)
+}
+
+fn read_state(path: &Path) -> Result<Option<(SignedNote, Checkpoint)>, TopicError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(TopicError::io(format!("reading {}", path.display()), e)),
+    };
+    let bad = |why: String| TopicError::Invalid(format!("witness state {}: {why}", path.display()));
+    let note = SignedNote::parse(&bytes).map_err(|e| bad(e.to_string()))?;
+    let c = Checkpoint::parse(note.text()).map_err(|e| bad(e.to_string()))?;
+    Ok(Some((note, c)))
+}
+
+/// Replaces the state file atomically: a witness that crashes keeps the old or the new state.
+fn write_state(path: &Path, note: &SignedNote) -> Result<(), TopicError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, note.to_text())
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| TopicError::io(format!("writing {}", path.display()), e))
+}
