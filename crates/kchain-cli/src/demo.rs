@@ -300,7 +300,10 @@ fn tour(a: &DemoArgs, log: &dyn Log, topic: &str, dir: &Path, backend: &str) -> 
 
     attacks.push(append_forgery(log, topic, &trust)?);
 
-    println!("\n5. Summary");
+    println!();
+    let ledger_ok = crate::demo_ledger::tour(log, &dir.join("ledger"), &format!("{topic}-ledger"))?;
+
+    println!("\n7. Summary of the attacks on the chained topic");
     println!(
         "   {:<30} {:<14} {:<16} {:>9}  result",
         "attack", "where", "caught as", "offset"
@@ -343,6 +346,9 @@ fn tour(a: &DemoArgs, log: &dyn Log, topic: &str, dir: &Path, backend: &str) -> 
     println!("   Next: `kchain keygen`, `kchain topic create`, `kchain produce`, `kchain verify` (see README).");
     if !all {
         bail!("the demo's attacks were not all caught as expected");
+    }
+    if !ledger_ok {
+        bail!("the demo's ledger did not behave as expected");
     }
     Ok(Outcome::Clean)
 }

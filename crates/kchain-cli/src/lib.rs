@@ -11,6 +11,7 @@ mod bench;
 mod chain_cmds;
 mod checkpoint_cmds;
 mod demo;
+mod demo_ledger;
 mod key_cmds;
 mod ledger_cmds;
 mod progress;

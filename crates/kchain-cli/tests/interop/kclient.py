@@ -11,6 +11,9 @@ chained partition as an attacker with producer access could.
                   here from docs/format.md), without a signature
       plain       a record without kchain headers
       prints the offset the broker gave the forged record
+  kclient.py json  --client C -b BROKERS -t TOPIC -p PARTITION
+      one JSON object per record: offset, and value parsed as JSON here (fails if it is not),
+      as any application reading a JSON topic would (the ledger's blocks topic)
 """
 import argparse
 import base64
@@ -123,7 +126,7 @@ def b64(b):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["read", "forge"])
+    ap.add_argument("command", choices=["read", "forge", "json"])
     ap.add_argument("--client", choices=["kafka-python", "confluent"], required=True)
     ap.add_argument("-b", "--brokers", required=True)
     ap.add_argument("-t", "--topic", required=True)
@@ -135,6 +138,10 @@ def main():
         for r in client.read(a.topic, a.partition):
             print(json.dumps(dict(offset=r["offset"], timestamp=r["timestamp"], key=b64(r["key"]),
                                   value=b64(r["value"]), headers=[[n, b64(v)] for n, v in r["headers"]])))
+        return
+    if a.command == "json":
+        for r in client.read(a.topic, a.partition):
+            print(json.dumps(dict(offset=r["offset"], value=json.loads(r["value"].decode("utf-8")))))
         return
     last = client.read(a.topic, a.partition)[-1]
     app = [(n, v) for n, v in last["headers"] if not n.startswith("kchain.")]

@@ -1,0 +1,226 @@
+//! The ledger CLI end to end on the embedded backend: wallets, a genesis, transactions (one
+//! to be rejected), a sealer run until idle, what clients are told, `ledger verify` intact
+//! (exit 0), and a stored block with an amount edited afterwards: `ledger verify` exits 3
+//! with the finding's kind and offset.
+
+mod support;
+
+use std::path::Path;
+
+use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log};
+use serde_json::Value;
+use support::Env;
+
+/// Makes a wallet key in `dir`; returns (key path, address).
+fn wallet(k: &Env, dir: &Path, name: &str) -> (String, String) {
+    let path = dir.join(format!("{name}.key"));
+    let path = path.to_str().unwrap().to_owned();
+    let out = k.ok(&["wallet", "new", "--out", &path, "--name", name], "");
+    let address = out
+        .lines()
+        .find_map(|l| l.strip_prefix("address"))
+        .unwrap_or_else(|| panic!("no address in: {out}"))
+        .trim()
+        .to_owned();
+    assert_eq!(address.len(), 40, "{out}");
+    (path, address)
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn embedded(dir: &Path, create: bool) -> EmbeddedLog {
+    let opts = EmbeddedOptions {
+        fsync: FsyncPolicy::Never,
+        ..EmbeddedOptions::default()
+    };
+    if create {
+        EmbeddedLog::create(dir, opts).unwrap()
+    } else {
+        EmbeddedLog::open(dir, opts).unwrap()
+    }
+}
+
+#[test]
+fn ledger_end_to_end_then_an_edited_amount_is_found_at_its_offset() {
+    let k = Env::new();
+    let keys = tempfile::tempdir().unwrap();
+    let (alice_key, alice) = wallet(&k, keys.path(), "alice");
+    let (bob_key, bob) = wallet(&k, keys.path(), "bob");
+    let (sealer_key, sealer) = wallet(&k, keys.path(), "sealer");
+    let genesis = keys.path().join("genesis.toml");
+    let genesis = genesis.to_str().unwrap();
+    k.ok(
+        &[
+            "ledger",
+            "genesis",
+            "--chain",
+            "demo",
+            "--sealer",
+            &sealer_key,
+            "--fund",
+            &format!("{alice}=1000"),
+            "--partitions",
+            "2",
+            "--out",
+            genesis,
+        ],
+        "",
+    );
+    k.ok(&["ledger", "init", "--genesis", genesis], "");
+
+    let submit = |args: &[&str]| -> String {
+        let mut all = vec!["tx"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--chain", "demo", "--json"]);
+        json(&k.ok(&all, ""))["id"].as_str().unwrap().to_owned()
+    };
+    let to_bob = submit(&[
+        "transfer",
+        "--from-key",
+        &alice_key,
+        "--to",
+        &bob,
+        "--amount",
+        "10",
+    ]);
+    let again = submit(&[
+        "transfer",
+        "--from-key",
+        &alice_key,
+        "--to",
+        &bob,
+        "--amount",
+        "5",
+    ]);
+    let scan = submit(&[
+        "data",
+        "--key",
+        &alice_key,
+        "--payload",
+        r#"{"scan":"dock-7","temp":3.5}"#,
+    ]);
+    // Bob has nothing yet in any state a sealer can see before this one: an overdraft.
+    let overdraft = submit(&[
+        "transfer",
+        "--from-key",
+        &bob_key,
+        "--to",
+        &alice,
+        "--amount",
+        "5000",
+    ]);
+
+    let out = k.ok(
+        &[
+            "node",
+            "run",
+            "--chain",
+            "demo",
+            "--seal",
+            "--key",
+            &sealer_key,
+            "--block-txs",
+            "2",
+            "--until-idle",
+            "-q",
+        ],
+        "",
+    );
+    eprintln!("{out}");
+
+    let balance = |addr: &str| -> Value {
+        json(&k.ok(
+            &["ledger", "balance", "--chain", "demo", addr, "--json"],
+            "",
+        ))
+    };
+    assert_eq!(balance(&alice)["balance"], 985);
+    assert_eq!(balance(&alice)["nonce"], 2);
+    assert_eq!(balance(&bob)["balance"], 15);
+    let blocks: Vec<Value> = k
+        .ok(&["ledger", "blocks", "--chain", "demo", "--json"], "")
+        .lines()
+        .map(json)
+        .collect();
+    let height = blocks.last().unwrap()["height"].as_u64().unwrap();
+    assert!(height >= 2, "{blocks:?}");
+    for (i, b) in blocks.iter().enumerate() {
+        assert_eq!(b["height"], i as u64);
+    }
+    assert_eq!(balance(&sealer)["balance"], height, "a reward of 1 a block");
+
+    let status =
+        |id: &str| -> Value { json(&k.ok(&["ledger", "tx", "--chain", "demo", id, "--json"], "")) };
+    for id in [&to_bob, &again, &scan] {
+        assert_eq!(status(id)["status"], "sealed", "{id}");
+    }
+    let rejected = status(&overdraft);
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["rejection"]["reason"], "overdraft", "{rejected}");
+    let human = k.ok(&["ledger", "tx", "--chain", "demo", &overdraft], "");
+    assert!(human.contains("overdraft"), "{human}");
+
+    let verify = |env: &Env| {
+        let out = env.run(&["ledger", "verify", "--chain", "demo", "--json"], "");
+        (
+            out.status.code(),
+            json(&String::from_utf8_lossy(&out.stdout)),
+        )
+    };
+    let (code, report) = verify(&k);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["height"], height);
+
+    // The block that sealed the first transfer, copied with its amount edited into a fresh
+    // data directory, as someone with write access to the topic could.
+    let sealed_at = status(&to_bob)["height"].as_u64().unwrap();
+    let offset = blocks[sealed_at as usize]["offset"].as_u64().unwrap();
+    let tampered = Env::new();
+    {
+        let src = embedded(&k.data(), false);
+        let dst = embedded(&tampered.data(), true);
+        let mut edited = false;
+        kchain_topic::tamper::copy_topic_with(&src, &dst, "demo.blocks", |_, records| {
+            let r = &mut records[offset as usize];
+            let mut v: Value = serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
+            for t in v["transactions"].as_array_mut().unwrap() {
+                if t["tx"]["amount"] == 10 {
+                    t["tx"]["amount"] = 900.into();
+                    edited = true;
+                }
+            }
+            r.value = Some(serde_json::to_vec(&v).unwrap());
+        })
+        .unwrap();
+        assert!(edited);
+        assert_eq!(
+            dst.end_offset("demo.blocks", 0).unwrap(),
+            src.end_offset("demo.blocks", 0).unwrap()
+        );
+    }
+    let (code, report) = verify(&tampered);
+    assert_eq!(code, Some(3), "{report}");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["finding"]["kind"], "body_mismatch", "{report}");
+    assert_eq!(report["finding"]["offset"], offset, "{report}");
+    // And the human report says so too.
+    let out = tampered.run(&["ledger", "verify", "--chain", "demo"], "");
+    assert_eq!(out.status.code(), Some(3));
+}
+
+// The ledger part of `kchain demo`, compiled here too so that it is run by the tests (the
+// binary calls it from `demo.rs`).
+#[allow(dead_code)]
+#[path = "../src/demo_ledger.rs"]
+mod demo_ledger;
+
+#[test]
+fn the_demo_ledger_tour_behaves_as_it_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = embedded(&dir.path().join("log"), true);
+    let ok = demo_ledger::tour(&log, dir.path(), "demo-ledger").unwrap();
+    assert!(ok, "the tour reported a step that did not behave");
+}
