@@ -70,26 +70,23 @@ pub struct EntryHeader {
 impl EntryHeader {
     /// Writes the canonical encoding into `out`, replacing its contents.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        Encoder::with_tag(out, tag::ENTRY)
-            .u8(self.version)
-            .fixed(&self.chain.0)
-            .u64(self.height)
-            .fixed(&self.prev)
-            .i64(self.timestamp_ms)
-            .fixed(&self.items_root)
-            .u32(self.item_count);
+        out.clear();
+        out.extend_from_slice(&self.encoded());
     }
 
     /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(ENCODED_LEN);
-        self.encode_into(&mut out);
-        out
+        self.encoded().to_vec()
     }
 
-    /// The entry hash: SHA-256 over the canonical encoding (built on the stack: this is the
-    /// per-record hot path of writers and verifiers).
+    /// The entry hash: SHA-256 over the canonical encoding.
     pub fn hash(&self) -> Hash {
+        sha256(&self.encoded())
+    }
+
+    /// The canonical encoding, built on the stack: the entry hash is the per-record hot path
+    /// of writers and verifiers.
+    fn encoded(&self) -> [u8; ENCODED_LEN] {
         let mut b = [0u8; ENCODED_LEN];
         let t = tag::ENTRY.as_bytes();
         b[0] = t.len() as u8;
@@ -101,7 +98,7 @@ impl EntryHeader {
         b[73..81].copy_from_slice(&self.timestamp_ms.to_be_bytes());
         b[81..113].copy_from_slice(&self.items_root);
         b[113..117].copy_from_slice(&self.item_count.to_be_bytes());
-        sha256(&b)
+        b
     }
 
     /// Parses a canonical encoding. Never panics; rejects trailing bytes.

@@ -127,6 +127,21 @@ impl<'a> Decoder<'a> {
         Ok(s)
     }
 
+    /// A fixed-size field of `N` bytes.
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    /// An [`DecodeError::Invalid`] naming `position`.
+    pub fn invalid(&self, position: usize, detail: impl Into<String>) -> DecodeError {
+        DecodeError::Invalid {
+            position,
+            detail: detail.into(),
+        }
+    }
+
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
@@ -223,4 +238,19 @@ pub fn decode_hex(src: &[u8], out: &mut [u8]) -> bool {
         *o = (hi << 4) | (lo & 0x0f);
     }
     bad == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoder_never_reads_past_the_end() {
+        let mut d = Decoder {
+            data: &[0, 0, 0, 9, 1],
+            pos: 0,
+        };
+        assert_eq!(d.bytes(), Err(DecodeError::Truncated(4)));
+        assert!(Decoder::with_tag(&[200], "x").is_err());
+    }
 }

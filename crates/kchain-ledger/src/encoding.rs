@@ -1,5 +1,5 @@
-//! The pieces every canonical encoding of the ledger is made of: a bounds-checked reader for
-//! the fields [`kchain_core::Encoder`] writes, and canonical JSON for opaque payloads.
+//! The pieces every canonical encoding of the ledger is made of: kchain-core's
+//! [`Encoder`](kchain_core::Encoder) and [`Decoder`], and canonical JSON for opaque payloads.
 //!
 //! ```text
 //! canonical JSON = compact JSON (no whitespace), object members sorted by the UTF-8 bytes of
@@ -11,99 +11,7 @@
 
 use serde_json::Value;
 
-use kchain_core::Hash;
-
-/// Why bytes did not decode as a canonical structure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    #[error("truncated at byte {0}")]
-    Truncated(usize),
-    #[error("wrong domain tag (expected '{0}')")]
-    WrongTag(&'static str),
-    #[error("invalid value at byte {position}: {detail}")]
-    Invalid { position: usize, detail: String },
-    #[error("{0} trailing bytes")]
-    Trailing(usize),
-}
-
-/// Reads canonical fields back; every read is bounds-checked and never panics.
-pub(crate) struct Decoder<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Decoder<'a> {
-    /// Starts reading `data`, which must begin with the domain tag `tag`.
-    pub fn with_tag(data: &'a [u8], tag: &'static str) -> Result<Self, DecodeError> {
-        let mut d = Decoder { data, pos: 0 };
-        let len = d.u8()? as usize;
-        if d.take(len)? != tag.as_bytes() {
-            return Err(DecodeError::WrongTag(tag));
-        }
-        Ok(d)
-    }
-
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.data.len())
-            .ok_or(DecodeError::Truncated(self.pos))?;
-        let s = &self.data[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-
-    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    pub fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-
-    pub fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-
-    pub fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_be_bytes(self.array()?))
-    }
-
-    pub fn i64(&mut self) -> Result<i64, DecodeError> {
-        Ok(i64::from_be_bytes(self.array()?))
-    }
-
-    pub fn hash(&mut self) -> Result<Hash, DecodeError> {
-        self.array()
-    }
-
-    pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-
-    pub fn invalid(&self, position: usize, detail: impl Into<String>) -> DecodeError {
-        DecodeError::Invalid {
-            position,
-            detail: detail.into(),
-        }
-    }
-
-    pub fn finish(self) -> Result<(), DecodeError> {
-        match self.data.len() - self.pos {
-            0 => Ok(()),
-            n => Err(DecodeError::Trailing(n)),
-        }
-    }
-}
+pub use kchain_core::{DecodeError, Decoder};
 
 /// Appends the canonical JSON text of `v` to `out`.
 pub fn canonical_json(v: &Value, out: &mut Vec<u8>) {
@@ -169,15 +77,5 @@ mod tests {
             String::from_utf8(x).unwrap(),
             r#"{"a":null,"b":[1,{"x":"é","y":2}]}"#
         );
-    }
-
-    #[test]
-    fn decoder_never_reads_past_the_end() {
-        let mut d = Decoder {
-            data: &[0, 0, 0, 9, 1],
-            pos: 0,
-        };
-        assert_eq!(d.bytes(), Err(DecodeError::Truncated(4)));
-        assert!(Decoder::with_tag(&[200], "x").is_err());
     }
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use kchain_core::{ChainId, ChainMeta, EntryHeader, Hash, Item, WriterKey, ENTRY_VERSION};
+use kchain_core::{
+    record_entry_header, ChainId, ChainMeta, EntryHeader, Hash, Item, WriterKey, ENTRY_VERSION,
+};
 use kchain_log::{Log, Record, TopicConfig};
 
 use crate::error::TopicError;
@@ -119,14 +121,13 @@ pub fn forge(
 pub fn entry_hash_of(topic: &str, partition: u32, record: &Record) -> Result<Hash, TopicError> {
     let meta = meta_of(record).map_err(|e| TopicError::Invalid(e.to_string()))?;
     let item = crate::mapping::item_of(record);
-    Ok(EntryHeader {
-        version: ENTRY_VERSION,
-        chain: ChainId::for_partition(topic, partition),
-        height: meta.height,
-        prev: meta.prev,
-        timestamp_ms: item.timestamp_ms,
-        items_root: item.leaf_hash(),
-        item_count: 1,
-    }
-    .hash())
+    let chain = ChainId::for_partition(topic, partition);
+    let header = record_entry_header(
+        chain,
+        meta.height,
+        meta.prev,
+        &item.as_ref(),
+        &mut Vec::new(),
+    );
+    Ok(header.hash())
 }
