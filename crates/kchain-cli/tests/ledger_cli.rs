@@ -178,6 +178,10 @@ fn ledger_end_to_end_then_an_edited_amount_is_found_at_its_offset() {
     // data directory, as someone with write access to the topic could.
     let sealed_at = status(&to_bob)["height"].as_u64().unwrap();
     let offset = blocks[sealed_at as usize]["offset"].as_u64().unwrap();
+    assert!(
+        sealed_at < height,
+        "the edited block must have a child to show the edit without an anchor"
+    );
     let tampered = Env::new();
     {
         let src = embedded(&k.data(), false);

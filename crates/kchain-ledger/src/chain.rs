@@ -7,27 +7,33 @@
 //!   │ not a block header ───────────────────────────────────────────────> ignored
 //!   │ other chain / height 0 / sealer not allowed ──> parent seen earlier? ignored
 //!   │                                                 else FINDING missing_parent
-//!   │ sealer's signature does not verify over the recomputed hash ──────> FINDING bad_signature
-//!   │ JSON `hash` field is not the hash ────────────────────────────────> FINDING hash_mismatch
-//!   │ transactions do not match the signed items root and count ────────> FINDING body_mismatch
+//!   │ does not hold together: the sealer's signature does not verify,
+//!   │ the `hash` field is not the hash, the transactions do not match
+//!   │ the signed items root and count ──────────────────────────────────> ignored (broken)
 //!   │ parent = tip ──> validate ──> valid: CANONICAL (new tip) │ invalid: ignored
 //!   │ parent = a canonical block, not the tip ──────────────────────────> ignored (stale)
+//!   │ parent = a broken block ──────> FINDING bad_signature / hash_mismatch / body_mismatch
+//!   │                                 at the broken block's offset
 //!   │ parent = a block seen earlier that never was canonical ───────────> FINDING parent_not_canonical
 //!   └ parent appears nowhere earlier in the log ────────────────────────> FINDING missing_parent
 //! ```
 //!
-//! Why these are findings: honest sealers sign what they append and build only on a block
-//! they have seen become canonical, which is earlier in the log and stays canonical for
-//! ever. So a signature that no longer verifies, or transactions that no longer match the
-//! root the sealer signed, mean the stored block changed; a parent that is nowhere earlier
-//! means a block was removed (or the log reordered, child before parent); a parent that was
-//! never canonical means blocks were reordered so that another block won the race (or an
-//! allowed sealer misbehaved, which a log alone cannot tell from tampering). None of these
+//! A block that does not hold together is ignored when it is appended, like any other invalid
+//! block: a sealer with a bug, or anyone who can write to the topic, may append one, and every
+//! node must then go on identically. It becomes a finding as soon as a later block builds on
+//! it, because honest sealers sign what they append and build only on a block they have seen
+//! become canonical: a child of a broken block shows that the block was canonical when the
+//! child was sealed and was changed since. The finding is reported at the broken block's
+//! offset. The same holds for a parent that is nowhere earlier in the log (a block removed, or
+//! changed so that its hash moved; the log reordered, child before parent) and for a parent
+//! that was seen but never canonical (blocks reordered so that another block won the race, or
+//! an allowed sealer misbehaved, which a log alone cannot tell from tampering). None of these
 //! may be read as "an invalid block, ignored": that would silently shorten the chain.
 //!
-//! What a log alone cannot show: the removal or replacement of the last canonical blocks
-//! (nothing after them refers to them). Anchors catch that: a node's snapshot, a pinned
-//! (height, hash), and later signed checkpoints (see [`crate::verify`]).
+//! What a log alone cannot show: the removal, replacement or breaking of the last canonical
+//! blocks (nothing after them refers to them). Anchors catch that: a node's snapshot, a
+//! pinned (height, hash), and later signed checkpoints (see [`crate::verify`]); an anchor
+//! that names a block now ignored as broken reports that block at its offset.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -115,6 +121,9 @@ pub enum IgnoreReason {
     Stale { parent_height: u64 },
     /// Extends the tip but breaks a consensus rule.
     Invalid(InvalidBlock),
+    /// Does not hold together (its signature, `hash` field or transactions do not match what
+    /// its sealer signed). Ignored at the tip; a finding once anything builds on it.
+    Broken { kind: FindingKind, detail: String },
 }
 
 impl IgnoreReason {
@@ -126,6 +135,7 @@ impl IgnoreReason {
             IgnoreReason::UnknownSealer => "unknown_sealer",
             IgnoreReason::Stale { .. } => "stale",
             IgnoreReason::Invalid(_) => "invalid",
+            IgnoreReason::Broken { kind, .. } => kind.as_str(),
         }
     }
 }
@@ -142,6 +152,7 @@ impl fmt::Display for IgnoreReason {
                 "stale: builds on height {parent_height}, which is no longer the tip"
             ),
             IgnoreReason::Invalid(why) => write!(f, "invalid: {why}"),
+            IgnoreReason::Broken { detail, .. } => write!(f, "does not hold together: {detail}"),
         }
     }
 }
@@ -172,6 +183,28 @@ pub(crate) struct Known {
     pub canonical: bool,
 }
 
+/// A block ignored because it does not hold together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Broken {
+    pub offset: u64,
+    pub height: u64,
+    pub prev: Hash,
+    pub kind: FindingKind,
+    pub detail: String,
+}
+
+impl Broken {
+    /// The finding this block becomes once `why` shows it was canonical.
+    fn finding(&self, why: String) -> Finding {
+        Finding {
+            offset: self.offset,
+            height: Some(self.height),
+            kind: self.kind,
+            detail: format!("{}; {why}: it was changed after it was stored", self.detail),
+        }
+    }
+}
+
 /// The canonical chain replayed from the blocks topic, with its state.
 #[derive(Clone, Debug)]
 pub struct Chain {
@@ -182,6 +215,10 @@ pub struct Chain {
     /// Hash and offset of each canonical block, by height.
     pub(crate) canonical: Vec<(Hash, u64)>,
     pub(crate) known: HashMap<Hash, Known>,
+    /// Blocks ignored because they do not hold together, by hash (the recomputed one and the
+    /// one their `hash` field states), and the last of them.
+    pub(crate) broken: HashMap<Hash, Broken>,
+    pub(crate) last_broken: Option<Broken>,
     /// The next offset of the blocks topic to observe.
     pub(crate) next_offset: u64,
 }
@@ -225,6 +262,8 @@ impl Chain {
             genesis,
             canonical: vec![(stored.hash, offset)],
             known,
+            broken: HashMap::new(),
+            last_broken: None,
             next_offset: offset + 1,
         })
     }
@@ -265,6 +304,12 @@ impl Chain {
             .get(hash)
             .filter(|k| k.canonical)
             .map(|k| k.height)
+    }
+
+    /// The finding for a block with this hash (recomputed or stated) that was ignored because
+    /// it does not hold together, when `why` shows it was canonical (an anchor names it).
+    pub fn broken_finding(&self, hash: &Hash, why: String) -> Option<Finding> {
+        self.broken.get(hash).map(|b| b.finding(why))
     }
 
     /// Judges the record at `offset` (which must be at least [`Chain::next_offset`]) and, when
@@ -342,81 +387,26 @@ impl Chain {
             return Verdict::Ignored(reason);
         }
         let sealer = sealer.expect("checked above");
-        let signed = b
-            .signature
-            .as_ref()
-            .is_some_and(|s| sealer.key.verify_tagged(BLOCK_SIG_TAG, &b.hash, s));
-        if !signed {
-            let covers_stated = match (&b.stated_hash, &b.signature) {
-                (Some(stated), Some(sig)) => crate::encoding::parse_hex::<32>(stated)
-                    .is_some_and(|sh| sealer.key.verify_tagged(BLOCK_SIG_TAG, &sh, sig)),
-                _ => false,
+        if let Some((kind, detail)) = holds_together(b, &sealer) {
+            self.remember(b, offset);
+            let broken = Broken {
+                offset,
+                height: h.height,
+                prev: h.prev,
+                kind,
+                detail: detail.clone(),
             };
-            let detail = if covers_stated {
-                format!(
-                    "sealer '{}' signed hash {}, but the block's content now hashes to {}: \
-                     the header was changed after it was signed",
-                    sealer.name,
-                    b.stated_hash.as_deref().unwrap_or(""),
-                    hex_lower(&b.hash)
-                )
-            } else {
-                format!(
-                    "the signature of sealer '{}' does not verify over the block's hash {}: \
-                     the block was changed after it was signed, or forged",
-                    sealer.name,
-                    hex_lower(&b.hash)
-                )
-            };
-            return finding(FindingKind::BadSignature, detail);
-        }
-        if !b.stated_hash_matches() {
-            return finding(
-                FindingKind::HashMismatch,
-                format!(
-                    "the stored hash field is {}, but the signed block hashes to {}",
-                    b.stated_hash.as_deref().unwrap_or(""),
-                    hex_lower(&b.hash)
-                ),
-            );
-        }
-        let txs = match &b.body {
-            Err(e) => {
-                return finding(
-                    FindingKind::BodyMismatch,
-                    format!("its transactions no longer parse ({e}); the header is signed"),
-                )
+            let stated = b
+                .stated_hash
+                .as_deref()
+                .and_then(crate::encoding::parse_hex::<32>);
+            for key in std::iter::once(b.hash).chain(stated) {
+                self.broken.entry(key).or_insert_with(|| broken.clone());
             }
-            Ok(txs) => txs,
-        };
-        if txs.len() != h.tx_count as usize {
-            return finding(
-                FindingKind::BodyMismatch,
-                format!(
-                    "it holds {} transactions, but its sealer signed a count of {}",
-                    txs.len(),
-                    h.tx_count
-                ),
-            );
+            self.last_broken = Some(broken);
+            return Verdict::Ignored(IgnoreReason::Broken { kind, detail });
         }
-        let root = items_root(txs);
-        if root != h.items_root {
-            return finding(
-                FindingKind::BodyMismatch,
-                format!(
-                    "its transactions hash to items root {}, but its sealer signed {}: \
-                     a transaction was changed after sealing",
-                    hex_lower(&root),
-                    hex_lower(&h.items_root)
-                ),
-            );
-        }
-        if b.genesis.is_some() {
-            return finding(
-                FindingKind::BodyMismatch,
-                "a sealed block carries a genesis field, which no sealer writes".into(),
-            );
-        }
+        let txs = b.body.as_ref().expect("checked by holds_together");
         if h.prev == self.tip.hash {
             let judged = validate(
                 &self.genesis,
@@ -455,6 +445,13 @@ impl Chain {
                 }
             };
         }
+        let child = format!(
+            "the block at offset {offset} (height {}) builds on it",
+            h.height
+        );
+        if let Some(broken) = self.broken.get(&h.prev) {
+            return Verdict::Finding(broken.finding(child));
+        }
         match self.known.get(&h.prev).copied() {
             Some(parent) if parent.canonical => {
                 self.remember(b, offset);
@@ -471,6 +468,20 @@ impl Chain {
                 ),
             ),
             None => {
+                // A broken block that would have extended the tip where this one's parent
+                // belongs is, most likely, that parent with its header changed (so its hash
+                // moved) and its `hash` field dropped.
+                if let Some(broken) = self.last_broken.as_ref().filter(|lb| {
+                    lb.height + 1 == h.height
+                        && lb.prev == self.tip.hash
+                        && self.tip.height + 1 == lb.height
+                }) {
+                    return Verdict::Finding(broken.finding(format!(
+                        "{child}, naming a parent {} that appears nowhere, where this block \
+                         would have been the tip",
+                        hex_lower(&h.prev)
+                    )));
+                }
                 let gap = if h.height > self.tip.height + 1 {
                     format!(
                         "; the canonical chain ends at height {}, so heights {}..{} are missing",
@@ -500,4 +511,75 @@ impl Chain {
             canonical: false,
         });
     }
+}
+
+/// Whether a block of an allowed sealer holds together: its signature verifies over its
+/// recomputed hash, its `hash` field states that hash, and its transactions match the items
+/// root and count the sealer signed. `None` when it does; else the finding kind it becomes
+/// once something builds on it, and why.
+fn holds_together(
+    b: &StoredBlock,
+    sealer: &crate::genesis::SealerInfo,
+) -> Option<(FindingKind, String)> {
+    let h = &b.header;
+    let signed = b
+        .signature
+        .as_ref()
+        .is_some_and(|s| sealer.key.verify_tagged(BLOCK_SIG_TAG, &b.hash, s));
+    if !signed {
+        let covers_stated = match (&b.stated_hash, &b.signature) {
+            (Some(stated), Some(sig)) => crate::encoding::parse_hex::<32>(stated)
+                .is_some_and(|sh| sealer.key.verify_tagged(BLOCK_SIG_TAG, &sh, sig)),
+            _ => false,
+        };
+        let detail = if covers_stated {
+            format!(
+                "sealer '{}' signed hash {}, but the block's header now hashes to {}",
+                sealer.name,
+                b.stated_hash.as_deref().unwrap_or(""),
+                hex_lower(&b.hash)
+            )
+        } else {
+            format!(
+                "the signature of sealer '{}' does not verify over the block's hash {}",
+                sealer.name,
+                hex_lower(&b.hash)
+            )
+        };
+        return Some((FindingKind::BadSignature, detail));
+    }
+    if !b.stated_hash_matches() {
+        return Some((
+            FindingKind::HashMismatch,
+            format!(
+                "its hash field is {}, but the signed block hashes to {}",
+                b.stated_hash.as_deref().unwrap_or(""),
+                hex_lower(&b.hash)
+            ),
+        ));
+    }
+    let body = |detail: String| Some((FindingKind::BodyMismatch, detail));
+    let txs = match &b.body {
+        Err(e) => return body(format!("its transactions do not parse ({e})")),
+        Ok(txs) => txs,
+    };
+    if txs.len() != h.tx_count as usize {
+        return body(format!(
+            "it holds {} transactions, but its sealer signed a count of {}",
+            txs.len(),
+            h.tx_count
+        ));
+    }
+    let root = items_root(txs);
+    if root != h.items_root {
+        return body(format!(
+            "its transactions hash to items root {}, but its sealer signed {}",
+            hex_lower(&root),
+            hex_lower(&h.items_root)
+        ));
+    }
+    if b.genesis.is_some() {
+        return body("a sealed block carries a genesis field, which no sealer writes".into());
+    }
+    None
 }

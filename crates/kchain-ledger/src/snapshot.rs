@@ -275,6 +275,8 @@ fn rebuild(f: &SnapshotFile, fresh: &Chain) -> Option<Chain> {
         },
         canonical,
         known,
+        broken: HashMap::new(),
+        last_broken: None,
         next_offset: f.next_offset,
     })
 }

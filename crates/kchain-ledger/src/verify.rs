@@ -338,7 +338,18 @@ fn check_anchors(chain: &Chain, opts: &VerifyOptions, end: u64, report: &mut Led
         }
     }
     for (height, hash) in pins {
-        match chain.block_at(height) {
+        let canonical = chain.block_at(height);
+        if canonical.is_some_and(|(h, _)| h == hash) {
+            continue;
+        }
+        if let Some(f) = chain.broken_finding(
+            &hash,
+            format!("an anchor says it is the canonical block at height {height}"),
+        ) {
+            report.finding = Some(f);
+            return;
+        }
+        match canonical {
             Some((h, _)) if h == hash => {}
             Some((h, offset)) => {
                 report.finding = Some(Finding {

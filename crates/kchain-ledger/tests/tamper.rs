@@ -1,6 +1,7 @@
 //! Tampering with stored blocks is a finding at its offset (exit 3), never "an invalid block,
-//! ignored" that silently shortens the chain; a stale block appended by a racing sealer is
-//! ignored (exit 0).
+//! ignored" that silently shortens the chain; a stale block appended by a racing sealer, and a
+//! block that does not hold together at the tip (nothing builds on it yet), are ignored
+//! (exit 0).
 //!
 //! The ledger below is copied record by record into a second log with one change, as an
 //! attacker with write access to the topic could, and verified.
@@ -206,6 +207,11 @@ fn every_kind_of_tampering_is_a_finding_at_its_offset() {
                 r.pop();
             },
         ),
+        case(
+            "the last block's amount edited (no anchor: ignored as broken)",
+            None,
+            |r| edit(r, 7, |v| v["transactions"][0]["tx"]["amount"] = 500.into()),
+        ),
     ];
     for c in &cases {
         let (_dir, dst) = embedded();
@@ -216,6 +222,11 @@ fn every_kind_of_tampering_is_a_finding_at_its_offset() {
         let report = verify(&dst, &cast, &VerifyOptions::default());
         let got = report.finding.as_ref().map(|f| (f.kind, f.offset));
         assert_eq!(got, c.expect, "{}:\n{}", c.name, report.to_text());
+        if c.expect.is_none() && c.name.contains("edited") {
+            let last = report.ignored.last().expect("the edited tip is ignored");
+            assert_eq!((last.offset, last.reason.code()), (7, "body_mismatch"));
+            assert_eq!(report.height, 5, "{}", c.name);
+        }
         if c.expect.is_some_and(|(kind, _)| kind != GenesisChanged) {
             // A node refuses to go on.
             let mut events = Vec::new();
@@ -266,6 +277,19 @@ fn anchors_catch_what_the_log_alone_cannot() {
     let f = report.finding.expect("truncation is a finding");
     assert_eq!((f.kind, f.offset), (FindingKind::Truncated, 7));
 
+    // The last block's transactions edited: ignored as broken, and the pin names it.
+    let (_d0, edited) = embedded();
+    copy_topic_with(&src, &edited, &cast.genesis.topics.blocks, |_, r| {
+        edit(r, 7, |v| v["transactions"][1]["tx"]["amount"] = 1.into())
+    })
+    .unwrap();
+    assert!(verify(&edited, &cast, &VerifyOptions::default()).ok());
+    let report = verify(&edited, &cast, &pinned);
+    let f = report
+        .finding
+        .expect("an edited tip under a pin is a finding");
+    assert_eq!((f.kind, f.offset), (FindingKind::BodyMismatch, 7), "{}", f);
+
     // The last block replaced by another valid one: the pin shows it too.
     let (b5, b5_offset) = chain.block_at(5).unwrap();
     let b5_sources = kchain_ledger::read_block(&src, &cast.genesis.topics.blocks, b5_offset)
@@ -298,27 +322,30 @@ fn anchors_catch_what_the_log_alone_cannot() {
 }
 
 #[test]
-fn signed_contradictions_and_forgeries_are_findings_unknown_sealers_are_ignored() {
+fn blocks_that_do_not_hold_together_are_ignored_until_something_builds_on_them() {
     let (_dir, log) = embedded();
     let cast = ledger(&log);
     let chain = replay(&log, &cast.genesis.topics.blocks, None)
         .unwrap()
         .chain;
     let tip = chain.tip().clone();
-
-    // A block by a key the genesis does not allow: ignored.
-    let outsider = key("outsider", 9);
-    let foreign = {
-        let mut h = hand_block(
+    let at_tip = |sealer: usize| {
+        hand_block(
             &cast,
-            0,
+            sealer,
             7,
             tip.hash,
             empty_sources(&tip.sources),
             vec![],
             |_| {},
         )
-        .header;
+        .header
+    };
+
+    // A block by a key the genesis does not allow: ignored.
+    let outsider = key("outsider", 9);
+    let foreign = {
+        let mut h = at_tip(0);
         h.sealer = outsider.id();
         sign_as_is(h, vec![], &outsider)
     };
@@ -330,54 +357,72 @@ fn signed_contradictions_and_forgeries_are_findings_unknown_sealers_are_ignored(
         .iter()
         .any(|i| i.offset == o && i.reason == IgnoreReason::UnknownSealer));
 
-    // A block naming an allowed sealer, signed by someone else: a forgery.
-    let forged = {
-        let h = hand_block(
-            &cast,
-            0,
-            7,
-            tip.hash,
-            empty_sources(&tip.sources),
-            vec![],
-            |_| {},
-        )
-        .header;
-        sign_as_is(h, vec![], &outsider)
+    // A block naming an allowed sealer, signed by someone else; and one whose items root its
+    // sealer signed wrongly. Both are ignored by every node, which goes on from the true tip.
+    let forged = sign_as_is(at_tip(0), vec![], &outsider);
+    let forged_at = append_block_record(&log, &cast, forged.to_json());
+    let wrong_root = {
+        let mut h = at_tip(0);
+        h.items_root = [1; 32];
+        sign_as_is(h, vec![], &cast.sealer_key(0))
     };
+    let wrong_root_at = append_block_record(&log, &cast, wrong_root.to_json());
+    let report = verify(&log, &cast, &VerifyOptions::default());
+    assert!(report.ok(), "{}", report.to_text());
+    assert_eq!(report.height, 6);
+    let reason = |o: u64| {
+        report
+            .ignored
+            .iter()
+            .find(|i| i.offset == o)
+            .map(|i| i.reason.code())
+    };
+    assert_eq!(reason(forged_at), Some("bad_signature"));
+    assert_eq!(reason(wrong_root_at), Some("body_mismatch"));
+    let events = seal_until_idle(&log, &cast, 1, 100);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            kchain_ledger::Event::Ignored {
+                reason: IgnoreReason::Broken { .. },
+                ..
+            }
+        )),
+        "a sealing node ignores them too"
+    );
+
+    // Whoever builds on a block that does not hold together shows that it was canonical
+    // once: a finding at the broken block's offset, which stops nodes.
+    let forged_hash = forged.header.hash();
+    let child = hand_block(
+        &cast,
+        0,
+        8,
+        forged_hash,
+        empty_sources(&tip.sources),
+        vec![],
+        |_| {},
+    );
     let (_d, copy) = embedded();
     copy_topic_with(&log, &copy, &cast.genesis.topics.blocks, |_, r| {
         r.push(Record {
-            value: Some(forged.to_json()),
+            value: Some(child.to_json()),
             ..Record::default()
         })
     })
     .unwrap();
     let report = verify(&copy, &cast, &VerifyOptions::default());
+    let f = report
+        .finding
+        .expect("a child of a broken block is a finding");
     assert_eq!(
-        report.finding.map(|f| (f.kind, f.offset)),
-        Some((FindingKind::BadSignature, 9))
+        (f.kind, f.offset),
+        (FindingKind::BadSignature, forged_at),
+        "{f}"
     );
-
-    // An allowed sealer signing a header whose items root does not match its transactions
-    // cannot be told from a body changed after signing: a finding.
-    let wrong_root = {
-        let mut h = hand_block(
-            &cast,
-            0,
-            7,
-            tip.hash,
-            empty_sources(&tip.sources),
-            vec![],
-            |_| {},
-        )
-        .header;
-        h.items_root = [1; 32];
-        sign_as_is(h, vec![], &cast.sealer_key(0))
-    };
-    let o = append_block_record(&log, &cast, wrong_root.to_json());
-    let report = verify(&log, &cast, &VerifyOptions::default());
-    assert_eq!(
-        report.finding.map(|f| (f.kind, f.offset)),
-        Some((FindingKind::BodyMismatch, o))
-    );
+    let mut events = Vec::new();
+    assert!(matches!(
+        Node::open(&copy, cast.node_options(), None, &mut events),
+        Err(LedgerError::Tampered(_))
+    ));
 }

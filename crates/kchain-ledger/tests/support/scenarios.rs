@@ -210,8 +210,9 @@ pub fn open_sources(cast: &Cast) -> Vec<SourceRange> {
 }
 
 /// Blocks appended by an allowed sealer that break a rule (overdraft, replayed tx, wrong nonce,
-/// bad tx signature, reward, sources, height, insufficient proof of work) are ignored by every
-/// node; a valid sealer goes on from the true tip.
+/// bad tx signature, reward, sources, height, insufficient proof of work, bad sealer
+/// signature, wrong items root) are ignored by every node; a valid sealer goes on from the
+/// true tip.
 pub fn invalid_blocks_are_ignored(log: &dyn Log, chain_name: &str) {
     let mut cast = Cast::new(chain_name, 2, 4, 100, 1);
     cast.genesis.difficulty = 6;
@@ -343,6 +344,19 @@ pub fn invalid_blocks_are_ignored(log: &dyn Log, chain_name: &str) {
         .unwrap();
     let unsolved = sign_as_is(header, vec![], &cast.sealer_key(1));
     let unsolved_offset = append_block_record(log, &cast, unsolved.to_json());
+    // A bad sealer signature (an allowed sealer named, another key signing), and an items
+    // root that does not match the transactions, signed by the allowed sealer.
+    let impostor = key("impostor", 77);
+    let forged_block = sign_as_is(
+        b(vec![sealed(&more[1], 2)], range(1, 3), &|_| {}).header,
+        vec![sealed(&more[1], 2)],
+        &impostor,
+    );
+    let forged_offset = append_block_record(log, &cast, forged_block.to_json());
+    let mut root_header = b(vec![sealed(&more[1], 2)], range(1, 3), &|_| {}).header;
+    root_header.items_root = [9; 32];
+    let wrong_root = sign_as_is(root_header, vec![sealed(&more[1], 2)], &cast.sealer_key(1));
+    let root_offset = append_block_record(log, &cast, wrong_root.to_json());
 
     let report = verify(log, &cast);
     assert!(report.ok(), "{}", report.to_text());
@@ -367,6 +381,17 @@ pub fn invalid_blocks_are_ignored(log: &dyn Log, chain_name: &str) {
         "{}",
         pow.reason
     );
+    for (offset, code) in [
+        (forged_offset, "bad_signature"),
+        (root_offset, "body_mismatch"),
+    ] {
+        let got = report.ignored.iter().find(|i| i.offset == offset).unwrap();
+        assert!(
+            matches!(got.reason, IgnoreReason::Broken { .. }) && got.reason.code() == code,
+            "{code}: {}",
+            got.reason
+        );
+    }
     // Every node reaches the same state; a valid sealer then goes on from the true tip.
     let a = replay(log, &cast.genesis.topics.blocks, None).unwrap();
     let b2 = replay(log, &cast.genesis.topics.blocks, None).unwrap();
