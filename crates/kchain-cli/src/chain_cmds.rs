@@ -98,7 +98,7 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
         let (n, v) = h
             .split_once('=')
             .with_context(|| format!("--header {h}: expected NAME=VALUE"))?;
-        if kchain_core::is_chain_header(n) {
+        if n.starts_with(kchain_core::HEADER_PREFIX) {
             bail!("--header {n}: names starting with 'kchain.' are kchain's own");
         }
         headers.push((n.to_owned(), v.as_bytes().to_vec()));

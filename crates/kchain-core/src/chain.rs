@@ -8,8 +8,10 @@
 //! kchain.sig     128 hex digits       last record of each appended batch: Ed25519 signature
 //! ```
 //!
-//! Values are ASCII so that kcat and Kafka's console consumer show them readably. All other
-//! headers are the application's and are part of the item.
+//! Values are ASCII so that kcat and Kafka's console consumer show them readably. These five
+//! are the chain headers; every other header is part of the item, including other `kchain.*`
+//! names such as `kchain.enc` (an encrypted value's key id), so that the entry hash commits to
+//! them.
 
 use crate::entry::{ChainId, EntryHeader, ENTRY_VERSION};
 use crate::hash::{decode_hex, encode_hex, Hash};
@@ -23,9 +25,11 @@ pub const H_PREV: &str = "kchain.prev";
 pub const H_KEY: &str = "kchain.key";
 pub const H_SIG: &str = "kchain.sig";
 
-/// True for the names of kchain's own headers.
+/// True for the names of the chain headers (`kchain.v`, `kchain.height`, `kchain.prev`,
+/// `kchain.key`, `kchain.sig`): the headers that are not part of the item. Other `kchain.*`
+/// names are reserved to kchain but are application headers as far as hashing goes.
 pub fn is_chain_header(name: &str) -> bool {
-    name.starts_with(HEADER_PREFIX)
+    matches!(name, H_VERSION | H_HEIGHT | H_PREV | H_KEY | H_SIG)
 }
 
 /// The chain fields a record carries in its `kchain.*` headers.
@@ -64,7 +68,8 @@ impl ChainMeta {
         v
     }
 
-    /// Parses the `kchain.*` headers among `headers` (other headers are ignored). Never panics.
+    /// Parses the chain headers among `headers` (other headers, `kchain.enc` included, are
+    /// ignored). Never panics.
     pub fn parse<'a>(
         headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<ChainMeta, MetaError> {
@@ -80,8 +85,8 @@ impl ChainMeta {
                 H_HEIGHT => &mut height,
                 H_PREV => &mut prev,
                 H_KEY => &mut key,
-                H_SIG => &mut sig,
-                _ => return Err(bad(name, "unknown kchain header".into())),
+                // H_SIG: `is_chain_header` admits only these five names.
+                _ => &mut sig,
             };
             if slot.replace(value).is_some() {
                 return Err(bad(name, "appears twice".into()));
@@ -184,5 +189,56 @@ where
         timestamp_ms: item.timestamp_ms,
         items_root: item.leaf_hash(scratch),
         item_count: 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_five_chain_headers_are_left_out_of_the_item() {
+        for h in [H_VERSION, H_HEIGHT, H_PREV, H_KEY, H_SIG] {
+            assert!(is_chain_header(h));
+        }
+        for h in [
+            "kchain.enc",
+            "kchain.other",
+            "kchain.",
+            "kchain.vv",
+            "app",
+            "Kchain.v",
+        ] {
+            assert!(!is_chain_header(h), "{h}");
+        }
+        // Other kchain.* headers are the item's: parsing ignores them, hashing covers them.
+        let prev = encode_hex(&[0; 32]);
+        let headers = [
+            ("kchain.enc", &b"aes256gcm:0102030405060708"[..]),
+            (H_VERSION, b"1"),
+            (H_HEIGHT, b"0"),
+            (H_PREV, prev.as_bytes()),
+        ];
+        let meta = ChainMeta::parse(headers.iter().copied()).unwrap();
+        assert_eq!(meta.height, 0);
+        assert_eq!(
+            ChainMeta::parse(headers[..1].iter().copied()),
+            Err(MetaError::NotChained)
+        );
+        let leaf = |enc: &'static [u8]| {
+            let mut h = headers.to_vec();
+            h[0].1 = enc;
+            let item = ItemRef {
+                key: None,
+                value: Some(b"x"),
+                headers: h.iter().copied().filter(|(n, _)| !is_chain_header(n)),
+                timestamp_ms: 0,
+            };
+            item.leaf_hash(&mut Vec::new())
+        };
+        assert_ne!(
+            leaf(b"aes256gcm:0102030405060708"),
+            leaf(b"aes256gcm:0102030405060709")
+        );
     }
 }

@@ -4,7 +4,8 @@ use crate::hash::{tag, DecodeError, Decoder, Encoder, Hash};
 use crate::merkle;
 
 /// One application record as kchain commits to it. On Kafka this is the record's key, value,
-/// application headers (every header not named `kchain.*`) and CreateTime timestamp.
+/// application headers (every header but the five chain headers, see
+/// [`crate::is_chain_header`]) and CreateTime timestamp.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Item {
     pub key: Option<Vec<u8>>,
