@@ -15,6 +15,8 @@ pub mod tag {
     pub const CHAIN: &str = "kchain:chain:v1";
     pub const KEY_ID: &str = "kchain:key:v1";
     pub const SIGNATURE: &str = "kchain:sig:v1";
+    /// The associated data of an encrypted record value.
+    pub const ENC: &str = "kchain:enc:v1";
 }
 
 /// SHA-256 of `data`.

@@ -1,5 +1,6 @@
 //! kchain-core: the pure core of kchain. Formats, hashing, RFC 6962 Merkle trees, keys, the
-//! trust file and the chain verifier; no files, no network.
+//! trust file, the chain verifier, and encrypted payloads (AES-256-GCM data keys and the
+//! keyring); no files, no network.
 //!
 //! A chained partition is a sequence of entries. Each record of a chained topic is one entry
 //! holding one item:
@@ -20,13 +21,20 @@
 //! let _chain = ChainId::for_partition("orders", 0);
 //! ```
 //!
-//! References: RFC 6962 section 2.1 (Merkle trees), RFC 8032 (Ed25519).
+//! An encrypted record's value is `nonce || ciphertext || tag` under a data key named by its
+//! `kchain.enc` header, with associated data binding it to its chain, partition and height
+//! (`docs/encryption.md`); it is encrypted before it is hashed, so verifying needs no key.
+//!
+//! References: RFC 6962 section 2.1 (Merkle trees), RFC 8032 (Ed25519), NIST SP 800-38D
+//! (AES-GCM).
 
 mod chain;
 mod checkpoint;
+mod crypt;
 mod entry;
 mod hash;
 mod item;
+mod keyring;
 mod keys;
 pub mod merkle;
 mod note;
@@ -43,12 +51,17 @@ pub use checkpoint::{
     Cosigner, Evidence, Policy, PolicyError, TrustedCheckpoint, Witness, WitnessRefusal,
     COSIGNATURE_V1_HEADER, DEFAULT_ORIGIN_NAMESPACE,
 };
+pub use crypt::{
+    decrypt_record, parse_enc_header, random_nonces, CryptError, DataKey, DataKeyId, Decryption,
+    OpenError, RecordPlace, ENC_SCHEME, H_ENC, NONCE_LEN, TAG_LEN,
+};
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
 pub use hash::{
     decode_hex, encode_hex, from_hex, sha256, tag, to_hex, DecodeError, Decoder, Encoder, Hash,
     ZERO_HASH,
 };
 pub use item::{Item, ItemRef};
+pub use keyring::{KeyEntry, KeyState, Keyring};
 pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};
 pub use note::{
     is_valid_key_name, key_id as note_key_id, NoteError, NoteSignature, NoteSigner, NoteVerifier,

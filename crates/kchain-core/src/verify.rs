@@ -62,6 +62,11 @@ pub enum FindingKind {
     Truncated,
     /// The entry at a trusted tip's height differs from the trusted hash (rewritten history).
     TipMismatch,
+    /// An encrypted record's data key is not in the keyring (only when verifying with one).
+    KeyMissing,
+    /// An encrypted record does not decrypt with its keyring key: wrong key under that id,
+    /// a ciphertext moved to another place, truncated, or a malformed `kchain.enc` header.
+    DecryptFailed,
 }
 
 impl FindingKind {
@@ -83,6 +88,8 @@ impl FindingKind {
             FindingKind::GenesisMismatch => "genesis_mismatch",
             FindingKind::Truncated => "truncated",
             FindingKind::TipMismatch => "tip_mismatch",
+            FindingKind::KeyMissing => "key_missing",
+            FindingKind::DecryptFailed => "decrypt_failed",
         }
     }
 }

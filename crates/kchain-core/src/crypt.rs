@@ -1,0 +1,548 @@
+//! Encrypted payloads: AES-256-GCM data keys, the keyring that holds them (with tombstones
+//! for shredded keys), and the format of an encrypted record.
+//!
+//! ```text
+//! value      = nonce (12 random bytes) || AES-256-GCM ciphertext || tag (16 bytes)
+//! kchain.enc = "aes256gcm:" || data key id (16 lower-case hex digits)
+//! AAD        = 0x0D "kchain:enc:v1" || chain id (16) || partition (u32 BE)
+//!              || height (u64 BE) || data key id (8)
+//! ```
+//!
+//! Only the value is encrypted; the record key, the timestamp and the application headers
+//! stay in clear. Encryption happens before hashing: the entry hash commits to the
+//! ciphertext and to the `kchain.enc` header (an application header, part of the item), so a
+//! chain verifies without any key, and shredding a key changes no hash. The associated data
+//! binds each ciphertext to its place: moved to another height, partition or chain, or
+//! relabelled with another key id, it no longer authenticates.
+//!
+//! A data key id is 8 random bytes, not derived from the secret, so that it reveals nothing
+//! about the key. Nonces are random (96 bits): a key should encrypt well under 2^32 records
+//! (NIST SP 800-38D section 8.3), so rotate keys (`kchain key new`) long before.
+//!
+//! ```
+//! use kchain_core::{DataKey, DataKeyId, RecordPlace};
+//! let key = DataKey::from_secret(DataKeyId([1; 8]), 0, &[7; 32]);
+//! let here = RecordPlace::new("orders", 0, 5);
+//! let sealed = key.seal(&here, [0; 12], b"hello");
+//! assert_eq!(key.open(&here, &sealed).unwrap(), b"hello");
+//! assert!(key.open(&RecordPlace::new("orders", 0, 6), &sealed).is_err());
+//! ```
+
+use std::fmt;
+
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
+
+use crate::entry::ChainId;
+use crate::hash::{tag, Encoder};
+use crate::keyring::{KeyState, Keyring};
+
+/// The record header that marks an encrypted value and names its data key.
+pub const H_ENC: &str = "kchain.enc";
+/// The scheme named in the `kchain.enc` header.
+pub const ENC_SCHEME: &str = "aes256gcm";
+/// Bytes of nonce before the ciphertext.
+pub const NONCE_LEN: usize = 12;
+/// Bytes of authentication tag after the ciphertext.
+pub const TAG_LEN: usize = 16;
+
+/// Names what is wrong with a data key id, a keyring or the random source. Messages never
+/// contain secret key material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptError {
+    #[error("malformed keyring: {0}")]
+    MalformedKeyring(String),
+    #[error("invalid data key id '{0}': expected 16 lower-case hex digits")]
+    InvalidKeyId(String),
+    #[error("data key {0} is already in the keyring")]
+    DuplicateKey(DataKeyId),
+    #[error("data key {0} is not in the keyring")]
+    UnknownKey(DataKeyId),
+    #[error("the operating system's random source failed")]
+    Random,
+}
+
+/// Why a sealed value did not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    #[error("the value is {len} bytes, shorter than a nonce and a tag ({} bytes)", NONCE_LEN + TAG_LEN)]
+    Truncated { len: usize },
+    #[error(
+        "authentication failed: the key under this id is not the one that encrypted it, or the \
+         ciphertext, its key id or its place (chain, partition, height) was changed"
+    )]
+    Authentication,
+}
+
+/// The id of a data key: 8 random bytes, shown as 16 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DataKeyId(pub [u8; 8]);
+
+impl DataKeyId {
+    /// Parses exactly 16 lower-case hex digits (the only form kchain writes).
+    pub fn from_hex(s: &str) -> Result<DataKeyId, CryptError> {
+        parse_id(s.as_bytes()).ok_or_else(|| CryptError::InvalidKeyId(s.into()))
+    }
+}
+
+pub(crate) fn parse_id(s: &[u8]) -> Option<DataKeyId> {
+    if s.len() != 16 || !s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut b = [0u8; 8];
+    hex::decode_to_slice(s, &mut b).ok()?;
+    Some(DataKeyId(b))
+}
+
+impl fmt::Display for DataKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for DataKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKeyId({self})")
+    }
+}
+
+/// Where a record sits: what the associated data binds its ciphertext to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordPlace {
+    pub chain: ChainId,
+    pub partition: u32,
+    pub height: u64,
+}
+
+impl RecordPlace {
+    /// The place of the record at `height` in `topic`/`partition`.
+    pub fn new(topic: &str, partition: u32, height: u64) -> RecordPlace {
+        RecordPlace {
+            chain: ChainId::for_partition(topic, partition),
+            partition,
+            height,
+        }
+    }
+
+    /// The associated data of a value encrypted here under key `id` (50 bytes).
+    pub fn aad(&self, id: DataKeyId) -> [u8; 14 + 16 + 4 + 8 + 8] {
+        let mut buf = Vec::with_capacity(50);
+        Encoder::with_tag(&mut buf, tag::ENC)
+            .fixed(&self.chain.0)
+            .u32(self.partition)
+            .u64(self.height)
+            .fixed(&id.0);
+        buf.try_into().expect("fixed-size encoding")
+    }
+}
+
+/// An AES-256-GCM data key: its id, when it was made, and the 32-byte secret (wiped from
+/// memory when the key is dropped). `Debug` never prints the secret.
+pub struct DataKey {
+    id: DataKeyId,
+    created_ms: i64,
+    secret: Zeroizing<[u8; 32]>,
+    // ring's expanded key schedule; ring does not wipe it on drop.
+    aead: LessSafeKey,
+}
+
+impl DataKey {
+    /// A fresh key (random secret, random id) from the operating system's random source.
+    pub fn generate(created_ms: i64) -> Result<DataKey, CryptError> {
+        let rng = SystemRandom::new();
+        let mut secret = Zeroizing::new([0u8; 32]);
+        let mut id = [0u8; 8];
+        rng.fill(secret.as_mut()).map_err(|_| CryptError::Random)?;
+        rng.fill(&mut id).map_err(|_| CryptError::Random)?;
+        Ok(DataKey::from_secret(DataKeyId(id), created_ms, &secret))
+    }
+
+    /// A key from its parts (a keyring file, test vectors).
+    pub fn from_secret(id: DataKeyId, created_ms: i64, secret: &[u8; 32]) -> DataKey {
+        let unbound = UnboundKey::new(&AES_256_GCM, secret).expect("32 bytes is an AES-256 key");
+        DataKey {
+            id,
+            created_ms,
+            secret: Zeroizing::new(*secret),
+            aead: LessSafeKey::new(unbound),
+        }
+    }
+
+    pub fn id(&self) -> DataKeyId {
+        self.id
+    }
+
+    /// When the key was made, in ms since the Unix epoch.
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+
+    /// The value of the `kchain.enc` header of a record encrypted under this key.
+    pub fn header_value(&self) -> Vec<u8> {
+        format!("{ENC_SCHEME}:{}", self.id).into_bytes()
+    }
+
+    /// Encrypts `plaintext` for the record at `place`: `nonce || ciphertext || tag`.
+    /// Requires a nonce never used before with this key (use [`random_nonces`]).
+    pub fn seal(&self, place: &RecordPlace, nonce: [u8; NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .aead
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(place.aad(self.id)),
+                &mut out[NONCE_LEN..],
+            )
+            .expect("a record value is far below AES-GCM's length limit");
+        out.extend_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Decrypts a value sealed by [`DataKey::seal`] for the record at `place`.
+    pub fn open(&self, place: &RecordPlace, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        if sealed.len() < NONCE_LEN + TAG_LEN {
+            return Err(OpenError::Truncated { len: sealed.len() });
+        }
+        let nonce: [u8; NONCE_LEN] = sealed[..NONCE_LEN].try_into().expect("length checked");
+        let mut buf = sealed[NONCE_LEN..].to_vec();
+        let n = self
+            .aead
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(place.aad(self.id)),
+                &mut buf,
+            )
+            .map_err(|_| OpenError::Authentication)?
+            .len();
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// The secret, for the keyring file alone.
+    pub(crate) fn secret(&self) -> &[u8; 32] {
+        &self.secret
+    }
+}
+
+impl Clone for DataKey {
+    fn clone(&self) -> Self {
+        DataKey {
+            id: self.id,
+            created_ms: self.created_ms,
+            secret: self.secret.clone(),
+            aead: self.aead.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DataKey")
+            .field("id", &self.id)
+            .field("created_ms", &self.created_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `n` random nonces in one call to the random source (one system call per batch, not per
+/// record).
+pub fn random_nonces(n: usize) -> Result<Vec<[u8; NONCE_LEN]>, CryptError> {
+    let mut nonces = vec![[0u8; NONCE_LEN]; n];
+    SystemRandom::new()
+        .fill(nonces.as_flattened_mut())
+        .map_err(|_| CryptError::Random)?;
+    Ok(nonces)
+}
+
+/// What became of one record's value on reading.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Decryption {
+    /// Not encrypted (no `kchain.enc` header).
+    Plain,
+    /// Encrypted, and decrypted with the keyring's key.
+    Decrypted { key: DataKeyId, value: Vec<u8> },
+    /// Encrypted under a key that was shredded: the value cannot be read by anyone.
+    Shredded { key: DataKeyId, at_ms: i64 },
+    /// Encrypted under a key the keyring does not hold.
+    MissingKey { key: DataKeyId },
+    /// Encrypted, but it does not decrypt: authentication failed, the value is truncated, or
+    /// the `kchain.enc` header is malformed (then `key` is `None`).
+    Failed { key: Option<DataKeyId>, why: String },
+}
+
+impl Decryption {
+    /// The stable machine name of this outcome (used in `--json` output).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Decryption::Plain => "plain",
+            Decryption::Decrypted { .. } => "decrypted",
+            Decryption::Shredded { .. } => "shredded",
+            Decryption::MissingKey { .. } => "key_missing",
+            Decryption::Failed { .. } => "decrypt_failed",
+        }
+    }
+
+    /// The key id a record names, if it is encrypted and the header parsed.
+    pub fn key(&self) -> Option<DataKeyId> {
+        match self {
+            Decryption::Plain => None,
+            Decryption::Decrypted { key, .. }
+            | Decryption::Shredded { key, .. }
+            | Decryption::MissingKey { key } => Some(*key),
+            Decryption::Failed { key, .. } => *key,
+        }
+    }
+}
+
+impl fmt::Debug for Decryption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decryption::Plain => f.write_str("Plain"),
+            Decryption::Decrypted { key, value } => f
+                .debug_struct("Decrypted")
+                .field("key", key)
+                .field("len", &value.len())
+                .finish_non_exhaustive(),
+            Decryption::Shredded { key, at_ms } => f
+                .debug_struct("Shredded")
+                .field("key", key)
+                .field("at_ms", at_ms)
+                .finish(),
+            Decryption::MissingKey { key } => {
+                f.debug_struct("MissingKey").field("key", key).finish()
+            }
+            Decryption::Failed { key, why } => f
+                .debug_struct("Failed")
+                .field("key", key)
+                .field("why", why)
+                .finish(),
+        }
+    }
+}
+
+/// The data key id a `kchain.enc` header value names. Never panics.
+pub fn parse_enc_header(value: &[u8]) -> Result<DataKeyId, String> {
+    let Some(rest) = value
+        .strip_prefix(ENC_SCHEME.as_bytes())
+        .and_then(|r| r.strip_prefix(b":"))
+    else {
+        return Err(format!(
+            "header {H_ENC} does not start with '{ENC_SCHEME}:' (unsupported scheme)"
+        ));
+    };
+    parse_id(rest)
+        .ok_or_else(|| format!("header {H_ENC}: the key id is not 16 lower-case hex digits"))
+}
+
+/// Decrypts one record's value, if it is encrypted (it carries a `kchain.enc` header among
+/// `headers`), with the keyring's key, for the record at `place`. Never panics.
+pub fn decrypt_record<'a>(
+    keyring: &Keyring,
+    place: &RecordPlace,
+    value: Option<&[u8]>,
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> Decryption {
+    let mut enc = None;
+    for (name, v) in headers {
+        if name == H_ENC && enc.replace(v).is_some() {
+            return Decryption::Failed {
+                key: None,
+                why: format!("header {H_ENC} appears twice"),
+            };
+        }
+    }
+    let Some(header) = enc else {
+        return Decryption::Plain;
+    };
+    let key = match parse_enc_header(header) {
+        Ok(id) => id,
+        Err(why) => return Decryption::Failed { key: None, why },
+    };
+    let Some(sealed) = value else {
+        return Decryption::Failed {
+            key: Some(key),
+            why: "the record is marked encrypted but has no value".into(),
+        };
+    };
+    match keyring.get(key) {
+        KeyState::Unknown => Decryption::MissingKey { key },
+        KeyState::Shredded { at_ms } => Decryption::Shredded { key, at_ms },
+        KeyState::Active(k) => match k.open(place, sealed) {
+            Ok(value) => Decryption::Decrypted { key, value },
+            Err(e) => Decryption::Failed {
+                key: Some(key),
+                why: e.to_string(),
+            },
+        },
+    }
+}
+
+// Keep `aead` in scope for the algorithm's documented constants.
+const _: () = assert!(aead::NONCE_LEN == NONCE_LEN && aead::MAX_TAG_LEN == TAG_LEN);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: [u8; 32] = [7u8; 32];
+
+    fn key() -> DataKey {
+        DataKey::from_secret(
+            DataKeyId([1, 2, 3, 4, 5, 6, 7, 8]),
+            1_700_000_000_000,
+            &SECRET,
+        )
+    }
+
+    fn place(height: u64) -> RecordPlace {
+        RecordPlace::new("orders", 0, height)
+    }
+
+    #[test]
+    fn seal_then_open_round_trips_and_is_randomised_by_the_nonce() {
+        let k = key();
+        let sealed = k.seal(&place(3), [9; 12], b"hello");
+        assert_eq!(sealed.len(), NONCE_LEN + 5 + TAG_LEN);
+        assert_eq!(&sealed[..NONCE_LEN], &[9; 12]);
+        assert_eq!(k.open(&place(3), &sealed).unwrap(), b"hello");
+        assert_ne!(k.seal(&place(3), [8; 12], b"hello"), sealed);
+        assert_eq!(
+            k.open(&place(3), &k.seal(&place(3), [1; 12], b"")).unwrap(),
+            b""
+        );
+        let n = random_nonces(3).unwrap();
+        assert!(n[0] != n[1] && n[1] != n[2]);
+    }
+
+    #[test]
+    fn the_associated_data_binds_chain_partition_height_and_key_id() {
+        let k = key();
+        let sealed = k.seal(&place(3), [9; 12], b"hello");
+        let elsewhere = [
+            place(4),
+            RecordPlace::new("orders", 1, 3),
+            RecordPlace::new("invoices", 0, 3),
+            // Same chain id, another partition number: the partition is bound on its own.
+            RecordPlace {
+                partition: 1,
+                ..place(3)
+            },
+        ];
+        for p in elsewhere {
+            assert_eq!(k.open(&p, &sealed), Err(OpenError::Authentication), "{p:?}");
+        }
+        let relabelled = DataKey::from_secret(DataKeyId([9; 8]), 0, &SECRET);
+        assert_eq!(
+            relabelled.open(&place(3), &sealed),
+            Err(OpenError::Authentication)
+        );
+        let other = DataKey::from_secret(k.id(), 0, &[8; 32]);
+        assert_eq!(
+            other.open(&place(3), &sealed),
+            Err(OpenError::Authentication)
+        );
+    }
+
+    #[test]
+    fn any_flipped_bit_or_truncation_fails() {
+        let k = key();
+        let sealed = k.seal(&place(0), [9; 12], b"payload");
+        for i in 0..sealed.len() * 8 {
+            let mut x = sealed.clone();
+            x[i / 8] ^= 1 << (i % 8);
+            assert_eq!(
+                k.open(&place(0), &x),
+                Err(OpenError::Authentication),
+                "bit {i}"
+            );
+        }
+        for len in 0..sealed.len() {
+            let want = if len < NONCE_LEN + TAG_LEN {
+                OpenError::Truncated { len }
+            } else {
+                OpenError::Authentication
+            };
+            assert_eq!(k.open(&place(0), &sealed[..len]), Err(want), "len {len}");
+        }
+        let mut extended = sealed.clone();
+        extended.push(0);
+        assert_eq!(k.open(&place(0), &extended), Err(OpenError::Authentication));
+    }
+
+    #[test]
+    fn aad_layout() {
+        let a = place(5).aad(DataKeyId([0xaa; 8]));
+        assert_eq!(a[0], 13);
+        assert_eq!(&a[1..14], b"kchain:enc:v1");
+        assert_eq!(&a[14..30], &ChainId::for_partition("orders", 0).0);
+        assert_eq!(&a[30..34], &[0, 0, 0, 0]);
+        assert_eq!(&a[34..42], &5u64.to_be_bytes());
+        assert_eq!(&a[42..], &[0xaa; 8]);
+    }
+
+    fn run(ring: &Keyring, value: Option<&[u8]>, headers: &[(&str, &[u8])], h: u64) -> Decryption {
+        decrypt_record(ring, &place(h), value, headers.iter().copied())
+    }
+
+    #[test]
+    fn decrypt_record_outcomes() {
+        let k = key();
+        let mut ring = Keyring::default();
+        ring.add(k.clone()).unwrap();
+        let sealed = k.seal(&place(2), [4; 12], b"secret order");
+        let hv = k.header_value();
+        let enc = [("app", &b"x"[..]), (H_ENC, &hv[..])];
+        assert_eq!(run(&ring, Some(b"plain"), &enc[..1], 2), Decryption::Plain);
+        assert_eq!(
+            run(&ring, Some(&sealed), &enc, 2),
+            Decryption::Decrypted {
+                key: k.id(),
+                value: b"secret order".to_vec()
+            }
+        );
+        assert!(matches!(
+            run(&ring, Some(&sealed), &enc, 3),
+            Decryption::Failed { key: Some(id), why } if id == k.id() && why.contains("authentication")
+        ));
+        assert!(matches!(
+            run(&ring, Some(&sealed[..20]), &enc, 2),
+            Decryption::Failed { why, .. } if why.contains("shorter")
+        ));
+        assert!(matches!(
+            run(&ring, None, &enc, 2),
+            Decryption::Failed { why, .. } if why.contains("no value")
+        ));
+        for bad in [
+            &b"aes256gcm:0102"[..],
+            b"chacha:0102030405060708",
+            b"",
+            b"aes256gcm:010203040506070G",
+            b"aes256gcm:010203040506070A",
+        ] {
+            let r = run(&ring, Some(&sealed), &[(H_ENC, bad)], 2);
+            assert!(matches!(r, Decryption::Failed { key: None, .. }), "{r:?}");
+        }
+        let twice = [(H_ENC, &hv[..]), (H_ENC, &hv[..])];
+        assert!(matches!(
+            run(&ring, Some(&sealed), &twice, 2),
+            Decryption::Failed { why, .. } if why.contains("twice")
+        ));
+        assert_eq!(
+            run(&Keyring::default(), Some(&sealed), &enc, 2),
+            Decryption::MissingKey { key: k.id() }
+        );
+        ring.shred(k.id(), 99).unwrap();
+        assert_eq!(
+            run(&ring, Some(&sealed), &enc, 2),
+            Decryption::Shredded {
+                key: k.id(),
+                at_ms: 99
+            }
+        );
+    }
+}
