@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use kchain_core::{KeyError, TrustError};
+use kchain_core::{CryptError, KeyError, TrustError};
 use kchain_log::LogError;
 
 /// What can go wrong writing or reading a chained topic. A tampered chain is not an error:
@@ -36,6 +36,13 @@ pub enum TopicError {
 
     #[error("key file {path} is readable by others (mode {mode:o}); run `chmod 600 {path}`")]
     KeyPermissions { path: PathBuf, mode: u32 },
+
+    #[error("keyring {path}: {source}")]
+    Keyring {
+        path: PathBuf,
+        #[source]
+        source: CryptError,
+    },
 
     #[error("trust file {path}: {source}")]
     Trust {

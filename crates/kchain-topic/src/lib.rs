@@ -5,6 +5,10 @@
 //!   carries an Ed25519 signature over its entry hash, which covers the whole batch.
 //! - [`VerifyingReader`]: yields records only once verified, stops at the first finding.
 //! - [`verify_topic`]: verifies partitions in parallel, and hashes in parallel within each.
+//! - Encrypted payloads: [`ChainWriter::with_encryption`] encrypts values (AES-256-GCM)
+//!   before they are hashed; [`VerifyingReader::with_keyring`] decrypts them;
+//!   [`verify_topic_decrypting`] also checks that every one decrypts. Keyring files:
+//!   [`read_keyring_file`], [`write_keyring_file`].
 //!
 //! ```text
 //!  offset  0          1          2 (batch end)   3 ...
@@ -16,9 +20,11 @@
 //! The record layout is in `docs/format.md`.
 
 mod checkpoints;
+mod decrypt;
 mod error;
 mod files;
 mod inspect;
+mod keyring_file;
 mod mapping;
 mod partitioner;
 mod reader;
@@ -33,13 +39,16 @@ pub use checkpoints::{
     writer_verifiers, CheckpointFinding, CheckpointFindingKind, CheckpointOptions,
     CheckpointRecord, CheckpointReport, PartitionCheckpoints, WitnessEvent, CHECKPOINTS_SUFFIX,
 };
+pub use decrypt::EncryptionSummary;
 pub use error::TopicError;
 pub use files::{read_key_file, read_trust_file, write_key_file, write_trust_file};
 pub use inspect::{inspect, short, InspectRow};
+pub use keyring_file::{read_keyring_file, write_keyring_file};
 pub use mapping::{item_of, meta_of};
 pub use partitioner::{murmur2, partition_for_key};
 pub use reader::{VerifiedRecord, VerifyingReader};
 pub use verify::{
-    expectations, verify_partition, verify_topic, PartitionReport, TopicReport, VerifyOptions,
+    expectations, verify_partition, verify_topic, verify_topic_decrypting, PartitionReport,
+    TopicReport, VerifyOptions,
 };
 pub use writer::{AppendReceipt, ChainWriter, WriterOptions};

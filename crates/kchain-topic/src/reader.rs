@@ -4,17 +4,26 @@
 //! A record is verified when it links back to genesis and a valid writer signature covers it
 //! (the signature at the end of its batch). The reader therefore holds back at most one
 //! batch of records, and judges each record with the next two in view.
+//!
+//! Each verified record also says what became of its value: not encrypted, decrypted with a
+//! keyring key ([`VerifyingReader::with_keyring`]), or unreadable (key shredded, key missing,
+//! or a ciphertext that does not authenticate). Without a keyring, every encrypted record
+//! reads as key missing.
 
 use std::collections::VecDeque;
 
 use kchain_core::{
-    ChainContext, ChainId, ChainVerifier, Finding, Hash, Item, Observation, Summary, Trust,
+    decrypt_record, ChainContext, ChainId, ChainVerifier, Decryption, Finding, Hash, Item, Keyring,
+    Observation, RecordPlace, Summary, Trust,
 };
 use kchain_log::{Log, StoredRecord};
 
 use crate::error::TopicError;
 use crate::mapping::item_of;
 use crate::verify::{expectations, observe_record, Chunks};
+use crate::writer::header_pairs;
+
+static NO_KEYS: Keyring = Keyring::EMPTY;
 
 /// A record that verified.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,8 +32,24 @@ pub struct VerifiedRecord {
     pub height: u64,
     /// The record's entry hash.
     pub hash: Hash,
-    /// The application's record (kchain headers removed).
+    /// The application's record as stored (chain headers removed): for an encrypted record,
+    /// the value is the ciphertext and the `kchain.enc` header is among the headers.
     pub item: Item,
+    /// What became of the value: [`Decryption::Plain`] when it is not encrypted, else the
+    /// plaintext or why there is none.
+    pub decryption: Decryption,
+}
+
+impl VerifiedRecord {
+    /// The application's value, decrypted when it was encrypted: `Ok(None)` for a record
+    /// without a value; `Err` with the outcome when an encrypted value cannot be read.
+    pub fn value(&self) -> Result<Option<&[u8]>, &Decryption> {
+        match &self.decryption {
+            Decryption::Plain => Ok(self.item.value.as_deref()),
+            Decryption::Decrypted { value, .. } => Ok(Some(value)),
+            other => Err(other),
+        }
+    }
 }
 
 /// Reads one chained partition, verifying from genesis, and yields verified records from a
@@ -33,8 +58,10 @@ pub struct VerifyingReader<'t> {
     chunks: Chunks,
     verifier: Option<ChainVerifier>,
     topic: String,
+    partition: u32,
     chain: ChainId,
     trust: &'t Trust,
+    keyring: Option<&'t Keyring>,
     from: u64,
     held: VecDeque<(StoredRecord, u64, Hash)>,
     summary: Option<Summary>,
@@ -58,13 +85,21 @@ impl<'t> VerifyingReader<'t> {
             chunks: Chunks::new(reader, end, 4096),
             verifier: Some(ChainVerifier::new(expectations(trust, topic, partition))),
             topic: topic.to_owned(),
+            partition,
             chain: ChainId::for_partition(topic, partition),
             trust,
+            keyring: None,
             from,
             held: VecDeque::new(),
             summary: None,
             scratch: Vec::new(),
         })
+    }
+
+    /// This reader, decrypting encrypted values with `keyring`'s keys.
+    pub fn with_keyring(mut self, keyring: &'t Keyring) -> Self {
+        self.keyring = Some(keyring);
+        self
     }
 
     /// The outcome once the reader has returned `None`.
@@ -133,11 +168,24 @@ impl Iterator for VerifyingReader<'_> {
                     if r.offset < self.from {
                         continue;
                     }
+                    let place = RecordPlace {
+                        chain: self.chain,
+                        partition: self.partition,
+                        height,
+                    };
+                    let rec = &r.record;
+                    let decryption = decrypt_record(
+                        self.keyring.unwrap_or(&NO_KEYS),
+                        &place,
+                        rec.value.as_deref(),
+                        header_pairs(&rec.headers),
+                    );
                     return Some(Ok(VerifiedRecord {
                         offset: r.offset,
                         height,
                         hash,
-                        item: item_of(&r.record),
+                        item: item_of(rec),
+                        decryption,
                     }));
                 }
             }

@@ -6,6 +6,9 @@
 //!  worker 2: read chunk 1, observe ─┼─► reorder ─► ChainVerifier::push (in order)
 //!  worker 1: read chunk 2, observe ─┘     (at most 2 chunks per worker ahead)
 //! ```
+//!
+//! With a keyring ([`verify_topic_decrypting`]), the workers also try to decrypt every
+//! encrypted record, and the in-order stage tallies the outcomes beside the chain's.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,11 +17,12 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use kchain_core::{
-    ChainContext, ChainId, ChainVerifier, Expectations, Observation, Summary, Trust,
+    ChainContext, ChainId, ChainVerifier, Expectations, Keyring, Observation, Summary, Trust,
 };
 use kchain_log::{Log, LogError, Reader, StoredRecord};
 use rayon::prelude::*;
 
+use crate::decrypt::{Checked, Decrypting, EncryptionSummary};
 use crate::error::TopicError;
 use crate::writer::header_pairs;
 
@@ -53,6 +57,15 @@ pub struct PartitionReport {
     /// The end offset when verification began; records appended later are not covered.
     pub end_offset: u64,
     pub summary: Summary,
+    /// Decryption outcomes, when verifying with a keyring.
+    pub encryption: Option<EncryptionSummary>,
+}
+
+impl PartitionReport {
+    /// True when neither the chain nor (with a keyring) decryption has a finding.
+    pub fn ok(&self) -> bool {
+        self.summary.ok() && self.encryption.as_ref().is_none_or(EncryptionSummary::ok)
+    }
 }
 
 /// The verification result of a topic.
@@ -65,9 +78,9 @@ pub struct TopicReport {
 }
 
 impl TopicReport {
-    /// True when no partition has a finding.
+    /// True when no partition has a finding (of the chain, or of decryption).
     pub fn ok(&self) -> bool {
-        self.partitions.iter().all(|p| p.summary.ok())
+        self.partitions.iter().all(PartitionReport::ok)
     }
 }
 
@@ -78,6 +91,42 @@ pub fn verify_topic(
     topic: &str,
     partitions: Option<&[u32]>,
     trust: &Trust,
+    options: VerifyOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<TopicReport, TopicError> {
+    verify(log, topic, partitions, trust, None, options, progress)
+}
+
+/// Verifies like [`verify_topic`], and also tries to decrypt every encrypted record with
+/// `keyring`: a record whose key the keyring lacks is a `key_missing` finding, one that does
+/// not decrypt a `decrypt_failed` finding, one under a shredded key is counted. The results
+/// are in each partition's [`PartitionReport::encryption`].
+pub fn verify_topic_decrypting(
+    log: &dyn Log,
+    topic: &str,
+    partitions: Option<&[u32]>,
+    trust: &Trust,
+    keyring: &Keyring,
+    options: VerifyOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<TopicReport, TopicError> {
+    verify(
+        log,
+        topic,
+        partitions,
+        trust,
+        Some(keyring),
+        options,
+        progress,
+    )
+}
+
+fn verify(
+    log: &dyn Log,
+    topic: &str,
+    partitions: Option<&[u32]>,
+    trust: &Trust,
+    keyring: Option<&Keyring>,
     options: VerifyOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<TopicReport, TopicError> {
@@ -116,7 +165,16 @@ pub fn verify_topic(
     let reports = pool.install(|| {
         parts
             .par_iter()
-            .map(|&p| verify_partition(log, topic, p, trust, options, per_partition, progress))
+            .map(|&p| {
+                let part = Partition {
+                    log,
+                    topic,
+                    partition: p,
+                    trust,
+                    keyring,
+                };
+                part.verify(options, per_partition, progress)
+            })
             .collect::<Result<Vec<_>, _>>()
     })?;
     Ok(TopicReport {
@@ -162,56 +220,116 @@ pub fn verify_partition(
     workers: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<PartitionReport, TopicError> {
-    let start = log.start_offset(topic, partition)?;
-    let end = match options.until {
-        Some(u) => u,
-        None => log.end_offset(topic, partition)?,
-    };
-    let ctx = ChainContext {
+    let part = Partition {
+        log,
         topic,
-        chain: ChainId::for_partition(topic, partition),
+        partition,
         trust,
+        keyring: None,
     };
-    let mut verifier = ChainVerifier::new(expectations(trust, topic, partition));
-    let chunk = options.chunk.max(1) as u64;
-    if workers <= 1 || end - start <= chunk {
-        let mut reader = log.reader(topic, partition, start)?;
-        let mut scratch = Vec::new();
-        loop {
-            let n = observe_next(
-                reader.as_mut(),
-                end,
-                chunk as usize,
-                &ctx,
-                &mut scratch,
-                &mut |o| verifier.push(o),
-            )?;
-            if n == 0 {
-                break;
+    part.verify(options, workers, progress)
+}
+
+/// One partition to verify, and the keyring to decrypt it with, if any.
+struct Partition<'a> {
+    log: &'a dyn Log,
+    topic: &'a str,
+    partition: u32,
+    trust: &'a Trust,
+    keyring: Option<&'a Keyring>,
+}
+
+impl Partition<'_> {
+    fn verify(
+        &self,
+        options: VerifyOptions,
+        workers: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<PartitionReport, TopicError> {
+        let (log, topic, partition) = (self.log, self.topic, self.partition);
+        let start = log.start_offset(topic, partition)?;
+        let end = match options.until {
+            Some(u) => u,
+            None => log.end_offset(topic, partition)?,
+        };
+        let chain = ChainId::for_partition(topic, partition);
+        let ctx = ChainContext {
+            topic,
+            chain,
+            trust: self.trust,
+        };
+        let decrypting = self.keyring.map(|keyring| Decrypting {
+            keyring,
+            chain,
+            partition,
+        });
+        let mut verifier = ChainVerifier::new(expectations(self.trust, topic, partition));
+        let mut tally = Tally {
+            summary: self.keyring.map(|_| EncryptionSummary::default()),
+        };
+        let chunk = options.chunk.max(1) as u64;
+        if workers <= 1 || end - start <= chunk {
+            let mut reader = log.reader(topic, partition, start)?;
+            let mut scratch = Vec::new();
+            loop {
+                let n = observe_next(
+                    reader.as_mut(),
+                    end,
+                    chunk as usize,
+                    (&ctx, decrypting.as_ref()),
+                    &mut scratch,
+                    &mut |o, c| tally.push(&mut verifier, o, c),
+                )?;
+                if n == 0 {
+                    break;
+                }
+                progress(n as u64);
+                if verifier.finding().is_some() {
+                    break;
+                }
             }
-            progress(n as u64);
-            if verifier.finding().is_some() {
-                break;
+        } else {
+            let range = ChunkRange {
+                log,
+                topic,
+                partition,
+                start,
+                end,
+                chunk,
+            };
+            let ctx = (&ctx, decrypting.as_ref());
+            range.verify_parallel(ctx, &mut verifier, &mut tally, workers, progress)?;
+        }
+        Ok(PartitionReport {
+            partition,
+            start_offset: start,
+            end_offset: end,
+            summary: verifier.finish(),
+            encryption: tally.summary,
+        })
+    }
+}
+
+/// Decryption outcomes, tallied in log order beside the chain verifier. A record counts when
+/// the verifier had no finding yet as it took the record, so the tally does not depend on
+/// how the partition was cut into chunks.
+struct Tally {
+    summary: Option<EncryptionSummary>,
+}
+
+impl Tally {
+    fn push(&mut self, verifier: &mut ChainVerifier, o: Observation, checked: Option<Checked>) {
+        if let (Some(s), Some(c), Observation::Entry(e)) = (&mut self.summary, checked, &o) {
+            if verifier.finding().is_none() {
+                s.add(e.offset, e.height, c);
             }
         }
-    } else {
-        let range = ChunkRange {
-            log,
-            topic,
-            partition,
-            start,
-            end,
-            chunk,
-        };
-        range.verify_parallel(&ctx, &mut verifier, workers, progress)?;
+        verifier.push(o);
     }
-    Ok(PartitionReport {
-        partition,
-        start_offset: start,
-        end_offset: end,
-        summary: verifier.finish(),
-    })
 }
+
+/// What observing a record needs: the chain, and the keyring to decrypt with, if any.
+type ObserveCtx<'c, 'a> = (&'c ChainContext<'a>, Option<&'c Decrypting<'a>>);
 
 /// A partition's offsets `start..end`, cut into chunks of `chunk` offsets.
 struct ChunkRange<'a> {
@@ -227,10 +345,10 @@ impl ChunkRange<'_> {
     /// Reads chunk `j` and observes its records.
     fn observe_chunk(
         &self,
-        ctx: &ChainContext<'_>,
+        ctx: ObserveCtx<'_, '_>,
         j: u64,
         scratch: &mut Vec<u8>,
-    ) -> Result<Vec<Observation>, TopicError> {
+    ) -> Result<Vec<(Observation, Option<Checked>)>, TopicError> {
         let from = self.start + j * self.chunk;
         let to = (from + self.chunk).min(self.end);
         let mut reader = self.log.reader(self.topic, self.partition, from)?;
@@ -241,7 +359,7 @@ impl ChunkRange<'_> {
             self.chunk as usize,
             ctx,
             scratch,
-            &mut |o| out.push(o),
+            &mut |o, c| out.push((o, c)),
         )? > 0
         {}
         Ok(out)
@@ -249,8 +367,9 @@ impl ChunkRange<'_> {
 
     fn verify_parallel(
         &self,
-        ctx: &ChainContext<'_>,
+        ctx: ObserveCtx<'_, '_>,
         verifier: &mut ChainVerifier,
+        tally: &mut Tally,
         workers: usize,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(), TopicError> {
@@ -260,7 +379,8 @@ impl ChunkRange<'_> {
         let stop = AtomicBool::new(false);
         // The chunk the verifier needs next; workers wait while they are `ahead` past it.
         let needed = (Mutex::new(0u64), Condvar::new());
-        let (tx, rx) = sync_channel::<(u64, Result<Vec<Observation>, TopicError>)>(ahead as usize);
+        type Observed = Vec<(Observation, Option<Checked>)>;
+        let (tx, rx) = sync_channel::<(u64, Result<Observed, TopicError>)>(ahead as usize);
         std::thread::scope(|s| {
             for _ in 0..workers {
                 let tx = tx.clone();
@@ -293,8 +413,8 @@ impl ChunkRange<'_> {
                     while let Some(res) = held.remove(&want) {
                         let obs = res?;
                         let n = obs.len() as u64;
-                        for o in obs {
-                            verifier.push(o);
+                        for (o, c) in obs {
+                            tally.push(verifier, o, c);
                         }
                         progress(n);
                         want += 1;
@@ -346,13 +466,14 @@ pub fn observe_record(
 /// Observes the next records of `reader` below offset `end` (at most `max`), lending them
 /// from the backend without copies, and hands each observation to `sink`. Returns how many
 /// it observed: 0 once the reader is at `end`. Waits for a slow backend, but not forever.
-pub(crate) fn observe_next(
+/// With a keyring, each observation comes with the record's decryption outcome.
+fn observe_next(
     reader: &mut dyn Reader,
     end: u64,
     max: usize,
-    ctx: &ChainContext<'_>,
+    (ctx, decrypting): ObserveCtx<'_, '_>,
     scratch: &mut Vec<u8>,
-    sink: &mut dyn FnMut(Observation),
+    sink: &mut dyn FnMut(Observation, Option<Checked>),
 ) -> Result<usize, TopicError> {
     let since = Instant::now();
     while reader.position() < end {
@@ -360,7 +481,7 @@ pub(crate) fn observe_next(
         let mut n = 0;
         reader.poll_visit(want, Duration::from_millis(500), &mut |v| {
             if v.offset < end {
-                sink(kchain_core::observe(
+                let o = kchain_core::observe(
                     ctx,
                     v.offset,
                     v.key,
@@ -368,7 +489,14 @@ pub(crate) fn observe_next(
                     v.headers.iter(),
                     v.timestamp_ms,
                     scratch,
-                ));
+                );
+                let checked = match (&o, decrypting) {
+                    (Observation::Entry(e), Some(d)) => {
+                        Some(d.check(e.height, v.value, v.headers.iter()))
+                    }
+                    _ => None,
+                };
+                sink(o, checked);
                 n += 1;
             }
         })?;

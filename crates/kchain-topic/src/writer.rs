@@ -1,15 +1,20 @@
 //! The chained writer: appends items to one partition as hash-linked, signed records.
 //!
 //! ```text
-//!  items ──► leaf hashes (parallel) ──► entry hashes (in order: each needs the previous)
-//!        ──► sign the last entry hash ──► one log batch ──► check the offsets we were given
+//!  items ──► [encrypt values] + leaf hashes (parallel) ──► entry hashes (in order: each needs
+//!        the previous) ──► sign the last entry hash ──► one log batch ──► check the offsets
 //! ```
+//!
+//! Heights are known before anything is hashed (the tip is), so encryption, whose associated
+//! data binds each value to its height, runs in the parallel per-record stage and stays off
+//! the sequential hash chain.
 
 use std::time::Duration;
 
 use kchain_core::{
-    observe, ChainContext, ChainId, ChainMeta, EntryHeader, Hash, Item, Observation, SigCheck,
-    SignedNote, Trust, TrustedWriter, WriterKey, ENTRY_VERSION, ZERO_HASH,
+    observe, random_nonces, ChainContext, ChainId, ChainMeta, DataKey, EntryHeader, Hash, Item,
+    Observation, RecordPlace, SigCheck, SignedNote, Trust, TrustedWriter, WriterKey, ENTRY_VERSION,
+    H_ENC, NONCE_LEN, ZERO_HASH,
 };
 use kchain_log::{Appender, Header, Log, Record};
 use rayon::prelude::*;
@@ -61,6 +66,8 @@ pub struct ChainWriter<'k> {
     scratch: Vec<u8>,
     /// Set by [`ChainWriter::with_checkpoints`].
     checkpoints: Option<CheckpointState<'k>>,
+    /// Set by [`ChainWriter::with_encryption`].
+    encryption: Option<&'k DataKey>,
 }
 
 impl<'k> ChainWriter<'k> {
@@ -95,7 +102,23 @@ impl<'k> ChainWriter<'k> {
             poisoned: false,
             scratch: Vec::new(),
             checkpoints: None,
+            encryption: None,
         })
+    }
+
+    /// This writer, encrypting the value of every record it appends from now on under `key`
+    /// (AES-256-GCM, see `kchain_core::crypt` and `docs/encryption.md`); records without a
+    /// value (tombstones) stay without one. For a keyring, pass `keyring.newest()`.
+    pub fn with_encryption(mut self, key: &'k DataKey) -> Self {
+        self.encryption = Some(key);
+        self
+    }
+
+    /// This writer with encryption under `key`, or without encryption for `None` (for a
+    /// benchmark or a command that measures both side by side).
+    pub fn with_optional_encryption(mut self, key: Option<&'k DataKey>) -> Self {
+        self.encryption = key;
+        self
     }
 
     /// This writer, publishing signed checkpoints of its chain to `<topic>.checkpoints` (see
@@ -152,6 +175,17 @@ impl<'k> ChainWriter<'k> {
                 partition: self.partition,
             });
         }
+        if self.encryption.is_some() {
+            if let Some(i) = items
+                .iter()
+                .position(|it| it.headers.iter().any(|(n, _)| n == H_ENC))
+            {
+                return Err(TopicError::Invalid(format!(
+                    "{}/{}: item {i} already carries a {H_ENC} header; the writer sets it",
+                    self.topic, self.partition
+                )));
+            }
+        }
         let mut receipt: Option<AppendReceipt> = None;
         let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
@@ -184,24 +218,49 @@ impl<'k> ChainWriter<'k> {
         Ok(receipt)
     }
 
-    fn append_batch(&mut self, items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
-        // Only the entry hashes form a sequence (each needs the one before); item hashing
-        // and record building run in parallel around it.
-        let parallel = items.len() >= 256;
-        let leaves: Vec<Hash> = if parallel {
-            items
-                .par_iter()
-                .map_init(Vec::new, |buf, it| it.as_ref().leaf_hash(buf))
-                .collect()
-        } else {
-            items
-                .iter()
-                .map(|it| it.as_ref().leaf_hash(&mut self.scratch))
-                .collect()
-        };
+    fn append_batch(&mut self, mut items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
         let (first_height, mut prev) = match self.tip {
             Some((h, hash)) => (h + 1, hash),
             None => (0, ZERO_HASH),
+        };
+        // Only the entry hashes form a sequence (each needs the one before); encryption, item
+        // hashing and record building run in parallel around it.
+        let parallel = items.len() >= 256;
+        let nonces = match self.encryption {
+            Some(_) => random_nonces(items.len()).map_err(|e| {
+                TopicError::Invalid(format!("{}/{}: {e}", self.topic, self.partition))
+            })?,
+            None => Vec::new(),
+        };
+        let seal = Sealer {
+            key: self.encryption,
+            header: self
+                .encryption
+                .map(DataKey::header_value)
+                .unwrap_or_default(),
+            chain: self.chain,
+            partition: self.partition,
+            first_height,
+            nonces: &nonces,
+        };
+        let leaves: Vec<Hash> = if parallel {
+            items
+                .par_iter_mut()
+                .enumerate()
+                .map_init(Vec::new, |buf, (i, it)| {
+                    seal.apply(i, it);
+                    it.as_ref().leaf_hash(buf)
+                })
+                .collect()
+        } else {
+            items
+                .iter_mut()
+                .enumerate()
+                .map(|(i, it)| {
+                    seal.apply(i, it);
+                    it.as_ref().leaf_hash(&mut self.scratch)
+                })
+                .collect()
         };
         let n = items.len();
         // links[i] = (prev of record i, entry hash of record i)
@@ -295,6 +354,33 @@ impl<'k> ChainWriter<'k> {
             self.checkpoint()?;
         }
         Ok(())
+    }
+}
+
+/// Encrypts the values of one batch in place (when the writer encrypts).
+struct Sealer<'a> {
+    key: Option<&'a DataKey>,
+    /// The `kchain.enc` header value of `key`.
+    header: Vec<u8>,
+    chain: ChainId,
+    partition: u32,
+    first_height: u64,
+    nonces: &'a [[u8; NONCE_LEN]],
+}
+
+impl Sealer<'_> {
+    /// Encrypts the value of the batch's item `i` for its height and marks it with the
+    /// `kchain.enc` header (an application header, so the entry hash commits to it).
+    fn apply(&self, i: usize, item: &mut Item) {
+        let Some(key) = self.key else { return };
+        let Some(value) = &item.value else { return };
+        let place = RecordPlace {
+            chain: self.chain,
+            partition: self.partition,
+            height: self.first_height + i as u64,
+        };
+        item.value = Some(key.seal(&place, self.nonces[i], value));
+        item.headers.push((H_ENC.to_owned(), self.header.clone()));
     }
 }
 
