@@ -2,8 +2,13 @@
 //! replaced atomically so that a crash leaves the old keyring or the new one, never half.
 //!
 //! ```text
-//!  keyring.toml.tmp (create_new, 0600) ──write, fsync──► rename over keyring.toml ──► fsync dir
+//!  lock .keyring.toml.lock ──► read keyring.toml ──► change ──► .keyring.toml.tmp (create_new,
+//!  0600) ──write, fsync──► rename over keyring.toml ──► fsync dir ──► unlock
 //! ```
+//!
+//! Changes hold an exclusive lock for the whole read-change-write, so that two commands run at
+//! once cannot lose a change; above all, a `key new` that read the keyring before a `key shred`
+//! must not write the shredded key back.
 
 use std::fs;
 use std::io::Write;
@@ -41,23 +46,62 @@ pub fn read_keyring_file(path: &Path) -> Result<Keyring, TopicError> {
     })
 }
 
+/// Reads the keyring at `path` (an empty one if there is none and `create` is set), lets
+/// `change` change it, and writes it back atomically, all under an exclusive lock on a
+/// `.<name>.lock` file beside it. Nothing is written when `change` fails.
+pub fn update_keyring_file<T>(
+    path: &Path,
+    create: bool,
+    change: impl FnOnce(&mut Keyring) -> Result<T, TopicError>,
+) -> Result<T, TopicError> {
+    let (dir, name) = dir_and_name(path)?;
+    if create {
+        fs::create_dir_all(&dir)
+            .map_err(|e| TopicError::io(format!("creating {}", dir.display()), e))?;
+    }
+    let lock_path = dir.join(format!(".{name}.lock"));
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let lock = opts
+        .open(&lock_path)
+        .and_then(|f| f.lock().map(|_| f))
+        .map_err(|e| TopicError::io(format!("locking keyring {}", path.display()), e))?;
+    let mut keyring = if !path.exists() && create {
+        Keyring::default()
+    } else {
+        read_keyring_file(path)?
+    };
+    let out = change(&mut keyring)?;
+    write_keyring_file(path, &keyring)?;
+    drop(lock);
+    Ok(out)
+}
+
+fn dir_and_name(path: &Path) -> Result<(std::path::PathBuf, String), TopicError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| TopicError::Invalid(format!("keyring {}: not a file", path.display())))?;
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_owned(),
+        None => std::path::PathBuf::from("."),
+    };
+    Ok((dir, name.to_string_lossy().into_owned()))
+}
+
 /// Writes a keyring file with mode 0600, replacing any old one atomically: a temporary file
 /// in the same directory, synced, renamed over the old one, then the directory synced. The
 /// old file's blocks are not overwritten (the file system decides what becomes of them):
 /// shredding a key also means destroying every copy and backup of the keyring.
 pub fn write_keyring_file(path: &Path, keyring: &Keyring) -> Result<(), TopicError> {
-    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => {
-            fs::create_dir_all(d)
-                .map_err(|e| TopicError::io(format!("creating {}", d.display()), e))?;
-            d.to_owned()
-        }
-        None => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| TopicError::Invalid(format!("keyring {}: not a file", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    let (dir, name) = dir_and_name(path)?;
+    fs::create_dir_all(&dir)
+        .map_err(|e| TopicError::io(format!("creating {}", dir.display()), e))?;
+    let tmp = dir.join(format!(".{name}.tmp"));
     let io = |what: &str, e: std::io::Error| {
         TopicError::io(format!("{what} keyring {}", path.display()), e)
     };

@@ -43,7 +43,7 @@ pub use decrypt::EncryptionSummary;
 pub use error::TopicError;
 pub use files::{read_key_file, read_trust_file, write_key_file, write_trust_file};
 pub use inspect::{inspect, short, InspectRow};
-pub use keyring_file::{read_keyring_file, write_keyring_file};
+pub use keyring_file::{read_keyring_file, update_keyring_file, write_keyring_file};
 pub use mapping::{item_of, meta_of};
 pub use partitioner::{murmur2, partition_for_key};
 pub use reader::{VerifiedRecord, VerifyingReader};

@@ -12,8 +12,9 @@ use kchain_core::{
 use kchain_log::{Log, Record, TopicConfig};
 use kchain_topic::tamper::{copy_topic_with, read_all};
 use kchain_topic::{
-    read_keyring_file, verify_topic, verify_topic_decrypting, write_keyring_file, ChainWriter,
-    TopicError, TopicReport, VerifiedRecord, VerifyOptions, VerifyingReader, WriterOptions,
+    read_keyring_file, update_keyring_file, verify_topic, verify_topic_decrypting,
+    write_keyring_file, ChainWriter, TopicError, TopicReport, VerifiedRecord, VerifyOptions,
+    VerifyingReader, WriterOptions,
 };
 
 const N: u64 = 40;
@@ -435,4 +436,39 @@ fn keyring_files_are_private_and_replaced_atomically() {
     std::fs::write(&path, "kind = 1").unwrap();
     let e = read_keyring_file(&path).unwrap_err().to_string();
     assert!(e.contains("keyring.toml") && e.contains("kind"), "{e}");
+}
+
+#[test]
+fn keyring_changes_made_at_once_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyring.toml");
+    // Two commands adding keys at once: neither may write back a keyring that lacks the
+    // other's keys (the same race would resurrect a key shredded meanwhile).
+    std::thread::scope(|s| {
+        for t in 0..2u8 {
+            let path = &path;
+            s.spawn(move || {
+                for i in 0..15u8 {
+                    update_keyring_file(path, true, |ring| {
+                        let k =
+                            DataKey::from_secret(DataKeyId([t, i, 0, 0, 0, 0, 0, 0]), 0, &[i; 32]);
+                        ring.add(k).map_err(|e| TopicError::Invalid(e.to_string()))
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(read_keyring_file(&path).unwrap().entries().len(), 30);
+    // A change that fails writes nothing; a missing keyring is an error unless created.
+    let before = std::fs::read(&path).unwrap();
+    let e = update_keyring_file(&path, false, |ring| {
+        ring.shred(DataKeyId([9; 8]), 1)
+            .map_err(|e| TopicError::Invalid(e.to_string()))
+    });
+    assert!(e.unwrap_err().to_string().contains("0909090909090909"));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let missing = dir.path().join("none.toml");
+    assert!(update_keyring_file(&missing, false, |_| Ok(())).is_err());
+    assert!(!missing.exists());
 }
