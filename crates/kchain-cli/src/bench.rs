@@ -46,6 +46,122 @@ fn best(runs: usize, mut f: impl FnMut() -> Result<Duration>) -> Result<Duration
     Ok(best)
 }
 
+/// The values as items in append batches, timestamps starting at `base`.
+fn chunked(vals: &[Vec<u8>], base: u128) -> Vec<Vec<Item>> {
+    let t0 = 1_700_000_000_000 + (base % 1_000_000) as i64;
+    vals.chunks(BATCH)
+        .enumerate()
+        .map(|(c, vs)| {
+            vs.iter()
+                .enumerate()
+                .map(|(i, v)| Item {
+                    key: None,
+                    value: Some(v.clone()),
+                    headers: Vec::new(),
+                    timestamp_ms: t0 + (c * BATCH + i) as i64,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What the checkpointed, witnessed append measured.
+struct Witnessed {
+    append: Duration,
+    checkpoints: usize,
+    cosigned: usize,
+}
+
+/// Chained append with checkpoints at the default interval (and one on the final flush),
+/// while a witness thread runs passes at `kchain witness run`'s default interval. The clock
+/// stops when the writer has flushed; the witness then finishes its last pass, and every
+/// checkpoint must be cosigned.
+fn witnessed_append(
+    log: &dyn Log,
+    key: &WriterKey,
+    chunks: &[Vec<Item>],
+    stamp: u128,
+    with_witness: bool,
+) -> Result<Witnessed> {
+    use kchain_core::{Cosigner, Witness, DEFAULT_ORIGIN_NAMESPACE};
+    use kchain_topic::{read_checkpoints, witness_pass, CheckpointOptions, WitnessEvent};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let topic = format!("kchain-bench-witnessed-{stamp}-{with_witness}");
+    log.create_topic(&topic, &TopicConfig::default())?;
+    let writers = vec![key.public().note_verifier(key.name())?];
+    let witness = Witness::new(Cosigner::generate("bench-witness")?, writers.clone());
+    let state = std::env::temp_dir().join(format!("kchain-bench-witness-{stamp}"));
+    let _cleanup = RemoveOnDrop(state.clone());
+    let done = AtomicBool::new(false);
+    let mut cosigned = 0usize;
+    let pass = || -> Result<usize> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let events = witness_pass(
+            log,
+            &topic,
+            &witness,
+            &writers,
+            &state,
+            DEFAULT_ORIGIN_NAMESPACE,
+            now,
+        )?;
+        let n = events
+            .iter()
+            .filter(|e| matches!(e, WitnessEvent::Cosigned { .. }))
+            .count();
+        if let Some(e) = events
+            .iter()
+            .find(|e| !matches!(e, WitnessEvent::Cosigned { .. }))
+        {
+            bail!("the benchmark's witness did not cosign: {e:?}");
+        }
+        Ok(n)
+    };
+    let append = std::thread::scope(|s| -> Result<Duration> {
+        let writer = s.spawn(|| -> Result<Duration> {
+            let mut w = ChainWriter::open(log, &topic, 0, key, WriterOptions::default())?
+                .with_checkpoints(log, CheckpointOptions::default())?;
+            let t = Instant::now();
+            for chunk in chunks {
+                w.append(chunk.clone())?;
+            }
+            w.flush()?;
+            let d = t.elapsed();
+            done.store(true, Ordering::Release);
+            Ok(d)
+        });
+        while with_witness && !done.load(Ordering::Acquire) && !writer.is_finished() {
+            cosigned += pass()?;
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_millis(1000) && !writer.is_finished() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        writer.join().expect("writer thread")
+    })?;
+    cosigned += pass()?;
+    let checkpoints = read_checkpoints(log, &topic)?.len() - cosigned;
+    if cosigned != checkpoints {
+        bail!("the witness cosigned {cosigned} of {checkpoints} checkpoints");
+    }
+    Ok(Witnessed {
+        append,
+        checkpoints,
+        cosigned,
+    })
+}
+
 pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
     if a.records == 0 || a.size == 0 {
         bail!("--records and --size must be positive");
@@ -97,7 +213,7 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
         }],
         pins: Vec::new(),
     };
-    let progress = Progress::new("bench", 7);
+    let progress = Progress::new("bench", 9);
 
     // Raw SHA-256 over each value: the floor any verifier of these records must pay.
     let sha = best(3, || {
@@ -151,22 +267,8 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
 
     // Chained append: hashing, linking, one signature per batch, storage.
     log.create_topic(&chained_topic, &TopicConfig::default())?;
-    let mut chunks: Vec<Vec<Item>> = vals
-        .chunks(BATCH)
-        .enumerate()
-        .map(|(c, vs)| {
-            vs.iter()
-                .enumerate()
-                .map(|(i, v)| Item {
-                    key: None,
-                    value: Some(v.clone()),
-                    headers: Vec::new(),
-                    timestamp_ms: 1_700_000_000_000 + (c * BATCH + i) as i64,
-                })
-                .collect()
-        })
-        .collect();
-    drop(vals);
+    let mut chunks = chunked(&vals, 0);
+    let vals_again = vals;
     let append = {
         let mut w = ChainWriter::open(log, &chained_topic, 0, &key, WriterOptions::default())?;
         let t = Instant::now();
@@ -176,6 +278,16 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
         w.flush()?;
         t.elapsed()
     };
+    progress.add(1);
+
+    // The same append with signed checkpoints at the default interval and a witness
+    // cosigning them as they appear, on the same cores (a real witness runs elsewhere).
+    let again = chunked(&vals_again, stamp);
+    drop(vals_again);
+    let checkpointed = witnessed_append(log, &key, &again, stamp, false)?;
+    progress.add(1);
+    let witnessed = witnessed_append(log, &key, &again, stamp, true)?;
+    drop(again);
     progress.add(1);
 
     let verify = |threads: usize| {
@@ -226,6 +338,11 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
         ("raw append (no chain)", rate(n, raw_append)),
         ("raw read (no verify)", rate(n, raw_read)),
         ("chained append", rate(n, append)),
+        ("chained append + checkpoints", rate(n, checkpointed.append)),
+        (
+            "chained append + checkpoints + witness",
+            rate(n, witnessed.append),
+        ),
         ("verify, 1 thread", rate(n, verify1)),
         ("verify, 2 threads", rate(n, verify2)),
     ];
@@ -233,6 +350,14 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
         (
             "chained append / raw append",
             raw_append.as_secs_f64() / append.as_secs_f64(),
+        ),
+        (
+            "with checkpoints / without",
+            append.as_secs_f64() / checkpointed.append.as_secs_f64(),
+        ),
+        (
+            "with checkpoints + witness / without",
+            append.as_secs_f64() / witnessed.append.as_secs_f64(),
         ),
         (
             "verify 1 thread / raw read",
@@ -262,10 +387,28 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
                 json!({"records_per_s": r, "ratio_to_sha256": r / sha_r}),
             );
         }
+        for (name, r) in pairs {
+            m.insert(name.into(), json!(r));
+        }
         m.insert(
-            "verify_2_threads_over_1".into(),
-            json!(verify1.as_secs_f64() / verify2.as_secs_f64()),
+            "checkpoints".into(),
+            json!({"published": witnessed.checkpoints, "cosigned": witnessed.cosigned}),
         );
+        if let Some(l) = &ledger {
+            m.insert(
+                "ledger".into(),
+                json!({
+                    "transactions": l.transactions,
+                    "blocks": l.blocks,
+                    "seconds": l.seconds,
+                    "sealed_per_s": l.sealed_per_sec,
+                    "ed25519_batch_verify_per_s": l.dalek_batch_verify_per_sec,
+                    "kchain_batch_verify_per_s": l.batch_verify_per_sec,
+                    "sign_per_s": l.sign_per_sec,
+                    "sealed_over_batch_verify": l.ratio(),
+                }),
+            );
+        }
         println!("{}", serde_json::Value::Object(m));
         return Ok(Outcome::Clean);
     }
@@ -275,19 +418,23 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
         std::thread::available_parallelism().map_or(1, |c| c.get())
     );
     println!(
-        "{:<32} {:>14} {:>10} {:>16}",
+        "{:<40} {:>12} {:>10} {:>14}",
         "measurement", "records/s", "MB/s", "x raw SHA-256"
     );
     for (name, r) in rows {
         println!(
-            "{name:<32} {r:>14.0} {:>10.1} {:>16.3}",
+            "{name:<40} {r:>12.0} {:>10.1} {:>14.3}",
             r * a.size as f64 / 1e6,
             r / sha_r
         );
     }
     for (name, r) in pairs {
-        println!("{name:<32} {r:>14.3}");
+        println!("{name:<40} {r:>6.3}");
     }
+    println!(
+        "checkpoints published and cosigned during the witnessed append: {} and {}",
+        witnessed.checkpoints, witnessed.cosigned
+    );
     if let Some(l) = &ledger {
         println!(
             "\nledger: {} signed transfers in {} blocks, {:.2} s",

@@ -449,6 +449,79 @@ impl TreeBuilder {
     }
 }
 
+impl TreeBuilder {
+    /// The roots of the perfect subtrees, largest (leftmost) first: one per set bit of
+    /// [`TreeBuilder::size`] (the tree's compact range, or frontier).
+    pub fn peaks(&self) -> &[Hash] {
+        &self.peaks
+    }
+
+    /// The tree of `size` leaves whose frontier is `peaks`; `None` unless there is exactly one
+    /// peak per set bit of `size`.
+    pub fn from_peaks(size: u64, peaks: Vec<Hash>) -> Option<Self> {
+        (peaks.len() == size.count_ones() as usize).then_some(TreeBuilder { size, peaks })
+    }
+}
+
+/// The consistency proof (as [`consistency_proof`] gives it) from the tree `old` to the tree
+/// of its leaves followed by `appended`, from `old`'s frontier and the appended leaf hashes
+/// alone: every node of the proof is either a peak of `old` or a subtree of the appended
+/// leaves. So a party that kept the frontier of a tree it checked needs only the new leaves
+/// to prove (or check) that a larger tree extends it. Requires `old` not empty
+/// ([`MerkleError::OldSizeOutOfRange`]). O(appended) hashes.
+pub fn consistency_proof_extending(
+    old: &TreeBuilder,
+    appended: &[Hash],
+) -> Result<Vec<Hash>, MerkleError> {
+    let m = old.size();
+    let n = m + appended.len() as u64;
+    if m == 0 {
+        return Err(MerkleError::OldSizeOutOfRange {
+            old_size: 0,
+            size: n,
+        });
+    }
+    // Peak i covers [start, start + 2^bit) for the set bits of m, high to low.
+    let mut spans = Vec::with_capacity(old.peaks.len());
+    let mut start = 0u64;
+    for bit in (0..u64::BITS).rev().filter(|b| m >> b & 1 == 1) {
+        spans.push((start, start + (1u64 << bit)));
+        start += 1u64 << bit;
+    }
+    let node = |lo: u64, hi: u64| -> Hash {
+        if lo >= m {
+            root(&appended[(lo - m) as usize..(hi - m) as usize])
+        } else {
+            let i = spans
+                .iter()
+                .position(|&span| span == (lo, hi))
+                .expect("a proof node inside the old tree is one of its peaks");
+            old.peaks[i]
+        }
+    };
+    // As in consistency_proof, in absolute leaf positions: the walk stays on the path to
+    // leaf m, so each subtree it leaves behind is either wholly appended or an old peak.
+    let mut proof = Vec::new();
+    let (mut lo, mut hi) = (0u64, n);
+    let mut old_is_whole = true;
+    while m < hi {
+        let k = split((hi - lo) as usize) as u64;
+        if m <= lo + k {
+            proof.push(node(lo + k, hi));
+            hi = lo + k;
+        } else {
+            proof.push(node(lo, lo + k));
+            lo += k;
+            old_is_whole = false;
+        }
+    }
+    if !old_is_whole {
+        proof.push(node(lo, hi));
+    }
+    proof.reverse();
+    Ok(proof)
+}
+
 /// The largest power of two strictly less than `n`. Requires `n >= 2`.
 fn split(n: usize) -> usize {
     debug_assert!(n >= 2);

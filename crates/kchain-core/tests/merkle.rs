@@ -946,3 +946,24 @@ proptest! {
         Cons::new(old as u64, n as u64, proof, old_root, root).check("flip", MISMATCH);
     }
 }
+
+#[test]
+fn consistency_proofs_from_a_frontier_equal_those_from_all_leaves() {
+    let leaves = generated_leaves(70);
+    for n in 1..=leaves.len() {
+        for m in 1..=n {
+            let mut old = TreeBuilder::new();
+            leaves[..m].iter().for_each(|l| old.push(l));
+            let restored = TreeBuilder::from_peaks(old.size(), old.peaks().to_vec()).unwrap();
+            assert_eq!(restored, old);
+            let got = merkle::consistency_proof_extending(&restored, &leaves[m..n]).unwrap();
+            let want = merkle::consistency_proof(&leaves[..n], m as u64).unwrap();
+            assert_eq!(got, want, "m={m} n={n}");
+        }
+    }
+    assert!(TreeBuilder::from_peaks(3, vec![[0; 32]]).is_none());
+    assert!(matches!(
+        merkle::consistency_proof_extending(&TreeBuilder::new(), &leaves[..2]),
+        Err(MerkleError::OldSizeOutOfRange { .. })
+    ));
+}

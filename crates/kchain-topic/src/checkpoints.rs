@@ -20,7 +20,6 @@
 //! for one appender. Readers read every partition and go by the record key.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kchain_core::merkle::{self, TreeBuilder};
@@ -28,7 +27,7 @@ use kchain_core::{
     chain_leaf, chain_origin, record_entry_header, ChainContext, ChainId, Checkpoint,
     CheckpointTrust, ConsistencyProofFile, EntryHeader, Hash, InclusionProofFile, Item,
     NoteSignature, NoteSigner, NoteVerifier, Observation, SignedNote, Trust, TrustedCheckpoint,
-    Witness, WitnessRefusal, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+    WriterKey, DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_log::{Log, LogError, Record, StoredRecord, TopicConfig};
 
@@ -370,6 +369,10 @@ pub(crate) fn chain_leaves(
 // ---------------------------------------------------------------------------------------
 // The writer's side.
 
+#[path = "tree_worker.rs"]
+mod tree_worker;
+use tree_worker::BackgroundTree;
+
 /// What a [`crate::ChainWriter`] keeps to publish checkpoints: its chain tree, its note key
 /// and the last checkpoint it signed.
 pub(crate) struct CheckpointState<'l> {
@@ -379,7 +382,7 @@ pub(crate) struct CheckpointState<'l> {
     origin: String,
     signer: NoteSigner,
     options: CheckpointOptions,
-    tree: TreeBuilder,
+    tree: BackgroundTree,
     last: Option<(SignedNote, Checkpoint)>,
     last_time: Instant,
 }
@@ -461,7 +464,7 @@ impl<'l> CheckpointState<'l> {
             origin,
             signer,
             options,
-            tree,
+            tree: BackgroundTree::start(tree)?,
             last,
             last_time: Instant::now(),
         })
@@ -469,7 +472,7 @@ impl<'l> CheckpointState<'l> {
 
     /// Adds the next entry (height = the tree's size) to the chain tree.
     pub(crate) fn push(&mut self, entry_hash: &Hash) {
-        self.tree.push(&chain_leaf(entry_hash));
+        self.tree.push(entry_hash);
     }
 
     /// Whether a checkpoint is due: enough entries or time since the last.
@@ -489,8 +492,7 @@ impl<'l> CheckpointState<'l> {
     /// covers it. The tree only grows by this writer's own entries after it was checked
     /// against the last signed checkpoint, so the new one extends the last.
     pub(crate) fn publish(&mut self) -> Result<Option<SignedNote>, TopicError> {
-        let size = self.tree.size();
-        let root = self.tree.root();
+        let (size, root) = self.tree.root()?;
         if let Some((_, c)) = &self.last {
             if size < c.size() || (size == c.size() && root != *c.root()) {
                 return Err(TopicError::Invalid(format!(
@@ -944,169 +946,6 @@ pub fn writer_verifiers(trust: &Trust, topic: &str) -> Vec<NoteVerifier> {
 // ---------------------------------------------------------------------------------------
 // The witness's side.
 
-/// What a witness did with one checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WitnessEvent {
-    /// Cosigned, and appended the cosigned note to the checkpoints topic.
-    Cosigned { origin: String, size: u64 },
-    /// Refused: the writer signed something that contradicts what the witness cosigned
-    /// (`Fork`, `Inconsistent`: the refusal carries the evidence), or that it does not trust.
-    Refused {
-        origin: String,
-        size: u64,
-        refusal: WitnessRefusal,
-    },
-    /// Not offered to the witness: the log's chain does not (yet) match the checkpoint, so
-    /// no consistency proof can be built from it; or the origin forked earlier.
-    Skipped {
-        origin: String,
-        size: u64,
-        reason: String,
-    },
-}
-
-/// One pass of a witness over the checkpoints of `topic`: for each partition, offers every
-/// checkpoint larger than the one it last cosigned (kept in `state_dir`, one file per origin)
-/// to `witness` (whose writer keys are `writers`), in size order, with a consistency proof computed from the log, and appends
-/// each cosigned note to the checkpoints topic. After a fork or an inconsistency the witness
-/// marks the origin and never cosigns for it again. `now` is POSIX seconds.
-pub fn witness_pass(
-    log: &dyn Log,
-    topic: &str,
-    witness: &Witness,
-    writers: &[NoteVerifier],
-    state_dir: &Path,
-    namespace: &str,
-    now: u64,
-) -> Result<Vec<WitnessEvent>, TopicError> {
-    std::fs::create_dir_all(state_dir)
-        .map_err(|e| TopicError::io(format!("creating {}", state_dir.display()), e))?;
-    let records = read_checkpoints(log, topic)?;
-    let mut partitions: Vec<u32> = records.iter().map(|r| r.chain_partition).collect();
-    partitions.sort_unstable();
-    partitions.dedup();
-    let mut events = Vec::new();
-    for p in partitions {
-        let origin = partition_origin(namespace, topic, p);
-        let state = state_dir.join(format!("{}.note", hex::encode(&origin)));
-        let forked = state.with_extension("forked");
-        let mut notes: Vec<(SignedNote, Checkpoint)> = merge_verified_notes(
-            records
-                .iter()
-                .filter(|r| r.chain_partition == p)
-                .map(|r| &r.note),
-            writers,
-        )
-        .into_iter()
-        .filter_map(|n| {
-            let c = Checkpoint::parse(n.text()).ok()?;
-            (c.origin() == origin).then_some((n, c))
-        })
-        .collect();
-        notes.sort_by_key(|(_, c)| c.size());
-        let mut last = read_state(&state)?;
-        let fresh: Vec<_> = notes
-            .into_iter()
-            .filter(|(n, c)| match &last {
-                None => true,
-                Some((l, lc)) => {
-                    c.size() > lc.size() || (c.size() == lc.size() && n.text() != l.text())
-                }
-            })
-            .collect();
-        if fresh.is_empty() {
-            continue;
-        }
-        if forked.exists() {
-            events.extend(fresh.iter().map(|(_, c)| WitnessEvent::Skipped {
-                origin: origin.clone(),
-                size: c.size(),
-                reason: "this witness found a fork for this origin before".into(),
-            }));
-            continue;
-        }
-        let max = fresh.iter().map(|(_, c)| c.size()).max().unwrap_or(0);
-        let mut leaves = Vec::new();
-        let have = log.end_offset(topic, p)? - log.start_offset(topic, p)?;
-        // A chain shorter than the checkpoint cannot prove it; prove what it can.
-        let readable = max.min(have);
-        if read_chain(log, topic, p, readable, &mut |_, h, _| {
-            leaves.push(chain_leaf(h))
-        })
-        .is_err()
-        {
-            leaves.clear();
-        }
-        for (note, c) in fresh {
-            let size = c.size();
-            let old = last.as_ref().map_or(0, |(_, lc)| lc.size());
-            let same_size = last.as_ref().is_some_and(|(_, lc)| lc.size() == size);
-            let proof = if same_size || last.is_none() {
-                Vec::new()
-            } else if (size as usize) <= leaves.len()
-                && merkle::root(&leaves[..size as usize]) == *c.root()
-            {
-                merkle::consistency_proof(&leaves[..size as usize], old).unwrap_or_default()
-            } else {
-                events.push(WitnessEvent::Skipped {
-                    origin: origin.clone(),
-                    size,
-                    reason: "the log's chain does not match this checkpoint; no proof".into(),
-                });
-                continue;
-            };
-            match witness.observe(last.as_ref().map(|(n, _)| n), &note, &proof, now) {
-                Ok(cosignature) => {
-                    let mut cosigned = note.clone();
-                    cosigned.add_signature(cosignature.to_note_signature());
-                    publish_note(log, topic, p, &cosigned)?;
-                    write_state(&state, &note)?;
-                    events.push(WitnessEvent::Cosigned {
-                        origin: origin.clone(),
-                        size,
-                    });
-                    last = Some((note, c));
-                }
-                Err(refusal) => {
-                    let fork = matches!(
-                        refusal,
-                        WitnessRefusal::Fork { .. } | WitnessRefusal::Inconsistent { .. }
-                    );
-                    events.push(WitnessEvent::Refused {
-                        origin: origin.clone(),
-                        size,
-                        refusal,
-                    });
-                    if fork {
-                        std::fs::write(&forked, b"fork\n").map_err(|e| {
-                            TopicError::io(format!("writing {}", forked.display()), e)
-                        })?;
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    Ok(events)
-}
-
-fn read_state(path: &Path) -> Result<Option<(SignedNote, Checkpoint)>, TopicError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(TopicError::io(format!("reading {}", path.display()), e)),
-    };
-    let bad = |why: String| TopicError::Invalid(format!("witness state {}: {why}", path.display()));
-    let note = SignedNote::parse(&bytes).map_err(|e| bad(e.to_string()))?;
-    let c = Checkpoint::parse(note.text()).map_err(|e| bad(e.to_string()))?;
-    Ok(Some((note, c)))
-}
-
-/// Replaces the state file atomically: a witness that crashes keeps the old or the new state.
-fn write_state(path: &Path, note: &SignedNote) -> Result<(), TopicError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, note.to_text())
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| TopicError::io(format!("writing {}", path.display()), e))
-}
+#[path = "witness.rs"]
+mod witness;
+pub use witness::{witness_pass, WitnessEvent};

@@ -507,3 +507,64 @@ fn witness_follows_the_topic_cosigns_growth_and_refuses_a_fork() {
     let r = check(&log, &topic, &trust, &ct);
     assert_eq!(finding(&r), CheckpointFindingKind::Fork);
 }
+
+#[test]
+fn witness_keeps_a_frontier_and_rebuilds_it_when_lost_or_damaged() {
+    use kchain_topic::{witness_pass, WitnessEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let topic = unique_topic("cp-frontier");
+    let k = key("acme", 1);
+    let w1 = Cosigner::from_seed("w1.example", [2; 32]).unwrap();
+    let writers = vec![k.note_signer().unwrap().verifier()];
+    let witness = Witness::new(w1, writers.clone());
+    let pass = || {
+        witness_pass(
+            &log,
+            &topic,
+            &witness,
+            &writers,
+            state.path(),
+            NS,
+            1_750_000_000,
+        )
+        .unwrap()
+    };
+    let frontier = || {
+        let f = std::fs::read_dir(state.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "frontier"))
+            .expect("a frontier file");
+        (f.clone(), std::fs::read_to_string(f).unwrap())
+    };
+    let cosigned = |events: Vec<WitnessEvent>, size: u64| {
+        assert!(
+            matches!(&events[..], [WitnessEvent::Cosigned { size: s, .. }] if *s == size),
+            "{events:?}"
+        )
+    };
+    write(&log, &topic, &k, 0, 10, 0, 100);
+    cosigned(pass(), 10);
+    assert!(frontier().1.starts_with("10\n"));
+    write(&log, &topic, &k, 10, 17, 0, 100);
+    cosigned(pass(), 17);
+    let (path, text) = frontier();
+    assert_eq!(
+        text.lines().count(),
+        1 + 17u32.count_ones() as usize,
+        "{text}"
+    );
+    // Lost: rebuilt from the log.
+    std::fs::remove_file(&path).unwrap();
+    write(&log, &topic, &k, 17, 30, 0, 100);
+    cosigned(pass(), 30);
+    // Damaged (a peak changed): its root no longer matches what was cosigned; rebuilt.
+    let (path, text) = frontier();
+    let damaged = text.replacen(&text.lines().nth(1).unwrap()[..4], "0000", 1);
+    std::fs::write(&path, damaged).unwrap();
+    write(&log, &topic, &k, 30, 41, 0, 100);
+    cosigned(pass(), 41);
+    assert!(frontier().1.starts_with("41\n"));
+}

@@ -1,0 +1,149 @@
+//! A writer's chain tree, grown on a thread of its own so that hashing entries into the
+//! checkpoint tree overlaps with the writer's log appends instead of adding to them.
+//!
+//! ```text
+//! writer thread:  entry hashes ──(batches of LEAF_BATCH)──> channel ──> tree thread
+//!                 root() ──> "root please" ──> waits ──> (size, root) of every hash sent
+//! ```
+//!
+//! Messages are handled in order, so a root answers for exactly the hashes pushed before it.
+
+use std::sync::mpsc::{channel, Sender};
+use std::thread::JoinHandle;
+
+use kchain_core::{chain_leaf, merkle::TreeBuilder, Hash};
+
+use crate::error::TopicError;
+
+/// Entry hashes buffered before they are handed to the tree thread.
+const LEAF_BATCH: usize = 4096;
+
+enum Msg {
+    Entries(Vec<Hash>),
+    Root(Sender<(u64, Hash)>),
+}
+
+/// The chain tree of one writer: entry hashes in, roots out.
+pub(crate) struct BackgroundTree {
+    size: u64,
+    pending: Vec<Hash>,
+    tx: Option<Sender<Msg>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl BackgroundTree {
+    /// Starts the tree thread from `tree` (the entries already in the chain).
+    pub(crate) fn start(mut tree: TreeBuilder) -> Result<Self, TopicError> {
+        let size = tree.size();
+        let (tx, rx) = channel::<Msg>();
+        let thread = std::thread::Builder::new()
+            .name("kchain-chain-tree".into())
+            .spawn(move || {
+                for msg in rx {
+                    match msg {
+                        Msg::Entries(hashes) => {
+                            hashes.iter().for_each(|h| tree.push(&chain_leaf(h)))
+                        }
+                        Msg::Root(reply) => {
+                            let _ = reply.send((tree.size(), tree.root()));
+                        }
+                    }
+                }
+            })
+            .map_err(|e| TopicError::io("starting the chain-tree thread".to_owned(), e))?;
+        Ok(BackgroundTree {
+            size,
+            pending: Vec::with_capacity(LEAF_BATCH),
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Entries in the tree once everything pushed is hashed.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Adds the next entry (height = [`BackgroundTree::size`]).
+    pub(crate) fn push(&mut self, entry_hash: &Hash) {
+        self.pending.push(*entry_hash);
+        self.size += 1;
+        if self.pending.len() >= LEAF_BATCH {
+            self.send_pending();
+        }
+    }
+
+    fn send_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(LEAF_BATCH));
+        if let Some(tx) = &self.tx {
+            // A dead tree thread is reported by root(), which every checkpoint needs.
+            let _ = tx.send(Msg::Entries(batch));
+        }
+    }
+
+    /// The size and root of the tree of every entry pushed so far, once hashed.
+    pub(crate) fn root(&mut self) -> Result<(u64, Hash), TopicError> {
+        self.send_pending();
+        let dead = || TopicError::Invalid("the chain-tree thread stopped".into());
+        let (reply, answer) = channel();
+        self.tx
+            .as_ref()
+            .ok_or_else(dead)?
+            .send(Msg::Root(reply))
+            .map_err(|_| dead())?;
+        let (size, root) = answer.recv().map_err(|_| dead())?;
+        if size != self.size {
+            return Err(TopicError::Invalid(format!(
+                "the chain tree holds {size} entries, {} were pushed",
+                self.size
+            )));
+        }
+        Ok((size, root))
+    }
+}
+
+impl Drop for BackgroundTree {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kchain_core::merkle;
+
+    #[test]
+    fn roots_match_a_tree_built_in_place_at_every_size_asked() {
+        let hashes: Vec<Hash> = (0..10_000u32)
+            .map(|i| kchain_core::sha256(&i.to_le_bytes()))
+            .collect();
+        let mut start = TreeBuilder::new();
+        for h in &hashes[..3] {
+            start.push(&chain_leaf(h));
+        }
+        let mut bg = BackgroundTree::start(start).unwrap();
+        let mut reference = TreeBuilder::new();
+        for (i, h) in hashes.iter().enumerate() {
+            reference.push(&chain_leaf(h));
+            if i >= 3 {
+                bg.push(h);
+            }
+            if [2, 3, 4095, 4096, 4100, 8192, 9999].contains(&i) {
+                assert_eq!(
+                    bg.root().unwrap(),
+                    (reference.size(), reference.root()),
+                    "{i}"
+                );
+            }
+        }
+        let leaves: Vec<Hash> = hashes.iter().map(chain_leaf).collect();
+        assert_eq!(bg.root().unwrap().1, merkle::root(&leaves));
+    }
+}

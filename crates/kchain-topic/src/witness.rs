@@ -1,0 +1,363 @@
+//! The witness's side of checkpoints: one pass over a chained topic's checkpoints topic,
+//! cosigning each new checkpoint that extends the last one this witness cosigned.
+//!
+//! ```text
+//! state dir, per origin:  <hex origin>.note      the last checkpoint cosigned
+//!                         <hex origin>.frontier  its tree's frontier (one hash per set bit
+//!                                                of its size), so a pass reads only the
+//!                                                entries appended since
+//!                         <hex origin>.forked    present once a fork was seen: never again
+//!
+//! pass:  fresh checkpoints (larger than the last, or same size and other text), by size
+//!        leaves since the last: entry hashes from the `kchain.prev` headers of the records
+//!        after them (no hashing); if the log does not look like a chain there, from the
+//!        chain read and hashed record by record
+//!        frontier + leaves ──► root at the checkpoint's size = its root?
+//!            yes ──► consistency proof from the frontier and the leaves ──► Witness::observe
+//!            no  ──► skipped (the log's chain does not match it; nothing to prove with)
+//! ```
+//!
+//! The leaves come from the log, which the witness does not trust: they only serve to build
+//! a proof, and a proof made of wrong leaves fails against the roots the writer signed.
+
+use std::path::Path;
+
+use kchain_core::merkle::{self, TreeBuilder};
+use kchain_core::{
+    chain_leaf, ChainContext, ChainId, ChainMeta, Checkpoint, Hash, NoteVerifier, Observation,
+    SignedNote, Trust, Witness, WitnessRefusal, ZERO_HASH,
+};
+use kchain_log::Log;
+
+use super::{merge_verified_notes, partition_origin, publish_note, read_chain, read_checkpoints};
+use crate::error::TopicError;
+use crate::verify::{observe_record, Chunks};
+
+/// What a witness did with one checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WitnessEvent {
+    /// Cosigned, and appended the cosigned note to the checkpoints topic.
+    Cosigned { origin: String, size: u64 },
+    /// Refused: the writer signed something that contradicts what the witness cosigned
+    /// (`Fork`, `Inconsistent`: the refusal carries the evidence), or that it does not trust.
+    Refused {
+        origin: String,
+        size: u64,
+        refusal: WitnessRefusal,
+    },
+    /// Not offered to the witness: the log's chain does not (yet) match the checkpoint, so
+    /// no consistency proof can be built from it; or the origin forked earlier.
+    Skipped {
+        origin: String,
+        size: u64,
+        reason: String,
+    },
+}
+
+/// One pass of a witness over the checkpoints of `topic`: for each partition, offers every
+/// checkpoint larger than the one it last cosigned (kept in `state_dir`, see the module
+/// documentation) to `witness` (whose writer keys are `writers`), in size order, with a
+/// consistency proof built from the log, and appends each cosigned note to the checkpoints
+/// topic. After a fork or an inconsistency the witness marks the origin and never cosigns
+/// for it again. `now` is POSIX seconds.
+pub fn witness_pass(
+    log: &dyn Log,
+    topic: &str,
+    witness: &Witness,
+    writers: &[NoteVerifier],
+    state_dir: &Path,
+    namespace: &str,
+    now: u64,
+) -> Result<Vec<WitnessEvent>, TopicError> {
+    std::fs::create_dir_all(state_dir)
+        .map_err(|e| TopicError::io(format!("creating {}", state_dir.display()), e))?;
+    let records = read_checkpoints(log, topic)?;
+    let mut partitions: Vec<u32> = records.iter().map(|r| r.chain_partition).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    let mut events = Vec::new();
+    for p in partitions {
+        let origin = partition_origin(namespace, topic, p);
+        let state = state_dir.join(format!("{}.note", hex::encode(&origin)));
+        let frontier_file = state.with_extension("frontier");
+        let forked = state.with_extension("forked");
+        let mut notes: Vec<(SignedNote, Checkpoint)> = merge_verified_notes(
+            records
+                .iter()
+                .filter(|r| r.chain_partition == p)
+                .map(|r| &r.note),
+            writers,
+        )
+        .into_iter()
+        .filter_map(|n| {
+            let c = Checkpoint::parse(n.text()).ok()?;
+            (c.origin() == origin).then_some((n, c))
+        })
+        .collect();
+        notes.sort_by_key(|(_, c)| c.size());
+        let mut last = read_state(&state)?;
+        let fresh: Vec<_> = notes
+            .into_iter()
+            .filter(|(n, c)| match &last {
+                None => true,
+                Some((l, lc)) => {
+                    c.size() > lc.size() || (c.size() == lc.size() && n.text() != l.text())
+                }
+            })
+            .collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        let skip = |events: &mut Vec<WitnessEvent>, size: u64, reason: &str| {
+            events.push(WitnessEvent::Skipped {
+                origin: origin.clone(),
+                size,
+                reason: reason.to_owned(),
+            })
+        };
+        if forked.exists() {
+            for (_, c) in &fresh {
+                skip(
+                    &mut events,
+                    c.size(),
+                    "this witness found a fork for this origin before",
+                );
+            }
+            continue;
+        }
+        // The tree of what was last cosigned: its saved frontier, else rebuilt from the log.
+        let have = log.end_offset(topic, p)? - log.start_offset(topic, p)?;
+        let mut tree = match &last {
+            None => Some(TreeBuilder::new()),
+            Some((_, lc)) => match read_frontier(&frontier_file) {
+                Some(t) if t.size() == lc.size() && t.root() == *lc.root() => Some(t),
+                _ => rebuild(log, topic, p, lc.size().min(have))?
+                    .filter(|t| t.size() == lc.size() && t.root() == *lc.root()),
+            },
+        };
+        let max = fresh.iter().map(|(_, c)| c.size()).max().unwrap_or(0);
+        let base = tree.as_ref().map_or(0, TreeBuilder::size);
+        let leaves = match &tree {
+            Some(_) if max.min(have) > base => leaves_between(log, topic, p, base, max.min(have))?,
+            _ => Vec::new(),
+        };
+        for (note, c) in fresh {
+            let size = c.size();
+            let same_size = last.as_ref().is_some_and(|(_, lc)| lc.size() == size);
+            // The tree at this checkpoint's size, if the log's leaves give its root.
+            let grown = tree.as_ref().and_then(|t| {
+                let upto = usize::try_from(size.checked_sub(base)?).ok()?;
+                let from = (t.size() - base) as usize;
+                let appended = leaves.get(from..upto)?;
+                let mut g = t.clone();
+                appended.iter().for_each(|l| g.push(l));
+                (g.root() == *c.root()).then(|| (g, appended))
+            });
+            let proof = if same_size || last.is_none() {
+                Vec::new()
+            } else {
+                match (&tree, &grown) {
+                    (Some(t), Some((_, appended))) => {
+                        merkle::consistency_proof_extending(t, appended).unwrap_or_default()
+                    }
+                    _ => {
+                        skip(
+                            &mut events,
+                            size,
+                            "the log's chain does not match this checkpoint; no proof",
+                        );
+                        continue;
+                    }
+                }
+            };
+            match witness.observe(last.as_ref().map(|(n, _)| n), &note, &proof, now) {
+                Ok(cosignature) => {
+                    let mut cosigned = note.clone();
+                    cosigned.add_signature(cosignature.to_note_signature());
+                    publish_note(log, topic, p, &cosigned)?;
+                    write_file(&state, note.to_text().as_bytes())?;
+                    match grown {
+                        Some((g, _)) => {
+                            write_file(&frontier_file, frontier_text(&g).as_bytes())?;
+                            tree = Some(g);
+                        }
+                        None => {
+                            // Cosigned with no proof (the first, or one of the same size):
+                            // the log does not give its tree, so the next pass rebuilds.
+                            let _ = std::fs::remove_file(&frontier_file);
+                            tree = None;
+                        }
+                    }
+                    events.push(WitnessEvent::Cosigned {
+                        origin: origin.clone(),
+                        size,
+                    });
+                    last = Some((note, c));
+                }
+                Err(refusal) => {
+                    let fork = matches!(
+                        refusal,
+                        WitnessRefusal::Fork { .. } | WitnessRefusal::Inconsistent { .. }
+                    );
+                    events.push(WitnessEvent::Refused {
+                        origin: origin.clone(),
+                        size,
+                        refusal,
+                    });
+                    if fork {
+                        write_file(&forked, b"fork\n")?;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(events)
+}
+
+/// The chain tree of the first `count` entries, read and hashed from the log; `None` if the
+/// log's chain is not intact that far.
+fn rebuild(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    count: u64,
+) -> Result<Option<TreeBuilder>, TopicError> {
+    let mut tree = TreeBuilder::new();
+    let read = read_chain(log, topic, partition, count, &mut |_, h, _| {
+        tree.push(&chain_leaf(h))
+    });
+    Ok(read.is_ok().then_some(tree))
+}
+
+/// The chain-tree leaves of heights `from..to`. Fast path: entry hash `h` is the
+/// `kchain.prev` of the record at height `h + 1`, so only the record at height `to - 1`,
+/// when it is the last, is hashed. Falls back to reading and hashing the whole chain when the
+/// records are not at the offsets their heights imply (foreign records, a damaged chain).
+fn leaves_between(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Hash>, TopicError> {
+    let start = log.start_offset(topic, partition)?;
+    let end = log.end_offset(topic, partition)?;
+    let mut leaves = Vec::with_capacity((to - from) as usize);
+    let mut fast = true;
+    // Records at heights from+1 ..= to give the entry hashes of heights from .. to.
+    let last = (start + to + 1).min(end);
+    let mut chunks = Chunks::new(log.reader(topic, partition, start + from + 1)?, last, 4096);
+    'read: while let Some(recs) = chunks.next_chunk()? {
+        for r in &recs {
+            let meta = ChainMeta::parse(
+                r.record
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.as_str(), &h.value[..])),
+            );
+            match meta {
+                Ok(m) if m.height == r.offset - start && m.prev != ZERO_HASH => {
+                    leaves.push(chain_leaf(&m.prev))
+                }
+                _ => {
+                    fast = false;
+                    break 'read;
+                }
+            }
+        }
+    }
+    if fast && leaves.len() as u64 + 1 == to - from {
+        // The tip itself: nothing after it names its hash yet.
+        let mut tip = None;
+        read_tail(log, topic, partition, to - 1, &mut tip)?;
+        match tip {
+            Some(h) => leaves.push(chain_leaf(&h)),
+            None => fast = false,
+        }
+    }
+    if fast && leaves.len() as u64 == to - from {
+        return Ok(leaves);
+    }
+    let mut all = Vec::new();
+    if read_chain(log, topic, partition, to, &mut |height, h, _| {
+        if height >= from {
+            all.push(chain_leaf(h))
+        }
+    })
+    .is_err()
+    {
+        all.clear();
+    }
+    Ok(all)
+}
+
+/// The entry hash of the record at `height`, computed from the record, if it is one.
+fn read_tail(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    height: u64,
+    out: &mut Option<Hash>,
+) -> Result<(), TopicError> {
+    let start = log.start_offset(topic, partition)?;
+    let offset = start + height;
+    let mut chunks = Chunks::new(log.reader(topic, partition, offset)?, offset + 1, 1);
+    let trust = Trust::default();
+    let ctx = ChainContext {
+        topic,
+        chain: ChainId::for_partition(topic, partition),
+        trust: &trust,
+    };
+    if let Some(recs) = chunks.next_chunk()? {
+        if let Some(Observation::Entry(o)) = recs
+            .first()
+            .map(|r| observe_record(&ctx, r, &mut Vec::new()))
+        {
+            if o.height == height {
+                *out = Some(o.hash);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn frontier_text(t: &TreeBuilder) -> String {
+    let mut s = format!("{}\n", t.size());
+    for p in t.peaks() {
+        s += &hex::encode(p);
+        s.push('\n');
+    }
+    s
+}
+
+fn read_frontier(path: &Path) -> Option<TreeBuilder> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let size = lines.next()?.parse().ok()?;
+    let peaks = lines
+        .map(|l| hex::decode(l).ok()?.try_into().ok())
+        .collect::<Option<Vec<Hash>>>()?;
+    TreeBuilder::from_peaks(size, peaks)
+}
+
+fn read_state(path: &Path) -> Result<Option<(SignedNote, Checkpoint)>, TopicError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(TopicError::io(format!("reading {}", path.display()), e)),
+    };
+    let bad = |why: String| TopicError::Invalid(format!("witness state {}: {why}", path.display()));
+    let note = SignedNote::parse(&bytes).map_err(|e| bad(e.to_string()))?;
+    let c = Checkpoint::parse(note.text()).map_err(|e| bad(e.to_string()))?;
+    Ok(Some((note, c)))
+}
+
+/// Replaces a state file atomically: a witness that crashes keeps the old or the new state.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TopicError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| TopicError::io(format!("writing {}", path.display()), e))
+}
