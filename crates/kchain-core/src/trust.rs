@@ -155,6 +155,18 @@ impl Trust {
 
     /// The trust file text for this trust.
     pub fn to_toml(&self) -> String {
+        self.file_text(Vec::new(), None)
+    }
+
+    /// The trust file text for this trust, keeping the checkpoint half (`[[witness]]` and
+    /// `[policy]`, which [`Trust`] does not hold) of `previous`, the text of the file it
+    /// replaces. Fails, so that nothing is lost, if `previous` does not parse.
+    pub fn to_toml_keeping(&self, previous: &str) -> Result<String, TrustError> {
+        let old = parse_file(previous)?;
+        Ok(self.file_text(old.witness, old.policy))
+    }
+
+    fn file_text(&self, witness: Vec<WitnessToml>, policy: Option<PolicyToml>) -> String {
         let file = TrustFile {
             writer: self
                 .writers
@@ -176,8 +188,8 @@ impl Trust {
                     hash: p.tip.as_ref().map(|t| to_hex(&t.1)),
                 })
                 .collect(),
-            witness: Vec::new(),
-            policy: None,
+            witness,
+            policy,
         };
         format!(
             "# kchain trust file: the keys and anchors a verifier trusts.\n{}",
@@ -444,5 +456,32 @@ mod tests {
             ct.policy(&trust, "orders", 0),
             Err(TrustError::BadWriterName { .. })
         ));
+    }
+
+    #[test]
+    fn rewriting_a_trust_file_keeps_its_witnesses_and_policy() {
+        let w = crate::Cosigner::from_seed("w1.example", [3; 32]).unwrap();
+        let text = format!(
+            "{WRITER}\n[[witness]]\nkey = \"{}\"\n[policy]\nwitnesses = 1\nnamespace = \"ex.com\"\n",
+            w.verifier().to_vkey()
+        );
+        let before = CheckpointTrust::from_toml(&text).unwrap().unwrap();
+        let mut trust = Trust::from_toml(&text).unwrap();
+        trust.pins.push(Pin {
+            topic: "orders".into(),
+            partition: 0,
+            genesis: Some([1; 32]),
+            tip: None,
+        });
+        let rewritten = trust.to_toml_keeping(&text).unwrap();
+        assert_eq!(Trust::from_toml(&rewritten).unwrap(), trust);
+        assert_eq!(
+            CheckpointTrust::from_toml(&rewritten).unwrap().unwrap(),
+            before
+        );
+        assert!(CheckpointTrust::from_toml(&trust.to_toml())
+            .unwrap()
+            .is_none());
+        assert!(trust.to_toml_keeping("[[writer]]\nname = 1\n").is_err());
     }
 }

@@ -70,8 +70,24 @@ pub fn write_trust_file(path: &Path, trust: &Trust) -> Result<(), TopicError> {
         fs::create_dir_all(dir)
             .map_err(|e| TopicError::io(format!("creating {}", dir.display()), e))?;
     }
+    // The checkpoint half of an existing file ([[witness]], [policy]) is kept as it is.
+    let text = match fs::read_to_string(path) {
+        Ok(previous) => trust
+            .to_toml_keeping(&previous)
+            .map_err(|source| TopicError::Trust {
+                path: path.to_owned(),
+                source,
+            })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => trust.to_toml(),
+        Err(e) => {
+            return Err(TopicError::io(
+                format!("reading trust file {}", path.display()),
+                e,
+            ))
+        }
+    };
     let tmp = path.with_extension("toml.tmp");
-    fs::write(&tmp, trust.to_toml())
+    fs::write(&tmp, text)
         .and_then(|_| fs::rename(&tmp, path))
         .map_err(|e| TopicError::io(format!("writing trust file {}", path.display()), e))
 }
