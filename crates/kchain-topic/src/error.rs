@@ -37,6 +37,9 @@ pub enum TopicError {
     #[error("key file {path} is readable by others (mode {mode:o}); run `chmod 600 {path}`")]
     KeyPermissions { path: PathBuf, mode: u32 },
 
+    #[error("keyring {path} is readable by others (mode {mode:o}); run `chmod 600 {path}`")]
+    KeyringPermissions { path: PathBuf, mode: u32 },
+
     #[error("keyring {path}: {source}")]
     Keyring {
         path: PathBuf,

@@ -28,7 +28,7 @@ pub fn read_keyring_file(path: &Path) -> Result<Keyring, TopicError> {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(TopicError::KeyPermissions {
+            return Err(TopicError::KeyringPermissions {
                 path: path.to_owned(),
                 mode,
             });

@@ -419,7 +419,7 @@ fn keyring_files_are_private_and_replaced_atomically() {
         // Even over a file someone made readable, the new one is 0600 again.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         match read_keyring_file(&path) {
-            Err(TopicError::KeyPermissions { mode: 0o644, .. }) => {}
+            Err(TopicError::KeyringPermissions { mode: 0o644, .. }) => {}
             other => panic!("{other:?}"),
         }
         write_keyring_file(&path, &ring).unwrap();
