@@ -1,6 +1,8 @@
 //! `kchain demo`: a newcomer's tour on the embedded backend. Writes a realistic stream of
 //! supply-chain events to a chained topic, verifies it, then plays an attacker with write
-//! access to the log on copies of it and shows each change caught at its offset.
+//! access to the log on copies of it and shows each change caught at its offset; then the
+//! ledger (`demo_ledger.rs`) and three organisations sharing a topic through signed
+//! checkpoints and witnesses (`demo_orgs.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,6 +16,10 @@ use kchain_topic::{partition_for_key, verify_topic, ChainWriter, VerifyOptions, 
 use crate::args::{DemoArgs, Global};
 use crate::progress::Progress;
 use crate::{open_log, Outcome};
+
+/// The multi-organisation part (checkpoints, witnesses, an outsider's offline proof).
+#[path = "demo_orgs.rs"]
+mod orgs;
 
 const TOPIC: &str = "shipments";
 const PARTITIONS: u32 = 4;
@@ -302,6 +308,7 @@ fn tour(a: &DemoArgs, log: &dyn Log, topic: &str, dir: &Path, backend: &str) -> 
 
     println!();
     let ledger_ok = crate::demo_ledger::tour(log, &dir.join("ledger"), &format!("{topic}-ledger"))?;
+    let orgs_ok = orgs::tour(log, &dir.join("orgs"), &format!("{topic}-orgs"))?;
 
     println!("\n7. Summary of the attacks on the chained topic");
     println!(
@@ -349,6 +356,9 @@ fn tour(a: &DemoArgs, log: &dyn Log, topic: &str, dir: &Path, backend: &str) -> 
     }
     if !ledger_ok {
         bail!("the demo's ledger did not behave as expected");
+    }
+    if !orgs_ok {
+        bail!("the demo's organisations did not behave as expected");
     }
     Ok(Outcome::Clean)
 }

@@ -323,3 +323,30 @@ fn two_witnesses_cosign_through_the_topic_and_meet_the_policy() {
         assert!(!printed.contains(secret), "a witness secret was printed");
     }
 }
+
+#[test]
+fn the_whole_demo_runs_and_its_organisations_catch_the_operator() {
+    let env = Env::new();
+    let dir = env.data().join("demo");
+    let out = env.ok(
+        &["demo", "--records", "2000", "--dir", dir.to_str().unwrap()],
+        "",
+    );
+    for step in [
+        "4 of 4 attacks caught at their exact offsets",
+        "every valid transaction sealed exactly once",
+        "cosigned by witness.beta.example and witness.gamma.example",
+        "the same proof with one hash changed: rejected",
+        "truncation: the chain alone verifies; against the cosigned checkpoints: checkpoint_truncated",
+        "rewrite: the chain alone verifies; against the cosigned checkpoints: checkpoint_rewritten",
+    ] {
+        assert!(out.contains(step), "missing {step:?} in:\n{out}");
+    }
+    // The outsider's files are what the demo says they are.
+    let trust = fs::read_to_string(dir.join("orgs/outsider/trust.toml")).unwrap();
+    assert!(trust.contains("[policy]\nwitnesses = 2"), "{trust}");
+    let proof: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("orgs/outsider/proof.json")).unwrap())
+            .unwrap();
+    assert_eq!(proof["index"], 1234);
+}
