@@ -35,7 +35,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
 use crate::entry::ChainId;
-use crate::hash::{tag, Encoder};
+use crate::hash::tag;
 use crate::keyring::{KeyState, Keyring};
 
 /// The record header that marks an encrypted value and names its data key.
@@ -46,6 +46,8 @@ pub const ENC_SCHEME: &str = "aes256gcm";
 pub const NONCE_LEN: usize = 12;
 /// Bytes of authentication tag after the ciphertext.
 pub const TAG_LEN: usize = 16;
+/// Bytes of associated data: tag (1 + 13), chain id, partition, height, key id.
+const AAD_LEN: usize = 1 + 13 + 16 + 4 + 8 + 8;
 
 /// Names what is wrong with a data key id, a keyring or the random source. Messages never
 /// contain secret key material.
@@ -127,15 +129,19 @@ impl RecordPlace {
         }
     }
 
-    /// The associated data of a value encrypted here under key `id` (50 bytes).
-    pub fn aad(&self, id: DataKeyId) -> [u8; 14 + 16 + 4 + 8 + 8] {
-        let mut buf = Vec::with_capacity(50);
-        Encoder::with_tag(&mut buf, tag::ENC)
-            .fixed(&self.chain.0)
-            .u32(self.partition)
-            .u64(self.height)
-            .fixed(&id.0);
-        buf.try_into().expect("fixed-size encoding")
+    /// The associated data of a value encrypted here under key `id`: the canonical encoding
+    /// (as [`crate::Encoder`] writes it) of tag, chain id, partition, height and key id, 50 bytes.
+    pub fn aad(&self, id: DataKeyId) -> [u8; AAD_LEN] {
+        // Built in place (this runs for every record a writer encrypts); the test
+        // `aad_is_the_canonical_encoding` checks it against the Encoder.
+        let mut a = [0u8; AAD_LEN];
+        a[0] = tag::ENC.len() as u8;
+        a[1..14].copy_from_slice(tag::ENC.as_bytes());
+        a[14..30].copy_from_slice(&self.chain.0);
+        a[30..34].copy_from_slice(&self.partition.to_be_bytes());
+        a[34..42].copy_from_slice(&self.height.to_be_bytes());
+        a[42..50].copy_from_slice(&id.0);
+        a
     }
 }
 
@@ -189,8 +195,21 @@ impl DataKey {
     /// Requires a nonce never used before with this key (use [`random_nonces`]).
     pub fn seal(&self, place: &RecordPlace, nonce: [u8; NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
-        out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
+        self.seal_in_place(place, nonce, &mut out);
+        out
+    }
+
+    /// Replaces `value` by `nonce || ciphertext || tag`, as [`DataKey::seal`] does, reusing
+    /// its buffer (a writer encrypts every record: one reallocation instead of a new buffer).
+    /// Requires a nonce never used before with this key.
+    pub fn seal_in_place(&self, place: &RecordPlace, nonce: [u8; NONCE_LEN], value: &mut Vec<u8>) {
+        let len = value.len();
+        value.reserve_exact(NONCE_LEN + TAG_LEN);
+        value.extend_from_slice(&nonce);
+        value.copy_within(..len, NONCE_LEN);
+        value[..NONCE_LEN].copy_from_slice(&nonce);
+        let out = value;
         let tag = self
             .aead
             .seal_in_place_separate_tag(
@@ -200,7 +219,6 @@ impl DataKey {
             )
             .expect("a record value is far below AES-GCM's length limit");
         out.extend_from_slice(tag.as_ref());
-        out
     }
 
     /// Decrypts a value sealed by [`DataKey::seal`] for the record at `place`.
@@ -253,10 +271,16 @@ impl fmt::Debug for DataKey {
 /// record).
 pub fn random_nonces(n: usize) -> Result<Vec<[u8; NONCE_LEN]>, CryptError> {
     let mut nonces = vec![[0u8; NONCE_LEN]; n];
+    fill_random_nonces(&mut nonces)?;
+    Ok(nonces)
+}
+
+/// Fills `nonces` from the operating system's random source in one call (writers fill a
+/// batch's nonces in a few slices in parallel).
+pub fn fill_random_nonces(nonces: &mut [[u8; NONCE_LEN]]) -> Result<(), CryptError> {
     SystemRandom::new()
         .fill(nonces.as_flattened_mut())
-        .map_err(|_| CryptError::Random)?;
-    Ok(nonces)
+        .map_err(|_| CryptError::Random)
 }
 
 /// What became of one record's value on reading.
@@ -483,6 +507,20 @@ mod tests {
         assert_eq!(&a[30..34], &[0, 0, 0, 0]);
         assert_eq!(&a[34..42], &5u64.to_be_bytes());
         assert_eq!(&a[42..], &[0xaa; 8]);
+    }
+
+    #[test]
+    fn aad_is_the_canonical_encoding() {
+        use crate::hash::Encoder;
+        let p = RecordPlace::new("orders", 7, 1 << 40);
+        let id = DataKeyId([1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut buf = Vec::new();
+        Encoder::with_tag(&mut buf, tag::ENC)
+            .fixed(&p.chain.0)
+            .u32(p.partition)
+            .u64(p.height)
+            .fixed(&id.0);
+        assert_eq!(p.aad(id).to_vec(), buf);
     }
 
     fn run(ring: &Keyring, value: Option<&[u8]>, headers: &[(&str, &[u8])], h: u64) -> Decryption {

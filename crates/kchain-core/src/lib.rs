@@ -52,8 +52,8 @@ pub use checkpoint::{
     COSIGNATURE_V1_HEADER, DEFAULT_ORIGIN_NAMESPACE,
 };
 pub use crypt::{
-    decrypt_record, parse_enc_header, random_nonces, CryptError, DataKey, DataKeyId, Decryption,
-    OpenError, RecordPlace, ENC_SCHEME, H_ENC, NONCE_LEN, TAG_LEN,
+    decrypt_record, fill_random_nonces, parse_enc_header, random_nonces, CryptError, DataKey,
+    DataKeyId, Decryption, OpenError, RecordPlace, ENC_SCHEME, H_ENC, NONCE_LEN, TAG_LEN,
 };
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
 pub use hash::{
