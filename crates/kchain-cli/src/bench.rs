@@ -150,6 +150,14 @@ fn witnessed_append(
         }
         writer.join().expect("writer thread")
     })?;
+    if !with_witness {
+        let checkpoints = read_checkpoints(log, &topic)?.len();
+        return Ok(Witnessed {
+            append,
+            checkpoints,
+            cosigned: 0,
+        });
+    }
     cosigned += pass()?;
     let checkpoints = read_checkpoints(log, &topic)?.len() - cosigned;
     if cosigned != checkpoints {
@@ -286,7 +294,14 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
     drop(vals_again);
     let checkpointed = witnessed_append(log, &key, &again, stamp, false)?;
     progress.add(1);
-    let witnessed = witnessed_append(log, &key, &again, stamp, true)?;
+    // On Kafka the witness reads the topic through the broker, and a broker that misreports
+    // offsets (tansu's memory engine, see docs/kafka.md) leaves it nothing to prove with:
+    // reported, not fatal. On the embedded log it must work.
+    let (witnessed, witness_note) = match witnessed_append(log, &key, &again, stamp, true) {
+        Ok(w) => (Some(w), None),
+        Err(e) if backend == "Kafka" => (None, Some(format!("{e:#}"))),
+        Err(e) => return Err(e),
+    };
     drop(again);
     progress.add(1);
 
@@ -333,20 +348,19 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
     };
 
     let sha_r = rate(n, sha);
-    let rows = [
+    let mut rows = vec![
         ("raw SHA-256 over each value", rate(n, sha)),
         ("raw append (no chain)", rate(n, raw_append)),
         ("raw read (no verify)", rate(n, raw_read)),
         ("chained append", rate(n, append)),
         ("chained append + checkpoints", rate(n, checkpointed.append)),
-        (
-            "chained append + checkpoints + witness",
-            rate(n, witnessed.append),
-        ),
-        ("verify, 1 thread", rate(n, verify1)),
-        ("verify, 2 threads", rate(n, verify2)),
     ];
-    let pairs = [
+    if let Some(w) = &witnessed {
+        rows.push(("chained append + checkpoints + witness", rate(n, w.append)));
+    }
+    rows.push(("verify, 1 thread", rate(n, verify1)));
+    rows.push(("verify, 2 threads", rate(n, verify2)));
+    let mut pairs = vec![
         (
             "chained append / raw append",
             raw_append.as_secs_f64() / append.as_secs_f64(),
@@ -355,10 +369,14 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
             "with checkpoints / without",
             append.as_secs_f64() / checkpointed.append.as_secs_f64(),
         ),
-        (
+    ];
+    if let Some(w) = &witnessed {
+        pairs.push((
             "with checkpoints + witness / without",
-            append.as_secs_f64() / witnessed.append.as_secs_f64(),
-        ),
+            append.as_secs_f64() / w.append.as_secs_f64(),
+        ));
+    }
+    pairs.extend([
         (
             "verify 1 thread / raw read",
             raw_read.as_secs_f64() / verify1.as_secs_f64(),
@@ -371,7 +389,7 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
             "verify 2 threads / 1 thread",
             verify1.as_secs_f64() / verify2.as_secs_f64(),
         ),
-    ];
+    ]);
     if a.json {
         let mut m = serde_json::Map::new();
         m.insert("records".into(), json!(n));
@@ -392,7 +410,12 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
         }
         m.insert(
             "checkpoints".into(),
-            json!({"published": witnessed.checkpoints, "cosigned": witnessed.cosigned}),
+            json!({
+                "published_without_witness": checkpointed.checkpoints,
+                "published_with_witness": witnessed.as_ref().map(|w| w.checkpoints),
+                "cosigned": witnessed.as_ref().map(|w| w.cosigned),
+                "witness_error": witness_note,
+            }),
         );
         if let Some(l) = &ledger {
             m.insert(
@@ -431,10 +454,14 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
     for (name, r) in pairs {
         println!("{name:<40} {r:>6.3}");
     }
-    println!(
-        "checkpoints published and cosigned during the witnessed append: {} and {}",
-        witnessed.checkpoints, witnessed.cosigned
-    );
+    match (&witnessed, &witness_note) {
+        (Some(w), _) => println!(
+            "checkpoints published and cosigned during the witnessed append: {} and {}",
+            w.checkpoints, w.cosigned
+        ),
+        (None, Some(e)) => println!("the witness could not be measured on this broker: {e}"),
+        (None, None) => {}
+    }
     if let Some(l) = &ledger {
         println!(
             "\nledger: {} signed transfers in {} blocks, {:.2} s",
