@@ -30,6 +30,10 @@ pub struct Global {
     /// Trust file [default: <data-dir>/trust.toml].
     #[arg(long, global = true, env = "KCHAIN_TRUST")]
     pub trust: Option<PathBuf>,
+    /// Keyring of data keys for encrypted values (mode 0600) [default:
+    /// <data-dir>/keyring.toml]; `verify` decrypts only when it is given.
+    #[arg(long, global = true, env = "KCHAIN_KEYRING")]
+    pub keyring: Option<PathBuf>,
     /// When the embedded log forces appends to disk: `batch` (before each append returns),
     /// `interval:MS`, or `never`.
     #[arg(long, global = true, default_value = "batch")]
@@ -58,6 +62,13 @@ impl Global {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("trust.toml"))
     }
+
+    /// The keyring file: `--keyring`, else beside the default key file.
+    pub fn keyring_path(&self) -> PathBuf {
+        self.keyring
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keyring.toml"))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -80,6 +91,9 @@ pub enum Command {
     /// Manage the trust file: trusted writer keys and pinned tips.
     #[command(subcommand)]
     Trust(TrustCmd),
+    /// Data keys of encrypted values: add one (rotation), list them, shred one.
+    #[command(subcommand)]
+    Key(crate::crypt_cmds::KeyCmd),
     /// Run the guided demo on a fresh embedded log.
     Demo(DemoArgs),
     /// Measure append and verify throughput next to raw SHA-256.
@@ -144,6 +158,9 @@ pub struct ProduceArgs {
     /// An application header on every record (repeatable), like kcat's -H.
     #[arg(long = "header", short = 'H', value_name = "NAME=VALUE")]
     pub headers: Vec<String>,
+    /// Encrypt each value (AES-256-GCM) under the keyring's newest key.
+    #[arg(long)]
+    pub encrypt: bool,
 }
 
 #[derive(Args, Debug)]

@@ -6,11 +6,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
-use kchain_core::{to_hex, Item};
+use kchain_core::{to_hex, Decryption, Item, H_ENC};
 use kchain_log::{Log, LogError, TopicConfig};
 use kchain_topic::{
-    partition_for_key, read_key_file, short, verify_topic, ChainWriter, VerifyOptions,
-    VerifyingReader, WriterOptions,
+    partition_for_key, read_key_file, short, verify_topic, verify_topic_decrypting, ChainWriter,
+    VerifiedRecord, VerifyOptions, VerifyingReader, WriterOptions,
 };
 use serde_json::json;
 
@@ -93,6 +93,10 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
         );
     }
     let key = read_key_file(&key_path)?;
+    let data_key = match a.encrypt {
+        true => Some(crate::crypt_cmds::writing_key(g)?),
+        false => None,
+    };
     let mut headers = Vec::new();
     for h in &a.headers {
         let (n, v) = h
@@ -159,7 +163,8 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::btree_map::Entry::Vacant(v) => v.insert(
                     ChainWriter::open(log.as_ref(), &a.topic, p, &key, options)
-                        .with_context(|| format!("opening the writer of {}/{p}", a.topic))?,
+                        .with_context(|| format!("opening the writer of {}/{p}", a.topic))?
+                        .with_optional_encryption(data_key.as_ref()),
                 ),
             };
             let r = w.append(items)?;
@@ -169,11 +174,15 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
     if writers.is_empty() {
         println!("appended 0 records to {}", a.topic);
     }
+    let encrypted = data_key
+        .as_ref()
+        .map(|k| format!(" (values encrypted under data key {})", k.id()))
+        .unwrap_or_default();
     for (p, w) in &mut writers {
         w.flush()?;
         if let Some((h, hash)) = w.tip() {
             println!(
-                "appended {} records to {}/{p}: tip height {h} hash {}",
+                "appended {} records to {}/{p}{encrypted}: tip height {h} hash {}",
                 appended.get(p).copied().unwrap_or(0),
                 a.topic,
                 to_hex(&hash)
@@ -210,6 +219,7 @@ pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
     let log = open_log(g, false)?;
     let partitions = topic_partitions(log.as_ref(), &a.topic)?;
     let trust = load_trust(g)?;
+    let keyring = crate::crypt_cmds::reading_keyring(g)?;
     let parts: Vec<u32> = match a.partition {
         Some(p) => {
             check_partition(&a.topic, p, partitions)?;
@@ -217,6 +227,7 @@ pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
         }
         None => (0..partitions).collect(),
     };
+    let mut unreadable = Unreadable::default();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut printed = 0u64;
@@ -226,27 +237,19 @@ pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
             break;
         }
         let mut reader = VerifyingReader::open(log.as_ref(), &a.topic, p, &trust, a.from)?;
+        if let Some(k) = &keyring {
+            reader = reader.with_keyring(k);
+        }
         for rec in reader.by_ref() {
             let rec = rec?;
+            unreadable.note(p, &rec);
             let line = if a.json {
-                let it = &rec.item;
-                let headers: serde_json::Map<_, _> = it
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), bytes_json(Some(v))))
-                    .collect();
-                serde_json::to_string(&json!({
-                    "partition": p,
-                    "offset": rec.offset,
-                    "height": rec.height,
-                    "hash": to_hex(&rec.hash),
-                    "timestamp": it.timestamp_ms,
-                    "key": bytes_json(it.key.as_deref()),
-                    "value": bytes_json(it.value.as_deref()),
-                    "headers": headers,
-                }))?
+                record_json(p, &rec)?
             } else {
-                String::from_utf8_lossy(rec.item.value.as_deref().unwrap_or_default()).into_owned()
+                match rec.value() {
+                    Ok(v) => String::from_utf8_lossy(v.unwrap_or_default()).into_owned(),
+                    Err(d) => placeholder(d),
+                }
             };
             if let Err(e) = writeln!(out, "{line}") {
                 if e.kind() == io::ErrorKind::BrokenPipe {
@@ -267,6 +270,7 @@ pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
             } else {
                 eprintln!("kchain: {}/{p}: stopped at a finding: {f}", a.topic);
             }
+            unreadable.report(&a.topic);
             return Ok(Outcome::Findings);
         }
     }
@@ -277,7 +281,113 @@ pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
             Err(e)
         }
     })?;
-    Ok(Outcome::Clean)
+    Ok(if unreadable.report(&a.topic) {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// One consumed record as JSON. An encrypted record says what became of it in `encryption`
+/// (`decrypted`, `shredded`, `key_missing`, `decrypt_failed`) and has a `value` only when it
+/// decrypted; its `kchain.enc` header is shown as `key_id`.
+fn record_json(p: u32, rec: &VerifiedRecord) -> Result<String> {
+    let it = &rec.item;
+    let headers: serde_json::Map<_, _> = it
+        .headers
+        .iter()
+        .filter(|(k, _)| k != H_ENC)
+        .map(|(k, v)| (k.clone(), bytes_json(Some(v))))
+        .collect();
+    let mut v = json!({
+        "partition": p,
+        "offset": rec.offset,
+        "height": rec.height,
+        "hash": to_hex(&rec.hash),
+        "timestamp": it.timestamp_ms,
+        "key": bytes_json(it.key.as_deref()),
+    });
+    if let Ok(value) = rec.value() {
+        v["value"] = bytes_json(value);
+    }
+    v["headers"] = headers.into();
+    let d = &rec.decryption;
+    if *d != Decryption::Plain {
+        v["encryption"] = json!(d.as_str());
+        v["key_id"] = json!(d.key().map(|k| k.to_string()));
+        match d {
+            Decryption::Shredded { at_ms, .. } => v["shredded_ms"] = json!(at_ms),
+            Decryption::Failed { why, .. } => v["detail"] = json!(why),
+            _ => {}
+        }
+    }
+    Ok(serde_json::to_string(&v)?)
+}
+
+/// What the text form of `consume` prints in place of a value that cannot be read.
+fn placeholder(d: &Decryption) -> String {
+    match d {
+        Decryption::Shredded { key, at_ms } => format!(
+            "<shredded: encrypted under data key {key}, shredded {}>",
+            crate::crypt_cmds::utc(*at_ms)
+        ),
+        Decryption::MissingKey { key } => {
+            format!("<encrypted: data key {key} is not in the keyring>")
+        }
+        Decryption::Failed {
+            key: Some(key),
+            why,
+        } => {
+            format!("<encrypted under data key {key}: does not decrypt: {why}>")
+        }
+        Decryption::Failed { key: None, why } => format!("<encrypted: does not decrypt: {why}>"),
+        Decryption::Plain | Decryption::Decrypted { .. } => String::new(),
+    }
+}
+
+/// Records `consume` could not decrypt (shredded ones are not counted: that is by design),
+/// reported on standard error once the records are printed.
+#[derive(Default)]
+struct Unreadable {
+    /// Per partition: (records, the first one's offset and outcome).
+    missing: BTreeMap<u32, (u64, u64, Decryption)>,
+    failed: BTreeMap<u32, (u64, u64, Decryption)>,
+}
+
+impl Unreadable {
+    fn note(&mut self, p: u32, rec: &VerifiedRecord) {
+        let slot = match rec.decryption {
+            Decryption::MissingKey { .. } => &mut self.missing,
+            Decryption::Failed { .. } => &mut self.failed,
+            _ => return,
+        };
+        slot.entry(p)
+            .or_insert_with(|| (0, rec.offset, rec.decryption.clone()))
+            .0 += 1;
+    }
+
+    /// Prints what was unreadable; true if anything was.
+    fn report(&self, topic: &str) -> bool {
+        for (p, (n, offset, d)) in &self.missing {
+            let key = d.key().map(|k| k.to_string()).unwrap_or_default();
+            eprintln!(
+                "kchain: {topic}/{p}: key_missing: {n} record(s) encrypted under a data key the \
+                 keyring does not hold (first at offset {offset}, data key {key})"
+            );
+        }
+        for (p, (n, offset, d)) in &self.failed {
+            let why = match d {
+                Decryption::Failed { key: Some(k), why } => format!("data key {k}: {why}"),
+                Decryption::Failed { why, .. } => why.clone(),
+                _ => String::new(),
+            };
+            eprintln!(
+                "kchain: {topic}/{p}: decrypt_failed: {n} record(s) do not decrypt (first at \
+                 offset {offset}: {why})"
+            );
+        }
+        !self.missing.is_empty() || !self.failed.is_empty()
+    }
 }
 
 pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
@@ -295,18 +405,25 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     for p in parts.clone().unwrap_or_else(|| (0..partitions).collect()) {
         total += log.end_offset(&a.topic, p)? - log.start_offset(&a.topic, p)?;
     }
+    let keyring = crate::crypt_cmds::verify_keyring(g)?;
     let progress = Progress::new(format!("verifying {}", a.topic), total);
-    let report = verify_topic(
-        log.as_ref(),
-        &a.topic,
-        parts.as_deref(),
-        &trust,
-        VerifyOptions {
-            threads: a.threads,
-            ..VerifyOptions::default()
-        },
-        &|n| progress.add(n),
-    )?;
+    let options = VerifyOptions {
+        threads: a.threads,
+        ..VerifyOptions::default()
+    };
+    let (log_ref, parts_ref, on_progress) = (log.as_ref(), parts.as_deref(), &|n| progress.add(n));
+    let report = match &keyring {
+        Some(k) => verify_topic_decrypting(
+            log_ref,
+            &a.topic,
+            parts_ref,
+            &trust,
+            k,
+            options,
+            on_progress,
+        )?,
+        None => verify_topic(log_ref, &a.topic, parts_ref, &trust, options, on_progress)?,
+    };
     progress.finish();
     let checkpoints = crate::checkpoint_cmds::check(g, log.as_ref(), &report, &trust)?;
     if a.json {

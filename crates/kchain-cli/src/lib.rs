@@ -10,6 +10,7 @@ mod args;
 mod bench;
 mod chain_cmds;
 mod checkpoint_cmds;
+mod crypt_cmds;
 mod demo;
 mod demo_ledger;
 mod key_cmds;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Keygen(a) => key_cmds::keygen(g, &a),
         Command::Pubkey => key_cmds::pubkey(g),
         Command::Trust(t) => key_cmds::trust(g, t),
+        Command::Key(c) => crypt_cmds::key(g, c),
         Command::Demo(a) => demo::run(g, &a),
         Command::Bench(a) => bench::run(g, &a),
         Command::Wallet(c) => ledger_cmds::wallet(g, c),

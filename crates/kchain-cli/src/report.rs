@@ -1,7 +1,7 @@
 //! Rendering verification results for people (text) and machines (`--json`).
 
 use kchain_core::{to_hex, Finding};
-use kchain_topic::{short, PartitionReport, TopicReport};
+use kchain_topic::{short, EncryptionSummary, PartitionReport, TopicReport};
 use serde_json::{json, Value};
 
 /// The `--json` form of a finding.
@@ -14,11 +14,23 @@ pub fn finding_json(f: &Finding) -> Value {
     })
 }
 
+fn encryption_json(e: &EncryptionSummary) -> Value {
+    json!({
+        "plain": e.plain,
+        "decrypted": e.decrypted,
+        "shredded": e.shredded,
+        "key_missing": e.key_missing,
+        "decrypt_failed": e.failed,
+        "finding": e.finding.as_ref().map(finding_json),
+    })
+}
+
+/// A partition's `--json` form; `encryption` appears only when verifying with a keyring.
 fn partition_json(p: &PartitionReport) -> Value {
     let s = &p.summary;
-    json!({
+    let mut v = json!({
         "partition": p.partition,
-        "ok": s.ok(),
+        "ok": p.ok(),
         "entries": s.entries,
         "tip_height": s.tip.map(|t| t.height),
         "tip_hash": s.tip.map(|t| to_hex(&t.hash)),
@@ -26,7 +38,11 @@ fn partition_json(p: &PartitionReport) -> Value {
         "start_offset": p.start_offset,
         "end_offset": p.end_offset,
         "finding": s.finding.as_ref().map(finding_json),
-    })
+    });
+    if let Some(e) = &p.encryption {
+        v["encryption"] = encryption_json(e);
+    }
+    v
 }
 
 /// The `--json` form of a topic report.
@@ -43,17 +59,23 @@ pub fn topic_json(r: &TopicReport) -> Value {
 pub fn topic_text(r: &TopicReport) -> String {
     let entries: u64 = r.partitions.iter().map(|p| p.summary.entries).sum();
     let bad = r.partitions.iter().filter(|p| !p.summary.ok()).count();
-    let mut out = if bad == 0 {
+    let undecryptable = r.partitions.iter().filter(|p| !p.ok()).count();
+    let n = r.partitions.len();
+    let mut out = if bad > 0 {
         format!(
-            "{}: OK, {} partition(s), {entries} entries verified\n",
-            r.topic,
-            r.partitions.len()
+            "{}: TAMPERING FOUND in {bad} of {n} partition(s)\n",
+            r.topic
+        )
+    } else if undecryptable > 0 {
+        format!(
+            "{}: chain OK ({entries} entries verified), but records that do not decrypt in \
+             {undecryptable} of {n} partition(s)\n",
+            r.topic
         )
     } else {
         format!(
-            "{}: TAMPERING FOUND in {bad} of {} partition(s)\n",
-            r.topic,
-            r.partitions.len()
+            "{}: OK, {n} partition(s), {entries} entries verified\n",
+            r.topic
         )
     };
     for p in &r.partitions {
@@ -68,6 +90,16 @@ pub fn topic_text(r: &TopicReport) -> String {
         );
         if let Some(f) = &s.finding {
             out += &format!("    FINDING {f}\n");
+        }
+        if let Some(e) = &p.encryption {
+            out += &format!(
+                "    encryption: {} decrypted, {} shredded, {} not encrypted, {} key missing, {} \
+                 failed\n",
+                e.decrypted, e.shredded, e.plain, e.key_missing, e.failed
+            );
+            if let Some(f) = &e.finding {
+                out += &format!("    FINDING {f}\n");
+            }
         }
     }
     for w in &r.warnings {

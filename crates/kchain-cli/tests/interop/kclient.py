@@ -144,7 +144,9 @@ def main():
             print(json.dumps(dict(offset=r["offset"], value=json.loads(r["value"].decode("utf-8")))))
         return
     last = client.read(a.topic, a.partition)[-1]
-    app = [(n, v) for n, v in last["headers"] if not n.startswith("kchain.")]
+    # Every header but the five chain headers is part of the item (kchain.enc included).
+    chain = {"kchain.v", "kchain.height", "kchain.prev", "kchain.key", "kchain.sig"}
+    app = [(n, v) for n, v in last["headers"] if n not in chain]
     ts = last["timestamp"] + 1
     if a.mode == "copy":
         offset = client.produce(a.topic, a.partition, last["key"], (last["value"] or b"") + b" (edited)",
