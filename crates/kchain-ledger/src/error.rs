@@ -53,6 +53,11 @@ pub enum LedgerError {
 
     #[error("timed out: {0}")]
     Timeout(String),
+
+    /// A sealer refuses to sign a checkpoint that would contradict one it signed before (the
+    /// canonical chain no longer extends it: truncated or rewritten).
+    #[error("checkpoints of {origin}: {detail}")]
+    CheckpointRefused { origin: String, detail: String },
 }
 
 impl LedgerError {

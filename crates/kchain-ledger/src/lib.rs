@@ -17,6 +17,10 @@
 //! chain id   = SHA-256(0x11 "kchain:genesis:v1" || the genesis)[..16]
 //! ```
 //!
+//! Sealers publish signed checkpoints of the blocks chain (C2SP tlog-checkpoint; the chain
+//! tree's leaf h is `chain_leaf(hash of the canonical block at height h)`), which `ledger
+//! verify` holds the chain against and which a transaction proof ([`TxProof`]) ends in.
+//!
 //! Byte-by-byte layouts, the consensus rules and how tampering is told apart from stale or
 //! invalid blocks are in `docs/ledger.md`.
 //!
@@ -42,6 +46,7 @@
 mod bench;
 mod block;
 mod chain;
+mod checkpoints;
 mod client;
 mod encoding;
 mod error;
@@ -49,6 +54,7 @@ mod genesis;
 mod logio;
 mod node;
 mod pool;
+mod proof;
 mod rejected;
 mod sealer;
 pub mod sig;
@@ -64,6 +70,10 @@ pub use block::{
     BLOCK_SIG_TAG, BLOCK_TAG, BLOCK_VERSION,
 };
 pub use chain::{Chain, Finding, FindingKind, IgnoreReason, Observed, Verdict};
+pub use checkpoints::{
+    ledger_origin, ledger_policy, prove_tx, sealer_verifiers, CheckpointFinding, CheckpointOptions,
+    CheckpointStatus,
+};
 pub use client::{
     canonical_blocks, init, next_nonce, partition_of, read_block, replay, state_digest, submit,
     submit_raw, tx_status, wait_sealed, Initialised, Replayed, Submitter, TxStatus,
@@ -71,11 +81,18 @@ pub use client::{
 pub use encoding::{canonical_json, DecodeError};
 pub use error::LedgerError;
 pub use genesis::{Genesis, SealerInfo, Topics, GENESIS_TAG};
+pub use kchain_topic::CheckpointFindingKind;
 pub use node::{open_chain, state_dir, Event, Node, NodeOptions, NodeStats};
+pub use proof::{
+    verify_tx_proof, ProofSealer, TrustedSealers, TxProof, TxProofError, TxProofTrust, VerifiedTx,
+    TX_PROOF_FORMAT,
+};
 pub use rejected::{RejectReason, Rejection, RejectionRecord};
 pub use sealer::{SealEvent, SealOptions};
 pub use snapshot::{snapshot_file, Loaded};
 pub use state::State;
 pub use tx::{Address, Transaction, TxBody, TxId, ADDRESS_TAG, TX_SIG_TAG, TX_TAG};
 pub use validate::{check_static, InvalidBlock, Tip, Verifier};
-pub use verify::{verify_ledger, IgnoredBlock, LedgerReport, VerifyOptions};
+pub use verify::{
+    verify_ledger, verify_ledger_with_checkpoints, IgnoredBlock, LedgerReport, VerifyOptions,
+};

@@ -8,7 +8,8 @@
 //!             │ seal:   ingest transactions ──> pool ──> build ──> append ──────┼──> blocks
 //!             │         (one phase per step, see crate::sealer)                 │     topic
 //!             │ snapshot every N canonical blocks ──> <state dir>/snapshot.json │
-//!             └─────────────────────────────────────────────────────────────────┘
+//!             │ sealer: checkpoint every N blocks / T s / on stop ──────────────┼──> blocks
+//!             └─────────────────────────────────────────────────────────────────┘     .checkpoints
 //! ```
 //!
 //! A finding (tampering in the blocks topic) stops the node with
@@ -23,6 +24,7 @@ use kchain_core::{Hash, KeyId, WriterKey};
 use kchain_log::{Log, Reader};
 
 use crate::chain::{Chain, Finding, FindingKind, IgnoreReason, Observed, Verdict};
+use crate::checkpoints::{CheckpointOptions, Publisher};
 use crate::error::LedgerError;
 use crate::logio::read_record;
 use crate::sealer::{Phase, SealEvent, SealOptions, Sealer};
@@ -43,6 +45,9 @@ pub struct NodeOptions {
     pub snapshot_every: u64,
     /// The genesis hash the ledger must have, if known.
     pub expected_genesis: Option<Hash>,
+    /// When a sealing node publishes signed checkpoints of the blocks chain (see
+    /// [`crate::checkpoints`]); `None`: never. A node that does not seal publishes none.
+    pub checkpoints: Option<CheckpointOptions>,
 }
 
 impl NodeOptions {
@@ -52,6 +57,7 @@ impl NodeOptions {
             state_dir: None,
             snapshot_every: 100,
             expected_genesis: None,
+            checkpoints: Some(CheckpointOptions::default()),
         }
     }
 }
@@ -81,6 +87,9 @@ pub enum Event {
     Seal(SealEvent),
     /// A snapshot was written at this height.
     Snapshot { height: u64 },
+    /// A signed checkpoint of `size` blocks was published at `offset` of the checkpoints
+    /// topic.
+    Checkpoint { size: u64, root: Hash, offset: u64 },
 }
 
 /// Counters of a node's life.
@@ -104,6 +113,7 @@ pub struct Node<'a> {
     reader: Box<dyn Reader>,
     opts: NodeOptions,
     sealer: Option<Sealer>,
+    checkpoints: Option<Publisher>,
     since_snapshot: u64,
     stats: NodeStats,
 }
@@ -168,11 +178,30 @@ impl<'a> Node<'a> {
             reader,
             opts,
             sealer: None,
+            checkpoints: None,
             since_snapshot: 0,
             stats: NodeStats::default(),
         };
         node.catch_up(events)?;
         if let Some((key, seal_opts)) = seal {
+            if let Some(copts) = node.opts.checkpoints.clone() {
+                // The check against this sealer's own checkpoints needs every block the log
+                // holds: a poll that came back empty early must not look like a truncation.
+                let end = log.end_offset(&node.opts.blocks_topic, 0)?;
+                for _ in 0..50 {
+                    if node.chain.next_offset() >= end {
+                        break;
+                    }
+                    node.catch_up(events)?;
+                }
+                node.checkpoints = Some(Publisher::open(
+                    log,
+                    &node.chain,
+                    &node.opts.blocks_topic,
+                    &key,
+                    copts,
+                )?);
+            }
             node.sealer = Some(Sealer::new(log, &node.chain, key, seal_opts)?);
         }
         Ok(node)
@@ -236,6 +265,9 @@ impl<'a> Node<'a> {
         if self.opts.snapshot_every > 0 && self.since_snapshot >= self.opts.snapshot_every {
             self.save_snapshot(events)?;
         }
+        if self.checkpoints.as_ref().is_some_and(Publisher::due) {
+            self.publish_checkpoint(events)?;
+        }
         Ok(n)
     }
 
@@ -245,6 +277,9 @@ impl<'a> Node<'a> {
                 let h = seen.header.expect("a canonical block has a header");
                 self.stats.canonical += 1;
                 self.since_snapshot += 1;
+                if let Some(p) = &mut self.checkpoints {
+                    p.push(&seen.hash.expect("a canonical block has a hash"));
+                }
                 if let Some(s) = &mut self.sealer {
                     s.pool.advance(self.log, &h.sources)?;
                 }
@@ -383,8 +418,28 @@ impl<'a> Node<'a> {
         Ok(())
     }
 
+    /// Signs and publishes a checkpoint of the canonical chain now, if this node seals with
+    /// checkpoints on and the chain grew since its last one. Returns the signed note.
+    pub fn publish_checkpoint(
+        &mut self,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<kchain_core::SignedNote>, LedgerError> {
+        let Some(p) = &mut self.checkpoints else {
+            return Ok(None);
+        };
+        Ok(p.publish(self.log)?.map(|(note, c, offset)| {
+            events.push(Event::Checkpoint {
+                size: c.size(),
+                root: *c.root(),
+                offset,
+            });
+            note
+        }))
+    }
+
     /// Runs until `stop` is set or, with `until_idle`, until [`Node::caught_up`]; reports
-    /// every event to `on_event`; writes a snapshot at the end.
+    /// every event to `on_event`; writes a snapshot and, when sealing, a checkpoint at the
+    /// end.
     pub fn run(
         &mut self,
         until_idle: bool,
@@ -404,6 +459,7 @@ impl<'a> Node<'a> {
             }
         }
         self.save_snapshot(&mut events)?;
+        self.publish_checkpoint(&mut events)?;
         events.drain(..).for_each(|e| on_event(&e));
         Ok(())
     }

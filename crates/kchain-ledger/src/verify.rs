@@ -4,23 +4,27 @@
 //! ```text
 //! exit 0  intact (ignored blocks are normal life: stale races, invalid appends)
 //! exit 3  a finding: a block changed, removed or reordered after it was stored, or an
-//!         anchor (expected genesis, pinned block, the node's snapshot) no longer holds
+//!         anchor (expected genesis, pinned block, the node's snapshot, a trusted signed
+//!         checkpoint) no longer holds
 //! exit 1  the ledger could not be read (no genesis, log errors)
 //! ```
 //!
 //! Anchors matter for the end of the chain: removing or replacing the last blocks leaves no
 //! trace in the log itself (nothing refers to them yet), so a verifier should hold a pin: the
-//! genesis file (`--genesis`), a (height, hash) it saw earlier, or a node's snapshot.
+//! genesis file (`--genesis`), a (height, hash) it saw earlier, or a node's snapshot; and,
+//! with [`verify_ledger_with_checkpoints`], the sealers' signed checkpoints, which a policy
+//! (k of n witnesses) can make independent of the sealers.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kchain_core::{ChainId, Hash};
+use kchain_core::{ChainId, CheckpointTrust, Hash};
 use kchain_log::Log;
 use serde_json::{json, Value};
 
 use crate::block::StoredBlock;
 use crate::chain::{Chain, Finding, FindingKind, IgnoreReason, Verdict};
+use crate::checkpoints::{self, CheckpointFinding, CheckpointStatus};
 use crate::encoding::hex_lower;
 use crate::error::LedgerError;
 use crate::logio::read_record;
@@ -66,15 +70,20 @@ pub struct LedgerReport {
     pub transactions: u64,
     pub ignored: Vec<IgnoredBlock>,
     pub finding: Option<Finding>,
+    /// How the chain stands against its signed checkpoints, when they were checked.
+    pub checkpoints: Option<CheckpointStatus>,
+    /// A contradiction between the chain and a trusted checkpoint (truncated, rewritten,
+    /// forked): tampering like [`LedgerReport::finding`].
+    pub checkpoint_finding: Option<CheckpointFinding>,
     /// The anchors that were checked, described.
     pub anchors: Vec<String>,
     pub warnings: Vec<String>,
 }
 
 impl LedgerReport {
-    /// True when there is no finding.
+    /// True when there is no finding, in the chain or against its checkpoints.
     pub fn ok(&self) -> bool {
-        self.finding.is_none()
+        self.finding.is_none() && self.checkpoint_finding.is_none()
     }
 
     /// The `--json` form.
@@ -99,11 +108,29 @@ impl LedgerReport {
                 "reason": i.reason.code(),
                 "detail": i.reason.to_string(),
             })).collect::<Vec<_>>(),
-            "finding": self.finding.as_ref().map(|f| json!({
-                "offset": f.offset,
-                "height": f.height,
-                "kind": f.kind.as_str(),
-                "detail": f.detail,
+            // The first finding of either kind, so that one member tells what is wrong.
+            "finding": match (&self.finding, &self.checkpoint_finding) {
+                (Some(f), _) => json!({
+                    "offset": f.offset,
+                    "height": f.height,
+                    "kind": f.kind.as_str(),
+                    "detail": f.detail,
+                }),
+                (None, Some(f)) => checkpoint_finding_json(f),
+                (None, None) => Value::Null,
+            },
+            "checkpoint_finding": self.checkpoint_finding.as_ref().map(checkpoint_finding_json),
+            "checkpoints": self.checkpoints.as_ref().map(|c| json!({
+                "origin": c.origin,
+                "seen": c.seen,
+                "untrusted": c.untrusted,
+                "newest": c.newest.as_ref().map(|(n, t)| json!({
+                    "size": t.checkpoint.size(),
+                    "root": hex_lower(t.checkpoint.root()),
+                    "writers": t.writers,
+                    "cosigners": t.cosigners.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                    "note": n.to_text(),
+                })),
             })),
             "anchors": self.anchors,
             "warnings": self.warnings,
@@ -144,6 +171,29 @@ impl LedgerReport {
         if let Some(f) = &self.finding {
             out += &format!("  FINDING {f}\n");
         }
+        if let Some(c) = &self.checkpoints {
+            let newest = c.newest.as_ref().map_or("none".to_owned(), |(_, t)| {
+                format!(
+                    "size {} signed by {} cosigned by {} witness(es)",
+                    t.checkpoint.size(),
+                    t.writers.join(", "),
+                    t.cosigners.len()
+                )
+            });
+            out += &format!(
+                "  checkpoints {}: {} seen, {} untrusted, newest trusted {newest}\n",
+                c.origin, c.seen, c.untrusted
+            );
+        }
+        if let Some(f) = &self.checkpoint_finding {
+            out += &format!("  FINDING {f}\n");
+            for n in &f.evidence {
+                out += "    evidence:\n";
+                for line in n.to_text().lines() {
+                    out += &format!("      {line}\n");
+                }
+            }
+        }
         for a in &self.anchors {
             out += &format!("  anchor: {a}\n");
         }
@@ -154,6 +204,16 @@ impl LedgerReport {
     }
 }
 
+fn checkpoint_finding_json(f: &CheckpointFinding) -> Value {
+    json!({
+        "offset": f.offset,
+        "height": f.height,
+        "kind": f.kind.as_str(),
+        "detail": f.detail,
+        "evidence": f.evidence.iter().map(|n| n.to_text()).collect::<Vec<_>>(),
+    })
+}
+
 /// Verifies the ledger whose blocks topic is `blocks_topic`, from genesis to the topic's
 /// current end. `progress` is called with each offset read.
 pub fn verify_ledger(
@@ -162,6 +222,30 @@ pub fn verify_ledger(
     opts: &VerifyOptions,
     progress: &dyn Fn(u64),
 ) -> Result<LedgerReport, LedgerError> {
+    verify_ledger_with_checkpoints(log, blocks_topic, opts, None, progress)
+}
+
+/// [`verify_ledger`], then, when `checkpoints` is given and the chain has no finding, holds
+/// the canonical chain against the newest checkpoint on `<blocks topic>.checkpoints` that
+/// meets the policy: signed by a sealer of the genesis (under its name there), cosigned by
+/// the trust's threshold of its witnesses, of origin `<namespace>/<blocks topic>`. A chain
+/// shorter than it is `checkpoint_truncated` (at the end of the topic), another root at a
+/// trusted checkpoint's size is `checkpoint_rewritten`, two roots signed for one size are
+/// `checkpoint_fork`.
+pub fn verify_ledger_with_checkpoints(
+    log: &dyn Log,
+    blocks_topic: &str,
+    opts: &VerifyOptions,
+    checkpoints: Option<&CheckpointTrust>,
+    progress: &dyn Fn(u64),
+) -> Result<LedgerReport, LedgerError> {
+    // Read before the topic's end is taken: every checkpoint read then covers only blocks
+    // below that end (a sealer publishes one only for blocks it read back), so one published
+    // while this runs cannot look like a truncation.
+    let records = match checkpoints {
+        Some(_) => Some(kchain_topic::read_checkpoints(log, blocks_topic)?),
+        None => None,
+    };
     let start = log.start_offset(blocks_topic, 0)?;
     let end = log.end_offset(blocks_topic, 0)?;
     let mut chain = match open_chain(log, blocks_topic, None) {
@@ -194,6 +278,8 @@ pub fn verify_ledger(
         transactions: 0,
         ignored: vec![],
         finding: None,
+        checkpoints: None,
+        checkpoint_finding: None,
         anchors: vec![],
         warnings: vec![],
     };
@@ -250,6 +336,19 @@ pub fn verify_ledger(
     if report.finding.is_none() {
         check_anchors(&chain, opts, end, &mut report);
     }
+    if let (Some(trust), Some(records), None) = (checkpoints, &records, &report.finding) {
+        let (status, finding) = checkpoints::check(&chain, blocks_topic, records, trust, end)?;
+        if let Some((_, t)) = &status.newest {
+            report.anchors.push(format!(
+                "checkpoint size {} signed by {} ({} cosignature(s))",
+                t.checkpoint.size(),
+                t.writers.join(", "),
+                t.cosigners.len()
+            ));
+        }
+        report.checkpoints = Some(status);
+        report.checkpoint_finding = finding;
+    }
     retention_warning(log, blocks_topic, &mut report);
     if report.anchors.is_empty() {
         report.warnings.push(
@@ -304,6 +403,8 @@ fn broken_genesis(
             kind: FindingKind::GenesisChanged,
             detail: format!("the genesis block does not add up: {detail}"),
         }),
+        checkpoints: None,
+        checkpoint_finding: None,
         anchors: vec![],
         warnings: vec![],
     }

@@ -1,0 +1,585 @@
+//! Signed checkpoints of a ledger's blocks chain: the sealers' side (a chain tree kept as
+//! blocks become canonical, a signed checkpoint every N blocks or T seconds and when the node
+//! stops), the verifier's side (the canonical chain against the newest trusted checkpoint),
+//! and proofs that a transaction is in a checkpoint.
+//!
+//! ```text
+//! chain tree   leaf h = chain_leaf(hash of the canonical block at height h), h = 0 (genesis) ..
+//! checkpoint   origin "<namespace>/<blocks topic>", size n (covers heights 0..n-1), root
+//!
+//!  Node ── Event::Canonical ──► TreeBuilder ──► every N blocks / T seconds / run() returns:
+//!                                               sign (sealer key, note key name = the
+//!                                               sealer's name in the genesis)
+//!                                                   │
+//!  <blocks topic>.checkpoints ◄── record: key "0", value: signed note (witnesses append
+//!        │                        the same text with their cosignatures)
+//!        ▼
+//!  ledger verify: merge the notes of one text, keep those that meet the policy (a genesis
+//!  sealer signed it, k listed witnesses cosigned it), hold the canonical chain against them:
+//!    chain shorter ──► checkpoint_truncated    root differs ──► checkpoint_rewritten
+//! ```
+//!
+//! The records use the companion-topic layout of chained topics
+//! (`kchain_topic::publish_note`, partition 0), so the same readers and witnesses' append
+//! path work; only the origin differs (no `/<partition>` suffix: a blocks topic has one).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use kchain_core::merkle::{self, TreeBuilder};
+use kchain_core::{
+    chain_leaf, chain_origin, Checkpoint, CheckpointTrust, Hash, NoteSigner, NoteVerifier, Policy,
+    SignedNote, TrustedCheckpoint, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+};
+use kchain_log::Log;
+use kchain_topic::{
+    merge_notes, merge_verified_notes, publish_note, read_checkpoints, CheckpointFindingKind,
+    CheckpointRecord,
+};
+
+use crate::block::Block;
+use crate::chain::Chain;
+use crate::client::{read_block, tx_status, TxStatus};
+use crate::encoding::hex_lower;
+use crate::error::LedgerError;
+use crate::genesis::Genesis;
+use crate::proof::{ProofSealer, TxProof, TX_PROOF_FORMAT};
+use crate::tx::TxId;
+
+/// The partition of the blocks topic (its only one), which is also the checkpoint records'
+/// key.
+const BLOCKS_PARTITION: u32 = 0;
+
+/// When a sealer node publishes checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    /// Publish once this many canonical blocks are not covered by the last checkpoint
+    /// (0: not by count).
+    pub every_blocks: u64,
+    /// Publish once this long has passed since the last checkpoint and the chain grew
+    /// (zero: not by time).
+    pub every: Duration,
+    /// The origin namespace (see [`ledger_origin`]).
+    pub namespace: String,
+}
+
+impl Default for CheckpointOptions {
+    /// Every 100 blocks or 10 seconds: one small record and one signature per interval.
+    fn default() -> Self {
+        CheckpointOptions {
+            every_blocks: 100,
+            every: Duration::from_secs(10),
+            namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+/// The origin of a ledger's checkpoints: `<namespace>/<blocks topic>`.
+pub fn ledger_origin(namespace: &str, blocks_topic: &str) -> String {
+    chain_origin(namespace, blocks_topic)
+}
+
+/// The note verifiers of a genesis's sealers: each sealer's Ed25519 key under its name in the
+/// genesis (type 0x01). A sealer whose name is not a valid note key name (white space, `+`)
+/// cannot sign checkpoints and is left out.
+pub fn sealer_verifiers(genesis: &Genesis) -> Vec<NoteVerifier> {
+    genesis
+        .sealers
+        .iter()
+        .filter_map(|s| s.key.note_verifier(&s.name).ok())
+        .collect()
+}
+
+/// The chain-tree leaves of the canonical heights `0..size`. Requires `size` <= the chain's
+/// length (tip height + 1).
+fn chain_leaves(chain: &Chain, size: u64) -> Vec<Hash> {
+    (0..size)
+        .map(|h| chain_leaf(&chain.block_at(h).expect("height within the chain").0))
+        .collect()
+}
+
+/// The number of canonical blocks, genesis included.
+fn chain_len(chain: &Chain) -> u64 {
+    chain.tip().height + 1
+}
+
+/// The checkpoints of `origin` among `records` (those of the blocks partition), one note per
+/// text with the union of its signatures; a signature line claiming one of `known` is kept
+/// only if it verifies.
+fn origin_checkpoints(
+    records: &[CheckpointRecord],
+    origin: &str,
+    known: Option<&[NoteVerifier]>,
+) -> Vec<(SignedNote, Checkpoint)> {
+    let notes = records
+        .iter()
+        .filter(|r| r.chain_partition == BLOCKS_PARTITION)
+        .map(|r| &r.note);
+    let merged = match known {
+        Some(known) => merge_verified_notes(notes, known),
+        None => merge_notes(notes),
+    };
+    merged
+        .into_iter()
+        .filter_map(|n| {
+            let c = Checkpoint::parse(n.text()).ok()?;
+            (c.origin() == origin).then_some((n, c))
+        })
+        .collect()
+}
+
+/// The sealer's note signer: its key under its name in the genesis (the name verifiers know
+/// it by), whatever name its key file gives it.
+fn sealer_signer(genesis: &Genesis, key: &WriterKey) -> Result<NoteSigner, LedgerError> {
+    let sealer = genesis.sealer(&key.id()).ok_or_else(|| {
+        LedgerError::Invalid(format!(
+            "key '{}' ({}) is not a sealer of ledger '{}'",
+            key.name(),
+            key.id(),
+            genesis.chain
+        ))
+    })?;
+    // WriterKey keeps its secret to itself; its key file is the one way to the same secret
+    // under another name.
+    let mut file: toml::Table = toml::from_str(&key.to_key_file())
+        .map_err(|e| LedgerError::Invalid(format!("sealer key: {e}")))?;
+    file.insert("name".into(), toml::Value::String(sealer.name.clone()));
+    let text = toml::to_string(&file).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+    let renamed = WriterKey::from_key_file(&text)
+        .map_err(|e| LedgerError::Invalid(format!("sealer key: {e}")))?;
+    renamed.note_signer().map_err(|e| {
+        LedgerError::Invalid(format!(
+            "sealer '{}' cannot sign checkpoints: {e} (a note key name has no white space and \
+             no '+'); run the node without checkpoints",
+            sealer.name
+        ))
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The sealer's side.
+
+/// What a sealer node keeps to publish checkpoints: the chain tree, its note key and the
+/// last checkpoint it signed.
+pub(crate) struct Publisher {
+    blocks_topic: String,
+    origin: String,
+    signer: NoteSigner,
+    options: CheckpointOptions,
+    tree: TreeBuilder,
+    last: Option<(SignedNote, Checkpoint)>,
+    last_time: Instant,
+}
+
+impl Publisher {
+    /// Builds the chain tree of `chain` (the canonical hashes it holds, whether replayed or
+    /// resumed from a snapshot) and checks it against the newest checkpoint this sealer
+    /// signed: a sealer never signs a checkpoint that contradicts one it signed before, so it
+    /// refuses when the canonical chain is shorter than that checkpoint (truncated) or has
+    /// another root at its size (rewritten), and when it finds two of its own of one size.
+    pub(crate) fn open(
+        log: &dyn Log,
+        chain: &Chain,
+        blocks_topic: &str,
+        key: &WriterKey,
+        options: CheckpointOptions,
+    ) -> Result<Publisher, LedgerError> {
+        let signer = sealer_signer(chain.genesis(), key)?;
+        let origin = ledger_origin(&options.namespace, blocks_topic);
+        let own = [signer.verifier()];
+        let records = read_checkpoints(log, blocks_topic)?;
+        let mut mine: Vec<(SignedNote, Checkpoint)> = origin_checkpoints(&records, &origin, None)
+            .into_iter()
+            .filter(|(n, _)| n.verify(&own).is_ok())
+            .collect();
+        mine.sort_by_key(|(_, c)| c.size());
+        let refuse = |detail: String| LedgerError::CheckpointRefused {
+            origin: origin.clone(),
+            detail,
+        };
+        if let Some(w) = mine.windows(2).find(|w| w[0].1.size() == w[1].1.size()) {
+            return Err(refuse(format!(
+                "sealer '{}' already signed two checkpoints of size {}; refusing to sign more",
+                signer.name(),
+                w[0].1.size()
+            )));
+        }
+        let last = mine.pop();
+        let len = chain_len(chain);
+        let leaves = chain_leaves(chain, len);
+        if let Some((_, c)) = &last {
+            let signed = format!(
+                "sealer '{}' signed a checkpoint of size {} and will not sign one that \
+                 contradicts it; run `kchain ledger verify --chain ...`",
+                signer.name(),
+                c.size()
+            );
+            if c.size() > len {
+                return Err(refuse(format!(
+                    "the canonical chain has only {len} blocks (truncated); {signed}"
+                )));
+            }
+            let root = merkle::root(&leaves[..c.size() as usize]);
+            if root != *c.root() {
+                return Err(refuse(format!(
+                    "the canonical chain's first {} blocks have tree root {}, not the signed {} \
+                     (rewritten); {signed}",
+                    c.size(),
+                    hex_lower(&root),
+                    hex_lower(c.root())
+                )));
+            }
+        }
+        let mut tree = TreeBuilder::new();
+        leaves.iter().for_each(|l| tree.push(l));
+        Ok(Publisher {
+            blocks_topic: blocks_topic.to_owned(),
+            origin,
+            signer,
+            options,
+            tree,
+            last,
+            last_time: Instant::now(),
+        })
+    }
+
+    /// Adds the block that became canonical at height = the tree's size.
+    pub(crate) fn push(&mut self, block_hash: &Hash) {
+        self.tree.push(&chain_leaf(block_hash));
+    }
+
+    fn signed_size(&self) -> u64 {
+        self.last.as_ref().map_or(0, |(_, c)| c.size())
+    }
+
+    /// Whether a checkpoint is due: enough blocks, or enough time, since the last.
+    pub(crate) fn due(&self) -> bool {
+        let pending = self.tree.size() - self.signed_size();
+        let o = &self.options;
+        pending > 0
+            && ((o.every_blocks > 0 && pending >= o.every_blocks)
+                || (!o.every.is_zero() && self.last_time.elapsed() >= o.every))
+    }
+
+    /// Signs and publishes a checkpoint of the tree as it is, unless the last one already
+    /// covers it; returns it with its offset in the checkpoints topic. The tree was checked
+    /// against the last signed checkpoint when the node opened and only grows by canonical
+    /// blocks since, so the new checkpoint extends the last.
+    pub(crate) fn publish(
+        &mut self,
+        log: &dyn Log,
+    ) -> Result<Option<(SignedNote, Checkpoint, u64)>, LedgerError> {
+        let (size, root) = (self.tree.size(), self.tree.root());
+        if let Some((_, c)) = &self.last {
+            if size < c.size() || (size == c.size() && root != *c.root()) {
+                return Err(LedgerError::CheckpointRefused {
+                    origin: self.origin.clone(),
+                    detail: format!(
+                        "refusing to sign size {size}: it contradicts the signed size {}",
+                        c.size()
+                    ),
+                });
+            }
+        }
+        if size == self.signed_size() && self.last.is_some() {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint::new(&self.origin, size, root)
+            .map_err(|e| LedgerError::Invalid(format!("{}: {e}", self.origin)))?;
+        let note = checkpoint.sign(&self.signer);
+        let offset = publish_note(log, &self.blocks_topic, BLOCKS_PARTITION, &note)?;
+        self.last = Some((note.clone(), checkpoint.clone()));
+        self.last_time = Instant::now();
+        Ok(Some((note, checkpoint, offset)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The verifier's side.
+
+/// A contradiction between the canonical chain and a trusted checkpoint, with the signed
+/// notes that prove it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointFinding {
+    pub kind: CheckpointFindingKind,
+    /// Offset in the blocks topic: its end for a truncation, the first canonical block the
+    /// checkpoint does not vouch for, for a rewrite.
+    pub offset: u64,
+    pub height: Option<u64>,
+    pub detail: String,
+    /// The signed checkpoint notes, whole (two for a fork).
+    pub evidence: Vec<SignedNote>,
+}
+
+impl std::fmt::Display for CheckpointFinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at offset {}", self.kind, self.offset)?;
+        if let Some(h) = self.height {
+            write!(f, " (height {h})")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// How the canonical chain stands against its checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointStatus {
+    pub origin: String,
+    /// Distinct checkpoint texts on the topic for the origin.
+    pub seen: usize,
+    /// Of those, how many did not meet the policy (ignored).
+    pub untrusted: usize,
+    /// The newest checkpoint that met the policy, and its note.
+    pub newest: Option<(SignedNote, TrustedCheckpoint)>,
+}
+
+/// The policy for a ledger's checkpoints: signed by one of the genesis's sealers (under its
+/// name in the genesis) and cosigned by `trust`'s threshold of its witnesses, for the origin
+/// `<namespace>/<blocks topic>`. `threshold` overrides `trust`'s (0: the sealers alone).
+pub fn ledger_policy(
+    genesis: &Genesis,
+    blocks_topic: &str,
+    trust: &CheckpointTrust,
+    threshold: Option<usize>,
+) -> Result<Policy, LedgerError> {
+    let threshold = threshold.unwrap_or(trust.threshold);
+    Policy::new(
+        sealer_verifiers(genesis),
+        trust.witnesses.clone(),
+        threshold,
+    )
+    .map(|p| p.for_origin(&ledger_origin(&trust.namespace, blocks_topic)))
+    .map_err(|e| LedgerError::Invalid(e.to_string()))
+}
+
+/// Holds a replayed canonical chain against the checkpoints in `records` (read from the
+/// checkpoints topic *before* the blocks topic's end was taken, so that none covers a block
+/// the replay did not reach). `end` is the end offset of the blocks topic.
+pub(crate) fn check(
+    chain: &Chain,
+    blocks_topic: &str,
+    records: &[CheckpointRecord],
+    trust: &CheckpointTrust,
+    end: u64,
+) -> Result<(CheckpointStatus, Option<CheckpointFinding>), LedgerError> {
+    let origin = ledger_origin(&trust.namespace, blocks_topic);
+    let policy = ledger_policy(chain.genesis(), blocks_topic, trust, None)?;
+    let sealers_only = ledger_policy(chain.genesis(), blocks_topic, trust, Some(0))?;
+    let known: Vec<NoteVerifier> = policy
+        .writers()
+        .iter()
+        .chain(policy.witnesses())
+        .cloned()
+        .collect();
+    let notes = origin_checkpoints(records, &origin, Some(&known));
+    let trusted: Vec<(&SignedNote, TrustedCheckpoint)> = notes
+        .iter()
+        .filter_map(|(n, _)| policy.check(n).ok().map(|t| (n, t)))
+        .collect();
+    let newest = trusted
+        .iter()
+        .max_by_key(|(_, t)| t.checkpoint.size())
+        .map(|(n, t)| ((*n).clone(), t.clone()));
+    let status = CheckpointStatus {
+        origin,
+        seen: notes.len(),
+        untrusted: notes.len() - trusted.len(),
+        newest,
+    };
+    let len = chain_len(chain);
+    if let Some(f) = fork(&notes, &sealers_only, end) {
+        return Ok((status, Some(f)));
+    }
+    if let Some((n, t)) = &status.newest {
+        if t.checkpoint.size() > len {
+            let f = CheckpointFinding {
+                kind: CheckpointFindingKind::Truncated,
+                offset: end,
+                height: Some(len),
+                detail: format!(
+                    "a trusted checkpoint covers {} blocks (heights 0..{}), but the canonical \
+                     chain has {len} (it ends at height {}): blocks at the end were removed or \
+                     replaced",
+                    t.checkpoint.size(),
+                    t.checkpoint.size() - 1,
+                    len - 1
+                ),
+                evidence: vec![n.clone()],
+            };
+            return Ok((status, Some(f)));
+        }
+    }
+    let finding = rewritten(chain, &trusted);
+    Ok((status, finding))
+}
+
+/// Two checkpoints of one size with different roots, both signed by a genesis sealer.
+fn fork(
+    notes: &[(SignedNote, Checkpoint)],
+    sealers: &Policy,
+    end: u64,
+) -> Option<CheckpointFinding> {
+    let mut by_size: BTreeMap<u64, &(SignedNote, Checkpoint)> = BTreeMap::new();
+    for s in notes.iter().filter(|(n, _)| sealers.check(n).is_ok()) {
+        match by_size.get(&s.1.size()) {
+            Some(other) if other.1.root() != s.1.root() => {
+                return Some(CheckpointFinding {
+                    kind: CheckpointFindingKind::Fork,
+                    offset: end,
+                    height: None,
+                    detail: format!(
+                        "two checkpoints of size {} with different roots, both signed by a \
+                         sealer of the genesis",
+                        s.1.size()
+                    ),
+                    evidence: vec![other.0.clone(), s.0.clone()],
+                });
+            }
+            Some(_) => {}
+            None => {
+                by_size.insert(s.1.size(), s);
+            }
+        }
+    }
+    None
+}
+
+/// The smallest trusted checkpoint whose root is not the chain tree's root at its size
+/// (every trusted checkpoint is within the chain: the newest was checked). The finding points
+/// at the first height after the largest smaller checkpoint that does match.
+fn rewritten(
+    chain: &Chain,
+    trusted: &[(&SignedNote, TrustedCheckpoint)],
+) -> Option<CheckpointFinding> {
+    let mut sorted: Vec<&(&SignedNote, TrustedCheckpoint)> = trusted.iter().collect();
+    sorted.sort_by_key(|(_, t)| t.checkpoint.size());
+    let max = sorted.last()?.1.checkpoint.size();
+    let leaves = chain_leaves(chain, max);
+    let mut tree = TreeBuilder::new();
+    let mut matched = 0u64;
+    for (n, t) in sorted {
+        let c = &t.checkpoint;
+        while tree.size() < c.size() {
+            tree.push(&leaves[tree.size() as usize]);
+        }
+        let root = tree.root();
+        if root == *c.root() {
+            matched = c.size();
+            continue;
+        }
+        let (_, offset) = chain.block_at(matched).expect("within the chain");
+        return Some(CheckpointFinding {
+            kind: CheckpointFindingKind::Rewritten,
+            offset,
+            height: Some(matched),
+            detail: format!(
+                "the canonical chain's first {} blocks have tree root {}, but a trusted \
+                 checkpoint signed root {}: a block at heights {matched}..{} was replaced",
+                c.size(),
+                hex_lower(&root),
+                hex_lower(c.root()),
+                c.size() - 1
+            ),
+            evidence: vec![(*n).clone()],
+        });
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// Proofs.
+
+/// A proof that transaction `id` is in its canonical block and the block in the newest
+/// checkpoint that covers it, signed by a sealer of the genesis and matching `chain` (the
+/// canonical chain replayed from `log`). Fails when the transaction is not sealed, when no
+/// checkpoint covers its block yet, or when the chain does not match the checkpoints.
+pub fn prove_tx(
+    log: &dyn Log,
+    chain: &Chain,
+    blocks_topic: &str,
+    id: &TxId,
+    namespace: &str,
+) -> Result<TxProof, LedgerError> {
+    let (height, block_offset, index) = match tx_status(log, chain, id)? {
+        TxStatus::Sealed {
+            height,
+            block_offset,
+            index,
+            ..
+        } => (height, block_offset, index),
+        other => {
+            return Err(LedgerError::Invalid(format!(
+                "transaction {} is not sealed in the canonical chain ({})",
+                hex_lower(id),
+                match other {
+                    TxStatus::Rejected(_) => "rejected",
+                    TxStatus::Pending { .. } => "pending",
+                    _ => "unknown",
+                }
+            )))
+        }
+    };
+    let stored = read_block(log, blocks_topic, block_offset)?;
+    let txs = stored.body.clone().map_err(LedgerError::Invalid)?;
+    let tx_leaves: Vec<Hash> = txs.iter().map(|s| s.leaf_hash()).collect();
+    let tx_path = merkle::inclusion_proof(&tx_leaves, index as u64)
+        .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+
+    let origin = ledger_origin(namespace, blocks_topic);
+    let sealers = sealer_verifiers(chain.genesis());
+    let signed_by_sealer =
+        Policy::new(sealers.clone(), vec![], 0).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+    let records = read_checkpoints(log, blocks_topic)?;
+    let len = chain_len(chain);
+    let mut candidates: Vec<(SignedNote, Checkpoint)> =
+        origin_checkpoints(&records, &origin, Some(&sealers))
+            .into_iter()
+            .filter(|(n, c)| {
+                c.size() > height && c.size() <= len && signed_by_sealer.check(n).is_ok()
+            })
+            .collect();
+    candidates.sort_by_key(|(n, c)| (c.size(), n.signatures().len()));
+    let leaves = chain_leaves(chain, candidates.last().map_or(0, |(_, c)| c.size()));
+    let (note, checkpoint) = candidates
+        .into_iter()
+        .rev()
+        .find(|(_, c)| merkle::root(&leaves[..c.size() as usize]) == *c.root())
+        .ok_or_else(|| {
+            LedgerError::Invalid(format!(
+                "{origin}: no checkpoint signed by a sealer covers height {height} and matches \
+                 the canonical chain yet (sealers publish one every few blocks or seconds and \
+                 when they stop; if one exists, run `kchain ledger verify`)"
+            ))
+        })?;
+    let block_path = merkle::inclusion_proof(&leaves[..checkpoint.size() as usize], height)
+        .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+    let header_only = Block {
+        header: stored.header.clone(),
+        signature: stored.signature,
+        txs: vec![],
+        genesis: None,
+    };
+    let sealed = &txs[index];
+    Ok(TxProof {
+        format: TX_PROOF_FORMAT.to_owned(),
+        tx: sealed.tx.to_json_value(),
+        partition: sealed.partition,
+        offset: sealed.offset,
+        index: index as u64,
+        tx_proof: tx_path.iter().map(|h| hex_lower(h)).collect(),
+        block: serde_json::from_slice(&header_only.to_json())
+            .map_err(|e| LedgerError::Invalid(e.to_string()))?,
+        height,
+        block_proof: block_path.iter().map(|h| hex_lower(h)).collect(),
+        checkpoint: note.to_text(),
+        sealers: chain
+            .genesis()
+            .sealers
+            .iter()
+            .map(|s| ProofSealer {
+                name: s.name.clone(),
+                public_key: s.key.to_hex(),
+            })
+            .collect(),
+    })
+}

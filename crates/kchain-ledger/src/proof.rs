@@ -1,0 +1,339 @@
+//! A transaction's inclusion proof, checkable offline: the transaction is in its block, and
+//! the block is in a signed checkpoint of the blocks chain. No log and no broker are needed:
+//! only the proof file and the keys to trust (the genesis, or a trust file).
+//!
+//! ```text
+//! proof file (format "kchain-ledger-tx-proof/v1", JSON)
+//!   tx, partition, offset   the transaction (its JSON) and where the sealer read it
+//!   index, tx_proof         its position in the block; RFC 6962 audit path (hex) from its
+//!                           leaf to the block's items root
+//!   block                   the block as on the blocks topic, without its transactions
+//!                           (the header, its hash and the sealer's signature)
+//!   height, block_proof     the block's height = its leaf index in the chain tree; audit path
+//!                           (hex) from chain_leaf(block hash) to the checkpoint's root
+//!   checkpoint              the signed checkpoint note, with any witness cosignatures
+//!   sealers                 the genesis's sealers (name, public key): trusted only when the
+//!                           genesis or the trust file lists the key
+//!
+//! tx leaf ──tx_proof──► items root ∈ header ──SHA-256──► block hash
+//!         ──chain_leaf, block_proof──► checkpoint root ◄── signed by a sealer, cosigned
+//! ```
+//!
+//! Every way a file can be wrong has its own [`TxProofError`]: a changed transaction or
+//! flipped hash breaks a path (`TxNotInBlock`, `BlockNotInCheckpoint`), a changed header no
+//! longer hashes to its `hash` field or moves the block's leaf, a changed height does not
+//! match the header, a swapped or edited checkpoint fails the policy or the path.
+
+use kchain_core::merkle::{self, Hash};
+use kchain_core::{
+    chain_leaf, ChainId, CheckpointTrust, NoteVerifier, Policy, PolicyError, PublicKey, SignedNote,
+    TrustedCheckpoint,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::block::{SealedTx, StoredBlock, BLOCK_SIG_TAG};
+use crate::checkpoints::ledger_origin;
+use crate::encoding::{hex_lower, parse_hex};
+use crate::genesis::Genesis;
+use crate::tx::Transaction;
+
+/// The `format` of a transaction proof file.
+pub const TX_PROOF_FORMAT: &str = "kchain-ledger-tx-proof/v1";
+
+/// A transaction's inclusion in a block and the block's in a signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxProof {
+    /// Always [`TX_PROOF_FORMAT`].
+    pub format: String,
+    /// The transaction, as on the transactions topic.
+    pub tx: serde_json::Value,
+    /// Where the sealer read it (part of its leaf).
+    pub partition: u32,
+    pub offset: u64,
+    /// Its position in the block.
+    pub index: u64,
+    /// The audit path, hex, from its leaf to the block's items root.
+    pub tx_proof: Vec<String>,
+    /// The block as on the blocks topic, with an empty `transactions` list.
+    pub block: serde_json::Value,
+    /// The block's height: its leaf index in the chain tree.
+    pub height: u64,
+    /// The audit path, hex, from the block's chain leaf to the checkpoint's root.
+    pub block_proof: Vec<String>,
+    /// The signed checkpoint note.
+    pub checkpoint: String,
+    /// The genesis's sealers, so that a trust file can name their keys alone.
+    pub sealers: Vec<ProofSealer>,
+}
+
+/// A sealer as the genesis names it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofSealer {
+    pub name: String,
+    /// 64 hex digits.
+    pub public_key: String,
+}
+
+/// Whom a verifier of a [`TxProof`] trusts.
+#[derive(Clone, Debug)]
+pub struct TxProofTrust {
+    pub sealers: TrustedSealers,
+    /// Witnesses, threshold and origin namespace (a trust file's `[[witness]]` and `[policy]`).
+    pub checkpoints: CheckpointTrust,
+}
+
+/// Where the sealer keys come from.
+#[derive(Clone, Debug)]
+pub enum TrustedSealers {
+    /// The ledger's genesis: its sealers, and the proof must be of its chain id and of the
+    /// origin of its blocks topic.
+    Genesis(Box<Genesis>),
+    /// Public keys (a trust file's writers): the proof's `sealers` entries with one of these
+    /// keys are trusted, under the name the proof gives them.
+    Keys(Vec<PublicKey>),
+}
+
+/// What a valid proof established.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedTx {
+    pub tx: Transaction,
+    pub chain: ChainId,
+    pub height: u64,
+    pub block_hash: Hash,
+    pub checkpoint: TrustedCheckpoint,
+}
+
+/// Why a transaction proof does not prove what it claims.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TxProofError {
+    #[error("unsupported proof format {found:?}, expected {TX_PROOF_FORMAT:?}")]
+    UnsupportedFormat { found: String },
+    #[error("{field}: {detail}")]
+    Malformed { field: &'static str, detail: String },
+    #[error("no sealer key to trust: give the genesis, or a trust file listing a sealer's key")]
+    NoTrustedSealer,
+    #[error("the checkpoint does not meet the trust policy: {0}")]
+    Policy(PolicyError),
+    #[error("the block's hash field says {stated}, but its header hashes to {computed}")]
+    BlockHashMismatch { stated: String, computed: String },
+    #[error("the block header is at height {header}, but the proof is for height {claimed}")]
+    HeightMismatch { header: u64, claimed: u64 },
+    #[error("the block is of chain {block}, {what} is of chain {other}")]
+    ChainMismatch {
+        block: String,
+        what: &'static str,
+        other: String,
+    },
+    #[error("the transaction is not at position {index} of the block's {count} (items root {root}): {source}")]
+    TxNotInBlock {
+        index: u64,
+        count: u32,
+        root: String,
+        source: merkle::MerkleError,
+    },
+    #[error("the block's signature does not verify with the key of its sealer {sealer}")]
+    BadBlockSignature { sealer: String },
+    #[error("block {hash} at height {height} is not in the checkpoint of size {size}: {source}")]
+    BlockNotInCheckpoint {
+        hash: String,
+        height: u64,
+        size: u64,
+        source: merkle::MerkleError,
+    },
+}
+
+fn malformed(field: &'static str, detail: impl Into<String>) -> TxProofError {
+    TxProofError::Malformed {
+        field,
+        detail: detail.into(),
+    }
+}
+
+fn hashes(field: &'static str, hex: &[String]) -> Result<Vec<Hash>, TxProofError> {
+    hex.iter()
+        .map(|h| parse_hex::<32>(h).ok_or_else(|| malformed(field, "not 64 hex digits")))
+        .collect()
+}
+
+impl TxProof {
+    /// Parses a proof file (JSON). Fails on anything that is not one.
+    pub fn from_json(text: &str) -> Result<TxProof, TxProofError> {
+        let proof: TxProof =
+            serde_json::from_str(text).map_err(|e| malformed("proof file", e.to_string()))?;
+        if proof.format != TX_PROOF_FORMAT {
+            return Err(TxProofError::UnsupportedFormat {
+                found: proof.format,
+            });
+        }
+        Ok(proof)
+    }
+
+    /// The JSON form (pretty, ending in a newline).
+    pub fn to_json(&self) -> String {
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(self).expect("a proof serializes")
+        )
+    }
+}
+
+/// The checkpoint policy for `proof` under `trust`, and the chain id the proof must be of
+/// (when the genesis is known).
+fn policy(
+    proof: &TxProof,
+    trust: &TxProofTrust,
+) -> Result<(Policy, Option<ChainId>), TxProofError> {
+    let ct = &trust.checkpoints;
+    let (writers, origin, chain): (Vec<NoteVerifier>, _, _) = match &trust.sealers {
+        TrustedSealers::Genesis(g) => (
+            crate::checkpoints::sealer_verifiers(g),
+            Some(ledger_origin(&ct.namespace, &g.topics.blocks)),
+            Some(g.chain_id()),
+        ),
+        TrustedSealers::Keys(keys) => {
+            let mut writers = Vec::new();
+            for s in &proof.sealers {
+                let key = PublicKey::from_hex(&s.public_key)
+                    .map_err(|e| malformed("sealers", format!("'{}': {e}", s.name)))?;
+                if keys.contains(&key) {
+                    writers.push(
+                        key.note_verifier(&s.name)
+                            .map_err(|e| malformed("sealers", format!("'{}': {e}", s.name)))?,
+                    );
+                }
+            }
+            (writers, None, None)
+        }
+    };
+    if writers.is_empty() {
+        return Err(TxProofError::NoTrustedSealer);
+    }
+    let policy =
+        Policy::new(writers, ct.witnesses.clone(), ct.threshold).map_err(TxProofError::Policy)?;
+    Ok((
+        match origin {
+            Some(o) => policy.for_origin(&o),
+            None => policy,
+        },
+        chain,
+    ))
+}
+
+/// Checks `proof` against `trust`, offline: the checkpoint meets the policy; the block is
+/// whole (its header hashes to its `hash` field and is at the claimed height, of the
+/// genesis's chain when known); the transaction is at `index` under the header's items root;
+/// the block hash is leaf `height` under the checkpoint's root; the block's sealer signed it.
+pub fn verify_tx_proof(proof: &TxProof, trust: &TxProofTrust) -> Result<VerifiedTx, TxProofError> {
+    if proof.format != TX_PROOF_FORMAT {
+        return Err(TxProofError::UnsupportedFormat {
+            found: proof.format.clone(),
+        });
+    }
+    let (policy, chain) = policy(proof, trust)?;
+    let note = SignedNote::parse(proof.checkpoint.as_bytes())
+        .map_err(|e| malformed("checkpoint", e.to_string()))?;
+    let checkpoint = policy.check(&note).map_err(TxProofError::Policy)?;
+
+    let tx = Transaction::from_json_value(&proof.tx).map_err(|e| malformed("tx", e))?;
+    let block_json =
+        serde_json::to_vec(&proof.block).map_err(|e| malformed("block", e.to_string()))?;
+    let block = StoredBlock::parse(&block_json).map_err(|e| malformed("block", e))?;
+    let header = &block.header;
+    match &block.stated_hash {
+        Some(_) if block.stated_hash_matches() => {}
+        stated => {
+            return Err(TxProofError::BlockHashMismatch {
+                stated: stated.clone().unwrap_or_else(|| "nothing".into()),
+                computed: hex_lower(&block.hash),
+            })
+        }
+    }
+    if header.height != proof.height {
+        return Err(TxProofError::HeightMismatch {
+            header: header.height,
+            claimed: proof.height,
+        });
+    }
+    if let Some(want) = chain {
+        if header.chain != want {
+            return Err(TxProofError::ChainMismatch {
+                block: hex_lower(&header.chain.0),
+                what: "the genesis",
+                other: hex_lower(&want.0),
+            });
+        }
+    }
+    if tx.chain() != header.chain {
+        return Err(TxProofError::ChainMismatch {
+            block: hex_lower(&header.chain.0),
+            what: "the transaction",
+            other: hex_lower(&tx.chain().0),
+        });
+    }
+
+    let leaf = SealedTx {
+        tx: tx.clone(),
+        partition: proof.partition,
+        offset: proof.offset,
+    }
+    .leaf_hash();
+    let tx_path = hashes("tx_proof", &proof.tx_proof)?;
+    merkle::verify_inclusion(
+        &leaf,
+        proof.index,
+        u64::from(header.tx_count),
+        &tx_path,
+        &header.items_root,
+    )
+    .map_err(|source| TxProofError::TxNotInBlock {
+        index: proof.index,
+        count: header.tx_count,
+        root: hex_lower(&header.items_root),
+        source,
+    })?;
+
+    let c = &checkpoint.checkpoint;
+    let block_path = hashes("block_proof", &proof.block_proof)?;
+    merkle::verify_inclusion(
+        &chain_leaf(&block.hash),
+        proof.height,
+        c.size(),
+        &block_path,
+        c.root(),
+    )
+    .map_err(|source| TxProofError::BlockNotInCheckpoint {
+        hash: hex_lower(&block.hash),
+        height: proof.height,
+        size: c.size(),
+        source,
+    })?;
+    // Last, so that each mutation above meets the check that explains it: the checkpoint
+    // already vouches for the block hash; the sealer's signature makes the file whole.
+    let sealer_key = match &trust.sealers {
+        TrustedSealers::Genesis(g) => g.sealer(&header.sealer).map(|s| s.key),
+        TrustedSealers::Keys(_) => proof
+            .sealers
+            .iter()
+            .filter_map(|s| PublicKey::from_hex(&s.public_key).ok())
+            .find(|k| k.id() == header.sealer),
+    };
+    let signed = match (sealer_key, &block.signature) {
+        (Some(k), Some(sig)) => k.verify_tagged(BLOCK_SIG_TAG, &block.hash, sig),
+        _ => false,
+    };
+    if !signed {
+        return Err(TxProofError::BadBlockSignature {
+            sealer: header.sealer.to_string(),
+        });
+    }
+    Ok(VerifiedTx {
+        tx,
+        chain: header.chain,
+        height: proof.height,
+        block_hash: block.hash,
+        checkpoint,
+    })
+}
