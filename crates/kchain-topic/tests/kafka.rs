@@ -130,3 +130,79 @@ fn a_broker_restart_mid_stream_leaves_a_chain_that_verifies() {
     assert!(r.ok(), "{r:?}");
     assert_eq!(r.partitions[0].summary.entries, 80);
 }
+
+#[test]
+fn checkpoints_witnesses_and_proofs_work_through_kafka() {
+    use kchain_core::{verify_inclusion_proof, CheckpointTrust, Cosigner, Witness};
+    use kchain_topic::{
+        check_checkpoints, prove_inclusion, witness_pass, CheckpointOptions, WitnessEvent,
+    };
+    let log = kafka();
+    let t = unique_topic("checkpoints");
+    log.create_topic(&t, &TopicConfig::default()).unwrap();
+    let key = key("acme", 21);
+    let trust = trust_for(&[&key]);
+    let writers = vec![key.note_signer().unwrap().verifier()];
+    let (w1, w2) = (
+        Cosigner::from_seed("w1.example", [31; 32]).unwrap(),
+        Cosigner::from_seed("w2.example", [32; 32]).unwrap(),
+    );
+    let ct = CheckpointTrust::from_toml(&format!(
+        "[[witness]]\nkey = \"{}\"\n[[witness]]\nkey = \"{}\"\n[policy]\nwitnesses = 2\n",
+        w1.verifier().to_vkey(),
+        w2.verifier().to_vkey()
+    ))
+    .unwrap()
+    .unwrap();
+    let states = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pass = |c: &Cosigner, state: &std::path::Path| {
+        let w = Witness::new(c.clone(), writers.clone());
+        witness_pass(&log, &t, &w, &writers, state, "kchain", 1_750_000_000).unwrap()
+    };
+    let cosigned = |events: &[WitnessEvent]| {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                WitnessEvent::Cosigned { size, .. } => Some(*size),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let write = |from: u64, n: u64| {
+        let mut w = writer(&log, &t, &key)
+            .with_checkpoints(
+                &log,
+                CheckpointOptions {
+                    every_entries: 40,
+                    ..CheckpointOptions::default()
+                },
+            )
+            .unwrap();
+        for chunk in items(from, n).chunks(20) {
+            w.append(chunk.to_vec()).unwrap();
+        }
+        w.flush().unwrap();
+    };
+    write(0, 100);
+    // 40, 80 while appending, 100 on flush; both witnesses cosign each through the topic.
+    assert_eq!(cosigned(&pass(&w1, states.0.path())), vec![40, 80, 100]);
+    assert_eq!(cosigned(&pass(&w2, states.1.path())), vec![40, 80, 100]);
+    // More entries: each witness reads only what is new, from its frontier.
+    write(100, 30);
+    assert_eq!(cosigned(&pass(&w1, states.0.path())), vec![130]);
+    assert_eq!(cosigned(&pass(&w2, states.1.path())), vec![130]);
+
+    let report = verify_topic(&log, &t, None, &trust, VerifyOptions::default(), &|_| {}).unwrap();
+    assert!(report.ok(), "{report:?}");
+    let checked = check_checkpoints(&log, &report, &trust, &ct).unwrap();
+    assert!(checked.ok(), "{}", checked.to_text());
+    let newest = checked.partitions[0].newest.as_ref().unwrap();
+    assert_eq!(newest.checkpoint.size(), 130);
+    assert_eq!(newest.cosigners.len(), 2);
+
+    let proof = prove_inclusion(&log, &t, 0, 77, "kchain").unwrap();
+    let policy = ct.policy(&trust, &t, 0).unwrap();
+    let v = verify_inclusion_proof(&proof, &policy).unwrap();
+    assert_eq!(v.index, 77);
+    assert_eq!(v.item.unwrap().value, item(77).value);
+}
