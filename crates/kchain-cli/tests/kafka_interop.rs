@@ -207,3 +207,54 @@ fn records_forged_with_third_party_clients_are_caught_at_their_offset() {
         }
     }
 }
+
+#[test]
+fn third_party_clients_read_encrypted_records_as_opaque_bytes() {
+    let k = kchain();
+    let t = topic("interop-encrypted");
+    k.ok(&["topic", "create", &t], "");
+    k.ok(&["key", "new"], "");
+    let input: String = (0..10)
+        .map(|i| format!("c{i}:{{\"card\":{i}}}\n"))
+        .collect();
+    k.ok(&["produce", &t, "-K", ":", "--encrypt"], &input);
+    let ours: Vec<serde_json::Value> = k
+        .ok(&["consume", &t, "--json"], "")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ours.len(), 10);
+    for client in ["kafka-python", "confluent"] {
+        let brokers = k.brokers.as_deref().unwrap();
+        let args = [
+            "read", "--client", client, "-b", brokers, "-t", &t, "-p", "0",
+        ];
+        let theirs: Vec<serde_json::Value> = kclient(&args)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(theirs.len(), 10, "{client}");
+        for (o, t) in ours.iter().zip(&theirs) {
+            assert_eq!(o["encryption"], "decrypted", "{o}");
+            let plain = o["value"].as_str().unwrap().as_bytes();
+            let value = b64(&t["value"]).unwrap();
+            // The client sees the ciphertext: nonce, ciphertext, tag; never the plaintext.
+            assert_eq!(value.len(), plain.len() + 28, "{client}");
+            assert!(!value.windows(6).any(|w| w == b"\"card\""), "{client}");
+            assert_eq!(
+                b64(&t["key"]).unwrap(),
+                o["key"].as_str().unwrap().as_bytes()
+            );
+            let enc = t["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h[0] == "kchain.enc")
+                .and_then(|h| b64(&h[1]))
+                .unwrap_or_else(|| panic!("{client}: no kchain.enc header in {t}"));
+            let key_id = o["key_id"].as_str().unwrap();
+            assert_eq!(enc, format!("aes256gcm:{key_id}").into_bytes(), "{client}");
+        }
+    }
+    k.ok(&["verify", &t], "");
+}
