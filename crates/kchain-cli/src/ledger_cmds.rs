@@ -8,11 +8,15 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use kchain_core::{from_hex, to_hex, PublicKey, WriterKey};
+use kchain_core::{
+    from_hex, to_hex, CheckpointTrust, PublicKey, Trust, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+};
 use kchain_ledger::{
-    canonical_blocks, init, next_nonce, open_chain, replay, state_dir, submit, submit_raw,
-    tx_status, verify_ledger, Address, Event, Genesis, LedgerError, Node, NodeOptions, SealEvent,
-    SealOptions, SealerInfo, Transaction, TxStatus, Verdict, VerifyOptions,
+    canonical_blocks, init, next_nonce, open_chain, prove_tx, replay, state_dir, submit,
+    submit_raw, tx_status, verify_ledger_with_checkpoints, verify_tx_proof, Address,
+    CheckpointOptions, Event, Genesis, LedgerError, Node, NodeOptions, SealEvent, SealOptions,
+    SealerInfo, Transaction, TrustedSealers, TxProof, TxProofError, TxProofTrust, TxStatus,
+    Verdict, VerifyOptions,
 };
 use kchain_log::Log;
 use kchain_topic::{read_key_file, write_key_file};
@@ -87,6 +91,9 @@ pub enum LedgerCmd {
         json: bool,
     },
     /// Verify the ledger from genesis: exit 0 intact, 3 findings (tampering), 1 errors.
+    /// Also holds the chain against the sealers' signed checkpoints: with --trust FILE, its
+    /// [[witness]] keys and [policy] (k cosignatures, namespace) say which count; the sealer
+    /// keys come from the genesis.
     Verify {
         #[command(flatten)]
         ledger: LedgerOpts,
@@ -116,6 +123,25 @@ pub enum LedgerCmd {
         ledger: LedgerOpts,
         /// Transaction id (64 hex digits).
         id: String,
+        #[arg(long)]
+        json: bool,
+        /// Write a proof that the transaction is in its block and the block in the newest
+        /// signed checkpoint (`kchain ledger verify-proof` checks it offline).
+        #[arg(long, value_name = "FILE")]
+        proof: Option<PathBuf>,
+        /// Origin namespace of the checkpoints.
+        #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
+        namespace: String,
+    },
+    /// Check a transaction proof offline (no log, no broker): exit 0 it holds, 3 it does not,
+    /// 1 unusable input. Sealer keys: --genesis FILE, else the trust file's [[writer]] keys;
+    /// witnesses and threshold: the trust file's [[witness]] and [policy].
+    VerifyProof {
+        /// The proof file (`kchain ledger tx ID --proof FILE`).
+        file: PathBuf,
+        /// The ledger's genesis file: its sealers are the keys to trust.
+        #[arg(long)]
+        genesis: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -227,6 +253,19 @@ pub struct NodeArgs {
     /// The genesis file the ledger must have been created from.
     #[arg(long)]
     pub genesis: Option<PathBuf>,
+    /// When sealing, publish a signed checkpoint once this many canonical blocks are
+    /// uncovered (0: not by count); and always when the node stops.
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: u64,
+    /// Or once this many seconds passed since the last and the chain grew (0: not by time).
+    #[arg(long, default_value_t = 10)]
+    pub checkpoint_secs: u64,
+    /// Publish no checkpoints at all.
+    #[arg(long)]
+    pub no_checkpoints: bool,
+    /// Origin namespace of the checkpoints.
+    #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
+    pub namespace: String,
     /// Print only the summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -290,7 +329,24 @@ pub fn ledger(g: &Global, cmd: LedgerCmd) -> Result<Outcome> {
             address,
             json,
         } => balance(g, &ledger, &address, json),
-        LedgerCmd::Tx { ledger, id, json } => tx_info(g, &ledger, &id, json),
+        LedgerCmd::Tx {
+            ledger,
+            id,
+            json,
+            proof,
+            namespace,
+        } => {
+            let outcome = tx_info(g, &ledger, &id, json)?;
+            match proof {
+                Some(path) => write_tx_proof(g, &ledger, &id, &path, &namespace),
+                None => Ok(outcome),
+            }
+        }
+        LedgerCmd::VerifyProof {
+            file,
+            genesis,
+            json,
+        } => verify_proof(g, &file, genesis.as_deref(), json),
     }
 }
 
@@ -540,8 +596,12 @@ fn verify(
         let file = kchain_ledger::snapshot_file(&state_dir(&g.data_dir, &blocks));
         opts.snapshot = file.exists().then_some(file);
     }
+    let checkpoints = checkpoint_trust(g)?;
     let progress = crate::progress::Progress::new("verifying blocks", log.end_offset(&blocks, 0)?);
-    let report = verify_ledger(log.as_ref(), &blocks, &opts, &|_| progress.add(1))?;
+    let report =
+        verify_ledger_with_checkpoints(log.as_ref(), &blocks, &opts, Some(&checkpoints), &|_| {
+            progress.add(1)
+        })?;
     progress.finish();
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
@@ -549,6 +609,129 @@ fn verify(
         print!("{}", report.to_text());
     }
     Ok(if report.ok() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+/// The checkpoint policy of `ledger verify`: the `[[witness]]` and `[policy]` of `--trust
+/// FILE` when given (a default trust file is for chained topics, and its witness threshold
+/// need not suit the ledger), else the sealers alone.
+fn checkpoint_trust(g: &Global) -> Result<CheckpointTrust> {
+    let sealers_alone = CheckpointTrust {
+        witnesses: Vec::new(),
+        threshold: 0,
+        namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+    };
+    let Some(path) = &g.trust else {
+        return Ok(sealers_alone);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading trust file {}", path.display()))?;
+    Ok(CheckpointTrust::from_toml(&text)
+        .with_context(|| format!("trust file {}", path.display()))?
+        .unwrap_or(sealers_alone))
+}
+
+fn write_tx_proof(
+    g: &Global,
+    l: &LedgerOpts,
+    id: &str,
+    path: &Path,
+    namespace: &str,
+) -> Result<Outcome> {
+    let id = from_hex(id).with_context(|| format!("'{id}' is not a transaction id"))?;
+    let (log, r) = replayed(g, l)?;
+    if r.finding.is_some() {
+        bail!("the ledger shows tampering; no proof is written from it");
+    }
+    let proof = prove_tx(log.as_ref(), &r.chain, &l.blocks(), &id, namespace)?;
+    std::fs::write(path, proof.to_json()).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "wrote {}: transaction at height {}, in a checkpoint signed by the sealers",
+        path.display(),
+        proof.height
+    );
+    Ok(Outcome::Clean)
+}
+
+fn verify_proof(g: &Global, file: &Path, genesis: Option<&Path>, json: bool) -> Result<Outcome> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading proof file {}", file.display()))?;
+    let proof =
+        TxProof::from_json(&text).with_context(|| format!("proof file {}", file.display()))?;
+    // The trust file: --trust, else the default one if it exists (optional with --genesis).
+    let trust_path = g.trust_path();
+    let trust_text = match (&g.trust, trust_path.exists()) {
+        (Some(_), _) | (None, true) => Some(
+            std::fs::read_to_string(&trust_path)
+                .with_context(|| format!("reading trust file {}", trust_path.display()))?,
+        ),
+        (None, false) => None,
+    };
+    let checkpoints = match &trust_text {
+        Some(t) => CheckpointTrust::from_toml(t)
+            .with_context(|| format!("trust file {}", trust_path.display()))?,
+        None => None,
+    }
+    .unwrap_or(CheckpointTrust {
+        witnesses: Vec::new(),
+        threshold: 0,
+        namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+    });
+    let sealers = match (genesis, &trust_text) {
+        (Some(path), _) => TrustedSealers::Genesis(Box::new(read_genesis(path)?.0)),
+        (None, Some(t)) => {
+            let trust = Trust::from_toml(t)
+                .with_context(|| format!("trust file {}", trust_path.display()))?;
+            let keys: Vec<PublicKey> = trust.writers.iter().map(|w| w.key).collect();
+            if keys.is_empty() {
+                bail!(
+                    "trust file {} lists no [[writer]] key; pass --genesis FILE for the                      ledger's sealers",
+                    trust_path.display()
+                );
+            }
+            TrustedSealers::Keys(keys)
+        }
+        (None, None) => bail!(
+            "no keys to trust: pass --genesis FILE (the ledger's sealers), or --trust FILE              listing a sealer's key as a [[writer]]"
+        ),
+    };
+    let trust = TxProofTrust {
+        sealers,
+        checkpoints,
+    };
+    let (ok, message) = match verify_tx_proof(&proof, &trust) {
+        Ok(v) => (
+            true,
+            format!(
+                "included: transaction {} is at position {} of block {} (height {}) of chain                  {}, in checkpoint {} of size {} signed by {} (cosigned by {} witness(es))",
+                to_hex(v.tx.id()),
+                proof.index,
+                to_hex(&v.block_hash),
+                v.height,
+                v.chain,
+                v.checkpoint.checkpoint.origin(),
+                v.checkpoint.checkpoint.size(),
+                v.checkpoint.writers.join(", "),
+                v.checkpoint.cosigners.len()
+            ),
+        ),
+        Err(e @ TxProofError::UnsupportedFormat { .. }) => {
+            return Err(e).with_context(|| format!("proof file {}", file.display()))
+        }
+        Err(e) => (false, format!("PROOF INVALID: {e}")),
+    };
+    if json {
+        println!(
+            "{}",
+            json!({"file": file.display().to_string(), "ok": ok, "result": message})
+        );
+    } else {
+        println!("{message}");
+    }
+    Ok(if ok {
         Outcome::Clean
     } else {
         Outcome::Findings
@@ -757,6 +940,11 @@ pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
             .unwrap_or_else(|| state_dir(&g.data_dir, &blocks)),
     );
     opts.snapshot_every = a.snapshot_every;
+    opts.checkpoints = (!a.no_checkpoints).then(|| CheckpointOptions {
+        every_blocks: a.checkpoint_every,
+        every: std::time::Duration::from_secs(a.checkpoint_secs),
+        namespace: a.namespace.clone(),
+    });
     if let Some(path) = &a.genesis {
         let (gen, ts) = read_genesis(path)?;
         opts.expected_genesis = Some(gen.block(ts).hash());
@@ -791,6 +979,12 @@ pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
             );
             return Ok(Outcome::Findings);
         }
+        Err(e @ LedgerError::CheckpointRefused { .. }) => {
+            eprintln!(
+                "kchain: TAMPERING FOUND in {blocks}: {e}\nkchain: the node will not seal on it"
+            );
+            return Ok(Outcome::Findings);
+        }
         Err(e) => return Err(e.into()),
     };
     let stop = AtomicBool::new(false);
@@ -798,6 +992,10 @@ pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
         Ok(()) => {}
         Err(LedgerError::Tampered(f)) => {
             eprintln!("kchain: TAMPERING FOUND in {blocks}: {f}\nkchain: the node stopped");
+            return Ok(Outcome::Findings);
+        }
+        Err(e @ LedgerError::CheckpointRefused { .. }) => {
+            eprintln!("kchain: TAMPERING FOUND in {blocks}: {e}\nkchain: the node stopped");
             return Ok(Outcome::Findings);
         }
         Err(e) => return Err(e.into()),
@@ -838,6 +1036,9 @@ fn describe(e: &Event) -> Option<String> {
             "ignored offset {offset} (height {}): {reason}",
             height.map_or("-".into(), |h| h.to_string())
         ),
+        Event::Checkpoint { size, offset, .. } => {
+            format!("signed checkpoint of {size} blocks, published at offset {offset}")
+        }
         Event::Seal(SealEvent::Appended { height, offset }) => {
             format!("sealed block {height}, appended at offset {offset}")
         }

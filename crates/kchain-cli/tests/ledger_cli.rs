@@ -228,3 +228,232 @@ fn the_demo_ledger_tour_behaves_as_it_says() {
     let ok = demo_ledger::tour(&log, dir.path(), "demo-ledger").unwrap();
     assert!(ok, "the tour reported a step that did not behave");
 }
+
+/// Runs `kchain` and returns (exit code, stdout, stderr).
+fn run(k: &Env, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = k.run(args, "");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ledger_tx_proof_verifies_offline_with_exit_codes_0_3_1() {
+    let k = Env::new();
+    let keys = tempfile::tempdir().unwrap();
+    let path = |name: &str| keys.path().join(name).to_str().unwrap().to_owned();
+    let (alice_key, alice) = wallet(&k, keys.path(), "alice");
+    let (_, bob) = wallet(&k, keys.path(), "bob");
+    let (sealer_key, _) = wallet(&k, keys.path(), "sealer");
+    let sealer_public = k
+        .ok(&["wallet", "address", "--key", &sealer_key], "")
+        .lines()
+        .find_map(|l| l.strip_prefix("public key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let genesis = path("genesis.toml");
+    k.ok(
+        &[
+            "ledger",
+            "genesis",
+            "--chain",
+            "pr",
+            "--sealer",
+            &sealer_key,
+            "--fund",
+            &format!("{alice}=1000"),
+            "--partitions",
+            "1",
+            "--out",
+            &genesis,
+        ],
+        "",
+    );
+    k.ok(&["ledger", "init", "--genesis", &genesis], "");
+    let mut ids = Vec::new();
+    for amount in ["10", "20", "30"] {
+        let out = k.ok(
+            &[
+                "tx",
+                "transfer",
+                "--chain",
+                "pr",
+                "--from-key",
+                &alice_key,
+                "--to",
+                &bob,
+                "--amount",
+                amount,
+                "--json",
+            ],
+            "",
+        );
+        ids.push(json(&out)["id"].as_str().unwrap().to_owned());
+    }
+    // The sealer signs a checkpoint when it stops (and every block here).
+    let out = k.ok(
+        &[
+            "node",
+            "run",
+            "--chain",
+            "pr",
+            "--seal",
+            "--key",
+            &sealer_key,
+            "--block-txs",
+            "2",
+            "--checkpoint-every",
+            "1",
+            "--until-idle",
+        ],
+        "",
+    );
+    assert!(out.contains("signed checkpoint"), "{out}");
+
+    // `ledger verify` holds the chain against it (sealers alone without --trust).
+    let (code, out, _) = run(&k, &["ledger", "verify", "--chain", "pr", "--json"]);
+    let report = json(&out);
+    assert_eq!(code, Some(0), "{report}");
+    let height = report["height"].as_u64().unwrap();
+    assert_eq!(
+        report["checkpoints"]["newest"]["size"],
+        height + 1,
+        "{report}"
+    );
+
+    let proof = path("proof.json");
+    k.ok(
+        &["ledger", "tx", "--chain", "pr", &ids[1], "--proof", &proof],
+        "",
+    );
+    let (code, out, err) = run(
+        &k,
+        &["ledger", "verify-proof", &proof, "--genesis", &genesis],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("included") && out.contains(&ids[1]), "{out}");
+
+    // A trust file naming the sealer's key does as well as the genesis; with a witness
+    // required, the uncosigned checkpoint does not hold (3), and `ledger verify` then finds
+    // no trusted checkpoint (no finding, exit 0).
+    let trust = path("trust.toml");
+    std::fs::write(
+        &trust,
+        format!("[[writer]]\nname = \"sealer\"\npublic_key = \"{sealer_public}\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(&k, &["--trust", &trust, "ledger", "verify-proof", &proof]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let witness = kchain_core::Cosigner::from_seed("w1.example", [7; 32]).unwrap();
+    let strict = path("strict.toml");
+    std::fs::write(
+        &strict,
+        format!(
+            "[[writer]]\nname = \"sealer\"\npublic_key = \"{sealer_public}\"\n\n[[witness]]\n\
+             key = \"{}\"\n\n[policy]\nwitnesses = 1\n",
+            witness.verifier().to_vkey()
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = run(
+        &k,
+        &[
+            "--trust",
+            &strict,
+            "ledger",
+            "verify-proof",
+            &proof,
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(json(&out)["ok"], false);
+    let (code, out, _) = run(
+        &k,
+        &[
+            "--trust", &strict, "ledger", "verify", "--chain", "pr", "--json",
+        ],
+    );
+    let report = json(&out);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["checkpoints"]["newest"], Value::Null, "{report}");
+
+    // Mutations do not hold: exit 3, saying what failed.
+    let original: Value = json(&std::fs::read_to_string(&proof).unwrap());
+    let mutated = path("mutated.json");
+    type Mutate = Box<dyn Fn(&mut Value)>;
+    let mutations: Vec<(&str, Mutate)> = vec![
+        ("amount", Box::new(|v| v["tx"]["amount"] = 2000.into())),
+        (
+            "height",
+            Box::new(|v| v["height"] = (v["height"].as_u64().unwrap() + 1).into()),
+        ),
+        (
+            "block path",
+            Box::new(|v| {
+                let h = v["block_proof"][0].as_str().unwrap();
+                let flipped = format!("{}{}", if h.starts_with('0') { "1" } else { "0" }, &h[1..]);
+                v["block_proof"][0] = flipped.into();
+            }),
+        ),
+    ];
+    for (name, mutate) in &mutations {
+        let mut v = original.clone();
+        mutate(&mut v);
+        std::fs::write(&mutated, serde_json::to_string(&v).unwrap()).unwrap();
+        let (code, out, err) = run(
+            &k,
+            &["ledger", "verify-proof", &mutated, "--genesis", &genesis],
+        );
+        assert_eq!(code, Some(3), "{name}: {out}{err}");
+        assert!(out.contains("PROOF INVALID"), "{name}: {out}");
+    }
+
+    // Unusable input: exit 1.
+    std::fs::write(&mutated, "not json").unwrap();
+    k.error(
+        &["ledger", "verify-proof", &mutated, "--genesis", &genesis],
+        "mutated.json",
+    );
+    let mut v = original.clone();
+    v["format"] = "something-else/v1".into();
+    std::fs::write(&mutated, serde_json::to_string(&v).unwrap()).unwrap();
+    let (code, _, err) = run(
+        &k,
+        &["ledger", "verify-proof", &mutated, "--genesis", &genesis],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let (code, _, err) = run(
+        &k,
+        &[
+            "ledger",
+            "verify-proof",
+            &path("missing.json"),
+            "--genesis",
+            &genesis,
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    // No keys to trust at all (no genesis, no trust file): unusable.
+    let stranger = Env::new();
+    let (code, _, err) = run(&stranger, &["ledger", "verify-proof", &proof]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no keys to trust"), "{err}");
+    // A pending or unknown transaction has no proof.
+    let (code, _, err) = run(
+        &k,
+        &[
+            "ledger",
+            "tx",
+            "--chain",
+            "pr",
+            &"ab".repeat(32),
+            "--proof",
+            &mutated,
+        ],
+    );
+    assert_eq!(code, Some(1), "{err}");
+}
