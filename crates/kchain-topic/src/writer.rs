@@ -116,6 +116,23 @@ impl<'k> ChainWriter<'k> {
 
     /// This writer with encryption under `key`, or without encryption for `None` (for a
     /// benchmark or a command that measures both side by side).
+    ///
+    /// ```
+    /// # use kchain_core::{DataKey, Item, WriterKey};
+    /// # use kchain_log::{EmbeddedLog, EmbeddedOptions, Log, TopicConfig};
+    /// # use kchain_topic::{ChainWriter, WriterOptions};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let log = EmbeddedLog::create(dir.path(), EmbeddedOptions::default()).unwrap();
+    /// let (writer_key, data_key) = (WriterKey::generate("bench"), DataKey::generate(0).unwrap());
+    /// for (topic, encrypt) in [("plain", false), ("encrypted", true)] {
+    ///     log.create_topic(topic, &TopicConfig::default()).unwrap();
+    ///     let mut w = ChainWriter::open(&log, topic, 0, &writer_key, WriterOptions::default())
+    ///         .unwrap()
+    ///         .with_optional_encryption(encrypt.then_some(&data_key));
+    ///     let item = Item { value: Some(b"x".to_vec()), ..Item::default() };
+    ///     w.append(vec![item]).unwrap();
+    /// }
+    /// ```
     pub fn with_optional_encryption(mut self, key: Option<&'k DataKey>) -> Self {
         self.encryption = key;
         self
