@@ -829,3 +829,78 @@ fn no_proof_before_a_checkpoint_covers_the_block() {
     let err = prove_tx(&log, &c, &cast.genesis.topics.blocks, tx.id(), "kchain").unwrap_err();
     assert!(err.to_string().contains("no checkpoint"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// One scenario on both backends.
+
+/// A sealer publishes checkpoints; a policy verifies the ledger clean; a transaction's proof
+/// holds offline; the ledger copied into an embedded log with its last blocks dropped
+/// contradicts the newest checkpoint.
+fn checkpoints_end_to_end(log: &dyn Log, name: &str) {
+    let cast = ledger(log, name, 6);
+    let c = chain(log, &cast);
+    let len = c.tip().height + 1;
+    let report = verify_with(log, &cast, &policy(&[], 0));
+    assert!(report.ok(), "{}", report.to_text());
+    let (_, newest) = report
+        .checkpoints
+        .as_ref()
+        .unwrap()
+        .newest
+        .as_ref()
+        .unwrap();
+    assert_eq!(newest.checkpoint.size(), len);
+
+    let sealed = kchain_ledger::canonical_blocks(log, &c, 3, 1).unwrap();
+    let id = *sealed[0].1.body.as_ref().unwrap()[0].tx.id();
+    let proof = prove_tx(log, &c, &cast.genesis.topics.blocks, &id, "kchain").unwrap();
+    let proof = TxProof::from_json(&proof.to_json()).unwrap();
+    assert_eq!(
+        verify_tx_proof(&proof, &genesis_trust(&cast))
+            .unwrap()
+            .height,
+        3
+    );
+
+    let (_dir, cut) = embedded();
+    copy_ledger(log, &cut, &cast, |_, r| {
+        r.pop();
+    });
+    let report = verify_with(&cut, &cast, &policy(&[], 0));
+    let f = report.checkpoint_finding.expect("truncation is a finding");
+    assert_eq!(
+        (f.kind, f.offset),
+        (CheckpointFindingKind::Truncated, len - 1)
+    );
+}
+
+#[test]
+fn checkpoints_publish_verify_prove_and_catch_truncation() {
+    let (_dir, log) = embedded();
+    checkpoints_end_to_end(&log, "cp-e2e");
+}
+
+/// The same on a Kafka-API broker: this test binary's private tansu.
+#[cfg(feature = "kafka")]
+#[path = "../../kchain-log/tests/support/broker.rs"]
+mod broker;
+
+#[cfg(feature = "kafka")]
+mod on_kafka {
+    use super::broker;
+
+    #[test]
+    fn kafka_checkpoints_publish_verify_prove_and_catch_truncation() {
+        let log = kchain_log::KafkaLog::connect(
+            &broker::Broker::shared().brokers,
+            kchain_log::KafkaOptions::default(),
+        )
+        .unwrap();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("cp-kafka-{}-{nanos}", std::process::id());
+        super::checkpoints_end_to_end(&log, &name);
+    }
+}
