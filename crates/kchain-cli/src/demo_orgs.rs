@@ -228,7 +228,7 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
          mutate: &dyn Fn(&mut Vec<kchain_log::Record>) -> Result<()>|
          -> Result<CheckpointReport> {
             let copy =
-                EmbeddedLog::create(&dir.join("operator").join(name), EmbeddedOptions::default())?;
+                EmbeddedLog::create(dir.join("operator").join(name), EmbeddedOptions::default())?;
             let mut failed = None;
             copy_topic_with(log, &copy, topic, |_, records| {
                 if let Err(e) = mutate(records) {

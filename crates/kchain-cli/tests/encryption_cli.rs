@@ -208,7 +208,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
 
     // A copy of the keyring without the second key: verify finds key_missing (exit 3).
     let partial = env.dir.path().join("partial.toml");
-    let text = std::fs::read_to_string(&keyring(&env)).unwrap();
+    let text = std::fs::read_to_string(keyring(&env)).unwrap();
     let cut = text.rfind("[[key]]").unwrap();
     write_private(&partial, &text[..cut]);
     let partial = partial.to_str().unwrap();
@@ -251,7 +251,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
     write_private(
         &wrong,
         &text_with(
-            &std::fs::read_to_string(&keyring(&env)).unwrap(),
+            &std::fs::read_to_string(keyring(&env)).unwrap(),
             &secrets[1],
             &other,
         ),
@@ -336,7 +336,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
     );
     p.error(&env, &["key", "shred", "xyz"], "invalid data key id 'xyz'");
     let damaged = env.dir.path().join("damaged.toml");
-    let keyring_text = std::fs::read_to_string(&keyring(&env)).unwrap();
+    let keyring_text = std::fs::read_to_string(keyring(&env)).unwrap();
     write_private(
         &damaged,
         &text_with(&keyring_text, &secrets[1], &secrets[1][..30]),

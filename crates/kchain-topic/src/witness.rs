@@ -152,7 +152,7 @@ pub fn witness_pass(
                 let appended = leaves.get(from..upto)?;
                 let mut g = t.clone();
                 appended.iter().for_each(|l| g.push(l));
-                (g.root() == *c.root()).then(|| (g, appended))
+                (g.root() == *c.root()).then_some((g, appended))
             });
             let proof = if same_size || last.is_none() {
                 Vec::new()
