@@ -470,9 +470,9 @@ impl<'l> CheckpointState<'l> {
         })
     }
 
-    /// Adds the next entry (height = the tree's size) to the chain tree.
-    pub(crate) fn push(&mut self, entry_hash: &Hash) {
-        self.tree.push(entry_hash);
+    /// Adds the next entries (the first at height = the tree's size) to the chain tree.
+    pub(crate) fn push_all(&mut self, entry_hashes: &[Hash]) {
+        self.tree.push_all(entry_hashes);
     }
 
     /// Whether a checkpoint is due: enough entries or time since the last.

@@ -2,7 +2,7 @@
 //! checkpoint tree overlaps with the writer's log appends instead of adding to them.
 //!
 //! ```text
-//! writer thread:  entry hashes ──(batches of LEAF_BATCH)──> channel ──> tree thread
+//! writer thread:  a batch's entry hashes, just before its log append ──> channel ──> tree thread
 //!                 root() ──> "root please" ──> waits ──> (size, root) of every hash sent
 //! ```
 //!
@@ -15,8 +15,6 @@ use kchain_core::{chain_leaf, merkle::TreeBuilder, Hash};
 
 use crate::error::TopicError;
 
-/// Entry hashes buffered before they are handed to the tree thread.
-const LEAF_BATCH: usize = 4096;
 
 enum Msg {
     Entries(Vec<Hash>),
@@ -53,7 +51,7 @@ impl BackgroundTree {
             .map_err(|e| TopicError::io("starting the chain-tree thread".to_owned(), e))?;
         Ok(BackgroundTree {
             size,
-            pending: Vec::with_capacity(LEAF_BATCH),
+            pending: Vec::new(),
             tx: Some(tx),
             thread: Some(thread),
         })
@@ -64,20 +62,18 @@ impl BackgroundTree {
         self.size
     }
 
-    /// Adds the next entry (height = [`BackgroundTree::size`]).
-    pub(crate) fn push(&mut self, entry_hash: &Hash) {
-        self.pending.push(*entry_hash);
-        self.size += 1;
-        if self.pending.len() >= LEAF_BATCH {
-            self.send_pending();
-        }
+    /// Adds the next entries and hands everything pending to the tree thread now.
+    pub(crate) fn push_all(&mut self, entry_hashes: &[Hash]) {
+        self.pending.extend_from_slice(entry_hashes);
+        self.size += entry_hashes.len() as u64;
+        self.send_pending();
     }
 
     fn send_pending(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(LEAF_BATCH));
+        let batch = std::mem::take(&mut self.pending);
         if let Some(tx) = &self.tx {
             // A dead tree thread is reported by root(), which every checkpoint needs.
             let _ = tx.send(Msg::Entries(batch));
@@ -133,7 +129,7 @@ mod tests {
         for (i, h) in hashes.iter().enumerate() {
             reference.push(&chain_leaf(h));
             if i >= 3 {
-                bg.push(h);
+                bg.push_all(std::slice::from_ref(h));
             }
             if [2, 3, 4095, 4096, 4100, 8192, 9999].contains(&i) {
                 assert_eq!(

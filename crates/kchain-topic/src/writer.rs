@@ -303,10 +303,10 @@ impl<'k> ChainWriter<'k> {
             links.push((prev, hash));
             prev = hash;
         }
-        // A failed append poisons the writer, so a tree ahead of the log is never signed.
-        if let Some(c) = &mut self.checkpoints {
-            links.iter().for_each(|(_, hash)| c.push(hash));
-        }
+        let tree_hashes: Vec<Hash> = match self.checkpoints {
+            Some(_) => links.iter().map(|(_, hash)| *hash).collect(),
+            None => Vec::new(),
+        };
         let tip_hash = prev;
         let signature = Some((self.key.id(), self.key.sign_entry(&tip_hash)));
         let build = |(i, (item, (prev, _))): (usize, (Item, (Hash, Hash)))| {
@@ -339,6 +339,12 @@ impl<'k> ChainWriter<'k> {
                 .collect()
         };
         let height = first_height + n as u64;
+        // The checkpoint tree grows on its own thread while this one appends (the parallel
+        // stages above are over, so it takes a core that would idle). A failed append
+        // poisons the writer, so a tree ahead of the log is never signed.
+        if let Some(c) = &mut self.checkpoints {
+            c.push_all(&tree_hashes);
+        }
         let offsets = self.appender.append(&records)?;
         if parallel {
             // Freeing a batch's buffers is a measurable share of append time.
