@@ -311,13 +311,25 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
         };
         append = append.min(plain_run(&topic, false)?);
         encrypted = encrypted.min(plain_run(&format!("{topic}-encrypted"), true)?);
-        let cp = witnessed_append(log, &key, chunked(&vals, stamp), format!("{stamp}-{round}"), false)?;
+        let cp = witnessed_append(
+            log,
+            &key,
+            chunked(&vals, stamp),
+            format!("{stamp}-{round}"),
+            false,
+        )?;
         keep_best(&mut checkpointed, cp);
         // On Kafka the witness reads the topic through the broker, and a broker that
         // misreports offsets (tansu's memory engine, see docs/kafka.md) leaves it nothing
         // to prove with: reported, not fatal. On the embedded log it must work.
         if witness_note.is_none() {
-            match witnessed_append(log, &key, chunked(&vals, stamp), format!("{stamp}-{round}"), true) {
+            match witnessed_append(
+                log,
+                &key,
+                chunked(&vals, stamp),
+                format!("{stamp}-{round}"),
+                true,
+            ) {
                 Ok(w) => keep_best(&mut witnessed, w),
                 Err(e) if backend == "Kafka" => witness_note = Some(format!("{e:#}")),
                 Err(e) => return Err(e),

@@ -109,6 +109,10 @@ pub enum WitnessCmd {
         /// Stop once a pass over the checkpoints cosigns nothing new.
         #[arg(long)]
         until_idle: bool,
+        /// TOPIC is a ledger's blocks topic (e.g. `demo.blocks`): witness the checkpoints
+        /// its sealers sign, whose keys come from its genesis block.
+        #[arg(long)]
+        ledger: bool,
         /// Milliseconds between passes.
         #[arg(long, default_value_t = 1000)]
         interval_ms: u64,
@@ -134,28 +138,43 @@ pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
             key,
             state,
             until_idle,
+            ledger,
             interval_ms,
             namespace,
         } => {
             let cosigner = read_witness_key(&key)?;
-            let trust = load_trust(g)?;
-            let writers = writer_verifiers(&trust, &topic);
-            let witness = Witness::new(cosigner, writers.clone());
+            let writers = if ledger {
+                Vec::new()
+            } else {
+                writer_verifiers(&load_trust(g)?, &topic)
+            };
+            let witness = Witness::new(cosigner.clone(), writers.clone());
             let log = open_log(g, false)?;
             let mut outcome = Outcome::Clean;
             loop {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                let events = witness_pass(
-                    log.as_ref(),
-                    &topic,
-                    &witness,
-                    &writers,
-                    &state,
-                    &namespace,
-                    now,
-                )?;
+                let events = if ledger {
+                    kchain_ledger::witness_ledger_pass(
+                        log.as_ref(),
+                        &topic,
+                        &cosigner,
+                        &state,
+                        &namespace,
+                        now,
+                    )?
+                } else {
+                    witness_pass(
+                        log.as_ref(),
+                        &topic,
+                        &witness,
+                        &writers,
+                        &state,
+                        &namespace,
+                        now,
+                    )?
+                };
                 let mut cosigned = 0;
                 for e in &events {
                     match e {

@@ -457,3 +457,130 @@ fn ledger_tx_proof_verifies_offline_with_exit_codes_0_3_1() {
     );
     assert_eq!(code, Some(1), "{err}");
 }
+
+#[test]
+fn a_witness_cosigns_a_ledgers_checkpoints_and_meets_a_policy() {
+    let k = Env::new();
+    let keys = tempfile::tempdir().unwrap();
+    let path = |name: &str| keys.path().join(name).to_str().unwrap().to_owned();
+    let (alice_key, alice) = wallet(&k, keys.path(), "alice");
+    let (_, bob) = wallet(&k, keys.path(), "bob");
+    let (sealer_key, _) = wallet(&k, keys.path(), "sealer");
+    let genesis = path("genesis.toml");
+    k.ok(
+        &[
+            "ledger",
+            "genesis",
+            "--chain",
+            "wit",
+            "--sealer",
+            &sealer_key,
+            "--fund",
+            &format!("{alice}=1000"),
+            "--partitions",
+            "1",
+            "--out",
+            &genesis,
+        ],
+        "",
+    );
+    k.ok(&["ledger", "init", "--genesis", &genesis], "");
+    let out = k.ok(
+        &[
+            "tx",
+            "transfer",
+            "--chain",
+            "wit",
+            "--from-key",
+            &alice_key,
+            "--to",
+            &bob,
+            "--amount",
+            "5",
+            "--json",
+        ],
+        "",
+    );
+    let id = json(&out)["id"].as_str().unwrap().to_owned();
+    k.ok(
+        &[
+            "node",
+            "run",
+            "--chain",
+            "wit",
+            "--seal",
+            "--key",
+            &sealer_key,
+            "--checkpoint-every",
+            "1",
+            "--until-idle",
+        ],
+        "",
+    );
+    // Another organisation's witness: its key, its state, one pass over the blocks topic.
+    let wkey = path("w1.key");
+    let out = k.ok(
+        &["witness", "keygen", "--name", "w1.example", "--key", &wkey],
+        "",
+    );
+    let vkey = out
+        .lines()
+        .find_map(|l| l.strip_prefix("verifier key "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let out = k.ok(
+        &[
+            "witness",
+            "run",
+            "wit.blocks",
+            "--ledger",
+            "--key",
+            &wkey,
+            "--state",
+            &path("w1-state"),
+            "--until-idle",
+        ],
+        "",
+    );
+    assert!(out.contains("cosigned kchain/wit.blocks size"), "{out}");
+    let strict = path("strict.toml");
+    std::fs::write(
+        &strict,
+        format!("[[witness]]\nkey = \"{vkey}\"\n\n[policy]\nwitnesses = 1\n"),
+    )
+    .unwrap();
+    let (code, out, _) = run(
+        &k,
+        &[
+            "--trust", &strict, "ledger", "verify", "--chain", "wit", "--json",
+        ],
+    );
+    let report = json(&out);
+    assert_eq!(code, Some(0), "{report}");
+    let height = report["height"].as_u64().unwrap();
+    assert_eq!(
+        report["checkpoints"]["newest"]["size"],
+        height + 1,
+        "{report}"
+    );
+    // A proof made now carries the cosignature and holds under the policy.
+    let proof = path("proof.json");
+    k.ok(
+        &["ledger", "tx", "--chain", "wit", &id, "--proof", &proof],
+        "",
+    );
+    let (code, out, err) = run(
+        &k,
+        &[
+            "--trust",
+            &strict,
+            "ledger",
+            "verify-proof",
+            &proof,
+            "--genesis",
+            &genesis,
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+}

@@ -459,6 +459,87 @@ fn two_roots_signed_for_one_size_are_a_fork() {
     assert_eq!(f.evidence.len(), 2);
 }
 
+#[test]
+fn witnesses_cosign_the_ledgers_checkpoints_and_refuse_a_fork() {
+    use kchain_topic::WitnessEvent;
+    let (_dir, log) = embedded();
+    let cast = ledger(&log, "cp-witness", 6);
+    let (w1, w2) = (
+        Cosigner::from_seed("w1.example", [41; 32]).unwrap(),
+        Cosigner::from_seed("w2.example", [42; 32]).unwrap(),
+    );
+    let states = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pass = |w: &Cosigner, state: &std::path::Path| {
+        kchain_ledger::witness_ledger_pass(
+            &log,
+            &cast.genesis.topics.blocks,
+            w,
+            state,
+            DEFAULT_ORIGIN_NAMESPACE,
+            1_750_000_000,
+        )
+        .unwrap()
+    };
+    let cosigned = |events: &[WitnessEvent]| {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                WitnessEvent::Cosigned { size, .. } => Some(*size),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let sizes: Vec<u64> = {
+        let mut v: Vec<u64> = notes(&log, &cast)
+            .iter()
+            .map(|n| Checkpoint::parse(n.text()).unwrap().size())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    assert!(sizes.len() >= 2, "{sizes:?}");
+    assert_eq!(cosigned(&pass(&w1, states.0.path())), sizes);
+    assert_eq!(cosigned(&pass(&w2, states.1.path())), sizes);
+    assert_eq!(pass(&w1, states.0.path()), vec![], "idle when caught up");
+
+    // Two cosignatures meet a policy of two; the newest is the whole chain.
+    let report = verify_with(&log, &cast, &policy(&[&w1, &w2], 2));
+    assert!(report.ok(), "{}", report.to_text());
+    let (_, newest) = report
+        .checkpoints
+        .as_ref()
+        .and_then(|c| c.newest.as_ref())
+        .unwrap();
+    assert_eq!(newest.checkpoint.size(), *sizes.last().unwrap());
+    assert_eq!(newest.cosigners.len(), 2);
+
+    // A rogue sealer signs another root for the newest size: the witness refuses, for ever.
+    let rogue = NoteSigner::from_seed("sealer0", seed_of(&cast, 0)).unwrap();
+    let other = Checkpoint::new(
+        newest.checkpoint.origin(),
+        newest.checkpoint.size(),
+        [9; 32],
+    )
+    .unwrap();
+    publish_note(&log, &cast.genesis.topics.blocks, 0, &other.sign(&rogue)).unwrap();
+    let events = pass(&w1, states.0.path());
+    assert!(
+        matches!(
+            &events[..],
+            [WitnessEvent::Refused {
+                refusal: kchain_core::WitnessRefusal::Fork { .. },
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert!(matches!(
+        &pass(&w1, states.0.path())[..],
+        [WitnessEvent::Skipped { .. }]
+    ));
+}
+
 /// The seed of `support::key("sealer", i)`.
 fn seed_of(_cast: &Cast, i: u64) -> [u8; 32] {
     let mut seed = [0u8; 32];

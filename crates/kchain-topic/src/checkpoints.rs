@@ -948,4 +948,4 @@ pub fn writer_verifiers(trust: &Trust, topic: &str) -> Vec<NoteVerifier> {
 
 #[path = "witness.rs"]
 mod witness;
-pub use witness::{witness_pass, WitnessEvent};
+pub use witness::{witness_origin, witness_pass, OriginLog, WitnessEvent};

@@ -35,9 +35,10 @@ mod writer;
 pub use checkpoints::{
     check_checkpoints, checkpoints_topic, ensure_checkpoints_topic, merge_notes,
     merge_verified_notes, newest_checkpoint, partition_checkpoints, partition_origin,
-    prove_consistency, prove_inclusion, publish_note, read_checkpoints, split_origin, witness_pass,
-    writer_verifiers, CheckpointFinding, CheckpointFindingKind, CheckpointOptions,
-    CheckpointRecord, CheckpointReport, PartitionCheckpoints, WitnessEvent, CHECKPOINTS_SUFFIX,
+    prove_consistency, prove_inclusion, publish_note, read_checkpoints, split_origin,
+    witness_origin, witness_pass, writer_verifiers, CheckpointFinding, CheckpointFindingKind,
+    CheckpointOptions, CheckpointRecord, CheckpointReport, OriginLog, PartitionCheckpoints,
+    WitnessEvent, CHECKPOINTS_SUFFIX,
 };
 pub use decrypt::EncryptionSummary;
 pub use error::TopicError;

@@ -15,7 +15,6 @@ use kchain_core::{chain_leaf, merkle::TreeBuilder, Hash};
 
 use crate::error::TopicError;
 
-
 enum Msg {
     Entries(Vec<Hash>),
     Root(Sender<(u64, Hash)>),

@@ -79,156 +79,201 @@ pub fn witness_pass(
     let mut events = Vec::new();
     for p in partitions {
         let origin = partition_origin(namespace, topic, p);
-        let state = state_dir.join(format!("{}.note", hex::encode(&origin)));
-        let frontier_file = state.with_extension("frontier");
-        let forked = state.with_extension("forked");
-        let mut notes: Vec<(SignedNote, Checkpoint)> = merge_verified_notes(
-            records
-                .iter()
-                .filter(|r| r.chain_partition == p)
-                .map(|r| &r.note),
+        let notes: Vec<&SignedNote> = records
+            .iter()
+            .filter(|r| r.chain_partition == p)
+            .map(|r| &r.note)
+            .collect();
+        let have = log.end_offset(topic, p)? - log.start_offset(topic, p)?;
+        let mut leaves = |from: u64, to: u64| leaves_between(log, topic, p, from, to);
+        let origin_log = OriginLog {
+            origin: &origin,
+            notes: &notes,
             writers,
-        )
-        .into_iter()
-        .filter_map(|n| {
-            let c = Checkpoint::parse(n.text()).ok()?;
-            (c.origin() == origin).then_some((n, c))
-        })
-        .collect();
-        notes.sort_by_key(|(_, c)| c.size());
-        let mut last = read_state(&state)?;
-        let fresh: Vec<_> = notes
+            entries: have,
+            leaves: &mut leaves,
+        };
+        events.extend(witness_origin(
+            origin_log,
+            witness,
+            state_dir,
+            now,
+            &mut |note| publish_note(log, topic, p, note).map(drop),
+        )?);
+    }
+    Ok(events)
+}
+
+/// What a witness needs of one origin's log: the checkpoint notes published for it, the
+/// writers allowed to sign them, how many entries the log holds, and a source of its leaf
+/// hashes (`chain_leaf` of entry hashes).
+pub struct OriginLog<'a> {
+    pub origin: &'a str,
+    pub notes: &'a [&'a SignedNote],
+    pub writers: &'a [NoteVerifier],
+    /// Entries the log holds now.
+    pub entries: u64,
+    /// The leaf hashes of heights `from..to` (`to <= entries`), or an empty vector when the
+    /// log does not give them. Untrusted: a wrong leaf only makes a proof fail.
+    pub leaves: &'a mut dyn FnMut(u64, u64) -> Result<Vec<Hash>, TopicError>,
+}
+
+/// A witness's work on one origin (see the module documentation): offers every checkpoint
+/// larger than the one it last cosigned to `witness`, in size order, with a consistency proof
+/// built from its frontier and the log's new leaves, and hands each cosigned note to
+/// `publish`. Chained topics (`witness_pass`) and the ledger's blocks chain use it alike.
+pub fn witness_origin(
+    log: OriginLog<'_>,
+    witness: &Witness,
+    state_dir: &Path,
+    now: u64,
+    publish: &mut dyn FnMut(&SignedNote) -> Result<(), TopicError>,
+) -> Result<Vec<WitnessEvent>, TopicError> {
+    std::fs::create_dir_all(state_dir)
+        .map_err(|e| TopicError::io(format!("creating {}", state_dir.display()), e))?;
+    let mut events = Vec::new();
+    let origin = log.origin.to_owned();
+    let have = log.entries;
+    let leaves_of = log.leaves;
+    let state = state_dir.join(format!("{}.note", hex::encode(&origin)));
+    let frontier_file = state.with_extension("frontier");
+    let forked = state.with_extension("forked");
+    let rebuild = |leaves_of: &mut dyn FnMut(u64, u64) -> Result<Vec<Hash>, TopicError>,
+                   count: u64|
+     -> Result<Option<TreeBuilder>, TopicError> {
+        let leaves = leaves_of(0, count)?;
+        if leaves.len() as u64 != count {
+            return Ok(None);
+        }
+        let mut tree = TreeBuilder::new();
+        leaves.iter().for_each(|l| tree.push(l));
+        Ok(Some(tree))
+    };
+    let mut notes: Vec<(SignedNote, Checkpoint)> =
+        merge_verified_notes(log.notes.iter().copied(), log.writers)
             .into_iter()
-            .filter(|(n, c)| match &last {
-                None => true,
-                Some((l, lc)) => {
-                    c.size() > lc.size() || (c.size() == lc.size() && n.text() != l.text())
-                }
+            .filter_map(|n| {
+                let c = Checkpoint::parse(n.text()).ok()?;
+                (c.origin() == origin).then_some((n, c))
             })
             .collect();
-        if fresh.is_empty() {
-            continue;
-        }
-        let skip = |events: &mut Vec<WitnessEvent>, size: u64, reason: &str| {
-            events.push(WitnessEvent::Skipped {
-                origin: origin.clone(),
-                size,
-                reason: reason.to_owned(),
-            })
-        };
-        if forked.exists() {
-            for (_, c) in &fresh {
-                skip(
-                    &mut events,
-                    c.size(),
-                    "this witness found a fork for this origin before",
-                );
+    notes.sort_by_key(|(_, c)| c.size());
+    let mut last = read_state(&state)?;
+    let fresh: Vec<_> = notes
+        .into_iter()
+        .filter(|(n, c)| match &last {
+            None => true,
+            Some((l, lc)) => {
+                c.size() > lc.size() || (c.size() == lc.size() && n.text() != l.text())
             }
-            continue;
+        })
+        .collect();
+    if fresh.is_empty() {
+        return Ok(events);
+    }
+    let skip = |events: &mut Vec<WitnessEvent>, size: u64, reason: &str| {
+        events.push(WitnessEvent::Skipped {
+            origin: origin.clone(),
+            size,
+            reason: reason.to_owned(),
+        })
+    };
+    if forked.exists() {
+        for (_, c) in &fresh {
+            skip(
+                &mut events,
+                c.size(),
+                "this witness found a fork for this origin before",
+            );
         }
-        // The tree of what was last cosigned: its saved frontier, else rebuilt from the log.
-        let have = log.end_offset(topic, p)? - log.start_offset(topic, p)?;
-        let mut tree = match &last {
-            None => Some(TreeBuilder::new()),
-            Some((_, lc)) => match read_frontier(&frontier_file) {
-                Some(t) if t.size() == lc.size() && t.root() == *lc.root() => Some(t),
-                _ => rebuild(log, topic, p, lc.size().min(have))?
-                    .filter(|t| t.size() == lc.size() && t.root() == *lc.root()),
-            },
-        };
-        let max = fresh.iter().map(|(_, c)| c.size()).max().unwrap_or(0);
-        let base = tree.as_ref().map_or(0, TreeBuilder::size);
-        let leaves = match &tree {
-            Some(_) if max.min(have) > base => leaves_between(log, topic, p, base, max.min(have))?,
-            _ => Vec::new(),
-        };
-        for (note, c) in fresh {
-            let size = c.size();
-            let same_size = last.as_ref().is_some_and(|(_, lc)| lc.size() == size);
-            // The tree at this checkpoint's size, if the log's leaves give its root.
-            let grown = tree.as_ref().and_then(|t| {
-                let upto = usize::try_from(size.checked_sub(base)?).ok()?;
-                let from = (t.size() - base) as usize;
-                let appended = leaves.get(from..upto)?;
-                let mut g = t.clone();
-                appended.iter().for_each(|l| g.push(l));
-                (g.root() == *c.root()).then_some((g, appended))
-            });
-            let proof = if same_size || last.is_none() {
-                Vec::new()
-            } else {
-                match (&tree, &grown) {
-                    (Some(t), Some((_, appended))) => {
-                        merkle::consistency_proof_extending(t, appended).unwrap_or_default()
-                    }
-                    _ => {
-                        skip(
-                            &mut events,
-                            size,
-                            "the log's chain does not match this checkpoint; no proof",
-                        );
-                        continue;
-                    }
+        return Ok(events);
+    }
+    // The tree of what was last cosigned: its saved frontier, else rebuilt from the log.
+    let mut tree = match &last {
+        None => Some(TreeBuilder::new()),
+        Some((_, lc)) => match read_frontier(&frontier_file) {
+            Some(t) if t.size() == lc.size() && t.root() == *lc.root() => Some(t),
+            _ => rebuild(leaves_of, lc.size().min(have))?
+                .filter(|t| t.size() == lc.size() && t.root() == *lc.root()),
+        },
+    };
+    let max = fresh.iter().map(|(_, c)| c.size()).max().unwrap_or(0);
+    let base = tree.as_ref().map_or(0, TreeBuilder::size);
+    let leaves = match &tree {
+        Some(_) if max.min(have) > base => leaves_of(base, max.min(have))?,
+        _ => Vec::new(),
+    };
+    for (note, c) in fresh {
+        let size = c.size();
+        let same_size = last.as_ref().is_some_and(|(_, lc)| lc.size() == size);
+        // The tree at this checkpoint's size, if the log's leaves give its root.
+        let grown = tree.as_ref().and_then(|t| {
+            let upto = usize::try_from(size.checked_sub(base)?).ok()?;
+            let from = (t.size() - base) as usize;
+            let appended = leaves.get(from..upto)?;
+            let mut g = t.clone();
+            appended.iter().for_each(|l| g.push(l));
+            (g.root() == *c.root()).then_some((g, appended))
+        });
+        let proof = if same_size || last.is_none() {
+            Vec::new()
+        } else {
+            match (&tree, &grown) {
+                (Some(t), Some((_, appended))) => {
+                    merkle::consistency_proof_extending(t, appended).unwrap_or_default()
                 }
-            };
-            match witness.observe(last.as_ref().map(|(n, _)| n), &note, &proof, now) {
-                Ok(cosignature) => {
-                    let mut cosigned = note.clone();
-                    cosigned.add_signature(cosignature.to_note_signature());
-                    publish_note(log, topic, p, &cosigned)?;
-                    write_file(&state, note.to_text().as_bytes())?;
-                    match grown {
-                        Some((g, _)) => {
-                            write_file(&frontier_file, frontier_text(&g).as_bytes())?;
-                            tree = Some(g);
-                        }
-                        None => {
-                            // Cosigned with no proof (the first, or one of the same size):
-                            // the log does not give its tree, so the next pass rebuilds.
-                            let _ = std::fs::remove_file(&frontier_file);
-                            tree = None;
-                        }
-                    }
-                    events.push(WitnessEvent::Cosigned {
-                        origin: origin.clone(),
+                _ => {
+                    skip(
+                        &mut events,
                         size,
-                    });
-                    last = Some((note, c));
-                }
-                Err(refusal) => {
-                    let fork = matches!(
-                        refusal,
-                        WitnessRefusal::Fork { .. } | WitnessRefusal::Inconsistent { .. }
+                        "the log's chain does not match this checkpoint; no proof",
                     );
-                    events.push(WitnessEvent::Refused {
-                        origin: origin.clone(),
-                        size,
-                        refusal,
-                    });
-                    if fork {
-                        write_file(&forked, b"fork\n")?;
-                        break;
+                    continue;
+                }
+            }
+        };
+        match witness.observe(last.as_ref().map(|(n, _)| n), &note, &proof, now) {
+            Ok(cosignature) => {
+                let mut cosigned = note.clone();
+                cosigned.add_signature(cosignature.to_note_signature());
+                publish(&cosigned)?;
+                write_file(&state, note.to_text().as_bytes())?;
+                match grown {
+                    Some((g, _)) => {
+                        write_file(&frontier_file, frontier_text(&g).as_bytes())?;
+                        tree = Some(g);
                     }
+                    None => {
+                        // Cosigned with no proof (the first, or one of the same size):
+                        // the log does not give its tree, so the next pass rebuilds.
+                        let _ = std::fs::remove_file(&frontier_file);
+                        tree = None;
+                    }
+                }
+                events.push(WitnessEvent::Cosigned {
+                    origin: origin.clone(),
+                    size,
+                });
+                last = Some((note, c));
+            }
+            Err(refusal) => {
+                let fork = matches!(
+                    refusal,
+                    WitnessRefusal::Fork { .. } | WitnessRefusal::Inconsistent { .. }
+                );
+                events.push(WitnessEvent::Refused {
+                    origin: origin.clone(),
+                    size,
+                    refusal,
+                });
+                if fork {
+                    write_file(&forked, b"fork\n")?;
+                    break;
                 }
             }
         }
     }
     Ok(events)
-}
-
-/// The chain tree of the first `count` entries, read and hashed from the log; `None` if the
-/// log's chain is not intact that far.
-fn rebuild(
-    log: &dyn Log,
-    topic: &str,
-    partition: u32,
-    count: u64,
-) -> Result<Option<TreeBuilder>, TopicError> {
-    let mut tree = TreeBuilder::new();
-    let read = read_chain(log, topic, partition, count, &mut |_, h, _| {
-        tree.push(&chain_leaf(h))
-    });
-    Ok(read.is_ok().then_some(tree))
 }
 
 /// The chain-tree leaves of heights `from..to`. Fast path: entry hash `h` is the
