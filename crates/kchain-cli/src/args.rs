@@ -161,6 +161,19 @@ pub struct ProduceArgs {
     /// Encrypt each value (AES-256-GCM) under the keyring's newest key.
     #[arg(long)]
     pub encrypt: bool,
+    /// Sign and publish a checkpoint to <TOPIC>.checkpoints once this many entries of a
+    /// partition are not covered by one (0: never on count); one is always published on exit.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub checkpoint_every: u64,
+    /// ... or once this many seconds have passed since the last (0: never on time).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub checkpoint_secs: u64,
+    /// Publish no checkpoints.
+    #[arg(long)]
+    pub no_checkpoints: bool,
+    /// The checkpoints' origin namespace (`<namespace>/<topic>/<partition>`).
+    #[arg(long, default_value = kchain_core::DEFAULT_ORIGIN_NAMESPACE)]
+    pub namespace: String,
 }
 
 #[derive(Args, Debug)]

@@ -118,6 +118,35 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
         max_batch_records: a.batch,
         ..WriterOptions::default()
     };
+    let checkpoints = (!a.no_checkpoints).then(|| kchain_topic::CheckpointOptions {
+        every_entries: if a.checkpoint_every == 0 {
+            u64::MAX
+        } else {
+            a.checkpoint_every
+        },
+        every: if a.checkpoint_secs == 0 {
+            std::time::Duration::MAX
+        } else {
+            std::time::Duration::from_secs(a.checkpoint_secs)
+        },
+        namespace: a.namespace.clone(),
+    });
+    let open_writer = |p: u32| -> Result<ChainWriter<'_>> {
+        let w = ChainWriter::open(log.as_ref(), &a.topic, p, &key, options)
+            .with_context(|| format!("opening the writer of {}/{p}", a.topic))?
+            .with_optional_encryption(data_key.as_ref());
+        Ok(match &checkpoints {
+            Some(c) => w
+                .with_checkpoints(log.as_ref(), c.clone())
+                .with_context(|| {
+                    format!(
+                        "checkpoints of {}/{p} (pass --no-checkpoints to write without them)",
+                        a.topic
+                    )
+                })?,
+            None => w,
+        })
+    };
     let mut writers: BTreeMap<u32, ChainWriter> = BTreeMap::new();
     let mut appended: BTreeMap<u32, u64> = BTreeMap::new();
     let mut sticky = 0u32;
@@ -161,11 +190,7 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
         for (p, items) in groups {
             let w = match writers.entry(p) {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(
-                    ChainWriter::open(log.as_ref(), &a.topic, p, &key, options)
-                        .with_context(|| format!("opening the writer of {}/{p}", a.topic))?
-                        .with_optional_encryption(data_key.as_ref()),
-                ),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(open_writer(p)?),
             };
             let r = w.append(items)?;
             *appended.entry(p).or_default() += r.records;
@@ -187,6 +212,16 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
                 a.topic,
                 to_hex(&hash)
             );
+        }
+        if let Some(note) = w.last_checkpoint() {
+            if let Ok(c) = kchain_core::Checkpoint::parse(note.text()) {
+                println!(
+                    "signed checkpoint {} size {} to {}",
+                    c.origin(),
+                    c.size(),
+                    kchain_topic::checkpoints_topic(&a.topic)
+                );
+            }
         }
     }
     Ok(Outcome::Clean)
