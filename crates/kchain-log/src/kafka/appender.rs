@@ -22,6 +22,7 @@
 //!
 //! [`KafkaLog`]: super::KafkaLog
 
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,9 +40,41 @@ use crate::error::LogError;
 /// varint lengths), for the `message.max.bytes` check done before anything is sent.
 const HEADER_OVERHEAD: usize = 10;
 
+/// Producers of appenders that were dropped in good order, by partition, with the sequence
+/// number they reached: the next appender of the partition in the same [`KafkaLog`] reuses
+/// one instead of creating a producer (a new idempotent producer costs a connection, a
+/// metadata request and a producer id: tens to hundreds of milliseconds, which a writer
+/// publishing a checkpoint every few seconds should not pay each time).
+///
+/// [`KafkaLog`]: super::KafkaLog
+#[derive(Default)]
+pub(crate) struct IdleProducers(Mutex<HashMap<(String, u32), (ThreadedProducer<Deliveries>, u64)>>);
+
+/// Idle producers kept at most (each holds connections and a polling thread).
+const MAX_IDLE: usize = 32;
+
+impl IdleProducers {
+    fn take(&self, topic: &str, partition: u32) -> Option<(ThreadedProducer<Deliveries>, u64)> {
+        lock(&self.0).remove(&(topic.to_string(), partition))
+    }
+
+    fn put(&self, topic: &str, partition: u32, producer: ThreadedProducer<Deliveries>, seq: u64) {
+        let mut idle = lock(&self.0);
+        if idle.len() >= MAX_IDLE {
+            // Any one: they are all equally cheap to recreate.
+            if let Some(k) = idle.keys().next().cloned() {
+                idle.remove(&k);
+            }
+        }
+        idle.insert((topic.to_string(), partition), (producer, seq));
+    }
+}
+
 /// Appends batches to one partition of a Kafka topic.
 pub(crate) struct KafkaAppender {
-    producer: ThreadedProducer<Deliveries>,
+    /// Always `Some` until the appender is dropped (see [`IdleProducers`]).
+    producer: Option<ThreadedProducer<Deliveries>>,
+    idle: Arc<IdleProducers>,
     topic: String,
     partition: u32,
     opts: KafkaOptions,
@@ -62,28 +95,43 @@ impl KafkaAppender {
         topic: &str,
         partition: u32,
         claim: Claim,
+        idle: Arc<IdleProducers>,
     ) -> Result<Self, LogError> {
-        let producer: ThreadedProducer<Deliveries> = opts
-            .producer(brokers)
-            .create_with_context(Deliveries::default())
-            .map_err(client_error)?;
-        // Connects (and authenticates) now rather than in the first append.
-        producer
-            .client()
-            .fetch_metadata(Some(topic), opts.request_timeout)
-            .map_err(|e| backend(format!("producer for {topic}/{partition}: {e}")))?;
+        let (producer, seq) = match idle.take(topic, partition) {
+            Some(reused) => reused,
+            None => {
+                let producer: ThreadedProducer<Deliveries> = opts
+                    .producer(brokers)
+                    .create_with_context(Deliveries::default())
+                    .map_err(client_error)?;
+                // Connects (and authenticates) now rather than in the first append.
+                producer
+                    .client()
+                    .fetch_metadata(Some(topic), opts.request_timeout)
+                    .map_err(|e| backend(format!("producer for {topic}/{partition}: {e}")))?;
+                (producer, 0)
+            }
+        };
+        // Another process may have appended since: the high watermark, every time.
         let (_, high) = watermarks(producer.client(), topic, partition, opts.request_timeout)
             .map_err(|e| watermark_error(topic, partition, e))?;
         Ok(KafkaAppender {
-            producer,
+            producer: Some(producer),
+            idle,
             topic: topic.to_string(),
             partition,
             opts: opts.clone(),
-            seq: 0,
+            seq,
             next_offset: high,
             failed: None,
             _claim: claim,
         })
+    }
+
+    fn producer(&self) -> &ThreadedProducer<Deliveries> {
+        self.producer
+            .as_ref()
+            .expect("a live appender has its producer")
     }
 
     fn fail(&mut self, detail: String) -> LogError {
@@ -139,13 +187,13 @@ impl KafkaAppender {
         // only waits for the message count to reach zero while the polling thread serves
         // the delivery reports. Its result (timed out or not) is read from the reports.
         unsafe {
-            rdkafka::bindings::rd_kafka_flush(self.producer.client().native_ptr(), ms);
+            rdkafka::bindings::rd_kafka_flush(self.producer().client().native_ptr(), ms);
         }
     }
 
     /// Hands every record to librdkafka, waiting for queue space when it is full.
     fn send_all(&mut self, records: &[Record]) -> Result<(), LogError> {
-        let deliveries = self.producer.context().clone();
+        let deliveries = self.producer().context().clone();
         let partition = self.partition as i32;
         for (i, record) in records.iter().enumerate() {
             let seq = (self.seq + i as u64) as usize;
@@ -169,7 +217,7 @@ impl KafkaAppender {
             }
             let deadline = Instant::now() + self.opts.delivery_timeout;
             loop {
-                match self.producer.send(kafka_record) {
+                match self.producer().send(kafka_record) {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                         if Instant::now() < deadline =>
@@ -206,7 +254,7 @@ impl Appender for KafkaAppender {
             return Ok(Vec::new());
         }
         self.check(records)?;
-        let deliveries = self.producer.context().clone();
+        let deliveries = self.producer().context().clone();
         deliveries.expect(self.seq, records.len());
         let sent = self.send_all(records);
         self.seq += records.len() as u64;
@@ -269,6 +317,20 @@ impl Appender for KafkaAppender {
 
     fn next_offset(&self) -> u64 {
         self.next_offset
+    }
+}
+
+impl Drop for KafkaAppender {
+    /// A producer with nothing in flight and no failure goes back to the log's idle
+    /// producers for the partition's next appender; any other is dropped (and flushed by
+    /// rdkafka).
+    fn drop(&mut self) {
+        if let Some(producer) = self.producer.take() {
+            if self.failed.is_none() && producer.in_flight_count() == 0 {
+                self.idle
+                    .put(&self.topic, self.partition, producer, self.seq);
+            }
+        }
     }
 }
 

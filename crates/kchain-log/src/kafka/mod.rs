@@ -56,6 +56,7 @@ pub struct KafkaLog {
     opts: KafkaOptions,
     admin: Admin,
     claims: Arc<Claims>,
+    idle: Arc<appender::IdleProducers>,
 }
 
 impl KafkaLog {
@@ -76,6 +77,7 @@ impl KafkaLog {
             opts: options,
             admin,
             claims: Arc::default(),
+            idle: Arc::default(),
         })
     }
 
@@ -113,7 +115,14 @@ impl Log for KafkaLog {
     fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError> {
         self.admin.check_partition(topic, partition)?;
         let claim = Claims::take(&self.claims, &self.brokers, topic, partition)?;
-        let appender = KafkaAppender::open(&self.brokers, &self.opts, topic, partition, claim)?;
+        let appender = KafkaAppender::open(
+            &self.brokers,
+            &self.opts,
+            topic,
+            partition,
+            claim,
+            Arc::clone(&self.idle),
+        )?;
         Ok(Box::new(appender))
     }
 
