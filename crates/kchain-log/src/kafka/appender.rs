@@ -48,13 +48,16 @@ const HEADER_OVERHEAD: usize = 10;
 ///
 /// [`KafkaLog`]: super::KafkaLog
 #[derive(Default)]
-pub(crate) struct IdleProducers(Mutex<HashMap<(String, u32), (ThreadedProducer<Deliveries>, u64)>>);
+pub(crate) struct IdleProducers(Mutex<HashMap<(String, u32), Idle>>);
+
+/// An idle producer and the sequence number its next record gets.
+type Idle = (ThreadedProducer<Deliveries>, u64);
 
 /// Idle producers kept at most (each holds connections and a polling thread).
 const MAX_IDLE: usize = 32;
 
 impl IdleProducers {
-    fn take(&self, topic: &str, partition: u32) -> Option<(ThreadedProducer<Deliveries>, u64)> {
+    fn take(&self, topic: &str, partition: u32) -> Option<Idle> {
         lock(&self.0).remove(&(topic.to_string(), partition))
     }
 
