@@ -196,7 +196,13 @@ impl WriterKey {
     /// checkpoints. Requires the name to be a valid note key name (non-empty, no white space,
     /// no `+`): [`NoteError::InvalidKeyName`] otherwise.
     pub fn note_signer(&self) -> Result<NoteSigner, NoteError> {
-        NoteSigner::from_seed(&self.name, self.secret.to_bytes())
+        self.note_signer_named(&self.name)
+    }
+
+    /// This key as a note signer under another name (e.g. the name a ledger's genesis gives
+    /// a sealer, whatever its key file calls it). Verifiers know a note key by name and key.
+    pub fn note_signer_named(&self, name: &str) -> Result<NoteSigner, NoteError> {
+        NoteSigner::from_seed(name, self.secret.to_bytes())
     }
 
     /// Signs an entry hash.

@@ -139,15 +139,7 @@ fn sealer_signer(genesis: &Genesis, key: &WriterKey) -> Result<NoteSigner, Ledge
             genesis.chain
         ))
     })?;
-    // WriterKey keeps its secret to itself; its key file is the one way to the same secret
-    // under another name.
-    let mut file: toml::Table = toml::from_str(&key.to_key_file())
-        .map_err(|e| LedgerError::Invalid(format!("sealer key: {e}")))?;
-    file.insert("name".into(), toml::Value::String(sealer.name.clone()));
-    let text = toml::to_string(&file).map_err(|e| LedgerError::Invalid(e.to_string()))?;
-    let renamed = WriterKey::from_key_file(&text)
-        .map_err(|e| LedgerError::Invalid(format!("sealer key: {e}")))?;
-    renamed.note_signer().map_err(|e| {
+    key.note_signer_named(&sealer.name).map_err(|e| {
         LedgerError::Invalid(format!(
             "sealer '{}' cannot sign checkpoints: {e} (a note key name has no white space and \
              no '+'); run the node without checkpoints",
