@@ -13,7 +13,10 @@
 //! ```
 //!
 //! A finding (tampering in the blocks topic) stops the node with
-//! [`LedgerError::Tampered`]: it never seals on top of a log that was changed.
+//! [`LedgerError::Tampered`]: it never seals on top of a log that was changed. Nor on a log
+//! that no longer holds the tip of the node's own snapshot (blocks cut off the end, or
+//! replaced): the snapshot is discarded and, once the node has caught up, its tip must be
+//! canonical.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -158,8 +161,12 @@ impl<'a> Node<'a> {
         events: &mut Vec<Event>,
     ) -> Result<Node<'a>, LedgerError> {
         let mut chain = open_chain(log, &opts.blocks_topic, opts.expected_genesis)?;
+        // A snapshot of this ledger that is discarded because the log no longer holds its
+        // tip is still the node's own record of a block it saw canonical: checked below.
+        let mut anchor = None;
         if let Some(dir) = &opts.state_dir {
-            match snapshot::load(&snapshot::snapshot_file(dir), &chain, log)? {
+            let file = snapshot::snapshot_file(dir);
+            match snapshot::load(&file, &chain, log)? {
                 Loaded::Resumed(c) => {
                     events.push(Event::Resumed {
                         height: c.tip().height,
@@ -167,7 +174,12 @@ impl<'a> Node<'a> {
                     chain = *c;
                 }
                 Loaded::Missing => {}
-                Loaded::Discarded(why) => events.push(Event::SnapshotDiscarded(why)),
+                Loaded::Discarded(why) => {
+                    anchor = snapshot::anchor(&file)
+                        .filter(|(genesis, _, _)| *genesis == chain.genesis_hash())
+                        .map(|(_, height, hash)| (height, hash));
+                    events.push(Event::SnapshotDiscarded(why));
+                }
             }
         }
         let reader = log.reader(&opts.blocks_topic, 0, chain.next_offset())?;
@@ -182,7 +194,20 @@ impl<'a> Node<'a> {
             since_snapshot: 0,
             stats: NodeStats::default(),
         };
+        // No snapshot may replace the discarded one before its tip is found canonical.
+        let snapshot_every = node.opts.snapshot_every;
+        if anchor.is_some() {
+            node.opts.snapshot_every = 0;
+        }
         node.catch_up(events)?;
+        if let Some((height, hash)) = anchor {
+            let end = log.end_offset(&node.opts.blocks_topic, 0)?;
+            if let Some(f) = crate::verify::anchor_finding(&node.chain, height, &hash, end) {
+                // Never seal on a chain shorter than, or other than, what this node saw.
+                return Err(LedgerError::Tampered(Box::new(f)));
+            }
+            node.opts.snapshot_every = snapshot_every;
+        }
         if let Some((key, seal_opts)) = seal {
             if let Some(copts) = node.opts.checkpoints.clone() {
                 // The check against this sealer's own checkpoints needs every block the log

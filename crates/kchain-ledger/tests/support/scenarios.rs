@@ -672,6 +672,18 @@ pub fn snapshots_resume_or_are_discarded(
     .unwrap();
     let r = replay(&cut, &cast.genesis.topics.blocks, Some(&state)).unwrap();
     assert!(r.snapshot.unwrap().contains("no longer holds"), "cut log");
+    // A node does not go on from the shorter chain: it saw those blocks canonical.
+    let mut events = Vec::new();
+    match Node::open(&cut, opts.clone(), None, &mut events) {
+        Err(kchain_ledger::LedgerError::Tampered(f)) => {
+            assert_eq!(f.kind, kchain_ledger::FindingKind::Truncated, "{f}")
+        }
+        Err(e) => panic!("expected a truncation finding, got {e}"),
+        Ok(_) => panic!("a node went on from a log cut below its snapshot"),
+    }
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::SnapshotDiscarded(_))));
     let report = verify_ledger(
         &cut,
         &cast.genesis.topics.blocks,
