@@ -106,10 +106,10 @@ pub enum Command {
     Ledger(crate::ledger_cmds::LedgerCmd),
     /// Submit signed transactions to a ledger.
     #[command(subcommand)]
-    Tx(crate::ledger_cmds::TxCmd),
+    Tx(crate::node_cmds::TxCmd),
     /// Run a ledger node (follow the chain; with --seal, seal blocks).
     #[command(subcommand)]
-    Node(crate::ledger_cmds::NodeCmd),
+    Node(crate::node_cmds::NodeCmd),
     /// Signed checkpoints of chained topics: publish one now, export the newest.
     #[command(subcommand)]
     Checkpoint(crate::checkpoint_cmds::CheckpointCmd),

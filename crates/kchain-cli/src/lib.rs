@@ -15,6 +15,7 @@ mod demo;
 mod demo_ledger;
 mod key_cmds;
 mod ledger_cmds;
+mod node_cmds;
 mod progress;
 mod report;
 
@@ -53,8 +54,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Bench(a) => bench::run(g, &a),
         Command::Wallet(c) => ledger_cmds::wallet(g, c),
         Command::Ledger(c) => ledger_cmds::ledger(g, c),
-        Command::Tx(c) => ledger_cmds::tx(g, c),
-        Command::Node(c) => ledger_cmds::node(g, c),
+        Command::Tx(c) => node_cmds::tx(g, c),
+        Command::Node(c) => node_cmds::node(g, c),
         Command::Checkpoint(c) => checkpoint_cmds::checkpoint(g, c),
         Command::Prove(a) => checkpoint_cmds::prove(g, &a),
         Command::VerifyProof(a) => checkpoint_cmds::verify_proof(g, &a),
