@@ -65,6 +65,16 @@ fn chunked(vals: &[Vec<u8>], base: u128) -> Vec<Vec<Item>> {
         .collect()
 }
 
+/// Appends every chunk and flushes; the time it took.
+fn timed_append(w: &mut ChainWriter<'_>, chunks: Vec<Vec<Item>>) -> Result<Duration> {
+    let t = Instant::now();
+    for chunk in chunks {
+        w.append(chunk)?;
+    }
+    w.flush()?;
+    Ok(t.elapsed())
+}
+
 struct RemoveOnDrop(std::path::PathBuf);
 
 impl Drop for RemoveOnDrop {
@@ -87,7 +97,7 @@ struct Witnessed {
 fn witnessed_append(
     log: &dyn Log,
     key: &WriterKey,
-    mut chunks: Vec<Vec<Item>>,
+    chunks: Vec<Vec<Item>>,
     stamp: String,
     with_witness: bool,
 ) -> Result<Witnessed> {
@@ -132,12 +142,7 @@ fn witnessed_append(
         let writer = s.spawn(|| -> Result<Duration> {
             let mut w = ChainWriter::open(log, &topic, 0, key, WriterOptions::default())?
                 .with_checkpoints(log, CheckpointOptions::default())?;
-            let t = Instant::now();
-            for chunk in chunks.drain(..) {
-                w.append(chunk)?;
-            }
-            w.flush()?;
-            let d = t.elapsed();
+            let d = timed_append(&mut w, chunks)?;
             done.store(true, Ordering::Release);
             Ok(d)
         });
@@ -285,13 +290,7 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
         log.create_topic(topic, &TopicConfig::default())?;
         let mut w = ChainWriter::open(log, topic, 0, &key, WriterOptions::default())?
             .with_optional_encryption(encrypt.then_some(&data_key));
-        let mut chunks = chunked(&vals, stamp);
-        let t = Instant::now();
-        for chunk in chunks.drain(..) {
-            w.append(chunk)?;
-        }
-        w.flush()?;
-        Ok(t.elapsed())
+        timed_append(&mut w, chunked(&vals, stamp))
     };
     let (mut append, mut encrypted) = (Duration::MAX, Duration::MAX);
     let mut checkpointed: Option<Witnessed> = None;

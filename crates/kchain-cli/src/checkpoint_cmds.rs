@@ -22,8 +22,8 @@ use kchain_core::{
 use kchain_log::Log;
 use kchain_topic::{
     check_checkpoints, newest_checkpoint, prove_consistency, prove_inclusion, read_key_file,
-    split_origin, witness_pass, writer_verifiers, ChainWriter, CheckpointOptions, CheckpointReport,
-    TopicReport, WitnessEvent, WriterOptions,
+    read_secret_file, split_origin, witness_pass, write_secret_file, writer_verifiers, ChainWriter,
+    CheckpointOptions, CheckpointReport, TopicError, TopicReport, WitnessEvent, WriterOptions,
 };
 
 use crate::args::Global;
@@ -125,7 +125,7 @@ pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
     match cmd {
         WitnessCmd::Keygen { name, key } => {
             let cosigner = Cosigner::generate(&name)?;
-            write_secret_file(&key, &cosigner.to_signer_key())?;
+            write_secret_file(&key, "key file", &format!("{}\n", cosigner.to_signer_key()))?;
             println!(
                 "wrote witness key '{name}' to {} (mode 0600)",
                 key.display()
@@ -237,44 +237,12 @@ fn write_evidence(
     Ok(Some(path))
 }
 
-/// Creates a file holding a secret, with mode 0600; refuses to overwrite one.
-fn write_secret_file(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating key file {}", path.display()))?;
-    f.write_all(format!("{text}\n").as_bytes())
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing key file {}", path.display()))
-}
-
 /// Reads a witness key file, refusing one that others can read. Errors never show the key.
 fn read_witness_key(path: &Path) -> Result<Cosigner> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("reading key file {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            bail!(
-                "key file {} is readable by others (mode {mode:o}); run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            );
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading key file {}", path.display()))?;
+    let text = read_secret_file(path, "key file", |mode| TopicError::KeyPermissions {
+        path: path.to_owned(),
+        mode,
+    })?;
     Cosigner::from_signer_key(text.trim())
         .map_err(|e| anyhow::anyhow!("key file {}: {e}", path.display()))
 }
@@ -383,40 +351,51 @@ pub fn verify_proof(g: &Global, a: &VerifyProofArgs) -> Result<Outcome> {
             )
         })
     };
-    let (ok, message) = match result {
-        Ok(m) => (true, m),
-        Err(e) => (false, format!("PROOF INVALID: {e}")),
-    };
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({ "file": a.file.display().to_string(), "ok": ok, "result": message })
-        );
-    } else {
-        println!("{message}");
-    }
-    Ok(if ok {
-        Outcome::Clean
-    } else {
-        Outcome::Findings
-    })
+    Ok(proof_outcome(
+        &a.file,
+        a.json,
+        result.map_err(|e| e.to_string()),
+    ))
 }
 
 /// The trust file and its checkpoint half (no witnesses, no cosignature needed, namespace
 /// `kchain` when it has none).
 fn load_checkpoint_trust(g: &Global) -> Result<(Trust, CheckpointTrust)> {
     let trust = load_trust(g)?;
-    let path = g.trust_path();
-    let text = std::fs::read_to_string(&path)
+    let (_, ct) = read_checkpoint_trust(&g.trust_path())?;
+    Ok((trust, ct.unwrap_or_default()))
+}
+
+/// A trust file's text and its checkpoint half (`None` when it has no `[[witness]]` and no
+/// `[policy]`).
+pub(crate) fn read_checkpoint_trust(path: &Path) -> Result<(String, Option<CheckpointTrust>)> {
+    let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading trust file {}", path.display()))?;
     let ct = CheckpointTrust::from_toml(&text)
-        .with_context(|| format!("trust file {}", path.display()))?
-        .unwrap_or(CheckpointTrust {
-            witnesses: Vec::new(),
-            threshold: 0,
-            namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
-        });
-    Ok((trust, ct))
+        .with_context(|| format!("trust file {}", path.display()))?;
+    Ok((text, ct))
+}
+
+/// Prints the verdict on a proof file (`--json`: `{"file", "ok", "result"}`): exit 0 when it
+/// holds, 3 when it does not.
+pub(crate) fn proof_outcome(file: &Path, json: bool, verdict: Result<String, String>) -> Outcome {
+    let (ok, message) = match verdict {
+        Ok(m) => (true, m),
+        Err(m) => (false, format!("PROOF INVALID: {m}")),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "file": file.display().to_string(), "ok": ok, "result": message })
+        );
+    } else {
+        println!("{message}");
+    }
+    if ok {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    }
 }
 
 /// The policy for the chain a checkpoint note names; when the note does not name one under
@@ -444,12 +423,7 @@ pub fn check(
     report: &TopicReport,
     trust: &Trust,
 ) -> Result<Option<CheckpointReport>> {
-    let path = g.trust_path();
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading trust file {}", path.display()))?;
-    let Some(ct) = CheckpointTrust::from_toml(&text)
-        .with_context(|| format!("trust file {}", path.display()))?
-    else {
+    let Some(ct) = read_checkpoint_trust(&g.trust_path())?.1 else {
         return Ok(None);
     };
     Ok(Some(check_checkpoints(log, report, trust, &ct)?))

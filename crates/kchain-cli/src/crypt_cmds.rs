@@ -3,7 +3,6 @@
 //! a secret.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -12,6 +11,7 @@ use kchain_topic::{read_keyring_file, update_keyring_file, TopicError};
 use serde_json::json;
 
 use crate::args::Global;
+use crate::chain_cmds::now_ms;
 use crate::Outcome;
 
 #[derive(Subcommand, Debug)]
@@ -157,12 +157,6 @@ pub(crate) fn verify_keyring(g: &Global) -> Result<Option<Keyring>> {
         Some(path) => existing(path).map(Some),
         None => Ok(None),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `ms` since the Unix epoch as an ISO 8601 UTC time to the second.

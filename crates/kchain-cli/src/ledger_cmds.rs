@@ -19,6 +19,7 @@ use kchain_topic::{read_key_file, write_key_file};
 use serde_json::json;
 
 use crate::args::Global;
+use crate::checkpoint_cmds::{proof_outcome, read_checkpoint_trust};
 use crate::{open_log, Outcome};
 
 /// Which ledger a command works on.
@@ -514,19 +515,10 @@ fn verify(
 /// FILE` when given (a default trust file is for chained topics, and its witness threshold
 /// need not suit the ledger), else the sealers alone.
 fn checkpoint_trust(g: &Global) -> Result<CheckpointTrust> {
-    let sealers_alone = CheckpointTrust {
-        witnesses: Vec::new(),
-        threshold: 0,
-        namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
-    };
-    let Some(path) = &g.trust else {
-        return Ok(sealers_alone);
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading trust file {}", path.display()))?;
-    Ok(CheckpointTrust::from_toml(&text)
-        .with_context(|| format!("trust file {}", path.display()))?
-        .unwrap_or(sealers_alone))
+    Ok(match &g.trust {
+        Some(path) => read_checkpoint_trust(path)?.1.unwrap_or_default(),
+        None => CheckpointTrust::default(),
+    })
 }
 
 fn write_tx_proof(
@@ -558,23 +550,13 @@ fn verify_proof(g: &Global, file: &Path, genesis: Option<&Path>, json: bool) -> 
         TxProof::from_json(&text).with_context(|| format!("proof file {}", file.display()))?;
     // The trust file: --trust, else the default one if it exists (optional with --genesis).
     let trust_path = g.trust_path();
-    let trust_text = match (&g.trust, trust_path.exists()) {
-        (Some(_), _) | (None, true) => Some(
-            std::fs::read_to_string(&trust_path)
-                .with_context(|| format!("reading trust file {}", trust_path.display()))?,
-        ),
-        (None, false) => None,
+    let (trust_text, checkpoints) = match (&g.trust, trust_path.exists()) {
+        (Some(_), _) | (None, true) => {
+            let (text, ct) = read_checkpoint_trust(&trust_path)?;
+            (Some(text), ct.unwrap_or_default())
+        }
+        (None, false) => (None, CheckpointTrust::default()),
     };
-    let checkpoints = match &trust_text {
-        Some(t) => CheckpointTrust::from_toml(t)
-            .with_context(|| format!("trust file {}", trust_path.display()))?,
-        None => None,
-    }
-    .unwrap_or(CheckpointTrust {
-        witnesses: Vec::new(),
-        threshold: 0,
-        namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
-    });
     let sealers = match (genesis, &trust_text) {
         (Some(path), _) => TrustedSealers::Genesis(Box::new(read_genesis(path)?.0)),
         (None, Some(t)) => {
@@ -583,54 +565,42 @@ fn verify_proof(g: &Global, file: &Path, genesis: Option<&Path>, json: bool) -> 
             let keys: Vec<PublicKey> = trust.writers.iter().map(|w| w.key).collect();
             if keys.is_empty() {
                 bail!(
-                    "trust file {} lists no [[writer]] key; pass --genesis FILE for the                      ledger's sealers",
+                    "trust file {} lists no [[writer]] key; pass --genesis FILE for the \
+                     ledger's sealers",
                     trust_path.display()
                 );
             }
             TrustedSealers::Keys(keys)
         }
         (None, None) => bail!(
-            "no keys to trust: pass --genesis FILE (the ledger's sealers), or --trust FILE              listing a sealer's key as a [[writer]]"
+            "no keys to trust: pass --genesis FILE (the ledger's sealers), or --trust FILE \
+             listing a sealer's key as a [[writer]]"
         ),
     };
     let trust = TxProofTrust {
         sealers,
         checkpoints,
     };
-    let (ok, message) = match verify_tx_proof(&proof, &trust) {
-        Ok(v) => (
-            true,
-            format!(
-                "included: transaction {} is at position {} of block {} (height {}) of chain                  {}, in checkpoint {} of size {} signed by {} (cosigned by {} witness(es))",
-                to_hex(v.tx.id()),
-                proof.index,
-                to_hex(&v.block_hash),
-                v.height,
-                v.chain,
-                v.checkpoint.checkpoint.origin(),
-                v.checkpoint.checkpoint.size(),
-                v.checkpoint.writers.join(", "),
-                v.checkpoint.cosigners.len()
-            ),
-        ),
+    let verdict = match verify_tx_proof(&proof, &trust) {
+        Ok(v) => Ok(format!(
+            "included: transaction {} is at position {} of block {} (height {}) of chain \
+             {}, in checkpoint {} of size {} signed by {} (cosigned by {} witness(es))",
+            to_hex(v.tx.id()),
+            proof.index,
+            to_hex(&v.block_hash),
+            v.height,
+            v.chain,
+            v.checkpoint.checkpoint.origin(),
+            v.checkpoint.checkpoint.size(),
+            v.checkpoint.writers.join(", "),
+            v.checkpoint.cosigners.len()
+        )),
         Err(e @ TxProofError::UnsupportedFormat { .. }) => {
             return Err(e).with_context(|| format!("proof file {}", file.display()))
         }
-        Err(e) => (false, format!("PROOF INVALID: {e}")),
+        Err(e) => Err(e.to_string()),
     };
-    if json {
-        println!(
-            "{}",
-            json!({"file": file.display().to_string(), "ok": ok, "result": message})
-        );
-    } else {
-        println!("{message}");
-    }
-    Ok(if ok {
-        Outcome::Clean
-    } else {
-        Outcome::Findings
-    })
+    Ok(proof_outcome(file, json, verdict))
 }
 
 pub(crate) fn parse_address(s: &str) -> Result<Address> {

@@ -242,6 +242,19 @@ pub struct CheckpointTrust {
     pub namespace: String,
 }
 
+impl Default for CheckpointTrust {
+    /// No witnesses and no cosignature needed (a writer's or sealer's signature alone), in
+    /// the default origin namespace: what a trust file without `[[witness]]` or `[policy]`
+    /// means to commands that check checkpoints anyway.
+    fn default() -> Self {
+        CheckpointTrust {
+            witnesses: Vec::new(),
+            threshold: 0,
+            namespace: crate::DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+        }
+    }
+}
+
 impl CheckpointTrust {
     /// Reads the `[[witness]]` entries and the `[policy]` table of trust file text. `None`
     /// when the file has neither: checkpoints are then not checked.

@@ -93,7 +93,12 @@ pub fn sealer_verifiers(genesis: &Genesis) -> Vec<NoteVerifier> {
 /// The chain-tree leaves of the canonical heights `0..size`. Requires `size` <= the chain's
 /// length (tip height + 1).
 fn chain_leaves(chain: &Chain, size: u64) -> Vec<Hash> {
-    (0..size)
+    chain_leaves_between(chain, 0, size)
+}
+
+/// The chain-tree leaves of the canonical heights `from..to` (`to` <= the chain's length).
+fn chain_leaves_between(chain: &Chain, from: u64, to: u64) -> Vec<Hash> {
+    (from..to)
         .map(|h| chain_leaf(&chain.block_at(h).expect("height within the chain").0))
         .collect()
 }
@@ -151,8 +156,9 @@ fn sealer_signer(genesis: &Genesis, key: &WriterKey) -> Result<NoteSigner, Ledge
 // ---------------------------------------------------------------------------------------
 // The sealer's side.
 
-/// What a sealer node keeps to publish checkpoints: the chain tree, its note key and the
-/// last checkpoint it signed.
+/// What a sealer node keeps to publish checkpoints: the chain tree (grown from the
+/// canonical hashes the [`Chain`] keeps, when a checkpoint is due), its note key and the last
+/// checkpoint it signed.
 pub(crate) struct Publisher {
     blocks_topic: String,
     origin: String,
@@ -198,7 +204,17 @@ impl Publisher {
         }
         let last = mine.pop();
         let len = chain_len(chain);
-        let leaves = chain_leaves(chain, len);
+        let mut tree = TreeBuilder::new();
+        let mut root_at_last = None;
+        for leaf in chain_leaves(chain, len) {
+            if last.as_ref().is_some_and(|(_, c)| c.size() == tree.size()) {
+                root_at_last = Some(tree.root());
+            }
+            tree.push(&leaf);
+        }
+        if last.as_ref().is_some_and(|(_, c)| c.size() == tree.size()) {
+            root_at_last = Some(tree.root());
+        }
         if let Some((_, c)) = &last {
             let signed = format!(
                 "sealer '{}' signed a checkpoint of size {} and will not sign one that \
@@ -211,7 +227,7 @@ impl Publisher {
                     "the canonical chain has only {len} blocks (truncated); {signed}"
                 )));
             }
-            let root = merkle::root(&leaves[..c.size() as usize]);
+            let root = root_at_last.expect("the chain reaches the signed size");
             if root != *c.root() {
                 return Err(refuse(format!(
                     "the canonical chain's first {} blocks have tree root {}, not the signed {} \
@@ -222,8 +238,6 @@ impl Publisher {
                 )));
             }
         }
-        let mut tree = TreeBuilder::new();
-        leaves.iter().for_each(|l| tree.push(l));
         Ok(Publisher {
             blocks_topic: blocks_topic.to_owned(),
             origin,
@@ -235,32 +249,31 @@ impl Publisher {
         })
     }
 
-    /// Adds the block that became canonical at height = the tree's size.
-    pub(crate) fn push(&mut self, block_hash: &Hash) {
-        self.tree.push(&chain_leaf(block_hash));
-    }
-
     fn signed_size(&self) -> u64 {
         self.last.as_ref().map_or(0, |(_, c)| c.size())
     }
 
     /// Whether a checkpoint is due: enough blocks, or enough time, since the last.
-    pub(crate) fn due(&self) -> bool {
-        let pending = self.tree.size() - self.signed_size();
+    pub(crate) fn due(&self, chain: &Chain) -> bool {
+        let pending = chain_len(chain).saturating_sub(self.signed_size());
         let o = &self.options;
         pending > 0
             && ((o.every_blocks > 0 && pending >= o.every_blocks)
                 || (!o.every.is_zero() && self.last_time.elapsed() >= o.every))
     }
 
-    /// Signs and publishes a checkpoint of the tree as it is, unless the last one already
+    /// Signs and publishes a checkpoint of `chain` as it is, unless the last one already
     /// covers it; returns it with its offset in the checkpoints topic. The tree was checked
     /// against the last signed checkpoint when the node opened and only grows by canonical
-    /// blocks since, so the new checkpoint extends the last.
+    /// blocks since (the canonical chain only grows), so the new checkpoint extends the last.
     pub(crate) fn publish(
         &mut self,
         log: &dyn Log,
+        chain: &Chain,
     ) -> Result<Option<(SignedNote, Checkpoint, u64)>, LedgerError> {
+        for leaf in chain_leaves_between(chain, self.tree.size(), chain_len(chain)) {
+            self.tree.push(&leaf);
+        }
         let (size, root) = (self.tree.size(), self.tree.root());
         if let Some((_, c)) = &self.last {
             if size < c.size() || (size == c.size() && root != *c.root()) {
@@ -609,8 +622,7 @@ pub fn witness_ledger_pass(
         .collect();
     let origin = ledger_origin(namespace, blocks_topic);
     let entries = chain_len(chain);
-    let mut leaves =
-        |from: u64, to: u64| Ok(chain_leaves(chain, to.min(entries))[from as usize..].to_vec());
+    let mut leaves = |from: u64, to: u64| Ok(chain_leaves_between(chain, from, to.min(entries)));
     let events = kchain_topic::witness_origin(
         kchain_topic::OriginLog {
             origin: &origin,

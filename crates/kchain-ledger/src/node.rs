@@ -210,15 +210,6 @@ impl<'a> Node<'a> {
         }
         if let Some((key, seal_opts)) = seal {
             if let Some(copts) = node.opts.checkpoints.clone() {
-                // The check against this sealer's own checkpoints needs every block the log
-                // holds: a poll that came back empty early must not look like a truncation.
-                let end = log.end_offset(&node.opts.blocks_topic, 0)?;
-                for _ in 0..50 {
-                    if node.chain.next_offset() >= end {
-                        break;
-                    }
-                    node.catch_up(events)?;
-                }
                 node.checkpoints = Some(Publisher::open(
                     log,
                     &node.chain,
@@ -245,12 +236,18 @@ impl<'a> Node<'a> {
         &self.verifier
     }
 
-    /// Reads the blocks topic up to its current end.
+    /// Reads the blocks topic up to its current end. The checks made on opening (the
+    /// snapshot's tip, the sealer's own checkpoints) need every block the log holds, so a poll
+    /// that comes back empty early is retried (for up to 10 s) rather than taken as the end:
+    /// a chain cut short by a slow poll must not look like a truncation.
     pub fn catch_up(&mut self, events: &mut Vec<Event>) -> Result<(), LedgerError> {
         let end = self.log.end_offset(&self.opts.blocks_topic, 0)?;
-        while self.chain.next_offset() < end {
+        let mut empty = 0;
+        while self.chain.next_offset() < end && empty < 50 {
             if self.follow(Duration::from_millis(200), events)? == 0 {
-                break;
+                empty += 1;
+            } else {
+                empty = 0;
             }
         }
         Ok(())
@@ -290,7 +287,11 @@ impl<'a> Node<'a> {
         if self.opts.snapshot_every > 0 && self.since_snapshot >= self.opts.snapshot_every {
             self.save_snapshot(events)?;
         }
-        if self.checkpoints.as_ref().is_some_and(Publisher::due) {
+        if self
+            .checkpoints
+            .as_ref()
+            .is_some_and(|p| p.due(&self.chain))
+        {
             self.publish_checkpoint(events)?;
         }
         Ok(n)
@@ -302,9 +303,6 @@ impl<'a> Node<'a> {
                 let h = seen.header.expect("a canonical block has a header");
                 self.stats.canonical += 1;
                 self.since_snapshot += 1;
-                if let Some(p) = &mut self.checkpoints {
-                    p.push(&seen.hash.expect("a canonical block has a hash"));
-                }
                 if let Some(s) = &mut self.sealer {
                     s.pool.advance(self.log, &h.sources)?;
                 }
@@ -452,7 +450,7 @@ impl<'a> Node<'a> {
         let Some(p) = &mut self.checkpoints else {
             return Ok(None);
         };
-        Ok(p.publish(self.log)?.map(|(note, c, offset)| {
+        Ok(p.publish(self.log, &self.chain)?.map(|(note, c, offset)| {
             events.push(Event::Checkpoint {
                 size: c.size(),
                 root: *c.root(),

@@ -471,7 +471,7 @@ impl<'l> CheckpointState<'l> {
     }
 
     /// Adds the next entries (the first at height = the tree's size) to the chain tree.
-    pub(crate) fn push_all(&mut self, entry_hashes: &[Hash]) {
+    pub(crate) fn push_all(&mut self, entry_hashes: Vec<Hash>) {
         self.tree.push_all(entry_hashes);
     }
 

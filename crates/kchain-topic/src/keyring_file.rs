@@ -18,26 +18,14 @@ use kchain_core::Keyring;
 use zeroize::Zeroize;
 
 use crate::error::TopicError;
+use crate::files::{private_options, read_secret_file};
 
 /// Reads a keyring file. Refuses one that group or others can read, as ssh does with keys.
 pub fn read_keyring_file(path: &Path) -> Result<Keyring, TopicError> {
-    let meta = fs::metadata(path)
-        .map_err(|e| TopicError::io(format!("reading keyring {}", path.display()), e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(TopicError::KeyringPermissions {
-                path: path.to_owned(),
-                mode,
-            });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
-    let mut text = fs::read_to_string(path)
-        .map_err(|e| TopicError::io(format!("reading keyring {}", path.display()), e))?;
+    let mut text = read_secret_file(path, "keyring", |mode| TopicError::KeyringPermissions {
+        path: path.to_owned(),
+        mode,
+    })?;
     let parsed = Keyring::from_toml(&text);
     text.zeroize();
     parsed.map_err(|source| TopicError::Keyring {
@@ -60,14 +48,9 @@ pub fn update_keyring_file<T>(
             .map_err(|e| TopicError::io(format!("creating {}", dir.display()), e))?;
     }
     let lock_path = dir.join(format!(".{name}.lock"));
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let lock = opts
+    let lock = private_options()
+        .create(true)
+        .truncate(false)
         .open(&lock_path)
         .and_then(|f| f.lock().map(|_| f))
         .map_err(|e| TopicError::io(format!("locking keyring {}", path.display()), e))?;
@@ -111,14 +94,10 @@ pub fn write_keyring_file(path: &Path, keyring: &Keyring) -> Result<(), TopicErr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io("replacing the temporary file of", e)),
     }
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(&tmp).map_err(|e| io("creating", e))?;
+    let mut f = private_options()
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| io("creating", e))?;
     let text = keyring.to_toml();
     let written = f
         .write_all(text.as_bytes())

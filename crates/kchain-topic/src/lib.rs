@@ -42,7 +42,10 @@ pub use checkpoints::{
 };
 pub use decrypt::EncryptionSummary;
 pub use error::TopicError;
-pub use files::{read_key_file, read_trust_file, write_key_file, write_trust_file};
+pub use files::{
+    read_key_file, read_secret_file, read_trust_file, write_key_file, write_secret_file,
+    write_trust_file,
+};
 pub use inspect::{inspect, short, InspectRow};
 pub use keyring_file::{read_keyring_file, update_keyring_file, write_keyring_file};
 pub use mapping::{item_of, meta_of};

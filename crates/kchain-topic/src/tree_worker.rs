@@ -23,7 +23,6 @@ enum Msg {
 /// The chain tree of one writer: entry hashes in, roots out.
 pub(crate) struct BackgroundTree {
     size: u64,
-    pending: Vec<Hash>,
     tx: Option<Sender<Msg>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -50,7 +49,6 @@ impl BackgroundTree {
             .map_err(|e| TopicError::io("starting the chain-tree thread".to_owned(), e))?;
         Ok(BackgroundTree {
             size,
-            pending: Vec::new(),
             tx: Some(tx),
             thread: Some(thread),
         })
@@ -61,27 +59,21 @@ impl BackgroundTree {
         self.size
     }
 
-    /// Adds the next entries and hands everything pending to the tree thread now.
-    pub(crate) fn push_all(&mut self, entry_hashes: &[Hash]) {
-        self.pending.extend_from_slice(entry_hashes);
-        self.size += entry_hashes.len() as u64;
-        self.send_pending();
-    }
-
-    fn send_pending(&mut self) {
-        if self.pending.is_empty() {
+    /// Hands the next entries (the first at height [`BackgroundTree::size`]) to the tree
+    /// thread.
+    pub(crate) fn push_all(&mut self, entry_hashes: Vec<Hash>) {
+        if entry_hashes.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.pending);
+        self.size += entry_hashes.len() as u64;
         if let Some(tx) = &self.tx {
             // A dead tree thread is reported by root(), which every checkpoint needs.
-            let _ = tx.send(Msg::Entries(batch));
+            let _ = tx.send(Msg::Entries(entry_hashes));
         }
     }
 
     /// The size and root of the tree of every entry pushed so far, once hashed.
     pub(crate) fn root(&mut self) -> Result<(u64, Hash), TopicError> {
-        self.send_pending();
         let dead = || TopicError::Invalid("the chain-tree thread stopped".into());
         let (reply, answer) = channel();
         self.tx
@@ -128,7 +120,7 @@ mod tests {
         for (i, h) in hashes.iter().enumerate() {
             reference.push(&chain_leaf(h));
             if i >= 3 {
-                bg.push_all(std::slice::from_ref(h));
+                bg.push_all(vec![*h]);
             }
             if [2, 3, 4095, 4096, 4100, 8192, 9999].contains(&i) {
                 assert_eq!(

@@ -70,8 +70,6 @@ pub fn witness_pass(
     namespace: &str,
     now: u64,
 ) -> Result<Vec<WitnessEvent>, TopicError> {
-    std::fs::create_dir_all(state_dir)
-        .map_err(|e| TopicError::io(format!("creating {}", state_dir.display()), e))?;
     let records = read_checkpoints(log, topic)?;
     let mut partitions: Vec<u32> = records.iter().map(|r| r.chain_partition).collect();
     partitions.sort_unstable();
@@ -315,9 +313,7 @@ fn leaves_between(
     }
     if fast && leaves.len() as u64 + 1 == to - from {
         // The tip itself: nothing after it names its hash yet.
-        let mut tip = None;
-        read_tail(log, topic, partition, to - 1, &mut tip)?;
-        match tip {
+        match entry_hash_at(log, topic, partition, to - 1)? {
             Some(h) => leaves.push(chain_leaf(&h)),
             None => fast = false,
         }
@@ -339,15 +335,13 @@ fn leaves_between(
 }
 
 /// The entry hash of the record at `height`, computed from the record, if it is one.
-fn read_tail(
+fn entry_hash_at(
     log: &dyn Log,
     topic: &str,
     partition: u32,
     height: u64,
-    out: &mut Option<Hash>,
-) -> Result<(), TopicError> {
-    let start = log.start_offset(topic, partition)?;
-    let offset = start + height;
+) -> Result<Option<Hash>, TopicError> {
+    let offset = log.start_offset(topic, partition)? + height;
     let mut chunks = Chunks::new(log.reader(topic, partition, offset)?, offset + 1, 1);
     let trust = Trust::default();
     let ctx = ChainContext {
@@ -355,17 +349,16 @@ fn read_tail(
         chain: ChainId::for_partition(topic, partition),
         trust: &trust,
     };
-    if let Some(recs) = chunks.next_chunk()? {
-        if let Some(Observation::Entry(o)) = recs
+    let recs = chunks.next_chunk()?.unwrap_or_default();
+    Ok(
+        match recs
             .first()
             .map(|r| observe_record(&ctx, r, &mut Vec::new()))
         {
-            if o.height == height {
-                *out = Some(o.hash);
-            }
-        }
-    }
-    Ok(())
+            Some(Observation::Entry(o)) if o.height == height => Some(o.hash),
+            _ => None,
+        },
+    )
 }
 
 fn frontier_text(t: &TreeBuilder) -> String {

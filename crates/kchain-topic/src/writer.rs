@@ -343,7 +343,7 @@ impl<'k> ChainWriter<'k> {
         // stages above are over, so it takes a core that would idle). A failed append
         // poisons the writer, so a tree ahead of the log is never signed.
         if let Some(c) = &mut self.checkpoints {
-            c.push_all(&tree_hashes);
+            c.push_all(tree_hashes);
         }
         let offsets = self.appender.append(&records)?;
         if parallel {
