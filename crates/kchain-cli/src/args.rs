@@ -24,14 +24,18 @@ pub struct Global {
         default_value = "./kchain-data"
     )]
     pub data_dir: PathBuf,
-    /// Writer key file [default: <data-dir>/writer.key].
+    /// Directory of your keys and trust file, kept apart from the data they protect
+    /// [default: $XDG_CONFIG_HOME/kchain, else ~/.config/kchain].
+    #[arg(long, global = true, env = "KCHAIN_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// Writer key file [default: <config-dir>/writer.key].
     #[arg(long = "key-file", global = true, env = "KCHAIN_KEY_FILE")]
     pub key_file: Option<PathBuf>,
-    /// Trust file [default: <data-dir>/trust.toml].
+    /// Trust file [default: <config-dir>/trust.toml].
     #[arg(long, global = true, env = "KCHAIN_TRUST")]
     pub trust: Option<PathBuf>,
     /// Keyring of data keys for encrypted values (mode 0600) [default:
-    /// <data-dir>/keyring.toml]; `verify` decrypts only when it is given.
+    /// <config-dir>/keyring.toml]; `verify` decrypts only when it is given.
     #[arg(long, global = true, env = "KCHAIN_KEYRING")]
     pub keyring: Option<PathBuf>,
     /// When the embedded log forces appends to disk: `batch` (before each append returns),
@@ -54,20 +58,67 @@ impl Global {
     pub fn key_path(&self) -> PathBuf {
         self.key_file
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("writer.key"))
+            .unwrap_or_else(|| self.anchor_file("writer.key"))
     }
 
     pub fn trust_path(&self) -> PathBuf {
         self.trust
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("trust.toml"))
+            .unwrap_or_else(|| self.anchor_file("trust.toml"))
     }
 
     /// The keyring file: `--keyring`, else beside the default key file.
     pub fn keyring_path(&self) -> PathBuf {
         self.keyring
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("keyring.toml"))
+            .unwrap_or_else(|| self.anchor_file("keyring.toml"))
+    }
+
+    /// Where keys and the trust file live by default: `--config-dir`, else the user's
+    /// configuration directory. Never the data directory: whoever can change the log could
+    /// then change what the verifier trusts as well.
+    pub fn config_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.config_dir {
+            return dir.clone();
+        }
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        if let Some(xdg) = var("XDG_CONFIG_HOME") {
+            return PathBuf::from(xdg).join("kchain");
+        }
+        match var("HOME") {
+            Some(home) => PathBuf::from(home).join(".config").join("kchain"),
+            None => PathBuf::from(".kchain"),
+        }
+    }
+
+    /// `name` in the configuration directory. A data directory made by an earlier kchain
+    /// still holds its keys and trust file: those keep working, with a note saying where
+    /// they belong, until they are moved.
+    fn anchor_file(&self, name: &str) -> PathBuf {
+        let new = self.config_dir().join(name);
+        let old = self.data_dir.join(name);
+        if !new.exists() && old.exists() {
+            crate::report::note_once(&format!(
+                "using {} inside the data directory it protects; move it to {} (anchors \
+                 belong outside what they protect)",
+                old.display(),
+                new.display()
+            ));
+            return old;
+        }
+        new
+    }
+
+    /// True when `path` lies inside the embedded data directory (which an attacker with
+    /// disk access to the log controls too).
+    pub fn inside_data_dir(&self, path: &std::path::Path) -> bool {
+        if self.brokers.is_some() {
+            return false;
+        }
+        let (Ok(data), Ok(path)) = (self.data_dir.canonicalize(), path.canonicalize()) else {
+            return false;
+        };
+        path.starts_with(data)
     }
 }
 

@@ -225,6 +225,7 @@ fn measure(a: &BenchArgs, log: &dyn Log, backend: &str) -> Result<Outcome> {
             topics: Vec::new(),
         }],
         pins: Vec::new(),
+        topics: Vec::new(),
     };
     let progress = Progress::new("bench", 9);
 

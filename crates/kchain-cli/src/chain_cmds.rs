@@ -427,18 +427,27 @@ impl Unreadable {
 
 pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let log = open_log(g, false)?;
-    let partitions = topic_partitions(log.as_ref(), &a.topic)?;
     let trust = load_trust(g)?;
+    // A pinned topic is verified even when the log hides it or some of its partitions: the
+    // verifier reports them missing.
+    let pinned = trust.pinned_partitions(&a.topic);
+    let partitions = match (topic_partitions(log.as_ref(), &a.topic), pinned) {
+        (Ok(n), _) => n,
+        (Err(_), Some(_)) => 0,
+        (Err(e), None) => return Err(e),
+    };
     let parts: Option<Vec<u32>> = match a.partition {
         Some(p) => {
-            check_partition(&a.topic, p, partitions)?;
+            check_partition(&a.topic, p, partitions.max(pinned.unwrap_or(0)))?;
             Some(vec![p])
         }
         None => None,
     };
     let mut total = 0;
     for p in parts.clone().unwrap_or_else(|| (0..partitions).collect()) {
-        total += log.end_offset(&a.topic, p)? - log.start_offset(&a.topic, p)?;
+        if p < partitions {
+            total += log.end_offset(&a.topic, p)? - log.start_offset(&a.topic, p)?;
+        }
     }
     let keyring = crate::crypt_cmds::verify_keyring(g)?;
     let progress = Progress::new(format!("verifying {}", a.topic), total);
@@ -461,6 +470,25 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     };
     progress.finish();
     let checkpoints = crate::checkpoint_cmds::check(g, log.as_ref(), &report, &trust)?;
+    let mut report = report;
+    let anchored = |p: u32| {
+        checkpoints.as_ref().is_some_and(|c| {
+            c.partitions
+                .iter()
+                .any(|x| x.partition == p && x.newest.is_some())
+        })
+    };
+    let warnings = kchain_topic::anchor_warnings(&report, &trust, &anchored);
+    report.warnings.extend(warnings);
+    let trust_path = g.trust_path();
+    if g.inside_data_dir(&trust_path) {
+        report.warnings.push(format!(
+            "the trust file {} lies inside the data directory it verifies: whoever can change \
+             the log can change what this verifier trusts; keep it elsewhere (--config-dir, \
+             --trust)",
+            trust_path.display()
+        ));
+    }
     if a.json {
         let mut v = topic_json(&report);
         if let Some(c) = &checkpoints {

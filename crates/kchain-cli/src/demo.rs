@@ -148,6 +148,7 @@ fn tour(a: &DemoArgs, log: &dyn Log, topic: &str, dir: &Path, backend: &str) -> 
             topics: vec![topic.into()],
         }],
         pins: Vec::new(),
+        topics: Vec::new(),
     };
     log.create_topic(
         topic,

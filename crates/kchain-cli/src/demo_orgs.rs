@@ -143,6 +143,7 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
             topics: vec![topic.to_owned()],
         }],
         pins: Vec::new(),
+        topics: Vec::new(),
     };
     let outsider = dir.join("outsider");
     std::fs::create_dir_all(&outsider)?;

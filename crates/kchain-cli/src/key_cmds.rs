@@ -117,6 +117,11 @@ fn pin(g: &Global, topic: &str, partition: Option<u32>) -> Result<Outcome> {
             kchain_core::to_hex(&tip.hash)
         );
     }
+    // The partition count is pinned too: a log that later reports fewer partitions (a
+    // metadata file edited, a topic recreated) is hiding some.
+    let partitions = log.topic(topic)?.partitions;
+    trust.set_topic_pin(topic, partitions);
+    println!("{topic}: pinned {partitions} partition(s)");
     write_trust_file(&g.trust_path(), &trust)?;
     Ok(Outcome::Clean)
 }

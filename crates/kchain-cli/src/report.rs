@@ -107,3 +107,18 @@ pub fn topic_text(r: &TopicReport) -> String {
     }
     out
 }
+
+/// Prints `note` on stderr, once per process however often it is asked for.
+pub fn note_once(note: &str) {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if seen
+        .lock()
+        .map(|mut s| s.insert(note.to_owned()))
+        .unwrap_or(true)
+    {
+        eprintln!("kchain: note: {note}");
+    }
+}

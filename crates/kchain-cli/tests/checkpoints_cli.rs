@@ -61,7 +61,7 @@ fn setup(r: &Runner) {
 
 /// Turns checkpoint checking on in the trust file (no witnesses needed).
 fn enable_policy(env: &Env) {
-    let path = env.data().join("trust.toml");
+    let path = env.config().join("trust.toml");
     let mut text = fs::read_to_string(&path).unwrap();
     text.push_str("\n[policy]\nwitnesses = 0\n");
     fs::write(&path, text).unwrap();
@@ -174,7 +174,7 @@ fn checkpoints_proofs_and_offline_verification() {
     r.code(1, &["verify-proof", &p("garbage.json")]);
 
     // The key file is private, and its secret never printed.
-    let key_file = env.data().join("writer.key");
+    let key_file = env.config().join("writer.key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -212,7 +212,7 @@ fn verify_reports_truncation_below_a_signed_checkpoint() {
             .unwrap();
         kchain_topic::tamper::copy_topic_with(&src, &dst, "orders.checkpoints", |_, _| {}).unwrap();
     }
-    let trust = env.data().join("trust.toml").display().to_string();
+    let trust = env.config().join("trust.toml").display().to_string();
     let rc = Runner {
         env: &copy,
         printed: RefCell::new(String::new()),
@@ -263,7 +263,7 @@ fn two_witnesses_cosign_through_the_topic_and_meet_the_policy() {
             assert_eq!(mode, 0o600);
         }
     }
-    let path = env.data().join("trust.toml");
+    let path = env.config().join("trust.toml");
     let mut text = fs::read_to_string(&path).unwrap();
     for v in &vkeys {
         text.push_str(&format!("\n[[witness]]\nkey = \"{v}\"\n"));

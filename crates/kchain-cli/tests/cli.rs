@@ -99,7 +99,7 @@ fn produce_consume_verify_inspect_round_trip() {
 fn keygen_writes_a_private_key_and_a_trust_file() {
     let env = Env::new();
     env.ok(&["keygen", "--name", "acme"], "");
-    let key = env.data().join("writer.key");
+    let key = env.config().join("writer.key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -112,7 +112,7 @@ fn keygen_writes_a_private_key_and_a_trust_file() {
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
     }
     let public = env.ok(&["pubkey"], "");
-    let trust = fs::read_to_string(env.data().join("trust.toml")).unwrap();
+    let trust = fs::read_to_string(env.config().join("trust.toml")).unwrap();
     assert!(trust.contains(public.trim()));
     // The secret never appears in anything the tool prints.
     let secret = fs::read_to_string(&key).unwrap();
@@ -146,15 +146,16 @@ fn findings_exit_3_and_pinning_catches_truncation() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not by this writer's key"));
 
     // Simulate truncation: a fresh data directory with a shorter chain under the same trust.
-    let trust = env.data().join("trust.toml");
+    let trust = env.config().join("trust.toml");
     let copy = Env::new();
     fs::create_dir_all(copy.data()).unwrap();
+    fs::create_dir_all(copy.config()).unwrap();
     fs::copy(
-        env.data().join("writer.key"),
-        copy.data().join("writer.key"),
+        env.config().join("writer.key"),
+        copy.config().join("writer.key"),
     )
     .unwrap();
-    fs::copy(&trust, copy.data().join("trust.toml")).unwrap();
+    fs::copy(&trust, copy.config().join("trust.toml")).unwrap();
     copy.ok(&["topic", "create", "orders", "--partitions", "2"], "");
     let input: String = (0..10)
         .map(|i| format!("order-{}\t{{\"n\":{i}}}\n", i % 5))
@@ -251,6 +252,7 @@ fn verify_runs_while_another_process_produces() {
     let mut producer = Command::new(env!("CARGO_BIN_EXE_kchain"))
         .args(["produce", "orders", "-p", "1", "--batch", "50"])
         .env("KCHAIN_DATA_DIR", &data)
+        .env("KCHAIN_CONFIG_DIR", env.config())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -59,7 +59,7 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
 }
 
 fn keyring(env: &Env) -> PathBuf {
-    env.data().join("keyring.toml")
+    env.config().join("keyring.toml")
 }
 
 /// The base64 secrets in a keyring file's text.
@@ -402,7 +402,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
             forbidden.push((format!("data key {} as {form}", i + 1), bytes));
         }
     }
-    let writer = std::fs::read_to_string(env.data().join("writer.key")).unwrap();
+    let writer = std::fs::read_to_string(env.config().join("writer.key")).unwrap();
     let seed_hex = writer
         .lines()
         .find_map(|l| l.strip_prefix("secret = \""))

@@ -13,6 +13,10 @@
 //! height = 99999                   # optional, with `hash`: a trusted tip
 //! hash = "<64 hex digits>"
 //!
+//! [[topic]]                        # optional: the pinned shape of a topic
+//! name = "orders"
+//! partitions = 3                   # a partition below this that the log lacks is a finding
+//!
 //! [[witness]]                      # optional: a witness's C2SP verifier key (type 0x04)
 //! key = "witness.example/w1+0df7cdec+BIE5dw6o..."
 //!
@@ -26,7 +30,9 @@
 //! back).
 //!
 //! A pinned tip lets a verifier catch truncation (the chain ends below it) and a rewrite (the
-//! entry at that height differs), which links and signatures alone cannot.
+//! entry at that height differs), which links and signatures alone cannot. A pinned partition
+//! count catches a partition hidden by the log's metadata (a `topic.json` edited on disk, a
+//! topic deleted and recreated with fewer partitions), which no record can show.
 
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +95,14 @@ pub struct Pin {
     pub tip: Option<(u64, Hash)>,
 }
 
+/// The pinned shape of a topic: how many partitions it had when it was pinned. Partitions
+/// only grow (Kafka cannot remove one), so a log reporting fewer is hiding some.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicPin {
+    pub name: String,
+    pub partitions: u32,
+}
+
 /// How a trust file judges the key that signed a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyStanding<'a> {
@@ -105,6 +119,7 @@ pub enum KeyStanding<'a> {
 pub struct Trust {
     pub writers: Vec<TrustedWriter>,
     pub pins: Vec<Pin>,
+    pub topics: Vec<TopicPin>,
 }
 
 impl Trust {
@@ -150,7 +165,19 @@ impl Trust {
                 tip,
             });
         }
-        Ok(Trust { writers, pins })
+        let topics = file
+            .topic
+            .into_iter()
+            .map(|t| TopicPin {
+                name: t.name,
+                partitions: t.partitions,
+            })
+            .collect();
+        Ok(Trust {
+            writers,
+            pins,
+            topics,
+        })
     }
 
     /// The trust file text for this trust.
@@ -188,6 +215,14 @@ impl Trust {
                     hash: p.tip.as_ref().map(|t| to_hex(&t.1)),
                 })
                 .collect(),
+            topic: self
+                .topics
+                .iter()
+                .map(|t| TopicToml {
+                    name: t.name.clone(),
+                    partitions: t.partitions,
+                })
+                .collect(),
             witness,
             policy,
         };
@@ -220,6 +255,34 @@ impl Trust {
         self.pins
             .iter()
             .find(|p| p.topic == topic && p.partition == partition)
+    }
+
+    /// The partitions a verifier must find in `topic`: at least the pinned partition count,
+    /// and every partition a pin names. `None` when nothing about the topic is pinned.
+    pub fn pinned_partitions(&self, topic: &str) -> Option<u32> {
+        let shape = self
+            .topics
+            .iter()
+            .filter(|t| t.name == topic)
+            .map(|t| t.partitions);
+        let pinned = self
+            .pins
+            .iter()
+            .filter(|p| p.topic == topic)
+            .map(|p| p.partition.saturating_add(1));
+        shape.chain(pinned).max()
+    }
+
+    /// Records that `topic` has `partitions` partitions, replacing any earlier count. A count
+    /// never shrinks here: a caller that pins fewer partitions than were pinned before is
+    /// told by [`Trust::pinned_partitions`] staying at the larger count.
+    pub fn set_topic_pin(&mut self, topic: &str, partitions: u32) {
+        let keep = self.pinned_partitions(topic).unwrap_or(0).max(partitions);
+        self.topics.retain(|t| t.name != topic);
+        self.topics.push(TopicPin {
+            name: topic.to_owned(),
+            partitions: keep,
+        });
     }
 
     /// Sets the pin for a partition, replacing any earlier one.
@@ -355,6 +418,8 @@ struct TrustFile {
     #[serde(default)]
     pin: Vec<PinToml>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    topic: Vec<TopicToml>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     witness: Vec<WitnessToml>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyToml>,
@@ -382,6 +447,13 @@ struct WriterToml {
     public_key: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     topics: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicToml {
+    name: String,
+    partitions: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -486,6 +558,7 @@ mod tests {
             genesis: Some([1; 32]),
             tip: None,
         });
+        trust.set_topic_pin("orders", 3);
         let rewritten = trust.to_toml_keeping(&text).unwrap();
         assert_eq!(Trust::from_toml(&rewritten).unwrap(), trust);
         assert_eq!(
@@ -496,5 +569,27 @@ mod tests {
             .unwrap()
             .is_none());
         assert!(trust.to_toml_keeping("[[writer]]\nname = 1\n").is_err());
+    }
+
+    #[test]
+    fn pinned_partitions_count_the_shape_and_every_pinned_partition() {
+        let mut trust = Trust::from_toml(WRITER).unwrap();
+        assert_eq!(trust.pinned_partitions("orders"), None);
+        trust.set_pin(Pin {
+            topic: "orders".into(),
+            partition: 4,
+            genesis: None,
+            tip: None,
+        });
+        assert_eq!(trust.pinned_partitions("orders"), Some(5));
+        trust.set_topic_pin("orders", 8);
+        assert_eq!(trust.pinned_partitions("orders"), Some(8));
+        // A later pin of fewer partitions does not forget the ones pinned before.
+        trust.set_topic_pin("orders", 2);
+        assert_eq!(trust.pinned_partitions("orders"), Some(8));
+        assert_eq!(trust.pinned_partitions("other"), None);
+        let text = trust.to_toml();
+        assert!(text.contains("[[topic]]"), "{text}");
+        assert_eq!(Trust::from_toml(&text).unwrap(), trust);
     }
 }

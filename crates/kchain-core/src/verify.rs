@@ -67,6 +67,11 @@ pub enum FindingKind {
     /// An encrypted record does not decrypt with its keyring key: wrong key under that id,
     /// a ciphertext moved to another place, truncated, or a malformed `kchain.enc` header.
     DecryptFailed,
+    /// A stored batch of records fails its integrity check (CRC, framing, offsets): the
+    /// bytes at this offset were changed on disk or by the broker.
+    Corrupt,
+    /// A partition that a pin or a remembered checkpoint names is missing from the log.
+    PartitionMissing,
 }
 
 impl FindingKind {
@@ -90,6 +95,8 @@ impl FindingKind {
             FindingKind::TipMismatch => "tip_mismatch",
             FindingKind::KeyMissing => "key_missing",
             FindingKind::DecryptFailed => "decrypt_failed",
+            FindingKind::Corrupt => "corrupt",
+            FindingKind::PartitionMissing => "partition_missing",
         }
     }
 }

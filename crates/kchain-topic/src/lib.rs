@@ -52,7 +52,7 @@ pub use mapping::{item_of, meta_of};
 pub use partitioner::{murmur2, partition_for_key};
 pub use reader::{VerifiedRecord, VerifyingReader};
 pub use verify::{
-    expectations, verify_partition, verify_topic, verify_topic_decrypting, PartitionReport,
-    TopicReport, VerifyOptions,
+    anchor_warnings, expectations, verify_partition, verify_topic, verify_topic_decrypting,
+    PartitionReport, TopicReport, VerifyOptions,
 };
 pub use writer::{AppendReceipt, ChainWriter, WriterOptions};

@@ -17,7 +17,8 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use kchain_core::{
-    ChainContext, ChainId, ChainVerifier, Expectations, Keyring, Observation, Summary, Trust,
+    ChainContext, ChainId, ChainVerifier, Expectations, Finding, FindingKind, Keyring, Observation,
+    Summary, Trust,
 };
 use kchain_log::{Log, LogError, Reader, StoredRecord};
 use rayon::prelude::*;
@@ -130,11 +131,23 @@ fn verify(
     options: VerifyOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<TopicReport, TopicError> {
-    let info = log.topic(topic)?;
+    // The log's metadata is hostile: a partition the trust file pins (by count, or by a pin
+    // of its own) is verified, and reported missing, whatever the log says it has. A pinned
+    // topic that the log lacks altogether is all missing partitions, not an error.
+    let pinned = trust.pinned_partitions(topic);
+    let info = match log.topic(topic) {
+        Err(LogError::NoSuchTopic(_)) if pinned.is_some() => kchain_log::TopicInfo {
+            name: topic.to_owned(),
+            partitions: 0,
+            settings: Vec::new(),
+        },
+        other => other?,
+    };
+    let known = info.partitions.max(pinned.unwrap_or(0));
     let parts: Vec<u32> = match partitions {
         Some(ps) => {
             for &p in ps {
-                if p >= info.partitions {
+                if p >= known {
                     return Err(LogError::NoSuchPartition {
                         topic: topic.to_owned(),
                         partition: p,
@@ -145,7 +158,7 @@ fn verify(
             }
             ps.to_vec()
         }
-        None => (0..info.partitions).collect(),
+        None => (0..known).collect(),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
@@ -166,6 +179,9 @@ fn verify(
         parts
             .par_iter()
             .map(|&p| {
+                if p >= info.partitions {
+                    return Ok(missing_partition(p, info.partitions));
+                }
                 let part = Partition {
                     log,
                     topic,
@@ -177,11 +193,81 @@ fn verify(
             })
             .collect::<Result<Vec<_>, _>>()
     })?;
+    let mut warnings = retention_warnings(&info.settings);
+    for r in &reports {
+        if r.start_offset > 0 && r.summary.entries > 0 {
+            warnings.push(format!(
+                "{topic}/{}: the partition starts at offset {}: the records below it were \
+                 deleted, and only a pinned genesis can tell whether this chain is the original",
+                r.partition, r.start_offset
+            ));
+        }
+    }
     Ok(TopicReport {
         topic: topic.to_owned(),
         partitions: reports,
-        warnings: retention_warnings(&info.settings),
+        warnings,
     })
+}
+
+/// Warnings for the partitions of `report` that nothing outside the log anchors: with no
+/// pinned tip and no checkpoint that a policy vouches for (`anchored` says which partitions
+/// a checkpoint or remembered state covers), deleting records at the tip, emptying the
+/// partition or replacing it wholesale leaves no trace that the log itself could show.
+pub fn anchor_warnings(
+    report: &TopicReport,
+    trust: &Trust,
+    anchored: &dyn Fn(u32) -> bool,
+) -> Vec<String> {
+    let bare: Vec<u32> = report
+        .partitions
+        .iter()
+        .map(|r| r.partition)
+        .filter(|&p| {
+            trust
+                .pin(&report.topic, p)
+                .is_none_or(|pin| pin.tip.is_none())
+        })
+        .filter(|&p| !anchored(p))
+        .collect();
+    if bare.is_empty() {
+        return Vec::new();
+    }
+    let list = bare
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![format!(
+        "{topic}: partition(s) {list}: no pin and no trusted checkpoint, so truncation, \
+         deletion and wholesale rewriting cannot be detected; anchor them with `kchain trust \
+         pin {topic}` or a checkpoint policy in the trust file",
+        topic = report.topic
+    )]
+}
+
+/// The report of a partition that the trust file pins and the log does not have.
+fn missing_partition(partition: u32, partitions: u32) -> PartitionReport {
+    PartitionReport {
+        partition,
+        start_offset: 0,
+        end_offset: 0,
+        summary: Summary {
+            entries: 0,
+            tip: None,
+            pending: 0,
+            finding: Some(Finding {
+                offset: 0,
+                height: 0,
+                kind: FindingKind::PartitionMissing,
+                detail: format!(
+                    "the trust file pins this partition, but the log reports only {partitions} \
+                     partition(s): a partition was hidden or deleted"
+                ),
+            }),
+        },
+        encryption: None,
+    }
 }
 
 fn retention_warnings(settings: &[(String, String)]) -> Vec<String> {
@@ -268,23 +354,38 @@ impl Partition<'_> {
             summary: self.keyring.map(|_| EncryptionSummary::default()),
         };
         let chunk = options.chunk.max(1) as u64;
+        let corrupt;
         if workers <= 1 || end - start <= chunk {
-            let mut reader = log.reader(topic, partition, start)?;
+            let mut reader = match log.reader(topic, partition, start) {
+                Err(e) => {
+                    let c = corrupt_or(e.into(), start)?;
+                    return Ok(self.report(start, end, verifier.finish(), tally, Some(c)));
+                }
+                Ok(r) => r,
+            };
             let mut scratch = Vec::new();
             loop {
-                let n = observe_next(
+                let n = match observe_next(
                     reader.as_mut(),
                     end,
                     chunk as usize,
                     (&ctx, decrypting.as_ref()),
                     &mut scratch,
                     &mut |o, c| tally.push(&mut verifier, o, c),
-                )?;
+                ) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        corrupt = Some(corrupt_or(e, reader.position())?);
+                        break;
+                    }
+                };
                 if n == 0 {
+                    corrupt = None;
                     break;
                 }
                 progress(n as u64);
                 if verifier.finding().is_some() {
+                    corrupt = None;
                     break;
                 }
             }
@@ -298,15 +399,46 @@ impl Partition<'_> {
                 chunk,
             };
             let ctx = (&ctx, decrypting.as_ref());
-            range.verify_parallel(ctx, &mut verifier, &mut tally, workers, progress)?;
+            corrupt = range.verify_parallel(ctx, &mut verifier, &mut tally, workers, progress)?;
         }
-        Ok(PartitionReport {
-            partition,
+        Ok(self.report(start, end, verifier.finish(), tally, corrupt))
+    }
+
+    /// The partition's report; a corrupt batch becomes the finding unless the chain had an
+    /// earlier one.
+    fn report(
+        &self,
+        start: u64,
+        end: u64,
+        mut summary: Summary,
+        tally: Tally,
+        corrupt: Option<(u64, LogError)>,
+    ) -> PartitionReport {
+        if let (None, Some((offset, e))) = (&summary.finding, corrupt) {
+            summary.finding = Some(Finding {
+                offset,
+                height: summary.tip.map_or(0, |t| t.height + 1) + summary.pending,
+                kind: FindingKind::Corrupt,
+                detail: e.to_string(),
+            });
+        }
+        PartitionReport {
+            partition: self.partition,
             start_offset: start,
             end_offset: end,
-            summary: verifier.finish(),
+            summary,
             encryption: tally.summary,
-        })
+        }
+    }
+}
+
+/// Stored bytes that fail the log's integrity checks are evidence about the partition (a
+/// finding at `offset`, where reading stopped), not a failure of the verifier; any other
+/// error is returned as it is.
+fn corrupt_or(e: TopicError, offset: u64) -> Result<(u64, LogError), TopicError> {
+    match e {
+        TopicError::Log(e @ LogError::Corruption { .. }) => Ok((offset, e)),
+        e => Err(e),
     }
 }
 
@@ -328,6 +460,9 @@ impl Tally {
     }
 }
 
+/// A chunk's observations, and where it stopped at a corrupt batch, if it did.
+type Observed = (Vec<(Observation, Option<Checked>)>, Option<(u64, LogError)>);
+
 /// What observing a record needs: the chain, and the keyring to decrypt with, if any.
 type ObserveCtx<'c, 'a> = (&'c ChainContext<'a>, Option<&'c Decrypting<'a>>);
 
@@ -342,27 +477,38 @@ struct ChunkRange<'a> {
 }
 
 impl ChunkRange<'_> {
-    /// Reads chunk `j` and observes its records.
+    /// Reads chunk `j` and observes its records, up to a corrupt batch if there is one (its
+    /// offset and error come second).
     fn observe_chunk(
         &self,
         ctx: ObserveCtx<'_, '_>,
         j: u64,
         scratch: &mut Vec<u8>,
-    ) -> Result<Vec<(Observation, Option<Checked>)>, TopicError> {
+    ) -> Result<Observed, TopicError> {
         let from = self.start + j * self.chunk;
         let to = (from + self.chunk).min(self.end);
-        let mut reader = self.log.reader(self.topic, self.partition, from)?;
+        let mut reader = match self.log.reader(self.topic, self.partition, from) {
+            Ok(r) => r,
+            Err(e) => return Ok((Vec::new(), Some(corrupt_or(e.into(), from)?))),
+        };
         let mut out = Vec::with_capacity((to - from) as usize);
-        while observe_next(
-            reader.as_mut(),
-            to,
-            self.chunk as usize,
-            ctx,
-            scratch,
-            &mut |o, c| out.push((o, c)),
-        )? > 0
-        {}
-        Ok(out)
+        loop {
+            match observe_next(
+                reader.as_mut(),
+                to,
+                self.chunk as usize,
+                ctx,
+                scratch,
+                &mut |o, c| out.push((o, c)),
+            ) {
+                Ok(0) => return Ok((out, None)),
+                Ok(_) => {}
+                Err(e) => {
+                    let corrupt = corrupt_or(e, reader.position())?;
+                    return Ok((out, Some(corrupt)));
+                }
+            }
+        }
     }
 
     fn verify_parallel(
@@ -372,14 +518,13 @@ impl ChunkRange<'_> {
         tally: &mut Tally,
         workers: usize,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<(), TopicError> {
+    ) -> Result<Option<(u64, LogError)>, TopicError> {
         let chunks = (self.end - self.start).div_ceil(self.chunk);
         let ahead = 2 * workers as u64;
         let next = AtomicU64::new(0);
         let stop = AtomicBool::new(false);
         // The chunk the verifier needs next; workers wait while they are `ahead` past it.
         let needed = (Mutex::new(0u64), Condvar::new());
-        type Observed = Vec<(Observation, Option<Checked>)>;
         let (tx, rx) = sync_channel::<(u64, Result<Observed, TopicError>)>(ahead as usize);
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -411,21 +556,24 @@ impl ChunkRange<'_> {
                 for (j, res) in rx.iter() {
                     held.insert(j, res);
                     while let Some(res) = held.remove(&want) {
-                        let obs = res?;
+                        let (obs, corrupt) = res?;
                         let n = obs.len() as u64;
                         for (o, c) in obs {
                             tally.push(verifier, o, c);
                         }
                         progress(n);
+                        if corrupt.is_some() && verifier.finding().is_none() {
+                            return Ok(corrupt);
+                        }
                         want += 1;
                         *needed.0.lock().expect("no panics while held") = want;
                         needed.1.notify_all();
                         if verifier.finding().is_some() {
-                            return Ok(());
+                            return Ok(None);
                         }
                     }
                 }
-                Ok(())
+                Ok(None)
             })();
             stop.store(true, Ordering::Relaxed);
             needed.1.notify_all();

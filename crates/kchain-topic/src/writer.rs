@@ -450,6 +450,7 @@ fn read_own_tip(
             topics: Vec::new(),
         }],
         pins: Vec::new(),
+        topics: Vec::new(),
     };
     let ctx = ChainContext {
         topic,

@@ -30,6 +30,11 @@ impl Env {
         self.dir.path().join("data")
     }
 
+    /// The test's configuration directory (keys, trust file, keyring), apart from its data.
+    pub fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("config")
+    }
+
     pub fn run(&self, args: &[&str], stdin: &str) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kchain"));
         if let Some(b) = &self.brokers {
@@ -38,6 +43,8 @@ impl Env {
         let mut child = cmd
             .args(args)
             .env("KCHAIN_DATA_DIR", self.data())
+            .env("KCHAIN_CONFIG_DIR", self.config())
+            .env_remove("KCHAIN_KEYRING")
             .env_remove("KCHAIN_TRUST")
             .env_remove("KCHAIN_KEY_FILE")
             .env_remove("KCHAIN_BROKERS")

@@ -73,6 +73,7 @@ pub fn trust_for(keys: &[&WriterKey]) -> Trust {
             })
             .collect(),
         pins: Vec::new(),
+        topics: Vec::new(),
     }
 }
 
