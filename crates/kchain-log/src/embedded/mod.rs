@@ -187,8 +187,8 @@ impl EmbeddedLog {
     /// The offset after the last complete batch of a partition whose segments are
     /// `segments`, or an offset of at least `stop_at` if the partition reaches that far.
     ///
-    /// Resumes from the cached tail, else walks the last segment's batch headers from its
-    /// start (never from the index, see [`walk`]) and checks the final batch in full. A
+    /// Walks the last segment's batch headers from the cached tail, else from its start
+    /// (never from the index, see [`walk`]), and checks the final batch in full. A
     /// complete batch that fails a check at the end is [`LogError::Corruption`], like a gap
     /// or overlap between the last segment and the one before it.
     fn end_of(&self, part: &PartitionDir, segments: &[u64], stop_at: u64) -> Result<u64, LogError> {
@@ -199,37 +199,49 @@ impl EmbeddedLog {
             self.check_follows(part, *prev, base)?;
         }
         let mut seg = SegmentReader::open(part.log_path(base))?;
-        let max = self.opts.max_record_bytes;
         let len = seg.file().metadata().map_or(0, |m| m.len());
         let cached = self
             .shared
             .tail(part)
             .filter(|t| t.base == base && t.position <= len);
-        let policy = TailPolicy::Incomplete;
-        let end = match cached {
-            Some(start) => scan(&mut seg, start, stop_at, policy, max, &mut |_, _| {}).ok(),
-            None => None,
+        let zero = Tail {
+            base,
+            position: 0,
+            next_offset: base,
         };
-        // Without a cache, or if the cached end no longer starts a batch (only possible if
-        // something other than kchain changed the file), walk from the segment start.
-        let end = match end {
-            Some(end) => end,
-            None => {
-                let start = Tail {
-                    base,
-                    position: 0,
-                    next_offset: base,
-                };
-                let walked = walk::walk(seg.file(), seg.path(), start, stop_at)?;
-                let from = match walked.stop {
-                    walk::Stop::Reached => walked.at,
-                    _ => walked.last.unwrap_or(walked.at),
-                };
-                scan(&mut seg, from, stop_at, policy, max, &mut |_, _| {})?
-            }
+        // From the cached end if there is one; from the segment start if there is none, or
+        // if the cached end no longer starts a batch (only possible if something other than
+        // kchain changed the file).
+        let end = match cached.map(|t| self.walk_then_scan(&mut seg, t, stop_at)) {
+            Some(Ok(end)) => end,
+            _ => self.walk_then_scan(&mut seg, zero, stop_at)?,
         };
         self.shared.set_tail(part, end.tail);
         Ok(end.tail.next_offset)
+    }
+
+    /// Walks the headers of the last segment `seg` from the trusted boundary `start` (or a
+    /// remembered one past it) towards `stop_at`, then checks the final batch (or the one
+    /// holding `stop_at`) and what follows it in full.
+    fn walk_then_scan(
+        &self,
+        seg: &mut SegmentReader,
+        start: Tail,
+        stop_at: u64,
+    ) -> Result<partition::ScanEnd, LogError> {
+        let landmarks = &self.shared.landmarks;
+        let start = landmarks.best(seg.path(), start, stop_at);
+        let mut marks = Vec::new();
+        let walked = walk::walk(seg.file(), seg.path(), start, stop_at, &mut marks)?;
+        let from = match walked.stop {
+            walk::Stop::Reached => walked.at,
+            _ => walked.last.unwrap_or(walked.at),
+        };
+        let max = self.opts.max_record_bytes;
+        let policy = TailPolicy::Incomplete;
+        let end = scan(seg, from, stop_at, policy, max, &mut |_, _| {})?;
+        landmarks.remember(seg.path(), &marks, end.tail.position);
+        Ok(end)
     }
 
     /// Checks that segment `base` starts right where segment `prev` (the one before it)
@@ -242,7 +254,9 @@ impl EmbeddedLog {
             Some(end) => end,
             None => {
                 let seg = SegmentReader::open(prev_path.clone())?;
-                let end = walk::sealed_end(seg.file(), seg.path(), prev)?;
+                let mut marks = Vec::new();
+                let end = walk::sealed_end(seg.file(), seg.path(), prev, &mut marks)?;
+                self.shared.landmarks.remember(seg.path(), &marks, u64::MAX);
                 lock(&self.shared.sealed_ends).insert(prev_path, end);
                 end
             }
@@ -350,6 +364,8 @@ pub(crate) struct Shared {
     /// The offset after the last record of each sealed segment walked so far (sealed
     /// segments never change).
     sealed_ends: Mutex<HashMap<PathBuf, u64>>,
+    /// Batch boundaries that walks have confirmed, where the next walk may start.
+    landmarks: walk::Landmarks,
     /// Bumped after every append through this handle, to wake waiting readers at once.
     generation: Mutex<u64>,
     changed: Condvar,

@@ -100,7 +100,21 @@ impl EmbeddedReader {
                     next_offset: base,
                 });
             let (_, seg) = reader.seg.as_ref().expect("just entered");
-            let walked = walk::walk(seg.file(), seg.path(), start, from)?;
+            let landmarks = &reader.shared.landmarks;
+            let start = landmarks.best(seg.path(), start, from);
+            let mut marks = Vec::new();
+            let walked = walk::walk(seg.file(), seg.path(), start, from, &mut marks)?;
+            // What may be remembered: all of a sealed segment, a checked prefix of the last.
+            let until = if segments.iter().any(|&b| b > base) {
+                u64::MAX
+            } else {
+                reader
+                    .shared
+                    .tail(&reader.part)
+                    .filter(|t| t.base == base)
+                    .map_or(0, |t| t.position)
+            };
+            landmarks.remember(seg.path(), &marks, until);
             reader.read_pos = walked.at.position;
             reader.batch_offset = walked.at.next_offset;
         }

@@ -69,7 +69,8 @@ pub(crate) fn recover(part: &PartitionDir, opts: &EmbeddedOptions) -> Result<Rec
     }
     if let Some(&prev) = sealed.last() {
         let path = part.log_path(prev);
-        let end = sealed_end(SegmentReader::open(path.clone())?.file(), &path, prev)?;
+        let seg = SegmentReader::open(path.clone())?;
+        let end = sealed_end(seg.file(), &path, prev, &mut Vec::new())?;
         if end != base {
             let detail = format!(
                 "segment starts at offset {base} but the previous one ends at offset {end}"

@@ -18,8 +18,10 @@
 //! they are small, one 64 KiB read covers many headers. Payload CRCs are not checked here;
 //! the reader checks each batch in full before it returns any of its records.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::batch::{parse_header, BatchHeader, HeaderError, HEADER_LEN};
 use super::partition::{corruption, Tail};
@@ -28,6 +30,9 @@ use crate::error::LogError;
 
 /// How much a walk reads at once where batches are small.
 const WALK_CHUNK: usize = 64 * 1024;
+
+/// Bytes of segment between two positions a walk offers to remember (see [`Landmarks`]).
+const LANDMARK_SPACING: u64 = 1 << 20;
 
 /// Why a walk stopped before reaching the offset it was looking for.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,18 +59,23 @@ pub(crate) struct Walked {
 /// Walks the headers of segment `file` (at `path`) from the batch boundary `start` until the
 /// batch that holds offset `stop_at` (it stops at that batch's first byte), or until the file
 /// ends or a header is bad. Every header must carry the offset that follows the previous
-/// batch; one that does not is corruption (a valid header in the wrong place).
+/// batch; one that does not is corruption (a valid header in the wrong place). Pushes to
+/// `marks` a batch boundary about every [`LANDMARK_SPACING`] bytes that it walks past.
 pub(crate) fn walk(
     file: &File,
     path: &Path,
     start: Tail,
     stop_at: u64,
+    marks: &mut Vec<Tail>,
 ) -> Result<Walked, LogError> {
     let len = file
         .metadata()
         .map_err(|e| LogError::io(format!("reading {}", path.display()), e))?
         .len();
-    let mut buf = Vec::new();
+    // `buf[..have]` holds the file's bytes from `buf_start` (allocated once, never zeroed
+    // again: a walk may refill it hundreds of thousands of times).
+    let mut buf = vec![0u8; WALK_CHUNK];
+    let mut have = 0usize;
     let mut buf_start = 0u64;
     let mut big_batches = false;
     let mut at = start;
@@ -87,20 +97,18 @@ pub(crate) fn walk(
             };
             return Ok(Walked { at, last, stop });
         }
-        let have = buf_start <= at.position
-            && at.position + HEADER_LEN as u64 <= buf_start + buf.len() as u64;
-        if !have {
+        let buffered =
+            buf_start <= at.position && at.position + HEADER_LEN as u64 <= buf_start + have as u64;
+        if !buffered {
             // Large batches: read just their headers; small ones: many headers at a time.
             let want = if big_batches { HEADER_LEN } else { WALK_CHUNK };
             let want = want.min((len - at.position) as usize);
-            buf.resize(want, 0);
-            let got = read_full_at(file, &mut buf, at.position)
+            have = read_full_at(file, &mut buf[..want], at.position)
                 .map_err(|e| LogError::io(format!("reading {}", path.display()), e))?;
-            buf.truncate(got);
             buf_start = at.position;
         }
         let from = (at.position - buf_start) as usize;
-        let h: BatchHeader = match parse_header(&buf[from..]) {
+        let h: BatchHeader = match parse_header(&buf[from..have]) {
             Ok(h) => h,
             Err(HeaderError::Incomplete) => {
                 return Ok(Walked {
@@ -139,6 +147,14 @@ pub(crate) fn walk(
             });
         }
         big_batches = h.batch_len() > WALK_CHUNK as u64;
+        if marks
+            .last()
+            .map_or(start.position, |m| m.position)
+            .saturating_add(LANDMARK_SPACING)
+            <= at.position
+        {
+            marks.push(at);
+        }
         last = Some(at);
         at.position += h.batch_len();
         at.next_offset = h.next_offset();
@@ -149,13 +165,18 @@ pub(crate) fn walk(
 /// headers, walked from the start, must end exactly at the end of the file. Anything else
 /// (a bad header, a batch the file ends inside) is corruption, since a segment is complete
 /// and synced before the appender rolls past it.
-pub(crate) fn sealed_end(file: &File, path: &Path, base: u64) -> Result<u64, LogError> {
+pub(crate) fn sealed_end(
+    file: &File,
+    path: &Path,
+    base: u64,
+    marks: &mut Vec<Tail>,
+) -> Result<u64, LogError> {
     let start = Tail {
         base,
         position: 0,
         next_offset: base,
     };
-    let walked = walk(file, path, start, u64::MAX)?;
+    let walked = walk(file, path, start, u64::MAX, marks)?;
     let detail = match walked.stop {
         Stop::End | Stop::Reached => return Ok(walked.at.next_offset),
         Stop::Incomplete => "the segment ends inside this batch".to_string(),
@@ -166,4 +187,42 @@ pub(crate) fn sealed_end(file: &File, path: &Path, base: u64) -> Result<u64, Log
         walked.at.position,
         format!("{detail} in a sealed segment"),
     ))
+}
+
+/// Batch boundaries that walks have confirmed, remembered by an `EmbeddedLog` handle so that
+/// the next walk in the same segment starts near its target instead of at the segment start
+/// (about one per MiB of segment, so memory stays small). Only boundaries that cannot stop
+/// being boundaries are kept: anywhere in a sealed segment, and in the last segment up to an
+/// end that a full scan has checked (recovery never cuts before a batch whose CRCs match).
+#[derive(Default)]
+pub(crate) struct Landmarks {
+    by_segment: Mutex<HashMap<PathBuf, Vec<Tail>>>,
+}
+
+impl Landmarks {
+    /// The furthest remembered boundary of segment `path` whose next offset is at most
+    /// `offset`, if it is past `start`; else `start`.
+    pub fn best(&self, path: &Path, start: Tail, offset: u64) -> Tail {
+        let map = super::lock(&self.by_segment);
+        let Some(marks) = map.get(path) else {
+            return start;
+        };
+        let n = marks.partition_point(|m| m.next_offset <= offset);
+        match n.checked_sub(1).map(|i| marks[i]) {
+            Some(m) if m.position > start.position && m.next_offset <= offset => m,
+            _ => start,
+        }
+    }
+
+    /// Remembers the boundaries `found` in segment `path` that lie at or before byte `until`.
+    pub fn remember(&self, path: &Path, found: &[Tail], until: u64) {
+        if found.is_empty() {
+            return;
+        }
+        let mut map = super::lock(&self.by_segment);
+        let marks = map.entry(path.to_path_buf()).or_default();
+        marks.extend(found.iter().filter(|m| m.position <= until));
+        marks.sort_unstable_by_key(|m| m.position);
+        marks.dedup_by_key(|m| m.position);
+    }
 }
