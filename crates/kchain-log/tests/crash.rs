@@ -115,39 +115,102 @@ fn assert_corruption(err: Option<LogError>, path: &Path, position: u64) {
     }
 }
 
+/// The quarantine files next to segment `seg` (sorted), with their contents.
+fn quarantined(seg: &Path) -> Vec<(String, Vec<u8>)> {
+    let prefix = format!("{}.quarantine-", seg.file_name().unwrap().to_string_lossy());
+    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(seg.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            name.starts_with(&prefix)
+                .then(|| (name, fs::read(e.path()).unwrap()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn remove_quarantined(seg: &Path) {
+    for (name, _) in quarantined(seg) {
+        fs::remove_file(seg.parent().unwrap().join(name)).unwrap();
+    }
+}
+
 #[test]
 fn torn_last_batch_is_cut_at_every_byte() {
+    // A batch the file ends inside is torn under every policy: cut, into quarantine.
+    for fsync in [FsyncPolicy::Never, FsyncPolicy::EveryBatch] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let opts = EmbeddedOptions { fsync, ..opts() };
+        let ends = write_batches(root, &opts, &[3, 1, 4, 2, 3]);
+        let (seg, idx) = (seg_path(root, 0), index_path(root, 0));
+        let (log_bytes, index_bytes) = (fs::read(&seg).unwrap(), fs::read(&idx).unwrap());
+        let (last_start, last_end) = (ends[4], ends[5]);
+        assert_eq!(
+            index_positions(&idx).last().copied(),
+            Some(last_start as u32),
+            "the last batch has an index entry, which recovery must drop"
+        );
+        for cut in last_start..last_end {
+            fs::write(&seg, &log_bytes[..cut as usize]).unwrap();
+            fs::write(&idx, &index_bytes).unwrap();
+            let log = EmbeddedLog::open(root, opts.clone()).unwrap();
+            // A reader sees the acknowledged records, treats the rest as not yet written,
+            // and changes nothing.
+            assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 10, "cut at {cut}");
+            check_records(&read_all(&log).unwrap(), 10);
+            assert_eq!(len(&seg), cut, "a reader never truncates");
+
+            let mut appender = log.appender(TOPIC, 0).unwrap();
+            assert_eq!(appender.next_offset(), 10, "cut at {cut}");
+            assert_eq!(fs::read(&seg).unwrap(), &log_bytes[..last_start as usize]);
+            // Nothing is deleted: the cut bytes are in the quarantine file.
+            let expected = if cut > last_start {
+                vec![(
+                    format!("00000000000000000000.log.quarantine-{last_start}"),
+                    log_bytes[last_start as usize..cut as usize].to_vec(),
+                )]
+            } else {
+                vec![]
+            };
+            assert_eq!(quarantined(&seg), expected, "cut at {cut}");
+            remove_quarantined(&seg);
+            assert!(index_positions(&idx)
+                .iter()
+                .all(|&p| u64::from(p) < last_start));
+            assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 10);
+            assert_eq!(appender.append(&[rec(10), rec(11)]).unwrap(), vec![10, 11]);
+            check_records(&read_all(&log).unwrap(), 12);
+        }
+    }
+}
+
+#[test]
+fn quarantine_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let ends = write_batches(root, &opts(), &[3, 1, 4, 2, 3]);
-    let (seg, idx) = (seg_path(root, 0), index_path(root, 0));
-    let (log_bytes, index_bytes) = (fs::read(&seg).unwrap(), fs::read(&idx).unwrap());
-    let (last_start, last_end) = (ends[4], ends[5]);
-    assert_eq!(
-        index_positions(&idx).last().copied(),
-        Some(last_start as u32),
-        "the last batch has an index entry, which recovery must drop"
-    );
-    for cut in last_start..last_end {
-        fs::write(&seg, &log_bytes[..cut as usize]).unwrap();
-        fs::write(&idx, &index_bytes).unwrap();
+    let ends = write_batches(root, &opts(), &[2, 3]);
+    let seg = seg_path(root, 0);
+    let bytes = fs::read(&seg).unwrap();
+    let name = format!("00000000000000000000.log.quarantine-{}", ends[1]);
+    let other = b"someone else's file".to_vec();
+    fs::write(partition_dir(root, 0).join(&name), &other).unwrap();
+    for round in 1..=2u64 {
+        fs::write(&seg, &bytes[..(ends[1] + 10 * round) as usize]).unwrap();
         let log = EmbeddedLog::open(root, opts()).unwrap();
-        // A reader sees the acknowledged records, treats the rest as not yet written, and
-        // changes nothing.
-        assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 10, "cut at {cut}");
-        check_records(&read_all(&log).unwrap(), 10);
-        assert_eq!(len(&seg), cut, "a reader never truncates");
-
-        let mut appender = log.appender(TOPIC, 0).unwrap();
-        assert_eq!(appender.next_offset(), 10, "cut at {cut}");
-        assert_eq!(fs::read(&seg).unwrap(), &log_bytes[..last_start as usize]);
-        assert!(index_positions(&idx)
-            .iter()
-            .all(|&p| u64::from(p) < last_start));
-        assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 10);
-        assert_eq!(appender.append(&[rec(10), rec(11)]).unwrap(), vec![10, 11]);
-        check_records(&read_all(&log).unwrap(), 12);
+        assert_eq!(log.appender(TOPIC, 0).unwrap().next_offset(), 2);
     }
+    let tail = |n: u64| bytes[ends[1] as usize..(ends[1] + 10 * n) as usize].to_vec();
+    assert_eq!(
+        quarantined(&seg),
+        vec![
+            (name.clone(), other),
+            (format!("{name}.1"), tail(1)),
+            (format!("{name}.2"), tail(2)),
+        ]
+    );
 }
 
 #[test]
@@ -179,9 +242,46 @@ fn flipped_byte_in_a_middle_batch_is_corruption() {
 }
 
 #[test]
-fn bad_crc_in_the_complete_last_batch_is_a_torn_tail() {
-    // Policy: a final batch that fails its CRC with nothing valid after it is the trace of an
-    // unfinished write (pages reach the disk out of order), so it is cut like a short one.
+fn flipped_bit_in_the_last_batch_is_corruption_under_every_batch() {
+    // Under the default policy a complete last batch was synced and acknowledged: a bad CRC
+    // there is damage, not a torn write. Readers report it, the appender refuses, and no
+    // byte changes.
+    let every_batch = EmbeddedOptions {
+        fsync: FsyncPolicy::EveryBatch,
+        ..opts()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ends = write_batches(root, &every_batch, &[2, 3, 2]);
+    let (seg, idx) = (seg_path(root, 0), index_path(root, 0));
+    let (pristine, index_bytes) = (fs::read(&seg).unwrap(), fs::read(&idx).unwrap());
+    let last = ends[3 - 1];
+    // In the payload (payload CRC), and in the header (header CRC).
+    for at in [last + 50, last + 10, ends[3] - 1] {
+        let mut bytes = pristine.clone();
+        bytes[at as usize] ^= 1;
+        fs::write(&seg, &bytes).unwrap();
+        let log = EmbeddedLog::open(root, every_batch.clone()).unwrap();
+        let mut reader = log.reader(TOPIC, 0, 0).unwrap();
+        check_records(&reader.poll(100, Duration::ZERO).unwrap(), 5);
+        assert_corruption(reader.poll(100, Duration::ZERO).err(), &seg, last);
+        assert_corruption(log.end_offset(TOPIC, 0).err(), &seg, last);
+        assert_corruption(log.appender(TOPIC, 0).err(), &seg, last);
+        assert_eq!(
+            fs::read(&seg).unwrap(),
+            bytes,
+            "flip at {at}: nothing is cut"
+        );
+        assert_eq!(fs::read(&idx).unwrap(), index_bytes, "flip at {at}");
+        assert!(quarantined(&seg).is_empty(), "flip at {at}");
+    }
+}
+
+#[test]
+fn bad_crc_in_the_complete_last_batch_is_a_torn_tail_under_never() {
+    // Under `Never` (and `IntervalMs`) unsynced pages may reach the disk out of order, so a
+    // final batch that fails its CRC with nothing valid after it is cut, into quarantine.
+    // Readers still report it until an appender has recovered the partition.
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let ends = write_batches(root, &opts(), &[2, 3, 2]);
@@ -191,9 +291,19 @@ fn bad_crc_in_the_complete_last_batch_is_a_torn_tail() {
     bytes[last + 50] ^= 1;
     fs::write(&seg, &bytes).unwrap();
     let log = EmbeddedLog::open(root, opts()).unwrap();
-    check_records(&read_all(&log).unwrap(), 5);
+    let mut reader = log.reader(TOPIC, 0, 0).unwrap();
+    check_records(&reader.poll(100, Duration::ZERO).unwrap(), 5);
+    assert_corruption(reader.poll(100, Duration::ZERO).err(), &seg, last as u64);
     assert_eq!(log.appender(TOPIC, 0).unwrap().next_offset(), 5);
     assert_eq!(fs::read(&seg).unwrap(), &bytes[..last]);
+    assert_eq!(
+        quarantined(&seg),
+        vec![(
+            format!("00000000000000000000.log.quarantine-{last}"),
+            bytes[last..].to_vec()
+        )]
+    );
+    check_records(&read_all(&log).unwrap(), 5);
 }
 
 #[test]
@@ -215,6 +325,10 @@ fn garbage_tail_is_cut_unless_valid_data_follows() {
     let mut fake_magic = b"KCLB\x01\0\0\0".to_vec();
     fake_magic.extend_from_slice(&random[..100]);
     let first_batch = &pristine[..ends[1] as usize];
+    let every_batch = EmbeddedOptions {
+        fsync: FsyncPolicy::EveryBatch,
+        ..opts()
+    };
     for garbage in [
         vec![0u8; 4096],
         random.clone(),
@@ -225,11 +339,34 @@ fn garbage_tail_is_cut_unless_valid_data_follows() {
         bytes.extend_from_slice(&garbage);
         fs::write(&seg, &bytes).unwrap();
         let log = EmbeddedLog::open(root, opts()).unwrap();
-        check_records(&read_all(&log).unwrap(), 7);
-        assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 7);
+        // 40 bytes or more make a complete (bad) header: a reader reports it; fewer are a
+        // header still being written.
+        let complete = garbage.len() >= 40;
+        if complete {
+            assert_corruption(read_all(&log).err(), &seg, ends[3]);
+            assert_corruption(log.end_offset(TOPIC, 0).err(), &seg, ends[3]);
+        } else {
+            check_records(&read_all(&log).unwrap(), 7);
+            assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 7);
+        }
         assert_eq!(len(&seg), bytes.len() as u64);
+        // Under `EveryBatch` only an incomplete header is a torn write.
+        let strict = EmbeddedLog::open(root, every_batch.clone()).unwrap();
+        if complete {
+            assert_corruption(strict.appender(TOPIC, 0).err(), &seg, ends[3]);
+            assert_eq!(fs::read(&seg).unwrap(), bytes);
+            assert!(quarantined(&seg).is_empty());
+        }
         assert_eq!(log.appender(TOPIC, 0).unwrap().next_offset(), 7);
         assert_eq!(fs::read(&seg).unwrap(), pristine);
+        assert_eq!(
+            quarantined(&seg),
+            vec![(
+                format!("00000000000000000000.log.quarantine-{}", ends[3]),
+                garbage.clone()
+            )]
+        );
+        remove_quarantined(&seg);
 
         // The same garbage with a valid batch after it is corruption, and nothing is cut.
         bytes.extend_from_slice(first_batch);
@@ -240,6 +377,7 @@ fn garbage_tail_is_cut_unless_valid_data_follows() {
         let mut reader = log.reader(TOPIC, 0, 0).unwrap();
         check_records(&reader.poll(100, Duration::ZERO).unwrap(), 7);
         assert_corruption(reader.poll(100, Duration::ZERO).err(), &seg, ends[3]);
+        assert!(quarantined(&seg).is_empty());
     }
 }
 

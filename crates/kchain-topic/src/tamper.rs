@@ -131,3 +131,127 @@ pub fn entry_hash_of(topic: &str, partition: u32, record: &Record) -> Result<Has
     );
     Ok(header.hash())
 }
+
+/// An attacker with disk access to an embedded log: replaces the batch that starts at
+/// `offset` of `topic`/`partition` with `mutate`d copies of its records, hides the original
+/// batch's bytes at the very end of the new one (the value of an extra header of its last
+/// record, so the hidden copy ends exactly where the new batch ends), computes every CRC
+/// with kchain's own encoder, and rewrites the segment's `.index` with an entry for `offset`
+/// that points at the hidden copy. A reader that trusted the index would see the original
+/// records at `offset`; one that walks the segment sees the changed ones. Returns the byte
+/// position of the hidden copy. Requires a batch to start at `offset`.
+pub fn hide_batch_behind_index(
+    log: &kchain_log::EmbeddedLog,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+    mutate: impl FnOnce(&mut [Record]),
+) -> Result<u64, TopicError> {
+    use std::fs;
+    let bad = |what: String| TopicError::Invalid(what);
+    let io = |e: std::io::Error| TopicError::Invalid(format!("attacker I/O: {e}"));
+    let dir = log
+        .path()
+        .join("topics")
+        .join(topic)
+        .join(partition.to_string());
+    let mut bases: Vec<u64> = fs::read_dir(&dir)
+        .map_err(io)?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".log")?.parse().ok()
+        })
+        .collect();
+    bases.sort_unstable();
+    let base = *bases
+        .iter()
+        .rev()
+        .find(|&&b| b <= offset)
+        .ok_or_else(|| bad(format!("no segment holds offset {offset}")))?;
+    let seg_path = dir.join(format!("{base:020}.log"));
+    let seg = fs::read(&seg_path).map_err(io)?;
+
+    // Batch headers: base_offset at bytes 8..16, record_count 16..20, payload_len 20..24.
+    let batches = |bytes: &[u8]| -> Vec<(u64, u64, u64, u32)> {
+        let mut out = Vec::new();
+        let mut pos = 0usize;
+        while pos + 40 <= bytes.len() {
+            let h = &bytes[pos..pos + 40];
+            let first = u64::from_be_bytes(h[8..16].try_into().expect("8 bytes"));
+            let count = u32::from_be_bytes(h[16..20].try_into().expect("4 bytes"));
+            let len = 40 + u32::from_be_bytes(h[20..24].try_into().expect("4 bytes")) as usize;
+            out.push((pos as u64, len as u64, first, count));
+            pos += len;
+        }
+        out
+    };
+    let (pos, len, _, count) = batches(&seg)
+        .into_iter()
+        .find(|b| b.2 == offset)
+        .ok_or_else(|| bad(format!("no batch starts at offset {offset}")))?;
+    let original = &seg[pos as usize..(pos + len) as usize];
+
+    let mut records = Vec::with_capacity(count as usize);
+    let mut reader = log.reader(topic, partition, offset)?;
+    while records.len() < count as usize {
+        let got = reader.poll(count as usize - records.len(), Duration::from_millis(500))?;
+        if got.is_empty() {
+            return Err(bad(format!("the batch at offset {offset} is not readable")));
+        }
+        records.extend(got.into_iter().map(|r| r.record));
+    }
+    mutate(&mut records);
+    if let Some(last) = records.last_mut() {
+        last.headers
+            .push(kchain_log::Header::new("x-padding", original.to_vec()));
+    }
+
+    // Encode the new batch at base offset `offset` in a scratch log: filler records first.
+    let scratch = std::env::temp_dir().join(format!(
+        "kchain-attacker-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    let encoded = (|| -> Result<Vec<u8>, TopicError> {
+        let opts = kchain_log::EmbeddedOptions {
+            fsync: kchain_log::FsyncPolicy::Never,
+            segment_bytes: u64::from(u32::MAX),
+            max_record_bytes: i32::MAX as usize,
+            ..kchain_log::EmbeddedOptions::default()
+        };
+        let scratch_log = kchain_log::EmbeddedLog::create(&scratch, opts)?;
+        scratch_log.create_topic("scratch", &TopicConfig::default())?;
+        let mut app = scratch_log.appender("scratch", 0)?;
+        if offset > 0 {
+            app.append(&vec![Record::default(); offset as usize])?;
+        }
+        let scratch_seg = scratch
+            .join("topics/scratch/0")
+            .join(format!("{:020}.log", 0));
+        let filler_len = fs::metadata(&scratch_seg).map_err(io)?.len() as usize;
+        app.append(&records)?;
+        drop(app);
+        let bytes = fs::read(&scratch_seg).map_err(io)?;
+        Ok(bytes[filler_len..].to_vec())
+    })();
+    let _ = fs::remove_dir_all(&scratch);
+    let tampered = encoded?;
+
+    let mut new_seg = seg[..pos as usize].to_vec();
+    new_seg.extend_from_slice(&tampered);
+    new_seg.extend_from_slice(&seg[(pos + len) as usize..]);
+    let hidden = pos + tampered.len() as u64 - len;
+    let mut index = Vec::new();
+    for (at, _, first, _) in batches(&new_seg) {
+        let at = if first == offset { hidden } else { at };
+        if at > 0 {
+            index.extend_from_slice(&((first - base) as u32).to_be_bytes());
+            index.extend_from_slice(&(at as u32).to_be_bytes());
+        }
+    }
+    fs::write(&seg_path, &new_seg).map_err(io)?;
+    fs::write(dir.join(format!("{base:020}.index")), &index).map_err(io)?;
+    Ok(hidden)
+}

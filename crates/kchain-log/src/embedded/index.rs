@@ -1,5 +1,4 @@
-//! The sparse offset index of a segment: a hint that lets a reader start scanning near the
-//! offset it wants instead of at the start of the segment.
+//! The sparse offset index of a segment, kept exact by recovery but trusted by nobody.
 //!
 //! ```text
 //! index = entry*            entry = relative_offset u32 | position u32   (big-endian)
@@ -8,15 +7,16 @@
 //! An entry says "the batch whose first offset is `segment base + relative_offset` starts at
 //! byte `position` of the segment". The segment start (0, 0) is implied and never stored.
 //! Which batches get an entry is a pure function of the batch positions ([`IndexPolicy`]), so
-//! recovery can rebuild the index and get the same bytes. The index is never trusted over
-//! the log: every entry is checked against the batch header it points at before use, and
-//! a bad entry only costs a scan from the segment start.
+//! recovery can rebuild the index and get the same bytes.
+//!
+//! Readers do not use it: a position taken from the index may point into the middle of a
+//! payload, where an attacker can hide a valid batch that the log does not hold. Readers walk
+//! batch headers instead (see `walk`); the index stays in the format for tools.
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
-use super::segment::read_full_at;
 use crate::error::LogError;
 
 /// Bytes per index entry.
@@ -119,13 +119,6 @@ pub(crate) fn parse_prefix(bytes: &[u8]) -> Vec<IndexEntry> {
     entries
 }
 
-/// The last entry whose relative offset is at most `relative`; the segment start if none.
-pub(crate) fn lookup(entries: &[IndexEntry], relative: u64) -> IndexEntry {
-    let n = entries.partition_point(|e| u64::from(e.relative_offset) <= relative);
-    n.checked_sub(1)
-        .map_or(IndexEntry::default(), |i| entries[i])
-}
-
 /// Reads a whole index file; `Ok(None)` when it does not exist.
 pub(crate) fn read(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
     match std::fs::read(path) {
@@ -133,16 +126,6 @@ pub(crate) fn read(path: &Path) -> Result<Option<Vec<u8>>, LogError> {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(LogError::io(format!("reading index {}", path.display()), e)),
     }
-}
-
-/// The last whole entry of an index file, read without loading the rest; `None` when the
-/// file is missing, empty or unreadable (it is only a hint).
-pub(crate) fn read_last(path: &Path) -> Option<IndexEntry> {
-    let file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len() / ENTRY_LEN as u64 * ENTRY_LEN as u64;
-    let at = len.checked_sub(ENTRY_LEN as u64)?;
-    let mut b = [0u8; ENTRY_LEN];
-    (read_full_at(&file, &mut b, at).ok()? == ENTRY_LEN).then(|| IndexEntry::decode(&b))
 }
 
 /// Replaces an index file's contents with `entries`. Not atomic, and needs not be: a torn
@@ -176,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn parsing_and_lookup() {
+    fn parsing() {
         let entries = vec![e(5, 100), e(9, 300)];
         let bytes = encode(&entries);
         assert_eq!(parse_strict(&bytes, 301), Some(entries.clone()));
@@ -187,9 +170,5 @@ mod tests {
         bad.extend_from_slice(&e(9, 400).encode());
         assert_eq!(parse_strict(&bad, 1000), None);
         assert_eq!(parse_prefix(&bad), entries);
-        assert_eq!(lookup(&entries, 4), e(0, 0));
-        assert_eq!(lookup(&entries, 5), e(5, 100));
-        assert_eq!(lookup(&entries, 8), e(5, 100));
-        assert_eq!(lookup(&entries, 100), e(9, 300));
     }
 }

@@ -16,9 +16,11 @@
 //!
 //! - [`batch`]: batch and record encoding (pure),
 //! - [`segment`]: segment files and buffered batch reading,
-//! - [`index`]: the sparse offset index,
+//! - [`index`]: the sparse offset index (kept exact, never trusted),
 //! - [`partition`]: partition paths and scanning to the end of valid data,
-//! - [`recovery`]: the torn-tail policy run when an appender opens,
+//! - [`walk`]: walking batch headers, the only way a reader finds a position in a segment,
+//! - [`recovery`]: the torn-tail policy run when an appender opens (it quarantines
+//!   what it cuts),
 //! - [`topic`]: topic names and `topic.json`,
 //! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations.
 
@@ -32,6 +34,7 @@ mod reader;
 mod recovery;
 mod segment;
 mod topic;
+mod walk;
 
 use std::collections::HashMap;
 use std::fs;
@@ -42,7 +45,7 @@ use std::time::Duration;
 use crate::api::{Appender, FsyncPolicy, Log, Reader, TopicConfig, TopicInfo};
 use crate::error::LogError;
 use appender::EmbeddedAppender;
-use partition::{index_hint, scan, PartitionDir, Tail};
+use partition::{scan, PartitionDir, Tail, TailPolicy};
 use reader::EmbeddedReader;
 use segment::SegmentReader;
 
@@ -181,35 +184,90 @@ impl EmbeddedLog {
         })
     }
 
-    /// The offset after the last complete valid batch of a partition whose segments are
+    /// The offset after the last complete batch of a partition whose segments are
     /// `segments`, or an offset of at least `stop_at` if the partition reaches that far.
-    /// Scans from the cached tail, else from the last index entry.
+    ///
+    /// Walks the last segment's batch headers from the cached tail, else from its start
+    /// (never from the index, see [`walk`]), and checks the final batch in full. A
+    /// complete batch that fails a check at the end is [`LogError::Corruption`], like a gap
+    /// or overlap between the last segment and the one before it.
     fn end_of(&self, part: &PartitionDir, segments: &[u64], stop_at: u64) -> Result<u64, LogError> {
         let Some(&base) = segments.last() else {
             return Ok(0);
         };
+        if let [.., prev, _] = segments {
+            self.check_follows(part, *prev, base)?;
+        }
         let mut seg = SegmentReader::open(part.log_path(base))?;
-        let max = self.opts.max_record_bytes;
         let len = seg.file().metadata().map_or(0, |m| m.len());
         let cached = self
             .shared
             .tail(part)
             .filter(|t| t.base == base && t.position <= len);
-        let end = match cached {
-            Some(start) => scan(&mut seg, start, stop_at, false, max, &mut |_, _| {}).ok(),
-            None => None,
+        let zero = Tail {
+            base,
+            position: 0,
+            next_offset: base,
         };
-        // Without a cache, or if the cached end no longer starts a batch (only possible if
-        // something other than kchain changed the file), start from the index hint.
-        let end = match end {
-            Some(end) => end,
-            None => {
-                let start = index_hint(part, &mut seg, base);
-                scan(&mut seg, start, stop_at, false, max, &mut |_, _| {})?
-            }
+        // From the cached end if there is one; from the segment start if there is none, or
+        // if the cached end no longer starts a batch (only possible if something other than
+        // kchain changed the file).
+        let end = match cached.map(|t| self.walk_then_scan(&mut seg, t, stop_at)) {
+            Some(Ok(end)) => end,
+            _ => self.walk_then_scan(&mut seg, zero, stop_at)?,
         };
         self.shared.set_tail(part, end.tail);
         Ok(end.tail.next_offset)
+    }
+
+    /// Walks the headers of the last segment `seg` from the trusted boundary `start` (or a
+    /// remembered one past it) towards `stop_at`, then checks the final batch (or the one
+    /// holding `stop_at`) and what follows it in full.
+    fn walk_then_scan(
+        &self,
+        seg: &mut SegmentReader,
+        start: Tail,
+        stop_at: u64,
+    ) -> Result<partition::ScanEnd, LogError> {
+        let landmarks = &self.shared.landmarks;
+        let start = landmarks.best(seg.path(), start, stop_at);
+        let mut marks = Vec::new();
+        let walked = walk::walk(seg.file(), seg.path(), start, stop_at, &mut marks)?;
+        let from = match walked.stop {
+            walk::Stop::Reached => walked.at,
+            _ => walked.last.unwrap_or(walked.at),
+        };
+        let max = self.opts.max_record_bytes;
+        let policy = TailPolicy::Incomplete;
+        let end = scan(seg, from, stop_at, policy, max, &mut |_, _| {})?;
+        landmarks.remember(seg.path(), &marks, end.tail.position);
+        Ok(end)
+    }
+
+    /// Checks that segment `base` starts right where segment `prev` (the one before it)
+    /// ends: segments that overlap or leave a gap are corruption, whichever offset a reader
+    /// starts at. A sealed segment's end is walked once per [`EmbeddedLog`] and remembered.
+    fn check_follows(&self, part: &PartitionDir, prev: u64, base: u64) -> Result<(), LogError> {
+        let prev_path = part.log_path(prev);
+        let cached = lock(&self.shared.sealed_ends).get(&prev_path).copied();
+        let end = match cached {
+            Some(end) => end,
+            None => {
+                let seg = SegmentReader::open(prev_path.clone())?;
+                let mut marks = Vec::new();
+                let end = walk::sealed_end(seg.file(), seg.path(), prev, &mut marks)?;
+                self.shared.landmarks.remember(seg.path(), &marks, u64::MAX);
+                lock(&self.shared.sealed_ends).insert(prev_path, end);
+                end
+            }
+        };
+        if end != base {
+            let detail = format!(
+                "segment starts at offset {base} but the previous one ends at offset {end}"
+            );
+            return Err(partition::corruption(&part.log_path(base), 0, detail));
+        }
+        Ok(())
     }
 }
 
@@ -269,9 +327,15 @@ impl Log for EmbeddedLog {
                 end,
             });
         }
+        let from = from.max(start);
+        // The segment the reader starts in must follow the one before it, as a reader that
+        // came from that one would check.
+        if let Some(k) = segments.iter().rposition(|&b| b <= from).filter(|&k| k > 0) {
+            self.check_follows(&part, segments[k - 1], segments[k])?;
+        }
         let reader = EmbeddedReader::open(
             part,
-            from.max(start),
+            from,
             &segments,
             self.opts.max_record_bytes,
             self.shared.clone(),
@@ -297,13 +361,18 @@ pub(crate) struct Shared {
     partitions: Mutex<HashMap<String, u32>>,
     /// A known-valid prefix of each partition's last segment (where `end_offset` resumes).
     tails: Mutex<HashMap<(String, u32), Tail>>,
+    /// The offset after the last record of each sealed segment walked so far (sealed
+    /// segments never change).
+    sealed_ends: Mutex<HashMap<PathBuf, u64>>,
+    /// Batch boundaries that walks have confirmed, where the next walk may start.
+    landmarks: walk::Landmarks,
     /// Bumped after every append through this handle, to wake waiting readers at once.
     generation: Mutex<u64>,
     changed: Condvar,
 }
 
 impl Shared {
-    fn tail(&self, part: &PartitionDir) -> Option<Tail> {
+    pub(crate) fn tail(&self, part: &PartitionDir) -> Option<Tail> {
         lock(&self.tails)
             .get(&(part.topic.clone(), part.partition))
             .copied()

@@ -5,7 +5,6 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use super::batch::{check_payload, BatchHeader};
-use super::index;
 use super::segment::{self, find_valid_batch, At, SegmentReader};
 use crate::api::FsyncPolicy;
 use crate::error::LogError;
@@ -93,27 +92,42 @@ pub(crate) struct Tail {
 #[derive(Debug)]
 pub(crate) struct ScanEnd {
     pub tail: Tail,
-    /// Bytes follow `tail.position` that are not a valid batch and that no valid batch
-    /// follows: a torn tail (or, for a reader, a batch not yet completely written).
+    /// Bytes follow `tail.position` that the scan's [`TailPolicy`] lets it stop in front of:
+    /// a torn tail for recovery, a batch not yet completely written for a reader.
     pub torn: bool,
+}
+
+/// What a scan accepts at the end of a segment, after the last valid batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TailPolicy {
+    /// A sealed segment (not the last one): it must end exactly at a batch boundary; any bad
+    /// or incomplete batch in it is corruption.
+    Sealed,
+    /// Only a batch that the file ends inside (its 40-byte header, or the payload its header
+    /// announces) may follow: a write in progress, or one that never returned. A complete
+    /// batch that fails a check is corruption. What readers use, and recovery under
+    /// `FsyncPolicy::EveryBatch`.
+    Incomplete,
+    /// Also a bad batch with no valid batch anywhere after it (see [`torn_or_corrupt`]):
+    /// recovery under `IntervalMs` and `Never`, whose unsynced pages may reach the disk out
+    /// of order.
+    BadTail,
 }
 
 /// Scans segment `seg` (whose first offset is `start.base`) forward from the batch boundary
 /// `start` to the end of its valid data, or until it has passed offset `stop_at`, calling
-/// `on_batch(position, header)` for each batch.
-///
-/// A segment that is `sealed` (not the last one) must end exactly at a batch boundary: any
-/// bad or incomplete batch in it is corruption. In the last segment, a bad batch is a torn
-/// tail unless a valid batch follows it (see [`torn_or_corrupt`]).
+/// `on_batch(position, header)` for each batch. What may follow the valid data is `policy`'s
+/// to say; anything else is [`LogError::Corruption`] naming the file and byte.
 pub(crate) fn scan(
     seg: &mut SegmentReader,
     start: Tail,
     stop_at: u64,
-    sealed: bool,
+    policy: TailPolicy,
     max_record_bytes: usize,
     on_batch: &mut dyn FnMut(u64, &BatchHeader),
 ) -> Result<ScanEnd, LogError> {
     let mut tail = start;
+    let mut second_look = false;
     loop {
         if tail.next_offset >= stop_at {
             return Ok(ScanEnd { tail, torn: false });
@@ -125,6 +139,7 @@ pub(crate) fn scan(
                 on_batch(pos, &h);
                 tail.position += h.batch_len();
                 tail.next_offset = h.next_offset();
+                second_look = false;
                 continue;
             }
             At::End => return Ok(ScanEnd { tail, torn: false }),
@@ -132,18 +147,51 @@ pub(crate) fn scan(
             At::BadHeader(detail) => (Some(pos + 1), detail),
             At::BadPayload(h, detail) => (Some(pos + h.batch_len()), detail),
         };
-        if sealed {
-            return Err(corruption(
-                seg.path(),
-                pos,
-                format!("{detail} in a sealed segment"),
-            ));
+        let Some(from) = resume else {
+            if policy == TailPolicy::Sealed {
+                return Err(corruption(
+                    seg.path(),
+                    pos,
+                    format!("{detail} in a sealed segment"),
+                ));
+            }
+            return Ok(ScanEnd { tail, torn: true });
+        };
+        if !second_look && policy == TailPolicy::Incomplete {
+            // A reader's buffer may mix bytes read before and after a recovery cut the
+            // tail and an appender wrote a new batch there: read the batch once more, fresh.
+            second_look = true;
+            continue;
         }
-        if let Some(from) = resume {
-            torn_or_corrupt(seg, pos, from, &detail)?;
+        match policy {
+            TailPolicy::Sealed => {
+                return Err(corruption(
+                    seg.path(),
+                    pos,
+                    format!("{detail} in a sealed segment"),
+                ))
+            }
+            TailPolicy::Incomplete => return Err(complete_but_bad(seg.path(), pos, &detail)),
+            TailPolicy::BadTail => {
+                torn_or_corrupt(seg, pos, from, &detail)?;
+                return Ok(ScanEnd { tail, torn: true });
+            }
         }
-        return Ok(ScanEnd { tail, torn: true });
     }
+}
+
+/// The corruption error for a complete batch (or a complete 40-byte header) that fails a
+/// check at the end of the last segment. A live appender writes each batch with one write
+/// call and the file only ever shows a prefix of it, so this is not a write in progress.
+pub(crate) fn complete_but_bad(path: &Path, pos: u64, detail: &str) -> LogError {
+    corruption(
+        path,
+        pos,
+        format!(
+            "{detail}; the batch is complete, so this is not a write in progress or a torn \
+             write"
+        ),
+    )
 }
 
 /// Checks a batch with matching CRCs: it must carry the offset that follows the previous
@@ -191,28 +239,5 @@ pub(crate) fn torn_or_corrupt(
             pos,
             format!("{detail}; a valid batch follows at byte {valid}, so this is not a torn tail"),
         )),
-    }
-}
-
-/// A batch boundary of segment `base` to start scanning from: the last index entry if the
-/// batch it points at checks out, else the segment start. The index is only a hint.
-pub(crate) fn index_hint(part: &PartitionDir, seg: &mut SegmentReader, base: u64) -> Tail {
-    let start = Tail {
-        base,
-        position: 0,
-        next_offset: base,
-    };
-    let Some(entry) = index::read_last(&part.index_path(base)) else {
-        return start;
-    };
-    let position = u64::from(entry.position);
-    let next_offset = base + u64::from(entry.relative_offset);
-    match seg.batch_at(position) {
-        Ok(At::Batch(h)) if position > 0 && h.base_offset == next_offset => Tail {
-            base,
-            position,
-            next_offset,
-        },
-        _ => start,
     }
 }

@@ -1,25 +1,34 @@
 //! Readers of a partition: any number, in any process, alongside one appender.
 //!
-//! A reader never writes. It reads whole batches through a large buffer, checks each one
-//! (CRCs, offsets, record framing) before returning any of its records, and so never shows a
-//! partial or reordered record. At the end of the data it distinguishes:
+//! A reader never writes. It finds the batch holding its start offset by walking batch
+//! headers from the segment start (never by the index: see [`super::walk`]), so that every
+//! reader, whatever offset it starts at, sees the same batches. It reads whole batches through
+//! a large buffer, checks each one (CRCs, offsets, record framing) before returning any of its
+//! records, and so never shows a partial or reordered record. At the end of the data it
+//! distinguishes:
 //!
 //! ```text
-//! end of the last segment, or an incomplete/bad batch with
-//!   nothing valid after it ............................. not yet written: wait and re-read
+//! end of the last segment, or a batch the file ends
+//!   inside (header or payload) ......................... not yet written: wait and re-read
 //! end of a sealed segment ............................... continue in the next segment
-//! bad batch with a valid batch after it, or anything
-//!   wrong inside a sealed segment ...................... LogError::Corruption
+//! a complete batch (or 40-byte header) that fails a
+//!   check, anywhere, or anything wrong in a sealed
+//!   segment ............................................. LogError::Corruption
 //! ```
+//!
+//! Why a complete bad batch at the very end is corruption and not "being written": the
+//! appender writes each batch (header and payload) with one write call, and a file only ever
+//! shows a prefix of what is being written to it, so a batch in progress always looks
+//! incomplete. A complete one that fails its CRC was damaged after it was written (or is
+//! the debris of a crash that recovery has not yet sorted out).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::{decode_record, decode_view, record_body, BatchHeader};
-use super::index;
-use super::partition::{corruption, torn_or_corrupt, PartitionDir};
+use super::partition::{complete_but_bad, corruption, PartitionDir, Tail};
 use super::segment::{At, SegmentReader};
-use super::Shared;
+use super::{walk, Shared};
 use crate::api::{Reader, RecordView, StoredRecord};
 use crate::error::LogError;
 
@@ -52,8 +61,6 @@ pub(crate) struct EmbeddedReader {
     read_pos: u64,
     /// Offset the batch at `read_pos` must start with.
     batch_offset: u64,
-    /// `read_pos` came from the index and has not been confirmed by the log yet.
-    hinted: bool,
     current: Option<Current>,
     /// Next offset to return; records below it (the start of the first batch) are skipped.
     position: u64,
@@ -76,21 +83,40 @@ impl EmbeddedReader {
             seg: None,
             read_pos: 0,
             batch_offset: from,
-            hinted: false,
             current: None,
             position: from,
         };
         if let Some(&base) = segments.iter().rev().find(|&&b| b <= from) {
             reader.enter_segment(base)?;
-            let entries = index::read(&reader.part.index_path(base))
-                .ok()
-                .flatten()
-                .map(|bytes| index::parse_prefix(&bytes))
-                .unwrap_or_default();
-            let entry = index::lookup(&entries, from - base);
-            reader.read_pos = u64::from(entry.position);
-            reader.batch_offset = base + u64::from(entry.relative_offset);
-            reader.hinted = entry.position > 0;
+            // Trusted starting points: the segment start, or the end of the valid data
+            // that this handle's appender or `end_offset` established.
+            let start = reader
+                .shared
+                .tail(&reader.part)
+                .filter(|t| t.base == base && t.next_offset <= from)
+                .unwrap_or(Tail {
+                    base,
+                    position: 0,
+                    next_offset: base,
+                });
+            let (_, seg) = reader.seg.as_ref().expect("just entered");
+            let landmarks = &reader.shared.landmarks;
+            let start = landmarks.best(seg.path(), start, from);
+            let mut marks = Vec::new();
+            let walked = walk::walk(seg.file(), seg.path(), start, from, &mut marks)?;
+            // What may be remembered: all of a sealed segment, a checked prefix of the last.
+            let until = if segments.iter().any(|&b| b > base) {
+                u64::MAX
+            } else {
+                reader
+                    .shared
+                    .tail(&reader.part)
+                    .filter(|t| t.base == base)
+                    .map_or(0, |t| t.position)
+            };
+            landmarks.remember(seg.path(), &marks, until);
+            reader.read_pos = walked.at.position;
+            reader.batch_offset = walked.at.next_offset;
         }
         Ok(reader)
     }
@@ -99,7 +125,6 @@ impl EmbeddedReader {
         self.seg = Some((base, SegmentReader::open(self.part.log_path(base))?));
         self.read_pos = 0;
         self.batch_offset = base;
-        self.hinted = false;
         Ok(())
     }
 
@@ -153,10 +178,6 @@ impl EmbeddedReader {
         let base = *base;
         let first = seg.batch_at(self.read_pos)?;
         if let At::Batch(h) = first {
-            if self.hinted && h.base_offset != self.batch_offset {
-                self.unhint(base);
-                return Ok(true);
-            }
             if h.base_offset != self.batch_offset {
                 let detail = format!(
                     "batch starts at offset {}, expected {}",
@@ -166,7 +187,6 @@ impl EmbeddedReader {
             }
             // Records are checked as they are decoded (the CRCs already matched): one pass
             // over the payload instead of two.
-            self.hinted = false;
             self.current = Some(Current {
                 pos: self.read_pos,
                 header: h,
@@ -177,21 +197,19 @@ impl EmbeddedReader {
             self.batch_offset = h.next_offset();
             return Ok(true);
         }
-        if self.hinted {
-            self.unhint(base);
-            return Ok(true);
-        }
         let Some(next) = self.part.segments()?.into_iter().find(|&b| b > base) else {
-            // The last segment: whatever is at the end may still be being written.
-            return match first {
-                At::BadHeader(detail) => {
-                    torn_or_corrupt(seg, self.read_pos, self.read_pos + 1, &detail).map(|()| false)
+            // The last segment: a batch the file ends inside may still be being written.
+            let (At::BadHeader(_) | At::BadPayload(..)) = first else {
+                return Ok(false);
+            };
+            // Look once more with a fresh read: the buffer may mix bytes from before and
+            // after a recovery cut the tail and an appender wrote a new batch there.
+            return match seg.batch_at(self.read_pos)? {
+                At::Batch(_) => Ok(true),
+                At::End | At::Incomplete => Ok(false),
+                At::BadHeader(detail) | At::BadPayload(_, detail) => {
+                    Err(complete_but_bad(seg.path(), self.read_pos, &detail))
                 }
-                At::BadPayload(h, detail) => {
-                    torn_or_corrupt(seg, self.read_pos, self.read_pos + h.batch_len(), &detail)
-                        .map(|()| false)
-                }
-                _ => Ok(false),
             };
         };
         // A later segment exists, so this one is sealed; look again, since the appender may
@@ -217,14 +235,6 @@ impl EmbeddedReader {
             self.read_pos,
             format!("{detail} in a sealed segment"),
         ))
-    }
-
-    /// The index pointed at something that is not the batch it named: scan the segment from
-    /// its start instead.
-    fn unhint(&mut self, base: u64) {
-        self.read_pos = 0;
-        self.batch_offset = base;
-        self.hinted = false;
     }
 
     /// Opens the partition's first segment once an appender has created it.
