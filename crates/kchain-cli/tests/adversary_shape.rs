@@ -220,3 +220,45 @@ fn edit_first_batch_payload(path: &Path) -> u64 {
     });
     base.unwrap()
 }
+
+#[test]
+fn a_bit_flip_in_the_last_batch_is_corrupt_and_nothing_is_cut() {
+    let env = Env::new();
+    setup(&env);
+    let seg = first_segment(&env, 1);
+    let (last_pos, last_base) = {
+        let bytes = fs::read(&seg).unwrap();
+        let last = *batches(&bytes).last().unwrap();
+        (last.0, last.1)
+    };
+    edit(&seg, |bytes| bytes[last_pos + HEADER + 30] ^= 0x01);
+    let before = fs::read(&seg).unwrap();
+
+    let (code, report) = verify_json(&env);
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(finding(&report, 1), ("corrupt".into(), last_base));
+    assert!(report["partitions"][0]["finding"].is_null(), "{report}");
+
+    // A writer refuses to append behind acknowledged records that no longer check, and
+    // cuts nothing: the segment is byte for byte what it was.
+    let out = env.run(&["produce", "orders", "-p", "1"], "more\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("corruption"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(&seg).unwrap(), before);
+    let quarantined = fs::read_dir(partition_dir(&env, 1))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("quarantine")
+        })
+        .count();
+    assert_eq!(quarantined, 0);
+    assert_eq!(verify_json(&env).0, 3);
+}

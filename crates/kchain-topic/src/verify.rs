@@ -334,10 +334,18 @@ impl Partition<'_> {
     ) -> Result<PartitionReport, TopicError> {
         let (log, topic, partition) = (self.log, self.topic, self.partition);
         let start = log.start_offset(topic, partition)?;
-        let end = match options.until {
-            Some(u) => u,
-            None => log.end_offset(topic, partition)?,
+        // A log that cannot say where the partition ends because its stored bytes do not
+        // check is read in order until the reader meets the corrupt batch.
+        let end = match options
+            .until
+            .map(Ok)
+            .unwrap_or_else(|| log.end_offset(topic, partition))
+        {
+            Ok(end) => Some(end),
+            Err(LogError::Corruption { .. }) => None,
+            Err(e) => return Err(e.into()),
         };
+        let (end, end_known) = (end.unwrap_or(u64::MAX), end.is_some());
         let chain = ChainId::for_partition(topic, partition);
         let ctx = ChainContext {
             topic,
@@ -355,7 +363,7 @@ impl Partition<'_> {
         };
         let chunk = options.chunk.max(1) as u64;
         let corrupt;
-        if workers <= 1 || end - start <= chunk {
+        if workers <= 1 || !end_known || end - start <= chunk {
             let mut reader = match log.reader(topic, partition, start) {
                 Err(e) => {
                     let c = corrupt_or(e.into(), start)?;
@@ -414,6 +422,12 @@ impl Partition<'_> {
         tally: Tally,
         corrupt: Option<(u64, LogError)>,
     ) -> PartitionReport {
+        // An end the log could not tell is where reading stopped.
+        let end = match (end, &corrupt) {
+            (u64::MAX, Some((offset, _))) => *offset,
+            (u64::MAX, None) => start + summary.entries + summary.pending,
+            _ => end,
+        };
         if let (None, Some((offset, e))) = (&summary.finding, corrupt) {
             summary.finding = Some(Finding {
                 offset,
