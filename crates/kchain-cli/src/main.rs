@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kchain_cli::{run, Cli, Outcome};
+use kchain_cli::{error_line, run, Cli, Outcome};
 
 // Readers and writers allocate a few small buffers per record; mimalloc makes that cheap
 // (it was a quarter of verify time under the system allocator, per `perf record`).
@@ -9,11 +9,16 @@ use kchain_cli::{run, Cli, Outcome};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // A closed pipe ends the process quietly, as it ends `cat` or `grep`.
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(3),
         Err(e) => {
-            eprintln!("kchain: error: {e:#}");
+            eprintln!("kchain: error: {}", error_line(&e));
             ExitCode::from(1)
         }
     }

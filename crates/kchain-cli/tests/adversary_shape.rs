@@ -262,3 +262,57 @@ fn a_bit_flip_in_the_last_batch_is_corrupt_and_nothing_is_cut() {
     assert_eq!(quarantined, 0);
     assert_eq!(verify_json(&env).0, 3);
 }
+
+// --- the command line under a closed pipe and a missing directory -------------------------
+
+#[test]
+fn a_closed_pipe_ends_kchain_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let env = Env::new();
+    env.ok(&["keygen", "--name", "acme"], "");
+    env.ok(&["topic", "create", "orders"], "");
+    // Far more output than a pipe buffers (64 KiB), so that writing to the closed pipe fails.
+    let input: String = (0..20_000).map(|i| format!("event number {i}\n")).collect();
+    env.ok(&["produce", "orders"], &input);
+    for args in [
+        &["inspect", "orders", "-p", "0", "-c", "100000"][..],
+        &["consume", "orders"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kchain"))
+            .args(args)
+            .env("KCHAIN_DATA_DIR", env.data())
+            .env("KCHAIN_CONFIG_DIR", env.config())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one byte, then close the pipe as `head -c 1` does.
+        let mut out = child.stdout.take().unwrap();
+        let mut one = [0u8; 1];
+        let _ = out.read(&mut one);
+        drop(out);
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_ne!(status.code(), Some(101), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn an_error_names_its_cause_once() {
+    let env = Env::new();
+    let out = env.run(
+        &["verify", "orders", "--data-dir", "/nonexistent/kchain"],
+        "",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
