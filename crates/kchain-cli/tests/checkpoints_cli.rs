@@ -399,3 +399,279 @@ fn produce_publishes_checkpoints_every_n_entries_and_on_exit() {
         "no checkpoint",
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Rollback protection: anchors outside the log.
+
+/// Rewrites `topic` of `env`'s data directory in place, as an attacker with disk access
+/// would: its records copied through `mutate` into a fresh topic (batch CRCs computed anew)
+/// that replaces the old one under the same path.
+fn rewrite_in_place(env: &Env, topic: &str, mutate: impl FnMut(u32, &mut Vec<kchain_log::Record>)) {
+    let scratch = env.dir.path().join("scratch");
+    let _ = fs::remove_dir_all(&scratch);
+    {
+        let opts = kchain_log::EmbeddedOptions::default();
+        let src = kchain_log::EmbeddedLog::open(env.data(), opts.clone()).unwrap();
+        let dst = kchain_log::EmbeddedLog::create(&scratch, opts).unwrap();
+        kchain_topic::tamper::copy_topic_with(&src, &dst, topic, mutate).unwrap();
+    }
+    let live = env.data().join("topics").join(topic);
+    fs::remove_dir_all(&live).unwrap();
+    fs::rename(scratch.join("topics").join(topic), &live).unwrap();
+    fs::remove_dir_all(&scratch).unwrap();
+}
+
+/// Deletes a topic of `env`'s data directory, as an attacker with disk access would.
+fn delete_topic(env: &Env, topic: &str) {
+    fs::remove_dir_all(env.data().join("topics").join(topic)).unwrap();
+}
+
+/// Whether a checkpoints-topic record holds a checkpoint of `size`.
+fn is_checkpoint_of(r: &kchain_log::Record, size: u64) -> bool {
+    let text = String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned();
+    text.lines().nth(1) == Some(size.to_string().as_str())
+}
+
+/// Two witnesses, w1 and w2, in the trust file with a 2-of-2 policy; returns their key and
+/// state paths.
+fn two_witnesses(r: &Runner, env: &Env) -> Vec<(String, String)> {
+    let dir = env.dir.path();
+    let mut out = Vec::new();
+    let path = env.data().join("trust.toml");
+    let mut text = fs::read_to_string(&path).unwrap();
+    for w in ["w1", "w2"] {
+        let key = dir.join(format!("{w}.key")).display().to_string();
+        let name = format!("{w}.example");
+        let printed = r.code(0, &["witness", "keygen", "--name", &name, "--key", &key]);
+        let vkey = printed
+            .lines()
+            .find_map(|l| l.strip_prefix("verifier key "))
+            .unwrap();
+        text.push_str(&format!("\n[[witness]]\nkey = \"{vkey}\"\n"));
+        out.push((key, dir.join(format!("{w}-state")).display().to_string()));
+    }
+    text.push_str("\n[policy]\nwitnesses = 2\n");
+    fs::write(&path, text).unwrap();
+    out
+}
+
+fn run_witness(r: &Runner, code: i32, topic: &str, (key, state): &(String, String)) -> String {
+    r.code(
+        code,
+        &[
+            "witness",
+            "run",
+            topic,
+            "--key",
+            key,
+            "--state",
+            state,
+            "--until-idle",
+            "--interval-ms",
+            "10",
+        ],
+    )
+}
+
+/// 20 entries cosigned by both witnesses, then 10 more cosigned too; a verifier run in
+/// between remembers size 30.
+fn cosigned_twice(r: &Runner, env: &Env) -> Vec<(String, String)> {
+    r.code(0, &["keygen", "--name", "acme"]);
+    r.code(0, &["topic", "create", "orders"]);
+    let witnesses = two_witnesses(r, env);
+    for (from, to) in [(0, 20), (20, 30)] {
+        produce(r, from, to);
+        r.code(0, &["checkpoint", "publish", "orders"]);
+        for w in &witnesses {
+            let out = run_witness(r, 0, "orders", w);
+            assert!(out.contains(&format!("cosigned kchain/orders/0 size {to}")), "{out}");
+        }
+    }
+    let out = r.code(0, &["verify", "orders"]);
+    assert!(out.contains("newest trusted size 30 cosigned by 2"), "{out}");
+    witnesses
+}
+
+fn finding_of(out: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(out).unwrap();
+    v["checkpoints"]["partitions"][0]["finding"].clone()
+}
+
+#[test]
+fn truncation_with_its_checkpoints_deleted_is_caught_by_the_remembered_checkpoint() {
+    let env = Env::new();
+    let r = Runner {
+        env: &env,
+        printed: RefCell::new(String::new()),
+    };
+    cosigned_twice(&r, &env);
+    // The attack: orders/0 cut from 30 to 20 entries (a whole signed batch, so the chain
+    // alone verifies) and the size-30 checkpoint records deleted. The log alone is clean.
+    rewrite_in_place(&env, "orders", |_, recs| recs.truncate(20));
+    rewrite_in_place(&env, "orders.checkpoints", |_, recs| {
+        recs.retain(|r| !is_checkpoint_of(r, 30))
+    });
+    let fresh = env.dir.path().join("fresh-state").display().to_string();
+    let out = r.code(0, &["verify", "orders", "--state", &fresh]);
+    assert!(out.contains("newest trusted size 20"), "alone it looks clean: {out}");
+    // The verifier that saw size 30 before says so: exit 3, at offset 20.
+    let out = r.code(3, &["verify", "orders", "--json"]);
+    let f = finding_of(&out);
+    assert_eq!(f["kind"], "checkpoint_rollback", "{out}");
+    assert_eq!(f["offset"], 20, "{out}");
+    let out = r.code(3, &["verify", "orders"]);
+    assert!(out.contains("checkpoint_rollback at offset 20"), "{out}");
+    assert!(out.contains("size 30"), "{out}");
+}
+
+#[test]
+fn an_emptied_partition_and_deleted_checkpoints_topic_are_caught_by_the_remembered_checkpoint()
+{
+    let env = Env::new();
+    let r = Runner {
+        env: &env,
+        printed: RefCell::new(String::new()),
+    };
+    cosigned_twice(&r, &env);
+    rewrite_in_place(&env, "orders", |_, recs| recs.clear());
+    delete_topic(&env, "orders.checkpoints");
+    let out = r.code(3, &["verify", "orders", "--json"]);
+    let f = finding_of(&out);
+    assert_eq!(f["kind"], "checkpoint_rollback", "{out}");
+    assert_eq!(f["offset"], 0, "{out}");
+}
+
+#[test]
+fn a_witness_export_catches_the_suppression_on_a_first_run() {
+    let env = Env::new();
+    let r = Runner {
+        env: &env,
+        printed: RefCell::new(String::new()),
+    };
+    let witnesses = cosigned_twice(&r, &env);
+    let mut exports = Vec::new();
+    for (i, (_, state)) in witnesses.iter().enumerate() {
+        let file = env.dir.path().join(format!("w{i}.json")).display().to_string();
+        r.code(0, &["witness", "export", "--state", state, "-o", &file]);
+        exports.push(file);
+    }
+    rewrite_in_place(&env, "orders", |_, recs| recs.truncate(20));
+    rewrite_in_place(&env, "orders.checkpoints", |_, recs| {
+        recs.retain(|r| !is_checkpoint_of(r, 30))
+    });
+    // An auditor who never ran before (empty state) but holds both witnesses' exports.
+    let fresh = env.dir.path().join("auditor-state").display().to_string();
+    let mut args = vec!["verify", "orders", "--state", &fresh, "--json"];
+    for f in &exports {
+        args.extend(["--checkpoint", f.as_str()]);
+    }
+    let out = r.code(3, &args);
+    let f = finding_of(&out);
+    assert_eq!(f["kind"], "checkpoint_truncated", "{out}");
+    assert_eq!(f["offset"], 20, "{out}");
+    // One witness's export alone does not meet the 2-of-2 policy: it vouches for nothing.
+    let fresh2 = env.dir.path().join("auditor2-state").display().to_string();
+    let out = r.code(
+        0,
+        &["verify", "orders", "--state", &fresh2, "--checkpoint", &exports[0]],
+    );
+    assert!(out.contains("newest trusted size 20"), "{out}");
+}
+
+#[test]
+fn a_policy_with_no_trusted_checkpoint_is_a_finding() {
+    let env = Env::new();
+    let r = Runner {
+        env: &env,
+        printed: RefCell::new(String::new()),
+    };
+    r.code(0, &["keygen", "--name", "acme"]);
+    r.code(0, &["topic", "create", "orders"]);
+    two_witnesses(&r, &env);
+    produce(&r, 0, 10);
+    r.code(0, &["checkpoint", "publish", "orders"]);
+    let out = r.code(3, &["verify", "orders", "--json"]);
+    assert_eq!(finding_of(&out)["kind"], "no_trusted_checkpoint", "{out}");
+}
+
+#[test]
+fn a_writer_refuses_to_sign_after_a_truncation_below_its_last_checkpoint() {
+    let env = Env::new();
+    let r = Runner {
+        env: &env,
+        printed: RefCell::new(String::new()),
+    };
+    r.code(0, &["keygen", "--name", "acme"]);
+    r.code(0, &["topic", "create", "orders"]);
+    let input: String = (0..9).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    let out = r.run(&["produce", "orders", "--batch", "3"], &input);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("size 9"),
+        "{out:?}"
+    );
+    // Cut to 3 entries, and the checkpoints topic (the writer's only memory until now) gone.
+    rewrite_in_place(&env, "orders", |_, recs| recs.truncate(3));
+    delete_topic(&env, "orders.checkpoints");
+    let out = r.run(&["produce", "orders", "--batch", "3"], "x\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refusing to sign"), "{err}");
+    assert!(err.contains("signed size 9"), "names what it signed: {err}");
+    assert!(err.contains("3 entries"), "names what the log shows: {err}");
+    assert!(
+        !env.data().join("topics/orders.checkpoints").exists()
+            || !r.run(&["checkpoint", "export", "orders", "-o", "-"], "")
+                .stdout
+                .starts_with(b"kchain/orders/0\n3\n"),
+        "no shorter checkpoint was signed"
+    );
+}
+
+#[test]
+fn a_witness_writes_evidence_when_the_log_is_truncated_or_rewritten_below_it() {
+    for rewrite in [false, true] {
+        let env = Env::new();
+        let r = Runner {
+            env: &env,
+            printed: RefCell::new(String::new()),
+        };
+        r.code(0, &["keygen", "--name", "acme"]);
+        r.code(0, &["topic", "create", "orders"]);
+        let witnesses = two_witnesses(&r, &env);
+        produce(&r, 0, 9);
+        r.code(0, &["checkpoint", "publish", "orders"]);
+        let w = &witnesses[0];
+        let out = run_witness(&r, 0, "orders", w);
+        assert!(out.contains("cosigned kchain/orders/0 size 9"), "{out}");
+        if rewrite {
+            // Another history of 12 entries, signed with the writer key stolen from the data
+            // directory (copied, so the writer's own memory beside it is not consulted).
+            let stolen = env.dir.path().join("stolen.key");
+            fs::copy(env.data().join("writer.key"), &stolen).unwrap();
+            delete_topic(&env, "orders");
+            delete_topic(&env, "orders.checkpoints");
+            r.code(0, &["topic", "create", "orders"]);
+            let input: String = (100..112).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+            let stolen = stolen.display().to_string();
+            let out = r.run(&["--key-file", &stolen, "produce", "orders"], &input);
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+        } else {
+            rewrite_in_place(&env, "orders", |_, recs| recs.truncate(3));
+        }
+        let out = run_witness(&r, 3, "orders", w);
+        assert!(out.contains("ALERT kchain/orders/0 cosigned size 9"), "{out}");
+        let kind = if rewrite { "rewritten" } else { "truncated" };
+        assert!(out.contains(kind), "{out}");
+        let evidence = out
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("evidence: "))
+            .unwrap_or_else(|| panic!("no evidence file: {out}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(evidence).unwrap()).unwrap();
+        assert_eq!(v["kind"], kind, "{v}");
+        assert!(v["cosigned"].as_str().unwrap().starts_with("kchain/orders/0\n9\n"));
+        // The witness never cosigns for this chain again, and keeps saying why.
+        let out = run_witness(&r, 3, "orders", w);
+        assert!(!out.contains("cosigned kchain"), "{out}");
+    }
+}

@@ -32,6 +32,7 @@ fn every(blocks: u64) -> CheckpointOptions {
         every_blocks: blocks,
         every: Duration::ZERO,
         namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+        ..CheckpointOptions::default()
     }
 }
 
