@@ -271,9 +271,10 @@ fn two_witnesses_cosign_through_the_topic_and_meet_the_policy() {
     text.push_str("\n[policy]\nwitnesses = 2\n");
     fs::write(&path, text).unwrap();
 
-    // Before the witnesses run, no checkpoint meets the policy (no finding either).
-    let out = r.code(0, &["verify", "orders"]);
+    // Before the witnesses run, no checkpoint meets the policy: a finding, not silence.
+    let out = r.code(3, &["verify", "orders"]);
     assert!(out.contains("newest trusted none"), "{out}");
+    assert!(out.contains("no_trusted_checkpoint"), "{out}");
     for w in ["w1", "w2"] {
         let key = dir.join(format!("{w}.key")).display().to_string();
         let state = dir.join(format!("{w}-state")).display().to_string();
@@ -674,4 +675,83 @@ fn a_witness_writes_evidence_when_the_log_is_truncated_or_rewritten_below_it() {
         let out = run_witness(&r, 3, "orders", w);
         assert!(!out.contains("cosigned kchain"), "{out}");
     }
+}
+
+/// A wallet key made with `wallet new`; returns (path, address).
+fn wallet(r: &Runner, env: &Env, name: &str) -> (String, String) {
+    let path = env.dir.path().join(format!("{name}.key")).display().to_string();
+    let out = r.code(0, &["wallet", "new", "--out", &path, "--name", name]);
+    let address = out
+        .lines()
+        .find_map(|l| l.strip_prefix("address"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    (path, address)
+}
+
+#[test]
+fn ledger_a_dropped_last_block_with_its_checkpoint_and_snapshot_is_caught_on_the_second_run() {
+    let env = Env::new();
+    let r = Runner {
+        env: &env,
+        printed: RefCell::new(String::new()),
+    };
+    let (alice_key, alice) = wallet(&r, &env, "alice");
+    let (_, bob) = wallet(&r, &env, "bob");
+    let (sealer_key, _) = wallet(&r, &env, "sealer");
+    let genesis = env.dir.path().join("genesis.toml").display().to_string();
+    let fund = format!("{alice}=1000");
+    r.code(
+        0,
+        &[
+            "ledger", "genesis", "--chain", "rb", "--sealer", &sealer_key, "--fund", &fund,
+            "--partitions", "1", "--out", &genesis,
+        ],
+    );
+    r.code(0, &["ledger", "init", "--genesis", &genesis]);
+    for amount in ["10", "20", "30"] {
+        r.code(
+            0,
+            &[
+                "tx", "transfer", "--chain", "rb", "--from-key", &alice_key, "--to", &bob,
+                "--amount", amount,
+            ],
+        );
+    }
+    r.code(
+        0,
+        &[
+            "node", "run", "--chain", "rb", "--seal", "--key", &sealer_key, "--block-txs", "1",
+            "--checkpoint-every", "1", "--until-idle",
+        ],
+    );
+    // The auditor's trust file: checkpoints signed by the genesis's sealers are required.
+    let trust = env.dir.path().join("auditor").join("trust.toml");
+    fs::create_dir_all(trust.parent().unwrap()).unwrap();
+    fs::write(&trust, "[policy]\nwitnesses = 0\n").unwrap();
+    let trust = trust.display().to_string();
+    let out = r.code(0, &["--trust", &trust, "ledger", "verify", "--chain", "rb", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let size = v["checkpoints"]["newest"]["size"].as_u64().unwrap();
+    assert_eq!(size, v["height"].as_u64().unwrap() + 1, "{v}");
+
+    // The attack: the last block dropped, the checkpoints covering it deleted, and the node's
+    // snapshot (which would pin the tip) removed.
+    rewrite_in_place(&env, "rb.blocks", |_, recs| {
+        recs.pop();
+    });
+    rewrite_in_place(&env, "rb.blocks.checkpoints", |_, recs| {
+        recs.retain(|r| (1..size).any(|s| is_checkpoint_of(r, s)))
+    });
+    fs::remove_file(env.data().join("ledger/rb.blocks/snapshot.json")).unwrap();
+    let fresh = env.dir.path().join("fresh").display().to_string();
+    let args = ["ledger", "verify", "--chain", "rb", "--json", "--state", &fresh];
+    let out = r.code(0, &[&["--trust", &trust][..], &args].concat());
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["ok"], true);
+    // The auditor who verified before remembers the dropped block's checkpoint.
+    let out = r.code(3, &["--trust", &trust, "ledger", "verify", "--chain", "rb", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["checkpoint_finding"]["kind"], "checkpoint_rollback", "{v}");
+    assert_eq!(v["checkpoint_finding"]["height"], size - 1, "{v}");
 }

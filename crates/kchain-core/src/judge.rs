@@ -53,6 +53,26 @@ pub fn merge_verified<'a>(
     notes: impl IntoIterator<Item = &'a SignedNote>,
     known: &[NoteVerifier],
 ) -> MergedNotes {
+    merge(notes, known, false)
+}
+
+/// Like [`merge_verified`], but also keeping the lines by keys not in `known` (the first
+/// line seen for each key name and id, at most [`MAX_SIGNATURES`] lines per note), for a
+/// checkpoint handed on to parties who trust other keys too (a proof file carries the
+/// witnesses' cosignatures, which its maker does not check). A note still needs a verified
+/// line by a known key to be kept.
+pub fn merge_keeping_unknown<'a>(
+    notes: impl IntoIterator<Item = &'a SignedNote>,
+    known: &[NoteVerifier],
+) -> MergedNotes {
+    merge(notes, known, true)
+}
+
+fn merge<'a>(
+    notes: impl IntoIterator<Item = &'a SignedNote>,
+    known: &[NoteVerifier],
+    keep_unknown: bool,
+) -> MergedNotes {
     let keys: HashMap<(&str, u32), &NoteVerifier> = known
         .iter()
         .map(|v| ((v.name(), v.key_id()), v))
@@ -84,19 +104,33 @@ pub fn merge_verified<'a>(
                 added.push(sig.clone());
             }
         }
-        match existing {
-            Some(i) => added
-                .into_iter()
-                .for_each(|s| out.notes[i].add_signature(s)),
-            None if added.is_empty() => out.ignored += 1,
+        let unknown = |s: &&NoteSignature| !keys.contains_key(&(s.name(), s.key_id()));
+        let others: Vec<&NoteSignature> = if keep_unknown {
+            note.signatures().iter().filter(unknown).collect()
+        } else {
+            Vec::new()
+        };
+        let i = match existing {
+            Some(i) => i,
+            None if added.is_empty() => {
+                out.ignored += 1;
+                continue;
+            }
             None => {
-                let Ok(mut merged) = SignedNote::new(note.text()) else {
+                let Ok(merged) = SignedNote::new(note.text()) else {
                     out.ignored += 1;
                     continue;
                 };
-                added.into_iter().for_each(|s| merged.add_signature(s));
                 by_text.insert(note.text().to_owned(), out.notes.len());
                 out.notes.push(merged);
+                out.notes.len() - 1
+            }
+        };
+        let merged = &mut out.notes[i];
+        added.into_iter().for_each(|s| merged.add_signature(s));
+        for s in others {
+            if merged.signatures().len() < MAX_SIGNATURES && !has_signature(merged, s) {
+                merged.add_signature(s.clone());
             }
         }
     }

@@ -116,8 +116,9 @@ fn chain_len(chain: &Chain) -> u64 {
 }
 
 /// The checkpoints of `origin` among `records` (those of the blocks partition), one note per
-/// text with the union of its signatures; a signature line claiming one of `known` is kept
-/// only if it verifies.
+/// text with the union of its signatures; with `known`, only notes with a verified line by
+/// one of them, whose lines claiming one of `known` are kept only if they verify (the lines
+/// by other keys, such as witnesses' cosignatures, are kept as they are).
 fn origin_checkpoints(
     records: &[CheckpointRecord],
     origin: &str,
@@ -128,7 +129,7 @@ fn origin_checkpoints(
         .filter(|r| r.chain_partition == BLOCKS_PARTITION)
         .map(|r| &r.note);
     let merged = match known {
-        Some(known) => kchain_core::merge_verified(notes, known).notes,
+        Some(known) => kchain_core::merge_keeping_unknown(notes, known).notes,
         None => kchain_core::merge_unverified(notes),
     };
     merged
