@@ -59,8 +59,8 @@ pub fn merge_verified<'a>(
 /// Like [`merge_verified`], but also keeping the lines by keys not in `known` (the first
 /// line seen for each key name and id, at most [`MAX_SIGNATURES`] lines per note), for a
 /// checkpoint handed on to parties who trust other keys too (a proof file carries the
-/// witnesses' cosignatures, which its maker does not check). A note still needs a verified
-/// line by a known key to be kept.
+/// witnesses' cosignatures, which its maker does not check). A text still needs a verified
+/// line by a known key to be kept; later notes of a kept text add their lines, known or not.
 pub fn merge_keeping_unknown<'a>(
     notes: impl IntoIterator<Item = &'a SignedNote>,
     known: &[NoteVerifier],
@@ -85,11 +85,11 @@ fn merge<'a>(
             .iter()
             .filter_map(|s| keys.get(&(s.name(), s.key_id())).map(|v| (s, *v)))
             .collect();
-        if claimed.is_empty() {
+        let existing = by_text.get(note.text()).copied();
+        if claimed.is_empty() && !(keep_unknown && existing.is_some()) {
             out.ignored += 1;
             continue;
         }
-        let existing = by_text.get(note.text()).copied();
         if existing.is_none() && out.notes.len() >= MAX_NOTES_PER_CHAIN {
             out.dropped += 1;
             continue;
