@@ -22,11 +22,11 @@ use kchain_core::{
 };
 use kchain_log::Log;
 use kchain_topic::{
-    check_checkpoints_with, newest_checkpoint, prove_consistency, prove_inclusion,
-    read_capped, read_checkpoint_file, read_checkpoints, read_key_file, read_secret_file,
-    split_origin, witness_export, witness_pass, write_secret_file, writer_verifiers, ChainWriter,
-    CheckOptions, CheckpointOptions, CheckpointReport, CheckpointStore, TopicError, TopicReport,
-    WitnessEvent, WriterOptions,
+    check_checkpoints_with, newest_checkpoint, prove_consistency, prove_inclusion, read_capped,
+    read_checkpoint_file, read_checkpoints, read_key_file, read_secret_file, split_origin,
+    witness_export, witness_pass, write_secret_file, writer_verifiers, ChainWriter, CheckOptions,
+    CheckpointOptions, CheckpointReport, CheckpointStore, TopicError, TopicReport, WitnessEvent,
+    WriterOptions,
 };
 
 use crate::args::Global;
@@ -467,7 +467,11 @@ fn policy_for(trust: &Trust, ct: &CheckpointTrust, note: &str) -> Result<Policy>
 pub fn backend_identity(g: &Global) -> String {
     match &g.brokers {
         Some(b) => {
-            let mut hosts: Vec<&str> = b.split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
+            let mut hosts: Vec<&str> = b
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .collect();
             hosts.sort_unstable();
             format!("kafka:{}", hosts.join(","))
         }
@@ -521,8 +525,8 @@ pub fn ledger_anchors(g: &Global, a: &AnchorArgs) -> Result<kchain_ledger::Check
         Some(path) => read_checkpoint_trust(path)?.1.is_some(),
         None => false,
     };
-    let store = (g.trust.is_some() || a.state.is_some())
-        .then(|| verifier_store(g, a.state.as_deref()));
+    let store =
+        (g.trust.is_some() || a.state.is_some()).then(|| verifier_store(g, a.state.as_deref()));
     Ok(kchain_ledger::CheckpointAnchors {
         store,
         backend: backend_identity(g),

@@ -224,7 +224,15 @@ pub fn ledger(g: &Global, cmd: LedgerCmd) -> Result<Outcome> {
             anchors,
         } => {
             let anchors = crate::checkpoint_cmds::ledger_anchors(g, &anchors)?;
-            verify(g, &ledger, genesis.as_deref(), &pins, no_snapshot, json, anchors)
+            verify(
+                g,
+                &ledger,
+                genesis.as_deref(),
+                &pins,
+                no_snapshot,
+                json,
+                anchors,
+            )
         }
         LedgerCmd::Balance {
             ledger,

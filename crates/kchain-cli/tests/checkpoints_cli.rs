@@ -485,11 +485,17 @@ fn cosigned_twice(r: &Runner, env: &Env) -> Vec<(String, String)> {
         r.code(0, &["checkpoint", "publish", "orders"]);
         for w in &witnesses {
             let out = run_witness(r, 0, "orders", w);
-            assert!(out.contains(&format!("cosigned kchain/orders/0 size {to}")), "{out}");
+            assert!(
+                out.contains(&format!("cosigned kchain/orders/0 size {to}")),
+                "{out}"
+            );
         }
     }
     let out = r.code(0, &["verify", "orders"]);
-    assert!(out.contains("newest trusted size 30 cosigned by 2"), "{out}");
+    assert!(
+        out.contains("newest trusted size 30 cosigned by 2"),
+        "{out}"
+    );
     witnesses
 }
 
@@ -514,7 +520,10 @@ fn truncation_with_its_checkpoints_deleted_is_caught_by_the_remembered_checkpoin
     });
     let fresh = env.dir.path().join("fresh-state").display().to_string();
     let out = r.code(0, &["verify", "orders", "--state", &fresh]);
-    assert!(out.contains("newest trusted size 20"), "alone it looks clean: {out}");
+    assert!(
+        out.contains("newest trusted size 20"),
+        "alone it looks clean: {out}"
+    );
     // The verifier that saw size 30 before says so: exit 3, at offset 20.
     let out = r.code(3, &["verify", "orders", "--json"]);
     let f = finding_of(&out);
@@ -526,8 +535,7 @@ fn truncation_with_its_checkpoints_deleted_is_caught_by_the_remembered_checkpoin
 }
 
 #[test]
-fn an_emptied_partition_and_deleted_checkpoints_topic_are_caught_by_the_remembered_checkpoint()
-{
+fn an_emptied_partition_and_deleted_checkpoints_topic_are_caught_by_the_remembered_checkpoint() {
     let env = Env::new();
     let r = Runner {
         env: &env,
@@ -552,7 +560,12 @@ fn a_witness_export_catches_the_suppression_on_a_first_run() {
     let witnesses = cosigned_twice(&r, &env);
     let mut exports = Vec::new();
     for (i, (_, state)) in witnesses.iter().enumerate() {
-        let file = env.dir.path().join(format!("w{i}.json")).display().to_string();
+        let file = env
+            .dir
+            .path()
+            .join(format!("w{i}.json"))
+            .display()
+            .to_string();
         r.code(0, &["witness", "export", "--state", state, "-o", &file]);
         exports.push(file);
     }
@@ -574,7 +587,14 @@ fn a_witness_export_catches_the_suppression_on_a_first_run() {
     let fresh2 = env.dir.path().join("auditor2-state").display().to_string();
     let out = r.code(
         0,
-        &["verify", "orders", "--state", &fresh2, "--checkpoint", &exports[0]],
+        &[
+            "verify",
+            "orders",
+            "--state",
+            &fresh2,
+            "--checkpoint",
+            &exports[0],
+        ],
     );
     assert!(out.contains("newest trusted size 20"), "{out}");
 }
@@ -621,7 +641,8 @@ fn a_writer_refuses_to_sign_after_a_truncation_below_its_last_checkpoint() {
     assert!(err.contains("3 entries"), "names what the log shows: {err}");
     assert!(
         !env.data().join("topics/orders.checkpoints").exists()
-            || !r.run(&["checkpoint", "export", "orders", "-o", "-"], "")
+            || !r
+                .run(&["checkpoint", "export", "orders", "-o", "-"], "")
                 .stdout
                 .starts_with(b"kchain/orders/0\n3\n"),
         "no shorter checkpoint was signed"
@@ -660,7 +681,10 @@ fn a_witness_writes_evidence_when_the_log_is_truncated_or_rewritten_below_it() {
             rewrite_in_place(&env, "orders", |_, recs| recs.truncate(3));
         }
         let out = run_witness(&r, 3, "orders", w);
-        assert!(out.contains("ALERT kchain/orders/0 cosigned size 9"), "{out}");
+        assert!(
+            out.contains("ALERT kchain/orders/0 cosigned size 9"),
+            "{out}"
+        );
         let kind = if rewrite { "rewritten" } else { "truncated" };
         assert!(out.contains(kind), "{out}");
         let evidence = out
@@ -670,7 +694,10 @@ fn a_witness_writes_evidence_when_the_log_is_truncated_or_rewritten_below_it() {
         let v: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(evidence).unwrap()).unwrap();
         assert_eq!(v["kind"], kind, "{v}");
-        assert!(v["cosigned"].as_str().unwrap().starts_with("kchain/orders/0\n9\n"));
+        assert!(v["cosigned"]
+            .as_str()
+            .unwrap()
+            .starts_with("kchain/orders/0\n9\n"));
         // The witness never cosigns for this chain again, and keeps saying why.
         let out = run_witness(&r, 3, "orders", w);
         assert!(!out.contains("cosigned kchain"), "{out}");
@@ -679,7 +706,12 @@ fn a_witness_writes_evidence_when_the_log_is_truncated_or_rewritten_below_it() {
 
 /// A wallet key made with `wallet new`; returns (path, address).
 fn wallet(r: &Runner, env: &Env, name: &str) -> (String, String) {
-    let path = env.dir.path().join(format!("{name}.key")).display().to_string();
+    let path = env
+        .dir
+        .path()
+        .join(format!("{name}.key"))
+        .display()
+        .to_string();
     let out = r.code(0, &["wallet", "new", "--out", &path, "--name", name]);
     let address = out
         .lines()
@@ -705,8 +737,18 @@ fn ledger_a_dropped_last_block_with_its_checkpoint_and_snapshot_is_caught_on_the
     r.code(
         0,
         &[
-            "ledger", "genesis", "--chain", "rb", "--sealer", &sealer_key, "--fund", &fund,
-            "--partitions", "1", "--out", &genesis,
+            "ledger",
+            "genesis",
+            "--chain",
+            "rb",
+            "--sealer",
+            &sealer_key,
+            "--fund",
+            &fund,
+            "--partitions",
+            "1",
+            "--out",
+            &genesis,
         ],
     );
     r.code(0, &["ledger", "init", "--genesis", &genesis]);
@@ -714,16 +756,34 @@ fn ledger_a_dropped_last_block_with_its_checkpoint_and_snapshot_is_caught_on_the
         r.code(
             0,
             &[
-                "tx", "transfer", "--chain", "rb", "--from-key", &alice_key, "--to", &bob,
-                "--amount", amount,
+                "tx",
+                "transfer",
+                "--chain",
+                "rb",
+                "--from-key",
+                &alice_key,
+                "--to",
+                &bob,
+                "--amount",
+                amount,
             ],
         );
     }
     r.code(
         0,
         &[
-            "node", "run", "--chain", "rb", "--seal", "--key", &sealer_key, "--block-txs", "1",
-            "--checkpoint-every", "1", "--until-idle",
+            "node",
+            "run",
+            "--chain",
+            "rb",
+            "--seal",
+            "--key",
+            &sealer_key,
+            "--block-txs",
+            "1",
+            "--checkpoint-every",
+            "1",
+            "--until-idle",
         ],
     );
     // The auditor's trust file: checkpoints signed by the genesis's sealers are required.
@@ -731,7 +791,12 @@ fn ledger_a_dropped_last_block_with_its_checkpoint_and_snapshot_is_caught_on_the
     fs::create_dir_all(trust.parent().unwrap()).unwrap();
     fs::write(&trust, "[policy]\nwitnesses = 0\n").unwrap();
     let trust = trust.display().to_string();
-    let out = r.code(0, &["--trust", &trust, "ledger", "verify", "--chain", "rb", "--json"]);
+    let out = r.code(
+        0,
+        &[
+            "--trust", &trust, "ledger", "verify", "--chain", "rb", "--json",
+        ],
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let size = v["checkpoints"]["newest"]["size"].as_u64().unwrap();
     assert_eq!(size, v["height"].as_u64().unwrap() + 1, "{v}");
@@ -746,12 +811,25 @@ fn ledger_a_dropped_last_block_with_its_checkpoint_and_snapshot_is_caught_on_the
     });
     fs::remove_file(env.data().join("ledger/rb.blocks/snapshot.json")).unwrap();
     let fresh = env.dir.path().join("fresh").display().to_string();
-    let args = ["ledger", "verify", "--chain", "rb", "--json", "--state", &fresh];
+    let args = [
+        "ledger", "verify", "--chain", "rb", "--json", "--state", &fresh,
+    ];
     let out = r.code(0, &[&["--trust", &trust][..], &args].concat());
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["ok"], true);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["ok"],
+        true
+    );
     // The auditor who verified before remembers the dropped block's checkpoint.
-    let out = r.code(3, &["--trust", &trust, "ledger", "verify", "--chain", "rb", "--json"]);
+    let out = r.code(
+        3,
+        &[
+            "--trust", &trust, "ledger", "verify", "--chain", "rb", "--json",
+        ],
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["checkpoint_finding"]["kind"], "checkpoint_rollback", "{v}");
+    assert_eq!(
+        v["checkpoint_finding"]["kind"], "checkpoint_rollback",
+        "{v}"
+    );
     assert_eq!(v["checkpoint_finding"]["height"], size - 1, "{v}");
 }

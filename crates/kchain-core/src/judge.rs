@@ -73,10 +73,8 @@ fn merge<'a>(
     known: &[NoteVerifier],
     keep_unknown: bool,
 ) -> MergedNotes {
-    let keys: HashMap<(&str, u32), &NoteVerifier> = known
-        .iter()
-        .map(|v| ((v.name(), v.key_id()), v))
-        .collect();
+    let keys: HashMap<(&str, u32), &NoteVerifier> =
+        known.iter().map(|v| ((v.name(), v.key_id()), v)).collect();
     let mut out = MergedNotes::default();
     let mut by_text: HashMap<String, usize> = HashMap::new();
     for note in notes {
@@ -327,8 +325,8 @@ pub fn judge<E>(
         None => None,
     };
     let finding = finding.or_else(|| {
-        (input.required && entries > 0 && judgement.newest.is_none() && remembered.is_none())
-            .then(|| Judged {
+        (input.required && entries > 0 && judgement.newest.is_none() && remembered.is_none()).then(
+            || Judged {
                 kind: CheckpointFindingKind::NoTrustedCheckpoint,
                 height: None,
                 detail: format!(
@@ -337,7 +335,8 @@ pub fn judge<E>(
                     judgement.untrusted
                 ),
                 evidence: Vec::new(),
-            })
+            },
+        )
     });
     if finding.is_none() {
         if let Some((_, c)) = &remembered {
@@ -358,7 +357,10 @@ pub fn judge<E>(
 
 /// Two checkpoints of one size with different roots, both signed by a trusted writer (the
 /// remembered one counts as signed: it met the policy when it was remembered).
-fn fork(input: ChainCheckpoints<'_>, remembered: Option<&(&SignedNote, Checkpoint)>) -> Option<Judged> {
+fn fork(
+    input: ChainCheckpoints<'_>,
+    remembered: Option<&(&SignedNote, Checkpoint)>,
+) -> Option<Judged> {
     let mut by_size: HashMap<u64, (&SignedNote, Hash)> = HashMap::new();
     if let Some((n, c)) = remembered {
         by_size.insert(c.size(), (n, *c.root()));

@@ -61,7 +61,9 @@ fn one_witness_key_under_two_names_counts_once() {
     .unwrap();
     n.add_signature(copied);
     match policy.check(&n) {
-        Err(PolicyError::NotEnoughCosignatures { have: 1, need: 2, .. }) => {}
+        Err(PolicyError::NotEnoughCosignatures {
+            have: 1, need: 2, ..
+        }) => {}
         other => panic!("one witness counted twice: {other:?}"),
     }
     // The second, distinct witness makes two.
@@ -122,7 +124,10 @@ fn the_remembered_checkpoint_catches_a_log_rolled_back_with_its_checkpoints() {
     // Against the remembered checkpoint it is a rollback, at the chain's end.
     let j = judged(&policy, &[c20.clone()], 20, &chain[..20], Some(&c30));
     let f = j.finding.unwrap();
-    assert_eq!((f.kind, f.height), (CheckpointFindingKind::Rollback, Some(20)));
+    assert_eq!(
+        (f.kind, f.height),
+        (CheckpointFindingKind::Rollback, Some(20))
+    );
     assert_eq!(f.evidence, vec![c30.clone()]);
 
     // Emptied and checkpoints gone: still a rollback.
@@ -130,11 +135,7 @@ fn the_remembered_checkpoint_catches_a_log_rolled_back_with_its_checkpoints() {
     assert_eq!(j.finding.unwrap().kind, CheckpointFindingKind::Rollback);
 
     // Rewritten to the same length (another history) with the checkpoints gone.
-    let other = leaves(40)
-        .into_iter()
-        .rev()
-        .take(30)
-        .collect::<Vec<_>>();
+    let other = leaves(40).into_iter().rev().take(30).collect::<Vec<_>>();
     let j = judged(&policy, &[], 30, &other, Some(&c30));
     assert_eq!(j.finding.unwrap().kind, CheckpointFindingKind::Rollback);
 

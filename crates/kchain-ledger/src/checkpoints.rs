@@ -210,7 +210,10 @@ impl Publisher {
                 .iter()
                 .filter_map(|n| Checkpoint::parse(n.text()).ok().map(|c| (n.clone(), c))),
         ) {
-            if by_size.insert(c.size(), *c.root()).is_some_and(|r| r != *c.root()) {
+            if by_size
+                .insert(c.size(), *c.root())
+                .is_some_and(|r| r != *c.root())
+            {
                 return Err(refuse(format!(
                     "sealer '{}' already signed two checkpoints of size {}; refusing to sign more",
                     signer.name(),
@@ -241,9 +244,7 @@ impl Publisher {
                 ),
                 _ => format!("on {blocks_topic}.checkpoints"),
             };
-            if let Some(why) =
-                kchain_core::signer_contradiction(c, len, root_at_last.as_ref())
-            {
+            if let Some(why) = kchain_core::signer_contradiction(c, len, root_at_last.as_ref()) {
                 return Err(refuse(format!(
                     "{why}; sealer '{}' signed a checkpoint of size {} with root {} ({source}) \
                      and will not sign one that contradicts it; run `kchain ledger verify`",
@@ -423,11 +424,12 @@ pub(crate) fn check(
         .iter()
         .filter(|r| r.chain_partition == BLOCKS_PARTITION)
         .map(|r| &r.note);
-    let notes: Vec<SignedNote> = kchain_core::merge_verified(from_log.chain(&anchors.handed), &known)
-        .notes
-        .into_iter()
-        .filter(|n| Checkpoint::parse(n.text()).is_ok_and(|c| c.origin() == origin))
-        .collect();
+    let notes: Vec<SignedNote> =
+        kchain_core::merge_verified(from_log.chain(&anchors.handed), &known)
+            .notes
+            .into_iter()
+            .filter(|n| Checkpoint::parse(n.text()).is_ok_and(|c| c.origin() == origin))
+            .collect();
     let remembered = match &anchors.store {
         Some(store) => store.load(&anchors.backend, &origin)?,
         None => None,
@@ -458,7 +460,8 @@ pub(crate) fn check(
     }
     let finding = judgement.finding.map(|f| {
         let offset = match (f.kind, f.height) {
-            (CheckpointFindingKind::Rewritten, Some(h)) | (CheckpointFindingKind::Rollback, Some(h))
+            (CheckpointFindingKind::Rewritten, Some(h))
+            | (CheckpointFindingKind::Rollback, Some(h))
                 if h < len =>
             {
                 chain.block_at(h).map_or(end, |(_, o)| o)

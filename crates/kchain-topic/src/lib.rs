@@ -34,9 +34,9 @@ mod writer;
 
 pub use checkpoints::{
     check_checkpoints, check_checkpoints_with, checkpoints_topic, ensure_checkpoints_topic,
-    merge_notes, merge_verified_notes, newest_checkpoint, partition_checkpoints,
-    partition_origin, prove_consistency, prove_inclusion, publish_note, read_checkpoints,
-    split_origin, witness_export, witness_origin, witness_pass, writer_verifiers, CheckOptions,
+    merge_notes, merge_verified_notes, newest_checkpoint, partition_checkpoints, partition_origin,
+    prove_consistency, prove_inclusion, publish_note, read_checkpoints, split_origin,
+    witness_export, witness_origin, witness_pass, writer_verifiers, CheckOptions,
     CheckpointFinding, CheckpointFindingKind, CheckpointOptions, CheckpointRecord,
     CheckpointReport, OriginLog, PartitionCheckpoints, WitnessEvent, CHECKPOINTS_SUFFIX,
 };

@@ -87,7 +87,10 @@ pub fn witness_pass(
     let count = log.topic(topic)?.partitions;
     let mut by_partition: BTreeMap<u32, Vec<&SignedNote>> = BTreeMap::new();
     for r in records.iter().filter(|r| r.chain_partition < count) {
-        by_partition.entry(r.chain_partition).or_default().push(&r.note);
+        by_partition
+            .entry(r.chain_partition)
+            .or_default()
+            .push(&r.note);
     }
     let mut events = Vec::new();
     for (p, notes) in by_partition {
@@ -198,7 +201,15 @@ pub fn witness_origin(
                 lc.size()
             );
             events.push(contradicted(
-                &origin, ln, lc, have, None, "truncated", detail, &forked, &evidence_file,
+                &origin,
+                ln,
+                lc,
+                have,
+                None,
+                "truncated",
+                detail,
+                &forked,
+                &evidence_file,
             )?);
             return Ok(events);
         }

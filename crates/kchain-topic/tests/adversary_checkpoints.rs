@@ -79,9 +79,15 @@ fn junk_checkpoints_cost_linear_time_to_verify_produce_and_witness() {
         let topic = unique_topic("cp-junk");
         hostile(&log, &topic, n);
         let verify = best(|| {
-            let report =
-                verify_topic(&log, &topic, None, &trust, VerifyOptions::default(), &|_| {})
-                    .unwrap();
+            let report = verify_topic(
+                &log,
+                &topic,
+                None,
+                &trust,
+                VerifyOptions::default(),
+                &|_| {},
+            )
+            .unwrap();
             let r = check_checkpoints(&log, &report, &trust, &ct).unwrap();
             assert!(r.ok(), "{}", r.to_text());
             let p = &r.partitions[0];
@@ -99,7 +105,9 @@ fn junk_checkpoints_cost_linear_time_to_verify_produce_and_witness() {
         let witnessed = best(|| {
             witness_pass(&log, &topic, &witness, &writers, state.path(), "kchain", 1).unwrap();
         });
-        println!("{n} junk notes: verify {verify:?}, writer open {produce:?}, witness {witnessed:?}");
+        println!(
+            "{n} junk notes: verify {verify:?}, writer open {produce:?}, witness {witnessed:?}"
+        );
         times.push([verify, produce, witnessed]);
     }
     for (i, what) in ["verify", "writer open", "witness pass"].iter().enumerate() {

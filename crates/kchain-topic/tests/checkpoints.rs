@@ -508,7 +508,10 @@ fn witness_follows_the_topic_cosigns_growth_and_refuses_a_fork() {
         "{events:?}"
     );
     // From then on every pass raises the alarm, and the witness cosigns nothing more.
-    assert!(matches!(&pass()[..], [WitnessEvent::Alarm { size: 17, .. }]));
+    assert!(matches!(
+        &pass()[..],
+        [WitnessEvent::Alarm { size: 17, .. }]
+    ));
     let r = check(&log, &topic, &trust, &ct);
     assert_eq!(finding(&r), CheckpointFindingKind::Fork);
 }
