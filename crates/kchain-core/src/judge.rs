@@ -262,12 +262,15 @@ pub struct Judgement {
     pub remember: Option<SignedNote>,
 }
 
+/// The chain tree's roots at the given sizes (ascending, distinct, each within the chain).
+pub type RootsAt<'a, E> = dyn FnMut(&[u64]) -> Result<Vec<Hash>, E> + 'a;
+
 /// Judges one chain against its checkpoints (see the module documentation). `roots_at` gives
 /// the chain tree's roots at the given sizes (ascending, distinct, each `<= entries`); it is
 /// called at most once, and only when the chain is intact.
 pub fn judge<E>(
     input: ChainCheckpoints<'_>,
-    roots_at: &mut dyn FnMut(&[u64]) -> Result<Vec<Hash>, E>,
+    roots_at: &mut RootsAt<'_, E>,
 ) -> Result<Judgement, E> {
     let notes = input.notes;
     let trusted: Vec<(&SignedNote, TrustedCheckpoint)> = notes
@@ -397,7 +400,7 @@ fn rewritten<E>(
     trusted: &[(&SignedNote, TrustedCheckpoint)],
     remembered: Option<&(&SignedNote, Checkpoint)>,
     newest_size: Option<u64>,
-    roots_at: &mut dyn FnMut(&[u64]) -> Result<Vec<Hash>, E>,
+    roots_at: &mut RootsAt<'_, E>,
 ) -> Result<Option<Judged>, E> {
     let mut claims: Vec<(&SignedNote, &Checkpoint, bool)> = trusted
         .iter()

@@ -65,7 +65,8 @@ pub use hash::{
 pub use item::{Item, ItemRef};
 pub use judge::{
     judge, merge_keeping_unknown, merge_unverified, merge_verified, signer_contradiction,
-    ChainCheckpoints, CheckpointFindingKind, Judged, Judgement, MergedNotes, MAX_NOTES_PER_CHAIN,
+    ChainCheckpoints, CheckpointFindingKind, Judged, Judgement, MergedNotes, RootsAt,
+    MAX_NOTES_PER_CHAIN,
 };
 pub use keyring::{KeyEntry, KeyState, Keyring};
 pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};

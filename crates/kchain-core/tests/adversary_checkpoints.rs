@@ -119,10 +119,16 @@ fn the_remembered_checkpoint_catches_a_log_rolled_back_with_its_checkpoints() {
     assert_eq!(j.remember.as_ref(), Some(&c30));
 
     // The log is cut to 20 entries and the size-30 checkpoint deleted: alone, it looks fine.
-    let j = judged(&policy, &[c20.clone()], 20, &chain[..20], None);
+    let j = judged(&policy, std::slice::from_ref(&c20), 20, &chain[..20], None);
     assert_eq!(j.finding, None);
     // Against the remembered checkpoint it is a rollback, at the chain's end.
-    let j = judged(&policy, &[c20.clone()], 20, &chain[..20], Some(&c30));
+    let j = judged(
+        &policy,
+        std::slice::from_ref(&c20),
+        20,
+        &chain[..20],
+        Some(&c30),
+    );
     let f = j.finding.unwrap();
     assert_eq!(
         (f.kind, f.height),
@@ -142,7 +148,7 @@ fn the_remembered_checkpoint_catches_a_log_rolled_back_with_its_checkpoints() {
     // A chain that only grew is consistent with what was remembered: no finding, and the
     // remembered checkpoint stays until a newer one is trusted.
     let longer = leaves(35);
-    let j = judged(&policy, &[c20.clone()], 35, &longer, Some(&c30));
+    let j = judged(&policy, std::slice::from_ref(&c20), 35, &longer, Some(&c30));
     assert_eq!(j.finding, None);
     assert_eq!(j.remember, None);
     assert_eq!(j.remembered_newer.map(|c| c.size()), Some(30));
