@@ -586,25 +586,56 @@ pub fn check(
     let Some(first) = first else {
         return Ok(None);
     };
+    let store = verifier_store(g, state);
+    let mut warnings = Vec::new();
+    if g.brokers.is_none() && is_inside(store.dir(), &g.data_dir) {
+        warnings.push(format!(
+            "the remembered checkpoints ({}) lie inside the data directory they protect: \
+             whoever can roll the log back can roll them back too; keep them elsewhere \
+             (--state DIR, or a trust file outside the data directory)",
+            store.dir().display()
+        ));
+    }
     let options = CheckOptions {
-        store: Some(verifier_store(g, state)),
+        store: Some(store),
         backend: backend_identity(g),
         handed: handed_checkpoints(handed)?,
     };
-    Ok(Some(check_checkpoints_with(
-        log,
-        report,
-        trust,
-        &first.trust,
-        &first.records,
-        &options,
-    )?))
+    let mut checked =
+        check_checkpoints_with(log, report, trust, &first.trust, &first.records, &options)?;
+    checked.warnings.extend(warnings);
+    Ok(Some(checked))
+}
+
+/// Whether `path` (which may not exist yet) lies inside `dir`.
+fn is_inside(path: &Path, dir: &Path) -> bool {
+    let real = |p: &Path| {
+        // The longest existing ancestor, resolved, with the rest appended.
+        let mut base = p.to_owned();
+        let mut rest = Vec::new();
+        while !base.exists() {
+            match (base.file_name().map(|n| n.to_owned()), base.parent()) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    base = parent.to_owned();
+                }
+                _ => break,
+            }
+        }
+        let mut out = std::fs::canonicalize(&base)
+            .or_else(|_| std::path::absolute(&base))
+            .unwrap_or(base);
+        out.extend(rest.iter().rev());
+        out
+    };
+    real(path).starts_with(real(dir))
 }
 
 /// A checkpoint report as JSON (the `checkpoints` member of `verify --json`).
 pub fn report_json(r: &CheckpointReport) -> serde_json::Value {
     serde_json::json!({
         "ok": r.ok(),
+        "warnings": r.warnings,
         "partitions": r.partitions.iter().map(|p| serde_json::json!({
             "partition": p.partition,
             "origin": p.origin,

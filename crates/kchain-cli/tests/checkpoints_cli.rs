@@ -543,6 +543,16 @@ fn truncation_with_its_checkpoints_deleted_is_caught_by_the_remembered_checkpoin
     let out = r.code(3, &["verify", "orders"]);
     assert!(out.contains("checkpoint_rollback at offset 20"), "{out}");
     assert!(out.contains("size 30"), "{out}");
+    // Remembered checkpoints kept inside the data directory they protect are worth a warning.
+    let inside = config_file(&env, "trust.toml").starts_with(env.data());
+    assert_eq!(
+        out.contains("lie inside the data directory they protect"),
+        inside,
+        "{out}"
+    );
+    let elsewhere = env.dir.path().join("elsewhere").display().to_string();
+    let out = r.code(0, &["verify", "orders", "--state", &elsewhere]);
+    assert!(!out.contains("lie inside the data directory"), "{out}");
 }
 
 #[test]

@@ -574,6 +574,9 @@ pub struct PartitionCheckpoints {
 pub struct CheckpointReport {
     pub topic: String,
     pub partitions: Vec<PartitionCheckpoints>,
+    /// Things a person should know that are not findings (an anchor kept where the log's
+    /// attacker can reach it).
+    pub warnings: Vec<String>,
 }
 
 impl CheckpointReport {
@@ -612,6 +615,9 @@ impl CheckpointReport {
                     }
                 }
             }
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("  warning: {w}\n"));
         }
         out
     }
@@ -739,6 +745,7 @@ pub fn check_checkpoints_with(
     Ok(CheckpointReport {
         topic: topic.to_owned(),
         partitions,
+        warnings: Vec::new(),
     })
 }
 
