@@ -569,6 +569,22 @@ fn an_emptied_partition_and_deleted_checkpoints_topic_are_caught_by_the_remember
     let f = finding_of(&out);
     assert_eq!(f["kind"], "checkpoint_rollback", "{out}");
     assert_eq!(f["offset"], 0, "{out}");
+
+    // Then a new history of 40 entries, signed (records and checkpoints) with the writer key
+    // stolen from where it is kept (a copy: the writer's own memory is not consulted).
+    let stolen = env.dir.path().join("stolen.key");
+    fs::copy(config_file(&env, "writer.key"), &stolen).unwrap();
+    let stolen = stolen.display().to_string();
+    let input: String = (100..140).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    let out = r.run(&["--key-file", &stolen, "produce", "orders"], &input);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let out = r.code(3, &["verify", "orders", "--json"]);
+    let f = finding_of(&out);
+    assert_eq!(f["kind"], "checkpoint_rollback", "{out}");
+    assert_eq!(
+        f["offset"], 0,
+        "no entry of the first 30 is what it was: {out}"
+    );
 }
 
 #[test]
