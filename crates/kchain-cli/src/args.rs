@@ -253,6 +253,14 @@ pub struct VerifyArgs {
     pub threads: usize,
     #[arg(long)]
     pub json: bool,
+    /// Where this verifier remembers, per chain, the newest checkpoint that met its policy
+    /// (rollback protection) [default: kchain-state/ beside the trust file].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// A checkpoint file handed over outside the log (`kchain witness export`, `kchain
+    /// checkpoint export`): counts as if read from the log; repeatable.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]

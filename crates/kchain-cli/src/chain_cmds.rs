@@ -130,6 +130,8 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
             std::time::Duration::from_secs(a.checkpoint_secs)
         },
         namespace: a.namespace.clone(),
+        store: Some(crate::checkpoint_cmds::signer_store(&g.key_path())),
+        backend: crate::checkpoint_cmds::backend_identity(g),
     });
     let open_writer = |p: u32| -> Result<ChainWriter<'_>> {
         let w = ChainWriter::open(log.as_ref(), &a.topic, p, &key, options)
@@ -453,6 +455,8 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         }
     }
     let keyring = crate::crypt_cmds::verify_keyring(g)?;
+    // Checkpoints first: one published while the chain is read then covers no more than it.
+    let first = crate::checkpoint_cmds::read_first(g, log.as_ref(), &a.topic, &a.checkpoints)?;
     let progress = Progress::new(format!("verifying {}", a.topic), total);
     let options = VerifyOptions {
         threads: a.threads,
@@ -472,13 +476,21 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         None => verify_topic(log_ref, &a.topic, parts_ref, &trust, options, on_progress)?,
     };
     progress.finish();
-    let checkpoints = crate::checkpoint_cmds::check(g, log.as_ref(), &report, &trust)?;
+    let checkpoints = crate::checkpoint_cmds::check(
+        g,
+        log.as_ref(),
+        &report,
+        &trust,
+        first,
+        a.state.as_deref(),
+        &a.checkpoints,
+    )?;
     let mut report = report;
     let anchored = |p: u32| {
         checkpoints.as_ref().is_some_and(|c| {
             c.partitions
                 .iter()
-                .any(|x| x.partition == p && x.newest.is_some())
+                .any(|x| x.partition == p && (x.newest.is_some() || x.remembered.is_some()))
         })
     };
     let warnings = kchain_topic::anchor_warnings(&report, &trust, &anchored);

@@ -8,6 +8,7 @@
 //! kchain verify-proof FILE [--trust T]          offline: exit 0 valid, 3 not, 1 error
 //! kchain witness keygen --name N --key FILE     a witness key (0600); prints its vkey
 //! kchain witness run TOPIC --key FILE --state DIR [--until-idle]
+//! kchain witness export --state DIR -o FILE      cosigned checkpoints, for --checkpoint FILE
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -21,9 +22,11 @@ use kchain_core::{
 };
 use kchain_log::Log;
 use kchain_topic::{
-    check_checkpoints, newest_checkpoint, prove_consistency, prove_inclusion, read_key_file,
-    read_secret_file, split_origin, witness_pass, write_secret_file, writer_verifiers, ChainWriter,
-    CheckpointOptions, CheckpointReport, TopicError, TopicReport, WitnessEvent, WriterOptions,
+    check_checkpoints_with, newest_checkpoint, prove_consistency, prove_inclusion, read_capped,
+    read_checkpoint_file, read_checkpoints, read_key_file, read_secret_file, split_origin,
+    witness_export, witness_pass, write_secret_file, writer_verifiers, ChainWriter, CheckOptions,
+    CheckpointOptions, CheckpointReport, CheckpointStore, TopicError, TopicReport, WitnessEvent,
+    WriterOptions,
 };
 
 use crate::args::Global;
@@ -96,6 +99,16 @@ pub enum WitnessCmd {
         #[arg(long)]
         key: PathBuf,
     },
+    /// Write the checkpoints this witness cosigned (one per chain, with its cosignature) to
+    /// a file that verifiers pass with `verify --checkpoint FILE`: an anchor outside the log.
+    Export {
+        /// The witness's state directory (as given to `witness run`).
+        #[arg(long)]
+        state: PathBuf,
+        /// The file to write, or `-` for standard output.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Follow TOPIC's checkpoints and cosign each one that extends the last this witness
     /// cosigned (writers trusted by the trust file); refuse forks, with an evidence file.
     Run {
@@ -133,6 +146,21 @@ pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
             println!("verifier key {}", cosigner.verifier().to_vkey());
             Ok(Outcome::Clean)
         }
+        WitnessCmd::Export { state, output } => {
+            let notes = witness_export(&state)?;
+            if notes.is_empty() {
+                bail!("{} holds no cosigned checkpoint", state.display());
+            }
+            write_output(&output, &kchain_core::bundle_to_json(&notes))?;
+            if output != Path::new("-") {
+                eprintln!(
+                    "wrote {} cosigned checkpoint(s) to {}",
+                    notes.len(),
+                    output.display()
+                );
+            }
+            Ok(Outcome::Clean)
+        }
         WitnessCmd::Run {
             topic,
             key,
@@ -151,6 +179,7 @@ pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
             let witness = Witness::new(cosigner.clone(), writers.clone());
             let log = open_log(g, false)?;
             let mut outcome = Outcome::Clean;
+            let mut alarmed = std::collections::HashSet::new();
             loop {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -198,6 +227,21 @@ pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
                             size,
                             reason,
                         } => println!("skipped {origin} size {size}: {reason}"),
+                        WitnessEvent::Alarm {
+                            origin,
+                            size,
+                            detail,
+                            evidence,
+                        } => {
+                            outcome = Outcome::Findings;
+                            // Long-running: alert once per origin, not on every pass.
+                            if alarmed.insert(origin.clone()) {
+                                println!("ALERT {origin} cosigned size {size}: {detail}");
+                                if let Some(path) = evidence {
+                                    println!("  evidence: {}", path.display());
+                                }
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -258,6 +302,8 @@ pub fn checkpoint(g: &Global, cmd: CheckpointCmd) -> Result<Outcome> {
             let key = read_key_file(&g.key_path())?;
             let options = CheckpointOptions {
                 namespace,
+                store: Some(signer_store(&g.key_path())),
+                backend: backend_identity(g),
                 ..CheckpointOptions::default()
             };
             let mut w = ChainWriter::open(
@@ -315,8 +361,9 @@ pub fn prove(g: &Global, a: &ProveArgs) -> Result<Outcome> {
 }
 
 pub fn verify_proof(g: &Global, a: &VerifyProofArgs) -> Result<Outcome> {
-    let text = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("reading proof file {}", a.file.display()))?;
+    let bytes = read_capped(&a.file, "proof file", MAX_PROOF_FILE_BYTES)?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("proof file {} is not UTF-8", a.file.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("proof file {} is not JSON", a.file.display()))?;
     let (trust, checkpoint_trust) = load_checkpoint_trust(g)?;
@@ -415,24 +462,180 @@ fn policy_for(trust: &Trust, ct: &CheckpointTrust, note: &str) -> Result<Policy>
     Ok(Policy::new(writers, ct.witnesses.clone(), ct.threshold)?)
 }
 
-/// The checkpoint half of `kchain verify --trust FILE`: `None` when the trust file has no
-/// `[[witness]]` or `[policy]`.
+/// The identity of the log `g` names, which keys remembered checkpoints: `embedded:<absolute
+/// data directory>` or `kafka:<bootstrap list, sorted>`.
+pub fn backend_identity(g: &Global) -> String {
+    match &g.brokers {
+        Some(b) => {
+            let mut hosts: Vec<&str> = b
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .collect();
+            hosts.sort_unstable();
+            format!("kafka:{}", hosts.join(","))
+        }
+        None => {
+            let dir = std::fs::canonicalize(&g.data_dir)
+                .or_else(|_| std::path::absolute(&g.data_dir))
+                .unwrap_or_else(|_| g.data_dir.clone());
+            format!("embedded:{}", dir.display())
+        }
+    }
+}
+
+/// A verifier's remembered checkpoints: `--state DIR`, else `kchain-state/` beside the trust
+/// file (an anchor lives where the trust file lives, not in the log).
+pub fn verifier_store(g: &Global, state: Option<&Path>) -> CheckpointStore {
+    CheckpointStore::new(match state {
+        Some(dir) => dir.to_owned(),
+        None => {
+            let trust = g.trust_path();
+            let dir = trust.parent().filter(|d| !d.as_os_str().is_empty());
+            dir.unwrap_or(Path::new(".")).join("kchain-state")
+        }
+    })
+}
+
+/// A writer's or sealer's memory of the checkpoints it signed: `<key file>.checkpoints/`.
+pub fn signer_store(key_file: &Path) -> CheckpointStore {
+    let mut dir = key_file.as_os_str().to_owned();
+    dir.push(".checkpoints");
+    CheckpointStore::new(PathBuf::from(dir))
+}
+
+/// Rollback protection options of `ledger verify`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AnchorArgs {
+    /// Where this verifier remembers the newest checkpoint that met its policy (rollback
+    /// protection) [default with --trust: kchain-state/ beside the trust file].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// A checkpoint file handed over outside the log (`kchain witness export`): counts as
+    /// if read from the log; repeatable.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+}
+
+/// The anchors of `ledger verify`: the remembered checkpoint (with `--trust FILE` or
+/// `--state DIR`), the handed-over checkpoints, and whether a trusted checkpoint is required
+/// (the trust file has a checkpoint policy).
+pub fn ledger_anchors(g: &Global, a: &AnchorArgs) -> Result<kchain_ledger::CheckpointAnchors> {
+    let required = match &g.trust {
+        Some(path) => read_checkpoint_trust(path)?.1.is_some(),
+        None => false,
+    };
+    let store =
+        (g.trust.is_some() || a.state.is_some()).then(|| verifier_store(g, a.state.as_deref()));
+    Ok(kchain_ledger::CheckpointAnchors {
+        store,
+        backend: backend_identity(g),
+        handed: handed_checkpoints(&a.checkpoints)?,
+        required,
+    })
+}
+
+/// The checkpoints handed over with `--checkpoint FILE` (repeatable).
+pub fn handed_checkpoints(files: &[PathBuf]) -> Result<Vec<SignedNote>> {
+    let mut notes = Vec::new();
+    for f in files {
+        notes.extend(read_checkpoint_file(f)?);
+    }
+    Ok(notes)
+}
+
+/// What `verify` reads of the checkpoints *before* it reads the chain, so that no checkpoint
+/// published meanwhile can cover more than the chain it reads: the trust file's checkpoint
+/// half and the checkpoint records. `None` when the trust file has no `[[witness]]` or
+/// `[policy]` and no `--checkpoint` was given.
+pub struct CheckpointsFirst {
+    trust: CheckpointTrust,
+    records: Vec<kchain_topic::CheckpointRecord>,
+}
+
+/// Reads the checkpoints of `topic` (see [`CheckpointsFirst`]).
+pub fn read_first(
+    g: &Global,
+    log: &dyn Log,
+    topic: &str,
+    handed: &[PathBuf],
+) -> Result<Option<CheckpointsFirst>> {
+    let ct = match read_checkpoint_trust(&g.trust_path())?.1 {
+        Some(ct) => ct,
+        None if !handed.is_empty() => CheckpointTrust::default(),
+        None => return Ok(None),
+    };
+    Ok(Some(CheckpointsFirst {
+        trust: ct,
+        records: read_checkpoints(log, topic)?,
+    }))
+}
+
+/// The checkpoint half of `kchain verify --trust FILE`: the chain held against the
+/// checkpoints read first, those handed over (`--checkpoint FILE`) and the checkpoint this
+/// verifier remembers (`--state DIR`).
 pub fn check(
     g: &Global,
     log: &dyn Log,
     report: &TopicReport,
     trust: &Trust,
+    first: Option<CheckpointsFirst>,
+    state: Option<&Path>,
+    handed: &[PathBuf],
 ) -> Result<Option<CheckpointReport>> {
-    let Some(ct) = read_checkpoint_trust(&g.trust_path())?.1 else {
+    let Some(first) = first else {
         return Ok(None);
     };
-    Ok(Some(check_checkpoints(log, report, trust, &ct)?))
+    let store = verifier_store(g, state);
+    let mut warnings = Vec::new();
+    if g.brokers.is_none() && is_inside(store.dir(), &g.data_dir) {
+        warnings.push(format!(
+            "the remembered checkpoints ({}) lie inside the data directory they protect: \
+             whoever can roll the log back can roll them back too; keep them elsewhere \
+             (--state DIR, or a trust file outside the data directory)",
+            store.dir().display()
+        ));
+    }
+    let options = CheckOptions {
+        store: Some(store),
+        backend: backend_identity(g),
+        handed: handed_checkpoints(handed)?,
+    };
+    let mut checked =
+        check_checkpoints_with(log, report, trust, &first.trust, &first.records, &options)?;
+    checked.warnings.extend(warnings);
+    Ok(Some(checked))
+}
+
+/// Whether `path` (which may not exist yet) lies inside `dir`.
+fn is_inside(path: &Path, dir: &Path) -> bool {
+    let real = |p: &Path| {
+        // The longest existing ancestor, resolved, with the rest appended.
+        let mut base = p.to_owned();
+        let mut rest = Vec::new();
+        while !base.exists() {
+            match (base.file_name().map(|n| n.to_owned()), base.parent()) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    base = parent.to_owned();
+                }
+                _ => break,
+            }
+        }
+        let mut out = std::fs::canonicalize(&base)
+            .or_else(|_| std::path::absolute(&base))
+            .unwrap_or(base);
+        out.extend(rest.iter().rev());
+        out
+    };
+    real(path).starts_with(real(dir))
 }
 
 /// A checkpoint report as JSON (the `checkpoints` member of `verify --json`).
 pub fn report_json(r: &CheckpointReport) -> serde_json::Value {
     serde_json::json!({
         "ok": r.ok(),
+        "warnings": r.warnings,
         "partitions": r.partitions.iter().map(|p| serde_json::json!({
             "partition": p.partition,
             "origin": p.origin,
@@ -445,8 +648,10 @@ pub fn report_json(r: &CheckpointReport) -> serde_json::Value {
                 "writers": t.writers,
                 "cosigners": t.cosigners.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             })),
+            "remembered": p.remembered.as_ref().map(|c| c.size()),
             "finding": p.finding.as_ref().map(|f| serde_json::json!({
                 "kind": f.kind.as_str(),
+                "offset": f.offset,
                 "detail": f.detail,
                 "evidence": f.evidence.iter().map(|n| n.to_text()).collect::<Vec<_>>(),
             })),
@@ -454,9 +659,12 @@ pub fn report_json(r: &CheckpointReport) -> serde_json::Value {
     })
 }
 
+/// The most bytes of a proof file read: a proof holds at most 64 hashes and two notes, an
+/// inclusion proof also the record itself (a Kafka record is at most a few MiB).
+pub const MAX_PROOF_FILE_BYTES: u64 = 64 << 20;
+
 fn read_note(path: &Path) -> Result<SignedNote> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    let bytes = read_capped(path, "checkpoint", kchain_topic::MAX_CHECKPOINT_FILE_BYTES)?;
     SignedNote::parse(&bytes).with_context(|| format!("checkpoint {}", path.display()))
 }
 

@@ -105,6 +105,8 @@ pub enum LedgerCmd {
         no_snapshot: bool,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        anchors: crate::checkpoint_cmds::AnchorArgs,
     },
     /// Print an address's balance and nonce.
     Balance {
@@ -219,7 +221,19 @@ pub fn ledger(g: &Global, cmd: LedgerCmd) -> Result<Outcome> {
             pins,
             no_snapshot,
             json,
-        } => verify(g, &ledger, genesis.as_deref(), &pins, no_snapshot, json),
+            anchors,
+        } => {
+            let anchors = crate::checkpoint_cmds::ledger_anchors(g, &anchors)?;
+            verify(
+                g,
+                &ledger,
+                genesis.as_deref(),
+                &pins,
+                no_snapshot,
+                json,
+                anchors,
+            )
+        }
         LedgerCmd::Balance {
             ledger,
             address,
@@ -470,10 +484,14 @@ fn verify(
     pins: &[String],
     no_snapshot: bool,
     json: bool,
+    anchors: kchain_ledger::CheckpointAnchors,
 ) -> Result<Outcome> {
     let log = open_log(g, false)?;
     let blocks = l.blocks();
-    let mut opts = VerifyOptions::default();
+    let mut opts = VerifyOptions {
+        checkpoint_anchors: anchors,
+        ..VerifyOptions::default()
+    };
     if let Some(path) = genesis {
         let (gen, ts) = read_genesis(path)?;
         opts.expected_genesis = Some(gen.block(ts).hash());

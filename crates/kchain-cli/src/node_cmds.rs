@@ -242,6 +242,8 @@ pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
         every_blocks: a.checkpoint_every,
         every: std::time::Duration::from_secs(a.checkpoint_secs),
         namespace: a.namespace.clone(),
+        store: a.key.as_deref().map(crate::checkpoint_cmds::signer_store),
+        backend: crate::checkpoint_cmds::backend_identity(g),
     });
     if let Some(path) = &a.genesis {
         let (gen, ts) = read_genesis(path)?;

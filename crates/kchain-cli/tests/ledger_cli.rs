@@ -338,7 +338,7 @@ fn ledger_tx_proof_verifies_offline_with_exit_codes_0_3_1() {
 
     // A trust file naming the sealer's key does as well as the genesis; with a witness
     // required, the uncosigned checkpoint does not hold (3), and `ledger verify` then finds
-    // no trusted checkpoint (no finding, exit 0).
+    // no trusted checkpoint (a finding, exit 3: nothing vouches against a truncation).
     let trust = path("trust.toml");
     std::fs::write(
         &trust,
@@ -378,8 +378,12 @@ fn ledger_tx_proof_verifies_offline_with_exit_codes_0_3_1() {
         ],
     );
     let report = json(&out);
-    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(code, Some(3), "{report}");
     assert_eq!(report["checkpoints"]["newest"], Value::Null, "{report}");
+    assert_eq!(
+        report["checkpoint_finding"]["kind"], "no_trusted_checkpoint",
+        "{report}"
+    );
 
     // Mutations do not hold: exit 3, saying what failed.
     let original: Value = json(&std::fs::read_to_string(&proof).unwrap());

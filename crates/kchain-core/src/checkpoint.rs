@@ -589,7 +589,7 @@ pub enum PolicyError {
     WitnessIsWriter { name: String },
     #[error("policy: witness key {name}+{key_id:08x} is listed twice")]
     DuplicateWitness { name: String, key_id: u32 },
-    #[error("policy: {threshold} cosignatures required but only {witnesses} witnesses listed")]
+    #[error("policy: {threshold} cosignatures required but only {witnesses} distinct witness keys listed")]
     ThresholdTooHigh { threshold: usize, witnesses: usize },
     #[error("not a checkpoint: {0}")]
     Malformed(CheckpointError),
@@ -626,8 +626,8 @@ pub struct TrustedCheckpoint {
     pub checkpoint: Checkpoint,
     /// Names of the writer keys whose signatures verified.
     pub writers: Vec<String>,
-    /// Name and timestamp of each witness whose cosignature verified, once per witness (the
-    /// latest timestamp when a witness cosigned more than once).
+    /// Name and timestamp of each witness whose cosignature verified, once per witness public
+    /// key (the latest timestamp when a witness cosigned more than once, or under two names).
     pub cosigners: Vec<(String, u64)>,
 }
 
@@ -685,10 +685,14 @@ impl Policy {
                 });
             }
         }
-        if threshold > witnesses.len() {
+        // Witnesses are counted by public key: one key under two names is one witness.
+        let mut keys: Vec<&[u8; 32]> = witnesses.iter().map(|w| w.public_key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if threshold > keys.len() {
             return Err(PolicyError::ThresholdTooHigh {
                 threshold,
-                witnesses: witnesses.len(),
+                witnesses: keys.len(),
             });
         }
         Ok(Policy {
@@ -737,6 +741,7 @@ impl Policy {
         }
         let mut writers: Vec<String> = Vec::new();
         let mut cosigners: Vec<(String, u64)> = Vec::new();
+        let mut cosigner_keys: Vec<[u8; 32]> = Vec::new();
         for sig in note.signatures() {
             let (name, key_id) = (sig.name(), sig.key_id());
             if let Some(w) =
@@ -769,9 +774,14 @@ impl Policy {
                     })
                 }
             };
-            match cosigners.iter_mut().find(|(n, _)| n == name) {
-                Some(seen) => seen.1 = seen.1.max(timestamp),
-                None => cosigners.push((name.into(), timestamp)),
+            // One witness is one public key, whatever names a trust file lists it under:
+            // the same key under two names must not count as two cosigners.
+            match cosigner_keys.iter().position(|k| k == w.public_key()) {
+                Some(i) => cosigners[i].1 = cosigners[i].1.max(timestamp),
+                None => {
+                    cosigner_keys.push(*w.public_key());
+                    cosigners.push((name.into(), timestamp));
+                }
             }
         }
         if writers.is_empty() {

@@ -34,11 +34,13 @@ mod crypt;
 mod entry;
 mod hash;
 mod item;
+mod judge;
 mod keyring;
 mod keys;
 pub mod merkle;
 mod note;
 mod proof;
+mod remember;
 mod trust;
 mod verify;
 
@@ -61,6 +63,11 @@ pub use hash::{
     ZERO_HASH,
 };
 pub use item::{Item, ItemRef};
+pub use judge::{
+    judge, merge_keeping_unknown, merge_unverified, merge_verified, signer_contradiction,
+    ChainCheckpoints, CheckpointFindingKind, Judged, Judgement, MergedNotes, RootsAt,
+    MAX_NOTES_PER_CHAIN,
+};
 pub use keyring::{KeyEntry, KeyState, Keyring};
 pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};
 pub use note::{
@@ -71,6 +78,10 @@ pub use proof::{
     verify_consistency_proof, verify_inclusion_proof, ConsistencyProofFile, EntryEvidence,
     InclusionProofFile, ItemEvidence, ProofError, VerifiedConsistency, VerifiedInclusion,
     CONSISTENCY_PROOF_FORMAT, INCLUSION_PROOF_FORMAT,
+};
+pub use remember::{
+    bundle_to_json, notes_from_file, remembered_from_json, remembered_to_json, RememberError,
+    WitnessEvidence, CHECKPOINT_BUNDLE_FORMAT, REMEMBERED_FORMAT, WITNESS_EVIDENCE_FORMAT,
 };
 pub use trust::{CheckpointTrust, KeyStanding, Pin, Trust, TrustError, TrustedWriter};
 pub use verify::{

@@ -23,18 +23,17 @@
 //! (`kchain_topic::publish_note`, partition 0), so the same readers and witnesses' append
 //! path work; only the origin differs (no `/<partition>` suffix: a blocks topic has one).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use kchain_core::merkle::{self, TreeBuilder};
 use kchain_core::{
-    chain_leaf, chain_origin, Checkpoint, CheckpointTrust, Hash, NoteSigner, NoteVerifier, Policy,
-    SignedNote, TrustedCheckpoint, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+    chain_leaf, chain_origin, ChainCheckpoints, Checkpoint, CheckpointTrust, Hash, NoteSigner,
+    NoteVerifier, Policy, SignedNote, TrustedCheckpoint, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_log::Log;
 use kchain_topic::{
-    merge_notes, merge_verified_notes, publish_note, read_checkpoints, CheckpointFindingKind,
-    CheckpointRecord,
+    publish_note, read_checkpoints, CheckpointFindingKind, CheckpointRecord, CheckpointStore,
 };
 
 use crate::block::Block;
@@ -61,6 +60,12 @@ pub struct CheckpointOptions {
     pub every: Duration,
     /// The origin namespace (see [`ledger_origin`]).
     pub namespace: String,
+    /// Where the sealer remembers the newest checkpoint it signed, outside the log (by
+    /// default beside its key file): a sealer whose blocks topic was truncated or rewritten
+    /// below it refuses to sign, even when the checkpoints topic was emptied too.
+    pub store: Option<CheckpointStore>,
+    /// The identity of the log (see [`CheckpointStore`]).
+    pub backend: String,
 }
 
 impl Default for CheckpointOptions {
@@ -70,6 +75,8 @@ impl Default for CheckpointOptions {
             every_blocks: 100,
             every: Duration::from_secs(10),
             namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+            store: None,
+            backend: String::new(),
         }
     }
 }
@@ -109,8 +116,9 @@ fn chain_len(chain: &Chain) -> u64 {
 }
 
 /// The checkpoints of `origin` among `records` (those of the blocks partition), one note per
-/// text with the union of its signatures; a signature line claiming one of `known` is kept
-/// only if it verifies.
+/// text with the union of its signatures; with `known`, only notes with a verified line by
+/// one of them, whose lines claiming one of `known` are kept only if they verify (the lines
+/// by other keys, such as witnesses' cosignatures, are kept as they are).
 fn origin_checkpoints(
     records: &[CheckpointRecord],
     origin: &str,
@@ -121,8 +129,8 @@ fn origin_checkpoints(
         .filter(|r| r.chain_partition == BLOCKS_PARTITION)
         .map(|r| &r.note);
     let merged = match known {
-        Some(known) => merge_verified_notes(notes, known),
-        None => merge_notes(notes),
+        Some(known) => kchain_core::merge_keeping_unknown(notes, known).notes,
+        None => kchain_core::merge_unverified(notes),
     };
     merged
         .into_iter()
@@ -186,23 +194,36 @@ impl Publisher {
         let origin = ledger_origin(&options.namespace, blocks_topic);
         let own = [signer.verifier()];
         let records = read_checkpoints(log, blocks_topic)?;
-        let mut mine: Vec<(SignedNote, Checkpoint)> = origin_checkpoints(&records, &origin, None)
-            .into_iter()
-            .filter(|(n, _)| n.verify(&own).is_ok())
-            .collect();
-        mine.sort_by_key(|(_, c)| c.size());
         let refuse = |detail: String| LedgerError::CheckpointRefused {
             origin: origin.clone(),
             detail,
         };
-        if let Some(w) = mine.windows(2).find(|w| w[0].1.size() == w[1].1.size()) {
-            return Err(refuse(format!(
-                "sealer '{}' already signed two checkpoints of size {}; refusing to sign more",
-                signer.name(),
-                w[0].1.size()
-            )));
+        let remembered = match &options.store {
+            Some(store) => store.load(&options.backend, &origin)?,
+            None => None,
+        };
+        let mut by_size: HashMap<u64, Hash> = HashMap::new();
+        let mut last: Option<(SignedNote, Checkpoint)> = None;
+        let mine = origin_checkpoints(&records, &origin, Some(&own));
+        for (n, c) in mine.into_iter().chain(
+            remembered
+                .iter()
+                .filter_map(|n| Checkpoint::parse(n.text()).ok().map(|c| (n.clone(), c))),
+        ) {
+            if by_size
+                .insert(c.size(), *c.root())
+                .is_some_and(|r| r != *c.root())
+            {
+                return Err(refuse(format!(
+                    "sealer '{}' already signed two checkpoints of size {}; refusing to sign more",
+                    signer.name(),
+                    c.size()
+                )));
+            }
+            if last.as_ref().is_none_or(|(_, l)| c.size() > l.size()) {
+                last = Some((n, c));
+            }
         }
-        let last = mine.pop();
         let len = chain_len(chain);
         let mut tree = TreeBuilder::new();
         let mut root_at_last = None;
@@ -215,27 +236,27 @@ impl Publisher {
         if last.as_ref().is_some_and(|(_, c)| c.size() == tree.size()) {
             root_at_last = Some(tree.root());
         }
-        if let Some((_, c)) = &last {
-            let signed = format!(
-                "sealer '{}' signed a checkpoint of size {} and will not sign one that \
-                 contradicts it; run `kchain ledger verify --chain ...`",
-                signer.name(),
-                c.size()
-            );
-            if c.size() > len {
+        if let Some((n, c)) = &last {
+            let source = match (&options.store, &remembered) {
+                (Some(store), Some(r)) if r == n => format!(
+                    "remembered in {}",
+                    store.path(&options.backend, &origin).display()
+                ),
+                _ => format!("on {blocks_topic}.checkpoints"),
+            };
+            if let Some(why) = kchain_core::signer_contradiction(c, len, root_at_last.as_ref()) {
                 return Err(refuse(format!(
-                    "the canonical chain has only {len} blocks (truncated); {signed}"
-                )));
-            }
-            let root = root_at_last.expect("the chain reaches the signed size");
-            if root != *c.root() {
-                return Err(refuse(format!(
-                    "the canonical chain's first {} blocks have tree root {}, not the signed {} \
-                     (rewritten); {signed}",
+                    "{why}; sealer '{}' signed a checkpoint of size {} with root {} ({source}) \
+                     and will not sign one that contradicts it; run `kchain ledger verify`",
+                    signer.name(),
                     c.size(),
-                    hex_lower(&root),
                     hex_lower(c.root())
                 )));
+            }
+            if let Some(store) = &options.store {
+                if remembered.as_ref() != Some(n) {
+                    store.save(&options.backend, &origin, n)?;
+                }
             }
         }
         Ok(Publisher {
@@ -292,6 +313,10 @@ impl Publisher {
         let checkpoint = Checkpoint::new(&self.origin, size, root)
             .map_err(|e| LedgerError::Invalid(format!("{}: {e}", self.origin)))?;
         let note = checkpoint.sign(&self.signer);
+        // Remembered before it is published: the sealer's memory is never behind the log.
+        if let Some(store) = &self.options.store {
+            store.save(&self.options.backend, &self.origin, &note)?;
+        }
         let offset = publish_note(log, &self.blocks_topic, BLOCKS_PARTITION, &note)?;
         self.last = Some((note.clone(), checkpoint.clone()));
         self.last_time = Instant::now();
@@ -357,15 +382,34 @@ pub fn ledger_policy(
     .map_err(|e| LedgerError::Invalid(e.to_string()))
 }
 
+/// What `ledger verify` holds the canonical chain against besides the checkpoints topic.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointAnchors {
+    /// Where this verifier remembers the newest checkpoint that met its policy (`None`: no
+    /// memory). Every run must find the chain consistent with it.
+    pub store: Option<CheckpointStore>,
+    /// The identity of the log (see [`CheckpointStore`]).
+    pub backend: String,
+    /// Checkpoints handed over outside the log (`--checkpoint FILE`, from a witness): they
+    /// count as if read from the checkpoints topic.
+    pub handed: Vec<SignedNote>,
+    /// Whether a chain with blocks after genesis must have a trusted checkpoint (a trust
+    /// file with a checkpoint policy was given).
+    pub required: bool,
+}
+
 /// Holds a replayed canonical chain against the checkpoints in `records` (read from the
 /// checkpoints topic *before* the blocks topic's end was taken, so that none covers a block
-/// the replay did not reach). `end` is the end offset of the blocks topic.
+/// the replay did not reach), those handed over in `anchors` and the one it remembers, with
+/// the one judge ([`kchain_core::judge`]). `end` is the end offset of the blocks topic. With
+/// no finding, the newest trusted checkpoint is remembered.
 pub(crate) fn check(
     chain: &Chain,
     blocks_topic: &str,
     records: &[CheckpointRecord],
     trust: &CheckpointTrust,
     end: u64,
+    anchors: &CheckpointAnchors,
 ) -> Result<(CheckpointStatus, Option<CheckpointFinding>), LedgerError> {
     let origin = ledger_origin(&trust.namespace, blocks_topic);
     let policy = ledger_policy(chain.genesis(), blocks_topic, trust, None)?;
@@ -376,119 +420,69 @@ pub(crate) fn check(
         .chain(policy.witnesses())
         .cloned()
         .collect();
-    let notes = origin_checkpoints(records, &origin, Some(&known));
-    let trusted: Vec<(&SignedNote, TrustedCheckpoint)> = notes
+    let from_log = records
         .iter()
-        .filter_map(|(n, _)| policy.check(n).ok().map(|t| (n, t)))
-        .collect();
-    let newest = trusted
-        .iter()
-        .max_by_key(|(_, t)| t.checkpoint.size())
-        .map(|(n, t)| ((*n).clone(), t.clone()));
-    let status = CheckpointStatus {
-        origin,
-        seen: notes.len(),
-        untrusted: notes.len() - trusted.len(),
-        newest,
+        .filter(|r| r.chain_partition == BLOCKS_PARTITION)
+        .map(|r| &r.note);
+    let notes: Vec<SignedNote> =
+        kchain_core::merge_verified(from_log.chain(&anchors.handed), &known)
+            .notes
+            .into_iter()
+            .filter(|n| Checkpoint::parse(n.text()).is_ok_and(|c| c.origin() == origin))
+            .collect();
+    let remembered = match &anchors.store {
+        Some(store) => store.load(&anchors.backend, &origin)?,
+        None => None,
     };
     let len = chain_len(chain);
-    if let Some(f) = fork(&notes, &sealers_only, end) {
-        return Ok((status, Some(f)));
+    let judgement = kchain_core::judge::<LedgerError>(
+        ChainCheckpoints {
+            policy: &policy,
+            writer_policy: &sealers_only,
+            notes: &notes,
+            entries: len,
+            intact: true,
+            remembered: remembered.as_ref(),
+            // Genesis alone is not worth a checkpoint.
+            required: anchors.required && len > 1,
+        },
+        &mut |sizes| {
+            let max = sizes.last().copied().unwrap_or(0);
+            let leaves = chain_leaves(chain, max);
+            Ok(sizes
+                .iter()
+                .map(|&s| merkle::root(&leaves[..s as usize]))
+                .collect())
+        },
+    )?;
+    if let (Some(store), Some(note)) = (&anchors.store, &judgement.remember) {
+        store.save(&anchors.backend, &origin, note)?;
     }
-    if let Some((n, t)) = &status.newest {
-        if t.checkpoint.size() > len {
-            let f = CheckpointFinding {
-                kind: CheckpointFindingKind::Truncated,
-                offset: end,
-                height: Some(len),
-                detail: format!(
-                    "a trusted checkpoint covers {} blocks (heights 0..{}), but the canonical \
-                     chain has {len} (it ends at height {}): blocks at the end were removed or \
-                     replaced",
-                    t.checkpoint.size(),
-                    t.checkpoint.size() - 1,
-                    len - 1
-                ),
-                evidence: vec![n.clone()],
-            };
-            return Ok((status, Some(f)));
-        }
-    }
-    let finding = rewritten(chain, &trusted);
-    Ok((status, finding))
-}
-
-/// Two checkpoints of one size with different roots, both signed by a genesis sealer.
-fn fork(
-    notes: &[(SignedNote, Checkpoint)],
-    sealers: &Policy,
-    end: u64,
-) -> Option<CheckpointFinding> {
-    let mut by_size: BTreeMap<u64, &(SignedNote, Checkpoint)> = BTreeMap::new();
-    for s in notes.iter().filter(|(n, _)| sealers.check(n).is_ok()) {
-        match by_size.get(&s.1.size()) {
-            Some(other) if other.1.root() != s.1.root() => {
-                return Some(CheckpointFinding {
-                    kind: CheckpointFindingKind::Fork,
-                    offset: end,
-                    height: None,
-                    detail: format!(
-                        "two checkpoints of size {} with different roots, both signed by a \
-                         sealer of the genesis",
-                        s.1.size()
-                    ),
-                    evidence: vec![other.0.clone(), s.0.clone()],
-                });
+    let finding = judgement.finding.map(|f| {
+        let offset = match (f.kind, f.height) {
+            (CheckpointFindingKind::Rewritten, Some(h))
+            | (CheckpointFindingKind::Rollback, Some(h))
+                if h < len =>
+            {
+                chain.block_at(h).map_or(end, |(_, o)| o)
             }
-            Some(_) => {}
-            None => {
-                by_size.insert(s.1.size(), s);
-            }
-        }
-    }
-    None
-}
-
-/// The smallest trusted checkpoint whose root is not the chain tree's root at its size
-/// (every trusted checkpoint is within the chain: the newest was checked). The finding points
-/// at the first height after the largest smaller checkpoint that does match.
-fn rewritten(
-    chain: &Chain,
-    trusted: &[(&SignedNote, TrustedCheckpoint)],
-) -> Option<CheckpointFinding> {
-    let mut sorted: Vec<&(&SignedNote, TrustedCheckpoint)> = trusted.iter().collect();
-    sorted.sort_by_key(|(_, t)| t.checkpoint.size());
-    let max = sorted.last()?.1.checkpoint.size();
-    let leaves = chain_leaves(chain, max);
-    let mut tree = TreeBuilder::new();
-    let mut matched = 0u64;
-    for (n, t) in sorted {
-        let c = &t.checkpoint;
-        while tree.size() < c.size() {
-            tree.push(&leaves[tree.size() as usize]);
-        }
-        let root = tree.root();
-        if root == *c.root() {
-            matched = c.size();
-            continue;
-        }
-        let (_, offset) = chain.block_at(matched).expect("within the chain");
-        return Some(CheckpointFinding {
-            kind: CheckpointFindingKind::Rewritten,
+            _ => end,
+        };
+        CheckpointFinding {
+            kind: f.kind,
             offset,
-            height: Some(matched),
-            detail: format!(
-                "the canonical chain's first {} blocks have tree root {}, but a trusted \
-                 checkpoint signed root {}: a block at heights {matched}..{} was replaced",
-                c.size(),
-                hex_lower(&root),
-                hex_lower(c.root()),
-                c.size() - 1
-            ),
-            evidence: vec![(*n).clone()],
-        });
-    }
-    None
+            height: f.height,
+            detail: f.detail.replace("entries", "blocks"),
+            evidence: f.evidence,
+        }
+    });
+    let status = CheckpointStatus {
+        origin,
+        seen: judgement.seen,
+        untrusted: judgement.untrusted,
+        newest: judgement.newest,
+    };
+    Ok((status, finding))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ pub use block::{
 pub use chain::{Chain, Finding, FindingKind, IgnoreReason, Observed, Verdict};
 pub use checkpoints::{
     ledger_origin, ledger_policy, prove_tx, sealer_verifiers, witness_ledger_pass,
-    CheckpointFinding, CheckpointOptions, CheckpointStatus,
+    CheckpointAnchors, CheckpointFinding, CheckpointOptions, CheckpointStatus,
 };
 pub use client::{
     canonical_blocks, init, next_nonce, partition_of, read_block, replay, state_digest, submit,

@@ -41,6 +41,8 @@ pub struct VerifyOptions {
     pub pins: Vec<(u64, Hash)>,
     /// A node's snapshot file, whose tip is used as a pin when it is of this ledger.
     pub snapshot: Option<PathBuf>,
+    /// The remembered checkpoint and handed-over checkpoints (with `checkpoints` given).
+    pub checkpoint_anchors: checkpoints::CheckpointAnchors,
 }
 
 /// An ignored record of the blocks topic.
@@ -337,7 +339,14 @@ pub fn verify_ledger_with_checkpoints(
         check_anchors(&chain, opts, end, &mut report);
     }
     if let (Some(trust), Some(records), None) = (checkpoints, &records, &report.finding) {
-        let (status, finding) = checkpoints::check(&chain, blocks_topic, records, trust, end)?;
+        let (status, finding) = checkpoints::check(
+            &chain,
+            blocks_topic,
+            records,
+            trust,
+            end,
+            &opts.checkpoint_anchors,
+        )?;
         if let Some((_, t)) = &status.newest {
             report.anchors.push(format!(
                 "checkpoint size {} signed by {} ({} cosignature(s))",

@@ -32,6 +32,7 @@ fn every(blocks: u64) -> CheckpointOptions {
         every_blocks: blocks,
         every: Duration::ZERO,
         namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+        ..CheckpointOptions::default()
     }
 }
 
@@ -534,9 +535,10 @@ fn witnesses_cosign_the_ledgers_checkpoints_and_refuse_a_fork() {
         ),
         "{events:?}"
     );
+    // From then on every pass raises the alarm, and the witness cosigns nothing more.
     assert!(matches!(
         &pass(&w1, states.0.path())[..],
-        [WitnessEvent::Skipped { .. }]
+        [WitnessEvent::Alarm { .. }]
     ));
 }
 
@@ -984,4 +986,57 @@ mod on_kafka {
         let name = format!("cp-kafka-{}-{nanos}", std::process::id());
         super::checkpoints_end_to_end(&log, &name);
     }
+}
+
+#[test]
+fn a_sealer_that_remembers_refuses_after_its_checkpoints_were_deleted_too() {
+    let (_src_dir, src) = embedded();
+    let memory = tempfile::tempdir().unwrap();
+    let remembering = CheckpointOptions {
+        store: Some(kchain_topic::CheckpointStore::new(memory.path())),
+        backend: "embedded:/ledger".to_owned(),
+        ..every(2)
+    };
+    let cast = Cast::new("cp-memory", 2, 4, 1000, 2);
+    cast.init(&src);
+    let txs: Vec<Transaction> = (0..6)
+        .map(|i| cast.transfer(i % 4, cast.address((i + 1) % 4), 1, 1 + i as u64 / 4))
+        .collect();
+    submit(&src, &cast.genesis, &txs).unwrap();
+    seal(&src, &cast, 0, Some(remembering.clone()));
+    let signed = checkpoint_sizes(&seal(&src, &cast, 0, Some(remembering.clone())));
+    assert!(signed.is_empty(), "nothing new to sign: {signed:?}");
+
+    // The last two blocks dropped, and the checkpoints topic (the sealer's only memory
+    // before) not copied: the log shows no checkpoint at all.
+    let (_dst_dir, dst) = embedded();
+    let t = &cast.genesis.topics;
+    copy_topic_with(&src, &dst, &t.blocks, |_, r| r.truncate(r.len() - 2)).unwrap();
+    for topic in [&t.transactions, &t.rejected] {
+        copy_topic_with(&src, &dst, topic, |_, _| {}).unwrap();
+    }
+    let mut events = Vec::new();
+    match Node::open(
+        &dst,
+        options(&cast, Some(remembering)),
+        Some((cast.sealer_key(0), seal_options(1))),
+        &mut events,
+    ) {
+        Err(LedgerError::CheckpointRefused { detail, .. }) => {
+            assert!(detail.contains("truncated"), "{detail}");
+            assert!(
+                detail.contains("remembered in"),
+                "names its evidence: {detail}"
+            );
+        }
+        other => panic!("the sealer must refuse, got {:?}", other.err()),
+    }
+    // Without its memory the same sealer would have signed on over the cut chain.
+    Node::open(
+        &dst,
+        options(&cast, Some(every(2))),
+        Some((cast.sealer_key(0), seal_options(1))),
+        &mut events,
+    )
+    .unwrap();
 }

@@ -262,6 +262,7 @@ fn anchors_catch_what_the_log_alone_cannot() {
         expected_genesis: Some(genesis),
         pins: vec![(6, b6)],
         snapshot: None,
+        ..VerifyOptions::default()
     };
     let report = verify(&src, &cast, &pinned);
     assert!(report.ok(), "{}", report.to_text());

@@ -19,19 +19,20 @@
 //! with the topic's partition count), so the writers of different partitions never contend
 //! for one appender. Readers read every partition and go by the record key.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kchain_core::merkle::{self, TreeBuilder};
 use kchain_core::{
-    chain_leaf, chain_origin, record_entry_header, ChainContext, ChainId, Checkpoint,
-    CheckpointTrust, ConsistencyProofFile, EntryHeader, Hash, InclusionProofFile, Item,
-    NoteSignature, NoteSigner, NoteVerifier, Observation, SignedNote, Trust, TrustedCheckpoint,
-    WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+    chain_leaf, chain_origin, record_entry_header, ChainCheckpoints, ChainContext, ChainId,
+    Checkpoint, CheckpointTrust, ConsistencyProofFile, EntryHeader, Hash, InclusionProofFile, Item,
+    NoteSigner, NoteVerifier, Observation, SignedNote, Trust, TrustedCheckpoint, WriterKey,
+    DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_log::{Log, LogError, Record, StoredRecord, TopicConfig};
 
 use crate::error::TopicError;
+use crate::files::CheckpointStore;
 use crate::mapping::{item_of, meta_of};
 use crate::verify::{observe_record, Chunks, TopicReport};
 
@@ -68,6 +69,12 @@ pub struct CheckpointOptions {
     pub every: Duration,
     /// The origin namespace (see [`partition_origin`]).
     pub namespace: String,
+    /// Where the writer remembers the newest checkpoint it signed, outside the log (by
+    /// default beside its key file). With it, a writer whose log was truncated or rewritten
+    /// below what it signed refuses to sign, even when the checkpoints topic was emptied too.
+    pub store: Option<CheckpointStore>,
+    /// The identity of the log (see [`CheckpointStore`]).
+    pub backend: String,
 }
 
 impl Default for CheckpointOptions {
@@ -78,6 +85,8 @@ impl Default for CheckpointOptions {
             every_entries: 100_000,
             every: Duration::from_secs(10),
             namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+            store: None,
+            backend: String::new(),
         }
     }
 }
@@ -129,67 +138,20 @@ fn parse_record(partition: u32, r: StoredRecord) -> Option<CheckpointRecord> {
 
 /// The distinct checkpoint texts of `notes`, each with the union of the signatures it was
 /// seen with (a witness appends the text again with its cosignature), in order of first
-/// appearance.
+/// appearance. Linear ([`kchain_core::merge_unverified`]); for display and export, not trust.
 pub fn merge_notes<'a>(notes: impl IntoIterator<Item = &'a SignedNote>) -> Vec<SignedNote> {
-    let mut out: Vec<SignedNote> = Vec::new();
-    for note in notes {
-        match out.iter_mut().find(|n| n.text() == note.text()) {
-            Some(merged) => {
-                for sig in note.signatures() {
-                    if !has_signature(merged, sig) {
-                        merged.add_signature(sig.clone());
-                    }
-                }
-            }
-            None => out.push(note.clone()),
-        }
-    }
-    out
+    kchain_core::merge_unverified(notes)
 }
 
-/// Like [`merge_notes`], but a signature line that claims a key of `known` is kept only when
-/// it verifies (replacing an earlier line of that key). Anyone who can append to the
-/// checkpoints topic can append a checkpoint's text with a bogus line under a witness's or
-/// writer's name; without this, that line would make a valid checkpoint fail its policy.
+/// Like [`merge_notes`], but keeping only signature lines by `known` keys that verify, and
+/// only notes with at least one ([`kchain_core::merge_verified`]). Anyone who can append to
+/// the checkpoints topic can append a checkpoint's text with a bogus line under a witness's
+/// or writer's name; without this, that line would make a valid checkpoint fail its policy.
 pub fn merge_verified_notes<'a>(
     notes: impl IntoIterator<Item = &'a SignedNote>,
     known: &[NoteVerifier],
 ) -> Vec<SignedNote> {
-    let mut out: Vec<SignedNote> = Vec::new();
-    for note in notes {
-        let i = match out.iter().position(|n| n.text() == note.text()) {
-            Some(i) => i,
-            None => {
-                let Ok(empty) = SignedNote::new(note.text()) else {
-                    continue;
-                };
-                out.push(empty);
-                out.len() - 1
-            }
-        };
-        let merged = &mut out[i];
-        for sig in note.signatures() {
-            let claimed = known
-                .iter()
-                .find(|v| v.name() == sig.name() && v.key_id() == sig.key_id());
-            match claimed {
-                Some(v) if v.verify(note.text(), sig.signature()) => {
-                    merged.add_signature(sig.clone())
-                }
-                Some(_) => {}
-                None if !has_signature(merged, sig) => merged.add_signature(sig.clone()),
-                None => {}
-            }
-        }
-    }
-    out.retain(|n| !n.signatures().is_empty());
-    out
-}
-
-fn has_signature(note: &SignedNote, sig: &NoteSignature) -> bool {
-    note.signatures()
-        .iter()
-        .any(|s| s.name() == sig.name() && s.key_id() == sig.key_id())
+    kchain_core::merge_verified(notes, known).notes
 }
 
 /// The merged checkpoints (see [`merge_notes`]) of partition `partition` of `topic` under
@@ -406,28 +368,11 @@ impl<'l> CheckpointState<'l> {
             ))
         })?;
         let origin = partition_origin(&options.namespace, topic, partition);
-        let own = [signer.verifier()];
-        let mut mine: Vec<(SignedNote, Checkpoint)> =
-            partition_checkpoints(log, topic, partition, &options.namespace)?
-                .into_iter()
-                .filter(|(n, _)| n.verify(&own).is_ok())
-                .collect();
-        mine.sort_by_key(|(_, c)| c.size());
-        if let Some(w) = mine.windows(2).find(|w| w[0].1.size() == w[1].1.size()) {
-            return Err(TopicError::Invalid(format!(
-                "{origin}: this key already signed two checkpoints of size {}; refusing to \
-                 sign more",
-                w[0].1.size()
-            )));
-        }
-        let last = mine.pop();
+        let (last, source) = last_signed(log, topic, partition, &origin, &signer, &options)?;
         let count = tip.map_or(0, |(h, _)| h + 1);
         let mut tree = TreeBuilder::new();
-        let mut root_at_last = None;
         let last_size = last.as_ref().map(|(_, c)| c.size());
-        if last_size == Some(0) {
-            root_at_last = Some(merkle::empty_root());
-        }
+        let mut root_at_last = (last_size == Some(0)).then(merkle::empty_root);
         read_chain(log, topic, partition, count, &mut |_, h, _| {
             tree.push(&chain_leaf(h));
             if Some(tree.size()) == last_size {
@@ -435,26 +380,13 @@ impl<'l> CheckpointState<'l> {
             }
         })?;
         if let Some((_, c)) = &last {
-            let refuse = |why: String| {
-                TopicError::Invalid(format!(
-                    "{origin}: {why}; this writer signed a checkpoint of size {} and will not \
-                     sign one that contradicts it",
-                    c.size()
-                ))
-            };
-            match root_at_last {
-                None => {
-                    return Err(refuse(format!(
-                        "the chain has only {count} entries (truncated)"
-                    )))
-                }
-                Some(r) if r != *c.root() => {
-                    return Err(refuse(format!(
-                        "the chain's first {} entries differ from what it signed (rewritten)",
-                        c.size()
-                    )))
-                }
-                Some(_) => {}
+            if let Some(why) = kchain_core::signer_contradiction(c, count, root_at_last.as_ref()) {
+                return Err(TopicError::Invalid(format!(
+                    "{origin}: refusing to sign: {why}; this writer signed size {} with root {} \
+                     ({source}) and never signs two inconsistent checkpoints",
+                    c.size(),
+                    hex::encode(c.root())
+                )));
             }
         }
         Ok(CheckpointState {
@@ -511,6 +443,10 @@ impl<'l> CheckpointState<'l> {
         let checkpoint = Checkpoint::new(&self.origin, size, root)
             .map_err(|e| TopicError::Invalid(format!("{}: {e}", self.origin)))?;
         let note = checkpoint.sign(&self.signer);
+        // Remembered before it is published: the writer's memory is never behind the log.
+        if let Some(store) = &self.options.store {
+            store.save(&self.options.backend, &self.origin, &note)?;
+        }
         publish_note(self.log, &self.topic, self.partition, &note)?;
         self.last = Some((note.clone(), checkpoint));
         self.last_time = Instant::now();
@@ -518,44 +454,85 @@ impl<'l> CheckpointState<'l> {
     }
 }
 
+/// The newest checkpoint `signer` signed for `origin`: on the checkpoints topic, or in the
+/// writer's own memory (`options.store`), whichever is larger, with where it was found.
+/// Refuses when the key signed two roots for one size (its key was used elsewhere).
+fn last_signed(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    origin: &str,
+    signer: &NoteSigner,
+    options: &CheckpointOptions,
+) -> Result<(Option<(SignedNote, Checkpoint)>, String), TopicError> {
+    let own = [signer.verifier()];
+    let records = read_checkpoints(log, topic)?;
+    let mine = origin_notes(
+        records
+            .iter()
+            .filter(|r| r.chain_partition == partition)
+            .map(|r| &r.note),
+        &own,
+        origin,
+    );
+    let remembered = match &options.store {
+        Some(store) => store.load(&options.backend, origin)?,
+        None => None,
+    };
+    let mut by_size: HashMap<u64, Hash> = HashMap::new();
+    let mut newest: Option<(SignedNote, Checkpoint)> = None;
+    for (n, from_memory) in mine
+        .iter()
+        .map(|n| (n, false))
+        .chain(remembered.iter().map(|n| (n, true)))
+    {
+        let Ok(c) = Checkpoint::parse(n.text()) else {
+            continue;
+        };
+        if by_size
+            .insert(c.size(), *c.root())
+            .is_some_and(|r| r != *c.root())
+        {
+            return Err(TopicError::Invalid(format!(
+                "{origin}: this key already signed two checkpoints of size {}; refusing to \
+                 sign more",
+                c.size()
+            )));
+        }
+        let newer = newest.as_ref().is_none_or(|(_, b)| c.size() > b.size());
+        if newer || (from_memory && newest.as_ref().is_some_and(|(_, b)| b.size() == c.size())) {
+            newest = Some((n.clone(), c));
+        }
+    }
+    let source = match (&options.store, &newest, &remembered) {
+        (Some(store), Some((n, _)), Some(r)) if n == r => format!(
+            "remembered in {}",
+            store.path(&options.backend, origin).display()
+        ),
+        _ => format!("on {}", checkpoints_topic(topic)),
+    };
+    // The memory catches up with what the topic shows this key signed.
+    if let (Some(store), Some((n, _))) = (&options.store, &newest) {
+        if remembered.as_ref() != Some(n) {
+            store.save(&options.backend, origin, n)?;
+        }
+    }
+    Ok((newest, source))
+}
+
 // ---------------------------------------------------------------------------------------
 // The verifier's side.
 
-/// What is wrong between a chain and its checkpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CheckpointFindingKind {
-    /// The chain is shorter than a trusted checkpoint: records were deleted from its end.
-    Truncated,
-    /// The chain's tree at a trusted checkpoint's size has another root: history was
-    /// rewritten (even if every hash and signature was recomputed).
-    Rewritten,
-    /// A trusted writer signed two checkpoints of one chain that cannot both be true.
-    Fork,
-}
-
-impl CheckpointFindingKind {
-    /// The stable machine name of this kind (used in `--json` output).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckpointFindingKind::Truncated => "checkpoint_truncated",
-            CheckpointFindingKind::Rewritten => "checkpoint_rewritten",
-            CheckpointFindingKind::Fork => "checkpoint_fork",
-        }
-    }
-}
-
-impl std::fmt::Display for CheckpointFindingKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use kchain_core::CheckpointFindingKind;
 
 /// A contradiction between a partition's chain and its signed checkpoints, with the signed
 /// notes that prove it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckpointFinding {
     pub kind: CheckpointFindingKind,
+    /// The offset of the first record that a checkpoint vouches for and the chain lacks or
+    /// changed (see [`kchain_core::Judged::height`]), when there is one.
+    pub offset: Option<u64>,
     pub detail: String,
     /// The signed checkpoint notes (one, or two for a fork), whole.
     pub evidence: Vec<SignedNote>,
@@ -563,7 +540,11 @@ pub struct CheckpointFinding {
 
 impl std::fmt::Display for CheckpointFinding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.kind, self.detail)
+        write!(f, "{}", self.kind)?;
+        if let Some(o) = self.offset {
+            write!(f, " at offset {o}")?;
+        }
+        write!(f, ": {}", self.detail)
     }
 }
 
@@ -576,7 +557,11 @@ pub struct PartitionCheckpoints {
     pub entries: u64,
     /// The newest checkpoint that met the policy.
     pub newest: Option<TrustedCheckpoint>,
-    /// Distinct checkpoints on the topic for this origin.
+    /// The checkpoint remembered from an earlier run, when it is newer than every trusted
+    /// one the log shows (and the chain is consistent with it).
+    pub remembered: Option<Checkpoint>,
+    /// Distinct checkpoints on the topic for this origin (with a signature by a key of the
+    /// policy).
     pub seen: usize,
     /// Of those, how many did not meet the policy (unknown key, too few cosignatures, a bad
     /// signature): ignored.
@@ -589,6 +574,9 @@ pub struct PartitionCheckpoints {
 pub struct CheckpointReport {
     pub topic: String,
     pub partitions: Vec<PartitionCheckpoints>,
+    /// Things a person should know that are not findings (an anchor kept where the log's
+    /// attacker can reach it).
+    pub warnings: Vec<String>,
 }
 
 impl CheckpointReport {
@@ -612,6 +600,9 @@ impl CheckpointReport {
                 "{}/{} checkpoints: {} seen, {} untrusted, newest trusted {newest}",
                 self.topic, p.partition, p.seen, p.untrusted
             ));
+            if let Some(r) = &p.remembered {
+                out.push_str(&format!(" (remembered size {}, newer)", r.size()));
+            }
             match &p.finding {
                 None => out.push_str(": ok\n"),
                 Some(f) => {
@@ -625,173 +616,174 @@ impl CheckpointReport {
                 }
             }
         }
+        for w in &self.warnings {
+            out.push_str(&format!("  warning: {w}\n"));
+        }
         out
     }
 }
 
+/// What `check_checkpoints_with` holds a topic against besides its checkpoints topic.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// Where this verifier remembers, per chain, the newest checkpoint that met its policy
+    /// (`None`: no memory, as before). Every run must find the chain consistent with it; a
+    /// run with no finding remembers the newest trusted checkpoint it saw.
+    pub store: Option<CheckpointStore>,
+    /// The identity of the log (see [`CheckpointStore`]): `embedded:<abs path>` or
+    /// `kafka:<bootstrap list>`.
+    pub backend: String,
+    /// Checkpoints handed over outside the log (`--checkpoint FILE`, from a witness): they
+    /// count as if read from the checkpoints topic, and must meet the policy like those.
+    pub handed: Vec<SignedNote>,
+}
+
 /// Checks each partition of a verified topic against the checkpoints on its checkpoints
-/// topic: the newest checkpoint that meets `checkpoint_trust`'s policy must not be longer
-/// than the verified chain (truncation), every trusted checkpoint's root must be the chain
-/// tree's root at its size (rewrite), and no trusted writer may have signed two roots for
-/// one size (fork).
-///
-/// Reads each partition's chain once more, up to the newest trusted checkpoint.
+/// topic (see [`check_checkpoints_with`]), with no remembered state.
 pub fn check_checkpoints(
     log: &dyn Log,
     report: &TopicReport,
     trust: &Trust,
     checkpoint_trust: &CheckpointTrust,
 ) -> Result<CheckpointReport, TopicError> {
+    let records = read_checkpoints(log, &report.topic)?;
+    check_checkpoints_with(
+        log,
+        report,
+        trust,
+        checkpoint_trust,
+        &records,
+        &CheckOptions::default(),
+    )
+}
+
+/// Checks each partition of a verified topic against its checkpoints with the one judge
+/// ([`kchain_core::judge`]): `records` (read with [`read_checkpoints`] *before* the chain was
+/// verified, so that none covers more than the chain read later, unless it was truncated),
+/// the checkpoints handed over in `options`, and the checkpoint remembered in
+/// `options.store`. The newest trusted checkpoint must not be longer than the verified chain
+/// (truncation), every trusted checkpoint's root must be the chain tree's root at its size
+/// (rewrite), no trusted writer may have signed two roots for one size (fork), the chain
+/// must be consistent with the remembered checkpoint (rollback), and a chain with entries
+/// must have a trusted checkpoint. A partition with no finding remembers its newest trusted
+/// checkpoint.
+///
+/// Reads each partition's chain once more, up to the newest trusted checkpoint.
+pub fn check_checkpoints_with(
+    log: &dyn Log,
+    report: &TopicReport,
+    trust: &Trust,
+    checkpoint_trust: &CheckpointTrust,
+    records: &[CheckpointRecord],
+    options: &CheckOptions,
+) -> Result<CheckpointReport, TopicError> {
     let topic = report.topic.as_str();
-    let records = read_checkpoints(log, topic)?;
+    let invalid = |e: kchain_core::TrustError| TopicError::Invalid(e.to_string());
+    let mut by_partition: HashMap<u32, Vec<&SignedNote>> = HashMap::new();
+    for r in records {
+        by_partition
+            .entry(r.chain_partition)
+            .or_default()
+            .push(&r.note);
+    }
     let mut partitions = Vec::new();
     for pr in &report.partitions {
         let p = pr.partition;
         let origin = checkpoint_trust.origin(topic, p);
-        let policy = checkpoint_trust
-            .policy(trust, topic, p)
-            .map_err(|e| TopicError::Invalid(e.to_string()))?;
+        let policy = checkpoint_trust.policy(trust, topic, p).map_err(invalid)?;
         let writer_policy = checkpoint_trust
             .writer_policy(trust, topic, p)
-            .map_err(|e| TopicError::Invalid(e.to_string()))?;
+            .map_err(invalid)?;
         let known: Vec<NoteVerifier> = policy
             .writers()
             .iter()
             .chain(policy.witnesses())
             .cloned()
             .collect();
-        let notes: Vec<(SignedNote, Checkpoint)> = merge_verified_notes(
-            records
-                .iter()
-                .filter(|r| r.chain_partition == p)
-                .map(|r| &r.note),
+        let from_log = by_partition.get(&p).map(Vec::as_slice).unwrap_or_default();
+        let notes = origin_notes(
+            from_log.iter().copied().chain(&options.handed),
             &known,
-        )
-        .into_iter()
-        .filter_map(|n| {
-            let c = Checkpoint::parse(n.text()).ok()?;
-            (c.origin() == origin).then_some((n, c))
-        })
-        .collect();
-        let entries = pr.summary.tip.map_or(0, |t| t.height + 1);
-        let trusted: Vec<(&SignedNote, TrustedCheckpoint)> = notes
-            .iter()
-            .filter_map(|(n, _)| policy.check(n).ok().map(|t| (n, t)))
-            .collect();
-        let newest = trusted
-            .iter()
-            .max_by_key(|(_, t)| t.checkpoint.size())
-            .map(|(n, t)| ((*n).clone(), t.clone()));
-        let finding = fork(&notes, &writer_policy).or_else(|| {
-            newest
-                .as_ref()
-                .filter(|(_, t)| t.checkpoint.size() > entries)
-                .map(|(n, t)| CheckpointFinding {
-                    kind: CheckpointFindingKind::Truncated,
-                    detail: format!(
-                        "a trusted checkpoint covers {} entries, but the chain has {entries} \
-                             verified entries",
-                        t.checkpoint.size()
-                    ),
-                    evidence: vec![n.clone()],
-                })
-        });
-        let finding = match finding {
-            Some(f) => Some(f),
-            None if pr.summary.ok() => rewritten(log, topic, p, &trusted)?,
-            // The chain itself has a finding; its tree cannot be read past it.
+            &origin,
+        );
+        let remembered = match &options.store {
+            Some(store) => store.load(&options.backend, &origin)?,
             None => None,
         };
+        let entries = pr.summary.tip.map_or(0, |t| t.height + 1);
+        let judgement = kchain_core::judge(
+            ChainCheckpoints {
+                policy: &policy,
+                writer_policy: &writer_policy,
+                notes: &notes,
+                entries,
+                intact: pr.summary.ok(),
+                remembered: remembered.as_ref(),
+                required: true,
+            },
+            &mut |sizes| roots_at(log, topic, p, sizes),
+        )?;
+        if let (Some(store), Some(note)) = (&options.store, &judgement.remember) {
+            store.save(&options.backend, &origin, note)?;
+        }
         partitions.push(PartitionCheckpoints {
             partition: p,
             origin,
             entries,
-            newest: newest.map(|(_, t)| t),
-            seen: notes.len(),
-            untrusted: notes.len() - trusted.len(),
-            finding,
+            newest: judgement.newest.map(|(_, t)| t),
+            remembered: judgement.remembered_newer,
+            seen: judgement.seen,
+            untrusted: judgement.untrusted,
+            finding: judgement.finding.map(|f| CheckpointFinding {
+                kind: f.kind,
+                offset: f.height.map(|h| pr.start_offset + h),
+                detail: f.detail,
+                evidence: f.evidence,
+            }),
         });
     }
     Ok(CheckpointReport {
         topic: topic.to_owned(),
         partitions,
+        warnings: Vec::new(),
     })
 }
 
-/// Two checkpoints of one size with different roots, both signed by a trusted writer.
-fn fork(
-    notes: &[(SignedNote, Checkpoint)],
-    writer_policy: &kchain_core::Policy,
-) -> Option<CheckpointFinding> {
-    let signed: Vec<&(SignedNote, Checkpoint)> = notes
-        .iter()
-        .filter(|(n, _)| writer_policy.check(n).is_ok())
-        .collect();
-    let mut by_size: BTreeMap<u64, &(SignedNote, Checkpoint)> = BTreeMap::new();
-    for s in signed {
-        match by_size.get(&s.1.size()) {
-            Some(other) if other.1.root() != s.1.root() => {
-                return Some(CheckpointFinding {
-                    kind: CheckpointFindingKind::Fork,
-                    detail: format!(
-                        "two checkpoints of size {} with different roots, both signed by a \
-                         trusted writer",
-                        s.1.size()
-                    ),
-                    evidence: vec![other.0.clone(), s.0.clone()],
-                });
-            }
-            Some(_) => {}
-            None => {
-                by_size.insert(s.1.size(), s);
-            }
-        }
-    }
-    None
+/// The checkpoints of `origin` among `notes`, merged by text with only verified lines by
+/// `known` keys ([`kchain_core::merge_verified`]: linear, whatever was appended).
+pub(crate) fn origin_notes<'a>(
+    notes: impl IntoIterator<Item = &'a SignedNote>,
+    known: &[NoteVerifier],
+    origin: &str,
+) -> Vec<SignedNote> {
+    kchain_core::merge_verified(notes, known)
+        .notes
+        .into_iter()
+        .filter(|n| Checkpoint::parse(n.text()).is_ok_and(|c| c.origin() == origin))
+        .collect()
 }
 
-/// The first trusted checkpoint whose root is not the chain tree's root at its size.
-fn rewritten(
+/// The chain tree's roots at `sizes` (ascending), reading the chain once up to the largest.
+fn roots_at(
     log: &dyn Log,
     topic: &str,
     partition: u32,
-    trusted: &[(&SignedNote, TrustedCheckpoint)],
-) -> Result<Option<CheckpointFinding>, TopicError> {
-    let mut wanted: Vec<&(&SignedNote, TrustedCheckpoint)> = trusted.iter().collect();
-    wanted.sort_by_key(|(_, t)| t.checkpoint.size());
-    let Some(max) = wanted.last().map(|(_, t)| t.checkpoint.size()) else {
-        return Ok(None);
-    };
-    let mut roots = BTreeMap::new();
-    roots.insert(0, merkle::empty_root());
+    sizes: &[u64],
+) -> Result<Vec<Hash>, TopicError> {
+    let mut roots = Vec::with_capacity(sizes.len());
+    let mut wanted = sizes.iter().copied().peekable();
+    while wanted.next_if_eq(&0).is_some() {
+        roots.push(merkle::empty_root());
+    }
     let mut tree = TreeBuilder::new();
+    let max = sizes.last().copied().unwrap_or(0);
     read_chain(log, topic, partition, max, &mut |_, h, _| {
         tree.push(&chain_leaf(h));
-        if wanted
-            .iter()
-            .any(|(_, t)| t.checkpoint.size() == tree.size())
-        {
-            roots.insert(tree.size(), tree.root());
+        while wanted.next_if_eq(&tree.size()).is_some() {
+            roots.push(tree.root());
         }
     })?;
-    for (n, t) in wanted {
-        let c = &t.checkpoint;
-        let computed = roots[&c.size()];
-        if computed != *c.root() {
-            return Ok(Some(CheckpointFinding {
-                kind: CheckpointFindingKind::Rewritten,
-                detail: format!(
-                    "the chain's first {} entries have tree root {}, but a trusted checkpoint \
-                     signed root {}",
-                    c.size(),
-                    hex::encode(computed),
-                    hex::encode(c.root())
-                ),
-                evidence: vec![(*n).clone()],
-            }));
-        }
-    }
-    Ok(None)
+    Ok(roots)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -948,4 +940,4 @@ pub fn writer_verifiers(trust: &Trust, topic: &str) -> Vec<NoteVerifier> {
 
 #[path = "witness.rs"]
 mod witness;
-pub use witness::{witness_origin, witness_pass, OriginLog, WitnessEvent};
+pub use witness::{witness_export, witness_origin, witness_pass, OriginLog, WitnessEvent};

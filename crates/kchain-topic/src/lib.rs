@@ -33,18 +33,19 @@ mod verify;
 mod writer;
 
 pub use checkpoints::{
-    check_checkpoints, checkpoints_topic, ensure_checkpoints_topic, merge_notes,
-    merge_verified_notes, newest_checkpoint, partition_checkpoints, partition_origin,
+    check_checkpoints, check_checkpoints_with, checkpoints_topic, ensure_checkpoints_topic,
+    merge_notes, merge_verified_notes, newest_checkpoint, partition_checkpoints, partition_origin,
     prove_consistency, prove_inclusion, publish_note, read_checkpoints, split_origin,
-    witness_origin, witness_pass, writer_verifiers, CheckpointFinding, CheckpointFindingKind,
-    CheckpointOptions, CheckpointRecord, CheckpointReport, OriginLog, PartitionCheckpoints,
-    WitnessEvent, CHECKPOINTS_SUFFIX,
+    witness_export, witness_origin, witness_pass, writer_verifiers, CheckOptions,
+    CheckpointFinding, CheckpointFindingKind, CheckpointOptions, CheckpointRecord,
+    CheckpointReport, OriginLog, PartitionCheckpoints, WitnessEvent, CHECKPOINTS_SUFFIX,
 };
 pub use decrypt::EncryptionSummary;
 pub use error::TopicError;
 pub use files::{
-    read_key_file, read_secret_file, read_trust_file, write_key_file, write_secret_file,
-    write_trust_file,
+    read_capped, read_checkpoint_file, read_key_file, read_secret_file, read_trust_file,
+    write_atomic, write_key_file, write_secret_file, write_trust_file, CheckpointStore,
+    MAX_CHECKPOINT_FILE_BYTES,
 };
 pub use inspect::{inspect, short, InspectRow};
 pub use keyring_file::{read_keyring_file, update_keyring_file, write_keyring_file};

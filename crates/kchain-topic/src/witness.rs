@@ -20,6 +20,7 @@
 //! The leaves come from the log, which the witness does not trust: they only serve to build
 //! a proof, and a proof made of wrong leaves fails against the roots the writer signed.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use kchain_core::merkle::{self, TreeBuilder};
@@ -47,11 +48,21 @@ pub enum WitnessEvent {
         refusal: WitnessRefusal,
     },
     /// Not offered to the witness: the log's chain does not (yet) match the checkpoint, so
-    /// no consistency proof can be built from it; or the origin forked earlier.
+    /// no consistency proof can be built from it.
     Skipped {
         origin: String,
         size: u64,
         reason: String,
+    },
+    /// The log contradicts what this witness cosigned (it is shorter than the cosigned
+    /// checkpoint, or its tree has another root at that size), or a fork was refused before:
+    /// the witness never cosigns for the origin again. `evidence` is the file that proves it
+    /// (written when the contradiction was first seen).
+    Alarm {
+        origin: String,
+        size: u64,
+        detail: String,
+        evidence: Option<std::path::PathBuf>,
     },
 }
 
@@ -71,17 +82,19 @@ pub fn witness_pass(
     now: u64,
 ) -> Result<Vec<WitnessEvent>, TopicError> {
     let records = read_checkpoints(log, topic)?;
-    let mut partitions: Vec<u32> = records.iter().map(|r| r.chain_partition).collect();
-    partitions.sort_unstable();
-    partitions.dedup();
+    // Grouped by partition in one pass; a record key naming a partition the topic does not
+    // have proves nothing (anyone can append one).
+    let count = log.topic(topic)?.partitions;
+    let mut by_partition: BTreeMap<u32, Vec<&SignedNote>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.chain_partition < count) {
+        by_partition
+            .entry(r.chain_partition)
+            .or_default()
+            .push(&r.note);
+    }
     let mut events = Vec::new();
-    for p in partitions {
+    for (p, notes) in by_partition {
         let origin = partition_origin(namespace, topic, p);
-        let notes: Vec<&SignedNote> = records
-            .iter()
-            .filter(|r| r.chain_partition == p)
-            .map(|r| &r.note)
-            .collect();
         let have = log.end_offset(topic, p)? - log.start_offset(topic, p)?;
         let mut leaves = |from: u64, to: u64| leaves_between(log, topic, p, from, to);
         let origin_log = OriginLog {
@@ -166,6 +179,41 @@ pub fn witness_origin(
             }
         })
         .collect();
+    let evidence_file = state_dir.join(format!("evidence-{}-{}.json", file_safe(&origin), {
+        last.as_ref().map_or(0, |(_, c)| c.size())
+    }));
+    if let Some(detail) = read_marker(&forked)? {
+        events.push(WitnessEvent::Alarm {
+            origin: origin.clone(),
+            size: last.as_ref().map_or(0, |(_, c)| c.size()),
+            detail,
+            evidence: evidence_file.exists().then_some(evidence_file),
+        });
+        return Ok(events);
+    }
+    // What the witness cosigned must still be in the log: a log shorter than it is
+    // truncated, whatever its checkpoints topic shows now.
+    if let Some((ln, lc)) = &last {
+        if have < lc.size() {
+            let detail = format!(
+                "the log has {have} entries, fewer than the {} of the checkpoint this witness \
+                 cosigned (truncated)",
+                lc.size()
+            );
+            events.push(contradicted(
+                &origin,
+                ln,
+                lc,
+                have,
+                None,
+                "truncated",
+                detail,
+                &forked,
+                &evidence_file,
+            )?);
+            return Ok(events);
+        }
+    }
     if fresh.is_empty() {
         return Ok(events);
     }
@@ -176,16 +224,6 @@ pub fn witness_origin(
             reason: reason.to_owned(),
         })
     };
-    if forked.exists() {
-        for (_, c) in &fresh {
-            skip(
-                &mut events,
-                c.size(),
-                "this witness found a fork for this origin before",
-            );
-        }
-        return Ok(events);
-    }
     // The tree of what was last cosigned: its saved frontier, else rebuilt from the log.
     let mut tree = match &last {
         None => Some(TreeBuilder::new()),
@@ -201,6 +239,7 @@ pub fn witness_origin(
         Some(_) if max.min(have) > base => leaves_of(base, max.min(have))?,
         _ => Vec::new(),
     };
+    let mut beneath_checked = false;
     for (note, c) in fresh {
         let size = c.size();
         let same_size = last.as_ref().is_some_and(|(_, lc)| lc.size() == size);
@@ -221,6 +260,33 @@ pub fn witness_origin(
                     merkle::consistency_proof_extending(t, appended).unwrap_or_default()
                 }
                 _ => {
+                    // Does the log still hold what this witness cosigned? If its tree at
+                    // that size has another root, the log was rewritten beneath it.
+                    if let Some((ln, lc)) = last.as_ref().filter(|_| !beneath_checked) {
+                        beneath_checked = true;
+                        let log_root = rebuild(leaves_of, lc.size())?.map(|t| t.root());
+                        if log_root.is_some_and(|r| r != *lc.root()) {
+                            let detail = format!(
+                                "the log's first {} entries have tree root {}, not the {} this \
+                                 witness cosigned (rewritten)",
+                                lc.size(),
+                                log_root.map(hex::encode).unwrap_or_default(),
+                                hex::encode(lc.root())
+                            );
+                            events.push(contradicted(
+                                &origin,
+                                ln,
+                                lc,
+                                have,
+                                log_root,
+                                "rewritten",
+                                detail,
+                                &forked,
+                                &evidence_file,
+                            )?);
+                            break;
+                        }
+                    }
                     skip(
                         &mut events,
                         size,
@@ -235,7 +301,9 @@ pub fn witness_origin(
                 let mut cosigned = note.clone();
                 cosigned.add_signature(cosignature.to_note_signature());
                 publish(&cosigned)?;
-                write_file(&state, note.to_text().as_bytes())?;
+                // The note is kept with this witness's cosignature: `kchain witness export`
+                // hands it to verifiers as a checkpoint outside the log.
+                write_file(&state, cosigned.to_text().as_bytes())?;
                 match grown {
                     Some((g, _)) => {
                         write_file(&frontier_file, frontier_text(&g).as_bytes())?;
@@ -265,7 +333,10 @@ pub fn witness_origin(
                     refusal,
                 });
                 if fork {
-                    write_file(&forked, b"fork\n")?;
+                    write_file(
+                        &forked,
+                        format!("the writer signed a fork at size {size}\n").as_bytes(),
+                    )?;
                     break;
                 }
             }
@@ -381,10 +452,16 @@ fn read_frontier(path: &Path) -> Option<TreeBuilder> {
 }
 
 fn read_state(path: &Path) -> Result<Option<(SignedNote, Checkpoint)>, TopicError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::files::read_capped(
+        path,
+        "witness state",
+        crate::files::MAX_CHECKPOINT_FILE_BYTES,
+    ) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(TopicError::io(format!("reading {}", path.display()), e)),
+        Err(TopicError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
     };
     let bad = |why: String| TopicError::Invalid(format!("witness state {}: {why}", path.display()));
     let note = SignedNote::parse(&bytes).map_err(|e| bad(e.to_string()))?;
@@ -392,10 +469,83 @@ fn read_state(path: &Path) -> Result<Option<(SignedNote, Checkpoint)>, TopicErro
     Ok(Some((note, c)))
 }
 
-/// Replaces a state file atomically: a witness that crashes keeps the old or the new state.
+/// Replaces a state file atomically and durably: a witness that crashes keeps the old or
+/// the new state.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TopicError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| TopicError::io(format!("writing {}", path.display()), e))
+    crate::files::write_atomic(path, bytes)
+}
+
+/// The reason a witness stopped cosigning for an origin, if it did (its marker file).
+fn read_marker(path: &Path) -> Result<Option<String>, TopicError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(
+            String::from_utf8_lossy(&b[..b.len().min(4096)])
+                .trim()
+                .to_owned(),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TopicError::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// Records that the log contradicts the checkpoint this witness cosigned: writes the
+/// evidence file, marks the origin (never cosigned again), and returns the alarm.
+#[allow(clippy::too_many_arguments)]
+fn contradicted(
+    origin: &str,
+    cosigned: &SignedNote,
+    c: &Checkpoint,
+    have: u64,
+    log_root: Option<Hash>,
+    kind: &str,
+    detail: String,
+    marker: &Path,
+    evidence_file: &Path,
+) -> Result<WitnessEvent, TopicError> {
+    let evidence = kchain_core::WitnessEvidence {
+        format: kchain_core::WITNESS_EVIDENCE_FORMAT.to_owned(),
+        kind: kind.to_owned(),
+        origin: origin.to_owned(),
+        cosigned: cosigned.to_text(),
+        log_entries: have,
+        log_root: log_root.map(hex::encode),
+        detail: detail.clone(),
+    };
+    write_file(evidence_file, evidence.to_json().as_bytes())?;
+    write_file(marker, format!("{detail}\n").as_bytes())?;
+    Ok(WitnessEvent::Alarm {
+        origin: origin.to_owned(),
+        size: c.size(),
+        detail,
+        evidence: Some(evidence_file.to_owned()),
+    })
+}
+
+/// `origin` as a file name part: letters, digits, '.' and '-' kept, the rest '_'.
+pub(crate) fn file_safe(origin: &str) -> String {
+    origin
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// The checkpoints a witness cosigned, one per origin, each carrying its cosignature (the
+/// `.note` files of its state directory), sorted by origin: what `kchain witness export`
+/// hands to verifiers.
+pub fn witness_export(state_dir: &Path) -> Result<Vec<SignedNote>, TopicError> {
+    let io = |e| TopicError::io(format!("reading {}", state_dir.display()), e);
+    let mut notes = Vec::new();
+    for entry in std::fs::read_dir(state_dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|e| e == "note") {
+            if let Some((note, _)) = read_state(&path)? {
+                notes.push(note);
+            }
+        }
+    }
+    notes.sort_by(|a, b| a.text().cmp(b.text()));
+    Ok(notes)
 }
