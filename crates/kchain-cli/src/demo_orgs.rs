@@ -1,7 +1,8 @@
 //! The multi-organisation part of `kchain demo`: one organisation writes a chained topic and
 //! publishes signed checkpoints, two others witness them, and an outsider who trusts none of
 //! them alone (a policy of two cosignatures) checks a record offline and catches the broker's
-//! operator truncating and rewriting the topic.
+//! operator truncating and rewriting the topic, and truncating it with the covering
+//! checkpoints deleted (caught by the checkpoint the outsider remembers from an earlier run).
 //!
 //! ```text
 //!  acme (writer) ──records──▶ <topic>          ──checkpoints──▶ <topic>.checkpoints
@@ -11,6 +12,7 @@
 //!  outsider: trust.toml = acme's key + beta's and gamma's keys + "2 cosignatures"
 //!            proof.json ──▶ checked with no log and no broker
 //!  operator: truncates / rewrites (with a stolen copy of acme's key) ──▶ caught by checkpoints
+//!            truncates and deletes the newer checkpoints ──▶ caught by the outsider's memory
 //! ```
 //!
 //! Uses only the library API, so it runs on either backend; the operator's altered copies are
@@ -20,15 +22,15 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use kchain_core::{
-    verify_inclusion_proof, CheckpointTrust, Cosigner, InclusionProofFile, Item, Trust,
-    TrustedWriter, Witness, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+    verify_inclusion_proof, Checkpoint, CheckpointTrust, Cosigner, InclusionProofFile, Item,
+    SignedNote, Trust, TrustedWriter, Witness, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_log::{EmbeddedLog, EmbeddedOptions, Log, TopicConfig};
 use kchain_topic::tamper::{copy_topic_with, forge_after};
 use kchain_topic::{
-    check_checkpoints, checkpoints_topic, prove_inclusion, verify_topic, witness_pass,
-    write_trust_file, ChainWriter, CheckpointOptions, CheckpointReport, VerifyOptions,
-    WitnessEvent, WriterOptions,
+    check_checkpoints_with, checkpoints_topic, prove_inclusion, read_checkpoints, verify_topic,
+    witness_pass, write_trust_file, ChainWriter, CheckOptions, CheckpointOptions, CheckpointReport,
+    CheckpointStore, VerifyOptions, WitnessEvent, WriterOptions,
 };
 
 /// Events acme writes; a checkpoint every `EVERY` of them.
@@ -56,16 +58,28 @@ fn event(i: u64) -> Item {
     }
 }
 
-/// The verifier's view: the chain, then its checkpoints against the outsider's policy.
+/// The verifier's view: the checkpoints, the chain, then the chain against the checkpoints
+/// that meet the outsider's policy and (with `memory`) the one it remembers.
 fn judge(
     log: &dyn Log,
     topic: &str,
     trust: &Trust,
     ct: &CheckpointTrust,
+    memory: &CheckOptions,
 ) -> Result<(bool, CheckpointReport)> {
+    let notes = read_checkpoints(log, topic)?;
     let chain = verify_topic(log, topic, None, trust, VerifyOptions::default(), &|_| {})?;
-    let checkpoints = check_checkpoints(log, &chain, trust, ct)?;
+    let checkpoints = check_checkpoints_with(log, &chain, trust, ct, &notes, memory)?;
     Ok((chain.ok(), checkpoints))
+}
+
+/// A verifier with no memory of earlier runs.
+fn forgetful() -> CheckOptions {
+    CheckOptions {
+        store: None,
+        backend: "demo".into(),
+        handed: Vec::new(),
+    }
 }
 
 /// Runs the tour on `log` with the chained topic `topic`, keeping each organisation's files
@@ -161,7 +175,12 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
         "4. The outsider's trust file {} needs acme's signature and 2 of 2 cosignatures",
         trust_path.display()
     );
-    let (chain_ok, report) = judge(log, topic, &trust, &ct)?;
+    // The outsider remembers, outside the log, the newest checkpoint that met the policy.
+    let memory = CheckOptions {
+        store: Some(CheckpointStore::new(outsider.join("kchain-state"))),
+        ..forgetful()
+    };
+    let (chain_ok, report) = judge(log, topic, &trust, &ct, &memory)?;
     let newest = report.partitions[0].newest.as_ref();
     println!(
         "   verify: chain {}, newest checkpoint meeting the policy: size {}, cosigned by {}",
@@ -226,10 +245,14 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
     // 6. The broker's operator alters the topic; each altered copy is judged like the real one.
     let operator =
         |name: &str,
-         mutate: &dyn Fn(&mut Vec<kchain_log::Record>) -> Result<()>|
+         mutate: &dyn Fn(&mut Vec<kchain_log::Record>) -> Result<()>,
+         keep_checkpoint: &dyn Fn(u64) -> bool,
+         memory: &CheckOptions|
          -> Result<CheckpointReport> {
-            let copy =
-                EmbeddedLog::create(dir.join("operator").join(name), EmbeddedOptions::default())?;
+            let copy = EmbeddedLog::create(
+                dir.join("operator").join(name.replace([' ', ','], "-")),
+                EmbeddedOptions::default(),
+            )?;
             let mut failed = None;
             copy_topic_with(log, &copy, topic, |_, records| {
                 if let Err(e) = mutate(records) {
@@ -239,8 +262,10 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
             if let Some(e) = failed {
                 return Err(e);
             }
-            copy_topic_with(log, &copy, &checkpoints_topic(topic), |_, _| {})?;
-            let (chain_ok, report) = judge(&copy, topic, &trust, &ct)?;
+            copy_topic_with(log, &copy, &checkpoints_topic(topic), |_, records| {
+                records.retain(|r| checkpoint_size(r).is_none_or(keep_checkpoint));
+            })?;
+            let (chain_ok, report) = judge(&copy, topic, &trust, &ct, memory)?;
             println!(
                 "   {name}: the chain alone {}; against the cosigned checkpoints: {}",
                 if chain_ok {
@@ -256,31 +281,51 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
             Ok(report)
         };
     println!("6. The broker's operator alters the topic");
-    let truncated = operator("truncation", &|records| {
+    let cut = |records: &mut Vec<kchain_log::Record>| {
         records.truncate((EVENTS - CUT) as usize);
         Ok(())
-    })?;
+    };
+    let all = |_| true;
+    let truncated = operator("truncation", &cut, &all, &forgetful())?;
     let stolen = &acme;
-    let rewritten = operator("rewrite", &|records| {
-        // From REWRITE_FROM on, other events, every hash recomputed and signed with a copy of
-        // acme's key: nothing in the chain itself gives it away.
-        records.truncate(REWRITE_FROM as usize);
-        for i in REWRITE_FROM..EVENTS {
-            let mut item = event(i);
-            item.value = Some(format!("{{\"seq\":{i},\"event\":\"rewritten\"}}").into_bytes());
-            let last = records.last().expect("records before the rewrite");
-            let forged = forge_after(topic, 0, last, item, Some(stolen))?;
-            records.push(forged);
-        }
-        Ok(())
-    })?;
+    let rewritten = operator(
+        "rewrite",
+        &|records| {
+            // From REWRITE_FROM on, other events, every hash recomputed and signed with a copy of
+            // acme's key: nothing in the chain itself gives it away.
+            records.truncate(REWRITE_FROM as usize);
+            for i in REWRITE_FROM..EVENTS {
+                let mut item = event(i);
+                item.value = Some(format!("{{\"seq\":{i},\"event\":\"rewritten\"}}").into_bytes());
+                let last = records.last().expect("records before the rewrite");
+                let forged = forge_after(topic, 0, last, item, Some(stolen))?;
+                records.push(forged);
+            }
+            Ok(())
+        },
+        &all,
+        &forgetful(),
+    )?;
+    // Suppression: the same cut, and every checkpoint that covers the cut records deleted
+    // from the checkpoints topic too. The log alone is now a consistent, shorter story; the
+    // checkpoint the outsider remembers from step 4 is not in it.
+    let covers_only_what_is_left = |size: u64| size <= EVENTS - CUT;
+    let suppressed = operator("suppression", &cut, &covers_only_what_is_left, &forgetful())?;
+    let remembered = operator(
+        "suppression, judged by the outsider who remembers",
+        &cut,
+        &covers_only_what_is_left,
+        &memory,
+    )?;
     let kind = |r: &CheckpointReport| r.partitions[0].finding.as_ref().map(|f| f.kind.as_str());
     ok &= kind(&truncated) == Some("checkpoint_truncated");
     ok &= kind(&rewritten) == Some("checkpoint_rewritten");
+    ok &= kind(&suppressed).is_none();
+    ok &= kind(&remembered) == Some("checkpoint_rollback");
     println!(
         "   {}",
         if ok {
-            "both caught: a policy of two witnesses turns a chain into a log nobody can quietly cut or rewrite"
+            "all caught: two witnesses and a remembered checkpoint make a log nobody can quietly cut or rewrite"
         } else {
             "NOT ALL CAUGHT"
         }
@@ -289,4 +334,10 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
         bail!("the multi-organisation demo did not behave as expected");
     }
     Ok(ok)
+}
+
+/// The tree size of a record of a checkpoints topic (`None` when it is not a checkpoint).
+fn checkpoint_size(r: &kchain_log::Record) -> Option<u64> {
+    let note = SignedNote::parse(r.value.as_deref()?).ok()?;
+    Some(Checkpoint::parse(note.text()).ok()?.size())
 }
