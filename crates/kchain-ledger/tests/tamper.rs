@@ -196,9 +196,65 @@ fn every_kind_of_tampering_is_a_finding_at_its_offset() {
             },
         ),
         case(
-            "genesis balances rewritten consistently",
-            Some((MissingParent, 1)),
+            // Every real block is now another chain's: ignored, as a forged block of another
+            // chain must be. Only an anchor (`--genesis`, a pin, the snapshot, the sealers'
+            // checkpoints) catches this (`anchors_catch_what_the_log_alone_cannot`).
+            "genesis balances rewritten consistently (no anchor: not visible)",
+            None,
             |r| rewrite_genesis(r),
+        ),
+        // What anyone who can write the topic can append, holding no key: ignored, wherever
+        // it points (issue 16.2).
+        case(
+            "a block of an unknown key on a random parent appended",
+            None,
+            |r| {
+                let mut rec = r[7].clone();
+                edit(std::slice::from_mut(&mut rec), 0, |v| {
+                    v["prev"] = kchain_core::to_hex(&[0x5a; 32]).into();
+                    v["sealer"] = "0123456789abcdef".into();
+                    v.as_object_mut().unwrap().remove("hash");
+                });
+                r.push(rec);
+            },
+        ),
+        case(
+            "a block of another chain on a random parent appended",
+            None,
+            |r| {
+                let mut rec = r[7].clone();
+                edit(std::slice::from_mut(&mut rec), 0, |v| {
+                    v["prev"] = kchain_core::to_hex(&[0xa5; 32]).into();
+                    v["chain"] = "09".repeat(16).into();
+                    v.as_object_mut().unwrap().remove("hash");
+                });
+                r.push(rec);
+            },
+        ),
+        case(
+            "a block stating a canonical block's hash, then that block's child replayed",
+            None,
+            |r| {
+                let b2 = json(&r[2])["hash"].clone();
+                let mut rec = r[7].clone();
+                edit(std::slice::from_mut(&mut rec), 0, |v| v["hash"] = b2);
+                let child = r[3].clone();
+                r.push(rec);
+                r.push(child);
+            },
+        ),
+        case(
+            "a canonical block's copy with a zeroed signature, then its child replayed",
+            None,
+            |r| {
+                let mut rec = r[2].clone();
+                edit(std::slice::from_mut(&mut rec), 0, |v| {
+                    v["signature"] = "00".repeat(64).into()
+                });
+                let child = r[3].clone();
+                r.push(rec);
+                r.push(child);
+            },
         ),
         case(
             "the last block removed (no anchor: not visible)",
