@@ -12,8 +12,10 @@
 //!  "tx_id":"…64 hex…","tx":{…as submitted…},"block":"…64 hex…","height":12,"sealer":"…"}
 //! ```
 //!
-//! `tx` is the submitted JSON when it parsed as JSON, else `raw` holds the bytes in base64
-//! (at most 64 KiB of them, with `raw_len` the full length).
+//! `tx` is the submitted JSON when it parsed as JSON and is at most 64 KiB, else `raw` holds
+//! the bytes in base64 (at most 64 KiB of them; when cut, `raw_len` is the full length and
+//! `raw_sha256` the hash of all of it). A rejection record is therefore at most about 90 KB,
+//! whatever a producer wrote: one huge record must not stop the sealer that rejects it.
 
 use std::fmt;
 
@@ -26,8 +28,10 @@ use serde_json::Value;
 use crate::encoding::{hex_lower, parse_hex};
 use crate::tx::TxId;
 
-/// Most raw bytes a rejection record keeps.
+/// Most bytes of the submitted record a rejection record keeps (as `tx`, or in `raw`).
 pub const MAX_RAW: usize = 64 * 1024;
+/// Most bytes of a rejection's detail (which may quote what was submitted).
+pub const MAX_DETAIL: usize = 1024;
 
 /// Why a transaction was not sealed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,8 +118,47 @@ pub struct Rejection {
     pub offset: u64,
     pub reason: RejectReason,
     pub tx_id: Option<TxId>,
-    /// The record value as submitted.
-    pub raw: Vec<u8>,
+    /// The record value as submitted (its first bytes, when it was large).
+    pub raw: Submitted,
+}
+
+/// A submitted record value, kept to a bounded size: a sealer holds what it rejects until a
+/// block decides it, and must not hold megabytes per junk record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    /// The value, or its first [`MAX_RAW`] bytes.
+    pub bytes: Vec<u8>,
+    /// The full length.
+    pub len: usize,
+    /// SHA-256 of the whole value, when `bytes` holds only its first bytes.
+    pub sha256: Option<Hash>,
+}
+
+impl Submitted {
+    /// Keeps `value`, or its first [`MAX_RAW`] bytes and the hash of all of it.
+    pub fn of(mut value: Vec<u8>) -> Submitted {
+        let len = value.len();
+        if len <= MAX_RAW {
+            return Submitted {
+                bytes: value,
+                len,
+                sha256: None,
+            };
+        }
+        let sha256 = Some(kchain_core::sha256(&value));
+        value.truncate(MAX_RAW);
+        value.shrink_to_fit();
+        Submitted {
+            bytes: value,
+            len,
+            sha256,
+        }
+    }
+
+    /// The whole value, when it was kept whole.
+    pub fn whole(&self) -> Option<&[u8]> {
+        self.sha256.is_none().then_some(&self.bytes[..])
+    }
 }
 
 /// The JSON form of a rejection record, as written and as read back.
@@ -133,6 +176,9 @@ pub struct RejectionRecord {
     pub raw: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_len: Option<usize>,
+    /// SHA-256 (hex) of the whole record value, when `raw` holds only its first bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_sha256: Option<String>,
     /// The candidate block this rejection belongs to.
     pub block: String,
     pub height: u64,
@@ -152,28 +198,44 @@ impl RejectionRecord {
 }
 
 impl Rejection {
-    /// The record for the `rejected` topic, for candidate block `block` at `height`.
+    /// The record for the `rejected` topic, for candidate block `block` at `height`. Its
+    /// size is bounded whatever was submitted: the transaction is embedded only when it is at
+    /// most [`MAX_RAW`] bytes of JSON; otherwise `raw` keeps the first [`MAX_RAW`] bytes,
+    /// `raw_len` the full length and `raw_sha256` the hash of all of it (with `partition`
+    /// and `offset`, enough to find and identify the record). The detail is cut to
+    /// [`MAX_DETAIL`] bytes.
     pub fn to_record(&self, block: &Hash, height: u64, sealer: KeyId, now_ms: i64) -> Record {
-        let tx: Option<Value> = serde_json::from_slice(&self.raw).ok();
-        let (raw, raw_len) = match tx {
-            Some(_) => (None, None),
-            None => {
-                let kept = &self.raw[..self.raw.len().min(MAX_RAW)];
-                (
-                    Some(base64::engine::general_purpose::STANDARD.encode(kept)),
-                    (kept.len() < self.raw.len()).then_some(self.raw.len()),
-                )
-            }
+        let tx: Option<Value> = self
+            .raw
+            .whole()
+            .and_then(|v| serde_json::from_slice(v).ok());
+        let (raw, raw_len, raw_sha256) = match tx {
+            Some(_) => (None, None, None),
+            None => (
+                Some(base64::engine::general_purpose::STANDARD.encode(&self.raw.bytes)),
+                self.raw.sha256.map(|_| self.raw.len),
+                self.raw.sha256.as_ref().map(|h| hex_lower(h)),
+            ),
         };
+        let mut detail = self.reason.detail();
+        if detail.len() > MAX_DETAIL {
+            let mut end = MAX_DETAIL;
+            while !detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            detail.truncate(end);
+            detail.push('…');
+        }
         let rec = RejectionRecord {
             partition: self.partition,
             offset: self.offset,
             reason: self.reason.code().into(),
-            detail: self.reason.detail(),
+            detail,
             tx_id: self.tx_id.map(|id| hex_lower(&id)),
             tx,
             raw,
             raw_len,
+            raw_sha256,
             block: hex_lower(block),
             height,
             sealer: sealer.to_string(),
