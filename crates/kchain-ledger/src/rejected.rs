@@ -251,3 +251,56 @@ impl Rejection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record_of(raw: Vec<u8>, reason: RejectReason) -> (Record, RejectionRecord) {
+        let r = Rejection {
+            partition: 1,
+            offset: 17,
+            reason,
+            tx_id: None,
+            raw: Submitted::of(raw),
+        };
+        let rec = r.to_record(&[3; 32], 5, KeyId([1; 8]), 1);
+        let back = serde_json::from_slice(rec.value.as_ref().unwrap()).unwrap();
+        (rec, back)
+    }
+
+    #[test]
+    fn a_rejection_record_stays_small_whatever_was_submitted() {
+        // A 1,000,000-byte JSON record: not embedded; its first bytes, length and hash kept.
+        let mut huge = br#"{"type":"transfer","pad":""#.to_vec();
+        huge.resize(999_998, b'x');
+        huge.extend_from_slice(br#""}"#);
+        let reason = RejectReason::Oversize {
+            size: huge.len(),
+            limit: 81920,
+        };
+        let (rec, back) = record_of(huge.clone(), reason);
+        assert!(rec.value.as_ref().unwrap().len() < 100_000);
+        assert_eq!(back.tx, None);
+        assert_eq!(back.raw_len, Some(1_000_000));
+        assert_eq!(
+            back.raw_sha256.as_deref(),
+            Some(hex_lower(&kchain_core::sha256(&huge)).as_str())
+        );
+        let kept = base64::engine::general_purpose::STANDARD
+            .decode(back.raw.unwrap())
+            .unwrap();
+        assert_eq!(kept, huge[..MAX_RAW]);
+        assert_eq!((back.partition, back.offset), (1, 17));
+
+        // A detail quoting what was submitted is cut.
+        let (rec, back) = record_of(b"{}".to_vec(), RejectReason::Malformed("y".repeat(500_000)));
+        assert!(rec.value.as_ref().unwrap().len() < 4096);
+        assert!(back.detail.len() <= MAX_DETAIL + '…'.len_utf8());
+        assert_eq!(back.tx, Some(serde_json::json!({})));
+
+        // A small record is kept whole.
+        let (_, back) = record_of(b"not json".to_vec(), RejectReason::Malformed("x".into()));
+        assert_eq!((back.raw_len, back.raw_sha256), (None, None));
+    }
+}
