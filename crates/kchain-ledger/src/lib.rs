@@ -83,6 +83,7 @@ pub use error::LedgerError;
 pub use genesis::{Genesis, SealerInfo, Topics, GENESIS_TAG};
 pub use kchain_topic::CheckpointFindingKind;
 pub use node::{open_chain, state_dir, Event, Node, NodeOptions, NodeStats};
+pub use pool::MAX_TX_RECORD_BYTES;
 pub use proof::{
     verify_tx_proof, ProofSealer, TrustedLedger, TrustedSealers, TxProof, TxProofError,
     TxProofTrust, VerifiedTx, TX_PROOF_FORMAT,
