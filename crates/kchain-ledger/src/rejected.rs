@@ -126,7 +126,7 @@ pub struct Rejection {
 /// block decides it, and must not hold megabytes per junk record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Submitted {
-    /// The value, or its first [`MAX_RAW`] bytes.
+    /// The value, or its first `MAX_RAW` (64 KiB) bytes.
     pub bytes: Vec<u8>,
     /// The full length.
     pub len: usize,
@@ -135,7 +135,7 @@ pub struct Submitted {
 }
 
 impl Submitted {
-    /// Keeps `value`, or its first [`MAX_RAW`] bytes and the hash of all of it.
+    /// Keeps `value`, or its first `MAX_RAW` (64 KiB) bytes and the hash of all of it.
     pub fn of(mut value: Vec<u8>) -> Submitted {
         let len = value.len();
         if len <= MAX_RAW {
@@ -200,10 +200,10 @@ impl RejectionRecord {
 impl Rejection {
     /// The record for the `rejected` topic, for candidate block `block` at `height`. Its
     /// size is bounded whatever was submitted: the transaction is embedded only when it is at
-    /// most [`MAX_RAW`] bytes of JSON; otherwise `raw` keeps the first [`MAX_RAW`] bytes,
+    /// most `MAX_RAW` (64 KiB) bytes of JSON; otherwise `raw` keeps the first `MAX_RAW` (64 KiB) bytes,
     /// `raw_len` the full length and `raw_sha256` the hash of all of it (with `partition`
     /// and `offset`, enough to find and identify the record). The detail is cut to
-    /// [`MAX_DETAIL`] bytes.
+    /// `MAX_DETAIL` (1 KiB) bytes.
     pub fn to_record(&self, block: &Hash, height: u64, sealer: KeyId, now_ms: i64) -> Record {
         let tx: Option<Value> = self
             .raw
