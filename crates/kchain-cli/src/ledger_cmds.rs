@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use kchain_core::{
-    from_hex, to_hex, CheckpointTrust, PublicKey, Trust, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+    from_hex, to_hex, CheckpointTrust, PublicKey, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_ledger::{
     canonical_blocks, init, open_chain, prove_tx, replay, state_dir, tx_status,
-    verify_ledger_with_checkpoints, verify_tx_proof, Address, Genesis, SealerInfo, TrustedSealers,
-    TxProof, TxProofError, TxProofTrust, TxStatus, Verdict, VerifyOptions,
+    verify_ledger_with_checkpoints, verify_tx_proof, Address, Genesis, SealerInfo, TrustedLedger,
+    TrustedSealers, TxProof, TxProofError, TxProofTrust, TxStatus, Verdict, VerifyOptions,
 };
 use kchain_log::Log;
 use kchain_topic::{read_key_file, write_key_file};
@@ -133,8 +133,9 @@ pub enum LedgerCmd {
         namespace: String,
     },
     /// Check a transaction proof offline (no log, no broker): exit 0 it holds, 3 it does not,
-    /// 1 unusable input. Sealer keys: --genesis FILE, else the trust file's [[writer]] keys;
-    /// witnesses and threshold: the trust file's [[witness]] and [policy].
+    /// 1 unusable input. The ledger: --genesis FILE, else the trust file's [[ledger]] entry
+    /// for the proof's blocks topic (chain id or genesis hash, and sealers; never [[writer]]
+    /// keys); witnesses and threshold: the trust file's [[witness]] and [policy].
     VerifyProof {
         /// The proof file (`kchain ledger tx ID --proof FILE`).
         file: PathBuf,
@@ -575,24 +576,23 @@ fn verify_proof(g: &Global, file: &Path, genesis: Option<&Path>, json: bool) -> 
         }
         (None, false) => (None, CheckpointTrust::default()),
     };
+    // The ledger the proof must be of: the genesis file, else the trust file's [[ledger]]
+    // entries. A [[writer]] key is never a ledger's sealer.
     let sealers = match (genesis, &trust_text) {
         (Some(path), _) => TrustedSealers::Genesis(Box::new(read_genesis(path)?.0)),
         (None, Some(t)) => {
-            let trust = Trust::from_toml(t)
-                .with_context(|| format!("trust file {}", trust_path.display()))?;
-            let keys: Vec<PublicKey> = trust.writers.iter().map(|w| w.key).collect();
-            if keys.is_empty() {
+            let ledgers = TrustedLedger::from_trust_toml(t)
+                .map_err(|e| anyhow::anyhow!("trust file {}: {e}", trust_path.display()))?;
+            if ledgers.is_empty() {
                 bail!(
-                    "trust file {} lists no [[writer]] key; pass --genesis FILE for the \
-                     ledger's sealers",
+                    "trust file {} names no ledger: pass --genesis FILE, or add a [[ledger]]                      entry (chain, genesis or chain_id, sealers) to it; a [[writer]] key is                      never a ledger's sealer",
                     trust_path.display()
                 );
             }
-            TrustedSealers::Keys(keys)
+            TrustedSealers::Ledgers(ledgers)
         }
         (None, None) => bail!(
-            "no keys to trust: pass --genesis FILE (the ledger's sealers), or --trust FILE \
-             listing a sealer's key as a [[writer]]"
+            "no keys to trust: pass --genesis FILE (the ledger's genesis), or --trust FILE              with a [[ledger]] entry naming the ledger's genesis or chain_id and its sealers"
         ),
     };
     let trust = TxProofTrust {
@@ -613,7 +613,7 @@ fn verify_proof(g: &Global, file: &Path, genesis: Option<&Path>, json: bool) -> 
             v.checkpoint.writers.join(", "),
             v.checkpoint.cosigners.len()
         )),
-        Err(e @ TxProofError::UnsupportedFormat { .. }) => {
+        Err(e @ (TxProofError::UnsupportedFormat { .. } | TxProofError::UnknownLedger { .. })) => {
             return Err(e).with_context(|| format!("proof file {}", file.display()))
         }
         Err(e) => Err(e.to_string()),

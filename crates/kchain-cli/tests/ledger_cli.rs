@@ -336,15 +336,20 @@ fn ledger_tx_proof_verifies_offline_with_exit_codes_0_3_1() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("included") && out.contains(&ids[1]), "{out}");
 
-    // A trust file naming the sealer's key does as well as the genesis; with a witness
-    // required, the uncosigned checkpoint does not hold (3), and `ledger verify` then finds
-    // no trusted checkpoint (a finding, exit 3: nothing vouches against a truncation).
+    // A trust file naming the ledger (its genesis hash and sealer) does as well as the
+    // genesis; with a witness required, the uncosigned checkpoint does not hold (3), and
+    // `ledger verify` then finds no trusted checkpoint (a finding, exit 3: nothing vouches
+    // against a truncation).
+    let genesis_hash = json(&k.ok(&["ledger", "verify", "--chain", "pr", "--json"], ""))["genesis"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ledger_entry = format!(
+        "[[ledger]]\nchain = \"pr\"\ngenesis = \"{genesis_hash}\"\n\
+         sealers = [{{ name = \"sealer\", public_key = \"{sealer_public}\" }}]\n"
+    );
     let trust = path("trust.toml");
-    std::fs::write(
-        &trust,
-        format!("[[writer]]\nname = \"sealer\"\npublic_key = \"{sealer_public}\"\n"),
-    )
-    .unwrap();
+    std::fs::write(&trust, &ledger_entry).unwrap();
     let (code, out, err) = run(&k, &["--trust", &trust, "ledger", "verify-proof", &proof]);
     assert_eq!(code, Some(0), "{out}{err}");
     let witness = kchain_core::Cosigner::from_seed("w1.example", [7; 32]).unwrap();
@@ -352,8 +357,7 @@ fn ledger_tx_proof_verifies_offline_with_exit_codes_0_3_1() {
     std::fs::write(
         &strict,
         format!(
-            "[[writer]]\nname = \"sealer\"\npublic_key = \"{sealer_public}\"\n\n[[witness]]\n\
-             key = \"{}\"\n\n[policy]\nwitnesses = 1\n",
+            "{ledger_entry}\n[[witness]]\nkey = \"{}\"\n\n[policy]\nwitnesses = 1\n",
             witness.verifier().to_vkey()
         ),
     )

@@ -182,7 +182,7 @@ impl Trust {
 
     /// The trust file text for this trust.
     pub fn to_toml(&self) -> String {
-        self.file_text(Vec::new(), None)
+        self.file_text(Vec::new(), None, Vec::new())
     }
 
     /// The trust file text for this trust, keeping the checkpoint half (`[[witness]]` and
@@ -190,10 +190,15 @@ impl Trust {
     /// replaces. Fails, so that nothing is lost, if `previous` does not parse.
     pub fn to_toml_keeping(&self, previous: &str) -> Result<String, TrustError> {
         let old = parse_file(previous)?;
-        Ok(self.file_text(old.witness, old.policy))
+        Ok(self.file_text(old.witness, old.policy, old.ledger))
     }
 
-    fn file_text(&self, witness: Vec<WitnessToml>, policy: Option<PolicyToml>) -> String {
+    fn file_text(
+        &self,
+        witness: Vec<WitnessToml>,
+        policy: Option<PolicyToml>,
+        ledger: Vec<toml::Table>,
+    ) -> String {
         let file = TrustFile {
             writer: self
                 .writers
@@ -225,6 +230,7 @@ impl Trust {
                 .collect(),
             witness,
             policy,
+            ledger,
         };
         format!(
             "# kchain trust file: the keys and anchors a verifier trusts.\n{}",
@@ -423,6 +429,10 @@ struct TrustFile {
     witness: Vec<WitnessToml>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyToml>,
+    /// `[[ledger]]` entries (a ledger's chain, genesis and sealers), read by kchain-ledger;
+    /// kept as they are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ledger: Vec<toml::Table>,
 }
 
 #[derive(Serialize, Deserialize)]

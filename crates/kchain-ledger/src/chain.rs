@@ -5,15 +5,15 @@
 //! ```text
 //! record at offset o
 //!   │ not a block header ───────────────────────────────────────────────> ignored
-//!   │ other chain / height 0 / sealer not allowed ──> parent seen earlier? ignored
-//!   │                                                 else FINDING missing_parent
+//!   │ other chain / height 0 / sealer not allowed ──────────────────────> ignored
 //!   │ does not hold together: the sealer's signature does not verify,
 //!   │ the `hash` field is not the hash, the transactions do not match
 //!   │ the signed items root and count ──────────────────────────────────> ignored (broken)
 //!   │ parent = tip ──> validate ──> valid: CANONICAL (new tip) │ invalid: ignored
 //!   │ parent = a canonical block, not the tip ──────────────────────────> ignored (stale)
-//!   │ parent = a broken block ──────> FINDING bad_signature / hash_mismatch / body_mismatch
-//!   │                                 at the broken block's offset
+//!   │ parent = a broken block (by the hash its header has, first seen broken)
+//!   │        ──────> FINDING bad_signature / hash_mismatch / body_mismatch
+//!   │                at the broken block's offset
 //!   │ parent = a block seen earlier that never was canonical ───────────> FINDING parent_not_canonical
 //!   └ parent appears nowhere earlier in the log ────────────────────────> FINDING missing_parent
 //! ```
@@ -29,6 +29,15 @@
 //! that was seen but never canonical (blocks reordered so that another block won the race, or
 //! an allowed sealer misbehaved, which a log alone cannot tell from tampering). None of these
 //! may be read as "an invalid block, ignored": that would silently shorten the chain.
+//!
+//! Only what an allowed sealer's valid signature vouches for is evidence: every finding above
+//! is raised by a block that holds together (signed by a sealer of this ledger, for its chain
+//! id), and names a parent no honest sealer would have built on. A block anyone could have
+//! written (another chain id, a key the genesis does not allow, a second genesis, a broken
+//! block) is ignored, wherever its parent is: otherwise one forged record would stop every
+//! node. For the same reason a broken block is remembered by the hash its header really has,
+//! and only if that hash was not seen before: its `hash` field, or a broken copy of a
+//! canonical block, must not turn a replay of that block's genuine child into a finding.
 //!
 //! What a log alone cannot show: the removal, replacement or breaking of the last canonical
 //! blocks (nothing after them refers to them). Anchors catch that: a node's snapshot, a
@@ -215,8 +224,8 @@ pub struct Chain {
     /// Hash and offset of each canonical block, by height.
     pub(crate) canonical: Vec<(Hash, u64)>,
     pub(crate) known: HashMap<Hash, Known>,
-    /// Blocks ignored because they do not hold together, by hash (the recomputed one and the
-    /// one their `hash` field states), and the last of them.
+    /// Blocks ignored because they do not hold together, by the hash their header has (never
+    /// the one their `hash` field states), and the last of them.
     pub(crate) broken: HashMap<Hash, Broken>,
     pub(crate) last_broken: Option<Broken>,
     /// The next offset of the blocks topic to observe.
@@ -306,8 +315,8 @@ impl Chain {
             .map(|k| k.height)
     }
 
-    /// The finding for a block with this hash (recomputed or stated) that was ignored because
-    /// it does not hold together, when `why` shows it was canonical (an anchor names it).
+    /// The finding for a block whose header hashes to `hash` that was ignored because it does
+    /// not hold together, when `why` shows it was canonical (an anchor names it).
     pub fn broken_finding(&self, hash: &Hash, why: String) -> Option<Finding> {
         self.broken.get(hash).map(|b| b.finding(why))
     }
@@ -370,25 +379,16 @@ impl Chain {
             None
         };
         if let Some(reason) = foreign {
-            // Not ours to judge, unless it hangs off nothing: the blocks of a ledger whose
-            // genesis was replaced look exactly like this, and ignoring them would cut the
-            // chain back to the new genesis without a trace.
-            if h.height > 0 && !self.known.contains_key(&h.prev) {
-                return finding(
-                    FindingKind::MissingParent,
-                    format!(
-                        "{reason}, whose parent {} appears nowhere earlier in the log: the \
-                         genesis or a block was replaced",
-                        hex_lower(&h.prev)
-                    ),
-                );
-            }
+            // Not ours to judge, wherever its parent is: no honest sealer of this ledger can
+            // have built on it, and anyone who can write the topic can append it (a block of
+            // another ledger, or one forged under a key of its own). A replaced genesis turns
+            // every real block into one of these; that is for an anchor to catch (the
+            // genesis hash, a pin, the node's snapshot, the sealers' checkpoints).
             self.remember(b, offset);
             return Verdict::Ignored(reason);
         }
         let sealer = sealer.expect("checked above");
         if let Some((kind, detail)) = holds_together(b, &sealer) {
-            self.remember(b, offset);
             let broken = Broken {
                 offset,
                 height: h.height,
@@ -396,13 +396,14 @@ impl Chain {
                 kind,
                 detail: detail.clone(),
             };
-            let stated = b
-                .stated_hash
-                .as_deref()
-                .and_then(crate::encoding::parse_hex::<32>);
-            for key in std::iter::once(b.hash).chain(stated) {
-                self.broken.entry(key).or_insert_with(|| broken.clone());
+            // Remembered by the hash its header really has, never by the one its `hash` field
+            // states (anyone can state any hash), and only when no block with that hash was
+            // seen before: a broken copy of a block already in the log (its signature zeroed,
+            // its transactions changed) says nothing about the block it copies.
+            if !self.known.contains_key(&b.hash) {
+                self.broken.insert(b.hash, broken.clone());
             }
+            self.remember(b, offset);
             self.last_broken = Some(broken);
             return Verdict::Ignored(IgnoreReason::Broken { kind, detail });
         }
@@ -429,6 +430,7 @@ impl Chain {
                         sources: h.sources.clone(),
                     };
                     self.canonical.push((b.hash, offset));
+                    self.broken.remove(&b.hash);
                     self.known.insert(
                         b.hash,
                         Known {
@@ -449,10 +451,15 @@ impl Chain {
             "the block at offset {offset} (height {}) builds on it",
             h.height
         );
-        if let Some(broken) = self.broken.get(&h.prev) {
-            return Verdict::Finding(broken.finding(child));
+        // A canonical parent first: a block whose parent is canonical is stale, whatever
+        // broken copies of that parent were appended since.
+        let parent = self.known.get(&h.prev).copied();
+        if !parent.is_some_and(|p| p.canonical) {
+            if let Some(broken) = self.broken.get(&h.prev) {
+                return Verdict::Finding(broken.finding(child));
+            }
         }
-        match self.known.get(&h.prev).copied() {
+        match parent {
             Some(parent) if parent.canonical => {
                 self.remember(b, offset);
                 Verdict::Ignored(IgnoreReason::Stale {

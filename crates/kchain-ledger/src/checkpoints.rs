@@ -552,6 +552,8 @@ pub fn prove_tx(
         })?;
     let block_path = merkle::inclusion_proof(&leaves[..checkpoint.size() as usize], height)
         .map_err(|e| LedgerError::Invalid(e.to_string()))?;
+    let genesis_path = merkle::inclusion_proof(&leaves[..checkpoint.size() as usize], 0)
+        .map_err(|e| LedgerError::Invalid(e.to_string()))?;
     let header_only = Block {
         header: stored.header.clone(),
         signature: stored.signature,
@@ -580,6 +582,7 @@ pub fn prove_tx(
                 public_key: s.key.to_hex(),
             })
             .collect(),
+        genesis_proof: genesis_path.iter().map(|h| hex_lower(h)).collect(),
     })
 }
 

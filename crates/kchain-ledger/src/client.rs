@@ -244,10 +244,17 @@ pub fn replay(
     })
 }
 
-/// The nonce for `sender`'s next transfer: one more than the highest it used, sealed or
-/// still waiting in the transactions topic.
+/// The nonce for `sender`'s next transfer: one more than its last sealed nonce, counting on
+/// from there through its own pending transfers (still undecided in the transactions topic)
+/// while their nonces follow on without a gap.
+///
+/// Only transfers whose signature verifies count: anyone can write a transfer in `sender`'s
+/// name with a made-up nonce, and letting it move the count would block the wallet (its
+/// next transfer would be rejected `wrong_nonce` for ever). A gap means a transfer that can
+/// never be sealed (its predecessor is missing), so counting stops there too.
 pub fn next_nonce(log: &dyn Log, chain: &Chain, sender: &Address) -> Result<u64, LedgerError> {
-    let mut last = chain.state().nonce(sender);
+    let sealed = chain.state().nonce(sender);
+    let mut pending: Vec<Transaction> = Vec::new();
     for s in &chain.tip().sources {
         read_to_end(
             log,
@@ -257,8 +264,11 @@ pub fn next_nonce(log: &dyn Log, chain: &Chain, sender: &Address) -> Result<u64,
             |r| {
                 if let Some(tx) = r.record.value.and_then(|v| Transaction::from_json(&v).ok()) {
                     if let TxBody::Transfer { nonce, .. } = tx.body() {
-                        if tx.sender() == *sender && tx.chain() == chain.chain_id() {
-                            last = last.max(*nonce);
+                        if tx.sender() == *sender
+                            && tx.chain() == chain.chain_id()
+                            && *nonce > sealed
+                        {
+                            pending.push(tx);
                         }
                     }
                 }
@@ -266,7 +276,27 @@ pub fn next_nonce(log: &dyn Log, chain: &Chain, sender: &Address) -> Result<u64,
             },
         )?;
     }
-    Ok(last + 1)
+    let refs: Vec<&Transaction> = pending.iter().collect();
+    let verdicts = Verifier::new().check(&refs);
+    let mut used: Vec<u64> = pending
+        .iter()
+        .zip(verdicts)
+        .filter(|(_, v)| v.is_ok())
+        .filter_map(|(tx, _)| match tx.body() {
+            TxBody::Transfer { nonce, .. } => Some(*nonce),
+            TxBody::Data { .. } => None,
+        })
+        .collect();
+    used.sort_unstable();
+    let mut next = sealed + 1;
+    for n in used {
+        if n == next {
+            next += 1;
+        } else if n > next {
+            break;
+        }
+    }
+    Ok(next)
 }
 
 /// What became of a transaction.

@@ -83,11 +83,12 @@ pub use error::LedgerError;
 pub use genesis::{Genesis, SealerInfo, Topics, GENESIS_TAG};
 pub use kchain_topic::CheckpointFindingKind;
 pub use node::{open_chain, state_dir, Event, Node, NodeOptions, NodeStats};
+pub use pool::MAX_TX_RECORD_BYTES;
 pub use proof::{
-    verify_tx_proof, ProofSealer, TrustedSealers, TxProof, TxProofError, TxProofTrust, VerifiedTx,
-    TX_PROOF_FORMAT,
+    verify_tx_proof, ProofSealer, TrustedLedger, TrustedSealers, TxProof, TxProofError,
+    TxProofTrust, VerifiedTx, TX_PROOF_FORMAT,
 };
-pub use rejected::{RejectReason, Rejection, RejectionRecord};
+pub use rejected::{RejectReason, Rejection, RejectionRecord, Submitted};
 pub use sealer::{SealEvent, SealOptions};
 pub use snapshot::{snapshot_file, Loaded};
 pub use state::State;

@@ -23,12 +23,25 @@ use rayon::prelude::*;
 
 use crate::block::SourceRange;
 use crate::genesis::Genesis;
-use crate::rejected::RejectReason;
+use crate::rejected::{RejectReason, Submitted};
 use crate::tx::Transaction;
 use crate::validate::{check_static, Verifier};
 
 /// Bytes a transaction record may have beyond the largest payload.
 const RECORD_SLACK: usize = 16 * 1024;
+/// The largest transaction record a sealer takes, whatever the genesis allows for payloads:
+/// a block holds whole transactions, so one transaction must never be able to make a block
+/// pass the record size limit of the log (Kafka's default is 1,000,000 bytes; blocks are cut
+/// at [`crate::SealOptions::max_block_bytes`], 900,000 by default). A larger record is
+/// rejected (`oversize`) like any other bad transaction.
+pub const MAX_TX_RECORD_BYTES: usize = 256 * 1024;
+/// Bytes a transaction takes in a block beyond its payload: the transfer or data JSON around
+/// it, and the `{"partition":…,"offset":…,"tx":…}` entry around that.
+const TX_BLOCK_OVERHEAD: usize = 512;
+/// Bytes a rejection record takes beyond what it keeps of the record (see
+/// [`crate::rejected`]), for the same budget: rejections are appended in one batch before
+/// the block.
+const REJECTION_OVERHEAD: usize = crate::rejected::MAX_DETAIL + 1024;
 /// Records read from one partition per ingest.
 const POLL_MAX: usize = 4096;
 /// A reader this far behind the partition's decided offset is reopened rather than read on.
@@ -40,9 +53,10 @@ pub(crate) struct Entry {
     pub partition: u32,
     pub offset: u64,
     pub arrived: Instant,
-    /// Bytes of the record value (for the block size limit).
+    /// Bytes the entry takes in the block (its transaction) or on the rejected topic (its
+    /// rejection), at most: what the block size budget counts.
     pub size: usize,
-    pub verdict: Result<Arc<Transaction>, (RejectReason, Vec<u8>)>,
+    pub verdict: Result<Arc<Transaction>, (RejectReason, Submitted)>,
 }
 
 /// The undecided transactions of every partition, in offset order.
@@ -140,7 +154,7 @@ impl Pool {
             return Ok(0);
         }
         let count = records.len();
-        let limit = g.max_payload_bytes as usize + RECORD_SLACK;
+        let limit = tx_record_limit(g);
         let arrived = Instant::now();
         let parsed: Vec<Entry> = records
             .into_par_iter()
@@ -155,16 +169,30 @@ impl Pool {
                     Transaction::from_json(&raw)
                         .map_err(RejectReason::Malformed)
                         .and_then(|tx| check_static(&tx, chain, g).map(|_| tx))
+                        .and_then(|tx| {
+                            // Its JSON as a block carries it (a payload re-written in
+                            // canonical form may be longer than it was submitted).
+                            let size = block_bytes(&tx);
+                            if size > limit {
+                                Err(RejectReason::Oversize { size, limit })
+                            } else {
+                                Ok(tx)
+                            }
+                        })
+                };
+                let (size, verdict) = match verdict {
+                    Ok(tx) => (block_bytes(&tx), Ok(Arc::new(tx))),
+                    Err(reason) => (
+                        raw.len().min(crate::rejected::MAX_RAW) * 4 / 3 + REJECTION_OVERHEAD,
+                        Err((reason, Submitted::of(raw))),
+                    ),
                 };
                 Entry {
                     partition,
                     offset: r.offset,
                     arrived,
-                    size: raw.len(),
-                    verdict: match verdict {
-                        Ok(tx) => Ok(Arc::new(tx)),
-                        Err(reason) => Err((reason, raw)),
-                    },
+                    size,
+                    verdict,
                 }
             })
             .collect();
@@ -177,7 +205,7 @@ impl Pool {
         for mut e in parsed {
             if let Ok(tx) = &e.verdict {
                 if let Some(Err(reason)) = verdicts.next() {
-                    e.verdict = Err((reason, tx.to_json()));
+                    e.verdict = Err((reason, Submitted::of(tx.to_json())));
                 }
             }
             self.queues[e.partition as usize].push_back(e);
@@ -212,5 +240,21 @@ impl Pool {
                 return out;
             }
         }
+    }
+}
+
+/// The largest transaction record a sealer of `g` takes: the largest payload plus the
+/// transaction around it, and never more than [`MAX_TX_RECORD_BYTES`].
+pub(crate) fn tx_record_limit(g: &Genesis) -> usize {
+    (g.max_payload_bytes as usize)
+        .saturating_add(RECORD_SLACK)
+        .min(MAX_TX_RECORD_BYTES)
+}
+
+/// Bytes `tx` takes in a block's JSON, at most.
+fn block_bytes(tx: &Transaction) -> usize {
+    match tx.body() {
+        crate::tx::TxBody::Transfer { .. } => TX_BLOCK_OVERHEAD,
+        crate::tx::TxBody::Data { .. } => tx.payload_len() + TX_BLOCK_OVERHEAD,
     }
 }

@@ -1,6 +1,9 @@
 //! A transaction's inclusion proof, checkable offline: the transaction is in its block, and
 //! the block is in a signed checkpoint of the blocks chain. No log and no broker are needed:
-//! only the proof file and the keys to trust (the genesis, or a trust file).
+//! only the proof file and the ledger to trust: its genesis file, or a trust file's
+//! `[[ledger]]` entry naming its chain id or genesis hash and its sealers ([`TrustedLedger`]).
+//! A proof is always checked against one ledger: its chain id (or genesis hash, at leaf 0 of
+//! the checkpoint) and its sealers alone.
 //!
 //! ```text
 //! proof file (format "kchain-ledger-tx-proof/v1", JSON)
@@ -12,8 +15,9 @@
 //!   height, block_proof     the block's height = its leaf index in the chain tree; audit path
 //!                           (hex) from chain_leaf(block hash) to the checkpoint's root
 //!   checkpoint              the signed checkpoint note, with any witness cosignatures
-//!   sealers                 the genesis's sealers (name, public key): trusted only when the
-//!                           genesis or the trust file lists the key
+//!   sealers                 the genesis's sealers (name, public key), for information only
+//!   genesis_proof           audit path (hex) from chain_leaf(genesis hash) to the
+//!                           checkpoint's root, for a trust file that names the genesis hash
 //!
 //! tx leaf ──tx_proof──► items root ∈ header ──SHA-256──► block hash
 //!         ──chain_leaf, block_proof──► checkpoint root ◄── signed by a sealer, cosigned
@@ -63,8 +67,12 @@ pub struct TxProof {
     pub block_proof: Vec<String>,
     /// The signed checkpoint note.
     pub checkpoint: String,
-    /// The genesis's sealers, so that a trust file can name their keys alone.
+    /// The genesis's sealers, for information: they are never trusted from the file.
     pub sealers: Vec<ProofSealer>,
+    /// The audit path, hex, from the genesis block's chain leaf (leaf 0) to the checkpoint's
+    /// root: binds the checkpoint to a genesis hash that a trust file names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub genesis_proof: Vec<String>,
 }
 
 /// A sealer as the genesis names it.
@@ -84,15 +92,124 @@ pub struct TxProofTrust {
     pub checkpoints: CheckpointTrust,
 }
 
-/// Where the sealer keys come from.
+/// Where the sealer keys come from, and which ledger the proof must be of. Never a chained
+/// topic's writer keys: a key trusted to write `orders` could otherwise mint a ledger of its
+/// own and prove anything in it.
 #[derive(Clone, Debug)]
 pub enum TrustedSealers {
     /// The ledger's genesis: its sealers, and the proof must be of its chain id and of the
     /// origin of its blocks topic.
     Genesis(Box<Genesis>),
-    /// Public keys (a trust file's writers): the proof's `sealers` entries with one of these
-    /// keys are trusted, under the name the proof gives them.
-    Keys(Vec<PublicKey>),
+    /// A trust file's `[[ledger]]` entries: the one whose blocks topic the checkpoint is of
+    /// gives the sealers, and the chain id and/or genesis hash the proof must be of.
+    Ledgers(Vec<TrustedLedger>),
+}
+
+/// A ledger as a trust file names it:
+///
+/// ```toml
+/// [[ledger]]
+/// chain = "demo"                   # the genesis `chain` name
+/// genesis = "<64 hex>"             # the genesis hash (`kchain ledger init` prints it)
+/// chain_id = "<32 hex>"            # and/or the chain id (printed beside it)
+/// blocks_topic = "demo.blocks"     # optional, default "<chain>.blocks"
+/// sealers = [{ name = "s1", public_key = "<64 hex>" }]
+/// ```
+///
+/// At least one of `genesis` and `chain_id` is required, and at least one sealer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedLedger {
+    pub chain: String,
+    pub blocks_topic: String,
+    pub genesis: Option<Hash>,
+    pub chain_id: Option<ChainId>,
+    pub sealers: Vec<crate::genesis::SealerInfo>,
+}
+
+#[derive(Deserialize)]
+struct TrustLedgers {
+    #[serde(default)]
+    ledger: Vec<LedgerToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerToml {
+    chain: String,
+    #[serde(default)]
+    genesis: Option<String>,
+    #[serde(default)]
+    chain_id: Option<String>,
+    #[serde(default)]
+    blocks_topic: Option<String>,
+    #[serde(default)]
+    sealers: Vec<ProofSealer>,
+}
+
+impl TrustedLedger {
+    /// The `[[ledger]]` entries of trust file text (other tables are not looked at). An
+    /// entry without a genesis hash or chain id, or without sealers, is an error.
+    pub fn from_trust_toml(text: &str) -> Result<Vec<TrustedLedger>, String> {
+        let file: TrustLedgers = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+        file.ledger
+            .into_iter()
+            .map(|l| {
+                let bad = |what: &str| format!("[[ledger]] '{}': {what}", l.chain);
+                let genesis = match &l.genesis {
+                    Some(h) => Some(
+                        parse_hex::<32>(h).ok_or_else(|| bad("genesis is not 64 hex digits"))?,
+                    ),
+                    None => None,
+                };
+                let chain_id = match &l.chain_id {
+                    Some(h) => Some(ChainId(
+                        parse_hex::<16>(h).ok_or_else(|| bad("chain_id is not 32 hex digits"))?,
+                    )),
+                    None => None,
+                };
+                if genesis.is_none() && chain_id.is_none() {
+                    return Err(bad(
+                        "needs `genesis` (the genesis hash) or `chain_id`, to bind proofs to it",
+                    ));
+                }
+                if l.sealers.is_empty() {
+                    return Err(bad("lists no sealers"));
+                }
+                let sealers = l
+                    .sealers
+                    .iter()
+                    .map(|s| {
+                        PublicKey::from_hex(&s.public_key)
+                            .map(|key| crate::genesis::SealerInfo {
+                                name: s.name.clone(),
+                                key,
+                            })
+                            .map_err(|e| bad(&format!("sealer '{}': {e}", s.name)))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(TrustedLedger {
+                    blocks_topic: l
+                        .blocks_topic
+                        .clone()
+                        .unwrap_or_else(|| format!("{}.blocks", l.chain)),
+                    chain: l.chain,
+                    genesis,
+                    chain_id,
+                    sealers,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The ledger a proof is checked against: its sealers, the origin of its checkpoints, and
+/// what binds the proof to it.
+struct Bound {
+    writers: Vec<NoteVerifier>,
+    sealers: Vec<crate::genesis::SealerInfo>,
+    origin: String,
+    chain_id: Option<ChainId>,
+    genesis: Option<Hash>,
 }
 
 /// What a valid proof established.
@@ -115,6 +232,10 @@ pub enum TxProofError {
     Malformed { field: &'static str, detail: String },
     #[error("no sealer key to trust: give the genesis, or a trust file listing a sealer's key")]
     NoTrustedSealer,
+    #[error("the trust file names no ledger whose checkpoints have origin {origin} (a [[ledger]] entry with its chain, genesis or chain_id, and sealers; or pass --genesis FILE)")]
+    UnknownLedger { origin: String },
+    #[error("the checkpoint does not cover the genesis {genesis} the trust file names: {detail}")]
+    GenesisNotInCheckpoint { genesis: String, detail: String },
     #[error("the checkpoint does not meet the trust policy: {0}")]
     Policy(PolicyError),
     #[error("the block's hash field says {stated}, but its header hashes to {computed}")]
@@ -180,46 +301,43 @@ impl TxProof {
     }
 }
 
-/// The checkpoint policy for `proof` under `trust`, and the chain id the proof must be of
-/// (when the genesis is known).
-fn policy(
-    proof: &TxProof,
-    trust: &TxProofTrust,
-) -> Result<(Policy, Option<ChainId>), TxProofError> {
-    let ct = &trust.checkpoints;
-    let (writers, origin, chain): (Vec<NoteVerifier>, _, _) = match &trust.sealers {
-        TrustedSealers::Genesis(g) => (
-            crate::checkpoints::sealer_verifiers(g),
-            Some(ledger_origin(&ct.namespace, &g.topics.blocks)),
-            Some(g.chain_id()),
-        ),
-        TrustedSealers::Keys(keys) => {
-            let mut writers = Vec::new();
-            for s in &proof.sealers {
-                let key = PublicKey::from_hex(&s.public_key)
-                    .map_err(|e| malformed("sealers", format!("'{}': {e}", s.name)))?;
-                if keys.contains(&key) {
-                    writers.push(
-                        key.note_verifier(&s.name)
-                            .map_err(|e| malformed("sealers", format!("'{}': {e}", s.name)))?,
-                    );
-                }
-            }
-            (writers, None, None)
+/// The ledger `proof` must be of under `trust`, chosen by the origin of its checkpoint.
+fn bound(proof: &TxProof, trust: &TxProofTrust) -> Result<Bound, TxProofError> {
+    let ns = &trust.checkpoints.namespace;
+    match &trust.sealers {
+        TrustedSealers::Genesis(g) => Ok(Bound {
+            writers: crate::checkpoints::sealer_verifiers(g),
+            sealers: g.sealers.clone(),
+            origin: ledger_origin(ns, &g.topics.blocks),
+            chain_id: Some(g.chain_id()),
+            genesis: None,
+        }),
+        TrustedSealers::Ledgers(ledgers) => {
+            let note = SignedNote::parse(proof.checkpoint.as_bytes())
+                .map_err(|e| malformed("checkpoint", e.to_string()))?;
+            let origin = kchain_core::Checkpoint::parse(note.text())
+                .map_err(|e| malformed("checkpoint", e.to_string()))?
+                .origin()
+                .to_owned();
+            let l = ledgers
+                .iter()
+                .find(|l| ledger_origin(ns, &l.blocks_topic) == origin)
+                .ok_or(TxProofError::UnknownLedger {
+                    origin: origin.clone(),
+                })?;
+            Ok(Bound {
+                writers: l
+                    .sealers
+                    .iter()
+                    .filter_map(|s| s.key.note_verifier(&s.name).ok())
+                    .collect(),
+                sealers: l.sealers.clone(),
+                origin,
+                chain_id: l.chain_id,
+                genesis: l.genesis,
+            })
         }
-    };
-    if writers.is_empty() {
-        return Err(TxProofError::NoTrustedSealer);
     }
-    let policy =
-        Policy::new(writers, ct.witnesses.clone(), ct.threshold).map_err(TxProofError::Policy)?;
-    Ok((
-        match origin {
-            Some(o) => policy.for_origin(&o),
-            None => policy,
-        },
-        chain,
-    ))
 }
 
 /// Checks `proof` against `trust`, offline: the checkpoint meets the policy; the block is
@@ -232,10 +350,38 @@ pub fn verify_tx_proof(proof: &TxProof, trust: &TxProofTrust) -> Result<Verified
             found: proof.format.clone(),
         });
     }
-    let (policy, chain) = policy(proof, trust)?;
+    let bound = bound(proof, trust)?;
+    if bound.writers.is_empty() {
+        return Err(TxProofError::NoTrustedSealer);
+    }
+    let ct = &trust.checkpoints;
+    let policy = Policy::new(bound.writers.clone(), ct.witnesses.clone(), ct.threshold)
+        .map_err(TxProofError::Policy)?
+        .for_origin(&bound.origin);
+    let chain = bound.chain_id;
     let note = SignedNote::parse(proof.checkpoint.as_bytes())
         .map_err(|e| malformed("checkpoint", e.to_string()))?;
     let checkpoint = policy.check(&note).map_err(TxProofError::Policy)?;
+    if let Some(genesis) = bound.genesis {
+        let c = &checkpoint.checkpoint;
+        let path = hashes("genesis_proof", &proof.genesis_proof)?;
+        let why = if path.is_empty() {
+            Some(
+                "the proof carries no genesis_proof (made by an older kchain: make it again)"
+                    .to_owned(),
+            )
+        } else {
+            merkle::verify_inclusion(&chain_leaf(&genesis), 0, c.size(), &path, c.root())
+                .err()
+                .map(|e| e.to_string())
+        };
+        if let Some(detail) = why {
+            return Err(TxProofError::GenesisNotInCheckpoint {
+                genesis: hex_lower(&genesis),
+                detail,
+            });
+        }
+    }
 
     let tx = Transaction::from_json_value(&proof.tx).map_err(|e| malformed("tx", e))?;
     let block_json =
@@ -261,7 +407,7 @@ pub fn verify_tx_proof(proof: &TxProof, trust: &TxProofTrust) -> Result<Verified
         if header.chain != want {
             return Err(TxProofError::ChainMismatch {
                 block: hex_lower(&header.chain.0),
-                what: "the genesis",
+                what: "the trusted ledger",
                 other: hex_lower(&want.0),
             });
         }
@@ -312,14 +458,11 @@ pub fn verify_tx_proof(proof: &TxProof, trust: &TxProofTrust) -> Result<Verified
     })?;
     // Last, so that each mutation above meets the check that explains it: the checkpoint
     // already vouches for the block hash; the sealer's signature makes the file whole.
-    let sealer_key = match &trust.sealers {
-        TrustedSealers::Genesis(g) => g.sealer(&header.sealer).map(|s| s.key),
-        TrustedSealers::Keys(_) => proof
-            .sealers
-            .iter()
-            .filter_map(|s| PublicKey::from_hex(&s.public_key).ok())
-            .find(|k| k.id() == header.sealer),
-    };
+    let sealer_key = bound
+        .sealers
+        .iter()
+        .find(|s| s.key.id() == header.sealer)
+        .map(|s| s.key);
     let signed = match (sealer_key, &block.signature) {
         (Some(k), Some(sig)) => k.verify_tagged(BLOCK_SIG_TAG, &block.hash, sig),
         _ => false,

@@ -28,7 +28,7 @@ use crate::chain::Chain;
 use crate::error::LedgerError;
 use crate::logio::{now_ms, SharedAppender};
 use crate::pool::{Entry, Pool};
-use crate::rejected::{RejectReason, Rejection};
+use crate::rejected::{RejectReason, Rejection, Submitted};
 use crate::state::Pending;
 use crate::tx::Transaction;
 
@@ -231,7 +231,7 @@ fn decide(chain: &Chain, candidates: &[&Entry]) -> (Vec<SealedTx>, Vec<Rejection
     let mut rejected = Vec::new();
     let mut retry: Vec<(&Entry, &Arc<Transaction>, RejectReason)> = Vec::new();
     let reject =
-        |e: &Entry, tx: Option<&Transaction>, reason: RejectReason, raw: Vec<u8>| Rejection {
+        |e: &Entry, tx: Option<&Transaction>, reason: RejectReason, raw: Submitted| Rejection {
             partition: e.partition,
             offset: e.offset,
             reason,
@@ -246,7 +246,7 @@ fn decide(chain: &Chain, candidates: &[&Entry]) -> (Vec<SealedTx>, Vec<Rejection
     for e in candidates {
         match &e.verdict {
             Err((reason, raw)) => {
-                let tx = Transaction::from_json(raw).ok();
+                let tx = raw.whole().and_then(|v| Transaction::from_json(v).ok());
                 rejected.push(reject(e, tx.as_ref(), reason.clone(), raw.clone()));
             }
             Ok(tx) => match pending.apply(tx) {
@@ -255,7 +255,7 @@ fn decide(chain: &Chain, candidates: &[&Entry]) -> (Vec<SealedTx>, Vec<Rejection
                 Err(r @ RejectReason::WrongNonce { expected, got }) if got > expected => {
                     retry.push((e, tx, r))
                 }
-                Err(r) => rejected.push(reject(e, Some(tx), r, tx.to_json())),
+                Err(r) => rejected.push(reject(e, Some(tx), r, Submitted::of(tx.to_json()))),
             },
         }
     }
@@ -268,7 +268,7 @@ fn decide(chain: &Chain, candidates: &[&Entry]) -> (Vec<SealedTx>, Vec<Rejection
                 Err(r @ (RejectReason::Overdraft { .. } | RejectReason::WrongNonce { .. })) => {
                     still.push((e, tx, r))
                 }
-                Err(r) => rejected.push(reject(e, Some(tx), r, tx.to_json())),
+                Err(r) => rejected.push(reject(e, Some(tx), r, Submitted::of(tx.to_json()))),
             }
         }
         retry = still;
@@ -277,7 +277,7 @@ fn decide(chain: &Chain, candidates: &[&Entry]) -> (Vec<SealedTx>, Vec<Rejection
         }
     }
     for (e, tx, reason) in retry {
-        rejected.push(reject(e, Some(tx), reason, tx.to_json()));
+        rejected.push(reject(e, Some(tx), reason, Submitted::of(tx.to_json())));
     }
     (sealed, rejected)
 }

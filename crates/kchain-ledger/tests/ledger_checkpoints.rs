@@ -19,7 +19,7 @@ use kchain_ledger::{
     ledger_origin, prove_tx, replay, sealer_verifiers, submit, verify_ledger,
     verify_ledger_with_checkpoints, verify_tx_proof, Chain, CheckpointFindingKind,
     CheckpointOptions, Event, LedgerError, LedgerReport, Node, NodeOptions, Transaction,
-    TrustedSealers, TxProof, TxProofError, TxProofTrust, VerifyOptions,
+    TrustedLedger, TrustedSealers, TxProof, TxProofError, TxProofTrust, VerifyOptions,
 };
 use kchain_log::{Log, Record};
 use kchain_topic::tamper::copy_topic_with;
@@ -627,24 +627,83 @@ fn a_tx_proof_verifies_offline_and_every_mutation_is_rejected() {
     assert_eq!(v.block_hash, c.block_at(proof.height).unwrap().0);
     assert_eq!(v.checkpoint.writers, vec!["sealer0".to_owned()]);
 
-    // A trust file naming the sealer's key trusts the proof's sealer list for that key only.
-    let keys = |k: Vec<kchain_core::PublicKey>| TxProofTrust {
-        sealers: TrustedSealers::Keys(k),
+    // A trust file's [[ledger]] entry: its sealers, and the genesis hash or chain id the
+    // proof must be of. The proof's own `sealers` list is never trusted.
+    let genesis_hash = c.block_at(0).unwrap().0;
+    let entry = |genesis: Option<kchain_core::Hash>,
+                 chain_id: Option<kchain_core::ChainId>,
+                 sealer: kchain_core::PublicKey| TxProofTrust {
+        sealers: TrustedSealers::Ledgers(vec![TrustedLedger {
+            chain: cast.genesis.chain.clone(),
+            blocks_topic: topic.clone(),
+            genesis,
+            chain_id,
+            sealers: vec![kchain_ledger::SealerInfo {
+                name: "sealer0".into(),
+                key: sealer,
+            }],
+        }]),
         checkpoints: policy(&[], 0),
     };
-    verify_tx_proof(&proof, &keys(vec![cast.sealers[0].public()])).unwrap();
+    let sealer = cast.sealers[0].public();
+    verify_tx_proof(&proof, &entry(Some(genesis_hash), None, sealer)).unwrap();
+    verify_tx_proof(&proof, &entry(None, Some(cast.genesis.chain_id()), sealer)).unwrap();
+    assert!(matches!(
+        verify_tx_proof(&proof, &entry(Some([7; 32]), None, sealer)).unwrap_err(),
+        TxProofError::GenesisNotInCheckpoint { .. }
+    ));
+    assert!(matches!(
+        verify_tx_proof(
+            &proof,
+            &entry(None, Some(kchain_core::ChainId([7; 16])), sealer)
+        )
+        .unwrap_err(),
+        TxProofError::ChainMismatch { .. }
+    ));
     let stranger = WriterKey::from_seed("x", [42; 32]);
-    assert_eq!(
-        verify_tx_proof(&proof, &keys(vec![stranger.public()])).unwrap_err(),
-        TxProofError::NoTrustedSealer
-    );
+    assert!(matches!(
+        verify_tx_proof(&proof, &entry(Some(genesis_hash), None, stranger.public())).unwrap_err(),
+        TxProofError::Policy(_)
+    ));
     // An attacker listing its own key under the sealer's name gains nothing.
     let mut forged = proof.clone();
     forged.sealers[0].public_key = stranger.public().to_hex();
-    assert_eq!(
-        verify_tx_proof(&forged, &keys(vec![cast.sealers[0].public()])).unwrap_err(),
-        TxProofError::NoTrustedSealer
+    verify_tx_proof(&forged, &entry(Some(genesis_hash), None, sealer)).unwrap();
+    // A proof made before proofs carried the genesis path: re-made, or bound by chain id.
+    let mut old = proof.clone();
+    old.genesis_proof.clear();
+    assert!(matches!(
+        verify_tx_proof(&old, &entry(Some(genesis_hash), None, sealer)).unwrap_err(),
+        TxProofError::GenesisNotInCheckpoint { .. }
+    ));
+    verify_tx_proof(&old, &entry(None, Some(cast.genesis.chain_id()), sealer)).unwrap();
+    // A ledger the trust file does not name.
+    let mut other = entry(Some(genesis_hash), None, sealer);
+    if let TrustedSealers::Ledgers(l) = &mut other.sealers {
+        l[0].blocks_topic = "elsewhere.blocks".into();
+    }
+    assert!(matches!(
+        verify_tx_proof(&proof, &other).unwrap_err(),
+        TxProofError::UnknownLedger { .. }
+    ));
+    // The trust-file form.
+    let text = format!(
+        "[[writer]]\nname = \"w\"\npublic_key = \"{}\"\n\n[[ledger]]\nchain = \"{}\"\n\
+         genesis = \"{}\"\nsealers = [{{ name = \"sealer0\", public_key = \"{}\" }}]\n",
+        stranger.public().to_hex(),
+        cast.genesis.chain,
+        kchain_core::to_hex(&genesis_hash),
+        sealer.to_hex()
     );
+    let parsed = TrustedLedger::from_trust_toml(&text).unwrap();
+    assert_eq!(parsed.len(), 1);
+    assert_eq!(parsed[0].blocks_topic, *topic);
+    assert_eq!(parsed[0].genesis, Some(genesis_hash));
+    assert!(TrustedLedger::from_trust_toml(
+        "[[ledger]]\nchain = \"x\"\nsealers = [{ name = \"s\", public_key = \"00\" }]\n"
+    )
+    .unwrap_err()
+    .contains("genesis"));
 
     // Mutations, each with the error it must give.
     let older = notes(&log, &cast)
