@@ -316,3 +316,36 @@ fn an_error_names_its_cause_once() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+#[test]
+fn an_emptied_partition_with_no_anchor_is_reported_plainly() {
+    let env = Env::new();
+    setup(&env);
+    // Partition 1 emptied on disk: its segment removed and a fresh empty one left.
+    let seg = first_segment(&env, 1);
+    fs::write(&seg, b"").unwrap();
+    let _ = fs::remove_file(seg.with_extension("index"));
+    let out = env.run(&["verify", "orders"], "");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("no pin and no trusted checkpoint") && text.contains("trust pin orders"),
+        "{text}"
+    );
+    // Pinned, the same deletion is a finding, and the warning is gone for what is anchored.
+    let env = Env::new();
+    setup(&env);
+    env.ok(&["trust", "pin", "orders"], "");
+    let (code, report) = verify_json(&env);
+    assert_eq!(code, 0);
+    assert!(
+        !report["warnings"].to_string().contains("no pin"),
+        "{report}"
+    );
+    let seg = first_segment(&env, 1);
+    fs::write(&seg, b"").unwrap();
+    let _ = fs::remove_file(seg.with_extension("index"));
+    let (code, report) = verify_json(&env);
+    assert_eq!(code, 3, "{report}");
+    assert_eq!(finding(&report, 1).0, "truncated");
+}

@@ -301,6 +301,10 @@ pub fn verify_ledger_with_checkpoints(
             return Ok(report);
         }
     }
+    // A genesis anchor proves where the chain starts, not where it ends: only the anchors
+    // added after it (a pinned block, the node's snapshot, a trusted checkpoint) can show
+    // that the last blocks were removed or replaced.
+    let start_anchors = report.anchors.len();
     let verifier = Verifier::new();
     let mut reader = log.reader(blocks_topic, 0, start + 1)?;
     'read: while reader.position() < end {
@@ -359,10 +363,11 @@ pub fn verify_ledger_with_checkpoints(
         report.checkpoint_finding = finding;
     }
     retention_warning(log, blocks_topic, &mut report);
-    if report.anchors.is_empty() {
+    if report.anchors.len() == start_anchors {
         report.warnings.push(
-            "no anchor: removing or replacing the last blocks would leave no trace; pass \
-             --genesis FILE or --pin HEIGHT:HASH, or keep a node's snapshot"
+            "no anchor at the tip: removing or replacing the last blocks would leave no trace \
+             (a genesis anchor cannot show it); pass --pin HEIGHT:HASH or --trust with a \
+             checkpoint policy, or keep a node's snapshot"
                 .into(),
         );
     }

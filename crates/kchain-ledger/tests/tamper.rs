@@ -350,6 +350,26 @@ fn anchors_catch_what_the_log_alone_cannot() {
     let report = verify(&cut, &cast, &pinned);
     let f = report.finding.expect("truncation is a finding");
     assert_eq!((f.kind, f.offset), (FindingKind::Truncated, 7));
+    // With the genesis alone, the cut verifies, but the report says plainly that nothing
+    // anchors the tip: a genesis cannot show a truncation.
+    let genesis_only = VerifyOptions {
+        expected_genesis: Some(genesis),
+        ..VerifyOptions::default()
+    };
+    let report = verify(&cut, &cast, &genesis_only);
+    assert!(report.ok(), "{}", report.to_text());
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("no anchor at the tip")),
+        "{:?}",
+        report.warnings
+    );
+    assert!(!verify(&src, &cast, &pinned)
+        .warnings
+        .iter()
+        .any(|w| w.contains("no anchor")));
 
     // The last block's transactions edited: ignored as broken, and the pin names it.
     let (_d0, edited) = embedded();
