@@ -349,6 +349,9 @@ fn the_whole_demo_runs_and_its_organisations_catch_the_operator() {
         "the same proof with one hash changed: rejected",
         "truncation: the chain alone verifies; against the cosigned checkpoints: checkpoint_truncated",
         "rewrite: the chain alone verifies; against the cosigned checkpoints: checkpoint_rewritten",
+        "suppression: the chain alone verifies; against the cosigned checkpoints: nothing found",
+        "suppression, judged by the outsider who remembers: the chain alone verifies; against \
+         the cosigned checkpoints: checkpoint_rollback",
     ] {
         assert!(out.contains(step), "missing {step:?} in:\n{out}");
     }
