@@ -894,6 +894,7 @@ fn verifies_during_live_writing_with_frequent_checkpoints_are_never_false_alarms
             "20",
         ])
         .env("KCHAIN_DATA_DIR", env.data())
+        .env("KCHAIN_CONFIG_DIR", env.config())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
