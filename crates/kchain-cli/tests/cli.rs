@@ -235,7 +235,11 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
     bytes[mid] ^= 0x40;
     fs::write(&seg, &bytes).unwrap();
     let corrupted = snapshot(&env.data());
-    env.error(&["verify", "orders"], "corruption in");
+    // For verify, stored bytes that do not check are a finding at their batch (exit 3).
+    let out = env.run(&["verify", "orders"], "");
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("corrupt") && text.contains("corruption in"), "{text}");
     env.error(&["consume", "orders", "-p", "0"], "corruption in");
     assert_eq!(
         snapshot(&env.data()),
