@@ -44,7 +44,7 @@ mod verify;
 
 pub use chain::{
     is_chain_header, record_entry_header, ChainMeta, MetaError, HEADER_PREFIX, H_HEIGHT, H_KEY,
-    H_PREV, H_SIG, H_VERSION,
+    H_NAME_NOT_UTF8, H_PREV, H_SIG, H_VERSION,
 };
 pub use checkpoint::{
     chain_leaf, chain_origin, cosignature_message, Checkpoint, CheckpointError, Cosignature,
@@ -57,8 +57,8 @@ pub use crypt::{
 };
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
 pub use hash::{
-    decode_hex, encode_hex, from_hex, sha256, tag, to_hex, DecodeError, Decoder, Encoder, Hash,
-    ZERO_HASH,
+    decode_hex, decode_lower_hex, encode_hex, from_hex, sha256, tag, to_hex, DecodeError, Decoder,
+    Encoder, Hash, ZERO_HASH,
 };
 pub use item::{Item, ItemRef};
 pub use keyring::{KeyEntry, KeyState, Keyring};
@@ -75,5 +75,5 @@ pub use proof::{
 pub use trust::{CheckpointTrust, KeyStanding, Pin, Trust, TrustError, TrustedWriter};
 pub use verify::{
     observe, ChainContext, ChainVerifier, Expectations, Finding, FindingKind, Link, Observation,
-    Observed, SigCheck, Summary,
+    Observed, PendingLimits, SigCheck, Summary,
 };
