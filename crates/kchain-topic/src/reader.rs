@@ -228,7 +228,8 @@ impl<'t> VerifyingReader<'t> {
         if at_end && self.waiting.is_none() {
             // Everything up to the end offset is read: done, unless a batch is in progress.
             let verifier = self.verifier.as_ref().expect("checked above");
-            if verifier.clone().finish_pending().pending == 0 {
+            let now = verifier.clone().finish_pending();
+            if now.pending == 0 || now.finding.is_some() {
                 return Ok(self.finish(false));
             }
             let last = verifier.next_offset().saturating_sub(1);
@@ -266,12 +267,10 @@ impl<'t> VerifyingReader<'t> {
                 .verifier
                 .as_ref()
                 .expect("no finding, so still reading");
-            let covered = v
-                .clone()
-                .finish_pending()
-                .tip
-                .is_some_and(|t| t.offset >= last);
-            if covered {
+            let now = v.clone().finish_pending();
+            if now.finding.is_some() {
+                self.finish(true);
+            } else if now.tip.is_some_and(|t| t.offset >= last) {
                 self.finish(false);
             } else if started.elapsed() >= self.grace {
                 self.finish(true);
@@ -447,7 +446,8 @@ pub(crate) fn finish_with_grace(
     grace: Duration,
     observe: &mut dyn FnMut(&mut ChainVerifier, &RecordView<'_>),
 ) -> Result<Summary, TopicError> {
-    if verifier.finding().is_some() || verifier.clone().finish_pending().pending == 0 {
+    let now = verifier.clone().finish_pending();
+    if now.pending == 0 || now.finding.is_some() {
         return Ok(verifier.finish());
     }
     let last = verifier.next_offset().saturating_sub(1);
@@ -461,6 +461,9 @@ pub(crate) fn finish_with_grace(
             return Ok(verifier.finish());
         }
         let now = verifier.clone().finish_pending();
+        if now.finding.is_some() {
+            return Ok(verifier.finish());
+        }
         if now.tip.is_some_and(|t| t.offset >= last) {
             return Ok(verifier.finish_pending());
         }
