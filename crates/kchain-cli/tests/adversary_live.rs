@@ -72,7 +72,7 @@ fn consume_holds_a_bounded_amount_of_a_long_unsigned_run() {
     k.ok(&["topic", "create", t], "");
     k.ok(&["produce", t, "--no-checkpoints"], "a\nb\nc\n");
     {
-        let log = kchain_log::EmbeddedLog::open(&k.data(), Default::default()).unwrap();
+        let log = kchain_log::EmbeddedLog::open(k.data(), Default::default()).unwrap();
         let mut last = kchain_topic::tamper::read_all(&log, t, 0)
             .unwrap()
             .pop()
@@ -295,9 +295,7 @@ print(len(records))
         let other = broker::Broker::start("sqlite");
         let k2 = Kchain::kafka(&other.brokers);
         std::fs::create_dir_all(k2.data()).unwrap();
-        for f in ["trust.toml"] {
-            std::fs::copy(k.data().join(f), k2.data().join(f)).unwrap();
-        }
+        std::fs::copy(k.data().join("trust.toml"), k2.data().join("trust.toml")).unwrap();
         k2.ok(&["topic", "create", &t], "");
         copy_renaming_header(k.brokers.as_deref().unwrap(), &other.brokers, &t, 5);
         let out = k2.run(&["verify", &t, "--json"], "");

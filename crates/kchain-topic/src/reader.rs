@@ -230,7 +230,8 @@ impl<'t> VerifyingReader<'t> {
             let verifier = self.verifier.as_ref().expect("checked above");
             let now = verifier.clone().finish_pending();
             if now.pending == 0 || now.finding.is_some() {
-                return Ok(self.finish(false));
+                self.finish(false);
+                return Ok(());
             }
             let last = verifier.next_offset().saturating_sub(1);
             self.waiting = Some((Instant::now(), last));
@@ -260,7 +261,8 @@ impl<'t> VerifyingReader<'t> {
             .as_ref()
             .is_some_and(|v| v.finding().is_some())
         {
-            return Ok(self.finish(true));
+            self.finish(true);
+            return Ok(());
         }
         if let Some((started, last)) = self.waiting {
             let v = self
@@ -308,7 +310,7 @@ impl<'t> VerifyingReader<'t> {
             // What the verifier now covers is no longer part of the run.
             let through = verifier.verified_through();
             while let Some(h) = self.held.get(self.unverified_at) {
-                if !through.is_some_and(|t| h.record.offset <= t) {
+                if through.is_none_or(|t| h.record.offset > t) {
                     break;
                 }
                 self.unverified_bytes -= h.bytes;
