@@ -349,3 +349,39 @@ fn records_past_the_end_offset_the_reader_opened_at_are_read() {
     assert_eq!(got as u64, N, "{:?}", reader.summary());
     assert!(reader.summary().unwrap().ok());
 }
+
+#[cfg(feature = "kafka")]
+#[test]
+fn on_kafka_a_batch_in_progress_is_pending_then_verified() {
+    // The same on the test broker: part of the last batch is in the partition when the reader
+    // opens; the rest, with its signature, is produced 300 ms later.
+    let f = fixture();
+    let records = read_all(&f.log, &f.topic, 0).unwrap();
+    let log = kafka();
+    copy_topic_with(&f.log, &log, &f.topic, |_, r| r.truncate(25)).unwrap();
+    let reader = VerifyingReader::open(&log, &f.topic, 0, &f.trust, 0)
+        .unwrap()
+        .with_grace(Duration::from_secs(10));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            let mut app = log.appender(&f.topic, 0).unwrap();
+            app.append(&records[25..]).unwrap();
+            app.flush().unwrap();
+        });
+        let mut reader = reader;
+        let got = reader.by_ref().map(Result::unwrap).count();
+        assert_eq!(got as u64, N, "{:?}", reader.summary());
+        assert!(reader.summary().unwrap().ok());
+    });
+    // And a tail that stays unsigned is `unsigned` once the grace is over.
+    let log = kafka();
+    let f = fixture();
+    copy_topic_with(&f.log, &log, &f.topic, |_, r| r.truncate(25)).unwrap();
+    let mut reader = VerifyingReader::open(&log, &f.topic, 0, &f.trust, 0)
+        .unwrap()
+        .with_grace(Duration::from_millis(500));
+    assert_eq!(reader.by_ref().map(Result::unwrap).count(), 20);
+    let finding = reader.finding().unwrap();
+    assert_eq!((finding.offset, finding.kind), (20, FindingKind::Unsigned));
+}
