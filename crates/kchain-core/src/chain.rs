@@ -8,13 +8,20 @@
 //! kchain.sig     128 hex digits       last record of each appended batch: Ed25519 signature
 //! ```
 //!
+//! Hex digits are lower-case and decimals have no leading zeros: each value has exactly one
+//! spelling, anything else is malformed (the header text itself is not hashed, so a second
+//! spelling would be a change nobody sees). A record whose header names are not all valid
+//! UTF-8 is malformed too: a log backend that meets such a name passes
+//! [`H_NAME_NOT_UTF8`] in its place rather than a lossy conversion that could collide with a
+//! real name.
+//!
 //! Values are ASCII so that kcat and Kafka's console consumer show them readably. These five
 //! are the chain headers; every other header is part of the item, including other `kchain.*`
 //! names such as `kchain.enc` (an encrypted value's key id), so that the entry hash commits to
 //! them.
 
 use crate::entry::{ChainId, EntryHeader, ENTRY_VERSION};
-use crate::hash::{decode_hex, encode_hex, Hash};
+use crate::hash::{decode_lower_hex, encode_hex, Hash};
 use crate::item::ItemRef;
 use crate::keys::{KeyId, Signature};
 
@@ -24,6 +31,9 @@ pub const H_HEIGHT: &str = "kchain.height";
 pub const H_PREV: &str = "kchain.prev";
 pub const H_KEY: &str = "kchain.key";
 pub const H_SIG: &str = "kchain.sig";
+/// The name a log backend reports for a header whose name is not valid UTF-8 (reserved: a
+/// record with a header of this name is malformed whatever its bytes).
+pub const H_NAME_NOT_UTF8: &str = "kchain.!name-not-utf8";
 
 /// True for the names of the chain headers (`kchain.v`, `kchain.height`, `kchain.prev`,
 /// `kchain.key`, `kchain.sig`): the headers that are not part of the item. Other `kchain.*`
@@ -77,6 +87,9 @@ impl ChainMeta {
         let mut seen_any = false;
         for (name, value) in headers {
             if !is_chain_header(name) {
+                if name == H_NAME_NOT_UTF8 {
+                    return Err(bad(name, "a header name is not valid UTF-8".into()));
+                }
                 continue;
             }
             seen_any = true;
@@ -116,12 +129,12 @@ impl ChainMeta {
             (None, None) => None,
             (Some(k), Some(s)) => {
                 let mut id = [0u8; 8];
-                if !decode_hex(k, &mut id) {
-                    return Err(bad(H_KEY, "expected 16 hex digits".into()));
+                if !decode_lower_hex(k, &mut id) {
+                    return Err(bad(H_KEY, "expected 16 lower-case hex digits".into()));
                 }
                 let mut sig = [0u8; 64];
-                if !decode_hex(s, &mut sig) {
-                    return Err(bad(H_SIG, "expected 128 hex digits".into()));
+                if !decode_lower_hex(s, &mut sig) {
+                    return Err(bad(H_SIG, "expected 128 lower-case hex digits".into()));
                 }
                 let (id, sig) = (KeyId(id), Signature(sig));
                 Some((id, sig))
@@ -156,11 +169,8 @@ fn canonical_decimal(b: &[u8]) -> Option<u64> {
 
 /// Parses 64 lower-case hex digits (the canonical form kchain writes).
 fn parse_lower_hex32(s: &[u8]) -> Option<Hash> {
-    if s.iter().any(u8::is_ascii_uppercase) {
-        return None;
-    }
     let mut h = [0u8; 32];
-    decode_hex(s, &mut h).then_some(h)
+    decode_lower_hex(s, &mut h).then_some(h)
 }
 
 fn bad(name: &str, detail: String) -> MetaError {

@@ -46,7 +46,7 @@ mod verify;
 
 pub use chain::{
     is_chain_header, record_entry_header, ChainMeta, MetaError, HEADER_PREFIX, H_HEIGHT, H_KEY,
-    H_PREV, H_SIG, H_VERSION,
+    H_NAME_NOT_UTF8, H_PREV, H_SIG, H_VERSION,
 };
 pub use checkpoint::{
     chain_leaf, chain_origin, cosignature_message, Checkpoint, CheckpointError, Cosignature,
@@ -59,8 +59,8 @@ pub use crypt::{
 };
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
 pub use hash::{
-    decode_hex, encode_hex, from_hex, sha256, tag, to_hex, DecodeError, Decoder, Encoder, Hash,
-    ZERO_HASH,
+    decode_hex, decode_lower_hex, encode_hex, from_hex, sha256, tag, to_hex, DecodeError, Decoder,
+    Encoder, Hash, ZERO_HASH,
 };
 pub use item::{Item, ItemRef};
 pub use judge::{
@@ -86,5 +86,5 @@ pub use remember::{
 pub use trust::{CheckpointTrust, KeyStanding, Pin, Trust, TrustError, TrustedWriter};
 pub use verify::{
     observe, ChainContext, ChainVerifier, Expectations, Finding, FindingKind, Link, Observation,
-    Observed, SigCheck, Summary,
+    Observed, PendingLimits, SigCheck, Summary,
 };

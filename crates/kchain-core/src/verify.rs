@@ -17,6 +17,23 @@
 //! three observations. The small look-ahead is what lets it name the *first* bad record and
 //! say what happened to it: when record `i` no longer links to record `i-1`, either `i-1` was
 //! changed (and `i+1` still links to `i`) or `i`'s link was changed (and `i+1` does not).
+//!
+//! **Which record a finding names.** A record is vouched for by a valid signature over its
+//! hash, or by a successor that links to it. A finding names the earliest record that could
+//! have changed given that evidence, never a later one: when `i` links neither to `i-1` nor
+//! from `i+1`, it names `i-1` unless a signature vouches for `i-1` (either `i`'s link alone was
+//! changed, or both records were); when a signature does not verify, it names the signed
+//! record itself if the records before it still link to it. An attacker who edits a record
+//! and recomputes the links after it up to the next signature moves the break to that
+//! signature; only the signature can catch that, and it cannot say which of its records
+//! changed.
+//!
+//! **Pending records.** Records at the end of what was read that no signature covers yet are
+//! *pending*: a reader can see part of a batch before the record that signs it (a Kafka
+//! producer splits one batch over several requests). [`ChainVerifier::finish_pending`]
+//! reports them as pending, [`ChainVerifier::finish`] as `unsigned`; the caller decides which
+//! after waiting a grace of its own clock (see `docs/pending.md`). A run of unsigned records
+//! longer than any writer's batch ([`PendingLimits`]) is `unsigned` at once.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -255,6 +272,8 @@ pub struct Summary {
     pub tip: Option<Link>,
     /// Records after `tip` that linked correctly but that no signature covers.
     pub pending: u64,
+    /// The offset of the first of those records, when there are any.
+    pub pending_from: Option<u64>,
     /// The first problem, if any.
     pub finding: Option<Finding>,
 }
@@ -267,10 +286,37 @@ impl Summary {
 
 const WINDOW: usize = 3;
 
+/// How long a run of records without a signature may be before the run itself is a finding.
+///
+/// kchain's writer signs the last record of every batch, and a batch holds at most
+/// `WriterOptions::max_batch_records` records (8,192 by default) and, when it holds more than
+/// one record, at most `max_batch_bytes` of them (4 MiB). A longer run is not a batch in
+/// progress: it is `unsigned`. The defaults leave room above the writer's defaults; a writer
+/// configured for larger batches needs readers configured alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingLimits {
+    /// The most records one run may hold before its signature.
+    pub records: u64,
+    /// The most bytes (keys, values, header names and values) a run of two or more records
+    /// may hold; a single record is bounded by the log's own record size limit. The verifier
+    /// does not see record sizes: a reader that holds records checks this one.
+    pub bytes: u64,
+}
+
+impl Default for PendingLimits {
+    fn default() -> Self {
+        PendingLimits {
+            records: 8192,
+            bytes: 8 << 20,
+        }
+    }
+}
+
 /// Checks the observations of one chain, in log order, and stops at the first finding.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ChainVerifier {
     expect: Expectations,
+    limits: PendingLimits,
     window: VecDeque<Observation>,
     tip: Option<Link>,
     signed_tip: Option<Link>,
@@ -284,8 +330,14 @@ pub struct ChainVerifier {
 impl ChainVerifier {
     /// A verifier for a chain whose first stored record is its genesis.
     pub fn new(expect: Expectations) -> Self {
+        Self::with_limits(expect, PendingLimits::default())
+    }
+
+    /// A verifier that reports a run of unsigned records beyond `limits` as `unsigned`.
+    pub fn with_limits(expect: Expectations, limits: PendingLimits) -> Self {
         ChainVerifier {
             expect,
+            limits,
             window: VecDeque::with_capacity(WINDOW),
             tip: None,
             signed_tip: None,
@@ -319,14 +371,59 @@ impl ChainVerifier {
         self.signed_tip.map(|l| l.offset)
     }
 
+    /// The offset after the last observation pushed (where reading continues).
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// The run of accepted records that no signature covers yet, as (offset and height of its
+    /// first record, number of records); `None` when every accepted record is covered.
+    pub fn pending_run(&self) -> Option<(u64, u64, u64)> {
+        self.first_unsigned
+            .map(|f| (f.offset, f.height, self.accepted - self.signed))
+    }
+
+    /// Ends the run of unsigned records with an `unsigned` finding at its first record, for
+    /// a caller that has seen the run pass a limit the verifier cannot see (its bytes).
+    /// Does nothing when there is no such run or already a finding.
+    pub fn fail_pending(&mut self, why: &str) {
+        if let Some((offset, height, n)) = self.pending_run() {
+            self.fail(
+                offset,
+                height,
+                FindingKind::Unsigned,
+                format!(
+                    "{n} record(s) from offset {offset} are not covered by a writer signature \
+                     and {why}: longer than any writer's batch"
+                ),
+            );
+        }
+    }
+
+    /// Ends the stream like [`finish`](Self::finish), except that records no signature
+    /// covers yet at the end are reported as pending ([`Summary::pending`]) rather than
+    /// `unsigned`: for a reader that stopped while a batch was still being written.
+    pub fn finish_pending(mut self) -> Summary {
+        self.drain_window();
+        self.summary(false)
+    }
+
     /// Ends the stream: judges the records still in view and reports unsigned tails and
     /// trusted tips the chain did not reach.
     pub fn finish(mut self) -> Summary {
+        self.drain_window();
+        self.summary(true)
+    }
+
+    fn drain_window(&mut self) {
         while !self.window.is_empty() && self.finding.is_none() {
             self.decide_front();
         }
+    }
+
+    fn summary(mut self, tail_is_final: bool) -> Summary {
         if self.finding.is_none() {
-            if let Some(first) = self.first_unsigned {
+            if let Some(first) = self.first_unsigned.filter(|_| tail_is_final) {
                 let n = self.accepted - self.signed;
                 self.fail(
                     first.offset,
@@ -339,7 +436,11 @@ impl ChainVerifier {
                     ),
                 );
             } else if let Some((h, _)) = self.expect.tip {
-                let reached = self.signed_tip.map(|t| t.height);
+                // A pending tail may still reach the trusted tip once it is signed.
+                let reached = self
+                    .signed_tip
+                    .map(|t| t.height)
+                    .max(self.tip.map(|t| t.height).filter(|_| !tail_is_final));
                 if reached.is_none_or(|r| r < h) {
                     let next = reached.map_or(0, |r| r + 1);
                     let ends = match reached {
@@ -359,6 +460,7 @@ impl ChainVerifier {
             entries: self.signed,
             tip: self.signed_tip,
             pending: self.accepted - self.signed,
+            pending_from: self.first_unsigned.map(|l| l.offset),
             finding: self.finding,
         }
     }
@@ -398,7 +500,7 @@ impl ChainVerifier {
             if sibling_inserted(&r, n1.as_ref(), n2.as_ref()) {
                 return self.inserted(r, n1.map(|n| n.offset));
             }
-            return self.accept(r, n1, n2);
+            return self.accept(r, n1);
         }
         if r.hash == t.hash {
             return self.fail(
@@ -412,7 +514,7 @@ impl ChainVerifier {
             );
         }
         if r.height == expected {
-            self.decide_broken_link(t, r, n1, n2)
+            self.decide_broken_link(t, r, n1)
         } else if r.height > expected {
             self.decide_gap(t, r, n1)
         } else if r.height == t.height && r.prev == t.prev {
@@ -474,7 +576,7 @@ impl ChainVerifier {
                     );
                 }
             }
-            self.accept(r, n1, n2)
+            self.accept(r, n1)
         } else if r.height == 0 {
             self.fail(
                 r.offset,
@@ -498,25 +600,35 @@ impl ChainVerifier {
     }
 
     /// `r` claims the next height but does not link to the tip `t`.
-    fn decide_broken_link(
-        &mut self,
-        t: Link,
-        r: Observed,
-        n1: Option<Observed>,
-        n2: Option<Observed>,
-    ) {
+    fn decide_broken_link(&mut self, t: Link, r: Observed, n1: Option<Observed>) {
         if n1.is_some_and(|n| extends_link(&t, &n)) {
             // The record after `r` links to the tip: `r` does not belong here.
             return self.inserted(r, n1.map(|n| n.offset));
         }
+        // Is `r`'s hash vouched for: by its successor's link, or (at the end) a signature?
         let r_is_intact = match n1 {
             Some(n) => extends(&r, &n),
             None => matches!(r.sig, SigCheck::Valid(_)),
         };
-        if !t.signed && r_is_intact {
+        if t.signed {
+            // A signature vouches for the tip, so `r` is what changed (its link, or all of it).
+            return self.fail(
+                r.offset,
+                r.height,
+                FindingKind::LinkBroken,
+                format!(
+                    "previous hash is {} but the signed record at offset {} (height {}) \
+                     hashes to {}",
+                    to_hex(&r.prev),
+                    t.offset,
+                    t.height,
+                    to_hex(&t.hash)
+                ),
+            );
+        }
+        if r_is_intact {
             // `r` and its successor agree with each other, so `r` is original and the tip it
             // should link to is the record that changed.
-            let _ = n2;
             let (kind, what) = if t.height == 0 {
                 (
                     FindingKind::GenesisMismatch,
@@ -540,15 +652,23 @@ impl ChainVerifier {
                 ),
             );
         }
+        // Nothing vouches for `r` nor for the tip: either `r`'s link alone was changed, or
+        // both records were. The tip is the earliest record that could have changed.
+        let after = match n1 {
+            Some(n) => format!("the next record (offset {}) does not link to it", n.offset),
+            None => "no signature covers it".to_owned(),
+        };
         self.fail(
-            r.offset,
-            r.height,
+            t.offset,
+            t.height,
             FindingKind::LinkBroken,
             format!(
-                "previous hash is {} but the record at offset {} (height {}) hashes to {}",
-                to_hex(&r.prev),
+                "offsets {}..={} changed: the record at offset {} links to {} but this record \
+                 hashes to {}, and {after} (its link was changed, or both records were)",
                 t.offset,
-                t.height,
+                r.offset,
+                r.offset,
+                to_hex(&r.prev),
                 to_hex(&t.hash)
             ),
         )
@@ -611,7 +731,7 @@ impl ChainVerifier {
         )
     }
 
-    fn accept(&mut self, r: Observed, n1: Option<Observed>, n2: Option<Observed>) {
+    fn accept(&mut self, r: Observed, n1: Option<Observed>) {
         if let Some((h, pinned)) = self.expect.tip {
             if r.height == h && r.hash != pinned {
                 return self.fail(
@@ -637,6 +757,19 @@ impl ChainVerifier {
         let first = *self.first_unsigned.get_or_insert(link);
         let covered = || format!("offsets {}..={}", first.offset, r.offset);
         match r.sig {
+            SigCheck::None if self.accepted + 1 - self.signed > self.limits.records => {
+                let n = self.accepted + 1 - self.signed;
+                return self.fail(
+                    first.offset,
+                    first.height,
+                    FindingKind::Unsigned,
+                    format!(
+                        "{n} records from offset {} are not covered by a writer signature, \
+                         more than any writer's batch ({} records)",
+                        first.offset, self.limits.records
+                    ),
+                );
+            }
             SigCheck::None => {}
             SigCheck::Valid(_) => {
                 self.first_unsigned = None;
@@ -644,34 +777,45 @@ impl ChainVerifier {
                 self.signed_tip = Some(link);
             }
             SigCheck::Invalid(id) => {
-                let successor_disagrees = n1
-                    .is_some_and(|n| n.height == r.height + 1 && n.prev != r.hash)
-                    && match (n1, n2) {
-                        (Some(a), Some(b)) => extends(&a, &b),
-                        _ => true,
-                    };
-                return if successor_disagrees {
-                    self.fail(
-                        r.offset,
-                        r.height,
+                // The records before `r` link to it, so (edited in place) none of them can
+                // have changed without breaking a link: `r` is the earliest suspect.
+                let successor = n1.filter(|n| n.height == r.height + 1);
+                let (kind, what) = match successor {
+                    Some(n) if n.prev != r.hash => (
                         FindingKind::PayloadChanged,
-                        "the record's content was changed: it matches neither its signature \
-                         nor the link in the next record"
-                            .into(),
-                    )
-                } else {
-                    self.fail(
-                        first.offset,
-                        first.height,
+                        format!(
+                            "the record's content was changed: it matches neither its \
+                             signature (key {id}) nor the link in the next record (offset {})",
+                            n.offset
+                        ),
+                    ),
+                    Some(n) => (
                         FindingKind::BadSignature,
                         format!(
-                            "the signature at offset {} (key {id}) does not verify, so {} \
-                             are not covered (forged signature, or signed records changed)",
-                            r.offset,
-                            covered()
+                            "the next record (offset {}) links to this record's hash, but its \
+                             signature (key {id}) does not verify: the signature was changed \
+                             or forged",
+                            n.offset
                         ),
-                    )
+                    ),
+                    None => (
+                        FindingKind::BadSignature,
+                        format!(
+                            "the signature (key {id}) does not verify: this record's content \
+                             or its signature was changed"
+                        ),
+                    ),
                 };
+                let range = if first.offset < r.offset {
+                    format!(
+                        " (or an earlier one with the links after it recomputed: {} lose \
+                         their cover)",
+                        covered()
+                    )
+                } else {
+                    String::new()
+                };
+                return self.fail(r.offset, r.height, kind, format!("{what}{range}"));
             }
             SigCheck::Unknown(id) => {
                 return self.fail(

@@ -222,10 +222,16 @@ fn timestamp_of(message: &BorrowedMessage<'_>) -> i64 {
     message.timestamp().to_millis().unwrap_or(-1)
 }
 
+/// The name passed for a header whose name is not valid UTF-8: kchain-core's
+/// `H_NAME_NOT_UTF8`, a reserved name that makes the record malformed. (This crate does not
+/// depend on the core; the adversary tests check both ends agree.)
+const NAME_NOT_UTF8: &str = "kchain.!name-not-utf8";
+
 /// Calls `f` with each header of a message, in order, read through librdkafka's C API:
 /// rdkafka's safe accessor panics on a header name that is not UTF-8, which any other
-/// producer may write. Such a name is converted lossily (its record then fails
-/// verification instead of crashing the reader); a null header value reads as empty.
+/// producer may write. Such a name is never converted lossily (a lossy conversion maps many
+/// names to one, and headers are hashed): it is passed as [`NAME_NOT_UTF8`], which the
+/// verifier reports as malformed. A null header value reads as empty.
 fn for_each_header(message: &BorrowedMessage<'_>, f: &mut dyn FnMut(&str, &[u8])) {
     let mut native: *mut rdsys::rd_kafka_headers_t = std::ptr::null_mut();
     // SAFETY: `message.ptr()` is a live message for the lifetime of `message`; librdkafka
@@ -255,8 +261,8 @@ fn for_each_header(message: &BorrowedMessage<'_>, f: &mut dyn FnMut(&str, &[u8])
             } else {
                 std::slice::from_raw_parts(value.cast::<u8>(), size)
             };
-            (CStr::from_ptr(name).to_string_lossy(), value)
+            (CStr::from_ptr(name).to_str(), value)
         };
-        f(&name, value);
+        f(name.unwrap_or(NAME_NOT_UTF8), value);
     }
 }
