@@ -77,8 +77,12 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
-    if a.batch == 0 {
-        bail!("--batch must be at least 1");
+    let most = kchain_core::PendingLimits::default().records;
+    if a.batch == 0 || a.batch as u64 > most {
+        bail!(
+            "--batch must be between 1 and {most}: readers take a longer run of records that no \
+             signature covers for a forgery (docs/pending.md)"
+        );
     }
     let log = open_log(g, false)?;
     let partitions = topic_partitions(log.as_ref(), &a.topic)?;

@@ -349,3 +349,11 @@ fn an_emptied_partition_with_no_anchor_is_reported_plainly() {
     assert_eq!(code, 3, "{report}");
     assert_eq!(finding(&report, 1).0, "truncated");
 }
+
+#[test]
+fn a_writer_batch_longer_than_readers_accept_is_refused() {
+    let env = Env::new();
+    env.ok(&["keygen", "--name", "acme"], "");
+    env.ok(&["topic", "create", "orders"], "");
+    env.error(&["produce", "orders", "--batch", "9000"], "--batch must be between 1 and 8192");
+}

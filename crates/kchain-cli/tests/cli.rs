@@ -239,7 +239,10 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
     let out = env.run(&["verify", "orders"], "");
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("corrupt") && text.contains("corruption in"), "{text}");
+    assert!(
+        text.contains("corrupt") && text.contains("corruption in"),
+        "{text}"
+    );
     env.error(&["consume", "orders", "-p", "0"], "corruption in");
     assert_eq!(
         snapshot(&env.data()),

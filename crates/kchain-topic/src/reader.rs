@@ -439,7 +439,6 @@ impl Iterator for VerifyingReader<'_> {
 /// Returns the summary: covered records count as verified; records that arrived after those
 /// and are not yet covered are pending (not a finding); records still unsigned when the grace
 /// ends are `unsigned`. Holds no records: O(1) memory.
-#[allow(dead_code)] // for the partition verifier (`verify.rs`), which does not call it yet
 pub(crate) fn finish_with_grace(
     log: &dyn Log,
     topic: &str,

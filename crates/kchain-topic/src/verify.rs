@@ -38,6 +38,9 @@ pub struct VerifyOptions {
     /// offset when verification begins (for a reader that knows where a chain ends, or a
     /// broker whose reported end offset cannot be trusted).
     pub until: Option<u64>,
+    /// How long to wait, by this process's clock, for the signature of records read at the
+    /// end that no signature covers yet, before calling them `unsigned` (docs/pending.md).
+    pub grace: Duration,
 }
 
 impl Default for VerifyOptions {
@@ -46,6 +49,7 @@ impl Default for VerifyOptions {
             threads: 0,
             chunk: 16384,
             until: None,
+            grace: crate::reader::DEFAULT_GRACE,
         }
     }
 }
@@ -409,7 +413,41 @@ impl Partition<'_> {
             let ctx = (&ctx, decrypting.as_ref());
             corrupt = range.verify_parallel(ctx, &mut verifier, &mut tally, workers, progress)?;
         }
-        Ok(self.report(start, end, verifier.finish(), tally, corrupt))
+        let summary = if corrupt.is_some() {
+            // Nothing can be read past a corrupt batch: the records before it that no
+            // signature covers are pending, and the corruption is the finding.
+            verifier.finish_pending()
+        } else {
+            // A batch still being written at the end is pending: wait for its signature, for
+            // at most the grace, before calling it unsigned.
+            let mut scratch = Vec::new();
+            crate::reader::finish_with_grace(
+                log,
+                topic,
+                partition,
+                verifier,
+                options.grace,
+                &mut |v, r| {
+                    let o = kchain_core::observe(
+                        &ctx,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        r.headers.iter(),
+                        r.timestamp_ms,
+                        &mut scratch,
+                    );
+                    let checked = match (&o, decrypting.as_ref()) {
+                        (Observation::Entry(e), Some(d)) => {
+                            Some(d.check(e.height, r.value, r.headers.iter()))
+                        }
+                        _ => None,
+                    };
+                    tally.push(v, o, checked);
+                },
+            )?
+        };
+        Ok(self.report(start, end, summary, tally, corrupt))
     }
 
     /// The partition's report; a corrupt batch becomes the finding unless the chain had an
