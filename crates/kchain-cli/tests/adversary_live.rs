@@ -308,8 +308,8 @@ print(len(records))
         // The attacker's copy of the topic, on a broker of its own, under the same name.
         let other = broker::Broker::start("sqlite");
         let k2 = Kchain::kafka(&other.brokers);
-        std::fs::create_dir_all(k2.data()).unwrap();
-        std::fs::copy(k.data().join("trust.toml"), k2.data().join("trust.toml")).unwrap();
+        std::fs::create_dir_all(k2.config()).unwrap();
+        std::fs::copy(k.config().join("trust.toml"), k2.config().join("trust.toml")).unwrap();
         k2.ok(&["topic", "create", &t], "");
         copy_renaming_header(k.brokers.as_deref().unwrap(), &other.brokers, &t, 5);
         let out = k2.run(&["verify", &t, "--json"], "");
