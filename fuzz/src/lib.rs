@@ -18,8 +18,11 @@ use kchain_ledger::{
 };
 use kchain_log::{internals, Header, Record};
 
+/// A target's check: panics when the decoder breaks a property on `data`.
+pub type Check = fn(data: &[u8]);
+
 /// Every target, by name, with its check: what the replay test iterates over.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("log_segment", check_log_segment),
     ("log_record", check_log_record),
     ("topic_mapping", check_topic_mapping),

@@ -36,7 +36,8 @@ fn every_corpus_file_passes_its_check() {
         );
         let regressions = files(&fuzz_dir().join("regressions").join(target));
         for path in corpus.iter().chain(&regressions) {
-            let data = std::fs::read(path).expect("corpus file");
+            let data =
+                std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
             let run = std::panic::catch_unwind(|| check(&data));
             assert!(run.is_ok(), "{target}: {} fails its check", path.display());
         }
@@ -50,7 +51,11 @@ fn every_corpus_directory_names_a_target() {
             continue;
         };
         for e in entries {
-            let name = e.expect("entry").file_name();
+            let e = e.expect("entry");
+            if !e.path().is_dir() {
+                continue;
+            }
+            let name = e.file_name();
             let name = name.to_string_lossy();
             assert!(
                 checks::TARGETS.iter().any(|(t, _)| *t == name),
