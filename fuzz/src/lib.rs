@@ -14,7 +14,8 @@ use kchain_core::{
     CONSISTENCY_PROOF_FORMAT, ZERO_HASH,
 };
 use kchain_ledger::{
-    verify_tx_proof, BlockHeader, StoredBlock, Transaction, TrustedSealers, TxProof, TxProofTrust,
+    verify_tx_proof, BlockHeader, Genesis, SealerInfo, StoredBlock, Transaction, TrustedSealers,
+    TxProof, TxProofTrust,
 };
 use kchain_log::{internals, Header, Record};
 
@@ -176,8 +177,13 @@ pub fn check_proof_file(data: &[u8]) {
         }
     }
     if let Ok(proof) = TxProof::from_json(text) {
+        let sealer = SealerInfo {
+            name: "fuzz".into(),
+            key: writer.public(),
+        };
+        let genesis = Genesis::new("fuzz", vec![sealer], Default::default());
         let trust = TxProofTrust {
-            sealers: TrustedSealers::Keys(vec![writer.public()]),
+            sealers: TrustedSealers::Genesis(Box::new(genesis)),
             checkpoints: CheckpointTrust::default(),
         };
         let _ = verify_tx_proof(&proof, &trust);
