@@ -21,6 +21,10 @@ pub use api::{
     Appender, FsyncPolicy, Header, HeaderIter, HeadersRef, Log, Partition, Reader, Record,
     RecordView, StoredRecord, TopicConfig, TopicInfo,
 };
+/// Decoder entry points for the fuzz targets (`fuzz/`) and their corpus replay; not a stable API.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub use embedded::internals;
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use error::LogError;
 #[cfg(feature = "kafka")]

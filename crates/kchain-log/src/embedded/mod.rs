@@ -29,6 +29,8 @@ mod batch;
 #[cfg(test)]
 mod bench;
 mod index;
+#[cfg(feature = "internals")]
+pub mod internals;
 mod partition;
 mod reader;
 mod recovery;
