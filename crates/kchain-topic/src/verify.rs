@@ -260,6 +260,7 @@ fn missing_partition(partition: u32, partitions: u32) -> PartitionReport {
             entries: 0,
             tip: None,
             pending: 0,
+            pending_from: None,
             finding: Some(Finding {
                 offset: 0,
                 height: 0,
