@@ -209,6 +209,11 @@ mod kafka {
     /// one whose ListOffsets reports end offsets below the records it holds, the other
     /// false alarm a reader must not raise (`docs/kafka.md`).
     fn never_tampered_while_written(command: &str, producer: &[&str], min_rate: f64) -> Live {
+        // One sustained write at a time: two at once would share the cores and the rate.
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let broker = broker::Broker::start("memory://");
         let k = Kchain::kafka(&broker.brokers);
         k.ok(&["keygen", "--name", "live"], "");
@@ -400,8 +405,12 @@ print(len(records))
         // The attacker's copy of the topic, on a broker of its own, under the same name.
         let other = broker::Broker::start("sqlite");
         let k2 = Kchain::kafka(&other.brokers);
-        std::fs::create_dir_all(k2.data()).unwrap();
-        std::fs::copy(k.data().join("trust.toml"), k2.data().join("trust.toml")).unwrap();
+        std::fs::create_dir_all(k2.config()).unwrap();
+        std::fs::copy(
+            k.config().join("trust.toml"),
+            k2.config().join("trust.toml"),
+        )
+        .unwrap();
         k2.ok(&["topic", "create", &t], "");
         copy_renaming_header(k.brokers.as_deref().unwrap(), &other.brokers, &t, 5);
         let out = k2.run(&["verify", &t, "--json"], "");
