@@ -355,5 +355,8 @@ fn a_writer_batch_longer_than_readers_accept_is_refused() {
     let env = Env::new();
     env.ok(&["keygen", "--name", "acme"], "");
     env.ok(&["topic", "create", "orders"], "");
-    env.error(&["produce", "orders", "--batch", "9000"], "--batch must be between 1 and 8192");
+    env.error(
+        &["produce", "orders", "--batch", "9000"],
+        "--batch must be between 1 and 8192",
+    );
 }
