@@ -58,7 +58,7 @@ fn len(path: &Path) -> u64 {
 fn write_batches(root: &Path, opts: &EmbeddedOptions, sizes: &[u64]) -> Vec<u64> {
     let log = EmbeddedLog::create(root, opts.clone()).unwrap();
     log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
-    let mut appender = log.appender(TOPIC, 0).unwrap();
+    let mut appender = appender_of(&log).unwrap();
     let mut ends = vec![0];
     let mut next = 0;
     for &n in sizes {
@@ -68,6 +68,21 @@ fn write_batches(root: &Path, opts: &EmbeddedOptions, sizes: &[u64]) -> Vec<u64>
         ends.push(len(&seg_path(root, 0)));
     }
     ends
+}
+
+/// Opens the partition's appender. Other tests in this binary spawn child processes, and a
+/// child holds a copy of every open descriptor (the lock file's too) between its fork and its
+/// exec: a `Locked` from that window is retried, so that it is not taken for the outcome.
+fn appender_of(log: &EmbeddedLog) -> Result<Box<dyn kchain_log::Appender>, LogError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match log.appender(TOPIC, 0) {
+            Err(LogError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Everything readable from offset 0 right now (no waiting), or the first error.
@@ -163,7 +178,7 @@ fn torn_last_batch_is_cut_at_every_byte() {
             check_records(&read_all(&log).unwrap(), 10);
             assert_eq!(len(&seg), cut, "a reader never truncates");
 
-            let mut appender = log.appender(TOPIC, 0).unwrap();
+            let mut appender = appender_of(&log).unwrap();
             assert_eq!(appender.next_offset(), 10, "cut at {cut}");
             assert_eq!(fs::read(&seg).unwrap(), &log_bytes[..last_start as usize]);
             // Nothing is deleted: the cut bytes are in the quarantine file.
@@ -200,7 +215,7 @@ fn quarantine_never_overwrites() {
     for round in 1..=2u64 {
         fs::write(&seg, &bytes[..(ends[1] + 10 * round) as usize]).unwrap();
         let log = EmbeddedLog::open(root, opts()).unwrap();
-        assert_eq!(log.appender(TOPIC, 0).unwrap().next_offset(), 2);
+        assert_eq!(appender_of(&log).unwrap().next_offset(), 2);
     }
     let tail = |n: u64| bytes[ends[1] as usize..(ends[1] + 10 * n) as usize].to_vec();
     assert_eq!(
@@ -226,7 +241,7 @@ fn flipped_byte_in_a_middle_batch_is_corruption() {
         fs::write(&seg, &bad).unwrap();
         fs::write(&idx, &index_bytes).unwrap();
         let log = EmbeddedLog::open(root, opts()).unwrap();
-        assert_corruption(log.appender(TOPIC, 0).err(), &seg, ends[1]);
+        assert_corruption(appender_of(&log).err(), &seg, ends[1]);
         assert_eq!(
             fs::read(&seg).unwrap(),
             bad,
@@ -266,7 +281,7 @@ fn flipped_bit_in_the_last_batch_is_corruption_under_every_batch() {
         check_records(&reader.poll(100, Duration::ZERO).unwrap(), 5);
         assert_corruption(reader.poll(100, Duration::ZERO).err(), &seg, last);
         assert_corruption(log.end_offset(TOPIC, 0).err(), &seg, last);
-        assert_corruption(log.appender(TOPIC, 0).err(), &seg, last);
+        assert_corruption(appender_of(&log).err(), &seg, last);
         assert_eq!(
             fs::read(&seg).unwrap(),
             bytes,
@@ -294,7 +309,7 @@ fn bad_crc_in_the_complete_last_batch_is_a_torn_tail_under_never() {
     let mut reader = log.reader(TOPIC, 0, 0).unwrap();
     check_records(&reader.poll(100, Duration::ZERO).unwrap(), 5);
     assert_corruption(reader.poll(100, Duration::ZERO).err(), &seg, last as u64);
-    assert_eq!(log.appender(TOPIC, 0).unwrap().next_offset(), 5);
+    assert_eq!(appender_of(&log).unwrap().next_offset(), 5);
     assert_eq!(fs::read(&seg).unwrap(), &bytes[..last]);
     assert_eq!(
         quarantined(&seg),
@@ -353,11 +368,11 @@ fn garbage_tail_is_cut_unless_valid_data_follows() {
         // Under `EveryBatch` only an incomplete header is a torn write.
         let strict = EmbeddedLog::open(root, every_batch.clone()).unwrap();
         if complete {
-            assert_corruption(strict.appender(TOPIC, 0).err(), &seg, ends[3]);
+            assert_corruption(appender_of(&strict).err(), &seg, ends[3]);
             assert_eq!(fs::read(&seg).unwrap(), bytes);
             assert!(quarantined(&seg).is_empty());
         }
-        assert_eq!(log.appender(TOPIC, 0).unwrap().next_offset(), 7);
+        assert_eq!(appender_of(&log).unwrap().next_offset(), 7);
         assert_eq!(fs::read(&seg).unwrap(), pristine);
         assert_eq!(
             quarantined(&seg),
@@ -372,7 +387,7 @@ fn garbage_tail_is_cut_unless_valid_data_follows() {
         bytes.extend_from_slice(first_batch);
         fs::write(&seg, &bytes).unwrap();
         let log = EmbeddedLog::open(root, opts()).unwrap();
-        assert_corruption(log.appender(TOPIC, 0).err(), &seg, ends[3]);
+        assert_corruption(appender_of(&log).err(), &seg, ends[3]);
         assert_eq!(fs::read(&seg).unwrap(), bytes);
         let mut reader = log.reader(TOPIC, 0, 0).unwrap();
         check_records(&reader.poll(100, Duration::ZERO).unwrap(), 7);
@@ -399,7 +414,7 @@ fn reader_waiting_on_a_torn_tail_sees_the_recovered_log() {
     // Another handle recovers (cutting the torn bytes the reader has seen) and appends
     // different bytes at the same position.
     let other = EmbeddedLog::open(root, opts()).unwrap();
-    let mut appender = other.appender(TOPIC, 0).unwrap();
+    let mut appender = appender_of(&other).unwrap();
     let batch: Vec<Record> = (2..6).map(rec).collect();
     assert_eq!(appender.append(&batch).unwrap(), vec![2, 3, 4, 5]);
     let got = reader.poll(100, Duration::from_secs(5)).unwrap();
@@ -497,7 +512,7 @@ fn missing_or_corrupt_index_is_rebuilt() {
         }
         assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 120, "{what}");
         // An appender's recovery rebuilds every index.
-        drop(log.appender(TOPIC, 0).unwrap());
+        drop(appender_of(&log).unwrap());
         for (&base, bytes) in bases.iter().zip(&pristine) {
             assert_eq!(
                 &fs::read(index_path(root, base)).unwrap(),
@@ -521,7 +536,7 @@ fn recovery_across_segments() {
     fs::write(&last_seg, &full[..full.len() - 5]).unwrap();
     let log = EmbeddedLog::open(root, opts.clone()).unwrap();
     assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 117);
-    let mut appender = log.appender(TOPIC, 0).unwrap();
+    let mut appender = appender_of(&log).unwrap();
     assert_eq!(appender.next_offset(), 117);
     for i in 0..30u64 {
         let first = 117 + 3 * i;
@@ -539,7 +554,7 @@ fn recovery_across_segments() {
     // A crash right after a roll leaves an empty last segment (and maybe no index).
     let empty = seg_path(root, 207);
     fs::write(&empty, b"").unwrap();
-    let mut appender = log.appender(TOPIC, 0).unwrap();
+    let mut appender = appender_of(&log).unwrap();
     assert_eq!(appender.next_offset(), 207);
     assert_eq!(appender.append(&[rec(207)]).unwrap(), vec![207]);
     assert!(index_path(root, 207).exists());
@@ -549,7 +564,7 @@ fn recovery_across_segments() {
     // A last segment whose name does not follow the previous one is corruption.
     let bogus = seg_path(root, 300);
     fs::write(&bogus, b"").unwrap();
-    assert_corruption(log.appender(TOPIC, 0).err(), &bogus, 0);
+    assert_corruption(appender_of(&log).err(), &bogus, 0);
     let err = read_all(&log).err();
     assert_corruption(err, &bogus, 0);
     fs::remove_file(&bogus).unwrap();
@@ -560,7 +575,7 @@ fn recovery_across_segments() {
     let short = &sealed_bytes[..sealed_bytes.len() - 1];
     fs::write(&sealed, short).unwrap();
     fs::remove_file(index_path(root, bases[1])).unwrap();
-    let err = log.appender(TOPIC, 0).err();
+    let err = appender_of(&log).err();
     assert!(
         matches!(err, Some(LogError::Corruption { ref path, .. }) if *path == sealed),
         "{err:?}"
@@ -580,7 +595,7 @@ fn oversized_records_are_refused_whole() {
     };
     let log = EmbeddedLog::create(dir.path(), opts).unwrap();
     log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
-    let mut appender = log.appender(TOPIC, 0).unwrap();
+    let mut appender = appender_of(&log).unwrap();
     appender.append(&[rec(0)]).unwrap();
     let before = fs::read(seg_path(dir.path(), 0)).unwrap();
     let big = Record {
@@ -691,7 +706,7 @@ proptest! {
         let log = EmbeddedLog::open(root, opts()).unwrap();
         let _ = log.end_offset(TOPIC, 0);
         let _ = read_all(&log);
-        if let Ok(mut appender) = log.appender(TOPIC, 0) {
+        if let Ok(mut appender) = appender_of(&log) {
             let next = appender.next_offset();
             prop_assert!(len(&seg_path(root, 0)) >= ends[valid_batches]);
             prop_assert_eq!(appender.append(&[rec(next)]).unwrap(), vec![next]);
@@ -762,7 +777,7 @@ fn child_process() {
         ..EmbeddedOptions::default()
     };
     let log = EmbeddedLog::open(&root, opts).unwrap();
-    let mut appender = log.appender(TOPIC, 0).unwrap();
+    let mut appender = appender_of(&log).unwrap();
     println!("@@READY");
     match mode.as_str() {
         "lock" => {
@@ -813,7 +828,7 @@ fn appender_lock_held_by_another_process() {
     assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 0);
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
-    log.appender(TOPIC, 0).unwrap();
+    appender_of(&log).unwrap();
 }
 
 #[test]
@@ -855,7 +870,7 @@ fn appender_killed_mid_write_loses_no_acknowledged_batch() {
         child.kill().unwrap();
         child.wait().unwrap();
         let log = EmbeddedLog::open(dir.path(), opts()).unwrap();
-        let appender = log.appender(TOPIC, 0).unwrap();
+        let appender = appender_of(&log).unwrap();
         let end = appender.next_offset();
         assert!(
             end >= acked,
