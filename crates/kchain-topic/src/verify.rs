@@ -429,21 +429,7 @@ impl Partition<'_> {
                 verifier,
                 options.grace,
                 &mut |v, r| {
-                    let o = kchain_core::observe(
-                        &ctx,
-                        r.offset,
-                        r.key,
-                        r.value,
-                        r.headers.iter(),
-                        r.timestamp_ms,
-                        &mut scratch,
-                    );
-                    let checked = match (&o, decrypting.as_ref()) {
-                        (Observation::Entry(e), Some(d)) => {
-                            Some(d.check(e.height, r.value, r.headers.iter()))
-                        }
-                        _ => None,
-                    };
+                    let (o, checked) = observe_view((&ctx, decrypting.as_ref()), r, &mut scratch);
                     tally.push(v, o, checked);
                 },
             )?
@@ -664,6 +650,28 @@ pub fn observe_record(
     )
 }
 
+/// Observes one record lent by a reader and, with a keyring, checks that it decrypts.
+fn observe_view(
+    (ctx, decrypting): ObserveCtx<'_, '_>,
+    v: &kchain_log::RecordView<'_>,
+    scratch: &mut Vec<u8>,
+) -> (Observation, Option<Checked>) {
+    let o = kchain_core::observe(
+        ctx,
+        v.offset,
+        v.key,
+        v.value,
+        v.headers.iter(),
+        v.timestamp_ms,
+        scratch,
+    );
+    let checked = match (&o, decrypting) {
+        (Observation::Entry(e), Some(d)) => Some(d.check(e.height, v.value, v.headers.iter())),
+        _ => None,
+    };
+    (o, checked)
+}
+
 /// Observes the next records of `reader` below offset `end` (at most `max`), lending them
 /// from the backend without copies, and hands each observation to `sink`. Returns how many
 /// it observed: 0 once the reader is at `end`. Waits for a slow backend, but not forever.
@@ -682,21 +690,7 @@ fn observe_next(
         let mut n = 0;
         reader.poll_visit(want, Duration::from_millis(500), &mut |v| {
             if v.offset < end {
-                let o = kchain_core::observe(
-                    ctx,
-                    v.offset,
-                    v.key,
-                    v.value,
-                    v.headers.iter(),
-                    v.timestamp_ms,
-                    scratch,
-                );
-                let checked = match (&o, decrypting) {
-                    (Observation::Entry(e), Some(d)) => {
-                        Some(d.check(e.height, v.value, v.headers.iter()))
-                    }
-                    _ => None,
-                };
+                let (o, checked) = observe_view((ctx, decrypting), v, scratch);
                 sink(o, checked);
                 n += 1;
             }
