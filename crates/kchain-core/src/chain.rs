@@ -21,7 +21,8 @@
 //! them.
 
 use crate::entry::{ChainId, EntryHeader, ENTRY_VERSION};
-use crate::hash::{decode_lower_hex, encode_hex, Hash};
+use crate::hash::Hash;
+use crate::hex;
 use crate::item::ItemRef;
 use crate::keys::{KeyId, Signature};
 
@@ -69,7 +70,7 @@ impl ChainMeta {
         let mut v = vec![
             (H_VERSION, self.version.to_string().into_bytes()),
             (H_HEIGHT, self.height.to_string().into_bytes()),
-            (H_PREV, encode_hex(&self.prev).into_bytes()),
+            (H_PREV, hex::encode(&self.prev).into_bytes()),
         ];
         if let Some((id, sig)) = &self.signature {
             v.push((H_KEY, id.to_string().into_bytes()));
@@ -129,11 +130,11 @@ impl ChainMeta {
             (None, None) => None,
             (Some(k), Some(s)) => {
                 let mut id = [0u8; 8];
-                if !decode_lower_hex(k, &mut id) {
+                if !hex::decode_lower_into(k, &mut id) {
                     return Err(bad(H_KEY, "expected 16 lower-case hex digits".into()));
                 }
                 let mut sig = [0u8; 64];
-                if !decode_lower_hex(s, &mut sig) {
+                if !hex::decode_lower_into(s, &mut sig) {
                     return Err(bad(H_SIG, "expected 128 lower-case hex digits".into()));
                 }
                 let (id, sig) = (KeyId(id), Signature(sig));
@@ -170,7 +171,7 @@ fn canonical_decimal(b: &[u8]) -> Option<u64> {
 /// Parses 64 lower-case hex digits (the canonical form kchain writes).
 fn parse_lower_hex32(s: &[u8]) -> Option<Hash> {
     let mut h = [0u8; 32];
-    decode_lower_hex(s, &mut h).then_some(h)
+    hex::decode_lower_into(s, &mut h).then_some(h)
 }
 
 fn bad(name: &str, detail: String) -> MetaError {
@@ -222,7 +223,7 @@ mod tests {
             assert!(!is_chain_header(h), "{h}");
         }
         // Other kchain.* headers are the item's: parsing ignores them, hashing covers them.
-        let prev = encode_hex(&[0; 32]);
+        let prev = hex::encode(&[0; 32]);
         let headers = [
             ("kchain.enc", &b"aes256gcm:0102030405060708"[..]),
             (H_VERSION, b"1"),

@@ -36,6 +36,7 @@ use zeroize::Zeroizing;
 
 use crate::entry::ChainId;
 use crate::hash::tag;
+use crate::hex;
 use crate::keyring::{KeyState, Keyring};
 
 /// The record header that marks an encrypted value and names its data key.
@@ -95,13 +96,12 @@ pub(crate) fn parse_id(s: &[u8]) -> Option<DataKeyId> {
         return None;
     }
     let mut b = [0u8; 8];
-    hex::decode_to_slice(s, &mut b).ok()?;
-    Some(DataKeyId(b))
+    hex::decode_lower_into(s, &mut b).then_some(DataKeyId(b))
 }
 
 impl fmt::Display for DataKeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&hex::encode(&self.0))
     }
 }
 

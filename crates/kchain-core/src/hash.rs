@@ -189,76 +189,6 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// Lower-case hex of a hash.
-pub fn to_hex(h: &Hash) -> String {
-    encode_hex(h)
-}
-
-/// Lower-case hex of any bytes (table-driven: writers call it for every record).
-pub fn encode_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[(b >> 4) as usize]);
-        out.push(DIGITS[(b & 0x0f) as usize]);
-    }
-    String::from_utf8(out).expect("hex digits are ASCII")
-}
-
-/// Parses 64 hex digits (either case) into a hash.
-pub fn from_hex(s: &str) -> Option<Hash> {
-    let mut h = [0u8; 32];
-    decode_hex(s.as_bytes(), &mut h).then_some(h)
-}
-
-/// Decodes hex digits into `out`; true when `src` is exactly `2 * out.len()` hex digits
-/// (either case). Table-driven: this runs for every record a verifier reads.
-pub fn decode_hex(src: &[u8], out: &mut [u8]) -> bool {
-    decode_with(&HEX_ANY_CASE, src, out)
-}
-
-/// Decodes lower-case hex digits into `out`; true when `src` is exactly `2 * out.len()`
-/// lower-case hex digits. The canonical form kchain writes: where a text is not itself
-/// hashed, accepting two spellings of one value would let the text change unseen.
-pub fn decode_lower_hex(src: &[u8], out: &mut [u8]) -> bool {
-    decode_with(&HEX_LOWER, src, out)
-}
-
-const INVALID_DIGIT: u8 = 0xff;
-const HEX_ANY_CASE: [u8; 256] = hex_table(true);
-const HEX_LOWER: [u8; 256] = hex_table(false);
-
-const fn hex_table(upper: bool) -> [u8; 256] {
-    let mut t = [INVALID_DIGIT; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        if upper {
-            t[b'A' as usize + i] = 10 + i as u8;
-        }
-        i += 1;
-    }
-    t
-}
-
-fn decode_with(table: &[u8; 256], src: &[u8], out: &mut [u8]) -> bool {
-    if src.len() != out.len() * 2 {
-        return false;
-    }
-    let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(src.chunks_exact(2)) {
-        let (hi, lo) = (table[pair[0] as usize], table[pair[1] as usize]);
-        bad |= (hi | lo) & 0xf0;
-        *o = (hi << 4) | (lo & 0x0f);
-    }
-    bad == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,15 +201,5 @@ mod tests {
         };
         assert_eq!(d.bytes(), Err(DecodeError::Truncated(4)));
         assert!(Decoder::with_tag(&[200], "x").is_err());
-    }
-
-    #[test]
-    fn lower_hex_is_the_only_canonical_spelling() {
-        let mut b = [0u8; 2];
-        assert!(decode_lower_hex(b"0aff", &mut b) && b == [0x0a, 0xff]);
-        for bad in [&b"0AFF"[..], b"0aFf", b"0af", b"0aff0", b"0ag0", b" aff"] {
-            assert!(!decode_lower_hex(bad, &mut b), "{bad:?}");
-        }
-        assert!(decode_hex(b"0AFF", &mut b) && b == [0x0a, 0xff]);
     }
 }

@@ -433,13 +433,13 @@ fn rewritten<E>(
                 "the chain's first {} entries have tree root {}, but a {} checkpoint signed root \
                  {}: an entry at heights {matched}..{} was replaced",
                 c.size(),
-                crate::hash::to_hex(&root),
+                crate::hex::to_hex(&root),
                 if is_remembered {
                     "remembered"
                 } else {
                     "trusted"
                 },
-                crate::hash::to_hex(c.root()),
+                crate::hex::to_hex(c.root()),
                 c.size().saturating_sub(1)
             ),
             evidence: vec![n.clone()],
@@ -469,8 +469,8 @@ pub fn signer_contradiction(
         Some(root) => Some(format!(
             "the chain's first {} entries now have tree root {}, not the signed {} (rewritten)",
             signed.size(),
-            crate::hash::to_hex(root),
-            crate::hash::to_hex(signed.root())
+            crate::hex::to_hex(root),
+            crate::hex::to_hex(signed.root())
         )),
         None => Some(format!(
             "the chain's tree at size {} is unknown",

@@ -314,7 +314,7 @@ mod tests {
             k.clone()
         );
         let secrets = [
-            hex::encode(SECRET),
+            crate::hex::encode(&SECRET),
             base64::engine::general_purpose::STANDARD.encode(SECRET),
             format!("{:?}", SECRET),
             format!("{:?}", &SECRET[..4]),

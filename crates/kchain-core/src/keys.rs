@@ -14,6 +14,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::hash::{sha256, tag, Encoder, Hash};
+use crate::hex;
 use crate::note::{NoteError, NoteSigner, NoteVerifier, SignatureType};
 
 /// Names what is wrong with a key, key file or signature encoding.
@@ -39,15 +40,15 @@ pub struct KeyId(pub [u8; 8]);
 impl KeyId {
     /// Parses 16 hex digits.
     pub fn from_hex(s: &str) -> Result<KeyId, KeyError> {
-        let mut b = [0u8; 8];
-        hex::decode_to_slice(s.as_bytes(), &mut b).map_err(|_| KeyError::InvalidKeyId(s.into()))?;
-        Ok(KeyId(b))
+        hex::decode_array(s)
+            .map(KeyId)
+            .ok_or_else(|| KeyError::InvalidKeyId(s.into()))
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&hex::encode(&self.0))
     }
 }
 
@@ -64,9 +65,8 @@ pub struct PublicKey(VerifyingKey);
 impl PublicKey {
     /// Parses 64 hex digits; rejects encodings that are not a valid curve point.
     pub fn from_hex(s: &str) -> Result<PublicKey, KeyError> {
-        let mut b = [0u8; 32];
-        hex::decode_to_slice(s.trim().as_bytes(), &mut b)
-            .map_err(|_| KeyError::InvalidPublicKey(s.into()))?;
+        let b: [u8; 32] =
+            hex::decode_array(s.trim()).ok_or_else(|| KeyError::InvalidPublicKey(s.into()))?;
         VerifyingKey::from_bytes(&b)
             .map(PublicKey)
             .map_err(|_| KeyError::InvalidPublicKey(s.into()))
@@ -128,13 +128,13 @@ pub struct Signature(pub [u8; 64]);
 
 impl Signature {
     pub fn from_hex(s: &str) -> Result<Signature, KeyError> {
-        let mut b = [0u8; 64];
-        hex::decode_to_slice(s.as_bytes(), &mut b).map_err(|_| KeyError::InvalidSignature)?;
-        Ok(Signature(b))
+        hex::decode_array(s)
+            .map(Signature)
+            .ok_or(KeyError::InvalidSignature)
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        hex::encode(&self.0)
     }
 }
 
@@ -223,7 +223,7 @@ impl WriterKey {
             kind: KEY_FILE_KIND.into(),
             name: self.name.clone(),
             public: self.public().to_hex(),
-            secret: hex::encode(self.secret.to_bytes()),
+            secret: hex::encode(&self.secret.to_bytes()),
         };
         format!(
             "# kchain writer key (Ed25519). Keep this file secret.\n{}",
@@ -242,9 +242,8 @@ impl WriterKey {
                 file.kind
             )));
         }
-        let mut seed = [0u8; 32];
-        hex::decode_to_slice(file.secret.as_bytes(), &mut seed)
-            .map_err(|_| KeyError::MalformedKeyFile("secret is not 64 hex digits".into()))?;
+        let seed: [u8; 32] = hex::decode_array(&file.secret)
+            .ok_or_else(|| KeyError::MalformedKeyFile("secret is not 64 hex digits".into()))?;
         let key = WriterKey::from_seed(&file.name, seed);
         if key.public() != PublicKey::from_hex(&file.public)? {
             return Err(KeyError::PublicMismatch);

@@ -33,6 +33,7 @@ mod checkpoint;
 mod crypt;
 mod entry;
 mod hash;
+pub mod hex;
 mod item;
 mod judge;
 mod keyring;
@@ -41,6 +42,7 @@ pub mod merkle;
 mod note;
 mod proof;
 mod remember;
+pub mod time;
 mod trust;
 mod verify;
 
@@ -58,10 +60,8 @@ pub use crypt::{
     DataKeyId, Decryption, OpenError, RecordPlace, ENC_SCHEME, H_ENC, NONCE_LEN, TAG_LEN,
 };
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
-pub use hash::{
-    decode_hex, decode_lower_hex, encode_hex, from_hex, sha256, tag, to_hex, DecodeError, Decoder,
-    Encoder, Hash, ZERO_HASH,
-};
+pub use hash::{sha256, tag, DecodeError, Decoder, Encoder, Hash, ZERO_HASH};
+pub use hex::{decode_into as decode_hex, encode as encode_hex, from_hex, to_hex};
 pub use item::{Item, ItemRef};
 pub use judge::{
     judge, merge_keeping_unknown, merge_unverified, merge_verified, signer_contradiction,

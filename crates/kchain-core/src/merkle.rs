@@ -560,8 +560,8 @@ fn check_root(size: u64, computed: &Hash, expected: &Hash) -> Result<(), MerkleE
     } else {
         Err(MerkleError::RootMismatch {
             size,
-            computed: hex::encode(computed),
-            expected: hex::encode(expected),
+            computed: crate::hex::encode(computed),
+            expected: crate::hex::encode(expected),
         })
     }
 }

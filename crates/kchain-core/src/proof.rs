@@ -39,7 +39,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{chain_leaf, Evidence, Policy, PolicyError, TrustedCheckpoint};
 use crate::entry::EntryHeader;
-use crate::hash::{from_hex, to_hex, DecodeError, Hash};
+use crate::hash::{DecodeError, Hash};
+use crate::hex::{self, from_hex, to_hex};
 use crate::item::Item;
 use crate::merkle::{self, MerkleError};
 use crate::note::{NoteError, SignedNote};
@@ -355,7 +356,7 @@ fn parse_hashes(list: &[String], field: &str) -> Result<Vec<Hash>, ProofError> {
 }
 
 fn parse_hex(s: &str, field: &str) -> Result<Vec<u8>, ProofError> {
-    hex::decode(s).map_err(|_| ProofError::MalformedHex {
+    hex::decode(s).ok_or_else(|| ProofError::MalformedHex {
         field: field.into(),
     })
 }

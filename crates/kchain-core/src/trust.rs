@@ -37,7 +37,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{chain_origin, Policy, PolicyError, DEFAULT_ORIGIN_NAMESPACE};
-use crate::hash::{from_hex, to_hex, Hash};
+use crate::hash::Hash;
+use crate::hex::{from_hex, to_hex};
 use crate::keys::{KeyError, KeyId, PublicKey};
 use crate::note::{NoteError, NoteVerifier};
 

@@ -40,7 +40,8 @@ use std::fmt;
 
 use crate::chain::{is_chain_header, record_entry_header, ChainMeta, MetaError};
 use crate::entry::ChainId;
-use crate::hash::{to_hex, Hash, ZERO_HASH};
+use crate::hash::{Hash, ZERO_HASH};
+use crate::hex::to_hex;
 use crate::item::ItemRef;
 use crate::keys::KeyId;
 use crate::trust::{KeyStanding, Trust};
