@@ -10,8 +10,8 @@
 use kchain_core::{
     merkle, record_entry_header, verify_consistency_proof, verify_inclusion_proof, ChainId,
     ChainMeta, Checkpoint, CheckpointTrust, ConsistencyProofFile, Cosignature, EntryHeader,
-    InclusionProofFile, Item, Keyring, NoteVerifier, Policy, SignedNote, Trust, WriterKey,
-    CONSISTENCY_PROOF_FORMAT, ZERO_HASH,
+    InclusionProofFile, Item, Keyring, NoteVerifier, Policy, SignedNote, Trust, TrustFile,
+    WriterKey, CONSISTENCY_PROOF_FORMAT, ZERO_HASH,
 };
 use kchain_ledger::{
     verify_tx_proof, BlockHeader, Genesis, SealerInfo, StoredBlock, Transaction, TrustedSealers,
@@ -219,11 +219,18 @@ pub fn check_trust_toml(data: &[u8]) {
         let printed = trust.to_toml();
         assert_eq!(Trust::from_toml(&printed).as_ref(), Ok(&trust), "{printed}");
         let _ = trust.to_toml_keeping(text);
-        if let Ok(Some(ct)) = CheckpointTrust::from_toml(text) {
-            let _ = ct.policy(&trust, "t", 0);
-        }
     }
-    let _ = CheckpointTrust::from_toml(text);
+    if let Ok(file) = TrustFile::from_toml(text) {
+        // Ledger tables are kept as TOML values (a NaN there is not equal to itself), so
+        // the parts kchain-core reads are compared.
+        let printed = file.to_toml();
+        let again = TrustFile::from_toml(&printed).expect("a printed trust file parses");
+        assert_eq!(
+            (&again.trust, &again.checkpoints),
+            (&file.trust, &file.checkpoints)
+        );
+        let _ = file.policy("t", 0);
+    }
     if let Ok(ring) = Keyring::from_toml(text) {
         let printed = ring.to_toml();
         let again = Keyring::from_toml(&printed).expect("a printed keyring parses");

@@ -418,8 +418,9 @@ fn load_checkpoint_trust(g: &Global) -> Result<(Trust, CheckpointTrust)> {
 pub(crate) fn read_checkpoint_trust(path: &Path) -> Result<(String, Option<CheckpointTrust>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading trust file {}", path.display()))?;
-    let ct = CheckpointTrust::from_toml(&text)
-        .with_context(|| format!("trust file {}", path.display()))?;
+    let ct = kchain_core::TrustFile::from_toml(&text)
+        .with_context(|| format!("trust file {}", path.display()))?
+        .checkpoints;
     Ok((text, ct))
 }
 

@@ -170,7 +170,9 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
         gamma.verifier().to_vkey()
     );
     std::fs::write(&trust_path, &text)?;
-    let ct = CheckpointTrust::from_toml(&text)?.context("the trust file has a policy")?;
+    let ct = kchain_core::TrustFile::from_toml(&text)?
+        .checkpoints
+        .context("the trust file has a policy")?;
     println!(
         "4. The outsider's trust file {} needs acme's signature and 2 of 2 cosignatures",
         trust_path.display()

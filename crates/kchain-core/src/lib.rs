@@ -83,7 +83,9 @@ pub use remember::{
     bundle_to_json, notes_from_file, remembered_from_json, remembered_to_json, RememberError,
     WitnessEvidence, CHECKPOINT_BUNDLE_FORMAT, REMEMBERED_FORMAT, WITNESS_EVIDENCE_FORMAT,
 };
-pub use trust::{CheckpointTrust, KeyStanding, Pin, Trust, TrustError, TrustedWriter};
+pub use trust::{
+    CheckpointTrust, KeyStanding, Pin, TopicPin, Trust, TrustError, TrustFile, TrustedWriter,
+};
 pub use verify::{
     observe, ChainContext, ChainVerifier, Expectations, Finding, FindingKind, Link, Observation,
     Observed, PendingLimits, SigCheck, Summary,

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{key, open_log, trust_for, unique_topic};
-use kchain_core::{Checkpoint, CheckpointTrust, Cosigner, NoteSignature, SignedNote, Witness};
+use kchain_core::{Checkpoint, Cosigner, NoteSignature, SignedNote, TrustFile, Witness};
 use kchain_log::{Log, Record, TopicConfig};
 use kchain_topic::{
     check_checkpoints, checkpoints_topic, verify_topic, witness_pass, writer_verifiers,
@@ -68,7 +68,10 @@ fn best(mut f: impl FnMut()) -> Duration {
 fn junk_checkpoints_cost_linear_time_to_verify_produce_and_witness() {
     let k = key("acme", 1);
     let trust = trust_for(&[&k]);
-    let ct = CheckpointTrust::from_toml("[policy]\n").unwrap().unwrap();
+    let ct = TrustFile::from_toml("[policy]\n")
+        .unwrap()
+        .checkpoints
+        .unwrap();
     let cosigner = Cosigner::from_seed("w1.example", [9; 32]).unwrap();
     let writers = writer_verifiers(&trust, "");
     let witness = Witness::new(cosigner, writers.clone());

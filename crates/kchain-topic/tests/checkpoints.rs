@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::{item, key, open_log, trust_for, unique_topic};
 use kchain_core::{
     verify_consistency_proof, verify_inclusion_proof, Checkpoint, CheckpointTrust,
-    ConsistencyProofFile, Cosigner, NoteSigner, Policy, ProofError, SignedNote, Trust, Witness,
-    WitnessRefusal, WriterKey,
+    ConsistencyProofFile, Cosigner, NoteSigner, Policy, ProofError, SignedNote, Trust, TrustFile,
+    Witness, WitnessRefusal, WriterKey,
 };
 use kchain_log::{Log, TopicConfig};
 use kchain_topic::{
@@ -59,7 +59,7 @@ fn write(log: &dyn Log, topic: &str, k: &WriterKey, from: u64, to: u64, salt: u6
 }
 
 fn checkpoint_trust(text: &str) -> CheckpointTrust {
-    CheckpointTrust::from_toml(text).unwrap().unwrap()
+    TrustFile::from_toml(text).unwrap().checkpoints.unwrap()
 }
 
 fn check(log: &dyn Log, topic: &str, trust: &Trust, ct: &CheckpointTrust) -> CheckpointReport {

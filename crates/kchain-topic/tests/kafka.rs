@@ -133,7 +133,7 @@ fn a_broker_restart_mid_stream_leaves_a_chain_that_verifies() {
 
 #[test]
 fn checkpoints_witnesses_and_proofs_work_through_kafka() {
-    use kchain_core::{verify_inclusion_proof, CheckpointTrust, Cosigner, Witness};
+    use kchain_core::{verify_inclusion_proof, Cosigner, TrustFile, Witness};
     use kchain_topic::{
         check_checkpoints, prove_inclusion, witness_pass, CheckpointOptions, WitnessEvent,
     };
@@ -147,12 +147,13 @@ fn checkpoints_witnesses_and_proofs_work_through_kafka() {
         Cosigner::from_seed("w1.example", [31; 32]).unwrap(),
         Cosigner::from_seed("w2.example", [32; 32]).unwrap(),
     );
-    let ct = CheckpointTrust::from_toml(&format!(
+    let ct = TrustFile::from_toml(&format!(
         "[[witness]]\nkey = \"{}\"\n[[witness]]\nkey = \"{}\"\n[policy]\nwitnesses = 2\n",
         w1.verifier().to_vkey(),
         w2.verifier().to_vkey()
     ))
     .unwrap()
+    .checkpoints
     .unwrap();
     let states = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let pass = |c: &Cosigner, state: &std::path::Path| {

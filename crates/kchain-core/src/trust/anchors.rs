@@ -1,0 +1,123 @@
+//! The chain verifier's half of a trust file: the writer keys it trusts, per topic, and the
+//! anchors (pinned genesis, pinned tips, pinned partition counts) it holds partitions to.
+
+use crate::hash::Hash;
+use crate::keys::{KeyId, PublicKey};
+use crate::note::NoteVerifier;
+
+/// A writer key the verifier trusts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedWriter {
+    pub name: String,
+    pub key: PublicKey,
+    /// Topics this key may write; empty means any topic.
+    pub topics: Vec<String>,
+}
+
+/// Anchors for one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    pub topic: String,
+    pub partition: u32,
+    pub genesis: Option<Hash>,
+    pub tip: Option<(u64, Hash)>,
+}
+
+/// The pinned shape of a topic: how many partitions it had when it was pinned. Partitions
+/// only grow (Kafka cannot remove one), so a log reporting fewer is hiding some.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicPin {
+    pub name: String,
+    pub partitions: u32,
+}
+
+/// How a trust file judges the key that signed a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStanding<'a> {
+    /// Trusted for this topic.
+    Allowed(&'a PublicKey),
+    /// Trusted, but not for this topic.
+    OtherTopics(&'a PublicKey),
+    /// Not in the trust file.
+    Unknown,
+}
+
+/// A parsed trust file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trust {
+    pub writers: Vec<TrustedWriter>,
+    pub pins: Vec<Pin>,
+    pub topics: Vec<TopicPin>,
+}
+
+impl Trust {
+    /// How this trust judges key `id` for `topic`.
+    pub fn standing(&self, id: KeyId, topic: &str) -> KeyStanding<'_> {
+        let mut other = None;
+        for w in self.writers.iter().filter(|w| w.key.id() == id) {
+            if w.topics.is_empty() || w.topics.iter().any(|t| t == topic) {
+                return KeyStanding::Allowed(&w.key);
+            }
+            other = Some(&w.key);
+        }
+        other.map_or(KeyStanding::Unknown, KeyStanding::OtherTopics)
+    }
+
+    /// Adds a writer, replacing one with the same public key.
+    pub fn add_writer(&mut self, writer: TrustedWriter) {
+        self.writers.retain(|w| w.key != writer.key);
+        self.writers.push(writer);
+    }
+
+    /// The checkpoint-note verifiers of the writers this trust allows for `topic`, each
+    /// under its writer's name; a writer whose name is not a valid note key name is left out.
+    pub fn writer_verifiers(&self, topic: &str) -> Vec<NoteVerifier> {
+        self.writers
+            .iter()
+            .filter(|w| w.topics.is_empty() || w.topics.iter().any(|t| t == topic))
+            .filter_map(|w| w.key.note_verifier(&w.name).ok())
+            .collect()
+    }
+
+    /// The pin for a partition, if any.
+    pub fn pin(&self, topic: &str, partition: u32) -> Option<&Pin> {
+        self.pins
+            .iter()
+            .find(|p| p.topic == topic && p.partition == partition)
+    }
+
+    /// The partitions a verifier must find in `topic`: at least the pinned partition count,
+    /// and every partition a pin names. `None` when nothing about the topic is pinned.
+    pub fn pinned_partitions(&self, topic: &str) -> Option<u32> {
+        let shape = self
+            .topics
+            .iter()
+            .filter(|t| t.name == topic)
+            .map(|t| t.partitions);
+        let pinned = self
+            .pins
+            .iter()
+            .filter(|p| p.topic == topic)
+            .map(|p| p.partition.saturating_add(1));
+        shape.chain(pinned).max()
+    }
+
+    /// Records that `topic` has `partitions` partitions, replacing any earlier count. A count
+    /// never shrinks here: a caller that pins fewer partitions than were pinned before is
+    /// told by [`Trust::pinned_partitions`] staying at the larger count.
+    pub fn set_topic_pin(&mut self, topic: &str, partitions: u32) {
+        let keep = self.pinned_partitions(topic).unwrap_or(0).max(partitions);
+        self.topics.retain(|t| t.name != topic);
+        self.topics.push(TopicPin {
+            name: topic.to_owned(),
+            partitions: keep,
+        });
+    }
+
+    /// Sets the pin for a partition, replacing any earlier one.
+    pub fn set_pin(&mut self, pin: Pin) {
+        self.pins
+            .retain(|p| !(p.topic == pin.topic && p.partition == pin.partition));
+        self.pins.push(pin);
+    }
+}

@@ -1,0 +1,83 @@
+//! The checkpoint half of a trust file: the witnesses a verifier trusts, how many must
+//! cosign, and the origin namespace; and the checkpoint policy it gives each partition.
+
+use super::anchors::Trust;
+use super::error::TrustError;
+use crate::checkpoint::{chain_origin, Policy, DEFAULT_ORIGIN_NAMESPACE};
+use crate::note::NoteVerifier;
+
+/// The checkpoint half of a trust file: the witnesses a verifier trusts and how many of them
+/// must cosign a checkpoint before the verifier holds a chain to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointTrust {
+    /// Witness verifier keys (type 0x04).
+    pub witnesses: Vec<NoteVerifier>,
+    /// Cosignatures required from distinct listed witnesses (`[policy] witnesses`, default 0).
+    pub threshold: usize,
+    /// The origin namespace (`[policy] namespace`, default `kchain`).
+    pub namespace: String,
+}
+
+impl Default for CheckpointTrust {
+    /// No witnesses and no cosignature needed (a writer's or sealer's signature alone), in
+    /// the default origin namespace: what a trust file without `[[witness]]` or `[policy]`
+    /// means to commands that check checkpoints anyway.
+    fn default() -> Self {
+        CheckpointTrust {
+            witnesses: Vec::new(),
+            threshold: 0,
+            namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+impl CheckpointTrust {
+    /// The origin of partition `partition` of `topic`: `<namespace>/<topic>/<partition>`.
+    pub fn origin(&self, topic: &str, partition: u32) -> String {
+        chain_origin(&self.namespace, &format!("{topic}/{partition}"))
+    }
+
+    /// The policy for the checkpoints of one partition: signed by a writer `trust` allows for
+    /// `topic` (its note key is the writer's public key under the writer's name), cosigned by
+    /// `threshold` of the witnesses, for that partition's origin.
+    pub fn policy(&self, trust: &Trust, topic: &str, partition: u32) -> Result<Policy, TrustError> {
+        Ok(self
+            .policy_with(trust, topic, self.threshold)?
+            .for_origin(&self.origin(topic, partition)))
+    }
+
+    /// Like [`CheckpointTrust::policy`] but needing no cosignature: what a writer signed,
+    /// whoever vouched for it (for evidence of forks, which the writer's signature proves).
+    pub fn writer_policy(
+        &self,
+        trust: &Trust,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Policy, TrustError> {
+        Ok(self
+            .policy_with(trust, topic, 0)?
+            .for_origin(&self.origin(topic, partition)))
+    }
+
+    fn policy_with(
+        &self,
+        trust: &Trust,
+        topic: &str,
+        threshold: usize,
+    ) -> Result<Policy, TrustError> {
+        let writers = trust
+            .writers
+            .iter()
+            .filter(|w| w.topics.is_empty() || w.topics.iter().any(|t| t == topic))
+            .map(|w| {
+                w.key
+                    .note_verifier(&w.name)
+                    .map_err(|source| TrustError::BadWriterName {
+                        name: w.name.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Policy::new(writers, self.witnesses.clone(), threshold).map_err(TrustError::Policy)
+    }
+}

@@ -1,0 +1,54 @@
+//! The trust file: what a verifier believes without asking the log.
+//!
+//! ```text
+//! [[writer]]                       # a key allowed to sign chained topics
+//! name = "acme-orders"
+//! public_key = "<64 hex digits>"
+//! topics = ["orders"]              # optional: absent means any topic
+//!
+//! [[pin]]                          # optional anchors for one partition
+//! topic = "orders"
+//! partition = 0
+//! genesis = "<64 hex digits>"      # optional: the entry hash at height 0
+//! height = 99999                   # optional, with `hash`: a trusted tip
+//! hash = "<64 hex digits>"
+//!
+//! [[topic]]                        # optional: the pinned shape of a topic
+//! name = "orders"
+//! partitions = 3                   # a partition below this that the log lacks is a finding
+//!
+//! [[witness]]                      # optional: a witness's C2SP verifier key (type 0x04)
+//! key = "witness.example/w1+0df7cdec+BIE5dw6o..."
+//!
+//! [policy]                         # optional: checkpoints must meet this policy
+//! witnesses = 2                    # cosignatures needed from distinct listed witnesses
+//! namespace = "kchain"             # origin namespace: origins are <namespace>/<topic>/<p>
+//!
+//! [[ledger]]                       # optional: a ledger's chain, genesis and sealers,
+//! chain = "bank"                   # read by kchain-ledger and kept here as written
+//! ```
+//!
+//! The file is parsed once, into a [`TrustFile`] whose parts are what each verifier needs:
+//!
+//! ```text
+//! TrustFile ─┬─ trust: Trust                         [[writer]] [[pin]] [[topic]]  → chain verifier
+//!            ├─ checkpoints: Option<CheckpointTrust> [[witness]] [policy]          → checkpoint judge
+//!            └─ ledgers: Vec<toml::Table>            [[ledger]]                    → kchain-ledger
+//! ```
+//!
+//! A pinned tip lets a verifier catch truncation (the chain ends below it) and a rewrite (the
+//! entry at that height differs), which links and signatures alone cannot. A pinned partition
+//! count catches a partition hidden by the log's metadata (a `topic.json` edited on disk, a
+//! topic deleted and recreated with fewer partitions), which no record can show.
+
+mod anchors;
+mod checkpoints;
+mod error;
+mod file;
+#[cfg(test)]
+mod tests;
+
+pub use anchors::{KeyStanding, Pin, TopicPin, Trust, TrustedWriter};
+pub use checkpoints::CheckpointTrust;
+pub use error::TrustError;
+pub use file::TrustFile;
