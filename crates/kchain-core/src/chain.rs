@@ -70,7 +70,7 @@ impl ChainMeta {
         let mut v = vec![
             (H_VERSION, self.version.to_string().into_bytes()),
             (H_HEIGHT, self.height.to_string().into_bytes()),
-            (H_PREV, hex::encode(&self.prev).into_bytes()),
+            (H_PREV, hex::encode(self.prev).into_bytes()),
         ];
         if let Some((id, sig)) = &self.signature {
             v.push((H_KEY, id.to_string().into_bytes()));
@@ -223,7 +223,7 @@ mod tests {
             assert!(!is_chain_header(h), "{h}");
         }
         // Other kchain.* headers are the item's: parsing ignores them, hashing covers them.
-        let prev = hex::encode(&[0; 32]);
+        let prev = hex::encode([0; 32]);
         let headers = [
             ("kchain.enc", &b"aes256gcm:0102030405060708"[..]),
             (H_VERSION, b"1"),

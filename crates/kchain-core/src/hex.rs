@@ -8,8 +8,6 @@
 //!
 //! Decoding is table-driven and branch-free per byte: a verifier runs it for every record.
 
-use crate::merkle::Hash;
-
 /// Lower-case hex of any bytes.
 pub fn encode(bytes: impl AsRef<[u8]>) -> String {
     let bytes = bytes.as_ref();
@@ -23,12 +21,12 @@ pub fn encode(bytes: impl AsRef<[u8]>) -> String {
 }
 
 /// Lower-case hex of a hash (64 digits).
-pub fn to_hex(h: &Hash) -> String {
+pub fn to_hex(h: &[u8; 32]) -> String {
     encode(h)
 }
 
 /// Parses 64 hex digits (either case) into a hash.
-pub fn from_hex(s: &str) -> Option<Hash> {
+pub fn from_hex(s: &str) -> Option<[u8; 32]> {
     decode_array(s)
 }
 
@@ -116,6 +114,6 @@ mod tests {
         assert_eq!(decode_array::<2>("0aff00"), None);
         let h = [0xab; 32];
         assert_eq!(from_hex(&to_hex(&h)), Some(h));
-        assert_eq!(encode(&[0, 0x7f, 0xff]), "007fff");
+        assert_eq!(encode([0, 0x7f, 0xff]), "007fff");
     }
 }

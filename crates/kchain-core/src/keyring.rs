@@ -283,7 +283,7 @@ fn wipe_value(v: &mut toml::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypt::{Decryption, RecordPlace};
+    use crate::crypt::RecordPlace;
 
     const SECRET: [u8; 32] = [7u8; 32];
 
@@ -305,16 +305,9 @@ mod tests {
         let k = key();
         let mut ring = Keyring::default();
         ring.add(k.clone()).unwrap();
-        let shown = format!(
-            "{k:?} {ring:?} {:?} {:?}",
-            Decryption::Decrypted {
-                key: k.id(),
-                value: SECRET.to_vec()
-            },
-            k.clone()
-        );
+        let shown = format!("{k:?} {ring:?} {:?}", k.clone());
         let secrets = [
-            crate::hex::encode(&SECRET),
+            crate::hex::encode(SECRET),
             base64::engine::general_purpose::STANDARD.encode(SECRET),
             format!("{:?}", SECRET),
             format!("{:?}", &SECRET[..4]),

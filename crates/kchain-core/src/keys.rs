@@ -13,9 +13,9 @@ use std::fmt;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::note_key::{NoteError, NoteSigner, NoteVerifier, SignatureType};
 use crate::hash::{sha256, tag, Encoder, Hash};
 use crate::hex;
-use crate::note::{NoteError, NoteSigner, NoteVerifier, SignatureType};
 
 /// Names what is wrong with a key, key file or signature encoding.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,7 +48,7 @@ impl KeyId {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(&self.0))
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -134,7 +134,7 @@ impl Signature {
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(&self.0)
+        hex::encode(self.0)
     }
 }
 
@@ -223,7 +223,7 @@ impl WriterKey {
             kind: KEY_FILE_KIND.into(),
             name: self.name.clone(),
             public: self.public().to_hex(),
-            secret: hex::encode(&self.secret.to_bytes()),
+            secret: hex::encode(self.secret.to_bytes()),
         };
         format!(
             "# kchain writer key (Ed25519). Keep this file secret.\n{}",

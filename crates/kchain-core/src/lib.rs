@@ -1,6 +1,6 @@
 //! kchain-core: the pure core of kchain. Formats, hashing, RFC 6962 Merkle trees, keys, the
-//! trust file, the chain verifier, and encrypted payloads (AES-256-GCM data keys and the
-//! keyring); no files, no network.
+//! trust file, the chain verifier, checkpoints and their judge, and encrypted payloads
+//! (AES-256-GCM data keys and the keyring); no files, no network.
 //!
 //! A chained partition is a sequence of entries. Each record of a chained topic is one entry
 //! holding one item:
@@ -28,65 +28,63 @@
 //! References: RFC 6962 section 2.1 (Merkle trees), RFC 8032 (Ed25519), NIST SP 800-38D
 //! (AES-GCM).
 
+// Records and chains: the canonical encodings and the chain headers.
 mod chain;
-mod checkpoint;
-mod crypt;
 mod entry;
 mod hash;
-pub mod hex;
 mod item;
-mod judge;
-mod keyring;
+// Keys and trust: writer keys, the trust file.
 mod keys;
-pub mod merkle;
-mod note;
-mod proof;
-mod remember;
-pub mod time;
 mod trust;
+// The streaming chain verifier.
 mod verify;
+// Encrypted payloads: data keys and the keyring.
+mod crypt;
+mod decrypt;
+mod keyring;
+// Checkpoints, witnesses, proofs and the checkpoint judge.
+pub mod checkpoint;
+// Small shared tools.
+pub mod hex;
+pub mod merkle;
+pub mod time;
 
+// Records and chains.
 pub use chain::{
-    is_chain_header, record_entry_header, ChainMeta, MetaError, HEADER_PREFIX, H_HEIGHT, H_KEY,
-    H_NAME_NOT_UTF8, H_PREV, H_SIG, H_VERSION,
-};
-pub use checkpoint::{
-    chain_leaf, chain_origin, cosignature_message, Checkpoint, CheckpointError, Cosignature,
-    Cosigner, Evidence, Policy, PolicyError, TrustedCheckpoint, Witness, WitnessRefusal,
-    COSIGNATURE_V1_HEADER, DEFAULT_ORIGIN_NAMESPACE,
-};
-pub use crypt::{
-    decrypt_record, fill_random_nonces, parse_enc_header, random_nonces, CryptError, DataKey,
-    DataKeyId, Decryption, OpenError, RecordPlace, ENC_SCHEME, H_ENC, NONCE_LEN, TAG_LEN,
+    is_chain_header, record_entry_header, ChainMeta, MetaError, HEADER_PREFIX, H_NAME_NOT_UTF8,
 };
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
 pub use hash::{sha256, tag, DecodeError, Decoder, Encoder, Hash, ZERO_HASH};
 pub use hex::{decode_into as decode_hex, encode as encode_hex, from_hex, to_hex};
 pub use item::{Item, ItemRef};
-pub use judge::{
-    judge, merge_keeping_unknown, merge_unverified, merge_verified, signer_contradiction,
-    ChainCheckpoints, CheckpointFindingKind, Judged, Judgement, MergedNotes, RootsAt,
-    MAX_NOTES_PER_CHAIN,
-};
-pub use keyring::{KeyEntry, KeyState, Keyring};
+
+// Keys and trust.
 pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};
-pub use note::{
-    is_valid_key_name, key_id as note_key_id, NoteError, NoteSignature, NoteSigner, NoteVerifier,
-    SignatureType, SignedNote, MAX_SIGNATURES,
-};
-pub use proof::{
-    verify_consistency_proof, verify_inclusion_proof, ConsistencyProofFile, EntryEvidence,
-    InclusionProofFile, ItemEvidence, ProofError, VerifiedConsistency, VerifiedInclusion,
-    CONSISTENCY_PROOF_FORMAT, INCLUSION_PROOF_FORMAT,
-};
-pub use remember::{
-    bundle_to_json, notes_from_file, remembered_from_json, remembered_to_json, RememberError,
-    WitnessEvidence, CHECKPOINT_BUNDLE_FORMAT, REMEMBERED_FORMAT, WITNESS_EVIDENCE_FORMAT,
-};
 pub use trust::{
     CheckpointTrust, KeyStanding, Pin, TopicPin, Trust, TrustError, TrustFile, TrustedWriter,
 };
+
+// The chain verifier.
 pub use verify::{
     observe, ChainContext, ChainVerifier, Expectations, Finding, FindingKind, Link, Observation,
     Observed, PendingLimits, SigCheck, Summary,
+};
+
+// Encrypted payloads.
+pub use crypt::{
+    fill_random_nonces, random_nonces, CryptError, DataKey, DataKeyId, OpenError, RecordPlace,
+    H_ENC, NONCE_LEN,
+};
+pub use decrypt::{decrypt_record, parse_enc_header, Decryption};
+pub use keyring::{KeyEntry, KeyState, Keyring};
+
+// Checkpoints: the names writers, witnesses and verifiers use; the rest is in [`checkpoint`].
+pub use checkpoint::{
+    bundle_to_json, chain_leaf, chain_origin, judge, merge_keeping_unknown, merge_unverified,
+    merge_verified, notes_from_file, remembered_from_json, remembered_to_json,
+    signer_contradiction, verify_consistency_proof, verify_inclusion_proof, ChainCheckpoints,
+    Checkpoint, CheckpointFindingKind, ConsistencyProofFile, Cosignature, Cosigner,
+    InclusionProofFile, Judged, Judgement, NoteSignature, NoteSigner, NoteVerifier, Policy,
+    PolicyError, ProofError, SignedNote, TrustedCheckpoint, Witness, WitnessEvidence,
+    WitnessRefusal, CONSISTENCY_PROOF_FORMAT, DEFAULT_ORIGIN_NAMESPACE, WITNESS_EVIDENCE_FORMAT,
 };

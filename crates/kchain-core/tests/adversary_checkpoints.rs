@@ -2,9 +2,10 @@
 //! under two names must count once, and the judge must hold a chain to the checkpoint a
 //! verifier remembers even when the log shows none.
 
+use kchain_core::checkpoint::SignatureType;
 use kchain_core::{
     judge, merkle, ChainCheckpoints, Checkpoint, CheckpointFindingKind, Cosigner, Hash,
-    NoteSignature, NoteSigner, NoteVerifier, Policy, PolicyError, SignatureType, SignedNote,
+    NoteSignature, NoteSigner, NoteVerifier, Policy, PolicyError, SignedNote,
 };
 
 const ORIGIN: &str = "kchain/orders/0";

@@ -14,13 +14,16 @@
 use std::fmt::Debug;
 use std::path::PathBuf;
 
+use kchain_core::checkpoint::{
+    cosignature_message, key_id as note_key_id, EntryEvidence, ItemEvidence, NoteError,
+    SignatureType, INCLUSION_PROOF_FORMAT, MAX_SIGNATURES,
+};
 use kchain_core::merkle::{self, Hash};
 use kchain_core::{
-    chain_leaf, chain_origin, cosignature_message, note_key_id, verify_consistency_proof,
-    verify_inclusion_proof, ChainId, Checkpoint, ConsistencyProofFile, Cosignature, Cosigner,
-    EntryEvidence, EntryHeader, InclusionProofFile, Item, ItemEvidence, NoteError, NoteSignature,
-    NoteSigner, NoteVerifier, Policy, PolicyError, ProofError, SignatureType, SignedNote, Witness,
-    WitnessRefusal, ENTRY_VERSION, INCLUSION_PROOF_FORMAT, MAX_SIGNATURES,
+    chain_leaf, chain_origin, verify_consistency_proof, verify_inclusion_proof, ChainId,
+    Checkpoint, ConsistencyProofFile, Cosignature, Cosigner, EntryHeader, InclusionProofFile, Item,
+    NoteSignature, NoteSigner, NoteVerifier, Policy, PolicyError, ProofError, SignedNote, Witness,
+    WitnessRefusal, ENTRY_VERSION,
 };
 use proptest::prelude::*;
 use serde::{de::DeserializeOwned, Deserialize};

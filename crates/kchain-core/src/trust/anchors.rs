@@ -1,9 +1,9 @@
 //! The chain verifier's half of a trust file: the writer keys it trusts, per topic, and the
 //! anchors (pinned genesis, pinned tips, pinned partition counts) it holds partitions to.
 
+use crate::checkpoint::note_key::NoteVerifier;
 use crate::hash::Hash;
 use crate::keys::{KeyId, PublicKey};
-use crate::note::NoteVerifier;
 
 /// A writer key the verifier trusts.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,8 +3,9 @@
 
 use super::anchors::Trust;
 use super::error::TrustError;
-use crate::checkpoint::{chain_origin, Policy, DEFAULT_ORIGIN_NAMESPACE};
-use crate::note::NoteVerifier;
+use crate::checkpoint::note_key::NoteVerifier;
+use crate::checkpoint::policy::Policy;
+use crate::checkpoint::text::{chain_origin, DEFAULT_ORIGIN_NAMESPACE};
 
 /// The checkpoint half of a trust file: the witnesses a verifier trusts and how many of them
 /// must cosign a checkpoint before the verifier holds a chain to it.

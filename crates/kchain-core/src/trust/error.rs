@@ -1,8 +1,8 @@
 //! What can be wrong with a trust file.
 
-use crate::checkpoint::PolicyError;
+use crate::checkpoint::note_key::NoteError;
+use crate::checkpoint::policy::PolicyError;
 use crate::keys::KeyError;
-use crate::note::NoteError;
 
 /// What is wrong with a trust file, with the line where it is wrong when known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

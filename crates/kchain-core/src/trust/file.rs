@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 use super::anchors::{Pin, TopicPin, Trust, TrustedWriter};
 use super::checkpoints::CheckpointTrust;
 use super::error::TrustError;
-use crate::checkpoint::{Policy, DEFAULT_ORIGIN_NAMESPACE};
+use crate::checkpoint::note_key::NoteVerifier;
+use crate::checkpoint::policy::Policy;
+use crate::checkpoint::text::DEFAULT_ORIGIN_NAMESPACE;
 use crate::hex::{from_hex, to_hex};
 use crate::keys::PublicKey;
-use crate::note::NoteVerifier;
 
 /// A parsed trust file: every part of it, each in the form its reader needs.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -37,13 +37,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{chain_leaf, Evidence, Policy, PolicyError, TrustedCheckpoint};
+use super::note::SignedNote;
+use super::note_key::NoteError;
+use super::policy::{Policy, PolicyError, TrustedCheckpoint};
+use super::text::chain_leaf;
+use super::witness::Evidence;
 use crate::entry::EntryHeader;
 use crate::hash::{DecodeError, Hash};
 use crate::hex::{self, from_hex, to_hex};
 use crate::item::Item;
 use crate::merkle::{self, MerkleError};
-use crate::note::{NoteError, SignedNote};
 
 /// The `format` of an inclusion proof file.
 pub const INCLUSION_PROOF_FORMAT: &str = "kchain-inclusion-proof/v1";

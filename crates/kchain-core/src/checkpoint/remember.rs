@@ -17,8 +17,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::Checkpoint;
-use crate::note::SignedNote;
+use super::note::SignedNote;
+use super::text::Checkpoint;
 
 /// The format name of a remembered checkpoint.
 pub const REMEMBERED_FORMAT: &str = "kchain-remembered-checkpoint/v1";
@@ -173,7 +173,7 @@ impl WitnessEvidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::note::NoteSigner;
+    use crate::checkpoint::note_key::NoteSigner;
 
     fn note(origin: &str) -> SignedNote {
         let signer = NoteSigner::from_seed("w", [1; 32]).unwrap();
