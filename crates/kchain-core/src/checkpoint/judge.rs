@@ -128,12 +128,15 @@ pub type RootsAt<'a, E> = dyn FnMut(&[u64]) -> Result<Vec<Hash>, E> + 'a;
 /// Judges one chain against its checkpoints (see the module documentation). `roots_at` gives
 /// the chain tree's roots at the given sizes (ascending, distinct, each `<= entries`); it is
 /// called at most once, and only when the chain is intact.
+///
+/// The findings are looked for in order, the first found wins: fork, truncated, rollback,
+/// rewritten (only for an intact chain), no trusted checkpoint.
 pub fn judge<E>(
     input: ChainCheckpoints<'_>,
     roots_at: &mut RootsAt<'_, E>,
 ) -> Result<Judgement, E> {
-    let notes = input.notes;
-    let trusted: Vec<(&SignedNote, TrustedCheckpoint)> = notes
+    let trusted: Vec<(&SignedNote, TrustedCheckpoint)> = input
+        .notes
         .iter()
         .filter_map(|n| input.policy.check(n).ok().map(|t| (n, t)))
         .collect();
@@ -146,76 +149,102 @@ pub fn judge<E>(
         .remembered
         .and_then(|n| Checkpoint::parse(n.text()).ok().map(|c| (n, c)));
     let mut judgement = Judgement {
-        seen: notes.len(),
-        untrusted: notes.len() - trusted.len(),
+        seen: input.notes.len(),
+        untrusted: input.notes.len() - trusted.len(),
         newest,
         remembered_newer: None,
         finding: None,
         remember: None,
     };
-    let entries = input.entries;
-    let finding = fork(input, remembered.as_ref())
-        .or_else(|| {
-            let (n, t) = judgement.newest.as_ref()?;
-            let size = t.checkpoint.size();
-            (size > entries).then(|| Judged {
-                kind: CheckpointFindingKind::Truncated,
-                height: Some(entries),
-                detail: format!(
-                    "a trusted checkpoint covers {size} entries, but the chain has {entries}"
-                ),
-                evidence: vec![n.clone()],
-            })
-        })
-        .or_else(|| {
-            let (n, c) = remembered.as_ref()?;
-            (c.size() > entries).then(|| Judged {
-                kind: CheckpointFindingKind::Rollback,
-                height: Some(entries),
-                detail: format!(
-                    "this verifier saw a trusted checkpoint of size {} before, but the chain has \
-                     {entries} entries and the log's newest trusted checkpoint is {}: the log \
-                     was truncated and its checkpoints removed",
-                    c.size(),
-                    newest_size.map_or("none".to_owned(), |s| format!("size {s}"))
-                ),
-                evidence: vec![(*n).clone()],
-            })
-        });
+    let remembered = remembered.as_ref();
+    let finding = fork(input, remembered)
+        .or_else(|| truncated(judgement.newest.as_ref(), input.entries))
+        .or_else(|| rolled_back(remembered, newest_size, input.entries));
     let finding = match finding {
         Some(f) => Some(f),
-        None if input.intact => rewritten(&trusted, remembered.as_ref(), newest_size, roots_at)?,
+        None if input.intact => rewritten(&trusted, remembered, newest_size, roots_at)?,
         None => None,
     };
-    let finding = finding.or_else(|| {
-        (input.required && entries > 0 && judgement.newest.is_none() && remembered.is_none()).then(
-            || Judged {
-                kind: CheckpointFindingKind::NoTrustedCheckpoint,
-                height: None,
-                detail: format!(
-                    "the chain has {entries} entries but no checkpoint meets the policy ({} \
-                     untrusted): nothing vouches that it was not truncated or rewritten",
-                    judgement.untrusted
-                ),
-                evidence: Vec::new(),
-            },
-        )
-    });
-    if finding.is_none() {
-        if let Some((_, c)) = &remembered {
-            if newest_size.is_none_or(|s| s < c.size()) {
-                judgement.remembered_newer = Some(c.clone());
-            }
-        }
-        let remembered_size = remembered.as_ref().map(|(_, c)| c.size());
-        if let Some((n, t)) = &judgement.newest {
-            if remembered_size.is_none_or(|s| s < t.checkpoint.size()) {
-                judgement.remember = Some(n.clone());
-            }
+    judgement.finding = finding.or_else(|| none_trusted(&input, &judgement, remembered));
+    if judgement.finding.is_none() {
+        settle(&mut judgement, remembered, newest_size);
+    }
+    Ok(judgement)
+}
+
+/// The newest trusted checkpoint covers more entries than the chain has.
+fn truncated(newest: Option<&(SignedNote, TrustedCheckpoint)>, entries: u64) -> Option<Judged> {
+    let (n, t) = newest?;
+    let size = t.checkpoint.size();
+    (size > entries).then(|| Judged {
+        kind: CheckpointFindingKind::Truncated,
+        height: Some(entries),
+        detail: format!("a trusted checkpoint covers {size} entries, but the chain has {entries}"),
+        evidence: vec![n.clone()],
+    })
+}
+
+/// The remembered checkpoint covers more entries than the chain has (and, the truncation not
+/// being found first, the log shows no trusted checkpoint that large: it was removed too).
+fn rolled_back(
+    remembered: Option<&(&SignedNote, Checkpoint)>,
+    newest_size: Option<u64>,
+    entries: u64,
+) -> Option<Judged> {
+    let (n, c) = remembered?;
+    (c.size() > entries).then(|| Judged {
+        kind: CheckpointFindingKind::Rollback,
+        height: Some(entries),
+        detail: format!(
+            "this verifier saw a trusted checkpoint of size {} before, but the chain has \
+             {entries} entries and the log's newest trusted checkpoint is {}: the log \
+             was truncated and its checkpoints removed",
+            c.size(),
+            newest_size.map_or("none".to_owned(), |s| format!("size {s}"))
+        ),
+        evidence: vec![(*n).clone()],
+    })
+}
+
+/// Checkpoints are required, the chain has entries, and nothing (neither the log nor this
+/// verifier's memory) vouches for it.
+fn none_trusted(
+    input: &ChainCheckpoints<'_>,
+    judgement: &Judgement,
+    remembered: Option<&(&SignedNote, Checkpoint)>,
+) -> Option<Judged> {
+    let entries = input.entries;
+    let vouched = judgement.newest.is_some() || remembered.is_some();
+    (input.required && entries > 0 && !vouched).then(|| Judged {
+        kind: CheckpointFindingKind::NoTrustedCheckpoint,
+        height: None,
+        detail: format!(
+            "the chain has {entries} entries but no checkpoint meets the policy ({} \
+             untrusted): nothing vouches that it was not truncated or rewritten",
+            judgement.untrusted
+        ),
+        evidence: Vec::new(),
+    })
+}
+
+/// With no finding: notes whether the remembered checkpoint is newer than anything the log
+/// shows, and which note to remember from now on (the newest trusted one, when newer).
+fn settle(
+    judgement: &mut Judgement,
+    remembered: Option<&(&SignedNote, Checkpoint)>,
+    newest_size: Option<u64>,
+) {
+    if let Some((_, c)) = remembered {
+        if newest_size.is_none_or(|s| s < c.size()) {
+            judgement.remembered_newer = Some(c.clone());
         }
     }
-    judgement.finding = finding;
-    Ok(judgement)
+    let remembered_size = remembered.map(|(_, c)| c.size());
+    if let Some((n, t)) = &judgement.newest {
+        if remembered_size.is_none_or(|s| s < t.checkpoint.size()) {
+            judgement.remember = Some(n.clone());
+        }
+    }
 }
 
 /// Two checkpoints of one size with different roots, both signed by a trusted writer (the
