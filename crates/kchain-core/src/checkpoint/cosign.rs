@@ -136,7 +136,7 @@ impl Cosigner {
     }
 
     /// Cosigns `checkpoint_text` at `timestamp` (POSIX seconds). Requires
-    /// `timestamp <= 2^63 - 1`. This only signs: [`Witness::observe`] decides whether to.
+    /// `timestamp <= 2^63 - 1`. This only signs: [`Witness::observe`](super::witness::Witness::observe) decides whether to.
     pub fn cosign(&self, checkpoint_text: &str, timestamp: u64) -> Cosignature {
         assert!(
             timestamp <= i64::MAX as u64,

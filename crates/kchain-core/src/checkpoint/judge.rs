@@ -90,7 +90,7 @@ pub struct ChainCheckpoints<'a> {
     pub policy: &'a Policy,
     /// The same writers with no cosignature needed: what proves a fork.
     pub writer_policy: &'a Policy,
-    /// The chain's checkpoints, merged by text ([`merge_verified`]), from the log and handed
+    /// The chain's checkpoints, merged by text ([`merge_verified`](super::merge::merge_verified)), from the log and handed
     /// over alike.
     pub notes: &'a [SignedNote],
     /// Entries of the chain as read (verified).

@@ -311,7 +311,7 @@ impl NoteVerifier {
     /// Whether `signature` (the bytes after the key id) is this key's signature of `text`.
     /// Ed25519 is checked strictly (RFC 8032 with canonical encodings, no small-order keys).
     /// A cosignature is 8 timestamp bytes (big-endian, below 2^63) and an Ed25519 signature
-    /// of the cosignature/v1 message (see [`crate::cosignature_message`]).
+    /// of the cosignature/v1 message (see [`cosignature_message`]).
     pub fn verify(&self, text: &str, signature: &[u8]) -> bool {
         match self.kind {
             SignatureType::Ed25519 => self.verify_raw(text.as_bytes(), signature),
