@@ -4,7 +4,7 @@
 use super::anchors::Trust;
 use super::error::TrustError;
 use crate::checkpoint::note_key::NoteVerifier;
-use crate::checkpoint::policy::Policy;
+use crate::checkpoint::policy::{Policy, PolicyError};
 use crate::checkpoint::text::{chain_origin, DEFAULT_ORIGIN_NAMESPACE};
 
 /// The checkpoint half of a trust file: the witnesses a verifier trusts and how many of them
@@ -60,6 +60,21 @@ impl CheckpointTrust {
             .for_origin(&self.origin(topic, partition)))
     }
 
+    /// The policy for the checkpoints of the chain `chain_name` (origin
+    /// `<namespace>/<chain_name>`): signed by one of `signers`, cosigned by `threshold` of
+    /// the witnesses (this trust's threshold when `None`; 0: the signers alone). What a
+    /// ledger's checkpoints are held to, its sealers being the signers.
+    pub fn signers_policy(
+        &self,
+        signers: Vec<NoteVerifier>,
+        chain_name: &str,
+        threshold: Option<usize>,
+    ) -> Result<Policy, PolicyError> {
+        let threshold = threshold.unwrap_or(self.threshold);
+        Policy::new(signers, self.witnesses.clone(), threshold)
+            .map(|p| p.for_origin(&chain_origin(&self.namespace, chain_name)))
+    }
+
     fn policy_with(
         &self,
         trust: &Trust,
@@ -80,5 +95,23 @@ impl CheckpointTrust {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Policy::new(writers, self.witnesses.clone(), threshold).map_err(TrustError::Policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::note_key::NoteSigner;
+
+    #[test]
+    fn a_signers_policy_is_bound_to_the_chains_origin() {
+        let sealer = NoteSigner::from_seed("sealer", [5; 32]).unwrap().verifier();
+        let trust = CheckpointTrust::default();
+        let policy = trust
+            .signers_policy(vec![sealer.clone()], "bank.blocks", None)
+            .unwrap();
+        assert_eq!(policy.origin(), Some("kchain/bank.blocks"));
+        assert_eq!((policy.threshold(), policy.writers()), (0, &[sealer][..]));
+        assert!(trust.signers_policy(Vec::new(), "b", Some(1)).is_err());
     }
 }
