@@ -13,12 +13,12 @@ use kchain_log::Log;
 use rayon::prelude::*;
 
 use crate::client::{init, Submitter};
+use crate::consensus::genesis::{Genesis, SealerInfo};
+use crate::consensus::sig::{self, SigItem};
+use crate::consensus::tx::{Address, Transaction};
 use crate::error::LedgerError;
-use crate::genesis::{Genesis, SealerInfo};
+use crate::node::sealer::SealOptions;
 use crate::node::{Node, NodeOptions};
-use crate::sealer::SealOptions;
-use crate::sig::{self, SigItem};
-use crate::tx::{Address, Transaction};
 
 /// What to measure.
 #[derive(Clone, Debug)]

@@ -28,22 +28,22 @@ use std::time::{Duration, Instant};
 
 use kchain_core::merkle::{self, TreeBuilder};
 use kchain_core::{
-    chain_leaf, chain_origin, ChainCheckpoints, Checkpoint, CheckpointTrust, Hash, NoteSigner,
-    NoteVerifier, Policy, SignedNote, TrustedCheckpoint, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+    chain_leaf, ChainCheckpoints, Checkpoint, CheckpointTrust, Hash, NoteSigner, NoteVerifier,
+    Policy, SignedNote, TrustedCheckpoint, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_log::Log;
 use kchain_topic::{
     publish_note, read_checkpoints, CheckpointFindingKind, CheckpointRecord, CheckpointStore,
 };
 
-use crate::block::Block;
-use crate::chain::Chain;
 use crate::client::{read_block, tx_status, TxStatus};
-use crate::encoding::hex_lower;
+use crate::consensus::block::Block;
+use crate::consensus::chain::Chain;
+use crate::consensus::encoding::hex_lower;
+use crate::consensus::genesis::{sealer_verifiers, Genesis};
+use crate::consensus::proof::{ledger_origin, ProofSealer, TxProof, TX_PROOF_FORMAT};
+use crate::consensus::tx::TxId;
 use crate::error::LedgerError;
-use crate::genesis::Genesis;
-use crate::proof::{ProofSealer, TxProof, TX_PROOF_FORMAT};
-use crate::tx::TxId;
 
 /// The partition of the blocks topic (its only one), which is also the checkpoint records'
 /// key.
@@ -79,22 +79,6 @@ impl Default for CheckpointOptions {
             backend: String::new(),
         }
     }
-}
-
-/// The origin of a ledger's checkpoints: `<namespace>/<blocks topic>`.
-pub fn ledger_origin(namespace: &str, blocks_topic: &str) -> String {
-    chain_origin(namespace, blocks_topic)
-}
-
-/// The note verifiers of a genesis's sealers: each sealer's Ed25519 key under its name in the
-/// genesis (type 0x01). A sealer whose name is not a valid note key name (white space, `+`)
-/// cannot sign checkpoints and is left out.
-pub fn sealer_verifiers(genesis: &Genesis) -> Vec<NoteVerifier> {
-    genesis
-        .sealers
-        .iter()
-        .filter_map(|s| s.key.note_verifier(&s.name).ok())
-        .collect()
 }
 
 /// The chain-tree leaves of the canonical heights `0..size`. Requires `size` <= the chain's

@@ -9,16 +9,16 @@ use kchain_core::{sha256, Hash};
 use kchain_log::{Log, LogError, Record, TopicConfig};
 use kchain_topic::partition_for_key;
 
-use crate::block::StoredBlock;
-use crate::chain::{Chain, Finding, Verdict};
+use crate::consensus::block::StoredBlock;
+use crate::consensus::chain::{Chain, Finding, Verdict};
+use crate::consensus::genesis::Genesis;
+use crate::consensus::tx::{Address, Transaction, TxBody, TxId};
+use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
-use crate::genesis::Genesis;
-use crate::logio::{now_ms, read_record, read_to_end, SharedAppender};
-use crate::node::open_chain;
-use crate::rejected::RejectionRecord;
-use crate::snapshot::{self, Loaded};
-use crate::tx::{Address, Transaction, TxBody, TxId};
-use crate::validate::Verifier;
+use crate::node::rejected::RejectionRecord;
+use crate::node::snapshot::{self, Loaded};
+use crate::node::store::open_chain;
+use crate::node::store::{now_ms, read_record, read_to_end, SharedAppender};
 
 /// What `init` did.
 #[derive(Clone, Debug, PartialEq, Eq)]

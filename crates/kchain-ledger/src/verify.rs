@@ -12,7 +12,7 @@
 //! Anchors matter for the end of the chain: removing or replacing the last blocks leaves no
 //! trace in the log itself (nothing refers to them yet), so a verifier should hold a pin: the
 //! genesis file (`--genesis`), a (height, hash) it saw earlier, or a node's snapshot; and,
-//! with [`verify_ledger_with_checkpoints`], the sealers' signed checkpoints, which a policy
+//! with [`VerifyOptions::checkpoints`], the sealers' signed checkpoints, which a policy
 //! (k of n witnesses) can make independent of the sealers.
 
 use std::path::PathBuf;
@@ -22,17 +22,17 @@ use kchain_core::{ChainId, CheckpointTrust, Hash};
 use kchain_log::Log;
 use serde_json::{json, Value};
 
-use crate::block::StoredBlock;
-use crate::chain::{Chain, Finding, FindingKind, IgnoreReason, Verdict};
 use crate::checkpoints::{self, CheckpointFinding, CheckpointStatus};
-use crate::encoding::hex_lower;
+use crate::consensus::block::StoredBlock;
+use crate::consensus::chain::{Chain, Finding, FindingKind, IgnoreReason, Verdict};
+use crate::consensus::encoding::hex_lower;
+use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
-use crate::logio::read_record;
-use crate::node::open_chain;
-use crate::snapshot;
-use crate::validate::Verifier;
+use crate::node::snapshot;
+use crate::node::store::open_chain;
+use crate::node::store::read_record;
 
-/// What to check beyond the log itself.
+/// What to check beyond the log itself: [`verify_ledger`]'s options, `Default` for none.
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
     /// The genesis hash the ledger must have (from the genesis file).
@@ -43,6 +43,14 @@ pub struct VerifyOptions {
     pub snapshot: Option<PathBuf>,
     /// The remembered checkpoint and handed-over checkpoints (with `checkpoints` given).
     pub checkpoint_anchors: checkpoints::CheckpointAnchors,
+    /// When given, and the chain has no finding, the canonical chain is held against the
+    /// newest checkpoint on `<blocks topic>.checkpoints` that meets this policy: signed by a
+    /// sealer of the genesis (under its name there), cosigned by the trust's threshold of its
+    /// witnesses, of origin `<namespace>/<blocks topic>`. A chain shorter than it is
+    /// `checkpoint_truncated` (at the end of the topic), another root at a trusted
+    /// checkpoint's size is `checkpoint_rewritten`, two roots signed for one size are
+    /// `checkpoint_fork`.
+    pub checkpoints: Option<CheckpointTrust>,
 }
 
 /// An ignored record of the blocks topic.
@@ -217,30 +225,14 @@ fn checkpoint_finding_json(f: &CheckpointFinding) -> Value {
 }
 
 /// Verifies the ledger whose blocks topic is `blocks_topic`, from genesis to the topic's
-/// current end. `progress` is called with each offset read.
+/// current end, against the anchors of `opts`. `progress` is called with each offset read.
 pub fn verify_ledger(
     log: &dyn Log,
     blocks_topic: &str,
     opts: &VerifyOptions,
     progress: &dyn Fn(u64),
 ) -> Result<LedgerReport, LedgerError> {
-    verify_ledger_with_checkpoints(log, blocks_topic, opts, None, progress)
-}
-
-/// [`verify_ledger`], then, when `checkpoints` is given and the chain has no finding, holds
-/// the canonical chain against the newest checkpoint on `<blocks topic>.checkpoints` that
-/// meets the policy: signed by a sealer of the genesis (under its name there), cosigned by
-/// the trust's threshold of its witnesses, of origin `<namespace>/<blocks topic>`. A chain
-/// shorter than it is `checkpoint_truncated` (at the end of the topic), another root at a
-/// trusted checkpoint's size is `checkpoint_rewritten`, two roots signed for one size are
-/// `checkpoint_fork`.
-pub fn verify_ledger_with_checkpoints(
-    log: &dyn Log,
-    blocks_topic: &str,
-    opts: &VerifyOptions,
-    checkpoints: Option<&CheckpointTrust>,
-    progress: &dyn Fn(u64),
-) -> Result<LedgerReport, LedgerError> {
+    let checkpoints = opts.checkpoints.as_ref();
     // Read before the topic's end is taken: every checkpoint read then covers only blocks
     // below that end (a sealer publishes one only for blocks it read back), so one published
     // while this runs cannot look like a truncation.

@@ -9,12 +9,12 @@
 //! 4. its sources list every transactions partition in order, each starting where the tip's
 //!    ended (`from` = tip's `to`, `to >= from`), and every transaction's (partition, offset)
 //!    lies in its partition's range, no two the same;
-//! 5. every transaction passes [`check_static`] and the state rules of [`crate::state`], in
+//! 5. every transaction passes [`check_static`] and the state rules of [`crate::consensus::state`], in
 //!    block order, then the reward is credited to the sealer's address;
-//! 6. every transaction signature verifies ([`crate::sig`], cofactored Ed25519).
+//! 6. every transaction signature verifies ([`crate::consensus::sig`], cofactored Ed25519).
 //!
 //! The chain id, the sealer's signature and the items root are checked before (see
-//! [`crate::chain`]): a block that fails them is not merely invalid.
+//! [`crate::consensus::chain`]): a block that fails them is not merely invalid.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -23,13 +23,15 @@ use std::sync::{Mutex, RwLock};
 use curve25519_dalek::edwards::EdwardsPoint;
 use kchain_core::{ChainId, Hash};
 
-use crate::block::{leading_zero_bits, BlockHeader, SealedTx, SourceRange, BLOCK_VERSION};
-use crate::encoding::hex_lower;
-use crate::genesis::Genesis;
-use crate::rejected::RejectReason;
-use crate::sig::{self, SigError, SigItem};
-use crate::state::{Delta, Pending, State};
-use crate::tx::{Address, Transaction, TxBody, TxId};
+use crate::consensus::block::{
+    leading_zero_bits, BlockHeader, SealedTx, SourceRange, BLOCK_VERSION,
+};
+use crate::consensus::encoding::hex_lower;
+use crate::consensus::genesis::Genesis;
+use crate::consensus::reject::RejectReason;
+use crate::consensus::sig::{self, SigError, SigItem};
+use crate::consensus::state::{Delta, Pending, State};
+use crate::consensus::tx::{Address, Transaction, TxBody, TxId};
 
 /// What a block is built on: the tip of the canonical chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,7 +137,7 @@ pub fn check_static(tx: &Transaction, chain: ChainId, g: &Genesis) -> Result<(),
 
 /// Checks transaction signatures, remembering decoded public keys and the signatures it has
 /// already accepted. Sound because a verdict depends on the signature alone (see
-/// [`crate::sig`]): a transaction checked when it arrived is not checked again in a block.
+/// [`crate::consensus::sig`]): a transaction checked when it arrived is not checked again in a block.
 #[derive(Default)]
 pub struct Verifier {
     keys: RwLock<HashMap<[u8; 32], Result<EdwardsPoint, SigError>>>,

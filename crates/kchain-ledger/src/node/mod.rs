@@ -6,7 +6,7 @@
 //! blocks ───> │ follow: observe new records ──> Chain (state, tip)             │
 //! topic       │         canonical block ──> pool.advance(its source ranges)     │
 //!             │ seal:   ingest transactions ──> pool ──> build ──> append ──────┼──> blocks
-//!             │         (one phase per step, see crate::sealer)                 │     topic
+//!             │         (one phase per step, see node/sealer.rs)                │     topic
 //!             │ snapshot every N canonical blocks ──> <state dir>/snapshot.json │
 //!             │ sealer: checkpoint every N blocks / T s / on stop ──────────────┼──> blocks
 //!             └─────────────────────────────────────────────────────────────────┘     .checkpoints
@@ -18,7 +18,13 @@
 //! replaced): the snapshot is discarded and, once the node has caught up, its tip must be
 //! canonical.
 
-use std::path::{Path, PathBuf};
+pub(crate) mod pool;
+pub(crate) mod rejected;
+pub(crate) mod sealer;
+pub(crate) mod snapshot;
+pub(crate) mod store;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,13 +32,13 @@ use std::time::Duration;
 use kchain_core::{Hash, KeyId, WriterKey};
 use kchain_log::{Log, Reader};
 
-use crate::chain::{Chain, Finding, FindingKind, IgnoreReason, Observed, Verdict};
 use crate::checkpoints::{CheckpointOptions, Publisher};
+use crate::consensus::chain::{Chain, IgnoreReason, Observed, Verdict};
+use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
-use crate::logio::read_record;
-use crate::sealer::{Phase, SealEvent, SealOptions, Sealer};
-use crate::snapshot::{self, Loaded};
-use crate::validate::Verifier;
+use crate::node::snapshot::Loaded;
+use crate::node::store::open_chain;
+use sealer::{Phase, SealEvent, SealOptions, Sealer};
 
 /// Records of the blocks topic read per step.
 const FOLLOW_MAX: usize = 256;
@@ -119,36 +125,6 @@ pub struct Node<'a> {
     checkpoints: Option<Publisher>,
     since_snapshot: u64,
     stats: NodeStats,
-}
-
-/// Reads the genesis block of a ledger and starts its chain.
-pub fn open_chain(
-    log: &dyn Log,
-    blocks_topic: &str,
-    expected: Option<Hash>,
-) -> Result<Chain, LedgerError> {
-    let start = log.start_offset(blocks_topic, 0)?;
-    let rec = read_record(log, blocks_topic, 0, start)?.ok_or_else(|| LedgerError::NoGenesis {
-        topic: blocks_topic.to_owned(),
-        offset: start,
-        detail: "the topic is empty".into(),
-    })?;
-    let chain = Chain::from_genesis(blocks_topic, start, rec.record.value.as_deref())?;
-    if let Some(want) = expected {
-        if chain.genesis_hash() != want {
-            return Err(LedgerError::Tampered(Box::new(Finding {
-                offset: start,
-                height: Some(0),
-                kind: FindingKind::GenesisChanged,
-                detail: format!(
-                    "the genesis block hashes to {}, expected {}",
-                    kchain_core::to_hex(&chain.genesis_hash()),
-                    kchain_core::to_hex(&want)
-                ),
-            })));
-        }
-    }
-    Ok(chain)
 }
 
 impl<'a> Node<'a> {
@@ -486,9 +462,4 @@ impl<'a> Node<'a> {
         events.drain(..).for_each(|e| on_event(&e));
         Ok(())
     }
-}
-
-/// The state directory of a ledger under a data directory: `<data-dir>/ledger/<blocks topic>`.
-pub fn state_dir(data_dir: &Path, blocks_topic: &str) -> PathBuf {
-    data_dir.join("ledger").join(blocks_topic)
 }

@@ -21,11 +21,12 @@ use kchain_core::ChainId;
 use kchain_log::{Log, LogError, Reader, StoredRecord};
 use rayon::prelude::*;
 
-use crate::block::SourceRange;
-use crate::genesis::Genesis;
-use crate::rejected::{RejectReason, Submitted};
-use crate::tx::Transaction;
-use crate::validate::{check_static, Verifier};
+use crate::consensus::block::SourceRange;
+use crate::consensus::genesis::Genesis;
+use crate::consensus::reject::RejectReason;
+use crate::consensus::tx::Transaction;
+use crate::consensus::validate::{check_static, Verifier};
+use crate::node::rejected::Submitted;
 
 /// Bytes a transaction record may have beyond the largest payload.
 const RECORD_SLACK: usize = 16 * 1024;
@@ -39,9 +40,9 @@ pub const MAX_TX_RECORD_BYTES: usize = 256 * 1024;
 /// it, and the `{"partition":…,"offset":…,"tx":…}` entry around that.
 const TX_BLOCK_OVERHEAD: usize = 512;
 /// Bytes a rejection record takes beyond what it keeps of the record (see
-/// [`crate::rejected`]), for the same budget: rejections are appended in one batch before
+/// [`crate::node::rejected`]), for the same budget: rejections are appended in one batch before
 /// the block.
-const REJECTION_OVERHEAD: usize = crate::rejected::MAX_DETAIL + 1024;
+const REJECTION_OVERHEAD: usize = crate::node::rejected::MAX_DETAIL + 1024;
 /// Records read from one partition per ingest.
 const POLL_MAX: usize = 4096;
 /// A reader this far behind the partition's decided offset is reopened rather than read on.
@@ -183,7 +184,7 @@ impl Pool {
                 let (size, verdict) = match verdict {
                     Ok(tx) => (block_bytes(&tx), Ok(Arc::new(tx))),
                     Err(reason) => (
-                        raw.len().min(crate::rejected::MAX_RAW) * 4 / 3 + REJECTION_OVERHEAD,
+                        raw.len().min(crate::node::rejected::MAX_RAW) * 4 / 3 + REJECTION_OVERHEAD,
                         Err((reason, Submitted::of(raw))),
                     ),
                 };
@@ -254,7 +255,7 @@ pub(crate) fn tx_record_limit(g: &Genesis) -> usize {
 /// Bytes `tx` takes in a block's JSON, at most.
 fn block_bytes(tx: &Transaction) -> usize {
     match tx.body() {
-        crate::tx::TxBody::Transfer { .. } => TX_BLOCK_OVERHEAD,
-        crate::tx::TxBody::Data { .. } => tx.payload_len() + TX_BLOCK_OVERHEAD,
+        crate::consensus::tx::TxBody::Transfer { .. } => TX_BLOCK_OVERHEAD,
+        crate::consensus::tx::TxBody::Data { .. } => tx.payload_len() + TX_BLOCK_OVERHEAD,
     }
 }

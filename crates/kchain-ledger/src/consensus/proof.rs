@@ -35,11 +35,10 @@ use kchain_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::block::{SealedTx, StoredBlock, BLOCK_SIG_TAG};
-use crate::checkpoints::ledger_origin;
-use crate::encoding::{hex_lower, parse_hex};
-use crate::genesis::Genesis;
-use crate::tx::Transaction;
+use crate::consensus::block::{SealedTx, StoredBlock, BLOCK_SIG_TAG};
+use crate::consensus::encoding::{hex_lower, parse_hex};
+use crate::consensus::genesis::{sealer_verifiers, Genesis};
+use crate::consensus::tx::Transaction;
 
 /// The `format` of a transaction proof file.
 pub const TX_PROOF_FORMAT: &str = "kchain-ledger-tx-proof/v1";
@@ -123,7 +122,7 @@ pub struct TrustedLedger {
     pub blocks_topic: String,
     pub genesis: Option<Hash>,
     pub chain_id: Option<ChainId>,
-    pub sealers: Vec<crate::genesis::SealerInfo>,
+    pub sealers: Vec<crate::consensus::genesis::SealerInfo>,
 }
 
 #[derive(Deserialize)]
@@ -180,7 +179,7 @@ impl TrustedLedger {
                     .iter()
                     .map(|s| {
                         PublicKey::from_hex(&s.public_key)
-                            .map(|key| crate::genesis::SealerInfo {
+                            .map(|key| crate::consensus::genesis::SealerInfo {
                                 name: s.name.clone(),
                                 key,
                             })
@@ -206,7 +205,7 @@ impl TrustedLedger {
 /// what binds the proof to it.
 struct Bound {
     writers: Vec<NoteVerifier>,
-    sealers: Vec<crate::genesis::SealerInfo>,
+    sealers: Vec<crate::consensus::genesis::SealerInfo>,
     origin: String,
     chain_id: Option<ChainId>,
     genesis: Option<Hash>,
@@ -306,7 +305,7 @@ fn bound(proof: &TxProof, trust: &TxProofTrust) -> Result<Bound, TxProofError> {
     let ns = &trust.checkpoints.namespace;
     match &trust.sealers {
         TrustedSealers::Genesis(g) => Ok(Bound {
-            writers: crate::checkpoints::sealer_verifiers(g),
+            writers: sealer_verifiers(g),
             sealers: g.sealers.clone(),
             origin: ledger_origin(ns, &g.topics.blocks),
             chain_id: Some(g.chain_id()),
@@ -479,4 +478,8 @@ pub fn verify_tx_proof(proof: &TxProof, trust: &TxProofTrust) -> Result<Verified
         block_hash: block.hash,
         checkpoint,
     })
+}
+/// The origin of a ledger's checkpoints: `<namespace>/<blocks topic>`.
+pub fn ledger_origin(namespace: &str, blocks_topic: &str) -> String {
+    kchain_core::chain_origin(namespace, blocks_topic)
 }

@@ -41,7 +41,7 @@
 //!
 //! What a log alone cannot show: the removal, replacement or breaking of the last canonical
 //! blocks (nothing after them refers to them). Anchors catch that: a node's snapshot, a
-//! pinned (height, hash), and later signed checkpoints (see [`crate::verify`]); an anchor
+//! pinned (height, hash), and later signed checkpoints (see `ledger verify`); an anchor
 //! that names a block now ignored as broken reports that block at its offset.
 
 use std::collections::HashMap;
@@ -49,12 +49,12 @@ use std::fmt;
 
 use kchain_core::{ChainId, Hash};
 
-use crate::block::{items_root, BlockHeader, StoredBlock, BLOCK_SIG_TAG};
-use crate::encoding::hex_lower;
-use crate::error::LedgerError;
-use crate::genesis::Genesis;
-use crate::state::State;
-use crate::validate::{validate, InvalidBlock, Tip, Verifier};
+use crate::consensus::block::{items_root, BlockHeader, StoredBlock, BLOCK_SIG_TAG};
+use crate::consensus::encoding::hex_lower;
+use crate::consensus::error::ConsensusError;
+use crate::consensus::genesis::Genesis;
+use crate::consensus::state::State;
+use crate::consensus::validate::{validate, InvalidBlock, Tip, Verifier};
 
 /// What a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,8 +239,8 @@ impl Chain {
         topic: &str,
         offset: u64,
         value: Option<&[u8]>,
-    ) -> Result<Chain, LedgerError> {
-        let no = |detail: String| LedgerError::NoGenesis {
+    ) -> Result<Chain, ConsensusError> {
+        let no = |detail: String| ConsensusError::NoGenesis {
             topic: topic.to_owned(),
             offset,
             detail,
@@ -526,7 +526,7 @@ impl Chain {
 /// once something builds on it, and why.
 fn holds_together(
     b: &StoredBlock,
-    sealer: &crate::genesis::SealerInfo,
+    sealer: &crate::consensus::genesis::SealerInfo,
 ) -> Option<(FindingKind, String)> {
     let h = &b.header;
     let signed = b
@@ -535,7 +535,7 @@ fn holds_together(
         .is_some_and(|s| sealer.key.verify_tagged(BLOCK_SIG_TAG, &b.hash, s));
     if !signed {
         let covers_stated = match (&b.stated_hash, &b.signature) {
-            (Some(stated), Some(sig)) => crate::encoding::parse_hex::<32>(stated)
+            (Some(stated), Some(sig)) => crate::consensus::encoding::parse_hex::<32>(stated)
                 .is_some_and(|sh| sealer.key.verify_tagged(BLOCK_SIG_TAG, &sh, sig)),
             _ => false,
         };
