@@ -12,7 +12,7 @@ use std::time::Duration;
 use kchain_core::Hash;
 use kchain_log::Log;
 
-use crate::consensus::chain::{Finding, IgnoreReason, Verdict};
+use crate::consensus::finding::{Finding, IgnoreReason, Verdict};
 use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
 use crate::node::store::open_chain;

@@ -10,7 +10,8 @@ use kchain_log::{Log, LogError, Record, TopicConfig};
 use kchain_topic::partition_for_key;
 
 use crate::consensus::block::StoredBlock;
-use crate::consensus::chain::{Chain, Finding, Verdict};
+use crate::consensus::chain::Chain;
+use crate::consensus::finding::{Finding, Verdict};
 use crate::consensus::genesis::Genesis;
 use crate::consensus::tx::{Address, Transaction, TxBody, TxId};
 use crate::consensus::validate::Verifier;

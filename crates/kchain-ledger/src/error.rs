@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use kchain_log::LogError;
 use kchain_topic::TopicError;
 
-use crate::consensus::chain::Finding;
 use crate::consensus::error::ConsensusError;
+use crate::consensus::finding::Finding;
 
 /// What can go wrong running or querying a ledger. Messages name the topic, offset, file or
 /// field concerned.

@@ -80,9 +80,10 @@ pub use consensus::block::{
     items_root, leading_zero_bits, Block, BlockHeader, SealedTx, SourceRange, StoredBlock,
     BLOCK_SIG_TAG, BLOCK_VERSION,
 };
-pub use consensus::chain::{Chain, Finding, FindingKind, IgnoreReason, Observed, Verdict};
+pub use consensus::chain::Chain;
 pub use consensus::encoding::DecodeError;
 pub use consensus::error::ConsensusError;
+pub use consensus::finding::{Finding, FindingKind, IgnoreReason, Observed, Verdict};
 pub use consensus::genesis::{sealer_verifiers, Genesis, SealerInfo, Topics};
 pub use consensus::proof::{
     ledger_origin, verify_tx_proof, ProofSealer, TrustedLedger, TrustedSealers, TxProof,

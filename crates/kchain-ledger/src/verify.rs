@@ -24,8 +24,9 @@ use serde_json::{json, Value};
 
 use crate::checkpoints::{self, CheckpointFinding, CheckpointStatus};
 use crate::consensus::block::StoredBlock;
-use crate::consensus::chain::{Chain, Finding, FindingKind, IgnoreReason, Verdict};
+use crate::consensus::chain::Chain;
 use crate::consensus::encoding::hex_lower;
+use crate::consensus::finding::{Finding, FindingKind, IgnoreReason, Verdict};
 use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
 use crate::node::snapshot;
@@ -445,50 +446,11 @@ fn check_anchors(chain: &Chain, opts: &VerifyOptions, end: u64, report: &mut Led
         }
     }
     for (height, hash) in pins {
-        if let Some(f) = anchor_finding(chain, height, &hash, end) {
+        if let Some(f) = chain.anchor_finding(height, &hash, end) {
             report.finding = Some(f);
             return;
         }
     }
-}
-
-/// The finding when the block `hash` an anchor saw at `height` is not the canonical block
-/// there: it was changed (ignored as broken, reported at its offset), replaced
-/// (`anchor_mismatch`) or cut off the end (`truncated`, at `end`, the topic's end offset).
-pub(crate) fn anchor_finding(chain: &Chain, height: u64, hash: &Hash, end: u64) -> Option<Finding> {
-    let canonical = chain.block_at(height);
-    if canonical.is_some_and(|(h, _)| h == *hash) {
-        return None;
-    }
-    if let Some(f) = chain.broken_finding(
-        hash,
-        format!("an anchor says it is the canonical block at height {height}"),
-    ) {
-        return Some(f);
-    }
-    Some(match canonical {
-        Some((h, offset)) => Finding {
-            offset,
-            height: Some(height),
-            kind: FindingKind::AnchorMismatch,
-            detail: format!(
-                "the canonical block at height {height} is {}, but the anchor says {}",
-                hex_lower(&h),
-                hex_lower(hash)
-            ),
-        },
-        None => Finding {
-            offset: end,
-            height: Some(height),
-            kind: FindingKind::Truncated,
-            detail: format!(
-                "the canonical chain ends at height {}, but the anchor saw block {} at \
-                 height {height}: blocks at the end were removed or replaced",
-                chain.tip().height,
-                hex_lower(hash)
-            ),
-        },
-    })
 }
 
 fn retention_warning(log: &dyn Log, topic: &str, report: &mut LedgerReport) {

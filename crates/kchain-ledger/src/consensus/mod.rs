@@ -14,6 +14,7 @@ pub(crate) mod block;
 pub(crate) mod chain;
 pub(crate) mod encoding;
 pub(crate) mod error;
+pub(crate) mod finding;
 pub(crate) mod genesis;
 mod genesis_block;
 pub(crate) mod proof;

@@ -33,7 +33,8 @@ use kchain_core::{Hash, KeyId, WriterKey};
 use kchain_log::{Log, Reader};
 
 use crate::checkpoints::{CheckpointOptions, Publisher};
-use crate::consensus::chain::{Chain, IgnoreReason, Observed, Verdict};
+use crate::consensus::chain::Chain;
+use crate::consensus::finding::{IgnoreReason, Observed, Verdict};
 use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
 use crate::node::snapshot::Loaded;
@@ -178,7 +179,7 @@ impl<'a> Node<'a> {
         node.catch_up(events)?;
         if let Some((height, hash)) = anchor {
             let end = log.end_offset(&node.opts.blocks_topic, 0)?;
-            if let Some(f) = crate::verify::anchor_finding(&node.chain, height, &hash, end) {
+            if let Some(f) = node.chain.anchor_finding(height, &hash, end) {
                 // Never seal on a chain shorter than, or other than, what this node saw.
                 return Err(LedgerError::Tampered(Box::new(f)));
             }

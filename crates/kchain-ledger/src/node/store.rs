@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use kchain_core::Hash;
 use kchain_log::{Appender, Log, LogError, Record, StoredRecord};
 
-use crate::consensus::chain::{Chain, Finding, FindingKind};
+use crate::consensus::chain::Chain;
+use crate::consensus::finding::{Finding, FindingKind};
 use crate::error::LedgerError;
 
 /// How long an append waits for another appender to let go of a partition.
