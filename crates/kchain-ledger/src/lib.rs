@@ -69,8 +69,8 @@ mod verify;
 pub use audit::{audit, AuditRecord, AuditVerdict};
 pub use bench::{bench, BenchOptions, BenchReport};
 pub use checkpoints::{
-    prove_tx, witness_ledger_pass, CheckpointAnchors, CheckpointFinding, CheckpointOptions,
-    CheckpointStatus,
+    ledger_policy, prove_tx, witness_ledger_pass, CheckpointAnchors, CheckpointFinding,
+    CheckpointOptions, CheckpointStatus,
 };
 pub use client::{
     canonical_blocks, init, next_nonce, read_block, replay, state_digest, submit, submit_raw,
