@@ -227,70 +227,43 @@ fn checkpoint_finding_json(f: &CheckpointFinding) -> Value {
 
 /// Verifies the ledger whose blocks topic is `blocks_topic`, from genesis to the topic's
 /// current end, against the anchors of `opts`. `progress` is called with each offset read.
+///
+/// ```text
+/// checkpoints topic read ─> genesis (or a broken one: a finding) ─> genesis anchor
+///   ─> replay to the end (ignored blocks, the first finding) ─> pins and snapshot
+///   ─> checkpoints (with opts.checkpoints) ─> warnings (retention, no anchor at the tip)
+/// ```
 pub fn verify_ledger(
     log: &dyn Log,
     blocks_topic: &str,
     opts: &VerifyOptions,
     progress: &dyn Fn(u64),
 ) -> Result<LedgerReport, LedgerError> {
-    let checkpoints = opts.checkpoints.as_ref();
     // Read before the topic's end is taken: every checkpoint read then covers only blocks
     // below that end (a sealer publishes one only for blocks it read back), so one published
     // while this runs cannot look like a truncation.
-    let records = match checkpoints {
+    let records = match &opts.checkpoints {
         Some(_) => Some(kchain_topic::read_checkpoints(log, blocks_topic)?),
         None => None,
     };
     let start = log.start_offset(blocks_topic, 0)?;
     let end = log.end_offset(blocks_topic, 0)?;
-    let mut chain = match open_chain(log, blocks_topic, None) {
+    let mut chain = match open_or_broken(log, blocks_topic, start, end)? {
         Ok(chain) => chain,
-        Err(LedgerError::NoGenesis { detail, .. }) => {
-            // A height-0 block whose content no longer adds up was changed; anything else
-            // is not a ledger at all.
-            return match stored_genesis(log, blocks_topic, start)? {
-                Some(b) => Ok(broken_genesis(blocks_topic, start, end, &b, detail)),
-                None => Err(LedgerError::NoGenesis {
-                    topic: blocks_topic.to_owned(),
-                    offset: start,
-                    detail,
-                }),
-            };
-        }
-        Err(e) => return Err(e),
+        Err(broken) => return Ok(broken),
     };
-    let mut report = LedgerReport {
-        blocks_topic: blocks_topic.to_owned(),
-        chain: chain.genesis().chain.clone(),
-        chain_id: chain.chain_id(),
-        genesis_hash: chain.genesis_hash(),
-        records: 1,
-        start_offset: start,
-        end_offset: end,
-        height: 0,
-        tip_hash: chain.genesis_hash(),
-        tip_offset: start,
-        transactions: 0,
-        ignored: vec![],
-        finding: None,
-        checkpoints: None,
-        checkpoint_finding: None,
-        anchors: vec![],
-        warnings: vec![],
-    };
+    let mut report = LedgerReport::of_genesis(blocks_topic, &chain, start, end);
     if let Some(want) = opts.expected_genesis {
         report.anchors.push(format!("genesis {}", hex_lower(&want)));
         if want != chain.genesis_hash() {
-            report.finding = Some(Finding {
-                offset: start,
-                height: Some(0),
-                kind: FindingKind::GenesisChanged,
-                detail: format!(
+            report.finding = Some(genesis_changed(
+                start,
+                format!(
                     "the genesis block hashes to {}, but the genesis file gives {}",
                     hex_lower(&chain.genesis_hash()),
                     hex_lower(&want)
                 ),
-            });
+            ));
             return Ok(report);
         }
     }
@@ -298,44 +271,11 @@ pub fn verify_ledger(
     // added after it (a pinned block, the node's snapshot, a trusted checkpoint) can show
     // that the last blocks were removed or replaced.
     let start_anchors = report.anchors.len();
-    let verifier = Verifier::new();
-    let mut reader = log.reader(blocks_topic, 0, start + 1)?;
-    'read: while reader.position() < end {
-        let recs = reader.poll(1024, Duration::from_millis(500))?;
-        if recs.is_empty() {
-            break;
-        }
-        for r in recs {
-            if r.offset >= end {
-                break 'read;
-            }
-            report.records += 1;
-            progress(r.offset);
-            let seen = chain.observe(r.offset, r.record.value.as_deref(), &verifier);
-            match seen.verdict {
-                Verdict::Canonical => {}
-                Verdict::Ignored(reason) => report.ignored.push(IgnoredBlock {
-                    offset: r.offset,
-                    height: seen.header.map(|h| h.height),
-                    hash: seen.hash,
-                    reason,
-                }),
-                Verdict::Finding(f) => {
-                    report.finding = Some(f);
-                    break 'read;
-                }
-            }
-        }
-    }
-    let tip = chain.tip().clone();
-    report.height = tip.height;
-    report.tip_hash = tip.hash;
-    report.tip_offset = tip.offset;
-    report.transactions = chain.state().sealed_count() as u64;
+    replay_into(log, &mut chain, end, &mut report, progress)?;
     if report.finding.is_none() {
         check_anchors(&chain, opts, end, &mut report);
     }
-    if let (Some(trust), Some(records), None) = (checkpoints, &records, &report.finding) {
+    if let (Some(trust), Some(records), None) = (&opts.checkpoints, &records, &report.finding) {
         let (status, finding) = checkpoints::check(
             &chain,
             blocks_topic,
@@ -367,6 +307,86 @@ pub fn verify_ledger(
     Ok(report)
 }
 
+/// The chain from the genesis block at `start`; a report with a `genesis_changed` finding
+/// when that record is a height-0 block whose content no longer adds up (it was changed);
+/// an error when the topic does not start with a genesis block at all.
+fn open_or_broken(
+    log: &dyn Log,
+    blocks_topic: &str,
+    start: u64,
+    end: u64,
+) -> Result<Result<Chain, LedgerReport>, LedgerError> {
+    match open_chain(log, blocks_topic, None) {
+        Ok(chain) => Ok(Ok(chain)),
+        Err(LedgerError::NoGenesis { detail, .. }) => {
+            match stored_genesis(log, blocks_topic, start)? {
+                Some(b) => Ok(Err(broken_genesis(blocks_topic, start, end, &b, detail))),
+                None => Err(LedgerError::NoGenesis {
+                    topic: blocks_topic.to_owned(),
+                    offset: start,
+                    detail,
+                }),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Replays the blocks after genesis up to `end` into `chain`, recording in `report` every
+/// record read, every ignored block, the first finding (where it stops) and the tip.
+fn replay_into(
+    log: &dyn Log,
+    chain: &mut Chain,
+    end: u64,
+    report: &mut LedgerReport,
+    progress: &dyn Fn(u64),
+) -> Result<(), LedgerError> {
+    let verifier = Verifier::new();
+    let mut reader = log.reader(&report.blocks_topic, 0, report.start_offset + 1)?;
+    'read: while reader.position() < end {
+        let recs = reader.poll(1024, Duration::from_millis(500))?;
+        if recs.is_empty() {
+            break;
+        }
+        for r in recs {
+            if r.offset >= end {
+                break 'read;
+            }
+            report.records += 1;
+            progress(r.offset);
+            let seen = chain.observe(r.offset, r.record.value.as_deref(), &verifier);
+            match seen.verdict {
+                Verdict::Canonical => {}
+                Verdict::Ignored(reason) => report.ignored.push(IgnoredBlock {
+                    offset: r.offset,
+                    height: seen.header.map(|h| h.height),
+                    hash: seen.hash,
+                    reason,
+                }),
+                Verdict::Finding(f) => {
+                    report.finding = Some(f);
+                    break 'read;
+                }
+            }
+        }
+    }
+    let tip = chain.tip();
+    report.height = tip.height;
+    report.tip_hash = tip.hash;
+    report.tip_offset = tip.offset;
+    report.transactions = chain.state().sealed_count() as u64;
+    Ok(())
+}
+
+fn genesis_changed(start: u64, detail: String) -> Finding {
+    Finding {
+        offset: start,
+        height: Some(0),
+        kind: FindingKind::GenesisChanged,
+        detail,
+    }
+}
+
 /// The first record, if it is a block at height 0 with a genesis field.
 fn stored_genesis(
     log: &dyn Log,
@@ -391,29 +411,56 @@ fn broken_genesis(
         Some(Ok(g)) => g.chain.clone(),
         _ => "?".into(),
     };
-    LedgerReport {
-        blocks_topic: topic.to_owned(),
-        chain,
-        chain_id: b.header.chain,
-        genesis_hash: b.hash,
-        records: 1,
-        start_offset: start,
-        end_offset: end,
-        height: 0,
-        tip_hash: b.hash,
-        tip_offset: start,
-        transactions: 0,
-        ignored: vec![],
-        finding: Some(Finding {
-            offset: start,
-            height: Some(0),
-            kind: FindingKind::GenesisChanged,
-            detail: format!("the genesis block does not add up: {detail}"),
-        }),
-        checkpoints: None,
-        checkpoint_finding: None,
-        anchors: vec![],
-        warnings: vec![],
+    let mut report = LedgerReport::new(topic, chain, b.header.chain, b.hash, start, end);
+    report.finding = Some(genesis_changed(
+        start,
+        format!("the genesis block does not add up: {detail}"),
+    ));
+    report
+}
+
+impl LedgerReport {
+    /// A report of a chain of genesis alone, at offset `start` of a topic that ends at `end`.
+    fn new(
+        topic: &str,
+        chain: String,
+        chain_id: ChainId,
+        genesis_hash: Hash,
+        start: u64,
+        end: u64,
+    ) -> LedgerReport {
+        LedgerReport {
+            blocks_topic: topic.to_owned(),
+            chain,
+            chain_id,
+            genesis_hash,
+            records: 1,
+            start_offset: start,
+            end_offset: end,
+            height: 0,
+            tip_hash: genesis_hash,
+            tip_offset: start,
+            transactions: 0,
+            ignored: vec![],
+            finding: None,
+            checkpoints: None,
+            checkpoint_finding: None,
+            anchors: vec![],
+            warnings: vec![],
+        }
+    }
+
+    /// [`LedgerReport::new`] for an opened chain's genesis.
+    fn of_genesis(topic: &str, chain: &Chain, start: u64, end: u64) -> LedgerReport {
+        let g = chain.genesis();
+        LedgerReport::new(
+            topic,
+            g.chain.clone(),
+            chain.chain_id(),
+            chain.genesis_hash(),
+            start,
+            end,
+        )
     }
 }
 
