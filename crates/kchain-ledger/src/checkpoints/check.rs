@@ -102,22 +102,7 @@ pub(crate) fn check(
     let origin = ledger_origin(&trust.namespace, blocks_topic);
     let policy = ledger_policy(chain.genesis(), blocks_topic, trust, None)?;
     let sealers_only = ledger_policy(chain.genesis(), blocks_topic, trust, Some(0))?;
-    let known: Vec<NoteVerifier> = policy
-        .writers()
-        .iter()
-        .chain(policy.witnesses())
-        .cloned()
-        .collect();
-    let from_log = records
-        .iter()
-        .filter(|r| r.chain_partition == BLOCKS_PARTITION)
-        .map(|r| &r.note);
-    let notes: Vec<SignedNote> =
-        kchain_core::merge_verified(from_log.chain(&anchors.handed), &known)
-            .notes
-            .into_iter()
-            .filter(|n| Checkpoint::parse(n.text()).is_ok_and(|c| c.origin() == origin))
-            .collect();
+    let notes = trusted_notes(records, &anchors.handed, &policy, &origin);
     let remembered = match &anchors.store {
         Some(store) => store.load(&anchors.backend, &origin)?,
         None => None,
@@ -146,23 +131,12 @@ pub(crate) fn check(
     if let (Some(store), Some(note)) = (&anchors.store, &judgement.remember) {
         store.save(&anchors.backend, &origin, note)?;
     }
-    let finding = judgement.finding.map(|f| {
-        let offset = match (f.kind, f.height) {
-            (CheckpointFindingKind::Rewritten, Some(h))
-            | (CheckpointFindingKind::Rollback, Some(h))
-                if h < len =>
-            {
-                chain.block_at(h).map_or(end, |(_, o)| o)
-            }
-            _ => end,
-        };
-        CheckpointFinding {
-            kind: f.kind,
-            offset,
-            height: f.height,
-            detail: f.detail.replace("entries", "blocks"),
-            evidence: f.evidence,
-        }
+    let finding = judgement.finding.map(|f| CheckpointFinding {
+        kind: f.kind,
+        offset: finding_offset(chain, f.kind, f.height, end),
+        height: f.height,
+        detail: f.detail.replace("entries", "blocks"),
+        evidence: f.evidence,
     });
     let status = CheckpointStatus {
         origin,
@@ -171,4 +145,50 @@ pub(crate) fn check(
         newest: judgement.newest,
     };
     Ok((status, finding))
+}
+
+/// The notes of `origin` among the blocks partition's `records` and the `handed` ones, one
+/// per text with the union of its signatures, keeping only lines that verify by a key of
+/// `policy` (its sealers and witnesses).
+fn trusted_notes(
+    records: &[CheckpointRecord],
+    handed: &[SignedNote],
+    policy: &Policy,
+    origin: &str,
+) -> Vec<SignedNote> {
+    let known: Vec<NoteVerifier> = policy
+        .writers()
+        .iter()
+        .chain(policy.witnesses())
+        .cloned()
+        .collect();
+    let from_log = records
+        .iter()
+        .filter(|r| r.chain_partition == BLOCKS_PARTITION)
+        .map(|r| &r.note);
+    kchain_core::merge_verified(from_log.chain(handed), &known)
+        .notes
+        .into_iter()
+        .filter(|n| Checkpoint::parse(n.text()).is_ok_and(|c| c.origin() == origin))
+        .collect()
+}
+
+/// Where the judge's finding of `kind` at `height` is in the blocks topic: a rewrite or
+/// rollback at the canonical block of its height, anything else at `end` (the topic's end
+/// offset).
+fn finding_offset(
+    chain: &Chain,
+    kind: CheckpointFindingKind,
+    height: Option<u64>,
+    end: u64,
+) -> u64 {
+    match (kind, height) {
+        (CheckpointFindingKind::Rewritten, Some(h))
+        | (CheckpointFindingKind::Rollback, Some(h))
+            if h < chain_len(chain) =>
+        {
+            chain.block_at(h).map_or(end, |(_, o)| o)
+        }
+        _ => end,
+    }
 }

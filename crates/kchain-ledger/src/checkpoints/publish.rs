@@ -99,7 +99,6 @@ impl Publisher {
     ) -> Result<Publisher, LedgerError> {
         let signer = sealer_signer(chain.genesis(), key)?;
         let origin = ledger_origin(&options.namespace, blocks_topic);
-        let own = [signer.verifier()];
         let records = read_checkpoints(log, blocks_topic)?;
         let refuse = |detail: String| LedgerError::CheckpointRefused {
             origin: origin.clone(),
@@ -109,40 +108,15 @@ impl Publisher {
             Some(store) => store.load(&options.backend, &origin)?,
             None => None,
         };
-        let mut by_size: HashMap<u64, Hash> = HashMap::new();
-        let mut last: Option<(SignedNote, Checkpoint)> = None;
-        let mine = origin_checkpoints(&records, &origin, Some(&own));
-        for (n, c) in mine.into_iter().chain(
-            remembered
-                .iter()
-                .filter_map(|n| Checkpoint::parse(n.text()).ok().map(|c| (n.clone(), c))),
-        ) {
-            if by_size
-                .insert(c.size(), *c.root())
-                .is_some_and(|r| r != *c.root())
-            {
-                return Err(refuse(format!(
-                    "sealer '{}' already signed two checkpoints of size {}; refusing to sign more",
-                    signer.name(),
-                    c.size()
-                )));
-            }
-            if last.as_ref().is_none_or(|(_, l)| c.size() > l.size()) {
-                last = Some((n, c));
-            }
-        }
+        let mine = origin_checkpoints(&records, &origin, Some(&[signer.verifier()]));
+        let last = newest_signed(mine, remembered.as_ref()).map_err(|size| {
+            refuse(format!(
+                "sealer '{}' already signed two checkpoints of size {size}; refusing to sign more",
+                signer.name(),
+            ))
+        })?;
         let len = chain_len(chain);
-        let mut tree = TreeBuilder::new();
-        let mut root_at_last = None;
-        for leaf in chain_leaves(chain, len) {
-            if last.as_ref().is_some_and(|(_, c)| c.size() == tree.size()) {
-                root_at_last = Some(tree.root());
-            }
-            tree.push(&leaf);
-        }
-        if last.as_ref().is_some_and(|(_, c)| c.size() == tree.size()) {
-            root_at_last = Some(tree.root());
-        }
+        let (tree, root_at_last) = grow_tree(chain, last.as_ref().map(|(_, c)| c.size()));
         if let Some((n, c)) = &last {
             let source = match (&options.store, &remembered) {
                 (Some(store), Some(r)) if r == n => format!(
@@ -229,4 +203,46 @@ impl Publisher {
         self.last_time = Instant::now();
         Ok(Some((note, checkpoint, offset)))
     }
+}
+
+/// The newest of a sealer's own checkpoints (`mine`, from the log, and the one it
+/// `remembered`); `Err(size)` when two of them of one size have different roots.
+fn newest_signed(
+    mine: Vec<(SignedNote, Checkpoint)>,
+    remembered: Option<&SignedNote>,
+) -> Result<Option<(SignedNote, Checkpoint)>, u64> {
+    let mut by_size: HashMap<u64, Hash> = HashMap::new();
+    let mut last: Option<(SignedNote, Checkpoint)> = None;
+    let remembered = remembered
+        .into_iter()
+        .filter_map(|n| Checkpoint::parse(n.text()).ok().map(|c| (n.clone(), c)));
+    for (n, c) in mine.into_iter().chain(remembered) {
+        if by_size
+            .insert(c.size(), *c.root())
+            .is_some_and(|r| r != *c.root())
+        {
+            return Err(c.size());
+        }
+        if last.as_ref().is_none_or(|(_, l)| c.size() > l.size()) {
+            last = Some((n, c));
+        }
+    }
+    Ok(last)
+}
+
+/// The chain tree of every canonical block of `chain`, and its root at size `at` when the
+/// chain reaches it.
+fn grow_tree(chain: &Chain, at: Option<u64>) -> (TreeBuilder, Option<Hash>) {
+    let mut tree = TreeBuilder::new();
+    let mut root_at = None;
+    for leaf in chain_leaves(chain, chain_len(chain)) {
+        if at == Some(tree.size()) {
+            root_at = Some(tree.root());
+        }
+        tree.push(&leaf);
+    }
+    if at == Some(tree.size()) {
+        root_at = Some(tree.root());
+    }
+    (tree, root_at)
 }
