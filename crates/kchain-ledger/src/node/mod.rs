@@ -37,9 +37,9 @@ use crate::consensus::chain::Chain;
 use crate::consensus::finding::{IgnoreReason, Observed, Verdict};
 use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
+use crate::node::sealer::{Phase, SealEvent, SealOptions, Sealer};
 use crate::node::snapshot::Loaded;
 use crate::node::store::open_chain;
-use sealer::{Phase, SealEvent, SealOptions, Sealer};
 
 /// Records of the blocks topic read per step.
 const FOLLOW_MAX: usize = 256;
@@ -316,24 +316,10 @@ impl<'a> Node<'a> {
         let tip = self.chain.tip().hash;
         let phase = std::mem::replace(&mut sealer.phase, Phase::Gathering);
         let event = match phase {
-            Phase::Gathering => {
-                let cap = 4 * sealer.opts.block_txs.max(1024);
-                let g = self.chain.genesis();
-                let n = sealer
-                    .pool
-                    .ingest(g, self.chain.chain_id(), &self.verifier, cap)?;
-                if !sealer.due() {
-                    return Ok(n > 0);
-                }
-                let c = sealer.build(&self.chain)?;
-                let ev = SealEvent::Built {
-                    height: c.block.header.height,
-                    txs: c.block.txs.len(),
-                    rejected: c.rejections.len(),
-                };
-                sealer.phase = Phase::Built(Box::new(c));
-                ev
-            }
+            Phase::Gathering => match gather(sealer, &self.chain, &self.verifier)? {
+                Ok(built) => built,
+                Err(ingested) => return Ok(ingested),
+            },
             Phase::Built(c) | Phase::RejectionsWritten(c) if c.block.header.prev != tip => {
                 self.stats.abandoned += 1;
                 SealEvent::Abandoned {
@@ -359,32 +345,13 @@ impl<'a> Node<'a> {
                 };
                 SealEvent::Appended { height, offset }
             }
-            Phase::Appended {
-                offset,
-                hash,
-                height,
-                txs,
-            } => {
-                if self.chain.next_offset() <= offset {
-                    sealer.phase = Phase::Appended {
-                        offset,
-                        hash,
-                        height,
-                        txs,
-                    };
-                    return Ok(false);
-                }
-                let won = self.chain.block_at(height).map(|b| b.0) == Some(hash);
-                if won {
-                    self.stats.won += 1;
-                    self.stats.sealed_txs += txs as u64;
-                } else {
-                    self.stats.lost += 1;
-                }
-                SealEvent::Confirmed {
-                    height,
-                    offset,
-                    won,
+            appended @ Phase::Appended { .. } => {
+                match confirm(&self.chain, &mut self.stats, &appended) {
+                    Some(ev) => ev,
+                    None => {
+                        sealer.phase = appended;
+                        return Ok(false);
+                    }
                 }
             }
         };
@@ -463,4 +430,57 @@ impl<'a> Node<'a> {
         events.drain(..).for_each(|e| on_event(&e));
         Ok(())
     }
+}
+
+/// The gathering phase: ingests transactions into the pool and, when a block is due, builds
+/// it. `Ok(the event)` when it built one, else `Err(whether it ingested anything)`.
+fn gather(
+    sealer: &mut Sealer,
+    chain: &Chain,
+    verifier: &Verifier,
+) -> Result<Result<SealEvent, bool>, LedgerError> {
+    let cap = 4 * sealer.opts.block_txs.max(1024);
+    let n = sealer
+        .pool
+        .ingest(chain.genesis(), chain.chain_id(), verifier, cap)?;
+    if !sealer.due() {
+        return Ok(Err(n > 0));
+    }
+    let c = sealer.build(chain)?;
+    let ev = SealEvent::Built {
+        height: c.block.header.height,
+        txs: c.block.txs.len(),
+        rejected: c.rejections.len(),
+    };
+    sealer.phase = Phase::Built(Box::new(c));
+    Ok(Ok(ev))
+}
+
+/// Whether the block a sealer appended (`appended`, a [`Phase::Appended`]) won: `None`
+/// while the chain has not read that far yet, else the event, counted in `stats`.
+fn confirm(chain: &Chain, stats: &mut NodeStats, appended: &Phase) -> Option<SealEvent> {
+    let &Phase::Appended {
+        offset,
+        hash,
+        height,
+        txs,
+    } = appended
+    else {
+        return None;
+    };
+    if chain.next_offset() <= offset {
+        return None;
+    }
+    let won = chain.block_at(height).map(|b| b.0) == Some(hash);
+    if won {
+        stats.won += 1;
+        stats.sealed_txs += txs as u64;
+    } else {
+        stats.lost += 1;
+    }
+    Some(SealEvent::Confirmed {
+        height,
+        offset,
+        won,
+    })
 }
