@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use kchain_core::{ChainId, CheckpointTrust, Hash};
 use kchain_log::Log;
+use kchain_topic::CheckpointRecord;
 use serde_json::{json, Value};
 
 use crate::checkpoints::{self, CheckpointFinding, CheckpointStatus};
@@ -276,24 +277,7 @@ pub fn verify_ledger(
         check_anchors(&chain, opts, end, &mut report);
     }
     if let (Some(trust), Some(records), None) = (&opts.checkpoints, &records, &report.finding) {
-        let (status, finding) = checkpoints::check(
-            &chain,
-            blocks_topic,
-            records,
-            trust,
-            end,
-            &opts.checkpoint_anchors,
-        )?;
-        if let Some((_, t)) = &status.newest {
-            report.anchors.push(format!(
-                "checkpoint size {} signed by {} ({} cosignature(s))",
-                t.checkpoint.size(),
-                t.writers.join(", "),
-                t.cosigners.len()
-            ));
-        }
-        report.checkpoints = Some(status);
-        report.checkpoint_finding = finding;
+        hold_to_checkpoints(&chain, trust, records, end, opts, &mut report)?;
     }
     retention_warning(log, blocks_topic, &mut report);
     if report.anchors.len() == start_anchors {
@@ -305,6 +289,38 @@ pub fn verify_ledger(
         );
     }
     Ok(report)
+}
+
+/// Holds the replayed `chain` against its checkpoints (`records`, read before the topic's
+/// `end` was taken) under `trust`, recording the status, the newest trusted checkpoint as an
+/// anchor, and a contradiction as the report's checkpoint finding.
+fn hold_to_checkpoints(
+    chain: &Chain,
+    trust: &CheckpointTrust,
+    records: &[CheckpointRecord],
+    end: u64,
+    opts: &VerifyOptions,
+    report: &mut LedgerReport,
+) -> Result<(), LedgerError> {
+    let (status, finding) = checkpoints::check(
+        chain,
+        &report.blocks_topic,
+        records,
+        trust,
+        end,
+        &opts.checkpoint_anchors,
+    )?;
+    if let Some((_, t)) = &status.newest {
+        report.anchors.push(format!(
+            "checkpoint size {} signed by {} ({} cosignature(s))",
+            t.checkpoint.size(),
+            t.writers.join(", "),
+            t.cosigners.len()
+        ));
+    }
+    report.checkpoints = Some(status);
+    report.checkpoint_finding = finding;
+    Ok(())
 }
 
 /// The chain from the genesis block at `start`; a report with a `genesis_changed` finding

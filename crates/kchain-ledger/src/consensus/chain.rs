@@ -463,30 +463,7 @@ impl Chain {
 /// once something builds on it, and why.
 fn holds_together(b: &StoredBlock, sealer: &SealerInfo) -> Option<(FindingKind, String)> {
     let h = &b.header;
-    let signed = b
-        .signature
-        .as_ref()
-        .is_some_and(|s| sealer.key.verify_tagged(BLOCK_SIG_TAG, &b.hash, s));
-    if !signed {
-        let covers_stated = match (&b.stated_hash, &b.signature) {
-            (Some(stated), Some(sig)) => parse_hex::<32>(stated)
-                .is_some_and(|sh| sealer.key.verify_tagged(BLOCK_SIG_TAG, &sh, sig)),
-            _ => false,
-        };
-        let detail = if covers_stated {
-            format!(
-                "sealer '{}' signed hash {}, but the block's header now hashes to {}",
-                sealer.name,
-                b.stated_hash.as_deref().unwrap_or(""),
-                hex_lower(&b.hash)
-            )
-        } else {
-            format!(
-                "the signature of sealer '{}' does not verify over the block's hash {}",
-                sealer.name,
-                hex_lower(&b.hash)
-            )
-        };
+    if let Some(detail) = unsigned(b, sealer) {
         return Some((FindingKind::BadSignature, detail));
     }
     if !b.stated_hash_matches() {
@@ -523,4 +500,35 @@ fn holds_together(b: &StoredBlock, sealer: &SealerInfo) -> Option<(FindingKind, 
         return body("a sealed block carries a genesis field, which no sealer writes".into());
     }
     None
+}
+
+/// Why the block is not signed by `sealer`, if it is not: the signature covers the hash its
+/// `hash` field states (the header was changed after signing), or does not verify at all.
+fn unsigned(b: &StoredBlock, sealer: &SealerInfo) -> Option<String> {
+    let signed = b
+        .signature
+        .as_ref()
+        .is_some_and(|s| sealer.key.verify_tagged(BLOCK_SIG_TAG, &b.hash, s));
+    if signed {
+        return None;
+    }
+    let covers_stated = match (&b.stated_hash, &b.signature) {
+        (Some(stated), Some(sig)) => parse_hex::<32>(stated)
+            .is_some_and(|sh| sealer.key.verify_tagged(BLOCK_SIG_TAG, &sh, sig)),
+        _ => false,
+    };
+    Some(if covers_stated {
+        format!(
+            "sealer '{}' signed hash {}, but the block's header now hashes to {}",
+            sealer.name,
+            b.stated_hash.as_deref().unwrap_or(""),
+            hex_lower(&b.hash)
+        )
+    } else {
+        format!(
+            "the signature of sealer '{}' does not verify over the block's hash {}",
+            sealer.name,
+            hex_lower(&b.hash)
+        )
+    })
 }

@@ -243,6 +243,46 @@ pub fn validate(
     txs: &[SealedTx],
     verifier: &Verifier,
 ) -> Result<Delta, InvalidBlock> {
+    check_header(g, tip, header, txs.len())?;
+    check_sources(tip, header, txs)?;
+    let bad = |index: usize, reason: RejectReason| InvalidBlock::Tx {
+        index,
+        id: *txs[index].tx.id(),
+        reason,
+    };
+    let mut pending = Pending::new(state);
+    for (i, s) in txs.iter().enumerate() {
+        check_static(&s.tx, chain, g).map_err(|r| bad(i, r))?;
+        pending.apply(&s.tx).map_err(|r| bad(i, r))?;
+    }
+    let sealer = g
+        .sealer(&header.sealer)
+        .map(|s| Address::of_key(s.key.as_bytes()))
+        .ok_or(InvalidBlock::UnknownSealer)?;
+    pending
+        .credit(&sealer, header.reward)
+        .map_err(|_| InvalidBlock::RewardOverflow)?;
+    let refs: Vec<&Transaction> = txs.iter().map(|s| &s.tx).collect();
+    if let Some((i, Err(r))) = verifier
+        .check(&refs)
+        .into_iter()
+        .enumerate()
+        .find(|(_, v)| v.is_err())
+    {
+        return Err(bad(i, r));
+    }
+    Ok(pending.into_delta(header.height))
+}
+
+/// The rules on a block's header alone: version, height and timestamp after its parent,
+/// the genesis's difficulty (met by the header's hash) and reward, and at most the
+/// genesis's transactions per block (`count`).
+fn check_header(
+    g: &Genesis,
+    tip: &Tip,
+    header: &BlockHeader,
+    count: usize,
+) -> Result<(), InvalidBlock> {
     if header.version != BLOCK_VERSION {
         return Err(InvalidBlock::Version(header.version));
     }
@@ -277,40 +317,13 @@ pub fn validate(
             got: header.reward,
         });
     }
-    if txs.len() > g.max_block_txs as usize {
+    if count > g.max_block_txs as usize {
         return Err(InvalidBlock::TooManyTxs {
-            count: txs.len(),
+            count,
             max: g.max_block_txs,
         });
     }
-    check_sources(tip, header, txs)?;
-    let bad = |index: usize, reason: RejectReason| InvalidBlock::Tx {
-        index,
-        id: *txs[index].tx.id(),
-        reason,
-    };
-    let mut pending = Pending::new(state);
-    for (i, s) in txs.iter().enumerate() {
-        check_static(&s.tx, chain, g).map_err(|r| bad(i, r))?;
-        pending.apply(&s.tx).map_err(|r| bad(i, r))?;
-    }
-    let sealer = g
-        .sealer(&header.sealer)
-        .map(|s| Address::of_key(s.key.as_bytes()))
-        .ok_or(InvalidBlock::UnknownSealer)?;
-    pending
-        .credit(&sealer, header.reward)
-        .map_err(|_| InvalidBlock::RewardOverflow)?;
-    let refs: Vec<&Transaction> = txs.iter().map(|s| &s.tx).collect();
-    if let Some((i, Err(r))) = verifier
-        .check(&refs)
-        .into_iter()
-        .enumerate()
-        .find(|(_, v)| v.is_err())
-    {
-        return Err(bad(i, r));
-    }
-    Ok(pending.into_delta(header.height))
+    Ok(())
 }
 
 fn check_sources(tip: &Tip, header: &BlockHeader, txs: &[SealedTx]) -> Result<(), InvalidBlock> {

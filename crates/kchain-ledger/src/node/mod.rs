@@ -138,27 +138,7 @@ impl<'a> Node<'a> {
         events: &mut Vec<Event>,
     ) -> Result<Node<'a>, LedgerError> {
         let mut chain = open_chain(log, &opts.blocks_topic, opts.expected_genesis)?;
-        // A snapshot of this ledger that is discarded because the log no longer holds its
-        // tip is still the node's own record of a block it saw canonical: checked below.
-        let mut anchor = None;
-        if let Some(dir) = &opts.state_dir {
-            let file = snapshot::snapshot_file(dir);
-            match snapshot::load(&file, &chain, log)? {
-                Loaded::Resumed(c) => {
-                    events.push(Event::Resumed {
-                        height: c.tip().height,
-                    });
-                    chain = *c;
-                }
-                Loaded::Missing => {}
-                Loaded::Discarded(why) => {
-                    anchor = snapshot::anchor(&file)
-                        .filter(|(genesis, _, _)| *genesis == chain.genesis_hash())
-                        .map(|(_, height, hash)| (height, hash));
-                    events.push(Event::SnapshotDiscarded(why));
-                }
-            }
-        }
+        let anchor = resume(log, &opts, &mut chain, events)?;
         let reader = log.reader(&opts.blocks_topic, 0, chain.next_offset())?;
         let mut node = Node {
             log,
@@ -482,5 +462,37 @@ fn confirm(chain: &Chain, stats: &mut NodeStats, appended: &Phase) -> Option<Sea
         height,
         offset,
         won,
+    })
+}
+
+/// Resumes `chain` from the snapshot in the node's state directory when it matches the log.
+/// Returns the (height, hash) of a discarded snapshot's tip: a snapshot of this ledger that
+/// is discarded because the log no longer holds its tip is still the node's own record of a
+/// block it saw canonical, checked once the node has caught up.
+fn resume(
+    log: &dyn Log,
+    opts: &NodeOptions,
+    chain: &mut Chain,
+    events: &mut Vec<Event>,
+) -> Result<Option<(u64, Hash)>, LedgerError> {
+    let Some(dir) = &opts.state_dir else {
+        return Ok(None);
+    };
+    let file = snapshot::snapshot_file(dir);
+    Ok(match snapshot::load(&file, chain, log)? {
+        Loaded::Resumed(c) => {
+            events.push(Event::Resumed {
+                height: c.tip().height,
+            });
+            *chain = *c;
+            None
+        }
+        Loaded::Missing => None,
+        Loaded::Discarded(why) => {
+            events.push(Event::SnapshotDiscarded(why));
+            snapshot::anchor(&file)
+                .filter(|(genesis, _, _)| *genesis == chain.genesis_hash())
+                .map(|(_, height, hash)| (height, hash))
+        }
     })
 }
