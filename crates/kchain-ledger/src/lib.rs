@@ -81,7 +81,6 @@ pub use consensus::block::{
     BLOCK_SIG_TAG, BLOCK_VERSION,
 };
 pub use consensus::chain::Chain;
-pub use consensus::encoding::DecodeError;
 pub use consensus::error::ConsensusError;
 pub use consensus::finding::{Finding, FindingKind, IgnoreReason, Observed, Verdict};
 pub use consensus::genesis::{sealer_verifiers, Genesis, SealerInfo, Topics};
