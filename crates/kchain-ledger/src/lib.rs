@@ -74,7 +74,7 @@ pub use checkpoints::{
 };
 pub use client::{
     canonical_blocks, init, next_nonce, read_block, replay, state_digest, submit, submit_raw,
-    tx_status, wait_sealed, Initialised, Replayed, TxStatus,
+    tx_status, wait_sealed, Initialised, Replayed, Submitter, TxStatus,
 };
 pub use consensus::block::{
     items_root, leading_zero_bits, Block, BlockHeader, SealedTx, SourceRange, StoredBlock,
@@ -86,7 +86,7 @@ pub use consensus::finding::{Finding, FindingKind, IgnoreReason, Observed, Verdi
 pub use consensus::genesis::{sealer_verifiers, Genesis, SealerInfo, Topics};
 pub use consensus::proof::{
     ledger_origin, verify_tx_proof, ProofSealer, TrustedLedger, TrustedSealers, TxProof,
-    TxProofError, TxProofTrust, VerifiedTx,
+    TxProofError, TxProofTrust, VerifiedTx, TX_PROOF_FORMAT,
 };
 pub use consensus::reject::RejectReason;
 pub use consensus::state::State;

@@ -136,8 +136,9 @@ pub fn check_static(tx: &Transaction, chain: ChainId, g: &Genesis) -> Result<(),
 }
 
 /// Checks transaction signatures, remembering decoded public keys and the signatures it has
-/// already accepted. Sound because a verdict depends on the signature alone (see
-/// [`crate::consensus::sig`]): a transaction checked when it arrived is not checked again in a block.
+/// already accepted. Sound because a verdict depends on the signature alone (cofactored
+/// Ed25519, see `consensus/sig.rs`): a transaction checked when it arrived is not checked
+/// again in a block.
 #[derive(Default)]
 pub struct Verifier {
     keys: RwLock<HashMap<[u8; 32], Result<EdwardsPoint, SigError>>>,

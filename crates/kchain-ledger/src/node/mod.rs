@@ -56,7 +56,7 @@ pub struct NodeOptions {
     /// The genesis hash the ledger must have, if known.
     pub expected_genesis: Option<Hash>,
     /// When a sealing node publishes signed checkpoints of the blocks chain (see
-    /// [`crate::checkpoints`]); `None`: never. A node that does not seal publishes none.
+    /// [`CheckpointOptions`]); `None`: never. A node that does not seal publishes none.
     pub checkpoints: Option<CheckpointOptions>,
 }
 
