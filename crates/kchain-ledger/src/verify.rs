@@ -183,6 +183,21 @@ impl LedgerReport {
         if let Some(f) = &self.finding {
             out += &format!("  FINDING {f}\n");
         }
+        self.checkpoints_text(&mut out);
+        for a in &self.anchors {
+            out += &format!("  anchor: {a}\n");
+        }
+        for w in &self.warnings {
+            out += &format!("  warning: {w}\n");
+        }
+        out
+    }
+}
+
+impl LedgerReport {
+    /// The checkpoint lines of [`LedgerReport::to_text`]: the status, and a contradiction
+    /// with its evidence.
+    fn checkpoints_text(&self, out: &mut String) {
         if let Some(c) = &self.checkpoints {
             let newest = c.newest.as_ref().map_or("none".to_owned(), |(_, t)| {
                 format!(
@@ -192,27 +207,20 @@ impl LedgerReport {
                     t.cosigners.len()
                 )
             });
-            out += &format!(
+            *out += &format!(
                 "  checkpoints {}: {} seen, {} untrusted, newest trusted {newest}\n",
                 c.origin, c.seen, c.untrusted
             );
         }
         if let Some(f) = &self.checkpoint_finding {
-            out += &format!("  FINDING {f}\n");
+            *out += &format!("  FINDING {f}\n");
             for n in &f.evidence {
-                out += "    evidence:\n";
+                *out += "    evidence:\n";
                 for line in n.to_text().lines() {
-                    out += &format!("      {line}\n");
+                    *out += &format!("      {line}\n");
                 }
             }
         }
-        for a in &self.anchors {
-            out += &format!("  anchor: {a}\n");
-        }
-        for w in &self.warnings {
-            out += &format!("  warning: {w}\n");
-        }
-        out
     }
 }
 
