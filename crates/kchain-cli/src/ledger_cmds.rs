@@ -10,9 +10,9 @@ use kchain_core::{
     from_hex, to_hex, CheckpointTrust, PublicKey, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_ledger::{
-    canonical_blocks, init, open_chain, prove_tx, replay, state_dir, tx_status,
-    verify_ledger_with_checkpoints, verify_tx_proof, Address, Genesis, SealerInfo, TrustedLedger,
-    TrustedSealers, TxProof, TxProofError, TxProofTrust, TxStatus, Verdict, VerifyOptions,
+    canonical_blocks, init, prove_tx, replay, state_dir, tx_status, verify_ledger, verify_tx_proof,
+    Address, Genesis, SealerInfo, TrustedLedger, TrustedSealers, TxProof, TxProofError,
+    TxProofTrust, TxStatus, VerifyOptions,
 };
 use kchain_log::Log;
 use kchain_topic::{read_key_file, write_key_file};
@@ -419,63 +419,41 @@ fn blocks(
 /// Every record of the blocks topic with its verdict.
 fn all_records(g: &Global, l: &LedgerOpts, json: bool) -> Result<Outcome> {
     let log = open_log(g, false)?;
-    let blocks = l.blocks();
-    let mut chain = open_chain(log.as_ref(), &blocks, None)?;
-    let verifier = kchain_ledger::Verifier::new();
-    let start = chain.tip().offset;
-    println!(
-        "{}",
-        if json {
-            json!({"offset": start, "height": 0, "hash": to_hex(&chain.genesis_hash()), "verdict": "genesis"}).to_string()
-        } else {
-            format!(
-                "offset {start:>6}  height      0  {}  genesis",
-                &to_hex(&chain.genesis_hash())[..16]
-            )
-        }
-    );
-    let mut found = false;
-    let end = log.end_offset(&blocks, 0)?;
-    let mut reader = log.reader(&blocks, 0, start + 1)?;
-    'read: while reader.position() < end {
-        let recs = reader.poll(1024, std::time::Duration::from_millis(500))?;
-        if recs.is_empty() {
-            break;
-        }
-        for rec in recs {
-            let seen = chain.observe(rec.offset, rec.record.value.as_deref(), &verifier);
-            let (verdict, detail) = match &seen.verdict {
-                Verdict::Canonical => ("canonical".to_owned(), String::new()),
-                Verdict::Ignored(why) => (format!("ignored:{}", why.code()), why.to_string()),
-                Verdict::Finding(f) => (format!("FINDING:{}", f.kind.as_str()), f.detail.clone()),
-            };
-            let height = seen.header.as_ref().map(|h| h.height);
-            if json {
-                println!(
-                    "{}",
-                    json!({"offset": rec.offset, "height": height,
-                           "hash": seen.hash.map(|h| to_hex(&h)), "verdict": verdict, "detail": detail})
-                );
-            } else {
-                println!(
-                    "offset {:>6}  height {:>6}  {}  {verdict} {detail}",
-                    rec.offset,
-                    height.map_or("-".into(), |h| h.to_string()),
-                    seen.hash
-                        .map_or("-".repeat(16), |h| to_hex(&h)[..16].to_owned()),
-                );
-            }
-            if matches!(seen.verdict, Verdict::Finding(_)) {
-                found = true;
-                break 'read;
-            }
-        }
-    }
+    let found = kchain_ledger::audit(log.as_ref(), &l.blocks(), |r| print_audited(r, json))?;
     Ok(if found {
         Outcome::Findings
     } else {
         Outcome::Clean
     })
+}
+
+fn print_audited(r: &kchain_ledger::AuditRecord, json: bool) {
+    let hash = r.hash.map(|h| to_hex(&h));
+    let genesis = matches!(r.verdict, kchain_ledger::AuditVerdict::Genesis);
+    match (json, genesis) {
+        (true, true) => println!(
+            "{}",
+            json!({"offset": r.offset, "height": 0, "hash": hash, "verdict": "genesis"})
+        ),
+        (true, false) => println!(
+            "{}",
+            json!({"offset": r.offset, "height": r.height,
+                   "hash": hash, "verdict": r.label(), "detail": r.detail()})
+        ),
+        (false, true) => println!(
+            "offset {:>6}  height      0  {}  genesis",
+            r.offset,
+            &hash.unwrap_or_default()[..16]
+        ),
+        (false, false) => println!(
+            "offset {:>6}  height {:>6}  {}  {} {}",
+            r.offset,
+            r.height.map_or("-".into(), |h| h.to_string()),
+            hash.map_or("-".repeat(16), |h| h[..16].to_owned()),
+            r.label(),
+            r.detail()
+        ),
+    }
 }
 
 fn verify(
@@ -511,12 +489,9 @@ fn verify(
         let file = kchain_ledger::snapshot_file(&state_dir(&g.data_dir, &blocks));
         opts.snapshot = file.exists().then_some(file);
     }
-    let checkpoints = checkpoint_trust(g)?;
+    opts.checkpoints = Some(checkpoint_trust(g)?);
     let progress = crate::progress::Progress::new("verifying blocks", log.end_offset(&blocks, 0)?);
-    let report =
-        verify_ledger_with_checkpoints(log.as_ref(), &blocks, &opts, Some(&checkpoints), &|_| {
-            progress.add(1)
-        })?;
+    let report = verify_ledger(log.as_ref(), &blocks, &opts, &|_| progress.add(1))?;
     progress.finish();
     if json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);

@@ -9,16 +9,17 @@ use kchain_core::{sha256, Hash};
 use kchain_log::{Log, LogError, Record, TopicConfig};
 use kchain_topic::partition_for_key;
 
-use crate::block::StoredBlock;
-use crate::chain::{Chain, Finding, Verdict};
+use crate::consensus::block::{SourceRange, StoredBlock};
+use crate::consensus::chain::Chain;
+use crate::consensus::finding::{Finding, Verdict};
+use crate::consensus::genesis::Genesis;
+use crate::consensus::tx::{Address, Transaction, TxBody, TxId};
+use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
-use crate::genesis::Genesis;
-use crate::logio::{now_ms, read_record, read_to_end, SharedAppender};
-use crate::node::open_chain;
-use crate::rejected::RejectionRecord;
-use crate::snapshot::{self, Loaded};
-use crate::tx::{Address, Transaction, TxBody, TxId};
-use crate::validate::Verifier;
+use crate::node::rejected::RejectionRecord;
+use crate::node::snapshot::{self, Loaded};
+use crate::node::store::open_chain;
+use crate::node::store::{now_ms, read_record, read_to_end, SharedAppender};
 
 /// What `init` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,29 +37,7 @@ pub fn init(log: &dyn Log, g: &Genesis, timestamp_ms: i64) -> Result<Initialised
     g.check().map_err(LedgerError::Genesis)?;
     let block = g.block(timestamp_ms);
     let hash = block.hash();
-    let mut created = Vec::new();
-    for (topic, partitions) in [
-        (&g.topics.transactions, g.transaction_partitions),
-        (&g.topics.blocks, 1),
-        (&g.topics.rejected, 1),
-    ] {
-        let config = TopicConfig {
-            partitions,
-            retention_ms: None,
-        };
-        match log.create_topic(topic, &config) {
-            Ok(()) => created.push(topic.clone()),
-            Err(LogError::TopicExists(_)) => {
-                let have = log.topic(topic)?.partitions;
-                if have != partitions {
-                    return Err(LedgerError::Genesis(format!(
-                        "topic {topic} exists with {have} partitions, the genesis needs {partitions}"
-                    )));
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let created = create_topics(log, g)?;
     let blocks = &g.topics.blocks;
     let start = log.start_offset(blocks, 0)?;
     if let Some(first) = read_record(log, blocks, 0, start)? {
@@ -102,6 +81,35 @@ pub fn init(log: &dyn Log, g: &Genesis, timestamp_ms: i64) -> Result<Initialised
         created,
         already: false,
     })
+}
+
+/// Creates the ledger's topics that do not exist yet (unlimited retention) and returns
+/// their names; one that exists must have the partitions the genesis needs.
+fn create_topics(log: &dyn Log, g: &Genesis) -> Result<Vec<String>, LedgerError> {
+    let mut created = Vec::new();
+    for (topic, partitions) in [
+        (&g.topics.transactions, g.transaction_partitions),
+        (&g.topics.blocks, 1),
+        (&g.topics.rejected, 1),
+    ] {
+        let config = TopicConfig {
+            partitions,
+            retention_ms: None,
+        };
+        match log.create_topic(topic, &config) {
+            Ok(()) => created.push(topic.clone()),
+            Err(LogError::TopicExists(_)) => {
+                let have = log.topic(topic)?.partitions;
+                if have != partitions {
+                    return Err(LedgerError::Genesis(format!(
+                        "topic {topic} exists with {have} partitions, the genesis needs {partitions}"
+                    )));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(created)
 }
 
 /// The partition a transaction goes to: by the sender's address, as Kafka's default
@@ -323,30 +331,14 @@ pub enum TxStatus {
     Unknown,
 }
 
-/// Finds what became of transaction `id`.
+/// Finds what became of transaction `id`: sealed in the canonical chain, rejected by a
+/// canonical block, pending in the transactions topic beyond the tip's source ranges, or
+/// unknown.
 pub fn tx_status(log: &dyn Log, chain: &Chain, id: &TxId) -> Result<TxStatus, LedgerError> {
-    let g = chain.genesis();
     if let Some(height) = chain.state().sealed_at(id) {
-        let (hash, offset) = chain
-            .block_at(height)
-            .ok_or_else(|| LedgerError::Invalid(format!("no canonical block at {height}")))?;
-        let block = read_block(log, &g.topics.blocks, offset)?;
-        let txs = block.body.map_err(LedgerError::Invalid)?;
-        let (index, s) = txs
-            .into_iter()
-            .enumerate()
-            .find(|(_, s)| s.tx.id() == id)
-            .ok_or_else(|| LedgerError::Invalid("the sealing block does not hold it".into()))?;
-        return Ok(TxStatus::Sealed {
-            height,
-            block: hash,
-            block_offset: offset,
-            index,
-            partition: s.partition,
-            offset: s.offset,
-            tx: Box::new(s.tx),
-        });
+        return sealed_status(log, chain, id, height);
     }
+    let g = chain.genesis();
     let mut void = Vec::new();
     let mut decided = None;
     read_to_end(log, &g.topics.rejected, 0, 0, |r| {
@@ -368,20 +360,7 @@ pub fn tx_status(log: &dyn Log, chain: &Chain, id: &TxId) -> Result<TxStatus, Le
         return Ok(TxStatus::Rejected(Box::new(rec)));
     }
     for s in &chain.tip().sources {
-        let mut found = None;
-        read_to_end(log, &g.topics.transactions, s.partition, s.to, |r| {
-            let hit = r
-                .record
-                .value
-                .as_deref()
-                .and_then(|v| Transaction::from_json(v).ok())
-                .is_some_and(|tx| tx.id() == id);
-            if hit {
-                found = Some(r.offset);
-            }
-            !hit
-        })?;
-        if let Some(offset) = found {
+        if let Some(offset) = find_pending(log, &g.topics.transactions, s, id)? {
             return Ok(TxStatus::Pending {
                 partition: s.partition,
                 offset,
@@ -390,6 +369,58 @@ pub fn tx_status(log: &dyn Log, chain: &Chain, id: &TxId) -> Result<TxStatus, Le
         }
     }
     Ok(TxStatus::Unknown)
+}
+
+/// The status of transaction `id`, sealed in the canonical block at `height`.
+fn sealed_status(
+    log: &dyn Log,
+    chain: &Chain,
+    id: &TxId,
+    height: u64,
+) -> Result<TxStatus, LedgerError> {
+    let (hash, offset) = chain
+        .block_at(height)
+        .ok_or_else(|| LedgerError::Invalid(format!("no canonical block at {height}")))?;
+    let block = read_block(log, &chain.genesis().topics.blocks, offset)?;
+    let txs = block.body.map_err(LedgerError::Invalid)?;
+    let (index, s) = txs
+        .into_iter()
+        .enumerate()
+        .find(|(_, s)| s.tx.id() == id)
+        .ok_or_else(|| LedgerError::Invalid("the sealing block does not hold it".into()))?;
+    Ok(TxStatus::Sealed {
+        height,
+        block: hash,
+        block_offset: offset,
+        index,
+        partition: s.partition,
+        offset: s.offset,
+        tx: Box::new(s.tx),
+    })
+}
+
+/// The offset of transaction `id` in the partition of `range`, after what the range
+/// consumed, if it is there.
+fn find_pending(
+    log: &dyn Log,
+    topic: &str,
+    range: &SourceRange,
+    id: &TxId,
+) -> Result<Option<u64>, LedgerError> {
+    let mut found = None;
+    read_to_end(log, topic, range.partition, range.to, |r| {
+        let hit = r
+            .record
+            .value
+            .as_deref()
+            .and_then(|v| Transaction::from_json(v).ok())
+            .is_some_and(|tx| tx.id() == id);
+        if hit {
+            found = Some(r.offset);
+        }
+        !hit
+    })?;
+    Ok(found)
 }
 
 /// Reads and parses the block at `offset` of the blocks topic.

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use kchain_log::LogError;
 use kchain_topic::TopicError;
 
-use crate::chain::Finding;
+use crate::consensus::error::ConsensusError;
+use crate::consensus::finding::Finding;
 
 /// What can go wrong running or querying a ledger. Messages name the topic, offset, file or
 /// field concerned.
@@ -21,7 +22,7 @@ pub enum LedgerError {
     #[error(transparent)]
     Key(#[from] TopicError),
 
-    /// A genesis file or genesis block that is not acceptable.
+    /// A genesis file or genesis block that is not acceptable (see [`ConsensusError`]).
     #[error("genesis: {0}")]
     Genesis(String),
 
@@ -65,6 +66,24 @@ impl LedgerError {
         LedgerError::Io {
             context: context.into(),
             source,
+        }
+    }
+}
+
+impl From<ConsensusError> for LedgerError {
+    /// The same variant under the same name: a caller matches one error type.
+    fn from(e: ConsensusError) -> Self {
+        match e {
+            ConsensusError::Genesis(detail) => LedgerError::Genesis(detail),
+            ConsensusError::NoGenesis {
+                topic,
+                offset,
+                detail,
+            } => LedgerError::NoGenesis {
+                topic,
+                offset,
+                detail,
+            },
         }
     }
 }

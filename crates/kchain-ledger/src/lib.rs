@@ -43,57 +43,60 @@
 //! References: RFC 8032 (Ed25519), ZIP 215 (cofactored verification), RFC 6962 section 2.1
 //! (Merkle trees).
 
+//! # Layout
+//!
+//! ```text
+//! consensus/   the rules, pure (no log, no files): tx, block, genesis, state, validate,
+//!              sig, chain, proof, encoding, reject, and their error
+//! node/        a node: follows the blocks topic, seals (sealer, pool, rejected), snapshots,
+//!              and the store (opening a chain from its log, the state directory, log I/O)
+//! client       init a ledger, submit transactions, replay, query
+//! checkpoints  the sealers' signed checkpoints: publish, check, prove, witness
+//! verify       `ledger verify`: the whole chain against its anchors
+//! audit        every record of the blocks topic with its verdict
+//! bench        the ledger benchmark
+//! ```
+
+mod audit;
 mod bench;
-mod block;
-mod chain;
 mod checkpoints;
 mod client;
-mod encoding;
+mod consensus;
 mod error;
-mod genesis;
-mod logio;
 mod node;
-mod pool;
-mod proof;
-mod rejected;
-mod sealer;
-pub mod sig;
-mod snapshot;
-mod state;
-mod tx;
-mod validate;
 mod verify;
 
+pub use audit::{audit, AuditRecord, AuditVerdict};
 pub use bench::{bench, BenchOptions, BenchReport};
-pub use block::{
-    items_root, leading_zero_bits, Block, BlockHeader, SealedTx, SourceRange, StoredBlock,
-    BLOCK_SIG_TAG, BLOCK_TAG, BLOCK_VERSION,
-};
-pub use chain::{Chain, Finding, FindingKind, IgnoreReason, Observed, Verdict};
 pub use checkpoints::{
-    ledger_origin, ledger_policy, prove_tx, sealer_verifiers, witness_ledger_pass,
-    CheckpointAnchors, CheckpointFinding, CheckpointOptions, CheckpointStatus,
+    ledger_policy, prove_tx, witness_ledger_pass, CheckpointAnchors, CheckpointFinding,
+    CheckpointOptions, CheckpointStatus,
 };
 pub use client::{
-    canonical_blocks, init, next_nonce, partition_of, read_block, replay, state_digest, submit,
-    submit_raw, tx_status, wait_sealed, Initialised, Replayed, Submitter, TxStatus,
+    canonical_blocks, init, next_nonce, read_block, replay, state_digest, submit, submit_raw,
+    tx_status, wait_sealed, Initialised, Replayed, Submitter, TxStatus,
 };
-pub use encoding::{canonical_json, DecodeError};
+pub use consensus::block::{
+    items_root, leading_zero_bits, Block, BlockHeader, SealedTx, SourceRange, StoredBlock,
+    BLOCK_SIG_TAG, BLOCK_VERSION,
+};
+pub use consensus::chain::Chain;
+pub use consensus::error::ConsensusError;
+pub use consensus::finding::{Finding, FindingKind, IgnoreReason, Observed, Verdict};
+pub use consensus::genesis::{sealer_verifiers, Genesis, SealerInfo, Topics};
+pub use consensus::proof::{
+    ledger_origin, verify_tx_proof, ProofSealer, TrustedLedger, TrustedSealers, TxProof,
+    TxProofError, TxProofTrust, VerifiedTx, TX_PROOF_FORMAT,
+};
+pub use consensus::reject::RejectReason;
+pub use consensus::state::State;
+pub use consensus::tx::{Address, Transaction, TxBody, TxId, TX_SIG_TAG};
+pub use consensus::validate::{InvalidBlock, Tip, Verifier};
 pub use error::LedgerError;
-pub use genesis::{Genesis, SealerInfo, Topics, GENESIS_TAG};
 pub use kchain_topic::CheckpointFindingKind;
-pub use node::{open_chain, state_dir, Event, Node, NodeOptions, NodeStats};
-pub use pool::MAX_TX_RECORD_BYTES;
-pub use proof::{
-    verify_tx_proof, ProofSealer, TrustedLedger, TrustedSealers, TxProof, TxProofError,
-    TxProofTrust, VerifiedTx, TX_PROOF_FORMAT,
-};
-pub use rejected::{RejectReason, Rejection, RejectionRecord, Submitted};
-pub use sealer::{SealEvent, SealOptions};
-pub use snapshot::{snapshot_file, Loaded};
-pub use state::State;
-pub use tx::{Address, Transaction, TxBody, TxId, ADDRESS_TAG, TX_SIG_TAG, TX_TAG};
-pub use validate::{check_static, InvalidBlock, Tip, Verifier};
-pub use verify::{
-    verify_ledger, verify_ledger_with_checkpoints, IgnoredBlock, LedgerReport, VerifyOptions,
-};
+pub use node::rejected::RejectionRecord;
+pub use node::sealer::{SealEvent, SealOptions};
+pub use node::snapshot::snapshot_file;
+pub use node::store::{open_chain, state_dir};
+pub use node::{Event, Node, NodeOptions, NodeStats};
+pub use verify::{verify_ledger, IgnoredBlock, LedgerReport, VerifyOptions};

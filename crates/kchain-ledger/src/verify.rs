@@ -12,7 +12,7 @@
 //! Anchors matter for the end of the chain: removing or replacing the last blocks leaves no
 //! trace in the log itself (nothing refers to them yet), so a verifier should hold a pin: the
 //! genesis file (`--genesis`), a (height, hash) it saw earlier, or a node's snapshot; and,
-//! with [`verify_ledger_with_checkpoints`], the sealers' signed checkpoints, which a policy
+//! with [`VerifyOptions::checkpoints`], the sealers' signed checkpoints, which a policy
 //! (k of n witnesses) can make independent of the sealers.
 
 use std::path::PathBuf;
@@ -20,19 +20,21 @@ use std::time::Duration;
 
 use kchain_core::{ChainId, CheckpointTrust, Hash};
 use kchain_log::Log;
+use kchain_topic::CheckpointRecord;
 use serde_json::{json, Value};
 
-use crate::block::StoredBlock;
-use crate::chain::{Chain, Finding, FindingKind, IgnoreReason, Verdict};
 use crate::checkpoints::{self, CheckpointFinding, CheckpointStatus};
-use crate::encoding::hex_lower;
+use crate::consensus::block::StoredBlock;
+use crate::consensus::chain::Chain;
+use crate::consensus::encoding::hex_lower;
+use crate::consensus::finding::{Finding, FindingKind, IgnoreReason, Verdict};
+use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
-use crate::logio::read_record;
-use crate::node::open_chain;
-use crate::snapshot;
-use crate::validate::Verifier;
+use crate::node::snapshot;
+use crate::node::store::open_chain;
+use crate::node::store::read_record;
 
-/// What to check beyond the log itself.
+/// What to check beyond the log itself: [`verify_ledger`]'s options, `Default` for none.
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
     /// The genesis hash the ledger must have (from the genesis file).
@@ -43,6 +45,14 @@ pub struct VerifyOptions {
     pub snapshot: Option<PathBuf>,
     /// The remembered checkpoint and handed-over checkpoints (with `checkpoints` given).
     pub checkpoint_anchors: checkpoints::CheckpointAnchors,
+    /// When given, and the chain has no finding, the canonical chain is held against the
+    /// newest checkpoint on `<blocks topic>.checkpoints` that meets this policy: signed by a
+    /// sealer of the genesis (under its name there), cosigned by the trust's threshold of its
+    /// witnesses, of origin `<namespace>/<blocks topic>`. A chain shorter than it is
+    /// `checkpoint_truncated` (at the end of the topic), another root at a trusted
+    /// checkpoint's size is `checkpoint_rewritten`, two roots signed for one size are
+    /// `checkpoint_fork`.
+    pub checkpoints: Option<CheckpointTrust>,
 }
 
 /// An ignored record of the blocks topic.
@@ -173,6 +183,21 @@ impl LedgerReport {
         if let Some(f) = &self.finding {
             out += &format!("  FINDING {f}\n");
         }
+        self.checkpoints_text(&mut out);
+        for a in &self.anchors {
+            out += &format!("  anchor: {a}\n");
+        }
+        for w in &self.warnings {
+            out += &format!("  warning: {w}\n");
+        }
+        out
+    }
+}
+
+impl LedgerReport {
+    /// The checkpoint lines of [`LedgerReport::to_text`]: the status, and a contradiction
+    /// with its evidence.
+    fn checkpoints_text(&self, out: &mut String) {
         if let Some(c) = &self.checkpoints {
             let newest = c.newest.as_ref().map_or("none".to_owned(), |(_, t)| {
                 format!(
@@ -182,27 +207,20 @@ impl LedgerReport {
                     t.cosigners.len()
                 )
             });
-            out += &format!(
+            *out += &format!(
                 "  checkpoints {}: {} seen, {} untrusted, newest trusted {newest}\n",
                 c.origin, c.seen, c.untrusted
             );
         }
         if let Some(f) = &self.checkpoint_finding {
-            out += &format!("  FINDING {f}\n");
+            *out += &format!("  FINDING {f}\n");
             for n in &f.evidence {
-                out += "    evidence:\n";
+                *out += "    evidence:\n";
                 for line in n.to_text().lines() {
-                    out += &format!("      {line}\n");
+                    *out += &format!("      {line}\n");
                 }
             }
         }
-        for a in &self.anchors {
-            out += &format!("  anchor: {a}\n");
-        }
-        for w in &self.warnings {
-            out += &format!("  warning: {w}\n");
-        }
-        out
     }
 }
 
@@ -217,87 +235,44 @@ fn checkpoint_finding_json(f: &CheckpointFinding) -> Value {
 }
 
 /// Verifies the ledger whose blocks topic is `blocks_topic`, from genesis to the topic's
-/// current end. `progress` is called with each offset read.
+/// current end, against the anchors of `opts`. `progress` is called with each offset read.
+///
+/// ```text
+/// checkpoints topic read ─> genesis (or a broken one: a finding) ─> genesis anchor
+///   ─> replay to the end (ignored blocks, the first finding) ─> pins and snapshot
+///   ─> checkpoints (with opts.checkpoints) ─> warnings (retention, no anchor at the tip)
+/// ```
 pub fn verify_ledger(
     log: &dyn Log,
     blocks_topic: &str,
     opts: &VerifyOptions,
     progress: &dyn Fn(u64),
 ) -> Result<LedgerReport, LedgerError> {
-    verify_ledger_with_checkpoints(log, blocks_topic, opts, None, progress)
-}
-
-/// [`verify_ledger`], then, when `checkpoints` is given and the chain has no finding, holds
-/// the canonical chain against the newest checkpoint on `<blocks topic>.checkpoints` that
-/// meets the policy: signed by a sealer of the genesis (under its name there), cosigned by
-/// the trust's threshold of its witnesses, of origin `<namespace>/<blocks topic>`. A chain
-/// shorter than it is `checkpoint_truncated` (at the end of the topic), another root at a
-/// trusted checkpoint's size is `checkpoint_rewritten`, two roots signed for one size are
-/// `checkpoint_fork`.
-pub fn verify_ledger_with_checkpoints(
-    log: &dyn Log,
-    blocks_topic: &str,
-    opts: &VerifyOptions,
-    checkpoints: Option<&CheckpointTrust>,
-    progress: &dyn Fn(u64),
-) -> Result<LedgerReport, LedgerError> {
     // Read before the topic's end is taken: every checkpoint read then covers only blocks
     // below that end (a sealer publishes one only for blocks it read back), so one published
     // while this runs cannot look like a truncation.
-    let records = match checkpoints {
+    let records = match &opts.checkpoints {
         Some(_) => Some(kchain_topic::read_checkpoints(log, blocks_topic)?),
         None => None,
     };
     let start = log.start_offset(blocks_topic, 0)?;
     let end = log.end_offset(blocks_topic, 0)?;
-    let mut chain = match open_chain(log, blocks_topic, None) {
+    let mut chain = match open_or_broken(log, blocks_topic, start, end)? {
         Ok(chain) => chain,
-        Err(LedgerError::NoGenesis { detail, .. }) => {
-            // A height-0 block whose content no longer adds up was changed; anything else
-            // is not a ledger at all.
-            return match stored_genesis(log, blocks_topic, start)? {
-                Some(b) => Ok(broken_genesis(blocks_topic, start, end, &b, detail)),
-                None => Err(LedgerError::NoGenesis {
-                    topic: blocks_topic.to_owned(),
-                    offset: start,
-                    detail,
-                }),
-            };
-        }
-        Err(e) => return Err(e),
+        Err(broken) => return Ok(broken),
     };
-    let mut report = LedgerReport {
-        blocks_topic: blocks_topic.to_owned(),
-        chain: chain.genesis().chain.clone(),
-        chain_id: chain.chain_id(),
-        genesis_hash: chain.genesis_hash(),
-        records: 1,
-        start_offset: start,
-        end_offset: end,
-        height: 0,
-        tip_hash: chain.genesis_hash(),
-        tip_offset: start,
-        transactions: 0,
-        ignored: vec![],
-        finding: None,
-        checkpoints: None,
-        checkpoint_finding: None,
-        anchors: vec![],
-        warnings: vec![],
-    };
+    let mut report = LedgerReport::of_genesis(blocks_topic, &chain, start, end);
     if let Some(want) = opts.expected_genesis {
         report.anchors.push(format!("genesis {}", hex_lower(&want)));
         if want != chain.genesis_hash() {
-            report.finding = Some(Finding {
-                offset: start,
-                height: Some(0),
-                kind: FindingKind::GenesisChanged,
-                detail: format!(
+            report.finding = Some(genesis_changed(
+                start,
+                format!(
                     "the genesis block hashes to {}, but the genesis file gives {}",
                     hex_lower(&chain.genesis_hash()),
                     hex_lower(&want)
                 ),
-            });
+            ));
             return Ok(report);
         }
     }
@@ -305,8 +280,93 @@ pub fn verify_ledger_with_checkpoints(
     // added after it (a pinned block, the node's snapshot, a trusted checkpoint) can show
     // that the last blocks were removed or replaced.
     let start_anchors = report.anchors.len();
+    replay_into(log, &mut chain, end, &mut report, progress)?;
+    if report.finding.is_none() {
+        check_anchors(&chain, opts, end, &mut report);
+    }
+    if let (Some(trust), Some(records), None) = (&opts.checkpoints, &records, &report.finding) {
+        hold_to_checkpoints(&chain, trust, records, end, opts, &mut report)?;
+    }
+    retention_warning(log, blocks_topic, &mut report);
+    if report.anchors.len() == start_anchors {
+        report.warnings.push(
+            "no anchor at the tip: removing or replacing the last blocks would leave no trace \
+             (a genesis anchor cannot show it); pass --pin HEIGHT:HASH or --trust with a \
+             checkpoint policy, or keep a node's snapshot"
+                .into(),
+        );
+    }
+    Ok(report)
+}
+
+/// Holds the replayed `chain` against its checkpoints (`records`, read before the topic's
+/// `end` was taken) under `trust`, recording the status, the newest trusted checkpoint as an
+/// anchor, and a contradiction as the report's checkpoint finding.
+fn hold_to_checkpoints(
+    chain: &Chain,
+    trust: &CheckpointTrust,
+    records: &[CheckpointRecord],
+    end: u64,
+    opts: &VerifyOptions,
+    report: &mut LedgerReport,
+) -> Result<(), LedgerError> {
+    let (status, finding) = checkpoints::check(
+        chain,
+        &report.blocks_topic,
+        records,
+        trust,
+        end,
+        &opts.checkpoint_anchors,
+    )?;
+    if let Some((_, t)) = &status.newest {
+        report.anchors.push(format!(
+            "checkpoint size {} signed by {} ({} cosignature(s))",
+            t.checkpoint.size(),
+            t.writers.join(", "),
+            t.cosigners.len()
+        ));
+    }
+    report.checkpoints = Some(status);
+    report.checkpoint_finding = finding;
+    Ok(())
+}
+
+/// The chain from the genesis block at `start`; a report with a `genesis_changed` finding
+/// when that record is a height-0 block whose content no longer adds up (it was changed);
+/// an error when the topic does not start with a genesis block at all.
+fn open_or_broken(
+    log: &dyn Log,
+    blocks_topic: &str,
+    start: u64,
+    end: u64,
+) -> Result<Result<Chain, LedgerReport>, LedgerError> {
+    match open_chain(log, blocks_topic, None) {
+        Ok(chain) => Ok(Ok(chain)),
+        Err(LedgerError::NoGenesis { detail, .. }) => {
+            match stored_genesis(log, blocks_topic, start)? {
+                Some(b) => Ok(Err(broken_genesis(blocks_topic, start, end, &b, detail))),
+                None => Err(LedgerError::NoGenesis {
+                    topic: blocks_topic.to_owned(),
+                    offset: start,
+                    detail,
+                }),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Replays the blocks after genesis up to `end` into `chain`, recording in `report` every
+/// record read, every ignored block, the first finding (where it stops) and the tip.
+fn replay_into(
+    log: &dyn Log,
+    chain: &mut Chain,
+    end: u64,
+    report: &mut LedgerReport,
+    progress: &dyn Fn(u64),
+) -> Result<(), LedgerError> {
     let verifier = Verifier::new();
-    let mut reader = log.reader(blocks_topic, 0, start + 1)?;
+    let mut reader = log.reader(&report.blocks_topic, 0, report.start_offset + 1)?;
     'read: while reader.position() < end {
         let recs = reader.poll(1024, Duration::from_millis(500))?;
         if recs.is_empty() {
@@ -334,44 +394,21 @@ pub fn verify_ledger_with_checkpoints(
             }
         }
     }
-    let tip = chain.tip().clone();
+    let tip = chain.tip();
     report.height = tip.height;
     report.tip_hash = tip.hash;
     report.tip_offset = tip.offset;
     report.transactions = chain.state().sealed_count() as u64;
-    if report.finding.is_none() {
-        check_anchors(&chain, opts, end, &mut report);
+    Ok(())
+}
+
+fn genesis_changed(start: u64, detail: String) -> Finding {
+    Finding {
+        offset: start,
+        height: Some(0),
+        kind: FindingKind::GenesisChanged,
+        detail,
     }
-    if let (Some(trust), Some(records), None) = (checkpoints, &records, &report.finding) {
-        let (status, finding) = checkpoints::check(
-            &chain,
-            blocks_topic,
-            records,
-            trust,
-            end,
-            &opts.checkpoint_anchors,
-        )?;
-        if let Some((_, t)) = &status.newest {
-            report.anchors.push(format!(
-                "checkpoint size {} signed by {} ({} cosignature(s))",
-                t.checkpoint.size(),
-                t.writers.join(", "),
-                t.cosigners.len()
-            ));
-        }
-        report.checkpoints = Some(status);
-        report.checkpoint_finding = finding;
-    }
-    retention_warning(log, blocks_topic, &mut report);
-    if report.anchors.len() == start_anchors {
-        report.warnings.push(
-            "no anchor at the tip: removing or replacing the last blocks would leave no trace \
-             (a genesis anchor cannot show it); pass --pin HEIGHT:HASH or --trust with a \
-             checkpoint policy, or keep a node's snapshot"
-                .into(),
-        );
-    }
-    Ok(report)
 }
 
 /// The first record, if it is a block at height 0 with a genesis field.
@@ -398,29 +435,56 @@ fn broken_genesis(
         Some(Ok(g)) => g.chain.clone(),
         _ => "?".into(),
     };
-    LedgerReport {
-        blocks_topic: topic.to_owned(),
-        chain,
-        chain_id: b.header.chain,
-        genesis_hash: b.hash,
-        records: 1,
-        start_offset: start,
-        end_offset: end,
-        height: 0,
-        tip_hash: b.hash,
-        tip_offset: start,
-        transactions: 0,
-        ignored: vec![],
-        finding: Some(Finding {
-            offset: start,
-            height: Some(0),
-            kind: FindingKind::GenesisChanged,
-            detail: format!("the genesis block does not add up: {detail}"),
-        }),
-        checkpoints: None,
-        checkpoint_finding: None,
-        anchors: vec![],
-        warnings: vec![],
+    let mut report = LedgerReport::new(topic, chain, b.header.chain, b.hash, start, end);
+    report.finding = Some(genesis_changed(
+        start,
+        format!("the genesis block does not add up: {detail}"),
+    ));
+    report
+}
+
+impl LedgerReport {
+    /// A report of a chain of genesis alone, at offset `start` of a topic that ends at `end`.
+    fn new(
+        topic: &str,
+        chain: String,
+        chain_id: ChainId,
+        genesis_hash: Hash,
+        start: u64,
+        end: u64,
+    ) -> LedgerReport {
+        LedgerReport {
+            blocks_topic: topic.to_owned(),
+            chain,
+            chain_id,
+            genesis_hash,
+            records: 1,
+            start_offset: start,
+            end_offset: end,
+            height: 0,
+            tip_hash: genesis_hash,
+            tip_offset: start,
+            transactions: 0,
+            ignored: vec![],
+            finding: None,
+            checkpoints: None,
+            checkpoint_finding: None,
+            anchors: vec![],
+            warnings: vec![],
+        }
+    }
+
+    /// [`LedgerReport::new`] for an opened chain's genesis.
+    fn of_genesis(topic: &str, chain: &Chain, start: u64, end: u64) -> LedgerReport {
+        let g = chain.genesis();
+        LedgerReport::new(
+            topic,
+            g.chain.clone(),
+            chain.chain_id(),
+            chain.genesis_hash(),
+            start,
+            end,
+        )
     }
 }
 
@@ -453,50 +517,11 @@ fn check_anchors(chain: &Chain, opts: &VerifyOptions, end: u64, report: &mut Led
         }
     }
     for (height, hash) in pins {
-        if let Some(f) = anchor_finding(chain, height, &hash, end) {
+        if let Some(f) = chain.anchor_finding(height, &hash, end) {
             report.finding = Some(f);
             return;
         }
     }
-}
-
-/// The finding when the block `hash` an anchor saw at `height` is not the canonical block
-/// there: it was changed (ignored as broken, reported at its offset), replaced
-/// (`anchor_mismatch`) or cut off the end (`truncated`, at `end`, the topic's end offset).
-pub(crate) fn anchor_finding(chain: &Chain, height: u64, hash: &Hash, end: u64) -> Option<Finding> {
-    let canonical = chain.block_at(height);
-    if canonical.is_some_and(|(h, _)| h == *hash) {
-        return None;
-    }
-    if let Some(f) = chain.broken_finding(
-        hash,
-        format!("an anchor says it is the canonical block at height {height}"),
-    ) {
-        return Some(f);
-    }
-    Some(match canonical {
-        Some((h, offset)) => Finding {
-            offset,
-            height: Some(height),
-            kind: FindingKind::AnchorMismatch,
-            detail: format!(
-                "the canonical block at height {height} is {}, but the anchor says {}",
-                hex_lower(&h),
-                hex_lower(hash)
-            ),
-        },
-        None => Finding {
-            offset: end,
-            height: Some(height),
-            kind: FindingKind::Truncated,
-            detail: format!(
-                "the canonical chain ends at height {}, but the anchor saw block {} at \
-                 height {height}: blocks at the end were removed or replaced",
-                chain.tip().height,
-                hex_lower(hash)
-            ),
-        },
-    })
 }
 
 fn retention_warning(log: &dyn Log, topic: &str, report: &mut LedgerReport) {

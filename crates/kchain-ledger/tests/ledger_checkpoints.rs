@@ -16,10 +16,10 @@ use kchain_core::{
     DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_ledger::{
-    ledger_origin, prove_tx, replay, sealer_verifiers, submit, verify_ledger,
-    verify_ledger_with_checkpoints, verify_tx_proof, Chain, CheckpointFindingKind,
-    CheckpointOptions, Event, LedgerError, LedgerReport, Node, NodeOptions, Transaction,
-    TrustedLedger, TrustedSealers, TxProof, TxProofError, TxProofTrust, VerifyOptions,
+    ledger_origin, prove_tx, replay, sealer_verifiers, submit, verify_ledger, verify_tx_proof,
+    Chain, CheckpointFindingKind, CheckpointOptions, Event, LedgerError, LedgerReport, Node,
+    NodeOptions, Transaction, TrustedLedger, TrustedSealers, TxProof, TxProofError, TxProofTrust,
+    VerifyOptions,
 };
 use kchain_log::{Log, Record};
 use kchain_topic::tamper::copy_topic_with;
@@ -135,14 +135,11 @@ fn policy(witnesses: &[&Cosigner], threshold: usize) -> CheckpointTrust {
 }
 
 fn verify_with(log: &dyn Log, cast: &Cast, trust: &CheckpointTrust) -> LedgerReport {
-    verify_ledger_with_checkpoints(
-        log,
-        &cast.genesis.topics.blocks,
-        &VerifyOptions::default(),
-        Some(trust),
-        &|_| {},
-    )
-    .unwrap()
+    let opts = VerifyOptions {
+        checkpoints: Some(trust.clone()),
+        ..VerifyOptions::default()
+    };
+    verify_ledger(log, &cast.genesis.topics.blocks, &opts, &|_| {}).unwrap()
 }
 
 /// Copies the whole ledger (transactions, blocks, rejected, checkpoints) into `dst`, letting

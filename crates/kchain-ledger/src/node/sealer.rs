@@ -15,7 +15,7 @@
 //! restarted sealer resumes from the ranges of the last canonical block, so nothing accepted
 //! is lost, and the transaction-id index of the state keeps anything from being sealed twice.
 //! A crash after the rejections but before the block leaves void rejection records (see
-//! [`crate::rejected`]); a crash after the block is harmless (the block is in the log).
+//! [`crate::node::rejected`]); a crash after the block is harmless (the block is in the log).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,14 +23,17 @@ use std::time::Duration;
 use kchain_core::{Hash, WriterKey};
 use kchain_log::{Log, Record};
 
-use crate::block::{Block, BlockHeader, SealedTx, SourceRange, StoredBlock, BLOCK_VERSION};
-use crate::chain::Chain;
+use crate::consensus::block::{
+    Block, BlockHeader, SealedTx, SourceRange, StoredBlock, BLOCK_VERSION,
+};
+use crate::consensus::chain::Chain;
+use crate::consensus::reject::RejectReason;
+use crate::consensus::state::Pending;
+use crate::consensus::tx::Transaction;
 use crate::error::LedgerError;
-use crate::logio::{now_ms, SharedAppender};
-use crate::pool::{Entry, Pool};
-use crate::rejected::{RejectReason, Rejection, Submitted};
-use crate::state::Pending;
-use crate::tx::Transaction;
+use crate::node::pool::{Entry, Pool};
+use crate::node::rejected::{Rejection, Submitted};
+use crate::node::store::{now_ms, SharedAppender};
 
 /// How a sealer cuts blocks.
 #[derive(Clone, Debug)]

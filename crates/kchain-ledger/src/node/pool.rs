@@ -21,11 +21,12 @@ use kchain_core::ChainId;
 use kchain_log::{Log, LogError, Reader, StoredRecord};
 use rayon::prelude::*;
 
-use crate::block::SourceRange;
-use crate::genesis::Genesis;
-use crate::rejected::{RejectReason, Submitted};
-use crate::tx::Transaction;
-use crate::validate::{check_static, Verifier};
+use crate::consensus::block::SourceRange;
+use crate::consensus::genesis::Genesis;
+use crate::consensus::reject::RejectReason;
+use crate::consensus::tx::Transaction;
+use crate::consensus::validate::{check_static, Verifier};
+use crate::node::rejected::Submitted;
 
 /// Bytes a transaction record may have beyond the largest payload.
 const RECORD_SLACK: usize = 16 * 1024;
@@ -39,9 +40,9 @@ pub const MAX_TX_RECORD_BYTES: usize = 256 * 1024;
 /// it, and the `{"partition":…,"offset":…,"tx":…}` entry around that.
 const TX_BLOCK_OVERHEAD: usize = 512;
 /// Bytes a rejection record takes beyond what it keeps of the record (see
-/// [`crate::rejected`]), for the same budget: rejections are appended in one batch before
+/// [`crate::node::rejected`]), for the same budget: rejections are appended in one batch before
 /// the block.
-const REJECTION_OVERHEAD: usize = crate::rejected::MAX_DETAIL + 1024;
+const REJECTION_OVERHEAD: usize = crate::node::rejected::MAX_DETAIL + 1024;
 /// Records read from one partition per ingest.
 const POLL_MAX: usize = 4096;
 /// A reader this far behind the partition's decided offset is reopened rather than read on.
@@ -129,6 +130,11 @@ impl Pool {
 
     /// Reads what is available (without waiting) while the pool holds fewer than `cap`
     /// transactions, judges it and queues it. Returns the number of records read.
+    ///
+    /// ```text
+    /// poll each partition ─> parse + static checks (parallel) ─> signatures (batched)
+    ///   ─> queue per partition, each entry a transaction or why it is rejected
+    /// ```
     pub fn ingest(
         &mut self,
         g: &Genesis,
@@ -136,20 +142,7 @@ impl Pool {
         verifier: &Verifier,
         cap: usize,
     ) -> Result<usize, LogError> {
-        let mut records: Vec<(u32, StoredRecord)> = Vec::new();
-        let n = self.readers.len();
-        for i in 0..n {
-            if self.len() + records.len() >= cap {
-                break;
-            }
-            let p = (self.next_partition + i) % n;
-            for r in self.readers[p].poll(POLL_MAX, Duration::ZERO)? {
-                if r.offset >= self.decided[p] {
-                    records.push((p as u32, r));
-                }
-            }
-        }
-        self.next_partition = (self.next_partition + 1) % n.max(1);
+        let records = self.poll(cap)?;
         if records.is_empty() {
             return Ok(0);
         }
@@ -160,30 +153,10 @@ impl Pool {
             .into_par_iter()
             .map(|(partition, r)| {
                 let raw = r.record.value.unwrap_or_default();
-                let verdict = if raw.len() > limit {
-                    Err(RejectReason::Oversize {
-                        size: raw.len(),
-                        limit,
-                    })
-                } else {
-                    Transaction::from_json(&raw)
-                        .map_err(RejectReason::Malformed)
-                        .and_then(|tx| check_static(&tx, chain, g).map(|_| tx))
-                        .and_then(|tx| {
-                            // Its JSON as a block carries it (a payload re-written in
-                            // canonical form may be longer than it was submitted).
-                            let size = block_bytes(&tx);
-                            if size > limit {
-                                Err(RejectReason::Oversize { size, limit })
-                            } else {
-                                Ok(tx)
-                            }
-                        })
-                };
-                let (size, verdict) = match verdict {
+                let (size, verdict) = match judge_static(&raw, g, chain, limit) {
                     Ok(tx) => (block_bytes(&tx), Ok(Arc::new(tx))),
                     Err(reason) => (
-                        raw.len().min(crate::rejected::MAX_RAW) * 4 / 3 + REJECTION_OVERHEAD,
+                        raw.len().min(crate::node::rejected::MAX_RAW) * 4 / 3 + REJECTION_OVERHEAD,
                         Err((reason, Submitted::of(raw))),
                     ),
                 };
@@ -211,6 +184,26 @@ impl Pool {
             self.queues[e.partition as usize].push_back(e);
         }
         Ok(count)
+    }
+
+    /// The undecided records available now, partition by partition from the one after the
+    /// last poll's first, while the pool and they hold fewer than `cap`.
+    fn poll(&mut self, cap: usize) -> Result<Vec<(u32, StoredRecord)>, LogError> {
+        let mut records: Vec<(u32, StoredRecord)> = Vec::new();
+        let n = self.readers.len();
+        for i in 0..n {
+            if self.len() + records.len() >= cap {
+                break;
+            }
+            let p = (self.next_partition + i) % n;
+            for r in self.readers[p].poll(POLL_MAX, Duration::ZERO)? {
+                if r.offset >= self.decided[p] {
+                    records.push((p as u32, r));
+                }
+            }
+        }
+        self.next_partition = (self.next_partition + 1) % n.max(1);
+        Ok(records)
     }
 
     /// The next candidates for a block: up to `max_txs` entries and about `max_bytes` of
@@ -254,7 +247,32 @@ pub(crate) fn tx_record_limit(g: &Genesis) -> usize {
 /// Bytes `tx` takes in a block's JSON, at most.
 fn block_bytes(tx: &Transaction) -> usize {
     match tx.body() {
-        crate::tx::TxBody::Transfer { .. } => TX_BLOCK_OVERHEAD,
-        crate::tx::TxBody::Data { .. } => tx.payload_len() + TX_BLOCK_OVERHEAD,
+        crate::consensus::tx::TxBody::Transfer { .. } => TX_BLOCK_OVERHEAD,
+        crate::consensus::tx::TxBody::Data { .. } => tx.payload_len() + TX_BLOCK_OVERHEAD,
     }
+}
+
+/// A submitted record judged without the state or signatures: at most `limit` bytes as
+/// submitted and as a block carries it, a transaction, and for this ledger.
+fn judge_static(
+    raw: &[u8],
+    g: &Genesis,
+    chain: ChainId,
+    limit: usize,
+) -> Result<Transaction, RejectReason> {
+    if raw.len() > limit {
+        return Err(RejectReason::Oversize {
+            size: raw.len(),
+            limit,
+        });
+    }
+    let tx = Transaction::from_json(raw).map_err(RejectReason::Malformed)?;
+    check_static(&tx, chain, g)?;
+    // Its JSON as a block carries it (a payload re-written in canonical form may be longer
+    // than it was submitted).
+    let size = block_bytes(&tx);
+    if size > limit {
+        return Err(RejectReason::Oversize { size, limit });
+    }
+    Ok(tx)
 }

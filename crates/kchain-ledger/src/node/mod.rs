@@ -6,7 +6,7 @@
 //! blocks ───> │ follow: observe new records ──> Chain (state, tip)             │
 //! topic       │         canonical block ──> pool.advance(its source ranges)     │
 //!             │ seal:   ingest transactions ──> pool ──> build ──> append ──────┼──> blocks
-//!             │         (one phase per step, see crate::sealer)                 │     topic
+//!             │         (one phase per step, see node/sealer.rs)                │     topic
 //!             │ snapshot every N canonical blocks ──> <state dir>/snapshot.json │
 //!             │ sealer: checkpoint every N blocks / T s / on stop ──────────────┼──> blocks
 //!             └─────────────────────────────────────────────────────────────────┘     .checkpoints
@@ -18,7 +18,13 @@
 //! replaced): the snapshot is discarded and, once the node has caught up, its tip must be
 //! canonical.
 
-use std::path::{Path, PathBuf};
+pub(crate) mod pool;
+pub(crate) mod rejected;
+pub(crate) mod sealer;
+pub(crate) mod snapshot;
+pub(crate) mod store;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,13 +32,14 @@ use std::time::Duration;
 use kchain_core::{Hash, KeyId, WriterKey};
 use kchain_log::{Log, Reader};
 
-use crate::chain::{Chain, Finding, FindingKind, IgnoreReason, Observed, Verdict};
 use crate::checkpoints::{CheckpointOptions, Publisher};
+use crate::consensus::chain::Chain;
+use crate::consensus::finding::{IgnoreReason, Observed, Verdict};
+use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
-use crate::logio::read_record;
-use crate::sealer::{Phase, SealEvent, SealOptions, Sealer};
-use crate::snapshot::{self, Loaded};
-use crate::validate::Verifier;
+use crate::node::sealer::{Phase, SealEvent, SealOptions, Sealer};
+use crate::node::snapshot::Loaded;
+use crate::node::store::open_chain;
 
 /// Records of the blocks topic read per step.
 const FOLLOW_MAX: usize = 256;
@@ -49,7 +56,7 @@ pub struct NodeOptions {
     /// The genesis hash the ledger must have, if known.
     pub expected_genesis: Option<Hash>,
     /// When a sealing node publishes signed checkpoints of the blocks chain (see
-    /// [`crate::checkpoints`]); `None`: never. A node that does not seal publishes none.
+    /// [`CheckpointOptions`]); `None`: never. A node that does not seal publishes none.
     pub checkpoints: Option<CheckpointOptions>,
 }
 
@@ -121,36 +128,6 @@ pub struct Node<'a> {
     stats: NodeStats,
 }
 
-/// Reads the genesis block of a ledger and starts its chain.
-pub fn open_chain(
-    log: &dyn Log,
-    blocks_topic: &str,
-    expected: Option<Hash>,
-) -> Result<Chain, LedgerError> {
-    let start = log.start_offset(blocks_topic, 0)?;
-    let rec = read_record(log, blocks_topic, 0, start)?.ok_or_else(|| LedgerError::NoGenesis {
-        topic: blocks_topic.to_owned(),
-        offset: start,
-        detail: "the topic is empty".into(),
-    })?;
-    let chain = Chain::from_genesis(blocks_topic, start, rec.record.value.as_deref())?;
-    if let Some(want) = expected {
-        if chain.genesis_hash() != want {
-            return Err(LedgerError::Tampered(Box::new(Finding {
-                offset: start,
-                height: Some(0),
-                kind: FindingKind::GenesisChanged,
-                detail: format!(
-                    "the genesis block hashes to {}, expected {}",
-                    kchain_core::to_hex(&chain.genesis_hash()),
-                    kchain_core::to_hex(&want)
-                ),
-            })));
-        }
-    }
-    Ok(chain)
-}
-
 impl<'a> Node<'a> {
     /// Opens a node: reads the genesis, resumes from a matching snapshot, and catches up
     /// with the blocks topic. With `seal`, the node also seals with that key.
@@ -161,27 +138,7 @@ impl<'a> Node<'a> {
         events: &mut Vec<Event>,
     ) -> Result<Node<'a>, LedgerError> {
         let mut chain = open_chain(log, &opts.blocks_topic, opts.expected_genesis)?;
-        // A snapshot of this ledger that is discarded because the log no longer holds its
-        // tip is still the node's own record of a block it saw canonical: checked below.
-        let mut anchor = None;
-        if let Some(dir) = &opts.state_dir {
-            let file = snapshot::snapshot_file(dir);
-            match snapshot::load(&file, &chain, log)? {
-                Loaded::Resumed(c) => {
-                    events.push(Event::Resumed {
-                        height: c.tip().height,
-                    });
-                    chain = *c;
-                }
-                Loaded::Missing => {}
-                Loaded::Discarded(why) => {
-                    anchor = snapshot::anchor(&file)
-                        .filter(|(genesis, _, _)| *genesis == chain.genesis_hash())
-                        .map(|(_, height, hash)| (height, hash));
-                    events.push(Event::SnapshotDiscarded(why));
-                }
-            }
-        }
+        let anchor = resume(log, &opts, &mut chain, events)?;
         let reader = log.reader(&opts.blocks_topic, 0, chain.next_offset())?;
         let mut node = Node {
             log,
@@ -202,7 +159,7 @@ impl<'a> Node<'a> {
         node.catch_up(events)?;
         if let Some((height, hash)) = anchor {
             let end = log.end_offset(&node.opts.blocks_topic, 0)?;
-            if let Some(f) = crate::verify::anchor_finding(&node.chain, height, &hash, end) {
+            if let Some(f) = node.chain.anchor_finding(height, &hash, end) {
                 // Never seal on a chain shorter than, or other than, what this node saw.
                 return Err(LedgerError::Tampered(Box::new(f)));
             }
@@ -339,24 +296,10 @@ impl<'a> Node<'a> {
         let tip = self.chain.tip().hash;
         let phase = std::mem::replace(&mut sealer.phase, Phase::Gathering);
         let event = match phase {
-            Phase::Gathering => {
-                let cap = 4 * sealer.opts.block_txs.max(1024);
-                let g = self.chain.genesis();
-                let n = sealer
-                    .pool
-                    .ingest(g, self.chain.chain_id(), &self.verifier, cap)?;
-                if !sealer.due() {
-                    return Ok(n > 0);
-                }
-                let c = sealer.build(&self.chain)?;
-                let ev = SealEvent::Built {
-                    height: c.block.header.height,
-                    txs: c.block.txs.len(),
-                    rejected: c.rejections.len(),
-                };
-                sealer.phase = Phase::Built(Box::new(c));
-                ev
-            }
+            Phase::Gathering => match gather(sealer, &self.chain, &self.verifier)? {
+                Ok(built) => built,
+                Err(ingested) => return Ok(ingested),
+            },
             Phase::Built(c) | Phase::RejectionsWritten(c) if c.block.header.prev != tip => {
                 self.stats.abandoned += 1;
                 SealEvent::Abandoned {
@@ -382,32 +325,13 @@ impl<'a> Node<'a> {
                 };
                 SealEvent::Appended { height, offset }
             }
-            Phase::Appended {
-                offset,
-                hash,
-                height,
-                txs,
-            } => {
-                if self.chain.next_offset() <= offset {
-                    sealer.phase = Phase::Appended {
-                        offset,
-                        hash,
-                        height,
-                        txs,
-                    };
-                    return Ok(false);
-                }
-                let won = self.chain.block_at(height).map(|b| b.0) == Some(hash);
-                if won {
-                    self.stats.won += 1;
-                    self.stats.sealed_txs += txs as u64;
-                } else {
-                    self.stats.lost += 1;
-                }
-                SealEvent::Confirmed {
-                    height,
-                    offset,
-                    won,
+            appended @ Phase::Appended { .. } => {
+                match confirm(&self.chain, &mut self.stats, &appended) {
+                    Some(ev) => ev,
+                    None => {
+                        sealer.phase = appended;
+                        return Ok(false);
+                    }
                 }
             }
         };
@@ -488,7 +412,87 @@ impl<'a> Node<'a> {
     }
 }
 
-/// The state directory of a ledger under a data directory: `<data-dir>/ledger/<blocks topic>`.
-pub fn state_dir(data_dir: &Path, blocks_topic: &str) -> PathBuf {
-    data_dir.join("ledger").join(blocks_topic)
+/// The gathering phase: ingests transactions into the pool and, when a block is due, builds
+/// it. `Ok(the event)` when it built one, else `Err(whether it ingested anything)`.
+fn gather(
+    sealer: &mut Sealer,
+    chain: &Chain,
+    verifier: &Verifier,
+) -> Result<Result<SealEvent, bool>, LedgerError> {
+    let cap = 4 * sealer.opts.block_txs.max(1024);
+    let n = sealer
+        .pool
+        .ingest(chain.genesis(), chain.chain_id(), verifier, cap)?;
+    if !sealer.due() {
+        return Ok(Err(n > 0));
+    }
+    let c = sealer.build(chain)?;
+    let ev = SealEvent::Built {
+        height: c.block.header.height,
+        txs: c.block.txs.len(),
+        rejected: c.rejections.len(),
+    };
+    sealer.phase = Phase::Built(Box::new(c));
+    Ok(Ok(ev))
+}
+
+/// Whether the block a sealer appended (`appended`, a [`Phase::Appended`]) won: `None`
+/// while the chain has not read that far yet, else the event, counted in `stats`.
+fn confirm(chain: &Chain, stats: &mut NodeStats, appended: &Phase) -> Option<SealEvent> {
+    let &Phase::Appended {
+        offset,
+        hash,
+        height,
+        txs,
+    } = appended
+    else {
+        return None;
+    };
+    if chain.next_offset() <= offset {
+        return None;
+    }
+    let won = chain.block_at(height).map(|b| b.0) == Some(hash);
+    if won {
+        stats.won += 1;
+        stats.sealed_txs += txs as u64;
+    } else {
+        stats.lost += 1;
+    }
+    Some(SealEvent::Confirmed {
+        height,
+        offset,
+        won,
+    })
+}
+
+/// Resumes `chain` from the snapshot in the node's state directory when it matches the log.
+/// Returns the (height, hash) of a discarded snapshot's tip: a snapshot of this ledger that
+/// is discarded because the log no longer holds its tip is still the node's own record of a
+/// block it saw canonical, checked once the node has caught up.
+fn resume(
+    log: &dyn Log,
+    opts: &NodeOptions,
+    chain: &mut Chain,
+    events: &mut Vec<Event>,
+) -> Result<Option<(u64, Hash)>, LedgerError> {
+    let Some(dir) = &opts.state_dir else {
+        return Ok(None);
+    };
+    let file = snapshot::snapshot_file(dir);
+    Ok(match snapshot::load(&file, chain, log)? {
+        Loaded::Resumed(c) => {
+            events.push(Event::Resumed {
+                height: c.tip().height,
+            });
+            *chain = *c;
+            None
+        }
+        Loaded::Missing => None,
+        Loaded::Discarded(why) => {
+            events.push(Event::SnapshotDiscarded(why));
+            snapshot::anchor(&file)
+                .filter(|(genesis, _, _)| *genesis == chain.genesis_hash())
+                .map(|(_, height, hash)| (height, hash))
+        }
+    })
 }

@@ -41,148 +41,20 @@
 //!
 //! What a log alone cannot show: the removal, replacement or breaking of the last canonical
 //! blocks (nothing after them refers to them). Anchors catch that: a node's snapshot, a
-//! pinned (height, hash), and later signed checkpoints (see [`crate::verify`]); an anchor
+//! pinned (height, hash), and later signed checkpoints (see `ledger verify`); an anchor
 //! that names a block now ignored as broken reports that block at its offset.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use kchain_core::{ChainId, Hash};
 
-use crate::block::{items_root, BlockHeader, StoredBlock, BLOCK_SIG_TAG};
-use crate::encoding::hex_lower;
-use crate::error::LedgerError;
-use crate::genesis::Genesis;
-use crate::state::State;
-use crate::validate::{validate, InvalidBlock, Tip, Verifier};
-
-/// What a finding is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FindingKind {
-    /// An allowed sealer's signature does not verify over the block's content.
-    BadSignature,
-    /// The JSON `hash` field is not the block's hash.
-    HashMismatch,
-    /// The transactions do not match the items root and count the sealer signed.
-    BodyMismatch,
-    /// The parent appears nowhere earlier in the log.
-    MissingParent,
-    /// The parent was seen earlier but never was canonical.
-    ParentNotCanonical,
-    /// Block 0 is not the expected genesis.
-    GenesisChanged,
-    /// A pinned block is not in the canonical chain at its height.
-    AnchorMismatch,
-    /// The canonical chain is shorter than a pinned height.
-    Truncated,
-}
-
-impl FindingKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            FindingKind::BadSignature => "bad_signature",
-            FindingKind::HashMismatch => "hash_mismatch",
-            FindingKind::BodyMismatch => "body_mismatch",
-            FindingKind::MissingParent => "missing_parent",
-            FindingKind::ParentNotCanonical => "parent_not_canonical",
-            FindingKind::GenesisChanged => "genesis_changed",
-            FindingKind::AnchorMismatch => "anchor_mismatch",
-            FindingKind::Truncated => "truncated",
-        }
-    }
-}
-
-/// Evidence that the stored blocks were changed: where, and what.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
-    /// Offset in the blocks topic of the record that shows it.
-    pub offset: u64,
-    pub height: Option<u64>,
-    pub kind: FindingKind,
-    pub detail: String,
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at offset {}", self.kind.as_str(), self.offset)?;
-        if let Some(h) = self.height {
-            write!(f, " (height {h})")?;
-        }
-        write!(f, ": {}", self.detail)
-    }
-}
-
-/// Why a record of the blocks topic is ignored (normal life under log-order consensus).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum IgnoreReason {
-    /// Not a block (not JSON, not a block header, empty).
-    Malformed(String),
-    /// A block of another ledger.
-    OtherChain,
-    /// A second block at height 0.
-    ExtraGenesis,
-    /// Sealed by a key the genesis does not allow.
-    UnknownSealer,
-    /// Built on a canonical block that is no longer the tip: it lost a race (or repeats a
-    /// block already in the chain).
-    Stale { parent_height: u64 },
-    /// Extends the tip but breaks a consensus rule.
-    Invalid(InvalidBlock),
-    /// Does not hold together (its signature, `hash` field or transactions do not match what
-    /// its sealer signed). Ignored at the tip; a finding once anything builds on it.
-    Broken { kind: FindingKind, detail: String },
-}
-
-impl IgnoreReason {
-    pub fn code(&self) -> &'static str {
-        match self {
-            IgnoreReason::Malformed(_) => "malformed",
-            IgnoreReason::OtherChain => "other_chain",
-            IgnoreReason::ExtraGenesis => "extra_genesis",
-            IgnoreReason::UnknownSealer => "unknown_sealer",
-            IgnoreReason::Stale { .. } => "stale",
-            IgnoreReason::Invalid(_) => "invalid",
-            IgnoreReason::Broken { kind, .. } => kind.as_str(),
-        }
-    }
-}
-
-impl fmt::Display for IgnoreReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IgnoreReason::Malformed(d) => write!(f, "not a block: {d}"),
-            IgnoreReason::OtherChain => write!(f, "a block of another ledger"),
-            IgnoreReason::ExtraGenesis => write!(f, "a second genesis block"),
-            IgnoreReason::UnknownSealer => write!(f, "sealed by a key the genesis does not allow"),
-            IgnoreReason::Stale { parent_height } => write!(
-                f,
-                "stale: builds on height {parent_height}, which is no longer the tip"
-            ),
-            IgnoreReason::Invalid(why) => write!(f, "invalid: {why}"),
-            IgnoreReason::Broken { detail, .. } => write!(f, "does not hold together: {detail}"),
-        }
-    }
-}
-
-/// The verdict on one record.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Canonical,
-    Ignored(IgnoreReason),
-    Finding(Finding),
-}
-
-/// One record of the blocks topic, judged.
-#[derive(Clone, Debug)]
-pub struct Observed {
-    pub offset: u64,
-    pub verdict: Verdict,
-    /// The header, when the record parsed as a block.
-    pub header: Option<BlockHeader>,
-    pub hash: Option<Hash>,
-}
+use crate::consensus::block::{items_root, BlockHeader, StoredBlock, BLOCK_SIG_TAG};
+use crate::consensus::encoding::{hex_lower, parse_hex};
+use crate::consensus::error::ConsensusError;
+use crate::consensus::finding::{Finding, FindingKind, IgnoreReason, Observed, Verdict};
+use crate::consensus::genesis::{Genesis, SealerInfo};
+use crate::consensus::state::State;
+use crate::consensus::validate::{validate, Tip, Verifier};
 
 /// A block seen in the log (any record that parsed as a block header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,8 +111,8 @@ impl Chain {
         topic: &str,
         offset: u64,
         value: Option<&[u8]>,
-    ) -> Result<Chain, LedgerError> {
-        let no = |detail: String| LedgerError::NoGenesis {
+    ) -> Result<Chain, ConsensusError> {
+        let no = |detail: String| ConsensusError::NoGenesis {
             topic: topic.to_owned(),
             offset,
             detail,
@@ -321,6 +193,45 @@ impl Chain {
         self.broken.get(hash).map(|b| b.finding(why))
     }
 
+    /// The finding when the block `hash` an anchor saw at `height` is not the canonical block
+    /// there: it was changed (ignored as broken, reported at its offset), replaced
+    /// (`anchor_mismatch`) or cut off the end (`truncated`, at `end`, the topic's end offset).
+    pub(crate) fn anchor_finding(&self, height: u64, hash: &Hash, end: u64) -> Option<Finding> {
+        let canonical = self.block_at(height);
+        if canonical.is_some_and(|(h, _)| h == *hash) {
+            return None;
+        }
+        if let Some(f) = self.broken_finding(
+            hash,
+            format!("an anchor says it is the canonical block at height {height}"),
+        ) {
+            return Some(f);
+        }
+        Some(match canonical {
+            Some((h, offset)) => Finding {
+                offset,
+                height: Some(height),
+                kind: FindingKind::AnchorMismatch,
+                detail: format!(
+                    "the canonical block at height {height} is {}, but the anchor says {}",
+                    hex_lower(&h),
+                    hex_lower(hash)
+                ),
+            },
+            None => Finding {
+                offset: end,
+                height: Some(height),
+                kind: FindingKind::Truncated,
+                detail: format!(
+                    "the canonical chain ends at height {}, but the anchor saw block {} at \
+                     height {height}: blocks at the end were removed or replaced",
+                    self.tip().height,
+                    hex_lower(hash)
+                ),
+            },
+        })
+    }
+
     /// Judges the record at `offset` (which must be at least [`Chain::next_offset`]) and, when
     /// it is a valid block extending the tip, makes it the tip. On a finding nothing changes.
     pub fn observe(&mut self, offset: u64, value: Option<&[u8]>, verifier: &Verifier) -> Observed {
@@ -358,16 +269,10 @@ impl Chain {
         }
     }
 
+    /// The verdict on a parsed block: foreign or broken blocks are ignored, a block on the tip
+    /// is validated, any other is judged by its parent.
     fn judge(&mut self, offset: u64, b: &StoredBlock, verifier: &Verifier) -> Verdict {
         let h = &b.header;
-        let finding = |kind, detail: String| {
-            Verdict::Finding(Finding {
-                offset,
-                height: Some(h.height),
-                kind,
-                detail,
-            })
-        };
         let sealer = self.genesis.sealer(&h.sealer).cloned();
         let foreign = if h.chain != self.chain_id {
             Some(IgnoreReason::OtherChain)
@@ -389,64 +294,89 @@ impl Chain {
         }
         let sealer = sealer.expect("checked above");
         if let Some((kind, detail)) = holds_together(b, &sealer) {
-            let broken = Broken {
-                offset,
-                height: h.height,
-                prev: h.prev,
-                kind,
-                detail: detail.clone(),
-            };
-            // Remembered by the hash its header really has, never by the one its `hash` field
-            // states (anyone can state any hash), and only when no block with that hash was
-            // seen before: a broken copy of a block already in the log (its signature zeroed,
-            // its transactions changed) says nothing about the block it copies.
-            if !self.known.contains_key(&b.hash) {
-                self.broken.insert(b.hash, broken.clone());
-            }
-            self.remember(b, offset);
-            self.last_broken = Some(broken);
-            return Verdict::Ignored(IgnoreReason::Broken { kind, detail });
+            return self.ignore_broken(offset, b, kind, detail);
         }
-        let txs = b.body.as_ref().expect("checked by holds_together");
         if h.prev == self.tip.hash {
-            let judged = validate(
-                &self.genesis,
-                self.chain_id,
-                &self.tip,
-                &self.state,
-                h,
-                txs,
-                verifier,
-            );
-            return match judged {
-                Ok(delta) => {
-                    self.state.apply(delta);
-                    verifier.forget(txs.iter().map(|t| *t.tx.id()));
-                    self.tip = Tip {
-                        height: h.height,
-                        hash: b.hash,
-                        offset,
-                        timestamp_ms: h.timestamp_ms,
-                        sources: h.sources.clone(),
-                    };
-                    self.canonical.push((b.hash, offset));
-                    self.broken.remove(&b.hash);
-                    self.known.insert(
-                        b.hash,
-                        Known {
-                            height: h.height,
-                            offset,
-                            canonical: true,
-                        },
-                    );
-                    Verdict::Canonical
-                }
-                Err(why) => {
-                    self.remember(b, offset);
-                    Verdict::Ignored(IgnoreReason::Invalid(why))
-                }
-            };
+            return self.extend(offset, b, verifier);
         }
+        self.judge_off_tip(offset, b)
+    }
+
+    /// Ignores a block that does not hold together, remembering it for the child that would
+    /// show it was changed.
+    fn ignore_broken(
+        &mut self,
+        offset: u64,
+        b: &StoredBlock,
+        kind: FindingKind,
+        detail: String,
+    ) -> Verdict {
+        let broken = Broken {
+            offset,
+            height: b.header.height,
+            prev: b.header.prev,
+            kind,
+            detail: detail.clone(),
+        };
+        // Remembered by the hash its header really has, never by the one its `hash` field
+        // states (anyone can state any hash), and only when no block with that hash was
+        // seen before: a broken copy of a block already in the log (its signature zeroed,
+        // its transactions changed) says nothing about the block it copies.
+        if !self.known.contains_key(&b.hash) {
+            self.broken.insert(b.hash, broken.clone());
+        }
+        self.remember(b, offset);
+        self.last_broken = Some(broken);
+        Verdict::Ignored(IgnoreReason::Broken { kind, detail })
+    }
+
+    /// Validates a block that holds together and builds on the tip; a valid one becomes the
+    /// tip. Requires `b.header.prev` to be the tip's hash and `b.body` to be `Ok`.
+    fn extend(&mut self, offset: u64, b: &StoredBlock, verifier: &Verifier) -> Verdict {
+        let h = &b.header;
+        let txs = b.body.as_ref().expect("checked by holds_together");
+        let judged = validate(
+            &self.genesis,
+            self.chain_id,
+            &self.tip,
+            &self.state,
+            h,
+            txs,
+            verifier,
+        );
+        let delta = match judged {
+            Ok(delta) => delta,
+            Err(why) => {
+                self.remember(b, offset);
+                return Verdict::Ignored(IgnoreReason::Invalid(why));
+            }
+        };
+        self.state.apply(delta);
+        verifier.forget(txs.iter().map(|t| *t.tx.id()));
+        self.tip = Tip {
+            height: h.height,
+            hash: b.hash,
+            offset,
+            timestamp_ms: h.timestamp_ms,
+            sources: h.sources.clone(),
+        };
+        self.canonical.push((b.hash, offset));
+        self.broken.remove(&b.hash);
+        self.known.insert(
+            b.hash,
+            Known {
+                height: h.height,
+                offset,
+                canonical: true,
+            },
+        );
+        Verdict::Canonical
+    }
+
+    /// Judges a block that holds together but does not build on the tip: stale when its
+    /// parent is canonical, else a finding (its parent broken, never canonical, or missing).
+    fn judge_off_tip(&mut self, offset: u64, b: &StoredBlock) -> Verdict {
+        let h = &b.header;
         let child = format!(
             "the block at offset {offset} (height {}) builds on it",
             h.height
@@ -466,48 +396,55 @@ impl Chain {
                     parent_height: parent.height,
                 })
             }
-            Some(parent) => finding(
-                FindingKind::ParentNotCanonical,
-                format!(
+            Some(parent) => Verdict::Finding(Finding {
+                offset,
+                height: Some(h.height),
+                kind: FindingKind::ParentNotCanonical,
+                detail: format!(
                     "it builds on the block at offset {} (height {}), which was never \
                      canonical: the blocks were reordered, or a sealer built on an ignored block",
                     parent.offset, parent.height
                 ),
+            }),
+            None => Verdict::Finding(self.missing_parent(offset, h, child)),
+        }
+    }
+
+    /// The finding for a block whose parent appears nowhere earlier in the log.
+    fn missing_parent(&self, offset: u64, h: &BlockHeader, child: String) -> Finding {
+        // A broken block that would have extended the tip where this one's parent belongs
+        // is, most likely, that parent with its header changed (so its hash moved) and its
+        // `hash` field dropped.
+        if let Some(broken) = self.last_broken.as_ref().filter(|lb| {
+            lb.height + 1 == h.height
+                && lb.prev == self.tip.hash
+                && self.tip.height + 1 == lb.height
+        }) {
+            return broken.finding(format!(
+                "{child}, naming a parent {} that appears nowhere, where this block would \
+                 have been the tip",
+                hex_lower(&h.prev)
+            ));
+        }
+        let gap = if h.height > self.tip.height + 1 {
+            format!(
+                "; the canonical chain ends at height {}, so heights {}..{} are missing",
+                self.tip.height,
+                self.tip.height + 1,
+                h.height - 1
+            )
+        } else {
+            String::new()
+        };
+        Finding {
+            offset,
+            height: Some(h.height),
+            kind: FindingKind::MissingParent,
+            detail: format!(
+                "its parent {} appears nowhere earlier in the log: a block was removed or \
+                 changed, or the log was reordered{gap}",
+                hex_lower(&h.prev)
             ),
-            None => {
-                // A broken block that would have extended the tip where this one's parent
-                // belongs is, most likely, that parent with its header changed (so its hash
-                // moved) and its `hash` field dropped.
-                if let Some(broken) = self.last_broken.as_ref().filter(|lb| {
-                    lb.height + 1 == h.height
-                        && lb.prev == self.tip.hash
-                        && self.tip.height + 1 == lb.height
-                }) {
-                    return Verdict::Finding(broken.finding(format!(
-                        "{child}, naming a parent {} that appears nowhere, where this block \
-                         would have been the tip",
-                        hex_lower(&h.prev)
-                    )));
-                }
-                let gap = if h.height > self.tip.height + 1 {
-                    format!(
-                        "; the canonical chain ends at height {}, so heights {}..{} are missing",
-                        self.tip.height,
-                        self.tip.height + 1,
-                        h.height - 1
-                    )
-                } else {
-                    String::new()
-                };
-                finding(
-                    FindingKind::MissingParent,
-                    format!(
-                        "its parent {} appears nowhere earlier in the log: a block was removed \
-                         or changed, or the log was reordered{gap}",
-                        hex_lower(&h.prev)
-                    ),
-                )
-            }
         }
     }
 
@@ -524,35 +461,9 @@ impl Chain {
 /// recomputed hash, its `hash` field states that hash, and its transactions match the items
 /// root and count the sealer signed. `None` when it does; else the finding kind it becomes
 /// once something builds on it, and why.
-fn holds_together(
-    b: &StoredBlock,
-    sealer: &crate::genesis::SealerInfo,
-) -> Option<(FindingKind, String)> {
+fn holds_together(b: &StoredBlock, sealer: &SealerInfo) -> Option<(FindingKind, String)> {
     let h = &b.header;
-    let signed = b
-        .signature
-        .as_ref()
-        .is_some_and(|s| sealer.key.verify_tagged(BLOCK_SIG_TAG, &b.hash, s));
-    if !signed {
-        let covers_stated = match (&b.stated_hash, &b.signature) {
-            (Some(stated), Some(sig)) => crate::encoding::parse_hex::<32>(stated)
-                .is_some_and(|sh| sealer.key.verify_tagged(BLOCK_SIG_TAG, &sh, sig)),
-            _ => false,
-        };
-        let detail = if covers_stated {
-            format!(
-                "sealer '{}' signed hash {}, but the block's header now hashes to {}",
-                sealer.name,
-                b.stated_hash.as_deref().unwrap_or(""),
-                hex_lower(&b.hash)
-            )
-        } else {
-            format!(
-                "the signature of sealer '{}' does not verify over the block's hash {}",
-                sealer.name,
-                hex_lower(&b.hash)
-            )
-        };
+    if let Some(detail) = unsigned(b, sealer) {
         return Some((FindingKind::BadSignature, detail));
     }
     if !b.stated_hash_matches() {
@@ -589,4 +500,35 @@ fn holds_together(
         return body("a sealed block carries a genesis field, which no sealer writes".into());
     }
     None
+}
+
+/// Why the block is not signed by `sealer`, if it is not: the signature covers the hash its
+/// `hash` field states (the header was changed after signing), or does not verify at all.
+fn unsigned(b: &StoredBlock, sealer: &SealerInfo) -> Option<String> {
+    let signed = b
+        .signature
+        .as_ref()
+        .is_some_and(|s| sealer.key.verify_tagged(BLOCK_SIG_TAG, &b.hash, s));
+    if signed {
+        return None;
+    }
+    let covers_stated = match (&b.stated_hash, &b.signature) {
+        (Some(stated), Some(sig)) => parse_hex::<32>(stated)
+            .is_some_and(|sh| sealer.key.verify_tagged(BLOCK_SIG_TAG, &sh, sig)),
+        _ => false,
+    };
+    Some(if covers_stated {
+        format!(
+            "sealer '{}' signed hash {}, but the block's header now hashes to {}",
+            sealer.name,
+            b.stated_hash.as_deref().unwrap_or(""),
+            hex_lower(&b.hash)
+        )
+    } else {
+        format!(
+            "the signature of sealer '{}' does not verify over the block's hash {}",
+            sealer.name,
+            hex_lower(&b.hash)
+        )
+    })
 }

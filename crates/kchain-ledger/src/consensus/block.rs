@@ -28,9 +28,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::encoding::{hex_lower, parse_hex, DecodeError, Decoder};
-use crate::genesis::Genesis;
-use crate::tx::{Transaction, TxWire};
+use crate::consensus::encoding::{hex_lower, parse_hex, DecodeError, Decoder};
+use crate::consensus::genesis::Genesis;
+use crate::consensus::tx::{Transaction, TxWire};
 
 /// Domain tag of a block header.
 pub const BLOCK_TAG: &str = "kchain:block:v1";

@@ -1,4 +1,5 @@
-//! Why a transaction is refused, and the records of the `rejected` topic.
+//! The records of the `rejected` topic: why each transaction a sealer did not seal was
+//! refused ([`RejectReason`]).
 //!
 //! A sealer writes one rejection record for each transaction of the source ranges of its
 //! block that it did not seal, *before* appending the block, naming the block's hash. A
@@ -17,99 +18,20 @@
 //! `raw_sha256` the hash of all of it). A rejection record is therefore at most about 90 KB,
 //! whatever a producer wrote: one huge record must not stop the sealer that rejects it.
 
-use std::fmt;
-
 use base64::Engine as _;
 use kchain_core::{Hash, KeyId};
 use kchain_log::Record;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::encoding::{hex_lower, parse_hex};
-use crate::tx::TxId;
+use crate::consensus::encoding::{hex_lower, parse_hex};
+use crate::consensus::reject::RejectReason;
+use crate::consensus::tx::TxId;
 
 /// Most bytes of the submitted record a rejection record keeps (as `tx`, or in `raw`).
 pub const MAX_RAW: usize = 64 * 1024;
 /// Most bytes of a rejection's detail (which may quote what was submitted).
 pub const MAX_DETAIL: usize = 1024;
-
-/// Why a transaction was not sealed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RejectReason {
-    /// Not JSON, or not the shape of a transaction.
-    Malformed(String),
-    /// The record or the data payload is larger than allowed.
-    Oversize {
-        size: usize,
-        limit: usize,
-    },
-    /// Signed for another ledger.
-    WrongChain,
-    BadPublicKey,
-    BadSignature,
-    ZeroAmount,
-    /// The nonce is not one more than the sender's last.
-    WrongNonce {
-        expected: u64,
-        got: u64,
-    },
-    Overdraft {
-        balance: u64,
-        amount: u64,
-    },
-    /// Already sealed (at `height`), or twice in one block (`None`).
-    Duplicate {
-        height: Option<u64>,
-    },
-    /// The recipient's balance would pass 2^64 - 1.
-    Overflow,
-}
-
-impl RejectReason {
-    /// The stable machine-readable name.
-    pub fn code(&self) -> &'static str {
-        match self {
-            RejectReason::Malformed(_) => "malformed",
-            RejectReason::Oversize { .. } => "oversize",
-            RejectReason::WrongChain => "wrong_chain",
-            RejectReason::BadPublicKey => "bad_public_key",
-            RejectReason::BadSignature => "bad_signature",
-            RejectReason::ZeroAmount => "zero_amount",
-            RejectReason::WrongNonce { .. } => "wrong_nonce",
-            RejectReason::Overdraft { .. } => "overdraft",
-            RejectReason::Duplicate { .. } => "duplicate",
-            RejectReason::Overflow => "overflow",
-        }
-    }
-
-    /// The human detail.
-    pub fn detail(&self) -> String {
-        match self {
-            RejectReason::Malformed(d) => d.clone(),
-            RejectReason::Oversize { size, limit } => format!("{size} bytes, limit {limit}"),
-            RejectReason::WrongChain => "signed for another ledger".into(),
-            RejectReason::BadPublicKey => "public key is not a valid Ed25519 key".into(),
-            RejectReason::BadSignature => "signature does not verify".into(),
-            RejectReason::ZeroAmount => "amount must be greater than 0".into(),
-            RejectReason::WrongNonce { expected, got } => {
-                format!("nonce {got}, expected {expected}")
-            }
-            RejectReason::Overdraft { balance, amount } => {
-                format!("balance {balance}, amount {amount}")
-            }
-            RejectReason::Duplicate { height: Some(h) } => format!("already sealed at height {h}"),
-            RejectReason::Duplicate { height: None } => "twice in one block".into(),
-            RejectReason::Overflow => "the recipient's balance would overflow".into(),
-        }
-    }
-}
-
-impl fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code(), self.detail())
-    }
-}
 
 /// A transaction refused by a sealer for one candidate block.
 #[derive(Clone, Debug, PartialEq)]

@@ -23,14 +23,14 @@ use kchain_core::Hash;
 use kchain_log::Log;
 use serde::{Deserialize, Serialize};
 
-use crate::block::{SourceRange, StoredBlock};
-use crate::chain::{Chain, Known};
-use crate::encoding::{hex_lower, parse_hex};
+use crate::consensus::block::{SourceRange, StoredBlock};
+use crate::consensus::chain::{Chain, Known};
+use crate::consensus::encoding::{hex_lower, parse_hex};
+use crate::consensus::state::State;
+use crate::consensus::tx::Address;
+use crate::consensus::validate::Tip;
 use crate::error::LedgerError;
-use crate::logio::read_record;
-use crate::state::State;
-use crate::tx::Address;
-use crate::validate::Tip;
+use crate::node::store::read_record;
 
 const FORMAT: u32 = 1;
 

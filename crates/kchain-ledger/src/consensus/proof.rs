@@ -35,11 +35,10 @@ use kchain_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::block::{SealedTx, StoredBlock, BLOCK_SIG_TAG};
-use crate::checkpoints::ledger_origin;
-use crate::encoding::{hex_lower, parse_hex};
-use crate::genesis::Genesis;
-use crate::tx::Transaction;
+use crate::consensus::block::{BlockHeader, SealedTx, StoredBlock, BLOCK_SIG_TAG};
+use crate::consensus::encoding::{hex_lower, parse_hex};
+use crate::consensus::genesis::{sealer_verifiers, Genesis};
+use crate::consensus::tx::Transaction;
 
 /// The `format` of a transaction proof file.
 pub const TX_PROOF_FORMAT: &str = "kchain-ledger-tx-proof/v1";
@@ -123,7 +122,7 @@ pub struct TrustedLedger {
     pub blocks_topic: String,
     pub genesis: Option<Hash>,
     pub chain_id: Option<ChainId>,
-    pub sealers: Vec<crate::genesis::SealerInfo>,
+    pub sealers: Vec<crate::consensus::genesis::SealerInfo>,
 }
 
 #[derive(Deserialize)]
@@ -180,7 +179,7 @@ impl TrustedLedger {
                     .iter()
                     .map(|s| {
                         PublicKey::from_hex(&s.public_key)
-                            .map(|key| crate::genesis::SealerInfo {
+                            .map(|key| crate::consensus::genesis::SealerInfo {
                                 name: s.name.clone(),
                                 key,
                             })
@@ -206,7 +205,7 @@ impl TrustedLedger {
 /// what binds the proof to it.
 struct Bound {
     writers: Vec<NoteVerifier>,
-    sealers: Vec<crate::genesis::SealerInfo>,
+    sealers: Vec<crate::consensus::genesis::SealerInfo>,
     origin: String,
     chain_id: Option<ChainId>,
     genesis: Option<Hash>,
@@ -306,7 +305,7 @@ fn bound(proof: &TxProof, trust: &TxProofTrust) -> Result<Bound, TxProofError> {
     let ns = &trust.checkpoints.namespace;
     match &trust.sealers {
         TrustedSealers::Genesis(g) => Ok(Bound {
-            writers: crate::checkpoints::sealer_verifiers(g),
+            writers: sealer_verifiers(g),
             sealers: g.sealers.clone(),
             origin: ledger_origin(ns, &g.topics.blocks),
             chain_id: Some(g.chain_id()),
@@ -344,6 +343,8 @@ fn bound(proof: &TxProof, trust: &TxProofTrust) -> Result<Bound, TxProofError> {
 /// whole (its header hashes to its `hash` field and is at the claimed height, of the
 /// genesis's chain when known); the transaction is at `index` under the header's items root;
 /// the block hash is leaf `height` under the checkpoint's root; the block's sealer signed it.
+/// The checks run in that order, so that each mutation of a proof meets the check that
+/// explains it.
 pub fn verify_tx_proof(proof: &TxProof, trust: &TxProofTrust) -> Result<VerifiedTx, TxProofError> {
     if proof.format != TX_PROOF_FORMAT {
         return Err(TxProofError::UnsupportedFormat {
@@ -358,31 +359,74 @@ pub fn verify_tx_proof(proof: &TxProof, trust: &TxProofTrust) -> Result<Verified
     let policy = Policy::new(bound.writers.clone(), ct.witnesses.clone(), ct.threshold)
         .map_err(TxProofError::Policy)?
         .for_origin(&bound.origin);
-    let chain = bound.chain_id;
     let note = SignedNote::parse(proof.checkpoint.as_bytes())
         .map_err(|e| malformed("checkpoint", e.to_string()))?;
     let checkpoint = policy.check(&note).map_err(TxProofError::Policy)?;
     if let Some(genesis) = bound.genesis {
-        let c = &checkpoint.checkpoint;
-        let path = hashes("genesis_proof", &proof.genesis_proof)?;
-        let why = if path.is_empty() {
-            Some(
-                "the proof carries no genesis_proof (made by an older kchain: make it again)"
-                    .to_owned(),
-            )
-        } else {
-            merkle::verify_inclusion(&chain_leaf(&genesis), 0, c.size(), &path, c.root())
-                .err()
-                .map(|e| e.to_string())
-        };
-        if let Some(detail) = why {
-            return Err(TxProofError::GenesisNotInCheckpoint {
-                genesis: hex_lower(&genesis),
-                detail,
-            });
-        }
+        genesis_in_checkpoint(proof, &genesis, &checkpoint.checkpoint)?;
     }
+    let (tx, block) = whole_block(proof, bound.chain_id)?;
+    tx_in_block(proof, &tx, &block.header)?;
+    let c = &checkpoint.checkpoint;
+    let block_path = hashes("block_proof", &proof.block_proof)?;
+    merkle::verify_inclusion(
+        &chain_leaf(&block.hash),
+        proof.height,
+        c.size(),
+        &block_path,
+        c.root(),
+    )
+    .map_err(|source| TxProofError::BlockNotInCheckpoint {
+        hash: hex_lower(&block.hash),
+        height: proof.height,
+        size: c.size(),
+        source,
+    })?;
+    // Last: the checkpoint already vouches for the block hash; the sealer's signature makes
+    // the file whole.
+    sealer_signed(&bound, &block)?;
+    Ok(VerifiedTx {
+        tx,
+        chain: block.header.chain,
+        height: proof.height,
+        block_hash: block.hash,
+        checkpoint,
+    })
+}
 
+/// Checks that the trusted genesis is leaf 0 of the checkpoint.
+fn genesis_in_checkpoint(
+    proof: &TxProof,
+    genesis: &Hash,
+    c: &kchain_core::Checkpoint,
+) -> Result<(), TxProofError> {
+    let path = hashes("genesis_proof", &proof.genesis_proof)?;
+    let why = if path.is_empty() {
+        Some(
+            "the proof carries no genesis_proof (made by an older kchain: make it again)"
+                .to_owned(),
+        )
+    } else {
+        merkle::verify_inclusion(&chain_leaf(genesis), 0, c.size(), &path, c.root())
+            .err()
+            .map(|e| e.to_string())
+    };
+    match why {
+        Some(detail) => Err(TxProofError::GenesisNotInCheckpoint {
+            genesis: hex_lower(genesis),
+            detail,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The proof's transaction and block, checked whole: the block's header hashes to its `hash`
+/// field, is at the claimed height, and is of the trusted chain (`chain`, when known) and of
+/// the transaction's.
+fn whole_block(
+    proof: &TxProof,
+    chain: Option<ChainId>,
+) -> Result<(Transaction, StoredBlock), TxProofError> {
     let tx = Transaction::from_json_value(&proof.tx).map_err(|e| malformed("tx", e))?;
     let block_json =
         serde_json::to_vec(&proof.block).map_err(|e| malformed("block", e.to_string()))?;
@@ -403,23 +447,26 @@ pub fn verify_tx_proof(proof: &TxProof, trust: &TxProofTrust) -> Result<Verified
             claimed: proof.height,
         });
     }
-    if let Some(want) = chain {
-        if header.chain != want {
-            return Err(TxProofError::ChainMismatch {
-                block: hex_lower(&header.chain.0),
-                what: "the trusted ledger",
-                other: hex_lower(&want.0),
-            });
-        }
+    let mismatch = |what, other: ChainId| TxProofError::ChainMismatch {
+        block: hex_lower(&header.chain.0),
+        what,
+        other: hex_lower(&other.0),
+    };
+    if let Some(want) = chain.filter(|want| header.chain != *want) {
+        return Err(mismatch("the trusted ledger", want));
     }
     if tx.chain() != header.chain {
-        return Err(TxProofError::ChainMismatch {
-            block: hex_lower(&header.chain.0),
-            what: "the transaction",
-            other: hex_lower(&tx.chain().0),
-        });
+        return Err(mismatch("the transaction", tx.chain()));
     }
+    Ok((tx, block))
+}
 
+/// Checks that `tx` is at the proof's index under the header's items root.
+fn tx_in_block(
+    proof: &TxProof,
+    tx: &Transaction,
+    header: &BlockHeader,
+) -> Result<(), TxProofError> {
     let leaf = SealedTx {
         tx: tx.clone(),
         partition: proof.partition,
@@ -439,44 +486,31 @@ pub fn verify_tx_proof(proof: &TxProof, trust: &TxProofTrust) -> Result<Verified
         count: header.tx_count,
         root: hex_lower(&header.items_root),
         source,
-    })?;
+    })
+}
 
-    let c = &checkpoint.checkpoint;
-    let block_path = hashes("block_proof", &proof.block_proof)?;
-    merkle::verify_inclusion(
-        &chain_leaf(&block.hash),
-        proof.height,
-        c.size(),
-        &block_path,
-        c.root(),
-    )
-    .map_err(|source| TxProofError::BlockNotInCheckpoint {
-        hash: hex_lower(&block.hash),
-        height: proof.height,
-        size: c.size(),
-        source,
-    })?;
-    // Last, so that each mutation above meets the check that explains it: the checkpoint
-    // already vouches for the block hash; the sealer's signature makes the file whole.
+/// Checks that the block's sealer is a trusted one and signed the block's hash.
+fn sealer_signed(bound: &Bound, block: &StoredBlock) -> Result<(), TxProofError> {
+    let sealer = block.header.sealer;
     let sealer_key = bound
         .sealers
         .iter()
-        .find(|s| s.key.id() == header.sealer)
+        .find(|s| s.key.id() == sealer)
         .map(|s| s.key);
     let signed = match (sealer_key, &block.signature) {
         (Some(k), Some(sig)) => k.verify_tagged(BLOCK_SIG_TAG, &block.hash, sig),
         _ => false,
     };
-    if !signed {
-        return Err(TxProofError::BadBlockSignature {
-            sealer: header.sealer.to_string(),
-        });
+    if signed {
+        Ok(())
+    } else {
+        Err(TxProofError::BadBlockSignature {
+            sealer: sealer.to_string(),
+        })
     }
-    Ok(VerifiedTx {
-        tx,
-        chain: header.chain,
-        height: proof.height,
-        block_hash: block.hash,
-        checkpoint,
-    })
+}
+
+/// The origin of a ledger's checkpoints: `<namespace>/<blocks topic>`.
+pub fn ledger_origin(namespace: &str, blocks_topic: &str) -> String {
+    kchain_core::chain_origin(namespace, blocks_topic)
 }

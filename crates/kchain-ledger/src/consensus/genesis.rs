@@ -21,14 +21,12 @@
 
 use std::collections::BTreeMap;
 
-use kchain_core::merkle;
-use kchain_core::{sha256, ChainId, Encoder, KeyId, PublicKey, ZERO_HASH};
+use kchain_core::{sha256, ChainId, Encoder, KeyId, NoteVerifier, PublicKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::block::{Block, BlockHeader, SourceRange, StoredBlock, BLOCK_VERSION};
-use crate::error::LedgerError;
-use crate::tx::Address;
+use crate::consensus::error::ConsensusError;
+use crate::consensus::tx::Address;
 
 /// Domain tag of the genesis encoding.
 pub const GENESIS_TAG: &str = "kchain:genesis:v1";
@@ -105,15 +103,15 @@ impl Genesis {
 
     /// Parses a genesis file, TOML or JSON (JSON when the text starts with `{`). Returns the
     /// genesis and the file's `timestamp` (ms; 0 when absent).
-    pub fn from_file_text(text: &str) -> Result<(Genesis, i64), LedgerError> {
+    pub fn from_file_text(text: &str) -> Result<(Genesis, i64), ConsensusError> {
         let file: GenesisFile = if text.trim_start().starts_with('{') {
-            serde_json::from_str(text).map_err(|e| LedgerError::Genesis(e.to_string()))?
+            serde_json::from_str(text).map_err(|e| ConsensusError::Genesis(e.to_string()))?
         } else {
-            toml::from_str(text).map_err(|e| LedgerError::Genesis(e.message().to_owned()))?
+            toml::from_str(text).map_err(|e| ConsensusError::Genesis(e.message().to_owned()))?
         };
         let timestamp = file.timestamp.unwrap_or(0);
         Ok((
-            Self::from_file(file).map_err(LedgerError::Genesis)?,
+            Self::from_file(file).map_err(ConsensusError::Genesis)?,
             timestamp,
         ))
     }
@@ -229,55 +227,6 @@ impl Genesis {
         self.sealers.iter().find(|s| &s.key.id() == id)
     }
 
-    /// Block 0.
-    pub fn block(&self, timestamp_ms: i64) -> Block {
-        Block {
-            header: BlockHeader {
-                version: BLOCK_VERSION,
-                chain: self.chain_id(),
-                height: 0,
-                prev: ZERO_HASH,
-                timestamp_ms,
-                items_root: merkle::leaf_hash(&self.encode()),
-                tx_count: 0,
-                reward: 0,
-                sealer: KeyId([0; 8]),
-                sources: (0..self.transaction_partitions)
-                    .map(|partition| SourceRange {
-                        partition,
-                        from: 0,
-                        to: 0,
-                    })
-                    .collect(),
-                difficulty: 0,
-                nonce: 0,
-            },
-            signature: None,
-            txs: vec![],
-            genesis: Some(self.clone()),
-        }
-    }
-
-    /// Checks that a stored record is a consistent genesis block and returns its genesis.
-    pub fn from_stored(b: &StoredBlock) -> Result<Genesis, String> {
-        let g = match &b.genesis {
-            Some(Ok(g)) => g.clone(),
-            Some(Err(e)) => return Err(format!("its genesis does not parse: {e}")),
-            None => return Err("it has no genesis field".into()),
-        };
-        let expected = g.block(b.header.timestamp_ms);
-        if b.header != expected.header {
-            return Err("its header is not the one its genesis implies".into());
-        }
-        if !matches!(&b.body, Ok(txs) if txs.is_empty()) || b.signature.is_some() {
-            return Err("a genesis block has no transactions and no signature".into());
-        }
-        if !b.stated_hash_matches() {
-            return Err("its hash field is not its hash".into());
-        }
-        Ok(g)
-    }
-
     /// The JSON form (as in a genesis file, without timestamp).
     pub fn to_json_value(&self) -> Value {
         serde_json::to_value(self.to_file()).expect("genesis serializes")
@@ -372,13 +321,24 @@ fn max_payload() -> u32 {
     DEFAULT_MAX_PAYLOAD
 }
 
+/// The note verifiers of a genesis's sealers: each sealer's Ed25519 key under its name in the
+/// genesis (type 0x01). A sealer whose name is not a valid note key name (white space, `+`)
+/// cannot sign checkpoints and is left out.
+pub fn sealer_verifiers(genesis: &Genesis) -> Vec<NoteVerifier> {
+    genesis
+        .sealers
+        .iter()
+        .filter_map(|s| s.key.note_verifier(&s.name).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use kchain_core::WriterKey;
 
     #[test]
-    fn a_toml_file_gives_the_same_genesis_block_as_its_json_and_toml_forms() {
+    fn a_toml_file_gives_the_same_genesis_as_its_json_and_toml_forms() {
         let sealer = WriterKey::from_seed("s", [1; 32]);
         let alice = Address::of(&WriterKey::from_seed("a", [2; 32]));
         let text = format!(
@@ -394,10 +354,6 @@ mod tests {
         let json = serde_json::to_string(&g.to_json_value()).unwrap();
         assert_eq!(Genesis::from_file_text(&json).unwrap().0, g);
         assert_eq!(Genesis::from_file_text(&g.to_toml(0)).unwrap().0, g);
-        let block = g.block(0);
-        let stored = StoredBlock::parse(&block.to_json()).unwrap();
-        assert_eq!(Genesis::from_stored(&stored).unwrap(), g);
-        assert_eq!(stored.hash, block.hash());
     }
 
     #[test]

@@ -9,12 +9,12 @@
 //! 4. its sources list every transactions partition in order, each starting where the tip's
 //!    ended (`from` = tip's `to`, `to >= from`), and every transaction's (partition, offset)
 //!    lies in its partition's range, no two the same;
-//! 5. every transaction passes [`check_static`] and the state rules of [`crate::state`], in
+//! 5. every transaction passes [`check_static`] and the state rules of [`crate::consensus::state`], in
 //!    block order, then the reward is credited to the sealer's address;
-//! 6. every transaction signature verifies ([`crate::sig`], cofactored Ed25519).
+//! 6. every transaction signature verifies ([`crate::consensus::sig`], cofactored Ed25519).
 //!
 //! The chain id, the sealer's signature and the items root are checked before (see
-//! [`crate::chain`]): a block that fails them is not merely invalid.
+//! [`crate::consensus::chain`]): a block that fails them is not merely invalid.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -23,13 +23,15 @@ use std::sync::{Mutex, RwLock};
 use curve25519_dalek::edwards::EdwardsPoint;
 use kchain_core::{ChainId, Hash};
 
-use crate::block::{leading_zero_bits, BlockHeader, SealedTx, SourceRange, BLOCK_VERSION};
-use crate::encoding::hex_lower;
-use crate::genesis::Genesis;
-use crate::rejected::RejectReason;
-use crate::sig::{self, SigError, SigItem};
-use crate::state::{Delta, Pending, State};
-use crate::tx::{Address, Transaction, TxBody, TxId};
+use crate::consensus::block::{
+    leading_zero_bits, BlockHeader, SealedTx, SourceRange, BLOCK_VERSION,
+};
+use crate::consensus::encoding::hex_lower;
+use crate::consensus::genesis::Genesis;
+use crate::consensus::reject::RejectReason;
+use crate::consensus::sig::{self, SigError, SigItem};
+use crate::consensus::state::{Delta, Pending, State};
+use crate::consensus::tx::{Address, Transaction, TxBody, TxId};
 
 /// What a block is built on: the tip of the canonical chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,8 +136,9 @@ pub fn check_static(tx: &Transaction, chain: ChainId, g: &Genesis) -> Result<(),
 }
 
 /// Checks transaction signatures, remembering decoded public keys and the signatures it has
-/// already accepted. Sound because a verdict depends on the signature alone (see
-/// [`crate::sig`]): a transaction checked when it arrived is not checked again in a block.
+/// already accepted. Sound because a verdict depends on the signature alone (cofactored
+/// Ed25519, see `consensus/sig.rs`): a transaction checked when it arrived is not checked
+/// again in a block.
 #[derive(Default)]
 pub struct Verifier {
     keys: RwLock<HashMap<[u8; 32], Result<EdwardsPoint, SigError>>>,
@@ -241,6 +244,46 @@ pub fn validate(
     txs: &[SealedTx],
     verifier: &Verifier,
 ) -> Result<Delta, InvalidBlock> {
+    check_header(g, tip, header, txs.len())?;
+    check_sources(tip, header, txs)?;
+    let bad = |index: usize, reason: RejectReason| InvalidBlock::Tx {
+        index,
+        id: *txs[index].tx.id(),
+        reason,
+    };
+    let mut pending = Pending::new(state);
+    for (i, s) in txs.iter().enumerate() {
+        check_static(&s.tx, chain, g).map_err(|r| bad(i, r))?;
+        pending.apply(&s.tx).map_err(|r| bad(i, r))?;
+    }
+    let sealer = g
+        .sealer(&header.sealer)
+        .map(|s| Address::of_key(s.key.as_bytes()))
+        .ok_or(InvalidBlock::UnknownSealer)?;
+    pending
+        .credit(&sealer, header.reward)
+        .map_err(|_| InvalidBlock::RewardOverflow)?;
+    let refs: Vec<&Transaction> = txs.iter().map(|s| &s.tx).collect();
+    if let Some((i, Err(r))) = verifier
+        .check(&refs)
+        .into_iter()
+        .enumerate()
+        .find(|(_, v)| v.is_err())
+    {
+        return Err(bad(i, r));
+    }
+    Ok(pending.into_delta(header.height))
+}
+
+/// The rules on a block's header alone: version, height and timestamp after its parent,
+/// the genesis's difficulty (met by the header's hash) and reward, and at most the
+/// genesis's transactions per block (`count`).
+fn check_header(
+    g: &Genesis,
+    tip: &Tip,
+    header: &BlockHeader,
+    count: usize,
+) -> Result<(), InvalidBlock> {
     if header.version != BLOCK_VERSION {
         return Err(InvalidBlock::Version(header.version));
     }
@@ -275,40 +318,13 @@ pub fn validate(
             got: header.reward,
         });
     }
-    if txs.len() > g.max_block_txs as usize {
+    if count > g.max_block_txs as usize {
         return Err(InvalidBlock::TooManyTxs {
-            count: txs.len(),
+            count,
             max: g.max_block_txs,
         });
     }
-    check_sources(tip, header, txs)?;
-    let bad = |index: usize, reason: RejectReason| InvalidBlock::Tx {
-        index,
-        id: *txs[index].tx.id(),
-        reason,
-    };
-    let mut pending = Pending::new(state);
-    for (i, s) in txs.iter().enumerate() {
-        check_static(&s.tx, chain, g).map_err(|r| bad(i, r))?;
-        pending.apply(&s.tx).map_err(|r| bad(i, r))?;
-    }
-    let sealer = g
-        .sealer(&header.sealer)
-        .map(|s| Address::of_key(s.key.as_bytes()))
-        .ok_or(InvalidBlock::UnknownSealer)?;
-    pending
-        .credit(&sealer, header.reward)
-        .map_err(|_| InvalidBlock::RewardOverflow)?;
-    let refs: Vec<&Transaction> = txs.iter().map(|s| &s.tx).collect();
-    if let Some((i, Err(r))) = verifier
-        .check(&refs)
-        .into_iter()
-        .enumerate()
-        .find(|(_, v)| v.is_err())
-    {
-        return Err(bad(i, r));
-    }
-    Ok(pending.into_delta(header.height))
+    Ok(())
 }
 
 fn check_sources(tip: &Tip, header: &BlockHeader, txs: &[SealedTx]) -> Result<(), InvalidBlock> {

@@ -18,9 +18,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::genesis::Genesis;
-use crate::rejected::RejectReason;
-use crate::tx::{Address, Transaction, TxBody, TxId};
+use crate::consensus::genesis::Genesis;
+use crate::consensus::reject::RejectReason;
+use crate::consensus::tx::{Address, Transaction, TxBody, TxId};
 
 /// Balances, nonces and sealed transaction ids at one height of the chain.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,9 +1,17 @@
-//! Small helpers over a [`Log`]: reading one record, appending while other processes hold
-//! the partition, the clock.
+//! Where a ledger lives and how it is read and written: its chain opened from the genesis
+//! block of its blocks topic, a node's state directory under a data directory, and small
+//! helpers over a [`Log`] (reading one record, appending while other processes hold the
+//! partition, the clock).
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use kchain_core::Hash;
 use kchain_log::{Appender, Log, LogError, Record, StoredRecord};
+
+use crate::consensus::chain::Chain;
+use crate::consensus::finding::{Finding, FindingKind};
+use crate::error::LedgerError;
 
 /// How long an append waits for another appender to let go of a partition.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -107,4 +115,39 @@ impl SharedAppender {
         }
         Ok(offsets)
     }
+}
+
+/// Reads the genesis block of a ledger and starts its chain.
+pub fn open_chain(
+    log: &dyn Log,
+    blocks_topic: &str,
+    expected: Option<Hash>,
+) -> Result<Chain, LedgerError> {
+    let start = log.start_offset(blocks_topic, 0)?;
+    let rec = read_record(log, blocks_topic, 0, start)?.ok_or_else(|| LedgerError::NoGenesis {
+        topic: blocks_topic.to_owned(),
+        offset: start,
+        detail: "the topic is empty".into(),
+    })?;
+    let chain = Chain::from_genesis(blocks_topic, start, rec.record.value.as_deref())?;
+    if let Some(want) = expected {
+        if chain.genesis_hash() != want {
+            return Err(LedgerError::Tampered(Box::new(Finding {
+                offset: start,
+                height: Some(0),
+                kind: FindingKind::GenesisChanged,
+                detail: format!(
+                    "the genesis block hashes to {}, expected {}",
+                    kchain_core::to_hex(&chain.genesis_hash()),
+                    kchain_core::to_hex(&want)
+                ),
+            })));
+        }
+    }
+    Ok(chain)
+}
+
+/// The state directory of a ledger under a data directory: `<data-dir>/ledger/<blocks topic>`.
+pub fn state_dir(data_dir: &Path, blocks_topic: &str) -> PathBuf {
+    data_dir.join("ledger").join(blocks_topic)
 }

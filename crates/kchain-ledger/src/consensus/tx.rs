@@ -21,7 +21,7 @@ use kchain_core::{sha256, ChainId, Encoder, Hash, WriterKey};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::encoding::{canonical_json, hex_lower, parse_hex, DecodeError, Decoder};
+use crate::consensus::encoding::{canonical_json, hex_lower, parse_hex, DecodeError, Decoder};
 
 /// Domain tag of a transaction body.
 pub const TX_TAG: &str = "kchain:tx:v1";

@@ -1,0 +1,248 @@
+//! The sealer's side: a chain tree kept as blocks become canonical, and a signed checkpoint
+//! every N blocks or T seconds and when the node stops, never one that contradicts a
+//! checkpoint the sealer signed before.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kchain_core::merkle::TreeBuilder;
+use kchain_core::{Checkpoint, Hash, NoteSigner, SignedNote, WriterKey, DEFAULT_ORIGIN_NAMESPACE};
+use kchain_log::Log;
+use kchain_topic::{publish_note, read_checkpoints, CheckpointStore};
+
+use super::leaves::{
+    chain_leaves, chain_leaves_between, chain_len, origin_checkpoints, BLOCKS_PARTITION,
+};
+use crate::consensus::chain::Chain;
+use crate::consensus::encoding::hex_lower;
+use crate::consensus::genesis::Genesis;
+use crate::consensus::proof::ledger_origin;
+use crate::error::LedgerError;
+
+/// When a sealer node publishes checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    /// Publish once this many canonical blocks are not covered by the last checkpoint
+    /// (0: not by count).
+    pub every_blocks: u64,
+    /// Publish once this long has passed since the last checkpoint and the chain grew
+    /// (zero: not by time).
+    pub every: Duration,
+    /// The origin namespace (see [`ledger_origin`]).
+    pub namespace: String,
+    /// Where the sealer remembers the newest checkpoint it signed, outside the log (by
+    /// default beside its key file): a sealer whose blocks topic was truncated or rewritten
+    /// below it refuses to sign, even when the checkpoints topic was emptied too.
+    pub store: Option<CheckpointStore>,
+    /// The identity of the log (see [`CheckpointStore`]).
+    pub backend: String,
+}
+
+impl Default for CheckpointOptions {
+    /// Every 100 blocks or 10 seconds: one small record and one signature per interval.
+    fn default() -> Self {
+        CheckpointOptions {
+            every_blocks: 100,
+            every: Duration::from_secs(10),
+            namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+            store: None,
+            backend: String::new(),
+        }
+    }
+}
+
+/// The sealer's note signer: its key under its name in the genesis (the name verifiers know
+/// it by), whatever name its key file gives it.
+fn sealer_signer(genesis: &Genesis, key: &WriterKey) -> Result<NoteSigner, LedgerError> {
+    let sealer = genesis.sealer(&key.id()).ok_or_else(|| {
+        LedgerError::Invalid(format!(
+            "key '{}' ({}) is not a sealer of ledger '{}'",
+            key.name(),
+            key.id(),
+            genesis.chain
+        ))
+    })?;
+    key.note_signer_named(&sealer.name).map_err(|e| {
+        LedgerError::Invalid(format!(
+            "sealer '{}' cannot sign checkpoints: {e} (a note key name has no white space and \
+             no '+'); run the node without checkpoints",
+            sealer.name
+        ))
+    })
+}
+
+/// What a sealer node keeps to publish checkpoints: the chain tree (grown from the
+/// canonical hashes the [`Chain`] keeps, when a checkpoint is due), its note key and the last
+/// checkpoint it signed.
+pub(crate) struct Publisher {
+    blocks_topic: String,
+    origin: String,
+    signer: NoteSigner,
+    options: CheckpointOptions,
+    tree: TreeBuilder,
+    last: Option<(SignedNote, Checkpoint)>,
+    last_time: Instant,
+}
+
+impl Publisher {
+    /// Builds the chain tree of `chain` (the canonical hashes it holds, whether replayed or
+    /// resumed from a snapshot) and checks it against the newest checkpoint this sealer
+    /// signed: a sealer never signs a checkpoint that contradicts one it signed before, so it
+    /// refuses when the canonical chain is shorter than that checkpoint (truncated) or has
+    /// another root at its size (rewritten), and when it finds two of its own of one size.
+    pub(crate) fn open(
+        log: &dyn Log,
+        chain: &Chain,
+        blocks_topic: &str,
+        key: &WriterKey,
+        options: CheckpointOptions,
+    ) -> Result<Publisher, LedgerError> {
+        let signer = sealer_signer(chain.genesis(), key)?;
+        let origin = ledger_origin(&options.namespace, blocks_topic);
+        let records = read_checkpoints(log, blocks_topic)?;
+        let refuse = |detail: String| LedgerError::CheckpointRefused {
+            origin: origin.clone(),
+            detail,
+        };
+        let remembered = match &options.store {
+            Some(store) => store.load(&options.backend, &origin)?,
+            None => None,
+        };
+        let mine = origin_checkpoints(&records, &origin, Some(&[signer.verifier()]));
+        let last = newest_signed(mine, remembered.as_ref()).map_err(|size| {
+            refuse(format!(
+                "sealer '{}' already signed two checkpoints of size {size}; refusing to sign more",
+                signer.name(),
+            ))
+        })?;
+        let len = chain_len(chain);
+        let (tree, root_at_last) = grow_tree(chain, last.as_ref().map(|(_, c)| c.size()));
+        if let Some((n, c)) = &last {
+            let source = match (&options.store, &remembered) {
+                (Some(store), Some(r)) if r == n => format!(
+                    "remembered in {}",
+                    store.path(&options.backend, &origin).display()
+                ),
+                _ => format!("on {blocks_topic}.checkpoints"),
+            };
+            if let Some(why) = kchain_core::signer_contradiction(c, len, root_at_last.as_ref()) {
+                return Err(refuse(format!(
+                    "{why}; sealer '{}' signed a checkpoint of size {} with root {} ({source}) \
+                     and will not sign one that contradicts it; run `kchain ledger verify`",
+                    signer.name(),
+                    c.size(),
+                    hex_lower(c.root())
+                )));
+            }
+            if let Some(store) = &options.store {
+                if remembered.as_ref() != Some(n) {
+                    store.save(&options.backend, &origin, n)?;
+                }
+            }
+        }
+        Ok(Publisher {
+            blocks_topic: blocks_topic.to_owned(),
+            origin,
+            signer,
+            options,
+            tree,
+            last,
+            last_time: Instant::now(),
+        })
+    }
+
+    fn signed_size(&self) -> u64 {
+        self.last.as_ref().map_or(0, |(_, c)| c.size())
+    }
+
+    /// Whether a checkpoint is due: enough blocks, or enough time, since the last.
+    pub(crate) fn due(&self, chain: &Chain) -> bool {
+        let pending = chain_len(chain).saturating_sub(self.signed_size());
+        let o = &self.options;
+        pending > 0
+            && ((o.every_blocks > 0 && pending >= o.every_blocks)
+                || (!o.every.is_zero() && self.last_time.elapsed() >= o.every))
+    }
+
+    /// Signs and publishes a checkpoint of `chain` as it is, unless the last one already
+    /// covers it; returns it with its offset in the checkpoints topic. The tree was checked
+    /// against the last signed checkpoint when the node opened and only grows by canonical
+    /// blocks since (the canonical chain only grows), so the new checkpoint extends the last.
+    pub(crate) fn publish(
+        &mut self,
+        log: &dyn Log,
+        chain: &Chain,
+    ) -> Result<Option<(SignedNote, Checkpoint, u64)>, LedgerError> {
+        for leaf in chain_leaves_between(chain, self.tree.size(), chain_len(chain)) {
+            self.tree.push(&leaf);
+        }
+        let (size, root) = (self.tree.size(), self.tree.root());
+        if let Some((_, c)) = &self.last {
+            if size < c.size() || (size == c.size() && root != *c.root()) {
+                return Err(LedgerError::CheckpointRefused {
+                    origin: self.origin.clone(),
+                    detail: format!(
+                        "refusing to sign size {size}: it contradicts the signed size {}",
+                        c.size()
+                    ),
+                });
+            }
+        }
+        if size == self.signed_size() && self.last.is_some() {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint::new(&self.origin, size, root)
+            .map_err(|e| LedgerError::Invalid(format!("{}: {e}", self.origin)))?;
+        let note = checkpoint.sign(&self.signer);
+        // Remembered before it is published: the sealer's memory is never behind the log.
+        if let Some(store) = &self.options.store {
+            store.save(&self.options.backend, &self.origin, &note)?;
+        }
+        let offset = publish_note(log, &self.blocks_topic, BLOCKS_PARTITION, &note)?;
+        self.last = Some((note.clone(), checkpoint.clone()));
+        self.last_time = Instant::now();
+        Ok(Some((note, checkpoint, offset)))
+    }
+}
+
+/// The newest of a sealer's own checkpoints (`mine`, from the log, and the one it
+/// `remembered`); `Err(size)` when two of them of one size have different roots.
+fn newest_signed(
+    mine: Vec<(SignedNote, Checkpoint)>,
+    remembered: Option<&SignedNote>,
+) -> Result<Option<(SignedNote, Checkpoint)>, u64> {
+    let mut by_size: HashMap<u64, Hash> = HashMap::new();
+    let mut last: Option<(SignedNote, Checkpoint)> = None;
+    let remembered = remembered
+        .into_iter()
+        .filter_map(|n| Checkpoint::parse(n.text()).ok().map(|c| (n.clone(), c)));
+    for (n, c) in mine.into_iter().chain(remembered) {
+        if by_size
+            .insert(c.size(), *c.root())
+            .is_some_and(|r| r != *c.root())
+        {
+            return Err(c.size());
+        }
+        if last.as_ref().is_none_or(|(_, l)| c.size() > l.size()) {
+            last = Some((n, c));
+        }
+    }
+    Ok(last)
+}
+
+/// The chain tree of every canonical block of `chain`, and its root at size `at` when the
+/// chain reaches it.
+fn grow_tree(chain: &Chain, at: Option<u64>) -> (TreeBuilder, Option<Hash>) {
+    let mut tree = TreeBuilder::new();
+    let mut root_at = None;
+    for leaf in chain_leaves(chain, chain_len(chain)) {
+        if at == Some(tree.size()) {
+            root_at = Some(tree.root());
+        }
+        tree.push(&leaf);
+    }
+    if at == Some(tree.size()) {
+        root_at = Some(tree.root());
+    }
+    (tree, root_at)
+}
