@@ -174,7 +174,7 @@ fn verify(
     // log); a Kafka consumer per chunk costs more than it saves (librdkafka already fetches
     // on threads of its own), measured with `kchain bench -b`.
     let threads = pool.current_num_threads();
-    let per_partition = if log.backend() == "embedded" {
+    let per_partition = if log.cheap_readers() {
         (threads / parts.len().max(1)).max(1)
     } else {
         1
