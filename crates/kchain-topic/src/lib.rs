@@ -24,10 +24,11 @@ mod decrypt;
 mod error;
 mod files;
 mod inspect;
-mod keyring_file;
 mod mapping;
 mod partitioner;
 mod reader;
+mod report;
+mod scan;
 pub mod tamper;
 mod verify;
 mod writer;
@@ -43,17 +44,18 @@ pub use checkpoints::{
 pub use decrypt::EncryptionSummary;
 pub use error::TopicError;
 pub use files::{
-    read_capped, read_checkpoint_file, read_key_file, read_secret_file, read_trust_file,
-    write_atomic, write_key_file, write_secret_file, write_trust_file, CheckpointStore,
+    read_capped, read_checkpoint_file, read_key_file, read_keyring_file, read_secret_file,
+    read_trust_file, update_keyring_file, write_atomic, write_key_file, write_keyring_file,
+    write_secret_file, write_trust_file, AnchorFile, CheckpointStore, DataDir,
     MAX_CHECKPOINT_FILE_BYTES,
 };
 pub use inspect::{inspect, short, InspectRow};
-pub use keyring_file::{read_keyring_file, update_keyring_file, write_keyring_file};
 pub use mapping::{item_of, meta_of};
 pub use partitioner::{murmur2, partition_for_key};
 pub use reader::{VerifiedRecord, VerifyingReader};
+pub use report::{PartitionReport, TopicReport};
+pub use scan::expectations;
 pub use verify::{
-    anchor_warnings, expectations, verify_partition, verify_topic, verify_topic_decrypting,
-    PartitionReport, TopicReport, VerifyOptions,
+    anchor_warnings, verify_partition, verify_topic, verify_topic_decrypting, VerifyOptions,
 };
 pub use writer::{AppendReceipt, ChainWriter, WriterOptions};

@@ -17,15 +17,16 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use kchain_core::{
-    ChainContext, ChainId, ChainVerifier, Expectations, Finding, FindingKind, Keyring, Observation,
-    Summary, Trust,
+    ChainContext, ChainId, ChainVerifier, Finding, FindingKind, Keyring, Observation, Summary,
+    Trust,
 };
-use kchain_log::{Log, LogError, Reader, StoredRecord};
+use kchain_log::{Log, LogError, Reader};
 use rayon::prelude::*;
 
 use crate::decrypt::{Checked, Decrypting, EncryptionSummary};
 use crate::error::TopicError;
-use crate::writer::header_pairs;
+use crate::report::{PartitionReport, TopicReport};
+use crate::scan::{expectations, STALL};
 
 /// How to verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,41 +52,6 @@ impl Default for VerifyOptions {
             until: None,
             grace: crate::reader::DEFAULT_GRACE,
         }
-    }
-}
-
-/// The verification result of one partition.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PartitionReport {
-    pub partition: u32,
-    pub start_offset: u64,
-    /// The end offset when verification began; records appended later are not covered.
-    pub end_offset: u64,
-    pub summary: Summary,
-    /// Decryption outcomes, when verifying with a keyring.
-    pub encryption: Option<EncryptionSummary>,
-}
-
-impl PartitionReport {
-    /// True when neither the chain nor (with a keyring) decryption has a finding.
-    pub fn ok(&self) -> bool {
-        self.summary.ok() && self.encryption.as_ref().is_none_or(EncryptionSummary::ok)
-    }
-}
-
-/// The verification result of a topic.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TopicReport {
-    pub topic: String,
-    pub partitions: Vec<PartitionReport>,
-    /// Things a person should know that are not findings (e.g. retention settings).
-    pub warnings: Vec<String>,
-}
-
-impl TopicReport {
-    /// True when no partition has a finding (of the chain, or of decryption).
-    pub fn ok(&self) -> bool {
-        self.partitions.iter().all(PartitionReport::ok)
     }
 }
 
@@ -622,34 +588,6 @@ impl ChunkRange<'_> {
     }
 }
 
-/// The anchors the trust file holds for a partition.
-pub fn expectations(trust: &Trust, topic: &str, partition: u32) -> Expectations {
-    trust
-        .pin(topic, partition)
-        .map_or_else(Expectations::default, |p| Expectations {
-            genesis: p.genesis,
-            tip: p.tip,
-        })
-}
-
-/// Observes one stored record.
-pub fn observe_record(
-    ctx: &ChainContext<'_>,
-    r: &StoredRecord,
-    scratch: &mut Vec<u8>,
-) -> Observation {
-    let rec = &r.record;
-    kchain_core::observe(
-        ctx,
-        r.offset,
-        rec.key.as_deref(),
-        rec.value.as_deref(),
-        header_pairs(&rec.headers),
-        rec.timestamp_ms,
-        scratch,
-    )
-}
-
 /// Observes one record lent by a reader and, with a keyring, checks that it decrypts.
 fn observe_view(
     (ctx, decrypting): ObserveCtx<'_, '_>,
@@ -706,40 +644,4 @@ fn observe_next(
         }
     }
     Ok(0)
-}
-
-/// Reads a partition in chunks up to a fixed end offset, waiting for a slow backend but not
-/// forever.
-pub(crate) struct Chunks {
-    reader: Box<dyn Reader>,
-    end: u64,
-    chunk: usize,
-}
-
-const STALL: Duration = Duration::from_secs(30);
-
-impl Chunks {
-    pub(crate) fn new(reader: Box<dyn Reader>, end: u64, chunk: usize) -> Self {
-        Chunks { reader, end, chunk }
-    }
-
-    pub(crate) fn next_chunk(&mut self) -> Result<Option<Vec<StoredRecord>>, TopicError> {
-        let since = Instant::now();
-        while self.reader.position() < self.end {
-            let want = (self.end - self.reader.position()).min(self.chunk as u64) as usize;
-            let mut recs = self.reader.poll(want, Duration::from_millis(500))?;
-            recs.retain(|r| r.offset < self.end);
-            if !recs.is_empty() {
-                return Ok(Some(recs));
-            }
-            if since.elapsed() > STALL {
-                return Err(TopicError::Invalid(format!(
-                    "reading stalled at offset {} (end offset {})",
-                    self.reader.position(),
-                    self.end
-                )));
-            }
-        }
-        Ok(None)
-    }
 }

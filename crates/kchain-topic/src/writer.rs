@@ -16,7 +16,7 @@ use kchain_core::{
     Item, Observation, RecordPlace, SigCheck, SignedNote, Trust, TrustedWriter, WriterKey,
     ENTRY_VERSION, H_ENC, NONCE_LEN, ZERO_HASH,
 };
-use kchain_log::{Appender, Header, Log, Record};
+use kchain_log::{Appender, Log, Record};
 use rayon::prelude::*;
 
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
@@ -489,11 +489,4 @@ fn read_own_tip(
         })),
         Observation::Malformed { error, .. } => Err(foreign(error.to_string())),
     }
-}
-
-/// Turns a log record's header list into (name, value) pairs.
-pub(crate) fn header_pairs(headers: &[Header]) -> impl Iterator<Item = (&str, &[u8])> + Clone {
-    headers
-        .iter()
-        .map(|h| (h.name.as_str(), h.value.as_slice()))
 }

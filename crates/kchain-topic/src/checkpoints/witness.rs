@@ -30,9 +30,9 @@ use kchain_core::{
 };
 use kchain_log::Log;
 
-use super::{merge_verified_notes, partition_origin, publish_note, read_chain, read_checkpoints};
+use super::topic::{merge_verified_notes, partition_origin, publish_note, read_checkpoints};
 use crate::error::TopicError;
-use crate::verify::{observe_record, Chunks};
+use crate::scan::{observe_record, read_chain, Chunks};
 
 /// What a witness did with one checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
