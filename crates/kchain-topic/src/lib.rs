@@ -29,6 +29,7 @@ mod partitioner;
 mod reader;
 mod report;
 mod scan;
+#[cfg(feature = "testing")]
 pub mod tamper;
 mod verify;
 mod writer;
