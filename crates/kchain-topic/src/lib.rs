@@ -31,6 +31,7 @@ mod report;
 mod scan;
 #[cfg(feature = "testing")]
 pub mod tamper;
+mod verifier;
 mod verify;
 mod writer;
 
@@ -56,7 +57,8 @@ pub use partitioner::{murmur2, partition_for_key};
 pub use reader::{VerifiedRecord, VerifyingReader};
 pub use report::{PartitionReport, TopicReport};
 pub use scan::expectations;
-pub use verify::{
-    anchor_warnings, verify_partition, verify_topic, verify_topic_decrypting, VerifyOptions,
+pub use verifier::{
+    anchor_warnings, verify_topic, verify_topic_decrypting, TopicVerifier, VerifyReport,
 };
+pub use verify::{verify_partition, VerifyOptions};
 pub use writer::{AppendReceipt, ChainWriter, WriterOptions};

@@ -7,7 +7,7 @@
 //!  worker 1: read chunk 2, observe ─┘     (at most 2 chunks per worker ahead)
 //! ```
 //!
-//! With a keyring ([`verify_topic_decrypting`]), the workers also try to decrypt every
+//! With a keyring ([`crate::TopicVerifier::keyring`]), the workers also try to decrypt every
 //! encrypted record, and the in-order stage tallies the outcomes beside the chain's.
 
 use std::collections::BTreeMap;
@@ -55,44 +55,10 @@ impl Default for VerifyOptions {
     }
 }
 
-/// Verifies `partitions` of `topic` (all of them when `None`) against `trust`. `progress` is
-/// called with the number of records each step verified.
-pub fn verify_topic(
-    log: &dyn Log,
-    topic: &str,
-    partitions: Option<&[u32]>,
-    trust: &Trust,
-    options: VerifyOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<TopicReport, TopicError> {
-    verify(log, topic, partitions, trust, None, options, progress)
-}
-
-/// Verifies like [`verify_topic`], and also tries to decrypt every encrypted record with
-/// `keyring`: a record whose key the keyring lacks is a `key_missing` finding, one that does
-/// not decrypt a `decrypt_failed` finding, one under a shredded key is counted. The results
-/// are in each partition's [`PartitionReport::encryption`].
-pub fn verify_topic_decrypting(
-    log: &dyn Log,
-    topic: &str,
-    partitions: Option<&[u32]>,
-    trust: &Trust,
-    keyring: &Keyring,
-    options: VerifyOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<TopicReport, TopicError> {
-    verify(
-        log,
-        topic,
-        partitions,
-        trust,
-        Some(keyring),
-        options,
-        progress,
-    )
-}
-
-fn verify(
+/// Verifies `partitions` of `topic` (all of them when `None`) against `trust`, with
+/// `keyring` also checking that every encrypted record decrypts. The engine under
+/// [`crate::TopicVerifier`].
+pub(crate) fn verify_chains(
     log: &dyn Log,
     topic: &str,
     partitions: Option<&[u32]>,
@@ -178,42 +144,6 @@ fn verify(
         partitions: reports,
         warnings,
     })
-}
-
-/// Warnings for the partitions of `report` that nothing outside the log anchors: with no
-/// pinned tip and no checkpoint that a policy vouches for (`anchored` says which partitions
-/// a checkpoint or remembered state covers), deleting records at the tip, emptying the
-/// partition or replacing it wholesale leaves no trace that the log itself could show.
-pub fn anchor_warnings(
-    report: &TopicReport,
-    trust: &Trust,
-    anchored: &dyn Fn(u32) -> bool,
-) -> Vec<String> {
-    let bare: Vec<u32> = report
-        .partitions
-        .iter()
-        .map(|r| r.partition)
-        .filter(|&p| {
-            trust
-                .pin(&report.topic, p)
-                .is_none_or(|pin| pin.tip.is_none())
-        })
-        .filter(|&p| !anchored(p))
-        .collect();
-    if bare.is_empty() {
-        return Vec::new();
-    }
-    let list = bare
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    vec![format!(
-        "{topic}: partition(s) {list}: no pin and no trusted checkpoint, so truncation, \
-         deletion and wholesale rewriting cannot be detected; anchor them with `kchain trust \
-         pin {topic}` or a checkpoint policy in the trust file",
-        topic = report.topic
-    )]
 }
 
 /// The report of a partition that the trust file pins and the log does not have.
