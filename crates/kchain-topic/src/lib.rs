@@ -26,6 +26,7 @@ mod files;
 mod inspect;
 mod mapping;
 mod partitioner;
+mod producer;
 mod reader;
 mod report;
 mod scan;
@@ -54,6 +55,7 @@ pub use files::{
 pub use inspect::{inspect, short, InspectRow};
 pub use mapping::{item_of, meta_of};
 pub use partitioner::{murmur2, partition_for_key};
+pub use producer::{PartitionReceipt, ProducerOptions, TopicProducer};
 pub use reader::{VerifiedRecord, VerifyingReader};
 pub use report::{PartitionReport, TopicReport};
 pub use scan::expectations;

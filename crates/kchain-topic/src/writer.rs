@@ -414,7 +414,7 @@ impl Sealer<'_> {
     }
 }
 
-fn item_size(it: &Item) -> usize {
+pub(crate) fn item_size(it: &Item) -> usize {
     it.key.as_ref().map_or(0, Vec::len)
         + it.value.as_ref().map_or(0, Vec::len)
         + it.headers
