@@ -24,19 +24,24 @@
 //! | `publish`     | the writer's side: when and what to sign                    | log  |
 //! | `check`       | the verifier's side: the one judge over a verified chain    | log  |
 //! | `prove`       | inclusion and consistency proofs from the chain             | log  |
-//! | `witness`     | one witness pass: cosign what extends what it cosigned      | log, files |
+//! | `witness`     | one witness pass over a topic's checkpoints                 | log  |
+//! | `cosign`      | the witness's work on one origin (topics and the ledger)    | files |
+//! | `witness_state` | the witness's state files                                 | files |
 
 mod check;
+mod cosign;
 mod prove;
 mod publish;
 mod topic;
 mod tree_worker;
 mod witness;
+mod witness_state;
 
 pub use check::{
     check_checkpoints, check_checkpoints_with, writer_verifiers, CheckOptions, CheckpointFinding,
     CheckpointFindingKind, CheckpointReport, PartitionCheckpoints,
 };
+pub use cosign::{witness_origin, OriginLog, WitnessEvent};
 pub use prove::{prove_consistency, prove_inclusion};
 pub use publish::CheckpointOptions;
 pub(crate) use publish::CheckpointState;
@@ -45,4 +50,5 @@ pub use topic::{
     newest_checkpoint, partition_checkpoints, partition_origin, publish_note, read_checkpoints,
     split_origin, CheckpointRecord, CHECKPOINTS_SUFFIX,
 };
-pub use witness::{witness_export, witness_origin, witness_pass, OriginLog, WitnessEvent};
+pub use witness::witness_pass;
+pub use witness_state::witness_export;
