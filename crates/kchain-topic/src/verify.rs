@@ -67,35 +67,7 @@ pub(crate) fn verify_chains(
     options: VerifyOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<TopicReport, TopicError> {
-    // The log's metadata is hostile: a partition the trust file pins (by count, or by a pin
-    // of its own) is verified, and reported missing, whatever the log says it has. A pinned
-    // topic that the log lacks altogether is all missing partitions, not an error.
-    let pinned = trust.pinned_partitions(topic);
-    let info = match log.topic(topic) {
-        Err(LogError::NoSuchTopic(_)) if pinned.is_some() => kchain_log::TopicInfo {
-            name: topic.to_owned(),
-            partitions: 0,
-            settings: Vec::new(),
-        },
-        other => other?,
-    };
-    let known = info.partitions.max(pinned.unwrap_or(0));
-    let parts: Vec<u32> = match partitions {
-        Some(ps) => {
-            for &p in ps {
-                if p >= known {
-                    return Err(LogError::NoSuchPartition {
-                        topic: topic.to_owned(),
-                        partition: p,
-                        partitions: info.partitions,
-                    }
-                    .into());
-                }
-            }
-            ps.to_vec()
-        }
-        None => (0..known).collect(),
-    };
+    let (info, parts) = partitions_to_verify(log, topic, partitions, trust)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build()
@@ -130,19 +102,61 @@ pub(crate) fn verify_chains(
             .collect::<Result<Vec<_>, _>>()
     })?;
     let mut warnings = retention_warnings(&info.settings);
-    for r in &reports {
-        if r.start_offset > 0 && r.summary.entries > 0 {
-            warnings.push(format!(
-                "{topic}/{}: the partition starts at offset {}: the records below it were \
-                 deleted, and only a pinned genesis can tell whether this chain is the original",
-                r.partition, r.start_offset
-            ));
-        }
-    }
+    warnings.extend(reports.iter().filter_map(|r| deleted_start(topic, r)));
     Ok(TopicReport {
         topic: topic.to_owned(),
         partitions: reports,
         warnings,
+    })
+}
+
+/// The topic's metadata as the log tells it, and the partitions to verify: `partitions`, or
+/// all. The log's metadata is hostile: a partition the trust file pins (by count, or by a
+/// pin of its own) is verified, and reported missing, whatever the log says it has. A pinned
+/// topic that the log lacks altogether is all missing partitions, not an error.
+fn partitions_to_verify(
+    log: &dyn Log,
+    topic: &str,
+    partitions: Option<&[u32]>,
+    trust: &Trust,
+) -> Result<(kchain_log::TopicInfo, Vec<u32>), TopicError> {
+    let pinned = trust.pinned_partitions(topic);
+    let info = match log.topic(topic) {
+        Err(LogError::NoSuchTopic(_)) if pinned.is_some() => kchain_log::TopicInfo {
+            name: topic.to_owned(),
+            partitions: 0,
+            settings: Vec::new(),
+        },
+        other => other?,
+    };
+    let known = info.partitions.max(pinned.unwrap_or(0));
+    let parts = match partitions {
+        Some(ps) => {
+            for &p in ps {
+                if p >= known {
+                    return Err(LogError::NoSuchPartition {
+                        topic: topic.to_owned(),
+                        partition: p,
+                        partitions: info.partitions,
+                    }
+                    .into());
+                }
+            }
+            ps.to_vec()
+        }
+        None => (0..known).collect(),
+    };
+    Ok((info, parts))
+}
+
+/// The warning for a partition whose first records were deleted, if they were.
+fn deleted_start(topic: &str, r: &PartitionReport) -> Option<String> {
+    (r.start_offset > 0 && r.summary.entries > 0).then(|| {
+        format!(
+            "{topic}/{}: the partition starts at offset {}: the records below it were \
+             deleted, and only a pinned genesis can tell whether this chain is the original",
+            r.partition, r.start_offset
+        )
     })
 }
 
@@ -235,17 +249,7 @@ impl Partition<'_> {
     ) -> Result<PartitionReport, TopicError> {
         let (log, topic, partition) = (self.log, self.topic, self.partition);
         let start = log.start_offset(topic, partition)?;
-        // A log that cannot say where the partition ends because its stored bytes do not
-        // check is read in order until the reader meets the corrupt batch.
-        let end = match options
-            .until
-            .map(Ok)
-            .unwrap_or_else(|| log.end_offset(topic, partition))
-        {
-            Ok(end) => Some(end),
-            Err(LogError::Corruption { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let end = self.end_offset(options)?;
         let (end, end_known) = (end.unwrap_or(u64::MAX), end.is_some());
         let chain = ChainId::for_partition(topic, partition);
         let ctx = ChainContext {
@@ -258,44 +262,18 @@ impl Partition<'_> {
             chain,
             partition,
         });
+        let ctx = (&ctx, decrypting.as_ref());
         let mut verifier = ChainVerifier::new(expectations(self.trust, topic, partition));
         let mut tally = Tally {
             summary: self.keyring.map(|_| EncryptionSummary::default()),
         };
         let chunk = options.chunk.max(1) as u64;
-        let corrupt;
-        if workers <= 1 || !end_known || end - start <= chunk {
-            let mut reader = match log.reader(topic, partition, start) {
-                Err(e) => {
-                    let c = corrupt_or(e.into(), start)?;
+        let corrupt = if workers <= 1 || !end_known || end - start <= chunk {
+            let range = (start, end, chunk);
+            match self.verify_serial(ctx, range, &mut verifier, &mut tally, progress)? {
+                Serial::Read(corrupt) => corrupt,
+                Serial::Unreadable(c) => {
                     return Ok(self.report(start, end, verifier.finish(), tally, Some(c)));
-                }
-                Ok(r) => r,
-            };
-            let mut scratch = Vec::new();
-            loop {
-                let n = match observe_next(
-                    reader.as_mut(),
-                    end,
-                    chunk as usize,
-                    (&ctx, decrypting.as_ref()),
-                    &mut scratch,
-                    &mut |o, c| tally.push(&mut verifier, o, c),
-                ) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        corrupt = Some(corrupt_or(e, reader.position())?);
-                        break;
-                    }
-                };
-                if n == 0 {
-                    corrupt = None;
-                    break;
-                }
-                progress(n as u64);
-                if verifier.finding().is_some() {
-                    corrupt = None;
-                    break;
                 }
             }
         } else {
@@ -307,30 +285,91 @@ impl Partition<'_> {
                 end,
                 chunk,
             };
-            let ctx = (&ctx, decrypting.as_ref());
-            corrupt = range.verify_parallel(ctx, &mut verifier, &mut tally, workers, progress)?;
-        }
+            range.verify_parallel(ctx, &mut verifier, &mut tally, workers, progress)?
+        };
         let summary = if corrupt.is_some() {
             // Nothing can be read past a corrupt batch: the records before it that no
             // signature covers are pending, and the corruption is the finding.
             verifier.finish_pending()
         } else {
-            // A batch still being written at the end is pending: wait for its signature, for
-            // at most the grace, before calling it unsigned.
-            let mut scratch = Vec::new();
-            crate::reader::finish_with_grace(
-                log,
-                topic,
-                partition,
-                verifier,
-                options.grace,
-                &mut |v, r| {
-                    let (o, checked) = observe_view((&ctx, decrypting.as_ref()), r, &mut scratch);
-                    tally.push(v, o, checked);
-                },
-            )?
+            self.finish_with_grace(ctx, verifier, &mut tally, options.grace)?
         };
         Ok(self.report(start, end, summary, tally, corrupt))
+    }
+
+    /// The offset to verify up to: `options.until`, else the partition's end offset now;
+    /// `None` when the log cannot say where the partition ends because its stored bytes do
+    /// not check (it is then read in order until the reader meets the corrupt batch).
+    fn end_offset(&self, options: VerifyOptions) -> Result<Option<u64>, TopicError> {
+        match options
+            .until
+            .map(Ok)
+            .unwrap_or_else(|| self.log.end_offset(self.topic, self.partition))
+        {
+            Ok(end) => Ok(Some(end)),
+            Err(LogError::Corruption { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads and observes offsets `start..end` in order, `chunk` at a time, with one reader,
+    /// until the end, a finding, or a corrupt batch.
+    fn verify_serial(
+        &self,
+        ctx: ObserveCtx<'_, '_>,
+        (start, end, chunk): (u64, u64, u64),
+        verifier: &mut ChainVerifier,
+        tally: &mut Tally,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Serial, TopicError> {
+        let mut reader = match self.log.reader(self.topic, self.partition, start) {
+            Err(e) => return Ok(Serial::Unreadable(corrupt_or(e.into(), start)?)),
+            Ok(r) => r,
+        };
+        let mut scratch = Vec::new();
+        loop {
+            let n = match observe_next(
+                reader.as_mut(),
+                end,
+                chunk as usize,
+                ctx,
+                &mut scratch,
+                &mut |o, c| tally.push(verifier, o, c),
+            ) {
+                Ok(n) => n,
+                Err(e) => return Ok(Serial::Read(Some(corrupt_or(e, reader.position())?))),
+            };
+            if n == 0 {
+                return Ok(Serial::Read(None));
+            }
+            progress(n as u64);
+            if verifier.finding().is_some() {
+                return Ok(Serial::Read(None));
+            }
+        }
+    }
+
+    /// The summary of a partition read to its end: a batch still being written at the end is
+    /// pending, so its signature is waited for, for at most `grace`, before it is unsigned.
+    fn finish_with_grace(
+        &self,
+        ctx: ObserveCtx<'_, '_>,
+        verifier: ChainVerifier,
+        tally: &mut Tally,
+        grace: Duration,
+    ) -> Result<Summary, TopicError> {
+        let mut scratch = Vec::new();
+        crate::reader::finish_with_grace(
+            self.log,
+            self.topic,
+            self.partition,
+            verifier,
+            grace,
+            &mut |v, r| {
+                let (o, checked) = observe_view(ctx, r, &mut scratch);
+                tally.push(v, o, checked);
+            },
+        )
     }
 
     /// The partition's report; a corrupt batch becomes the finding unless the chain had an
@@ -365,6 +404,13 @@ impl Partition<'_> {
             encryption: tally.summary,
         }
     }
+}
+
+/// How a serial read of a partition ended: read up to its end, a finding or a corrupt batch
+/// (`Read`, with the corrupt batch's offset and error), or no reader could be opened at all.
+enum Serial {
+    Read(Option<(u64, LogError)>),
+    Unreadable((u64, LogError)),
 }
 
 /// Stored bytes that fail the log's integrity checks are evidence about the partition (a
