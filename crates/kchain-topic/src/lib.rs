@@ -54,6 +54,7 @@ mod error;
 pub mod files;
 mod inspect;
 mod mapping;
+mod observe;
 mod partitioner;
 mod producer;
 mod reader;
