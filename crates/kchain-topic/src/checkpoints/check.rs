@@ -22,7 +22,7 @@ pub use kchain_core::CheckpointFindingKind;
 use super::topic::{origin_notes, read_checkpoints, CheckpointRecord};
 use crate::error::TopicError;
 use crate::files::CheckpointStore;
-use crate::report::TopicReport;
+use crate::report::{PartitionReport, TopicReport};
 use crate::scan::read_chain;
 
 /// A contradiction between a partition's chain and its signed checkpoints, with the signed
@@ -178,7 +178,6 @@ pub fn check_checkpoints_with(
     options: &CheckOptions,
 ) -> Result<CheckpointReport, TopicError> {
     let topic = report.topic.as_str();
-    let invalid = |e: kchain_core::TrustError| TopicError::Invalid(e.to_string());
     let mut by_partition: HashMap<u32, Vec<&SignedNote>> = HashMap::new();
     for r in records {
         by_partition
@@ -188,6 +187,43 @@ pub fn check_checkpoints_with(
     }
     let mut partitions = Vec::new();
     for pr in &report.partitions {
+        let from_log = by_partition.get(&pr.partition).map(Vec::as_slice);
+        let one = Partition {
+            log,
+            topic,
+            trust,
+            checkpoint_trust,
+        };
+        partitions.push(one.check(pr, from_log.unwrap_or_default(), options)?);
+    }
+    Ok(CheckpointReport {
+        topic: topic.to_owned(),
+        partitions,
+        warnings: Vec::new(),
+    })
+}
+
+/// One topic's chain and trust, for checking its partitions one by one.
+struct Partition<'a> {
+    log: &'a dyn Log,
+    topic: &'a str,
+    trust: &'a Trust,
+    checkpoint_trust: &'a CheckpointTrust,
+}
+
+impl Partition<'_> {
+    /// Judges the verified partition `pr` against the notes for it on the log (`from_log`),
+    /// those handed over and the remembered one; remembers the newest trusted checkpoint
+    /// when there is no finding.
+    fn check(
+        &self,
+        pr: &PartitionReport,
+        from_log: &[&SignedNote],
+        options: &CheckOptions,
+    ) -> Result<PartitionCheckpoints, TopicError> {
+        let (log, topic, trust, checkpoint_trust) =
+            (self.log, self.topic, self.trust, self.checkpoint_trust);
+        let invalid = |e: kchain_core::TrustError| TopicError::Invalid(e.to_string());
         let p = pr.partition;
         let origin = checkpoint_trust.origin(topic, p);
         let policy = checkpoint_trust.policy(trust, topic, p).map_err(invalid)?;
@@ -200,7 +236,6 @@ pub fn check_checkpoints_with(
             .chain(policy.witnesses())
             .cloned()
             .collect();
-        let from_log = by_partition.get(&p).map(Vec::as_slice).unwrap_or_default();
         let notes = origin_notes(
             from_log.iter().copied().chain(&options.handed),
             &known,
@@ -226,7 +261,7 @@ pub fn check_checkpoints_with(
         if let (Some(store), Some(note)) = (&options.store, &judgement.remember) {
             store.save(&options.backend, &origin, note)?;
         }
-        partitions.push(PartitionCheckpoints {
+        Ok(PartitionCheckpoints {
             partition: p,
             origin,
             entries,
@@ -240,13 +275,8 @@ pub fn check_checkpoints_with(
                 detail: f.detail,
                 evidence: f.evidence,
             }),
-        });
+        })
     }
-    Ok(CheckpointReport {
-        topic: topic.to_owned(),
-        partitions,
-        warnings: Vec::new(),
-    })
 }
 
 /// The chain tree's roots at `sizes` (ascending), reading the chain once up to the largest.
