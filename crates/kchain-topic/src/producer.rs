@@ -200,6 +200,25 @@ impl<'k> TopicProducer<'k> {
         Ok(std::mem::take(&mut self.receipts))
     }
 
+    /// Opens the writer of `partition` now, unless it is open, rather than on its first
+    /// batch: a caller that wants to say in its own words which partition's writer cannot
+    /// open (a tip another key signed, a chain that contradicts a signed checkpoint) opens
+    /// them first. Requires `partition < partitions()`.
+    pub fn open_writer(&mut self, partition: u32) -> Result<(), TopicError> {
+        if !self.writers.contains_key(&partition) {
+            let w = open_writer(
+                self.log,
+                &self.topic,
+                partition,
+                self.key,
+                self.encryption,
+                &self.options,
+            )?;
+            self.writers.insert(partition, w);
+        }
+        Ok(())
+    }
+
     /// The writers opened so far, by partition (for their tips and last checkpoints).
     pub fn writers(&self) -> impl Iterator<Item = (u32, &ChainWriter<'k>)> {
         self.writers.iter().map(|(p, w)| (*p, w))
@@ -227,17 +246,7 @@ impl<'k> TopicProducer<'k> {
             return Ok(());
         }
         // Opened before the batch is taken: a writer that cannot open loses no record.
-        if !self.writers.contains_key(&partition) {
-            let w = open_writer(
-                self.log,
-                &self.topic,
-                partition,
-                self.key,
-                self.encryption,
-                &self.options,
-            )?;
-            self.writers.insert(partition, w);
-        }
+        self.open_writer(partition)?;
         let batch = self.batches.remove(&partition).expect("checked above");
         if partition == self.sticky {
             self.sticky = (self.sticky + 1) % self.partitions;

@@ -176,3 +176,23 @@ fn flush_signs_checkpoints_and_encrypted_values_decrypt() {
     let entries: u64 = report.partitions.iter().map(|p| p.summary.entries).sum();
     assert_eq!(entries, 20);
 }
+
+#[test]
+fn a_writer_that_cannot_open_is_named_and_loses_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let topic = topic_with(&log, "prod-foreign", 2);
+    let (a, b) = (key("a", 1), key("b", 2));
+    common::write_chain(&log, &topic, &a, 3, 3);
+    let mut producer =
+        TopicProducer::open(&log, &topic, &b, options(1, Duration::from_secs(60))).unwrap();
+    match producer.open_writer(0) {
+        Err(TopicError::ForeignRecord { partition: 0, .. }) => {}
+        other => panic!("expected ForeignRecord, got {other:?}"),
+    }
+    producer.open_writer(1).unwrap();
+    // The record for partition 0 stays queued while its writer cannot open.
+    assert!(producer.send(None, value(0), Vec::new(), 1).is_err());
+    assert_eq!(log.end_offset(&topic, 0).unwrap(), 3);
+    assert_eq!(producer.writers().map(|(p, _)| p).collect::<Vec<_>>(), [1]);
+}
