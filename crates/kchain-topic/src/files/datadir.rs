@@ -19,6 +19,8 @@
 
 use std::path::{Path, PathBuf};
 
+use kchain_log::{EmbeddedLog, EmbeddedOptions, LogError};
+
 use super::store::CheckpointStore;
 
 /// A data directory and the configuration directory of the anchors that protect it.
@@ -63,6 +65,19 @@ impl DataDir {
     /// The data directory: the root of the embedded log ([`kchain_log::EmbeddedLog::open`]).
     pub fn data(&self) -> &Path {
         &self.data
+    }
+
+    /// The embedded log of this data directory (its `topics/` sit at the root), created
+    /// when `create` is set and it does not exist yet.
+    pub fn embedded_log(
+        &self,
+        create: bool,
+        options: EmbeddedOptions,
+    ) -> Result<EmbeddedLog, LogError> {
+        match create {
+            true => EmbeddedLog::create(&self.data, options),
+            false => EmbeddedLog::open(&self.data, options),
+        }
     }
 
     /// The configuration directory of the anchors.
@@ -215,6 +230,16 @@ mod tests {
         std::fs::create_dir_all(dir.config()).unwrap();
         std::fs::write(dir.config().join("trust.toml"), "").unwrap();
         assert_eq!(dir.trust_file().move_to, None);
+    }
+
+    #[test]
+    fn the_embedded_log_lives_at_the_root_of_the_data_dir() {
+        let (_tmp, dir) = layout();
+        assert!(dir.embedded_log(false, EmbeddedOptions::default()).is_err());
+        let log = dir.embedded_log(true, EmbeddedOptions::default()).unwrap();
+        assert_eq!(log.path(), dir.data());
+        drop(log);
+        dir.embedded_log(false, EmbeddedOptions::default()).unwrap();
     }
 
     #[test]
