@@ -40,6 +40,7 @@
 //! | `producer`    | [`TopicProducer`]: partitioner, batches, a pool of writers       |
 //! | `reader`      | [`VerifyingReader`]: yields records once verified                |
 //! | `verify`      | the parallel verifier of partitions and topics                   |
+//! | `observe`     | its reading: serial, chunked, on several readers at once         |
 //! | `verifier`    | [`TopicVerifier`]: the builder over it, with checkpoints         |
 //! | `report`      | [`TopicReport`], [`PartitionReport`]                             |
 //! | [`checkpoints`] | the companion topic: publish, check, prove, witness            |
