@@ -142,6 +142,21 @@ pub trait Log: Send + Sync {
 
     /// The first offset still stored in the partition.
     fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError>;
+
+    /// Whether opening a reader is cheap (a file handle, not a consumer with its own fetch
+    /// session), so that reading one partition with several readers at once pays. The
+    /// default, `false`, suits a networked backend.
+    fn cheap_readers(&self) -> bool {
+        false
+    }
+
+    /// Whether an open appender holds its partition exclusively against every other
+    /// process (a file lock), so that a process appending now and then should open the
+    /// appender for each append and let others in between. The default, `false`, suits a
+    /// broker that serves any number of producers.
+    fn exclusive_appenders(&self) -> bool {
+        false
+    }
 }
 
 /// Appends batches to one partition.

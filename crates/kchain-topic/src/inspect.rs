@@ -7,7 +7,7 @@ use kchain_core::{to_hex, ChainContext, ChainId, Hash, Observation, SigCheck, Tr
 use kchain_log::Log;
 
 use crate::error::TopicError;
-use crate::verify::observe_record;
+use crate::scan::observe_record;
 
 /// One row of an inspection.
 #[derive(Clone, Debug, PartialEq, Eq)]

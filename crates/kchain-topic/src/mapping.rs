@@ -38,3 +38,10 @@ pub fn meta_of(record: &Record) -> Result<ChainMeta, kchain_core::MetaError> {
             .map(|h| (h.name.as_str(), h.value.as_slice())),
     )
 }
+
+/// Turns a log record's header list into (name, value) pairs.
+pub(crate) fn header_pairs(headers: &[Header]) -> impl Iterator<Item = (&str, &[u8])> + Clone {
+    headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.as_slice()))
+}

@@ -33,9 +33,8 @@ use kchain_core::{
 use kchain_log::{Log, Reader, RecordView, StoredRecord};
 
 use crate::error::TopicError;
-use crate::mapping::item_of;
-use crate::verify::{expectations, observe_record};
-use crate::writer::header_pairs;
+use crate::mapping::{header_pairs, item_of};
+use crate::scan::{expectations, observe_record};
 
 /// How long a reader waits, by its own clock, for the signature of records it has read
 /// without one before it calls them `unsigned` (see `docs/pending.md`). Record timestamps

@@ -2,6 +2,8 @@
 //! partition's raw records, change them, and write them back without the chained writer.
 //! The demo and the tamper tests use them to show what the verifier catches.
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kchain_core::{
@@ -147,15 +149,53 @@ pub fn hide_batch_behind_index(
     offset: u64,
     mutate: impl FnOnce(&mut [Record]),
 ) -> Result<u64, TopicError> {
-    use std::fs;
-    let bad = |what: String| TopicError::Invalid(what);
-    let io = |e: std::io::Error| TopicError::Invalid(format!("attacker I/O: {e}"));
     let dir = log
         .path()
         .join("topics")
         .join(topic)
         .join(partition.to_string());
-    let mut bases: Vec<u64> = fs::read_dir(&dir)
+    let (base, seg_path) = segment_holding(&dir, offset)?;
+    let seg = fs::read(&seg_path).map_err(io)?;
+    let (pos, len, _, count) = batches(&seg)
+        .into_iter()
+        .find(|b| b.2 == offset)
+        .ok_or_else(|| bad(format!("no batch starts at offset {offset}")))?;
+    let original = &seg[pos as usize..(pos + len) as usize];
+    let mut records = read_batch(log, topic, partition, offset, count as usize)?;
+    mutate(&mut records);
+    if let Some(last) = records.last_mut() {
+        last.headers
+            .push(kchain_log::Header::new("x-padding", original.to_vec()));
+    }
+    let tampered = encode_at(offset, &records)?;
+    let mut new_seg = seg[..pos as usize].to_vec();
+    new_seg.extend_from_slice(&tampered);
+    new_seg.extend_from_slice(&seg[(pos + len) as usize..]);
+    let hidden = pos + tampered.len() as u64 - len;
+    let mut index = Vec::new();
+    for (at, _, first, _) in batches(&new_seg) {
+        let at = if first == offset { hidden } else { at };
+        if at > 0 {
+            index.extend_from_slice(&((first - base) as u32).to_be_bytes());
+            index.extend_from_slice(&(at as u32).to_be_bytes());
+        }
+    }
+    fs::write(&seg_path, &new_seg).map_err(io)?;
+    fs::write(dir.join(format!("{base:020}.index")), &index).map_err(io)?;
+    Ok(hidden)
+}
+
+fn bad(what: String) -> TopicError {
+    TopicError::Invalid(what)
+}
+
+fn io(e: std::io::Error) -> TopicError {
+    TopicError::Invalid(format!("attacker I/O: {e}"))
+}
+
+/// The base offset and file of the segment of partition directory `dir` that holds `offset`.
+fn segment_holding(dir: &Path, offset: u64) -> Result<(u64, PathBuf), TopicError> {
+    let mut bases: Vec<u64> = fs::read_dir(dir)
         .map_err(io)?
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
@@ -168,45 +208,48 @@ pub fn hide_batch_behind_index(
         .rev()
         .find(|&&b| b <= offset)
         .ok_or_else(|| bad(format!("no segment holds offset {offset}")))?;
-    let seg_path = dir.join(format!("{base:020}.log"));
-    let seg = fs::read(&seg_path).map_err(io)?;
+    Ok((base, dir.join(format!("{base:020}.log"))))
+}
 
-    // Batch headers: base_offset at bytes 8..16, record_count 16..20, payload_len 20..24.
-    let batches = |bytes: &[u8]| -> Vec<(u64, u64, u64, u32)> {
-        let mut out = Vec::new();
-        let mut pos = 0usize;
-        while pos + 40 <= bytes.len() {
-            let h = &bytes[pos..pos + 40];
-            let first = u64::from_be_bytes(h[8..16].try_into().expect("8 bytes"));
-            let count = u32::from_be_bytes(h[16..20].try_into().expect("4 bytes"));
-            let len = 40 + u32::from_be_bytes(h[20..24].try_into().expect("4 bytes")) as usize;
-            out.push((pos as u64, len as u64, first, count));
-            pos += len;
-        }
-        out
-    };
-    let (pos, len, _, count) = batches(&seg)
-        .into_iter()
-        .find(|b| b.2 == offset)
-        .ok_or_else(|| bad(format!("no batch starts at offset {offset}")))?;
-    let original = &seg[pos as usize..(pos + len) as usize];
+/// The batches of a segment: (byte position, length, first offset, record count). Batch
+/// headers: base_offset at bytes 8..16, record_count 16..20, payload_len 20..24.
+fn batches(bytes: &[u8]) -> Vec<(u64, u64, u64, u32)> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos + 40 <= bytes.len() {
+        let h = &bytes[pos..pos + 40];
+        let first = u64::from_be_bytes(h[8..16].try_into().expect("8 bytes"));
+        let count = u32::from_be_bytes(h[16..20].try_into().expect("4 bytes"));
+        let len = 40 + u32::from_be_bytes(h[20..24].try_into().expect("4 bytes")) as usize;
+        out.push((pos as u64, len as u64, first, count));
+        pos += len;
+    }
+    out
+}
 
-    let mut records = Vec::with_capacity(count as usize);
+/// The `count` records from `offset` of a partition.
+fn read_batch(
+    log: &kchain_log::EmbeddedLog,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+    count: usize,
+) -> Result<Vec<Record>, TopicError> {
+    let mut records = Vec::with_capacity(count);
     let mut reader = log.reader(topic, partition, offset)?;
-    while records.len() < count as usize {
-        let got = reader.poll(count as usize - records.len(), Duration::from_millis(500))?;
+    while records.len() < count {
+        let got = reader.poll(count - records.len(), Duration::from_millis(500))?;
         if got.is_empty() {
             return Err(bad(format!("the batch at offset {offset} is not readable")));
         }
         records.extend(got.into_iter().map(|r| r.record));
     }
-    mutate(&mut records);
-    if let Some(last) = records.last_mut() {
-        last.headers
-            .push(kchain_log::Header::new("x-padding", original.to_vec()));
-    }
+    Ok(records)
+}
 
-    // Encode the new batch at base offset `offset` in a scratch log: filler records first.
+/// `records` encoded as one embedded-log batch at base offset `offset`, by kchain's own
+/// encoder: appended to a scratch log after `offset` filler records.
+fn encode_at(offset: u64, records: &[Record]) -> Result<Vec<u8>, TopicError> {
     let scratch = std::env::temp_dir().join(format!(
         "kchain-attacker-{}-{}",
         std::process::id(),
@@ -231,27 +274,11 @@ pub fn hide_batch_behind_index(
             .join("topics/scratch/0")
             .join(format!("{:020}.log", 0));
         let filler_len = fs::metadata(&scratch_seg).map_err(io)?.len() as usize;
-        app.append(&records)?;
+        app.append(records)?;
         drop(app);
         let bytes = fs::read(&scratch_seg).map_err(io)?;
         Ok(bytes[filler_len..].to_vec())
     })();
     let _ = fs::remove_dir_all(&scratch);
-    let tampered = encoded?;
-
-    let mut new_seg = seg[..pos as usize].to_vec();
-    new_seg.extend_from_slice(&tampered);
-    new_seg.extend_from_slice(&seg[(pos + len) as usize..]);
-    let hidden = pos + tampered.len() as u64 - len;
-    let mut index = Vec::new();
-    for (at, _, first, _) in batches(&new_seg) {
-        let at = if first == offset { hidden } else { at };
-        if at > 0 {
-            index.extend_from_slice(&((first - base) as u32).to_be_bytes());
-            index.extend_from_slice(&(at as u32).to_be_bytes());
-        }
-    }
-    fs::write(&seg_path, &new_seg).map_err(io)?;
-    fs::write(dir.join(format!("{base:020}.index")), &index).map_err(io)?;
-    Ok(hidden)
+    encoded
 }

@@ -16,7 +16,7 @@ use kchain_core::{
     Item, Observation, RecordPlace, SigCheck, SignedNote, Trust, TrustedWriter, WriterKey,
     ENTRY_VERSION, H_ENC, NONCE_LEN, ZERO_HASH,
 };
-use kchain_log::{Appender, Header, Log, Record};
+use kchain_log::{Appender, Log, Record};
 use rayon::prelude::*;
 
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
@@ -235,14 +235,51 @@ impl<'k> ChainWriter<'k> {
         Ok(receipt)
     }
 
+    /// Appends one signed batch: the stages of the module diagram, in order.
     fn append_batch(&mut self, mut items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
-        let (first_height, mut prev) = match self.tip {
+        let (first_height, prev) = match self.tip {
             Some((h, hash)) => (h + 1, hash),
             None => (0, ZERO_HASH),
         };
         // Only the entry hashes form a sequence (each needs the one before); encryption, item
         // hashing and record building run in parallel around it.
         let parallel = items.len() >= 256;
+        let leaves = self.seal_and_hash(&mut items, first_height, parallel)?;
+        let links = link(self.chain, first_height, prev, &items, &leaves);
+        let n = items.len();
+        let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
+        let tree_hashes: Vec<Hash> = match self.checkpoints {
+            Some(_) => links.iter().map(|(_, hash)| *hash).collect(),
+            None => Vec::new(),
+        };
+        let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
+        let records = build_records(items, links, first_height, signature, parallel);
+        // The checkpoint tree grows on its own thread while this one appends (the parallel
+        // stages above are over, so it takes a core that would idle). A failed append
+        // poisons the writer, so a tree ahead of the log is never signed.
+        if let Some(c) = &mut self.checkpoints {
+            c.push_all(tree_hashes);
+        }
+        let first = self.append_records(records, parallel)?;
+        let tip_height = first_height + n as u64 - 1;
+        self.tip = Some((tip_height, tip_hash));
+        Ok(AppendReceipt {
+            records: n as u64,
+            first_offset: first,
+            last_offset: first + n as u64 - 1,
+            tip_height,
+            tip_hash,
+        })
+    }
+
+    /// Encrypts the values of `items` (when this writer encrypts) and returns their leaf
+    /// hashes, in parallel for a large batch.
+    fn seal_and_hash(
+        &mut self,
+        items: &mut [Item],
+        first_height: u64,
+        parallel: bool,
+    ) -> Result<Vec<Hash>, TopicError> {
         let mut nonces = Vec::new();
         if self.encryption.is_some() {
             // The kernel's random generator costs about 30 ns a nonce: off the sequential path.
@@ -267,7 +304,7 @@ impl<'k> ChainWriter<'k> {
             first_height,
             nonces: &nonces,
         };
-        let leaves: Vec<Hash> = if parallel {
+        Ok(if parallel {
             items
                 .par_iter_mut()
                 .enumerate()
@@ -285,66 +322,12 @@ impl<'k> ChainWriter<'k> {
                     it.as_ref().leaf_hash(&mut self.scratch)
                 })
                 .collect()
-        };
-        let n = items.len();
-        // links[i] = (prev of record i, entry hash of record i)
-        let mut links = Vec::with_capacity(n);
-        for (i, (item, leaf)) in items.iter().zip(&leaves).enumerate() {
-            let hash = EntryHeader {
-                version: ENTRY_VERSION,
-                chain: self.chain,
-                height: first_height + i as u64,
-                prev,
-                timestamp_ms: item.timestamp_ms,
-                items_root: *leaf,
-                item_count: 1,
-            }
-            .hash();
-            links.push((prev, hash));
-            prev = hash;
-        }
-        let tree_hashes: Vec<Hash> = match self.checkpoints {
-            Some(_) => links.iter().map(|(_, hash)| *hash).collect(),
-            None => Vec::new(),
-        };
-        let tip_hash = prev;
-        let signature = Some((self.key.id(), self.key.sign_entry(&tip_hash)));
-        let build = |(i, (item, (prev, _))): (usize, (Item, (Hash, Hash)))| {
-            let meta = ChainMeta {
-                version: ENTRY_VERSION,
-                height: first_height + i as u64,
-                prev,
-                signature: if i + 1 == n { signature } else { None },
-            };
-            Record {
-                key: item.key,
-                value: item.value,
-                headers: record_headers(&meta, item.headers),
-                timestamp_ms: item.timestamp_ms,
-            }
-        };
-        let records: Vec<Record> = if parallel {
-            items
-                .into_par_iter()
-                .zip(links)
-                .enumerate()
-                .map(build)
-                .collect()
-        } else {
-            items
-                .into_iter()
-                .zip(links)
-                .enumerate()
-                .map(build)
-                .collect()
-        };
-        let height = first_height + n as u64;
-        // The checkpoint tree grows on its own thread while this one appends (the parallel
-        // stages above are over, so it takes a core that would idle). A failed append
-        // poisons the writer, so a tree ahead of the log is never signed.
-        if let Some(c) = &mut self.checkpoints {
-            c.push_all(tree_hashes);
-        }
+        })
+    }
+
+    /// Appends `records` and checks that each landed where this writer expected it (one
+    /// writer per partition, checked); returns the first one's offset.
+    fn append_records(&mut self, records: Vec<Record>, parallel: bool) -> Result<u64, TopicError> {
         let offsets = self.appender.append(&records)?;
         if parallel {
             // Freeing a batch's buffers is a measurable share of append time.
@@ -352,7 +335,6 @@ impl<'k> ChainWriter<'k> {
         } else {
             drop(records);
         }
-        // One writer per partition, checked: every record must land where we expected it.
         for (i, &off) in offsets.iter().enumerate() {
             let expected = self.next_offset + i as u64;
             if off != expected {
@@ -365,15 +347,8 @@ impl<'k> ChainWriter<'k> {
             }
         }
         let first = self.next_offset;
-        self.next_offset += n as u64;
-        self.tip = Some((height - 1, prev));
-        Ok(AppendReceipt {
-            records: n as u64,
-            first_offset: first,
-            last_offset: first + n as u64 - 1,
-            tip_height: height - 1,
-            tip_hash: prev,
-        })
+        self.next_offset += offsets.len() as u64;
+        Ok(first)
     }
 
     /// Forces appended records to stable storage, then publishes a checkpoint if checkpoints
@@ -384,6 +359,74 @@ impl<'k> ChainWriter<'k> {
             self.checkpoint()?;
         }
         Ok(())
+    }
+}
+
+/// The links of a batch whose first entry is at `first_height` after `prev`: for each item,
+/// (the entry hash before it, its own entry hash). The one sequential stage.
+fn link(
+    chain: ChainId,
+    first_height: u64,
+    mut prev: Hash,
+    items: &[Item],
+    leaves: &[Hash],
+) -> Vec<(Hash, Hash)> {
+    let mut links = Vec::with_capacity(items.len());
+    for (i, (item, leaf)) in items.iter().zip(leaves).enumerate() {
+        let hash = EntryHeader {
+            version: ENTRY_VERSION,
+            chain,
+            height: first_height + i as u64,
+            prev,
+            timestamp_ms: item.timestamp_ms,
+            items_root: *leaf,
+            item_count: 1,
+        }
+        .hash();
+        links.push((prev, hash));
+        prev = hash;
+    }
+    links
+}
+
+/// The log records of a batch: each item with its `kchain.*` headers, the last one also
+/// with `signature` over its entry hash.
+fn build_records(
+    items: Vec<Item>,
+    links: Vec<(Hash, Hash)>,
+    first_height: u64,
+    signature: (kchain_core::KeyId, kchain_core::Signature),
+    parallel: bool,
+) -> Vec<Record> {
+    let n = items.len();
+    let build = |(i, (item, (prev, _))): (usize, (Item, (Hash, Hash)))| {
+        let meta = ChainMeta {
+            version: ENTRY_VERSION,
+            height: first_height + i as u64,
+            prev,
+            signature: (i + 1 == n).then_some(signature),
+        };
+        Record {
+            key: item.key,
+            value: item.value,
+            headers: record_headers(&meta, item.headers),
+            timestamp_ms: item.timestamp_ms,
+        }
+    };
+    if parallel {
+        items
+            .into_par_iter()
+            .zip(links)
+            .enumerate()
+            .map(build)
+            .collect()
+    } else {
+        items
+            .into_iter()
+            .zip(links)
+            .enumerate()
+            .map(build)
+            .collect()
     }
 }
 
@@ -414,7 +457,7 @@ impl Sealer<'_> {
     }
 }
 
-fn item_size(it: &Item) -> usize {
+pub(crate) fn item_size(it: &Item) -> usize {
     it.key.as_ref().map_or(0, Vec::len)
         + it.value.as_ref().map_or(0, Vec::len)
         + it.headers
@@ -489,11 +532,4 @@ fn read_own_tip(
         })),
         Observation::Malformed { error, .. } => Err(foreign(error.to_string())),
     }
-}
-
-/// Turns a log record's header list into (name, value) pairs.
-pub(crate) fn header_pairs(headers: &[Header]) -> impl Iterator<Item = (&str, &[u8])> + Clone {
-    headers
-        .iter()
-        .map(|h| (h.name.as_str(), h.value.as_slice()))
 }

@@ -207,3 +207,37 @@ fn checkpoints_witnesses_and_proofs_work_through_kafka() {
     assert_eq!(v.index, 77);
     assert_eq!(v.item.unwrap().value, item(77).value);
 }
+
+#[test]
+fn a_producer_spreads_keys_over_partitions_as_kafka_does_and_everything_verifies() {
+    use kchain_topic::{partition_for_key, ProducerOptions, TopicProducer, TopicVerifier};
+    let log = kafka();
+    let t = unique_topic("producer");
+    let config = TopicConfig {
+        partitions: 3,
+        retention_ms: None,
+    };
+    log.create_topic(&t, &config).unwrap();
+    let key = key("w", 14);
+    let mut producer = TopicProducer::open(&log, &t, &key, ProducerOptions::default()).unwrap();
+    let mut expected = [0u64; 3];
+    for i in 0..60u64 {
+        let k = format!("k{}", i % 7).into_bytes();
+        let p = producer
+            .send(Some(k.clone()), Some(vec![1]), vec![], 1)
+            .unwrap();
+        assert_eq!(p, partition_for_key(&k, 3));
+        expected[p as usize] += 1;
+    }
+    producer.flush().unwrap();
+    let report = TopicVerifier::new(&trust_for(&[&key]))
+        .verify_chains(&log, &t)
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+    let entries: Vec<u64> = report
+        .partitions
+        .iter()
+        .map(|p| p.summary.entries)
+        .collect();
+    assert_eq!(entries, expected);
+}

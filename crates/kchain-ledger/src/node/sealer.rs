@@ -127,7 +127,7 @@ impl Sealer {
                 g.chain
             )));
         }
-        let hold = opts.hold_appenders.unwrap_or(log.backend() != "embedded");
+        let hold = opts.hold_appenders.unwrap_or(!log.exclusive_appenders());
         Ok(Sealer {
             pool: Pool::open(log, &g.topics.transactions, &chain.tip().sources)?,
             blocks_out: SharedAppender::new(&g.topics.blocks, 0, hold),

@@ -289,6 +289,16 @@ impl Log for EmbeddedLog {
         "embedded"
     }
 
+    /// A reader is a file handle and a position.
+    fn cheap_readers(&self) -> bool {
+        true
+    }
+
+    /// An appender holds the partition's lock file.
+    fn exclusive_appenders(&self) -> bool {
+        true
+    }
+
     fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError> {
         let durable = self.opts.fsync != FsyncPolicy::Never;
         topic::create(&self.topics_dir(), name, config, durable)?;

@@ -17,8 +17,9 @@ use std::path::Path;
 use kchain_core::Keyring;
 use zeroize::Zeroize;
 
+use super::disk::private_options;
+use super::keys::read_secret_file;
 use crate::error::TopicError;
-use crate::files::{private_options, read_secret_file};
 
 /// Reads a keyring file. Refuses one that group or others can read, as ssh does with keys.
 pub fn read_keyring_file(path: &Path) -> Result<Keyring, TopicError> {

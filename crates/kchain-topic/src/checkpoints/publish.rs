@@ -1,0 +1,246 @@
+//! The writer's side of checkpoints: an incremental chain tree beside the chain, and a
+//! signed checkpoint every N entries or T seconds and on flush.
+//!
+//! ```text
+//!  ChainWriter ── entry hashes ──► BackgroundTree ──► every N entries / T seconds / flush:
+//!                                                     sign "origin\nsize\nroot\n" (writer key)
+//!                                                     remember it (CheckpointStore), then
+//!                                                     append it to <topic>.checkpoints
+//! ```
+//!
+//! A writer never signs a checkpoint inconsistent with one it signed before: on opening, it
+//! rebuilds the tree from the chain and holds it against the newest checkpoint its key
+//! signed, on the checkpoints topic or in its own memory.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use kchain_core::merkle::{self, TreeBuilder};
+use kchain_core::{
+    chain_leaf, Checkpoint, Hash, NoteSigner, SignedNote, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
+};
+use kchain_log::Log;
+
+use super::topic::{
+    checkpoints_topic, origin_notes, partition_origin, publish_note, read_checkpoints,
+};
+use super::tree_worker::BackgroundTree;
+use crate::error::TopicError;
+use crate::files::CheckpointStore;
+use crate::scan::read_chain;
+
+/// When a writer publishes checkpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    /// Publish once this many entries were appended since the last checkpoint.
+    pub every_entries: u64,
+    /// Publish once this long has passed since the last checkpoint (checked on append).
+    pub every: Duration,
+    /// The origin namespace (see [`partition_origin`]).
+    pub namespace: String,
+    /// Where the writer remembers the newest checkpoint it signed, outside the log (by
+    /// default beside its key file). With it, a writer whose log was truncated or rewritten
+    /// below what it signed refuses to sign, even when the checkpoints topic was emptied too.
+    pub store: Option<CheckpointStore>,
+    /// The identity of the log (see [`CheckpointStore`]).
+    pub backend: String,
+}
+
+impl Default for CheckpointOptions {
+    /// Every 100,000 entries or 10 seconds: one small record and one signature per interval,
+    /// far below 1% of produce throughput.
+    fn default() -> Self {
+        CheckpointOptions {
+            every_entries: 100_000,
+            every: Duration::from_secs(10),
+            namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+            store: None,
+            backend: String::new(),
+        }
+    }
+}
+
+/// What a [`crate::ChainWriter`] keeps to publish checkpoints: its chain tree, its note key
+/// and the last checkpoint it signed.
+pub(crate) struct CheckpointState<'l> {
+    log: &'l dyn Log,
+    topic: String,
+    partition: u32,
+    origin: String,
+    signer: NoteSigner,
+    options: CheckpointOptions,
+    tree: BackgroundTree,
+    last: Option<(SignedNote, Checkpoint)>,
+    last_time: Instant,
+}
+
+impl<'l> CheckpointState<'l> {
+    /// Rebuilds the chain tree of a partition whose chain ends at `tip` (reading the chain
+    /// once) and checks it against the newest checkpoint this key signed for it: a writer
+    /// never signs a checkpoint inconsistent with one it signed before.
+    pub(crate) fn open(
+        log: &'l dyn Log,
+        topic: &str,
+        partition: u32,
+        key: &WriterKey,
+        tip: Option<(u64, Hash)>,
+        options: CheckpointOptions,
+    ) -> Result<Self, TopicError> {
+        let signer = key.note_signer().map_err(|e| {
+            TopicError::Invalid(format!(
+                "writer key '{}' cannot sign checkpoints: {e}",
+                key.name()
+            ))
+        })?;
+        let origin = partition_origin(&options.namespace, topic, partition);
+        let (last, source) = last_signed(log, topic, partition, &origin, &signer, &options)?;
+        let count = tip.map_or(0, |(h, _)| h + 1);
+        let mut tree = TreeBuilder::new();
+        let last_size = last.as_ref().map(|(_, c)| c.size());
+        let mut root_at_last = (last_size == Some(0)).then(merkle::empty_root);
+        read_chain(log, topic, partition, count, &mut |_, h, _| {
+            tree.push(&chain_leaf(h));
+            if Some(tree.size()) == last_size {
+                root_at_last = Some(tree.root());
+            }
+        })?;
+        if let Some((_, c)) = &last {
+            if let Some(why) = kchain_core::signer_contradiction(c, count, root_at_last.as_ref()) {
+                return Err(TopicError::Invalid(format!(
+                    "{origin}: refusing to sign: {why}; this writer signed size {} with root {} \
+                     ({source}) and never signs two inconsistent checkpoints",
+                    c.size(),
+                    hex::encode(c.root())
+                )));
+            }
+        }
+        Ok(CheckpointState {
+            log,
+            topic: topic.to_owned(),
+            partition,
+            origin,
+            signer,
+            options,
+            tree: BackgroundTree::start(tree)?,
+            last,
+            last_time: Instant::now(),
+        })
+    }
+
+    /// Adds the next entries (the first at height = the tree's size) to the chain tree.
+    pub(crate) fn push_all(&mut self, entry_hashes: Vec<Hash>) {
+        self.tree.push_all(entry_hashes);
+    }
+
+    /// Whether a checkpoint is due: enough entries or time since the last.
+    pub(crate) fn due(&self) -> bool {
+        let signed = self.last.as_ref().map_or(0, |(_, c)| c.size());
+        let pending = self.tree.size() - signed;
+        pending > 0
+            && (pending >= self.options.every_entries.max(1)
+                || self.last_time.elapsed() >= self.options.every)
+    }
+
+    pub(crate) fn last(&self) -> Option<&SignedNote> {
+        self.last.as_ref().map(|(n, _)| n)
+    }
+
+    /// Signs and publishes a checkpoint of the tree as it is, unless the last one already
+    /// covers it. The tree only grows by this writer's own entries after it was checked
+    /// against the last signed checkpoint, so the new one extends the last.
+    pub(crate) fn publish(&mut self) -> Result<Option<SignedNote>, TopicError> {
+        let (size, root) = self.tree.root()?;
+        if let Some((_, c)) = &self.last {
+            if size < c.size() || (size == c.size() && root != *c.root()) {
+                return Err(TopicError::Invalid(format!(
+                    "{}: refusing to sign size {size}: it contradicts the signed size {}",
+                    self.origin,
+                    c.size()
+                )));
+            }
+            if size == c.size() {
+                return Ok(None);
+            }
+        }
+        if size == 0 {
+            return Ok(None);
+        }
+        let checkpoint = Checkpoint::new(&self.origin, size, root)
+            .map_err(|e| TopicError::Invalid(format!("{}: {e}", self.origin)))?;
+        let note = checkpoint.sign(&self.signer);
+        // Remembered before it is published: the writer's memory is never behind the log.
+        if let Some(store) = &self.options.store {
+            store.save(&self.options.backend, &self.origin, &note)?;
+        }
+        publish_note(self.log, &self.topic, self.partition, &note)?;
+        self.last = Some((note.clone(), checkpoint));
+        self.last_time = Instant::now();
+        Ok(Some(note))
+    }
+}
+
+/// The newest checkpoint `signer` signed for `origin`: on the checkpoints topic, or in the
+/// writer's own memory (`options.store`), whichever is larger, with where it was found.
+/// Refuses when the key signed two roots for one size (its key was used elsewhere).
+fn last_signed(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    origin: &str,
+    signer: &NoteSigner,
+    options: &CheckpointOptions,
+) -> Result<(Option<(SignedNote, Checkpoint)>, String), TopicError> {
+    let own = [signer.verifier()];
+    let records = read_checkpoints(log, topic)?;
+    let mine = origin_notes(
+        records
+            .iter()
+            .filter(|r| r.chain_partition == partition)
+            .map(|r| &r.note),
+        &own,
+        origin,
+    );
+    let remembered = match &options.store {
+        Some(store) => store.load(&options.backend, origin)?,
+        None => None,
+    };
+    let mut by_size: HashMap<u64, Hash> = HashMap::new();
+    let mut newest: Option<(SignedNote, Checkpoint)> = None;
+    for (n, from_memory) in mine
+        .iter()
+        .map(|n| (n, false))
+        .chain(remembered.iter().map(|n| (n, true)))
+    {
+        let Ok(c) = Checkpoint::parse(n.text()) else {
+            continue;
+        };
+        if by_size
+            .insert(c.size(), *c.root())
+            .is_some_and(|r| r != *c.root())
+        {
+            return Err(TopicError::Invalid(format!(
+                "{origin}: this key already signed two checkpoints of size {}; refusing to \
+                 sign more",
+                c.size()
+            )));
+        }
+        let newer = newest.as_ref().is_none_or(|(_, b)| c.size() > b.size());
+        if newer || (from_memory && newest.as_ref().is_some_and(|(_, b)| b.size() == c.size())) {
+            newest = Some((n.clone(), c));
+        }
+    }
+    let source = match (&options.store, &newest, &remembered) {
+        (Some(store), Some((n, _)), Some(r)) if n == r => format!(
+            "remembered in {}",
+            store.path(&options.backend, origin).display()
+        ),
+        _ => format!("on {}", checkpoints_topic(topic)),
+    };
+    // The memory catches up with what the topic shows this key signed.
+    if let (Some(store), Some((n, _))) = (&options.store, &newest) {
+        if remembered.as_ref() != Some(n) {
+            store.save(&options.backend, origin, n)?;
+        }
+    }
+    Ok((newest, source))
+}

@@ -1,0 +1,236 @@
+//! Observing a partition's records for the verifier: lent by a reader without copies, in
+//! chunks, and with several readers at once, each observation with its decryption outcome
+//! when a keyring is given.
+//!
+//! ```text
+//!  worker 1: read chunk 0, observe ─┐
+//!  worker 2: read chunk 1, observe ─┼─► reorder ─► Tally::push ─► ChainVerifier (in order)
+//!  worker 1: read chunk 2, observe ─┘     (at most 2 chunks per worker ahead)
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use kchain_core::{ChainContext, ChainVerifier, Observation};
+use kchain_log::{Log, LogError, Reader};
+
+use crate::decrypt::{Checked, Decrypting, EncryptionSummary};
+use crate::error::TopicError;
+use crate::scan::STALL;
+
+/// Stored bytes that fail the log's integrity checks are evidence about the partition (a
+/// finding at `offset`, where reading stopped), not a failure of the verifier; any other
+/// error is returned as it is.
+pub(crate) fn corrupt_or(e: TopicError, offset: u64) -> Result<(u64, LogError), TopicError> {
+    match e {
+        TopicError::Log(e @ LogError::Corruption { .. }) => Ok((offset, e)),
+        e => Err(e),
+    }
+}
+
+/// Decryption outcomes, tallied in log order beside the chain verifier. A record counts when
+/// the verifier had no finding yet as it took the record, so the tally does not depend on
+/// how the partition was cut into chunks.
+pub(crate) struct Tally {
+    pub(crate) summary: Option<EncryptionSummary>,
+}
+
+impl Tally {
+    pub(crate) fn push(
+        &mut self,
+        verifier: &mut ChainVerifier,
+        o: Observation,
+        checked: Option<Checked>,
+    ) {
+        if let (Some(s), Some(c), Observation::Entry(e)) = (&mut self.summary, checked, &o) {
+            if verifier.finding().is_none() {
+                s.add(e.offset, e.height, c);
+            }
+        }
+        verifier.push(o);
+    }
+}
+
+/// A chunk's observations, and where it stopped at a corrupt batch, if it did.
+type Observed = (Vec<(Observation, Option<Checked>)>, Option<(u64, LogError)>);
+
+/// What observing a record needs: the chain, and the keyring to decrypt with, if any.
+pub(crate) type ObserveCtx<'c, 'a> = (&'c ChainContext<'a>, Option<&'c Decrypting<'a>>);
+
+/// A partition's offsets `start..end`, cut into chunks of `chunk` offsets.
+pub(crate) struct ChunkRange<'a> {
+    pub(crate) log: &'a dyn Log,
+    pub(crate) topic: &'a str,
+    pub(crate) partition: u32,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) chunk: u64,
+}
+
+impl ChunkRange<'_> {
+    /// Reads chunk `j` and observes its records, up to a corrupt batch if there is one (its
+    /// offset and error come second).
+    fn observe_chunk(
+        &self,
+        ctx: ObserveCtx<'_, '_>,
+        j: u64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Observed, TopicError> {
+        let from = self.start + j * self.chunk;
+        let to = (from + self.chunk).min(self.end);
+        let mut reader = match self.log.reader(self.topic, self.partition, from) {
+            Ok(r) => r,
+            Err(e) => return Ok((Vec::new(), Some(corrupt_or(e.into(), from)?))),
+        };
+        let mut out = Vec::with_capacity((to - from) as usize);
+        loop {
+            match observe_next(
+                reader.as_mut(),
+                to,
+                self.chunk as usize,
+                ctx,
+                scratch,
+                &mut |o, c| out.push((o, c)),
+            ) {
+                Ok(0) => return Ok((out, None)),
+                Ok(_) => {}
+                Err(e) => {
+                    let corrupt = corrupt_or(e, reader.position())?;
+                    return Ok((out, Some(corrupt)));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn verify_parallel(
+        &self,
+        ctx: ObserveCtx<'_, '_>,
+        verifier: &mut ChainVerifier,
+        tally: &mut Tally,
+        workers: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Option<(u64, LogError)>, TopicError> {
+        let chunks = (self.end - self.start).div_ceil(self.chunk);
+        let ahead = 2 * workers as u64;
+        let next = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        // The chunk the verifier needs next; workers wait while they are `ahead` past it.
+        let needed = (Mutex::new(0u64), Condvar::new());
+        let (tx, rx) = sync_channel::<(u64, Result<Observed, TopicError>)>(ahead as usize);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let (next, stop, needed) = (&next, &stop, &needed);
+                s.spawn(move || {
+                    let mut scratch = Vec::new();
+                    loop {
+                        let j = next.fetch_add(1, Ordering::Relaxed);
+                        if j >= chunks || stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let mut n = needed.0.lock().expect("no panics while held");
+                        while j >= *n + ahead && !stop.load(Ordering::Relaxed) {
+                            n = needed.1.wait(n).expect("no panics while held");
+                        }
+                        drop(n);
+                        let res = self.observe_chunk(ctx, j, &mut scratch);
+                        if tx.send((j, res)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let result = (|| {
+                let mut held = BTreeMap::new();
+                let mut want = 0u64;
+                for (j, res) in rx.iter() {
+                    held.insert(j, res);
+                    while let Some(res) = held.remove(&want) {
+                        let (obs, corrupt) = res?;
+                        let n = obs.len() as u64;
+                        for (o, c) in obs {
+                            tally.push(verifier, o, c);
+                        }
+                        progress(n);
+                        if corrupt.is_some() && verifier.finding().is_none() {
+                            return Ok(corrupt);
+                        }
+                        want += 1;
+                        *needed.0.lock().expect("no panics while held") = want;
+                        needed.1.notify_all();
+                        if verifier.finding().is_some() {
+                            return Ok(None);
+                        }
+                    }
+                }
+                Ok(None)
+            })();
+            stop.store(true, Ordering::Relaxed);
+            needed.1.notify_all();
+            drop(rx);
+            result
+        })
+    }
+}
+
+/// Observes one record lent by a reader and, with a keyring, checks that it decrypts.
+pub(crate) fn observe_view(
+    (ctx, decrypting): ObserveCtx<'_, '_>,
+    v: &kchain_log::RecordView<'_>,
+    scratch: &mut Vec<u8>,
+) -> (Observation, Option<Checked>) {
+    let o = kchain_core::observe(
+        ctx,
+        v.offset,
+        v.key,
+        v.value,
+        v.headers.iter(),
+        v.timestamp_ms,
+        scratch,
+    );
+    let checked = match (&o, decrypting) {
+        (Observation::Entry(e), Some(d)) => Some(d.check(e.height, v.value, v.headers.iter())),
+        _ => None,
+    };
+    (o, checked)
+}
+
+/// Observes the next records of `reader` below offset `end` (at most `max`), lending them
+/// from the backend without copies, and hands each observation to `sink`. Returns how many
+/// it observed: 0 once the reader is at `end`. Waits for a slow backend, but not forever.
+/// With a keyring, each observation comes with the record's decryption outcome.
+pub(crate) fn observe_next(
+    reader: &mut dyn Reader,
+    end: u64,
+    max: usize,
+    (ctx, decrypting): ObserveCtx<'_, '_>,
+    scratch: &mut Vec<u8>,
+    sink: &mut dyn FnMut(Observation, Option<Checked>),
+) -> Result<usize, TopicError> {
+    let since = Instant::now();
+    while reader.position() < end {
+        let want = (end - reader.position()).min(max.max(1) as u64) as usize;
+        let mut n = 0;
+        reader.poll_visit(want, Duration::from_millis(500), &mut |v| {
+            if v.offset < end {
+                let (o, checked) = observe_view((ctx, decrypting), v, scratch);
+                sink(o, checked);
+                n += 1;
+            }
+        })?;
+        if n > 0 {
+            return Ok(n);
+        }
+        if since.elapsed() > STALL {
+            return Err(TopicError::Invalid(format!(
+                "reading stalled at offset {} (end offset {end})",
+                reader.position()
+            )));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,152 @@
+//! Reading a partition's chain back in order: the shared first step of every reader of a
+//! chained topic that is not the streaming verifier (checkpoints, proofs, witnesses, the
+//! writer resuming its tree).
+//!
+//! ```text
+//!  Log::reader ──► Chunks (fixed end offset, bounded wait) ──► observe_record
+//!      ──► read_chain: heights contiguous from 0, each links to the one before ──► visit
+//! ```
+
+use std::time::{Duration, Instant};
+
+use kchain_core::{chain_leaf, ChainContext, ChainId, Expectations, Hash, Observation, Trust};
+use kchain_log::{Log, Reader, StoredRecord};
+
+use crate::error::TopicError;
+use crate::mapping::header_pairs;
+
+/// The anchors the trust file holds for a partition.
+pub fn expectations(trust: &Trust, topic: &str, partition: u32) -> Expectations {
+    trust
+        .pin(topic, partition)
+        .map_or_else(Expectations::default, |p| Expectations {
+            genesis: p.genesis,
+            tip: p.tip,
+        })
+}
+
+/// Observes one stored record.
+pub(crate) fn observe_record(
+    ctx: &ChainContext<'_>,
+    r: &StoredRecord,
+    scratch: &mut Vec<u8>,
+) -> Observation {
+    let rec = &r.record;
+    kchain_core::observe(
+        ctx,
+        r.offset,
+        rec.key.as_deref(),
+        rec.value.as_deref(),
+        header_pairs(&rec.headers),
+        rec.timestamp_ms,
+        scratch,
+    )
+}
+
+/// Reads a partition in chunks up to a fixed end offset, waiting for a slow backend but not
+/// forever.
+pub(crate) struct Chunks {
+    reader: Box<dyn Reader>,
+    end: u64,
+    chunk: usize,
+}
+
+pub(crate) const STALL: Duration = Duration::from_secs(30);
+
+impl Chunks {
+    pub(crate) fn new(reader: Box<dyn Reader>, end: u64, chunk: usize) -> Self {
+        Chunks { reader, end, chunk }
+    }
+
+    pub(crate) fn next_chunk(&mut self) -> Result<Option<Vec<StoredRecord>>, TopicError> {
+        let since = Instant::now();
+        while self.reader.position() < self.end {
+            let want = (self.end - self.reader.position()).min(self.chunk as u64) as usize;
+            let mut recs = self.reader.poll(want, Duration::from_millis(500))?;
+            recs.retain(|r| r.offset < self.end);
+            if !recs.is_empty() {
+                return Ok(Some(recs));
+            }
+            if since.elapsed() > STALL {
+                return Err(TopicError::Invalid(format!(
+                    "reading stalled at offset {} (end offset {})",
+                    self.reader.position(),
+                    self.end
+                )));
+            }
+        }
+        Ok(None)
+    }
+}
+/// Reads the entries at heights `0..count` of a partition in order, checking that heights
+/// are contiguous from the partition's start and that each links to the one before, and
+/// hands each (height, entry hash, record) to `visit`. A chain that is not intact up to
+/// `count` is an error: `kchain verify` says what is wrong with it.
+pub(crate) fn read_chain(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    count: u64,
+    visit: &mut dyn FnMut(u64, &Hash, &StoredRecord),
+) -> Result<(), TopicError> {
+    if count == 0 {
+        return Ok(());
+    }
+    let start = log.start_offset(topic, partition)?;
+    let trust = Trust::default();
+    let ctx = ChainContext {
+        topic,
+        chain: ChainId::for_partition(topic, partition),
+        trust: &trust,
+    };
+    let mut chunks = Chunks::new(log.reader(topic, partition, start)?, start + count, 4096);
+    let mut scratch = Vec::new();
+    let mut next = 0u64;
+    let mut prev = kchain_core::ZERO_HASH;
+    let broken = |offset: u64, why: &str| {
+        TopicError::Invalid(format!(
+            "{topic}/{partition}: the chain is not intact at offset {offset} ({why}); run \
+             `kchain verify {topic}`"
+        ))
+    };
+    while let Some(recs) = chunks.next_chunk()? {
+        for r in &recs {
+            match observe_record(&ctx, r, &mut scratch) {
+                Observation::Entry(o) if o.height == next && o.prev == prev => {
+                    visit(o.height, &o.hash, r);
+                    prev = o.hash;
+                    next += 1;
+                }
+                Observation::Entry(o) => {
+                    return Err(broken(
+                        r.offset,
+                        &format!("height {} expected {next}", o.height),
+                    ))
+                }
+                Observation::Malformed { error, .. } => {
+                    return Err(broken(r.offset, &error.to_string()))
+                }
+            }
+        }
+    }
+    if next < count {
+        return Err(TopicError::Invalid(format!(
+            "{topic}/{partition}: the chain has {next} entries, fewer than {count}"
+        )));
+    }
+    Ok(())
+}
+
+/// The chain-tree leaves of heights `0..count`.
+pub(crate) fn chain_leaves(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    count: u64,
+) -> Result<Vec<Hash>, TopicError> {
+    let mut leaves = Vec::with_capacity(count as usize);
+    read_chain(log, topic, partition, count, &mut |_, h, _| {
+        leaves.push(chain_leaf(h))
+    })?;
+    Ok(leaves)
+}
