@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{item, key, open_log, trust_for, unique_topic, write_chain};
-use kchain_core::{CheckpointTrust, DataKey, Keyring};
+use kchain_core::{CheckpointTrust, DataKey, Keyring, TrustFile};
 use kchain_log::{Log, TopicConfig};
 use kchain_topic::{
     check_checkpoints, read_checkpoints, tamper, verify_topic, verify_topic_decrypting,
@@ -15,7 +15,7 @@ use kchain_topic::{
 };
 
 fn policy() -> CheckpointTrust {
-    CheckpointTrust::from_toml("[policy]\n").unwrap().unwrap()
+    TrustFile::from_toml("[policy]\n").unwrap().checkpoints.unwrap()
 }
 
 fn write_with_checkpoints(log: &dyn Log, topic: &str, k: &kchain_core::WriterKey, n: u64) {
