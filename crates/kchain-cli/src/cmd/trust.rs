@@ -1,59 +1,34 @@
-//! `keygen`, `pubkey` and `trust`.
+//! `trust`: the trust file's writer keys and pins.
 
-use anyhow::{bail, Result};
-use kchain_core::{Pin, PublicKey, Trust, TrustedWriter, WriterKey};
-use kchain_topic::{
-    inspect, read_key_file, read_trust_file, verify_topic, write_key_file, write_trust_file,
-    VerifyOptions,
-};
+use anyhow::Result;
+use clap::Subcommand;
+use kchain_core::{Pin, PublicKey, Trust, TrustedWriter};
+use kchain_topic::{inspect, read_trust_file, verify_topic, write_trust_file, VerifyOptions};
 
-use crate::args::{Global, KeygenArgs, TrustCmd};
+use crate::global::{load_trust, open_log, Global};
 use crate::report::topic_text;
-use crate::{load_trust, open_log, Outcome};
+use crate::Outcome;
 
-fn load_or_new_trust(g: &Global) -> Result<Trust> {
-    let path = g.trust_path();
-    Ok(if path.exists() {
-        read_trust_file(&path)?
-    } else {
-        Trust::default()
-    })
-}
-
-pub fn keygen(g: &Global, a: &KeygenArgs) -> Result<Outcome> {
-    let path = g.key_path();
-    if path.exists() {
-        bail!(
-            "key file {} already exists; remove it first or pass --key-file for a new one",
-            path.display()
-        );
-    }
-    let key = WriterKey::generate(&a.name);
-    write_key_file(&path, &key)?;
-    println!(
-        "wrote writer key '{}' to {} (mode 0600)",
-        a.name,
-        path.display()
-    );
-    println!("key id     {}", key.id());
-    println!("public key {}", key.public().to_hex());
-    if !a.no_trust {
-        let mut trust = load_or_new_trust(g)?;
-        trust.add_writer(TrustedWriter {
-            name: a.name.clone(),
-            key: key.public(),
-            topics: a.topics.clone(),
-        });
-        write_trust_file(&g.trust_path(), &trust)?;
-        println!("trusted it in {}", g.trust_path().display());
-    }
-    Ok(Outcome::Clean)
-}
-
-pub fn pubkey(g: &Global) -> Result<Outcome> {
-    let key = read_key_file(&g.key_path())?;
-    println!("{}", key.public().to_hex());
-    Ok(Outcome::Clean)
+#[derive(Subcommand, Debug)]
+pub enum TrustCmd {
+    /// Trust a writer's public key.
+    Add {
+        name: String,
+        /// 64 hex digits, as `kchain pubkey` prints.
+        public_key: String,
+        /// Restrict the key to this topic (repeatable).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+    },
+    /// Verify a topic and pin each partition's genesis and current tip, so that later
+    /// truncation or rewriting is caught.
+    Pin {
+        topic: String,
+        #[arg(long, short)]
+        partition: Option<u32>,
+    },
+    /// Print the trust file.
+    Show,
 }
 
 pub fn trust(g: &Global, cmd: TrustCmd) -> Result<Outcome> {
@@ -76,6 +51,15 @@ pub fn trust(g: &Global, cmd: TrustCmd) -> Result<Outcome> {
         }
         TrustCmd::Pin { topic, partition } => pin(g, &topic, partition),
     }
+}
+
+pub(crate) fn load_or_new_trust(g: &Global) -> Result<Trust> {
+    let path = g.trust_path();
+    Ok(if path.exists() {
+        read_trust_file(&path)?
+    } else {
+        Trust::default()
+    })
 }
 
 /// Verifies the topic, then pins each partition's genesis and tip.

@@ -10,8 +10,8 @@ use kchain_core::{DataKey, DataKeyId, KeyEntry, Keyring};
 use kchain_topic::{read_keyring_file, update_keyring_file, TopicError};
 use serde_json::json;
 
-use crate::args::Global;
-use crate::chain_cmds::now_ms;
+use crate::global::{now_ms, Global};
+use crate::report::utc;
 use crate::Outcome;
 
 #[derive(Subcommand, Debug)]
@@ -156,39 +156,5 @@ pub(crate) fn verify_keyring(g: &Global) -> Result<Option<Keyring>> {
     match &g.keyring {
         Some(path) => existing(path).map(Some),
         None => Ok(None),
-    }
-}
-
-/// `ms` since the Unix epoch as an ISO 8601 UTC time to the second.
-pub(crate) fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level Date
-    // Algorithms").
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::utc(1_700_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(super::utc(951_782_400_000), "2000-02-29T00:00:00Z");
-        assert_eq!(super::utc(-1_000), "1969-12-31T23:59:59Z");
     }
 }

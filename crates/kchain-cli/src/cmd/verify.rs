@@ -1,0 +1,131 @@
+//! `verify`: a topic's chains from genesis, then held against its checkpoints.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use kchain_topic::{verify_topic, verify_topic_decrypting, VerifyOptions};
+
+use crate::cmd::topic::{check_partition, topic_partitions};
+use crate::global::{load_trust, open_log, Global};
+use crate::progress::Progress;
+use crate::report::{checkpoint_json, topic_json, topic_text};
+use crate::Outcome;
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    pub topic: String,
+    #[arg(long, short)]
+    pub partition: Option<u32>,
+    /// Worker threads [default: one per core].
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    #[arg(long)]
+    pub json: bool,
+    /// Where this verifier remembers, per chain, the newest checkpoint that met its policy
+    /// (rollback protection) [default: kchain-state/ beside the trust file].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// A checkpoint file handed over outside the log (`kchain witness export`, `kchain
+    /// checkpoint export`): counts as if read from the log; repeatable.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+}
+
+pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
+    let log = open_log(g, false)?;
+    let trust = load_trust(g)?;
+    // A pinned topic is verified even when the log hides it or some of its partitions: the
+    // verifier reports them missing.
+    let pinned = trust.pinned_partitions(&a.topic);
+    let partitions = match (topic_partitions(log.as_ref(), &a.topic), pinned) {
+        (Ok(n), _) => n,
+        (Err(_), Some(_)) => 0,
+        (Err(e), None) => return Err(e),
+    };
+    let parts: Option<Vec<u32>> = match a.partition {
+        Some(p) => {
+            check_partition(&a.topic, p, partitions.max(pinned.unwrap_or(0)))?;
+            Some(vec![p])
+        }
+        None => None,
+    };
+    let mut total = 0;
+    for p in parts.clone().unwrap_or_else(|| (0..partitions).collect()) {
+        if p < partitions {
+            // Only for the progress bar: a partition whose end cannot be read is reported
+            // by the verifier itself.
+            let end = log.end_offset(&a.topic, p).unwrap_or(0);
+            total += end.saturating_sub(log.start_offset(&a.topic, p).unwrap_or(0));
+        }
+    }
+    let keyring = crate::cmd::crypt::verify_keyring(g)?;
+    // Checkpoints first: one published while the chain is read then covers no more than it.
+    let first = crate::cmd::anchors::read_first(g, log.as_ref(), &a.topic, &a.checkpoints)?;
+    let progress = Progress::new(format!("verifying {}", a.topic), total);
+    let options = VerifyOptions {
+        threads: a.threads,
+        ..VerifyOptions::default()
+    };
+    let (log_ref, parts_ref, on_progress) = (log.as_ref(), parts.as_deref(), &|n| progress.add(n));
+    let report = match &keyring {
+        Some(k) => verify_topic_decrypting(
+            log_ref,
+            &a.topic,
+            parts_ref,
+            &trust,
+            k,
+            options,
+            on_progress,
+        )?,
+        None => verify_topic(log_ref, &a.topic, parts_ref, &trust, options, on_progress)?,
+    };
+    progress.finish();
+    let checkpoints = crate::cmd::anchors::check(
+        g,
+        log.as_ref(),
+        &report,
+        &trust,
+        first,
+        a.state.as_deref(),
+        &a.checkpoints,
+    )?;
+    let mut report = report;
+    let anchored = |p: u32| {
+        checkpoints.as_ref().is_some_and(|c| {
+            c.partitions
+                .iter()
+                .any(|x| x.partition == p && (x.newest.is_some() || x.remembered.is_some()))
+        })
+    };
+    let warnings = kchain_topic::anchor_warnings(&report, &trust, &anchored);
+    report.warnings.extend(warnings);
+    let trust_path = g.trust_path();
+    if g.inside_data_dir(&trust_path) {
+        report.warnings.push(format!(
+            "the trust file {} lies inside the data directory it verifies: whoever can change \
+             the log can change what this verifier trusts; keep it elsewhere (--config-dir, \
+             --trust)",
+            trust_path.display()
+        ));
+    }
+    if a.json {
+        let mut v = topic_json(&report);
+        if let Some(c) = &checkpoints {
+            v["checkpoints"] = checkpoint_json(c);
+        }
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        print!("{}", topic_text(&report));
+        if let Some(c) = &checkpoints {
+            print!("{}", c.to_text());
+        }
+    }
+    Ok(
+        if report.ok() && checkpoints.as_ref().is_none_or(|c| c.ok()) {
+            Outcome::Clean
+        } else {
+            Outcome::Findings
+        },
+    )
+}

@@ -1,0 +1,220 @@
+//! `witness`: cosign checkpoints that extend the last one cosigned; refuse forks.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use kchain_core::{
+    ConsistencyProofFile, Cosigner, Witness, WitnessRefusal, DEFAULT_ORIGIN_NAMESPACE,
+};
+use kchain_topic::{
+    read_secret_file, witness_export, witness_pass, write_secret_file, writer_verifiers,
+    TopicError, WitnessEvent,
+};
+
+use crate::global::{load_trust, open_log, Global};
+use crate::report::write_output;
+use crate::Outcome;
+
+#[derive(Subcommand, Debug)]
+pub enum WitnessCmd {
+    /// Generate a witness key (C2SP signer key, mode 0600) and print its verifier key, the
+    /// line verifiers put in a trust file's `[[witness]]`.
+    Keygen {
+        /// The key name, e.g. witness.example.com/w1 (no spaces, no '+').
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Write the checkpoints this witness cosigned (one per chain, with its cosignature) to
+    /// a file that verifiers pass with `verify --checkpoint FILE`: an anchor outside the log.
+    Export {
+        /// The witness's state directory (as given to `witness run`).
+        #[arg(long)]
+        state: PathBuf,
+        /// The file to write, or `-` for standard output.
+        #[arg(long, short)]
+        output: PathBuf,
+    },
+    /// Follow TOPIC's checkpoints and cosign each one that extends the last this witness
+    /// cosigned (writers trusted by the trust file); refuse forks, with an evidence file.
+    Run {
+        topic: String,
+        #[arg(long)]
+        key: PathBuf,
+        /// Directory of the witness's state: the last cosigned checkpoint per origin, and
+        /// evidence files.
+        #[arg(long)]
+        state: PathBuf,
+        /// Stop once a pass over the checkpoints cosigns nothing new.
+        #[arg(long)]
+        until_idle: bool,
+        /// TOPIC is a ledger's blocks topic (e.g. `demo.blocks`): witness the checkpoints
+        /// its sealers sign, whose keys come from its genesis block.
+        #[arg(long)]
+        ledger: bool,
+        /// Milliseconds between passes.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
+        namespace: String,
+    },
+}
+
+pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
+    match cmd {
+        WitnessCmd::Keygen { name, key } => {
+            let cosigner = Cosigner::generate(&name)?;
+            write_secret_file(&key, "key file", &format!("{}\n", cosigner.to_signer_key()))?;
+            println!(
+                "wrote witness key '{name}' to {} (mode 0600)",
+                key.display()
+            );
+            println!("verifier key {}", cosigner.verifier().to_vkey());
+            Ok(Outcome::Clean)
+        }
+        WitnessCmd::Export { state, output } => {
+            let notes = witness_export(&state)?;
+            if notes.is_empty() {
+                bail!("{} holds no cosigned checkpoint", state.display());
+            }
+            write_output(&output, &kchain_core::bundle_to_json(&notes))?;
+            if output != Path::new("-") {
+                eprintln!(
+                    "wrote {} cosigned checkpoint(s) to {}",
+                    notes.len(),
+                    output.display()
+                );
+            }
+            Ok(Outcome::Clean)
+        }
+        WitnessCmd::Run {
+            topic,
+            key,
+            state,
+            until_idle,
+            ledger,
+            interval_ms,
+            namespace,
+        } => {
+            let cosigner = read_witness_key(&key)?;
+            let writers = if ledger {
+                Vec::new()
+            } else {
+                writer_verifiers(&load_trust(g)?, &topic)
+            };
+            let witness = Witness::new(cosigner.clone(), writers.clone());
+            let log = open_log(g, false)?;
+            let mut outcome = Outcome::Clean;
+            let mut alarmed = std::collections::HashSet::new();
+            loop {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let events = if ledger {
+                    kchain_ledger::witness_ledger_pass(
+                        log.as_ref(),
+                        &topic,
+                        &cosigner,
+                        &state,
+                        &namespace,
+                        now,
+                    )?
+                } else {
+                    witness_pass(
+                        log.as_ref(),
+                        &topic,
+                        &witness,
+                        &writers,
+                        &state,
+                        &namespace,
+                        now,
+                    )?
+                };
+                let mut cosigned = 0;
+                for e in &events {
+                    match e {
+                        WitnessEvent::Cosigned { origin, size } => {
+                            cosigned += 1;
+                            println!("cosigned {origin} size {size}");
+                        }
+                        WitnessEvent::Refused {
+                            origin,
+                            size,
+                            refusal,
+                        } => {
+                            outcome = Outcome::Findings;
+                            println!("REFUSED {origin} size {size}: {refusal}");
+                            if let Some(path) = write_evidence(&state, origin, *size, refusal)? {
+                                println!("  evidence: {}", path.display());
+                            }
+                        }
+                        WitnessEvent::Skipped {
+                            origin,
+                            size,
+                            reason,
+                        } => println!("skipped {origin} size {size}: {reason}"),
+                        WitnessEvent::Alarm {
+                            origin,
+                            size,
+                            detail,
+                            evidence,
+                        } => {
+                            outcome = Outcome::Findings;
+                            // Long-running: alert once per origin, not on every pass.
+                            if alarmed.insert(origin.clone()) {
+                                println!("ALERT {origin} cosigned size {size}: {detail}");
+                                if let Some(path) = evidence {
+                                    println!("  evidence: {}", path.display());
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if until_idle && cosigned == 0 {
+                    return Ok(outcome);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(interval_ms));
+            }
+        }
+    }
+}
+
+/// Writes a refusal's evidence as a consistency proof file (which fails verification the way
+/// the witness saw it fail), for refusals that have evidence.
+fn write_evidence(
+    state: &Path,
+    origin: &str,
+    size: u64,
+    refusal: &WitnessRefusal,
+) -> Result<Option<PathBuf>> {
+    let evidence = match refusal {
+        WitnessRefusal::Fork { evidence, .. } | WitnessRefusal::Inconsistent { evidence, .. } => {
+            evidence
+        }
+        _ => return Ok(None),
+    };
+    let file = ConsistencyProofFile::from(&**evidence);
+    let path = state.join(format!(
+        "evidence-{}-{size}.json",
+        origin.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-',
+            "_"
+        )
+    ));
+    std::fs::write(&path, serde_json::to_string_pretty(&file)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// Reads a witness key file, refusing one that others can read. Errors never show the key.
+fn read_witness_key(path: &Path) -> Result<Cosigner> {
+    let text = read_secret_file(path, "key file", |mode| TopicError::KeyPermissions {
+        path: path.to_owned(),
+        mode,
+    })?;
+    Cosigner::from_signer_key(text.trim())
+        .map_err(|e| anyhow::anyhow!("key file {}: {e}", path.display()))
+}
