@@ -2,7 +2,7 @@
 //! `cmd/`), and what a successful run found.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd::{
     bench, checkpoint, consume, crypt, demo, keys, ledger, node, produce, prove, topic, trust, tx,
@@ -10,9 +10,20 @@ use crate::cmd::{
 };
 use crate::global::Global;
 
+/// `kchain --version`: the release, the git commit it was built from and its features
+/// (stamped by build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KCHAIN_GIT_COMMIT"),
+    ", features: ",
+    env!("KCHAIN_FEATURES"),
+    ")"
+);
+
 /// kchain: tamper-evident, hash-chained and signed topics on Kafka or on an embedded log.
 #[derive(Parser, Debug)]
-#[command(name = "kchain", version, about, long_about = None)]
+#[command(name = "kchain", version = VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -69,6 +80,15 @@ pub enum Command {
     /// A witness: cosign checkpoints that extend the last one cosigned; refuse forks.
     #[command(subcommand)]
     Witness(witness::WitnessCmd),
+    /// Print a shell completion script, generated from these definitions (e.g. `kchain
+    /// completions bash > /etc/bash_completion.d/kchain`).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from these definitions (e.g. `kchain man >
+    /// kchain.1 && man ./kchain.1`).
+    Man,
 }
 
 /// What a successful command found.
@@ -100,6 +120,7 @@ pub fn error_line(e: &anyhow::Error) -> String {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let g = &cli.global;
+    crate::report::set_quiet(g.quiet);
     match cli.command {
         Command::Topic(c) => topic::topic(g, c),
         Command::Produce(a) => produce::produce(g, &a),
@@ -120,5 +141,13 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Prove(a) => prove::prove(g, &a),
         Command::VerifyProof(a) => prove::verify_proof(g, &a),
         Command::Witness(c) => witness::witness(g, c),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "kchain", &mut std::io::stdout());
+            Ok(Outcome::Clean)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(Outcome::Clean)
+        }
     }
 }

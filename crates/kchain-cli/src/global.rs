@@ -10,7 +10,10 @@ use kchain_core::Trust;
 use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log};
 use kchain_topic::CheckpointStore;
 
+/// The options every command takes, shown apart from each command's own under the
+/// heading "Global options".
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Data directory of the embedded log.
     #[arg(
@@ -24,8 +27,15 @@ pub struct Global {
     /// [default: $XDG_CONFIG_HOME/kchain, else ~/.config/kchain].
     #[arg(long, global = true, env = "KCHAIN_CONFIG_DIR")]
     pub config_dir: Option<PathBuf>,
-    /// Writer key file [default: <config-dir>/writer.key].
-    #[arg(long = "key-file", global = true, env = "KCHAIN_KEY_FILE")]
+    /// The key file a command signs with: the writer key (produce, checkpoint publish) [default:
+    /// <config-dir>/writer.key], a sealer's (node run --seal), a witness's (witness keygen,
+    /// witness run) or a wallet's (wallet new, wallet address, tx).
+    #[arg(
+        long = "key-file",
+        global = true,
+        env = "KCHAIN_KEY_FILE",
+        value_name = "FILE"
+    )]
     pub key_file: Option<PathBuf>,
     /// Trust file [default: <config-dir>/trust.toml].
     #[arg(long, global = true, env = "KCHAIN_TRUST")]
@@ -48,15 +58,33 @@ pub struct Global {
     /// A file of librdkafka properties, one `key=value` per line (# comments).
     #[arg(long, global = true, env = "KCHAIN_KAFKA_CONFIG")]
     pub kafka_config: Option<PathBuf>,
+    /// Print less: no notes, no progress, and only the essential line (e.g. `wallet address`
+    /// prints the bare address, `node run` only its summary).
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more: which log a command opened, on standard error (repeatable).
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 impl Global {
+    /// The key file a command that has no default key signs with: `local` (the command's
+    /// old flag name, still accepted), else `--key-file`; `what` names it in the error.
+    pub fn key_file_for(&self, local: Option<&Path>, what: &str) -> Result<PathBuf> {
+        match local.or(self.key_file.as_deref()) {
+            Some(path) => Ok(path.to_owned()),
+            None => anyhow::bail!("{what}: pass --key-file FILE"),
+        }
+    }
+
+    /// The writer key file: `--key-file`, else `writer.key` in the configuration directory.
     pub fn key_path(&self) -> PathBuf {
         self.key_file
             .clone()
             .unwrap_or_else(|| self.anchor_file("writer.key"))
     }
 
+    /// The trust file: `--trust`, else `trust.toml` in the configuration directory.
     pub fn trust_path(&self) -> PathBuf {
         self.trust
             .clone()
@@ -135,7 +163,16 @@ pub(crate) fn fsync_policy(text: &str) -> Result<FsyncPolicy> {
 /// `--data-dir` (`create` makes the directory if it is missing).
 pub(crate) fn open_log(g: &Global, create: bool) -> Result<Box<dyn Log>> {
     if let Some(brokers) = &g.brokers {
+        if g.verbose > 0 {
+            eprintln!("kchain: log: Kafka, bootstrap brokers {brokers}");
+        }
         return open_kafka(g, brokers);
+    }
+    if g.verbose > 0 {
+        eprintln!(
+            "kchain: log: embedded, data directory {}",
+            g.data_dir.display()
+        );
     }
     let opts = EmbeddedOptions {
         fsync: fsync_policy(&g.fsync)?,

@@ -24,6 +24,7 @@ pub struct BenchArgs {
     /// Signed transfers for the ledger measurement (0 skips it).
     #[arg(long, default_value_t = 100_000)]
     pub ledger_txs: usize,
+    /// Print the measurements as one JSON line.
     #[arg(long)]
     pub json: bool,
 }

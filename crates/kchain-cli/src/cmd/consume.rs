@@ -16,7 +16,9 @@ use crate::Outcome;
 
 #[derive(Args, Debug)]
 pub struct ConsumeArgs {
+    /// The chained topic to read.
     pub topic: String,
+    /// Only this partition [default: every partition, in order].
     #[arg(long, short)]
     pub partition: Option<u32>,
     /// First offset to print (the chain is still verified from genesis).

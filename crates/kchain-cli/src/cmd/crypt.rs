@@ -22,6 +22,7 @@ pub enum KeyCmd {
     New,
     /// List the keyring's data keys: ids, when made, which is newest, which are shredded.
     List {
+        /// Print the keys as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -31,6 +32,9 @@ pub enum KeyCmd {
     Shred {
         /// The key id, 16 hex digits as `kchain key list` shows it.
         id: String,
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
@@ -52,9 +56,17 @@ pub fn key(g: &Global, cmd: KeyCmd) -> Result<Outcome> {
             );
         }
         KeyCmd::List { json } => return list(&existing(&path)?, json),
-        KeyCmd::Shred { id } => {
+        KeyCmd::Shred { id, yes } => {
             let id = DataKeyId::from_hex(&id)?;
-            existing(&path)?;
+            let active = existing(&path)?
+                .entries()
+                .iter()
+                .any(|e| matches!(e, KeyEntry::Active(k) if k.id() == id));
+            // Only a key that would be destroyed needs a yes; the rest says what is wrong.
+            if active && !yes && !confirm_shred(id, &path)? {
+                println!("data key {id} not shredded");
+                return Ok(Outcome::Clean);
+            }
             let now = now_ms();
             let shredded = update_keyring_file(&path, false, |ring| {
                 ring.shred(id, now).map_err(|source| TopicError::Keyring {
@@ -115,6 +127,26 @@ fn list(ring: &Keyring, json: bool) -> Result<Outcome> {
         println!("{id}  {created:<20}  {state}");
     }
     Ok(Outcome::Clean)
+}
+
+/// Asks on the terminal whether to shred `id`; refuses to guess when standard input is not
+/// a terminal (a script must say `--yes`: shredding cannot be undone).
+fn confirm_shred(id: DataKeyId, path: &Path) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to shred data key {id} without confirmation: standard input is not a \
+             terminal; pass --yes to shred it (this cannot be undone)"
+        );
+    }
+    eprint!(
+        "shred data key {id} in {}? Records encrypted under it can never be read again [y/N] ",
+        path.display()
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 /// Reads the keyring at `path`, with a hint when there is none.

@@ -9,14 +9,14 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use kchain_core::{from_hex, to_hex, CheckpointTrust, PublicKey, DEFAULT_ORIGIN_NAMESPACE};
 use kchain_ledger::{
-    canonical_blocks, init, open_chain, state_dir, verify_ledger_with_checkpoints, Address,
-    Genesis, SealerInfo, Verdict, VerifyOptions,
+    canonical_blocks, init, open_chain, state_dir, verify_ledger_with_checkpoints, Genesis,
+    SealerInfo, Verdict, VerifyOptions,
 };
 use kchain_topic::read_key_file;
 use serde_json::json;
 
 use crate::cmd::anchors::read_checkpoint_trust;
-use crate::cmd::ledger_args::{outcome, read_genesis, replayed, LedgerOpts};
+use crate::cmd::ledger_args::{outcome, parse_address, read_genesis, replayed, LedgerOpts};
 use crate::cmd::ledger_query::{balance, tx_info, verify_proof, write_tx_proof};
 use crate::global::{open_log, Global};
 use crate::Outcome;
@@ -64,6 +64,7 @@ pub enum LedgerCmd {
         /// Do not use the local node snapshot as an anchor.
         #[arg(long)]
         no_snapshot: bool,
+        /// Print the report as one JSON line.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -73,7 +74,9 @@ pub enum LedgerCmd {
     Balance {
         #[command(flatten)]
         ledger: LedgerOpts,
+        /// The address (40 hex digits), or a wallet key file.
         address: String,
+        /// Print the balance as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -83,6 +86,7 @@ pub enum LedgerCmd {
         ledger: LedgerOpts,
         /// Transaction id (64 hex digits).
         id: String,
+        /// Print the status as one JSON line.
         #[arg(long)]
         json: bool,
         /// Write a proof that the transaction is in its block and the block in the newest
@@ -103,6 +107,7 @@ pub enum LedgerCmd {
         /// The ledger's genesis file: its sealers are the keys to trust.
         #[arg(long)]
         genesis: Option<PathBuf>,
+        /// Print the verdict as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -116,19 +121,22 @@ pub struct GenesisArgs {
     /// An allowed sealer: a key file, or NAME=PUBLIC_KEY (repeatable).
     #[arg(long = "sealer", required = true)]
     pub sealers: Vec<String>,
-    /// An initial balance: ADDRESS=AMOUNT (repeatable).
+    /// An initial balance: ADDRESS=AMOUNT, the address as 40 hex digits or a wallet key file
+    /// (repeatable).
     #[arg(long = "fund", value_name = "ADDRESS=AMOUNT")]
     pub funds: Vec<String>,
+    /// Partitions of the ledger's transactions topic.
     #[arg(long, default_value_t = 4)]
     pub partitions: u32,
+    /// What the sealer of a block is paid for it.
     #[arg(long, default_value_t = 1)]
     pub reward: u64,
     /// Proof of work: leading zero bits of every block hash (0 disables it).
     #[arg(long, default_value_t = 0)]
     pub difficulty: u8,
-    /// Write here instead of standard output.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    /// Write the genesis file here instead of standard output.
+    #[arg(long, alias = "out", short_alias = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 pub fn ledger(g: &Global, cmd: LedgerCmd) -> Result<Outcome> {
@@ -243,9 +251,9 @@ fn genesis_file(a: &GenesisArgs) -> Result<Outcome> {
     let mut balances = BTreeMap::new();
     for f in &a.funds {
         let (addr, amount) = f
-            .split_once('=')
+            .rsplit_once('=')
             .with_context(|| format!("--fund {f}: expected ADDRESS=AMOUNT"))?;
-        let addr = Address::from_hex(addr).with_context(|| format!("--fund {f}: bad address"))?;
+        let addr = parse_address(addr).with_context(|| format!("--fund {f}: bad address"))?;
         let amount: u64 = amount
             .parse()
             .with_context(|| format!("--fund {f}: bad amount"))?;
@@ -257,7 +265,7 @@ fn genesis_file(a: &GenesisArgs) -> Result<Outcome> {
     genesis.difficulty = a.difficulty;
     genesis.check().map_err(anyhow::Error::msg)?;
     let text = genesis.to_toml(0);
-    match &a.out {
+    match &a.output {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
             println!(
@@ -421,7 +429,7 @@ fn verify(
         })?;
     progress.finish();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+        println!("{}", serde_json::to_string(&report.to_json())?);
     } else {
         print!("{}", report.to_text());
     }

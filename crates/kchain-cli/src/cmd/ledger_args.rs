@@ -37,8 +37,19 @@ pub(crate) fn read_genesis(path: &Path) -> Result<(Genesis, i64)> {
     Genesis::from_file_text(&text).with_context(|| format!("genesis file {}", path.display()))
 }
 
+/// An address: 40 hex digits, or a wallet key file (whose address it is), so that scripts
+/// can pass the files `wallet new` wrote.
 pub(crate) fn parse_address(s: &str) -> Result<Address> {
-    Address::from_hex(s).with_context(|| format!("'{s}' is not an address (40 hex digits)"))
+    if let Some(a) = Address::from_hex(s) {
+        return Ok(a);
+    }
+    let path = Path::new(s);
+    if path.is_file() {
+        let key = kchain_topic::read_key_file(path)
+            .with_context(|| format!("'{s}' is neither an address nor a wallet key file"))?;
+        return Ok(Address::of(&key));
+    }
+    anyhow::bail!("'{s}' is not an address (40 hex digits) nor a wallet key file")
 }
 
 /// Opens the log and replays the ledger (from the local snapshot when it matches).

@@ -25,17 +25,17 @@ pub enum NodeCmd {
 pub struct NodeArgs {
     #[command(flatten)]
     pub ledger: LedgerOpts,
-    /// Seal blocks with the sealer key given by --key.
-    #[arg(long, requires = "key")]
-    pub seal: bool,
-    /// The sealer's key file.
+    /// Seal blocks, signed with the sealer's key file (--key-file FILE).
     #[arg(long)]
+    pub seal: bool,
+    /// Old name of --key-file here (still accepted).
+    #[arg(long, hide = true, value_name = "FILE")]
     pub key: Option<PathBuf>,
     /// Cut a block at this many transactions.
     #[arg(long, default_value_t = 1000)]
     pub block_txs: usize,
-    /// Or when the oldest waiting transaction has waited this long.
-    #[arg(long, default_value_t = 200)]
+    /// Or when the oldest waiting transaction has waited this many milliseconds.
+    #[arg(long, default_value_t = 200, value_name = "MS")]
     pub block_ms: u64,
     /// Stop once caught up (every block read; when sealing, every transaction decided).
     #[arg(long)]
@@ -62,13 +62,13 @@ pub struct NodeArgs {
     /// Origin namespace of the checkpoints.
     #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
     pub namespace: String,
-    /// Print only the summary.
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
 pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
-    let NodeCmd::Run(a) = cmd;
+    let NodeCmd::Run(mut a) = cmd;
+    if a.seal {
+        a.key = Some(g.key_file_for(a.key.as_deref(), "node run --seal needs the sealer's key")?);
+    }
     let log = open_log(g, false)?;
     let blocks = a.ledger.blocks();
     let mut opts = NodeOptions::new(&blocks);
@@ -100,7 +100,7 @@ pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
         )),
         _ => None,
     };
-    let quiet = a.quiet;
+    let quiet = g.quiet;
     let print = |e: &Event| {
         if !quiet {
             if let Some(line) = describe(e) {

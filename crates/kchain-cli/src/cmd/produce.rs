@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use kchain_core::{to_hex, Item};
 use kchain_topic::{partition_for_key, read_key_file, ChainWriter, WriterOptions};
+use serde_json::json;
 
 use crate::cmd::topic::{check_partition, topic_partitions};
 use crate::global::{backend_identity, now_ms, open_log, signer_store, Global};
@@ -15,18 +16,20 @@ use crate::Outcome;
 
 #[derive(Args, Debug)]
 pub struct ProduceArgs {
+    /// The chained topic to append to (`kchain topic create` makes one).
     pub topic: String,
     /// Partition to append to [default: by key as Kafka does, else 0].
     #[arg(long, short)]
     pub partition: Option<u32>,
-    /// Key for every record.
+    /// The record key of every record (like kcat -k); not a key file (that is --key-file).
     #[arg(long, short)]
     pub key: Option<String>,
     /// Split each line into key and value at the first DELIM (like kcat -K).
     #[arg(long = "key-delimiter", short = 'K', conflicts_with = "key")]
     pub key_delimiter: Option<String>,
-    /// Read lines from this file instead of standard input.
-    #[arg(long, short)]
+    /// Read lines from this file instead of standard input (`-f` is kept for old scripts;
+    /// in kcat it is a format string).
+    #[arg(long, short_alias = 'f', value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Records per signed batch.
     #[arg(long, default_value_t = 8192)]
@@ -50,7 +53,14 @@ pub struct ProduceArgs {
     /// The checkpoints' origin namespace (`<namespace>/<topic>/<partition>`).
     #[arg(long, default_value = kchain_core::DEFAULT_ORIGIN_NAMESPACE)]
     pub namespace: String,
+    /// Print what was appended as one JSON line: per partition the records appended, the
+    /// tip and the newest checkpoint.
+    #[arg(long)]
+    pub json: bool,
 }
+
+/// The partitions' writers, opened on first use, and what each appended.
+type Writers<'a> = BTreeMap<u32, (ChainWriter<'a>, u64)>;
 
 pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
     let most = kchain_core::PendingLimits::default().records;
@@ -77,42 +87,13 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
         true => Some(crate::cmd::crypt::writing_key(g)?),
         false => None,
     };
-    let mut headers = Vec::new();
-    for h in &a.headers {
-        let (n, v) = h
-            .split_once('=')
-            .with_context(|| format!("--header {h}: expected NAME=VALUE"))?;
-        if n.starts_with(kchain_core::HEADER_PREFIX) {
-            bail!("--header {n}: names starting with 'kchain.' are kchain's own");
-        }
-        headers.push((n.to_owned(), v.as_bytes().to_vec()));
-    }
-    let input: Box<dyn Read> = match &a.file {
-        Some(f) => {
-            Box::new(std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?)
-        }
-        None => Box::new(io::stdin().lock()),
-    };
-    let mut input = BufReader::with_capacity(1 << 20, input);
+    let headers = parse_headers(&a.headers)?;
+    let mut input = BufReader::with_capacity(1 << 20, open_input(a)?);
     let options = WriterOptions {
         max_batch_records: a.batch,
         ..WriterOptions::default()
     };
-    let checkpoints = (!a.no_checkpoints).then(|| kchain_topic::CheckpointOptions {
-        every_entries: if a.checkpoint_every == 0 {
-            u64::MAX
-        } else {
-            a.checkpoint_every
-        },
-        every: if a.checkpoint_secs == 0 {
-            std::time::Duration::MAX
-        } else {
-            std::time::Duration::from_secs(a.checkpoint_secs)
-        },
-        namespace: a.namespace.clone(),
-        store: Some(signer_store(&g.key_path())),
-        backend: backend_identity(g),
-    });
+    let checkpoints = checkpoint_options(g, a);
     let open_writer = |p: u32| -> Result<ChainWriter<'_>> {
         let w = ChainWriter::open(log.as_ref(), &a.topic, p, &key, options)
             .with_context(|| format!("opening the writer of {}/{p}", a.topic))?
@@ -129,84 +110,174 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
             None => w,
         })
     };
-    let mut writers: BTreeMap<u32, ChainWriter> = BTreeMap::new();
-    let mut appended: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut writers: Writers = BTreeMap::new();
     let mut sticky = 0u32;
-    let mut line = Vec::new();
     loop {
-        let mut groups: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
-        let mut n = 0;
-        while n < a.batch {
-            line.clear();
-            if input
-                .read_until(b'\n', &mut line)
-                .context("reading input")?
-                == 0
-            {
-                break;
-            }
-            if line.last() == Some(&b'\n') {
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-            }
-            let (key, value) = split_line(a, &line);
-            let p = match (a.partition, &key) {
-                (Some(p), _) => p,
-                (None, Some(k)) => partition_for_key(k, partitions),
-                (None, None) => sticky,
-            };
-            groups.entry(p).or_default().push(Item {
-                key,
-                value: Some(value),
-                headers: headers.clone(),
-                timestamp_ms: now_ms(),
-            });
-            n += 1;
-        }
-        if n == 0 {
+        let groups = read_batch(&mut input, a, partitions, sticky, &headers)?;
+        if groups.is_empty() {
             break;
         }
         sticky = (sticky + 1) % partitions;
         for (p, items) in groups {
-            let w = match writers.entry(p) {
+            let (w, appended) = match writers.entry(p) {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(open_writer(p)?),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert((open_writer(p)?, 0)),
             };
-            let r = w.append(items)?;
-            *appended.entry(p).or_default() += r.records;
+            *appended += w.append(items)?.records;
         }
     }
+    for (w, _) in writers.values_mut() {
+        w.flush()?;
+    }
+    let encrypted = data_key.as_ref().map(|k| k.id().to_string());
+    if a.json {
+        println!("{}", summary_json(&a.topic, &writers, encrypted.as_deref()));
+    } else {
+        print_summary(&a.topic, &writers, encrypted.as_deref());
+    }
+    Ok(Outcome::Clean)
+}
+
+/// The `--header NAME=VALUE` options as record headers.
+fn parse_headers(given: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut headers = Vec::new();
+    for h in given {
+        let (n, v) = h
+            .split_once('=')
+            .with_context(|| format!("--header {h}: expected NAME=VALUE"))?;
+        if n.starts_with(kchain_core::HEADER_PREFIX) {
+            bail!("--header {n}: names starting with 'kchain.' are kchain's own");
+        }
+        headers.push((n.to_owned(), v.as_bytes().to_vec()));
+    }
+    Ok(headers)
+}
+
+/// `--file`, else standard input.
+fn open_input(a: &ProduceArgs) -> Result<Box<dyn Read>> {
+    Ok(match &a.file {
+        Some(f) => {
+            Box::new(std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?)
+        }
+        None => Box::new(io::stdin().lock()),
+    })
+}
+
+/// When the writers publish checkpoints (none with `--no-checkpoints`).
+fn checkpoint_options(g: &Global, a: &ProduceArgs) -> Option<kchain_topic::CheckpointOptions> {
+    (!a.no_checkpoints).then(|| kchain_topic::CheckpointOptions {
+        every_entries: if a.checkpoint_every == 0 {
+            u64::MAX
+        } else {
+            a.checkpoint_every
+        },
+        every: if a.checkpoint_secs == 0 {
+            std::time::Duration::MAX
+        } else {
+            std::time::Duration::from_secs(a.checkpoint_secs)
+        },
+        namespace: a.namespace.clone(),
+        store: Some(signer_store(&g.key_path())),
+        backend: backend_identity(g),
+    })
+}
+
+/// Up to `--batch` lines of input as records, grouped by partition: `--partition`, else by
+/// record key as Kafka does, else the `sticky` partition of this batch. Empty at the end of
+/// the input.
+fn read_batch(
+    input: &mut impl BufRead,
+    a: &ProduceArgs,
+    partitions: u32,
+    sticky: u32,
+    headers: &[(String, Vec<u8>)],
+) -> Result<BTreeMap<u32, Vec<Item>>> {
+    let mut groups: BTreeMap<u32, Vec<Item>> = BTreeMap::new();
+    let mut line = Vec::new();
+    for _ in 0..a.batch {
+        line.clear();
+        if input
+            .read_until(b'\n', &mut line)
+            .context("reading input")?
+            == 0
+        {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        }
+        let (key, value) = split_line(a, &line);
+        let p = match (a.partition, &key) {
+            (Some(p), _) => p,
+            (None, Some(k)) => partition_for_key(k, partitions),
+            (None, None) => sticky,
+        };
+        groups.entry(p).or_default().push(Item {
+            key,
+            value: Some(value),
+            headers: headers.to_vec(),
+            timestamp_ms: now_ms(),
+        });
+    }
+    Ok(groups)
+}
+
+/// The newest checkpoint a writer published: (origin, size).
+fn last_checkpoint(w: &ChainWriter) -> Option<(String, u64)> {
+    let note = w.last_checkpoint()?;
+    let c = kchain_core::Checkpoint::parse(note.text()).ok()?;
+    Some((c.origin().to_owned(), c.size()))
+}
+
+/// What was appended, for people.
+fn print_summary(topic: &str, writers: &Writers, data_key: Option<&str>) {
     if writers.is_empty() {
-        println!("appended 0 records to {}", a.topic);
+        println!("appended 0 records to {topic}");
     }
     let encrypted = data_key
-        .as_ref()
-        .map(|k| format!(" (values encrypted under data key {})", k.id()))
+        .map(|k| format!(" (values encrypted under data key {k})"))
         .unwrap_or_default();
-    for (p, w) in &mut writers {
-        w.flush()?;
+    for (p, (w, appended)) in writers {
         if let Some((h, hash)) = w.tip() {
             println!(
-                "appended {} records to {}/{p}{encrypted}: tip height {h} hash {}",
-                appended.get(p).copied().unwrap_or(0),
-                a.topic,
+                "appended {appended} records to {topic}/{p}{encrypted}: tip height {h} hash {}",
                 to_hex(&hash)
             );
         }
-        if let Some(note) = w.last_checkpoint() {
-            if let Ok(c) = kchain_core::Checkpoint::parse(note.text()) {
-                println!(
-                    "signed checkpoint {} size {} to {}",
-                    c.origin(),
-                    c.size(),
-                    kchain_topic::checkpoints_topic(&a.topic)
-                );
-            }
+        if let Some((origin, size)) = last_checkpoint(w) {
+            println!(
+                "signed checkpoint {origin} size {size} to {}",
+                kchain_topic::checkpoints_topic(topic)
+            );
         }
     }
-    Ok(Outcome::Clean)
+}
+
+/// What was appended, as one JSON object.
+fn summary_json(topic: &str, writers: &Writers, data_key: Option<&str>) -> serde_json::Value {
+    let partitions: Vec<_> = writers
+        .iter()
+        .map(|(p, (w, appended))| {
+            let tip = w.tip();
+            let checkpoint = last_checkpoint(w);
+            json!({
+                "partition": p,
+                "appended": appended,
+                "tip_height": tip.map(|t| t.0),
+                "tip_hash": tip.map(|t| to_hex(&t.1)),
+                "checkpoint": checkpoint.map(|(origin, size)| json!({"origin": origin, "size": size})),
+            })
+        })
+        .collect();
+    json!({
+        "topic": topic,
+        "appended": writers.values().map(|(_, n)| n).sum::<u64>(),
+        "data_key": data_key,
+        "partitions": partitions,
+    })
 }
 
 fn split_line(a: &ProduceArgs, line: &[u8]) -> (Option<Vec<u8>>, Vec<u8>) {

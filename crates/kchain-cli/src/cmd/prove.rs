@@ -29,44 +29,66 @@ pub struct ProveArgs {
     /// The offset of the record.
     #[arg(long, required_unless_present = "consistency")]
     pub offset: Option<u64>,
+    /// The partition of the record.
     #[arg(long, short, default_value_t = 0)]
     pub partition: u32,
     /// Prove that checkpoint file OLD is a prefix of checkpoint file NEW.
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
     pub consistency: Option<Vec<PathBuf>>,
-    /// The proof file to write (JSON).
-    #[arg(long, short)]
+    /// The proof file to write (JSON), or `-` for standard output.
+    #[arg(long, short_alias = 'o', value_name = "FILE")]
     pub output: PathBuf,
+    /// Origin namespace of the checkpoints: origins are <NAMESPACE>/<TOPIC>/<PARTITION>.
     #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
     pub namespace: String,
+    /// Say what was written as one JSON line (with `--output -`, the proof itself as one
+    /// line).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct VerifyProofArgs {
     /// An inclusion or consistency proof file.
     pub file: PathBuf,
-    /// Print the result as JSON.
+    /// Print the verdict as one JSON line.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn prove(g: &Global, a: &ProveArgs) -> Result<Outcome> {
     let log = open_log(g, false)?;
-    let json = match (&a.consistency, &a.topic, a.offset) {
+    let (kind, value) = match (&a.consistency, &a.topic, a.offset) {
         (Some(files), _, _) => {
             let old = read_note(&files[0])?;
             let new = read_note(&files[1])?;
             let file = prove_consistency(log.as_ref(), &old, &new, &a.namespace)?;
-            serde_json::to_string_pretty(&file)?
+            ("consistency", serde_json::to_value(&file)?)
         }
         (None, Some(topic), Some(offset)) => {
             let file = prove_inclusion(log.as_ref(), topic, a.partition, offset, &a.namespace)?;
-            serde_json::to_string_pretty(&file)?
+            ("inclusion", serde_json::to_value(&file)?)
         }
         _ => bail!("give TOPIC --offset O, or --consistency OLD NEW"),
     };
-    write_output(&a.output, &format!("{json}\n"))?;
-    if a.output != Path::new("-") {
+    let to_stdout = a.output == Path::new("-");
+    let text = if a.json && to_stdout {
+        serde_json::to_string(&value)?
+    } else {
+        serde_json::to_string_pretty(&value)?
+    };
+    write_output(&a.output, &format!("{text}\n"))?;
+    if to_stdout {
+        return Ok(Outcome::Clean);
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"wrote": a.output.display().to_string(), "proof": kind,
+                               "topic": a.topic, "partition": a.topic.as_ref().map(|_| a.partition),
+                               "offset": a.offset})
+        );
+    } else {
         println!("wrote {}", a.output.display());
     }
     Ok(Outcome::Clean)

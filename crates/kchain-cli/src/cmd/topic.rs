@@ -14,12 +14,15 @@ use crate::Outcome;
 pub enum TopicCmd {
     /// Create a chained topic.
     Create {
+        /// The topic's name.
         name: String,
+        /// How many partitions (chains) it has.
         #[arg(long, default_value_t = 1)]
         partitions: u32,
     },
     /// List topics.
     List {
+        /// Print the topics as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -27,13 +30,18 @@ pub enum TopicCmd {
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
+    /// The topic to inspect.
     pub topic: String,
+    /// The partition.
     #[arg(long, short, default_value_t = 0)]
     pub partition: u32,
+    /// First offset to show (like kcat -o).
     #[arg(long, short = 'o', default_value_t = 0)]
     pub from: u64,
+    /// Show at most this many entries (like kcat -c).
     #[arg(long, short = 'c', default_value_t = 20)]
     pub count: usize,
+    /// One JSON object per entry, one per line.
     #[arg(long)]
     pub json: bool,
 }

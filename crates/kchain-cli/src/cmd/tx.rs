@@ -19,37 +19,41 @@ use crate::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum TxCmd {
-    /// Submit a signed transfer.
+    /// Submit a transfer signed with the sender's wallet key (--key-file FILE).
     Transfer {
         #[command(flatten)]
         ledger: LedgerOpts,
-        /// The sender's wallet key file.
-        #[arg(long)]
-        from_key: PathBuf,
-        /// Recipient address (40 hex digits).
-        #[arg(long)]
+        /// Old name of --key-file (the sender's wallet key) here (still accepted).
+        #[arg(long, hide = true, value_name = "FILE")]
+        from_key: Option<PathBuf>,
+        /// Recipient address (40 hex digits), or the recipient's wallet key file.
+        #[arg(long, value_name = "ADDRESS")]
         to: String,
+        /// How much to transfer (a positive whole number).
         #[arg(long)]
         amount: u64,
-        /// [default: one more than the sender's last, sealed or pending]
+        /// The transfer's nonce [default: one more than the sender's last, sealed or pending].
         #[arg(long)]
         nonce: Option<u64>,
+        /// Print the submitted transaction as one JSON line.
         #[arg(long)]
         json: bool,
     },
-    /// Submit a signed data record (an opaque JSON payload).
+    /// Submit a data record (an opaque JSON payload) signed with the submitter's wallet key
+    /// (--key-file FILE).
     Data {
         #[command(flatten)]
         ledger: LedgerOpts,
-        /// The submitter's wallet key file.
-        #[arg(long)]
-        key: PathBuf,
+        /// Old name of --key-file (the submitter's wallet key) here (still accepted).
+        #[arg(long, hide = true, value_name = "FILE")]
+        key: Option<PathBuf>,
         /// The payload, as JSON text.
         #[arg(long, conflicts_with = "payload_file")]
         payload: Option<String>,
-        /// Read the payload from this file.
+        /// Read the payload from this file [default: standard input, without --payload].
         #[arg(long)]
         payload_file: Option<PathBuf>,
+        /// Print the submitted transaction as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -58,10 +62,11 @@ pub enum TxCmd {
     Raw {
         #[command(flatten)]
         ledger: LedgerOpts,
-        #[arg(long, default_value_t = 0)]
+        /// The partition of the transactions topic to append to.
+        #[arg(long, short, default_value_t = 0)]
         partition: u32,
         /// Read lines from this file instead of standard input.
-        #[arg(long, short)]
+        #[arg(long, short_alias = 'f', value_name = "FILE")]
         file: Option<PathBuf>,
     },
 }
@@ -76,6 +81,7 @@ pub fn tx(g: &Global, cmd: TxCmd) -> Result<Outcome> {
             nonce,
             json,
         } => {
+            let from_key = g.key_file_for(from_key.as_deref(), "the sender's wallet key")?;
             let key = read_key_file(&from_key)?;
             let to = parse_address(&to)?;
             let log = open_log(g, false)?;
@@ -102,6 +108,7 @@ pub fn tx(g: &Global, cmd: TxCmd) -> Result<Outcome> {
             payload_file,
             json,
         } => {
+            let key = g.key_file_for(key.as_deref(), "the submitter's wallet key")?;
             let key = read_key_file(&key)?;
             let text = match (payload, payload_file) {
                 (Some(p), _) => p,

@@ -14,12 +14,15 @@ use crate::Outcome;
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
+    /// The chained topic to verify.
     pub topic: String,
+    /// Only this partition [default: every partition].
     #[arg(long, short)]
     pub partition: Option<u32>,
     /// Worker threads [default: one per core].
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the report as one JSON line.
     #[arg(long)]
     pub json: bool,
     /// Where this verifier remembers, per chain, the newest checkpoint that met its policy
@@ -64,7 +67,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let first = crate::cmd::anchors::read_first(g, log.as_ref(), &a.topic, &a.checkpoints)?;
     let progress = Progress::new(format!("verifying {}", a.topic), total);
     let options = VerifyOptions {
-        threads: a.threads,
+        threads: a.threads.unwrap_or(0),
         ..VerifyOptions::default()
     };
     let (log_ref, parts_ref, on_progress) = (log.as_ref(), parts.as_deref(), &|n| progress.add(n));

@@ -24,8 +24,9 @@ pub enum WitnessCmd {
         /// The key name, e.g. witness.example.com/w1 (no spaces, no '+').
         #[arg(long)]
         name: String,
-        #[arg(long)]
-        key: PathBuf,
+        /// Old name of --key-file here (still accepted).
+        #[arg(long, hide = true, value_name = "FILE")]
+        key: Option<PathBuf>,
     },
     /// Write the checkpoints this witness cosigned (one per chain, with its cosignature) to
     /// a file that verifiers pass with `verify --checkpoint FILE`: an anchor outside the log.
@@ -34,15 +35,17 @@ pub enum WitnessCmd {
         #[arg(long)]
         state: PathBuf,
         /// The file to write, or `-` for standard output.
-        #[arg(long, short)]
+        #[arg(long, short_alias = 'o', value_name = "FILE")]
         output: PathBuf,
     },
     /// Follow TOPIC's checkpoints and cosign each one that extends the last this witness
     /// cosigned (writers trusted by the trust file); refuse forks, with an evidence file.
     Run {
+        /// The chained topic whose checkpoints to witness (or a blocks topic, with --ledger).
         topic: String,
-        #[arg(long)]
-        key: PathBuf,
+        /// Old name of --key-file here (still accepted).
+        #[arg(long, hide = true, value_name = "FILE")]
+        key: Option<PathBuf>,
         /// Directory of the witness's state: the last cosigned checkpoint per origin, and
         /// evidence files.
         #[arg(long)]
@@ -57,6 +60,7 @@ pub enum WitnessCmd {
         /// Milliseconds between passes.
         #[arg(long, default_value_t = 1000)]
         interval_ms: u64,
+        /// Origin namespace of the checkpoints: origins are <NAMESPACE>/<TOPIC>/<PARTITION>.
         #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
         namespace: String,
     },
@@ -65,6 +69,7 @@ pub enum WitnessCmd {
 pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
     match cmd {
         WitnessCmd::Keygen { name, key } => {
+            let key = g.key_file_for(key.as_deref(), "witness keygen writes the key to a file")?;
             let cosigner = Cosigner::generate(&name)?;
             write_secret_file(&key, "key file", &format!("{}\n", cosigner.to_signer_key()))?;
             println!(
@@ -98,6 +103,7 @@ pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
             interval_ms,
             namespace,
         } => {
+            let key = g.key_file_for(key.as_deref(), "witness run needs the witness's key")?;
             let cosigner = read_witness_key(&key)?;
             let writers = if ledger {
                 Vec::new()

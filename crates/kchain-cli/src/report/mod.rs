@@ -5,6 +5,6 @@ mod output;
 mod record;
 mod topic;
 
-pub use output::{note_once, proof_outcome, utc, write_output};
+pub use output::{note_once, proof_outcome, quiet, set_quiet, utc, write_output};
 pub use record::{placeholder, record_json};
 pub use topic::{checkpoint_json, finding_json, topic_json, topic_text};

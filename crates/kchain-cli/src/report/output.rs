@@ -7,7 +7,23 @@ use anyhow::{Context, Result};
 use crate::Outcome;
 
 /// Prints `note` on stderr, once per process however often it is asked for.
+/// Whether `-q` asked for silence on standard error (notes, progress).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets `-q` for the whole process.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// True under `-q`.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn note_once(note: &str) {
+    if quiet() {
+        return;
+    }
     use std::collections::HashSet;
     use std::sync::{Mutex, OnceLock};
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
