@@ -60,15 +60,7 @@ pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
         for rec in reader.by_ref() {
             let rec = rec?;
             unreadable.note(p, &rec);
-            let line = if a.json {
-                record_json(p, &rec)?
-            } else {
-                match rec.value() {
-                    Ok(v) => String::from_utf8_lossy(v.unwrap_or_default()).into_owned(),
-                    Err(d) => placeholder(d),
-                }
-            };
-            if let Err(e) = writeln!(out, "{line}") {
+            if let Err(e) = writeln!(out, "{}", line(a, p, &rec)?) {
                 if e.kind() == io::ErrorKind::BrokenPipe {
                     return Ok(Outcome::Clean);
                 }
@@ -102,6 +94,18 @@ pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
         Outcome::Findings
     } else {
         Outcome::Clean
+    })
+}
+
+/// One record as `consume` prints it: its value (or what stands for a value that cannot be
+/// read), or with `--json` a JSON line.
+fn line(a: &ConsumeArgs, p: u32, rec: &VerifiedRecord) -> Result<String> {
+    if a.json {
+        return record_json(p, rec);
+    }
+    Ok(match rec.value() {
+        Ok(v) => String::from_utf8_lossy(v.unwrap_or_default()).into_owned(),
+        Err(d) => placeholder(d),
     })
 }
 

@@ -71,24 +71,7 @@ pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
     }
     let log = open_log(g, false)?;
     let blocks = a.ledger.blocks();
-    let mut opts = NodeOptions::new(&blocks);
-    opts.state_dir = Some(
-        a.state_dir
-            .clone()
-            .unwrap_or_else(|| state_dir(&g.data_dir, &blocks)),
-    );
-    opts.snapshot_every = a.snapshot_every;
-    opts.checkpoints = (!a.no_checkpoints).then(|| CheckpointOptions {
-        every_blocks: a.checkpoint_every,
-        every: std::time::Duration::from_secs(a.checkpoint_secs),
-        namespace: a.namespace.clone(),
-        store: a.key.as_deref().map(signer_store),
-        backend: backend_identity(g),
-    });
-    if let Some(path) = &a.genesis {
-        let (gen, ts) = read_genesis(path)?;
-        opts.expected_genesis = Some(gen.block(ts).hash());
-    }
+    let opts = node_options(g, &a, &blocks)?;
     let seal = match (&a.key, a.seal) {
         (Some(path), true) => Some((
             read_key_file(path)?,
@@ -113,32 +96,11 @@ pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
     events.iter().for_each(print);
     let mut node = match opened {
         Ok(n) => n,
-        Err(LedgerError::Tampered(f)) => {
-            eprintln!(
-                "kchain: TAMPERING FOUND in {blocks}: {f}\nkchain: the node will not run on it"
-            );
-            return Ok(Outcome::Findings);
-        }
-        Err(e @ LedgerError::CheckpointRefused { .. }) => {
-            eprintln!(
-                "kchain: TAMPERING FOUND in {blocks}: {e}\nkchain: the node will not seal on it"
-            );
-            return Ok(Outcome::Findings);
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return tampered(&blocks, e, "will not run on it", "will not seal on it"),
     };
     let stop = AtomicBool::new(false);
-    match node.run(a.until_idle, &stop, &mut |e| print(e)) {
-        Ok(()) => {}
-        Err(LedgerError::Tampered(f)) => {
-            eprintln!("kchain: TAMPERING FOUND in {blocks}: {f}\nkchain: the node stopped");
-            return Ok(Outcome::Findings);
-        }
-        Err(e @ LedgerError::CheckpointRefused { .. }) => {
-            eprintln!("kchain: TAMPERING FOUND in {blocks}: {e}\nkchain: the node stopped");
-            return Ok(Outcome::Findings);
-        }
-        Err(e) => return Err(e.into()),
+    if let Err(e) = node.run(a.until_idle, &stop, &mut |e| print(e)) {
+        return tampered(&blocks, e, "stopped", "stopped");
     }
     let tip = node.chain().tip();
     let s = node.stats();
@@ -152,6 +114,46 @@ pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
         s.lost
     );
     Ok(Outcome::Clean)
+}
+
+/// The node's options from the command line: snapshots, checkpoints, the expected genesis.
+fn node_options(g: &Global, a: &NodeArgs, blocks: &str) -> Result<NodeOptions> {
+    let mut opts = NodeOptions::new(blocks);
+    opts.state_dir = Some(
+        a.state_dir
+            .clone()
+            .unwrap_or_else(|| state_dir(&g.data_dir, blocks)),
+    );
+    opts.snapshot_every = a.snapshot_every;
+    opts.checkpoints = (!a.no_checkpoints).then(|| CheckpointOptions {
+        every_blocks: a.checkpoint_every,
+        every: std::time::Duration::from_secs(a.checkpoint_secs),
+        namespace: a.namespace.clone(),
+        store: a.key.as_deref().map(signer_store),
+        backend: backend_identity(g),
+    });
+    if let Some(path) = &a.genesis {
+        let (gen, ts) = read_genesis(path)?;
+        opts.expected_genesis = Some(gen.block(ts).hash());
+    }
+    Ok(opts)
+}
+
+/// A node error: tampering (a finding, exit 3, said on standard error with what the node
+/// does about it: `on_tamper` for a changed chain, `on_refused` for a refused checkpoint),
+/// or any other error.
+fn tampered(blocks: &str, e: LedgerError, on_tamper: &str, on_refused: &str) -> Result<Outcome> {
+    match e {
+        LedgerError::Tampered(f) => {
+            eprintln!("kchain: TAMPERING FOUND in {blocks}: {f}\nkchain: the node {on_tamper}");
+            Ok(Outcome::Findings)
+        }
+        e @ LedgerError::CheckpointRefused { .. } => {
+            eprintln!("kchain: TAMPERING FOUND in {blocks}: {e}\nkchain: the node {on_refused}");
+            Ok(Outcome::Findings)
+        }
+        e => Err(e.into()),
+    }
 }
 
 fn describe(e: &Event) -> Option<String> {

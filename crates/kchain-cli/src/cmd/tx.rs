@@ -80,81 +80,106 @@ pub fn tx(g: &Global, cmd: TxCmd) -> Result<Outcome> {
             amount,
             nonce,
             json,
-        } => {
-            let from_key = g.key_file_for(from_key.as_deref(), "the sender's wallet key")?;
-            let key = read_key_file(&from_key)?;
-            let to = parse_address(&to)?;
-            let log = open_log(g, false)?;
-            let blocks = ledger.blocks();
-            let nonce = match nonce {
-                Some(n) => n,
-                None => {
-                    let r = replay(
-                        log.as_ref(),
-                        &blocks,
-                        Some(&state_dir(&g.data_dir, &blocks)),
-                    )?;
-                    next_nonce(log.as_ref(), &r.chain, &Address::of(&key))?
-                }
-            };
-            let chain = open_chain(log.as_ref(), &blocks, None)?;
-            let t = Transaction::transfer(&key, chain.chain_id(), to, amount, nonce);
-            send(log.as_ref(), chain.genesis(), t, json)
-        }
+        } => transfer(g, &ledger, from_key, &to, amount, nonce, json),
         TxCmd::Data {
             ledger,
             key,
             payload,
             payload_file,
             json,
-        } => {
-            let key = g.key_file_for(key.as_deref(), "the submitter's wallet key")?;
-            let key = read_key_file(&key)?;
-            let text = match (payload, payload_file) {
-                (Some(p), _) => p,
-                (None, Some(f)) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("reading {}", f.display()))?,
-                (None, None) => {
-                    let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s)?;
-                    s
-                }
-            };
-            let payload: serde_json::Value =
-                serde_json::from_str(&text).context("the payload is not JSON")?;
-            let log = open_log(g, false)?;
-            let chain = open_chain(log.as_ref(), &ledger.blocks(), None)?;
-            let t = Transaction::data(&key, chain.chain_id(), payload);
-            send(log.as_ref(), chain.genesis(), t, json)
-        }
+        } => data(g, &ledger, key, payload, payload_file, json),
         TxCmd::Raw {
             ledger,
             partition,
             file,
-        } => {
-            let log = open_log(g, false)?;
-            let chain = open_chain(log.as_ref(), &ledger.blocks(), None)?;
-            let input: Box<dyn BufRead> = match &file {
-                Some(f) => Box::new(std::io::BufReader::new(
-                    std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?,
-                )),
-                None => Box::new(std::io::stdin().lock()),
-            };
-            let lines: Vec<Vec<u8>> = input
-                .split(b'\n')
-                .collect::<std::io::Result<Vec<_>>>()?
-                .into_iter()
-                .filter(|l| !l.is_empty())
-                .collect();
-            let offsets = submit_raw(log.as_ref(), chain.genesis(), partition, &lines)?;
-            println!(
-                "appended {} record(s) to {}/{partition}",
-                offsets.len(),
-                chain.genesis().topics.transactions
-            );
-            Ok(Outcome::Clean)
-        }
+        } => raw(g, &ledger, partition, file),
     }
+}
+
+/// `tx transfer`: the nonce is the sender's next unless given.
+fn transfer(
+    g: &Global,
+    ledger: &LedgerOpts,
+    from_key: Option<PathBuf>,
+    to: &str,
+    amount: u64,
+    nonce: Option<u64>,
+    json: bool,
+) -> Result<Outcome> {
+    let from_key = g.key_file_for(from_key.as_deref(), "the sender's wallet key")?;
+    let key = read_key_file(&from_key)?;
+    let to = parse_address(to)?;
+    let log = open_log(g, false)?;
+    let blocks = ledger.blocks();
+    let nonce = match nonce {
+        Some(n) => n,
+        None => {
+            let r = replay(
+                log.as_ref(),
+                &blocks,
+                Some(&state_dir(&g.data_dir, &blocks)),
+            )?;
+            next_nonce(log.as_ref(), &r.chain, &Address::of(&key))?
+        }
+    };
+    let chain = open_chain(log.as_ref(), &blocks, None)?;
+    let t = Transaction::transfer(&key, chain.chain_id(), to, amount, nonce);
+    send(log.as_ref(), chain.genesis(), t, json)
+}
+
+/// `tx data`: the payload from --payload, --payload-file or standard input.
+fn data(
+    g: &Global,
+    ledger: &LedgerOpts,
+    key: Option<PathBuf>,
+    payload: Option<String>,
+    payload_file: Option<PathBuf>,
+    json: bool,
+) -> Result<Outcome> {
+    let key = g.key_file_for(key.as_deref(), "the submitter's wallet key")?;
+    let key = read_key_file(&key)?;
+    let text = match (payload, payload_file) {
+        (Some(p), _) => p,
+        (None, Some(f)) => {
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?
+        }
+        (None, None) => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            s
+        }
+    };
+    let payload: serde_json::Value =
+        serde_json::from_str(&text).context("the payload is not JSON")?;
+    let log = open_log(g, false)?;
+    let chain = open_chain(log.as_ref(), &ledger.blocks(), None)?;
+    let t = Transaction::data(&key, chain.chain_id(), payload);
+    send(log.as_ref(), chain.genesis(), t, json)
+}
+
+/// `tx raw`: lines appended as they are, as any producer could.
+fn raw(g: &Global, ledger: &LedgerOpts, partition: u32, file: Option<PathBuf>) -> Result<Outcome> {
+    let log = open_log(g, false)?;
+    let chain = open_chain(log.as_ref(), &ledger.blocks(), None)?;
+    let input: Box<dyn BufRead> = match &file {
+        Some(f) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(f).with_context(|| format!("opening {}", f.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let lines: Vec<Vec<u8>> = input
+        .split(b'\n')
+        .collect::<std::io::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect();
+    let offsets = submit_raw(log.as_ref(), chain.genesis(), partition, &lines)?;
+    println!(
+        "appended {} record(s) to {}/{partition}",
+        offsets.len(),
+        chain.genesis().topics.transactions
+    );
+    Ok(Outcome::Clean)
 }
 
 fn send(log: &dyn Log, genesis: &Genesis, t: Transaction, json: bool) -> Result<Outcome> {

@@ -1,5 +1,6 @@
 //! `witness`: cosign checkpoints that extend the last one cosigned; refuse forks.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -104,88 +105,128 @@ pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
             namespace,
         } => {
             let key = g.key_file_for(key.as_deref(), "witness run needs the witness's key")?;
-            let cosigner = read_witness_key(&key)?;
-            let writers = if ledger {
-                Vec::new()
-            } else {
-                writer_verifiers(&load_trust(g)?, &topic)
+            let run = Run {
+                topic,
+                state,
+                ledger,
+                namespace,
             };
-            let witness = Witness::new(cosigner.clone(), writers.clone());
-            let log = open_log(g, false)?;
-            let mut outcome = Outcome::Clean;
-            let mut alarmed = std::collections::HashSet::new();
-            loop {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let events = if ledger {
-                    kchain_ledger::witness_ledger_pass(
-                        log.as_ref(),
-                        &topic,
-                        &cosigner,
-                        &state,
-                        &namespace,
-                        now,
-                    )?
-                } else {
-                    witness_pass(
-                        log.as_ref(),
-                        &topic,
-                        &witness,
-                        &writers,
-                        &state,
-                        &namespace,
-                        now,
-                    )?
-                };
-                let mut cosigned = 0;
-                for e in &events {
-                    match e {
-                        WitnessEvent::Cosigned { origin, size } => {
-                            cosigned += 1;
-                            println!("cosigned {origin} size {size}");
-                        }
-                        WitnessEvent::Refused {
-                            origin,
-                            size,
-                            refusal,
-                        } => {
-                            outcome = Outcome::Findings;
-                            println!("REFUSED {origin} size {size}: {refusal}");
-                            if let Some(path) = write_evidence(&state, origin, *size, refusal)? {
-                                println!("  evidence: {}", path.display());
-                            }
-                        }
-                        WitnessEvent::Skipped {
-                            origin,
-                            size,
-                            reason,
-                        } => println!("skipped {origin} size {size}: {reason}"),
-                        WitnessEvent::Alarm {
-                            origin,
-                            size,
-                            detail,
-                            evidence,
-                        } => {
-                            outcome = Outcome::Findings;
-                            // Long-running: alert once per origin, not on every pass.
-                            if alarmed.insert(origin.clone()) {
-                                println!("ALERT {origin} cosigned size {size}: {detail}");
-                                if let Some(path) = evidence {
-                                    println!("  evidence: {}", path.display());
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                if until_idle && cosigned == 0 {
-                    return Ok(outcome);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(interval_ms));
-            }
+            run_witness(g, &run, &key, until_idle, interval_ms)
         }
     }
+}
+
+/// What a running witness follows and where it keeps its state.
+struct Run {
+    topic: String,
+    state: PathBuf,
+    ledger: bool,
+    namespace: String,
+}
+
+/// `witness run`: passes over the checkpoints every `interval_ms`, until a pass cosigns
+/// nothing (with `until_idle`) or forever.
+fn run_witness(
+    g: &Global,
+    run: &Run,
+    key: &Path,
+    until_idle: bool,
+    interval_ms: u64,
+) -> Result<Outcome> {
+    let cosigner = read_witness_key(key)?;
+    let writers = if run.ledger {
+        Vec::new()
+    } else {
+        writer_verifiers(&load_trust(g)?, &run.topic)
+    };
+    let witness = Witness::new(cosigner.clone(), writers.clone());
+    let log = open_log(g, false)?;
+    let mut outcome = Outcome::Clean;
+    let mut alarmed = HashSet::new();
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (topic, state, namespace) = (&run.topic, &run.state, &run.namespace);
+        let events = if run.ledger {
+            kchain_ledger::witness_ledger_pass(
+                log.as_ref(),
+                topic,
+                &cosigner,
+                state,
+                namespace,
+                now,
+            )?
+        } else {
+            witness_pass(
+                log.as_ref(),
+                topic,
+                &witness,
+                &writers,
+                state,
+                namespace,
+                now,
+            )?
+        };
+        let (cosigned, findings) = print_events(&events, state, &mut alarmed)?;
+        if findings {
+            outcome = Outcome::Findings;
+        }
+        if until_idle && cosigned == 0 {
+            return Ok(outcome);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(interval_ms));
+    }
+}
+
+/// Prints one pass's events (an alarm once per origin: a witness runs for long); returns
+/// how many checkpoints it cosigned and whether anything was refused or alarming.
+fn print_events(
+    events: &[WitnessEvent],
+    state: &Path,
+    alarmed: &mut HashSet<String>,
+) -> Result<(usize, bool)> {
+    let (mut cosigned, mut findings) = (0, false);
+    for e in events {
+        match e {
+            WitnessEvent::Cosigned { origin, size } => {
+                cosigned += 1;
+                println!("cosigned {origin} size {size}");
+            }
+            WitnessEvent::Refused {
+                origin,
+                size,
+                refusal,
+            } => {
+                findings = true;
+                println!("REFUSED {origin} size {size}: {refusal}");
+                if let Some(path) = write_evidence(state, origin, *size, refusal)? {
+                    println!("  evidence: {}", path.display());
+                }
+            }
+            WitnessEvent::Skipped {
+                origin,
+                size,
+                reason,
+            } => println!("skipped {origin} size {size}: {reason}"),
+            WitnessEvent::Alarm {
+                origin,
+                size,
+                detail,
+                evidence,
+            } => {
+                findings = true;
+                if alarmed.insert(origin.clone()) {
+                    println!("ALERT {origin} cosigned size {size}: {detail}");
+                    if let Some(path) = evidence {
+                        println!("  evidence: {}", path.display());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((cosigned, findings))
 }
 
 /// Writes a refusal's evidence as a consistency proof file (which fails verification the way

@@ -124,7 +124,7 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
     Ok(ok)
 }
 
-/// 1. Keys, one organisation each.
+/// Step 1: Keys, one organisation each.
 fn keys(topic: &str) -> Result<Orgs> {
     let acme = WriterKey::generate("acme");
     let beta = Cosigner::generate("witness.beta.example")?;
@@ -136,7 +136,7 @@ fn keys(topic: &str) -> Result<Orgs> {
     Ok(Orgs { acme, beta, gamma })
 }
 
-/// 2. acme writes, publishing a signed checkpoint every EVERY events and on flush.
+/// Step 2: acme writes, publishing a signed checkpoint every EVERY events and on flush.
 fn write(log: &dyn Log, topic: &str, acme: &WriterKey) -> Result<()> {
     log.create_topic(topic, &TopicConfig::default())?;
     let options = CheckpointOptions {
@@ -156,8 +156,8 @@ fn write(log: &dyn Log, topic: &str, acme: &WriterKey) -> Result<()> {
     Ok(())
 }
 
-/// 3. Each witness checks every new checkpoint against the last it cosigned; true when both
-/// cosigned every checkpoint.
+/// Step 3: each witness checks every new checkpoint against the last it cosigned; true when
+/// both cosigned every checkpoint.
 fn witness(log: &dyn Log, dir: &Path, topic: &str, orgs: &Orgs) -> Result<bool> {
     let mut ok = true;
     let writers = vec![orgs.acme.public().note_verifier(orgs.acme.name())?];
@@ -192,7 +192,7 @@ fn witness(log: &dyn Log, dir: &Path, topic: &str, orgs: &Orgs) -> Result<bool> 
     Ok(ok)
 }
 
-/// 4. The outsider's trust file: acme's key, both witnesses, two cosignatures needed.
+/// Step 4: The outsider's trust file: acme's key, both witnesses, two cosignatures needed.
 fn outsider(dir: &Path, topic: &str, orgs: &Orgs) -> Result<Outsider> {
     let trust = Trust {
         writers: vec![TrustedWriter {
@@ -232,7 +232,7 @@ fn outsider(dir: &Path, topic: &str, orgs: &Orgs) -> Result<Outsider> {
     })
 }
 
-/// 4 (cont.). The outsider's first verification, which it remembers.
+/// Step 4, continued: The outsider's first verification, which it remembers.
 fn first_verify(log: &dyn Log, topic: &str, o: &Outsider) -> Result<bool> {
     let (chain_ok, report) = judge(log, topic, &o.trust, &o.ct, &o.memory)?;
     let newest = report.partitions[0].newest.as_ref();
@@ -250,8 +250,8 @@ fn first_verify(log: &dyn Log, topic: &str, o: &Outsider) -> Result<bool> {
     Ok(chain_ok && report.ok() && newest.is_some_and(|t| t.checkpoint.size() == EVENTS))
 }
 
-/// 5. One record proven to the outsider, who has no access to the log; the same proof with
-/// one hash changed must fail.
+/// Step 5: one record proven to the outsider, who has no access to the log; the same proof
+/// with one hash changed must fail.
 fn offline_proof(log: &dyn Log, topic: &str, o: &Outsider) -> Result<bool> {
     let proof = prove_inclusion(log, topic, 0, ASKED, DEFAULT_ORIGIN_NAMESPACE)?;
     let proof_path = o.dir.join("proof.json");
@@ -353,8 +353,8 @@ fn altered(
     Ok(report)
 }
 
-/// 6. The broker's operator alters the topic four ways; true when each is caught as it
-/// should be.
+/// Step 6: the broker's operator alters the topic four ways; true when each is caught as
+/// it should be.
 fn operator_attacks(
     log: &dyn Log,
     dir: &Path,
