@@ -9,6 +9,7 @@ use crate::cmd::{
     verify, wallet, witness,
 };
 use crate::global::Global;
+use crate::outcome::Outcome;
 
 /// `kchain --version`: the release, the git commit it was built from and its features
 /// (stamped by build.rs).
@@ -89,15 +90,6 @@ pub enum Command {
     /// Print the man page (roff), generated from these definitions (e.g. `kchain man >
     /// kchain.1 && man ./kchain.1`).
     Man,
-}
-
-/// What a successful command found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Everything checked verified (or nothing was checked).
-    Clean,
-    /// A check found tampering, forgery or truncation.
-    Findings,
 }
 
 /// An error and its causes on one line, each cause once: library errors often include their

@@ -8,6 +8,7 @@
 //!
 //! ```text
 //! cli.rs     the parser and the dispatch to one module per command group
+//! outcome.rs what a successful command found (exit 0 or 3)
 //! global.rs  options every command shares; opening the log and the trust file
 //! cmd/       one file per command group, each owning its clap arguments
 //! report/    presentation: text and JSON
@@ -20,7 +21,9 @@ mod cli;
 mod cmd;
 pub mod demo;
 mod global;
+mod outcome;
 mod progress;
 mod report;
 
-pub use cli::{error_line, run, Cli, Outcome};
+pub use cli::{error_line, run, Cli};
+pub use outcome::Outcome;

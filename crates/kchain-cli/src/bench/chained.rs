@@ -8,8 +8,7 @@ use kchain_core::{DataKey, Item, Trust, WriterKey};
 use kchain_log::{Log, TopicConfig};
 use kchain_topic::{verify_topic, ChainWriter, VerifyOptions, WriterOptions};
 
-use super::raw::best;
-use super::BATCH;
+use super::raw::{best, BATCH};
 
 /// The values as items in append batches, timestamps starting at `base`.
 pub(crate) fn chunked(vals: &[Vec<u8>], base: u128) -> Vec<Vec<Item>> {

@@ -6,46 +6,23 @@
 //! raw.rs      SHA-256 floor, raw append, raw read
 //! chained.rs  chained append (plain, encrypted, checkpoints, witness), verify
 //! ledger      kchain_ledger::bench: signed transfers sealed end to end
-//! print.rs    rows and ratios, as text or one JSON line
+//! report.rs   what was asked and measured; rows and ratios, as text or one JSON line
 //! ```
 
 mod chained;
-mod print;
 mod raw;
+mod report;
 
 use anyhow::Result;
 use kchain_core::{Trust, TrustedWriter, WriterKey};
 use kchain_log::Log;
 
 use crate::progress::Progress;
+use report::Measured;
+pub use report::Params;
 
-/// Records per append batch.
-const BATCH: usize = 8192;
 /// The embedded log's fsync interval during the bench.
 pub const FSYNC_MS: u64 = 100;
-
-/// What to measure.
-pub struct Params {
-    /// Records per measurement.
-    pub records: u64,
-    /// Value size in bytes.
-    pub size: usize,
-    /// Signed transfers for the ledger measurement (0 skips it).
-    pub ledger_txs: usize,
-    /// One JSON line instead of a table.
-    pub json: bool,
-}
-
-/// Every measurement of one run.
-struct Measured {
-    sha: std::time::Duration,
-    raw_append: std::time::Duration,
-    raw_read: std::time::Duration,
-    appends: chained::Appends,
-    verify1: std::time::Duration,
-    verify2: std::time::Duration,
-    ledger: Option<kchain_ledger::BenchReport>,
-}
 
 /// Runs every measurement on `log` (called `backend` in the report) and prints the report.
 pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
@@ -94,9 +71,9 @@ pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
         ledger,
     };
     if p.json {
-        print::json(p, backend, &m);
+        report::json(p, backend, &m);
     } else {
-        print::text(p, backend, &m);
+        report::text(p, backend, &m);
     }
     Ok(())
 }

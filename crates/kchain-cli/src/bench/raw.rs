@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 use kchain_core::sha256;
 use kchain_log::{Log, Record, TopicConfig};
 
-use super::BATCH;
+/// Records per append batch.
+pub(crate) const BATCH: usize = 8192;
 
 /// `n` pseudo-random lowercase values of `size` bytes (the same every run).
 pub(crate) fn values(n: u64, size: usize) -> Vec<Vec<u8>> {

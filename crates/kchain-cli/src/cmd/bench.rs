@@ -8,7 +8,7 @@ use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
 
 use crate::bench::{measure, Params, FSYNC_MS};
 use crate::global::{open_log, Global};
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use crate::cmd::topic::{check_partition, topic_partitions};
 use crate::global::{backend_identity, open_log, signer_store, Global};
+use crate::outcome::Outcome;
 use crate::report::write_output;
-use crate::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum CheckpointCmd {

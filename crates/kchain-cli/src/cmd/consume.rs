@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::cmd::topic::{check_partition, topic_partitions};
 use crate::global::{load_trust, open_log, Global};
+use crate::outcome::Outcome;
 use crate::report::{finding_json, placeholder, record_json};
-use crate::Outcome;
 
 #[derive(Args, Debug)]
 pub struct ConsumeArgs {

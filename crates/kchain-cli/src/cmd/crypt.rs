@@ -11,8 +11,8 @@ use kchain_topic::{read_keyring_file, update_keyring_file, TopicError};
 use serde_json::json;
 
 use crate::global::{now_ms, Global};
+use crate::outcome::Outcome;
 use crate::report::utc;
-use crate::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCmd {

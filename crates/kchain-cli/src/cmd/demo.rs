@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::demo::{open_scratch, tour, TOPIC};
 use crate::global::{open_log, Global};
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::cmd::trust::load_or_new_trust;
 use crate::global::Global;
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Args, Debug)]
 pub struct KeygenArgs {

@@ -19,7 +19,7 @@ use crate::cmd::anchors::read_checkpoint_trust;
 use crate::cmd::ledger_args::{outcome, parse_address, read_genesis, replayed, LedgerOpts};
 use crate::cmd::ledger_query::{balance, tx_info, verify_proof, write_tx_proof};
 use crate::global::{open_log, Global};
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum LedgerCmd {

@@ -9,7 +9,7 @@ use kchain_ledger::{replay, state_dir, Address, Genesis};
 use kchain_log::Log;
 
 use crate::global::{open_log, Global};
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 /// Which ledger a command works on.
 #[derive(Args, Debug, Clone)]

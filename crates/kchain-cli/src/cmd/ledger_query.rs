@@ -13,8 +13,8 @@ use serde_json::json;
 use crate::cmd::anchors::read_checkpoint_trust;
 use crate::cmd::ledger_args::{outcome, parse_address, read_genesis, replayed, LedgerOpts};
 use crate::global::Global;
+use crate::outcome::Outcome;
 use crate::report::proof_outcome;
-use crate::Outcome;
 
 pub(crate) fn write_tx_proof(
     g: &Global,

@@ -13,7 +13,7 @@ use kchain_topic::read_key_file;
 
 use crate::cmd::ledger_args::{read_genesis, LedgerOpts};
 use crate::global::{backend_identity, open_log, signer_store, Global};
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum NodeCmd {

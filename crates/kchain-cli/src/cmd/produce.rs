@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::cmd::topic::{check_partition, topic_partitions};
 use crate::global::{backend_identity, now_ms, open_log, signer_store, Global};
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Args, Debug)]
 pub struct ProduceArgs {

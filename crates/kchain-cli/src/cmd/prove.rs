@@ -15,8 +15,8 @@ use kchain_topic::{
 
 use crate::cmd::anchors::read_checkpoint_trust;
 use crate::global::{load_trust, open_log, Global};
+use crate::outcome::Outcome;
 use crate::report::{proof_outcome, write_output};
-use crate::Outcome;
 
 #[derive(Args, Debug)]
 pub struct ProveArgs {

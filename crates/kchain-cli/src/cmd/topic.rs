@@ -8,7 +8,7 @@ use kchain_topic::short;
 use serde_json::json;
 
 use crate::global::{open_log, Global};
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum TopicCmd {

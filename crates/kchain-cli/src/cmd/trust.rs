@@ -9,8 +9,8 @@ use kchain_topic::{inspect, read_trust_file, verify_topic, write_trust_file, Ver
 use serde_json::json;
 
 use crate::global::{load_trust, open_log, Global};
+use crate::outcome::Outcome;
 use crate::report::topic_text;
-use crate::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum TrustCmd {

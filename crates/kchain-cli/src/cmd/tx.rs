@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::cmd::ledger_args::{parse_address, LedgerOpts};
 use crate::global::{open_log, Global};
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum TxCmd {

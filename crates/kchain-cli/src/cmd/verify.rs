@@ -12,9 +12,9 @@ use kchain_topic::{
 
 use crate::cmd::topic::{check_partition, topic_partitions};
 use crate::global::{load_trust, open_log, Global};
+use crate::outcome::Outcome;
 use crate::progress::Progress;
 use crate::report::{checkpoint_json, topic_json, topic_text};
-use crate::Outcome;
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {

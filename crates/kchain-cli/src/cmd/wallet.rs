@@ -10,7 +10,7 @@ use kchain_topic::{read_key_file, write_key_file};
 use serde_json::json;
 
 use crate::global::Global;
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum WalletCmd {

@@ -14,8 +14,8 @@ use kchain_topic::{
 };
 
 use crate::global::{load_trust, open_log, Global};
+use crate::outcome::Outcome;
 use crate::report::write_output;
-use crate::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum WitnessCmd {

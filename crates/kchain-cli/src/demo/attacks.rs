@@ -11,8 +11,7 @@ use kchain_log::{Log, Record};
 use kchain_topic::tamper::{copy_topic_with, forge_after};
 use kchain_topic::{verify_topic, TopicReport, VerifyOptions};
 
-use super::events::{edit_temperature, temp_of};
-use super::stream::{open_scratch, TOPIC};
+use super::events::{edit_temperature, open_scratch, temp_of, TOPIC};
 
 /// One attack: where it strikes, the finding it must cause, and the one it caused.
 pub(crate) struct Attack {

@@ -1,7 +1,29 @@
-//! The demo's story data: a deterministic stream of supply-chain events, and the edit an
-//! attacker makes to one of them.
+//! The demo's setting: its topic and scratch logs, a deterministic stream of supply-chain
+//! events, and the edit an attacker makes to one of them.
 
+use std::path::Path;
+
+use anyhow::{Context, Result};
 use kchain_core::Item;
+use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
+
+/// The demo topic's name (on Kafka, with a time stamp appended).
+pub const TOPIC: &str = "shipments";
+/// Partitions of the demo topic.
+pub const PARTITIONS: u32 = 4;
+
+/// Opens (creating it) an embedded log for the demo's scratch data, forcing appends to disk
+/// every 200 ms.
+pub fn open_scratch(dir: &Path) -> Result<EmbeddedLog> {
+    EmbeddedLog::create(
+        dir,
+        EmbeddedOptions {
+            fsync: FsyncPolicy::IntervalMs(200),
+            ..EmbeddedOptions::default()
+        },
+    )
+    .with_context(|| format!("demo data directory {}", dir.display()))
+}
 
 /// A small deterministic generator, so that every run tells the same story.
 pub(crate) struct Rng(pub(crate) u64);

@@ -11,6 +11,7 @@ mod ledger;
 mod orgs;
 mod stream;
 
+pub use events::{open_scratch, TOPIC};
 pub use ledger::tour as ledger_tour;
 pub use orgs::tour as orgs_tour;
-pub use stream::{open_scratch, tour, TOPIC};
+pub use stream::tour;

@@ -12,33 +12,16 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use kchain_core::{Item, Trust, TrustedWriter, WriterKey};
-use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, TopicConfig};
+use kchain_log::{Log, TopicConfig};
 use kchain_topic::{
     partition_for_key, verify_topic, ChainWriter, TopicReport, VerifyOptions, WriterOptions,
 };
 
-use super::events::{event, Rng};
+use super::events::{event, Rng, PARTITIONS};
 use super::{attacks, ledger, orgs};
 use crate::progress::Progress;
-
-/// The demo topic's name (on Kafka, with a time stamp appended).
-pub const TOPIC: &str = "shipments";
-const PARTITIONS: u32 = 4;
-
-/// Opens (creating it) an embedded log for the demo's scratch data, forcing appends to disk
-/// every 200 ms.
-pub fn open_scratch(dir: &Path) -> Result<EmbeddedLog> {
-    EmbeddedLog::create(
-        dir,
-        EmbeddedOptions {
-            fsync: FsyncPolicy::IntervalMs(200),
-            ..EmbeddedOptions::default()
-        },
-    )
-    .with_context(|| format!("demo data directory {}", dir.display()))
-}
 
 /// Runs the whole tour: `n` events to `topic` on `log` (called `backend` in the story),
 /// scratch files under `dir`. Fails when a step did not behave as the story says.

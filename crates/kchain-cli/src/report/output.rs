@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::Outcome;
+use crate::outcome::Outcome;
 
 /// Prints `note` on stderr, once per process however often it is asked for.
 /// Whether `-q` asked for silence on standard error (notes, progress).

@@ -7,7 +7,7 @@ use kchain_core::{to_hex, Decryption, H_ENC};
 use kchain_topic::VerifiedRecord;
 use serde_json::json;
 
-use crate::report::utc;
+use super::output::utc;
 
 fn bytes_json(b: Option<&[u8]>) -> serde_json::Value {
     match b {

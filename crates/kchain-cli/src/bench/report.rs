@@ -1,10 +1,33 @@
-//! The bench report: each measurement in records per second beside raw SHA-256, and the
-//! ratios measured side by side, as a table or one JSON line.
+//! The bench report: what was asked and measured, each measurement in records per second
+//! beside raw SHA-256, and the ratios measured side by side, as a table or one JSON line.
 
 use serde_json::json;
 
-use super::raw::rate;
-use super::{Measured, Params, BATCH};
+use super::chained::Appends;
+use super::raw::{rate, BATCH};
+
+/// What to measure.
+pub struct Params {
+    /// Records per measurement.
+    pub records: u64,
+    /// Value size in bytes.
+    pub size: usize,
+    /// Signed transfers for the ledger measurement (0 skips it).
+    pub ledger_txs: usize,
+    /// One JSON line instead of a table.
+    pub json: bool,
+}
+
+/// Every measurement of one run.
+pub(crate) struct Measured {
+    pub(crate) sha: std::time::Duration,
+    pub(crate) raw_append: std::time::Duration,
+    pub(crate) raw_read: std::time::Duration,
+    pub(crate) appends: Appends,
+    pub(crate) verify1: std::time::Duration,
+    pub(crate) verify2: std::time::Duration,
+    pub(crate) ledger: Option<kchain_ledger::BenchReport>,
+}
 
 /// The measurements in records per second.
 fn rows(n: u64, m: &Measured) -> Vec<(&'static str, f64)> {
