@@ -395,3 +395,11 @@ fn help_version_completions_and_man_page() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// Every subcommand's definitions hold together (no flag name or short letter used twice,
+// global options included): clap checks this only for the command line it parses.
+#[test]
+fn the_command_line_definitions_hold_together() {
+    use clap::CommandFactory;
+    kchain_cli::Cli::command().debug_assert();
+}
