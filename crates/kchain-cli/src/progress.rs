@@ -24,7 +24,7 @@ impl Progress {
             label: label.into(),
             total,
             done: AtomicU64::new(0),
-            enabled: std::io::stderr().is_terminal(),
+            enabled: std::io::stderr().is_terminal() && !crate::report::quiet(),
             started: now,
             last_draw: Mutex::new(now),
         }

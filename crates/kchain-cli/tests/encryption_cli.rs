@@ -284,7 +284,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
     );
 
     // Shred the first key: its records read as shredded, the chain still verifies.
-    let out = p.ok(&env, &["key", "shred", &first], "");
+    let out = p.ok(&env, &["key", "shred", "--yes", &first], "");
     assert!(out.contains("destroy every copy and backup"), "{out}");
     assert_eq!(secrets_in(&keyring(&env)), vec![secrets[1].clone()]);
     let text = p.ok(&env, &["consume", "orders"], "");
@@ -317,7 +317,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
         list.contains(&format!("{first}  ")) && list.contains("shredded 20"),
         "{list}"
     );
-    p.ok(&env, &["key", "shred", &first], "");
+    p.ok(&env, &["key", "shred", "--yes", &first], "");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -386,7 +386,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
         ],
         "no keyring at",
     );
-    p.ok(&env, &["key", "shred", &second], "");
+    p.ok(&env, &["key", "shred", "--yes", &second], "");
     p.error(
         &env,
         &["produce", "orders", "--encrypt"],

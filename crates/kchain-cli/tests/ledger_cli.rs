@@ -215,17 +215,13 @@ fn ledger_end_to_end_then_an_edited_amount_is_found_at_its_offset() {
     assert_eq!(out.status.code(), Some(3));
 }
 
-// The ledger part of `kchain demo`, compiled here too so that it is run by the tests (the
-// binary calls it from `demo.rs`).
-#[allow(dead_code)]
-#[path = "../src/demo_ledger.rs"]
-mod demo_ledger;
+// The ledger part of `kchain demo`, run here through the library.
 
 #[test]
 fn the_demo_ledger_tour_behaves_as_it_says() {
     let dir = tempfile::tempdir().unwrap();
     let log = embedded(&dir.path().join("log"), true);
-    let ok = demo_ledger::tour(&log, dir.path(), "demo-ledger").unwrap();
+    let ok = kchain_cli::demo::ledger_tour(&log, dir.path(), "demo-ledger").unwrap();
     assert!(ok, "the tour reported a step that did not behave");
 }
 

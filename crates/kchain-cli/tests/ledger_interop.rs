@@ -185,9 +185,6 @@ fn blocks_on_kafka_read_as_json_with_kafka_python() {
 }
 
 // The ledger part of `kchain demo` (which the binary runs with `-b` too), on the broker.
-#[allow(dead_code)]
-#[path = "../src/demo_ledger.rs"]
-mod demo_ledger;
 
 #[test]
 fn the_demo_ledger_tour_behaves_as_it_says_on_kafka() {
@@ -205,5 +202,5 @@ fn the_demo_ledger_tour_behaves_as_it_says_on_kafka() {
             .unwrap()
             .as_nanos()
     );
-    assert!(demo_ledger::tour(&log, dir.path(), &chain).unwrap());
+    assert!(kchain_cli::demo::ledger_tour(&log, dir.path(), &chain).unwrap());
 }

@@ -1,7 +1,8 @@
-//! Rendering verification results for people (text) and machines (`--json`).
+//! Verification results of chained topics and their checkpoints, for people (text) and
+//! machines (`--json`).
 
 use kchain_core::{to_hex, Finding};
-use kchain_topic::{short, EncryptionSummary, PartitionReport, TopicReport};
+use kchain_topic::{short, CheckpointReport, EncryptionSummary, PartitionReport, TopicReport};
 use serde_json::{json, Value};
 
 /// The `--json` form of a finding.
@@ -108,17 +109,30 @@ pub fn topic_text(r: &TopicReport) -> String {
     out
 }
 
-/// Prints `note` on stderr, once per process however often it is asked for.
-pub fn note_once(note: &str) {
-    use std::collections::HashSet;
-    use std::sync::{Mutex, OnceLock};
-    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let seen = SEEN.get_or_init(Default::default);
-    if seen
-        .lock()
-        .map(|mut s| s.insert(note.to_owned()))
-        .unwrap_or(true)
-    {
-        eprintln!("kchain: note: {note}");
-    }
+/// A checkpoint report as JSON (the `checkpoints` member of `verify --json`).
+pub fn checkpoint_json(r: &CheckpointReport) -> serde_json::Value {
+    serde_json::json!({
+        "ok": r.ok(),
+        "warnings": r.warnings,
+        "partitions": r.partitions.iter().map(|p| serde_json::json!({
+            "partition": p.partition,
+            "origin": p.origin,
+            "entries": p.entries,
+            "seen": p.seen,
+            "untrusted": p.untrusted,
+            "newest": p.newest.as_ref().map(|t| serde_json::json!({
+                "size": t.checkpoint.size(),
+                "root": kchain_core::to_hex(t.checkpoint.root()),
+                "writers": t.writers,
+                "cosigners": t.cosigners.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            })),
+            "remembered": p.remembered.as_ref().map(|c| c.size()),
+            "finding": p.finding.as_ref().map(|f| serde_json::json!({
+                "kind": f.kind.as_str(),
+                "offset": f.offset,
+                "detail": f.detail,
+                "evidence": f.evidence.iter().map(|n| n.to_text()).collect::<Vec<_>>(),
+            })),
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -1,64 +1,24 @@
-//! The ledger commands: `wallet` and `ledger` (`tx` and `node` are in `node_cmds.rs`). The
-//! logic lives in kchain-ledger; this module parses arguments and prints.
+//! `ledger`: create a ledger, list and verify its blocks. Queries of one address or
+//! transaction are in `ledger_query.rs`. The logic lives in kchain-ledger; this module
+//! parses arguments and prints.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use kchain_core::{
-    from_hex, to_hex, CheckpointTrust, PublicKey, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
-};
+use kchain_core::{from_hex, to_hex, CheckpointTrust, PublicKey, DEFAULT_ORIGIN_NAMESPACE};
 use kchain_ledger::{
-    canonical_blocks, init, prove_tx, replay, state_dir, tx_status, verify_ledger, verify_tx_proof,
-    Address, Genesis, SealerInfo, TrustedLedger, TrustedSealers, TxProof, TxProofError,
-    TxProofTrust, TxStatus, VerifyOptions,
+    canonical_blocks, init, state_dir, verify_ledger, Genesis, SealerInfo, VerifyOptions,
 };
-use kchain_log::Log;
-use kchain_topic::{read_key_file, write_key_file};
+use kchain_topic::read_key_file;
 use serde_json::json;
 
-use crate::args::Global;
-use crate::checkpoint_cmds::{proof_outcome, read_checkpoint_trust};
-use crate::{open_log, Outcome};
-
-/// Which ledger a command works on.
-#[derive(Args, Debug, Clone)]
-pub struct LedgerOpts {
-    /// Name of the ledger (its topics are <chain>.transactions, .blocks and .rejected).
-    #[arg(long, env = "KCHAIN_LEDGER", default_value = "ledger")]
-    pub chain: String,
-    /// The ledger's blocks topic, when its genesis names its topics otherwise
-    /// [default: <chain>.blocks].
-    #[arg(long)]
-    pub blocks_topic: Option<String>,
-}
-
-impl LedgerOpts {
-    pub(crate) fn blocks(&self) -> String {
-        self.blocks_topic
-            .clone()
-            .unwrap_or_else(|| format!("{}.blocks", self.chain))
-    }
-}
-
-#[derive(Subcommand, Debug)]
-pub enum WalletCmd {
-    /// Generate a wallet key (an Ed25519 key file, mode 0600) and print its address.
-    New {
-        /// Where to write the key [default: <data-dir>/wallets/<name>.key].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// A name for the key.
-        #[arg(long, default_value = "wallet")]
-        name: String,
-    },
-    /// Print the address and public key of a wallet key file.
-    Address {
-        #[arg(long)]
-        key: PathBuf,
-    },
-}
+use crate::cmd::anchors::read_checkpoint_trust;
+use crate::cmd::ledger_args::{outcome, parse_address, read_genesis, replayed, LedgerOpts};
+use crate::cmd::ledger_query::{balance, tx_info, verify_proof, write_tx_proof};
+use crate::global::{open_log, Global};
+use crate::outcome::Outcome;
 
 #[derive(Subcommand, Debug)]
 pub enum LedgerCmd {
@@ -103,16 +63,19 @@ pub enum LedgerCmd {
         /// Do not use the local node snapshot as an anchor.
         #[arg(long)]
         no_snapshot: bool,
+        /// Print the report as one JSON line.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        anchors: crate::checkpoint_cmds::AnchorArgs,
+        anchors: crate::cmd::anchors::AnchorArgs,
     },
     /// Print an address's balance and nonce.
     Balance {
         #[command(flatten)]
         ledger: LedgerOpts,
+        /// The address (40 hex digits), or a wallet key file.
         address: String,
+        /// Print the balance as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -122,6 +85,7 @@ pub enum LedgerCmd {
         ledger: LedgerOpts,
         /// Transaction id (64 hex digits).
         id: String,
+        /// Print the status as one JSON line.
         #[arg(long)]
         json: bool,
         /// Write a proof that the transaction is in its block and the block in the newest
@@ -142,6 +106,7 @@ pub enum LedgerCmd {
         /// The ledger's genesis file: its sealers are the keys to trust.
         #[arg(long)]
         genesis: Option<PathBuf>,
+        /// Print the verdict as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -155,54 +120,22 @@ pub struct GenesisArgs {
     /// An allowed sealer: a key file, or NAME=PUBLIC_KEY (repeatable).
     #[arg(long = "sealer", required = true)]
     pub sealers: Vec<String>,
-    /// An initial balance: ADDRESS=AMOUNT (repeatable).
+    /// An initial balance: ADDRESS=AMOUNT, the address as 40 hex digits or a wallet key file
+    /// (repeatable).
     #[arg(long = "fund", value_name = "ADDRESS=AMOUNT")]
     pub funds: Vec<String>,
+    /// Partitions of the ledger's transactions topic.
     #[arg(long, default_value_t = 4)]
     pub partitions: u32,
+    /// What the sealer of a block is paid for it.
     #[arg(long, default_value_t = 1)]
     pub reward: u64,
     /// Proof of work: leading zero bits of every block hash (0 disables it).
     #[arg(long, default_value_t = 0)]
     pub difficulty: u8,
-    /// Write here instead of standard output.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-pub fn wallet(g: &Global, cmd: WalletCmd) -> Result<Outcome> {
-    match cmd {
-        WalletCmd::New { out, name } => {
-            let path =
-                out.unwrap_or_else(|| g.data_dir.join("wallets").join(format!("{name}.key")));
-            if path.exists() {
-                bail!(
-                    "{} already exists; pass --out for a new file",
-                    path.display()
-                );
-            }
-            let key = WriterKey::generate(&name);
-            write_key_file(&path, &key)?;
-            println!(
-                "wrote wallet key '{name}' to {} (mode 0600)",
-                path.display()
-            );
-            println!("address    {}", Address::of(&key));
-            println!("public key {}", key.public().to_hex());
-        }
-        WalletCmd::Address { key } => {
-            let key = read_key_file(&key)?;
-            println!("address    {}", Address::of(&key));
-            println!("public key {}", key.public().to_hex());
-        }
-    }
-    Ok(Outcome::Clean)
-}
-
-pub(crate) fn read_genesis(path: &Path) -> Result<(Genesis, i64)> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading genesis file {}", path.display()))?;
-    Genesis::from_file_text(&text).with_context(|| format!("genesis file {}", path.display()))
+    /// Write the genesis file here instead of standard output.
+    #[arg(long, alias = "out", short_alias = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 pub fn ledger(g: &Global, cmd: LedgerCmd) -> Result<Outcome> {
@@ -224,7 +157,7 @@ pub fn ledger(g: &Global, cmd: LedgerCmd) -> Result<Outcome> {
             json,
             anchors,
         } => {
-            let anchors = crate::checkpoint_cmds::ledger_anchors(g, &anchors)?;
+            let anchors = crate::cmd::anchors::ledger_anchors(g, &anchors)?;
             verify(
                 g,
                 &ledger,
@@ -317,9 +250,9 @@ fn genesis_file(a: &GenesisArgs) -> Result<Outcome> {
     let mut balances = BTreeMap::new();
     for f in &a.funds {
         let (addr, amount) = f
-            .split_once('=')
+            .rsplit_once('=')
             .with_context(|| format!("--fund {f}: expected ADDRESS=AMOUNT"))?;
-        let addr = Address::from_hex(addr).with_context(|| format!("--fund {f}: bad address"))?;
+        let addr = parse_address(addr).with_context(|| format!("--fund {f}: bad address"))?;
         let amount: u64 = amount
             .parse()
             .with_context(|| format!("--fund {f}: bad amount"))?;
@@ -331,7 +264,7 @@ fn genesis_file(a: &GenesisArgs) -> Result<Outcome> {
     genesis.difficulty = a.difficulty;
     genesis.check().map_err(anyhow::Error::msg)?;
     let text = genesis.to_toml(0);
-    match &a.out {
+    match &a.output {
         Some(path) => {
             std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
             println!(
@@ -344,30 +277,6 @@ fn genesis_file(a: &GenesisArgs) -> Result<Outcome> {
         None => print!("{text}"),
     }
     Ok(Outcome::Clean)
-}
-
-/// Opens the log and replays the ledger (from the local snapshot when it matches).
-fn replayed(g: &Global, l: &LedgerOpts) -> Result<(Box<dyn Log>, kchain_ledger::Replayed)> {
-    let log = open_log(g, false)?;
-    let blocks = l.blocks();
-    let dir = state_dir(&g.data_dir, &blocks);
-    let r = replay(log.as_ref(), &blocks, Some(&dir))?;
-    if let Some(f) = &r.finding {
-        eprintln!(
-            "kchain: TAMPERING FOUND in {blocks}: {f}\nkchain: the answer below is as of height {}, \
-             before it; run `kchain ledger verify`",
-            r.chain.tip().height
-        );
-    }
-    Ok((log, r))
-}
-
-fn outcome(r: &kchain_ledger::Replayed) -> Outcome {
-    if r.finding.is_some() {
-        Outcome::Findings
-    } else {
-        Outcome::Clean
-    }
 }
 
 fn blocks(
@@ -494,7 +403,7 @@ fn verify(
     let report = verify_ledger(log.as_ref(), &blocks, &opts, &|_| progress.add(1))?;
     progress.finish();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+        println!("{}", serde_json::to_string(&report.to_json())?);
     } else {
         print!("{}", report.to_text());
     }
@@ -513,171 +422,4 @@ fn checkpoint_trust(g: &Global) -> Result<CheckpointTrust> {
         Some(path) => read_checkpoint_trust(path)?.1.unwrap_or_default(),
         None => CheckpointTrust::default(),
     })
-}
-
-fn write_tx_proof(
-    g: &Global,
-    l: &LedgerOpts,
-    id: &str,
-    path: &Path,
-    namespace: &str,
-) -> Result<Outcome> {
-    let id = from_hex(id).with_context(|| format!("'{id}' is not a transaction id"))?;
-    let (log, r) = replayed(g, l)?;
-    if r.finding.is_some() {
-        bail!("the ledger shows tampering; no proof is written from it");
-    }
-    let proof = prove_tx(log.as_ref(), &r.chain, &l.blocks(), &id, namespace)?;
-    std::fs::write(path, proof.to_json()).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!(
-        "wrote {}: transaction at height {}, in a checkpoint signed by the sealers",
-        path.display(),
-        proof.height
-    );
-    Ok(Outcome::Clean)
-}
-
-fn verify_proof(g: &Global, file: &Path, genesis: Option<&Path>, json: bool) -> Result<Outcome> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading proof file {}", file.display()))?;
-    let proof =
-        TxProof::from_json(&text).with_context(|| format!("proof file {}", file.display()))?;
-    // The trust file: --trust, else the default one if it exists (optional with --genesis).
-    let trust_path = g.trust_path();
-    let (trust_text, checkpoints) = match (&g.trust, trust_path.exists()) {
-        (Some(_), _) | (None, true) => {
-            let (text, ct) = read_checkpoint_trust(&trust_path)?;
-            (Some(text), ct.unwrap_or_default())
-        }
-        (None, false) => (None, CheckpointTrust::default()),
-    };
-    // The ledger the proof must be of: the genesis file, else the trust file's [[ledger]]
-    // entries. A [[writer]] key is never a ledger's sealer.
-    let sealers = match (genesis, &trust_text) {
-        (Some(path), _) => TrustedSealers::Genesis(Box::new(read_genesis(path)?.0)),
-        (None, Some(t)) => {
-            let ledgers = TrustedLedger::from_trust_toml(t)
-                .map_err(|e| anyhow::anyhow!("trust file {}: {e}", trust_path.display()))?;
-            if ledgers.is_empty() {
-                bail!(
-                    "trust file {} names no ledger: pass --genesis FILE, or add a [[ledger]]                      entry (chain, genesis or chain_id, sealers) to it; a [[writer]] key is                      never a ledger's sealer",
-                    trust_path.display()
-                );
-            }
-            TrustedSealers::Ledgers(ledgers)
-        }
-        (None, None) => bail!(
-            "no keys to trust: pass --genesis FILE (the ledger's genesis), or --trust FILE              with a [[ledger]] entry naming the ledger's genesis or chain_id and its sealers"
-        ),
-    };
-    let trust = TxProofTrust {
-        sealers,
-        checkpoints,
-    };
-    let verdict = match verify_tx_proof(&proof, &trust) {
-        Ok(v) => Ok(format!(
-            "included: transaction {} is at position {} of block {} (height {}) of chain \
-             {}, in checkpoint {} of size {} signed by {} (cosigned by {} witness(es))",
-            to_hex(v.tx.id()),
-            proof.index,
-            to_hex(&v.block_hash),
-            v.height,
-            v.chain,
-            v.checkpoint.checkpoint.origin(),
-            v.checkpoint.checkpoint.size(),
-            v.checkpoint.writers.join(", "),
-            v.checkpoint.cosigners.len()
-        )),
-        Err(e @ (TxProofError::UnsupportedFormat { .. } | TxProofError::UnknownLedger { .. })) => {
-            return Err(e).with_context(|| format!("proof file {}", file.display()))
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    Ok(proof_outcome(file, json, verdict))
-}
-
-pub(crate) fn parse_address(s: &str) -> Result<Address> {
-    Address::from_hex(s).with_context(|| format!("'{s}' is not an address (40 hex digits)"))
-}
-
-fn balance(g: &Global, l: &LedgerOpts, address: &str, json: bool) -> Result<Outcome> {
-    let addr = parse_address(address)?;
-    let (_log, r) = replayed(g, l)?;
-    let state = r.chain.state();
-    let (balance, nonce, height) = (
-        state.balance(&addr),
-        state.nonce(&addr),
-        r.chain.tip().height,
-    );
-    if json {
-        println!(
-            "{}",
-            json!({"address": addr.to_hex(), "balance": balance, "nonce": nonce, "height": height})
-        );
-    } else {
-        println!("{addr}: balance {balance}, nonce {nonce} (at height {height})");
-    }
-    Ok(outcome(&r))
-}
-
-fn tx_info(g: &Global, l: &LedgerOpts, id: &str, json: bool) -> Result<Outcome> {
-    let id =
-        from_hex(id).with_context(|| format!("'{id}' is not a transaction id (64 hex digits)"))?;
-    let (log, r) = replayed(g, l)?;
-    let status = tx_status(log.as_ref(), &r.chain, &id)?;
-    let (text, value) =
-        match &status {
-            TxStatus::Sealed {
-                height,
-                block,
-                block_offset,
-                index,
-                partition,
-                offset,
-                tx,
-            } => (
-                format!(
-                    "sealed in block {height} ({}) at offset {block_offset}, position {index}; \
-                 read from partition {partition} offset {offset}\n{}",
-                    to_hex(block),
-                    String::from_utf8_lossy(&tx.to_json())
-                ),
-                json!({"status": "sealed", "height": height, "block": to_hex(block),
-                   "block_offset": block_offset, "index": index, "partition": partition,
-                   "offset": offset, "tx": tx.to_json_value()}),
-            ),
-            TxStatus::Rejected(rec) => {
-                (
-                    format!(
-                "rejected: {}: {} (decided by block {} at height {}, sealer {}); it was at \
-                 partition {} offset {}",
-                rec.reason, rec.detail, rec.block, rec.height, rec.sealer, rec.partition, rec.offset
-            ),
-                    json!({"status": "rejected", "rejection": rec}),
-                )
-            }
-            TxStatus::Pending {
-                partition,
-                offset,
-                void,
-            } => (
-                format!(
-                "pending at partition {partition} offset {offset} (not yet decided by a canonical \
-                 block{})",
-                if void.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {} rejection(s) by blocks that lost a race do not count", void.len())
-                }
-            ),
-                json!({"status": "pending", "partition": partition, "offset": offset}),
-            ),
-            TxStatus::Unknown => bail!("transaction {} is not in this ledger", to_hex(&id)),
-        };
-    if json {
-        println!("{value}");
-    } else {
-        println!("{text}");
-    }
-    Ok(outcome(&r))
 }

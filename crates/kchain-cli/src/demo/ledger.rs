@@ -23,7 +23,7 @@ use anyhow::{bail, Result};
 use kchain_core::{KeyId, WriterKey};
 use kchain_ledger::{
     canonical_blocks, init, replay, submit, verify_ledger, Address, Event, Genesis, IgnoreReason,
-    Node, NodeOptions, NodeStats, SealOptions, SealerInfo, Transaction, VerifyOptions,
+    Node, NodeOptions, NodeStats, Replayed, SealOptions, SealerInfo, Transaction, VerifyOptions,
 };
 use kchain_log::Log;
 
@@ -38,13 +38,33 @@ const START_BALANCE: u64 = 100_000;
 /// the first snapshot (every 5 canonical blocks), so that its restart resumes from one.
 const CRASH_AFTER_WINS: u64 = 7;
 
+/// The ledger's keys and genesis: wallets with a starting balance, two sealers.
+struct Cast {
+    wallets: Vec<WriterKey>,
+    sealers: Vec<WriterKey>,
+    genesis: Genesis,
+}
+
+/// The transactions the client submits: the good ones, then two bad ones.
+struct Burst {
+    txs: Vec<Transaction>,
+    bad: [Transaction; 2],
+}
+
 /// Runs the ledger tour on `log` in a fresh ledger named `chain`, keeping node snapshots
 /// under `dir`. Prints the story; returns true when every step behaved as expected.
 pub fn tour(log: &dyn Log, dir: &Path, chain: &str) -> Result<bool> {
-    let mut ok = true;
     println!("\nThe ledger: signed transactions in, sealed blocks out, consensus by log order\n");
+    let cast = set_up(log, chain)?;
+    let burst = sign(&cast);
+    let r = race(log, dir, chain, &cast, &burst)?;
+    let mut ok = balances(&r, &cast, &burst);
+    ok &= verify(log, &cast.genesis.topics.blocks, &r, ok)?;
+    Ok(ok)
+}
 
-    // 1. Wallets and genesis.
+/// L1: wallets, sealers and the genesis block.
+fn set_up(log: &dyn Log, chain: &str) -> Result<Cast> {
     let wallets: Vec<WriterKey> = WALLETS.iter().map(|n| demo_key(chain, n)).collect();
     let sealers: Vec<WriterKey> = SEALERS.iter().map(|n| demo_key(chain, n)).collect();
     let mut genesis = Genesis::new(
@@ -66,16 +86,24 @@ pub fn tour(log: &dyn Log, dir: &Path, chain: &str) -> Result<bool> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     init(log, &genesis, now)?;
-    let chain_id = genesis.chain_id();
     println!(
-        "L1. Ledger '{chain}' (chain id {chain_id}): {} wallets with {START_BALANCE} each, \
+        "L1. Ledger '{chain}' (chain id {}): {} wallets with {START_BALANCE} each, \
          sealers {}, reward {} a block",
+        genesis.chain_id(),
         WALLETS.len(),
         SEALERS.join(" and "),
         genesis.reward
     );
+    Ok(Cast {
+        wallets,
+        sealers,
+        genesis,
+    })
+}
 
-    // 2. The burst, signed up front.
+/// L2: the burst, signed up front.
+fn sign(cast: &Cast) -> Burst {
+    let (wallets, chain_id) = (&cast.wallets, cast.genesis.chain_id());
     let started = Instant::now();
     let mut txs: Vec<Transaction> = Vec::new();
     for nonce in 1..=ROUNDS {
@@ -117,56 +145,15 @@ pub fn tour(log: &dyn Log, dir: &Path, chain: &str) -> Result<bool> {
          ones (amount 0, an overdraft)",
         started.elapsed().as_secs_f64()
     );
+    Burst { txs, bad }
+}
 
-    // 3. Two sealers race while the client submits; south crashes once and restarts.
+/// L3: two sealers race while the client submits; south crashes once and restarts. Returns
+/// the chain as replayed afterwards.
+fn race(log: &dyn Log, dir: &Path, chain: &str, cast: &Cast, burst: &Burst) -> Result<Replayed> {
     let started = Instant::now();
-    let submitted = AtomicBool::new(false);
-    let blocks = genesis.topics.blocks.clone();
-    let results: Vec<Result<(NodeStats, Option<String>)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = sealers
-            .iter()
-            .enumerate()
-            .map(|(i, key)| {
-                let submitted = &submitted;
-                let opts = NodeOptions {
-                    state_dir: Some(dir.join(format!("sealer-{}", key.name()))),
-                    snapshot_every: 5,
-                    ..NodeOptions::new(&blocks)
-                };
-                let seal = SealOptions {
-                    // Both cut at the same size, so that they often race for a height.
-                    block_txs: 100,
-                    block_ms: 5,
-                    // Both sealers share one log handle, which on Kafka allows one appender
-                    // per partition: take turns instead of holding it.
-                    hold_appenders: Some(false),
-                    ..SealOptions::default()
-                };
-                let crash = (i == 1).then_some(CRASH_AFTER_WINS);
-                let name = key.name();
-                s.spawn(move || run_sealer(log, opts, chain, name, seal, crash, submitted))
-            })
-            .collect();
-        let outcome = (|| -> Result<()> {
-            // A steady stream rather than one lump, so that the sealers race for many
-            // heights.
-            for chunk in txs.chunks(110) {
-                submit(log, &genesis, chunk)?;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            submit(log, &genesis, &bad)?;
-            Ok(())
-        })();
-        submitted.store(true, Ordering::SeqCst);
-        let mut results: Vec<_> = handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| bail!("a sealer panicked")))
-            .collect();
-        if let Err(e) = outcome {
-            results.push(Err(e));
-        }
-        results
-    });
+    let blocks = cast.genesis.topics.blocks.clone();
+    let results = run_sealers(log, dir, chain, cast, burst, &blocks);
     let secs = started.elapsed().as_secs_f64();
     let mut stats = Vec::new();
     let mut restarts = Vec::new();
@@ -191,7 +178,7 @@ pub fn tour(log: &dyn Log, dir: &Path, chain: &str) -> Result<bool> {
     }
     println!(
         "L3. Two sealers raced for {secs:.2} s while the client submitted: {}",
-        sealers
+        cast.sealers
             .iter()
             .zip(&stats)
             .map(|(k, s)| {
@@ -215,12 +202,75 @@ pub fn tour(log: &dyn Log, dir: &Path, chain: &str) -> Result<bool> {
     for line in restarts {
         println!("{line}");
     }
+    Ok(r)
+}
 
-    // 4. Final balances, from that replay.
+/// The sealers' threads beside the client's submissions; each sealer's result, then the
+/// client's error if it had one.
+fn run_sealers(
+    log: &dyn Log,
+    dir: &Path,
+    chain: &str,
+    cast: &Cast,
+    burst: &Burst,
+    blocks: &str,
+) -> Vec<Result<(NodeStats, Option<String>)>> {
+    let submitted = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = cast
+            .sealers
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let submitted = &submitted;
+                let opts = NodeOptions {
+                    state_dir: Some(dir.join(format!("sealer-{}", key.name()))),
+                    snapshot_every: 5,
+                    ..NodeOptions::new(blocks)
+                };
+                let seal = SealOptions {
+                    // Both cut at the same size, so that they often race for a height.
+                    block_txs: 100,
+                    block_ms: 5,
+                    // Both sealers share one log handle, which on Kafka allows one appender
+                    // per partition: take turns instead of holding it.
+                    hold_appenders: Some(false),
+                    ..SealOptions::default()
+                };
+                let crash = (i == 1).then_some(CRASH_AFTER_WINS);
+                let name = key.name();
+                s.spawn(move || run_sealer(log, opts, chain, name, seal, crash, submitted))
+            })
+            .collect();
+        let outcome = (|| -> Result<()> {
+            // A steady stream rather than one lump, so that the sealers race for many
+            // heights.
+            for chunk in burst.txs.chunks(110) {
+                submit(log, &cast.genesis, chunk)?;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            submit(log, &cast.genesis, &burst.bad)?;
+            Ok(())
+        })();
+        submitted.store(true, Ordering::SeqCst);
+        let mut results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| bail!("a sealer panicked")))
+            .collect();
+        if let Err(e) = outcome {
+            results.push(Err(e));
+        }
+        results
+    })
+}
+
+/// L4: final balances, from the replay; true when money and transactions add up.
+fn balances(r: &Replayed, cast: &Cast, burst: &Burst) -> bool {
+    let (wallets, sealers) = (&cast.wallets, &cast.sealers);
     let state = r.chain.state();
     let names: BTreeMap<Address, &str> = wallets
         .iter()
-        .chain(&sealers)
+        .chain(sealers)
         .map(|k| (Address::of(k), k.name()))
         .collect();
     println!("L4. Final balances at height {}:", r.chain.tip().height);
@@ -230,7 +280,7 @@ pub fn tour(log: &dyn Log, dir: &Path, chain: &str) -> Result<bool> {
     );
     for (addr, name) in wallets
         .iter()
-        .chain(&sealers)
+        .chain(sealers)
         .map(|k| (Address::of(k), names[&Address::of(k)]))
     {
         println!(
@@ -240,34 +290,34 @@ pub fn tour(log: &dyn Log, dir: &Path, chain: &str) -> Result<bool> {
         );
     }
     let start_total = u128::from(START_BALANCE) * wallets.len() as u128;
-    let rewards = u128::from(r.chain.tip().height * genesis.reward);
-    let expected_txs = txs.len();
-    let sealed_good = txs
-        .iter()
-        .filter(|t| state.sealed_at(t.id()).is_some())
-        .count();
-    let sealed_bad = bad
-        .iter()
-        .filter(|t| state.sealed_at(t.id()).is_some())
-        .count();
+    let rewards = u128::from(r.chain.tip().height * cast.genesis.reward);
+    let expected_txs = burst.txs.len();
+    let sealed = |txs: &[Transaction]| {
+        txs.iter()
+            .filter(|t| state.sealed_at(t.id()).is_some())
+            .count()
+    };
+    let (sealed_good, sealed_bad) = (sealed(&burst.txs), sealed(&burst.bad));
     println!(
         "    total {} = {start_total} at genesis + {rewards} in block rewards; \
          {sealed_good}/{expected_txs} transactions sealed, each once; \
          {} bad ones rejected",
         state.total(),
-        bad.len() - sealed_bad
+        burst.bad.len() - sealed_bad
     );
-    ok &= state.total() == start_total + rewards
+    state.total() == start_total + rewards
         && sealed_good == expected_txs
         && state.sealed_count() == expected_txs
         && sealed_bad == 0
         && wallets
             .iter()
-            .all(|w| state.nonce(&Address::of(w)) == ROUNDS);
+            .all(|w| state.nonce(&Address::of(w)) == ROUNDS)
+}
 
-    // 5. Verify the whole chain.
+/// L5: the whole chain verified; `ok` is what the earlier steps concluded.
+fn verify(log: &dyn Log, blocks: &str, r: &Replayed, ok: bool) -> Result<bool> {
     let started = Instant::now();
-    let report = verify_ledger(log, &blocks, &VerifyOptions::default(), &|_| {})?;
+    let report = verify_ledger(log, blocks, &VerifyOptions::default(), &|_| {})?;
     let stale = report
         .ignored
         .iter()
@@ -283,7 +333,8 @@ pub fn tour(log: &dyn Log, dir: &Path, chain: &str) -> Result<bool> {
         usize::from(report.finding.is_some()),
         started.elapsed().as_secs_f64()
     );
-    ok &= report.ok()
+    let ok = ok
+        && report.ok()
         && report.finding.is_none()
         && report.height == r.chain.tip().height
         && report.ignored.len() as u64 == stale;

@@ -82,15 +82,50 @@ fn forgetful() -> CheckOptions {
     }
 }
 
+/// The keys of the three organisations.
+struct Orgs {
+    acme: WriterKey,
+    beta: Cosigner,
+    gamma: Cosigner,
+}
+
+/// What the outsider holds: a trust file and the checkpoint it remembers.
+struct Outsider {
+    dir: std::path::PathBuf,
+    trust: Trust,
+    ct: CheckpointTrust,
+    memory: CheckOptions,
+}
+
 /// Runs the tour on `log` with the chained topic `topic`, keeping each organisation's files
 /// under `dir`. Prints the story; returns true when every step behaved as expected.
 pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
-    let mut ok = true;
     println!(
         "\nThree organisations: a writer, two witnesses, and an outsider who trusts none alone\n"
     );
+    let orgs = keys(topic)?;
+    write(log, topic, &orgs.acme)?;
+    let mut ok = witness(log, dir, topic, &orgs)?;
+    let outsider = outsider(dir, topic, &orgs)?;
+    ok &= first_verify(log, topic, &outsider)?;
+    ok &= offline_proof(log, topic, &outsider)?;
+    ok &= operator_attacks(log, dir, topic, &orgs, &outsider)?;
+    println!(
+        "   {}",
+        if ok {
+            "all caught: two witnesses and a remembered checkpoint make a log nobody can quietly cut or rewrite"
+        } else {
+            "NOT ALL CAUGHT"
+        }
+    );
+    if !ok {
+        bail!("the multi-organisation demo did not behave as expected");
+    }
+    Ok(ok)
+}
 
-    // 1. Keys, one organisation each.
+/// Step 1: Keys, one organisation each.
+fn keys(topic: &str) -> Result<Orgs> {
     let acme = WriterKey::generate("acme");
     let beta = Cosigner::generate("witness.beta.example")?;
     let gamma = Cosigner::generate("witness.gamma.example")?;
@@ -98,32 +133,38 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
     println!("     acme  writer key id {}", acme.id());
     println!("     beta  {}", beta.verifier().to_vkey());
     println!("     gamma {}", gamma.verifier().to_vkey());
+    Ok(Orgs { acme, beta, gamma })
+}
 
-    // 2. acme writes, publishing a signed checkpoint every EVERY events and on flush.
+/// Step 2: acme writes, publishing a signed checkpoint every EVERY events and on flush.
+fn write(log: &dyn Log, topic: &str, acme: &WriterKey) -> Result<()> {
     log.create_topic(topic, &TopicConfig::default())?;
-    {
-        let options = CheckpointOptions {
-            every_entries: EVERY,
-            ..CheckpointOptions::default()
-        };
-        let mut w = ChainWriter::open(log, topic, 0, &acme, WriterOptions::default())?
-            .with_checkpoints(log, options)?;
-        for start in (0..EVENTS).step_by(250) {
-            w.append((start..(start + 250).min(EVENTS)).map(event).collect())?;
-        }
-        w.flush()?;
+    let options = CheckpointOptions {
+        every_entries: EVERY,
+        ..CheckpointOptions::default()
+    };
+    let mut w = ChainWriter::open(log, topic, 0, acme, WriterOptions::default())?
+        .with_checkpoints(log, options)?;
+    for start in (0..EVENTS).step_by(250) {
+        w.append((start..(start + 250).min(EVENTS)).map(event).collect())?;
     }
+    w.flush()?;
     println!(
         "2. acme wrote {EVENTS} events and signed a checkpoint every {EVERY} to `{}`",
         checkpoints_topic(topic)
     );
+    Ok(())
+}
 
-    // 3. Each witness checks every new checkpoint against the last it cosigned.
-    let writers = vec![acme.public().note_verifier(acme.name())?];
+/// Step 3: each witness checks every new checkpoint against the last it cosigned; true when
+/// both cosigned every checkpoint.
+fn witness(log: &dyn Log, dir: &Path, topic: &str, orgs: &Orgs) -> Result<bool> {
+    let mut ok = true;
+    let writers = vec![orgs.acme.public().note_verifier(orgs.acme.name())?];
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    for (name, cosigner) in [("beta", &beta), ("gamma", &gamma)] {
+    for (name, cosigner) in [("beta", &orgs.beta), ("gamma", &orgs.gamma)] {
         let witness = Witness::new(cosigner.clone(), writers.clone());
         let state = dir.join(name).join("witness-state");
         let events = witness_pass(
@@ -148,12 +189,15 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
         );
         ok &= sizes.len() as u64 == EVENTS / EVERY;
     }
+    Ok(ok)
+}
 
-    // 4. The outsider's trust file: acme's key, both witnesses, two cosignatures needed.
+/// Step 4: The outsider's trust file: acme's key, both witnesses, two cosignatures needed.
+fn outsider(dir: &Path, topic: &str, orgs: &Orgs) -> Result<Outsider> {
     let trust = Trust {
         writers: vec![TrustedWriter {
-            name: acme.name().to_owned(),
-            key: acme.public(),
+            name: orgs.acme.name().to_owned(),
+            key: orgs.acme.public(),
             topics: vec![topic.to_owned()],
         }],
         pins: Vec::new(),
@@ -166,8 +210,8 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
     let mut text = std::fs::read_to_string(&trust_path)?;
     text += &format!(
         "\n[[witness]]\nkey = \"{}\"\n\n[[witness]]\nkey = \"{}\"\n\n[policy]\nwitnesses = 2\n",
-        beta.verifier().to_vkey(),
-        gamma.verifier().to_vkey()
+        orgs.beta.verifier().to_vkey(),
+        orgs.gamma.verifier().to_vkey()
     );
     std::fs::write(&trust_path, &text)?;
     let ct = kchain_core::TrustFile::from_toml(&text)?
@@ -182,7 +226,17 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
         store: Some(CheckpointStore::new(outsider.join("kchain-state"))),
         ..forgetful()
     };
-    let (chain_ok, report) = judge(log, topic, &trust, &ct, &memory)?;
+    Ok(Outsider {
+        dir: outsider,
+        trust,
+        ct,
+        memory,
+    })
+}
+
+/// Step 4, continued: The outsider's first verification, which it remembers.
+fn first_verify(log: &dyn Log, topic: &str, o: &Outsider) -> Result<bool> {
+    let (chain_ok, report) = judge(log, topic, &o.trust, &o.ct, &o.memory)?;
     let newest = report.partitions[0].newest.as_ref();
     println!(
         "   verify: chain {}, newest checkpoint meeting the policy: size {}, cosigned by {}",
@@ -195,16 +249,19 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
             .collect::<Vec<_>>()
             .join(" and "))
     );
-    ok &= chain_ok && report.ok() && newest.is_some_and(|t| t.checkpoint.size() == EVENTS);
+    Ok(chain_ok && report.ok() && newest.is_some_and(|t| t.checkpoint.size() == EVENTS))
+}
 
-    // 5. One record proven to the outsider, who has no access to the log.
+/// Step 5: one record proven to the outsider, who has no access to the log; the same proof
+/// with one hash changed must fail.
+fn offline_proof(log: &dyn Log, topic: &str, o: &Outsider) -> Result<bool> {
     let proof = prove_inclusion(log, topic, 0, ASKED, DEFAULT_ORIGIN_NAMESPACE)?;
-    let proof_path = outsider.join("proof.json");
+    let proof_path = o.dir.join("proof.json");
     std::fs::write(&proof_path, serde_json::to_string_pretty(&proof)?)?;
     let from_disk: InclusionProofFile =
         serde_json::from_str(&std::fs::read_to_string(&proof_path)?)?;
-    let policy = ct.policy(&trust, topic, 0)?;
-    match verify_inclusion_proof(&from_disk, &policy) {
+    let policy = o.ct.policy(&o.trust, topic, 0)?;
+    let mut ok = match verify_inclusion_proof(&from_disk, &policy) {
         Ok(v) => {
             let value = v
                 .item
@@ -220,13 +277,13 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
                 v.checkpoint.checkpoint.size(),
                 v.checkpoint.cosigners.len()
             );
-            ok &= v.index == ASKED;
+            v.index == ASKED
         }
         Err(e) => {
             println!("5. Offline proof REJECTED: {e}");
-            ok = false;
+            false
         }
-    }
+    };
     let mut bent = from_disk.clone();
     bent.proof[0] = bent.proof[0].replacen(
         &bent.proof[0][..1],
@@ -243,53 +300,83 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
         if refused { "rejected" } else { "ACCEPTED" }
     );
     ok &= refused;
+    Ok(ok)
+}
 
-    // 6. The broker's operator alters the topic; each altered copy is judged like the real one.
-    let operator =
-        |name: &str,
-         mutate: &dyn Fn(&mut Vec<kchain_log::Record>) -> Result<()>,
-         keep_checkpoint: &dyn Fn(u64) -> bool,
-         memory: &CheckOptions|
-         -> Result<CheckpointReport> {
-            let copy = EmbeddedLog::create(
-                dir.join("operator").join(name.replace([' ', ','], "-")),
-                EmbeddedOptions::default(),
-            )?;
-            let mut failed = None;
-            copy_topic_with(log, &copy, topic, |_, records| {
-                if let Err(e) = mutate(records) {
-                    failed = Some(e);
-                }
-            })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            copy_topic_with(log, &copy, &checkpoints_topic(topic), |_, records| {
-                records.retain(|r| checkpoint_size(r).is_none_or(keep_checkpoint));
-            })?;
-            let (chain_ok, report) = judge(&copy, topic, &trust, &ct, memory)?;
-            println!(
-                "   {name}: the chain alone {}; against the cosigned checkpoints: {}",
-                if chain_ok {
-                    "verifies"
-                } else {
-                    "does not verify"
-                },
-                report.partitions[0].finding.as_ref().map_or(
-                    "nothing found".to_owned(),
-                    |f| format!("{} ({})", f.kind.as_str(), f.detail)
-                )
-            );
-            Ok(report)
-        };
+/// How the operator changes the records of the topic.
+type Mutation<'a> = &'a dyn Fn(&mut Vec<kchain_log::Record>) -> Result<()>;
+
+/// One altered copy of the topic made by the broker's operator (`mutate` on the records,
+/// `keep_checkpoint` on the checkpoint sizes), judged like the real one.
+#[allow(clippy::too_many_arguments)]
+fn altered(
+    log: &dyn Log,
+    dir: &Path,
+    topic: &str,
+    o: &Outsider,
+    name: &str,
+    mutate: Mutation,
+    keep_checkpoint: &dyn Fn(u64) -> bool,
+    memory: &CheckOptions,
+) -> Result<CheckpointReport> {
+    let copy = EmbeddedLog::create(
+        dir.join("operator").join(name.replace([' ', ','], "-")),
+        EmbeddedOptions::default(),
+    )?;
+    let mut failed = None;
+    copy_topic_with(log, &copy, topic, |_, records| {
+        if let Err(e) = mutate(records) {
+            failed = Some(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    copy_topic_with(log, &copy, &checkpoints_topic(topic), |_, records| {
+        records.retain(|r| checkpoint_size(r).is_none_or(keep_checkpoint));
+    })?;
+    let (chain_ok, report) = judge(&copy, topic, &o.trust, &o.ct, memory)?;
+    println!(
+        "   {name}: the chain alone {}; against the cosigned checkpoints: {}",
+        if chain_ok {
+            "verifies"
+        } else {
+            "does not verify"
+        },
+        report.partitions[0]
+            .finding
+            .as_ref()
+            .map_or("nothing found".to_owned(), |f| format!(
+                "{} ({})",
+                f.kind.as_str(),
+                f.detail
+            ))
+    );
+    Ok(report)
+}
+
+/// Step 6: the broker's operator alters the topic four ways; true when each is caught as
+/// it should be.
+fn operator_attacks(
+    log: &dyn Log,
+    dir: &Path,
+    topic: &str,
+    orgs: &Orgs,
+    o: &Outsider,
+) -> Result<bool> {
     println!("6. The broker's operator alters the topic");
+    let forgetful = forgetful();
+    let operator =
+        |name: &str, mutate: Mutation, keep: &dyn Fn(u64) -> bool, memory: &CheckOptions| {
+            altered(log, dir, topic, o, name, mutate, keep, memory)
+        };
     let cut = |records: &mut Vec<kchain_log::Record>| {
         records.truncate((EVENTS - CUT) as usize);
         Ok(())
     };
     let all = |_| true;
-    let truncated = operator("truncation", &cut, &all, &forgetful())?;
-    let stolen = &acme;
+    let truncated = operator("truncation", &cut, &all, &forgetful)?;
+    let stolen = &orgs.acme;
     let rewritten = operator(
         "rewrite",
         &|records| {
@@ -306,36 +393,24 @@ pub fn tour(log: &dyn Log, dir: &Path, topic: &str) -> Result<bool> {
             Ok(())
         },
         &all,
-        &forgetful(),
+        &forgetful,
     )?;
     // Suppression: the same cut, and every checkpoint that covers the cut records deleted
     // from the checkpoints topic too. The log alone is now a consistent, shorter story; the
     // checkpoint the outsider remembers from step 4 is not in it.
     let covers_only_what_is_left = |size: u64| size <= EVENTS - CUT;
-    let suppressed = operator("suppression", &cut, &covers_only_what_is_left, &forgetful())?;
+    let suppressed = operator("suppression", &cut, &covers_only_what_is_left, &forgetful)?;
     let remembered = operator(
         "suppression, judged by the outsider who remembers",
         &cut,
         &covers_only_what_is_left,
-        &memory,
+        &o.memory,
     )?;
     let kind = |r: &CheckpointReport| r.partitions[0].finding.as_ref().map(|f| f.kind.as_str());
-    ok &= kind(&truncated) == Some("checkpoint_truncated");
-    ok &= kind(&rewritten) == Some("checkpoint_rewritten");
-    ok &= kind(&suppressed).is_none();
-    ok &= kind(&remembered) == Some("checkpoint_rollback");
-    println!(
-        "   {}",
-        if ok {
-            "all caught: two witnesses and a remembered checkpoint make a log nobody can quietly cut or rewrite"
-        } else {
-            "NOT ALL CAUGHT"
-        }
-    );
-    if !ok {
-        bail!("the multi-organisation demo did not behave as expected");
-    }
-    Ok(ok)
+    Ok(kind(&truncated) == Some("checkpoint_truncated")
+        && kind(&rewritten) == Some("checkpoint_rewritten")
+        && kind(&suppressed).is_none()
+        && kind(&remembered) == Some("checkpoint_rollback"))
 }
 
 /// The tree size of a record of a checkpoints topic (`None` when it is not a checkpoint).

@@ -10,9 +10,9 @@ use kchain_core::{DataKey, DataKeyId, KeyEntry, Keyring};
 use kchain_topic::{read_keyring_file, update_keyring_file, TopicError};
 use serde_json::json;
 
-use crate::args::Global;
-use crate::chain_cmds::now_ms;
-use crate::Outcome;
+use crate::global::{now_ms, Global};
+use crate::outcome::Outcome;
+use crate::report::utc;
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCmd {
@@ -22,6 +22,7 @@ pub enum KeyCmd {
     New,
     /// List the keyring's data keys: ids, when made, which is newest, which are shredded.
     List {
+        /// Print the keys as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -31,6 +32,9 @@ pub enum KeyCmd {
     Shred {
         /// The key id, 16 hex digits as `kchain key list` shows it.
         id: String,
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
@@ -52,9 +56,17 @@ pub fn key(g: &Global, cmd: KeyCmd) -> Result<Outcome> {
             );
         }
         KeyCmd::List { json } => return list(&existing(&path)?, json),
-        KeyCmd::Shred { id } => {
+        KeyCmd::Shred { id, yes } => {
             let id = DataKeyId::from_hex(&id)?;
-            existing(&path)?;
+            let active = existing(&path)?
+                .entries()
+                .iter()
+                .any(|e| matches!(e, KeyEntry::Active(k) if k.id() == id));
+            // Only a key that would be destroyed needs a yes; the rest says what is wrong.
+            if active && !yes && !confirm_shred(id, &path)? {
+                println!("data key {id} not shredded");
+                return Ok(Outcome::Clean);
+            }
             let now = now_ms();
             let shredded = update_keyring_file(&path, false, |ring| {
                 ring.shred(id, now).map_err(|source| TopicError::Keyring {
@@ -117,6 +129,26 @@ fn list(ring: &Keyring, json: bool) -> Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
+/// Asks on the terminal whether to shred `id`; refuses to guess when standard input is not
+/// a terminal (a script must say `--yes`: shredding cannot be undone).
+fn confirm_shred(id: DataKeyId, path: &Path) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to shred data key {id} without confirmation: standard input is not a \
+             terminal; pass --yes to shred it (this cannot be undone)"
+        );
+    }
+    eprint!(
+        "shred data key {id} in {}? Records encrypted under it can never be read again [y/N] ",
+        path.display()
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
 /// Reads the keyring at `path`, with a hint when there is none.
 fn existing(path: &Path) -> Result<Keyring> {
     if !path.exists() {
@@ -156,39 +188,5 @@ pub(crate) fn verify_keyring(g: &Global) -> Result<Option<Keyring>> {
     match &g.keyring {
         Some(path) => existing(path).map(Some),
         None => Ok(None),
-    }
-}
-
-/// `ms` since the Unix epoch as an ISO 8601 UTC time to the second.
-pub(crate) fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant, "chrono-Compatible Low-Level Date
-    // Algorithms").
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::utc(1_700_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(super::utc(951_782_400_000), "2000-02-29T00:00:00Z");
-        assert_eq!(super::utc(-1_000), "1969-12-31T23:59:59Z");
     }
 }

@@ -1,0 +1,145 @@
+//! The command line: the top-level parser, its subcommands (each defined by its module in
+//! `cmd/`), and what a successful run found.
+
+use anyhow::Result;
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::cmd::{
+    bench, checkpoint, consume, crypt, demo, keys, ledger, node, produce, prove, topic, trust, tx,
+    verify, wallet, witness,
+};
+use crate::global::Global;
+use crate::outcome::Outcome;
+
+/// `kchain --version`: the release, the git commit it was built from and its features
+/// (stamped by build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KCHAIN_GIT_COMMIT"),
+    ", features: ",
+    env!("KCHAIN_FEATURES"),
+    ")"
+);
+
+/// kchain: tamper-evident, hash-chained and signed topics on Kafka or on an embedded log.
+#[derive(Parser, Debug)]
+#[command(name = "kchain", version = VERSION, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create and list topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCmd),
+    /// Append records (one per input line) to a chained topic.
+    Produce(produce::ProduceArgs),
+    /// Print a topic's records, verifying the chain as it reads.
+    Consume(consume::ConsumeArgs),
+    /// Verify a topic's chains from genesis: exit 0 intact, 3 findings, 1 error.
+    Verify(verify::VerifyArgs),
+    /// Show entries with their heights, hashes and links.
+    Inspect(topic::InspectArgs),
+    /// Generate a writer key (mode 0600) and trust it in the trust file.
+    Keygen(keys::KeygenArgs),
+    /// Print the public key of a key file, to hand to verifiers.
+    Pubkey,
+    /// Manage the trust file: trusted writer keys and pinned tips.
+    #[command(subcommand)]
+    Trust(trust::TrustCmd),
+    /// Data keys of encrypted values: add one (rotation), list them, shred one.
+    #[command(subcommand)]
+    Key(crypt::KeyCmd),
+    /// Run the guided demo on a fresh embedded log.
+    Demo(demo::DemoArgs),
+    /// Measure append and verify throughput next to raw SHA-256.
+    Bench(bench::BenchArgs),
+    /// Ledger wallets: Ed25519 key files and their addresses.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCmd),
+    /// A permissioned ledger on the log: create it, list and verify its blocks, balances.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCmd),
+    /// Submit signed transactions to a ledger.
+    #[command(subcommand)]
+    Tx(tx::TxCmd),
+    /// Run a ledger node (follow the chain; with --seal, seal blocks).
+    #[command(subcommand)]
+    Node(node::NodeCmd),
+    /// Signed checkpoints of chained topics: publish one now, export the newest.
+    #[command(subcommand)]
+    Checkpoint(checkpoint::CheckpointCmd),
+    /// Write a proof file (a record's inclusion, or two checkpoints' consistency).
+    Prove(prove::ProveArgs),
+    /// Check a proof file offline against the trust file: exit 0 valid, 3 not, 1 error.
+    VerifyProof(prove::VerifyProofArgs),
+    /// A witness: cosign checkpoints that extend the last one cosigned; refuse forks.
+    #[command(subcommand)]
+    Witness(witness::WitnessCmd),
+    /// Print a shell completion script, generated from these definitions (e.g. `kchain
+    /// completions bash > /etc/bash_completion.d/kchain`).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from these definitions (e.g. `kchain man >
+    /// kchain.1 && man ./kchain.1`).
+    Man,
+}
+
+/// An error and its causes on one line, each cause once: library errors often include their
+/// source in their own message, and anyhow's chain would print it a second time.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) || line.contains(&format!("{text}: ")) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome> {
+    let g = &cli.global;
+    crate::report::set_quiet(g.quiet);
+    match cli.command {
+        Command::Topic(c) => topic::topic(g, c),
+        Command::Produce(a) => produce::produce(g, &a),
+        Command::Consume(a) => consume::consume(g, &a),
+        Command::Verify(a) => verify::verify(g, &a),
+        Command::Inspect(a) => topic::inspect(g, &a),
+        Command::Keygen(a) => keys::keygen(g, &a),
+        Command::Pubkey => keys::pubkey(g),
+        Command::Trust(c) => trust::trust(g, c),
+        Command::Key(c) => crypt::key(g, c),
+        Command::Demo(a) => demo::run(g, &a),
+        Command::Bench(a) => bench::run(g, &a),
+        Command::Wallet(c) => wallet::wallet(g, c),
+        Command::Ledger(c) => ledger::ledger(g, c),
+        Command::Tx(c) => tx::tx(g, c),
+        Command::Node(c) => node::node(g, c),
+        Command::Checkpoint(c) => checkpoint::checkpoint(g, c),
+        Command::Prove(a) => prove::prove(g, &a),
+        Command::VerifyProof(a) => prove::verify_proof(g, &a),
+        Command::Witness(c) => witness::witness(g, c),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "kchain", &mut std::io::stdout());
+            Ok(Outcome::Clean)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(Outcome::Clean)
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The anchors of `verify` and `ledger verify` outside the log: the trust file's checkpoint
+//! half, checkpoints handed over as files, and the checkpoint a verifier remembers.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use kchain_core::{CheckpointTrust, SignedNote, Trust};
+use kchain_log::Log;
+use kchain_topic::{
+    check_checkpoints_with, read_checkpoint_file, read_checkpoints, CheckOptions, CheckpointReport,
+    TopicReport,
+};
+
+use crate::global::{backend_identity, verifier_store, Global};
+
+/// A trust file's text and its checkpoint half (`None` when it has no `[[witness]]` and no
+/// `[policy]`).
+pub(crate) fn read_checkpoint_trust(path: &Path) -> Result<(String, Option<CheckpointTrust>)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading trust file {}", path.display()))?;
+    let ct = kchain_core::TrustFile::from_toml(&text)
+        .with_context(|| format!("trust file {}", path.display()))?
+        .checkpoints;
+    Ok((text, ct))
+}
+
+/// Rollback protection options of `ledger verify`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct AnchorArgs {
+    /// Where this verifier remembers the newest checkpoint that met its policy (rollback
+    /// protection) [default with --trust: kchain-state/ beside the trust file].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// A checkpoint file handed over outside the log (`kchain witness export`): counts as
+    /// if read from the log; repeatable.
+    #[arg(long = "checkpoint", value_name = "FILE")]
+    pub checkpoints: Vec<PathBuf>,
+}
+
+/// The anchors of `ledger verify`: the remembered checkpoint (with `--trust FILE` or
+/// `--state DIR`), the handed-over checkpoints, and whether a trusted checkpoint is required
+/// (the trust file has a checkpoint policy).
+pub fn ledger_anchors(g: &Global, a: &AnchorArgs) -> Result<kchain_ledger::CheckpointAnchors> {
+    let required = match &g.trust {
+        Some(path) => read_checkpoint_trust(path)?.1.is_some(),
+        None => false,
+    };
+    let store =
+        (g.trust.is_some() || a.state.is_some()).then(|| verifier_store(g, a.state.as_deref()));
+    Ok(kchain_ledger::CheckpointAnchors {
+        store,
+        backend: backend_identity(g),
+        handed: handed_checkpoints(&a.checkpoints)?,
+        required,
+    })
+}
+
+/// The checkpoints handed over with `--checkpoint FILE` (repeatable).
+pub fn handed_checkpoints(files: &[PathBuf]) -> Result<Vec<SignedNote>> {
+    let mut notes = Vec::new();
+    for f in files {
+        notes.extend(read_checkpoint_file(f)?);
+    }
+    Ok(notes)
+}
+
+/// What `verify` reads of the checkpoints *before* it reads the chain, so that no checkpoint
+/// published meanwhile can cover more than the chain it reads: the trust file's checkpoint
+/// half and the checkpoint records. `None` when the trust file has no `[[witness]]` or
+/// `[policy]` and no `--checkpoint` was given.
+pub struct CheckpointsFirst {
+    trust: CheckpointTrust,
+    records: Vec<kchain_topic::CheckpointRecord>,
+}
+
+/// Reads the checkpoints of `topic` (see [`CheckpointsFirst`]).
+pub fn read_first(
+    g: &Global,
+    log: &dyn Log,
+    topic: &str,
+    handed: &[PathBuf],
+) -> Result<Option<CheckpointsFirst>> {
+    let ct = match read_checkpoint_trust(&g.trust_path())?.1 {
+        Some(ct) => ct,
+        None if !handed.is_empty() => CheckpointTrust::default(),
+        None => return Ok(None),
+    };
+    Ok(Some(CheckpointsFirst {
+        trust: ct,
+        records: read_checkpoints(log, topic)?,
+    }))
+}
+
+/// The checkpoint half of `kchain verify --trust FILE`: the chain held against the
+/// checkpoints read first, those handed over (`--checkpoint FILE`) and the checkpoint this
+/// verifier remembers (`--state DIR`).
+pub fn check(
+    g: &Global,
+    log: &dyn Log,
+    report: &TopicReport,
+    trust: &Trust,
+    first: Option<CheckpointsFirst>,
+    state: Option<&Path>,
+    handed: &[PathBuf],
+) -> Result<Option<CheckpointReport>> {
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    let store = verifier_store(g, state);
+    let mut warnings = Vec::new();
+    if g.brokers.is_none() && is_inside(store.dir(), &g.data_dir) {
+        warnings.push(format!(
+            "the remembered checkpoints ({}) lie inside the data directory they protect: \
+             whoever can roll the log back can roll them back too; keep them elsewhere \
+             (--state DIR, or a trust file outside the data directory)",
+            store.dir().display()
+        ));
+    }
+    let options = CheckOptions {
+        store: Some(store),
+        backend: backend_identity(g),
+        handed: handed_checkpoints(handed)?,
+    };
+    let mut checked =
+        check_checkpoints_with(log, report, trust, &first.trust, &first.records, &options)?;
+    checked.warnings.extend(warnings);
+    Ok(Some(checked))
+}
+
+/// Whether `path` (which may not exist yet) lies inside `dir`.
+fn is_inside(path: &Path, dir: &Path) -> bool {
+    let real = |p: &Path| {
+        // The longest existing ancestor, resolved, with the rest appended.
+        let mut base = p.to_owned();
+        let mut rest = Vec::new();
+        while !base.exists() {
+            match (base.file_name().map(|n| n.to_owned()), base.parent()) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    base = parent.to_owned();
+                }
+                _ => break,
+            }
+        }
+        let mut out = std::fs::canonicalize(&base)
+            .or_else(|_| std::path::absolute(&base))
+            .unwrap_or(base);
+        out.extend(rest.iter().rev());
+        out
+    };
+    real(path).starts_with(real(dir))
+}

@@ -1,0 +1,71 @@
+//! `bench`: the measurements of `crate::bench`, on a temporary embedded log or on Kafka.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
+
+use crate::bench::{measure, Params, FSYNC_MS};
+use crate::global::{open_log, Global};
+use crate::outcome::Outcome;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Records per measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 256)]
+    pub size: usize,
+    /// Directory for the benchmark's data [default: a temporary directory].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Signed transfers for the ledger measurement (0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    pub ledger_txs: usize,
+    /// Print the measurements as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
+pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
+    if a.records == 0 || a.size == 0 {
+        bail!("--records and --size must be positive");
+    }
+    let p = Params {
+        records: a.records,
+        size: a.size,
+        ledger_txs: a.ledger_txs,
+        json: a.json,
+    };
+    let (dir, temporary) = match &a.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("kchain-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    let result = if g.brokers.is_some() {
+        let log = open_log(g, false)?;
+        measure(&p, log.as_ref(), "Kafka")
+    } else {
+        EmbeddedLog::create(
+            &dir,
+            EmbeddedOptions {
+                fsync: FsyncPolicy::IntervalMs(FSYNC_MS),
+                ..EmbeddedOptions::default()
+            },
+        )
+        .with_context(|| format!("bench directory {}", dir.display()))
+        .and_then(|log| {
+            let label = format!("embedded log (fsync every {FSYNC_MS} ms)");
+            measure(&p, &log, &label)
+        })
+    };
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result.map(|()| Outcome::Clean)
+}

@@ -1,0 +1,185 @@
+//! `ledger balance`, `ledger tx` (with `--proof`) and `ledger verify-proof`.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use kchain_core::{from_hex, to_hex, CheckpointTrust};
+use kchain_ledger::{
+    prove_tx, tx_status, verify_tx_proof, TrustedLedger, TrustedSealers, TxProof, TxProofError,
+    TxProofTrust, TxStatus,
+};
+use serde_json::json;
+
+use crate::cmd::anchors::read_checkpoint_trust;
+use crate::cmd::ledger_args::{outcome, parse_address, read_genesis, replayed, LedgerOpts};
+use crate::global::Global;
+use crate::outcome::Outcome;
+use crate::report::proof_outcome;
+
+pub(crate) fn write_tx_proof(
+    g: &Global,
+    l: &LedgerOpts,
+    id: &str,
+    path: &Path,
+    namespace: &str,
+) -> Result<Outcome> {
+    let id = from_hex(id).with_context(|| format!("'{id}' is not a transaction id"))?;
+    let (log, r) = replayed(g, l)?;
+    if r.finding.is_some() {
+        bail!("the ledger shows tampering; no proof is written from it");
+    }
+    let proof = prove_tx(log.as_ref(), &r.chain, &l.blocks(), &id, namespace)?;
+    std::fs::write(path, proof.to_json()).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "wrote {}: transaction at height {}, in a checkpoint signed by the sealers",
+        path.display(),
+        proof.height
+    );
+    Ok(Outcome::Clean)
+}
+
+pub(crate) fn verify_proof(
+    g: &Global,
+    file: &Path,
+    genesis: Option<&Path>,
+    json: bool,
+) -> Result<Outcome> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading proof file {}", file.display()))?;
+    let proof =
+        TxProof::from_json(&text).with_context(|| format!("proof file {}", file.display()))?;
+    // The trust file: --trust, else the default one if it exists (optional with --genesis).
+    let trust_path = g.trust_path();
+    let (trust_text, checkpoints) = match (&g.trust, trust_path.exists()) {
+        (Some(_), _) | (None, true) => {
+            let (text, ct) = read_checkpoint_trust(&trust_path)?;
+            (Some(text), ct.unwrap_or_default())
+        }
+        (None, false) => (None, CheckpointTrust::default()),
+    };
+    // The ledger the proof must be of: the genesis file, else the trust file's [[ledger]]
+    // entries. A [[writer]] key is never a ledger's sealer.
+    let sealers = match (genesis, &trust_text) {
+        (Some(path), _) => TrustedSealers::Genesis(Box::new(read_genesis(path)?.0)),
+        (None, Some(t)) => {
+            let ledgers = TrustedLedger::from_trust_toml(t)
+                .map_err(|e| anyhow::anyhow!("trust file {}: {e}", trust_path.display()))?;
+            if ledgers.is_empty() {
+                bail!(
+                    "trust file {} names no ledger: pass --genesis FILE, or add a [[ledger]]                      entry (chain, genesis or chain_id, sealers) to it; a [[writer]] key is                      never a ledger's sealer",
+                    trust_path.display()
+                );
+            }
+            TrustedSealers::Ledgers(ledgers)
+        }
+        (None, None) => bail!(
+            "no keys to trust: pass --genesis FILE (the ledger's genesis), or --trust FILE              with a [[ledger]] entry naming the ledger's genesis or chain_id and its sealers"
+        ),
+    };
+    let trust = TxProofTrust {
+        sealers,
+        checkpoints,
+    };
+    let verdict = match verify_tx_proof(&proof, &trust) {
+        Ok(v) => Ok(format!(
+            "included: transaction {} is at position {} of block {} (height {}) of chain \
+             {}, in checkpoint {} of size {} signed by {} (cosigned by {} witness(es))",
+            to_hex(v.tx.id()),
+            proof.index,
+            to_hex(&v.block_hash),
+            v.height,
+            v.chain,
+            v.checkpoint.checkpoint.origin(),
+            v.checkpoint.checkpoint.size(),
+            v.checkpoint.writers.join(", "),
+            v.checkpoint.cosigners.len()
+        )),
+        Err(e @ (TxProofError::UnsupportedFormat { .. } | TxProofError::UnknownLedger { .. })) => {
+            return Err(e).with_context(|| format!("proof file {}", file.display()))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    Ok(proof_outcome(file, json, verdict))
+}
+
+pub(crate) fn balance(g: &Global, l: &LedgerOpts, address: &str, json: bool) -> Result<Outcome> {
+    let addr = parse_address(address)?;
+    let (_log, r) = replayed(g, l)?;
+    let state = r.chain.state();
+    let (balance, nonce, height) = (
+        state.balance(&addr),
+        state.nonce(&addr),
+        r.chain.tip().height,
+    );
+    if json {
+        println!(
+            "{}",
+            json!({"address": addr.to_hex(), "balance": balance, "nonce": nonce, "height": height})
+        );
+    } else {
+        println!("{addr}: balance {balance}, nonce {nonce} (at height {height})");
+    }
+    Ok(outcome(&r))
+}
+
+pub(crate) fn tx_info(g: &Global, l: &LedgerOpts, id: &str, json: bool) -> Result<Outcome> {
+    let id =
+        from_hex(id).with_context(|| format!("'{id}' is not a transaction id (64 hex digits)"))?;
+    let (log, r) = replayed(g, l)?;
+    let status = tx_status(log.as_ref(), &r.chain, &id)?;
+    let (text, value) =
+        match &status {
+            TxStatus::Sealed {
+                height,
+                block,
+                block_offset,
+                index,
+                partition,
+                offset,
+                tx,
+            } => (
+                format!(
+                    "sealed in block {height} ({}) at offset {block_offset}, position {index}; \
+                 read from partition {partition} offset {offset}\n{}",
+                    to_hex(block),
+                    String::from_utf8_lossy(&tx.to_json())
+                ),
+                json!({"status": "sealed", "height": height, "block": to_hex(block),
+                   "block_offset": block_offset, "index": index, "partition": partition,
+                   "offset": offset, "tx": tx.to_json_value()}),
+            ),
+            TxStatus::Rejected(rec) => {
+                (
+                    format!(
+                "rejected: {}: {} (decided by block {} at height {}, sealer {}); it was at \
+                 partition {} offset {}",
+                rec.reason, rec.detail, rec.block, rec.height, rec.sealer, rec.partition, rec.offset
+            ),
+                    json!({"status": "rejected", "rejection": rec}),
+                )
+            }
+            TxStatus::Pending {
+                partition,
+                offset,
+                void,
+            } => (
+                format!(
+                "pending at partition {partition} offset {offset} (not yet decided by a canonical \
+                 block{})",
+                if void.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} rejection(s) by blocks that lost a race do not count", void.len())
+                }
+            ),
+                json!({"status": "pending", "partition": partition, "offset": offset}),
+            ),
+            TxStatus::Unknown => bail!("transaction {} is not in this ledger", to_hex(&id)),
+        };
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+    Ok(outcome(&r))
+}

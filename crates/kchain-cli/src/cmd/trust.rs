@@ -1,0 +1,312 @@
+//! `trust`: the trust file's writer keys and pins.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use kchain_core::{CheckpointTrust, Pin, PublicKey, Trust, TrustedWriter};
+use kchain_topic::{inspect, read_trust_file, verify_topic, write_trust_file, VerifyOptions};
+use serde_json::json;
+
+use crate::global::{load_trust, open_log, Global};
+use crate::outcome::Outcome;
+use crate::report::topic_text;
+
+#[derive(Subcommand, Debug)]
+pub enum TrustCmd {
+    /// Trust a writer's public key.
+    Add {
+        /// A name for the writer (shown in the trust file and in findings).
+        name: String,
+        /// 64 hex digits, as `kchain pubkey` prints.
+        public_key: String,
+        /// Restrict the key to this topic (repeatable).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// Print what was trusted as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trust a witness: its cosignatures then count towards `trust policy --witnesses K`.
+    AddWitness {
+        /// The witness's C2SP verifier key (`name+id+base64`), as `kchain witness keygen`
+        /// prints it.
+        verifier_key: String,
+        /// Print what was trusted as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set the checkpoint policy: how many cosignatures of trusted witnesses a checkpoint
+    /// needs, and the namespace of checkpoint origins.
+    Policy {
+        /// Cosignatures needed from distinct witnesses of `trust add-witness` (0: the
+        /// writer's signature alone).
+        #[arg(long, value_name = "K")]
+        witnesses: usize,
+        /// The origin namespace of the checkpoints (`<NAMESPACE>/<topic>/<partition>`)
+        /// [default: kept, else kchain].
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Print the policy as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a topic and pin each partition's genesis and current tip, so that later
+    /// truncation or rewriting is caught.
+    Pin {
+        /// The chained topic to pin.
+        topic: String,
+        /// Pin only this partition [default: every partition].
+        #[arg(long, short)]
+        partition: Option<u32>,
+        /// Print the pins as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the trust file.
+    Show {
+        /// Print the whole trust file (witnesses and policy too) as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn trust(g: &Global, cmd: TrustCmd) -> Result<Outcome> {
+    match cmd {
+        TrustCmd::Add {
+            name,
+            public_key,
+            topics,
+            json,
+        } => {
+            let key = PublicKey::from_hex(&public_key)?;
+            let mut trust = load_or_new_trust(g)?;
+            trust.add_writer(TrustedWriter {
+                name: name.clone(),
+                key,
+                topics,
+            });
+            write_trust_file(&g.trust_path(), &trust)?;
+            let path = g.trust_path();
+            if json {
+                println!(
+                    "{}",
+                    json!({"trusted": "writer", "name": name, "key_id": key.id().to_string(),
+                           "trust_file": path.display().to_string()})
+                );
+            } else {
+                println!("trusted key {} in {}", key.id(), path.display());
+            }
+            Ok(Outcome::Clean)
+        }
+        TrustCmd::AddWitness { verifier_key, json } => add_witness(g, &verifier_key, json),
+        TrustCmd::Policy {
+            witnesses,
+            namespace,
+            json,
+        } => policy(g, witnesses, namespace, json),
+        TrustCmd::Show { json: false } => {
+            print!("{}", load_trust(g)?.to_toml());
+            Ok(Outcome::Clean)
+        }
+        TrustCmd::Show { json: true } => {
+            load_trust(g)?;
+            let table = read_table(&g.trust_path())?;
+            println!("{}", serde_json::to_string(&table)?);
+            Ok(Outcome::Clean)
+        }
+        TrustCmd::Pin {
+            topic,
+            partition,
+            json,
+        } => pin(g, &topic, partition, json),
+    }
+}
+
+pub(crate) fn load_or_new_trust(g: &Global) -> Result<Trust> {
+    let path = g.trust_path();
+    Ok(if path.exists() {
+        read_trust_file(&path)?
+    } else {
+        Trust::default()
+    })
+}
+
+/// Verifies the topic, then pins each partition's genesis and tip.
+fn pin(g: &Global, topic: &str, partition: Option<u32>, json: bool) -> Result<Outcome> {
+    let log = open_log(g, false)?;
+    let mut trust = load_trust(g)?;
+    let parts = partition.map(|p| vec![p]);
+    let report = verify_topic(
+        log.as_ref(),
+        topic,
+        parts.as_deref(),
+        &trust,
+        VerifyOptions::default(),
+        &|_| {},
+    )?;
+    if !report.ok() {
+        print!("{}", topic_text(&report));
+        eprintln!("kchain: not pinning a topic that does not verify");
+        return Ok(Outcome::Findings);
+    }
+    let mut pinned = Vec::new();
+    for p in &report.partitions {
+        let Some(tip) = p.summary.tip else {
+            if !json {
+                println!("{topic}/{}: empty, nothing to pin", p.partition);
+            }
+            pinned.push(json!({"partition": p.partition, "tip_height": null, "tip_hash": null}));
+            continue;
+        };
+        let genesis = inspect(log.as_ref(), topic, p.partition, p.start_offset, 1)?
+            .first()
+            .and_then(|r| r.hash);
+        trust.set_pin(Pin {
+            topic: topic.to_owned(),
+            partition: p.partition,
+            genesis,
+            tip: Some((tip.height, tip.hash)),
+        });
+        let hash = kchain_core::to_hex(&tip.hash);
+        if !json {
+            println!(
+                "{topic}/{}: pinned tip height {} hash {hash}",
+                p.partition, tip.height
+            );
+        }
+        pinned.push(json!({"partition": p.partition, "tip_height": tip.height, "tip_hash": hash}));
+    }
+    // The partition count is pinned too: a log that later reports fewer partitions (a
+    // metadata file edited, a topic recreated) is hiding some.
+    let partitions = log.topic(topic)?.partitions;
+    trust.set_topic_pin(topic, partitions);
+    write_trust_file(&g.trust_path(), &trust)?;
+    if json {
+        println!(
+            "{}",
+            json!({"topic": topic, "partition_count": partitions, "partitions": pinned})
+        );
+    } else {
+        println!("{topic}: pinned {partitions} partition(s)");
+    }
+    Ok(Outcome::Clean)
+}
+
+/// The trust file as a TOML table (an empty trust when there is no file yet).
+fn read_table(path: &Path) -> Result<toml::Table> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Trust::default().to_toml(),
+        Err(e) => return Err(e).with_context(|| format!("reading trust file {}", path.display())),
+    };
+    text.parse()
+        .with_context(|| format!("trust file {}", path.display()))
+}
+
+/// Changes the checkpoint half of the trust file (`[[witness]]`, `[policy]`, which
+/// [`Trust`] does not hold) with `edit`, checks the result as a verifier would read it, and
+/// writes it back in the usual layout. Returns the new checkpoint half.
+fn edit_checkpoint_half(
+    g: &Global,
+    edit: impl FnOnce(&mut toml::Table) -> Result<()>,
+) -> Result<CheckpointTrust> {
+    let path = g.trust_path();
+    let mut table = read_table(&path)?;
+    edit(&mut table)?;
+    let text = toml::to_string(&table)?;
+    let file = kchain_core::TrustFile::from_toml(&text)
+        .with_context(|| format!("trust file {}", path.display()))?;
+    let (trust, ct) = (file.trust, file.checkpoints.unwrap_or_default());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    write_trust_file(&path, &trust)?;
+    Ok(ct)
+}
+
+/// `trust add-witness VKEY`.
+fn add_witness(g: &Global, vkey: &str, json: bool) -> Result<Outcome> {
+    let vkey = vkey.trim().to_owned();
+    let mut already = false;
+    let ct = edit_checkpoint_half(g, |t| {
+        let list = t
+            .entry("witness")
+            .or_insert_with(|| toml::Value::Array(Vec::new()))
+            .as_array_mut()
+            .context("[[witness]] in the trust file is not a list")?;
+        already = list
+            .iter()
+            .any(|w| w.get("key").and_then(|k| k.as_str()).map(str::trim) == Some(&vkey));
+        if !already {
+            let mut w = toml::Table::new();
+            w.insert("key".into(), vkey.clone().into());
+            list.push(w.into());
+        }
+        Ok(())
+    })?;
+    let path = g.trust_path();
+    if json {
+        println!(
+            "{}",
+            json!({"trusted": "witness", "verifier_key": vkey, "already": already,
+                   "witnesses": ct.witnesses.len(), "threshold": ct.threshold,
+                   "trust_file": path.display().to_string()})
+        );
+    } else if already {
+        println!("witness already trusted in {}", path.display());
+    } else {
+        println!(
+            "trusted witness {} in {} ({} witness(es); checkpoints need {} cosignature(s): \
+             `kchain trust policy --witnesses K` to change)",
+            vkey.split('+').next().unwrap_or_default(),
+            path.display(),
+            ct.witnesses.len(),
+            ct.threshold
+        );
+    }
+    Ok(Outcome::Clean)
+}
+
+/// `trust policy --witnesses K [--namespace NS]`.
+fn policy(g: &Global, witnesses: usize, namespace: Option<String>, json: bool) -> Result<Outcome> {
+    let ct = edit_checkpoint_half(g, |t| {
+        let policy = t
+            .entry("policy")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .context("[policy] in the trust file is not a table")?;
+        policy.insert("witnesses".into(), toml::Value::Integer(witnesses as i64));
+        if let Some(ns) = namespace {
+            policy.insert("namespace".into(), ns.into());
+        }
+        Ok(())
+    })?;
+    if ct.threshold > ct.witnesses.len() {
+        crate::report::note_once(&format!(
+            "the policy needs {} cosignature(s) but the trust file lists {} witness(es): no \
+             checkpoint can meet it until more are added (`kchain trust add-witness`)",
+            ct.threshold,
+            ct.witnesses.len()
+        ));
+    }
+    let path = g.trust_path();
+    if json {
+        println!(
+            "{}",
+            json!({"witnesses": ct.threshold, "namespace": ct.namespace,
+                   "trusted_witnesses": ct.witnesses.len(),
+                   "trust_file": path.display().to_string()})
+        );
+    } else {
+        println!(
+            "checkpoint policy in {}: {} cosignature(s) of {} trusted witness(es), namespace {}",
+            path.display(),
+            ct.threshold,
+            ct.witnesses.len(),
+            ct.namespace
+        );
+    }
+    Ok(Outcome::Clean)
+}
