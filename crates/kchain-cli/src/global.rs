@@ -2,7 +2,6 @@
 //! open: the log, the trust file, and the places where keys and remembered checkpoints live.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -286,8 +285,4 @@ pub fn signer_store(key_file: &Path) -> CheckpointStore {
     CheckpointStore::new(PathBuf::from(dir))
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use kchain_core::time::now_ms;

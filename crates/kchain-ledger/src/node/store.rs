@@ -4,7 +4,7 @@
 //! partition, the clock).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use kchain_core::Hash;
 use kchain_log::{Appender, Log, LogError, Record, StoredRecord};
@@ -17,11 +17,7 @@ use crate::error::LedgerError;
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use kchain_core::time::now_ms;
 
 /// Reads the record at `offset`, if the partition holds it.
 pub fn read_record(

@@ -5,7 +5,7 @@
 //! with the topic's partition count), so the writers of different partitions never contend
 //! for one appender. Readers read every partition and go by the record key.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kchain_core::{chain_origin, Checkpoint, NoteVerifier, SignedNote};
 use kchain_log::{Log, LogError, Record, StoredRecord, TopicConfig};
@@ -176,7 +176,7 @@ pub fn publish_note(
         key: Some(partition.to_string().into_bytes()),
         value: Some(note.to_text().into_bytes()),
         headers: Vec::new(),
-        timestamp_ms: now_ms(),
+        timestamp_ms: kchain_core::time::now_ms().max(1),
     };
     let mut tries = 0;
     let mut appender = loop {
@@ -192,13 +192,6 @@ pub fn publish_note(
     let offsets = appender.append(std::slice::from_ref(&record))?;
     appender.flush()?;
     Ok(offsets[0])
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| d.as_millis() as i64)
-        .max(1)
 }
 
 /// The checkpoints of `origin` among `notes`, merged by text with only verified lines by
