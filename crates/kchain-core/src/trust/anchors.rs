@@ -63,6 +63,18 @@ impl Trust {
         other.map_or(KeyStanding::Unknown, KeyStanding::OtherTopics)
     }
 
+    /// A trust in one writer, for any topic, with no pins: what an auditor handed one public
+    /// key starts from.
+    pub fn for_writer(name: &str, key: PublicKey) -> Trust {
+        let mut trust = Trust::default();
+        trust.add_writer(TrustedWriter {
+            name: name.to_owned(),
+            key,
+            topics: Vec::new(),
+        });
+        trust
+    }
+
     /// Adds a writer, replacing one with the same public key.
     pub fn add_writer(&mut self, writer: TrustedWriter) {
         self.writers.retain(|w| w.key != writer.key);
