@@ -16,8 +16,7 @@
 mod support;
 
 #[cfg(feature = "kafka")]
-#[path = "../../kchain-log/tests/support/broker.rs"]
-mod broker;
+use kchain_testkit::Broker;
 
 use std::path::Path;
 use std::time::Duration;
@@ -33,16 +32,7 @@ fn json(text: &str) -> Value {
 }
 
 /// A chain name no other test uses (they share one Kafka broker).
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
+use kchain_testkit::unique_name as unique;
 
 /// Runs `kchain` and returns (exit code, stdout, stderr).
 fn run(k: &Env, args: &[&str]) -> (Option<i32>, String, String) {
@@ -678,7 +668,7 @@ fn embedded_a_proof_from_a_minted_ledger_is_refused() {
 
 #[cfg(feature = "kafka")]
 fn kafka() -> Env {
-    Env::kafka(&broker::Broker::shared().brokers)
+    Env::kafka(&Broker::shared().brokers)
 }
 
 #[cfg(feature = "kafka")]

@@ -1,5 +1,5 @@
 //! Running the `kchain` binary in tests: a data directory of the test's own, and optionally
-//! a Kafka broker (`-b`).
+//! a Kafka broker (`-b`), and the interop tests' Kafka client (`kclient`).
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -84,4 +84,13 @@ impl Env {
             "kchain {args:?}: expected '{needle}' in: {err}"
         );
     }
+}
+
+/// Runs `tests/interop/kclient.py` (a Kafka client kchain did not write: kafka-python or
+/// confluent-kafka) with the interop Python; returns what it printed.
+pub fn kclient(args: &[&str]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kclient.py");
+    let mut all = vec![script.into_os_string()];
+    all.extend(args.iter().map(std::ffi::OsString::from));
+    kchain_testkit::run_python(&all)
 }
