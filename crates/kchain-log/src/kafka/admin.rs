@@ -27,6 +27,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 
+use super::connect::{wait_for_brokers, Transport};
 use super::{backend, validate_name, KafkaOptions};
 use crate::api::{TopicConfig, TopicInfo};
 use crate::error::LogError;
@@ -43,25 +44,27 @@ pub(crate) const REPORTED_SETTINGS: [&str; 4] = [
 /// The admin client, a metadata/watermark client, and the partition-count cache.
 pub(crate) struct Admin {
     admin: AdminClient<DefaultClientContext>,
-    meta: BaseConsumer,
+    meta: BaseConsumer<Transport>,
     opts: KafkaOptions,
     partitions: Mutex<HashMap<String, u32>>,
 }
 
 impl Admin {
-    /// Creates the clients and checks that the brokers answer a metadata request.
+    /// Creates the clients and checks that the brokers answer a metadata request within
+    /// `opts.connect_timeout` (see [`wait_for_brokers`]).
     pub fn connect(brokers: &str, opts: &KafkaOptions) -> Result<Self, LogError> {
         let admin = opts.admin(brokers).create().map_err(client_error)?;
-        let meta: BaseConsumer = opts.metadata(brokers).create().map_err(client_error)?;
+        let meta: BaseConsumer<Transport> = opts
+            .metadata(brokers)
+            .create_with_context(Transport::default())
+            .map_err(client_error)?;
         let admin = Admin {
             admin,
             meta,
             opts: opts.clone(),
             partitions: Mutex::default(),
         };
-        admin
-            .metadata(None)
-            .map_err(|e| backend(format!("brokers {brokers} do not answer: {e}")))?;
+        wait_for_brokers(&admin.meta, brokers, opts.connect_timeout)?;
         Ok(admin)
     }
 
