@@ -25,7 +25,7 @@ use kchain_core::{ChainId, WriterKey};
 use kchain_ledger::{Block, BlockHeader, SourceRange, StoredBlock, BLOCK_VERSION};
 use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, Record};
 use serde_json::Value;
-use support::Env;
+use support::{field, Env};
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -46,16 +46,8 @@ fn run(k: &Env, args: &[&str]) -> (Option<i32>, String, String) {
 
 /// Makes a wallet key in `dir`; returns (key path, address, public key).
 fn wallet(k: &Env, dir: &Path, name: &str) -> (String, String, String) {
-    let path = dir.join(format!("{name}.key")).to_str().unwrap().to_owned();
-    let out = k.ok(&["wallet", "new", "--out", &path, "--name", name], "");
-    let field = |prefix: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in: {out}"))
-            .trim()
-            .to_owned()
-    };
-    (path.clone(), field("address"), field("public key"))
+    let wallet = k.wallet(dir, name);
+    (wallet.path, wallet.address, wallet.public)
 }
 
 /// A ledger made with the CLI: alice funded with 1000, bob, one sealer.
@@ -106,14 +98,7 @@ impl Ledger {
             "",
         );
         let out = k.ok(&["ledger", "init", "--genesis", &genesis], "");
-        let field = |prefix: &str| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(prefix))
-                .unwrap_or_else(|| panic!("no {prefix} in: {out}"))
-                .trim()
-                .to_owned()
-        };
-        let (genesis_hash, chain_id) = (field("genesis"), field("chain id"));
+        let (genesis_hash, chain_id) = (field(&out, "genesis"), field(&out, "chain id"));
         Ledger {
             k,
             keys,

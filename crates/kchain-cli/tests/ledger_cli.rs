@@ -13,17 +13,9 @@ use support::Env;
 
 /// Makes a wallet key in `dir`; returns (key path, address).
 fn wallet(k: &Env, dir: &Path, name: &str) -> (String, String) {
-    let path = dir.join(format!("{name}.key"));
-    let path = path.to_str().unwrap().to_owned();
-    let out = k.ok(&["wallet", "new", "--out", &path, "--name", name], "");
-    let address = out
-        .lines()
-        .find_map(|l| l.strip_prefix("address"))
-        .unwrap_or_else(|| panic!("no address in: {out}"))
-        .trim()
-        .to_owned();
-    assert_eq!(address.len(), 40, "{out}");
-    (path, address)
+    let wallet = k.wallet(dir, name);
+    assert_eq!(wallet.address.len(), 40, "{}", wallet.address);
+    (wallet.path, wallet.address)
 }
 
 fn json(text: &str) -> Value {

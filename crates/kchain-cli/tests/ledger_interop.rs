@@ -17,16 +17,8 @@ mod support;
 use support::{kclient, Env};
 
 fn wallet(k: &Env, name: &str) -> (String, String) {
-    let path = k.dir.path().join(format!("{name}.key"));
-    let path = path.to_str().unwrap().to_owned();
-    let out = k.ok(&["wallet", "new", "--out", &path, "--name", name], "");
-    let address = out
-        .lines()
-        .find_map(|l| l.strip_prefix("address"))
-        .unwrap_or_else(|| panic!("no address in: {out}"))
-        .trim()
-        .to_owned();
-    (path, address)
+    let wallet = k.wallet(k.dir.path(), name);
+    (wallet.path, wallet.address)
 }
 
 #[test]

@@ -73,6 +73,17 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Makes a wallet key `<dir>/<name>.key` with `kchain wallet new`.
+    pub fn wallet(&self, dir: &std::path::Path, name: &str) -> Wallet {
+        let path = dir.join(format!("{name}.key")).to_str().unwrap().to_owned();
+        let out = self.ok(&["wallet", "new", "--out", &path, "--name", name], "");
+        Wallet {
+            path,
+            address: field(&out, "address"),
+            public: field(&out, "public key"),
+        }
+    }
+
     /// Runs a command that must fail with exit 1 and one line on stderr containing `needle`.
     pub fn error(&self, args: &[&str], needle: &str) {
         let out = self.run(args, "");
@@ -84,6 +95,24 @@ impl Env {
             "kchain {args:?}: expected '{needle}' in: {err}"
         );
     }
+}
+
+/// A wallet key file made by [`Env::wallet`], with what `kchain wallet new` printed.
+pub struct Wallet {
+    pub path: String,
+    /// The 40 hex digits of the wallet's address.
+    pub address: String,
+    pub public: String,
+}
+
+/// The rest of the first line of `out` that starts with `prefix`, trimmed (`address  ab12..`
+/// gives `ab12..`). Panics, showing `out`, when no line does.
+pub fn field(out: &str, prefix: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in: {out}"))
+        .trim()
+        .to_owned()
 }
 
 /// Runs `tests/interop/kclient.py` (a Kafka client kchain did not write: kafka-python or
