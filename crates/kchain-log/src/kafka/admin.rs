@@ -44,7 +44,7 @@ pub(crate) const REPORTED_SETTINGS: [&str; 4] = [
 /// The admin client, a metadata/watermark client, and the partition-count cache.
 pub(crate) struct Admin {
     admin: AdminClient<DefaultClientContext>,
-    meta: BaseConsumer<Transport>,
+    meta: BaseConsumer,
     opts: KafkaOptions,
     partitions: Mutex<HashMap<String, u32>>,
 }
@@ -53,18 +53,22 @@ impl Admin {
     /// Creates the clients and checks that the brokers answer a metadata request within
     /// `opts.connect_timeout` (see [`wait_for_brokers`]).
     pub fn connect(brokers: &str, opts: &KafkaOptions) -> Result<Self, LogError> {
-        let admin = opts.admin(brokers).create().map_err(client_error)?;
-        let meta: BaseConsumer<Transport> = opts
+        // A client of its own for the first contact, so that the long-lived ones never
+        // have their event queue served by anyone but librdkafka.
+        let probe: BaseConsumer<Transport> = opts
             .metadata(brokers)
             .create_with_context(Transport::default())
             .map_err(client_error)?;
+        wait_for_brokers(&probe, brokers, opts.connect_timeout)?;
+        drop(probe);
+        let admin = opts.admin(brokers).create().map_err(client_error)?;
+        let meta: BaseConsumer = opts.metadata(brokers).create().map_err(client_error)?;
         let admin = Admin {
             admin,
             meta,
             opts: opts.clone(),
             partitions: Mutex::default(),
         };
-        wait_for_brokers(&admin.meta, brokers, opts.connect_timeout)?;
         Ok(admin)
     }
 
