@@ -25,24 +25,10 @@ use kchain_core::{ChainId, WriterKey};
 use kchain_ledger::{Block, BlockHeader, SourceRange, StoredBlock, BLOCK_VERSION};
 use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, Record};
 use serde_json::Value;
-use support::{field, Env};
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
+use support::{field, json, run, Env};
 
 /// A chain name no other test uses (they share one Kafka broker).
 use kchain_testkit::unique_name as unique;
-
-/// Runs `kchain` and returns (exit code, stdout, stderr).
-fn run(k: &Env, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = k.run(args, "");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Makes a wallet key in `dir`; returns (key path, address, public key).
 fn wallet(k: &Env, dir: &Path, name: &str) -> (String, String, String) {

@@ -97,6 +97,21 @@ impl Env {
     }
 }
 
+/// Runs `kchain args` with no input and returns (exit code, stdout, stderr).
+pub fn run(k: &Env, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = k.run(args, "");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `text` parsed as JSON; panics, showing it, when it is not.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 /// A wallet key file made by [`Env::wallet`], with what `kchain wallet new` printed.
 pub struct Wallet {
     pub path: String,
