@@ -16,8 +16,7 @@
 mod support;
 
 #[cfg(feature = "kafka")]
-#[path = "../../kchain-log/tests/support/broker.rs"]
-mod broker;
+use kchain_testkit::Broker;
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,46 +25,15 @@ use kchain_core::{ChainId, WriterKey};
 use kchain_ledger::{Block, BlockHeader, SourceRange, StoredBlock, BLOCK_VERSION};
 use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, Record};
 use serde_json::Value;
-use support::Env;
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
+use support::{field, json, run, Env};
 
 /// A chain name no other test uses (they share one Kafka broker).
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
-
-/// Runs `kchain` and returns (exit code, stdout, stderr).
-fn run(k: &Env, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = k.run(args, "");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use kchain_testkit::unique_name as unique;
 
 /// Makes a wallet key in `dir`; returns (key path, address, public key).
 fn wallet(k: &Env, dir: &Path, name: &str) -> (String, String, String) {
-    let path = dir.join(format!("{name}.key")).to_str().unwrap().to_owned();
-    let out = k.ok(&["wallet", "new", "--out", &path, "--name", name], "");
-    let field = |prefix: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in: {out}"))
-            .trim()
-            .to_owned()
-    };
-    (path.clone(), field("address"), field("public key"))
+    let wallet = k.wallet(dir, name);
+    (wallet.path, wallet.address, wallet.public)
 }
 
 /// A ledger made with the CLI: alice funded with 1000, bob, one sealer.
@@ -116,14 +84,7 @@ impl Ledger {
             "",
         );
         let out = k.ok(&["ledger", "init", "--genesis", &genesis], "");
-        let field = |prefix: &str| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(prefix))
-                .unwrap_or_else(|| panic!("no {prefix} in: {out}"))
-                .trim()
-                .to_owned()
-        };
-        let (genesis_hash, chain_id) = (field("genesis"), field("chain id"));
+        let (genesis_hash, chain_id) = (field(&out, "genesis"), field(&out, "chain id"));
         Ledger {
             k,
             keys,
@@ -678,7 +639,7 @@ fn embedded_a_proof_from_a_minted_ledger_is_refused() {
 
 #[cfg(feature = "kafka")]
 fn kafka() -> Env {
-    Env::kafka(&broker::Broker::shared().brokers)
+    Env::kafka(&Broker::shared().brokers)
 }
 
 #[cfg(feature = "kafka")]

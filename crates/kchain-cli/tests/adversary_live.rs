@@ -6,7 +6,6 @@
 //! Python clients (`scripts/py-env.sh`); they run with the `kafka` feature.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,19 +14,9 @@ mod support;
 use support::Env as Kchain;
 
 #[cfg(feature = "kafka")]
-#[path = "../../kchain-log/tests/support/broker.rs"]
-mod broker;
+use kchain_testkit::Broker;
 
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
+use kchain_testkit::unique_name as unique;
 
 /// Runs `kchain args` to its end and returns (exit code, peak resident memory in bytes),
 /// sampling the child's high-water mark (`VmHWM`) until it exits.
@@ -101,16 +90,6 @@ fn consume_holds_a_bounded_amount_of_a_long_unsigned_run() {
 #[cfg(feature = "kafka")]
 mod kafka {
     use super::*;
-
-    fn python() -> PathBuf {
-        std::env::var_os("KCHAIN_PYTHON").map_or_else(
-            || {
-                let home = std::env::var_os("HOME").expect("HOME is set");
-                PathBuf::from(home).join(".cache/kchain/venv/bin/python")
-            },
-            PathBuf::from,
-        )
-    }
 
     /// Produces lines to `topic` through `kchain produce` fed at `rate` records per second
     /// until `stop`, and returns (records written, seconds).
@@ -214,7 +193,7 @@ mod kafka {
         let _turn = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let broker = broker::Broker::start("memory://");
+        let broker = Broker::start("memory://");
         let k = Kchain::kafka(&broker.brokers);
         k.ok(&["keygen", "--name", "live"], "");
         let t = unique(&format!("live-{command}"));
@@ -365,25 +344,12 @@ producer.flush()
 assert renamed == 1, "no header named U+FFFD at the target offset"
 print(len(records))
 "#;
-        let out = Command::new(python())
-            .args(["-c", script, src, dst, topic, &offset.to_string()])
-            .output()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "running {} (run scripts/py-env.sh): {e}",
-                    python().display()
-                )
-            });
-        assert!(
-            out.status.success(),
-            "copy: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        kchain_testkit::run_python(&["-c", script, src, dst, topic, &offset.to_string()]);
     }
 
     #[test]
     fn a_header_name_rewritten_to_a_byte_that_is_not_utf8_is_malformed() {
-        let k = Kchain::kafka(&broker::Broker::shared().brokers);
+        let k = Kchain::kafka(&Broker::shared().brokers);
         k.ok(&["keygen", "--name", "names"], "");
         let t = unique("names");
         k.ok(&["topic", "create", &t], "");
@@ -403,7 +369,7 @@ print(len(records))
         k.ok(&["trust", "pin", &t], "");
         k.ok(&["verify", &t], "");
         // The attacker's copy of the topic, on a broker of its own, under the same name.
-        let other = broker::Broker::start("sqlite");
+        let other = Broker::start("sqlite");
         let k2 = Kchain::kafka(&other.brokers);
         std::fs::create_dir_all(k2.config()).unwrap();
         std::fs::copy(

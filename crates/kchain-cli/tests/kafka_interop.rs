@@ -8,64 +8,22 @@
 
 #![cfg(feature = "kafka")]
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use base64::Engine as _;
 
-#[path = "../../kchain-log/tests/support/broker.rs"]
-mod broker;
-
-fn python() -> PathBuf {
-    std::env::var_os("KCHAIN_PYTHON").map_or_else(
-        || {
-            let home = std::env::var_os("HOME").expect("HOME is set");
-            PathBuf::from(home).join(".cache/kchain/venv/bin/python")
-        },
-        PathBuf::from,
-    )
-}
-
-fn kclient(args: &[&str]) -> String {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kclient.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "running {} (run scripts/py-env.sh): {e}",
-                python().display()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "kclient.py {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use kchain_testkit::Broker;
 
 mod support;
 
-use support::Env as Kchain;
+use support::{kclient, Env as Kchain};
 
 fn kchain() -> Kchain {
-    let k = Kchain::kafka(&broker::Broker::shared().brokers);
+    let k = Kchain::kafka(&Broker::shared().brokers);
     k.ok(&["keygen", "--name", "interop"], "");
     k
 }
 
-fn topic(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
+/// A topic name no other test (or earlier run against the same broker) uses.
+use kchain_testkit::unique_name as topic;
 
 fn b64(v: &serde_json::Value) -> Option<Vec<u8>> {
     v.as_str()

@@ -9,25 +9,13 @@ use std::path::Path;
 
 use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log};
 use serde_json::Value;
-use support::Env;
+use support::{json, run, Env};
 
 /// Makes a wallet key in `dir`; returns (key path, address).
 fn wallet(k: &Env, dir: &Path, name: &str) -> (String, String) {
-    let path = dir.join(format!("{name}.key"));
-    let path = path.to_str().unwrap().to_owned();
-    let out = k.ok(&["wallet", "new", "--out", &path, "--name", name], "");
-    let address = out
-        .lines()
-        .find_map(|l| l.strip_prefix("address"))
-        .unwrap_or_else(|| panic!("no address in: {out}"))
-        .trim()
-        .to_owned();
-    assert_eq!(address.len(), 40, "{out}");
-    (path, address)
-}
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    let wallet = k.wallet(dir, name);
+    assert_eq!(wallet.address.len(), 40, "{}", wallet.address);
+    (wallet.path, wallet.address)
 }
 
 fn embedded(dir: &Path, create: bool) -> EmbeddedLog {
@@ -223,16 +211,6 @@ fn the_demo_ledger_tour_behaves_as_it_says() {
     let log = embedded(&dir.path().join("log"), true);
     let ok = kchain_cli::demo::ledger_tour(&log, dir.path(), "demo-ledger").unwrap();
     assert!(ok, "the tour reported a step that did not behave");
-}
-
-/// Runs `kchain` and returns (exit code, stdout, stderr).
-fn run(k: &Env, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = k.run(args, "");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -8,73 +8,24 @@
 
 #![cfg(feature = "kafka")]
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use serde_json::Value;
 
-#[path = "../../kchain-log/tests/support/broker.rs"]
-mod broker;
+use kchain_testkit::Broker;
 
 mod support;
 
-use support::Env;
-
-fn python() -> PathBuf {
-    std::env::var_os("KCHAIN_PYTHON").map_or_else(
-        || {
-            let home = std::env::var_os("HOME").expect("HOME is set");
-            PathBuf::from(home).join(".cache/kchain/venv/bin/python")
-        },
-        PathBuf::from,
-    )
-}
-
-fn kclient(args: &[&str]) -> String {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kclient.py");
-    let out = Command::new(python())
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "running {} (run scripts/py-env.sh): {e}",
-                python().display()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "kclient.py {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use support::{kclient, Env};
 
 fn wallet(k: &Env, name: &str) -> (String, String) {
-    let path = k.dir.path().join(format!("{name}.key"));
-    let path = path.to_str().unwrap().to_owned();
-    let out = k.ok(&["wallet", "new", "--out", &path, "--name", name], "");
-    let address = out
-        .lines()
-        .find_map(|l| l.strip_prefix("address"))
-        .unwrap_or_else(|| panic!("no address in: {out}"))
-        .trim()
-        .to_owned();
-    (path, address)
+    let wallet = k.wallet(k.dir.path(), name);
+    (wallet.path, wallet.address)
 }
 
 #[test]
 fn blocks_on_kafka_read_as_json_with_kafka_python() {
-    let brokers = broker::Broker::shared().brokers.clone();
+    let brokers = Broker::shared().brokers.clone();
     let k = Env::kafka(&brokers);
-    let chain = format!(
-        "interop-ledger-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let chain = kchain_testkit::unique_name("interop-ledger");
     let (alice_key, alice) = wallet(&k, "alice");
     let (_, bob) = wallet(&k, "bob");
     let (sealer_key, _) = wallet(&k, "sealer");
@@ -189,7 +140,7 @@ fn blocks_on_kafka_read_as_json_with_kafka_python() {
 #[test]
 fn the_demo_ledger_tour_behaves_as_it_says_on_kafka() {
     let log = kchain_log::KafkaLog::connect(
-        &broker::Broker::shared().brokers,
+        &Broker::shared().brokers,
         kchain_log::KafkaOptions::default(),
     )
     .unwrap();

@@ -1,5 +1,5 @@
 //! The ledger's behaviour scenarios (`support/scenarios.rs`) on a real Kafka-API broker: this
-//! test binary's private tansu (see `kchain-log/tests/support/broker.rs`). Every test uses
+//! test binary's private tansu (see `kchain_testkit::Broker`). Every test uses
 //! ledger names of its own, so the tests share the broker without meeting.
 //!
 //! Sizes are smaller than on the embedded backend: tansu's sqlite engine slows down as
@@ -9,8 +9,7 @@
 
 mod support;
 
-#[path = "../../kchain-log/tests/support/broker.rs"]
-mod broker;
+use kchain_testkit::Broker;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -28,22 +27,11 @@ fn connect(brokers: &str) -> KafkaLog {
 
 /// A Kafka log on this test binary's private broker.
 fn kafka() -> KafkaLog {
-    connect(&broker::Broker::shared().brokers)
+    connect(&Broker::shared().brokers)
 }
 
 /// A ledger name no other test (or earlier run against the same broker) uses.
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use kchain_testkit::unique_name as unique;
 
 #[test]
 fn kafka_three_sealers_racing_seal_every_valid_transaction_exactly_once() {
@@ -147,23 +135,12 @@ fn kafka_a_sealer_killed_with_sigkill_at_random_times_loses_and_duplicates_nothi
         kchain_ledger::TxBody::Transfer { nonce, .. } => *nonce,
         _ => 0,
     });
-    let exe = std::env::current_exe().unwrap();
-    let spec = format!(
-        "{} {name} {}",
-        broker::Broker::shared().brokers,
-        state.display()
-    );
+    let spec = format!("{} {name} {}", Broker::shared().brokers, state.display());
     let mut rng = Rng(99);
     let mut chunks = all.chunks(23);
     let mut kills = 0;
     loop {
-        let mut child = std::process::Command::new(&exe)
-            .args([
-                "kafka_child_sealer_process",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let mut child = kchain_testkit::test_in_child("kafka_child_sealer_process")
             .env("KCHAIN_LEDGER_KAFKA_CHILD", &spec)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -1021,17 +1021,13 @@ fn checkpoints_publish_verify_prove_and_catch_truncation() {
 
 /// The same on a Kafka-API broker: this test binary's private tansu.
 #[cfg(feature = "kafka")]
-#[path = "../../kchain-log/tests/support/broker.rs"]
-mod broker;
-
-#[cfg(feature = "kafka")]
 mod on_kafka {
-    use super::broker;
+    use kchain_testkit::Broker;
 
     #[test]
     fn kafka_checkpoints_publish_verify_prove_and_catch_truncation() {
         let log = kchain_log::KafkaLog::connect(
-            &broker::Broker::shared().brokers,
+            &Broker::shared().brokers,
             kchain_log::KafkaOptions::default(),
         )
         .unwrap();

@@ -75,19 +75,12 @@ fn a_sealer_killed_with_sigkill_at_random_times_loses_and_duplicates_nothing() {
         kchain_ledger::TxBody::Transfer { nonce, .. } => *nonce,
         _ => 0,
     });
-    let exe = std::env::current_exe().unwrap();
     let data = dir.path().join("data");
     let mut rng = Rng(99);
     let mut chunks = all.chunks(23);
     let mut kills = 0;
     loop {
-        let mut child = std::process::Command::new(&exe)
-            .args([
-                "child_sealer_process",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let mut child = kchain_testkit::test_in_child("child_sealer_process")
             .env("KCHAIN_LEDGER_TEST_CHILD", &data)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -3,8 +3,9 @@
 //! and with the defaults. `kafka_conformance.rs` runs the same suite against Kafka.
 
 #[macro_use]
-#[path = "support/suite.rs"]
-mod suite;
+mod support;
+
+use support::suite;
 
 use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log};
 

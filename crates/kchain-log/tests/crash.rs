@@ -8,7 +8,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use kchain_log::{
@@ -724,13 +724,7 @@ fn spawn_child(
     root: &Path,
     batches: u64,
 ) -> (Child, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let mut child = kchain_testkit::test_in_child("child_process")
         .env("KCHAIN_CRASH_CHILD", mode)
         .env("KCHAIN_CRASH_DIR", root)
         .env("KCHAIN_CRASH_BATCHES", batches.to_string())

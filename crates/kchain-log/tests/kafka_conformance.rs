@@ -7,16 +7,13 @@
 
 #![cfg(feature = "kafka")]
 
-mod support {
-    pub mod broker;
-}
-
 #[macro_use]
-#[path = "support/suite.rs"]
-mod suite;
+mod support;
+
+use support::suite;
 
 use kchain_log::{KafkaLog, KafkaOptions, Log};
-use support::broker::Broker;
+use kchain_testkit::Broker;
 
 /// A Kafka log on the test binary's shared broker.
 struct Kafka(KafkaLog);
@@ -38,8 +35,6 @@ fn connect(brokers: &str, options: KafkaOptions) -> KafkaLog {
 conformance!(kafka, Kafka::new());
 
 mod kafka_only {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
     use std::time::{Duration, Instant};
 
     use kchain_log::{Header, LogError, Record, TopicConfig};
@@ -47,14 +42,7 @@ mod kafka_only {
     use super::*;
 
     fn topic_name(case: &str) -> String {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos(),
-        );
-        format!("kafka-{case}-{:016x}", h.finish())
+        kchain_testkit::unique_name(&format!("kafka-{case}"))
     }
 
     fn read(log: &dyn Log, topic: &str, from: u64, n: usize) -> Vec<kchain_log::StoredRecord> {

@@ -31,7 +31,7 @@ fn writer_resumes_its_chain_after_a_restart() {
     let key = key("w", 11);
     writer(&log, &t, &key).append(items(0, 30)).unwrap();
     // A new process (a new connection) picks the chain up at its tip.
-    let again = connect(&common::broker::Broker::shared().brokers);
+    let again = connect(&kchain_testkit::Broker::shared().brokers);
     let mut w = writer(&again, &t, &key);
     assert_eq!(w.tip().map(|t| t.0), Some(29));
     w.append(items(30, 30)).unwrap();
@@ -50,7 +50,7 @@ fn writer_resumes_its_chain_after_a_restart() {
 
 #[test]
 fn a_second_writer_stops_the_first_and_the_verifier_reports_the_interleaving() {
-    let brokers = common::broker::Broker::shared().brokers.clone();
+    let brokers = kchain_testkit::Broker::shared().brokers.clone();
     let (a_log, b_log) = (connect(&brokers), connect(&brokers));
     let t = unique_topic("interleave");
     a_log.create_topic(&t, &TopicConfig::default()).unwrap();
@@ -96,7 +96,7 @@ fn a_second_writer_stops_the_first_and_the_verifier_reports_the_interleaving() {
 
 #[test]
 fn a_broker_restart_mid_stream_leaves_a_chain_that_verifies() {
-    let mut broker = common::broker::Broker::start("sqlite");
+    let mut broker = kchain_testkit::Broker::start("sqlite");
     let t = unique_topic("restart");
     let key = key("w", 13);
     {

@@ -1,5 +1,5 @@
 //! Running the `kchain` binary in tests: a data directory of the test's own, and optionally
-//! a Kafka broker (`-b`).
+//! a Kafka broker (`-b`), and the interop tests' Kafka client (`kclient`).
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -73,6 +73,17 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Makes a wallet key `<dir>/<name>.key` with `kchain wallet new`.
+    pub fn wallet(&self, dir: &std::path::Path, name: &str) -> Wallet {
+        let path = dir.join(format!("{name}.key")).to_str().unwrap().to_owned();
+        let out = self.ok(&["wallet", "new", "--out", &path, "--name", name], "");
+        Wallet {
+            path,
+            address: field(&out, "address"),
+            public: field(&out, "public key"),
+        }
+    }
+
     /// Runs a command that must fail with exit 1 and one line on stderr containing `needle`.
     pub fn error(&self, args: &[&str], needle: &str) {
         let out = self.run(args, "");
@@ -84,4 +95,46 @@ impl Env {
             "kchain {args:?}: expected '{needle}' in: {err}"
         );
     }
+}
+
+/// Runs `kchain args` with no input and returns (exit code, stdout, stderr).
+pub fn run(k: &Env, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = k.run(args, "");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `text` parsed as JSON; panics, showing it, when it is not.
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A wallet key file made by [`Env::wallet`], with what `kchain wallet new` printed.
+pub struct Wallet {
+    pub path: String,
+    /// The 40 hex digits of the wallet's address.
+    pub address: String,
+    pub public: String,
+}
+
+/// The rest of the first line of `out` that starts with `prefix`, trimmed (`address  ab12..`
+/// gives `ab12..`). Panics, showing `out`, when no line does.
+pub fn field(out: &str, prefix: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in: {out}"))
+        .trim()
+        .to_owned()
+}
+
+/// Runs `tests/interop/kclient.py` (a Kafka client kchain did not write: kafka-python or
+/// confluent-kafka) with the interop Python; returns what it printed.
+pub fn kclient(args: &[&str]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kclient.py");
+    let mut all = vec![script.into_os_string()];
+    all.extend(args.iter().map(std::ffi::OsString::from));
+    kchain_testkit::run_python(&all)
 }

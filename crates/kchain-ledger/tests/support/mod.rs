@@ -7,7 +7,6 @@ pub mod scenarios;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use kchain_core::WriterKey;
 use kchain_ledger::{
@@ -19,7 +18,7 @@ use tempfile::TempDir;
 
 /// A fresh embedded log in a temporary directory.
 pub fn embedded() -> (TempDir, EmbeddedLog) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = kchain_testkit::tempdir();
     let log = EmbeddedLog::create(
         dir.path().join("data"),
         EmbeddedOptions {
@@ -179,18 +178,6 @@ pub fn hand_block(
     };
     edit(&mut header);
     Block::seal(header, txs, &cast.sealer_key(sealer))
-}
-
-/// Polls until `f` holds or `secs` pass.
-pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    while std::time::Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
 }
 
 /// Signs a header as it is (no proof of work solved, no fields filled in).

@@ -412,17 +412,8 @@ pub fn invalid_blocks_are_ignored(log: &dyn Log, chain_name: &str) {
     );
     assert_eq!(state.balance(&cast.address(2)), 100);
 }
-/// A small deterministic random source (xorshift).
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+/// A small deterministic random source (xorshift), seeded by each scenario.
+pub use kchain_testkit::Rng;
 
 /// `rounds` transfers from each wallet, and now and then a transfer of amount 0 (to be
 /// rejected; it does not use up its nonce).

@@ -27,6 +27,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 
+use super::connect::{wait_for_brokers, Transport};
 use super::{backend, validate_name, KafkaOptions};
 use crate::api::{TopicConfig, TopicInfo};
 use crate::error::LogError;
@@ -49,8 +50,17 @@ pub(crate) struct Admin {
 }
 
 impl Admin {
-    /// Creates the clients and checks that the brokers answer a metadata request.
+    /// Creates the clients and checks that the brokers answer a metadata request within
+    /// `opts.connect_timeout` (see [`wait_for_brokers`]).
     pub fn connect(brokers: &str, opts: &KafkaOptions) -> Result<Self, LogError> {
+        // A client of its own for the first contact, so that the long-lived ones never
+        // have their event queue served by anyone but librdkafka.
+        let probe: BaseConsumer<Transport> = opts
+            .metadata(brokers)
+            .create_with_context(Transport::default())
+            .map_err(client_error)?;
+        wait_for_brokers(&probe, brokers, opts.connect_timeout)?;
+        drop(probe);
         let admin = opts.admin(brokers).create().map_err(client_error)?;
         let meta: BaseConsumer = opts.metadata(brokers).create().map_err(client_error)?;
         let admin = Admin {
@@ -59,9 +69,6 @@ impl Admin {
             opts: opts.clone(),
             partitions: Mutex::default(),
         };
-        admin
-            .metadata(None)
-            .map_err(|e| backend(format!("brokers {brokers} do not answer: {e}")))?;
         Ok(admin)
     }
 

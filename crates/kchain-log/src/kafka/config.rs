@@ -5,6 +5,10 @@
 //! kcat. The defaults that correctness rests on are the producer's `enable.idempotence=true`
 //! and `acks=all` (no loss, no duplicates, no reordering within a partition), and the
 //! consumer's `auto.offset.reset=error` (a reader never skips records silently).
+//!
+//! librdkafka's own timeouts given as properties also set the backend's waits (see
+//! [`KafkaOptions::resolved`]): `-X socket.timeout.ms=2000` makes `connect` give up after 2 s,
+//! not after kchain's default.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +25,9 @@ pub struct KafkaOptions {
     /// `linger.ms`. Producer-only properties given to a consumer (and the reverse) make
     /// librdkafka log a warning and are otherwise ignored.
     pub properties: Vec<(String, String)>,
+    /// How long `KafkaLog::connect` waits for the brokers' first answer (a metadata
+    /// request) before it fails. A broker that refuses the connection fails it at once.
+    pub connect_timeout: Duration,
     /// How long metadata, offset and admin requests may take before they fail.
     pub request_timeout: Duration,
     /// How long the producer keeps retrying a record before `append` fails
@@ -35,6 +42,7 @@ impl Default for KafkaOptions {
     fn default() -> Self {
         KafkaOptions {
             properties: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(120),
             replication_factor: None,
@@ -58,10 +66,45 @@ impl KafkaOptions {
             .map(|(_, v)| v.as_str())
     }
 
+    /// These options with librdkafka's timeouts given as [`properties`](Self::properties)
+    /// carried over to the backend's own waits, so that a `-X` timeout wins as every `-X`
+    /// does: `socket.timeout.ms` sets [`connect_timeout`](Self::connect_timeout) and
+    /// [`request_timeout`](Self::request_timeout), `message.timeout.ms` sets
+    /// [`delivery_timeout`](Self::delivery_timeout). Fails with
+    /// [`LogError::InvalidArgument`] for a value that is not a number of milliseconds.
+    pub fn resolved(&self) -> Result<KafkaOptions, LogError> {
+        let mut out = self.clone();
+        if let Some(t) = self.millis_property("socket.timeout.ms")? {
+            out.connect_timeout = t;
+            out.request_timeout = t;
+        }
+        if let Some(t) = self.millis_property("message.timeout.ms")? {
+            out.delivery_timeout = t;
+        }
+        Ok(out)
+    }
+
+    /// The last value of property `key` as a duration in milliseconds.
+    fn millis_property(&self, key: &str) -> Result<Option<Duration>, LogError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        match value.trim().parse::<u64>() {
+            Ok(ms) => Ok(Some(Duration::from_millis(ms))),
+            Err(_) => Err(LogError::InvalidArgument(format!(
+                "librdkafka property {key}={value}: expected a number of milliseconds"
+            ))),
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), LogError> {
-        if self.request_timeout.is_zero() || self.delivery_timeout.is_zero() {
+        if self.connect_timeout.is_zero()
+            || self.request_timeout.is_zero()
+            || self.delivery_timeout.is_zero()
+        {
             return Err(LogError::InvalidArgument(
-                "request_timeout and delivery_timeout must be positive".to_string(),
+                "connect_timeout, request_timeout and delivery_timeout must be positive"
+                    .to_string(),
             ));
         }
         if let Some((k, _)) = self.properties.iter().find(|(k, _)| k.trim().is_empty()) {
@@ -195,6 +238,23 @@ mod tests {
         assert_eq!(c.get("security.protocol"), Some("ssl"));
         assert_eq!(c.get("enable.idempotence"), Some("true"));
         assert_eq!(opts.consumer("b").get("auto.offset.reset"), Some("error"));
+    }
+
+    #[test]
+    fn timeout_properties_set_the_backend_waits() {
+        let opts = KafkaOptions::default()
+            .property("socket.timeout.ms", "2000")
+            .property("message.timeout.ms", "7000")
+            .resolved()
+            .unwrap();
+        assert_eq!(opts.connect_timeout, Duration::from_secs(2));
+        assert_eq!(opts.request_timeout, Duration::from_secs(2));
+        assert_eq!(opts.delivery_timeout, Duration::from_secs(7));
+        assert_eq!(opts.producer("b").get("socket.timeout.ms"), Some("2000"));
+        let untouched = KafkaOptions::default().resolved().unwrap();
+        assert_eq!(untouched, KafkaOptions::default());
+        let bad = KafkaOptions::default().property("socket.timeout.ms", "2s");
+        assert!(matches!(bad.resolved(), Err(LogError::InvalidArgument(_))));
     }
 
     #[test]

@@ -27,12 +27,14 @@
 //! test broker are in `docs/kafka.md`. The modules are:
 //!
 //! - [`config`]: [`KafkaOptions`] and the librdkafka configuration of each client,
+//! - [`connect`]: the first contact with the brokers, and why it failed,
 //! - [`admin`]: topics, partition counts, watermarks, topic settings,
 //! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations.
 
 mod admin;
 mod appender;
 mod config;
+mod connect;
 mod reader;
 
 use std::collections::HashSet;
@@ -62,9 +64,13 @@ pub struct KafkaLog {
 impl KafkaLog {
     /// Connects to the cluster whose bootstrap brokers are `brokers` (`host:port`, comma
     /// separated) and checks that it answers a metadata request within
-    /// [`KafkaOptions::request_timeout`]. Fails with [`LogError::InvalidArgument`] for a
-    /// property librdkafka does not accept, and [`LogError::Backend`] when no broker answers.
+    /// [`KafkaOptions::connect_timeout`] (or `socket.timeout.ms`, see
+    /// [`KafkaOptions::resolved`]). Fails with [`LogError::InvalidArgument`] for a property
+    /// librdkafka does not accept, and [`LogError::Backend`] ("cannot reach broker B
+    /// (connection refused)") when no broker answers: at once when every broker refuses
+    /// the connection or cannot be resolved, else when the timeout has passed.
     pub fn connect(brokers: &str, options: KafkaOptions) -> Result<KafkaLog, LogError> {
+        let options = options.resolved()?;
         options.validate()?;
         if brokers.trim().is_empty() {
             return Err(LogError::InvalidArgument(
@@ -86,7 +92,8 @@ impl KafkaLog {
         &self.brokers
     }
 
-    /// The settings this log was connected with.
+    /// The settings this log was connected with, with the timeouts given as librdkafka
+    /// properties carried over (see [`KafkaOptions::resolved`]).
     pub fn options(&self) -> &KafkaOptions {
         &self.opts
     }

@@ -2,14 +2,12 @@
 //!
 //! Written against `&dyn Log` only: cases use random topic names (so they can share a broker
 //! with other runs), never touch files, and wait with timeouts rather than assuming that an
-//! append is visible at once. A test file includes this module with `#[macro_use]` and
+//! append is visible at once. A test file includes `support` with `#[macro_use]` and
 //! instantiates the suite for its backend with `conformance!(name, make)`, where `make` is
 //! an expression building a value with a `log(&self) -> &dyn Log` method that lives for the
 //! test: `tests/conformance.rs` does so for the embedded backend, `tests/kafka_conformance.rs`
 //! for Kafka.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,14 +18,7 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A topic name no other run uses.
 fn topic_name(case: &str) -> String {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    format!("conformance-{case}-{:016x}", h.finish())
+    kchain_testkit::unique_name(&format!("conformance-{case}"))
 }
 
 fn new_topic(log: &dyn Log, case: &str, partitions: u32) -> String {

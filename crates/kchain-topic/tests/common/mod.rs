@@ -7,22 +7,13 @@ use kchain_topic::{ChainWriter, WriterOptions};
 
 /// A topic name no other test (or earlier run against the same broker) uses.
 pub fn unique_topic(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    kchain_testkit::unique_name(prefix)
 }
 
 /// Fresh, empty logs to copy a chain into: an embedded log, and with the `kafka` feature the
 /// test binary's private tansu broker (topics there must have names of their own).
 pub fn destinations() -> Vec<(&'static str, Box<dyn Log>)> {
-    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+    let dir = Box::leak(Box::new(kchain_testkit::tempdir()));
     let out: Vec<(&'static str, Box<dyn Log>)> = vec![("embedded", Box::new(open_log(dir.path())))];
     #[cfg(feature = "kafka")]
     let out = {
@@ -33,15 +24,11 @@ pub fn destinations() -> Vec<(&'static str, Box<dyn Log>)> {
     out
 }
 
-#[cfg(feature = "kafka")]
-#[path = "../../../kchain-log/tests/support/broker.rs"]
-pub mod broker;
-
 /// A Kafka log on this test binary's private broker.
 #[cfg(feature = "kafka")]
 pub fn kafka() -> kchain_log::KafkaLog {
     kchain_log::KafkaLog::connect(
-        &broker::Broker::shared().brokers,
+        &kchain_testkit::Broker::shared().brokers,
         kchain_log::KafkaOptions::default(),
     )
     .expect("connect to the test broker")

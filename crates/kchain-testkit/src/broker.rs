@@ -15,8 +15,6 @@
 //! tansu must be installed (`scripts/broker.sh install`, cached in
 //! `~/.cache/kchain/tools`); `KCHAIN_TANSU` names another binary.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -79,7 +77,8 @@ impl Broker {
         SHARED.get_or_init(|| {
             // A static is never dropped: its state directory (and database) lives under
             // target/tmp, named by pid, and a later run removes those of finished runs.
-            let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let parent = target_tmp();
+            let parent = parent.as_path();
             remove_stale_states(parent);
             let state = parent.join(format!("{SHARED_PREFIX}{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&state);
@@ -157,6 +156,24 @@ impl Drop for Broker {
     }
 }
 
+/// `target/tmp` of the build that made this test binary (`target/debug/deps/<test>`): what
+/// Cargo calls `CARGO_TARGET_TMPDIR`, which only integration tests themselves are given.
+/// Falls back to the system's temporary directory for a binary run from elsewhere.
+fn target_tmp() -> PathBuf {
+    let exe = std::env::current_exe().ok();
+    let target = exe
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|deps| deps.ends_with("deps"))
+        .and_then(Path::parent)
+        .and_then(Path::parent);
+    match target {
+        Some(target) => target.join("tmp"),
+        None => std::env::temp_dir(),
+    }
+}
+
+/// `scripts/broker.sh` of this checkout.
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/broker.sh")
 }
