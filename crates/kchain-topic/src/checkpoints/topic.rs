@@ -27,15 +27,9 @@ pub fn partition_origin(namespace: &str, topic: &str, partition: u32) -> String 
     chain_origin(namespace, &format!("{topic}/{partition}"))
 }
 
-/// The topic and partition an origin of `namespace` names, if it is one.
-pub fn split_origin<'o>(namespace: &str, origin: &'o str) -> Option<(&'o str, u32)> {
-    let rest = origin.strip_prefix(namespace)?.strip_prefix('/')?;
-    let (topic, p) = rest.rsplit_once('/')?;
-    let canonical = !p.is_empty() && (p == "0" || !p.starts_with('0'));
-    (!topic.is_empty() && canonical)
-        .then(|| p.parse().ok().map(|p| (topic, p)))
-        .flatten()
-}
+/// The topic and partition an origin of `namespace` names, if it is one (the rule is
+/// core's, shared with proof files).
+pub use kchain_core::checkpoint::split_origin;
 
 /// One signed note read from a checkpoints topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
