@@ -73,11 +73,17 @@ pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
             let key = g.key_file_for(key.as_deref(), "witness keygen writes the key to a file")?;
             let cosigner = Cosigner::generate(&name)?;
             write_secret_file(&key, "key file", &format!("{}\n", cosigner.to_signer_key()))?;
-            println!(
-                "wrote witness key '{name}' to {} (mode 0600)",
-                key.display()
-            );
-            println!("verifier key {}", cosigner.verifier().to_vkey());
+            let vkey = cosigner.verifier().to_vkey();
+            if g.quiet {
+                // The bare verifier key, for `trust add-witness "$(...)"` in scripts.
+                println!("{vkey}");
+            } else {
+                println!(
+                    "wrote witness key '{name}' to {} (mode 0600)",
+                    key.display()
+                );
+                println!("verifier key {vkey}");
+            }
             Ok(Outcome::Clean)
         }
         WitnessCmd::Export { state, output } => {
