@@ -47,8 +47,8 @@ pub enum Command {
     Inspect(topic::InspectArgs),
     /// Generate a writer key (mode 0600) and trust it in the trust file.
     Keygen(keys::KeygenArgs),
-    /// Print the public key of a key file, to hand to verifiers.
-    Pubkey,
+    /// Print the public key of a key file (its C2SP verifier key), to hand to verifiers.
+    Pubkey(keys::PubkeyArgs),
     /// Manage the trust file: trusted writer keys and pinned tips.
     #[command(subcommand)]
     Trust(trust::TrustCmd),
@@ -120,7 +120,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Verify(a) => verify::verify(g, &a),
         Command::Inspect(a) => topic::inspect(g, &a),
         Command::Keygen(a) => keys::keygen(g, &a),
-        Command::Pubkey => keys::pubkey(g),
+        Command::Pubkey(a) => keys::pubkey(g, &a),
         Command::Trust(c) => trust::trust(g, c),
         Command::Key(c) => crypt::key(g, c),
         Command::Demo(a) => demo::run(g, &a),

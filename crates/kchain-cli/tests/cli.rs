@@ -111,7 +111,7 @@ fn keygen_writes_a_private_key_and_a_trust_file() {
         env.error(&["pubkey"], "readable by others");
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let public = env.ok(&["pubkey"], "");
+    let public = env.ok(&["pubkey", "--hex"], "");
     let trust = fs::read_to_string(env.config().join("trust.toml")).unwrap();
     assert!(trust.contains(public.trim()));
     // The secret never appears in anything the tool prints.
