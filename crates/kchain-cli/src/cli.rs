@@ -92,23 +92,6 @@ pub enum Command {
     Man,
 }
 
-/// An error and its causes on one line, each cause once: library errors often include their
-/// source in their own message, and anyhow's chain would print it a second time.
-pub fn error_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if line.ends_with(&text) || line.contains(&format!("{text}: ")) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let g = &cli.global;

@@ -234,10 +234,17 @@ fn open_kafka(g: &Global, _brokers: &str) -> Result<Box<dyn Log>> {
 /// Loads the trust file, with a hint when there is none.
 pub(crate) fn load_trust(g: &Global) -> Result<Trust> {
     let path = g.trust_path();
+    if !path.exists() && g.trust.is_some() {
+        // A verifier named the file: a typo or a wrong directory, not a missing key.
+        anyhow::bail!(
+            "trust file {} does not exist (given with --trust)",
+            path.display()
+        );
+    }
     if !path.exists() {
         anyhow::bail!(
-            "no trust file at {}: run `kchain keygen` to create a key and trust it, or pass \
-             --trust FILE",
+            "no trust file at {}: run `kchain keygen` to create a key and trust it, `kchain \
+             trust add NAME KEY` to trust another's, or pass --trust FILE",
             path.display()
         );
     }

@@ -217,7 +217,7 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
     );
     env.error(
         &["verify", "orders", "--trust", "/nonexistent/trust.toml"],
-        "no trust file",
+        "trust file /nonexistent/trust.toml does not exist",
     );
     assert_eq!(
         snapshot(&env.data()),

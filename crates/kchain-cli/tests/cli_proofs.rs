@@ -24,7 +24,14 @@ fn writer() -> Env {
     for offset in ["1", "3"] {
         let file = env.dir.path().join(format!("p{offset}.json"));
         env.ok(
-            &["prove", "orders", "--offset", offset, "-o", file.to_str().unwrap()],
+            &[
+                "prove",
+                "orders",
+                "--offset",
+                offset,
+                "-o",
+                file.to_str().unwrap(),
+            ],
             "",
         );
     }
@@ -40,11 +47,20 @@ fn an_auditor_trusts_the_writer_key_under_a_name_of_their_own() {
     let env = writer();
     let pubkey = env.ok(&["pubkey"], "");
     let pubkey = pubkey.trim();
-    assert!(pubkey.starts_with("writer+"), "a C2SP verifier key: {pubkey}");
+    assert!(
+        pubkey.starts_with("writer+"),
+        "a C2SP verifier key: {pubkey}"
+    );
     let auditor = path(&env, "auditor.toml");
-    env.ok(&["--trust", &auditor, "trust", "add", "shop-inc", pubkey], "");
+    env.ok(
+        &["--trust", &auditor, "trust", "add", "shop-inc", pubkey],
+        "",
+    );
 
-    let out = env.ok(&["--trust", &auditor, "verify-proof", &path(&env, "p1.json")], "");
+    let out = env.ok(
+        &["--trust", &auditor, "verify-proof", &path(&env, "p1.json")],
+        "",
+    );
     assert!(out.starts_with("included: entry "), "{out}");
     assert!(out.contains("signed by shop-inc"), "{out}");
     assert!(out.contains("orders/0 offset 1 (height 1)"), "{out}");
@@ -52,7 +68,13 @@ fn an_auditor_trusts_the_writer_key_under_a_name_of_their_own() {
     assert!(out.contains("timestamp  20"), "{out}");
 
     let v = one_json(&env.ok(
-        &["--trust", &auditor, "verify-proof", &path(&env, "p1.json"), "--json"],
+        &[
+            "--trust",
+            &auditor,
+            "verify-proof",
+            &path(&env, "p1.json"),
+            "--json",
+        ],
         "",
     ));
     assert_eq!(v["ok"], true, "{v}");
@@ -74,20 +96,39 @@ fn the_hex_key_works_too_and_a_stranger_key_does_not() {
     assert_eq!(hex.trim().len(), 64, "{hex}");
     let keys = one_json(&env.ok(&["pubkey", "--json"], ""));
     assert_eq!(keys["public_key"], hex.trim(), "{keys}");
-    assert!(keys["verifier_key"].as_str().unwrap().starts_with("writer+"));
+    assert!(keys["verifier_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("writer+"));
     let auditor = path(&env, "auditor.toml");
-    env.ok(&["--trust", &auditor, "trust", "add", "acme", hex.trim()], "");
-    let out = env.ok(&["--trust", &auditor, "verify-proof", &path(&env, "p1.json")], "");
+    env.ok(
+        &["--trust", &auditor, "trust", "add", "acme", hex.trim()],
+        "",
+    );
+    let out = env.ok(
+        &["--trust", &auditor, "verify-proof", &path(&env, "p1.json")],
+        "",
+    );
     assert!(out.contains("signed by acme"), "{out}");
 
     // Another key under the writer's own name proves nothing (exit 3).
     let stranger = kchain_core::WriterKey::from_seed("writer", [9; 32]);
     let other = path(&env, "other.toml");
     env.ok(
-        &["--trust", &other, "trust", "add", "writer", &stranger.public().to_hex()],
+        &[
+            "--trust",
+            &other,
+            "trust",
+            "add",
+            "writer",
+            &stranger.public().to_hex(),
+        ],
         "",
     );
-    let out = env.run(&["--trust", &other, "verify-proof", &path(&env, "p1.json")], "");
+    let out = env.run(
+        &["--trust", &other, "verify-proof", &path(&env, "p1.json")],
+        "",
+    );
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).contains("PROOF INVALID"));
 }
@@ -97,14 +138,32 @@ fn an_encrypted_value_is_shown_decrypted_only_with_the_keyring() {
     let env = writer();
     let pubkey = env.ok(&["pubkey"], "");
     let auditor = path(&env, "auditor.toml");
-    env.ok(&["--trust", &auditor, "trust", "add", "shop-inc", pubkey.trim()], "");
+    env.ok(
+        &[
+            "--trust",
+            &auditor,
+            "trust",
+            "add",
+            "shop-inc",
+            pubkey.trim(),
+        ],
+        "",
+    );
     let p3 = path(&env, "p3.json");
     let out = env.ok(&["--trust", &auditor, "verify-proof", &p3], "");
     assert!(out.contains("is not in the keyring"), "{out}");
     assert!(!out.contains("secret order"), "{out}");
     let keyring = env.config().join("keyring.toml").display().to_string();
     let v = one_json(&env.ok(
-        &["--trust", &auditor, "--keyring", &keyring, "verify-proof", &p3, "--json"],
+        &[
+            "--trust",
+            &auditor,
+            "--keyring",
+            &keyring,
+            "verify-proof",
+            &p3,
+            "--json",
+        ],
         "",
     ));
     assert_eq!(v["value"], "secret order", "{v}");

@@ -109,7 +109,11 @@ pub fn verify_proof(g: &Global, a: &VerifyProofArgs) -> Result<Outcome> {
         Ok(v) => v,
         Err(e) => return Ok(proof_outcome(&a.file, a.json, Err(e.to_string()))),
     };
-    let shown = proven(&verdict, trust.checkpoints_or_default().namespace.as_str(), keyring.as_ref());
+    let shown = proven(
+        &verdict,
+        trust.checkpoints_or_default().namespace.as_str(),
+        keyring.as_ref(),
+    );
     if a.json {
         let mut v = json!({"file": a.file.display().to_string(), "ok": true,
                            "result": verdict.to_string()});
@@ -269,11 +273,7 @@ fn proven_text(v: &Value) -> String {
     let cp = &v["checkpoint"];
     let names = |list: &Value, field: Option<&str>| -> Vec<String> {
         list.as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|x| show(field.map_or(x, |f| &x[f])))
-                    .collect()
-            })
+            .map(|a| a.iter().map(|x| show(field.map_or(x, |f| &x[f]))).collect())
             .unwrap_or_default()
     };
     let cosigners = names(&cp["cosigned_by"], Some("witness"));

@@ -79,8 +79,8 @@ pub enum TrustCmd {
 fn parse_writer_key(text: &str) -> Result<PublicKey> {
     let text = text.trim();
     if text.contains('+') {
-        let v = NoteVerifier::parse(text)
-            .map_err(|e| anyhow::anyhow!("verifier key '{text}': {e}"))?;
+        let v =
+            NoteVerifier::parse(text).map_err(|e| anyhow::anyhow!("verifier key '{text}': {e}"))?;
         if v.kind() != SignatureType::Ed25519 {
             anyhow::bail!(
                 "verifier key '{text}' is a witness key (cosignature/v1): add it with `kchain \
