@@ -96,6 +96,9 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<Outcome> {
     let g = &cli.global;
     crate::report::set_quiet(g.quiet);
+    if let Some(t) = g.timeout {
+        kchain_topic::set_stall_timeout(t);
+    }
     match cli.command {
         Command::Topic(c) => topic::topic(g, c),
         Command::Produce(a) => produce::produce(g, &a),

@@ -74,9 +74,19 @@ fn is_snippet(line: &str) -> bool {
     gutter.starts_with('|') || line.chars().all(|c| c == '^' || c == ' ')
 }
 
-/// [`error_line`], with the closest existing topic when the error is an unknown topic.
+/// [`error_line`], with the closest existing topic when the error is an unknown topic, and
+/// what to do when a read stalled.
 pub fn error_text(g: &Global, e: &anyhow::Error) -> String {
     let line = error_line(e);
+    if line.contains("reading stalled at offset") {
+        let busy = if g.brokers.is_some() {
+            "the broker may be slow or busy (tansu's sqlite engine is slow to fetch from large \
+             partitions): wait longer with --timeout SECS, "
+        } else {
+            "wait longer with --timeout SECS, "
+        };
+        return format!("{line}; {busy}or check that the log is healthy (`kchain topic list`)");
+    }
     match unknown_topic(&line).and_then(|t| closest_topic(g, t)) {
         Some(best) => {
             let cut = line.find(" (create it with").unwrap_or(line.len());

@@ -119,3 +119,87 @@ fn an_unknown_topic_suggests_the_closest() {
     assert!(!err.contains("did you mean"), "{err}");
     assert!(err.contains("kchain topic create zzzzzzzz"), "{err}");
 }
+
+/// A broker that cannot be reached is reported within `--timeout`, on one line.
+#[cfg(feature = "kafka")]
+#[test]
+fn a_down_broker_is_reported_within_the_timeout() {
+    let env = Env::kafka("127.0.0.1:1");
+    let started = std::time::Instant::now();
+    let err = error(&env, &["--timeout", "2", "topic", "list"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}: {err}",
+        started.elapsed()
+    );
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+}
+
+/// A private tansu broker with the sqlite engine (the project's test broker), started
+/// through `scripts/broker.sh` and stopped on drop (or by the script's watchdog when the
+/// test process exits).
+#[cfg(feature = "kafka")]
+struct SqliteBroker {
+    state: tempfile::TempDir,
+    address: String,
+}
+
+#[cfg(feature = "kafka")]
+impl SqliteBroker {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/broker.sh")
+    }
+
+    fn start() -> SqliteBroker {
+        let state = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", state.path().join("broker.db").display());
+        let out = std::process::Command::new(Self::script())
+            .args(["start", "--storage", &db, "--watch-pid"])
+            .arg(std::process::id().to_string())
+            .arg("--state-dir")
+            .arg(state.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "broker.sh start (scripts/broker.sh install first): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let address = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        SqliteBroker { state, address }
+    }
+}
+
+#[cfg(feature = "kafka")]
+impl Drop for SqliteBroker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(Self::script())
+            .arg("stop")
+            .arg("--state-dir")
+            .arg(self.state.path())
+            .output();
+    }
+}
+
+/// The README's `kchain -b BROKER demo` completes on the project's test broker (tansu with
+/// sqlite), which fetches large partitions too slowly for the embedded log's 100,000 events.
+#[cfg(feature = "kafka")]
+#[test]
+fn the_demo_completes_on_the_sqlite_test_broker() {
+    let broker = SqliteBroker::start();
+    let env = Env::kafka(&broker.address);
+    let out = env.run(&["demo"], "");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Wrote 2000 supply-chain events"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("4 of 4 attacks caught at their exact offsets"),
+        "{stdout}"
+    );
+}
