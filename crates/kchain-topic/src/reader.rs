@@ -41,8 +41,6 @@ use crate::scan::{expectations, observe_record, stall_timeout, stalled};
 /// play no part: whoever forges records chooses those.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
 
-/// How long a read may bring nothing while the partition's end offset says more is there.
-
 /// The most records one poll asks for.
 const MAX_POLL: usize = 4096;
 
