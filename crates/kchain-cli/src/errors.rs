@@ -78,6 +78,12 @@ fn is_snippet(line: &str) -> bool {
 /// what to do when a read stalled.
 pub fn error_text(g: &Global, e: &anyhow::Error) -> String {
     let line = error_line(e);
+    if line.contains("opening data directory") && line.contains("(os error 2)") {
+        return format!(
+            "{line}: create it with `kchain topic create TOPIC`, or pass --data-dir DIR (or -b \
+             BROKERS for Kafka)"
+        );
+    }
     if line.contains("reading stalled at offset") {
         let busy = if g.brokers.is_some() {
             "the broker may be slow or busy (tansu's sqlite engine is slow to fetch from large \

@@ -36,6 +36,35 @@ fn a_missing_file_is_named_with_its_cause_once() {
     let err = error(&env, &["--key-file", &missing, "pubkey"]);
     once(&err, "No such file or directory");
     assert!(err.contains(&missing), "{err}");
+    let dir = env.dir.path().join("no-such-dir").display().to_string();
+    let err = error(
+        &env,
+        &["--data-dir", &dir, "--trust", &trust, "verify", "orders"],
+    );
+    once(&err, &dir);
+    once(&err, "No such file or directory");
+    assert!(err.contains("kchain topic create"), "{err}");
+}
+
+#[test]
+fn keygen_with_an_unreadable_trust_file_writes_no_key() {
+    let env = Env::new();
+    let bad = file(&env, "bad.toml", "bad = [\n");
+    let key = env.dir.path().join("new.key");
+    error(
+        &env,
+        &[
+            "--trust",
+            &bad,
+            "--key-file",
+            key.to_str().unwrap(),
+            "keygen",
+        ],
+    );
+    assert!(
+        !key.exists(),
+        "a key was written though it could not be trusted"
+    );
 }
 
 #[test]

@@ -34,6 +34,11 @@ pub fn keygen(g: &Global, a: &KeygenArgs) -> Result<Outcome> {
             path.display()
         );
     }
+    // A trust file that cannot be read fails the command before a key is written.
+    let trust = match a.no_trust {
+        true => None,
+        false => Some(load_or_new_trust(g)?),
+    };
     let key = WriterKey::generate(&a.name);
     write_key_file(&path, &key)?;
     if !a.json {
@@ -49,8 +54,7 @@ pub fn keygen(g: &Global, a: &KeygenArgs) -> Result<Outcome> {
         }
     }
     let trusted_in = (!a.no_trust).then(|| g.trust_path());
-    if let Some(trust_path) = &trusted_in {
-        let mut trust = load_or_new_trust(g)?;
+    if let (Some(trust_path), Some(mut trust)) = (&trusted_in, trust) {
         trust.add_writer(TrustedWriter {
             name: a.name.clone(),
             key: key.public(),
