@@ -47,8 +47,8 @@ pub enum Command {
     Inspect(topic::InspectArgs),
     /// Generate a writer key (mode 0600) and trust it in the trust file.
     Keygen(keys::KeygenArgs),
-    /// Print the public key of a key file, to hand to verifiers.
-    Pubkey,
+    /// Print the public key of a key file (its C2SP verifier key), to hand to verifiers.
+    Pubkey(keys::PubkeyArgs),
     /// Manage the trust file: trusted writer keys and pinned tips.
     #[command(subcommand)]
     Trust(trust::TrustCmd),
@@ -92,27 +92,13 @@ pub enum Command {
     Man,
 }
 
-/// An error and its causes on one line, each cause once: library errors often include their
-/// source in their own message, and anyhow's chain would print it a second time.
-pub fn error_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if line.ends_with(&text) || line.contains(&format!("{text}: ")) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
-    }
-    line
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let g = &cli.global;
     crate::report::set_quiet(g.quiet);
+    if let Some(t) = g.timeout {
+        kchain_topic::set_stall_timeout(t);
+    }
     match cli.command {
         Command::Topic(c) => topic::topic(g, c),
         Command::Produce(a) => produce::produce(g, &a),
@@ -120,7 +106,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Verify(a) => verify::verify(g, &a),
         Command::Inspect(a) => topic::inspect(g, &a),
         Command::Keygen(a) => keys::keygen(g, &a),
-        Command::Pubkey => keys::pubkey(g),
+        Command::Pubkey(a) => keys::pubkey(g, &a),
         Command::Trust(c) => trust::trust(g, c),
         Command::Key(c) => crypt::key(g, c),
         Command::Demo(a) => demo::run(g, &a),

@@ -57,6 +57,12 @@ pub struct Global {
     /// A file of librdkafka properties, one `key=value` per line (# comments).
     #[arg(long, global = true, env = "KCHAIN_KAFKA_CONFIG")]
     pub kafka_config: Option<PathBuf>,
+    /// Seconds to wait for the log: for a Kafka broker to connect and answer metadata
+    /// requests [Kafka default: 10 s to connect, 30 s per request], and for the records a
+    /// read waits for before it reports "reading stalled" [default: 30]. A slow broker
+    /// (tansu's sqlite engine on large topics) may need more; a script may want less.
+    #[arg(long, global = true, env = "KCHAIN_TIMEOUT", value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
     /// Print less: no notes, no progress, and only the essential line (e.g. `wallet address`
     /// prints the bare address, `node run` only its summary).
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
@@ -145,6 +151,14 @@ impl Global {
     }
 }
 
+/// Parses `--timeout SECS` (a positive number of seconds, fractions allowed).
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(std::time::Duration::from_secs_f64(secs)),
+        _ => Err(format!("'{text}': expected a positive number of seconds")),
+    }
+}
+
 /// Parses `--fsync`.
 pub(crate) fn fsync_policy(text: &str) -> Result<FsyncPolicy> {
     match text {
@@ -215,10 +229,19 @@ pub(crate) fn kafka_properties(g: &Global) -> Result<Vec<(String, String)>> {
 
 #[cfg(feature = "kafka")]
 fn open_kafka(g: &Global, brokers: &str) -> Result<Box<dyn Log>> {
-    let options = kchain_log::KafkaOptions {
+    let mut options = kchain_log::KafkaOptions {
         properties: kafka_properties(g)?,
         ..kchain_log::KafkaOptions::default()
     };
+    if let Some(t) = g.timeout {
+        // librdkafka's own socket timeout; the backend's wait to connect; and its metadata
+        // and admin requests.
+        options
+            .properties
+            .push(("socket.timeout.ms".into(), t.as_millis().max(1).to_string()));
+        options.connect_timeout = t;
+        options.request_timeout = t;
+    }
     let log = kchain_log::KafkaLog::connect(brokers, options)
         .with_context(|| format!("Kafka brokers {brokers}"))?;
     Ok(Box::new(log))
@@ -233,10 +256,17 @@ fn open_kafka(g: &Global, _brokers: &str) -> Result<Box<dyn Log>> {
 /// Loads the trust file, with a hint when there is none.
 pub(crate) fn load_trust(g: &Global) -> Result<Trust> {
     let path = g.trust_path();
+    if !path.exists() && g.trust.is_some() {
+        // A verifier named the file: a typo or a wrong directory, not a missing key.
+        anyhow::bail!(
+            "trust file {} does not exist (given with --trust)",
+            path.display()
+        );
+    }
     if !path.exists() {
         anyhow::bail!(
-            "no trust file at {}: run `kchain keygen` to create a key and trust it, or pass \
-             --trust FILE",
+            "no trust file at {}: run `kchain keygen` to create a key and trust it, `kchain \
+             trust add NAME KEY` to trust another's, or pass --trust FILE",
             path.display()
         );
     }

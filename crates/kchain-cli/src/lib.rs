@@ -10,6 +10,7 @@
 //! cli.rs     the parser and the dispatch to one module per command group
 //! outcome.rs what a successful command found (exit 0 or 3)
 //! global.rs  options every command shares; opening the log and the trust file
+//! errors.rs  an error as one line: each cause once, the fix that fits
 //! cmd/       one file per command group, each owning its clap arguments
 //! report/    presentation: text and JSON
 //! demo/      the guided tour, step by step (also run by tests)
@@ -20,10 +21,12 @@ mod bench;
 mod cli;
 mod cmd;
 pub mod demo;
+mod errors;
 mod global;
 mod outcome;
 mod progress;
 mod report;
 
-pub use cli::{error_line, run, Cli};
+pub use cli::{run, Cli};
+pub use errors::{error_line, error_text};
 pub use outcome::Outcome;

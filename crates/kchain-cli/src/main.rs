@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kchain_cli::{error_line, run, Cli, Outcome};
+use kchain_cli::{error_text, run, Cli, Outcome};
 
 // Readers and writers allocate a few small buffers per record; mimalloc makes that cheap
 // (it was a quarter of verify time under the system allocator, per `perf record`).
@@ -14,11 +14,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let global = cli.global.clone();
+    match run(cli) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(3),
         Err(e) => {
-            eprintln!("kchain: error: {}", error_line(&e));
+            eprintln!("kchain: error: {}", error_text(&global, &e));
             ExitCode::from(1)
         }
     }

@@ -111,7 +111,7 @@ fn keygen_writes_a_private_key_and_a_trust_file() {
         env.error(&["pubkey"], "readable by others");
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let public = env.ok(&["pubkey"], "");
+    let public = env.ok(&["pubkey", "--hex"], "");
     let trust = fs::read_to_string(env.config().join("trust.toml")).unwrap();
     assert!(trust.contains(public.trim()));
     // The secret never appears in anything the tool prints.
@@ -217,7 +217,7 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
     );
     env.error(
         &["verify", "orders", "--trust", "/nonexistent/trust.toml"],
-        "no trust file",
+        "trust file /nonexistent/trust.toml does not exist",
     );
     assert_eq!(
         snapshot(&env.data()),

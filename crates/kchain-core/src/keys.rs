@@ -23,7 +23,7 @@ use crate::hex;
 pub enum KeyError {
     #[error("malformed key file: {0}")]
     MalformedKeyFile(String),
-    #[error("invalid public key '{0}': expected 64 hex digits of an Ed25519 point")]
+    #[error("invalid public key '{0}': {problem}", problem = public_key_problem(.0))]
     InvalidPublicKey(String),
     #[error("key file's public key does not match its secret key")]
     PublicMismatch,
@@ -31,6 +31,20 @@ pub enum KeyError {
     InvalidKeyId(String),
     #[error("invalid signature encoding: expected 128 hex digits")]
     InvalidSignature,
+}
+
+/// What is wrong with the text of a public key that did not parse: its length or digits,
+/// or (with 64 hex digits) the point it encodes.
+fn public_key_problem(text: &str) -> String {
+    let text = text.trim();
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        "64 hex digits, but not an Ed25519 public key".into()
+    } else {
+        format!(
+            "expected 64 hex digits, got {} characters",
+            text.chars().count()
+        )
+    }
 }
 
 /// The 8-byte id of a public key, shown as 16 hex digits.

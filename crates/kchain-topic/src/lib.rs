@@ -103,7 +103,7 @@ pub use mapping::{item_of, meta_of};
 #[doc(hidden)]
 pub use partitioner::murmur2;
 #[doc(hidden)]
-pub use scan::expectations;
+pub use scan::{expectations, set_stall_timeout, stall_timeout};
 #[doc(hidden)]
 pub use verifier::{anchor_warnings, verify_topic, verify_topic_decrypting};
 #[doc(hidden)]

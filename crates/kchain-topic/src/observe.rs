@@ -19,7 +19,7 @@ use kchain_log::{Log, LogError, Reader};
 
 use crate::decrypt::{Checked, Decrypting, EncryptionSummary};
 use crate::error::TopicError;
-use crate::scan::STALL;
+use crate::scan::{stall_timeout, stalled};
 
 /// Stored bytes that fail the log's integrity checks are evidence about the partition (a
 /// finding at `offset`, where reading stopped), not a failure of the verifier; any other
@@ -225,11 +225,8 @@ pub(crate) fn observe_next(
         if n > 0 {
             return Ok(n);
         }
-        if since.elapsed() > STALL {
-            return Err(TopicError::Invalid(format!(
-                "reading stalled at offset {} (end offset {end})",
-                reader.position()
-            )));
+        if since.elapsed() > stall_timeout() {
+            return Err(stalled(reader.position(), end));
         }
     }
     Ok(0)

@@ -34,15 +34,12 @@ use kchain_log::{Log, Reader, RecordView, StoredRecord};
 
 use crate::error::TopicError;
 use crate::mapping::{header_pairs, item_of};
-use crate::scan::{expectations, observe_record};
+use crate::scan::{expectations, observe_record, stall_timeout, stalled};
 
 /// How long a reader waits, by its own clock, for the signature of records it has read
 /// without one before it calls them `unsigned` (see `docs/pending.md`). Record timestamps
 /// play no part: whoever forges records chooses those.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3);
-
-/// How long a read may bring nothing while the partition's end offset says more is there.
-const STALL: Duration = Duration::from_secs(30);
 
 /// The most records one poll asks for.
 const MAX_POLL: usize = 4096;
@@ -246,12 +243,8 @@ impl<'t> VerifyingReader<'t> {
             if !recs.is_empty() || self.waiting.is_some() {
                 break recs;
             }
-            if since.elapsed() > STALL {
-                return Err(TopicError::Invalid(format!(
-                    "reading stalled at offset {} (end offset {})",
-                    self.reader.position(),
-                    self.end
-                )));
+            if since.elapsed() > stall_timeout() {
+                return Err(stalled(self.reader.position(), self.end));
             }
         };
         self.take(recs);

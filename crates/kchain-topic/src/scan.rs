@@ -7,6 +7,7 @@
 //!      ──► read_chain: heights contiguous from 0, each links to the one before ──► visit
 //! ```
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kchain_core::{chain_leaf, ChainContext, ChainId, Expectations, Hash, Observation, Trust};
@@ -51,7 +52,33 @@ pub(crate) struct Chunks {
     chunk: usize,
 }
 
-pub(crate) const STALL: Duration = Duration::from_secs(30);
+/// How long a read waits for the next record below the end offset before it fails with
+/// "reading stalled" (default 30 s; [`set_stall_timeout`]).
+static STALL_MS: AtomicU64 = AtomicU64::new(30_000);
+
+/// Sets how long every read of this process waits for a record below the end offset before
+/// it fails ("reading stalled"): a slow broker may need longer, a test less. A process-wide
+/// setting because the CLI's `--timeout` applies to every read of the one command it runs.
+/// Requires a positive duration (zero is taken as one millisecond).
+pub fn set_stall_timeout(timeout: Duration) {
+    let ms = u64::try_from(timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    STALL_MS.store(ms, Ordering::Relaxed);
+}
+
+/// The current stall timeout (see [`set_stall_timeout`]).
+pub fn stall_timeout() -> Duration {
+    Duration::from_millis(STALL_MS.load(Ordering::Relaxed))
+}
+
+/// The "reading stalled" error of a read that waited [`stall_timeout`] at `position`.
+pub(crate) fn stalled(position: u64, end: u64) -> TopicError {
+    TopicError::Invalid(format!(
+        "reading stalled at offset {position} (end offset {end}): no record within {} s",
+        stall_timeout().as_secs_f64()
+    ))
+}
 
 impl Chunks {
     pub(crate) fn new(reader: Box<dyn Reader>, end: u64, chunk: usize) -> Self {
@@ -67,12 +94,8 @@ impl Chunks {
             if !recs.is_empty() {
                 return Ok(Some(recs));
             }
-            if since.elapsed() > STALL {
-                return Err(TopicError::Invalid(format!(
-                    "reading stalled at offset {} (end offset {})",
-                    self.reader.position(),
-                    self.end
-                )));
+            if since.elapsed() > stall_timeout() {
+                return Err(stalled(self.reader.position(), self.end));
             }
         }
         Ok(None)

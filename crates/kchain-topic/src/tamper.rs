@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kchain_core::{
     record_entry_header, ChainId, ChainMeta, EntryHeader, Hash, Item, WriterKey, ENTRY_VERSION,
@@ -13,6 +13,7 @@ use kchain_log::{Log, Record, TopicConfig};
 
 use crate::error::TopicError;
 use crate::mapping::{meta_of, record_headers};
+use crate::scan::{stall_timeout, stalled};
 
 /// Reads every record of a partition, as stored.
 pub fn read_all(log: &dyn Log, topic: &str, partition: u32) -> Result<Vec<Record>, TopicError> {
@@ -20,11 +21,17 @@ pub fn read_all(log: &dyn Log, topic: &str, partition: u32) -> Result<Vec<Record
     let end = log.end_offset(topic, partition)?;
     let mut reader = log.reader(topic, partition, start)?;
     let mut out = Vec::new();
+    let mut since = Instant::now();
     while reader.position() < end {
         let recs = reader.poll(65536, Duration::from_millis(500))?;
+        // A slow broker may send nothing for a while: a copy cut short would be a lie.
         if recs.is_empty() {
-            break;
+            if since.elapsed() > stall_timeout() {
+                return Err(stalled(reader.position(), end));
+            }
+            continue;
         }
+        since = Instant::now();
         out.extend(
             recs.into_iter()
                 .filter(|r| r.offset < end)

@@ -11,17 +11,29 @@ use crate::outcome::Outcome;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Events to write.
-    #[arg(long, default_value_t = 100_000)]
-    pub records: u64,
+    /// Events to write [default: 100,000 on the embedded log, 2,000 on Kafka (-b): the
+    /// tour reads its topics several times, and a small broker such as the project's test
+    /// broker (tansu with sqlite) fetches large partitions slowly].
+    #[arg(long)]
+    pub records: Option<u64>,
     /// Directory for the demo's data [default: a fresh temporary directory, removed after].
     #[arg(long)]
     pub dir: Option<PathBuf>,
 }
 
 /// Runs the demo in `--dir` (or a temporary directory, removed after).
+/// Events the demo writes by default on the embedded log.
+pub const DEFAULT_RECORDS: u64 = 100_000;
+/// Events the demo writes by default on Kafka (see [`DemoArgs::records`]).
+pub const DEFAULT_KAFKA_RECORDS: u64 = 2_000;
+
 pub fn run(g: &Global, a: &DemoArgs) -> Result<Outcome> {
-    if a.records < 1000 {
+    let records = a.records.unwrap_or(if g.brokers.is_some() {
+        DEFAULT_KAFKA_RECORDS
+    } else {
+        DEFAULT_RECORDS
+    });
+    if records < 1000 {
         bail!("--records must be at least 1000 for the demo's attacks to have room");
     }
     let (dir, temporary) = match &a.dir {
@@ -44,7 +56,7 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<Outcome> {
             .map_or(0, |d| d.as_millis());
         std::fs::create_dir_all(&dir)?;
         tour(
-            a.records,
+            records,
             log.as_ref(),
             &format!("{TOPIC}-{stamp}"),
             &dir,
@@ -52,7 +64,7 @@ pub fn run(g: &Global, a: &DemoArgs) -> Result<Outcome> {
         )
     } else {
         open_scratch(&dir.join("log"))
-            .and_then(|log| tour(a.records, &log, TOPIC, &dir, "the embedded log"))
+            .and_then(|log| tour(records, &log, TOPIC, &dir, "the embedded log"))
     };
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);

@@ -4,19 +4,20 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use base64::Engine as _;
 use clap::Args;
+use kchain_core::checkpoint::{split_origin, verify_proof_file, ProofVerdict};
 use kchain_core::{
-    verify_consistency_proof, verify_inclusion_proof, Checkpoint, CheckpointTrust,
-    ConsistencyProofFile, InclusionProofFile, Policy, SignedNote, Trust, DEFAULT_ORIGIN_NAMESPACE,
+    decrypt_record, to_hex, Decryption, Item, Keyring, RecordPlace, SignedNote, TrustFile,
+    TrustedCheckpoint, DEFAULT_ORIGIN_NAMESPACE, H_ENC,
 };
-use kchain_topic::{
-    prove_consistency, prove_inclusion, read_capped, split_origin, writer_verifiers,
-};
+use kchain_topic::{prove_consistency, prove_inclusion, read_capped};
+use serde_json::{json, Value};
 
-use crate::cmd::anchors::read_checkpoint_trust;
+use crate::cmd::crypt::verify_keyring;
 use crate::global::{load_trust, open_log, Global};
 use crate::outcome::Outcome;
-use crate::report::{proof_outcome, write_output};
+use crate::report::{placeholder, proof_outcome, utc, write_output};
 
 #[derive(Args, Debug)]
 pub struct ProveArgs {
@@ -94,74 +95,200 @@ pub fn prove(g: &Global, a: &ProveArgs) -> Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
+/// `verify-proof`: the proof file checked under the trust file by core's
+/// [`verify_proof_file`], then what it proved (exit 0), or why not (exit 3).
 pub fn verify_proof(g: &Global, a: &VerifyProofArgs) -> Result<Outcome> {
     let bytes = read_capped(&a.file, "proof file", MAX_PROOF_FILE_BYTES)?;
     let text = String::from_utf8(bytes)
         .with_context(|| format!("proof file {} is not UTF-8", a.file.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("proof file {} is not JSON", a.file.display()))?;
-    let (trust, checkpoint_trust) = load_checkpoint_trust(g)?;
-    let format = value["format"].as_str().unwrap_or_default();
-    let result = if format == kchain_core::CONSISTENCY_PROOF_FORMAT {
-        let file: ConsistencyProofFile = serde_json::from_value(value)
-            .with_context(|| format!("proof file {}", a.file.display()))?;
-        let policy = policy_for(&trust, &checkpoint_trust, &file.new)?;
-        verify_consistency_proof(&file, &policy).map(|v| {
-            format!(
-                "consistent: {} size {} is a prefix of size {} (cosigned by {} witness(es))",
-                v.new.checkpoint.origin(),
-                v.old.checkpoint.size(),
-                v.new.checkpoint.size(),
-                v.new.cosigners.len()
-            )
-        })
-    } else {
-        let file: InclusionProofFile = serde_json::from_value(value)
-            .with_context(|| format!("proof file {}", a.file.display()))?;
-        let policy = policy_for(&trust, &checkpoint_trust, &file.checkpoint)?;
-        verify_inclusion_proof(&file, &policy).map(|v| {
-            format!(
-                "included: entry {} at height {} is in {} of size {} signed by {} (cosigned by \
-                 {} witness(es))",
-                kchain_core::to_hex(&v.entry_hash),
-                v.index,
-                v.checkpoint.checkpoint.origin(),
-                v.checkpoint.checkpoint.size(),
-                v.checkpoint.writers.join(", "),
-                v.checkpoint.cosigners.len()
-            )
-        })
+    let trust = load_trust_file(g)?;
+    let keyring = verify_keyring(g)?;
+    let verdict = verify_proof_file(&text, &trust)
+        .with_context(|| format!("proof file {}", a.file.display()))?;
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(e) => return Ok(proof_outcome(&a.file, a.json, Err(e.to_string()))),
     };
-    Ok(proof_outcome(
-        &a.file,
-        a.json,
-        result.map_err(|e| e.to_string()),
-    ))
-}
-
-/// The trust file and its checkpoint half (no witnesses, no cosignature needed, namespace
-/// `kchain` when it has none).
-fn load_checkpoint_trust(g: &Global) -> Result<(Trust, CheckpointTrust)> {
-    let trust = load_trust(g)?;
-    let (_, ct) = read_checkpoint_trust(&g.trust_path())?;
-    Ok((trust, ct.unwrap_or_default()))
-}
-
-/// The policy for the chain a checkpoint note names; when the note does not name one under
-/// the trust file's namespace, one with every trusted writer, which the proof then fails.
-fn policy_for(trust: &Trust, ct: &CheckpointTrust, note: &str) -> Result<Policy> {
-    let origin = SignedNote::parse(note.as_bytes())
-        .ok()
-        .and_then(|n| Checkpoint::parse(n.text()).ok())
-        .map(|c| c.origin().to_owned());
-    if let Some((topic, partition)) = origin
-        .as_deref()
-        .and_then(|o| split_origin(&ct.namespace, o))
-    {
-        return Ok(ct.policy(trust, topic, partition)?);
+    let shown = proven(
+        &verdict,
+        trust.checkpoints_or_default().namespace.as_str(),
+        keyring.as_ref(),
+    );
+    if a.json {
+        let mut v = json!({"file": a.file.display().to_string(), "ok": true,
+                           "result": verdict.to_string()});
+        if let (Some(o), Some(shown)) = (v.as_object_mut(), shown.as_object()) {
+            o.extend(shown.clone());
+        }
+        println!("{v}");
+    } else {
+        println!("{verdict}");
+        print!("{}", proven_text(&shown));
     }
-    let writers = writer_verifiers(trust, "");
-    Ok(Policy::new(writers, ct.witnesses.clone(), ct.threshold)?)
+    Ok(Outcome::Clean)
+}
+
+/// The trust file as core reads it (writers, pins, witnesses, policy).
+fn load_trust_file(g: &Global) -> Result<TrustFile> {
+    let path = g.trust_path();
+    if !path.exists() {
+        // The same message as every other command's (`global::load_trust`).
+        load_trust(g)?;
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading trust file {}", path.display()))?;
+    TrustFile::from_toml(&text).with_context(|| format!("trust file {}", path.display()))
+}
+
+/// What a verified proof established, as structured fields: the checkpoint (origin, size,
+/// root, writers, cosigners) and for an inclusion proof the record (topic, partition,
+/// offset, height, key, value, timestamp, headers), its value decrypted with `keyring`.
+fn proven(verdict: &ProofVerdict, namespace: &str, keyring: Option<&Keyring>) -> Value {
+    match verdict {
+        ProofVerdict::Consistency(v) => json!({
+            "proof": "consistency",
+            "old": checkpoint_fields(&v.old),
+            "checkpoint": checkpoint_fields(&v.new),
+        }),
+        ProofVerdict::Inclusion(v) => {
+            let place = split_origin(namespace, v.checkpoint.checkpoint.origin());
+            let mut out = json!({
+                "proof": "inclusion",
+                "topic": place.map(|(t, _)| t),
+                "partition": place.map(|(_, p)| p),
+                "offset": v.offset,
+                "height": v.index,
+                "entry_hash": to_hex(&v.entry_hash),
+                "checkpoint": checkpoint_fields(&v.checkpoint),
+            });
+            if let Some(item) = &v.item {
+                record_fields(&mut out, item, place, v.index, keyring);
+            }
+            out
+        }
+    }
+}
+
+/// The checkpoint a proof was checked against.
+fn checkpoint_fields(t: &TrustedCheckpoint) -> Value {
+    let cosigners: Vec<Value> = t
+        .cosigners
+        .iter()
+        .map(|(name, ts)| json!({"witness": name, "timestamp": ts}))
+        .collect();
+    json!({
+        "origin": t.checkpoint.origin(),
+        "size": t.checkpoint.size(),
+        "root": to_hex(t.checkpoint.root()),
+        "signed_by": t.writers,
+        "cosigned_by": cosigners,
+    })
+}
+
+/// The proven record's key, value (decrypted when it can be), timestamp and headers.
+fn record_fields(
+    out: &mut Value,
+    item: &Item,
+    place: Option<(&str, u32)>,
+    height: u64,
+    keyring: Option<&Keyring>,
+) {
+    out["key"] = bytes_json(item.key.as_deref());
+    out["timestamp"] = json!(item.timestamp_ms);
+    out["time"] = json!(utc(item.timestamp_ms));
+    let headers = || item.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice()));
+    // Without a keyring (or a place to bind the value to), an empty one says which key
+    // an encrypted value needs.
+    let empty = Keyring::default();
+    let (ring, place) = match (keyring, place) {
+        (Some(ring), Some(place)) => (ring, place),
+        (_, place) => (&empty, place.unwrap_or_default()),
+    };
+    let decryption = decrypt_record(
+        ring,
+        &RecordPlace::new(place.0, place.1, height),
+        item.value.as_deref(),
+        headers(),
+    );
+    match &decryption {
+        Decryption::Plain => out["value"] = bytes_json(item.value.as_deref()),
+        Decryption::Decrypted { key, value } => {
+            out["value"] = bytes_json(Some(value));
+            out["encryption"] = json!("decrypted");
+            out["key_id"] = json!(key.to_string());
+        }
+        other => {
+            out["value_shown"] = json!(placeholder(other));
+            out["encryption"] = json!(other.as_str());
+            out["key_id"] = json!(other.key().map(|k| k.to_string()));
+        }
+    }
+    out["headers"] = item
+        .headers
+        .iter()
+        .filter(|(k, _)| k != H_ENC)
+        .map(|(k, v)| (k.clone(), bytes_json(Some(v))))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+}
+
+/// A key or value as JSON: a string when it is UTF-8, else `{"base64": ...}`.
+fn bytes_json(b: Option<&[u8]>) -> Value {
+    match b {
+        None => Value::Null,
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => json!(s),
+            Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(b) }),
+        },
+    }
+}
+
+/// The fields of [`proven`] as the lines `verify-proof` prints under its verdict.
+fn proven_text(v: &Value) -> String {
+    let show = |x: &Value| match x {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let mut out = String::new();
+    if v["proof"] == "inclusion" {
+        out += &format!(
+            "  record     {}/{} offset {} (height {})\n",
+            show(&v["topic"]),
+            show(&v["partition"]),
+            show(&v["offset"]),
+            show(&v["height"])
+        );
+        if v.get("timestamp").is_some() {
+            let value = v.get("value").unwrap_or(&v["value_shown"]);
+            out += &format!("  key        {}\n", show(&v["key"]));
+            out += &format!("  value      {}\n", show(value));
+            out += &format!(
+                "  timestamp  {} ({} ms)\n",
+                show(&v["time"]),
+                show(&v["timestamp"])
+            );
+        }
+    }
+    let cp = &v["checkpoint"];
+    let names = |list: &Value, field: Option<&str>| -> Vec<String> {
+        list.as_array()
+            .map(|a| a.iter().map(|x| show(field.map_or(x, |f| &x[f]))).collect())
+            .unwrap_or_default()
+    };
+    let cosigners = names(&cp["cosigned_by"], Some("witness"));
+    out += &format!(
+        "  checkpoint {} size {}, signed by {}, cosigned by {}\n",
+        show(&cp["origin"]),
+        show(&cp["size"]),
+        names(&cp["signed_by"], None).join(", "),
+        if cosigners.is_empty() {
+            "no witness".to_owned()
+        } else {
+            cosigners.join(", ")
+        }
+    );
+    out
 }
 
 /// The most bytes of a proof file read: a proof holds at most 64 hashes and two notes, an

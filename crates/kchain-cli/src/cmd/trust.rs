@@ -4,7 +4,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use kchain_core::{CheckpointTrust, Pin, PublicKey, Trust, TrustedWriter};
+use kchain_core::checkpoint::SignatureType;
+use kchain_core::{CheckpointTrust, NoteVerifier, Pin, PublicKey, Trust, TrustedWriter};
 use kchain_topic::{inspect, read_trust_file, verify_topic, write_trust_file, VerifyOptions};
 use serde_json::json;
 
@@ -18,7 +19,9 @@ pub enum TrustCmd {
     Add {
         /// A name for the writer (shown in the trust file and in findings).
         name: String,
-        /// 64 hex digits, as `kchain pubkey` prints.
+        /// The writer's key as `kchain pubkey` prints it: the C2SP verifier key
+        /// `name+id+base64` (any NAME may be given: keys match by key material), or 64 hex
+        /// digits (`kchain pubkey --hex`).
         public_key: String,
         /// Restrict the key to this topic (repeatable).
         #[arg(long = "topic")]
@@ -71,6 +74,36 @@ pub enum TrustCmd {
     },
 }
 
+/// A writer's public key as `trust add` takes it: a C2SP verifier key (`name+id+base64`,
+/// Ed25519) or 64 hex digits, with an error that says which form was meant and what is wrong.
+fn parse_writer_key(text: &str) -> Result<PublicKey> {
+    let text = text.trim();
+    if text.contains('+') {
+        let v =
+            NoteVerifier::parse(text).map_err(|e| anyhow::anyhow!("verifier key '{text}': {e}"))?;
+        if v.kind() != SignatureType::Ed25519 {
+            anyhow::bail!(
+                "verifier key '{text}' is a witness key (cosignature/v1): add it with `kchain \
+                 trust add-witness`"
+            );
+        }
+        return Ok(PublicKey::from_hex(&kchain_core::to_hex(v.public_key()))?);
+    }
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        anyhow::bail!(
+            "public key '{text}': expected the verifier key `kchain pubkey` prints \
+             (name+id+base64) or 64 hex digits, got {} characters",
+            text.chars().count()
+        );
+    }
+    PublicKey::from_hex(text).map_err(|_| {
+        anyhow::anyhow!(
+            "public key '{text}': 64 hex digits, but not an Ed25519 public key (copy it again \
+             from `kchain pubkey`)"
+        )
+    })
+}
+
 pub fn trust(g: &Global, cmd: TrustCmd) -> Result<Outcome> {
     match cmd {
         TrustCmd::Add {
@@ -79,7 +112,7 @@ pub fn trust(g: &Global, cmd: TrustCmd) -> Result<Outcome> {
             topics,
             json,
         } => {
-            let key = PublicKey::from_hex(&public_key)?;
+            let key = parse_writer_key(&public_key)?;
             let mut trust = load_or_new_trust(g)?;
             trust.add_writer(TrustedWriter {
                 name: name.clone(),

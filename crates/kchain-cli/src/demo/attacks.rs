@@ -11,7 +11,7 @@ use kchain_log::{Log, Record};
 use kchain_topic::tamper::{copy_topic_with, forge_after};
 use kchain_topic::{verify_topic, TopicReport, VerifyOptions};
 
-use super::events::{edit_temperature, open_scratch, temp_of, TOPIC};
+use super::events::{edit_temperature, open_scratch, temp_of};
 
 /// One attack: where it strikes, the finding it must cause, and the one it caused.
 pub(crate) struct Attack {
@@ -104,7 +104,7 @@ fn on_copy(
             what = mutate(topic, part, recs, off, attack.expect);
         }
     })?;
-    let r = verify_topic(&copy, TOPIC, None, trust, VerifyOptions::default(), &|_| {})?;
+    let r = verify_topic(&copy, topic, None, trust, VerifyOptions::default(), &|_| {})?;
     let found = r
         .partitions
         .iter()

@@ -202,7 +202,8 @@ impl fmt::Debug for NoteSignature {
     }
 }
 
-/// The one key among `known` with this name and id, if any.
+/// The one key among `known` with this name and id, if any (the Go reference's lookup,
+/// which [`super::note::SignedNote::verify`] keeps).
 pub(crate) fn find_verifier<'k>(
     known: &'k [NoteVerifier],
     name: &str,
@@ -219,6 +220,37 @@ pub(crate) fn find_verifier<'k>(
         });
     }
     Ok(first)
+}
+
+/// The key among `known` that made a signature line naming `name` with `key_id`, if any:
+/// the key listed under that name and id, else the one whose key material matches.
+///
+/// The id of a C2SP key is derived from a name and the key, so a key `K` that a verifier
+/// trusts under a name of its own (an auditor calls the writer `shop-inc`, the writer called
+/// itself `writer`) made the line when `key_id(name, kind, K) == key_id`; the signature is
+/// then checked with `K`. Two different keys matching one line (a 32-bit id collision) are
+/// ambiguous; one key listed under two names is one key.
+pub(crate) fn find_signer<'k>(
+    known: &'k [NoteVerifier],
+    name: &str,
+    key_id: u32,
+) -> Result<Option<&'k NoteVerifier>, NoteError> {
+    if let Some(listed) = find_verifier(known, name, key_id)? {
+        return Ok(Some(listed));
+    }
+    let mut by_key = known
+        .iter()
+        .filter(|v| self::key_id(name, v.kind, v.public_key()) == key_id);
+    let Some(first) = by_key.next() else {
+        return Ok(None);
+    };
+    if by_key.any(|v| v.public_key() != first.public_key() || v.kind != first.kind) {
+        return Err(NoteError::AmbiguousKey {
+            name: name.into(),
+            key_id,
+        });
+    }
+    Ok(Some(first))
 }
 
 /// A public key that checks note signatures of one [`SignatureType`], with its name and id.

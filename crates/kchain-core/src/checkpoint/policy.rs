@@ -6,7 +6,7 @@
 
 use super::cosign::Cosignature;
 use super::note::SignedNote;
-use super::note_key::{find_verifier, NoteError, NoteVerifier, SignatureType};
+use super::note_key::{find_signer, NoteError, NoteVerifier, SignatureType};
 use super::text::{Checkpoint, CheckpointError};
 
 /// Why a checkpoint does not meet a [`Policy`], or why a policy cannot be built.
@@ -158,8 +158,10 @@ impl Policy {
     }
 
     /// Checks `note` against this policy: it is a checkpoint (of the policy's origin, if set),
-    /// signed by a writer key, and cosigned by at least `threshold` witnesses. Signatures by
-    /// other keys are ignored; a signature by a listed key that fails rejects the note.
+    /// signed by a writer key, and cosigned by at least `threshold` witnesses. Keys are
+    /// matched by key material, whatever name the policy lists them under (see
+    /// `find_signer`), and reported under the policy's names. Signatures by other keys are
+    /// ignored; a signature by a listed key that fails rejects the note.
     pub fn check(&self, note: &SignedNote) -> Result<TrustedCheckpoint, PolicyError> {
         let checkpoint = Checkpoint::parse(note.text()).map_err(PolicyError::Malformed)?;
         let origin = checkpoint.origin().to_owned();
@@ -176,9 +178,7 @@ impl Policy {
         let mut cosigner_keys: Vec<[u8; 32]> = Vec::new();
         for sig in note.signatures() {
             let (name, key_id) = (sig.name(), sig.key_id());
-            if let Some(w) =
-                find_verifier(&self.writers, name, key_id).map_err(PolicyError::Note)?
-            {
+            if let Some(w) = find_signer(&self.writers, name, key_id).map_err(PolicyError::Note)? {
                 if !w.verify(note.text(), sig.signature()) {
                     return Err(PolicyError::BadWriterSignature {
                         origin,
@@ -186,13 +186,12 @@ impl Policy {
                         key_id,
                     });
                 }
-                if !writers.iter().any(|n| n == name) {
-                    writers.push(name.into());
+                if !writers.iter().any(|n| n == w.name()) {
+                    writers.push(w.name().into());
                 }
                 continue;
             }
-            let Some(w) =
-                find_verifier(&self.witnesses, name, key_id).map_err(PolicyError::Note)?
+            let Some(w) = find_signer(&self.witnesses, name, key_id).map_err(PolicyError::Note)?
             else {
                 continue;
             };
@@ -212,7 +211,7 @@ impl Policy {
                 Some(i) => cosigners[i].1 = cosigners[i].1.max(timestamp),
                 None => {
                     cosigner_keys.push(*w.public_key());
-                    cosigners.push((name.into(), timestamp));
+                    cosigners.push((w.name().into(), timestamp));
                 }
             }
         }

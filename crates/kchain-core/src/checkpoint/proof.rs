@@ -9,6 +9,9 @@
 //!   entry_hash   hex; the chain tree's leaf i is leaf_hash(entry hash)
 //!   proof        hex hashes, RFC 6962 audit path from the leaf up to the checkpoint's root
 //!   checkpoint   the signed checkpoint note (text, blank line, writer and witness signatures)
+//!   offset?      the record's offset in its partition, as the prover read it (not signed:
+//!                the chain commits to heights; for a chain from its partition's start,
+//!                offset = height)
 //!   entry?       header: hex of the 117-byte canonical entry header (hashes to entry_hash)
 //!                item?: { encoded: hex of the canonical item, index: its position in the
 //!                         entry, proof: hex audit path up to the header's items root }
@@ -120,6 +123,10 @@ pub struct InclusionProofFile {
     pub proof: Vec<String>,
     /// The signed checkpoint note.
     pub checkpoint: String,
+    /// The record's offset in its partition as the prover read it, shown to the verifier
+    /// beside the proven height (nothing signs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
     /// The entry itself, so that the record can be checked too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<EntryEvidence>,
@@ -152,6 +159,8 @@ pub struct ItemEvidence {
 pub struct VerifiedInclusion {
     pub checkpoint: TrustedCheckpoint,
     pub index: u64,
+    /// The offset the file states (unsigned, see [`InclusionProofFile::offset`]).
+    pub offset: Option<u64>,
     pub entry_hash: Hash,
     pub entry: Option<EntryHeader>,
     pub item: Option<Item>,
@@ -167,8 +176,15 @@ impl InclusionProofFile {
             entry_hash: to_hex(entry_hash),
             proof: proof.iter().map(to_hex).collect(),
             checkpoint: checkpoint.to_text(),
+            offset: None,
             entry: None,
         }
+    }
+
+    /// This proof with the record's offset in its partition, as the prover read it.
+    pub fn with_offset(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
     }
 
     /// This proof with the entry's header and, optionally, one item with its position and
@@ -289,6 +305,7 @@ pub fn verify_inclusion_proof(
     Ok(VerifiedInclusion {
         checkpoint,
         index: file.index,
+        offset: file.offset,
         entry_hash,
         entry,
         item,

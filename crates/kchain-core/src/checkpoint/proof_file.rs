@@ -178,6 +178,28 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_key_trusted_under_another_name_matches_by_key_material() {
+        // The auditor calls acme's key "shop-inc"; the checkpoint's line names "acme".
+        let trust = TrustFile::from_toml(&TRUST.replace("\"acme\"", "\"shop-inc\"")).unwrap();
+        let verdict = verify_proof_file(&inclusion("kchain/orders/0"), &trust)
+            .unwrap()
+            .unwrap();
+        assert!(
+            verdict.to_string().contains("signed by shop-inc"),
+            "{verdict}"
+        );
+        // Another key under the writer's own name does not match.
+        let other = WriterKey::from_seed("acme", [9; 32]).public().to_hex();
+        let impostor = TrustFile::from_toml(&format!(
+            "[[writer]]\nname = \"acme\"\npublic_key = \"{other}\"\n"
+        ))
+        .unwrap();
+        assert!(verify_proof_file(&inclusion("kchain/orders/0"), &impostor)
+            .unwrap()
+            .is_err());
+    }
+
+    #[test]
     fn a_consistency_proof_is_told_apart_by_its_format() {
         let leaves = [[1; 32], [2; 32], [3; 32]];
         let tree: Vec<_> = leaves.iter().map(chain_leaf).collect();

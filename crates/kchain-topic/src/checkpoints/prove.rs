@@ -68,6 +68,7 @@ pub fn prove_inclusion(
     let proof = merkle::inclusion_proof(&leaves, height)
         .map_err(|e| TopicError::Invalid(format!("{topic}/{partition}: {e}")))?;
     Ok(InclusionProofFile::new(height, &entry_hash, &proof, &note)
+        .with_offset(offset)
         .with_entry(&header, Some((&item, 0, &[]))))
 }
 
