@@ -9,13 +9,16 @@ use common::{item, key, open_log, trust_for, unique_topic, write_chain};
 use kchain_core::{CheckpointTrust, DataKey, Keyring, TrustFile};
 use kchain_log::{Log, TopicConfig};
 use kchain_topic::{
-    check_checkpoints, read_checkpoints, tamper, verify_topic, verify_topic_decrypting,
-    ChainWriter, CheckpointFindingKind, CheckpointOptions, CheckpointStore, TopicVerifier,
-    VerifyOptions, WriterOptions,
+    checkpoints::{check_checkpoints, read_checkpoints, CheckpointFindingKind},
+    files::CheckpointStore,
+    tamper, ChainWriter, CheckpointOptions, TopicVerifier, WriterOptions,
 };
 
 fn policy() -> CheckpointTrust {
-    TrustFile::from_toml("[policy]\n").unwrap().checkpoints.unwrap()
+    TrustFile::from_toml("[policy]\n")
+        .unwrap()
+        .checkpoints
+        .unwrap()
 }
 
 fn write_with_checkpoints(log: &dyn Log, topic: &str, k: &kchain_core::WriterKey, n: u64) {
@@ -56,15 +59,9 @@ fn the_chain_report_is_the_one_of_verify_topic() {
         let mut w = ChainWriter::open(&log, &topic, p, &k, WriterOptions::default()).unwrap();
         w.append((0..15).map(item).collect()).unwrap();
     }
-    let old = verify_topic(
-        &log,
-        &topic,
-        None,
-        &trust,
-        VerifyOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let old = TopicVerifier::new(&trust)
+        .verify_chains(&log, &topic)
+        .unwrap();
     let seen = std::sync::atomic::AtomicU64::new(0);
     let count = |n| {
         seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -99,16 +96,10 @@ fn a_keyring_checks_decryption_as_verify_topic_decrypting_does() {
     w.append((0..5).map(item).collect()).unwrap();
     let mut ring = Keyring::default();
     ring.add(data_key.clone()).unwrap();
-    let old = verify_topic_decrypting(
-        &log,
-        &topic,
-        None,
-        &trust,
-        &ring,
-        VerifyOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let old = TopicVerifier::new(&trust)
+        .keyring(&ring)
+        .verify_chains(&log, &topic)
+        .unwrap();
     let new = TopicVerifier::new(&trust)
         .keyring(&ring)
         .verify(&log, &topic)
@@ -133,15 +124,9 @@ fn checkpoints_are_checked_and_remembered_in_the_same_run() {
     let trust = trust_for(&[&k]);
     write_with_checkpoints(&log, &topic, &k, 25);
     let policy = policy();
-    let chain = verify_topic(
-        &log,
-        &topic,
-        None,
-        &trust,
-        VerifyOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let chain = TopicVerifier::new(&trust)
+        .verify_chains(&log, &topic)
+        .unwrap();
     let old = check_checkpoints(&log, &chain, &trust, &policy).unwrap();
 
     let memory = tempfile::tempdir().unwrap();
@@ -161,7 +146,7 @@ fn checkpoints_are_checked_and_remembered_in_the_same_run() {
     // checkpoints topic alone is consistent, the remembered checkpoint is not.
     let dir2 = tempfile::tempdir().unwrap();
     let older = open_log(dir2.path());
-    let cps = kchain_topic::checkpoints_topic(&topic);
+    let cps = kchain_topic::checkpoints::checkpoints_topic(&topic);
     tamper::copy_topic_with(&log, &older, &topic, |_, recs| recs.truncate(10)).unwrap();
     let first = read_checkpoints(&log, &topic).unwrap()[0].offset;
     tamper::copy_topic_with(&log, &older, &cps, |_, recs| {

@@ -10,7 +10,8 @@ use kchain_core::{
     ConsistencyProofFile, InclusionProofFile, Policy, SignedNote, Trust, DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_topic::{
-    prove_consistency, prove_inclusion, read_capped, split_origin, writer_verifiers,
+    checkpoints::{prove_consistency, prove_inclusion, split_origin, writer_verifiers},
+    files::read_capped,
 };
 
 use crate::cmd::anchors::read_checkpoint_trust;
@@ -169,6 +170,10 @@ fn policy_for(trust: &Trust, ct: &CheckpointTrust, note: &str) -> Result<Policy>
 pub const MAX_PROOF_FILE_BYTES: u64 = 64 << 20;
 
 fn read_note(path: &Path) -> Result<SignedNote> {
-    let bytes = read_capped(path, "checkpoint", kchain_topic::MAX_CHECKPOINT_FILE_BYTES)?;
+    let bytes = read_capped(
+        path,
+        "checkpoint",
+        kchain_topic::files::MAX_CHECKPOINT_FILE_BYTES,
+    )?;
     SignedNote::parse(&bytes).with_context(|| format!("checkpoint {}", path.display()))
 }
