@@ -62,7 +62,8 @@ pub struct Global {
     /// prints the bare address, `node run` only its summary).
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more on standard error (repeatable).
+    /// Print more on standard error: the identity of the log a command opened, which its
+    /// pins and remembered checkpoints name (repeatable).
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -171,17 +172,21 @@ pub(crate) fn open_log(g: &Global, create: bool) -> Result<Box<dyn Log>> {
     if !g.quiet {
         eprintln!("kchain: {}", g.backend_line());
     }
-    if let Some(brokers) = &g.brokers {
-        return open_kafka(g, brokers);
-    }
-    let opts = EmbeddedOptions {
-        fsync: fsync_policy(&g.fsync)?,
-        ..EmbeddedOptions::default()
+    let log: Box<dyn Log> = match &g.brokers {
+        Some(brokers) => open_kafka(g, brokers)?,
+        None => {
+            let opts = EmbeddedOptions {
+                fsync: fsync_policy(&g.fsync)?,
+                ..EmbeddedOptions::default()
+            };
+            let log = g.dirs().embedded_log(create, opts);
+            Box::new(log.with_context(|| format!("data directory {}", g.data_dir.display()))?)
+        }
     };
-    let log = g.dirs().embedded_log(create, opts);
-    Ok(Box::new(log.with_context(|| {
-        format!("data directory {}", g.data_dir.display())
-    })?))
+    if g.verbose > 0 {
+        eprintln!("kchain: log identity {}", log_identity(g, log.as_ref()));
+    }
+    Ok(log)
 }
 
 /// The librdkafka properties of `--kafka-config` then `-X`, in order (later ones win).
@@ -238,6 +243,12 @@ pub(crate) fn load_trust(g: &Global) -> Result<Trust> {
         );
     }
     Ok(kchain_topic::files::read_trust_file(&path)?)
+}
+
+/// The trust file as it applies on `log`: only the pins taken there (and pins that name no
+/// log); see [`kchain_core::Trust::on_log`].
+pub(crate) fn load_trust_on(g: &Global, log: &dyn Log) -> Result<Trust> {
+    Ok(load_trust(g)?.on_log(&log_identity(g, log)))
 }
 
 /// The identity of the log `g` names by how it is reached: `embedded:<absolute data

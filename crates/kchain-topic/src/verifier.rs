@@ -116,7 +116,7 @@ impl<'a> TopicVerifier<'a> {
     }
 
     /// Also holds each chain against its signed checkpoints under `policy` (the checkpoint
-    /// half of the trust file); see [`crate::check_checkpoints_with`].
+    /// half of the trust file); see [`crate::checkpoints::check_checkpoints_with`].
     pub fn checkpoints(mut self, policy: impl Into<Option<&'a CheckpointTrust>>) -> Self {
         self.checkpoints = policy.into();
         self

@@ -41,7 +41,7 @@ fn write_with_checkpoints(log: &dyn Log, topic: &str, k: &kchain_core::WriterKey
 }
 
 #[test]
-fn the_chain_report_is_the_one_of_verify_topic() {
+fn the_chain_report_is_the_one_of_verify_chains() {
     let dir = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());
     let topic = unique_topic("builder");
@@ -82,7 +82,7 @@ fn the_chain_report_is_the_one_of_verify_topic() {
 }
 
 #[test]
-fn a_keyring_checks_decryption_as_verify_topic_decrypting_does() {
+fn a_keyring_checks_decryption_in_verify_chains_as_in_verify() {
     let dir = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());
     let topic = unique_topic("builder-enc");
@@ -186,4 +186,45 @@ fn a_partition_nothing_anchors_is_warned_about() {
         .verify_chains(&log, &topic)
         .unwrap();
     assert!(chains.warnings.is_empty());
+}
+
+#[test]
+fn pins_of_another_log_are_not_applied_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let topic = unique_topic("elsewhere");
+    let k = key("acme", 1);
+    log.create_topic(&topic, &TopicConfig::default()).unwrap();
+    let mut w = ChainWriter::open(&log, &topic, 0, &k, WriterOptions::default()).unwrap();
+    w.append((0..5).map(item).collect()).unwrap();
+    let mut trust = trust_for(&[&k]);
+    // A pin of the same topic name on another log, at a height this chain never reached.
+    trust.set_pin(kchain_core::Pin {
+        topic: topic.clone(),
+        partition: 0,
+        genesis: Some([9; 32]),
+        tip: Some((40, [9; 32])),
+        log: Some("embedded:/elsewhere".into()),
+    });
+    assert!(!TopicVerifier::new(&trust)
+        .verify(&log, &topic)
+        .unwrap()
+        .ok());
+    let report = TopicVerifier::new(&trust)
+        .log("kafka:cluster-1")
+        .verify(&log, &topic)
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+    let warnings = report.chain.warnings.join("\n");
+    assert!(
+        warnings.contains(&format!(
+            "{topic} is pinned on embedded log /elsewhere, not on kafka cluster cluster-1: pins \
+             not applied"
+        )),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("no pin and no trusted checkpoint"),
+        "{warnings}"
+    );
 }
