@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use kchain_core::Trust;
-use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log};
-use kchain_topic::CheckpointStore;
+use kchain_log::{EmbeddedOptions, FsyncPolicy, Log};
+use kchain_topic::files::{AnchorFile, CheckpointStore, DataDir};
 
 /// The options every command takes, shown apart from each command's own under the
 /// heading "Global options".
@@ -67,7 +67,8 @@ pub struct Global {
     /// prints the bare address, `node run` only its summary).
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Print more: which log a command opened, on standard error (repeatable).
+    /// Print more on standard error: the identity of the log a command opened, which its
+    /// pins and remembered checkpoints name (repeatable).
     #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -82,73 +83,70 @@ impl Global {
         }
     }
 
+    /// The layout of the data directory and of the configuration directory of its anchors.
+    pub fn dirs(&self) -> DataDir {
+        DataDir::new(&self.data_dir, self.config_dir())
+    }
+
     /// The writer key file: `--key-file`, else `writer.key` in the configuration directory.
     pub fn key_path(&self) -> PathBuf {
         self.key_file
             .clone()
-            .unwrap_or_else(|| self.anchor_file("writer.key"))
+            .unwrap_or_else(|| noted(self.dirs().key_file()))
     }
 
     /// The trust file: `--trust`, else `trust.toml` in the configuration directory.
     pub fn trust_path(&self) -> PathBuf {
         self.trust
             .clone()
-            .unwrap_or_else(|| self.anchor_file("trust.toml"))
+            .unwrap_or_else(|| noted(self.dirs().trust_file()))
     }
 
-    /// The keyring file: `--keyring`, else beside the default key file.
+    /// The keyring file: `--keyring`, else `keyring.toml` in the configuration directory.
     pub fn keyring_path(&self) -> PathBuf {
         self.keyring
             .clone()
-            .unwrap_or_else(|| self.anchor_file("keyring.toml"))
+            .unwrap_or_else(|| noted(self.dirs().keyring_file()))
     }
 
     /// Where keys and the trust file live by default: `--config-dir`, else the user's
     /// configuration directory. Never the data directory: whoever can change the log could
     /// then change what the verifier trusts as well.
     pub fn config_dir(&self) -> PathBuf {
-        if let Some(dir) = &self.config_dir {
-            return dir.clone();
+        match &self.config_dir {
+            Some(dir) => dir.clone(),
+            None => DataDir::user_config_dir(),
         }
-        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        if let Some(xdg) = var("XDG_CONFIG_HOME") {
-            return PathBuf::from(xdg).join("kchain");
-        }
-        match var("HOME") {
-            Some(home) => PathBuf::from(home).join(".config").join("kchain"),
-            None => PathBuf::from(".kchain"),
-        }
-    }
-
-    /// `name` in the configuration directory. A data directory made by an earlier kchain
-    /// still holds its keys and trust file: those keep working, with a note saying where
-    /// they belong, until they are moved.
-    fn anchor_file(&self, name: &str) -> PathBuf {
-        let new = self.config_dir().join(name);
-        let old = self.data_dir.join(name);
-        if !new.exists() && old.exists() {
-            crate::report::note_once(&format!(
-                "using {} inside the data directory it protects; move it to {} (anchors \
-                 belong outside what they protect)",
-                old.display(),
-                new.display()
-            ));
-            return old;
-        }
-        new
     }
 
     /// True when `path` lies inside the embedded data directory (which an attacker with
     /// disk access to the log controls too).
     pub fn inside_data_dir(&self, path: &std::path::Path) -> bool {
-        if self.brokers.is_some() {
-            return false;
-        }
-        let (Ok(data), Ok(path)) = (self.data_dir.canonicalize(), path.canonicalize()) else {
-            return false;
-        };
-        path.starts_with(data)
+        self.brokers.is_none() && self.dirs().contains(path)
     }
+
+    /// The backend in words, for the line every command prints: `embedded log DIR` or
+    /// `kafka brokers HOSTS`.
+    pub fn backend_line(&self) -> String {
+        match &self.brokers {
+            Some(b) => format!("kafka brokers {b}"),
+            None => format!("embedded log {}", self.data_dir.display()),
+        }
+    }
+}
+
+/// The anchor file to use. A data directory made by an earlier kchain still holds its keys
+/// and trust file: those keep working, with a note saying where they belong, until moved.
+fn noted(file: AnchorFile) -> PathBuf {
+    if let Some(to) = &file.move_to {
+        crate::report::note_once(&format!(
+            "using {} inside the data directory it protects; move it to {} (anchors belong \
+             outside what they protect)",
+            file.path.display(),
+            to.display()
+        ));
+    }
+    file.path
 }
 
 /// Parses `--timeout SECS` (a positive number of seconds, fractions allowed).
@@ -174,31 +172,34 @@ pub(crate) fn fsync_policy(text: &str) -> Result<FsyncPolicy> {
 
 /// Opens the log the global options select: Kafka with `-b`, else the embedded log of
 /// `--data-dir` (`create` makes the directory if it is missing).
+/// Names the backend in one line on standard error (unless `-q`), so that no command works
+/// on the embedded log while its user thinks it works on Kafka, or the other way round.
 pub(crate) fn open_log(g: &Global, create: bool) -> Result<Box<dyn Log>> {
-    if let Some(brokers) = &g.brokers {
-        if g.verbose > 0 {
-            eprintln!("kchain: log: Kafka, bootstrap brokers {brokers}");
-        }
-        return open_kafka(g, brokers);
-    }
-    if g.verbose > 0 {
-        eprintln!(
-            "kchain: log: embedded, data directory {}",
+    if g.brokers.is_none() && !g.kafka_props.is_empty() {
+        anyhow::bail!(
+            "-X given without -b: Kafka properties need a Kafka log; pass -b BROKERS, or drop \
+             -X to use the embedded log in {}",
             g.data_dir.display()
         );
     }
-    let opts = EmbeddedOptions {
-        fsync: fsync_policy(&g.fsync)?,
-        ..EmbeddedOptions::default()
+    if !g.quiet {
+        eprintln!("kchain: {}", g.backend_line());
+    }
+    let log: Box<dyn Log> = match &g.brokers {
+        Some(brokers) => open_kafka(g, brokers)?,
+        None => {
+            let opts = EmbeddedOptions {
+                fsync: fsync_policy(&g.fsync)?,
+                ..EmbeddedOptions::default()
+            };
+            let log = g.dirs().embedded_log(create, opts);
+            Box::new(log.with_context(|| format!("data directory {}", g.data_dir.display()))?)
+        }
     };
-    let log = if create {
-        EmbeddedLog::create(&g.data_dir, opts)
-    } else {
-        EmbeddedLog::open(&g.data_dir, opts)
-    };
-    Ok(Box::new(log.with_context(|| {
-        format!("data directory {}", g.data_dir.display())
-    })?))
+    if g.verbose > 0 {
+        eprintln!("kchain: log identity {}", log_identity(g, log.as_ref()));
+    }
+    Ok(log)
 }
 
 /// The librdkafka properties of `--kafka-config` then `-X`, in order (later ones win).
@@ -270,49 +271,43 @@ pub(crate) fn load_trust(g: &Global) -> Result<Trust> {
             path.display()
         );
     }
-    Ok(kchain_topic::read_trust_file(&path)?)
+    Ok(kchain_topic::files::read_trust_file(&path)?)
 }
 
-/// The identity of the log `g` names, which keys remembered checkpoints: `embedded:<absolute
-/// data directory>` or `kafka:<bootstrap list, sorted>`.
+/// The trust file as it applies on `log`: only the pins taken there (and pins that name no
+/// log); see [`kchain_core::Trust::on_log`].
+pub(crate) fn load_trust_on(g: &Global, log: &dyn Log) -> Result<Trust> {
+    Ok(load_trust(g)?.on_log(&log_identity(g, log)))
+}
+
+/// The identity of the log `g` names by how it is reached: `embedded:<absolute data
+/// directory>` or `kafka:<bootstrap list, sorted>` (what keys a signer's remembered
+/// checkpoints).
 pub fn backend_identity(g: &Global) -> String {
     match &g.brokers {
-        Some(b) => {
-            let mut hosts: Vec<&str> = b
-                .split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .collect();
-            hosts.sort_unstable();
-            format!("kafka:{}", hosts.join(","))
-        }
-        None => {
-            let dir = std::fs::canonicalize(&g.data_dir)
-                .or_else(|_| std::path::absolute(&g.data_dir))
-                .unwrap_or_else(|_| g.data_dir.clone());
-            format!("embedded:{}", dir.display())
-        }
+        Some(b) => DataDir::kafka_identity(b),
+        None => g.dirs().log_identity(),
     }
+}
+
+/// The identity of an opened log, which pins and a verifier's remembered checkpoints name:
+/// the cluster id a Kafka cluster reports (`kafka:<id>`), else [`backend_identity`].
+pub fn log_identity(g: &Global, log: &dyn Log) -> String {
+    log.identity().unwrap_or_else(|| backend_identity(g))
 }
 
 /// A verifier's remembered checkpoints: `--state DIR`, else `kchain-state/` beside the trust
 /// file (an anchor lives where the trust file lives, not in the log).
 pub fn verifier_store(g: &Global, state: Option<&Path>) -> CheckpointStore {
-    CheckpointStore::new(match state {
-        Some(dir) => dir.to_owned(),
-        None => {
-            let trust = g.trust_path();
-            let dir = trust.parent().filter(|d| !d.as_os_str().is_empty());
-            dir.unwrap_or(Path::new(".")).join("kchain-state")
-        }
-    })
+    match state {
+        Some(dir) => CheckpointStore::new(dir.to_owned()),
+        None => DataDir::verifier_store(&g.trust_path()),
+    }
 }
 
 /// A writer's or sealer's memory of the checkpoints it signed: `<key file>.checkpoints/`.
 pub fn signer_store(key_file: &Path) -> CheckpointStore {
-    let mut dir = key_file.as_os_str().to_owned();
-    dir.push(".checkpoints");
-    CheckpointStore::new(PathBuf::from(dir))
+    DataDir::signer_store(key_file)
 }
 
 pub(crate) use kchain_core::time::now_ms;

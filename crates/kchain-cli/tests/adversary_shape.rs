@@ -326,7 +326,8 @@ fn an_emptied_partition_with_no_anchor_is_reported_plainly() {
     fs::write(&seg, b"").unwrap();
     let _ = fs::remove_file(seg.with_extension("index"));
     let out = env.run(&["verify", "orders"], "");
-    let text = String::from_utf8_lossy(&out.stdout);
+    // The warning is on standard error, where a user reading only the summary sees it.
+    let text = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
         text.contains("no pin and no trusted checkpoint") && text.contains("trust pin orders"),

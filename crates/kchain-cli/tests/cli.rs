@@ -145,22 +145,22 @@ fn findings_exit_3_and_pinning_catches_truncation() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not by this writer's key"));
 
-    // Simulate truncation: a fresh data directory with a shorter chain under the same trust.
-    let trust = env.config().join("trust.toml");
-    let copy = Env::new();
-    fs::create_dir_all(copy.data()).unwrap();
-    fs::create_dir_all(copy.config()).unwrap();
-    fs::copy(
-        env.config().join("writer.key"),
-        copy.config().join("writer.key"),
-    )
-    .unwrap();
-    fs::copy(&trust, copy.config().join("trust.toml")).unwrap();
+    // Simulate truncation: the data directory replaced, at the same place (the same log,
+    // by the pins' reckoning), by a shorter chain under the same trust.
+    // The writer key is copied away from its memory of what it signed, as a thief would.
+    fs::remove_dir_all(env.data()).unwrap();
+    let stolen = env.dir.path().join("stolen.key");
+    fs::copy(env.config().join("writer.key"), &stolen).unwrap();
+    let copy = &env;
     copy.ok(&["topic", "create", "orders", "--partitions", "2"], "");
     let input: String = (0..10)
         .map(|i| format!("order-{}\t{{\"n\":{i}}}\n", i % 5))
         .collect();
-    copy.ok(&["produce", "orders", "-K", "\t"], &input);
+    let key = stolen.to_str().unwrap();
+    copy.ok(
+        &["produce", "orders", "-K", "\t", "--key-file", key],
+        &input,
+    );
     let out = copy.run(&["verify", "orders", "--json"], "");
     assert_eq!(
         out.status.code(),

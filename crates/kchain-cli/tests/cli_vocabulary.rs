@@ -384,10 +384,15 @@ fn help_version_completions_and_man_page() {
         "a roff man page: {}",
         &man[..man.len().min(200)]
     );
-    // -v says which log a command opened; -q keeps notes and progress off stderr.
+    // Every command names the log it opened, -v its identity too; -q keeps notes, progress
+    // and that line off stderr.
     env.ok(&["topic", "create", "t"], "");
     let out = env.run(&["-v", "topic", "list"], "");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("kchain: log: embedded"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kchain: embedded log ") && err.contains("kchain: log identity embedded:"),
+        "{err}"
+    );
     let out = env.run(&["-q", "topic", "list"], "");
     assert!(
         out.stderr.is_empty(),

@@ -93,7 +93,7 @@ pub use consensus::state::State;
 pub use consensus::tx::{Address, Transaction, TxBody, TxId, TX_SIG_TAG};
 pub use consensus::validate::{InvalidBlock, Tip, Verifier};
 pub use error::LedgerError;
-pub use kchain_topic::CheckpointFindingKind;
+pub use kchain_topic::checkpoints::CheckpointFindingKind;
 pub use node::rejected::RejectionRecord;
 pub use node::sealer::{SealEvent, SealOptions};
 pub use node::snapshot::snapshot_file;

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use kchain_core::{ChainId, CheckpointTrust, Hash};
 use kchain_log::Log;
-use kchain_topic::CheckpointRecord;
+use kchain_topic::checkpoints::CheckpointRecord;
 use serde_json::{json, Value};
 
 use crate::checkpoints::{self, CheckpointFinding, CheckpointStatus};
@@ -252,7 +252,10 @@ pub fn verify_ledger(
     // below that end (a sealer publishes one only for blocks it read back), so one published
     // while this runs cannot look like a truncation.
     let records = match &opts.checkpoints {
-        Some(_) => Some(kchain_topic::read_checkpoints(log, blocks_topic)?),
+        Some(_) => Some(kchain_topic::checkpoints::read_checkpoints(
+            log,
+            blocks_topic,
+        )?),
         None => None,
     };
     let start = log.start_offset(blocks_topic, 0)?;

@@ -22,8 +22,8 @@ use kchain_ledger::{
     VerifyOptions,
 };
 use kchain_log::{Log, Record};
+use kchain_topic::checkpoints::{checkpoints_topic, publish_note, read_checkpoints};
 use kchain_topic::tamper::copy_topic_with;
-use kchain_topic::{checkpoints_topic, publish_note, read_checkpoints};
 use serde_json::Value;
 use support::*;
 
@@ -459,7 +459,7 @@ fn two_roots_signed_for_one_size_are_a_fork() {
 
 #[test]
 fn witnesses_cosign_the_ledgers_checkpoints_and_refuse_a_fork() {
-    use kchain_topic::WitnessEvent;
+    use kchain_topic::checkpoints::WitnessEvent;
     let (_dir, log) = embedded();
     let cast = ledger(&log, "cp-witness", 6);
     let (w1, w2) = (
@@ -1045,7 +1045,7 @@ fn a_sealer_that_remembers_refuses_after_its_checkpoints_were_deleted_too() {
     let (_src_dir, src) = embedded();
     let memory = tempfile::tempdir().unwrap();
     let remembering = CheckpointOptions {
-        store: Some(kchain_topic::CheckpointStore::new(memory.path())),
+        store: Some(kchain_topic::files::CheckpointStore::new(memory.path())),
         backend: "embedded:/ledger".to_owned(),
         ..every(2)
     };

@@ -120,6 +120,14 @@ pub trait Log: Send + Sync {
     /// Short name of the backend for messages: `"embedded"` or `"kafka"`.
     fn backend(&self) -> &'static str;
 
+    /// What names this log wherever it is reached from, for anchors kept outside it (pins,
+    /// remembered checkpoints): `kafka:<cluster id>` for a Kafka cluster that reports its
+    /// id. `None` (the default) when the log does not know one: the caller names it by how
+    /// it reached it (a data directory, a bootstrap list).
+    fn identity(&self) -> Option<String> {
+        None
+    }
+
     /// Creates a topic. Fails with [`LogError::TopicExists`] when it already exists.
     fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError>;
 

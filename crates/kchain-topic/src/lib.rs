@@ -75,27 +75,11 @@ pub use partitioner::partition_for_key;
 pub use producer::{PartitionReceipt, ProducerOptions, TopicProducer};
 pub use reader::{VerifiedRecord, VerifyingReader, DEFAULT_GRACE};
 pub use report::{PartitionReport, TopicReport};
-pub use verifier::{TopicVerifier, VerifyReport};
+pub use verifier::{describe_log, TopicVerifier, VerifyReport};
 pub use verify::VerifyOptions;
 pub use writer::{AppendReceipt, ChainWriter, WriterOptions};
 
-// Paths kept at the crate root for the callers written before the modules above; new code
-// names `kchain_topic::checkpoints::...` and `kchain_topic::files::...`, or the builders.
-#[doc(hidden)]
-pub use checkpoints::{
-    check_checkpoints, check_checkpoints_with, checkpoints_topic, ensure_checkpoints_topic,
-    merge_notes, merge_verified_notes, newest_checkpoint, partition_checkpoints, partition_origin,
-    prove_consistency, prove_inclusion, publish_note, read_checkpoints, split_origin,
-    witness_export, witness_origin, witness_pass, writer_verifiers, CheckpointFinding,
-    CheckpointFindingKind, CheckpointRecord, OriginLog, PartitionCheckpoints, WitnessEvent,
-    CHECKPOINTS_SUFFIX,
-};
-#[doc(hidden)]
-pub use files::{
-    read_capped, read_checkpoint_file, read_key_file, read_keyring_file, read_secret_file,
-    read_trust_file, update_keyring_file, write_atomic, write_key_file, write_keyring_file,
-    write_secret_file, write_trust_file, AnchorFile, CheckpointStore, MAX_CHECKPOINT_FILE_BYTES,
-};
+// Small pieces of private modules that other crates' tools and tests use.
 #[doc(hidden)]
 pub use inspect::{inspect, short, InspectRow};
 #[doc(hidden)]
@@ -104,7 +88,5 @@ pub use mapping::{item_of, meta_of};
 pub use partitioner::murmur2;
 #[doc(hidden)]
 pub use scan::{expectations, set_stall_timeout, stall_timeout};
-#[doc(hidden)]
-pub use verifier::{anchor_warnings, verify_topic, verify_topic_decrypting};
 #[doc(hidden)]
 pub use verify::verify_partition;

@@ -29,6 +29,7 @@
 //! assert_eq!(report.chain.partitions[0].summary.entries, 1);
 //! ```
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use kchain_core::{CheckpointTrust, Keyring, SignedNote, Trust};
@@ -54,6 +55,7 @@ pub struct TopicVerifier<'a> {
     check: CheckOptions,
     options: VerifyOptions,
     progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    log: Option<String>,
 }
 
 /// What [`TopicVerifier::verify`] found.
@@ -84,7 +86,18 @@ impl<'a> TopicVerifier<'a> {
             check: CheckOptions::default(),
             options: VerifyOptions::default(),
             progress: None,
+            log: None,
         }
+    }
+
+    /// Names the log being verified (`embedded:<dir>`, `kafka:<cluster id>`; see
+    /// [`crate::DataDir::log_identity`]): only the pins taken on it apply (and pins that
+    /// name no log, with a warning), and the report warns about pins of the topic taken on
+    /// other logs, which are not applied. Without it every pin applies. It also keys the
+    /// remembered checkpoints when [`remember`](Self::remember) did not name the log.
+    pub fn log(mut self, identity: impl Into<String>) -> Self {
+        self.log = Some(identity.into());
+        self
     }
 
     /// Verifies only `partitions` (each must exist, or be pinned by the trust file).
@@ -103,7 +116,7 @@ impl<'a> TopicVerifier<'a> {
     }
 
     /// Also holds each chain against its signed checkpoints under `policy` (the checkpoint
-    /// half of the trust file); see [`crate::check_checkpoints_with`].
+    /// half of the trust file); see [`crate::checkpoints::check_checkpoints_with`].
     pub fn checkpoints(mut self, policy: impl Into<Option<&'a CheckpointTrust>>) -> Self {
         self.checkpoints = policy.into();
         self
@@ -161,21 +174,22 @@ impl<'a> TopicVerifier<'a> {
     /// finding. The chain report's warnings name the partitions nothing outside the log
     /// anchors (no pinned tip, no trusted checkpoint).
     pub fn verify(&self, log: &dyn Log, topic: &str) -> Result<VerifyReport, TopicError> {
+        let trust = self.applied_trust();
         // Checkpoints first: one published while the chain is read then covers no more than it.
         let records = match self.checkpoints {
             Some(_) => read_checkpoints(log, topic)?,
             None => Vec::new(),
         };
-        let mut chain = self.verify_chains(log, topic)?;
+        let mut chain = self.chains(log, topic, &trust)?;
         let checkpoints = match self.checkpoints {
-            Some(policy) => Some(check_checkpoints_with(
-                log,
-                &chain,
-                self.trust,
-                policy,
-                &records,
-                &self.check,
-            )?),
+            Some(policy) => {
+                let mut check = self.check.clone();
+                if check.backend.is_empty() {
+                    check.backend = self.log.clone().unwrap_or_default();
+                }
+                let c = check_checkpoints_with(log, &chain, &trust, policy, &records, &check)?;
+                Some(c)
+            }
             None => None,
         };
         let anchored = |p: u32| {
@@ -185,7 +199,8 @@ impl<'a> TopicVerifier<'a> {
                     .any(|x| x.partition == p && (x.newest.is_some() || x.remembered.is_some()))
             })
         };
-        let warnings = anchor_warnings(&chain, self.trust, &anchored);
+        let warnings = anchor_warnings(&chain, &trust, &anchored);
+        chain.warnings.extend(self.log_warnings(topic));
         chain.warnings.extend(warnings);
         Ok(VerifyReport { chain, checkpoints })
     }
@@ -193,60 +208,78 @@ impl<'a> TopicVerifier<'a> {
     /// Verifies the chains of `topic` only: no checkpoint check and no anchor warnings,
     /// whatever was configured for them.
     pub fn verify_chains(&self, log: &dyn Log, topic: &str) -> Result<TopicReport, TopicError> {
+        self.chains(log, topic, &self.applied_trust())
+    }
+
+    /// The trust the chains are held to: with [`log`](Self::log), only the pins of that log.
+    pub fn applied_trust(&self) -> Cow<'a, Trust> {
+        match &self.log {
+            Some(id) => Cow::Owned(self.trust.on_log(id)),
+            None => Cow::Borrowed(self.trust),
+        }
+    }
+
+    fn chains(&self, log: &dyn Log, topic: &str, trust: &Trust) -> Result<TopicReport, TopicError> {
         verify_chains(
             log,
             topic,
             self.partitions.as_deref(),
-            self.trust,
+            trust,
             self.keyring,
             self.options,
             self.progress.unwrap_or(&|_| {}),
         )
     }
+
+    /// With [`log`](Self::log): warnings about the pins of `topic` that name another log
+    /// (not applied) or no log (applied everywhere).
+    fn log_warnings(&self, topic: &str) -> Vec<String> {
+        let Some(here) = &self.log else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let applied = self.trust.on_log(here);
+        let elsewhere = self.trust.pinned_elsewhere(topic, here);
+        if !elsewhere.is_empty() && applied.pinned_partitions(topic).is_none() {
+            let there: Vec<String> = elsewhere.iter().map(|l| describe_log(l)).collect();
+            out.push(format!(
+                "{topic} is pinned on {}, not on {}: pins not applied; run `kchain trust pin \
+                 {topic}` to pin it here",
+                there.join(" and "),
+                describe_log(here)
+            ));
+        }
+        if self.trust.pinned_on_any_log(topic)
+            && applied
+                .pins
+                .iter()
+                .any(|p| p.topic == topic && p.log.is_none())
+        {
+            out.push(format!(
+                "{topic}: some pins name no log (written by an older kchain) and are applied \
+                 on {}; run `kchain trust pin {topic}` here to record the log they belong to",
+                describe_log(here)
+            ));
+        }
+        out
+    }
 }
 
-/// Verifies `partitions` of `topic` (all of them when `None`) against `trust`. `progress` is
-/// called with the number of records each step verified. A shorthand for
-/// [`TopicVerifier::verify_chains`].
-pub fn verify_topic(
-    log: &dyn Log,
-    topic: &str,
-    partitions: Option<&[u32]>,
-    trust: &Trust,
-    options: VerifyOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<TopicReport, TopicError> {
-    verify_chains(log, topic, partitions, trust, None, options, progress)
-}
-
-/// Verifies like [`verify_topic`], and also tries to decrypt every encrypted record with
-/// `keyring` (see [`TopicVerifier::keyring`]). A shorthand for
-/// [`TopicVerifier::verify_chains`].
-pub fn verify_topic_decrypting(
-    log: &dyn Log,
-    topic: &str,
-    partitions: Option<&[u32]>,
-    trust: &Trust,
-    keyring: &Keyring,
-    options: VerifyOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<TopicReport, TopicError> {
-    verify_chains(
-        log,
-        topic,
-        partitions,
-        trust,
-        Some(keyring),
-        options,
-        progress,
-    )
+/// A log identity in words: `embedded:/x` is "embedded log /x", `kafka:ID` "kafka cluster
+/// ID".
+pub fn describe_log(identity: &str) -> String {
+    match identity.split_once(':') {
+        Some(("embedded", dir)) => format!("embedded log {dir}"),
+        Some(("kafka", id)) => format!("kafka cluster {id}"),
+        _ => identity.to_owned(),
+    }
 }
 
 /// Warnings for the partitions of `report` that nothing outside the log anchors: with no
 /// pinned tip and no checkpoint that a policy vouches for (`anchored` says which partitions
 /// a checkpoint or remembered state covers), deleting records at the tip, emptying the
 /// partition or replacing it wholesale leaves no trace that the log itself could show.
-pub fn anchor_warnings(
+fn anchor_warnings(
     report: &TopicReport,
     trust: &Trust,
     anchored: &dyn Fn(u32) -> bool,

@@ -12,8 +12,8 @@ use common::{key, open_log, trust_for, unique_topic};
 use kchain_core::{Checkpoint, Cosigner, NoteSignature, SignedNote, TrustFile, Witness};
 use kchain_log::{Log, Record, TopicConfig};
 use kchain_topic::{
-    check_checkpoints, checkpoints_topic, verify_topic, witness_pass, writer_verifiers,
-    ChainWriter, CheckpointOptions, VerifyOptions, WriterOptions,
+    checkpoints::{check_checkpoints, checkpoints_topic, witness_pass, writer_verifiers},
+    ChainWriter, CheckpointOptions, TopicVerifier, WriterOptions,
 };
 
 /// `n` distinct junk checkpoints of partition 0, each "signed" by a key nobody trusts.
@@ -82,15 +82,9 @@ fn junk_checkpoints_cost_linear_time_to_verify_produce_and_witness() {
         let topic = unique_topic("cp-junk");
         hostile(&log, &topic, n);
         let verify = best(|| {
-            let report = verify_topic(
-                &log,
-                &topic,
-                None,
-                &trust,
-                VerifyOptions::default(),
-                &|_| {},
-            )
-            .unwrap();
+            let report = TopicVerifier::new(&trust)
+                .verify_chains(&log, &topic)
+                .unwrap();
             let r = check_checkpoints(&log, &report, &trust, &ct).unwrap();
             assert!(r.ok(), "{}", r.to_text());
             let p = &r.partitions[0];

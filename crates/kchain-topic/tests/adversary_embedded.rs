@@ -10,23 +10,18 @@ use common::*;
 use kchain_core::FindingKind;
 use kchain_log::Log;
 use kchain_topic::tamper::hide_batch_behind_index;
-use kchain_topic::{verify_topic, TopicReport, VerifyOptions};
+use kchain_topic::{TopicReport, TopicVerifier, VerifyOptions};
 
 const TOPIC: &str = "orders";
 
 fn verify(log: &dyn Log, trust: &kchain_core::Trust, threads: usize) -> TopicReport {
-    verify_topic(
-        log,
-        TOPIC,
-        None,
-        trust,
-        VerifyOptions {
+    TopicVerifier::new(trust)
+        .options(VerifyOptions {
             threads,
             ..VerifyOptions::default()
-        },
-        &|_| {},
-    )
-    .unwrap()
+        })
+        .verify_chains(log, TOPIC)
+        .unwrap()
 }
 
 /// Issue 9, point 1: the batch at offset 16384 of a 40,000-record partition (batches of

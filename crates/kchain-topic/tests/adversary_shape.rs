@@ -7,7 +7,7 @@ mod common;
 
 use common::{destinations, key, trust_for, unique_topic, write_chain};
 use kchain_core::FindingKind;
-use kchain_topic::{verify_topic, VerifyOptions};
+use kchain_topic::TopicVerifier;
 
 #[test]
 fn partitions_the_log_no_longer_reports_are_missing() {
@@ -17,14 +17,16 @@ fn partitions_the_log_no_longer_reports_are_missing() {
         let topic = unique_topic("shape");
         write_chain(log, &topic, &writer, 50, 16);
         let mut trust = trust_for(&[&writer]);
-        let clean =
-            verify_topic(log, &topic, None, &trust, VerifyOptions::default(), &|_| {}).unwrap();
+        let clean = TopicVerifier::new(&trust)
+            .verify_chains(log, &topic)
+            .unwrap();
         assert!(clean.ok(), "{backend}: {clean:?}");
 
         // The topic was pinned with three partitions; the log now has one.
         trust.set_topic_pin(&topic, 3);
-        let report =
-            verify_topic(log, &topic, None, &trust, VerifyOptions::default(), &|_| {}).unwrap();
+        let report = TopicVerifier::new(&trust)
+            .verify_chains(log, &topic)
+            .unwrap();
         assert!(!report.ok(), "{backend}");
         assert_eq!(report.partitions.len(), 3, "{backend}");
         assert!(report.partitions[0].summary.finding.is_none(), "{backend}");
@@ -33,15 +35,10 @@ fn partitions_the_log_no_longer_reports_are_missing() {
             assert_eq!(f.kind, FindingKind::PartitionMissing, "{backend}");
         }
         // Asking for a pinned partition by number is a finding too, not "no such partition".
-        let one = verify_topic(
-            log,
-            &topic,
-            Some(&[2]),
-            &trust,
-            VerifyOptions::default(),
-            &|_| {},
-        )
-        .unwrap();
+        let one = TopicVerifier::new(&trust)
+            .partitions(&[2])
+            .verify_chains(log, &topic)
+            .unwrap();
         assert_eq!(
             one.partitions[0].summary.finding.as_ref().unwrap().kind,
             FindingKind::PartitionMissing
@@ -50,8 +47,9 @@ fn partitions_the_log_no_longer_reports_are_missing() {
         // A pinned topic that the log lacks altogether is three missing partitions.
         let gone = unique_topic("gone");
         trust.set_topic_pin(&gone, 3);
-        let report =
-            verify_topic(log, &gone, None, &trust, VerifyOptions::default(), &|_| {}).unwrap();
+        let report = TopicVerifier::new(&trust)
+            .verify_chains(log, &gone)
+            .unwrap();
         assert_eq!(report.partitions.len(), 3, "{backend}");
         assert!(report.partitions.iter().all(|p| {
             p.summary.finding.as_ref().map(|f| f.kind) == Some(FindingKind::PartitionMissing)

@@ -12,7 +12,7 @@ use common::*;
 use kchain_core::{FindingKind, PendingLimits, Trust, H_NAME_NOT_UTF8};
 use kchain_log::{Header, Log, Record};
 use kchain_topic::tamper::{copy_topic_with, forge_after, read_all};
-use kchain_topic::{verify_topic, VerifyOptions, VerifyingReader};
+use kchain_topic::{TopicVerifier, VerifyOptions, VerifyingReader};
 
 const N: u64 = 30;
 
@@ -47,19 +47,14 @@ fn finding_after(f: &Fixture, mutate: impl FnOnce(&mut Vec<Record>)) -> (u64, Fi
     let copy = open_log(dir.path());
     copy_topic_with(&f.log, &copy, &f.topic, |_, r| *r = records.clone()).unwrap();
     let report = |threads, chunk| {
-        verify_topic(
-            &copy,
-            &f.topic,
-            None,
-            &f.trust,
-            VerifyOptions {
+        TopicVerifier::new(&f.trust)
+            .options(VerifyOptions {
                 threads,
                 chunk,
                 ..VerifyOptions::default()
-            },
-            &|_| {},
-        )
-        .unwrap()
+            })
+            .verify_chains(&copy, &f.topic)
+            .unwrap()
     };
     let serial = report(1, 16);
     assert_eq!(serial, report(3, 7));
@@ -197,7 +192,8 @@ fn a_header_name_rewritten_to_bytes_that_are_not_utf8_never_verifies_on_disk() {
     drop(w);
     let trust = trust_for(&[&writer]);
     let verified = |log: &dyn Log| {
-        verify_topic(log, &topic, None, &trust, VerifyOptions::default(), &|_| {})
+        TopicVerifier::new(&trust)
+            .verify_chains(log, &topic)
             .is_ok_and(|r| r.ok())
     };
     assert!(verified(&log));

@@ -15,9 +15,11 @@ use kchain_core::{
 };
 use kchain_log::{Log, TopicConfig};
 use kchain_topic::{
-    check_checkpoints, newest_checkpoint, prove_consistency, prove_inclusion, publish_note,
-    verify_topic, ChainWriter, CheckpointFindingKind, CheckpointOptions, CheckpointReport,
-    VerifyOptions, WriterOptions,
+    checkpoints::{
+        check_checkpoints, newest_checkpoint, prove_consistency, prove_inclusion, publish_note,
+        CheckpointFindingKind,
+    },
+    ChainWriter, CheckpointOptions, CheckpointReport, TopicVerifier, WriterOptions,
 };
 
 const NS: &str = "kchain";
@@ -63,7 +65,7 @@ fn checkpoint_trust(text: &str) -> CheckpointTrust {
 }
 
 fn check(log: &dyn Log, topic: &str, trust: &Trust, ct: &CheckpointTrust) -> CheckpointReport {
-    let report = verify_topic(log, topic, None, trust, VerifyOptions::default(), &|_| {}).unwrap();
+    let report = TopicVerifier::new(trust).verify_chains(log, topic).unwrap();
     assert!(report.ok(), "the chain itself verifies: {report:?}");
     check_checkpoints(log, &report, trust, ct).unwrap()
 }
@@ -121,7 +123,7 @@ fn flush_without_new_entries_publishes_nothing_new() {
     assert!(w.last_checkpoint().is_some());
     assert_eq!(w.checkpoint().unwrap(), None);
     w.flush().unwrap();
-    let records = kchain_topic::read_checkpoints(&log, &topic).unwrap();
+    let records = kchain_topic::checkpoints::read_checkpoints(&log, &topic).unwrap();
     assert_eq!(records.len(), 1, "{records:?}");
 }
 
@@ -273,7 +275,7 @@ fn fork_shown_to_two_witnesses_is_caught() {
 
 /// The checkpoint of size `size` on `log`'s checkpoints topic that is not `other`.
 fn log_note(log: &dyn Log, topic: &str, size: u64, other: &SignedNote) -> SignedNote {
-    kchain_topic::partition_checkpoints(log, topic, 0, NS)
+    kchain_topic::checkpoints::partition_checkpoints(log, topic, 0, NS)
         .unwrap()
         .into_iter()
         .find(|(n, c)| c.size() == size && n.text() != other.text())
@@ -446,7 +448,7 @@ fn cosignatures_from_the_topic_meet_a_witness_policy() {
 
 #[test]
 fn witness_follows_the_topic_cosigns_growth_and_refuses_a_fork() {
-    use kchain_topic::{witness_pass, WitnessEvent};
+    use kchain_topic::checkpoints::{witness_pass, WitnessEvent};
     let dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());
@@ -518,7 +520,7 @@ fn witness_follows_the_topic_cosigns_growth_and_refuses_a_fork() {
 
 #[test]
 fn witness_keeps_a_frontier_and_rebuilds_it_when_lost_or_damaged() {
-    use kchain_topic::{witness_pass, WitnessEvent};
+    use kchain_topic::checkpoints::{witness_pass, WitnessEvent};
     let dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());

@@ -8,7 +8,7 @@ use std::fs;
 
 use common::*;
 use kchain_log::Log;
-use kchain_topic::{verify_topic, ChainWriter, VerifyOptions, WriterOptions};
+use kchain_topic::{ChainWriter, TopicVerifier, WriterOptions};
 
 const TOPIC: &str = "ledger";
 
@@ -45,8 +45,9 @@ fn torn_last_batch_at_every_byte() {
             assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 15, "cut at {cut}");
             w.append((100..102).map(item).collect()).unwrap();
         }
-        let report =
-            verify_topic(&log, TOPIC, None, &trust, VerifyOptions::default(), &|_| {}).unwrap();
+        let report = TopicVerifier::new(&trust)
+            .verify_chains(&log, TOPIC)
+            .unwrap();
         assert!(report.ok(), "cut at {cut}: {report:?}");
         assert_eq!(report.partitions[0].summary.entries, 17, "cut at {cut}");
         drop(log);
@@ -75,21 +76,16 @@ fn readers_verify_while_another_writer_appends() {
         let mut runs = 0;
         while !writer.is_finished() || runs < 3 {
             let reader_log = open_log(dir.path());
-            let report = verify_topic(
-                &reader_log,
-                TOPIC,
-                None,
-                &trust,
-                VerifyOptions::default(),
-                &|_| {},
-            )
-            .unwrap();
+            let report = TopicVerifier::new(&trust)
+                .verify_chains(&reader_log, TOPIC)
+                .unwrap();
             assert!(report.ok(), "{report:?}");
             runs += 1;
         }
         writer.join().unwrap();
     });
-    let report =
-        verify_topic(&log, TOPIC, None, &trust, VerifyOptions::default(), &|_| {}).unwrap();
+    let report = TopicVerifier::new(&trust)
+        .verify_chains(&log, TOPIC)
+        .unwrap();
     assert_eq!(report.partitions[0].summary.entries, 10 + 50 * 200);
 }

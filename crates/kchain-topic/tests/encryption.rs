@@ -12,8 +12,8 @@ use kchain_core::{
 use kchain_log::{Log, Record, TopicConfig};
 use kchain_topic::tamper::{copy_topic_with, read_all};
 use kchain_topic::{
-    read_keyring_file, update_keyring_file, verify_topic, verify_topic_decrypting,
-    write_keyring_file, ChainWriter, TopicError, TopicReport, VerifiedRecord, VerifyOptions,
+    files::{read_keyring_file, update_keyring_file, write_keyring_file},
+    ChainWriter, TopicError, TopicReport, TopicVerifier, VerifiedRecord, VerifyOptions,
     VerifyingReader, WriterOptions,
 };
 
@@ -98,8 +98,13 @@ fn verify(log: &dyn Log, topic: &str, trust: &Trust, ring: Option<&Keyring>) -> 
             ..VerifyOptions::default()
         };
         match ring {
-            Some(r) => verify_topic_decrypting(log, topic, None, trust, r, options, &|_| {}),
-            None => verify_topic(log, topic, None, trust, options, &|_| {}),
+            Some(r) => TopicVerifier::new(trust)
+                .keyring(r)
+                .options(options)
+                .verify_chains(log, topic),
+            None => TopicVerifier::new(trust)
+                .options(options)
+                .verify_chains(log, topic),
         }
         .unwrap()
     };

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use kchain_core::FindingKind;
 use kchain_log::{KafkaLog, KafkaOptions, Log, TopicConfig};
-use kchain_topic::{verify_topic, ChainWriter, TopicError, VerifyOptions, WriterOptions};
+use kchain_topic::{ChainWriter, TopicError, TopicVerifier, WriterOptions};
 
 fn connect(brokers: &str) -> KafkaLog {
     KafkaLog::connect(brokers, KafkaOptions::default()).expect("connect to the test broker")
@@ -35,15 +35,9 @@ fn writer_resumes_its_chain_after_a_restart() {
     let mut w = writer(&again, &t, &key);
     assert_eq!(w.tip().map(|t| t.0), Some(29));
     w.append(items(30, 30)).unwrap();
-    let r = verify_topic(
-        &again,
-        &t,
-        None,
-        &trust_for(&[&key]),
-        VerifyOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let r = TopicVerifier::new(&trust_for(&[&key]))
+        .verify_chains(&again, &t)
+        .unwrap();
     assert!(r.ok(), "{r:?}");
     assert_eq!(r.partitions[0].summary.entries, 60);
 }
@@ -73,15 +67,9 @@ fn a_second_writer_stops_the_first_and_the_verifier_reports_the_interleaving() {
     // Kafka kept everything both writers were acknowledged for; the verifier names where the
     // chains interleave: A's batch claims heights that B's records already hold.
     assert_eq!(a_log.end_offset(&t, 0).unwrap(), 25);
-    let r = verify_topic(
-        &a_log,
-        &t,
-        None,
-        &trust_for(&[&key]),
-        VerifyOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let r = TopicVerifier::new(&trust_for(&[&key]))
+        .verify_chains(&a_log, &t)
+        .unwrap();
     let f = r.partitions[0].summary.finding.clone().expect("a finding");
     assert_eq!(f.offset, 15, "{f}");
     assert!(
@@ -118,15 +106,9 @@ fn a_broker_restart_mid_stream_leaves_a_chain_that_verifies() {
     let mut w = writer(&log, &t, &key);
     assert_eq!(w.tip().map(|t| t.0), Some(39));
     w.append(items(40, 40)).unwrap();
-    let r = verify_topic(
-        &log,
-        &t,
-        None,
-        &trust_for(&[&key]),
-        VerifyOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let r = TopicVerifier::new(&trust_for(&[&key]))
+        .verify_chains(&log, &t)
+        .unwrap();
     assert!(r.ok(), "{r:?}");
     assert_eq!(r.partitions[0].summary.entries, 80);
 }
@@ -135,7 +117,8 @@ fn a_broker_restart_mid_stream_leaves_a_chain_that_verifies() {
 fn checkpoints_witnesses_and_proofs_work_through_kafka() {
     use kchain_core::{verify_inclusion_proof, Cosigner, TrustFile, Witness};
     use kchain_topic::{
-        check_checkpoints, prove_inclusion, witness_pass, CheckpointOptions, WitnessEvent,
+        checkpoints::{check_checkpoints, prove_inclusion, witness_pass, WitnessEvent},
+        CheckpointOptions,
     };
     let log = kafka();
     let t = unique_topic("checkpoints");
@@ -193,7 +176,7 @@ fn checkpoints_witnesses_and_proofs_work_through_kafka() {
     assert_eq!(cosigned(&pass(&w1, states.0.path())), vec![130]);
     assert_eq!(cosigned(&pass(&w2, states.1.path())), vec![130]);
 
-    let report = verify_topic(&log, &t, None, &trust, VerifyOptions::default(), &|_| {}).unwrap();
+    let report = TopicVerifier::new(&trust).verify_chains(&log, &t).unwrap();
     assert!(report.ok(), "{report:?}");
     let checked = check_checkpoints(&log, &report, &trust, &ct).unwrap();
     assert!(checked.ok(), "{}", checked.to_text());

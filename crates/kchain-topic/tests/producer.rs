@@ -10,7 +10,7 @@ use common::{key, open_log, trust_for, unique_topic};
 use kchain_core::{DataKey, Keyring};
 use kchain_log::{Log, LogError, TopicConfig};
 use kchain_topic::{
-    newest_checkpoint, partition_for_key, ProducerOptions, TopicError, TopicProducer,
+    checkpoints::newest_checkpoint, partition_for_key, ProducerOptions, TopicError, TopicProducer,
     TopicVerifier, WriterOptions,
 };
 

@@ -8,7 +8,7 @@ use common::*;
 use kchain_core::{FindingKind, Item, Pin, Trust};
 use kchain_log::{Header, Log, Record};
 use kchain_topic::tamper::{copy_topic_with, entry_hash_of, forge, forge_after};
-use kchain_topic::{verify_topic, TopicReport, VerifyOptions, VerifyingReader};
+use kchain_topic::{TopicReport, TopicVerifier, VerifyOptions, VerifyingReader};
 
 /// A topic name of this test's own (each test runs on its own thread), so that tests can
 /// share one Kafka broker.
@@ -48,32 +48,22 @@ fn fixture() -> Fixture {
 /// Verifies in order on one thread, and split into small chunks among three workers: both
 /// must give the same report.
 fn verify(log: &dyn Log, trust: &Trust) -> TopicReport {
-    let serial = verify_topic(
-        log,
-        topic(),
-        None,
-        trust,
-        VerifyOptions {
+    let serial = TopicVerifier::new(trust)
+        .options(VerifyOptions {
             threads: 1,
             chunk: 16,
             ..VerifyOptions::default()
-        },
-        &|_| {},
-    )
-    .unwrap();
-    let parallel = verify_topic(
-        log,
-        topic(),
-        None,
-        trust,
-        VerifyOptions {
+        })
+        .verify_chains(log, topic())
+        .unwrap();
+    let parallel = TopicVerifier::new(trust)
+        .options(VerifyOptions {
             threads: 3,
             chunk: 7,
             ..VerifyOptions::default()
-        },
-        &|_| {},
-    )
-    .unwrap();
+        })
+        .verify_chains(log, topic())
+        .unwrap();
     assert_eq!(serial, parallel);
     serial
 }
@@ -119,19 +109,14 @@ fn clean_chain_verifies_with_zero_findings() {
     assert_eq!(p.summary.pending, 0);
     assert_eq!(p.summary.tip.unwrap().height, N - 1);
     // And with one thread, and the copy made by the attacker tool without changes.
-    let one = verify_topic(
-        &f.log,
-        topic(),
-        None,
-        &f.trust,
-        VerifyOptions {
+    let one = TopicVerifier::new(&f.trust)
+        .options(VerifyOptions {
             threads: 1,
             chunk: 7,
             ..VerifyOptions::default()
-        },
-        &|_| {},
-    )
-    .unwrap();
+        })
+        .verify_chains(&f.log, topic())
+        .unwrap();
     assert_eq!(one, report);
     let dir = tempfile::tempdir().unwrap();
     let copy = open_log(dir.path());
@@ -256,6 +241,7 @@ fn tail_truncated_is_caught_against_a_trusted_tip() {
         partition: 0,
         genesis: None,
         tip: Some((N - 1, tip_hash)),
+        log: None,
     });
     assert!(verify(&f.log, &pinned).ok());
     let (off, h, kind, _) = tampered(&f, &pinned, |r| r.truncate(40));
@@ -293,6 +279,7 @@ fn genesis_pinned_in_trust_file() {
         partition: 0,
         genesis: Some([7; 32]),
         tip: None,
+        log: None,
     });
     let (off, _, kind, _) = tampered(&f, &pinned, |_| {});
     assert_eq!((off, kind), (0, FindingKind::GenesisMismatch));
@@ -376,6 +363,7 @@ fn rewritten_history_against_a_trusted_tip() {
         partition: 0,
         genesis: None,
         tip: Some((29, [1; 32])),
+        log: None,
     });
     let (off, h, kind, _) = tampered(&f, &pinned, |_| {});
     assert_eq!((off, h, kind), (29, 29, FindingKind::TipMismatch));

@@ -9,9 +9,9 @@ use common::{item, key, open_log, trust_for, unique_topic, write_chain};
 use kchain_core::{CheckpointTrust, DataKey, Keyring, TrustFile};
 use kchain_log::{Log, TopicConfig};
 use kchain_topic::{
-    check_checkpoints, read_checkpoints, tamper, verify_topic, verify_topic_decrypting,
-    ChainWriter, CheckpointFindingKind, CheckpointOptions, CheckpointStore, TopicVerifier,
-    VerifyOptions, WriterOptions,
+    checkpoints::{check_checkpoints, read_checkpoints, CheckpointFindingKind},
+    files::CheckpointStore,
+    tamper, ChainWriter, CheckpointOptions, TopicVerifier, WriterOptions,
 };
 
 fn policy() -> CheckpointTrust {
@@ -41,7 +41,7 @@ fn write_with_checkpoints(log: &dyn Log, topic: &str, k: &kchain_core::WriterKey
 }
 
 #[test]
-fn the_chain_report_is_the_one_of_verify_topic() {
+fn the_chain_report_is_the_one_of_verify_chains() {
     let dir = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());
     let topic = unique_topic("builder");
@@ -59,15 +59,9 @@ fn the_chain_report_is_the_one_of_verify_topic() {
         let mut w = ChainWriter::open(&log, &topic, p, &k, WriterOptions::default()).unwrap();
         w.append((0..15).map(item).collect()).unwrap();
     }
-    let old = verify_topic(
-        &log,
-        &topic,
-        None,
-        &trust,
-        VerifyOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let old = TopicVerifier::new(&trust)
+        .verify_chains(&log, &topic)
+        .unwrap();
     let seen = std::sync::atomic::AtomicU64::new(0);
     let count = |n| {
         seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
@@ -88,7 +82,7 @@ fn the_chain_report_is_the_one_of_verify_topic() {
 }
 
 #[test]
-fn a_keyring_checks_decryption_as_verify_topic_decrypting_does() {
+fn a_keyring_checks_decryption_in_verify_chains_as_in_verify() {
     let dir = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());
     let topic = unique_topic("builder-enc");
@@ -102,16 +96,10 @@ fn a_keyring_checks_decryption_as_verify_topic_decrypting_does() {
     w.append((0..5).map(item).collect()).unwrap();
     let mut ring = Keyring::default();
     ring.add(data_key.clone()).unwrap();
-    let old = verify_topic_decrypting(
-        &log,
-        &topic,
-        None,
-        &trust,
-        &ring,
-        VerifyOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let old = TopicVerifier::new(&trust)
+        .keyring(&ring)
+        .verify_chains(&log, &topic)
+        .unwrap();
     let new = TopicVerifier::new(&trust)
         .keyring(&ring)
         .verify(&log, &topic)
@@ -136,15 +124,9 @@ fn checkpoints_are_checked_and_remembered_in_the_same_run() {
     let trust = trust_for(&[&k]);
     write_with_checkpoints(&log, &topic, &k, 25);
     let policy = policy();
-    let chain = verify_topic(
-        &log,
-        &topic,
-        None,
-        &trust,
-        VerifyOptions::default(),
-        &|_| {},
-    )
-    .unwrap();
+    let chain = TopicVerifier::new(&trust)
+        .verify_chains(&log, &topic)
+        .unwrap();
     let old = check_checkpoints(&log, &chain, &trust, &policy).unwrap();
 
     let memory = tempfile::tempdir().unwrap();
@@ -164,7 +146,7 @@ fn checkpoints_are_checked_and_remembered_in_the_same_run() {
     // checkpoints topic alone is consistent, the remembered checkpoint is not.
     let dir2 = tempfile::tempdir().unwrap();
     let older = open_log(dir2.path());
-    let cps = kchain_topic::checkpoints_topic(&topic);
+    let cps = kchain_topic::checkpoints::checkpoints_topic(&topic);
     tamper::copy_topic_with(&log, &older, &topic, |_, recs| recs.truncate(10)).unwrap();
     let first = read_checkpoints(&log, &topic).unwrap()[0].offset;
     tamper::copy_topic_with(&log, &older, &cps, |_, recs| {
@@ -204,4 +186,45 @@ fn a_partition_nothing_anchors_is_warned_about() {
         .verify_chains(&log, &topic)
         .unwrap();
     assert!(chains.warnings.is_empty());
+}
+
+#[test]
+fn pins_of_another_log_are_not_applied_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let topic = unique_topic("elsewhere");
+    let k = key("acme", 1);
+    log.create_topic(&topic, &TopicConfig::default()).unwrap();
+    let mut w = ChainWriter::open(&log, &topic, 0, &k, WriterOptions::default()).unwrap();
+    w.append((0..5).map(item).collect()).unwrap();
+    let mut trust = trust_for(&[&k]);
+    // A pin of the same topic name on another log, at a height this chain never reached.
+    trust.set_pin(kchain_core::Pin {
+        topic: topic.clone(),
+        partition: 0,
+        genesis: Some([9; 32]),
+        tip: Some((40, [9; 32])),
+        log: Some("embedded:/elsewhere".into()),
+    });
+    assert!(!TopicVerifier::new(&trust)
+        .verify(&log, &topic)
+        .unwrap()
+        .ok());
+    let report = TopicVerifier::new(&trust)
+        .log("kafka:cluster-1")
+        .verify(&log, &topic)
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+    let warnings = report.chain.warnings.join("\n");
+    assert!(
+        warnings.contains(&format!(
+            "{topic} is pinned on embedded log /elsewhere, not on kafka cluster cluster-1: pins \
+             not applied"
+        )),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("no pin and no trusted checkpoint"),
+        "{warnings}"
+    );
 }

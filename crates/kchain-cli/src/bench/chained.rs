@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use kchain_core::{DataKey, Item, Trust, WriterKey};
 use kchain_log::{Log, TopicConfig};
-use kchain_topic::{verify_topic, ChainWriter, VerifyOptions, WriterOptions};
+use kchain_topic::{ChainWriter, TopicVerifier, VerifyOptions, WriterOptions};
 
 use super::raw::{best, BATCH};
 
@@ -66,7 +66,7 @@ pub(crate) fn witnessed_append(
     with_witness: bool,
 ) -> Result<Witnessed> {
     use kchain_core::{Cosigner, Witness};
-    use kchain_topic::{read_checkpoints, CheckpointOptions};
+    use kchain_topic::{checkpoints::read_checkpoints, CheckpointOptions};
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let topic = format!("kchain-bench-witnessed-{stamp}-{with_witness}");
@@ -123,7 +123,7 @@ fn cosign_pass(
     writers: &[kchain_core::NoteVerifier],
     state: &std::path::Path,
 ) -> Result<usize> {
-    use kchain_topic::{witness_pass, WitnessEvent};
+    use kchain_topic::checkpoints::{witness_pass, WitnessEvent};
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -233,20 +233,15 @@ pub(crate) fn verify(
 ) -> Result<Duration> {
     best(2, || {
         let t = Instant::now();
-        let r = verify_topic(
-            log,
-            topic,
-            None,
-            trust,
-            VerifyOptions {
+        let r = TopicVerifier::new(trust)
+            .options(VerifyOptions {
                 threads,
                 // The bench knows where its chain ends (tansu's memory engine reports
                 // a wrong end offset).
                 until: Some(n),
                 ..VerifyOptions::default()
-            },
-            &|_| {},
-        )?;
+            })
+            .verify_chains(log, topic)?;
         let d = t.elapsed();
         if !r.ok() || r.partitions[0].summary.entries != n {
             bail!("benchmark chain did not verify: {r:?}");

@@ -5,12 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kchain_core::{CheckpointTrust, SignedNote, Trust};
-use kchain_log::Log;
-use kchain_topic::{
-    check_checkpoints_with, read_checkpoint_file, read_checkpoints, CheckOptions, CheckpointReport,
-    TopicReport,
-};
+use kchain_core::{CheckpointTrust, SignedNote};
+use kchain_topic::files::read_checkpoint_file;
+use kchain_topic::CheckOptions;
 
 use crate::global::{backend_identity, verifier_store, Global};
 
@@ -65,51 +62,33 @@ pub fn handed_checkpoints(files: &[PathBuf]) -> Result<Vec<SignedNote>> {
     Ok(notes)
 }
 
-/// What `verify` reads of the checkpoints *before* it reads the chain, so that no checkpoint
-/// published meanwhile can cover more than the chain it reads: the trust file's checkpoint
-/// half and the checkpoint records. `None` when the trust file has no `[[witness]]` or
-/// `[policy]` and no `--checkpoint` was given.
-pub struct CheckpointsFirst {
-    trust: CheckpointTrust,
-    records: Vec<kchain_topic::CheckpointRecord>,
+/// What `verify` holds a topic's chains to besides the trust file's writers and pins: the
+/// checkpoint policy (`None` when the trust file has no `[[witness]]` or `[policy]` and no
+/// `--checkpoint` was given), the remembered and handed-over checkpoints, and warnings about
+/// where the remembered ones live.
+pub struct VerifyAnchors {
+    pub policy: Option<CheckpointTrust>,
+    pub check: CheckOptions,
+    pub warnings: Vec<String>,
 }
 
-/// Reads the checkpoints of `topic` (see [`CheckpointsFirst`]).
-pub fn read_first(
+/// The anchors of `kchain verify` on the log whose identity is `log_id`: the trust file's
+/// checkpoint half, the checkpoints handed over (`--checkpoint FILE`) and the checkpoint
+/// this verifier remembers (`--state DIR`).
+pub fn verify_anchors(
     g: &Global,
-    log: &dyn Log,
-    topic: &str,
-    handed: &[PathBuf],
-) -> Result<Option<CheckpointsFirst>> {
-    let ct = match read_checkpoint_trust(&g.trust_path())?.1 {
-        Some(ct) => ct,
-        None if !handed.is_empty() => CheckpointTrust::default(),
-        None => return Ok(None),
-    };
-    Ok(Some(CheckpointsFirst {
-        trust: ct,
-        records: read_checkpoints(log, topic)?,
-    }))
-}
-
-/// The checkpoint half of `kchain verify --trust FILE`: the chain held against the
-/// checkpoints read first, those handed over (`--checkpoint FILE`) and the checkpoint this
-/// verifier remembers (`--state DIR`).
-pub fn check(
-    g: &Global,
-    log: &dyn Log,
-    report: &TopicReport,
-    trust: &Trust,
-    first: Option<CheckpointsFirst>,
+    log_id: &str,
     state: Option<&Path>,
     handed: &[PathBuf],
-) -> Result<Option<CheckpointReport>> {
-    let Some(first) = first else {
-        return Ok(None);
+) -> Result<VerifyAnchors> {
+    let policy = match read_checkpoint_trust(&g.trust_path())?.1 {
+        Some(ct) => Some(ct),
+        None if !handed.is_empty() => Some(CheckpointTrust::default()),
+        None => None,
     };
     let store = verifier_store(g, state);
     let mut warnings = Vec::new();
-    if g.brokers.is_none() && is_inside(store.dir(), &g.data_dir) {
+    if policy.is_some() && g.brokers.is_none() && is_inside(store.dir(), &g.data_dir) {
         warnings.push(format!(
             "the remembered checkpoints ({}) lie inside the data directory they protect: \
              whoever can roll the log back can roll them back too; keep them elsewhere \
@@ -117,15 +96,16 @@ pub fn check(
             store.dir().display()
         ));
     }
-    let options = CheckOptions {
+    let check = CheckOptions {
         store: Some(store),
-        backend: backend_identity(g),
+        backend: log_id.to_owned(),
         handed: handed_checkpoints(handed)?,
     };
-    let mut checked =
-        check_checkpoints_with(log, report, trust, &first.trust, &first.records, &options)?;
-    checked.warnings.extend(warnings);
-    Ok(Some(checked))
+    Ok(VerifyAnchors {
+        policy,
+        check,
+        warnings,
+    })
 }
 
 /// Whether `path` (which may not exist yet) lies inside `dir`.

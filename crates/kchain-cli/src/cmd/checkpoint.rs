@@ -7,7 +7,8 @@ use clap::Subcommand;
 use kchain_core::DEFAULT_ORIGIN_NAMESPACE;
 use kchain_log::Log;
 use kchain_topic::{
-    newest_checkpoint, read_key_file, ChainWriter, CheckpointOptions, WriterOptions,
+    checkpoints::newest_checkpoint, files::read_key_file, ChainWriter, CheckpointOptions,
+    WriterOptions,
 };
 
 use serde_json::json;

@@ -10,7 +10,7 @@ use kchain_topic::{VerifiedRecord, VerifyingReader};
 use serde_json::json;
 
 use crate::cmd::topic::{check_partition, topic_partitions};
-use crate::global::{load_trust, open_log, Global};
+use crate::global::{open_log, Global};
 use crate::outcome::Outcome;
 use crate::report::{finding_json, placeholder, record_json};
 
@@ -35,7 +35,7 @@ pub struct ConsumeArgs {
 pub fn consume(g: &Global, a: &ConsumeArgs) -> Result<Outcome> {
     let log = open_log(g, false)?;
     let partitions = topic_partitions(log.as_ref(), &a.topic)?;
-    let trust = load_trust(g)?;
+    let trust = crate::global::load_trust_on(g, log.as_ref())?;
     let keyring = crate::cmd::crypt::reading_keyring(g)?;
     let parts: Vec<u32> = match a.partition {
         Some(p) => {

@@ -7,7 +7,10 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use kchain_core::{DataKey, DataKeyId, KeyEntry, Keyring};
-use kchain_topic::{read_keyring_file, update_keyring_file, TopicError};
+use kchain_topic::{
+    files::{read_keyring_file, update_keyring_file},
+    TopicError,
+};
 use serde_json::json;
 
 use crate::global::{now_ms, Global};

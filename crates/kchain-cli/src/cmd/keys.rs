@@ -3,7 +3,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use kchain_core::{TrustedWriter, WriterKey};
-use kchain_topic::{read_key_file, write_key_file, write_trust_file};
+use kchain_topic::files::{read_key_file, write_key_file, write_trust_file};
 use serde_json::json;
 
 use crate::cmd::trust::load_or_new_trust;

@@ -11,7 +11,7 @@ use kchain_core::{from_hex, to_hex, CheckpointTrust, PublicKey, DEFAULT_ORIGIN_N
 use kchain_ledger::{
     canonical_blocks, init, state_dir, verify_ledger, Genesis, SealerInfo, VerifyOptions,
 };
-use kchain_topic::read_key_file;
+use kchain_topic::files::read_key_file;
 use serde_json::json;
 
 use crate::cmd::anchors::read_checkpoint_trust;

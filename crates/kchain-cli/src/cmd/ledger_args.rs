@@ -45,7 +45,7 @@ pub(crate) fn parse_address(s: &str) -> Result<Address> {
     }
     let path = Path::new(s);
     if path.is_file() {
-        let key = kchain_topic::read_key_file(path)
+        let key = kchain_topic::files::read_key_file(path)
             .with_context(|| format!("'{s}' is neither an address nor a wallet key file"))?;
         return Ok(Address::of(&key));
     }

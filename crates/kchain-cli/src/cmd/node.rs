@@ -9,7 +9,7 @@ use kchain_core::{to_hex, DEFAULT_ORIGIN_NAMESPACE};
 use kchain_ledger::{
     state_dir, CheckpointOptions, Event, LedgerError, Node, NodeOptions, SealEvent, SealOptions,
 };
-use kchain_topic::read_key_file;
+use kchain_topic::files::read_key_file;
 
 use crate::cmd::ledger_args::{read_genesis, LedgerOpts};
 use crate::global::{backend_identity, open_log, signer_store, Global};

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kchain_core::{to_hex, Item};
-use kchain_topic::{partition_for_key, read_key_file, ChainWriter, WriterOptions};
+use kchain_topic::{files::read_key_file, partition_for_key, ChainWriter, WriterOptions};
 use serde_json::json;
 
 use crate::cmd::topic::{check_partition, topic_partitions};
@@ -250,7 +250,7 @@ fn print_summary(topic: &str, writers: &Writers, data_key: Option<&str>) {
         if let Some((origin, size)) = last_checkpoint(w) {
             println!(
                 "signed checkpoint {origin} size {size} to {}",
-                kchain_topic::checkpoints_topic(topic)
+                kchain_topic::checkpoints::checkpoints_topic(topic)
             );
         }
     }

@@ -11,7 +11,8 @@ use kchain_core::{
     decrypt_record, to_hex, Decryption, Item, Keyring, RecordPlace, SignedNote, TrustFile,
     TrustedCheckpoint, DEFAULT_ORIGIN_NAMESPACE, H_ENC,
 };
-use kchain_topic::{prove_consistency, prove_inclusion, read_capped};
+use kchain_topic::checkpoints::{prove_consistency, prove_inclusion};
+use kchain_topic::files::read_capped;
 use serde_json::{json, Value};
 
 use crate::cmd::crypt::verify_keyring;
@@ -296,6 +297,10 @@ fn proven_text(v: &Value) -> String {
 pub const MAX_PROOF_FILE_BYTES: u64 = 64 << 20;
 
 fn read_note(path: &Path) -> Result<SignedNote> {
-    let bytes = read_capped(path, "checkpoint", kchain_topic::MAX_CHECKPOINT_FILE_BYTES)?;
+    let bytes = read_capped(
+        path,
+        "checkpoint",
+        kchain_topic::files::MAX_CHECKPOINT_FILE_BYTES,
+    )?;
     SignedNote::parse(&bytes).with_context(|| format!("checkpoint {}", path.display()))
 }

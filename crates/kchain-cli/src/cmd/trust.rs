@@ -6,10 +6,11 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 use kchain_core::checkpoint::SignatureType;
 use kchain_core::{CheckpointTrust, NoteVerifier, Pin, PublicKey, Trust, TrustedWriter};
-use kchain_topic::{inspect, read_trust_file, verify_topic, write_trust_file, VerifyOptions};
+use kchain_topic::files::{read_trust_file, write_trust_file};
+use kchain_topic::{inspect, TopicVerifier};
 use serde_json::json;
 
-use crate::global::{load_trust, open_log, Global};
+use crate::global::{load_trust, log_identity, open_log, Global};
 use crate::outcome::Outcome;
 use crate::report::topic_text;
 
@@ -168,16 +169,15 @@ pub(crate) fn load_or_new_trust(g: &Global) -> Result<Trust> {
 /// Verifies the topic, then pins each partition's genesis and tip.
 fn pin(g: &Global, topic: &str, partition: Option<u32>, json: bool) -> Result<Outcome> {
     let log = open_log(g, false)?;
+    let log_id = log_identity(g, log.as_ref());
     let mut trust = load_trust(g)?;
-    let parts = partition.map(|p| vec![p]);
-    let report = verify_topic(
-        log.as_ref(),
-        topic,
-        parts.as_deref(),
-        &trust,
-        VerifyOptions::default(),
-        &|_| {},
-    )?;
+    // Held to the pins of this log only: a pin of the same topic on another log names
+    // another chain.
+    let mut verifier = TopicVerifier::new(&trust).log(log_id.clone());
+    if let Some(p) = partition {
+        verifier = verifier.partitions(&[p]);
+    }
+    let report = verifier.verify_chains(log.as_ref(), topic)?;
     if !report.ok() {
         print!("{}", topic_text(&report));
         eprintln!("kchain: not pinning a topic that does not verify");
@@ -200,6 +200,7 @@ fn pin(g: &Global, topic: &str, partition: Option<u32>, json: bool) -> Result<Ou
             partition: p.partition,
             genesis,
             tip: Some((tip.height, tip.hash)),
+            log: Some(log_id.clone()),
         });
         let hash = kchain_core::to_hex(&tip.hash);
         if !json {
@@ -213,15 +214,19 @@ fn pin(g: &Global, topic: &str, partition: Option<u32>, json: bool) -> Result<Ou
     // The partition count is pinned too: a log that later reports fewer partitions (a
     // metadata file edited, a topic recreated) is hiding some.
     let partitions = log.topic(topic)?.partitions;
-    trust.set_topic_pin(topic, partitions);
+    trust.set_topic_pin_on(topic, partitions, Some(&log_id));
     write_trust_file(&g.trust_path(), &trust)?;
     if json {
         println!(
             "{}",
-            json!({"topic": topic, "partition_count": partitions, "partitions": pinned})
+            json!({"topic": topic, "partition_count": partitions, "partitions": pinned,
+                   "log": log_id})
         );
     } else {
-        println!("{topic}: pinned {partitions} partition(s)");
+        println!(
+            "{topic}: pinned {partitions} partition(s) on {}",
+            kchain_topic::describe_log(&log_id)
+        );
     }
     Ok(Outcome::Clean)
 }

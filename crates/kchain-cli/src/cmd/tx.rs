@@ -10,7 +10,7 @@ use kchain_ledger::{
     next_nonce, open_chain, replay, state_dir, submit, submit_raw, Address, Genesis, Transaction,
 };
 use kchain_log::Log;
-use kchain_topic::read_key_file;
+use kchain_topic::files::read_key_file;
 use serde_json::json;
 
 use crate::cmd::ledger_args::{parse_address, LedgerOpts};

@@ -1,4 +1,10 @@
 //! `verify`: a topic's chains from genesis, then held against its checkpoints.
+//!
+//! ```text
+//!  trust file ──► pins of this log (Trust::on_log) ─┐
+//!  --state, --checkpoint, [policy] ─────────────────┼─► TopicVerifier ─► report ─► text / JSON
+//!  the log (-b or --data-dir) and its identity ─────┘                 └─► warnings on stderr
+//! ```
 
 use std::path::PathBuf;
 
@@ -6,12 +12,12 @@ use anyhow::Result;
 use clap::Args;
 use kchain_core::Trust;
 use kchain_log::Log;
-use kchain_topic::{
-    verify_topic, verify_topic_decrypting, CheckpointReport, TopicReport, VerifyOptions,
-};
+use kchain_topic::{TopicVerifier, VerifyOptions, VerifyReport};
+use serde_json::json;
 
+use crate::cmd::anchors::verify_anchors;
 use crate::cmd::topic::{check_partition, topic_partitions};
-use crate::global::{load_trust, open_log, Global};
+use crate::global::{load_trust, log_identity, open_log, Global};
 use crate::outcome::Outcome;
 use crate::progress::Progress;
 use crate::report::{checkpoint_json, topic_json, topic_text};
@@ -41,49 +47,39 @@ pub struct VerifyArgs {
 
 pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let log = open_log(g, false)?;
+    let log_id = log_identity(g, log.as_ref());
     let trust = load_trust(g)?;
-    let (partitions, parts) = selected(log.as_ref(), &trust, a)?;
+    let (partitions, parts) = selected(log.as_ref(), &trust.on_log(&log_id), a)?;
     let total = progress_total(log.as_ref(), &a.topic, partitions, parts.as_deref());
     let keyring = crate::cmd::crypt::verify_keyring(g)?;
-    // Checkpoints first: one published while the chain is read then covers no more than it.
-    let first = crate::cmd::anchors::read_first(g, log.as_ref(), &a.topic, &a.checkpoints)?;
+    let anchors = verify_anchors(g, &log_id, a.state.as_deref(), &a.checkpoints)?;
     let progress = Progress::new(format!("verifying {}", a.topic), total);
-    let options = VerifyOptions {
-        threads: a.threads.unwrap_or(0),
-        ..VerifyOptions::default()
-    };
-    let (log_ref, parts_ref, on_progress) = (log.as_ref(), parts.as_deref(), &|n| progress.add(n));
-    let mut report = match &keyring {
-        Some(k) => verify_topic_decrypting(
-            log_ref,
-            &a.topic,
-            parts_ref,
-            &trust,
-            k,
-            options,
-            on_progress,
-        )?,
-        None => verify_topic(log_ref, &a.topic, parts_ref, &trust, options, on_progress)?,
-    };
+    let on_progress = |n| progress.add(n);
+    let mut verifier = TopicVerifier::new(&trust)
+        .log(log_id.clone())
+        .keyring(keyring.as_ref())
+        .checkpoints(anchors.policy.as_ref())
+        .check_options(anchors.check)
+        .options(VerifyOptions {
+            threads: a.threads.unwrap_or(0),
+            ..VerifyOptions::default()
+        })
+        .progress(&on_progress);
+    if let Some(parts) = &parts {
+        verifier = verifier.partitions(parts);
+    }
+    let mut report = verifier.verify(log.as_ref(), &a.topic)?;
     progress.finish();
-    let checkpoints = crate::cmd::anchors::check(
-        g,
-        log.as_ref(),
-        &report,
-        &trust,
-        first,
-        a.state.as_deref(),
-        &a.checkpoints,
-    )?;
-    add_warnings(g, &mut report, &trust, checkpoints.as_ref());
-    print(a, &report, checkpoints.as_ref())?;
-    Ok(
-        if report.ok() && checkpoints.as_ref().is_none_or(|c| c.ok()) {
-            Outcome::Clean
-        } else {
-            Outcome::Findings
-        },
-    )
+    if let Some(c) = &mut report.checkpoints {
+        c.warnings.extend(anchors.warnings);
+    }
+    add_warnings(g, &mut report);
+    print(g, a, log.as_ref(), &log_id, &report)?;
+    Ok(if report.ok() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
 }
 
 /// The topic's partition count and the partitions to verify (`None`: all). A pinned topic
@@ -121,26 +117,12 @@ fn progress_total(log: &dyn Log, topic: &str, partitions: u32, parts: Option<&[u
         .sum()
 }
 
-/// The warnings about anchors: partitions nothing anchors, and a trust file inside the data
-/// directory it verifies.
-fn add_warnings(
-    g: &Global,
-    report: &mut TopicReport,
-    trust: &Trust,
-    checkpoints: Option<&CheckpointReport>,
-) {
-    let anchored = |p: u32| {
-        checkpoints.is_some_and(|c| {
-            c.partitions
-                .iter()
-                .any(|x| x.partition == p && (x.newest.is_some() || x.remembered.is_some()))
-        })
-    };
-    let warnings = kchain_topic::anchor_warnings(report, trust, &anchored);
-    report.warnings.extend(warnings);
+/// The warning about a trust file inside the data directory it verifies (the verifier
+/// itself warns about partitions nothing anchors and pins of other logs).
+fn add_warnings(g: &Global, report: &mut VerifyReport) {
     let trust_path = g.trust_path();
     if g.inside_data_dir(&trust_path) {
-        report.warnings.push(format!(
+        report.chain.warnings.push(format!(
             "the trust file {} lies inside the data directory it verifies: whoever can change \
              the log can change what this verifier trusts; keep it elsewhere (--config-dir, \
              --trust)",
@@ -149,21 +131,38 @@ fn add_warnings(
     }
 }
 
-/// The report, as text or one JSON line.
+/// The report, as text or one JSON line with the backend it was read from. The warnings
+/// about the chains go to standard error in both forms (and into the JSON), where a user
+/// reading only a summary line, or a script reading JSON, still sees them.
 fn print(
+    g: &Global,
     a: &VerifyArgs,
-    report: &TopicReport,
-    checkpoints: Option<&CheckpointReport>,
+    log: &dyn Log,
+    log_id: &str,
+    report: &VerifyReport,
 ) -> Result<()> {
+    for w in &report.chain.warnings {
+        eprintln!("kchain: warning: {w}");
+    }
     if a.json {
-        let mut v = topic_json(report);
-        if let Some(c) = checkpoints {
+        let mut v = topic_json(&report.chain);
+        v["backend"] = json!({
+            "kind": log.backend(),
+            "log": log_id,
+            "location": match &g.brokers {
+                Some(b) => b.clone(),
+                None => g.data_dir.display().to_string(),
+            },
+        });
+        if let Some(c) = &report.checkpoints {
             v["checkpoints"] = checkpoint_json(c);
         }
         println!("{}", serde_json::to_string(&v)?);
     } else {
-        print!("{}", topic_text(report));
-        if let Some(c) = checkpoints {
+        let mut chain = report.chain.clone();
+        chain.warnings.clear();
+        print!("{}", topic_text(&chain));
+        if let Some(c) = &report.checkpoints {
             print!("{}", c.to_text());
         }
     }

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::Subcommand;
 use kchain_core::WriterKey;
 use kchain_ledger::Address;
-use kchain_topic::{read_key_file, write_key_file};
+use kchain_topic::files::{read_key_file, write_key_file};
 use serde_json::json;
 
 use crate::global::Global;
@@ -44,7 +44,7 @@ pub fn wallet(g: &Global, cmd: WalletCmd) -> Result<Outcome> {
         WalletCmd::New { out, name, json } => {
             let path = out
                 .or_else(|| g.key_file.clone())
-                .unwrap_or_else(|| g.data_dir.join("wallets").join(format!("{name}.key")));
+                .unwrap_or_else(|| g.dirs().wallet_key(&name));
             if path.exists() {
                 bail!(
                     "{} already exists; pass --key-file FILE for a new file",

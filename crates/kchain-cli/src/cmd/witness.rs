@@ -9,8 +9,9 @@ use kchain_core::{
     ConsistencyProofFile, Cosigner, Witness, WitnessRefusal, DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_topic::{
-    read_secret_file, witness_export, witness_pass, write_secret_file, writer_verifiers,
-    TopicError, WitnessEvent,
+    checkpoints::{witness_export, witness_pass, writer_verifiers, WitnessEvent},
+    files::{read_secret_file, write_secret_file},
+    TopicError,
 };
 
 use crate::global::{load_trust, open_log, Global};

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use kchain_core::{FindingKind, Item, Trust};
 use kchain_log::{Log, Record};
 use kchain_topic::tamper::{copy_topic_with, forge_after};
-use kchain_topic::{verify_topic, TopicReport, VerifyOptions};
+use kchain_topic::{TopicReport, TopicVerifier};
 
 use super::events::{edit_temperature, open_scratch, temp_of};
 
@@ -104,7 +104,7 @@ fn on_copy(
             what = mutate(topic, part, recs, off, attack.expect);
         }
     })?;
-    let r = verify_topic(&copy, topic, None, trust, VerifyOptions::default(), &|_| {})?;
+    let r = TopicVerifier::new(trust).verify_chains(&copy, topic)?;
     let found = r
         .partitions
         .iter()
@@ -185,14 +185,9 @@ fn append_forgery(log: &dyn Log, topic: &str, trust: &Trust) -> Result<Attack> {
         "   d. append a forged record at {topic}/0 offset {offset} (correct hash and link, no \
          signature)"
     );
-    let r = verify_topic(
-        log,
-        topic,
-        Some(&[0]),
-        trust,
-        VerifyOptions::default(),
-        &|_| {},
-    )?;
+    let r = TopicVerifier::new(trust)
+        .partitions(&[0])
+        .verify_chains(log, topic)?;
     let caught = r.partitions[0].summary.finding.clone().map(|f| {
         println!("      caught: {topic}/0 {f}");
         (f.kind, f.offset, format!("{topic}/0"))

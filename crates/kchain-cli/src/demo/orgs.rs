@@ -26,11 +26,14 @@ use kchain_core::{
     SignedNote, Trust, TrustedWriter, Witness, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
 };
 use kchain_log::{EmbeddedLog, EmbeddedOptions, Log, TopicConfig};
+use kchain_topic::checkpoints::{
+    check_checkpoints_with, checkpoints_topic, prove_inclusion, read_checkpoints, witness_pass,
+    WitnessEvent,
+};
+use kchain_topic::files::{write_trust_file, CheckpointStore};
 use kchain_topic::tamper::{copy_topic_with, forge_after};
 use kchain_topic::{
-    check_checkpoints_with, checkpoints_topic, prove_inclusion, read_checkpoints, verify_topic,
-    witness_pass, write_trust_file, ChainWriter, CheckOptions, CheckpointOptions, CheckpointReport,
-    CheckpointStore, VerifyOptions, WitnessEvent, WriterOptions,
+    ChainWriter, CheckOptions, CheckpointOptions, CheckpointReport, TopicVerifier, WriterOptions,
 };
 
 /// Events acme writes; a checkpoint every `EVERY` of them.
@@ -68,7 +71,7 @@ fn judge(
     memory: &CheckOptions,
 ) -> Result<(bool, CheckpointReport)> {
     let notes = read_checkpoints(log, topic)?;
-    let chain = verify_topic(log, topic, None, trust, VerifyOptions::default(), &|_| {})?;
+    let chain = TopicVerifier::new(trust).verify_chains(log, topic)?;
     let checkpoints = check_checkpoints_with(log, &chain, trust, ct, &notes, memory)?;
     Ok((chain.ok(), checkpoints))
 }

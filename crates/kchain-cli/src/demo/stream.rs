@@ -15,9 +15,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use kchain_core::{Item, Trust, TrustedWriter, WriterKey};
 use kchain_log::{Log, TopicConfig};
-use kchain_topic::{
-    partition_for_key, verify_topic, ChainWriter, TopicReport, VerifyOptions, WriterOptions,
-};
+use kchain_topic::{partition_for_key, ChainWriter, TopicReport, TopicVerifier, WriterOptions};
 
 use super::events::{event, Rng, PARTITIONS};
 use super::{attacks, ledger, orgs};
@@ -113,9 +111,9 @@ fn write(log: &dyn Log, topic: &str, key: &WriterKey, n: u64) -> Result<()> {
 fn verify_fresh(log: &dyn Log, topic: &str, trust: &Trust, n: u64) -> Result<TopicReport> {
     let started = Instant::now();
     let progress = Progress::new("verifying", n);
-    let report = verify_topic(log, topic, None, trust, VerifyOptions::default(), &|k| {
-        progress.add(k)
-    })?;
+    let report = TopicVerifier::new(trust)
+        .progress(&|k| progress.add(k))
+        .verify_chains(log, topic)?;
     progress.finish();
     let secs = started.elapsed().as_secs_f64();
     if !report.ok() {

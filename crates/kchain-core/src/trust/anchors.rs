@@ -21,6 +21,9 @@ pub struct Pin {
     pub partition: u32,
     pub genesis: Option<Hash>,
     pub tip: Option<(u64, Hash)>,
+    /// The log the pin was taken on (`embedded:<dir>`, `kafka:<cluster id>`): a pin applies
+    /// only there. `None` in a pin written before pins named their log: it applies to any.
+    pub log: Option<String>,
 }
 
 /// The pinned shape of a topic: how many partitions it had when it was pinned. Partitions
@@ -29,6 +32,8 @@ pub struct Pin {
 pub struct TopicPin {
     pub name: String,
     pub partitions: u32,
+    /// The log the count was taken on, as in [`Pin::log`].
+    pub log: Option<String>,
 }
 
 /// How a trust file judges the key that signed a record.
@@ -114,22 +119,97 @@ impl Trust {
         shape.chain(pinned).max()
     }
 
-    /// Records that `topic` has `partitions` partitions, replacing any earlier count. A count
-    /// never shrinks here: a caller that pins fewer partitions than were pinned before is
-    /// told by [`Trust::pinned_partitions`] staying at the larger count.
+    /// Records that `topic` has `partitions` partitions on any log (see
+    /// [`Trust::set_topic_pin_on`]).
     pub fn set_topic_pin(&mut self, topic: &str, partitions: u32) {
-        let keep = self.pinned_partitions(topic).unwrap_or(0).max(partitions);
-        self.topics.retain(|t| t.name != topic);
+        self.set_topic_pin_on(topic, partitions, None);
+    }
+
+    /// Records that `topic` has `partitions` partitions on `log`, replacing any earlier count
+    /// for that log (and one that names no log). A count never shrinks here: a caller that
+    /// pins fewer partitions than were pinned before is told by [`Trust::pinned_partitions`]
+    /// staying at the larger count.
+    pub fn set_topic_pin_on(&mut self, topic: &str, partitions: u32, log: Option<&str>) {
+        let mine = |t: &TopicPin| t.name == topic && (t.log.is_none() || t.log.as_deref() == log);
+        let before = self.topics.iter().filter(|t| mine(t)).map(|t| t.partitions);
+        let keep = before.max().unwrap_or(0).max(partitions);
+        self.topics.retain(|t| !mine(t));
         self.topics.push(TopicPin {
             name: topic.to_owned(),
             partitions: keep,
+            log: log.map(str::to_owned),
         });
     }
 
-    /// Sets the pin for a partition, replacing any earlier one.
+    /// Sets the pin for a partition, replacing any earlier one of the same log (and one that
+    /// names no log, which the new pin supersedes). Pins of other logs stay.
     pub fn set_pin(&mut self, pin: Pin) {
-        self.pins
-            .retain(|p| !(p.topic == pin.topic && p.partition == pin.partition));
+        self.pins.retain(|p| {
+            !(p.topic == pin.topic
+                && p.partition == pin.partition
+                && (p.log.is_none() || p.log == pin.log))
+        });
         self.pins.push(pin);
+    }
+
+    /// The trust that applies on the log whose identity is `log`: the pins and partition
+    /// counts taken there, and those that name no log (written before pins named one) where
+    /// the log has none of its own. Pins of other logs are left out.
+    pub fn on_log(&self, log: &str) -> Trust {
+        let here = |l: &Option<String>| l.as_deref() == Some(log);
+        let pins = self.pins.iter().filter(|p| {
+            here(&p.log)
+                || (p.log.is_none()
+                    && !self
+                        .pins
+                        .iter()
+                        .any(|q| q.topic == p.topic && q.partition == p.partition && here(&q.log)))
+        });
+        let topics = self.topics.iter().filter(|t| {
+            here(&t.log)
+                || (t.log.is_none()
+                    && !self.topics.iter().any(|u| u.name == t.name && here(&u.log)))
+        });
+        Trust {
+            writers: self.writers.clone(),
+            pins: pins.cloned().collect(),
+            topics: topics.cloned().collect(),
+        }
+    }
+
+    /// The logs other than `log` on which `topic` is pinned (sorted, each once): the pins
+    /// [`Trust::on_log`] leaves out.
+    pub fn pinned_elsewhere(&self, topic: &str, log: &str) -> Vec<String> {
+        let pins = self
+            .pins
+            .iter()
+            .filter(|p| p.topic == topic)
+            .map(|p| &p.log);
+        let counts = self
+            .topics
+            .iter()
+            .filter(|t| t.name == topic)
+            .map(|t| &t.log);
+        let mut logs: Vec<String> = pins
+            .chain(counts)
+            .flatten()
+            .filter(|l| l.as_str() != log)
+            .cloned()
+            .collect();
+        logs.sort();
+        logs.dedup();
+        logs
+    }
+
+    /// Whether `topic` has a pin or partition count that names no log (written before pins
+    /// named their log): it applies on every log.
+    pub fn pinned_on_any_log(&self, topic: &str) -> bool {
+        self.pins
+            .iter()
+            .any(|p| p.topic == topic && p.log.is_none())
+            || self
+                .topics
+                .iter()
+                .any(|t| t.name == topic && t.log.is_none())
     }
 }

@@ -152,6 +152,7 @@ fn pin(p: PinToml) -> Result<Pin, TrustError> {
         partition: p.partition,
         genesis,
         tip,
+        log: p.log,
     })
 }
 
@@ -159,6 +160,7 @@ fn topic(t: TopicToml) -> TopicPin {
     TopicPin {
         name: t.name,
         partitions: t.partitions,
+        log: t.log,
     }
 }
 
@@ -207,6 +209,7 @@ fn pin_toml(p: &Pin) -> PinToml {
         genesis: p.genesis.as_ref().map(to_hex),
         height: p.tip.map(|t| t.0),
         hash: p.tip.as_ref().map(|t| to_hex(&t.1)),
+        log: p.log.clone(),
     }
 }
 
@@ -214,6 +217,7 @@ fn topic_toml(t: &TopicPin) -> TopicToml {
     TopicToml {
         name: t.name.clone(),
         partitions: t.partitions,
+        log: t.log.clone(),
     }
 }
 
@@ -276,6 +280,8 @@ struct WriterToml {
 struct TopicToml {
     name: String,
     partitions: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -289,4 +295,6 @@ struct PinToml {
     height: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log: Option<String>,
 }

@@ -12,10 +12,13 @@
 //! genesis = "<64 hex digits>"      # optional: the entry hash at height 0
 //! height = 99999                   # optional, with `hash`: a trusted tip
 //! hash = "<64 hex digits>"
+//! log = "kafka:<cluster id>"       # the log it was taken on (`embedded:<dir>`); absent:
+//!                                  # any log (pins written before pins named their log)
 //!
 //! [[topic]]                        # optional: the pinned shape of a topic
 //! name = "orders"
 //! partitions = 3                   # a partition below this that the log lacks is a finding
+//! log = "kafka:<cluster id>"       # as in [[pin]]
 //!
 //! [[witness]]                      # optional: a witness's C2SP verifier key (type 0x04)
 //! key = "witness.example/w1+0df7cdec+BIE5dw6o..."
@@ -40,6 +43,10 @@
 //! entry at that height differs), which links and signatures alone cannot. A pinned partition
 //! count catches a partition hidden by the log's metadata (a `topic.json` edited on disk, a
 //! topic deleted and recreated with fewer partitions), which no record can show.
+//!
+//! Pins name the log they were taken on: a topic `orders` on the embedded log and one on a
+//! Kafka cluster are different chains, and [`Trust::on_log`] keeps only the pins of the log
+//! being verified.
 
 mod anchors;
 mod checkpoints;

@@ -91,6 +91,7 @@ fn rewriting_a_trust_file_keeps_its_witnesses_and_policy() {
         partition: 0,
         genesis: Some([1; 32]),
         tip: None,
+        log: None,
     });
     trust.set_topic_pin("orders", 3);
     let rewritten = trust.to_toml_keeping(&text).unwrap();
@@ -109,6 +110,7 @@ fn pinned_partitions_count_the_shape_and_every_pinned_partition() {
         partition: 4,
         genesis: None,
         tip: None,
+        log: None,
     });
     assert_eq!(trust.pinned_partitions("orders"), Some(5));
     trust.set_topic_pin("orders", 8);
@@ -150,4 +152,44 @@ fn a_trust_file_round_trips_whole() {
             .threshold(),
         0
     );
+}
+
+#[test]
+fn pins_apply_only_on_the_log_they_were_taken_on() {
+    let pin = |partition, log: Option<&str>| Pin {
+        topic: "orders".into(),
+        partition,
+        genesis: Some([partition as u8; 32]),
+        tip: None,
+        log: log.map(str::to_owned),
+    };
+    let mut trust = Trust::default();
+    trust.set_pin(pin(0, None));
+    trust.set_pin(pin(1, None));
+    trust.set_topic_pin("orders", 2);
+    trust.set_pin(pin(0, Some("embedded:/x")));
+    trust.set_topic_pin_on("orders", 3, Some("embedded:/x"));
+    // The pin of the embedded log supersedes the old one of partition 0; partition 1 keeps
+    // its old pin, which applies everywhere.
+    assert_eq!(trust.pins.len(), 2);
+    let embedded = trust.on_log("embedded:/x");
+    assert_eq!(embedded.pins.len(), 2);
+    assert_eq!(embedded.pinned_partitions("orders"), Some(3));
+    let kafka = trust.on_log("kafka:c1");
+    assert_eq!(kafka.pins, vec![pin(1, None)]);
+    assert_eq!(kafka.pinned_partitions("orders"), Some(2));
+    assert_eq!(
+        trust.pinned_elsewhere("orders", "kafka:c1"),
+        ["embedded:/x"]
+    );
+    assert!(trust.pinned_elsewhere("orders", "embedded:/x").is_empty());
+    assert!(trust.pinned_on_any_log("orders"));
+    trust.set_pin(pin(0, Some("kafka:c1")));
+    assert_eq!(
+        trust.on_log("kafka:c1").pin("orders", 0),
+        Some(&pin(0, Some("kafka:c1")))
+    );
+    let text = trust.to_toml();
+    assert!(text.contains("log = \"kafka:c1\""));
+    assert_eq!(Trust::from_toml(&text).unwrap(), trust);
 }

@@ -7,7 +7,10 @@ use kchain_core::{
     ChainCheckpoints, Checkpoint, CheckpointTrust, NoteVerifier, Policy, SignedNote,
     TrustedCheckpoint,
 };
-use kchain_topic::{CheckpointFindingKind, CheckpointRecord, CheckpointStore};
+use kchain_topic::{
+    checkpoints::{CheckpointFindingKind, CheckpointRecord},
+    files::CheckpointStore,
+};
 
 use super::leaves::{chain_leaves, chain_len, BLOCKS_PARTITION};
 use crate::consensus::chain::Chain;

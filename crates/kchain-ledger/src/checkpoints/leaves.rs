@@ -3,7 +3,7 @@
 //! checkpoints topic.
 
 use kchain_core::{chain_leaf, Checkpoint, Hash, NoteVerifier, SignedNote};
-use kchain_topic::CheckpointRecord;
+use kchain_topic::checkpoints::CheckpointRecord;
 
 use crate::consensus::chain::Chain;
 

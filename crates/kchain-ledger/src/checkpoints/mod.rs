@@ -21,7 +21,7 @@
 //! ```
 //!
 //! The records use the companion-topic layout of chained topics
-//! (`kchain_topic::publish_note`, partition 0), so the same readers and witnesses' append
+//! (`kchain_topic::checkpoints::publish_note`, partition 0), so the same readers and witnesses' append
 //! path work; only the origin differs (no `/<partition>` suffix: a blocks topic has one).
 
 mod check;

@@ -4,7 +4,7 @@
 use kchain_core::merkle;
 use kchain_core::{Checkpoint, Hash, Policy, SignedNote};
 use kchain_log::Log;
-use kchain_topic::read_checkpoints;
+use kchain_topic::checkpoints::read_checkpoints;
 
 use super::leaves::{chain_leaves, chain_len, origin_checkpoints};
 use crate::client::{read_block, tx_status, TxStatus};

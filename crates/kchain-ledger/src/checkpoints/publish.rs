@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use kchain_core::merkle::TreeBuilder;
 use kchain_core::{Checkpoint, Hash, NoteSigner, SignedNote, WriterKey, DEFAULT_ORIGIN_NAMESPACE};
 use kchain_log::Log;
-use kchain_topic::{publish_note, read_checkpoints, CheckpointStore};
+use kchain_topic::{
+    checkpoints::{publish_note, read_checkpoints},
+    files::CheckpointStore,
+};
 
 use super::leaves::{
     chain_leaves, chain_leaves_between, chain_len, origin_checkpoints, BLOCKS_PARTITION,

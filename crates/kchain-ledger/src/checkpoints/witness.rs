@@ -3,7 +3,7 @@
 
 use kchain_core::SignedNote;
 use kchain_log::Log;
-use kchain_topic::{publish_note, read_checkpoints};
+use kchain_topic::checkpoints::{publish_note, read_checkpoints};
 
 use super::leaves::{chain_leaves_between, chain_len, BLOCKS_PARTITION};
 use crate::client::replay;
@@ -13,7 +13,7 @@ use crate::error::LedgerError;
 
 /// One pass of a witness over a ledger's checkpoints (`<blocks>.checkpoints`): replays the
 /// blocks topic into the canonical chain and, exactly as for a chained topic
-/// ([`kchain_topic::witness_origin`]), cosigns every checkpoint signed by a genesis sealer
+/// ([`kchain_topic::checkpoints::witness_origin`]), cosigns every checkpoint signed by a genesis sealer
 /// that extends the last one it cosigned (its leaves: the canonical block hashes), refuses
 /// and marks a fork, and publishes its cosignatures to the checkpoints topic. `state_dir`
 /// keeps its state per origin. A blocks topic with a finding is an error: a witness does not
@@ -25,7 +25,7 @@ pub fn witness_ledger_pass(
     state_dir: &std::path::Path,
     namespace: &str,
     now: u64,
-) -> Result<Vec<kchain_topic::WitnessEvent>, LedgerError> {
+) -> Result<Vec<kchain_topic::checkpoints::WitnessEvent>, LedgerError> {
     let replayed = replay(log, blocks_topic, None)?;
     if let Some(f) = replayed.finding {
         return Err(LedgerError::Tampered(Box::new(f)));
@@ -42,8 +42,8 @@ pub fn witness_ledger_pass(
     let origin = ledger_origin(namespace, blocks_topic);
     let entries = chain_len(chain);
     let mut leaves = |from: u64, to: u64| Ok(chain_leaves_between(chain, from, to.min(entries)));
-    let events = kchain_topic::witness_origin(
-        kchain_topic::OriginLog {
+    let events = kchain_topic::checkpoints::witness_origin(
+        kchain_topic::checkpoints::OriginLog {
             origin: &origin,
             notes: &notes,
             writers: &writers,

@@ -143,7 +143,8 @@ pub fn open_chain(
     Ok(chain)
 }
 
-/// The state directory of a ledger under a data directory: `<data-dir>/ledger/<blocks topic>`.
+/// The state directory of a ledger under a data directory (see
+/// [`kchain_topic::DataDir::ledger_state`], which alone knows the layout).
 pub fn state_dir(data_dir: &Path, blocks_topic: &str) -> PathBuf {
-    data_dir.join("ledger").join(blocks_topic)
+    kchain_topic::DataDir::new(data_dir, PathBuf::new()).ledger_state(blocks_topic)
 }

@@ -78,6 +78,14 @@ impl Admin {
             .operation_timeout(Some(self.opts.request_timeout))
     }
 
+    /// The cluster id the brokers report (Kafka 0.10.1 and later), if any.
+    pub fn cluster_id(&self) -> Option<String> {
+        self.meta
+            .client()
+            .fetch_cluster_id(self.opts.request_timeout)
+            .filter(|id| !id.is_empty())
+    }
+
     fn metadata(&self, topic: Option<&str>) -> Result<Metadata, KafkaError> {
         self.meta.fetch_metadata(topic, self.opts.request_timeout)
     }

@@ -104,6 +104,10 @@ impl Log for KafkaLog {
         "kafka"
     }
 
+    fn identity(&self) -> Option<String> {
+        self.admin.cluster_id().map(|id| format!("kafka:{id}"))
+    }
+
     fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError> {
         self.admin.create_topic(name, config)
     }

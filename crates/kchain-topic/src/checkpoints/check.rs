@@ -130,8 +130,8 @@ pub struct CheckOptions {
     /// (`None`: no memory, as before). Every run must find the chain consistent with it; a
     /// run with no finding remembers the newest trusted checkpoint it saw.
     pub store: Option<CheckpointStore>,
-    /// The identity of the log (see [`CheckpointStore`]): `embedded:<abs path>` or
-    /// `kafka:<bootstrap list>`.
+    /// The identity of the log (see [`CheckpointStore`]): `embedded:<canonical path>`, or
+    /// `kafka:<cluster id>` ([`kchain_log::Log::identity`]), else `kafka:<bootstrap list>`.
     pub backend: String,
     /// Checkpoints handed over outside the log (`--checkpoint FILE`, from a witness): they
     /// count as if read from the checkpoints topic, and must meet the policy like those.

@@ -148,8 +148,9 @@ impl DataDir {
         CheckpointStore::new(dir.unwrap_or(Path::new(".")).join("kchain-state"))
     }
 
-    /// The identity of the embedded log in this data directory, for [`CheckpointStore`]:
-    /// `embedded:<absolute path>`.
+    /// The identity of the embedded log in this data directory, which pins and remembered
+    /// checkpoints name: `embedded:<canonical path>` (where the directory really is, however
+    /// it was named on the command line).
     pub fn log_identity(&self) -> String {
         let dir = std::fs::canonicalize(&self.data)
             .or_else(|_| std::path::absolute(&self.data))
@@ -157,8 +158,9 @@ impl DataDir {
         format!("embedded:{}", dir.display())
     }
 
-    /// The identity of a Kafka cluster for [`CheckpointStore`]: `kafka:<hosts, sorted>`, so
-    /// that the order of a bootstrap list does not change it.
+    /// The identity of a Kafka cluster by its bootstrap list: `kafka:<hosts, sorted>`, so
+    /// that the order of the list does not change it. The fallback for a cluster that does
+    /// not report its id ([`kchain_log::Log::identity`] is `None`).
     pub fn kafka_identity(brokers: &str) -> String {
         let mut hosts: Vec<&str> = brokers
             .split(',')
