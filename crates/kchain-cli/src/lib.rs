@@ -12,6 +12,7 @@
 //! global.rs  options every command shares; opening the log and the trust file
 //! cmd/       one file per command group, each owning its clap arguments
 //! report/    presentation: text and JSON
+//! stop.rs    SIGINT/SIGTERM as a request to stop cleanly (streaming commands)
 //! demo/      the guided tour, step by step (also run by tests)
 //! bench/     the throughput measurements
 //! ```
@@ -24,6 +25,7 @@ mod global;
 mod outcome;
 mod progress;
 mod report;
+mod stop;
 
 pub use cli::{error_line, run, Cli};
 pub use outcome::Outcome;

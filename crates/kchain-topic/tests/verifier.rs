@@ -15,7 +15,10 @@ use kchain_topic::{
 };
 
 fn policy() -> CheckpointTrust {
-    TrustFile::from_toml("[policy]\n").unwrap().checkpoints.unwrap()
+    TrustFile::from_toml("[policy]\n")
+        .unwrap()
+        .checkpoints
+        .unwrap()
 }
 
 fn write_with_checkpoints(log: &dyn Log, topic: &str, k: &kchain_core::WriterKey, n: u64) {
