@@ -101,3 +101,144 @@ fn produce_streams_a_slow_source_and_stops_cleanly_on_signals() {
         drop(stdin);
     }
 }
+
+/// A topic `t` of two partitions with `n` records in each (keys `a`/`b`, as the partitioner
+/// places them), written by writer `w`.
+fn two_partitions(env: &Env, n: usize) {
+    env.ok(&["keygen", "--name", "w"], "");
+    env.ok(&["topic", "create", "t", "--partitions", "2"], "");
+    for p in ["0", "1"] {
+        let input: String = (0..n).map(|i| format!("p{p}-{i}\n")).collect();
+        env.ok(&["produce", "t", "-p", p, "--no-checkpoints"], &input);
+    }
+}
+
+/// Appends one plain record (no chain headers) to partition `p` of `t`, as any Kafka
+/// producer could.
+fn stray_record(env: &Env, p: u32, value: &str) {
+    let log = kchain_log::EmbeddedLog::open(env.data(), Default::default()).unwrap();
+    let mut app = kchain_log::Log::appender(&log, "t", p).unwrap();
+    let rec = kchain_log::Record {
+        key: Some(b"stray".to_vec()),
+        value: Some(value.as_bytes().to_vec()),
+        headers: vec![],
+        timestamp_ms: 1,
+    };
+    app.append(std::slice::from_ref(&rec)).unwrap();
+    app.flush().unwrap();
+}
+
+// Point 5: a stray record in partition 0 is a finding of partition 0; partition 1 is still
+// shown; --allow-unverified shows the stray record marked; exit 3 either way.
+#[test]
+fn consume_reports_findings_per_partition_and_shows_unverified_when_asked() {
+    let env = Env::new();
+    two_partitions(&env, 3);
+    stray_record(&env, 0, "forged");
+    let out = env.run(&["consume", "t", "-e"], "");
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(text, "p0-0\np0-1\np0-2\np1-0\np1-1\np1-2\n", "{err}");
+    assert!(err.contains("t/0: finding"), "{err}");
+    assert!(!text.contains("forged"));
+
+    let out = env.run(&["consume", "t", "-e", "--allow-unverified"], "");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        text,
+        "p0-0\np0-1\np0-2\n[UNVERIFIED] forged\np1-0\np1-1\np1-2\n"
+    );
+
+    let out = env.run(&["consume", "t", "-e", "--allow-unverified", "--json"], "");
+    assert_eq!(out.status.code(), Some(3));
+    let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 7);
+    let stray = &recs[3];
+    assert_eq!(stray["verified"], false, "{stray}");
+    assert_eq!(stray["value"], "forged");
+    assert!(stray["finding"].is_string(), "{stray}");
+    assert!(recs.iter().filter(|r| r["verified"] == true).count() == 6);
+}
+
+// Point 10: kcat's -o forms, -K, -f, and -c.
+#[test]
+fn consume_speaks_kcat() {
+    let env = Env::new();
+    env.ok(&["keygen", "--name", "w"], "");
+    env.ok(&["topic", "create", "t", "--partitions", "1"], "");
+    env.ok(
+        &[
+            "produce",
+            "t",
+            "-K",
+            ":",
+            "-H",
+            "src=test",
+            "--no-checkpoints",
+        ],
+        "k0:v0\nk1:v1\nk2:v2\nk3:v3\n",
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["consume", "t", "-e"];
+        all.extend_from_slice(args);
+        env.ok(&all, "")
+    };
+    assert_eq!(run(&[]), "v0\nv1\nv2\nv3\n");
+    assert_eq!(run(&["-o", "beginning", "-c", "1"]), "v0\n");
+    assert_eq!(run(&["-o", "end"]), "");
+    assert_eq!(run(&["-o", "-2"]), "v2\nv3\n");
+    assert_eq!(run(&["-o", "1", "-c", "2"]), "v1\nv2\n");
+    assert_eq!(run(&["--from", "3"]), "v3\n");
+    assert_eq!(run(&["-o", "@0"]), "v0\nv1\nv2\nv3\n");
+    assert_eq!(run(&["-o", "@99999999999999"]), "");
+    assert_eq!(run(&["-K", "=", "-c", "2"]), "k0=v0\nk1=v1\n");
+    assert_eq!(
+        run(&["-f", r"%p/%o %k=%s (%K,%S) [%h]\n", "-o", "-1"]),
+        "0/3 k3=v3 (2,2) [src=test]\n"
+    );
+    let ts: i64 = run(&["-f", "%T", "-o", "-1"]).parse().unwrap();
+    assert!(ts > 1_600_000_000_000);
+    let out = env.run(&["consume", "t", "-e", "-o", "bogus"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("beginning, end, -N"));
+}
+
+// Point 10: without -e, consume follows as kcat -C does: records produced later are shown,
+// and SIGINT ends it cleanly (exit 0).
+#[test]
+fn consume_follows_until_sigint() {
+    let env = Env::new();
+    env.ok(&["keygen", "--name", "w"], "");
+    env.ok(&["topic", "create", "t", "--partitions", "2"], "");
+    env.ok(&["produce", "t", "-p", "0"], "first\n");
+    let mut consumer = spawn(&env, &["consume", "t"]);
+    std::thread::sleep(Duration::from_millis(800));
+    env.ok(&["produce", "t", "-p", "1"], "second\n");
+    env.ok(&["produce", "t", "-p", "0"], "third\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(consumer.try_wait().unwrap().is_none(), "consume exited");
+    kill(&consumer, "INT");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while consumer.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "consume did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = consumer.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let mut lines: Vec<_> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines[0], "first");
+    lines.sort();
+    assert_eq!(lines, ["first", "second", "third"]);
+    assert!(err.contains("SIGINT"), "{err}");
+}
