@@ -242,3 +242,137 @@ fn consume_follows_until_sigint() {
     assert_eq!(lines, ["first", "second", "third"]);
     assert!(err.contains("SIGINT"), "{err}");
 }
+
+// Point 5 and 10 for the ledger: `ledger rejected` lists the rejected topic (reason, tx id,
+// offset; text with a header and --json), and `ledger blocks` has column headers and the
+// sealer's name from the genesis.
+#[test]
+fn ledger_lists_rejections_and_blocks_with_sealer_names() {
+    let k = Env::new();
+    let keys = tempfile::tempdir().unwrap();
+    let key = |name: &str| {
+        let path = keys.path().join(format!("{name}.key"));
+        let path = path.to_str().unwrap().to_owned();
+        k.ok(&["wallet", "new", "--out", &path, "--name", name], "");
+        path
+    };
+    let (alice, bob, sealer) = (key("alice"), key("bob"), key("dock-sealer"));
+    let genesis = keys.path().join("genesis.toml");
+    let genesis = genesis.to_str().unwrap();
+    let fund = format!("{alice}=1000");
+    k.ok(
+        &[
+            "ledger",
+            "genesis",
+            "--chain",
+            "demo",
+            "--sealer",
+            &sealer,
+            "--fund",
+            &fund,
+            "--partitions",
+            "1",
+            "--out",
+            genesis,
+        ],
+        "",
+    );
+    k.ok(&["ledger", "init", "--genesis", genesis], "");
+    let tx = |args: &[&str]| {
+        let mut all = vec!["tx"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--chain", "demo", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&k.ok(&all, "")).unwrap();
+        v["id"].as_str().unwrap().to_owned()
+    };
+    tx(&[
+        "transfer",
+        "--from-key",
+        &alice,
+        "--to",
+        &bob,
+        "--amount",
+        "10",
+    ]);
+    let overdraft = tx(&[
+        "transfer",
+        "--from-key",
+        &bob,
+        "--to",
+        &alice,
+        "--amount",
+        "5000",
+    ]);
+    k.ok(
+        &["tx", "raw", "--chain", "demo", "--partition", "0"],
+        "not json\n",
+    );
+    k.ok(
+        &[
+            "node",
+            "run",
+            "--chain",
+            "demo",
+            "--seal",
+            "--key",
+            &sealer,
+            "--until-idle",
+            "-q",
+        ],
+        "",
+    );
+
+    let lines: Vec<serde_json::Value> = k
+        .ok(&["ledger", "rejected", "--chain", "demo", "--json"], "")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let od = lines
+        .iter()
+        .find(|l| l["tx_id"] == overdraft.as_str())
+        .unwrap();
+    assert_eq!(od["reason"], "overdraft", "{od}");
+    assert_eq!(od["status"], "rejected");
+    assert_eq!(od["partition"], 0);
+    assert!(
+        od["offset"].is_u64() && od["rejected_offset"].is_u64(),
+        "{od}"
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l["tx_id"].is_null() && l["status"] == "rejected"));
+
+    let text = k.ok(&["ledger", "rejected", "--chain", "demo"], "");
+    let mut rows = text.lines();
+    let header = rows.next().unwrap();
+    for column in ["OFFSET", "STATUS", "REASON", "TX", "FROM", "DETAIL"] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert!(
+        text.contains("overdraft") && text.contains(&overdraft[..16]),
+        "{text}"
+    );
+
+    let blocks = k.ok(&["ledger", "blocks", "--chain", "demo"], "");
+    let header = blocks.lines().next().unwrap();
+    for column in ["HEIGHT", "OFFSET", "HASH", "TXS", "SEALER", "TIME"] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert!(
+        blocks.lines().nth(1).unwrap().contains("genesis"),
+        "{blocks}"
+    );
+    assert!(
+        blocks.lines().nth(2).unwrap().contains("dock-sealer"),
+        "{blocks}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        k.ok(&["ledger", "blocks", "--chain", "demo", "--json"], "")
+            .lines()
+            .nth(1)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["sealer_name"], "dock-sealer");
+}
