@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TrySendError};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -76,8 +76,8 @@ type Appended = BTreeMap<u32, u64>;
 
 /// One event of the input thread.
 enum Input {
-    /// A line (without its end of line) and when it was read.
-    Line(Vec<u8>, i64),
+    /// Lines (without their ends of line) read together, and when they were read.
+    Lines(Vec<Vec<u8>>, i64),
     /// The end of the input.
     End,
     Failed(io::Error),
@@ -136,17 +136,21 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
     let stopped = loop {
         if let Some(signal) = crate::stop::requested() {
             // Lines the input thread has already read are appended too.
-            while let Ok(Input::Line(line, at)) = lines.recv_timeout(Duration::from_millis(20)) {
-                send_line(&mut producer, a, &headers, line, at)?;
+            while let Ok(Input::Lines(lines, at)) = lines.recv_timeout(Duration::from_millis(20)) {
+                for line in lines {
+                    send_line(&mut producer, a, &headers, line, at)?;
+                }
             }
             break Some(signal);
         }
         match lines.recv_timeout(tick) {
-            Ok(Input::Line(line, at)) => {
+            Ok(Input::Lines(lines, at)) => {
                 if let Some(p) = &progress {
-                    p.add(line.len() as u64 + 1);
+                    p.add(lines.iter().map(|l| l.len() as u64 + 1).sum());
                 }
-                send_line(&mut producer, a, &headers, line, at)?;
+                for line in lines {
+                    send_line(&mut producer, a, &headers, line, at)?;
+                }
             }
             Ok(Input::End) | Err(RecvTimeoutError::Disconnected) => break None,
             Ok(Input::Failed(e)) => return Err(anyhow::Error::from(e).context("reading input")),
@@ -217,15 +221,22 @@ fn count(appended: &mut Appended, receipts: Vec<PartitionReceipt>) {
 }
 
 /// Reads `input` line by line on a thread of its own, so that a silent source never keeps
-/// the lines already read from being signed (the linger needs a clock, not a read).
+/// the lines already read from being signed (the linger needs a clock, not a read). Lines
+/// go over the channel in chunks: all those the buffer holds, so that a fast source costs one
+/// channel message per chunk and a slow one is sent line by line. While an append is in
+/// progress and [`CHUNKS`] chunks wait, the thread reads on into its chunk (up to [`CHUNK`]
+/// lines or [`CHUNK_BYTES`]): a source faster than the linger then still fills whole
+/// batches (one signature and one round trip each), and memory stays bounded.
 fn read_lines(input: Box<dyn Read + Send>) -> Receiver<Input> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS);
     std::thread::spawn(move || {
         let mut input = BufReader::with_capacity(1 << 20, input);
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
         loop {
             let mut line = Vec::new();
-            let event = match input.read_until(b'\n', &mut line) {
-                Ok(0) => Input::End,
+            let last = match input.read_until(b'\n', &mut line) {
+                Ok(0) => Some(Input::End),
                 Ok(_) => {
                     if line.last() == Some(&b'\n') {
                         line.pop();
@@ -233,18 +244,51 @@ fn read_lines(input: Box<dyn Read + Send>) -> Receiver<Input> {
                             line.pop();
                         }
                     }
-                    Input::Line(line, now_ms())
+                    bytes += line.len();
+                    chunk.push(line);
+                    None
                 }
-                Err(e) => Input::Failed(e),
+                Err(e) => Some(Input::Failed(e)),
             };
-            let last = !matches!(event, Input::Line(..));
-            if tx.send(event).is_err() || last {
+            // Send what was read when the next line would wait for the source.
+            let more_buffered = input.buffer().contains(&b'\n');
+            let full = chunk.len() >= CHUNK || bytes >= CHUNK_BYTES;
+            if !chunk.is_empty() && (last.is_some() || !more_buffered || full) {
+                let lines = Input::Lines(std::mem::take(&mut chunk), now_ms());
+                let sent = match last.is_some() || full {
+                    true => tx.send(lines).map_err(|_| ()),
+                    // While the channel is full (an append is in progress), go on reading
+                    // into the chunk: the next batch is then ready at once.
+                    false => match tx.try_send(lines) {
+                        Err(TrySendError::Full(Input::Lines(back, _))) => {
+                            chunk = back;
+                            Ok(())
+                        }
+                        Err(_) => Err(()),
+                        Ok(()) => Ok(()),
+                    },
+                };
+                if sent.is_err() {
+                    return;
+                }
+                if chunk.is_empty() {
+                    bytes = 0;
+                }
+            }
+            if let Some(event) = last {
+                let _ = tx.send(event);
                 return;
             }
         }
     });
     rx
 }
+
+/// The most lines, and about the most bytes, the input thread gathers in one chunk.
+const CHUNK: usize = 8192;
+const CHUNK_BYTES: usize = 8 << 20;
+/// The chunks that may wait in the channel.
+const CHUNKS: usize = 16;
 
 /// The `--header NAME=VALUE` options as record headers.
 fn parse_headers(given: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
