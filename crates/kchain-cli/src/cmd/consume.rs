@@ -27,6 +27,11 @@ use crate::outcome::Outcome;
 use crate::report::{finding_json, placeholder, record_json, unverified_json, Shown, TextFormat};
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Without -e, consume follows the topic like kcat -C until SIGINT \
+(Ctrl-C) or SIGTERM. Exit codes: 0 every record shown verified, 3 a finding in some \
+partition (the others are still shown) or a value that cannot be decrypted, 1 an error."
+)]
 pub struct ConsumeArgs {
     /// The chained topic to read.
     pub topic: String,

@@ -23,6 +23,12 @@ use crate::outcome::Outcome;
 use crate::progress::Progress;
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Records are appended and signed as lines arrive: a batch goes when it \
+holds --batch records or its oldest is --linger-ms old. SIGINT (Ctrl-C) or SIGTERM stops \
+reading, appends every line read, prints the summary and exits 0; a second Ctrl-C kills at \
+once. Exit codes: 0 everything read was appended, 1 an error."
+)]
 pub struct ProduceArgs {
     /// The chained topic to append to (`kchain topic create` makes one).
     pub topic: String,
