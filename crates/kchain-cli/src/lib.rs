@@ -13,6 +13,7 @@
 //! errors.rs  an error as one line: each cause once, the fix that fits
 //! cmd/       one file per command group, each owning its clap arguments
 //! report/    presentation: text and JSON
+//! stop.rs    SIGINT/SIGTERM as a request to stop cleanly (streaming commands)
 //! demo/      the guided tour, step by step (also run by tests)
 //! bench/     the throughput measurements
 //! ```
@@ -26,6 +27,7 @@ mod global;
 mod outcome;
 mod progress;
 mod report;
+mod stop;
 
 pub use cli::{run, Cli};
 pub use errors::{error_line, error_text};

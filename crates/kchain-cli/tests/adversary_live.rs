@@ -81,7 +81,7 @@ fn consume_holds_a_bounded_amount_of_a_long_unsigned_run() {
         }
         app.flush().unwrap();
     }
-    let (code, peak) = run_measuring_rss(&k, &["consume", t]);
+    let (code, peak) = run_measuring_rss(&k, &["consume", t, "-e"]);
     assert_eq!(code, Some(3), "the unsigned run is a finding");
     // The run's byte budget is 8 MiB; the process, its code and its buffers add some.
     assert!(peak < 96 << 20, "consume peaked at {} MiB", peak >> 20);
@@ -216,7 +216,7 @@ mod kafka {
                 let p = (i % PARTITIONS).to_string();
                 let started = Instant::now();
                 let out = match command {
-                    "consume" => k.run(&["consume", &t, "-p", &p], ""),
+                    "consume" => k.run(&["consume", &t, "-e", "-p", &p], ""),
                     _ => k.run(&["verify", &t, "-p", &p, "--json"], ""),
                 };
                 let secs = started.elapsed().as_secs_f64();

@@ -277,7 +277,7 @@ fn a_closed_pipe_ends_kchain_quietly() {
     env.ok(&["produce", "orders"], &input);
     for args in [
         &["inspect", "orders", "-p", "0", "-c", "100000"][..],
-        &["consume", "orders"][..],
+        &["consume", "orders", "-e", "-e"][..],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kchain"))
             .args(args)

@@ -62,7 +62,7 @@ fn produce_consume_verify_inspect_round_trip() {
     }
 
     // Keys are spread as Kafka's partitioner would, so all of one key is in one partition.
-    let consumed = env.ok(&["consume", "orders", "--json"], "");
+    let consumed = env.ok(&["consume", "orders", "-e", "--json"], "");
     let recs: Vec<serde_json::Value> = consumed
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -75,7 +75,7 @@ fn produce_consume_verify_inspect_round_trip() {
     }
     let plain = env.ok(
         &[
-            "consume", "orders", "-p", "0", "--from", "3", "--count", "2",
+            "consume", "orders", "-e", "-p", "0", "--from", "3", "--count", "2",
         ],
         "",
     );
@@ -186,7 +186,7 @@ fn findings_exit_3_and_pinning_catches_truncation() {
     let text = copy.run(&["verify", "orders"], "");
     assert_eq!(text.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&text.stdout).contains("FINDING"));
-    let consumed = copy.run(&["consume", "orders", "-p", "0"], "");
+    let consumed = copy.run(&["consume", "orders", "-e", "-p", "0"], "");
     assert_eq!(consumed.status.code(), Some(3));
 }
 
@@ -197,7 +197,7 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
     let before = snapshot(&env.data());
     env.error(&["verify", "nope"], "topic 'nope' does not exist");
     env.error(
-        &["consume", "orders", "-p", "7"],
+        &["consume", "orders", "-e", "-p", "7"],
         "partition 7 does not exist in topic 'orders'",
     );
     env.error(
@@ -243,7 +243,7 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
         text.contains("corrupt") && text.contains("corruption in"),
         "{text}"
     );
-    env.error(&["consume", "orders", "-p", "0"], "corruption in");
+    env.error(&["consume", "orders", "-e", "-p", "0"], "corruption in");
     assert_eq!(
         snapshot(&env.data()),
         corrupted,

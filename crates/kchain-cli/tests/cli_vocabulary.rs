@@ -163,7 +163,7 @@ fn output_files_and_input_files_have_long_names_and_old_short_ones() {
     std::fs::write(&file, "a\nb\nc\n").unwrap();
     env.ok(&["produce", "t", "--file", &file, "--no-checkpoints"], "");
     env.ok(&["produce", "t", "-f", &file], "");
-    let consumed = env.ok(&["consume", "t", "-o", "4"], "");
+    let consumed = env.ok(&["consume", "t", "-e", "-o", "4"], "");
     assert_eq!(consumed, "b\nc\n");
     let (new, old) = (path(&env, "new.json"), path(&env, "old.json"));
     env.ok(&["prove", "t", "--offset", "4", "--output", &new], "");

@@ -161,7 +161,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
         );
     }
     // consume decrypts; the text form is the plaintext, the JSON form says so.
-    let text = p.ok(&env, &["consume", "orders"], "");
+    let text = p.ok(&env, &["consume", "orders", "-e"], "");
     assert_eq!(
         text,
         batch1
@@ -169,7 +169,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
             .map(|l| format!("{}\n", &l[3..]))
             .collect::<String>()
     );
-    for r in json_lines(&p.ok(&env, &["consume", "orders", "--json"], "")) {
+    for r in json_lines(&p.ok(&env, &["consume", "orders", "-e", "--json"], "")) {
         assert_eq!(r["encryption"], "decrypted");
         assert_eq!(r["key_id"], first.as_str());
         assert!(r["value"].as_str().unwrap().contains("secret-order"));
@@ -189,7 +189,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
     let out = p.ok(&env, &["produce", "orders", "-K", ":", "--encrypt"], batch2);
     assert!(out.contains(&second), "{out}");
     p.ok(&env, &["produce", "orders", "-K", ":"], "k7:not secret\n");
-    let recs = json_lines(&p.ok(&env, &["consume", "orders", "--json"], ""));
+    let recs = json_lines(&p.ok(&env, &["consume", "orders", "-e", "--json"], ""));
     assert_eq!(recs.len(), 8);
     assert_eq!(recs[5]["key_id"], second.as_str());
     assert_eq!(recs[0]["key_id"], first.as_str());
@@ -236,7 +236,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
     assert!(out.contains("key_missing at offset 5"), "{out}");
     // consume with it prints every record, a placeholder for the unreadable ones, and says
     // so on standard error (exit 3).
-    let out = p.run(&env, &["consume", "orders", "--keyring", partial], "");
+    let out = p.run(&env, &["consume", "orders", "-e", "--keyring", partial], "");
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().count(), 8);
@@ -276,7 +276,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
     let recs = json_lines(&String::from_utf8_lossy(
         &p.run(
             &env,
-            &["consume", "orders", "--json", "--keyring", wrong],
+            &["consume", "orders", "-e", "--json", "--keyring", wrong],
             "",
         )
         .stdout,
@@ -292,7 +292,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
     let out = p.ok(&env, &["key", "shred", "--yes", &first], "");
     assert!(out.contains("destroy every copy and backup"), "{out}");
     assert_eq!(secrets_in(&keyring(&env)), vec![secrets[1].clone()]);
-    let text = p.ok(&env, &["consume", "orders"], "");
+    let text = p.ok(&env, &["consume", "orders", "-e"], "");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 8);
     for l in &lines[..5] {
@@ -302,7 +302,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
         );
     }
     assert_eq!(lines[5], "{\"secret-order\":5}");
-    for r in &json_lines(&p.ok(&env, &["consume", "orders", "--json"], ""))[..5] {
+    for r in &json_lines(&p.ok(&env, &["consume", "orders", "-e", "--json"], ""))[..5] {
         assert_eq!(r["encryption"], "shredded");
         assert!(r.get("value").is_none(), "{r}");
     }
@@ -349,7 +349,7 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
     let damaged = damaged.to_str().unwrap();
     p.error(
         &env,
-        &["consume", "orders", "--keyring", damaged],
+        &["consume", "orders", "-e", "--keyring", damaged],
         "secret is not 32 bytes of base64",
     );
     p.error(
@@ -376,7 +376,13 @@ fn rotate_shred_consume_and_verify_without_ever_printing_a_secret() {
     set_mode(&open, 0o644);
     p.error(
         &env,
-        &["consume", "orders", "--keyring", open.to_str().unwrap()],
+        &[
+            "consume",
+            "orders",
+            "-e",
+            "--keyring",
+            open.to_str().unwrap(),
+        ],
         "readable by others",
     );
     let none = env.dir.path().join("none.toml");

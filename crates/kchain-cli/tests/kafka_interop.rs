@@ -52,7 +52,7 @@ fn third_party_clients_read_kchain_records_unchanged() {
         &input,
     );
     let ours: Vec<serde_json::Value> = k
-        .ok(&["consume", &t, "--json"], "")
+        .ok(&["consume", &t, "-e", "--json"], "")
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -177,7 +177,7 @@ fn third_party_clients_read_encrypted_records_as_opaque_bytes() {
         .collect();
     k.ok(&["produce", &t, "-K", ":", "--encrypt"], &input);
     let ours: Vec<serde_json::Value> = k
-        .ok(&["consume", &t, "--json"], "")
+        .ok(&["consume", &t, "-e", "--json"], "")
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

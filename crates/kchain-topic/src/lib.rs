@@ -72,7 +72,9 @@ pub use decrypt::EncryptionSummary;
 pub use error::TopicError;
 pub use files::DataDir;
 pub use partitioner::partition_for_key;
-pub use producer::{PartitionReceipt, ProducerOptions, TopicProducer};
+pub use producer::{
+    PartitionReceipt, ProducerOptions, TopicProducer, WriterOpenError, WriterOpenStage,
+};
 pub use reader::{VerifiedRecord, VerifyingReader, DEFAULT_GRACE};
 pub use report::{PartitionReport, TopicReport};
 pub use verifier::{describe_log, TopicVerifier, VerifyReport};

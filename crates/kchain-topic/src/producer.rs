@@ -205,6 +205,14 @@ impl<'k> TopicProducer<'k> {
     /// open (a tip another key signed, a chain that contradicts a signed checkpoint) opens
     /// them first. Requires `partition < partitions()`.
     pub fn open_writer(&mut self, partition: u32) -> Result<(), TopicError> {
+        self.open_writer_staged(partition).map_err(|e| e.error)
+    }
+
+    /// [`open_writer`](Self::open_writer), saying which step failed: the chain (a tip
+    /// another key signed, a foreign record) or its checkpoints (a chain that contradicts a
+    /// signed checkpoint, an unreadable checkpoints topic). A command line can then advise
+    /// writing without checkpoints only when they are what failed.
+    pub fn open_writer_staged(&mut self, partition: u32) -> Result<(), WriterOpenError> {
         if !self.writers.contains_key(&partition) {
             let w = open_writer(
                 self.log,
@@ -258,6 +266,27 @@ impl<'k> TopicProducer<'k> {
     }
 }
 
+/// Which step of opening a partition's writer failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriterOpenStage {
+    /// Reading the chain back to its tip.
+    Chain,
+    /// Opening its checkpoints (only when the producer publishes them).
+    Checkpoints,
+}
+
+/// A partition's writer that could not open, and at which step.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+#[non_exhaustive]
+pub struct WriterOpenError {
+    pub partition: u32,
+    pub stage: WriterOpenStage,
+    #[source]
+    pub error: TopicError,
+}
+
 /// Opens the writer of one partition with the producer's encryption and checkpoints.
 fn open_writer<'k>(
     log: &'k dyn Log,
@@ -266,11 +295,21 @@ fn open_writer<'k>(
     key: &'k WriterKey,
     encryption: Option<&'k DataKey>,
     options: &ProducerOptions,
-) -> Result<ChainWriter<'k>, TopicError> {
-    let w = ChainWriter::open(log, topic, partition, key, options.writer)?
+) -> Result<ChainWriter<'k>, WriterOpenError> {
+    let failed = |stage| {
+        move |error| WriterOpenError {
+            partition,
+            stage,
+            error,
+        }
+    };
+    let w = ChainWriter::open(log, topic, partition, key, options.writer)
+        .map_err(failed(WriterOpenStage::Chain))?
         .with_optional_encryption(encryption);
     match &options.checkpoints {
-        Some(c) => w.with_checkpoints(log, c.clone()),
+        Some(c) => w
+            .with_checkpoints(log, c.clone())
+            .map_err(failed(WriterOpenStage::Checkpoints)),
         None => Ok(w),
     }
 }

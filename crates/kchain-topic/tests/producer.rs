@@ -11,7 +11,7 @@ use kchain_core::{DataKey, Keyring};
 use kchain_log::{Log, LogError, TopicConfig};
 use kchain_topic::{
     checkpoints::newest_checkpoint, partition_for_key, ProducerOptions, TopicError, TopicProducer,
-    TopicVerifier, WriterOptions,
+    TopicVerifier, WriterOpenStage, WriterOptions,
 };
 
 fn topic_with(log: &dyn Log, prefix: &str, partitions: u32) -> String {
@@ -190,6 +190,10 @@ fn a_writer_that_cannot_open_is_named_and_loses_no_record() {
         Err(TopicError::ForeignRecord { partition: 0, .. }) => {}
         other => panic!("expected ForeignRecord, got {other:?}"),
     }
+    // The staged form says it was the chain, not its checkpoints, that could not open.
+    let e = producer.open_writer_staged(0).unwrap_err();
+    assert_eq!((e.partition, e.stage), (0, WriterOpenStage::Chain));
+    assert!(matches!(e.error, TopicError::ForeignRecord { .. }), "{e}");
     producer.open_writer(1).unwrap();
     // The record for partition 0 stays queued while its writer cannot open.
     assert!(producer.send(None, value(0), Vec::new(), 1).is_err());

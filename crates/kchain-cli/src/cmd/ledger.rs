@@ -16,9 +16,10 @@ use serde_json::json;
 
 use crate::cmd::anchors::read_checkpoint_trust;
 use crate::cmd::ledger_args::{outcome, parse_address, read_genesis, replayed, LedgerOpts};
-use crate::cmd::ledger_query::{balance, tx_info, verify_proof, write_tx_proof};
+use crate::cmd::ledger_query::{balance, rejected, tx_info, verify_proof, write_tx_proof};
 use crate::global::{open_log, Global};
 use crate::outcome::Outcome;
+use crate::report::{block_row, blocks_header, sealer_name};
 
 #[derive(Subcommand, Debug)]
 pub enum LedgerCmd {
@@ -44,6 +45,16 @@ pub enum LedgerCmd {
         #[arg(long)]
         all: bool,
         /// One JSON object per block.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the ledger's rejected transactions (its `.rejected` topic): the reason, the
+    /// transaction id and where it was submitted. `void` marks a rejection by a sealer whose
+    /// block lost a race (it does not count).
+    Rejected {
+        #[command(flatten)]
+        ledger: LedgerOpts,
+        /// One JSON object per rejection.
         #[arg(long)]
         json: bool,
     },
@@ -149,6 +160,7 @@ pub fn ledger(g: &Global, cmd: LedgerCmd) -> Result<Outcome> {
             all,
             json,
         } => blocks(g, &ledger, from, count, all, json),
+        LedgerCmd::Rejected { ledger, json } => rejected(g, &ledger, json),
         LedgerCmd::Verify {
             ledger,
             genesis,
@@ -291,6 +303,10 @@ fn blocks(
         return all_records(g, l, json);
     }
     let (log, r) = replayed(g, l)?;
+    let genesis = r.chain.genesis();
+    if !json {
+        println!("{}", blocks_header());
+    }
     for (offset, b) in canonical_blocks(log.as_ref(), &r.chain, from, count)? {
         let h = &b.header;
         if json {
@@ -304,6 +320,7 @@ fn blocks(
                     "timestamp": h.timestamp_ms,
                     "tx_count": h.tx_count,
                     "sealer": h.sealer.to_string(),
+                    "sealer_name": sealer_name(genesis, &b),
                     "reward": h.reward,
                     "difficulty": h.difficulty,
                     "nonce": h.nonce,
@@ -311,15 +328,7 @@ fn blocks(
                 })
             );
         } else {
-            println!(
-                "height {:>6}  offset {:>6}  {}  {:>5} txs  sealer {}  {}",
-                h.height,
-                offset,
-                &to_hex(&b.hash)[..16],
-                h.tx_count,
-                h.sealer,
-                h.timestamp_ms
-            );
+            println!("{}", block_row(genesis, offset, &b));
         }
     }
     Ok(outcome(&r))

@@ -1,12 +1,12 @@
-//! `ledger balance`, `ledger tx` (with `--proof`) and `ledger verify-proof`.
+//! `ledger balance`, `ledger tx` (with `--proof`), `ledger rejected` and `ledger verify-proof`.
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use kchain_core::{from_hex, to_hex, CheckpointTrust};
 use kchain_ledger::{
-    prove_tx, tx_status, verify_tx_proof, TrustedLedger, TrustedSealers, TxProof, TxProofError,
-    TxProofTrust, TxStatus,
+    prove_tx, tx_status, verify_tx_proof, RejectionRecord, TrustedLedger, TrustedSealers, TxProof,
+    TxProofError, TxProofTrust, TxStatus,
 };
 use serde_json::json;
 
@@ -14,7 +14,7 @@ use crate::cmd::anchors::read_checkpoint_trust;
 use crate::cmd::ledger_args::{outcome, parse_address, read_genesis, replayed, LedgerOpts};
 use crate::global::Global;
 use crate::outcome::Outcome;
-use crate::report::proof_outcome;
+use crate::report::{proof_outcome, rejected_header, rejected_row};
 
 pub(crate) fn write_tx_proof(
     g: &Global,
@@ -180,6 +180,58 @@ pub(crate) fn tx_info(g: &Global, l: &LedgerOpts, id: &str, json: bool) -> Resul
         println!("{value}");
     } else {
         println!("{text}");
+    }
+    Ok(outcome(&r))
+}
+
+/// `ledger rejected`: every record of the ledger's rejected topic, with whether the block
+/// that decided it is canonical. A record that is not a rejection (anyone may write to the
+/// topic) is listed as `unreadable` and the listing goes on.
+pub(crate) fn rejected(g: &Global, l: &LedgerOpts, json: bool) -> Result<Outcome> {
+    let (log, r) = replayed(g, l)?;
+    let topic = r.chain.genesis().topics.rejected.clone();
+    let end = log.end_offset(&topic, 0)?;
+    let mut reader = log.reader(&topic, 0, 0)?;
+    if !json {
+        println!("{}", rejected_header());
+    }
+    let mut next = 0;
+    while next < end {
+        let recs = reader.poll(1024, std::time::Duration::from_millis(500))?;
+        if recs.is_empty() {
+            bail!("reading {topic} stalled at offset {next} (end offset {end})");
+        }
+        for s in recs {
+            next = s.offset + 1;
+            let rec: Option<RejectionRecord> = s
+                .record
+                .value
+                .as_deref()
+                .and_then(|v| serde_json::from_slice(v).ok());
+            let Some(rec) = rec else {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"rejected_offset": s.offset, "status": "unreadable"})
+                    );
+                } else {
+                    println!("{:>6}  unreadable (not a rejection record)", s.offset);
+                }
+                continue;
+            };
+            let canonical = rec
+                .block_hash()
+                .is_some_and(|h| r.chain.height_of(&h).is_some());
+            let status = if canonical { "rejected" } else { "void" };
+            if json {
+                let mut v = serde_json::to_value(&rec)?;
+                v["rejected_offset"] = json!(s.offset);
+                v["status"] = json!(status);
+                println!("{v}");
+            } else {
+                println!("{}", rejected_row(s.offset, status, &rec));
+            }
+        }
     }
     Ok(outcome(&r))
 }

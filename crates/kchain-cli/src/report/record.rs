@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use base64::Engine as _;
-use kchain_core::{to_hex, Decryption, H_ENC};
+use kchain_core::{to_hex, Decryption, Item, H_ENC};
 use kchain_topic::VerifiedRecord;
 use serde_json::json;
 
@@ -21,7 +21,8 @@ fn bytes_json(b: Option<&[u8]>) -> serde_json::Value {
 
 /// One consumed record as JSON. An encrypted record says what became of it in `encryption`
 /// (`decrypted`, `shredded`, `key_missing`, `decrypt_failed`) and has a `value` only when it
-/// decrypted; its `kchain.enc` header is shown as `key_id`.
+/// decrypted; its `kchain.enc` header is shown as `key_id`. `verified` is true (see
+/// [`unverified_json`] for the records `--allow-unverified` adds).
 pub fn record_json(p: u32, rec: &VerifiedRecord) -> Result<String> {
     let it = &rec.item;
     let headers: serde_json::Map<_, _> = it
@@ -37,6 +38,7 @@ pub fn record_json(p: u32, rec: &VerifiedRecord) -> Result<String> {
         "hash": to_hex(&rec.hash),
         "timestamp": it.timestamp_ms,
         "key": bytes_json(it.key.as_deref()),
+        "verified": true,
     });
     if let Ok(value) = rec.value() {
         v["value"] = bytes_json(value);
@@ -52,6 +54,34 @@ pub fn record_json(p: u32, rec: &VerifiedRecord) -> Result<String> {
             _ => {}
         }
     }
+    Ok(serde_json::to_string(&v)?)
+}
+
+/// A record shown although it did not verify (`consume --allow-unverified`): `verified`
+/// false and the `finding` of its partition. An encrypted value is not decrypted (it is
+/// ciphertext nobody vouches for): `encryption` says `not_decrypted` and there is no `value`.
+pub fn unverified_json(p: u32, offset: u64, item: &Item, finding: &str) -> Result<String> {
+    let encrypted = item.headers.iter().any(|(k, _)| k == H_ENC);
+    let headers: serde_json::Map<_, _> = item
+        .headers
+        .iter()
+        .filter(|(k, _)| k != H_ENC)
+        .map(|(k, v)| (k.clone(), bytes_json(Some(v))))
+        .collect();
+    let mut v = json!({
+        "partition": p,
+        "offset": offset,
+        "timestamp": item.timestamp_ms,
+        "key": bytes_json(item.key.as_deref()),
+        "verified": false,
+        "finding": finding,
+    });
+    if encrypted {
+        v["encryption"] = json!("not_decrypted");
+    } else {
+        v["value"] = bytes_json(item.value.as_deref());
+    }
+    v["headers"] = headers.into();
     Ok(serde_json::to_string(&v)?)
 }
 
