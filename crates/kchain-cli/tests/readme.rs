@@ -143,19 +143,30 @@ mod kafka {
     use super::*;
     use kchain_testkit::Broker;
 
+    /// The tour again with `KCHAIN_BROKERS` set: the same commands on Kafka.
     #[test]
-    fn the_readme_runs_on_kafka() {
+    fn the_readme_tour_runs_on_kafka() {
         let text = readme();
         let all = blocks(&text);
         let broker = Broker::shared();
         let env = [("KCHAIN_BROKERS", broker.brokers.as_str())];
         let dir = tempfile::tempdir().unwrap();
-        // Topic names are the README's: a private directory, and a broker whose topics are
-        // new to this test (the shared broker never held `orders` before this test binary).
         for block in tour(&all) {
             run_block(block, dir.path(), &env, &block.text);
         }
+    }
+
+    /// The Kafka section as a reader meets it: after the tour on the embedded log (its key,
+    /// its pins of `orders`), on a broker of its own where `orders` is brand new.
+    #[test]
+    fn the_readme_kafka_section_runs_after_the_embedded_tour() {
+        let text = readme();
+        let all = blocks(&text);
+        let broker = Broker::start("sqlite");
         let dir = tempfile::tempdir().unwrap();
+        for block in tour(&all) {
+            run_block(block, dir.path(), &[], &block.text);
+        }
         for block in all.iter().filter(|b| b.mark.as_deref() == Some("kafka")) {
             let text = block.text.replace("localhost:9092", &broker.brokers);
             run_block(block, dir.path(), &[], &text);
