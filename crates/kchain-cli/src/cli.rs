@@ -22,9 +22,10 @@ pub const VERSION: &str = concat!(
     ")"
 );
 
-/// kchain: tamper-evident, hash-chained and signed topics on Kafka or on an embedded log.
+/// kchain: tamper-evident, hash-chained and signed topics on Kafka or on an embedded log, and a
+/// permissioned ledger on the same logs.
 #[derive(Parser, Debug)]
-#[command(name = "kchain", version = VERSION, about, long_about = None)]
+#[command(name = "kchain", version = VERSION, long_about = None)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

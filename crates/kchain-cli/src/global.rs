@@ -182,9 +182,6 @@ pub(crate) fn open_log(g: &Global, create: bool) -> Result<Box<dyn Log>> {
             g.data_dir.display()
         );
     }
-    if !g.quiet {
-        eprintln!("kchain: {}", g.backend_line());
-    }
     let log: Box<dyn Log> = match &g.brokers {
         Some(brokers) => open_kafka(g, brokers)?,
         None => {
@@ -196,6 +193,10 @@ pub(crate) fn open_log(g: &Global, create: bool) -> Result<Box<dyn Log>> {
             Box::new(log.with_context(|| format!("data directory {}", g.data_dir.display()))?)
         }
     };
+    // Named once the log is open: an error opening it names the backend itself, on one line.
+    if !g.quiet {
+        eprintln!("kchain: {}", g.backend_line());
+    }
     if g.verbose > 0 {
         eprintln!("kchain: log identity {}", log_identity(g, log.as_ref()));
     }

@@ -71,24 +71,24 @@ pub use checkpoints::{CheckOptions, CheckpointOptions, CheckpointReport};
 pub use decrypt::EncryptionSummary;
 pub use error::TopicError;
 pub use files::DataDir;
+pub use inspect::{inspect, short, InspectRow};
 pub use partitioner::partition_for_key;
 pub use producer::{
     PartitionReceipt, ProducerOptions, TopicProducer, WriterOpenError, WriterOpenStage,
 };
 pub use reader::{VerifiedRecord, VerifyingReader, DEFAULT_GRACE};
 pub use report::{PartitionReport, TopicReport};
+pub use scan::{set_stall_timeout, stall_timeout};
 pub use verifier::{describe_log, TopicVerifier, VerifyReport};
 pub use verify::VerifyOptions;
 pub use writer::{AppendReceipt, ChainWriter, WriterOptions};
 
 // Small pieces of private modules that other crates' tools and tests use.
 #[doc(hidden)]
-pub use inspect::{inspect, short, InspectRow};
-#[doc(hidden)]
 pub use mapping::{item_of, meta_of};
 #[doc(hidden)]
 pub use partitioner::murmur2;
 #[doc(hidden)]
-pub use scan::{expectations, set_stall_timeout, stall_timeout};
+pub use scan::expectations;
 #[doc(hidden)]
 pub use verify::verify_partition;

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -27,8 +27,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 
+use super::common::{backend, lock, validate_name};
+use super::config::KafkaOptions;
 use super::connect::{wait_for_brokers, Transport};
-use super::{backend, validate_name, KafkaOptions};
 use crate::api::{TopicConfig, TopicInfo};
 use crate::error::LogError;
 
@@ -336,9 +337,4 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
             Poll::Pending => thread::park(),
         }
     }
-}
-
-/// Locks a mutex, ignoring poisoning: the maps behind these mutexes stay consistent.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -31,8 +31,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header as KafkaHeader, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 
-use super::admin::{client_error, lock, watermark_error, watermarks};
-use super::{backend, Claim, KafkaOptions};
+use super::admin::{client_error, watermark_error, watermarks};
+use super::common::{backend, lock, Claim};
+use super::config::KafkaOptions;
 use crate::api::{Appender, Record};
 use crate::error::LogError;
 

@@ -27,7 +27,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use super::backend;
+use super::common::backend;
 use crate::error::LogError;
 
 /// How long `connect` keeps trying after librdkafka has reported every broker down.

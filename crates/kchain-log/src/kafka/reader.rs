@@ -21,7 +21,8 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::admin::{client_error, watermarks};
-use super::{backend, KafkaOptions};
+use super::common::backend;
+use super::config::KafkaOptions;
 use crate::api::{Header, HeadersRef, Reader, Record, RecordView, StoredRecord};
 use crate::error::LogError;
 
