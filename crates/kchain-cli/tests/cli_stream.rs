@@ -4,7 +4,7 @@
 //! `ledger rejected` and `ledger blocks` list what the ledger holds.
 
 use std::io::Write;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 use std::time::{Duration, Instant};
 
 mod support;
@@ -13,19 +13,7 @@ use support::Env;
 
 /// The binary started in `env` with piped standard streams.
 fn spawn(env: &Env, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kchain"))
-        .args(args)
-        .env("KCHAIN_DATA_DIR", env.data())
-        .env("KCHAIN_CONFIG_DIR", env.config())
-        .env_remove("KCHAIN_KEYRING")
-        .env_remove("KCHAIN_TRUST")
-        .env_remove("KCHAIN_KEY_FILE")
-        .env_remove("KCHAIN_BROKERS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    env.command(args).spawn().unwrap()
 }
 
 /// Sends `signal` (`INT`, `TERM`) to `child` with kill(1): a real signal, as Ctrl-C sends.

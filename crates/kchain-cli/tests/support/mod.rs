@@ -35,13 +35,14 @@ impl Env {
         self.dir.path().join("config")
     }
 
-    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+    /// The binary with `args` in this test's directories (and `-b` on Kafka), its standard
+    /// streams piped and nothing of the caller's kchain environment.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kchain"));
         if let Some(b) = &self.brokers {
             cmd.args(["-b", b]);
         }
-        let mut child = cmd
-            .args(args)
+        cmd.args(args)
             .env("KCHAIN_DATA_DIR", self.data())
             .env("KCHAIN_CONFIG_DIR", self.config())
             .env_remove("KCHAIN_KEYRING")
@@ -50,9 +51,12 @@ impl Env {
             .env_remove("KCHAIN_BROKERS")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self.command(args).spawn().unwrap();
         child
             .stdin
             .take()
