@@ -408,3 +408,44 @@ fn the_command_line_definitions_hold_together() {
     use clap::CommandFactory;
     kchain_cli::Cli::command().debug_assert();
 }
+
+// Point 11: -q leaves the bare value a script needs: the verifier key of a new writer or
+// witness key, ready for `trust add` and `trust add-witness`.
+#[test]
+fn quiet_keygen_prints_the_bare_verifier_key() {
+    let env = Env::new();
+    let writer = env.ok(&["-q", "keygen", "--name", "acme"], "");
+    assert_eq!(writer.lines().count(), 1, "{writer}");
+    assert_eq!(writer, env.ok(&["pubkey"], ""));
+    assert!(writer.starts_with("acme+"), "{writer}");
+
+    let w1 = path(&env, "w1.key");
+    let witness = env.ok(
+        &[
+            "-q",
+            "witness",
+            "keygen",
+            "--name",
+            "w1.example",
+            "--key-file",
+            &w1,
+        ],
+        "",
+    );
+    assert_eq!(witness.lines().count(), 1, "{witness}");
+    let auditor = path(&env, "auditor.toml");
+    env.ok(
+        &["--trust", &auditor, "trust", "add", "acme", writer.trim()],
+        "",
+    );
+    env.ok(
+        &["--trust", &auditor, "trust", "add-witness", witness.trim()],
+        "",
+    );
+    env.ok(
+        &["--trust", &auditor, "trust", "policy", "--witnesses", "1"],
+        "",
+    );
+    let text = std::fs::read_to_string(&auditor).unwrap();
+    assert!(text.contains("w1.example"), "{text}");
+}

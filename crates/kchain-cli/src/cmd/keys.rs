@@ -41,7 +41,15 @@ pub fn keygen(g: &Global, a: &KeygenArgs) -> Result<Outcome> {
     };
     let key = WriterKey::generate(&a.name);
     write_key_file(&path, &key)?;
-    if !a.json {
+    let text = !a.json && !g.quiet;
+    if g.quiet && !a.json {
+        // The bare key to hand to verifiers, as `pubkey` prints it.
+        match key.note_signer() {
+            Ok(signer) => println!("{}", signer.verifier().to_vkey()),
+            Err(_) => println!("{}", key.public().to_hex()),
+        }
+    }
+    if text {
         println!(
             "wrote writer key '{}' to {} (mode 0600)",
             a.name,
@@ -61,7 +69,7 @@ pub fn keygen(g: &Global, a: &KeygenArgs) -> Result<Outcome> {
             topics: a.topics.clone(),
         });
         write_trust_file(trust_path, &trust)?;
-        if !a.json {
+        if text {
             println!("trusted it in {}", trust_path.display());
         }
     }
