@@ -104,6 +104,11 @@ pub struct VerifyingReader<'t> {
     /// When the reader reached the end with records pending, and the last offset then read.
     waiting: Option<(Instant, u64)>,
     summary: Option<Summary>,
+    /// The verifier as it stood when reading ended with no finding: [`follow`] goes on
+    /// from it, so that a partition is never verified twice from genesis.
+    ///
+    /// [`follow`]: VerifyingReader::follow
+    resume: Option<ChainVerifier>,
     scratch: Vec<u8>,
 }
 
@@ -153,6 +158,7 @@ impl<'t> VerifyingReader<'t> {
             poll_cap: 8,
             waiting: None,
             summary: None,
+            resume: None,
             scratch: Vec::new(),
         })
     }
@@ -191,6 +197,29 @@ impl<'t> VerifyingReader<'t> {
     /// The finding that stopped the reader, if any.
     pub fn finding(&self) -> Option<&Finding> {
         self.summary.as_ref().and_then(|s| s.finding.as_ref())
+    }
+
+    /// Extends a reader that has returned `None` with no finding to the records appended
+    /// since: true when the partition's end moved, and iterating again yields the new records
+    /// once verified, going on from the verifier's state (nothing is read or hashed twice).
+    /// False when there is nothing new, when the reader has not reached its end yet, or when
+    /// it stopped at a finding (which is final).
+    ///
+    /// Records that were pending when reading ended (a batch whose signature had not arrived
+    /// within the grace) are still held, and are delivered once a signature covers them.
+    pub fn follow(&mut self, log: &dyn Log) -> Result<bool, TopicError> {
+        if self.resume.is_none() || self.finding().is_some() {
+            return Ok(false);
+        }
+        let end = log.end_offset(&self.topic, self.partition)?;
+        if end <= self.end {
+            return Ok(false);
+        }
+        self.end = end;
+        self.verifier = self.resume.take();
+        self.summary = None;
+        self.waiting = None;
+        Ok(true)
     }
 
     /// The most bytes of records (keys, values, headers) this reader has held at once.
@@ -339,6 +368,7 @@ impl<'t> VerifyingReader<'t> {
             self.summary = Some(if tail_is_final {
                 v.finish()
             } else {
+                self.resume = Some(v.clone());
                 v.finish_pending()
             });
         }
@@ -410,7 +440,11 @@ impl Iterator for VerifyingReader<'_> {
                 }
             }
             if self.summary.is_some() {
-                self.release();
+                // A reader that may follow keeps its pending records for when their
+                // signature arrives; one that stopped at a finding delivers nothing more.
+                if self.resume.is_none() || self.finding().is_some() {
+                    self.release();
+                }
                 return None;
             }
             if let Err(e) = self.read_more() {

@@ -6,8 +6,9 @@
 //!    VerifyingReader (verifies from genesis) ──► records ──► text (-K/-f) or --json
 //!    finding ──► reported on stderr for that partition, the others go on (exit 3 at the end)
 //!                --allow-unverified: the rest of the partition, read raw, marked unverified
-//!  -e: stop here.  Otherwise every 200 ms: a partition whose end moved is read again from
-//!  the next offset (verified from genesis again), until SIGINT/SIGTERM or -c records.
+//!  -e: stop here.  Otherwise every 200 ms: a partition whose end moved goes on through the
+//!  same reader (VerifyingReader::follow: from where its verification stood, nothing read
+//!  twice), until SIGINT/SIGTERM or -c records.
 //! ```
 
 use std::collections::BTreeMap;
@@ -99,9 +100,12 @@ fn parse_start(s: &str) -> Result<Start, String> {
 }
 
 /// Where one partition stands.
-struct Part {
+struct Part<'t> {
     /// The next offset to show.
     next: u64,
+    /// Its verifying reader, kept between passes when following: each pass goes on from
+    /// where the last one ended, never from genesis again.
+    reader: Option<VerifyingReader<'t>>,
     /// With `-o @MS`: records before the first stamped at or after MS are skipped.
     since: Option<i64>,
     /// The finding that stopped its verification (no verified record follows it).
@@ -210,7 +214,7 @@ fn broken_pipe(e: io::Error) -> io::Result<()> {
 }
 
 /// Where partition `p` starts for `-o`.
-fn start_of(log: &dyn Log, topic: &str, p: u32, start: Start) -> Result<Part> {
+fn start_of<'t>(log: &dyn Log, topic: &str, p: u32, start: Start) -> Result<Part<'t>> {
     let first = log.start_offset(topic, p)?;
     let end = log.end_offset(topic, p)?;
     let (next, since) = match start {
@@ -222,15 +226,16 @@ fn start_of(log: &dyn Log, topic: &str, p: u32, start: Start) -> Result<Part> {
     };
     Ok(Part {
         next,
+        reader: None,
         since,
         finding: None,
     })
 }
 
-impl Consumer<'_> {
+impl<'a> Consumer<'a> {
     /// Prints partition `p` from `part.next` to its end: verified records, then, after a
     /// finding and with `--allow-unverified`, the rest read raw.
-    fn partition(&mut self, p: u32, part: &mut Part) -> Result<Option<Stop>> {
+    fn partition(&mut self, p: u32, part: &mut Part<'a>) -> Result<Option<Stop>> {
         if part.finding.is_none() {
             if let Some(stop) = self.verified(p, part)? {
                 return Ok(Some(stop));
@@ -242,12 +247,24 @@ impl Consumer<'_> {
         Ok(None)
     }
 
-    fn verified(&mut self, p: u32, part: &mut Part) -> Result<Option<Stop>> {
+    fn verified(&mut self, p: u32, part: &mut Part<'a>) -> Result<Option<Stop>> {
         let topic = &self.a.topic;
-        let mut reader = VerifyingReader::open(self.log, topic, p, self.trust, part.next)?;
-        if let Some(k) = self.keyring {
-            reader = reader.with_keyring(k);
-        }
+        let mut reader = match part.reader.take() {
+            Some(mut r) => {
+                if !r.follow(self.log)? {
+                    part.reader = Some(r);
+                    return Ok(None);
+                }
+                r
+            }
+            None => {
+                let r = VerifyingReader::open(self.log, topic, p, self.trust, part.next)?;
+                match self.keyring {
+                    Some(k) => r.with_keyring(k),
+                    None => r,
+                }
+            }
+        };
         for rec in reader.by_ref() {
             let rec = rec?;
             part.next = rec.offset + 1;
@@ -275,12 +292,14 @@ impl Consumer<'_> {
                 };
                 eprintln!("kchain: {topic}/{p}: finding: {f}; {rest}");
             }
+        } else {
+            part.reader = Some(reader);
         }
         Ok(None)
     }
 
     /// The records of `p` from `part.next` to its end, read without verification.
-    fn unverified(&mut self, p: u32, part: &mut Part) -> Result<Option<Stop>> {
+    fn unverified(&mut self, p: u32, part: &mut Part<'a>) -> Result<Option<Stop>> {
         let end = self.log.end_offset(&self.a.topic, p)?;
         let mut reader = self.log.reader(&self.a.topic, p, part.next)?;
         let finding = part.finding.clone().unwrap_or_default();
