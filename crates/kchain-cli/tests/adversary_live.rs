@@ -100,19 +100,12 @@ mod kafka {
         rate: u64,
         stop: &std::sync::atomic::AtomicBool,
     ) -> (u64, f64) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kchain"));
-        cmd.args(["-b", k.brokers.as_deref().unwrap()])
-            .args(extra)
-            .args(["produce", topic, "--no-checkpoints"])
-            .env("KCHAIN_DATA_DIR", k.data())
-            .env("KCHAIN_CONFIG_DIR", k.config())
-            .env_remove("KCHAIN_TRUST")
-            .env_remove("KCHAIN_KEY_FILE")
-            .env_remove("KCHAIN_BROKERS")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
+        let args: Vec<&str> = extra
+            .iter()
+            .copied()
+            .chain(["produce", topic, "--no-checkpoints"])
+            .collect();
+        let mut child = k.command(&args).spawn().unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let started = Instant::now();
         let mut written = 0u64;

@@ -25,12 +25,7 @@ fn bytes_json(b: Option<&[u8]>) -> serde_json::Value {
 /// [`unverified_json`] for the records `--allow-unverified` adds).
 pub fn record_json(p: u32, rec: &VerifiedRecord) -> Result<String> {
     let it = &rec.item;
-    let headers: serde_json::Map<_, _> = it
-        .headers
-        .iter()
-        .filter(|(k, _)| k != H_ENC)
-        .map(|(k, v)| (k.clone(), bytes_json(Some(v))))
-        .collect();
+    let headers = headers_json(&it.headers);
     let mut v = json!({
         "partition": p,
         "offset": rec.offset,
@@ -62,12 +57,7 @@ pub fn record_json(p: u32, rec: &VerifiedRecord) -> Result<String> {
 /// ciphertext nobody vouches for): `encryption` says `not_decrypted` and there is no `value`.
 pub fn unverified_json(p: u32, offset: u64, item: &Item, finding: &str) -> Result<String> {
     let encrypted = item.headers.iter().any(|(k, _)| k == H_ENC);
-    let headers: serde_json::Map<_, _> = item
-        .headers
-        .iter()
-        .filter(|(k, _)| k != H_ENC)
-        .map(|(k, v)| (k.clone(), bytes_json(Some(v))))
-        .collect();
+    let headers = headers_json(&item.headers);
     let mut v = json!({
         "partition": p,
         "offset": offset,
@@ -104,4 +94,14 @@ pub fn placeholder(d: &Decryption) -> String {
         Decryption::Failed { key: None, why } => format!("<encrypted: does not decrypt: {why}>"),
         Decryption::Plain | Decryption::Decrypted { .. } => String::new(),
     }
+}
+
+/// A record's application headers as a JSON object (its `kchain.enc` header is shown apart,
+/// as `key_id`).
+fn headers_json(headers: &[(String, Vec<u8>)]) -> serde_json::Map<String, serde_json::Value> {
+    headers
+        .iter()
+        .filter(|(k, _)| k != H_ENC)
+        .map(|(k, v)| (k.clone(), bytes_json(Some(v))))
+        .collect()
 }
