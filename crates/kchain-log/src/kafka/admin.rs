@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -48,6 +48,9 @@ pub(crate) struct Admin {
     meta: BaseConsumer,
     opts: KafkaOptions,
     partitions: Mutex<HashMap<String, u32>>,
+    /// The cluster id, once a broker reported it: it does not change under a connection, and
+    /// a command asks for it more than once (pins, remembered state, `-v`).
+    cluster: OnceLock<String>,
 }
 
 impl Admin {
@@ -69,6 +72,7 @@ impl Admin {
             meta,
             opts: opts.clone(),
             partitions: Mutex::default(),
+            cluster: OnceLock::new(),
         };
         Ok(admin)
     }
@@ -81,10 +85,16 @@ impl Admin {
 
     /// The cluster id the brokers report (Kafka 0.10.1 and later), if any.
     pub fn cluster_id(&self) -> Option<String> {
-        self.meta
+        if let Some(id) = self.cluster.get() {
+            return Some(id.clone());
+        }
+        // A failed request is not remembered: the next call asks again.
+        let id = self
+            .meta
             .client()
             .fetch_cluster_id(self.opts.request_timeout)
-            .filter(|id| !id.is_empty())
+            .filter(|id| !id.is_empty())?;
+        Some(self.cluster.get_or_init(|| id).clone())
     }
 
     fn metadata(&self, topic: Option<&str>) -> Result<Metadata, KafkaError> {
