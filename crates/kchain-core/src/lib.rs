@@ -85,6 +85,7 @@ pub use checkpoint::{
     signer_contradiction, verify_consistency_proof, verify_inclusion_proof, ChainCheckpoints,
     Checkpoint, CheckpointFindingKind, ConsistencyProofFile, Cosignature, Cosigner,
     InclusionProofFile, Judged, Judgement, NoteSignature, NoteSigner, NoteVerifier, Policy,
-    PolicyError, ProofError, SignedNote, TrustedCheckpoint, Witness, WitnessEvidence,
-    WitnessRefusal, CONSISTENCY_PROOF_FORMAT, DEFAULT_ORIGIN_NAMESPACE, WITNESS_EVIDENCE_FORMAT,
+    PolicyError, ProofError, ProofFrom, RemoteWitness, RemoteWitnessError, SignedNote,
+    TrustedCheckpoint, Witness, WitnessEvidence, WitnessRefusal, CONSISTENCY_PROOF_FORMAT,
+    DEFAULT_ORIGIN_NAMESPACE, WITNESS_EVIDENCE_FORMAT,
 };

@@ -47,6 +47,7 @@ pub(crate) mod policy;
 pub(crate) mod proof;
 pub(crate) mod proof_file;
 pub(crate) mod remember;
+pub(crate) mod remote;
 pub(crate) mod text;
 pub(crate) mod witness;
 
@@ -76,5 +77,6 @@ pub use remember::{
     bundle_to_json, notes_from_file, remembered_from_json, remembered_to_json, RememberError,
     WitnessEvidence, CHECKPOINT_BUNDLE_FORMAT, REMEMBERED_FORMAT, WITNESS_EVIDENCE_FORMAT,
 };
+pub use remote::{ProofFrom, RemoteWitness, RemoteWitnessError};
 pub use text::{chain_leaf, chain_origin, Checkpoint, CheckpointError, DEFAULT_ORIGIN_NAMESPACE};
 pub use witness::{Evidence, Witness, WitnessRefusal};
