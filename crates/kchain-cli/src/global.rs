@@ -63,6 +63,10 @@ pub struct Global {
     /// (tansu's sqlite engine on large topics) may need more; a script may want less.
     #[arg(long, global = true, env = "KCHAIN_TIMEOUT", value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<std::time::Duration>,
+    /// A CA certificate (PEM) to trust for HTTPS to witnesses and webhooks, besides the public
+    /// web roots: a private CA, or a witness's self-signed certificate.
+    #[arg(long, global = true, env = "KCHAIN_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Print less: no notes, no progress, and only the essential line (e.g. `wallet address`
     /// prints the bare address, `node run` only its summary).
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
@@ -74,6 +78,34 @@ pub struct Global {
 }
 
 impl Global {
+    /// The HTTP client for witnesses and webhooks: `--ca-file` trusted, `--timeout` (default
+    /// 10 s) for connecting and for each read.
+    pub fn http_client(&self) -> Result<kchain_http::Client> {
+        let mut options = kchain_http::ClientOptions {
+            ca_file: self.ca_file.clone(),
+            ..Default::default()
+        };
+        if let Some(t) = self.timeout {
+            options.timeout = t;
+        }
+        kchain_http::Client::new(&options).context("setting up HTTPS")
+    }
+
+    /// The witnesses at `urls`, reached with [`Global::http_client`].
+    pub fn remote_witnesses(
+        &self,
+        urls: &[String],
+    ) -> Result<Vec<std::sync::Arc<dyn kchain_core::RemoteWitness>>> {
+        let client = self.http_client()?;
+        Ok(urls
+            .iter()
+            .map(|u| {
+                std::sync::Arc::new(kchain_witness::HttpWitness::new(u, client.clone()))
+                    as std::sync::Arc<dyn kchain_core::RemoteWitness>
+            })
+            .collect())
+    }
+
     /// The key file a command that has no default key signs with: `local` (the command's
     /// old flag name, still accepted), else `--key-file`; `what` names it in the error.
     pub fn key_file_for(&self, local: Option<&Path>, what: &str) -> Result<PathBuf> {

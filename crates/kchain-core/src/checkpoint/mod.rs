@@ -50,6 +50,7 @@ pub(crate) mod remember;
 pub(crate) mod remote;
 pub(crate) mod text;
 pub(crate) mod witness;
+pub mod witness_wire;
 
 pub use cosign::{Cosignature, Cosigner};
 pub use judge::{
