@@ -61,7 +61,8 @@ pub use item::{Item, ItemRef};
 // Keys and trust.
 pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};
 pub use trust::{
-    CheckpointTrust, KeyStanding, Pin, TopicPin, Trust, TrustError, TrustFile, TrustedWriter,
+    is_witness_url, CheckpointTrust, KeyStanding, Pin, TopicPin, Trust, TrustError, TrustFile,
+    TrustedWriter, WitnessEndpoint,
 };
 
 // The chain verifier.

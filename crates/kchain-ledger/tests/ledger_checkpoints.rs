@@ -131,6 +131,7 @@ fn policy(witnesses: &[&Cosigner], threshold: usize) -> CheckpointTrust {
         witnesses: witnesses.iter().map(|w| w.verifier()).collect(),
         threshold,
         namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+        endpoints: Vec::new(),
     }
 }
 

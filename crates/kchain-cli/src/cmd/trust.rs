@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use kchain_core::checkpoint::SignatureType;
 use kchain_core::{CheckpointTrust, NoteVerifier, Pin, PublicKey, Trust, TrustedWriter};
@@ -36,6 +36,11 @@ pub enum TrustCmd {
         /// The witness's C2SP verifier key (`name+id+base64`), as `kchain witness keygen`
         /// prints it.
         verifier_key: String,
+        /// Where the witness is reached over HTTP (c2sp.org/tlog-witness): writers and sealers
+        /// push their checkpoints there, `verify` and `monitor` fetch what it cosigned. Given
+        /// again for a trusted witness, it sets (replaces) the URL.
+        #[arg(long)]
+        url: Option<String>,
         /// Print what was trusted as one JSON line.
         #[arg(long)]
         json: bool,
@@ -133,7 +138,11 @@ pub fn trust(g: &Global, cmd: TrustCmd) -> Result<Outcome> {
             }
             Ok(Outcome::Clean)
         }
-        TrustCmd::AddWitness { verifier_key, json } => add_witness(g, &verifier_key, json),
+        TrustCmd::AddWitness {
+            verifier_key,
+            url,
+            json,
+        } => add_witness(g, &verifier_key, url.as_deref(), json),
         TrustCmd::Policy {
             witnesses,
             namespace,
@@ -265,8 +274,13 @@ fn edit_checkpoint_half(
 }
 
 /// `trust add-witness VKEY`.
-fn add_witness(g: &Global, vkey: &str, json: bool) -> Result<Outcome> {
+fn add_witness(g: &Global, vkey: &str, url: Option<&str>, json: bool) -> Result<Outcome> {
     let vkey = vkey.trim().to_owned();
+    if let Some(url) = url {
+        if !kchain_core::is_witness_url(url) {
+            bail!("--url {url:?} is not an http:// or https:// URL");
+        }
+    }
     let mut already = false;
     let ct = edit_checkpoint_half(g, |t| {
         let list = t
@@ -274,13 +288,21 @@ fn add_witness(g: &Global, vkey: &str, json: bool) -> Result<Outcome> {
             .or_insert_with(|| toml::Value::Array(Vec::new()))
             .as_array_mut()
             .context("[[witness]] in the trust file is not a list")?;
-        already = list
-            .iter()
-            .any(|w| w.get("key").and_then(|k| k.as_str()).map(str::trim) == Some(&vkey));
-        if !already {
-            let mut w = toml::Table::new();
-            w.insert("key".into(), vkey.clone().into());
-            list.push(w.into());
+        let existing = list
+            .iter_mut()
+            .find(|w| w.get("key").and_then(|k| k.as_str()).map(str::trim) == Some(&vkey));
+        already = existing.is_some();
+        let entry = match existing {
+            Some(w) => w,
+            None => {
+                let mut w = toml::Table::new();
+                w.insert("key".into(), vkey.clone().into());
+                list.push(w.into());
+                list.last_mut().expect("just pushed")
+            }
+        };
+        if let (Some(url), Some(table)) = (url, entry.as_table_mut()) {
+            table.insert("url".into(), url.into());
         }
         Ok(())
     })?;
@@ -288,10 +310,12 @@ fn add_witness(g: &Global, vkey: &str, json: bool) -> Result<Outcome> {
     if json {
         println!(
             "{}",
-            json!({"trusted": "witness", "verifier_key": vkey, "already": already,
+            json!({"trusted": "witness", "verifier_key": vkey, "url": url, "already": already,
                    "witnesses": ct.witnesses.len(), "threshold": ct.threshold,
                    "trust_file": path.display().to_string()})
         );
+    } else if already && url.is_some() {
+        println!("witness already trusted in {}; url set", path.display());
     } else if already {
         println!("witness already trusted in {}", path.display());
     } else {

@@ -17,6 +17,24 @@ pub struct CheckpointTrust {
     pub threshold: usize,
     /// The origin namespace (`[policy] namespace`, default `kchain`).
     pub namespace: String,
+    /// Where the witnesses that have a `url` are reached over HTTP (c2sp.org/tlog-witness):
+    /// writers and sealers push checkpoints there, verifiers and monitors fetch from there.
+    pub endpoints: Vec<WitnessEndpoint>,
+}
+
+/// A witness reached over HTTP: its key and its URL (submission and monitoring prefix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessEndpoint {
+    pub key: NoteVerifier,
+    pub url: String,
+}
+
+/// Whether `url` can be a witness's URL: `http://` or `https://`, a host, no spaces.
+pub fn is_witness_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/') && !r.contains(char::is_whitespace))
 }
 
 impl Default for CheckpointTrust {
@@ -28,6 +46,7 @@ impl Default for CheckpointTrust {
             witnesses: Vec::new(),
             threshold: 0,
             namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+            endpoints: Vec::new(),
         }
     }
 }

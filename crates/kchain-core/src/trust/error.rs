@@ -36,6 +36,8 @@ pub enum TrustError {
         #[source]
         source: NoteError,
     },
+    #[error("trust file: witness url {url:?} is not an http:// or https:// URL")]
+    BadWitnessUrl { url: String },
     #[error("trust file: {0}")]
     Policy(#[source] PolicyError),
 }

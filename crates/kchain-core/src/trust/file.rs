@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::anchors::{Pin, TopicPin, Trust, TrustedWriter};
-use super::checkpoints::CheckpointTrust;
+use super::checkpoints::{is_witness_url, CheckpointTrust, WitnessEndpoint};
 use super::error::TrustError;
 use crate::checkpoint::note_key::NoteVerifier;
 use crate::checkpoint::policy::Policy;
@@ -47,7 +47,7 @@ impl TrustFile {
     pub fn to_toml(&self) -> String {
         let (witness, policy) = match &self.checkpoints {
             Some(c) => (
-                c.witnesses.iter().map(witness_toml).collect(),
+                c.witnesses.iter().map(|w| witness_toml(w, c)).collect(),
                 Some(policy_toml(c)),
             ),
             None => (Vec::new(), None),
@@ -180,9 +180,22 @@ fn checkpoint_trust(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut endpoints = Vec::new();
+    for (w, key) in witness.iter().zip(&witnesses) {
+        if let Some(url) = &w.url {
+            if !is_witness_url(url) {
+                return Err(TrustError::BadWitnessUrl { url: url.clone() });
+            }
+            endpoints.push(WitnessEndpoint {
+                key: key.clone(),
+                url: url.clone(),
+            });
+        }
+    }
     let policy = policy.unwrap_or_default();
     let trust = CheckpointTrust {
         witnesses,
+        endpoints,
         threshold: policy.witnesses,
         namespace: policy
             .namespace
@@ -221,8 +234,15 @@ fn topic_toml(t: &TopicPin) -> TopicToml {
     }
 }
 
-fn witness_toml(w: &NoteVerifier) -> WitnessToml {
-    WitnessToml { key: w.to_vkey() }
+fn witness_toml(w: &NoteVerifier, c: &CheckpointTrust) -> WitnessToml {
+    WitnessToml {
+        key: w.to_vkey(),
+        url: c
+            .endpoints
+            .iter()
+            .find(|e| &e.key == w)
+            .map(|e| e.url.clone()),
+    }
 }
 
 /// The `[policy]` table; the namespace is written only when it is not the default one.
@@ -255,6 +275,9 @@ struct FileToml {
 #[serde(deny_unknown_fields)]
 struct WitnessToml {
     key: String,
+    /// Where the witness is reached over HTTP (c2sp.org/tlog-witness), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Default)]

@@ -56,6 +56,6 @@ mod file;
 mod tests;
 
 pub use anchors::{KeyStanding, Pin, TopicPin, Trust, TrustedWriter};
-pub use checkpoints::CheckpointTrust;
+pub use checkpoints::{is_witness_url, CheckpointTrust, WitnessEndpoint};
 pub use error::TrustError;
 pub use file::TrustFile;

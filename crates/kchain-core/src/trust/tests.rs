@@ -193,3 +193,37 @@ fn pins_apply_only_on_the_log_they_were_taken_on() {
     assert!(text.contains("log = \"kafka:c1\""));
     assert_eq!(Trust::from_toml(&text).unwrap(), trust);
 }
+
+#[test]
+fn witness_urls_are_read_checked_and_written_back() {
+    let w1 = Cosigner::from_seed("w1.example", [4; 32]).unwrap();
+    let w2 = Cosigner::from_seed("w2.example", [5; 32]).unwrap();
+    let text = format!(
+        "{WRITER}[[witness]]\nkey = \"{}\"\nurl = \"https://w1.example:8443\"\n\
+         [[witness]]\nkey = \"{}\"\n[policy]\nwitnesses = 1\n",
+        w1.verifier().to_vkey(),
+        w2.verifier().to_vkey()
+    );
+    let file = TrustFile::from_toml(&text).unwrap();
+    let ct = file.checkpoints.clone().unwrap();
+    assert_eq!(ct.witnesses.len(), 2);
+    assert_eq!(
+        ct.endpoints,
+        vec![WitnessEndpoint {
+            key: w1.verifier(),
+            url: "https://w1.example:8443".into()
+        }]
+    );
+    assert_eq!(TrustFile::from_toml(&file.to_toml()).unwrap(), file);
+    for bad in ["ftp://w1", "https://", "w1.example", "http://a b"] {
+        let text = format!(
+            "{WRITER}[[witness]]\nkey = \"{}\"\nurl = \"{bad}\"\n",
+            w1.verifier().to_vkey()
+        );
+        let err = checkpoints(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("not an http:// or https:// URL"),
+            "{bad}: {err}"
+        );
+    }
+}
