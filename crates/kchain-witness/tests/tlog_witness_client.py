@@ -52,7 +52,7 @@ def vkey(name, sig_type, public_key):
 
 
 def parse_vkey(text):
-    name, kid, key = text.split("+")
+    name, kid, key = text.split("+", 2)  # base64 may hold "+" too
     raw = base64.b64decode(key)
     assert key_id(name, raw[0], raw[1:]).hex() == kid, "vkey key ID"
     return name, raw[0], raw[1:]
