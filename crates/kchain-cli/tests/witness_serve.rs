@@ -168,3 +168,58 @@ fn witness_serve_needs_a_log_to_witness() {
         "no log to witness",
     );
 }
+
+#[test]
+fn witness_serve_witnesses_the_ledgers_of_the_trust_file() {
+    let k = Env::new();
+    let dir = k.dir.path();
+    let wkey = dir.join("w.key");
+    k.ok(
+        &[
+            "--key-file",
+            wkey.to_str().unwrap(),
+            "witness",
+            "keygen",
+            "--name",
+            "w.example/w1",
+        ],
+        "",
+    );
+    let sealer = kchain_core::WriterKey::from_seed("sealer", [7; 32]);
+    let trust = dir.join("trust.toml");
+    std::fs::write(
+        &trust,
+        format!(
+            "[[ledger]]\nchain = \"bank\"\ngenesis = \"{}\"\n\
+             sealers = [{{ name = \"sealer\", public_key = \"{}\" }}]\n",
+            "ab".repeat(32),
+            sealer.public().to_hex()
+        ),
+    )
+    .unwrap();
+    let state = dir.join("state");
+    let server = serve(
+        &k,
+        &[
+            "--key-file",
+            wkey.to_str().unwrap(),
+            "--trust",
+            trust.to_str().unwrap(),
+            "witness",
+            "serve",
+            "--state",
+            state.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    );
+    let leaves: Vec<merkle::Hash> = (0u8..2).map(|i| merkle::leaf_hash(&[i])).collect();
+    let checkpoint = Checkpoint::new("kchain/bank.blocks", 2, merkle::root(&leaves)).unwrap();
+    let sealed = checkpoint.sign(&sealer.note_signer().unwrap());
+    let r = post(&server.url, &sealed);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Signed by a key that is not the ledger's sealer: 403.
+    let other = kchain_core::WriterKey::from_seed("sealer", [8; 32]);
+    let r = post(&server.url, &checkpoint.sign(&other.note_signer().unwrap()));
+    assert_eq!(r.status, 403, "{}", r.text());
+}
