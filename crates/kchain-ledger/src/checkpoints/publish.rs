@@ -263,9 +263,17 @@ impl Publisher {
     pub(crate) fn settle(
         &mut self,
         log: &dyn Log,
+        chain: &Chain,
         published: &mut Vec<Published>,
     ) -> Result<(), LedgerError> {
-        let settled = self.pusher.as_mut().map(Pusher::settle).unwrap_or_default();
+        let size = self.signed_size();
+        let prove = |old: u64| {
+            merkle::consistency_proof(&chain_leaves(chain, size), old).map_err(|e| e.to_string())
+        };
+        let settled = match &mut self.pusher {
+            Some(p) => p.settle(&prove),
+            None => Vec::new(),
+        };
         self.publish_all(log, settled, published)
     }
 

@@ -389,7 +389,7 @@ impl<'a> Node<'a> {
         let mut published = Vec::new();
         let note = p.publish(self.log, &self.chain, &mut published)?;
         if settle {
-            p.settle(self.log, &mut published)?;
+            p.settle(self.log, &self.chain, &mut published)?;
         }
         events.extend(published.into_iter().map(checkpoint_event));
         Ok(note)

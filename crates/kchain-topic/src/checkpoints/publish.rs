@@ -172,7 +172,13 @@ impl<'l> CheckpointState<'l> {
     /// Waits (at most push mode's wait) for the pushes of the checkpoints signed so far, and
     /// publishes them with the cosignatures that came.
     pub(crate) fn settle(&mut self) -> Result<(), TopicError> {
-        let settled = self.pusher.as_mut().map(Pusher::settle).unwrap_or_default();
+        let (log, topic, partition) = (self.log, self.topic.as_str(), self.partition);
+        let size = self.last.as_ref().map_or(0, |(_, c)| c.size());
+        let prove = |old: u64| proof_from_log(log, topic, partition, old, size);
+        let settled = match &mut self.pusher {
+            Some(p) => p.settle(&prove),
+            None => Vec::new(),
+        };
         self.publish_all(settled)
     }
 

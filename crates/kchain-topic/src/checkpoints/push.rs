@@ -129,13 +129,16 @@ struct Job {
     size: u64,
     /// Consistency proofs to this checkpoint from sizes the push thread no longer holds.
     proofs: HashMap<u64, Vec<Hash>>,
+    /// The witnesses to push to (by index); `None`: all.
+    only: Option<Vec<usize>>,
 }
 
 struct Done {
     seq: u64,
     note: SignedNote,
-    /// Sizes witnesses asked for a proof from that the push thread did not hold.
-    lagging: Vec<u64>,
+    /// Witnesses (by index) that asked for a proof from a size the push thread did not
+    /// hold, with that size.
+    lagging: Vec<(usize, u64)>,
 }
 
 /// The owner's handle on the push thread.
@@ -146,7 +149,9 @@ pub struct Pusher {
     seq: u64,
     /// Submitted, not yet back: by sequence number.
     in_flight: BTreeMap<u64, SignedNote>,
-    lagging: Vec<u64>,
+    lagging: Vec<(usize, u64)>,
+    /// The last note submitted, with its size.
+    last: Option<(SignedNote, u64)>,
 }
 
 impl Pusher {
@@ -173,6 +178,7 @@ impl Pusher {
             seq: 0,
             in_flight: BTreeMap::new(),
             lagging: Vec::new(),
+            last: None,
         })
     }
 
@@ -194,8 +200,19 @@ impl Pusher {
         size: u64,
         prove: &dyn Fn(u64) -> Result<Vec<Hash>, String>,
     ) {
+        self.last = Some((note.clone(), size));
+        self.send(note, size, prove, None);
+    }
+
+    fn send(
+        &mut self,
+        note: SignedNote,
+        size: u64,
+        prove: &dyn Fn(u64) -> Result<Vec<Hash>, String>,
+        only: Option<Vec<usize>>,
+    ) {
         let mut proofs = HashMap::new();
-        for old in std::mem::take(&mut self.lagging) {
+        for (_, old) in std::mem::take(&mut self.lagging) {
             if old > 0 && old < size && !proofs.contains_key(&old) {
                 if let Ok(p) = prove(old) {
                     proofs.insert(old, p);
@@ -209,6 +226,7 @@ impl Pusher {
             note,
             size,
             proofs,
+            only,
         };
         if let Some(tx) = &self.tx {
             let _ = tx.send(Msg::Job(job));
@@ -227,10 +245,27 @@ impl Pusher {
 
     /// Waits, at most the configured wait, for every submitted checkpoint's push; returns
     /// those that came back (cosigned as far as the witnesses answered) and, for those still
-    /// out, the notes as submitted, so the owner publishes something. A late answer comes
-    /// back from a later [`Pusher::ready`] and is published then (its cosignatures merge).
-    pub fn settle(&mut self) -> Vec<SignedNote> {
+    /// out, the notes as submitted, so the owner publishes something. A witness that asked
+    /// for a size the push thread no longer holds is sent the last checkpoint once more,
+    /// with the proof `prove` gives. A late answer comes back from a later
+    /// [`Pusher::ready`] and is published then (its cosignatures merge).
+    pub fn settle(&mut self, prove: &dyn Fn(u64) -> Result<Vec<Hash>, String>) -> Vec<SignedNote> {
         let deadline = Instant::now() + self.wait;
+        let mut out = self.wait_until(deadline);
+        let retry = (
+            self.lagging.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            &self.last,
+        );
+        if let (false, Some((note, size))) = (retry.0.is_empty(), retry.1.clone()) {
+            let only = retry.0;
+            self.send(note, size, prove, Some(only));
+            out.extend(self.wait_until(deadline));
+        }
+        out.extend(std::mem::take(&mut self.in_flight).into_values());
+        out
+    }
+
+    fn wait_until(&mut self, deadline: Instant) -> Vec<SignedNote> {
         let mut out = self.ready();
         while !self.in_flight.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -239,7 +274,6 @@ impl Pusher {
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        out.extend(std::mem::take(&mut self.in_flight).into_values());
         out
     }
 
@@ -302,6 +336,9 @@ impl Worker {
         let mut note = job.note.clone();
         let mut lagging = Vec::new();
         for i in 0..self.options.witnesses.len() {
+            if job.only.as_ref().is_some_and(|only| !only.contains(&i)) {
+                continue;
+            }
             let w = &self.options.witnesses[i];
             let proof_from = |old: u64| -> Result<Vec<Hash>, String> {
                 if old == 0 || old == job.size {
@@ -333,7 +370,7 @@ impl Worker {
                 }
                 Err(e) => {
                     if let RemoteWitnessError::NoProof { old_size, .. } = &e {
-                        lagging.push(*old_size);
+                        lagging.push((i, *old_size));
                     }
                     let fork = is_conflict(&e);
                     Err((e.to_string(), kind_of(&e), fork))
