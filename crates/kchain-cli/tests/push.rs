@@ -39,7 +39,7 @@ fn ok(env: &Env, args: &[&str], stdin: &str) -> (String, String) {
 
 /// Generates witness key `name`, trusts it, and starts `witness serve` with it on a free
 /// port; the trust file gets its url and a policy of one witness.
-fn serve_witness(env: &Env, name: &str) -> Served {
+fn serve_witness(env: &Env, name: &str, extra: &[&str]) -> Served {
     let key = env
         .dir
         .path()
@@ -62,7 +62,7 @@ fn serve_witness(env: &Env, name: &str) -> Served {
         .join(format!("{name}-state"))
         .display()
         .to_string();
-    let args = [
+    let mut args = vec![
         "witness",
         "serve",
         "--key",
@@ -72,17 +72,20 @@ fn serve_witness(env: &Env, name: &str) -> Served {
         "--bind",
         "127.0.0.1:0",
     ];
+    args.extend_from_slice(extra);
     let mut child = env.command(&args).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let url = line
-        .trim()
-        .split(" listening on ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("witness serve printed {line:?}"))
-        .to_owned();
+    let url = match line.trim().split(" listening on ").nth(1) {
+        Some(url) => url.to_owned(),
+        None => {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("witness serve printed {line:?}: {err}")
+        }
+    };
     ok(env, &["trust", "add-witness", &vkey, "--url", &url], "");
     ok(env, &["trust", "policy", "--witnesses", "1"], "");
     Served { child, url }
@@ -97,7 +100,7 @@ fn produce_pushes_to_the_trust_files_witness_and_verify_trusts_the_cosigned_chec
     let env = Env::new();
     ok(&env, &["keygen", "--name", "acme"], "");
     ok(&env, &["topic", "create", "orders"], "");
-    let served = serve_witness(&env, "w1.example");
+    let served = serve_witness(&env, "w1.example", &[]);
     let (_, stderr) = ok(
         &env,
         &[
@@ -161,4 +164,81 @@ fn produce_pushes_to_the_trust_files_witness_and_verify_trusts_the_cosigned_chec
         "",
     );
     assert!(out.contains("\n70\n"), "{out}");
+}
+
+#[test]
+fn node_run_seal_pushes_the_ledgers_checkpoints_to_the_witness() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    let alice = env.wallet(dir, "alice");
+    let bob = env.wallet(dir, "bob");
+    let sealer = env.wallet(dir, "sealer");
+    let genesis = dir.join("genesis.toml").display().to_string();
+    let fund = format!("{}=1000", alice.address);
+    ok(
+        &env,
+        &[
+            "ledger",
+            "genesis",
+            "--chain",
+            "wit",
+            "--sealer",
+            &sealer.path,
+            "--fund",
+            &fund,
+            "--partitions",
+            "1",
+            "--out",
+            &genesis,
+        ],
+        "",
+    );
+    ok(&env, &["ledger", "init", "--genesis", &genesis], "");
+    // The witness knows the ledger's origin and its sealer's key.
+    let key = kchain_topic::files::read_key_file(std::path::Path::new(&sealer.path)).unwrap();
+    let vkey = key.note_signer().unwrap().verifier().to_vkey();
+    let logs = dir.join("logs.txt");
+    std::fs::write(&logs, format!("kchain/wit.blocks {vkey}\n")).unwrap();
+    let logs = logs.display().to_string();
+    let _served = serve_witness(&env, "w1.example", &["--logs", &logs]);
+    for amount in ["5", "6"] {
+        let args = [
+            "tx",
+            "transfer",
+            "--chain",
+            "wit",
+            "--from-key",
+            &alice.path,
+            "--to",
+            &bob.address,
+            "--amount",
+            amount,
+        ];
+        ok(&env, &args, "");
+    }
+    let (_, stderr) = ok(
+        &env,
+        &[
+            "node",
+            "run",
+            "--chain",
+            "wit",
+            "--seal",
+            "--key",
+            &sealer.path,
+            "--checkpoint-every",
+            "1",
+            "--until-idle",
+        ],
+        "",
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let (out, _) = ok(&env, &["ledger", "verify", "--chain", "wit", "--json"], "");
+    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let height = report["height"].as_u64().unwrap();
+    assert_eq!(
+        report["checkpoints"]["newest"]["size"],
+        height + 1,
+        "{report}"
+    );
 }

@@ -127,8 +127,9 @@ struct Job {
     seq: u64,
     note: SignedNote,
     size: u64,
-    /// Consistency proofs to this checkpoint from sizes the push thread no longer holds.
-    proofs: HashMap<u64, Vec<Hash>>,
+    /// Consistency proofs to this checkpoint from sizes the push thread no longer holds, as
+    /// the owner computed them (or why it could not).
+    proofs: HashMap<u64, Result<Vec<Hash>, String>>,
     /// The witnesses to push to (by index); `None`: all.
     only: Option<Vec<usize>>,
 }
@@ -214,9 +215,7 @@ impl Pusher {
         let mut proofs = HashMap::new();
         for (_, old) in std::mem::take(&mut self.lagging) {
             if old > 0 && old < size && !proofs.contains_key(&old) {
-                if let Ok(p) = prove(old) {
-                    proofs.insert(old, p);
-                }
+                proofs.insert(old, prove(old));
             }
         }
         self.seq += 1;
@@ -350,7 +349,7 @@ impl Worker {
                 job.proofs
                     .get(&old)
                     .cloned()
-                    .ok_or_else(|| format!("size {old} is no longer held"))
+                    .unwrap_or_else(|| Err(format!("size {old} is no longer held")))
             };
             let result = w.witness.add_checkpoint(&job.note, &proof_from);
             let outcome = match result {
@@ -371,6 +370,10 @@ impl Worker {
                 Err(e) => {
                     if let RemoteWitnessError::NoProof { old_size, .. } = &e {
                         lagging.push((i, *old_size));
+                        if !job.proofs.contains_key(old_size) {
+                            // Not a failure yet: the owner proves it with the next send.
+                            continue;
+                        }
                     }
                     let fork = is_conflict(&e);
                     Err((e.to_string(), kind_of(&e), fork))
