@@ -23,7 +23,7 @@
 //! | `tree_worker` | the writer's chain tree, on a thread of its own             | none |
 //! | `publish`     | the writer's side: when and what to sign                    | log  |
 //! | `push`        | push mode: checkpoints to witnesses over the network        | net  |
-//! | `memory_witness` | a witness in memory behind `RemoteWitness` (tests)       | none |
+//! | `memory_witness` | a witness in memory behind `RemoteWitness` (feature testing) | none |
 //! | `check`       | the verifier's side: the one judge over a verified chain    | log  |
 //! | `prove`       | inclusion and consistency proofs from the chain             | log  |
 //! | `witness`     | one witness pass over a topic's checkpoints                 | log  |
@@ -32,6 +32,7 @@
 
 mod check;
 mod cosign;
+#[cfg(feature = "testing")]
 mod memory_witness;
 mod prove;
 mod publish;
@@ -46,6 +47,8 @@ pub use check::{
     CheckpointFindingKind, CheckpointReport, PartitionCheckpoints,
 };
 pub use cosign::{witness_origin, OriginLog, WitnessEvent};
+/// A witness in memory, for tests of push mode and of what fetches from witnesses.
+#[cfg(feature = "testing")]
 pub use memory_witness::{Behaviour, MemoryWitness};
 pub use prove::{prove_consistency, prove_inclusion};
 pub use publish::CheckpointOptions;
