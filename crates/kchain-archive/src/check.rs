@@ -177,11 +177,13 @@ fn check_entries(
     cp: &Checkpoint,
     v: &mut ChainVerified,
 ) -> Result<Vec<Hash>, ArchiveError> {
-    let tiles = tiles_at(0, cp.size(), 0);
-    let mut leaves = Vec::with_capacity(cp.size() as usize);
-    let mut prev = kchain_core::ZERO_HASH;
-    let mut scratch = Vec::new();
-    for window in tiles.chunks(WINDOW) {
+    let mut walk = Walk {
+        chain,
+        prev: kchain_core::ZERO_HASH,
+        leaves: Vec::with_capacity(cp.size() as usize),
+        scratch: Vec::new(),
+    };
+    for window in tiles_at(0, cp.size(), 0).chunks(WINDOW) {
         let paths: Vec<String> = window
             .iter()
             .flat_map(|t| {
@@ -194,92 +196,143 @@ fn check_entries(
             .collect();
         let objects = store.get_all(&paths)?;
         for (i, t) in window.iter().enumerate() {
-            let first = t.index * TILE_WIDTH;
-            let width = t.width as usize;
-            let [records, entries, tile] =
-                [0, 1, 2].map(|k| (&paths[3 * i + k], &objects[3 * i + k]));
-            let records = match records.1.as_deref().map(decode_records) {
-                Some(Ok(r)) if r.len() == width => Some(r),
-                got => {
-                    v.object_problem(records.0, first, got.is_none(), "record bundle");
-                    None
-                }
-            };
-            let entries = match entries.1.as_deref().map(decode_entries) {
-                Some(Ok(e)) if e.len() == width => Some(e),
-                got => {
-                    v.object_problem(entries.0, first, got.is_none(), "entry bundle");
-                    None
-                }
-            };
-            let tile = match tile.1.as_deref() {
-                Some(b) if b.len() == width * 32 => Some(b),
-                got => {
-                    v.object_problem(tile.0, first, got.is_none(), "level-0 tile");
-                    None
-                }
-            };
-            for k in 0..width {
-                let height = first + k as u64;
-                let hash = match records
-                    .as_ref()
-                    .map(|r| record_entry(chain, &r[k], &mut scratch))
-                {
-                    Some(Ok(e)) => {
-                        if e.meta.height != height || e.meta.prev != prev {
-                            v.find(
-                                Kind::LinkBroken,
-                                Some(height),
-                                format!(
-                                    "the record says height {} after {}, the chain is at height \
-                                     {height} after {}",
-                                    e.meta.height,
-                                    short(&e.meta.prev),
-                                    short(&prev)
-                                ),
-                            );
-                        }
-                        e.entry_hash
-                    }
-                    Some(Err(e)) => {
-                        v.find(
-                            Kind::RecordChanged,
-                            Some(height),
-                            format!("chain headers: {e}"),
-                        );
-                        entries.as_ref().map_or(kchain_core::ZERO_HASH, |e| e[k])
-                    }
-                    None => entries.as_ref().map_or(kchain_core::ZERO_HASH, |e| e[k]),
-                };
-                if let (Some(_), Some(e)) = (&records, &entries) {
-                    if e[k] != hash {
-                        v.find(
-                            Kind::RecordChanged,
-                            Some(height),
-                            format!(
-                                "the record hashes to {}, the entry bundle holds {}",
-                                short(&hash),
-                                short(&e[k])
-                            ),
-                        );
-                    }
-                }
-                let leaf = chain_leaf(&hash);
-                if let Some(tile) = tile {
-                    if tile[k * 32..k * 32 + 32] != leaf {
-                        v.find(
-                            Kind::TileChanged,
-                            Some(height),
-                            "the level-0 tile's hash is not the entry's leaf hash".into(),
-                        );
-                    }
-                }
-                leaves.push(leaf);
-                prev = hash;
-            }
+            let at = |k: usize| (paths[3 * i + k].as_str(), objects[3 * i + k].as_deref());
+            let tile = LeafTile::decode(v, t.index * TILE_WIDTH, t.width as usize, at);
+            walk.tile(v, &tile);
         }
     }
-    Ok(leaves)
+    Ok(walk.leaves)
+}
+
+/// The three objects of one level-0 tile, each None when missing or malformed (a finding
+/// already made).
+struct LeafTile<'a> {
+    first: u64,
+    width: usize,
+    records: Option<Vec<kchain_log::Record>>,
+    entries: Option<Vec<Hash>>,
+    hashes: Option<&'a [u8]>,
+}
+
+impl<'a> LeafTile<'a> {
+    fn decode(
+        v: &mut ChainVerified,
+        first: u64,
+        width: usize,
+        at: impl Fn(usize) -> (&'a str, Option<&'a [u8]>),
+    ) -> LeafTile<'a> {
+        let (path, got) = at(0);
+        let records = match got.map(decode_records) {
+            Some(Ok(r)) if r.len() == width => Some(r),
+            got => {
+                v.object_problem(path, first, got.is_none(), "record bundle");
+                None
+            }
+        };
+        let (path, got) = at(1);
+        let entries = match got.map(decode_entries) {
+            Some(Ok(e)) if e.len() == width => Some(e),
+            got => {
+                v.object_problem(path, first, got.is_none(), "entry bundle");
+                None
+            }
+        };
+        let (path, got) = at(2);
+        let hashes = match got {
+            Some(b) if b.len() == width * 32 => Some(b),
+            got => {
+                v.object_problem(path, first, got.is_none(), "level-0 tile");
+                None
+            }
+        };
+        LeafTile {
+            first,
+            width,
+            records,
+            entries,
+            hashes,
+        }
+    }
+}
+
+/// The walk along a chain's entries in height order.
+struct Walk {
+    chain: ChainId,
+    prev: Hash,
+    leaves: Vec<Hash>,
+    scratch: Vec<u8>,
+}
+
+impl Walk {
+    /// Checks the entries of one level-0 tile: link, record against entry, entry against
+    /// tile. Where the records are missing the entry bundle's hashes stand in, so that one
+    /// missing object is one finding and not a broken link for every entry after it.
+    fn tile(&mut self, v: &mut ChainVerified, t: &LeafTile) {
+        for k in 0..t.width {
+            let height = t.first + k as u64;
+            let listed = t.entries.as_ref().map(|e| e[k]);
+            let hash = match &t.records {
+                Some(r) => self.record(v, height, &r[k], listed),
+                None => listed.unwrap_or(kchain_core::ZERO_HASH),
+            };
+            let leaf = chain_leaf(&hash);
+            if t.hashes.is_some_and(|h| h[k * 32..k * 32 + 32] != leaf) {
+                v.find(
+                    Kind::TileChanged,
+                    Some(height),
+                    "the level-0 tile's hash is not the entry's leaf hash".into(),
+                );
+            }
+            self.leaves.push(leaf);
+            self.prev = hash;
+        }
+    }
+
+    /// The entry hash of the record at `height`, recomputed; findings when it does not link
+    /// to the entry before or is not the entry bundle's `listed` hash.
+    fn record(
+        &mut self,
+        v: &mut ChainVerified,
+        height: u64,
+        r: &kchain_log::Record,
+        listed: Option<Hash>,
+    ) -> Hash {
+        let e = match record_entry(self.chain, r, &mut self.scratch) {
+            Ok(e) => e,
+            Err(e) => {
+                v.find(
+                    Kind::RecordChanged,
+                    Some(height),
+                    format!("chain headers: {e}"),
+                );
+                return listed.unwrap_or(kchain_core::ZERO_HASH);
+            }
+        };
+        if e.meta.height != height || e.meta.prev != self.prev {
+            v.find(
+                Kind::LinkBroken,
+                Some(height),
+                format!(
+                    "the record says height {} after {}, the chain is at height {height} after {}",
+                    e.meta.height,
+                    short(&e.meta.prev),
+                    short(&self.prev)
+                ),
+            );
+        }
+        if let Some(listed) = listed.filter(|l| *l != e.entry_hash) {
+            v.find(
+                Kind::RecordChanged,
+                Some(height),
+                format!(
+                    "the record hashes to {}, the entry bundle holds {}",
+                    short(&e.entry_hash),
+                    short(&listed)
+                ),
+            );
+        }
+        e.entry_hash
+    }
 }
 
 /// Checks the stored tiles of levels 1 and up against the ones `leaves` give.
