@@ -358,3 +358,13 @@ fn an_archiver_killed_anywhere_leaves_a_verifiable_archive_and_a_rerun_completes
         "{v}"
     );
 }
+
+#[test]
+fn bench_archive_reports_ratios_to_verify_on_the_log() {
+    let env = Env::new();
+    let v = json(&env.ok(&["bench", "archive", "--records", "700", "--json"], ""));
+    for k in ["archive_ratio", "verify_archive_ratio"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{v}");
+    }
+    assert!(v["archive"].as_str().unwrap().starts_with("file://"), "{v}");
+}

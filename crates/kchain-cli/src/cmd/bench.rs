@@ -27,10 +27,22 @@ pub struct BenchArgs {
     /// Print the measurements as one JSON line.
     #[arg(long)]
     pub json: bool,
+    /// `kchain bench archive`: archive upload and verify-from-archive rates instead.
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchWhat {
+    /// Archive upload and verify-from-archive rates, as ratios of `verify` on the local log.
+    Archive(crate::bench::archive::BenchArchiveArgs),
 }
 
 /// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
 pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
+    if let Some(BenchWhat::Archive(b)) = &a.what {
+        return crate::bench::archive::run(b).map(|()| Outcome::Clean);
+    }
     if a.records == 0 || a.size == 0 {
         bail!("--records and --size must be positive");
     }
