@@ -48,8 +48,10 @@ pub fn archived_partitions(store: &Store, topic: &str) -> Result<Vec<u32>, Archi
     Ok(parts)
 }
 
-/// Verifies every chain of `topic` in the archive (see [`verify_chain`]). An archive that
-/// holds no chain of the topic is a finding (a missing checkpoint of partition 0).
+/// Verifies every chain of `topic` in the archive (see [`verify_chain`]): those it holds
+/// and every partition the trust file pins (a pinned chain deleted from the archive is a
+/// missing checkpoint). An archive that holds no chain of the topic is a finding too (a
+/// missing checkpoint of partition 0).
 pub fn verify_archive(
     store: &Store,
     topic: &str,
@@ -57,9 +59,13 @@ pub fn verify_archive(
     remembered: Option<&CheckpointStore>,
 ) -> Result<ArchiveVerifyReport, ArchiveError> {
     let mut parts = archived_partitions(store, topic)?;
-    if parts.is_empty() {
-        parts.push(0);
-    }
+    let pinned = trust.trust.pinned_partitions(topic).unwrap_or(1);
+    parts.extend(
+        (0..pinned)
+            .filter(|p| !parts.contains(p))
+            .collect::<Vec<_>>(),
+    );
+    parts.sort_unstable();
     let chains = parts
         .into_iter()
         .map(|p| verify_chain(store, topic, p, trust, remembered))

@@ -282,6 +282,30 @@ fn every_tamper_is_a_finding_at_its_entry() {
     let (code, v) = f.verify("a", "state-fresh");
     assert_eq!(code, 0, "{v}");
 
+    // A whole chain deleted: the partitions the trust file pins must all be there.
+    f.env.ok(&["trust", "pin", "orders"], "");
+    let (code, v) = f.verify("a", "state-fresh");
+    assert_eq!(code, 0, "{v}");
+    f.env
+        .ok(&["topic", "create", "two", "--partitions", "2"], "");
+    let keyed: String = (0..20).map(|i| format!("k{i}:v{i}\n")).collect();
+    f.env
+        .ok(&["produce", "two", "-K", ":", "--no-checkpoints"], &keyed);
+    f.env.ok(&["checkpoint", "publish", "two"], "");
+    f.env.ok(&["trust", "pin", "two"], "");
+    f.archive("two", "b");
+    fs::remove_dir_all(f.dir("b").join("two/1")).unwrap();
+    let url = f.url("b");
+    let out = f
+        .env
+        .run(&["verify", "two", "--archive", &url, "--json"], "");
+    let v = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(3), "{v}");
+    assert_eq!(
+        v["chains"][1]["findings"][0]["kind"], "archive_checkpoint_missing",
+        "{v}"
+    );
+
     // A checkpoint that the trust policy does not accept.
     fs::write(
         f.dir("a").join("orders/0/checkpoint"),
