@@ -5,8 +5,8 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd::{
-    bench, checkpoint, consume, crypt, demo, keys, ledger, node, produce, prove, topic, trust, tx,
-    verify, wallet, witness,
+    archive, bench, checkpoint, consume, crypt, demo, keys, ledger, node, produce, prove, topic,
+    trust, tx, verify, wallet, witness,
 };
 use crate::global::Global;
 use crate::outcome::Outcome;
@@ -44,6 +44,8 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// Verify a topic's chains from genesis: exit 0 intact, 3 findings, 1 error.
     Verify(verify::VerifyArgs),
+    /// Copy a topic's chains to object storage (C2SP tlog-tiles layout), up to their checkpoints.
+    Archive(archive::ArchiveArgs),
     /// Show entries with their heights, hashes and links.
     Inspect(topic::InspectArgs),
     /// Generate a writer key (mode 0600) and trust it in the trust file.
@@ -105,6 +107,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Produce(a) => produce::produce(g, &a),
         Command::Consume(a) => consume::consume(g, &a),
         Command::Verify(a) => verify::verify(g, &a),
+        Command::Archive(a) => archive::archive(g, &a),
         Command::Inspect(a) => topic::inspect(g, &a),
         Command::Keygen(a) => keys::keygen(g, &a),
         Command::Pubkey(a) => keys::pubkey(g, &a),

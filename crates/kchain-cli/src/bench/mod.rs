@@ -10,6 +10,7 @@
 //! report.rs   what was asked and measured; rows and ratios, as text or one JSON line
 //! ```
 
+pub mod archive;
 mod chained;
 mod raw;
 mod report;

@@ -39,19 +39,10 @@ pub struct WitnessBenchArgs {
     server_threads: usize,
 }
 
-/// What a bench witness command does.
-#[derive(clap::Subcommand, Debug)]
-pub enum BenchWhat {
-    /// The HTTP witness: add-checkpoint requests per second over keep-alive on loopback,
-    /// beside the Ed25519 cosigning rate and the durable state write rate.
-    Witness(WitnessBenchArgs),
-}
-
 /// One log's checkpoints, as request bodies in order (the first from size 0).
 type Bodies = Vec<Vec<u8>>;
 
-pub fn run(what: &BenchWhat) -> Result<()> {
-    let BenchWhat::Witness(a) = what;
+pub fn run(a: &WitnessBenchArgs) -> Result<()> {
     if a.threads == 0 || a.origins == 0 || a.requests == 0 || a.reps == 0 {
         bail!("--threads, --origins, --requests and --reps must be positive");
     }

@@ -27,15 +27,31 @@ pub struct BenchArgs {
     /// Print the measurements as one JSON line.
     #[arg(long)]
     pub json: bool,
-    /// Measure one part alone instead (`witness`: the HTTP witness).
+    /// Measure one part alone instead: `witness` (the HTTP witness), `archive` (archive upload
+    /// and verify from the archive).
     #[command(subcommand)]
-    pub what: Option<crate::bench::witness::BenchWhat>,
+    pub what: Option<BenchWhat>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchWhat {
+    /// The HTTP witness: add-checkpoint requests per second over keep-alive on loopback,
+    /// beside the Ed25519 cosigning rate and the durable state write rate.
+    Witness(crate::bench::witness::WitnessBenchArgs),
+    /// Archive upload and verify-from-archive rates, as ratios of `verify` on the local log.
+    Archive(crate::bench::archive::BenchArchiveArgs),
 }
 
 /// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
 pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
-    if let Some(what) = &a.what {
-        return crate::bench::witness::run(what).map(|()| Outcome::Clean);
+    match &a.what {
+        Some(BenchWhat::Witness(w)) => {
+            return crate::bench::witness::run(w).map(|()| Outcome::Clean)
+        }
+        Some(BenchWhat::Archive(b)) => {
+            return crate::bench::archive::run(b).map(|()| Outcome::Clean)
+        }
+        None => {}
     }
     if a.records == 0 || a.size == 0 {
         bail!("--records and --size must be positive");

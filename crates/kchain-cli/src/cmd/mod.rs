@@ -2,6 +2,7 @@
 //! `anchors` and `ledger_args` hold what several groups share.
 
 pub mod anchors;
+pub mod archive;
 pub mod bench;
 pub mod checkpoint;
 pub mod consume;

@@ -43,9 +43,15 @@ pub struct VerifyArgs {
     /// checkpoint export`): counts as if read from the log; repeatable.
     #[arg(long = "checkpoint", value_name = "FILE")]
     pub checkpoints: Vec<PathBuf>,
+    /// Verify the topic's archive at this URL (`kchain archive`) instead of the log.
+    #[arg(long, value_name = "URL")]
+    pub archive: Option<String>,
 }
 
 pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
+    if let Some(url) = &a.archive {
+        return crate::cmd::archive::verify(g, &a.topic, url, a.state.as_deref(), a.json);
+    }
     let log = open_log(g, false)?;
     let log_id = log_identity(g, log.as_ref());
     let trust = load_trust(g)?;

@@ -1,0 +1,223 @@
+//! The archiver: a chained topic's partitions copied to an archive, incrementally, the
+//! checkpoint last.
+//!
+//! ```text
+//!  checkpoints topic ──► newest note the trust policy accepts (size n, root r)
+//!  the log, heights 0..n ──► entry hashes recomputed, links checked ──► tree root == r?
+//!                                  │                                        │ yes
+//!                                  ▼                                        ▼
+//!  tiles, entry bundles, record bundles from the first tile the      put them all, then
+//!  archive's own checkpoint does not cover in full                   put the checkpoint
+//! ```
+//!
+//! A reader goes by the checkpoint, so it never sees one whose tiles are missing: every tile
+//! and bundle a checkpoint needs is written before it. Writes are whole-object and a rerun
+//! writes the same bytes again, so a run killed anywhere leaves the old checkpoint with all
+//! it needs, and the next run completes the new one.
+
+use std::time::Duration;
+
+use kchain_core::{chain_leaf, merkle, ChainId, Checkpoint, Hash, SignedNote, TrustFile};
+use kchain_log::{Log, Record};
+use kchain_topic::checkpoints::partition_checkpoints;
+
+use crate::bundle::{encode_entries, encode_record, record_entry};
+use crate::error::ArchiveError;
+use crate::path::{
+    chain_prefix, entries_path, records_path, tile_path, CHECKPOINT_PATH, TILE_WIDTH,
+};
+use crate::store::Store;
+use crate::tiles::TreeTiles;
+
+/// What one run did to one chain of the archive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainArchived {
+    pub partition: u32,
+    /// The archive's tree size before this run (0 when it held nothing).
+    pub before: u64,
+    /// The archive's tree size after it (its checkpoint's size).
+    pub size: u64,
+    /// Objects written, the checkpoint included.
+    pub objects: usize,
+    /// Why nothing was archived, when nothing could be (no trusted checkpoint yet).
+    pub skipped: Option<String>,
+}
+
+/// What one run of the archiver did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveReport {
+    pub topic: String,
+    pub chains: Vec<ChainArchived>,
+}
+
+/// Archives every partition of `topic` on `log` into `store`, up to the newest checkpoint of
+/// each that `trust`'s checkpoint policy accepts. Refuses (an error) a partition whose log
+/// does not match that checkpoint: `kchain verify` says what is wrong with it.
+pub fn archive_topic(
+    log: &dyn Log,
+    topic: &str,
+    trust: &TrustFile,
+    store: &Store,
+) -> Result<ArchiveReport, ArchiveError> {
+    let partitions = log.topic(topic)?.partitions;
+    let namespace = trust.checkpoints_or_default().namespace;
+    let mut chains = Vec::new();
+    for p in 0..partitions {
+        let policy = trust.policy(topic, p)?;
+        let newest = partition_checkpoints(log, topic, p, &namespace)?
+            .into_iter()
+            .filter(|(note, _)| policy.check(note).is_ok())
+            .max_by_key(|(n, c)| (c.size(), n.signatures().len()));
+        let prefix = chain_prefix(topic, p);
+        let before = archived_size(store, &prefix)?;
+        let Some((note, cp)) = newest else {
+            chains.push(ChainArchived {
+                partition: p,
+                before,
+                size: before,
+                objects: 0,
+                skipped: Some("no checkpoint meets the trust policy yet".into()),
+            });
+            continue;
+        };
+        chains.push(archive_chain(log, topic, p, &note, &cp, store, before)?);
+    }
+    Ok(ArchiveReport {
+        topic: topic.into(),
+        chains,
+    })
+}
+
+/// The tree size of the checkpoint archived under `prefix` (0 when there is none or it does
+/// not parse: then everything is written again, which is always safe).
+fn archived_size(store: &Store, prefix: &str) -> Result<u64, ArchiveError> {
+    let Some(bytes) = store.get(&format!("{prefix}/{CHECKPOINT_PATH}"))? else {
+        return Ok(0);
+    };
+    Ok(SignedNote::parse(&bytes)
+        .ok()
+        .and_then(|n| Checkpoint::parse(n.text()).ok())
+        .map_or(0, |c| c.size()))
+}
+
+fn archive_chain(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    note: &SignedNote,
+    cp: &Checkpoint,
+    store: &Store,
+    before: u64,
+) -> Result<ChainArchived, ArchiveError> {
+    let prefix = chain_prefix(topic, partition);
+    let checkpoint_path = format!("{prefix}/{CHECKPOINT_PATH}");
+    let note_bytes = note.to_string().into_bytes();
+    if before > cp.size() || store.get(&checkpoint_path)?.as_deref() == Some(&note_bytes[..]) {
+        return Ok(ChainArchived {
+            partition,
+            before,
+            size: before,
+            objects: 0,
+            skipped: None,
+        });
+    }
+    let first_tile = before / TILE_WIDTH;
+    let (hashes, records) = read_chain(log, topic, partition, cp.size(), first_tile * TILE_WIDTH)?;
+    let tiles = TreeTiles::new(hashes.iter().map(chain_leaf).collect());
+    if merkle::root(tiles.leaves()) != *cp.root() {
+        return Err(ArchiveError::Chain {
+            chain: format!("{topic}/{partition}"),
+            detail: format!(
+                "the log's first {} entries do not have the root of the trusted checkpoint; \
+                 run `kchain verify {topic}`",
+                cp.size()
+            ),
+        });
+    }
+    let mut objects = Vec::new();
+    for t in tiles.tiles_from(first_tile) {
+        objects.push((
+            format!("{prefix}/{}", tile_path(t.level, t.index, t.width)),
+            tiles.tile(t),
+        ));
+        if t.level == 0 {
+            let start = (t.index * TILE_WIDTH) as usize;
+            let end = start + t.width as usize;
+            objects.push((
+                format!("{prefix}/{}", entries_path(t.index, t.width)),
+                encode_entries(&hashes[start..end]),
+            ));
+            let skip = (first_tile * TILE_WIDTH) as usize;
+            let mut bundle = Vec::new();
+            for r in &records[start - skip..end - skip] {
+                encode_record(r, &mut bundle);
+            }
+            objects.push((
+                format!("{prefix}/{}", records_path(t.index, t.width)),
+                bundle,
+            ));
+        }
+    }
+    let count = objects.len() + 1;
+    store.put_all(objects)?;
+    // Last: only now does a reader see the new size, and everything it needs is there.
+    store.put(&checkpoint_path, note_bytes)?;
+    Ok(ChainArchived {
+        partition,
+        before,
+        size: cp.size(),
+        objects: count,
+        skipped: None,
+    })
+}
+
+/// The entry hashes of heights 0..size of a partition, recomputed from its records (links
+/// checked), and the records from height `keep_from` on.
+fn read_chain(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    size: u64,
+    keep_from: u64,
+) -> Result<(Vec<Hash>, Vec<Record>), ArchiveError> {
+    let chain = ChainId::for_partition(topic, partition);
+    let name = format!("{topic}/{partition}");
+    let bad = |detail: String| ArchiveError::Chain {
+        chain: name.clone(),
+        detail,
+    };
+    let end = log.end_offset(topic, partition)?;
+    let mut reader = log.reader(topic, partition, log.start_offset(topic, partition)?)?;
+    let (mut hashes, mut records) = (Vec::with_capacity(size as usize), Vec::new());
+    let mut scratch = Vec::new();
+    while (hashes.len() as u64) < size {
+        let batch = reader.poll(4096, Duration::from_millis(200))?;
+        if batch.is_empty() && reader.position() >= end {
+            return Err(bad(format!(
+                "the log holds {} entries, fewer than the checkpoint's {size}",
+                hashes.len()
+            )));
+        }
+        for stored in batch {
+            let height = hashes.len() as u64;
+            if height == size {
+                break;
+            }
+            let e = record_entry(chain, &stored.record, &mut scratch)
+                .map_err(|e| bad(format!("offset {}: {e}", stored.offset)))?;
+            let prev = hashes.last().copied().unwrap_or(kchain_core::ZERO_HASH);
+            if e.meta.height != height || e.meta.prev != prev {
+                return Err(bad(format!(
+                    "offset {}: height {} does not link to the entry before it; run `kchain \
+                     verify {topic}`",
+                    stored.offset, e.meta.height
+                )));
+            }
+            hashes.push(e.entry_hash);
+            if height >= keep_from {
+                records.push(stored.record);
+            }
+        }
+    }
+    Ok((hashes, records))
+}
