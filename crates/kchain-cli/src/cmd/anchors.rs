@@ -100,6 +100,7 @@ pub fn verify_anchors(
         store: Some(store),
         backend: log_id.to_owned(),
         handed: handed_checkpoints(handed)?,
+        ..CheckOptions::default()
     };
     Ok(VerifyAnchors {
         policy,

@@ -23,6 +23,7 @@
 //! | `tree_worker` | the writer's chain tree, on a thread of its own             | none |
 //! | `publish`     | the writer's side: when and what to sign                    | log  |
 //! | `check`       | the verifier's side: the one judge over a verified chain    | log  |
+//! | `fetch`       | checkpoints fetched from witnesses; freshness, reachability | remote witnesses |
 //! | `prove`       | inclusion and consistency proofs from the chain             | log  |
 //! | `witness`     | one witness pass over a topic's checkpoints                 | log  |
 //! | `cosign`      | the witness's work on one origin (topics and the ledger)    | files |
@@ -30,6 +31,7 @@
 
 mod check;
 mod cosign;
+mod fetch;
 mod prove;
 mod publish;
 mod topic;
@@ -42,6 +44,7 @@ pub use check::{
     CheckpointFindingKind, CheckpointReport, PartitionCheckpoints,
 };
 pub use cosign::{witness_origin, OriginLog, WitnessEvent};
+pub use fetch::{after_judge, fetch_latest, unix_now, AfterJudge, Fetched, RemoteWitnesses};
 pub use prove::{prove_consistency, prove_inclusion};
 pub use publish::CheckpointOptions;
 pub(crate) use publish::CheckpointState;
