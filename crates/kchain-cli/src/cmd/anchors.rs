@@ -50,6 +50,7 @@ pub fn ledger_anchors(g: &Global, a: &AnchorArgs) -> Result<kchain_ledger::Check
         backend: backend_identity(g),
         handed: handed_checkpoints(&a.checkpoints)?,
         required,
+        ..Default::default()
     })
 }
 
