@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# A Python virtual environment with the third-party Kafka clients that kchain's interop tests
-# use (kafka-python, confluent-kafka), cached in ~/.cache/kchain/venv. Prints its python.
+# A Python virtual environment with the third-party packages that kchain's interop tests use:
+# the Kafka clients (kafka-python, confluent-kafka) and, for the witness client written from
+# the tlog-witness spec, `cryptography` (Ed25519). Cached in ~/.cache/kchain/venv; a venv
+# that lacks a package gets it added, one that has them all is left as it is. Prints its python.
 set -euo pipefail
 VENV="${KCHAIN_VENV:-$HOME/.cache/kchain/venv}"
-if ! "$VENV/bin/python" -c "import kafka, confluent_kafka" 2>/dev/null; then
-    echo "py-env.sh: creating $VENV with kafka-python and confluent-kafka" >&2
-    python3 -m venv "$VENV"
+if ! "$VENV/bin/python" -c "import kafka, confluent_kafka, cryptography" 2>/dev/null; then
+    echo "py-env.sh: installing kafka-python, confluent-kafka and cryptography in $VENV" >&2
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-        "kafka-python>=2.2,<4" "confluent-kafka>=2.6,<3" >&2
+        "kafka-python>=2.2,<4" "confluent-kafka>=2.6,<3" "cryptography>=42,<51" >&2
 fi
 echo "$VENV/bin/python"

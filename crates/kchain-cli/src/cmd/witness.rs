@@ -14,6 +14,8 @@ use kchain_topic::{
     TopicError,
 };
 
+use kchain_witness::{KnownLogs, StateStore, WitnessService};
+
 use crate::global::{load_trust, open_log, Global};
 use crate::outcome::Outcome;
 use crate::report::write_output;
@@ -66,6 +68,41 @@ pub enum WitnessCmd {
         #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
         namespace: String,
     },
+    /// Serve c2sp.org/tlog-witness over HTTP(S): cosign the checkpoints logs push (POST
+    /// /add-checkpoint), serve the newest cosigned per origin (GET /checkpoint/<origin>).
+    /// Witnesses the chained topics and ledgers of the trust file, and the logs of --log and
+    /// --logs. Prints `witness <name> listening on <url>`, then serves until stopped.
+    Serve(ServeArgs),
+}
+
+/// `witness serve`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Old name of --key-file here (still accepted).
+    #[arg(long, hide = true, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Directory of the witness's state: the last cosigned checkpoint per origin, evidence.
+    #[arg(long)]
+    state: PathBuf,
+    /// Address to listen on (port 0: any free port, printed).
+    #[arg(long, default_value = "127.0.0.1:8420")]
+    bind: String,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Also witness the C2SP log ORIGIN, whose checkpoints VKEY (a note verifier key) signs.
+    /// Repeatable.
+    #[arg(long = "log", value_name = "ORIGIN=VKEY")]
+    logs: Vec<String>,
+    /// A file of logs to witness: one `ORIGIN VKEY` per line, `#` comments.
+    #[arg(long = "logs", value_name = "FILE")]
+    logs_file: Option<PathBuf>,
+    /// Server threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
 }
 
 pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
@@ -120,7 +157,74 @@ pub fn witness(g: &Global, cmd: WitnessCmd) -> Result<Outcome> {
             };
             run_witness(g, &run, &key, until_idle, interval_ms)
         }
+        WitnessCmd::Serve(args) => serve(g, args),
     }
+}
+
+/// `witness serve`: the HTTP witness, until the process is stopped (every answer is on disk
+/// before it is sent, so stopping it any time loses nothing).
+fn serve(g: &Global, args: ServeArgs) -> Result<Outcome> {
+    let key = g.key_file_for(args.key.as_deref(), "witness serve needs the witness's key")?;
+    let cosigner = read_witness_key(&key)?;
+    let logs = known_logs(g, &args)?;
+    if logs.is_empty() {
+        bail!(
+            "no log to witness: trust writers (`kchain trust add`), or pass --log ORIGIN=VKEY \
+             or --logs FILE"
+        );
+    }
+    let store = StateStore::open(&args.state)?;
+    let name = cosigner.name().to_owned();
+    let service = std::sync::Arc::new(WitnessService::new(cosigner, logs, store));
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(kchain_http::TlsFiles { cert, key }),
+        _ => None,
+    };
+    let mut options = kchain_http::ServerOptions::new(&args.bind).with_tls(tls);
+    options.threads = args.threads.max(1);
+    let server = kchain_witness::serve(&options, service)?;
+    println!("witness {name} listening on {}", server.url());
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    server.wait();
+    Ok(Outcome::Clean)
+}
+
+/// The logs `witness serve` witnesses: the trust file's chained topics (writers by topic)
+/// and ledgers (sealers by blocks topic), then `--log` and `--logs`.
+fn known_logs(g: &Global, args: &ServeArgs) -> Result<KnownLogs> {
+    let mut logs = KnownLogs::new();
+    let path = g.trust_path();
+    if g.trust.is_some() || path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading trust file {}", path.display()))?;
+        let file = kchain_core::TrustFile::from_toml(&text)
+            .with_context(|| format!("trust file {}", path.display()))?;
+        let namespace = file.checkpoints_or_default().namespace;
+        let ledgers = kchain_ledger::TrustedLedger::from_trust_toml(&text)
+            .map_err(|e| anyhow::anyhow!("trust file {}: {e}", path.display()))?;
+        for l in ledgers {
+            let origin = kchain_ledger::ledger_origin(&namespace, &l.blocks_topic);
+            for s in &l.sealers {
+                logs.add(&origin, s.key.note_verifier(&s.name)?);
+            }
+        }
+        logs = logs.with_chains(&namespace, file.trust);
+    }
+    for arg in &args.logs {
+        let (origin, key) = KnownLogs::parse_arg(arg)?;
+        logs.add(&origin, key);
+    }
+    if let Some(file) = &args.logs_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        for (origin, key) in
+            KnownLogs::parse_file(&text).with_context(|| format!("logs file {}", file.display()))?
+        {
+            logs.add(&origin, key);
+        }
+    }
+    Ok(logs)
 }
 
 /// What a running witness follows and where it keeps its state.

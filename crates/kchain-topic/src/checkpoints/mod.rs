@@ -37,7 +37,7 @@ mod publish;
 mod topic;
 mod tree_worker;
 mod witness;
-mod witness_state;
+pub mod witness_state;
 
 pub use check::{
     check_checkpoints, check_checkpoints_with, writer_verifiers, CheckOptions, CheckpointFinding,

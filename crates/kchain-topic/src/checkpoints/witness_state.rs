@@ -8,6 +8,8 @@
 //! ```
 //!
 //! Every file is replaced atomically: a witness that crashes keeps the old or the new state.
+//! The pull-mode witness (`witness run`) and the HTTP witness (kchain-witness) share these
+//! names, so that `kchain witness export --state` reads the state of either.
 
 use std::path::{Path, PathBuf};
 
@@ -18,14 +20,15 @@ use crate::error::TopicError;
 use crate::files::{read_capped, write_atomic, MAX_CHECKPOINT_FILE_BYTES};
 
 /// The state files of one origin.
-pub(super) struct StateFiles {
-    pub(super) note: PathBuf,
-    pub(super) frontier: PathBuf,
-    pub(super) forked: PathBuf,
+#[derive(Clone, Debug)]
+pub struct StateFiles {
+    pub note: PathBuf,
+    pub frontier: PathBuf,
+    pub forked: PathBuf,
 }
 
 impl StateFiles {
-    pub(super) fn new(state_dir: &Path, origin: &str) -> StateFiles {
+    pub fn new(state_dir: &Path, origin: &str) -> StateFiles {
         let note = state_dir.join(format!("{}.note", hex::encode(origin)));
         StateFiles {
             frontier: note.with_extension("frontier"),
@@ -35,7 +38,7 @@ impl StateFiles {
     }
 
     /// The evidence file of a contradiction of the checkpoint of `size` cosigned.
-    pub(super) fn evidence(state_dir: &Path, origin: &str, size: u64) -> PathBuf {
+    pub fn evidence(state_dir: &Path, origin: &str, size: u64) -> PathBuf {
         state_dir.join(format!("evidence-{}-{size}.json", file_safe(origin)))
     }
 }
@@ -59,7 +62,7 @@ pub(super) fn read_frontier(path: &Path) -> Option<TreeBuilder> {
     TreeBuilder::from_peaks(size, peaks)
 }
 
-pub(super) fn read_state(path: &Path) -> Result<Option<(SignedNote, Checkpoint)>, TopicError> {
+pub fn read_state(path: &Path) -> Result<Option<(SignedNote, Checkpoint)>, TopicError> {
     let bytes = match read_capped(path, "witness state", MAX_CHECKPOINT_FILE_BYTES) {
         Ok(b) => b,
         Err(TopicError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -75,12 +78,12 @@ pub(super) fn read_state(path: &Path) -> Result<Option<(SignedNote, Checkpoint)>
 
 /// Replaces a state file atomically and durably: a witness that crashes keeps the old or
 /// the new state.
-pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TopicError> {
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TopicError> {
     write_atomic(path, bytes)
 }
 
 /// The reason a witness stopped cosigning for an origin, if it did (its marker file).
-pub(super) fn read_marker(path: &Path) -> Result<Option<String>, TopicError> {
+pub fn read_marker(path: &Path) -> Result<Option<String>, TopicError> {
     match std::fs::read(path) {
         Ok(b) => Ok(Some(
             String::from_utf8_lossy(&b[..b.len().min(4096)])
@@ -93,7 +96,7 @@ pub(super) fn read_marker(path: &Path) -> Result<Option<String>, TopicError> {
 }
 
 /// `origin` as a file name part: letters, digits, '.' and '-' kept, the rest '_'.
-fn file_safe(origin: &str) -> String {
+pub fn file_safe(origin: &str) -> String {
     origin
         .chars()
         .map(|c| match c {
