@@ -48,11 +48,12 @@ pub struct AnchorArgs {
 /// A place checkpoints come from (`--checkpoints-from`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum CheckpointSource {
-    /// The log's checkpoints topic, which its operator controls.
+    // The log's checkpoints topic, which its operator controls. (Plain comments: doc
+    // comments here would turn `--help` into the long layout for every option.)
     Topic,
-    /// The witnesses of the trust file that have a url, over HTTP(S).
+    // The witnesses of the trust file that have a url, over HTTP(S).
     Witnesses,
-    /// The files given with --checkpoint.
+    // The files given with --checkpoint.
     Files,
 }
 
