@@ -160,7 +160,8 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Signs and publishes a checkpoint of the chain as it is now, unless the last one covers
-    /// it or checkpoints are off. Returns the signed note it published.
+    /// it or checkpoints are off. Returns the signed note. In push mode, waits (a bounded
+    /// time) for the witnesses and publishes it with their cosignatures.
     pub fn checkpoint(&mut self) -> Result<Option<SignedNote>, TopicError> {
         if self.poisoned {
             return Err(TopicError::Poisoned {
@@ -169,7 +170,11 @@ impl<'k> ChainWriter<'k> {
             });
         }
         match &mut self.checkpoints {
-            Some(c) => c.publish(),
+            Some(c) => {
+                let note = c.publish()?;
+                c.settle()?;
+                Ok(note)
+            }
             None => Ok(None),
         }
     }
@@ -229,8 +234,11 @@ impl<'k> ChainWriter<'k> {
             });
         }
         let receipt = receipt.ok_or_else(|| TopicError::Invalid("nothing to append".into()))?;
-        if self.checkpoints.as_ref().is_some_and(|c| c.due()) {
-            self.checkpoint()?;
+        if let Some(c) = &mut self.checkpoints {
+            c.publish_pushed()?;
+            if c.due() {
+                c.publish()?;
+            }
         }
         Ok(receipt)
     }

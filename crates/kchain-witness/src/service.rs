@@ -214,14 +214,10 @@ impl WitnessService {
         if self.logs.keys(origin).is_none() {
             return Reply::text(404, format!("unknown origin {origin:?}"));
         }
-        let guard = match self.store.lock(origin) {
-            Ok(g) => g,
-            Err(e) => return Reply::text(500, e.to_string()),
-        };
-        let state = guard.get();
-        match state.last() {
-            Some((note, _)) => Reply::text(200, note.to_text()),
-            None => Reply::text(404, format!("no checkpoint of {origin:?} cosigned")),
+        match self.store.newest(origin) {
+            Ok(Some(note)) => Reply::text(200, note.to_text()),
+            Ok(None) => Reply::text(404, format!("no checkpoint of {origin:?} cosigned")),
+            Err(e) => Reply::text(500, e.to_string()),
         }
     }
 

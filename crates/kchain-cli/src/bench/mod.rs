@@ -6,12 +6,14 @@
 //! raw.rs      SHA-256 floor, raw append, raw read
 //! chained.rs  chained append (plain, encrypted, checkpoints, witness), verify
 //! ledger      kchain_ledger::bench: signed transfers sealed end to end
+//! witness.rs  `bench witness`: the HTTP witness beside Ed25519 cosigning and state writes
 //! report.rs   what was asked and measured; rows and ratios, as text or one JSON line
 //! ```
 
 mod chained;
 mod raw;
 mod report;
+pub mod witness;
 
 use anyhow::Result;
 use kchain_core::{Trust, TrustedWriter, WriterKey};

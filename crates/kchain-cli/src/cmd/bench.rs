@@ -27,10 +27,16 @@ pub struct BenchArgs {
     /// Print the measurements as one JSON line.
     #[arg(long)]
     pub json: bool,
+    /// Measure one part alone instead (`witness`: the HTTP witness).
+    #[command(subcommand)]
+    pub what: Option<crate::bench::witness::BenchWhat>,
 }
 
 /// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
 pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
+    if let Some(what) = &a.what {
+        return crate::bench::witness::run(what).map(|()| Outcome::Clean);
+    }
     if a.records == 0 || a.size == 0 {
         bail!("--records and --size must be positive");
     }

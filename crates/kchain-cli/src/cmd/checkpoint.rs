@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use kchain_core::DEFAULT_ORIGIN_NAMESPACE;
+use kchain_core::{TrustFile, DEFAULT_ORIGIN_NAMESPACE};
 use kchain_log::Log;
+use kchain_topic::checkpoints::{PushEvent, PushOptions, PushWitness};
 use kchain_topic::{
     checkpoints::newest_checkpoint, files::read_key_file, ChainWriter, CheckpointOptions,
     WriterOptions,
@@ -34,6 +37,9 @@ pub enum CheckpointCmd {
         /// One JSON line per partition: its status (published, already, empty) and note.
         #[arg(long)]
         json: bool,
+        /// Do not push the checkpoint to the trust file's witnesses that have a url.
+        #[arg(long)]
+        no_push: bool,
     },
     /// Write the newest checkpoint of a partition (a signed note with every cosignature
     /// seen) to a file, or to standard output with `--output -`.
@@ -59,8 +65,10 @@ pub fn checkpoint(g: &Global, cmd: CheckpointCmd) -> Result<Outcome> {
             partition,
             namespace,
             json,
+            no_push,
         } => {
             let log = open_log(g, false)?;
+            let push = push_options(g, no_push)?;
             let partitions = topic_partitions(log.as_ref(), &topic)?;
             let parts: Vec<u32> = match partition {
                 Some(p) => {
@@ -70,7 +78,7 @@ pub fn checkpoint(g: &Global, cmd: CheckpointCmd) -> Result<Outcome> {
                 None => (0..partitions).collect(),
             };
             for p in parts {
-                publish(g, log.as_ref(), &topic, p, &namespace, json)?;
+                publish(g, log.as_ref(), (&topic, p), &namespace, push.clone(), json)?;
             }
             Ok(Outcome::Clean)
         }
@@ -93,9 +101,9 @@ pub fn checkpoint(g: &Global, cmd: CheckpointCmd) -> Result<Outcome> {
 fn publish(
     g: &Global,
     log: &dyn Log,
-    topic: &str,
-    partition: u32,
+    (topic, partition): (&str, u32),
     namespace: &str,
+    push: Option<PushOptions>,
     json: bool,
 ) -> Result<()> {
     let key = read_key_file(&g.key_path())?;
@@ -103,6 +111,7 @@ fn publish(
         namespace: namespace.to_owned(),
         store: Some(signer_store(&g.key_path())),
         backend: backend_identity(g),
+        push,
         ..CheckpointOptions::default()
     };
     let mut w = ChainWriter::open(log, topic, partition, &key, WriterOptions::default())?
@@ -127,4 +136,61 @@ fn publish(
         None => println!("{topic}/{partition} is empty: nothing to checkpoint"),
     }
     Ok(())
+}
+
+/// Push mode for a command that signs checkpoints: the witnesses of the trust file that have
+/// a url, unless `no_push` or there are none (or no trust file). A witness that fails is a
+/// warning on standard error, once per change of its state.
+pub(crate) fn push_options(g: &Global, no_push: bool) -> Result<Option<PushOptions>> {
+    let path = g.trust_path();
+    if no_push || !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading trust file {}", path.display()))?;
+    let trust =
+        TrustFile::from_toml(&text).with_context(|| format!("trust file {}", path.display()))?;
+    let endpoints = trust.checkpoints.map(|c| c.endpoints).unwrap_or_default();
+    if endpoints.is_empty() {
+        return Ok(None);
+    }
+    let urls: Vec<String> = endpoints.iter().map(|e| e.url.clone()).collect();
+    let witnesses = g
+        .remote_witnesses(&urls)?
+        .into_iter()
+        .zip(endpoints)
+        .map(|(witness, e)| PushWitness {
+            witness,
+            key: e.key,
+        })
+        .collect();
+    // Each push is at most two requests (the second when the witness holds another size).
+    let timeout = g
+        .timeout
+        .unwrap_or(kchain_http::ClientOptions::default().timeout);
+    Ok(Some(
+        PushOptions::new(witnesses, timeout * 2).with_events(Arc::new(warn_push)),
+    ))
+}
+
+/// Prints a witness's change of state on standard error.
+fn warn_push(event: &PushEvent) {
+    match event {
+        PushEvent::Failing {
+            witness,
+            error,
+            fork: true,
+        } => eprintln!(
+            "WARNING: witness {witness} refuses this log's checkpoints as conflicting with one \
+             it holds (a fork?): {error}"
+        ),
+        PushEvent::Failing { witness, error, .. } => eprintln!(
+            "warning: no cosignature from witness {witness}: {error}; checkpoints are published \
+             without it and it is tried again with the next"
+        ),
+        PushEvent::Recovered { witness, size } => {
+            eprintln!("note: witness {witness} cosigns again (size {size})")
+        }
+        _ => eprintln!("note: witness push: {event:?}"),
+    }
 }

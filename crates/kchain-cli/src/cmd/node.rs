@@ -11,6 +11,7 @@ use kchain_ledger::{
 };
 use kchain_topic::files::read_key_file;
 
+use crate::cmd::checkpoint::push_options;
 use crate::cmd::ledger_args::{read_genesis, LedgerOpts};
 use crate::global::{backend_identity, open_log, signer_store, Global};
 use crate::outcome::Outcome;
@@ -62,6 +63,9 @@ pub struct NodeArgs {
     /// Origin namespace of the checkpoints.
     #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
     pub namespace: String,
+    /// When sealing, do not push checkpoints to the trust file's witnesses that have a url.
+    #[arg(long)]
+    pub no_push: bool,
 }
 
 pub fn node(g: &Global, cmd: NodeCmd) -> Result<Outcome> {
@@ -125,12 +129,18 @@ fn node_options(g: &Global, a: &NodeArgs, blocks: &str) -> Result<NodeOptions> {
             .unwrap_or_else(|| state_dir(&g.data_dir, blocks)),
     );
     opts.snapshot_every = a.snapshot_every;
+    // Only a sealer signs checkpoints, so only a sealer pushes them.
+    let push = match a.seal && !a.no_checkpoints {
+        true => push_options(g, a.no_push)?,
+        false => None,
+    };
     opts.checkpoints = (!a.no_checkpoints).then(|| CheckpointOptions {
         every_blocks: a.checkpoint_every,
         every: std::time::Duration::from_secs(a.checkpoint_secs),
         namespace: a.namespace.clone(),
         store: a.key.as_deref().map(signer_store),
         backend: backend_identity(g),
+        push,
     });
     if let Some(path) = &a.genesis {
         let (gen, ts) = read_genesis(path)?;

@@ -17,6 +17,7 @@ use kchain_topic::{
 };
 use serde_json::json;
 
+use crate::cmd::checkpoint::push_options;
 use crate::cmd::topic::{check_partition, topic_partitions};
 use crate::global::{backend_identity, now_ms, open_log, signer_store, Global};
 use crate::outcome::Outcome;
@@ -68,6 +69,10 @@ pub struct ProduceArgs {
     /// Publish no checkpoints.
     #[arg(long)]
     pub no_checkpoints: bool,
+    /// Do not push checkpoints to the trust file's witnesses that have a url (they may still
+    /// pull them with `witness run`).
+    #[arg(long)]
+    pub no_push: bool,
     /// The checkpoints' origin namespace (`<namespace>/<topic>/<partition>`).
     #[arg(long, default_value = kchain_core::DEFAULT_ORIGIN_NAMESPACE)]
     pub namespace: String,
@@ -130,7 +135,7 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
             ..WriterOptions::default()
         },
         linger: Duration::from_millis(a.linger_ms),
-        checkpoints: checkpoint_options(g, a),
+        checkpoints: checkpoint_options(g, a)?,
     };
     let mut producer = TopicProducer::open(log.as_ref(), &a.topic, &key, options)?
         .with_encryption(data_key.as_ref());
@@ -335,8 +340,14 @@ fn open_input(a: &ProduceArgs) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
 }
 
 /// When the writers publish checkpoints (none with `--no-checkpoints`).
-fn checkpoint_options(g: &Global, a: &ProduceArgs) -> Option<kchain_topic::CheckpointOptions> {
-    (!a.no_checkpoints).then(|| kchain_topic::CheckpointOptions {
+fn checkpoint_options(
+    g: &Global,
+    a: &ProduceArgs,
+) -> Result<Option<kchain_topic::CheckpointOptions>> {
+    if a.no_checkpoints {
+        return Ok(None);
+    }
+    Ok(Some(kchain_topic::CheckpointOptions {
         every_entries: if a.checkpoint_every == 0 {
             u64::MAX
         } else {
@@ -350,7 +361,8 @@ fn checkpoint_options(g: &Global, a: &ProduceArgs) -> Option<kchain_topic::Check
         namespace: a.namespace.clone(),
         store: Some(signer_store(&g.key_path())),
         backend: backend_identity(g),
-    })
+        push: push_options(g, a.no_push)?,
+    }))
 }
 
 /// The newest checkpoint a writer published: (origin, size).

@@ -1,15 +1,16 @@
 //! The sealer's side: a chain tree kept as blocks become canonical, and a signed checkpoint
 //! every N blocks or T seconds and when the node stops, never one that contradicts a
-//! checkpoint the sealer signed before.
+//! checkpoint the sealer signed before. In push mode the checkpoint goes to the witnesses
+//! first and is published with their cosignatures (the writers' `Pusher`, shared).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kchain_core::merkle::TreeBuilder;
+use kchain_core::merkle::{self, TreeBuilder};
 use kchain_core::{Checkpoint, Hash, NoteSigner, SignedNote, WriterKey, DEFAULT_ORIGIN_NAMESPACE};
 use kchain_log::Log;
 use kchain_topic::{
-    checkpoints::{publish_note, read_checkpoints},
+    checkpoints::{publish_note, read_checkpoints, PushOptions, Pusher},
     files::CheckpointStore,
 };
 
@@ -39,6 +40,9 @@ pub struct CheckpointOptions {
     pub store: Option<CheckpointStore>,
     /// The identity of the log (see [`CheckpointStore`]).
     pub backend: String,
+    /// Push mode: submit every checkpoint to these witnesses and publish it with their
+    /// cosignatures; `None`: publish it as signed.
+    pub push: Option<PushOptions>,
 }
 
 impl Default for CheckpointOptions {
@@ -50,6 +54,7 @@ impl Default for CheckpointOptions {
             namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
             store: None,
             backend: String::new(),
+            push: None,
         }
     }
 }
@@ -85,7 +90,11 @@ pub(crate) struct Publisher {
     tree: TreeBuilder,
     last: Option<(SignedNote, Checkpoint)>,
     last_time: Instant,
+    pusher: Option<Pusher>,
 }
+
+/// A checkpoint published to the checkpoints topic, at this offset.
+pub(crate) type Published = (Checkpoint, u64);
 
 impl Publisher {
     /// Builds the chain tree of `chain` (the canonical hashes it holds, whether replayed or
@@ -143,6 +152,16 @@ impl Publisher {
                 }
             }
         }
+        let pusher = match &options.push {
+            Some(push) => {
+                // The witnesses' proofs start at the last signed checkpoint.
+                let at = last.as_ref().map_or(0, |(_, c)| c.size());
+                let mut p = Pusher::start(push.clone(), sized_tree(chain, at))?;
+                p.add_entries(block_hashes(chain, at, len));
+                Some(p)
+            }
+            None => None,
+        };
         Ok(Publisher {
             blocks_topic: blocks_topic.to_owned(),
             origin,
@@ -151,6 +170,7 @@ impl Publisher {
             tree,
             last,
             last_time: Instant::now(),
+            pusher,
         })
     }
 
@@ -168,16 +188,24 @@ impl Publisher {
     }
 
     /// Signs and publishes a checkpoint of `chain` as it is, unless the last one already
-    /// covers it; returns it with its offset in the checkpoints topic. The tree was checked
-    /// against the last signed checkpoint when the node opened and only grows by canonical
-    /// blocks since (the canonical chain only grows), so the new checkpoint extends the last.
+    /// covers it; returns the signed note, and adds what it published (with offsets in the
+    /// checkpoints topic) to `published`. In push mode the note goes to the witnesses and is
+    /// published when they answered ([`Publisher::publish_pushed`], [`Publisher::settle`]).
+    /// The tree was checked against the last signed checkpoint when the node opened and only
+    /// grows by canonical blocks since (the canonical chain only grows), so the new
+    /// checkpoint extends the last.
     pub(crate) fn publish(
         &mut self,
         log: &dyn Log,
         chain: &Chain,
-    ) -> Result<Option<(SignedNote, Checkpoint, u64)>, LedgerError> {
-        for leaf in chain_leaves_between(chain, self.tree.size(), chain_len(chain)) {
+        published: &mut Vec<Published>,
+    ) -> Result<Option<SignedNote>, LedgerError> {
+        let from = self.tree.size();
+        for leaf in chain_leaves_between(chain, from, chain_len(chain)) {
             self.tree.push(&leaf);
+        }
+        if let Some(p) = &mut self.pusher {
+            p.add_entries(block_hashes(chain, from, self.tree.size()));
         }
         let (size, root) = (self.tree.size(), self.tree.root());
         if let Some((_, c)) = &self.last {
@@ -201,11 +229,83 @@ impl Publisher {
         if let Some(store) = &self.options.store {
             store.save(&self.options.backend, &self.origin, &note)?;
         }
-        let offset = publish_note(log, &self.blocks_topic, BLOCKS_PARTITION, &note)?;
-        self.last = Some((note.clone(), checkpoint.clone()));
+        match &mut self.pusher {
+            Some(p) => {
+                let prove = |old: u64| {
+                    merkle::consistency_proof(&chain_leaves(chain, size), old)
+                        .map_err(|e| e.to_string())
+                };
+                p.submit(note.clone(), size, &prove);
+            }
+            None => {
+                let offset = publish_note(log, &self.blocks_topic, BLOCKS_PARTITION, &note)?;
+                published.push((checkpoint.clone(), offset));
+            }
+        }
+        self.publish_pushed(log, published)?;
+        self.last = Some((note.clone(), checkpoint));
         self.last_time = Instant::now();
-        Ok(Some((note, checkpoint, offset)))
+        Ok(Some(note))
     }
+
+    /// Publishes the checkpoints whose pushes to the witnesses are over; never waits.
+    pub(crate) fn publish_pushed(
+        &mut self,
+        log: &dyn Log,
+        published: &mut Vec<Published>,
+    ) -> Result<(), LedgerError> {
+        let ready = self.pusher.as_mut().map(Pusher::ready).unwrap_or_default();
+        self.publish_all(log, ready, published)
+    }
+
+    /// Waits (at most push mode's wait) for the pushes of the checkpoints signed so far, and
+    /// publishes them with the cosignatures that came.
+    pub(crate) fn settle(
+        &mut self,
+        log: &dyn Log,
+        chain: &Chain,
+        published: &mut Vec<Published>,
+    ) -> Result<(), LedgerError> {
+        let size = self.signed_size();
+        let prove = |old: u64| {
+            merkle::consistency_proof(&chain_leaves(chain, size), old).map_err(|e| e.to_string())
+        };
+        let settled = match &mut self.pusher {
+            Some(p) => p.settle(&prove),
+            None => Vec::new(),
+        };
+        self.publish_all(log, settled, published)
+    }
+
+    fn publish_all(
+        &self,
+        log: &dyn Log,
+        notes: Vec<SignedNote>,
+        published: &mut Vec<Published>,
+    ) -> Result<(), LedgerError> {
+        for note in notes {
+            let offset = publish_note(log, &self.blocks_topic, BLOCKS_PARTITION, &note)?;
+            if let Ok(c) = Checkpoint::parse(note.text()) {
+                published.push((c, offset));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The hashes of the canonical blocks at heights `from..to` (what the pusher hashes into
+/// chain leaves).
+fn block_hashes(chain: &Chain, from: u64, to: u64) -> Vec<Hash> {
+    (from..to)
+        .map(|h| chain.block_at(h).expect("height within the chain").0)
+        .collect()
+}
+
+/// The chain tree of the first `size` canonical blocks.
+fn sized_tree(chain: &Chain, size: u64) -> TreeBuilder {
+    let mut tree = TreeBuilder::new();
+    chain_leaves(chain, size).iter().for_each(|l| tree.push(l));
+    tree
 }
 
 /// The newest of a sealer's own checkpoints (`mine`, from the log, and the one it

@@ -244,12 +244,13 @@ impl<'a> Node<'a> {
         if self.opts.snapshot_every > 0 && self.since_snapshot >= self.opts.snapshot_every {
             self.save_snapshot(events)?;
         }
+        self.publish_pushed(events)?;
         if self
             .checkpoints
             .as_ref()
             .is_some_and(|p| p.due(&self.chain))
         {
-            self.publish_checkpoint(events)?;
+            self.checkpoint_now(false, events)?;
         }
         Ok(n)
     }
@@ -366,22 +367,43 @@ impl<'a> Node<'a> {
     }
 
     /// Signs and publishes a checkpoint of the canonical chain now, if this node seals with
-    /// checkpoints on and the chain grew since its last one. Returns the signed note.
+    /// checkpoints on and the chain grew since its last one. Returns the signed note. In push
+    /// mode, waits (a bounded time) for the witnesses and publishes it with their
+    /// cosignatures.
     pub fn publish_checkpoint(
         &mut self,
+        events: &mut Vec<Event>,
+    ) -> Result<Option<kchain_core::SignedNote>, LedgerError> {
+        self.checkpoint_now(true, events)
+    }
+
+    /// Signs a checkpoint (see [`Node::publish_checkpoint`]); `settle`: wait for its push.
+    fn checkpoint_now(
+        &mut self,
+        settle: bool,
         events: &mut Vec<Event>,
     ) -> Result<Option<kchain_core::SignedNote>, LedgerError> {
         let Some(p) = &mut self.checkpoints else {
             return Ok(None);
         };
-        Ok(p.publish(self.log, &self.chain)?.map(|(note, c, offset)| {
-            events.push(Event::Checkpoint {
-                size: c.size(),
-                root: *c.root(),
-                offset,
-            });
-            note
-        }))
+        let mut published = Vec::new();
+        let note = p.publish(self.log, &self.chain, &mut published)?;
+        if settle {
+            p.settle(self.log, &self.chain, &mut published)?;
+        }
+        events.extend(published.into_iter().map(checkpoint_event));
+        Ok(note)
+    }
+
+    /// Publishes the checkpoints whose pushes to the witnesses are over; never waits.
+    fn publish_pushed(&mut self, events: &mut Vec<Event>) -> Result<(), LedgerError> {
+        let Some(p) = &mut self.checkpoints else {
+            return Ok(());
+        };
+        let mut published = Vec::new();
+        p.publish_pushed(self.log, &mut published)?;
+        events.extend(published.into_iter().map(checkpoint_event));
+        Ok(())
     }
 
     /// Runs until `stop` is set or, with `until_idle`, until [`Node::caught_up`]; reports
@@ -409,6 +431,15 @@ impl<'a> Node<'a> {
         self.publish_checkpoint(&mut events)?;
         events.drain(..).for_each(|e| on_event(&e));
         Ok(())
+    }
+}
+
+/// The event of a checkpoint published at `offset` of the checkpoints topic.
+fn checkpoint_event((c, offset): (kchain_core::Checkpoint, u64)) -> Event {
+    Event::Checkpoint {
+        size: c.size(),
+        root: *c.root(),
+        offset,
     }
 }
 

@@ -22,6 +22,8 @@
 //! | `topic`       | names and origins; read, merge, append notes                | log  |
 //! | `tree_worker` | the writer's chain tree, on a thread of its own             | none |
 //! | `publish`     | the writer's side: when and what to sign                    | log  |
+//! | `push`        | push mode: checkpoints to witnesses over the network        | net  |
+//! | `memory_witness` | a witness in memory behind `RemoteWitness` (tests)       | none |
 //! | `check`       | the verifier's side: the one judge over a verified chain    | log  |
 //! | `fetch`       | checkpoints fetched from witnesses; freshness, reachability | remote witnesses |
 //! | `prove`       | inclusion and consistency proofs from the chain             | log  |
@@ -32,8 +34,10 @@
 mod check;
 mod cosign;
 mod fetch;
+mod memory_witness;
 mod prove;
 mod publish;
+mod push;
 mod topic;
 mod tree_worker;
 mod witness;
@@ -45,9 +49,11 @@ pub use check::{
 };
 pub use cosign::{witness_origin, OriginLog, WitnessEvent};
 pub use fetch::{after_judge, fetch_latest, unix_now, AfterJudge, Fetched, RemoteWitnesses};
+pub use memory_witness::{Behaviour, MemoryWitness};
 pub use prove::{prove_consistency, prove_inclusion};
 pub use publish::CheckpointOptions;
 pub(crate) use publish::CheckpointState;
+pub use push::{PushEvent, PushEvents, PushOptions, PushWitness, Pusher};
 pub use topic::{
     checkpoints_topic, ensure_checkpoints_topic, merge_notes, merge_verified_notes,
     newest_checkpoint, partition_checkpoints, partition_origin, publish_note, read_checkpoints,

@@ -6,6 +6,8 @@
 //!                                                     sign "origin\nsize\nroot\n" (writer key)
 //!                                                     remember it (CheckpointStore), then
 //!                                                     append it to <topic>.checkpoints
+//!                                                     (push mode: once the witnesses cosigned
+//!                                                     it, see `push`)
 //! ```
 //!
 //! A writer never signs a checkpoint inconsistent with one it signed before: on opening, it
@@ -21,13 +23,14 @@ use kchain_core::{
 };
 use kchain_log::Log;
 
+use super::push::{PushOptions, Pusher};
 use super::topic::{
     checkpoints_topic, origin_notes, partition_origin, publish_note, read_checkpoints,
 };
 use super::tree_worker::BackgroundTree;
 use crate::error::TopicError;
 use crate::files::CheckpointStore;
-use crate::scan::read_chain;
+use crate::scan::{chain_leaves, read_chain};
 
 /// When a writer publishes checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +47,9 @@ pub struct CheckpointOptions {
     pub store: Option<CheckpointStore>,
     /// The identity of the log (see [`CheckpointStore`]).
     pub backend: String,
+    /// Push mode: submit every checkpoint to these witnesses and publish it with their
+    /// cosignatures (see [`super::Pusher`]); `None`: publish it as signed.
+    pub push: Option<PushOptions>,
 }
 
 impl Default for CheckpointOptions {
@@ -56,6 +62,7 @@ impl Default for CheckpointOptions {
             namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
             store: None,
             backend: String::new(),
+            push: None,
         }
     }
 }
@@ -72,6 +79,7 @@ pub(crate) struct CheckpointState<'l> {
     tree: BackgroundTree,
     last: Option<(SignedNote, Checkpoint)>,
     last_time: Instant,
+    pusher: Option<Pusher>,
 }
 
 impl<'l> CheckpointState<'l> {
@@ -98,10 +106,21 @@ impl<'l> CheckpointState<'l> {
         let mut tree = TreeBuilder::new();
         let last_size = last.as_ref().map(|(_, c)| c.size());
         let mut root_at_last = (last_size == Some(0)).then(merkle::empty_root);
+        // Push mode: the frontier at the last signed checkpoint and the entries since, so
+        // that witnesses at that size get their proofs without reading the log again.
+        let pushing = options.push.is_some();
+        let bound = options.every_entries.max(1).saturating_mul(4) as usize;
+        let (mut frontier, mut after) = (TreeBuilder::new(), Vec::new());
         read_chain(log, topic, partition, count, &mut |_, h, _| {
             tree.push(&chain_leaf(h));
             if Some(tree.size()) == last_size {
                 root_at_last = Some(tree.root());
+            }
+            if pushing {
+                after.push(*h);
+                if Some(tree.size()) == last_size || after.len() > bound {
+                    (frontier, after) = (tree.clone(), Vec::new());
+                }
             }
         })?;
         if let Some((_, c)) = &last {
@@ -114,6 +133,14 @@ impl<'l> CheckpointState<'l> {
                 )));
             }
         }
+        let pusher = match &options.push {
+            Some(push) => {
+                let mut p = Pusher::start(push.clone(), frontier)?;
+                p.add_entries(after);
+                Some(p)
+            }
+            None => None,
+        };
         Ok(CheckpointState {
             log,
             topic: topic.to_owned(),
@@ -124,12 +151,42 @@ impl<'l> CheckpointState<'l> {
             tree: BackgroundTree::start(tree)?,
             last,
             last_time: Instant::now(),
+            pusher,
         })
     }
 
     /// Adds the next entries (the first at height = the tree's size) to the chain tree.
     pub(crate) fn push_all(&mut self, entry_hashes: Vec<Hash>) {
+        if let Some(p) = &mut self.pusher {
+            p.add_entries(entry_hashes.clone());
+        }
         self.tree.push_all(entry_hashes);
+    }
+
+    /// Publishes the checkpoints whose pushes to the witnesses are over; never waits.
+    pub(crate) fn publish_pushed(&mut self) -> Result<(), TopicError> {
+        let ready = self.pusher.as_mut().map(Pusher::ready).unwrap_or_default();
+        self.publish_all(ready)
+    }
+
+    /// Waits (at most push mode's wait) for the pushes of the checkpoints signed so far, and
+    /// publishes them with the cosignatures that came.
+    pub(crate) fn settle(&mut self) -> Result<(), TopicError> {
+        let (log, topic, partition) = (self.log, self.topic.as_str(), self.partition);
+        let size = self.last.as_ref().map_or(0, |(_, c)| c.size());
+        let prove = |old: u64| proof_from_log(log, topic, partition, old, size);
+        let settled = match &mut self.pusher {
+            Some(p) => p.settle(&prove),
+            None => Vec::new(),
+        };
+        self.publish_all(settled)
+    }
+
+    fn publish_all(&self, notes: Vec<SignedNote>) -> Result<(), TopicError> {
+        for note in notes {
+            publish_note(self.log, &self.topic, self.partition, &note)?;
+        }
+        Ok(())
     }
 
     /// Whether a checkpoint is due: enough entries or time since the last.
@@ -172,11 +229,34 @@ impl<'l> CheckpointState<'l> {
         if let Some(store) = &self.options.store {
             store.save(&self.options.backend, &self.origin, &note)?;
         }
-        publish_note(self.log, &self.topic, self.partition, &note)?;
+        match &mut self.pusher {
+            Some(p) => {
+                let (log, topic, partition) = (self.log, self.topic.as_str(), self.partition);
+                let prove = |old: u64| proof_from_log(log, topic, partition, old, size);
+                p.submit(note.clone(), size, &prove);
+            }
+            None => {
+                publish_note(self.log, &self.topic, self.partition, &note)?;
+            }
+        }
+        self.publish_pushed()?;
         self.last = Some((note.clone(), checkpoint));
         self.last_time = Instant::now();
         Ok(Some(note))
     }
+}
+
+/// The consistency proof from `old` to `size` entries of the chain, read from the log: for a
+/// witness that lags behind what the push thread holds.
+fn proof_from_log(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    old: u64,
+    size: u64,
+) -> Result<Vec<Hash>, String> {
+    let leaves = chain_leaves(log, topic, partition, size).map_err(|e| e.to_string())?;
+    merkle::consistency_proof(&leaves, old).map_err(|e| e.to_string())
 }
 
 /// The newest checkpoint `signer` signed for `origin`: on the checkpoints topic, or in the
