@@ -132,6 +132,7 @@ fn policy(witnesses: &[&Cosigner], threshold: usize) -> CheckpointTrust {
         threshold,
         namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
         endpoints: Vec::new(),
+        max_age: None,
     }
 }
 

@@ -92,6 +92,7 @@ fn trusted_size(log: &dyn Log, cast: &Cast, cosigner: &Cosigner) -> Option<u64> 
         threshold: 1,
         namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
         endpoints: Vec::new(),
+        max_age: None,
     };
     let opts = VerifyOptions {
         checkpoints: Some(trust),

@@ -5,7 +5,8 @@
 //!  TopicVerifier::new(&trust) .keyring(..) .checkpoints(..) .remember(..) .threads(..)
 //!        │
 //!        ▼ verify(&log, topic)
-//!  read <topic>.checkpoints first (none may then cover more than the chain read after it)
+//!  read <topic>.checkpoints first (none may then cover more than the chain read after it;
+//!  not at all with ignore_checkpoints_topic)
 //!        ──► verify the chains (verify.rs: partitions in parallel, decrypting with a keyring)
 //!        ──► hold them against their checkpoints (checkpoints/check.rs), remember the newest
 //!        ──► warn about partitions nothing outside the log anchors
@@ -138,6 +139,24 @@ impl<'a> TopicVerifier<'a> {
         self
     }
 
+    /// With [`checkpoints`](Self::checkpoints): fetches each partition's newest cosigned
+    /// checkpoint from `witnesses` and holds the chain to it like the others; a witness
+    /// unreachable or answering garbage is a warning (see [`crate::checkpoints::fetch_latest`]).
+    pub fn witnesses(
+        mut self,
+        witnesses: Vec<std::sync::Arc<dyn kchain_core::RemoteWitness>>,
+    ) -> Self {
+        self.check.witnesses = crate::checkpoints::RemoteWitnesses(witnesses);
+        self
+    }
+
+    /// With [`checkpoints`](Self::checkpoints): never reads the checkpoints topic; the
+    /// chains are held to the checkpoints handed over, fetched and remembered alone.
+    pub fn ignore_checkpoints_topic(mut self) -> Self {
+        self.check.ignore_topic = true;
+        self
+    }
+
     /// Sets the checkpoint check's options at once (remembered state and handed notes).
     pub fn check_options(mut self, options: CheckOptions) -> Self {
         self.check = options;
@@ -177,8 +196,8 @@ impl<'a> TopicVerifier<'a> {
         let trust = self.applied_trust();
         // Checkpoints first: one published while the chain is read then covers no more than it.
         let records = match self.checkpoints {
-            Some(_) => read_checkpoints(log, topic)?,
-            None => Vec::new(),
+            Some(_) if !self.check.ignore_topic => read_checkpoints(log, topic)?,
+            _ => Vec::new(),
         };
         let mut chain = self.chains(log, topic, &trust)?;
         let checkpoints = match self.checkpoints {

@@ -33,16 +33,79 @@ pub struct AnchorArgs {
     /// if read from the log; repeatable.
     #[arg(long = "checkpoint", value_name = "FILE")]
     pub checkpoints: Vec<PathBuf>,
+    /// Where to take checkpoints from, comma-separated: `topic` (the checkpoints topic),
+    /// `witnesses` (each trust file witness with a url), `files` (--checkpoint FILE)
+    /// [default: every one available].
+    #[arg(
+        long = "checkpoints-from",
+        value_name = "SOURCES",
+        value_delimiter = ',',
+        value_enum
+    )]
+    pub checkpoints_from: Vec<CheckpointSource>,
+}
+
+/// A place checkpoints come from (`--checkpoints-from`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckpointSource {
+    // The log's checkpoints topic, which its operator controls. (Plain comments: doc
+    // comments here would turn `--help` into the long layout for every option.)
+    Topic,
+    // The witnesses of the trust file that have a url, over HTTP(S).
+    Witnesses,
+    // The files given with --checkpoint.
+    Files,
+}
+
+/// What `--checkpoints-from` selects: the witnesses to fetch from and whether to leave the
+/// checkpoints topic unread (files left out and given are refused). With no selection,
+/// every source available: the topic, the witnesses with a url, the files given.
+pub struct Sources {
+    pub witnesses: Vec<std::sync::Arc<dyn kchain_core::RemoteWitness>>,
+    pub ignore_topic: bool,
+}
+
+/// Resolves `--checkpoints-from` against the trust file's checkpoint half `ct` and the
+/// `--checkpoint` files given.
+pub fn checkpoint_sources(
+    g: &Global,
+    ct: Option<&CheckpointTrust>,
+    from: &[CheckpointSource],
+    files: &[PathBuf],
+) -> Result<Sources> {
+    let chosen = |s| from.is_empty() || from.contains(&s);
+    let urls: Vec<String> = ct.map_or(Vec::new(), |c| {
+        c.endpoints.iter().map(|e| e.url.clone()).collect()
+    });
+    if from.contains(&CheckpointSource::Witnesses) && urls.is_empty() {
+        anyhow::bail!(
+            "--checkpoints-from witnesses: no witness of the trust file has a url (`kchain              trust add-witness VKEY --url URL`)"
+        );
+    }
+    if !chosen(CheckpointSource::Files) && !files.is_empty() {
+        anyhow::bail!("--checkpoint FILE given, but --checkpoints-from leaves out files");
+    }
+    let witnesses = match chosen(CheckpointSource::Witnesses) && !urls.is_empty() {
+        true => g.remote_witnesses(&urls)?,
+        false => Vec::new(),
+    };
+    Ok(Sources {
+        witnesses,
+        ignore_topic: !chosen(CheckpointSource::Topic),
+    })
 }
 
 /// The anchors of `ledger verify`: the remembered checkpoint (with `--trust FILE` or
-/// `--state DIR`), the handed-over checkpoints, and whether a trusted checkpoint is required
-/// (the trust file has a checkpoint policy).
+/// `--state DIR`), the handed-over checkpoints, the witnesses to fetch from and whether to
+/// read the checkpoints topic (`--checkpoints-from`), and whether a trusted checkpoint is
+/// required (the trust file has a checkpoint policy).
 pub fn ledger_anchors(g: &Global, a: &AnchorArgs) -> Result<kchain_ledger::CheckpointAnchors> {
-    let required = match &g.trust {
-        Some(path) => read_checkpoint_trust(path)?.1.is_some(),
-        None => false,
+    let ct = match &g.trust {
+        Some(path) => read_checkpoint_trust(path)?.1,
+        None => None,
     };
+    let required = ct.is_some();
+    let sources = checkpoint_sources(g, ct.as_ref(), &a.checkpoints_from, &a.checkpoints)?;
     let store =
         (g.trust.is_some() || a.state.is_some()).then(|| verifier_store(g, a.state.as_deref()));
     Ok(kchain_ledger::CheckpointAnchors {
@@ -50,6 +113,9 @@ pub fn ledger_anchors(g: &Global, a: &AnchorArgs) -> Result<kchain_ledger::Check
         backend: backend_identity(g),
         handed: handed_checkpoints(&a.checkpoints)?,
         required,
+        witnesses: kchain_topic::checkpoints::RemoteWitnesses(sources.witnesses),
+        ignore_topic: sources.ignore_topic,
+        now: None,
     })
 }
 
@@ -100,6 +166,7 @@ pub fn verify_anchors(
         store: Some(store),
         backend: log_id.to_owned(),
         handed: handed_checkpoints(handed)?,
+        ..CheckOptions::default()
     };
     Ok(VerifyAnchors {
         policy,

@@ -46,12 +46,19 @@ pub enum TrustCmd {
         json: bool,
     },
     /// Set the checkpoint policy: how many cosignatures of trusted witnesses a checkpoint
-    /// needs, and the namespace of checkpoint origins.
+    /// needs, the namespace of checkpoint origins, and how fresh the newest cosignature
+    /// must be while the chain grows.
     Policy {
         /// Cosignatures needed from distinct witnesses of `trust add-witness` (0: the
-        /// writer's signature alone).
-        #[arg(long, value_name = "K")]
-        witnesses: usize,
+        /// writer's signature alone) [default: kept, else 0].
+        #[arg(long, value_name = "K", required_unless_present = "max_age")]
+        witnesses: Option<usize>,
+        /// The freshness rule: entries past the newest trusted checkpoint are a finding
+        /// (`checkpoint_stale`) unless a witness cosigned it within SECS seconds, which
+        /// catches checkpoints kept from the witnesses while the log grows (0: no such rule)
+        /// [default: kept].
+        #[arg(long, value_name = "SECS")]
+        max_age: Option<u64>,
         /// The origin namespace of the checkpoints (`<NAMESPACE>/<topic>/<partition>`)
         /// [default: kept, else kchain].
         #[arg(long)]
@@ -145,9 +152,10 @@ pub fn trust(g: &Global, cmd: TrustCmd) -> Result<Outcome> {
         } => add_witness(g, &verifier_key, url.as_deref(), json),
         TrustCmd::Policy {
             witnesses,
+            max_age,
             namespace,
             json,
-        } => policy(g, witnesses, namespace, json),
+        } => policy(g, witnesses, max_age, namespace, json),
         TrustCmd::Show { json: false } => {
             print!("{}", load_trust(g)?.to_toml());
             Ok(Outcome::Clean)
@@ -331,15 +339,33 @@ fn add_witness(g: &Global, vkey: &str, url: Option<&str>, json: bool) -> Result<
     Ok(Outcome::Clean)
 }
 
-/// `trust policy --witnesses K [--namespace NS]`.
-fn policy(g: &Global, witnesses: usize, namespace: Option<String>, json: bool) -> Result<Outcome> {
+/// `trust policy [--witnesses K] [--max-age SECS] [--namespace NS]`.
+fn policy(
+    g: &Global,
+    witnesses: Option<usize>,
+    max_age: Option<u64>,
+    namespace: Option<String>,
+    json: bool,
+) -> Result<Outcome> {
     let ct = edit_checkpoint_half(g, |t| {
         let policy = t
             .entry("policy")
             .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             .as_table_mut()
             .context("[policy] in the trust file is not a table")?;
-        policy.insert("witnesses".into(), toml::Value::Integer(witnesses as i64));
+        if let Some(k) = witnesses {
+            policy.insert("witnesses".into(), toml::Value::Integer(k as i64));
+        }
+        match max_age {
+            Some(0) => {
+                policy.remove("max_age");
+            }
+            Some(secs) => {
+                let secs = i64::try_from(secs).context("--max-age is too large")?;
+                policy.insert("max_age".into(), toml::Value::Integer(secs));
+            }
+            None => {}
+        }
         if let Some(ns) = namespace {
             policy.insert("namespace".into(), ns.into());
         }
@@ -358,12 +384,17 @@ fn policy(g: &Global, witnesses: usize, namespace: Option<String>, json: bool) -
         println!(
             "{}",
             json!({"witnesses": ct.threshold, "namespace": ct.namespace,
+                   "max_age": ct.max_age,
                    "trusted_witnesses": ct.witnesses.len(),
                    "trust_file": path.display().to_string()})
         );
     } else {
+        let fresh = ct.max_age.map_or(String::new(), |s| {
+            format!(", cosigned within {s} s while the chain grows")
+        });
         println!(
-            "checkpoint policy in {}: {} cosignature(s) of {} trusted witness(es), namespace {}",
+            "checkpoint policy in {}: {} cosignature(s) of {} trusted witness(es), namespace \
+             {}{fresh}",
             path.display(),
             ct.threshold,
             ct.witnesses.len(),

@@ -3,6 +3,7 @@
 //! ```text
 //!  trust file ──► pins of this log (Trust::on_log) ─┐
 //!  --state, --checkpoint, [policy] ─────────────────┼─► TopicVerifier ─► report ─► text / JSON
+//!  witnesses with a url (--checkpoints-from) ───────┤
 //!  the log (-b or --data-dir) and its identity ─────┘                 └─► warnings on stderr
 //! ```
 
@@ -12,10 +13,11 @@ use anyhow::Result;
 use clap::Args;
 use kchain_core::Trust;
 use kchain_log::Log;
+use kchain_topic::checkpoints::RemoteWitnesses;
 use kchain_topic::{TopicVerifier, VerifyOptions, VerifyReport};
 use serde_json::json;
 
-use crate::cmd::anchors::verify_anchors;
+use crate::cmd::anchors::{checkpoint_sources, verify_anchors, CheckpointSource};
 use crate::cmd::topic::{check_partition, topic_partitions};
 use crate::global::{load_trust, log_identity, open_log, Global};
 use crate::outcome::Outcome;
@@ -46,6 +48,17 @@ pub struct VerifyArgs {
     /// Verify the topic's archive at this URL (`kchain archive`) instead of the log.
     #[arg(long, value_name = "URL")]
     pub archive: Option<String>,
+    /// Where to take checkpoints from, comma-separated: `topic` (the log's checkpoints
+    /// topic), `witnesses` (each trust file witness with a url, over HTTP(S)), `files`
+    /// (--checkpoint FILE) [default: every one available]. `--checkpoints-from witnesses`
+    /// verifies as an outsider who never reads the operator's checkpoints topic.
+    #[arg(
+        long = "checkpoints-from",
+        value_name = "SOURCES",
+        value_delimiter = ',',
+        value_enum
+    )]
+    pub checkpoints_from: Vec<CheckpointSource>,
 }
 
 pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
@@ -58,7 +71,15 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let (partitions, parts) = selected(log.as_ref(), &trust.on_log(&log_id), a)?;
     let total = progress_total(log.as_ref(), &a.topic, partitions, parts.as_deref());
     let keyring = crate::cmd::crypt::verify_keyring(g)?;
-    let anchors = verify_anchors(g, &log_id, a.state.as_deref(), &a.checkpoints)?;
+    let mut anchors = verify_anchors(g, &log_id, a.state.as_deref(), &a.checkpoints)?;
+    let sources = checkpoint_sources(
+        g,
+        anchors.policy.as_ref(),
+        &a.checkpoints_from,
+        &a.checkpoints,
+    )?;
+    anchors.check.witnesses = RemoteWitnesses(sources.witnesses);
+    anchors.check.ignore_topic = sources.ignore_topic;
     let progress = Progress::new(format!("verifying {}", a.topic), total);
     let on_progress = |n| progress.add(n);
     let mut verifier = TopicVerifier::new(&trust)

@@ -82,6 +82,7 @@ fn forgetful() -> CheckOptions {
         store: None,
         backend: "demo".into(),
         handed: Vec::new(),
+        ..CheckOptions::default()
     }
 }
 

@@ -48,6 +48,13 @@ pub enum CheckpointFindingKind {
     Rollback,
     /// Checkpoints are required, the chain has entries, and none meets the policy.
     NoTrustedCheckpoint,
+    /// The chain holds entries past its newest trusted checkpoint, and no witness cosigned
+    /// that checkpoint within the policy's `max_age`: checkpoints stopped reaching the
+    /// witnesses (suppressed) while the chain grew. See [`stale`].
+    Stale,
+    /// Fewer witnesses answered than the policy's threshold, and nothing this verifier
+    /// remembers vouches for the chain.
+    WitnessesUnreachable,
 }
 
 impl CheckpointFindingKind {
@@ -59,6 +66,8 @@ impl CheckpointFindingKind {
             CheckpointFindingKind::Fork => "checkpoint_fork",
             CheckpointFindingKind::Rollback => "checkpoint_rollback",
             CheckpointFindingKind::NoTrustedCheckpoint => "no_trusted_checkpoint",
+            CheckpointFindingKind::Stale => "checkpoint_stale",
+            CheckpointFindingKind::WitnessesUnreachable => "witnesses_unreachable",
         }
     }
 }
@@ -170,6 +179,47 @@ pub fn judge<E>(
         settle(&mut judgement, remembered, newest_size);
     }
     Ok(judgement)
+}
+
+/// The freshness rule (`[policy] max_age`): a chain of `entries` entries whose newest
+/// accepted checkpoint (`note`, as the policy accepted it in `trusted`) covers fewer entries
+/// than it has, and whose newest witness cosignature is older than `max_age` seconds at
+/// `now` (Unix seconds), is stale: the entries past the checkpoint are not covered by a
+/// checkpoint cosigned within `max_age`, as happens when an operator stops checkpoints from
+/// reaching the witnesses while appending. A chain with nothing past the checkpoint is clean
+/// however old the checkpoint is (a quiet log), and a checkpoint no witness cosigned has no
+/// age a witness vouches for: it is stale as soon as the chain holds more.
+///
+/// Pure: the same rule for `verify`, `ledger verify` and the monitor.
+pub fn stale(
+    note: &SignedNote,
+    trusted: &TrustedCheckpoint,
+    entries: u64,
+    now: u64,
+    max_age: u64,
+) -> Option<Judged> {
+    let size = trusted.checkpoint.size();
+    if entries <= size {
+        return None;
+    }
+    let cosigned = trusted.cosigners.iter().map(|(_, t)| *t).max();
+    let age = cosigned.map(|t| now.saturating_sub(t));
+    if age.is_some_and(|a| a <= max_age) {
+        return None;
+    }
+    let when = match age {
+        Some(a) => format!("its newest witness cosignature is {a} s old"),
+        None => "no witness cosigned it".to_owned(),
+    };
+    Some(Judged {
+        kind: CheckpointFindingKind::Stale,
+        height: Some(size),
+        detail: format!(
+            "entries {size}.. are not covered by a checkpoint cosigned within {max_age} s: \
+             the newest trusted checkpoint covers {size} of {entries} entries and {when}"
+        ),
+        evidence: vec![note.clone()],
+    })
 }
 
 /// The newest trusted checkpoint covers more entries than the chain has.

@@ -54,7 +54,7 @@ pub mod witness_wire;
 
 pub use cosign::{Cosignature, Cosigner};
 pub use judge::{
-    judge, signer_contradiction, ChainCheckpoints, CheckpointFindingKind, Judged, Judgement,
+    judge, signer_contradiction, stale, ChainCheckpoints, CheckpointFindingKind, Judged, Judgement,
     RootsAt,
 };
 pub use merge::{

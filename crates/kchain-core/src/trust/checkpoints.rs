@@ -20,6 +20,10 @@ pub struct CheckpointTrust {
     /// Where the witnesses that have a `url` are reached over HTTP (c2sp.org/tlog-witness):
     /// writers and sealers push checkpoints there, verifiers and monitors fetch from there.
     pub endpoints: Vec<WitnessEndpoint>,
+    /// The freshness rule (`[policy] max_age`, seconds): entries past the newest trusted
+    /// checkpoint must be covered by a checkpoint some witness cosigned within this long
+    /// ([`crate::checkpoint::stale`]); `None`: no such rule.
+    pub max_age: Option<u64>,
 }
 
 /// A witness reached over HTTP: its key and its URL (submission and monitoring prefix).
@@ -47,6 +51,7 @@ impl Default for CheckpointTrust {
             threshold: 0,
             namespace: DEFAULT_ORIGIN_NAMESPACE.to_owned(),
             endpoints: Vec::new(),
+            max_age: None,
         }
     }
 }

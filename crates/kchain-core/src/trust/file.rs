@@ -200,6 +200,7 @@ fn checkpoint_trust(
         namespace: policy
             .namespace
             .unwrap_or_else(|| DEFAULT_ORIGIN_NAMESPACE.to_owned()),
+        max_age: policy.max_age,
     };
     // Reject a policy that can never be met now rather than at the first checkpoint.
     Policy::new(Vec::new(), trust.witnesses.clone(), trust.threshold)
@@ -250,6 +251,7 @@ fn policy_toml(c: &CheckpointTrust) -> PolicyToml {
     PolicyToml {
         witnesses: c.threshold,
         namespace: (c.namespace != DEFAULT_ORIGIN_NAMESPACE).then(|| c.namespace.clone()),
+        max_age: c.max_age,
     }
 }
 
@@ -287,6 +289,10 @@ struct PolicyToml {
     witnesses: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     namespace: Option<String>,
+    /// Seconds within which a witness must have cosigned the checkpoint that covers the
+    /// chain's newest entries (the freshness rule), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_age: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -26,6 +26,8 @@
 //! [policy]                         # optional: checkpoints must meet this policy
 //! witnesses = 2                    # cosignatures needed from distinct listed witnesses
 //! namespace = "kchain"             # origin namespace: origins are <namespace>/<topic>/<p>
+//! max_age = 3600                   # optional: entries past the newest checkpoint need one
+//!                                  # a witness cosigned within this many seconds
 //!
 //! [[ledger]]                       # optional: a ledger's chain, genesis and sealers,
 //! chain = "bank"                   # read by kchain-ledger and kept here as written

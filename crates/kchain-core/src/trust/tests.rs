@@ -227,3 +227,14 @@ fn witness_urls_are_read_checked_and_written_back() {
         );
     }
 }
+
+#[test]
+fn max_age_is_read_and_written_back() {
+    let text = format!("{WRITER}[policy]\nmax_age = 3600\n");
+    let file = TrustFile::from_toml(&text).unwrap();
+    assert_eq!(file.checkpoints.as_ref().unwrap().max_age, Some(3600));
+    assert!(file.to_toml().contains("max_age = 3600"));
+    assert_eq!(TrustFile::from_toml(&file.to_toml()).unwrap(), file);
+    let none = checkpoints(&format!("{WRITER}[policy]\nwitnesses = 0\n")).unwrap();
+    assert_eq!(none.unwrap().max_age, None);
+}

@@ -1,6 +1,7 @@
 //! The verifier's side: the canonical chain held against the newest checkpoint that meets
-//! the policy, those handed over and the one the verifier remembers, with the one judge of
-//! kchain-core.
+//! the policy, those handed over, those fetched from the witnesses and the one the verifier
+//! remembers, with the one judge of kchain-core, then the freshness and reachability rules
+//! (kchain-topic's `checkpoints::after_judge`, shared with chained topics).
 
 use kchain_core::merkle;
 use kchain_core::{
@@ -8,7 +9,10 @@ use kchain_core::{
     TrustedCheckpoint,
 };
 use kchain_topic::{
-    checkpoints::{CheckpointFindingKind, CheckpointRecord},
+    checkpoints::{
+        after_judge, fetch_latest, unix_now, AfterJudge, CheckpointFindingKind, CheckpointRecord,
+        RemoteWitnesses,
+    },
     files::CheckpointStore,
 };
 
@@ -52,6 +56,9 @@ pub struct CheckpointStatus {
     pub untrusted: usize,
     /// The newest checkpoint that met the policy, and its note.
     pub newest: Option<(SignedNote, TrustedCheckpoint)>,
+    /// Things a person should know that are not findings: a witness unreachable or
+    /// answering garbage, too few witnesses while a remembered checkpoint vouches.
+    pub warnings: Vec<String>,
 }
 
 /// The policy for a ledger's checkpoints: signed by one of the genesis's sealers (under its
@@ -87,6 +94,15 @@ pub struct CheckpointAnchors {
     /// Whether a chain with blocks after genesis must have a trusted checkpoint (a trust
     /// file with a checkpoint policy was given).
     pub required: bool,
+    /// Witnesses to fetch the newest cosigned checkpoint of the blocks chain from; none:
+    /// nothing is fetched.
+    pub witnesses: RemoteWitnesses,
+    /// Do not read the checkpoints topic (an outsider verifying from witnesses, handed and
+    /// remembered checkpoints alone).
+    pub ignore_topic: bool,
+    /// The time the freshness rule (`[policy] max_age`) is judged at, Unix seconds (`None`:
+    /// now).
+    pub now: Option<u64>,
 }
 
 /// Holds a replayed canonical chain against the checkpoints in `records` (read from the
@@ -105,7 +121,12 @@ pub(crate) fn check(
     let origin = ledger_origin(&trust.namespace, blocks_topic);
     let policy = ledger_policy(chain.genesis(), blocks_topic, trust, None)?;
     let sealers_only = ledger_policy(chain.genesis(), blocks_topic, trust, Some(0))?;
-    let notes = trusted_notes(records, &anchors.handed, &policy, &origin);
+    let fetched = (!anchors.witnesses.is_empty())
+        .then(|| fetch_latest(&anchors.witnesses, &origin, &sealers_only));
+    let mut warnings = fetched.as_ref().map_or(Vec::new(), |f| f.warnings.clone());
+    let mut handed = anchors.handed.clone();
+    handed.extend(fetched.iter().flat_map(|f| f.notes.iter().cloned()));
+    let notes = trusted_notes(records, &handed, &policy, &origin);
     let remembered = match &anchors.store {
         Some(store) => store.load(&anchors.backend, &origin)?,
         None => None,
@@ -131,10 +152,23 @@ pub(crate) fn check(
                 .collect())
         },
     )?;
-    if let (Some(store), Some(note)) = (&anchors.store, &judgement.remember) {
+    let finding = after_judge(
+        &AfterJudge {
+            origin: &origin,
+            policy: &policy,
+            judgement: &judgement,
+            remembered: remembered.as_ref(),
+            entries: len,
+            max_age: trust.max_age,
+            now: anchors.now.unwrap_or_else(unix_now),
+            fetched: fetched.as_ref(),
+        },
+        &mut warnings,
+    );
+    if let (Some(store), Some(note), None) = (&anchors.store, &judgement.remember, &finding) {
         store.save(&anchors.backend, &origin, note)?;
     }
-    let finding = judgement.finding.map(|f| CheckpointFinding {
+    let finding = finding.map(|f| CheckpointFinding {
         kind: f.kind,
         offset: finding_offset(chain, f.kind, f.height, end),
         height: f.height,
@@ -146,6 +180,7 @@ pub(crate) fn check(
         seen: judgement.seen,
         untrusted: judgement.untrusted,
         newest: judgement.newest,
+        warnings,
     };
     Ok((status, finding))
 }

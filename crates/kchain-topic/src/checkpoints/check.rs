@@ -1,11 +1,14 @@
 //! The verifier's side of checkpoints: a verified chain held against the signed checkpoints
-//! of its checkpoints topic, those handed over outside the log, and the one remembered from
-//! an earlier run, by the one judge ([`kchain_core::judge`]).
+//! of its checkpoints topic, those handed over outside the log, those fetched from the
+//! witnesses, and the one remembered from an earlier run, by the one judge
+//! ([`kchain_core::judge`]), then the freshness and reachability rules (`fetch.rs`).
 //!
 //! ```text
 //!  notes of one text merged (union of verified signatures) ──► those meeting the policy
 //!    chain shorter ──► truncated     root differs ──► rewritten     two roots ──► fork
 //!    chain inconsistent with the remembered checkpoint ──► rollback
+//!    entries past a checkpoint not cosigned within max_age ──► stale
+//!    too few witnesses answered, nothing remembered ──► witnesses_unreachable
 //! ```
 
 use std::collections::HashMap;
@@ -19,6 +22,7 @@ use kchain_log::Log;
 
 pub use kchain_core::CheckpointFindingKind;
 
+use super::fetch::{after_judge, fetch_latest, unix_now, AfterJudge, RemoteWitnesses};
 use super::topic::{origin_notes, read_checkpoints, CheckpointRecord};
 use crate::error::TopicError;
 use crate::files::CheckpointStore;
@@ -136,6 +140,15 @@ pub struct CheckOptions {
     /// Checkpoints handed over outside the log (`--checkpoint FILE`, from a witness): they
     /// count as if read from the checkpoints topic, and must meet the policy like those.
     pub handed: Vec<SignedNote>,
+    /// Witnesses to fetch each partition's newest cosigned checkpoint from (see
+    /// [`fetch_latest`](super::fetch_latest)); none: nothing is fetched.
+    pub witnesses: RemoteWitnesses,
+    /// Do not read the checkpoints topic (an outsider verifying from witnesses and handed
+    /// checkpoints alone): [`crate::TopicVerifier`] then never reads it.
+    pub ignore_topic: bool,
+    /// The time the freshness rule (`[policy] max_age`) is judged at, Unix seconds
+    /// (`None`: now).
+    pub now: Option<u64>,
 }
 
 /// Checks each partition of a verified topic against the checkpoints on its checkpoints
@@ -186,6 +199,7 @@ pub fn check_checkpoints_with(
             .push(&r.note);
     }
     let mut partitions = Vec::new();
+    let mut warnings = Vec::new();
     for pr in &report.partitions {
         let from_log = by_partition.get(&pr.partition).map(Vec::as_slice);
         let one = Partition {
@@ -194,12 +208,12 @@ pub fn check_checkpoints_with(
             trust,
             checkpoint_trust,
         };
-        partitions.push(one.check(pr, from_log.unwrap_or_default(), options)?);
+        partitions.push(one.check(pr, from_log.unwrap_or_default(), options, &mut warnings)?);
     }
     Ok(CheckpointReport {
         topic: topic.to_owned(),
         partitions,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 
@@ -213,13 +227,15 @@ struct Partition<'a> {
 
 impl Partition<'_> {
     /// Judges the verified partition `pr` against the notes for it on the log (`from_log`),
-    /// those handed over and the remembered one; remembers the newest trusted checkpoint
-    /// when there is no finding.
+    /// those handed over, those fetched from the witnesses and the remembered one; then the
+    /// freshness and reachability rules; remembers the newest trusted checkpoint when there
+    /// is no finding. Warnings (a witness unreachable or answering garbage) go to `warnings`.
     fn check(
         &self,
         pr: &PartitionReport,
         from_log: &[&SignedNote],
         options: &CheckOptions,
+        warnings: &mut Vec<String>,
     ) -> Result<PartitionCheckpoints, TopicError> {
         let (log, topic, trust, checkpoint_trust) =
             (self.log, self.topic, self.trust, self.checkpoint_trust);
@@ -236,8 +252,17 @@ impl Partition<'_> {
             .chain(policy.witnesses())
             .cloned()
             .collect();
+        let fetched = (!options.witnesses.is_empty())
+            .then(|| fetch_latest(&options.witnesses, &origin, &writer_policy));
+        if let Some(f) = &fetched {
+            warnings.extend(f.warnings.iter().cloned());
+        }
         let notes = origin_notes(
-            from_log.iter().copied().chain(&options.handed),
+            from_log
+                .iter()
+                .copied()
+                .chain(&options.handed)
+                .chain(fetched.iter().flat_map(|f| &f.notes)),
             &known,
             &origin,
         );
@@ -258,7 +283,20 @@ impl Partition<'_> {
             },
             &mut |sizes| roots_at(log, topic, p, sizes),
         )?;
-        if let (Some(store), Some(note)) = (&options.store, &judgement.remember) {
+        let finding = after_judge(
+            &AfterJudge {
+                origin: &origin,
+                policy: &policy,
+                judgement: &judgement,
+                remembered: remembered.as_ref(),
+                entries,
+                max_age: checkpoint_trust.max_age,
+                now: options.now.unwrap_or_else(unix_now),
+                fetched: fetched.as_ref(),
+            },
+            warnings,
+        );
+        if let (Some(store), Some(note), None) = (&options.store, &judgement.remember, &finding) {
             store.save(&options.backend, &origin, note)?;
         }
         Ok(PartitionCheckpoints {
@@ -269,7 +307,7 @@ impl Partition<'_> {
             remembered: judgement.remembered_newer,
             seen: judgement.seen,
             untrusted: judgement.untrusted,
-            finding: judgement.finding.map(|f| CheckpointFinding {
+            finding: finding.map(|f| CheckpointFinding {
                 kind: f.kind,
                 offset: f.height.map(|h| pr.start_offset + h),
                 detail: f.detail,

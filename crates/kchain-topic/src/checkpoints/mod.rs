@@ -25,6 +25,7 @@
 //! | `push`        | push mode: checkpoints to witnesses over the network        | net  |
 //! | `memory_witness` | a witness in memory behind `RemoteWitness` (feature testing) | none |
 //! | `check`       | the verifier's side: the one judge over a verified chain    | log  |
+//! | `fetch`       | checkpoints fetched from witnesses; freshness, reachability | net  |
 //! | `prove`       | inclusion and consistency proofs from the chain             | log  |
 //! | `witness`     | one witness pass over a topic's checkpoints                 | log  |
 //! | `cosign`      | the witness's work on one origin (topics and the ledger)    | files |
@@ -32,6 +33,7 @@
 
 mod check;
 mod cosign;
+mod fetch;
 #[cfg(feature = "testing")]
 mod memory_witness;
 mod prove;
@@ -47,6 +49,7 @@ pub use check::{
     CheckpointFindingKind, CheckpointReport, PartitionCheckpoints,
 };
 pub use cosign::{witness_origin, OriginLog, WitnessEvent};
+pub use fetch::{after_judge, fetch_latest, unix_now, AfterJudge, Fetched, RemoteWitnesses};
 /// A witness in memory, for tests of push mode and of what fetches from witnesses.
 #[cfg(feature = "testing")]
 pub use memory_witness::{Behaviour, MemoryWitness};
