@@ -9,6 +9,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kchain_log::Log;
 use kchain_monitor::{Alerts, Monitor};
 use support::*;
 
@@ -18,7 +19,14 @@ fn a_broker_restart_mid_run_loses_and_duplicates_nothing() {
     let log = kafka(&broker.brokers);
     let (key, state) = (key(), kchain_testkit::tempdir());
     let trust = trust(&key);
-    let t = topic(&log, "restart");
+    // tansu's maintenance deletes every record of a topic with retention.ms=-1 on restart
+    // (see docs/kafka.md): a long finite retention.
+    let t = kchain_testkit::unique_name("restart");
+    let config = kchain_log::TopicConfig {
+        partitions: 1,
+        retention_ms: Some(100 * 365 * 24 * 3600 * 1000),
+    };
+    log.create_topic(&t, &config).unwrap();
     write(&log, &t, &key, 200, true);
     let lines = Lines::default();
     let statuses = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -34,10 +42,23 @@ fn a_broker_restart_mid_run_loses_and_duplicates_nothing() {
                 .unwrap();
             (m.entries_verified(), m.records_read())
         });
+        // Stops the monitor however the test's side ends (a panic too).
+        struct Stop<'s>(&'s std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let _stop = Stop(&stop);
         std::thread::sleep(Duration::from_secs(2));
         broker.restart();
         // A writer of its own connection, after the restart.
         let writer_log = kafka(&broker.brokers);
+        // Until the restarted broker has loaded the partition, it reports it empty.
+        let up = std::time::Instant::now() + Duration::from_secs(20);
+        while writer_log.end_offset(&t, 0).ok() != Some(200) && std::time::Instant::now() < up {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         write(&writer_log, &t, &key, 200, true);
         let deadline = std::time::Instant::now() + Duration::from_secs(40);
         let state_file = state.path().join(kchain_monitor::STATE_FILE);

@@ -235,10 +235,20 @@ pub fn live<R>(
             counts(&m)
         });
         let page = rx.recv().unwrap();
+        let _stop = StopOnDrop(&stop);
         let r = body(&page);
         stop.store(true, Ordering::SeqCst);
         (r, monitor.join().unwrap())
     })
+}
+
+/// Stops a monitor however the test's side ends (a failed assertion too).
+struct StopOnDrop<'s>(&'s AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// The value of `name{labels}` on a metrics page.
