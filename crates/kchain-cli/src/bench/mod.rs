@@ -10,6 +10,7 @@
 //! ```
 
 mod chained;
+pub mod monitor;
 mod raw;
 mod report;
 

@@ -27,10 +27,24 @@ pub struct BenchArgs {
     /// Print the measurements as one JSON line.
     #[arg(long)]
     pub json: bool,
+    /// `monitor`: the monitor's verify rate beside `verify`, or a soak.
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
+}
+
+/// What else the bench can measure.
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchWhat {
+    /// The monitor's sustained verify rate as a ratio of `verify` on the same chain, or
+    /// (--soak-secs) its memory while following a producer at --rate records/s.
+    Monitor(crate::bench::monitor::BenchMonitorArgs),
 }
 
 /// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
 pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
+    if let Some(BenchWhat::Monitor(m)) = &a.what {
+        return crate::bench::monitor::run(g, m);
+    }
     if a.records == 0 || a.size == 0 {
         bail!("--records and --size must be positive");
     }
