@@ -23,7 +23,6 @@ use kchain_http::{
 };
 
 use crate::alert::AlertKind;
-use crate::monitor::Monitor;
 
 /// Serves `page` at `/metrics` and `ok` at `/healthz` on `bind` (e.g. `127.0.0.1:9464`).
 pub fn serve(bind: &str, page: Arc<Mutex<String>>) -> Result<RunningServer, HttpError> {
@@ -39,80 +38,92 @@ pub fn serve(bind: &str, page: Arc<Mutex<String>>) -> Result<RunningServer, Http
     Server::start(&ServerOptions::new(bind), router)
 }
 
-/// The page for the monitor as it stands.
-pub(crate) fn render(m: &Monitor<'_>) -> String {
-    let now = kchain_core::time::now_ms();
+/// One partition's figures, as the monitor hands them over.
+pub(crate) struct PartitionFigures {
+    pub(crate) topic: String,
+    pub(crate) partition: u32,
+    pub(crate) entries: u64,
+    pub(crate) read: u64,
+    pub(crate) lag_records: u64,
+    pub(crate) lag_seconds: f64,
+    pub(crate) stopped: bool,
+    pub(crate) checkpoint_size: u64,
+    /// Seconds since a new checkpoint arrived; `None` before the first.
+    pub(crate) checkpoint_age: Option<f64>,
+    pub(crate) unchecked: u64,
+}
+
+/// Everything the page shows.
+pub(crate) struct Figures {
+    pub(crate) partitions: Vec<PartitionFigures>,
+    /// Alerts raised, in the order of [`AlertKind::ALL`].
+    pub(crate) alerts: [u64; 4],
+    pub(crate) witnesses: Vec<(String, bool)>,
+    pub(crate) log_up: bool,
+    pub(crate) log_errors: u64,
+}
+
+/// The page for `f`.
+pub(crate) fn render(f: &Figures) -> String {
     let mut t = MetricsText::new();
-    type Figure = fn(&crate::monitor::Watched, i64) -> f64;
+    type Figure = fn(&PartitionFigures) -> f64;
+    let flag = |b: bool| f64::from(u8::from(b));
     let per_partition: [(&str, MetricKind, &str, Figure); 8] = [
         (
             "kchain_monitor_entries_verified_total",
             MetricKind::Counter,
             "Entries verified (all runs).",
-            |w, _| w.watch.entries as f64,
+            |p| p.entries as f64,
         ),
         (
             "kchain_monitor_records_read_total",
             MetricKind::Counter,
             "Records read by this process.",
-            |w, _| w.watch.read as f64,
+            |p| p.read as f64,
         ),
         (
             "kchain_monitor_lag_records",
             MetricKind::Gauge,
             "Records in the log not yet verified.",
-            |w, _| w.watch.end.saturating_sub(w.watch.verified_next()) as f64,
+            |p| p.lag_records as f64,
         ),
         (
             "kchain_monitor_lag_seconds",
             MetricKind::Gauge,
             "Age of the newest verified record while records wait.",
-            |w, now| {
-                let behind = w.watch.end > w.watch.verified_next();
-                if behind && w.watch.tip_time_ms > 0 {
-                    (now - w.watch.tip_time_ms).max(0) as f64 / 1000.0
-                } else {
-                    0.0
-                }
-            },
+            |p| p.lag_seconds,
         ),
         (
             "kchain_monitor_stopped",
             MetricKind::Gauge,
             "1 once a finding stopped verifying the partition.",
-            |w, _| f64::from(u8::from(w.watch.stopped.is_some())),
+            |p| f64::from(u8::from(p.stopped)),
         ),
         (
             "kchain_monitor_checkpoint_size",
             MetricKind::Gauge,
             "The largest checkpoint seen.",
-            |w, _| w.book.newest as f64,
+            |p| p.checkpoint_size as f64,
         ),
         (
             "kchain_monitor_checkpoint_age_seconds",
             MetricKind::Gauge,
             "Seconds since a new checkpoint arrived (-1: none yet).",
-            |w, now| {
-                if w.book.at_ms == 0 {
-                    -1.0
-                } else {
-                    (now - w.book.at_ms).max(0) as f64 / 1000.0
-                }
-            },
+            |p| p.checkpoint_age.unwrap_or(-1.0),
         ),
         (
             "kchain_monitor_checkpoints_unchecked_total",
             MetricKind::Counter,
             "Checkpoints the tree passed where no root was kept.",
-            |w, _| w.book.unchecked as f64,
+            |p| p.unchecked as f64,
         ),
     ];
     for (name, kind, help, figure) in per_partition {
         t.family(name, kind, help);
-        for w in &m.watched {
-            let p = w.watch.partition.to_string();
-            let labels = [("topic", w.watch.topic.as_str()), ("partition", p.as_str())];
-            t.sample(name, &labels, figure(w, now));
+        for p in &f.partitions {
+            let n = p.partition.to_string();
+            let labels = [("topic", p.topic.as_str()), ("partition", n.as_str())];
+            t.sample(name, &labels, figure(p));
         }
     }
     let name = "kchain_monitor_alerts_total";
@@ -121,7 +132,7 @@ pub(crate) fn render(m: &Monitor<'_>) -> String {
         MetricKind::Counter,
         "Alerts raised by this process, by kind.",
     );
-    for (k, n) in AlertKind::ALL.iter().zip(m.alerts.raised) {
+    for (k, n) in AlertKind::ALL.iter().zip(f.alerts) {
         t.sample(name, &[("kind", k.as_str())], n as f64);
     }
     let name = "kchain_monitor_witness_up";
@@ -130,28 +141,20 @@ pub(crate) fn render(m: &Monitor<'_>) -> String {
         MetricKind::Gauge,
         "1 when the witness answered the last time asked.",
     );
-    for (w, up) in &m.health.witnesses {
-        t.sample(name, &[("witness", w)], f64::from(u8::from(*up)));
+    for (w, up) in &f.witnesses {
+        t.sample(name, &[("witness", w)], flag(*up));
     }
     t.family(
         "kchain_monitor_log_up",
         MetricKind::Gauge,
         "1 when the last pass reached the log.",
     )
-    .sample(
-        "kchain_monitor_log_up",
-        &[],
-        f64::from(u8::from(m.health.log_up)),
-    );
+    .sample("kchain_monitor_log_up", &[], flag(f.log_up));
     t.family(
         "kchain_monitor_log_errors_total",
         MetricKind::Counter,
         "Passes that could not reach the log.",
     )
-    .sample(
-        "kchain_monitor_log_errors_total",
-        &[],
-        m.health.log_errors as f64,
-    );
+    .sample("kchain_monitor_log_errors_total", &[], f.log_errors as f64);
     t.finish()
 }

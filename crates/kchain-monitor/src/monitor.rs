@@ -28,8 +28,8 @@ use crate::book::{Book, Verdict};
 use crate::chain::{Event, PartitionWatch};
 use crate::error::MonitorError;
 use crate::feed::Feed;
-use crate::metrics;
-use crate::state::{MonitorState, PartitionState};
+use crate::metrics::{self, Figures, PartitionFigures};
+use crate::state::MonitorState;
 
 /// How the monitor runs.
 #[derive(Clone, Debug)]
@@ -237,7 +237,7 @@ impl<'a> Monitor<'a> {
             None => {}
         }
         self.save()?;
-        *self.page.lock().unwrap_or_else(|e| e.into_inner()) = metrics::render(self);
+        *self.page.lock().unwrap_or_else(|e| e.into_inner()) = metrics::render(&self.figures());
         Ok(())
     }
 
@@ -410,10 +410,7 @@ impl<'a> Monitor<'a> {
         let mut next = self.state.clone();
         for w in &self.watched {
             let key = format!("{}/{}", w.watch.topic, w.watch.partition);
-            let mut s = next
-                .partitions
-                .remove(&key)
-                .unwrap_or_else(PartitionState::default);
+            let mut s = next.partitions.remove(&key).unwrap_or_default();
             w.watch.save(&mut s);
             w.book.save(&mut s);
             next.partitions.insert(key, s);
@@ -423,6 +420,38 @@ impl<'a> Monitor<'a> {
             self.state = next;
         }
         Ok(())
+    }
+
+    /// The figures of the metrics page.
+    fn figures(&self) -> Figures {
+        let now = kchain_core::time::now_ms();
+        let secs = |ms: i64| (now - ms).max(0) as f64 / 1000.0;
+        let partitions = self.watched.iter().map(|Watched { watch: w, book }| {
+            let lag = w.end.saturating_sub(w.verified_next());
+            PartitionFigures {
+                topic: w.topic.clone(),
+                partition: w.partition,
+                entries: w.entries,
+                read: w.read,
+                lag_records: lag,
+                lag_seconds: if lag > 0 && w.tip_time_ms > 0 {
+                    secs(w.tip_time_ms)
+                } else {
+                    0.0
+                },
+                stopped: w.stopped.is_some(),
+                checkpoint_size: book.newest,
+                checkpoint_age: (book.at_ms > 0).then(|| secs(book.at_ms)),
+                unchecked: book.unchecked,
+            }
+        });
+        Figures {
+            partitions: partitions.collect(),
+            alerts: self.alerts.raised,
+            witnesses: self.health.witnesses.clone(),
+            log_up: self.health.log_up,
+            log_errors: self.health.log_errors,
+        }
     }
 
     /// The alert keys raised so far (in any run).
