@@ -186,3 +186,37 @@ fn a_log_cut_below_what_was_verified_alerts_as_rollback() {
         .unwrap()
         .contains("ends at offset 20"));
 }
+
+#[test]
+fn a_rewritten_resume_point_alerts_as_rollback_on_restart() {
+    // The embedded log: while the monitor is down, the attacker rewrites the last record it
+    // verified (same length of log, so the end offset alone shows nothing).
+    let dir = kchain_testkit::tempdir();
+    let log = embedded(dir.path());
+    let (key, state) = (key(), kchain_testkit::tempdir());
+    let trust = trust(&key);
+    let t = topic(&log, "resume-point");
+    write(&log, &t, &key, 30, true);
+    let lines = Lines::default();
+    once(&log, &trust, options(&t, state.path()), &lines);
+    let other = kchain_testkit::tempdir();
+    let copy = embedded(other.path());
+    kchain_topic::tamper::copy_topic_with(&log, &copy, &t, |_, r| {
+        r[29].value = Some(b"rewritten".to_vec());
+    })
+    .unwrap();
+    drop((log, copy));
+    let part = dir.path().join("topics").join(&t);
+    std::fs::remove_dir_all(&part).unwrap();
+    std::fs::rename(other.path().join("topics").join(&t), &part).unwrap();
+    let log = embedded(dir.path());
+    let counts = once(&log, &trust, options(&t, state.path()), &lines);
+    let alerts = lines.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        (alerts[0]["kind"].as_str(), alerts[0]["offset"].as_u64()),
+        (Some("rollback"), Some(29))
+    );
+    assert_eq!(counts.read, 0, "nothing past the resume point was read");
+    assert!(counts.findings > 0);
+}
