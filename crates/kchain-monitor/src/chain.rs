@@ -28,7 +28,7 @@ use rayon::prelude::*;
 use crate::state::{hashes, PartitionState, TipState};
 
 /// The most records one poll asks for.
-const POLL: usize = 4096;
+const POLL: usize = 8192;
 /// The most records one pass reads of one partition, so that checkpoints, stalls and the
 /// other partitions get their turn within the alert deadline.
 const PASS_BUDGET: u64 = 256 * 1024;
@@ -52,7 +52,8 @@ pub(crate) enum Event {
 /// A record observed but not yet covered by a signature.
 struct Held {
     offset: u64,
-    hash: Hash,
+    /// The record's chain-tree leaf (computed with its observation, in parallel).
+    leaf: Hash,
     signed: bool,
     timestamp_ms: i64,
 }
@@ -219,21 +220,27 @@ impl PartitionWatch {
             };
             self.reader = Some(log.reader(&self.topic, self.partition, from)?);
         }
+        // Reading the next poll overlaps observing the last (the observations of one poll
+        // run in parallel; linking them stays in order).
         let mut budget = PASS_BUDGET;
-        while budget > 0 {
-            let reader = self.reader.as_mut().expect("opened above");
-            if reader.position() >= end {
-                break;
-            }
-            let recs = reader.poll(POLL, Duration::from_millis(200))?;
-            if recs.is_empty() {
-                break;
-            }
+        let mut recs = self.poll_more(end)?;
+        while !recs.is_empty() {
             budget = budget.saturating_sub(recs.len() as u64);
-            self.take(trust, &recs, events);
+            let (topic, chain) = (self.topic.as_str(), self.chain);
+            let reader = self.reader.as_mut().expect("opened above");
+            let more = budget > 0;
+            let (observed, next) = rayon::join(
+                || observe_all(topic, chain, trust, &recs),
+                || match more && reader.position() < end {
+                    true => reader.poll(POLL, Duration::from_millis(200)),
+                    false => Ok(Vec::new()),
+                },
+            );
+            self.take(observed, &recs, events);
             if self.stopped.is_some() {
                 return Ok(());
             }
+            recs = next?;
         }
         self.settle_tail(events);
         Ok(())
@@ -263,44 +270,33 @@ impl PartitionWatch {
                 ));
             }
         };
-        let obs = self.observe_all(trust, std::slice::from_ref(&rec));
-        let same = matches!(&obs[0], Observation::Entry(o) if o.hash == tip.hash);
+        let obs = observe_all(&self.topic, self.chain, trust, std::slice::from_ref(&rec));
+        let same = matches!(&obs[0].0, Observation::Entry(o) if o.hash == tip.hash);
         Ok((!same).then_some(Event::ResumePointChanged { offset: tip.offset }))
     }
 
-    fn observe_all(&self, trust: &Trust, recs: &[StoredRecord]) -> Vec<Observation> {
-        let ctx = ChainContext {
-            topic: &self.topic,
-            chain: self.chain,
-            trust,
-        };
-        recs.par_iter()
-            .map_init(Vec::new, |scratch, r| {
-                let rec = &r.record;
-                observe(
-                    &ctx,
-                    r.offset,
-                    rec.key.as_deref(),
-                    rec.value.as_deref(),
-                    rec.headers
-                        .iter()
-                        .map(|h| (h.name.as_str(), h.value.as_slice())),
-                    rec.timestamp_ms,
-                    scratch,
-                )
-            })
-            .collect()
+    /// The next poll, when the reader is below `end`.
+    fn poll_more(&mut self, end: u64) -> Result<Vec<StoredRecord>, kchain_log::LogError> {
+        let reader = self.reader.as_mut().expect("opened above");
+        if reader.position() >= end {
+            return Ok(Vec::new());
+        }
+        reader.poll(POLL, Duration::from_millis(200))
     }
 
-    /// Observes and pushes `recs`, then moves what became verified into the tree.
-    fn take(&mut self, trust: &Trust, recs: &[StoredRecord], events: &mut Vec<Event>) {
+    /// Pushes the observations of `recs`, then moves what became verified into the tree.
+    fn take(
+        &mut self,
+        observed: Vec<(Observation, Hash)>,
+        recs: &[StoredRecord],
+        events: &mut Vec<Event>,
+    ) {
         self.read += recs.len() as u64;
-        let observed = self.observe_all(trust, recs);
-        for (obs, r) in observed.into_iter().zip(recs) {
+        for ((obs, leaf), r) in observed.into_iter().zip(recs) {
             if let Observation::Entry(o) = &obs {
                 self.held.push_back(Held {
                     offset: o.offset,
-                    hash: o.hash,
+                    leaf,
                     signed: matches!(o.sig, SigCheck::Valid(_)),
                     timestamp_ms: r.record.timestamp_ms,
                 });
@@ -357,7 +353,7 @@ impl PartitionWatch {
                 break;
             }
             let h = self.held.pop_front().expect("front exists");
-            self.tree.push(&chain_leaf(&h.hash));
+            self.tree.push(&h.leaf);
             self.entries += 1;
             self.tip_time_ms = h.timestamp_ms;
             if h.signed {
@@ -370,4 +366,39 @@ impl PartitionWatch {
             }
         }
     }
+}
+
+/// Observes `recs` in parallel, each with its chain-tree leaf (zeros for a malformed one).
+fn observe_all(
+    topic: &str,
+    chain: ChainId,
+    trust: &Trust,
+    recs: &[StoredRecord],
+) -> Vec<(Observation, Hash)> {
+    let ctx = ChainContext {
+        topic,
+        chain,
+        trust,
+    };
+    recs.par_iter()
+        .map_init(Vec::new, |scratch, r| {
+            let rec = &r.record;
+            let obs = observe(
+                &ctx,
+                r.offset,
+                rec.key.as_deref(),
+                rec.value.as_deref(),
+                rec.headers
+                    .iter()
+                    .map(|h| (h.name.as_str(), h.value.as_slice())),
+                rec.timestamp_ms,
+                scratch,
+            );
+            let leaf = match &obs {
+                Observation::Entry(o) => chain_leaf(&o.hash),
+                Observation::Malformed { .. } => [0; 32],
+            };
+            (obs, leaf)
+        })
+        .collect()
 }
