@@ -5,8 +5,8 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd::{
-    archive, bench, checkpoint, consume, crypt, demo, keys, ledger, node, produce, prove, topic,
-    trust, tx, verify, wallet, witness,
+    archive, bench, checkpoint, consume, crypt, demo, keys, ledger, monitor, node, produce, prove,
+    topic, trust, tx, verify, wallet, witness,
 };
 use crate::global::Global;
 use crate::outcome::Outcome;
@@ -84,6 +84,9 @@ pub enum Command {
     /// A witness: cosign checkpoints that extend the last one cosigned; refuse forks.
     #[command(subcommand)]
     Witness(witness::WitnessCmd),
+    /// Watch chained topics: verify incrementally, hold checkpoints to the chain, alert on
+    /// tamper, fork, rollback and stalled writers (JSON lines, webhook, /metrics).
+    Monitor(monitor::MonitorArgs),
     /// Print a shell completion script, generated from these definitions (e.g. `kchain
     /// completions bash > /etc/bash_completion.d/kchain`).
     Completions {
@@ -123,6 +126,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Prove(a) => prove::prove(g, &a),
         Command::VerifyProof(a) => prove::verify_proof(g, &a),
         Command::Witness(c) => witness::witness(g, c),
+        Command::Monitor(a) => monitor::monitor(g, &a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kchain", &mut std::io::stdout());
             Ok(Outcome::Clean)

@@ -13,6 +13,7 @@
 
 mod client;
 mod error;
+mod metrics;
 mod server;
 mod tls;
 
@@ -21,6 +22,7 @@ mod selfsigned;
 
 pub use client::{Client, ClientOptions, Response};
 pub use error::HttpError;
+pub use metrics::{MetricKind, MetricsText, METRICS_CONTENT_TYPE};
 pub use server::{RunningServer, Server, ServerOptions};
 pub use tls::{client_config, server_config, TlsFiles};
 

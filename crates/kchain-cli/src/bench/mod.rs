@@ -12,6 +12,7 @@
 
 pub mod archive;
 mod chained;
+pub mod monitor;
 mod raw;
 mod report;
 pub mod witness;

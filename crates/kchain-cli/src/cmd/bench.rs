@@ -28,7 +28,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Measure one part alone instead: `witness` (the HTTP witness), `archive` (archive upload
-    /// and verify from the archive).
+    /// and verify from the archive), `monitor` (the monitor's verify rate beside `verify`, or a soak).
     #[command(subcommand)]
     pub what: Option<BenchWhat>,
 }
@@ -40,6 +40,9 @@ pub enum BenchWhat {
     Witness(crate::bench::witness::WitnessBenchArgs),
     /// Archive upload and verify-from-archive rates, as ratios of `verify` on the local log.
     Archive(crate::bench::archive::BenchArchiveArgs),
+    /// The monitor's sustained verify rate as a ratio of `verify` on the same chain, or
+    /// (--soak-secs) its memory while following a producer at --rate records/s.
+    Monitor(crate::bench::monitor::BenchMonitorArgs),
 }
 
 /// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
@@ -51,6 +54,7 @@ pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
         Some(BenchWhat::Archive(b)) => {
             return crate::bench::archive::run(b).map(|()| Outcome::Clean)
         }
+        Some(BenchWhat::Monitor(m)) => return crate::bench::monitor::run(g, m),
         None => {}
     }
     if a.records == 0 || a.size == 0 {

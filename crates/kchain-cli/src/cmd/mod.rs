@@ -12,6 +12,7 @@ pub mod keys;
 pub mod ledger;
 pub mod ledger_args;
 pub mod ledger_query;
+pub mod monitor;
 pub mod node;
 pub mod produce;
 pub mod prove;

@@ -116,6 +116,22 @@ impl ChainVerifier {
         }
     }
 
+    /// A verifier that goes on after `tip`, a record an earlier verification of the same
+    /// chain accepted and that a valid signature covered: the next observation pushed must
+    /// be the record at `tip.offset + 1`, which must link to `tip.hash`. This is how a
+    /// long-running auditor resumes after a restart without reading from genesis again; it
+    /// should first check that the record at `tip.offset` still hashes to `tip.hash` (a
+    /// rewritten resume point is a rollback the links after it cannot show).
+    ///
+    /// Requires `tip.signed`. Counts ([`Summary::entries`]) start again from zero.
+    pub fn resume_after(expect: Expectations, limits: PendingLimits, tip: Link) -> Self {
+        let mut v = Self::with_limits(expect, limits);
+        v.tip = Some(tip);
+        v.signed_tip = Some(tip);
+        v.next_offset = tip.offset + 1;
+        v
+    }
+
     /// Feeds the next observation. Requires observations in increasing offset order.
     pub fn push(&mut self, obs: Observation) {
         if self.finding.is_some() {

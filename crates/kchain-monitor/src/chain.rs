@@ -1,0 +1,404 @@
+//! One chained partition under watch: verified incrementally from where the monitor's state
+//! left it, its chain tree grown as records verify, and the roots at batch ends kept for the
+//! checkpoints that arrive after the tree passed their size.
+//!
+//! ```text
+//!  Reader (from the next offset) ──► observe (parallel, per poll) ──► ChainVerifier::push
+//!        │                                   held: (offset, hash, signed, time) until covered
+//!        └─ at the end: a clone of the verifier, finished as pending, says what is verified
+//!           now; a tail no signature covers for longer than the grace is `unsigned`
+//!  covered records ──► TreeBuilder::push(chain_leaf) ──► at a signed record: roots (size, root)
+//! ```
+//!
+//! Nothing is read twice: a live watch keeps its reader and verifier between passes; a
+//! restarted one resumes after the last verified record (`ChainVerifier::resume_after`),
+//! once it has checked that this record still hashes as it did.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use kchain_core::merkle::TreeBuilder;
+use kchain_core::{
+    chain_leaf, observe, ChainContext, ChainId, ChainVerifier, Finding, Hash, Link, Observation,
+    PendingLimits, SigCheck, Trust,
+};
+use kchain_log::{Log, Reader, StoredRecord};
+use rayon::prelude::*;
+
+use crate::state::{hashes, PartitionState, TipState};
+
+/// The most records one poll asks for.
+const POLL: usize = 8192;
+/// The most records one pass reads of one partition, so that checkpoints, stalls and the
+/// other partitions get their turn within the alert deadline.
+const PASS_BUDGET: u64 = 256 * 1024;
+/// Roots at batch ends kept in memory, and in the state file.
+const ROOTS_KEPT: usize = 4096;
+const ROOTS_SAVED: usize = 256;
+
+/// What a partition's pass found that the monitor must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A record failed verification.
+    Finding(Finding),
+    /// The log ends below what was verified (end offset, verified through).
+    EndBelow { end: u64, verified: u64 },
+    /// The record at the resume point no longer hashes as it did.
+    ResumePointChanged { offset: u64 },
+    /// The tree reached `size` at a batch end, with `root`.
+    Root { size: u64, root: Hash },
+}
+
+/// A record observed but not yet covered by a signature.
+struct Held {
+    offset: u64,
+    /// The record's chain-tree leaf (computed with its observation, in parallel).
+    leaf: Hash,
+    signed: bool,
+    timestamp_ms: i64,
+}
+
+/// One partition's incremental verification.
+pub(crate) struct PartitionWatch {
+    pub(crate) topic: String,
+    pub(crate) partition: u32,
+    chain: ChainId,
+    verifier: ChainVerifier,
+    reader: Option<Box<dyn Reader>>,
+    held: VecDeque<Held>,
+    pub(crate) tree: TreeBuilder,
+    roots: VecDeque<(u64, Hash)>,
+    pub(crate) tip: Option<Link>,
+    pub(crate) entries: u64,
+    /// Records read by this process (resuming reads none twice).
+    pub(crate) read: u64,
+    /// The timestamp of the last verified record, and the end offset last seen.
+    pub(crate) tip_time_ms: i64,
+    pub(crate) end: u64,
+    /// Since when a tail has waited for its signature, and from which offset.
+    pending_since: Option<(Instant, u64)>,
+    grace: Duration,
+    /// Whether the resume point still has to be checked.
+    check_resume: bool,
+    pub(crate) stopped: Option<String>,
+}
+
+impl PartitionWatch {
+    /// A watch that goes on from `saved` (fresh when it is the default).
+    pub(crate) fn resume(
+        topic: &str,
+        partition: u32,
+        trust: &Trust,
+        saved: &PartitionState,
+        grace: Duration,
+    ) -> PartitionWatch {
+        let expect = kchain_topic::expectations(trust, topic, partition);
+        let limits = PendingLimits::default();
+        let tip = saved.tip.as_ref().and_then(TipState::to_link);
+        let verifier = match tip {
+            Some(t) => ChainVerifier::resume_after(expect, limits, t),
+            None => ChainVerifier::with_limits(expect, limits),
+        };
+        let tree = hashes(&saved.peaks)
+            .and_then(|p| TreeBuilder::from_peaks(saved.tree_size, p))
+            .unwrap_or_default();
+        let roots = saved
+            .roots
+            .iter()
+            .filter_map(|(s, r)| Some((*s, kchain_core::from_hex(r)?)))
+            .collect();
+        PartitionWatch {
+            topic: topic.to_owned(),
+            partition,
+            chain: ChainId::for_partition(topic, partition),
+            verifier,
+            reader: None,
+            held: VecDeque::new(),
+            tree,
+            roots,
+            tip,
+            entries: saved.entries,
+            read: 0,
+            tip_time_ms: 0,
+            end: 0,
+            pending_since: None,
+            grace,
+            check_resume: tip.is_some(),
+            stopped: saved.stopped.clone(),
+        }
+    }
+
+    /// The partition's state to save.
+    pub(crate) fn save(&self, into: &mut PartitionState) {
+        into.tip = self.tip.as_ref().map(TipState::from_link);
+        into.entries = self.entries;
+        into.tree_size = self.tree.size();
+        into.peaks = self.tree.peaks().iter().map(kchain_core::to_hex).collect();
+        let skip = self.roots.len().saturating_sub(ROOTS_SAVED);
+        into.roots = (self.roots.iter().skip(skip))
+            .map(|(s, r)| (*s, kchain_core::to_hex(r)))
+            .collect();
+        into.stopped = self.stopped.clone();
+    }
+
+    /// The root of the chain tree at `size`, when the monitor knows it: the current size, or
+    /// a recent batch end.
+    pub(crate) fn root_at(&self, size: u64) -> Option<Hash> {
+        if size == self.tree.size() {
+            return Some(self.tree.root());
+        }
+        let i = self.roots.binary_search_by_key(&size, |(s, _)| *s).ok()?;
+        Some(self.roots[i].1)
+    }
+
+    /// The offset after the last verified record.
+    pub(crate) fn verified_next(&self) -> u64 {
+        self.tip.map_or(0, |t| t.offset + 1)
+    }
+
+    /// Whether records wait for a signature.
+    pub(crate) fn pending(&self) -> bool {
+        self.pending_since.is_some()
+    }
+
+    /// Stopped at a finding, or read to the end seen last with no tail waiting.
+    pub(crate) fn settled(&self) -> bool {
+        let at_end = self
+            .reader
+            .as_ref()
+            .is_some_and(|r| r.position() >= self.end);
+        self.stopped.is_some() || (at_end && !self.pending())
+    }
+
+    /// One pass: reads what was appended since the last (up to a budget) and verifies it.
+    /// Returns what the monitor must act on; an error is the log's (the reader is dropped
+    /// and reopened at the same place next time).
+    pub(crate) fn pass(
+        &mut self,
+        log: &dyn Log,
+        trust: &Trust,
+    ) -> Result<Vec<Event>, kchain_log::LogError> {
+        let mut events = Vec::new();
+        if self.stopped.is_some() {
+            return Ok(events);
+        }
+        let r = self.pass_inner(log, trust, &mut events);
+        if r.is_err() {
+            self.reader = None;
+        }
+        r.map(|()| events)
+    }
+
+    fn pass_inner(
+        &mut self,
+        log: &dyn Log,
+        trust: &Trust,
+        events: &mut Vec<Event>,
+    ) -> Result<(), kchain_log::LogError> {
+        let end = log.end_offset(&self.topic, self.partition)?;
+        self.end = end;
+        if end < self.verified_next() {
+            events.push(Event::EndBelow {
+                end,
+                verified: self.verified_next(),
+            });
+            self.stopped = Some(format!("the log ends at {end}, below what was verified"));
+            return Ok(());
+        }
+        if self.check_resume {
+            if let Some(ev) = self.check_resume_point(log, trust)? {
+                events.push(ev);
+                self.stopped = Some("the record at the resume point changed".into());
+                return Ok(());
+            }
+            self.check_resume = false;
+        }
+        if self.reader.is_none() {
+            let from = match self.tip {
+                Some(_) => self.verifier.next_offset(),
+                None => log.start_offset(&self.topic, self.partition)?,
+            };
+            self.reader = Some(log.reader(&self.topic, self.partition, from)?);
+        }
+        // Reading the next poll overlaps observing the last (the observations of one poll
+        // run in parallel; linking them stays in order).
+        let mut budget = PASS_BUDGET;
+        let mut recs = self.poll_more(end)?;
+        while !recs.is_empty() {
+            budget = budget.saturating_sub(recs.len() as u64);
+            let (topic, chain) = (self.topic.as_str(), self.chain);
+            let reader = self.reader.as_mut().expect("opened above");
+            let more = budget > 0;
+            let (observed, next) = rayon::join(
+                || observe_all(topic, chain, trust, &recs),
+                || match more && reader.position() < end {
+                    true => reader.poll(POLL, Duration::from_millis(200)),
+                    false => Ok(Vec::new()),
+                },
+            );
+            self.take(observed, &recs, events);
+            if self.stopped.is_some() {
+                return Ok(());
+            }
+            recs = next?;
+        }
+        self.settle_tail(events);
+        Ok(())
+    }
+
+    /// Re-reads the record at the resume point and compares its hash.
+    fn check_resume_point(
+        &self,
+        log: &dyn Log,
+        trust: &Trust,
+    ) -> Result<Option<Event>, kchain_log::LogError> {
+        let Some(tip) = self.tip else { return Ok(None) };
+        let mut reader = log.reader(&self.topic, self.partition, tip.offset)?;
+        let started = Instant::now();
+        let rec = loop {
+            let recs = reader.poll(1, Duration::from_millis(200))?;
+            if let Some(r) = recs.into_iter().find(|r| r.offset == tip.offset) {
+                break r;
+            }
+            if started.elapsed() > kchain_topic::stall_timeout() {
+                return Err(kchain_log::LogError::io(
+                    format!(
+                        "{}/{}: reading the resume offset {}",
+                        self.topic, self.partition, tip.offset
+                    ),
+                    std::io::ErrorKind::TimedOut.into(),
+                ));
+            }
+        };
+        let obs = observe_all(&self.topic, self.chain, trust, std::slice::from_ref(&rec));
+        let same = matches!(&obs[0].0, Observation::Entry(o) if o.hash == tip.hash);
+        Ok((!same).then_some(Event::ResumePointChanged { offset: tip.offset }))
+    }
+
+    /// The next poll, when the reader is below `end`.
+    fn poll_more(&mut self, end: u64) -> Result<Vec<StoredRecord>, kchain_log::LogError> {
+        let reader = self.reader.as_mut().expect("opened above");
+        if reader.position() >= end {
+            return Ok(Vec::new());
+        }
+        reader.poll(POLL, Duration::from_millis(200))
+    }
+
+    /// Pushes the observations of `recs`, then moves what became verified into the tree.
+    fn take(
+        &mut self,
+        observed: Vec<(Observation, Hash)>,
+        recs: &[StoredRecord],
+        events: &mut Vec<Event>,
+    ) {
+        self.read += recs.len() as u64;
+        for ((obs, leaf), r) in observed.into_iter().zip(recs) {
+            if let Observation::Entry(o) = &obs {
+                self.held.push_back(Held {
+                    offset: o.offset,
+                    leaf,
+                    signed: matches!(o.sig, SigCheck::Valid(_)),
+                    timestamp_ms: r.record.timestamp_ms,
+                });
+            }
+            self.verifier.push(obs);
+            if let Some(f) = self.verifier.finding() {
+                events.push(Event::Finding(f.clone()));
+                self.stopped = Some(f.to_string());
+                return;
+            }
+        }
+        if let Some(through) = self.verifier.verified_through() {
+            self.cover(through, events);
+        }
+    }
+
+    /// At the end of what was read: what a finished copy of the verifier says is verified
+    /// now, and the grace of a tail that no signature covers yet.
+    fn settle_tail(&mut self, events: &mut Vec<Event>) {
+        let now = self.verifier.clone().finish_pending();
+        if let Some(f) = now.finding {
+            events.push(Event::Finding(f.clone()));
+            self.stopped = Some(f.to_string());
+            return;
+        }
+        if let Some(t) = now.tip {
+            self.cover(t.offset, events);
+            self.tip = Some(t);
+        }
+        let reading_done = self
+            .reader
+            .as_ref()
+            .is_some_and(|r| r.position() >= self.end);
+        match (now.pending_from, reading_done) {
+            (Some(from), true) => {
+                let (since, at) = *self.pending_since.get_or_insert((Instant::now(), from));
+                if at != from {
+                    self.pending_since = Some((Instant::now(), from));
+                } else if since.elapsed() >= self.grace {
+                    if let Some(f) = self.verifier.clone().finish().finding {
+                        events.push(Event::Finding(f.clone()));
+                        self.stopped = Some(f.to_string());
+                    }
+                }
+            }
+            _ => self.pending_since = None,
+        }
+    }
+
+    /// Moves the held records up to offset `through` into the chain tree.
+    fn cover(&mut self, through: u64, events: &mut Vec<Event>) {
+        while let Some(h) = self.held.front() {
+            if h.offset > through {
+                break;
+            }
+            let h = self.held.pop_front().expect("front exists");
+            self.tree.push(&h.leaf);
+            self.entries += 1;
+            self.tip_time_ms = h.timestamp_ms;
+            if h.signed {
+                let (size, root) = (self.tree.size(), self.tree.root());
+                if self.roots.len() == ROOTS_KEPT {
+                    self.roots.pop_front();
+                }
+                self.roots.push_back((size, root));
+                events.push(Event::Root { size, root });
+            }
+        }
+    }
+}
+
+/// Observes `recs` in parallel, each with its chain-tree leaf (zeros for a malformed one).
+fn observe_all(
+    topic: &str,
+    chain: ChainId,
+    trust: &Trust,
+    recs: &[StoredRecord],
+) -> Vec<(Observation, Hash)> {
+    let ctx = ChainContext {
+        topic,
+        chain,
+        trust,
+    };
+    recs.par_iter()
+        .map_init(Vec::new, |scratch, r| {
+            let rec = &r.record;
+            let obs = observe(
+                &ctx,
+                r.offset,
+                rec.key.as_deref(),
+                rec.value.as_deref(),
+                rec.headers
+                    .iter()
+                    .map(|h| (h.name.as_str(), h.value.as_slice())),
+                rec.timestamp_ms,
+                scratch,
+            );
+            let leaf = match &obs {
+                Observation::Entry(o) => chain_leaf(&o.hash),
+                Observation::Malformed { .. } => [0; 32],
+            };
+            (obs, leaf)
+        })
+        .collect()
+}
