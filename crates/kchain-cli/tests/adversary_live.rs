@@ -263,9 +263,18 @@ mod kafka {
             "no check read a record: {:?}",
             live.checks
         );
+        // The rate is reported, not required: on shared cores it swings with the load. What
+        // the checks need is a write that went on through all of them (asserted above) and
+        // that split every partition's chain into several signed batches.
+        if rate < min_rate {
+            eprintln!(
+                "note: the writer reached {rate:.0} records/s, below the usual {min_rate:.0}"
+            );
+        }
         assert!(
-            rate >= min_rate,
-            "the writer reached only {rate:.0} records/s"
+            live.written >= 2 * 8_192 * u64::from(PARTITIONS),
+            "the writer wrote only {} records: fewer than two signed batches per partition",
+            live.written
         );
         // Once the writer is done, a whole partition verifies (one: a whole topic of a
         // million records takes longer than the write).
