@@ -38,6 +38,8 @@ struct Shared {
     /// Signalled when a batch is durable (or failed).
     done: Condvar,
     temp_names: AtomicU64,
+    /// Batches committed (for tests and diagnostics).
+    batches: AtomicU64,
 }
 
 #[derive(Default)]
@@ -78,6 +80,7 @@ impl Committer {
             work: Condvar::new(),
             done: Condvar::new(),
             temp_names: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
         });
         let thread = std::thread::Builder::new()
             .name("witness-commit".into())
@@ -184,6 +187,7 @@ fn run(shared: &Shared) {
         };
         let last = batch.last().map_or(0, |(seq, _, _)| *seq);
         let outcome = commit(&shared.dir, &batch);
+        shared.batches.fetch_add(1, Ordering::Relaxed);
         let mut queue = shared.lock();
         match outcome {
             Ok(()) => queue.committed = last,
@@ -256,4 +260,48 @@ fn failed(dir: &Path, why: &str) -> ServeError {
         dir,
         std::io::Error::other(format!("a group commit failed, writes refused: {why}")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_writes_share_batches_and_the_last_write_of_a_file_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("stale.note.gc7"), "torn").unwrap();
+        let committer = Arc::new(Committer::start(dir.path()).unwrap());
+        assert!(!dir.path().join("stale.note.gc7").exists());
+        let (threads, writes) = (8, 40);
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let committer = committer.clone();
+                let path = dir.path().join(format!("{t}.note"));
+                std::thread::spawn(move || {
+                    for i in 0..writes {
+                        let ticket = committer.write(&path, format!("{i}").as_bytes()).unwrap();
+                        ticket.wait().unwrap();
+                        assert_eq!(fs::read_to_string(&path).unwrap(), format!("{i}"));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let batches = committer.shared.batches.load(Ordering::Relaxed);
+        assert!(batches < threads * writes, "{batches} batches: none shared");
+        // Two queued writes of one file before a wait: the later one stays.
+        let path = dir.path().join("twice.note");
+        let first = committer.write(&path, b"first").unwrap();
+        let second = committer.write(&path, b"second").unwrap();
+        second.wait().unwrap();
+        first.wait().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "second");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(!names.iter().any(|p| is_temp(p)), "{names:?}");
+    }
 }
