@@ -3,13 +3,15 @@
 //!
 //! ```text
 //!  request (under its origin's lock)          committer thread (one per state directory)
-//!   write <file>.gc<n> (no sync) ──► queue ──► take every queued write (a batch)
-//!   ◄── Ticket(seq)                             syncfs: every temp file's data durable
-//!  unlock the origin                            rename each temp file over its file, in order
-//!  Ticket::wait ◄── committed >= seq ◄───────── fsync the directory: the renames durable
+//!   write <file>.gc<n>, fdatasync ──► queue ──► take every queued write (a batch)
+//!   ◄── Ticket(seq)                             rename each temp file over its file, in order
+//!  unlock the origin                            fsync the directory: the renames durable
+//!  Ticket::wait ◄── committed >= seq ◄───────── (one directory fsync per batch)
 //! ```
 //!
-//! A batch costs two syncs whatever its size, instead of two per request. The renames run
+//! A request's own data sync runs beside other requests' (the file system joins them in one
+//! journal commit); the directory's fsync, which made every write cost two syncs, is one
+//! per batch. The renames run
 //! in queue order, so of two writes of one file in a batch the later wins. A crash before
 //! the directory's fsync leaves each file old or new (a rename is atomic), and no answer of
 //! that batch has left. Temp files a crash leaves behind are removed at the next start.
@@ -95,15 +97,17 @@ impl Committer {
         })
     }
 
-    /// Writes `bytes` to a temp file beside `path` and queues its rename over `path`. Call
-    /// it under the lock of the state `path` holds, so that its writes queue in order.
+    /// Writes `bytes` durably to a temp file beside `path` and queues its rename over
+    /// `path`. Call it under the lock of the state `path` holds, so that its writes queue in
+    /// order. (Concurrent fdatasyncs of different files share the file system's journal
+    /// commits; a `syncfs` per batch instead would also flush every other writer's data.)
     pub(crate) fn write(&self, path: &Path, bytes: &[u8]) -> Result<Ticket, ServeError> {
         let n = self.shared.temp_names.fetch_add(1, Ordering::Relaxed);
         let mut name = path.file_name().unwrap_or_default().to_owned();
         name.push(format!("{TEMP_MARK}{n}"));
         let temp = path.with_file_name(name);
         fs::File::create(&temp)
-            .and_then(|mut f| f.write_all(bytes))
+            .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_data()))
             .map_err(|source| io_error(&temp, source))?;
         let mut queue = self.shared.lock();
         if let Some(why) = &queue.failed {
@@ -200,34 +204,12 @@ fn run(shared: &Shared) {
     }
 }
 
-/// Makes one batch durable: the temp files' data, their renames, the directory.
+/// Makes one batch durable: the renames of its (durable) temp files, then the directory.
 fn commit(dir: &Path, batch: &[(u64, PathBuf, PathBuf)]) -> std::io::Result<()> {
-    sync_data(dir, batch)?;
     for (_, temp, path) in batch {
         fs::rename(temp, path)?;
     }
     fs::File::open(dir)?.sync_all()
-}
-
-/// Every temp file's data durable: one `syncfs` of the directory's file system on Linux.
-#[cfg(target_os = "linux")]
-fn sync_data(dir: &Path, _batch: &[(u64, PathBuf, PathBuf)]) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let d = fs::File::open(dir)?;
-    // SAFETY: `d` is an open descriptor for the duration of the call.
-    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Every temp file's data durable: an fsync of each (no `syncfs` here).
-#[cfg(not(target_os = "linux"))]
-fn sync_data(_dir: &Path, batch: &[(u64, PathBuf, PathBuf)]) -> std::io::Result<()> {
-    for (_, temp, _) in batch {
-        fs::File::open(temp)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// Removes `<file>.gc<n>` temp files: writes whose batch never committed.

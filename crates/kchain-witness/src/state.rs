@@ -8,8 +8,8 @@
 //!                               │ loaded from <hex origin>.note / .forked on first lock
 //!                               │ check the old size ... queue the new note: under the lock
 //!                               ▼
-//!                  Committer (group commit: one syncfs, renames, one fsync of the directory
-//!                  per batch) ──► Ticket::wait, without the lock ──► then the answer
+//!                  Committer (the temp file fdatasynced under the lock; renames and one
+//!                  fsync of the directory per batch) ──► Ticket::wait, unlocked ──► answer
 //! ```
 //!
 //! A request holds its origin's lock from the check of the old size to the queueing of the
