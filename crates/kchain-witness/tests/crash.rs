@@ -102,10 +102,12 @@ fn client(url: &str, log: &Log, known: &Mutex<Known>, seed: u64) -> u64 {
     }
 }
 
-/// Starts the child witness over `state` and returns it with its URL.
+/// Starts the child witness over `state` and returns it with its URL (the caller kills and
+/// waits for it).
+#[allow(clippy::zombie_processes)]
 fn spawn_child(state: &Path) -> (std::process::Child, String) {
     let _ = std::fs::remove_file(url_file(state));
-    let mut child = kchain_testkit::test_in_child("child_witness_process")
+    let child = kchain_testkit::test_in_child("child_witness_process")
         .env(CHILD_ENV, state)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
