@@ -1,26 +1,32 @@
-//! Group commit of the witness's state files: requests of any origins share the cost of
-//! making their new states durable, and no answer leaves before its state is durable.
+//! Group commit of the witness's state: requests of any origins share one sync of an
+//! append-only journal, and no answer leaves before its state is durable.
 //!
 //! ```text
-//!  request (under its origin's lock)          committer thread (one per state directory)
-//!   write <file>.gc<n>, fdatasync ──► queue ──► take every queued write (a batch)
-//!   ◄── Ticket(seq)                             rename each temp file over its file, in order
-//!  unlock the origin                            fsync the directory: the renames durable
-//!  Ticket::wait ◄── committed >= seq ◄───────── (one directory fsync per batch)
+//!  request (under its origin's lock)      committer thread (one per state directory)
+//!   queue (file, contents) ──► Ticket ──► take every queued write (a batch)
+//!  unlock the origin                       append one record per write to `journal`,
+//!                                          fdatasync it once: the batch is durable
+//!  Ticket::wait ◄── committed >= seq ◄──── then replace each state file (temp + rename, no
+//!                                          sync: the journal vouches for it)
+//!                                          journal > 8 MiB: sync the files written since
+//!                                          the last compaction, then empty the journal
 //! ```
 //!
-//! A request's own data sync runs beside other requests' (the file system joins them in one
-//! journal commit); the directory's fsync, which made every write cost two syncs, is one
-//! per batch. The renames run
-//! in queue order, so of two writes of one file in a batch the later wins. A crash before
-//! the directory's fsync leaves each file old or new (a rename is atomic), and no answer of
-//! that batch has left. Temp files a crash leaves behind are removed at the next start.
-//! If a batch fails, the store refuses every later write (the states in memory may be
-//! ahead of the disk's, and answering from them could roll an origin back after a restart).
+//! On start, the journal's records (up to a torn tail: writes never answered) are written to
+//! their files durably and the journal is emptied, so a crash at any point leaves every
+//! answered state on disk. `kchain witness export` reads the journal over the state files
+//! too (kchain-topic `witness_state::read_journal`), so it is right even on a state
+//! directory whose witness crashed and was not restarted. If a batch fails, the store
+//! refuses every later write (the states in memory may be ahead of the disk's, and
+//! answering from them could roll an origin back after a restart).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fs;
 use std::io::Write;
+
+use kchain_topic::checkpoints::witness_state::{
+    journal_record, read_journal, write_file, JOURNAL_FILE,
+};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -30,6 +36,12 @@ use crate::error::ServeError;
 
 /// The suffix of a state file's temp file: `<file>.gc<n>`.
 const TEMP_MARK: &str = ".gc";
+
+/// The journal's size past which the files it vouches for are synced and it is emptied.
+const COMPACT_AT: u64 = 8 << 20;
+
+/// A queued write: its sequence number, the state file, its new contents.
+type Queued = (u64, PathBuf, Vec<u8>);
 
 /// The queue a committer thread drains, shared with the writers.
 struct Shared {
@@ -46,7 +58,7 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    writes: VecDeque<(u64, PathBuf, PathBuf)>,
+    writes: VecDeque<Queued>,
     /// The sequence number of the next queued write (the first is 1).
     next: u64,
     /// Every write up to this sequence number is durable.
@@ -70,9 +82,11 @@ pub struct Ticket {
 }
 
 impl Committer {
-    /// Starts the committer of `dir`, first removing the temp files a crash left there.
+    /// Starts the committer of `dir`, first removing the temp files a crash left there and
+    /// writing the journal's states to their files.
     pub(crate) fn start(dir: &Path) -> Result<Committer, ServeError> {
         remove_temp_files(dir)?;
+        let journal = replay_journal(dir)?;
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             queue: Mutex::new(Queue {
@@ -88,7 +102,7 @@ impl Committer {
             .name("witness-commit".into())
             .spawn({
                 let shared = shared.clone();
-                move || run(&shared)
+                move || run(&shared, journal)
             })
             .map_err(|source| io_error(dir, source))?;
         Ok(Committer {
@@ -97,26 +111,19 @@ impl Committer {
         })
     }
 
-    /// Writes `bytes` durably to a temp file beside `path` and queues its rename over
-    /// `path`. Call it under the lock of the state `path` holds, so that its writes queue in
-    /// order. (Concurrent fdatasyncs of different files share the file system's journal
-    /// commits; a `syncfs` per batch instead would also flush every other writer's data.)
+    /// Queues `bytes` as the new contents of the state file `path` (in the state
+    /// directory). Call it under the lock of the state `path` holds, so that its writes
+    /// queue in order; wait for the ticket after unlocking.
     pub(crate) fn write(&self, path: &Path, bytes: &[u8]) -> Result<Ticket, ServeError> {
-        let n = self.shared.temp_names.fetch_add(1, Ordering::Relaxed);
-        let mut name = path.file_name().unwrap_or_default().to_owned();
-        name.push(format!("{TEMP_MARK}{n}"));
-        let temp = path.with_file_name(name);
-        fs::File::create(&temp)
-            .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_data()))
-            .map_err(|source| io_error(&temp, source))?;
         let mut queue = self.shared.lock();
         if let Some(why) = &queue.failed {
-            let _ = fs::remove_file(&temp);
             return Err(failed(&self.shared.dir, why));
         }
         let seq = queue.next;
         queue.next += 1;
-        queue.writes.push_back((seq, temp, path.to_owned()));
+        queue
+            .writes
+            .push_back((seq, path.to_owned(), bytes.to_vec()));
         self.shared.work.notify_one();
         Ok(Ticket {
             seq,
@@ -176,8 +183,39 @@ impl Shared {
     }
 }
 
+/// The journal file, open for appending, and what it vouches for.
+struct Journal {
+    file: fs::File,
+    len: u64,
+    /// State files replaced without a sync since the journal was last emptied.
+    unsynced: HashSet<PathBuf>,
+}
+
+/// Writes the journal's states to their files durably and empties it; returns it open.
+fn replay_journal(dir: &Path) -> Result<Journal, ServeError> {
+    let path = dir.join(JOURNAL_FILE);
+    let bad = |e: kchain_topic::TopicError| io_error(&path, std::io::Error::other(e.to_string()));
+    for (name, contents) in read_journal(dir).map_err(bad)? {
+        write_file(&dir.join(name), &contents).map_err(bad)?;
+    }
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|source| io_error(&path, source))?;
+    file.set_len(0)
+        .and_then(|_| file.sync_all())
+        .and_then(|_| fs::File::open(dir)?.sync_all())
+        .map_err(|source| io_error(&path, source))?;
+    Ok(Journal {
+        file,
+        len: 0,
+        unsynced: HashSet::new(),
+    })
+}
+
 /// The committer thread: a batch of every queued write at a time, until the store closes.
-fn run(shared: &Shared) {
+fn run(shared: &Shared, mut journal: Journal) {
     loop {
         let batch: Vec<_> = {
             let mut queue = shared.lock();
@@ -190,7 +228,7 @@ fn run(shared: &Shared) {
             queue.writes.drain(..).collect()
         };
         let last = batch.last().map_or(0, |(seq, _, _)| *seq);
-        let outcome = commit(&shared.dir, &batch);
+        let outcome = commit(shared, &mut journal, &batch);
         shared.batches.fetch_add(1, Ordering::Relaxed);
         let mut queue = shared.lock();
         match outcome {
@@ -201,15 +239,50 @@ fn run(shared: &Shared) {
         if queue.failed.is_some() {
             return;
         }
+        drop(queue);
+        if journal.len > COMPACT_AT {
+            if let Err(e) = compact(&shared.dir, &mut journal) {
+                shared.lock().failed = Some(e.to_string());
+                shared.done.notify_all();
+                return;
+            }
+        }
     }
 }
 
-/// Makes one batch durable: the renames of its (durable) temp files, then the directory.
-fn commit(dir: &Path, batch: &[(u64, PathBuf, PathBuf)]) -> std::io::Result<()> {
-    for (_, temp, path) in batch {
-        fs::rename(temp, path)?;
+/// Makes one batch durable (its journal records, one fdatasync), then replaces each state
+/// file in queue order (of two writes of one file, the later wins).
+fn commit(shared: &Shared, journal: &mut Journal, batch: &[Queued]) -> std::io::Result<()> {
+    let mut records = Vec::new();
+    for (_, path, contents) in batch {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        records.extend_from_slice(&journal_record(&name, contents));
     }
-    fs::File::open(dir)?.sync_all()
+    journal.file.write_all(&records)?;
+    journal.file.sync_data()?;
+    journal.len += records.len() as u64;
+    for (_, path, contents) in batch {
+        let n = shared.temp_names.fetch_add(1, Ordering::Relaxed);
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(format!("{TEMP_MARK}{n}"));
+        let temp = path.with_file_name(name);
+        fs::write(&temp, contents)?;
+        fs::rename(&temp, path)?;
+        journal.unsynced.insert(path.clone());
+    }
+    Ok(())
+}
+
+/// Syncs the state files the journal vouches for, then empties the journal.
+fn compact(dir: &Path, journal: &mut Journal) -> std::io::Result<()> {
+    for path in journal.unsynced.drain() {
+        fs::File::open(&path)?.sync_all()?;
+    }
+    fs::File::open(dir)?.sync_all()?;
+    journal.file.set_len(0)?;
+    journal.file.sync_all()?;
+    journal.len = 0;
+    Ok(())
 }
 
 /// Removes `<file>.gc<n>` temp files: writes whose batch never committed.
@@ -285,5 +358,36 @@ mod tests {
             .map(|e| e.unwrap().path())
             .collect();
         assert!(!names.iter().any(|p| is_temp(p)), "{names:?}");
+    }
+
+    #[test]
+    fn a_journal_left_by_a_crash_is_written_to_its_files_and_emptied_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        // A crash after the journal's sync, before the files were replaced: the journal holds
+        // the newer state, the file the older one; then a torn record (never answered).
+        fs::write(dir.path().join("a.note"), "old").unwrap();
+        let mut journal = journal_record("a.note", b"new");
+        journal.extend_from_slice(&journal_record("b.note", b"b1"));
+        journal.extend_from_slice(&journal_record("b.note", b"b2"));
+        let torn = journal_record("a.note", b"never answered");
+        journal.extend_from_slice(&torn[..torn.len() - 3]);
+        fs::write(dir.path().join(JOURNAL_FILE), &journal).unwrap();
+        assert_eq!(
+            read_journal(dir.path()).unwrap(),
+            vec![
+                ("a.note".to_string(), b"new".to_vec()),
+                ("b.note".to_string(), b"b1".to_vec()),
+                ("b.note".to_string(), b"b2".to_vec()),
+            ]
+        );
+        let committer = Committer::start(dir.path()).unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join("a.note")).unwrap(), "new");
+        assert_eq!(fs::read_to_string(dir.path().join("b.note")).unwrap(), "b2");
+        assert_eq!(fs::metadata(dir.path().join(JOURNAL_FILE)).unwrap().len(), 0);
+        // Writes after the restart go to the journal, then to the files.
+        let path = dir.path().join("a.note");
+        committer.write(&path, b"newer").unwrap().wait().unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "newer");
+        assert_eq!(read_journal(dir.path()).unwrap().len(), 1);
     }
 }
