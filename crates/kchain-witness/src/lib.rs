@@ -16,6 +16,7 @@
 //! [`RemoteWitness`]: kchain_core::RemoteWitness
 
 mod client;
+mod commit;
 mod error;
 mod logs;
 mod server;
@@ -23,6 +24,7 @@ mod service;
 mod state;
 
 pub use client::{checkpoint_path, HttpWitness};
+pub use commit::Ticket;
 pub use error::ServeError;
 pub use logs::KnownLogs;
 pub use server::{router, serve, MAX_BODY_BYTES};

@@ -9,8 +9,8 @@
 //!  other methods on these paths: 405
 //! ```
 //!
-//! The service signs and fsyncs, so it runs on tokio's blocking pool: requests of other
-//! origins go on while one waits for its disk.
+//! The service signs and waits for its group commit, so it runs on tokio's blocking pool:
+//! other requests go on (and join the next batch) while one waits for its disk.
 
 use std::sync::Arc;
 

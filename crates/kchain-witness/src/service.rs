@@ -10,8 +10,8 @@
 //!               ├─ old size != cosigned ► 409 "size\n" text/x.tlog.size
 //!               ├─ same size, other root ► 409 + evidence + .forked (a proven fork)
 //!               ├─ proof fails ─────────► 422 (request kept; the origin is not locked)
-//!               └─ cosign, store (fsync) ► 200 cosignature line
-//!  unlock
+//!               └─ cosign, queue the note ► 200 cosignature line
+//!  unlock ──► wait for the origin's queued state to be durable (group commit) ──► answer
 //! ```
 
 use kchain_core::checkpoint::witness_wire::{
@@ -104,9 +104,18 @@ impl WitnessService {
             Ok(g) => g,
             Err(e) => return Reply::text(500, e.to_string()),
         };
-        let mut state = guard.get();
-        self.decide(&mut state, request, checkpoint, now)
-            .unwrap_or_else(|e| Reply::text(500, e.to_string()))
+        let (reply, pending) = {
+            let mut state = guard.get();
+            let reply = self.decide(&mut state, request, checkpoint, now);
+            (reply, state.pending())
+        };
+        // The answer shows the origin's state (a cosignature, a size): it leaves once that
+        // state is durable, waiting without the origin's lock so that the next request of
+        // the origin joins the same group commit.
+        if let Some(Err(e)) = pending.map(|t| t.wait()) {
+            return Reply::text(500, e.to_string());
+        }
+        reply.unwrap_or_else(|e| Reply::text(500, e.to_string()))
     }
 
     /// The checks that need the origin's state, and the cosignature; under its lock.
@@ -138,7 +147,8 @@ impl WitnessService {
             .cosign(request.checkpoint.text(), now)
             .to_note_signature();
         let note = self.stored_note(&request.checkpoint, line.clone());
-        state.store(note, checkpoint)?;
+        // Durable once the origin's pending ticket is: the caller waits for it.
+        let _queued = state.store(note, checkpoint)?;
         Ok(Reply {
             status: 200,
             content_type: TEXT_PLAIN,

@@ -6,14 +6,18 @@
 //! ```text
 //!  StateStore ── origin ──► Arc<Mutex<OriginState>>   (one lock per origin, made on first use)
 //!                               │ loaded from <hex origin>.note / .forked on first lock
-//!                               │ check the old size ... write the new note: under the lock
+//!                               │ check the old size ... queue the new note: under the lock
 //!                               ▼
-//!                  write_atomic (temp file, fsync, rename, fsync dir) ──► then the answer
+//!                  Committer (the temp file fdatasynced under the lock; renames and one
+//!                  fsync of the directory per batch) ──► Ticket::wait, unlocked ──► answer
 //! ```
 //!
-//! A request holds its origin's lock from the check of the old size to the durable write of
-//! the new state, so two requests of one origin cannot roll it back (the race the spec
-//! describes); requests of other origins do not wait for it.
+//! A request holds its origin's lock from the check of the old size to the queueing of the
+//! new state, so two requests of one origin cannot roll it back (the race the spec
+//! describes): the next request sees the new state at once, and its own write queues after
+//! this one. Every answer that depends on an origin's state waits for the origin's last
+//! queued write ([`OriginState::pending`]) to be durable, so no answer shows a state a crash
+//! could lose.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +28,7 @@ use kchain_topic::checkpoints::witness_state::{
     file_safe, read_marker, read_state, write_file, StateFiles,
 };
 
+use crate::commit::{Committer, Ticket};
 use crate::error::ServeError;
 
 /// What the witness holds of one origin.
@@ -35,6 +40,9 @@ pub struct OriginState {
     last: Option<(SignedNote, Checkpoint)>,
     /// Why the origin is refused for ever, once a fork was proven.
     forked: Option<String>,
+    committer: Arc<Committer>,
+    /// The last write of `last`, durable once this ticket is.
+    pending: Option<Ticket>,
 }
 
 impl OriginState {
@@ -53,11 +61,25 @@ impl OriginState {
         self.forked.as_deref()
     }
 
-    /// Keeps `note` as the last cosigned, durably, before the caller answers.
-    pub fn store(&mut self, note: SignedNote, checkpoint: Checkpoint) -> Result<(), ServeError> {
-        write_file(&self.files.note, note.to_text().as_bytes())?;
+    /// The origin's last queued write: an answer that shows this state waits for it
+    /// (after the origin's lock is released).
+    pub fn pending(&self) -> Option<Ticket> {
+        self.pending.clone()
+    }
+
+    /// Keeps `note` as the last cosigned: at once for the next request, durably once the
+    /// returned ticket (also [`OriginState::pending`]) is; the caller answers after that.
+    pub fn store(
+        &mut self,
+        note: SignedNote,
+        checkpoint: Checkpoint,
+    ) -> Result<Ticket, ServeError> {
+        let ticket = self
+            .committer
+            .write(&self.files.note, note.to_text().as_bytes())?;
         self.last = Some((note, checkpoint));
-        Ok(())
+        self.pending = Some(ticket.clone());
+        Ok(ticket)
     }
 
     /// Records a proven fork: writes `evidence` (JSON naming both checkpoints) and the
@@ -81,10 +103,12 @@ impl OriginState {
 pub struct StateStore {
     dir: PathBuf,
     origins: Mutex<HashMap<String, Arc<Mutex<OriginState>>>>,
+    committer: Arc<Committer>,
 }
 
 impl StateStore {
-    /// Opens (and creates) the state directory `dir`.
+    /// Opens (and creates) the state directory `dir`, and starts its committer thread
+    /// (it stops once the store and every origin's state are dropped).
     pub fn open(dir: &Path) -> Result<StateStore, ServeError> {
         std::fs::create_dir_all(dir).map_err(|source| ServeError::Io {
             path: dir.to_owned(),
@@ -93,6 +117,7 @@ impl StateStore {
         Ok(StateStore {
             dir: dir.to_owned(),
             origins: Mutex::new(HashMap::new()),
+            committer: Arc::new(Committer::start(dir)?),
         })
     }
 
@@ -124,8 +149,14 @@ impl StateStore {
             origins.get(origin).cloned()
         };
         if let Some(slot) = slot {
-            let state = slot.lock().unwrap_or_else(|p| p.into_inner());
-            return Ok(state.last.as_ref().map(|(n, _)| n.clone()));
+            let (note, pending) = {
+                let state = slot.lock().unwrap_or_else(|p| p.into_inner());
+                (state.last.as_ref().map(|(n, _)| n.clone()), state.pending())
+            };
+            if let Some(ticket) = pending {
+                ticket.wait()?;
+            }
+            return Ok(note);
         }
         let files = StateFiles::new(&self.dir, origin);
         Ok(read_state(&files.note)?
@@ -142,6 +173,8 @@ impl StateStore {
             files,
             last,
             forked,
+            committer: self.committer.clone(),
+            pending: None,
         })
     }
 

@@ -5,6 +5,9 @@
 //!  <hex origin>.frontier  its tree's frontier: the size, then one hash per set bit of it
 //!  <hex origin>.forked    present once a fork or a contradiction was seen: never again
 //!  evidence-<origin>-<size>.json   what proves the contradiction (WitnessEvidence)
+//!  journal                the HTTP witness's newer states, not yet in their .note files:
+//!                         records  u32 LE length | u32 LE crc32c(body) | body
+//!                         body  =  u16 LE name length | file name | file contents
 //! ```
 //!
 //! Every file is replaced atomically: a witness that crashes keeps the old or the new state.
@@ -106,20 +109,86 @@ pub fn file_safe(origin: &str) -> String {
         .collect()
 }
 
+/// The HTTP witness's journal file in a state directory.
+pub const JOURNAL_FILE: &str = "journal";
+
+/// One journal record: the new contents of the state file `name` (a file name in the state
+/// directory).
+pub fn journal_record(name: &str, contents: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(2 + name.len() + contents.len());
+    body.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(contents);
+    let mut record = Vec::with_capacity(8 + body.len());
+    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    record.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    record.extend_from_slice(&body);
+    record
+}
+
+/// The journal's records in order, as (file name, contents). A torn or damaged tail (a crash
+/// while appending: those writes were never answered) ends the journal; a name that is not a
+/// plain file name is refused.
+pub fn read_journal(state_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, TopicError> {
+    let path = state_dir.join(JOURNAL_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(TopicError::io(format!("reading {}", path.display()), e)),
+    };
+    let mut records = Vec::new();
+    let mut rest = &bytes[..];
+    while rest.len() >= 8 {
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+        let Some(body) = rest.get(8..8 + len) else {
+            break;
+        };
+        if len < 2 || crc32c::crc32c(body) != crc {
+            break;
+        }
+        let name_len = u16::from_le_bytes([body[0], body[1]]) as usize;
+        let Some(name) = body.get(2..2 + name_len) else {
+            break;
+        };
+        let name = String::from_utf8_lossy(name).into_owned();
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(TopicError::Invalid(format!(
+                "witness journal {}: record names {name:?}, not a state file",
+                path.display()
+            )));
+        }
+        records.push((name, body[2 + name_len..].to_vec()));
+        rest = &rest[8 + len..];
+    }
+    Ok(records)
+}
+
 /// The checkpoints a witness cosigned, one per origin, each carrying its cosignature (the
 /// `.note` files of its state directory), sorted by origin: what `kchain witness export`
 /// hands to verifiers.
 pub fn witness_export(state_dir: &Path) -> Result<Vec<SignedNote>, TopicError> {
     let io = |e| TopicError::io(format!("reading {}", state_dir.display()), e);
-    let mut notes = Vec::new();
+    let mut newest = std::collections::BTreeMap::new();
     for entry in std::fs::read_dir(state_dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         if path.extension().is_some_and(|e| e == "note") {
             if let Some((note, _)) = read_state(&path)? {
-                notes.push(note);
+                newest.insert(path.file_name().unwrap_or_default().to_owned(), note);
             }
         }
     }
+    // A witness that crashed may hold newer states in its journal than in its .note files.
+    for (name, contents) in read_journal(state_dir)? {
+        if name.ends_with(".note") {
+            let bad = |e: kchain_core::checkpoint::NoteError| {
+                TopicError::Invalid(format!("witness journal, {name}: {e}"))
+            };
+            let note = SignedNote::parse(&contents).map_err(bad)?;
+            newest.insert(name.into(), note);
+        }
+    }
+    let mut notes: Vec<SignedNote> = newest.into_values().collect();
     notes.sort_by(|a, b| a.text().cmp(b.text()));
     Ok(notes)
 }
