@@ -143,21 +143,7 @@ pub fn tour(exe: &Path, dir: &Path) -> Result<bool> {
 fn serve(h: &Hosts, procs: &mut Procs, acme: &WriterKey, name: &'static str) -> Result<Served> {
     let key = h.path(&format!("{name}.key"));
     let full = format!("witness.{name}.example");
-    let out = h
-        .command(&[
-            "-q",
-            "--key-file",
-            &key,
-            "witness",
-            "keygen",
-            "--name",
-            &full,
-        ])
-        .output()?;
-    if !out.status.success() {
-        bail!("witness keygen: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let vkey = String::from_utf8(out.stdout)?.trim().to_owned();
+    let vkey = keygen(h, &key, &full)?;
     let trust = h.path(&format!("{name}-trust.toml"));
     write_trust_file(Path::new(&trust), &trust_in(acme))?;
     let (cert, tls_key) = (h.pki.server.cert.display(), h.pki.server.key.display());
@@ -191,6 +177,17 @@ fn serve(h: &Hosts, procs: &mut Procs, acme: &WriterKey, name: &'static str) -> 
         None => bail!("witness serve printed {line:?}"),
     };
     Ok(Served { name, url, vkey })
+}
+
+/// `kchain witness keygen`: a witness key in `key`; its verifier key.
+fn keygen(h: &Hosts, key: &str, name: &str) -> Result<String> {
+    let out = h
+        .command(&["-q", "--key-file", key, "witness", "keygen", "--name", name])
+        .output()?;
+    if !out.status.success() {
+        bail!("witness keygen: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
 /// A trust file that trusts acme's key for the topic.
