@@ -178,13 +178,9 @@ fn publish_checkpoints(data: &Path, other: &Path) {
     app.flush().unwrap();
 }
 
+/// Where the embedded log in `data` keeps topic `orders`.
 fn topic_dir(data: &Path) -> PathBuf {
-    let topics = data.join("topics").join("orders");
-    if topics.is_dir() {
-        topics
-    } else {
-        data.join("orders")
-    }
+    data.join("topics").join("orders")
 }
 
 #[test]
