@@ -6,82 +6,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::path::Path;
 
 use kchain_core::{notes_from_file, RemoteWitness};
 use kchain_http::{Client, ClientOptions, TestPki};
 use kchain_witness::HttpWitness;
+use support::orgs::{copy_dir, delete_checkpoints_topic, serve, Served};
 use support::{json, run, Env};
-
-/// A `kchain witness serve` process, stopped when dropped.
-struct Served {
-    child: Child,
-    url: String,
-    vkey: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts witness `name` in its own directories, over HTTPS with `pki`'s certificate,
-/// witnessing the writers of `trust` (the writer's trust file).
-fn serve(name: &str, pki: &TestPki, trust: &Path) -> (Env, Served) {
-    let env = Env::new();
-    std::fs::create_dir_all(env.config()).unwrap();
-    std::fs::copy(trust, env.config().join("trust.toml")).unwrap();
-    let key = env.config().join("witness.key");
-    let key_arg = key.to_str().unwrap();
-    let vkey = env
-        .ok(
-            &[
-                "-q",
-                "--key-file",
-                key_arg,
-                "witness",
-                "keygen",
-                "--name",
-                name,
-            ],
-            "",
-        )
-        .trim()
-        .to_owned();
-    let state = env.dir.path().join("state");
-    let mut child = env
-        .command(&[
-            "--key-file",
-            key_arg,
-            "witness",
-            "serve",
-            "--state",
-            state.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-            "--tls-cert",
-            pki.server.cert.to_str().unwrap(),
-            "--tls-key",
-            pki.server.key.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("witness serve printed {line:?}"))
-        .trim()
-        .to_owned();
-    (env, Served { child, url, vkey })
-}
 
 fn produce(env: &Env, from: usize, to: usize, salt: &str) {
     let input: String = (from..to)
@@ -105,16 +36,6 @@ fn writer(key_from: Option<&Env>, to: usize, salt: &str) -> Env {
     produce(&env, 0, to, salt);
     env.ok(&["checkpoint", "publish", "orders"], "");
     env
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// Pushes the writer's newest checkpoint to each witness, as a writer configured with their
@@ -166,21 +87,6 @@ fn kind(v: &serde_json::Value) -> &str {
     v["checkpoints"]["partitions"][0]["finding"]["kind"]
         .as_str()
         .unwrap_or("none")
-}
-
-/// Removes the operator's checkpoints topic from the embedded log's directory.
-fn delete_checkpoints_topic(data: &Path) {
-    for e in std::fs::read_dir(data).unwrap() {
-        let path: PathBuf = e.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .contains("checkpoints")
-        {
-            let _ = std::fs::remove_dir_all(&path);
-        }
-    }
 }
 
 #[test]

@@ -5,8 +5,8 @@
 //! 2 write    supply-chain events keyed by shipment, one signed batch per 8,192
 //! 3 verify   every hash, link and signature
 //! 4 attack   copies edited, a record deleted, one inserted; a forgery appended (attacks.rs)
-//! 5 ledger   (ledger.rs)        6 organisations (orgs.rs)
-//! 7 summary  each attack caught at its exact offset (attacks.rs)
+//! 5 ledger   (ledger.rs)        6 organisations (orgs.rs)   7 over HTTPS (hosts.rs)
+//! 8 summary  each attack caught at its exact offset (attacks.rs)
 //! ```
 
 use std::path::Path;
@@ -18,7 +18,7 @@ use kchain_log::{Log, TopicConfig};
 use kchain_topic::{partition_for_key, ChainWriter, TopicReport, TopicVerifier, WriterOptions};
 
 use super::events::{event, Rng, PARTITIONS};
-use super::{attacks, ledger, orgs};
+use super::{attacks, hosts, ledger, orgs};
 use crate::progress::Progress;
 
 /// Runs the whole tour: `n` events to `topic` on `log` (called `backend` in the story),
@@ -32,6 +32,7 @@ pub fn tour(n: u64, log: &dyn Log, topic: &str, dir: &Path, backend: &str) -> Re
     println!();
     let ledger_ok = ledger::tour(log, &dir.join("ledger"), &format!("{topic}-ledger"))?;
     let orgs_ok = orgs::tour(log, &dir.join("orgs"), &format!("{topic}-orgs"))?;
+    let hosts_ok = hosts::tour(&std::env::current_exe()?, &dir.join("hosts"))?;
     let all = attacks::summary(&attacks, n);
     println!("   Next: `kchain keygen`, `kchain topic create`, `kchain produce`, `kchain verify` (see README).");
     if !all {
@@ -42,6 +43,9 @@ pub fn tour(n: u64, log: &dyn Log, topic: &str, dir: &Path, backend: &str) -> Re
     }
     if !orgs_ok {
         bail!("the demo's organisations did not behave as expected");
+    }
+    if !hosts_ok {
+        bail!("the demo's organisations over HTTPS did not behave as expected");
     }
     Ok(())
 }

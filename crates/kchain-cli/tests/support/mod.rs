@@ -2,6 +2,8 @@
 //! a Kafka broker (`-b`), and the interop tests' Kafka client (`kclient`).
 #![allow(dead_code)]
 
+pub mod orgs;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
