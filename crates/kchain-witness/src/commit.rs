@@ -381,9 +381,15 @@ mod tests {
             ]
         );
         let committer = Committer::start(dir.path()).unwrap();
-        assert_eq!(fs::read_to_string(dir.path().join("a.note")).unwrap(), "new");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("a.note")).unwrap(),
+            "new"
+        );
         assert_eq!(fs::read_to_string(dir.path().join("b.note")).unwrap(), "b2");
-        assert_eq!(fs::metadata(dir.path().join(JOURNAL_FILE)).unwrap().len(), 0);
+        assert_eq!(
+            fs::metadata(dir.path().join(JOURNAL_FILE)).unwrap().len(),
+            0
+        );
         // Writes after the restart go to the journal, then to the files.
         let path = dir.path().join("a.note");
         committer.write(&path, b"newer").unwrap().wait().unwrap();

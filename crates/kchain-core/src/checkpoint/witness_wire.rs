@@ -235,4 +235,30 @@ mod tests {
         assert_eq!(parsed, n.signatures());
         assert!(parse_cosignature_lines(n.text(), b"garbage").is_err());
     }
+
+    #[test]
+    fn the_spec_example_response_parses_as_three_cosignatures() {
+        // The example response body of c2sp.org/tlog-witness, after the example checkpoint.
+        let checkpoint = "example.com/behind-the-sofa\n20852163\n\
+                          CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+        let body = "\u{2014} witness.example/w1 CMp+6LWBU0anHGH5aNDTJkH/gj79sG+T6+iP2ThYN5krrDJbR1HDnucjL39QsZTSvVjyQLrdk3DXDqI5G2HgLatVs0pWh6Up69HVOw==\n\
+                    \u{2014} witness.example/w1 I7rEps0pvK2UqkS2gSpVUDhrhVtQV9lgF6pRrWAvjJHjyWpW7VcE3SiOlVlbQNt64vWhO+DlkL0+UfzuOBMh9ChdMkP1vi/lCAsmlw==\n\
+                    \u{2014} witness.example/w2 AWui8Sk55XjYLOijihBjhqEH6nS1ndDymE0a+6idX7pLcnoB+dhnz0854aLZgrrKbYKA7nC3HNJhm/kWl7oJlqU3rXXvpysAdyP3wQ==\n";
+        let lines = parse_cosignature_lines(checkpoint, body.as_bytes()).unwrap();
+        let names: Vec<_> = lines.iter().map(|l| l.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "witness.example/w1",
+                "witness.example/w1",
+                "witness.example/w2"
+            ]
+        );
+        for line in &lines {
+            // The shape of a cosignature/v1: 8 bytes of timestamp and 64 of signature (the
+            // example's bytes are placeholders, not a valid timestamp and signature).
+            assert_eq!(line.signature().len(), 72);
+        }
+        assert_eq!(cosignature_lines(&lines), body);
+    }
 }
