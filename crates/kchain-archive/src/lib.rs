@@ -32,13 +32,19 @@ mod tiles;
 mod error;
 mod store;
 // Writing and verifying.
+mod archived;
 mod check;
 mod finding;
 mod write;
+// The archive and the log: retention, and the log verified after its archive.
+mod retention;
+mod seam;
 
 pub use check::{archived_partitions, verify_archive, verify_chain, REMEMBERED_BACKEND};
 pub use error::ArchiveError;
 pub use finding::{ArchiveFinding, ArchiveFindingKind, ArchiveVerifyReport, ChainVerified};
+pub use retention::{apply_retention, RetentionApplied};
+pub use seam::{verify_log_after, LogVerified};
 pub use store::Store;
 pub use tiles::TreeTiles;
 pub use write::{archive_topic, ArchiveReport, ChainArchived};
