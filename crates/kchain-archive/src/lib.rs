@@ -37,12 +37,14 @@ mod check;
 mod finding;
 mod write;
 // The archive and the log: retention, and the log verified after its archive.
+mod restore;
 mod retention;
 mod seam;
 
 pub use check::{archived_partitions, verify_archive, verify_chain, REMEMBERED_BACKEND};
 pub use error::ArchiveError;
 pub use finding::{ArchiveFinding, ArchiveFindingKind, ArchiveVerifyReport, ChainVerified};
+pub use restore::{restore_topic, ChainRestored};
 pub use retention::{apply_retention, RetentionApplied};
 pub use seam::{verify_log_after, LogVerified};
 pub use store::Store;

@@ -235,3 +235,39 @@ fn a_topic_that_keeps_its_records_forever_loses_nothing() {
     assert_eq!(v["log"][0]["resumed_after"], serde_json::Value::Null, "{v}");
     assert_eq!(v["log"][0]["entries"], 300, "{v}");
 }
+
+#[test]
+fn restore_rebuilds_the_chain_entry_for_entry_and_refuses_a_non_empty_topic() {
+    let f = Fixture::new();
+    f.produce("n", 0, 600, true);
+    f.archive("a", false);
+    let original = kchain_topic::tamper::read_all(&f.log(), "orders", 0).unwrap();
+    let url = f.url("a");
+
+    // Into a topic that holds records: refused, nothing stored altered.
+    f.env.error(
+        &["archive", "restore", &url, "--to", "orders"],
+        "partition 0 is not empty",
+    );
+    assert_eq!(f.log().end_offset("orders", 0).unwrap(), 600);
+    // Under another name: refused, the chain id comes from the name.
+    f.env.error(
+        &[
+            "archive", "restore", &url, "--from", "orders", "--to", "copy",
+        ],
+        "verifies only under the topic name orders",
+    );
+
+    // The topic lost (its checkpoints kept): restored, identical, and it verifies against
+    // the original checkpoints.
+    fs::remove_dir_all(f.env.data().join("topics/orders")).unwrap();
+    let out = f
+        .env
+        .ok(&["archive", "restore", &url, "--to", "orders"], "");
+    assert!(out.contains("orders/0: restored 600 records"), "{out}");
+    let restored = kchain_topic::tamper::read_all(&f.log(), "orders", 0).unwrap();
+    assert_eq!(restored, original);
+    let v = json(&f.env.ok(&["verify", "orders", "--json"], ""));
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["checkpoints"].is_object(), "{v}");
+}

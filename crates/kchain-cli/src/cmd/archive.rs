@@ -12,10 +12,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, Subcommand};
 use kchain_archive::{
-    apply_retention, archive_topic, verify_archive, verify_log_after, ArchiveVerifyReport,
-    LogVerified, RetentionApplied, Store,
+    apply_retention, archive_topic, restore_topic, verify_archive, verify_log_after,
+    ArchiveVerifyReport, LogVerified, RetentionApplied, Store,
 };
 use kchain_core::TrustFile;
 use serde_json::json;
@@ -24,14 +24,18 @@ use crate::global::{load_trust_on, open_log, verifier_store, Global};
 use crate::outcome::Outcome;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ArchiveArgs {
+    #[command(subcommand)]
+    pub action: Option<ArchiveAction>,
     /// The chained topic to archive (each partition up to its newest checkpoint that meets
     /// the trust policy).
-    pub topic: String,
+    #[arg(required = true)]
+    pub topic: Option<String>,
     /// Where: file:///dir, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
     /// (credentials and endpoints from the environment: AWS_ENDPOINT, AWS_ALLOW_HTTP, ...).
-    #[arg(long, value_name = "URL")]
-    pub to: String,
+    #[arg(long, value_name = "URL", required = true)]
+    pub to: Option<String>,
     /// Then delete from the log the records that are archived and older than the topic's
     /// retention.ms (the embedded log deletes whole segments; its start offset moves).
     #[arg(long)]
@@ -41,19 +45,45 @@ pub struct ArchiveArgs {
     pub json: bool,
 }
 
-/// `kchain archive TOPIC --to URL`.
+/// What else `kchain archive` does.
+#[derive(Subcommand, Debug)]
+pub enum ArchiveAction {
+    /// Rebuild a topic from its archive: the same records, chain headers and entry hashes,
+    /// verifying against the original checkpoints. The topic must be empty or missing.
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The archive (file://, s3://, gs://, az://).
+    pub url: String,
+    /// The topic to rebuild (the archived topic's name: chain ids come from it).
+    #[arg(long, value_name = "TOPIC")]
+    pub to: String,
+    /// The archived topic to restore [default: the --to topic].
+    #[arg(long, value_name = "TOPIC")]
+    pub from: Option<String>,
+}
+
+/// `kchain archive TOPIC --to URL`, `kchain archive restore URL --to TOPIC`.
 pub fn archive(g: &Global, a: &ArchiveArgs) -> Result<Outcome> {
+    if let Some(ArchiveAction::Restore(r)) = &a.action {
+        return restore(g, r);
+    }
+    let (Some(topic), Some(to)) = (&a.topic, &a.to) else {
+        anyhow::bail!("usage: kchain archive TOPIC --to URL");
+    };
     let log = open_log(g, false)?;
     let trust = trust_file(&g.trust_path())?;
-    let store = Store::open(&a.to)?;
-    let report = archive_topic(log.as_ref(), &a.topic, &trust, &store)
-        .with_context(|| format!("archiving {} to {}", a.topic, a.to))?;
+    let store = Store::open(to)?;
+    let report = archive_topic(log.as_ref(), topic, &trust, &store)
+        .with_context(|| format!("archiving {topic} to {to}"))?;
     let retention = if a.apply_retention {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        apply_retention(log.as_ref(), &a.topic, &trust, &store, now)
-            .with_context(|| format!("applying the retention of {}", a.topic))?
+        apply_retention(log.as_ref(), topic, &trust, &store, now)
+            .with_context(|| format!("applying the retention of {topic}"))?
     } else {
         Vec::new()
     };
@@ -68,22 +98,36 @@ pub fn archive(g: &Global, a: &ArchiveArgs) -> Result<Outcome> {
             .collect();
         println!(
             "{}",
-            json!({"topic": report.topic, "url": a.to, "chains": chains,
+            json!({"topic": report.topic, "url": to, "chains": chains,
                    "retention": retention.iter().map(retention_json).collect::<Vec<_>>()})
         );
     } else {
         for c in &report.chains {
             match &c.skipped {
-                Some(why) => println!("{}/{}: not archived: {why}", a.topic, c.partition),
+                Some(why) => println!("{topic}/{}: not archived: {why}", c.partition),
                 None => println!(
-                    "{}/{}: archived up to size {} (was {}), {} objects written",
-                    a.topic, c.partition, c.size, c.before, c.objects
+                    "{topic}/{}: archived up to size {} (was {}), {} objects written",
+                    c.partition, c.size, c.before, c.objects
                 ),
             }
         }
         for r in &retention {
-            println!("{}", retention_text(&a.topic, r));
+            println!("{}", retention_text(topic, r));
         }
+    }
+    Ok(Outcome::Clean)
+}
+
+/// `kchain archive restore URL --to TOPIC`.
+fn restore(g: &Global, r: &RestoreArgs) -> Result<Outcome> {
+    let log = open_log(g, true)?;
+    let trust = trust_file(&g.trust_path())?;
+    let store = Store::open(&r.url)?;
+    let from = r.from.as_deref().unwrap_or(&r.to);
+    let chains = restore_topic(&store, from, &r.to, &trust, log.as_ref())
+        .with_context(|| format!("restoring {from} from {} into {}", r.url, r.to))?;
+    for c in &chains {
+        println!("{}/{}: restored {} records", r.to, c.partition, c.records);
     }
     Ok(Outcome::Clean)
 }
