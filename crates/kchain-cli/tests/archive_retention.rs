@@ -271,3 +271,57 @@ fn restore_rebuilds_the_chain_entry_for_entry_and_refuses_a_non_empty_topic() {
     assert_eq!(v["ok"], true, "{v}");
     assert!(v["checkpoints"].is_object(), "{v}");
 }
+
+/// Kafka: an embedded topic's archive restored into a broker of its own (a cluster that
+/// never had the topic), verified there against the archive's checkpoint and the archive.
+#[cfg(feature = "kafka")]
+#[test]
+fn restore_into_kafka_verifies_against_the_original_checkpoint() {
+    use kchain_testkit::Broker;
+    let f = Fixture::new();
+    f.produce("n", 0, 300, true);
+    f.archive("a", false);
+    let url = f.url("a");
+    let broker = Broker::start("sqlite");
+    let k = Env::kafka(&broker.brokers);
+    fs::create_dir_all(k.config()).unwrap();
+    fs::copy(
+        f.env.config().join("trust.toml"),
+        k.config().join("trust.toml"),
+    )
+    .unwrap();
+    let out = k.ok(&["archive", "restore", &url, "--to", "orders"], "");
+    assert!(out.contains("orders/0: restored 300 records"), "{out}");
+    let checkpoint = f.dir("a").join("orders/0/checkpoint");
+    let checkpoint = checkpoint.display().to_string();
+    let out = k.run(&["verify", "orders", "--checkpoint", &checkpoint], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The archive and the broker's log, one chain.
+    let state = f.dir("state-kafka").display().to_string();
+    let out = k.ok(
+        &[
+            "verify",
+            "orders",
+            "--archive",
+            &url,
+            "--state",
+            &state,
+            "--json",
+        ],
+        "",
+    );
+    let v = json(&out);
+    assert_eq!(v["log"][0]["entries"], 300, "{v}");
+    assert_eq!(v["log"][0]["ok"], true, "{v}");
+    // A second restore finds the topic filled.
+    k.error(
+        &["archive", "restore", &url, "--to", "orders"],
+        "partition 0 is not empty",
+    );
+}
