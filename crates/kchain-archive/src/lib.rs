@@ -15,6 +15,11 @@
 //! the entry bundles and checks it against the checkpoint; kchain's verifier goes on to
 //! recompute each entry hash from its record. Layout and reasons: `docs/archive.md`.
 //!
+//! Beside the archive, the log: [`apply_retention`] deletes from the log what the archive
+//! holds under a trusted checkpoint and the topic's retention lets go, [`verify_log_after`]
+//! verifies what the log still holds as the continuation of the archive (one chain from
+//! genesis), and [`restore_topic`] appends a verified archive back into an empty topic.
+//!
 //! ```
 //! use kchain_archive::path::{tile_path, entries_path};
 //! assert_eq!(tile_path(0, 1234067, 256), "tile/0/x001/x234/067");

@@ -169,6 +169,18 @@ fn retention_deletes_only_what_is_archived_and_verify_reads_archive_then_log() {
         "{out}"
     );
 
+    // Without the archive, the log alone is reported as before: it does not start at
+    // genesis.
+    let out = f.env.run(&["verify", "orders", "--json"], "");
+    assert_eq!(out.status.code(), Some(3));
+    let v = json(&String::from_utf8_lossy(&out.stdout));
+    let finding = &v["partitions"][0]["finding"];
+    assert_eq!(
+        (finding["kind"].as_str(), finding["offset"].as_u64()),
+        (Some("missing"), Some(600)),
+        "{v}"
+    );
+
     // A rerun deletes nothing more: the rest is not archived.
     let v = f.archive("a", true);
     assert_eq!(v["retention"][0]["start_after"], 600, "{v}");
