@@ -337,3 +337,27 @@ fn restore_into_kafka_verifies_against_the_original_checkpoint() {
         "partition 0 is not empty",
     );
 }
+
+#[test]
+fn the_archiver_goes_on_from_its_own_entries_once_the_log_lost_them() {
+    let f = Fixture::new();
+    f.produce("n", 0, 600, true);
+    f.produce("n", 600, 700, false);
+    f.resegment();
+    f.archive("a", false);
+    // A checkpoint of size 700 (published while the log still starts at genesis), then the
+    // archived records leave the log.
+    f.env.ok(&["checkpoint", "publish", "orders"], "");
+    assert_eq!(
+        f.log().delete_records_before("orders", 0, 600).unwrap(),
+        600
+    );
+    // The archiver takes heights 0..600 from the archive and the rest from the log.
+    let v = f.archive("a", false);
+    assert_eq!(v["chains"][0]["before"], 600, "{v}");
+    assert_eq!(v["chains"][0]["size"], 700, "{v}");
+    let (code, v) = f.verify("a", "state");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["chains"][0]["size"], 700, "{v}");
+    assert_eq!(v["log"][0]["entries"], 700, "{v}");
+}
