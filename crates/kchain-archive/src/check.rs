@@ -74,6 +74,7 @@ pub fn verify_archive(
         topic: topic.into(),
         url: store.url().into(),
         chains,
+        log: Vec::new(),
     })
 }
 

@@ -1,5 +1,7 @@
 //! What verifying an archive found: tampering, each at the entry where it shows.
 
+use crate::seam::LogVerified;
+
 /// A kind of tampering found in an archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -113,11 +115,17 @@ pub struct ArchiveVerifyReport {
     pub topic: String,
     pub url: String,
     pub chains: Vec<ChainVerified>,
+    /// The log's part of each clean chain, verified after the archive
+    /// ([`crate::verify_log_after`]); empty when no log was given.
+    pub log: Vec<LogVerified>,
 }
 
 impl ArchiveVerifyReport {
-    /// True when every chain is clean (and there is at least one).
+    /// True when every chain is clean (and there is at least one), in the archive and in
+    /// the log.
     pub fn ok(&self) -> bool {
-        !self.chains.is_empty() && self.chains.iter().all(ChainVerified::ok)
+        !self.chains.is_empty()
+            && self.chains.iter().all(ChainVerified::ok)
+            && self.log.iter().all(LogVerified::ok)
     }
 }

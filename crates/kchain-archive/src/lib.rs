@@ -15,6 +15,11 @@
 //! the entry bundles and checks it against the checkpoint; kchain's verifier goes on to
 //! recompute each entry hash from its record. Layout and reasons: `docs/archive.md`.
 //!
+//! Beside the archive, the log: [`apply_retention`] deletes from the log what the archive
+//! holds under a trusted checkpoint and the topic's retention lets go, [`verify_log_after`]
+//! verifies what the log still holds as the continuation of the archive (one chain from
+//! genesis), and [`restore_topic`] appends a verified archive back into an empty topic.
+//!
 //! ```
 //! use kchain_archive::path::{tile_path, entries_path};
 //! assert_eq!(tile_path(0, 1234067, 256), "tile/0/x001/x234/067");
@@ -32,13 +37,21 @@ mod tiles;
 mod error;
 mod store;
 // Writing and verifying.
+mod archived;
 mod check;
 mod finding;
 mod write;
+// The archive and the log: retention, and the log verified after its archive.
+mod restore;
+mod retention;
+mod seam;
 
 pub use check::{archived_partitions, verify_archive, verify_chain, REMEMBERED_BACKEND};
 pub use error::ArchiveError;
 pub use finding::{ArchiveFinding, ArchiveFindingKind, ArchiveVerifyReport, ChainVerified};
+pub use restore::{restore_topic, ChainRestored};
+pub use retention::{apply_retention, RetentionApplied};
+pub use seam::{verify_log_after, LogVerified};
 pub use store::Store;
 pub use tiles::TreeTiles;
 pub use write::{archive_topic, ArchiveReport, ChainArchived};

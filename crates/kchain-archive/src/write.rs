@@ -21,10 +21,10 @@ use kchain_core::{chain_leaf, merkle, ChainId, Checkpoint, Hash, SignedNote, Tru
 use kchain_log::{Log, Record};
 use kchain_topic::checkpoints::partition_checkpoints;
 
-use crate::bundle::{encode_entries, encode_record, record_entry};
+use crate::bundle::{decode_entries, decode_records, encode_entries, encode_record, record_entry};
 use crate::error::ArchiveError;
 use crate::path::{
-    chain_prefix, entries_path, records_path, tile_path, CHECKPOINT_PATH, TILE_WIDTH,
+    chain_prefix, entries_path, records_path, tile_path, tiles_at, CHECKPOINT_PATH, TILE_WIDTH,
 };
 use crate::store::Store;
 use crate::tiles::TreeTiles;
@@ -122,7 +122,8 @@ fn archive_chain(
         });
     }
     let first_tile = before / TILE_WIDTH;
-    let (hashes, records) = read_chain(log, topic, partition, cp.size(), first_tile * TILE_WIDTH)?;
+    let seed = archived_prefix(store, &prefix, before)?;
+    let (hashes, records) = read_chain(log, topic, partition, cp.size(), seed)?;
     let tiles = TreeTiles::new(hashes.iter().map(chain_leaf).collect());
     if merkle::root(tiles.leaves()) != *cp.root() {
         return Err(ArchiveError::Chain {
@@ -171,15 +172,66 @@ fn archive_chain(
     })
 }
 
+/// What the archive already holds of a chain of `before` entries: the entry hashes of
+/// heights 0..before, and the records of its partial last tile (the ones a run rewrites).
+/// Empty when an object is missing or malformed: the log is then read from genesis alone.
+/// The log may no longer hold these records (retention deleted them once archived); the
+/// new checkpoint's root, checked over all the hashes, vouches for them.
+fn archived_prefix(store: &Store, prefix: &str, before: u64) -> Result<Seed, ArchiveError> {
+    let empty = Seed {
+        hashes: Vec::new(),
+        records: Vec::new(),
+        keep_from: before / TILE_WIDTH * TILE_WIDTH,
+    };
+    let tiles = tiles_at(0, before, 0);
+    let paths: Vec<String> = tiles
+        .iter()
+        .map(|t| format!("{prefix}/{}", entries_path(t.index, t.width)))
+        .collect();
+    let mut hashes = Vec::with_capacity(before as usize);
+    for got in store.get_all(&paths)? {
+        match got.as_deref().map(decode_entries) {
+            Some(Ok(h)) => hashes.extend(h),
+            _ => return Ok(empty),
+        }
+    }
+    let mut records = Vec::new();
+    if let Some(t) = tiles.last().filter(|t| t.width < TILE_WIDTH) {
+        let path = format!("{prefix}/{}", records_path(t.index, t.width));
+        match store.get(&path)?.as_deref().map(decode_records) {
+            Some(Ok(r)) if r.len() as u64 == t.width => records = r,
+            _ => return Ok(empty),
+        }
+    }
+    if hashes.len() as u64 != before {
+        return Ok(empty);
+    }
+    Ok(Seed {
+        hashes,
+        records,
+        keep_from: empty.keep_from,
+    })
+}
+
+/// A chain's start as the archive holds it: entry hashes from genesis, and the records
+/// from height `keep_from` on.
+struct Seed {
+    hashes: Vec<Hash>,
+    records: Vec<Record>,
+    keep_from: u64,
+}
+
 /// The entry hashes of heights 0..size of a partition, recomputed from its records (links
-/// checked), and the records from height `keep_from` on.
+/// checked), and the records from height `seed.keep_from` on. The log's records below the
+/// seed's size must have the seed's hashes; the log may start anywhere up to it.
 fn read_chain(
     log: &dyn Log,
     topic: &str,
     partition: u32,
     size: u64,
-    keep_from: u64,
+    seed: Seed,
 ) -> Result<(Vec<Hash>, Vec<Record>), ArchiveError> {
+    let keep_from = seed.keep_from;
     let chain = ChainId::for_partition(topic, partition);
     let name = format!("{topic}/{partition}");
     let bad = |detail: String| ArchiveError::Chain {
@@ -188,7 +240,9 @@ fn read_chain(
     };
     let end = log.end_offset(topic, partition)?;
     let mut reader = log.reader(topic, partition, log.start_offset(topic, partition)?)?;
-    let (mut hashes, mut records) = (Vec::with_capacity(size as usize), Vec::new());
+    let (mut hashes, mut records) = (seed.hashes, seed.records);
+    let seeded = hashes.len() as u64;
+    hashes.reserve(size as usize - hashes.len().min(size as usize));
     let mut scratch = Vec::new();
     while (hashes.len() as u64) < size {
         let batch = reader.poll(4096, Duration::from_millis(200))?;
@@ -205,6 +259,16 @@ fn read_chain(
             }
             let e = record_entry(chain, &stored.record, &mut scratch)
                 .map_err(|e| bad(format!("offset {}: {e}", stored.offset)))?;
+            if e.meta.height < seeded && height == seeded {
+                if hashes[e.meta.height as usize] != e.entry_hash {
+                    return Err(bad(format!(
+                        "offset {}: the log's entry at height {} is not the archive's; run \
+                         `kchain verify {topic}` and `kchain verify {topic} --archive URL`",
+                        stored.offset, e.meta.height
+                    )));
+                }
+                continue;
+            }
             let prev = hashes.last().copied().unwrap_or(kchain_core::ZERO_HASH);
             if e.meta.height != height || e.meta.prev != prev {
                 return Err(bad(format!(

@@ -151,6 +151,25 @@ pub trait Log: Send + Sync {
     /// The first offset still stored in the partition.
     fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError>;
 
+    /// Deletes stored records below `offset` as retention does, and returns the partition's
+    /// start offset after it (Kafka's log start offset is the model). The embedded log
+    /// deletes whole segments only, never the last one: the start offset moves to the first
+    /// segment that holds `offset` or later, so it may stay below `offset`. The default
+    /// deletes nothing and says so ([`LogError::Unsupported`]): a caller decides what may be
+    /// deleted (for kchain, what an archive's checkpoint covers), the log only deletes it.
+    fn delete_records_before(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<u64, LogError> {
+        let _ = offset;
+        Err(LogError::Unsupported(format!(
+            "the {} log of {topic}/{partition} does not delete records on request",
+            self.backend()
+        )))
+    }
+
     /// Whether opening a reader is cheap (a file handle, not a consumer with its own fetch
     /// session), so that reading one partition with several readers at once pays. The
     /// default, `false`, suits a networked backend.

@@ -26,6 +26,10 @@ pub enum LogError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// The backend cannot do what was asked (the message says what and where).
+    #[error("{0}")]
+    Unsupported(String),
+
     #[error("{topic}/{partition} is locked by another appender ({path})")]
     Locked {
         topic: String,

@@ -4,41 +4,89 @@
 //!
 //! ```text
 //!  kchain archive TOPIC --to URL ──► archive_topic(log, trust file) ──► per chain: size, objects
+//!        --apply-retention ──► apply_retention(log, archive) ──► per chain: start offsets
 //!  kchain verify TOPIC --archive URL ──► verify_archive(store, trust file, --state) ──► findings
+//!        the log holds TOPIC ──► verify_log_after(log, archive) per clean chain ──► findings
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::Args;
-use kchain_archive::{archive_topic, verify_archive, ArchiveVerifyReport, Store};
+use clap::{Args, Subcommand};
+use kchain_archive::{
+    apply_retention, archive_topic, restore_topic, verify_archive, verify_log_after,
+    ArchiveVerifyReport, LogVerified, RetentionApplied, Store,
+};
 use kchain_core::TrustFile;
 use serde_json::json;
 
-use crate::global::{open_log, verifier_store, Global};
+use crate::global::{load_trust_on, open_log, verifier_store, Global};
 use crate::outcome::Outcome;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ArchiveArgs {
+    #[command(subcommand)]
+    pub action: Option<ArchiveAction>,
     /// The chained topic to archive (each partition up to its newest checkpoint that meets
     /// the trust policy).
-    pub topic: String,
+    #[arg(required = true)]
+    pub topic: Option<String>,
     /// Where: file:///dir, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
     /// (credentials and endpoints from the environment: AWS_ENDPOINT, AWS_ALLOW_HTTP, ...).
-    #[arg(long, value_name = "URL")]
-    pub to: String,
+    #[arg(long, value_name = "URL", required = true)]
+    pub to: Option<String>,
+    /// Then delete from the log the records that are archived and older than the topic's
+    /// retention.ms (the embedded log deletes whole segments; its start offset moves).
+    #[arg(long)]
+    pub apply_retention: bool,
     /// Print the result as one JSON line.
     #[arg(long)]
     pub json: bool,
 }
 
-/// `kchain archive TOPIC --to URL`.
+/// What else `kchain archive` does.
+#[derive(Subcommand, Debug)]
+pub enum ArchiveAction {
+    /// Rebuild a topic from its archive: the same records, chain headers and entry hashes,
+    /// verifying against the original checkpoints. The topic must be empty or missing.
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The archive (file://, s3://, gs://, az://).
+    pub url: String,
+    /// The topic to rebuild (the archived topic's name: chain ids come from it).
+    #[arg(long, value_name = "TOPIC")]
+    pub to: String,
+    /// The archived topic to restore [default: the --to topic].
+    #[arg(long, value_name = "TOPIC")]
+    pub from: Option<String>,
+}
+
+/// `kchain archive TOPIC --to URL`, `kchain archive restore URL --to TOPIC`.
 pub fn archive(g: &Global, a: &ArchiveArgs) -> Result<Outcome> {
+    if let Some(ArchiveAction::Restore(r)) = &a.action {
+        return restore(g, r);
+    }
+    let (Some(topic), Some(to)) = (&a.topic, &a.to) else {
+        anyhow::bail!("usage: kchain archive TOPIC --to URL");
+    };
     let log = open_log(g, false)?;
     let trust = trust_file(&g.trust_path())?;
-    let store = Store::open(&a.to)?;
-    let report = archive_topic(log.as_ref(), &a.topic, &trust, &store)
-        .with_context(|| format!("archiving {} to {}", a.topic, a.to))?;
+    let store = Store::open(to)?;
+    let report = archive_topic(log.as_ref(), topic, &trust, &store)
+        .with_context(|| format!("archiving {topic} to {to}"))?;
+    let retention = if a.apply_retention {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        apply_retention(log.as_ref(), topic, &trust, &store, now)
+            .with_context(|| format!("applying the retention of {topic}"))?
+    } else {
+        Vec::new()
+    };
     if a.json {
         let chains: Vec<_> = report
             .chains
@@ -50,20 +98,54 @@ pub fn archive(g: &Global, a: &ArchiveArgs) -> Result<Outcome> {
             .collect();
         println!(
             "{}",
-            json!({"topic": report.topic, "url": a.to, "chains": chains})
+            json!({"topic": report.topic, "url": to, "chains": chains,
+                   "retention": retention.iter().map(retention_json).collect::<Vec<_>>()})
         );
     } else {
         for c in &report.chains {
             match &c.skipped {
-                Some(why) => println!("{}/{}: not archived: {why}", a.topic, c.partition),
+                Some(why) => println!("{topic}/{}: not archived: {why}", c.partition),
                 None => println!(
-                    "{}/{}: archived up to size {} (was {}), {} objects written",
-                    a.topic, c.partition, c.size, c.before, c.objects
+                    "{topic}/{}: archived up to size {} (was {}), {} objects written",
+                    c.partition, c.size, c.before, c.objects
                 ),
             }
         }
+        for r in &retention {
+            println!("{}", retention_text(topic, r));
+        }
     }
     Ok(Outcome::Clean)
+}
+
+/// `kchain archive restore URL --to TOPIC`.
+fn restore(g: &Global, r: &RestoreArgs) -> Result<Outcome> {
+    let log = open_log(g, true)?;
+    let trust = trust_file(&g.trust_path())?;
+    let store = Store::open(&r.url)?;
+    let from = r.from.as_deref().unwrap_or(&r.to);
+    let chains = restore_topic(&store, from, &r.to, &trust, log.as_ref())
+        .with_context(|| format!("restoring {from} from {} into {}", r.url, r.to))?;
+    for c in &chains {
+        println!("{}/{}: restored {} records", r.to, c.partition, c.records);
+    }
+    Ok(Outcome::Clean)
+}
+
+fn retention_json(r: &RetentionApplied) -> serde_json::Value {
+    json!({"partition": r.partition, "start_before": r.start_before,
+           "start_after": r.start_after, "cut": r.cut, "skipped": r.skipped})
+}
+
+fn retention_text(topic: &str, r: &RetentionApplied) -> String {
+    match &r.skipped {
+        Some(why) => format!("{topic}/{}: retention: nothing deleted: {why}", r.partition),
+        None => format!(
+            "{topic}/{}: retention: the log starts at offset {} (was {}; archived and expired \
+             below {})",
+            r.partition, r.start_after, r.start_before, r.cut
+        ),
+    }
 }
 
 /// `kchain verify TOPIC --archive URL`: exit 0 intact, 3 findings, 1 error.
@@ -77,8 +159,9 @@ pub fn verify(
     let trust = trust_file(&g.trust_path())?;
     let store = Store::open(url)?;
     let remembered = verifier_store(g, state);
-    let report = verify_archive(&store, topic, &trust, Some(&remembered))
+    let mut report = verify_archive(&store, topic, &trust, Some(&remembered))
         .with_context(|| format!("verifying the archive {url}"))?;
+    verify_the_log_after(g, &store, &mut report)?;
     if json {
         println!("{}", report_json(&report));
     } else {
@@ -89,6 +172,37 @@ pub fn verify(
     } else {
         Outcome::Findings
     })
+}
+
+/// When the log (`-b`, or a data directory that exists) holds the topic, verifies its part
+/// of each clean chain after the archive: the archived prefix and the log are one chain.
+fn verify_the_log_after(g: &Global, store: &Store, report: &mut ArchiveVerifyReport) -> Result<()> {
+    if g.brokers.is_none() && !g.data_dir.join("topics").is_dir() {
+        return Ok(());
+    }
+    let log = open_log(g, false)?;
+    if log.topic(&report.topic).is_err() {
+        return Ok(());
+    }
+    let trust = load_trust_on(g, log.as_ref())?;
+    for c in report.chains.iter().filter(|c| c.ok()) {
+        let v = verify_log_after(
+            log.as_ref(),
+            &report.topic,
+            c.partition,
+            &trust,
+            store,
+            c.size,
+        )
+        .with_context(|| {
+            format!(
+                "verifying {}/{} after the archive",
+                report.topic, c.partition
+            )
+        })?;
+        report.log.push(v);
+    }
+    Ok(())
 }
 
 fn trust_file(path: &PathBuf) -> Result<TrustFile> {
@@ -111,7 +225,40 @@ fn report_json(r: &ArchiveVerifyReport) -> serde_json::Value {
                    "ok": c.ok(), "findings": findings, "more_findings": c.more_findings})
         })
         .collect();
-    json!({"topic": r.topic, "archive": r.url, "ok": r.ok(), "chains": chains})
+    let log: Vec<_> = r.log.iter().map(log_json).collect();
+    json!({"topic": r.topic, "archive": r.url, "ok": r.ok(), "chains": chains, "log": log})
+}
+
+fn log_json(l: &LogVerified) -> serde_json::Value {
+    let finding = l.summary.finding.as_ref().map(|f| {
+        json!({"kind": f.kind.as_str(), "offset": f.offset, "height": f.height,
+               "detail": f.detail})
+    });
+    json!({"partition": l.partition, "start_offset": l.start_offset,
+           "end_offset": l.end_offset, "resumed_after": l.resumed_after,
+           "entries": l.summary.entries, "pending": l.summary.pending, "ok": l.ok(),
+           "finding": finding})
+}
+
+fn log_text(topic: &str, l: &LogVerified) -> String {
+    let name = format!("{topic}/{}", l.partition);
+    let from = match l.resumed_after {
+        Some(h) => format!("from offset {} after archived height {h}", l.start_offset),
+        None => format!("from offset {}", l.start_offset),
+    };
+    match &l.summary.finding {
+        None => format!(
+            "{name}: OK, the log {from} continues the archive: {} entries from genesis\n",
+            l.summary.entries
+        ),
+        Some(f) => format!(
+            "{name}: log {} at offset {} (height {}): {}\n",
+            f.kind.as_str(),
+            f.offset,
+            f.height,
+            f.detail
+        ),
+    }
 }
 
 fn report_text(r: &ArchiveVerifyReport) -> String {
@@ -132,6 +279,9 @@ fn report_text(r: &ArchiveVerifyReport) -> String {
         if c.more_findings > 0 {
             out += &format!("{name}: and {} more findings\n", c.more_findings);
         }
+    }
+    for l in &r.log {
+        out += &log_text(&r.topic, l);
     }
     out += if r.ok() {
         "archive verified\n"

@@ -100,6 +100,24 @@ impl ChainVerifier {
         Self::with_limits(expect, PendingLimits::default())
     }
 
+    /// A verifier for a chain whose stored records begin after `before`, an entry verified
+    /// elsewhere (the last one an archive holds below the log's start): the first record
+    /// must link to it, as to a signed tip, and the summary counts entries from genesis.
+    /// A record that does not follow it (a gap, another chain) is a finding at its offset.
+    pub fn resume(expect: Expectations, before: Link) -> Self {
+        let mut v = Self::new(expect);
+        let link = Link {
+            signed: true,
+            ..before
+        };
+        v.tip = Some(link);
+        v.signed_tip = Some(link);
+        v.accepted = before.height + 1;
+        v.signed = before.height + 1;
+        v.next_offset = before.offset + 1;
+        v
+    }
+
     /// A verifier that reports a run of unsigned records beyond `limits` as `unsigned`.
     pub fn with_limits(expect: Expectations, limits: PendingLimits) -> Self {
         ChainVerifier {

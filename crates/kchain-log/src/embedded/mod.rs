@@ -34,6 +34,8 @@ pub mod internals;
 mod partition;
 mod reader;
 mod recovery;
+#[cfg(test)]
+mod retention_tests;
 mod segment;
 mod topic;
 mod walk;
@@ -363,6 +365,41 @@ impl Log for EmbeddedLog {
     fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
         let part = self.partition(topic, partition)?;
         Ok(part.segments()?.first().copied().unwrap_or(0))
+    }
+
+    /// Deletes, oldest first, every segment but the last whose records all lie below
+    /// `offset` (the next segment starts at or below it): the start offset moves to the
+    /// first segment kept. The index goes before its segment, so a crash in between leaves
+    /// a segment without its index, which is rebuilt (indexes are never trusted).
+    fn delete_records_before(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<u64, LogError> {
+        let part = self.partition(topic, partition)?;
+        let segments = part.segments()?;
+        let mut start = segments.first().copied().unwrap_or(0);
+        for pair in segments.windows(2) {
+            let (base, next) = (pair[0], pair[1]);
+            if next > offset {
+                break;
+            }
+            for path in [part.index_path(base), part.log_path(base)] {
+                match fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(LogError::io(format!("deleting {}", path.display()), e));
+                    }
+                    _ => {}
+                }
+            }
+            lock(&self.shared.sealed_ends).remove(&part.log_path(base));
+            start = next;
+        }
+        if self.opts.fsync != FsyncPolicy::Never {
+            partition::sync_dir(&part.dir)?;
+        }
+        Ok(start)
     }
 }
 
