@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Args;
 use kchain_archive::{archive_topic, verify_archive, Store};
-use kchain_core::{Item, Trust, TrustFile, TrustedWriter, WriterKey};
+use kchain_core::{Item, TrustFile, WriterKey};
 use kchain_log::{EmbeddedLog, EmbeddedOptions, Log, TopicConfig};
 use kchain_topic::{ChainWriter, CheckpointOptions, TopicVerifier, WriterOptions};
 use serde_json::json;
@@ -68,15 +68,7 @@ fn measure(a: &BenchArchiveArgs, dir: &std::path::Path) -> Result<()> {
     }
     w.checkpoint()?;
     drop(w);
-    let trust = Trust {
-        writers: vec![TrustedWriter {
-            name: "bench".into(),
-            key: key.public(),
-            topics: Vec::new(),
-        }],
-        pins: Vec::new(),
-        topics: Vec::new(),
-    };
+    let trust = super::bench_trust(&key);
     let file = TrustFile::from_toml(&trust.to_toml())?;
     let url = match &a.to {
         Some(u) => u.clone(),

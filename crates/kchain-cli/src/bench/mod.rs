@@ -38,15 +38,7 @@ pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
     let raw_topic = format!("kchain-bench-raw-{stamp}");
     let chained_topic = format!("kchain-bench-chained-{stamp}");
     let key = WriterKey::generate("bench");
-    let trust = Trust {
-        writers: vec![TrustedWriter {
-            name: "bench".into(),
-            key: key.public(),
-            topics: Vec::new(),
-        }],
-        pins: Vec::new(),
-        topics: Vec::new(),
-    };
+    let trust = bench_trust(&key);
     let progress = Progress::new("bench", 9);
     let sha = raw::sha(&vals)?;
     progress.add(1);
@@ -83,6 +75,19 @@ pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
 }
 
 /// The ledger: signed transfers sealed end to end, beside raw Ed25519 batch verification.
+/// The trust of every bench: one writer, `bench`, with `key`, trusted for any topic.
+pub(crate) fn bench_trust(key: &WriterKey) -> Trust {
+    Trust {
+        writers: vec![TrustedWriter {
+            name: "bench".into(),
+            key: key.public(),
+            topics: Vec::new(),
+        }],
+        pins: Vec::new(),
+        topics: Vec::new(),
+    }
+}
+
 fn ledger(log: &dyn Log, txs: usize, stamp: u128) -> Result<Option<kchain_ledger::BenchReport>> {
     if txs == 0 {
         return Ok(None);
