@@ -19,6 +19,7 @@
 //! | `chain`   | one partition verified incrementally                        |
 //! | `book`    | one partition's checkpoints against its tree (pure)         |
 //! | `feed`    | a checkpoints topic read incrementally                      |
+//! | `fresh`   | the freshness rule (`max_age`) for one partition            |
 //! | `alert`   | [`Alert`], [`Alerts`]: stdout lines and the webhook         |
 //! | `state`   | [`MonitorState`]: the durable state file                    |
 //! | `metrics` | the `/metrics` page and [`serve`]                            |
@@ -28,6 +29,7 @@ mod book;
 mod chain;
 mod error;
 mod feed;
+mod fresh;
 mod metrics;
 mod monitor;
 mod state;
