@@ -25,6 +25,7 @@ use kchain_core::{
 use kchain_log::{Log, Reader, StoredRecord};
 use rayon::prelude::*;
 
+use crate::late::Chain;
 use crate::state::{hashes, PartitionState, TipState};
 
 /// The most records one poll asks for.
@@ -152,6 +153,21 @@ impl PartitionWatch {
         }
         let i = self.roots.binary_search_by_key(&size, |(s, _)| *s).ok()?;
         Some(self.roots[i].1)
+    }
+
+    /// The root of the chain tree at `size`, computed from the tree's frontier and leaves
+    /// read back from the log (see `late`), for a checkpoint that came after the tree passed
+    /// its size where no root was kept.
+    pub(crate) fn root_from_log(&self, log: &dyn Log, trust: &Trust, size: u64) -> Option<Hash> {
+        let chain = Chain {
+            log,
+            topic: &self.topic,
+            partition: self.partition,
+            trust,
+            tree: &self.tree,
+            tip: self.tip?,
+        };
+        chain.root_at(size)
     }
 
     /// The offset after the last verified record.

@@ -337,13 +337,14 @@ impl<'a> Monitor<'a> {
         if let Some(policy) = &self.policies[feed] {
             self.watched[i].fresh.offer(policy, note);
         }
+        let (log, trust) = (self.log, self.trust);
         let Watched { watch, book, .. } = &mut self.watched[i];
         let now = kchain_core::time::now_ms();
         let verdict = book.observe(
             c.size(),
             *c.root(),
             watch.tree.size(),
-            |s| watch.root_at(s),
+            |s| (watch.root_at(s)).or_else(|| watch.root_from_log(log, trust, s)),
             now,
         );
         self.verdict(i, c.size(), verdict);
@@ -392,7 +393,11 @@ impl<'a> Monitor<'a> {
                     );
                 }
                 Event::Root { size, root } => {
-                    for (s, v) in self.watched[i].book.reached(size, root) {
+                    let (log, trust) = (self.log, self.trust);
+                    let Watched { watch, book, .. } = &mut self.watched[i];
+                    let root_at =
+                        |s| (watch.root_at(s)).or_else(|| watch.root_from_log(log, trust, s));
+                    for (s, v) in book.reached(size, root, root_at) {
                         self.verdict(i, s, v);
                     }
                 }
