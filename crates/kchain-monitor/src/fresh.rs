@@ -10,6 +10,8 @@
 use kchain_core::checkpoint::{stale, Policy, TrustedCheckpoint};
 use kchain_core::SignedNote;
 
+use crate::state::PartitionState;
+
 /// One partition's newest accepted checkpoint.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Fresh {
@@ -32,6 +34,23 @@ impl Fresh {
         {
             self.newest = Some((note.clone(), t));
         }
+    }
+
+    /// The freshness state saved in `into`'s `accepted`, taken back with `policy`.
+    pub(crate) fn load(policy: Option<&Policy>, s: &PartitionState) -> Fresh {
+        let mut f = Fresh::default();
+        let note = s
+            .accepted
+            .as_deref()
+            .map(|t| SignedNote::parse(t.as_bytes()));
+        if let (Some(policy), Some(Ok(note))) = (policy, note) {
+            f.offer(policy, &note);
+        }
+        f
+    }
+
+    pub(crate) fn save(&self, into: &mut PartitionState) {
+        into.accepted = self.newest.as_ref().map(|(n, _)| n.to_string());
     }
 
     /// The size of the newest accepted checkpoint and why the chain is stale, when it is:

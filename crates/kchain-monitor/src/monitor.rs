@@ -126,6 +126,14 @@ impl<'a> Monitor<'a> {
         let mut feeds = Vec::new();
         let mut policies = Vec::new();
         for topic in &opts.topics {
+            let writers = writer_verifiers(trust, topic);
+            let policy = match opts.max_age {
+                Some(_) => Some(
+                    Policy::new(writers.clone(), opts.witnesses.clone(), opts.threshold)
+                        .map_err(|e| MonitorError::Policy(e.to_string()))?,
+                ),
+                None => None,
+            };
             let partitions = log.topic(topic)?.partitions;
             for p in 0..partitions {
                 let saved = state
@@ -136,17 +144,9 @@ impl<'a> Monitor<'a> {
                 watched.push(Watched {
                     watch: PartitionWatch::resume(topic, p, trust, &saved, opts.grace),
                     book: Book::load(&saved),
-                    fresh: Fresh::default(),
+                    fresh: Fresh::load(policy.as_ref(), &saved),
                 });
             }
-            let writers = writer_verifiers(trust, topic);
-            let policy = match opts.max_age {
-                Some(_) => Some(
-                    Policy::new(writers.clone(), opts.witnesses.clone(), opts.threshold)
-                        .map_err(|e| MonitorError::Policy(e.to_string()))?,
-                ),
-                None => None,
-            };
             policies.push(policy);
             feeds.push((topic.clone(), Feed::new(topic), writers));
         }
@@ -471,6 +471,7 @@ impl<'a> Monitor<'a> {
             let mut s = next.partitions.remove(&key).unwrap_or_default();
             w.watch.save(&mut s);
             w.book.save(&mut s);
+            w.fresh.save(&mut s);
             next.partitions.insert(key, s);
         }
         if next != self.state || !self.opts.state_dir.join(crate::state::STATE_FILE).exists() {
