@@ -3,7 +3,8 @@
 //! checkpoints that arrive after the tree passed their size.
 //!
 //! ```text
-//!  Reader (from the next offset) ──► observe (parallel, per poll) ──► ChainVerifier::push
+//!  backlog >= 2 chunks (cheap readers): map_parallel (a reader per worker, lent records) ─┐
+//!  Reader (from the next offset) ──► observe (parallel, per poll) ──────────────────────┴► ChainVerifier::push
 //!        │                                   held: (offset, hash, signed, time) until covered
 //!        └─ at the end: a clone of the verifier, finished as pending, says what is verified
 //!           now; a tail no signature covers for longer than the grace is `unsigned`
