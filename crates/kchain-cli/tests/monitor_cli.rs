@@ -122,3 +122,31 @@ fn live_it_alerts_within_five_seconds_serves_metrics_and_stops_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3), "a finding was raised");
 }
+
+#[test]
+fn with_max_age_entries_past_the_newest_checkpoint_no_witness_vouches_for_are_stale() {
+    let env = Env::new();
+    setup(&env, 20);
+    // `produce` published a checkpoint of the 20 entries on exit.
+    env.ok(&["trust", "policy", "--max-age", "3600"], "");
+    let state = env.dir.path().join("monitor");
+    let s = state.to_str().unwrap();
+    let out = env.run(&["monitor", "orders", "--state", s, "--once"], "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a chain its checkpoint covers: {err}"
+    );
+    let input: String = (20..30).map(|i| format!("order {i}\n")).collect();
+    let args = ["produce", "orders", "--batch", "16", "--no-checkpoints"];
+    env.ok(&args, &input);
+    // A restarted monitor remembers the checkpoint it accepted.
+    let out = env.run(&["monitor", "orders", "--state", s, "--once"], "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    let alert = support::json(line.trim());
+    assert_eq!(alert["kind"], "stale", "{alert}");
+    assert_eq!(alert["offset"].as_u64(), Some(20), "{alert}");
+}

@@ -32,25 +32,30 @@ pub enum AlertKind {
     Rollback,
     /// No new checkpoint for longer than the stall limit.
     Stall,
+    /// The chain holds entries past the newest checkpoint the trust policy accepts, and that
+    /// checkpoint's newest witness cosignature is older than `[policy] max_age`.
+    Stale,
 }
 
 impl AlertKind {
-    /// The stable machine name (`tamper`, `fork`, `rollback`, `stall`).
+    /// The stable machine name (`tamper`, `fork`, `rollback`, `stall`, `stale`).
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Tamper => "tamper",
             AlertKind::Fork => "fork",
             AlertKind::Rollback => "rollback",
             AlertKind::Stall => "stall",
+            AlertKind::Stale => "stale",
         }
     }
 
     /// Every kind, for metrics that list them all.
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 5] = [
         AlertKind::Tamper,
         AlertKind::Fork,
         AlertKind::Rollback,
         AlertKind::Stall,
+        AlertKind::Stale,
     ];
 }
 
@@ -103,7 +108,7 @@ pub struct Alerts {
     out: Box<dyn Write + Send>,
     webhook: Option<(Sender<String>, JoinHandle<()>)>,
     /// How many alerts of each kind this process raised.
-    pub raised: [u64; 4],
+    pub raised: [u64; 5],
 }
 
 impl Alerts {
@@ -117,7 +122,7 @@ impl Alerts {
         Alerts {
             out,
             webhook,
-            raised: [0; 4],
+            raised: [0; 5],
         }
     }
 

@@ -7,7 +7,7 @@
 //!  checkpoint (size, root) ──► seen at this size? same root: a copy (a witness's); other: fork
 //!        │ new
 //!        ├─ smaller than the largest seen ──► rollback
-//!        ├─ size <= tree ──► root_at(size): differs ──► fork; unknown ──► unchecked
+//!        ├─ size <= tree ──► root_at(size) (kept, or read back): differs ──► fork; unknown ──► unchecked
 //!        └─ size >  tree ──► waiting, until the tree reaches it (Book::reached)
 //! ```
 
@@ -112,15 +112,21 @@ impl Book {
         self.against_tree(size, root, root_at(size))
     }
 
-    /// The tree reached `size` with `root`: judges the checkpoints that waited for it.
-    pub(crate) fn reached(&mut self, size: u64, root: Hash) -> Vec<(u64, Verdict)> {
+    /// The tree reached `size` with `root`: judges the checkpoints that waited for it (those
+    /// of smaller sizes against `root_at`).
+    pub(crate) fn reached(
+        &mut self,
+        size: u64,
+        root: Hash,
+        root_at: impl Fn(u64) -> Option<Hash>,
+    ) -> Vec<(u64, Verdict)> {
         let mut out = Vec::new();
         while let Some((&s, &r)) = self.waiting.first_key_value() {
             if s > size {
                 break;
             }
             self.waiting.pop_first();
-            let known = (s == size).then_some(root);
+            let known = if s == size { Some(root) } else { root_at(s) };
             out.push((s, self.against_tree(s, r, known)));
         }
         out
@@ -158,9 +164,9 @@ mod tests {
             Verdict::Fork(_)
         ));
         assert_eq!(b.observe(20, [20; 32], 10, ours, 4), Verdict::Fine);
-        assert_eq!(b.reached(19, [0; 32]), vec![]);
+        assert_eq!(b.reached(19, [0; 32], |_| None), vec![]);
         assert!(matches!(
-            b.reached(20, [21; 32])[..],
+            b.reached(20, [21; 32], |_| None)[..],
             [(20, Verdict::Fork(_))]
         ));
         assert!(matches!(
@@ -173,7 +179,10 @@ mod tests {
     fn a_checkpoint_the_tree_passed_without_a_root_is_unchecked() {
         let mut b = Book::default();
         assert_eq!(b.observe(30, [1; 32], 10, |_| None, 1), Verdict::Fine);
-        assert_eq!(b.reached(40, [2; 32]), vec![(30, Verdict::Unchecked)]);
+        assert_eq!(
+            b.reached(40, [2; 32], |_| None),
+            vec![(30, Verdict::Unchecked)]
+        );
         assert_eq!(b.unchecked, 1);
     }
 }

@@ -3,7 +3,8 @@
 //! checkpoints that arrive after the tree passed their size.
 //!
 //! ```text
-//!  Reader (from the next offset) ──► observe (parallel, per poll) ──► ChainVerifier::push
+//!  backlog >= 2 chunks (cheap readers): map_parallel (a reader per worker, lent records) ─┐
+//!  Reader (from the next offset) ──► observe (parallel, per poll) ──────────────────────┴► ChainVerifier::push
 //!        │                                   held: (offset, hash, signed, time) until covered
 //!        └─ at the end: a clone of the verifier, finished as pending, says what is verified
 //!           now; a tail no signature covers for longer than the grace is `unsigned`
@@ -25,10 +26,14 @@ use kchain_core::{
 use kchain_log::{Log, Reader, StoredRecord};
 use rayon::prelude::*;
 
+use crate::late::Chain;
 use crate::state::{hashes, PartitionState, TipState};
 
 /// The most records one poll asks for.
 const POLL: usize = 8192;
+/// A backlog is read in chunks of this many offsets, one reader per worker (on a log where
+/// readers are cheap), as `verify` reads; a shorter one with the live reader.
+const CHUNK: u64 = 16 * 1024;
 /// The most records one pass reads of one partition, so that checkpoints, stalls and the
 /// other partitions get their turn within the alert deadline.
 const PASS_BUDGET: u64 = 256 * 1024;
@@ -151,6 +156,21 @@ impl PartitionWatch {
         Some(self.roots[i].1)
     }
 
+    /// The root of the chain tree at `size`, computed from the tree's frontier and leaves
+    /// read back from the log (see `late`), for a checkpoint that came after the tree passed
+    /// its size where no root was kept.
+    pub(crate) fn root_from_log(&self, log: &dyn Log, trust: &Trust, size: u64) -> Option<Hash> {
+        let chain = Chain {
+            log,
+            topic: &self.topic,
+            partition: self.partition,
+            trust,
+            tree: &self.tree,
+            tip: self.tip?,
+        };
+        chain.root_at(size)
+    }
+
     /// The offset after the last verified record.
     pub(crate) fn verified_next(&self) -> u64 {
         self.tip.map_or(0, |t| t.offset + 1)
@@ -159,6 +179,16 @@ impl PartitionWatch {
     /// Whether records wait for a signature.
     pub(crate) fn pending(&self) -> bool {
         self.pending_since.is_some()
+    }
+
+    /// Whether records below the end seen last wait to be read (the pass's budget ran out).
+    pub(crate) fn behind(&self) -> bool {
+        let next = match &self.reader {
+            Some(r) => r.position(),
+            None if self.tip.is_some() || self.read > 0 => self.verifier.next_offset(),
+            None => return false,
+        };
+        self.stopped.is_none() && next < self.end
     }
 
     /// Stopped at a finding, or read to the end seen last with no tail waiting.
@@ -213,16 +243,19 @@ impl PartitionWatch {
             }
             self.check_resume = false;
         }
+        let mut budget = PASS_BUDGET;
+        if log.cheap_readers() {
+            self.catch_up(log, trust, end, &mut budget, events)?;
+            if self.stopped.is_some() {
+                return Ok(());
+            }
+        }
         if self.reader.is_none() {
-            let from = match self.tip {
-                Some(_) => self.verifier.next_offset(),
-                None => log.start_offset(&self.topic, self.partition)?,
-            };
+            let from = self.read_from(log)?;
             self.reader = Some(log.reader(&self.topic, self.partition, from)?);
         }
         // Reading the next poll overlaps observing the last (the observations of one poll
         // run in parallel; linking them stays in order).
-        let mut budget = PASS_BUDGET;
         let mut recs = self.poll_more(end)?;
         while !recs.is_empty() {
             budget = budget.saturating_sub(recs.len() as u64);
@@ -236,7 +269,7 @@ impl PartitionWatch {
                     false => Ok(Vec::new()),
                 },
             );
-            self.take(observed, &recs, events);
+            self.take(observed, events);
             if self.stopped.is_some() {
                 return Ok(());
             }
@@ -244,6 +277,77 @@ impl PartitionWatch {
         }
         self.settle_tail(events);
         Ok(())
+    }
+
+    /// The offset reading goes on from: after the last record read, else after the resume
+    /// point, else the partition's start.
+    fn read_from(&self, log: &dyn Log) -> Result<u64, kchain_log::LogError> {
+        if let Some(r) = &self.reader {
+            return Ok(r.position());
+        }
+        match self.tip.is_some() || self.read > 0 {
+            true => Ok(self.verifier.next_offset()),
+            false => log.start_offset(&self.topic, self.partition),
+        }
+    }
+
+    /// Reads a backlog of at least two chunks (up to the pass's budget) the way `verify`
+    /// does: a chunk per reader on several threads, records lent without copies
+    /// (`kchain_topic::map_parallel`). The live reader is dropped; the tail is read with a
+    /// new one.
+    fn catch_up(
+        &mut self,
+        log: &dyn Log,
+        trust: &Trust,
+        end: u64,
+        budget: &mut u64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), kchain_log::LogError> {
+        let from = self.read_from(log)?;
+        if end.saturating_sub(from) < 2 * CHUNK {
+            return Ok(());
+        }
+        self.reader = None;
+        let to = end.min(from + *budget);
+        *budget -= to - from;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let topic = self.topic.clone();
+        let ctx = ChainContext {
+            topic: &topic,
+            chain: self.chain,
+            trust,
+        };
+        let each = |v: &kchain_log::RecordView<'_>, scratch: &mut Vec<u8>| {
+            let obs = observe(
+                &ctx,
+                v.offset,
+                v.key,
+                v.value,
+                v.headers.iter(),
+                v.timestamp_ms,
+                scratch,
+            );
+            with_leaf(obs, v.timestamp_ms)
+        };
+        let (p, range) = (self.partition, (from, to));
+        let corrupt = kchain_topic::map_parallel(log, &topic, p, range, CHUNK, workers, &each, {
+            &mut |observed| {
+                self.take(observed, events);
+                self.stopped.is_none()
+            }
+        });
+        match corrupt {
+            Ok(None) => Ok(()),
+            Ok(Some((_, e))) => Err(e),
+            Err(kchain_topic::TopicError::Log(e)) => Err(e),
+            Err(e) => Err(kchain_log::LogError::io(
+                format!(
+                    "{}/{}: reading from offset {from}",
+                    self.topic, self.partition
+                ),
+                std::io::Error::other(e.to_string()),
+            )),
+        }
     }
 
     /// Re-reads the record at the resume point and compares its hash.
@@ -284,21 +388,17 @@ impl PartitionWatch {
         reader.poll(POLL, Duration::from_millis(200))
     }
 
-    /// Pushes the observations of `recs`, then moves what became verified into the tree.
-    fn take(
-        &mut self,
-        observed: Vec<(Observation, Hash)>,
-        recs: &[StoredRecord],
-        events: &mut Vec<Event>,
-    ) {
-        self.read += recs.len() as u64;
-        for ((obs, leaf), r) in observed.into_iter().zip(recs) {
+    /// Pushes observations (each with its leaf and timestamp), then moves what became
+    /// verified into the tree.
+    fn take(&mut self, observed: Vec<(Observation, Hash, i64)>, events: &mut Vec<Event>) {
+        self.read += observed.len() as u64;
+        for (obs, leaf, timestamp_ms) in observed {
             if let Observation::Entry(o) = &obs {
                 self.held.push_back(Held {
                     offset: o.offset,
                     leaf,
                     signed: matches!(o.sig, SigCheck::Valid(_)),
-                    timestamp_ms: r.record.timestamp_ms,
+                    timestamp_ms,
                 });
             }
             self.verifier.push(obs);
@@ -368,13 +468,22 @@ impl PartitionWatch {
     }
 }
 
-/// Observes `recs` in parallel, each with its chain-tree leaf (zeros for a malformed one).
+/// An observation with its chain-tree leaf (zeros for a malformed record) and timestamp.
+fn with_leaf(obs: Observation, timestamp_ms: i64) -> (Observation, Hash, i64) {
+    let leaf = match &obs {
+        Observation::Entry(o) => chain_leaf(&o.hash),
+        Observation::Malformed { .. } => [0; 32],
+    };
+    (obs, leaf, timestamp_ms)
+}
+
+/// Observes `recs` in parallel, each with its chain-tree leaf and timestamp.
 fn observe_all(
     topic: &str,
     chain: ChainId,
     trust: &Trust,
     recs: &[StoredRecord],
-) -> Vec<(Observation, Hash)> {
+) -> Vec<(Observation, Hash, i64)> {
     let ctx = ChainContext {
         topic,
         chain,
@@ -394,11 +503,7 @@ fn observe_all(
                 rec.timestamp_ms,
                 scratch,
             );
-            let leaf = match &obs {
-                Observation::Entry(o) => chain_leaf(&o.hash),
-                Observation::Malformed { .. } => [0; 32],
-            };
-            (obs, leaf)
+            with_leaf(obs, rec.timestamp_ms)
         })
         .collect()
 }

@@ -17,6 +17,8 @@ pub enum MonitorError {
     Topic(#[from] kchain_topic::TopicError),
     #[error(transparent)]
     Log(#[from] kchain_log::LogError),
+    #[error("the trust file's checkpoint policy: {0}")]
+    Policy(String),
     #[error(transparent)]
     Http(#[from] kchain_http::HttpError),
 }

@@ -19,6 +19,8 @@
 //! | `chain`   | one partition verified incrementally                        |
 //! | `book`    | one partition's checkpoints against its tree (pure)         |
 //! | `feed`    | a checkpoints topic read incrementally                      |
+//! | `late`    | a late checkpoint's root, from the frontier and the log     |
+//! | `fresh`   | the freshness rule (`max_age`) for one partition            |
 //! | `alert`   | [`Alert`], [`Alerts`]: stdout lines and the webhook         |
 //! | `state`   | [`MonitorState`]: the durable state file                    |
 //! | `metrics` | the `/metrics` page and [`serve`]                            |
@@ -28,6 +30,8 @@ mod book;
 mod chain;
 mod error;
 mod feed;
+mod fresh;
+mod late;
 mod metrics;
 mod monitor;
 mod state;

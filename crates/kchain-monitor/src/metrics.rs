@@ -57,7 +57,7 @@ pub(crate) struct PartitionFigures {
 pub(crate) struct Figures {
     pub(crate) partitions: Vec<PartitionFigures>,
     /// Alerts raised, in the order of [`AlertKind::ALL`].
-    pub(crate) alerts: [u64; 4],
+    pub(crate) alerts: [u64; 5],
     pub(crate) witnesses: Vec<(String, bool)>,
     pub(crate) log_up: bool,
     pub(crate) log_errors: u64,

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kchain_core::checkpoint::Policy;
 use kchain_core::{Checkpoint, NoteVerifier, RemoteWitness, SignedNote, Trust};
 use kchain_log::Log;
 use kchain_topic::checkpoints::{partition_origin, writer_verifiers};
@@ -28,6 +29,7 @@ use crate::book::{Book, Verdict};
 use crate::chain::{Event, PartitionWatch};
 use crate::error::MonitorError;
 use crate::feed::Feed;
+use crate::fresh::Fresh;
 use crate::metrics::{self, Figures, PartitionFigures};
 use crate::state::MonitorState;
 
@@ -48,6 +50,13 @@ pub struct MonitorOptions {
     pub witness_interval: Duration,
     /// The origin namespace of the checkpoints.
     pub namespace: String,
+    /// The freshness rule (`[policy] max_age`, seconds): a `stale` alert when entries past
+    /// the newest accepted checkpoint wait longer than this for a witness cosignature.
+    pub max_age: Option<u64>,
+    /// The witnesses of the trust policy (type 0x04 keys) and how many must cosign a
+    /// checkpoint for the freshness rule to accept it.
+    pub witnesses: Vec<NoteVerifier>,
+    pub threshold: usize,
 }
 
 impl MonitorOptions {
@@ -62,6 +71,9 @@ impl MonitorOptions {
             grace: Duration::from_secs(2),
             witness_interval: Duration::from_secs(5),
             namespace: kchain_core::DEFAULT_ORIGIN_NAMESPACE.to_owned(),
+            max_age: None,
+            witnesses: Vec::new(),
+            threshold: 0,
         }
     }
 }
@@ -70,6 +82,7 @@ impl MonitorOptions {
 pub(crate) struct Watched {
     pub(crate) watch: PartitionWatch,
     pub(crate) book: Book,
+    fresh: Fresh,
 }
 
 /// What the monitor shows of itself (rendered into `/metrics`).
@@ -88,6 +101,8 @@ pub struct Monitor<'a> {
     state: MonitorState,
     pub(crate) watched: Vec<Watched>,
     feeds: Vec<(String, Feed, Vec<NoteVerifier>)>,
+    /// Per feed, the trust policy the freshness rule accepts checkpoints by (with max_age).
+    policies: Vec<Option<Policy>>,
     witnesses: Vec<Arc<dyn RemoteWitness>>,
     witnesses_asked: Option<Instant>,
     pub(crate) alerts: Alerts,
@@ -109,7 +124,16 @@ impl<'a> Monitor<'a> {
         let state = MonitorState::load(&opts.state_dir)?;
         let mut watched = Vec::new();
         let mut feeds = Vec::new();
+        let mut policies = Vec::new();
         for topic in &opts.topics {
+            let writers = writer_verifiers(trust, topic);
+            let policy = match opts.max_age {
+                Some(_) => Some(
+                    Policy::new(writers.clone(), opts.witnesses.clone(), opts.threshold)
+                        .map_err(|e| MonitorError::Policy(e.to_string()))?,
+                ),
+                None => None,
+            };
             let partitions = log.topic(topic)?.partitions;
             for p in 0..partitions {
                 let saved = state
@@ -120,13 +144,11 @@ impl<'a> Monitor<'a> {
                 watched.push(Watched {
                     watch: PartitionWatch::resume(topic, p, trust, &saved, opts.grace),
                     book: Book::load(&saved),
+                    fresh: Fresh::load(policy.as_ref(), &saved),
                 });
             }
-            feeds.push((
-                topic.clone(),
-                Feed::new(topic),
-                writer_verifiers(trust, topic),
-            ));
+            policies.push(policy);
+            feeds.push((topic.clone(), Feed::new(topic), writers));
         }
         Ok(Monitor {
             log,
@@ -135,6 +157,7 @@ impl<'a> Monitor<'a> {
             state,
             watched,
             feeds,
+            policies,
             witnesses: Vec::new(),
             witnesses_asked: None,
             alerts,
@@ -187,11 +210,20 @@ impl<'a> Monitor<'a> {
         loop {
             self.pass()?;
             let settled = self.health.log_up && self.watched.iter().all(|w| w.watch.settled());
+            if self.behind() {
+                continue;
+            }
             if settled || started.elapsed() > self.opts.grace + Duration::from_secs(1) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Whether a partition has records left to read that the last pass's budget did not
+    /// reach: the next pass then starts at once.
+    fn behind(&self) -> bool {
+        self.health.log_up && self.watched.iter().any(|w| w.watch.behind())
     }
 
     /// Passes until `stop()` says so, pausing `interval` between them, and backing off (up
@@ -200,7 +232,9 @@ impl<'a> Monitor<'a> {
         let mut pause = self.opts.interval;
         while !stop() {
             self.pass()?;
-            pause = if self.health.log_up {
+            pause = if self.behind() {
+                Duration::ZERO
+            } else if self.health.log_up {
                 self.opts.interval
             } else {
                 (pause * 2).clamp(self.opts.interval, Duration::from_secs(5))
@@ -226,6 +260,7 @@ impl<'a> Monitor<'a> {
             }
         }
         self.check_stalls();
+        self.check_freshness();
         let was_up = self.health.log_up;
         self.health.log_up = log_error.is_none();
         match &log_error {
@@ -299,13 +334,17 @@ impl<'a> Monitor<'a> {
         let Some(i) = self.index(topic, p) else {
             return;
         };
-        let Watched { watch, book } = &mut self.watched[i];
+        if let Some(policy) = &self.policies[feed] {
+            self.watched[i].fresh.offer(policy, note);
+        }
+        let (log, trust) = (self.log, self.trust);
+        let Watched { watch, book, .. } = &mut self.watched[i];
         let now = kchain_core::time::now_ms();
         let verdict = book.observe(
             c.size(),
             *c.root(),
             watch.tree.size(),
-            |s| watch.root_at(s),
+            |s| (watch.root_at(s)).or_else(|| watch.root_from_log(log, trust, s)),
             now,
         );
         self.verdict(i, c.size(), verdict);
@@ -354,7 +393,11 @@ impl<'a> Monitor<'a> {
                     );
                 }
                 Event::Root { size, root } => {
-                    for (s, v) in self.watched[i].book.reached(size, root) {
+                    let (log, trust) = (self.log, self.trust);
+                    let Watched { watch, book, .. } = &mut self.watched[i];
+                    let root_at =
+                        |s| (watch.root_at(s)).or_else(|| watch.root_from_log(log, trust, s));
+                    for (s, v) in book.reached(size, root, root_at) {
                         self.verdict(i, s, v);
                     }
                 }
@@ -393,6 +436,21 @@ impl<'a> Monitor<'a> {
         }
     }
 
+    /// The freshness rule, keyed by the newest accepted checkpoint's size: a larger one
+    /// re-arms it.
+    fn check_freshness(&mut self) {
+        let Some(max_age) = self.opts.max_age else {
+            return;
+        };
+        let now = (kchain_core::time::now_ms() / 1000).max(0) as u64;
+        for i in 0..self.watched.len() {
+            let w = &self.watched[i];
+            if let Some((size, detail)) = w.fresh.judge(w.watch.entries, now, max_age) {
+                self.alert(i, AlertKind::Stale, size, format!("stale:{size}"), detail);
+            }
+        }
+    }
+
     fn alert(&mut self, i: usize, kind: AlertKind, offset: u64, key: String, detail: String) {
         let w = &self.watched[i].watch;
         let alert = Alert::new(kind, &w.topic, w.partition, offset, key, detail);
@@ -413,6 +471,7 @@ impl<'a> Monitor<'a> {
             let mut s = next.partitions.remove(&key).unwrap_or_default();
             w.watch.save(&mut s);
             w.book.save(&mut s);
+            w.fresh.save(&mut s);
             next.partitions.insert(key, s);
         }
         if next != self.state || !self.opts.state_dir.join(crate::state::STATE_FILE).exists() {
@@ -426,7 +485,7 @@ impl<'a> Monitor<'a> {
     fn figures(&self) -> Figures {
         let now = kchain_core::time::now_ms();
         let secs = |ms: i64| (now - ms).max(0) as f64 / 1000.0;
-        let partitions = self.watched.iter().map(|Watched { watch: w, book }| {
+        let partitions = self.watched.iter().map(|Watched { watch: w, book, .. }| {
             let lag = w.end.saturating_sub(w.verified_next());
             PartitionFigures {
                 topic: w.topic.clone(),

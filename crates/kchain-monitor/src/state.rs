@@ -62,6 +62,10 @@ pub struct PartitionState {
     pub checkpoint_at_ms: i64,
     /// A finding that stopped verification of this partition (final).
     pub stopped: Option<String>,
+    /// The newest checkpoint the trust policy accepted (the signed note's text), for the
+    /// freshness rule; none without `max_age`.
+    #[serde(default)]
+    pub accepted: Option<String>,
 }
 
 /// The last verified record, as stored.

@@ -220,3 +220,40 @@ fn a_rewritten_resume_point_alerts_as_rollback_on_restart() {
     assert_eq!(counts.read, 0, "nothing past the resume point was read");
     assert!(counts.findings > 0);
 }
+
+#[test]
+fn a_backlog_is_read_in_chunks_exactly_once_and_a_forgery_in_it_is_found() {
+    // More than two chunks of 16 Ki offsets: on the embedded log (where readers are cheap;
+    // a Kafka backlog is read with the live reader, as the other tests show) the backlog is
+    // read with a reader per worker, as `verify` reads.
+    let dir = kchain_testkit::tempdir();
+    let log = embedded(dir.path());
+    {
+        let (name, log) = ("embedded", &log as &dyn kchain_log::Log);
+        let (key, state) = (key(), kchain_testkit::tempdir());
+        let trust = trust(&key);
+        let t = topic(log, "backlog");
+        let n = 40_000;
+        write(log, &t, &key, n, true);
+        let lines = Lines::default();
+        let first = once(log, &trust, options(&t, state.path()), &lines);
+        assert_eq!(
+            (first.entries, first.read, first.findings),
+            (n, n, 0),
+            "{name}"
+        );
+        assert!(lines.alerts().is_empty(), "{name}: {:?}", lines.alerts());
+        let forged = forged_after_tip(log, &t);
+        append_raw(log, &t, &[forged]);
+        // A fresh monitor reads all of it from an empty state and stops at the forgery.
+        let other = kchain_testkit::tempdir();
+        let fresh = once(log, &trust, options(&t, other.path()), &lines);
+        assert_eq!(fresh.read, n + 1, "{name}");
+        let a = &lines.alerts()[0];
+        assert_eq!(
+            (a["kind"].as_str(), a["offset"].as_u64()),
+            (Some("tamper"), Some(n)),
+            "{name}"
+        );
+    }
+}

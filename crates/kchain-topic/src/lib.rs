@@ -72,6 +72,7 @@ pub use decrypt::EncryptionSummary;
 pub use error::TopicError;
 pub use files::DataDir;
 pub use inspect::{inspect, short, InspectRow};
+pub use observe::{map_parallel, EachRecord};
 pub use partitioner::partition_for_key;
 pub use producer::{
     PartitionReceipt, ProducerOptions, TopicProducer, WriterOpenError, WriterOpenStage,

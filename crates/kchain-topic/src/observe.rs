@@ -54,11 +54,14 @@ impl Tally {
     }
 }
 
-/// A chunk's observations, and where it stopped at a corrupt batch, if it did.
-type Observed = (Vec<(Observation, Option<Checked>)>, Option<(u64, LogError)>);
+/// A chunk's results (one per record), and where it stopped at a corrupt batch, if it did.
+type Observed<T> = (Vec<T>, Option<(u64, LogError)>);
 
 /// What observing a record needs: the chain, and the keyring to decrypt with, if any.
 pub(crate) type ObserveCtx<'c, 'a> = (&'c ChainContext<'a>, Option<&'c Decrypting<'a>>);
+
+/// What a worker makes of one record lent by a reader (its scratch buffer second).
+pub type EachRecord<'f, T> = dyn Fn(&kchain_log::RecordView<'_>, &mut Vec<u8>) -> T + Sync + 'f;
 
 /// A partition's offsets `start..end`, cut into chunks of `chunk` offsets.
 pub(crate) struct ChunkRange<'a> {
@@ -71,14 +74,14 @@ pub(crate) struct ChunkRange<'a> {
 }
 
 impl ChunkRange<'_> {
-    /// Reads chunk `j` and observes its records, up to a corrupt batch if there is one (its
-    /// offset and error come second).
-    fn observe_chunk(
+    /// Reads chunk `j` and maps its records with `each`, up to a corrupt batch if there is
+    /// one (its offset and error come second).
+    fn observe_chunk<T>(
         &self,
-        ctx: ObserveCtx<'_, '_>,
+        each: &EachRecord<'_, T>,
         j: u64,
         scratch: &mut Vec<u8>,
-    ) -> Result<Observed, TopicError> {
+    ) -> Result<Observed<T>, TopicError> {
         let from = self.start + j * self.chunk;
         let to = (from + self.chunk).min(self.end);
         let mut reader = match self.log.reader(self.topic, self.partition, from) {
@@ -87,14 +90,10 @@ impl ChunkRange<'_> {
         };
         let mut out = Vec::with_capacity((to - from) as usize);
         loop {
-            match observe_next(
-                reader.as_mut(),
-                to,
-                self.chunk as usize,
-                ctx,
-                scratch,
-                &mut |o, c| out.push((o, c)),
-            ) {
+            let visited = visit_next(reader.as_mut(), to, self.chunk as usize, &mut |v| {
+                out.push(each(v, scratch))
+            });
+            match visited {
                 Ok(0) => return Ok((out, None)),
                 Ok(_) => {}
                 Err(e) => {
@@ -113,13 +112,35 @@ impl ChunkRange<'_> {
         workers: usize,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Option<(u64, LogError)>, TopicError> {
-        let chunks = (self.end - self.start).div_ceil(self.chunk);
+        let each =
+            |v: &kchain_log::RecordView<'_>, scratch: &mut Vec<u8>| observe_view(ctx, v, scratch);
+        self.map_parallel(&each, workers, &mut |obs| {
+            let n = obs.len() as u64;
+            for (o, c) in obs {
+                tally.push(verifier, o, c);
+            }
+            progress(n);
+            verifier.finding().is_none()
+        })
+    }
+
+    /// Maps every record with `each` on `workers` threads, a chunk per reader, and hands
+    /// each chunk's results to `sink` in log order until it returns false. Returns the
+    /// offset and error of a corrupt batch where reading had to stop (after the results
+    /// before it were handed on), if there is one and `sink` still wanted more.
+    pub(crate) fn map_parallel<T: Send>(
+        &self,
+        each: &EachRecord<'_, T>,
+        workers: usize,
+        sink: &mut dyn FnMut(Vec<T>) -> bool,
+    ) -> Result<Option<(u64, LogError)>, TopicError> {
+        let chunks = (self.end.saturating_sub(self.start)).div_ceil(self.chunk);
         let ahead = 2 * workers as u64;
         let next = AtomicU64::new(0);
         let stop = AtomicBool::new(false);
-        // The chunk the verifier needs next; workers wait while they are `ahead` past it.
+        // The chunk the sink needs next; workers wait while they are `ahead` past it.
         let needed = (Mutex::new(0u64), Condvar::new());
-        let (tx, rx) = sync_channel::<(u64, Result<Observed, TopicError>)>(ahead as usize);
+        let (tx, rx) = sync_channel::<(u64, Result<Observed<T>, TopicError>)>(ahead as usize);
         std::thread::scope(|s| {
             for _ in 0..workers {
                 let tx = tx.clone();
@@ -136,7 +157,7 @@ impl ChunkRange<'_> {
                             n = needed.1.wait(n).expect("no panics while held");
                         }
                         drop(n);
-                        let res = self.observe_chunk(ctx, j, &mut scratch);
+                        let res = self.observe_chunk(each, j, &mut scratch);
                         if tx.send((j, res)).is_err() {
                             return;
                         }
@@ -150,21 +171,16 @@ impl ChunkRange<'_> {
                 for (j, res) in rx.iter() {
                     held.insert(j, res);
                     while let Some(res) = held.remove(&want) {
-                        let (obs, corrupt) = res?;
-                        let n = obs.len() as u64;
-                        for (o, c) in obs {
-                            tally.push(verifier, o, c);
+                        let (out, corrupt) = res?;
+                        if !sink(out) {
+                            return Ok(None);
                         }
-                        progress(n);
-                        if corrupt.is_some() && verifier.finding().is_none() {
+                        if corrupt.is_some() {
                             return Ok(corrupt);
                         }
                         want += 1;
                         *needed.0.lock().expect("no panics while held") = want;
                         needed.1.notify_all();
-                        if verifier.finding().is_some() {
-                            return Ok(None);
-                        }
                     }
                 }
                 Ok(None)
@@ -175,6 +191,37 @@ impl ChunkRange<'_> {
             result
         })
     }
+}
+
+/// Reads a partition's offsets `start..end` with `workers` readers at once, `chunk` offsets
+/// each, lending every record without copies to `each` on the readers' threads, and hands
+/// the results to `sink` in log order, a chunk at a time, until it returns false. This is
+/// how `verify` reads a partition; a follower (such as a monitor catching up) uses it to
+/// read a backlog at `verify`'s speed. It pays where opening a reader is cheap
+/// ([`Log::cheap_readers`]).
+///
+/// Returns the offset and error of a corrupt batch where reading had to stop, if there was
+/// one before the end and `sink` still wanted more; a log that fails otherwise is an error.
+#[allow(clippy::too_many_arguments)]
+pub fn map_parallel<T: Send>(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+    (start, end): (u64, u64),
+    chunk: u64,
+    workers: usize,
+    each: &EachRecord<'_, T>,
+    sink: &mut dyn FnMut(Vec<T>) -> bool,
+) -> Result<Option<(u64, LogError)>, TopicError> {
+    let range = ChunkRange {
+        log,
+        topic,
+        partition,
+        start,
+        end,
+        chunk: chunk.max(1),
+    };
+    range.map_parallel(each, workers.max(1), sink)
 }
 
 /// Observes one record lent by a reader and, with a keyring, checks that it decrypts.
@@ -211,14 +258,28 @@ pub(crate) fn observe_next(
     scratch: &mut Vec<u8>,
     sink: &mut dyn FnMut(Observation, Option<Checked>),
 ) -> Result<usize, TopicError> {
+    visit_next(reader, end, max, &mut |v| {
+        let (o, checked) = observe_view((ctx, decrypting), v, scratch);
+        sink(o, checked);
+    })
+}
+
+/// Lends the next records of `reader` below offset `end` (at most `max`) to `visit`, and
+/// returns how many: 0 once the reader is at `end`. Waits for a slow backend, but not
+/// forever.
+fn visit_next(
+    reader: &mut dyn Reader,
+    end: u64,
+    max: usize,
+    visit: &mut dyn FnMut(&kchain_log::RecordView<'_>),
+) -> Result<usize, TopicError> {
     let since = Instant::now();
     while reader.position() < end {
         let want = (end - reader.position()).min(max.max(1) as u64) as usize;
         let mut n = 0;
         reader.poll_visit(want, Duration::from_millis(500), &mut |v| {
             if v.offset < end {
-                let (o, checked) = observe_view((ctx, decrypting), v, scratch);
-                sink(o, checked);
+                visit(v);
                 n += 1;
             }
         })?;

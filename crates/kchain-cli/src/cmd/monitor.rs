@@ -61,6 +61,9 @@ pub fn monitor(g: &Global, a: &MonitorArgs) -> Result<Outcome> {
     opts.interval = Duration::from_millis(a.interval_ms.max(10));
     opts.stall_after = a.stall_after.map(Duration::from_secs);
     opts.namespace = checkpoint_trust.namespace.clone();
+    opts.max_age = checkpoint_trust.max_age;
+    opts.witnesses = checkpoint_trust.witnesses.clone();
+    opts.threshold = checkpoint_trust.threshold;
     let webhook = match &a.webhook {
         Some(url) => Some((url.clone(), g.http_client()?)),
         None => None,
