@@ -9,7 +9,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use kchain_log::{EmbeddedLog, EmbeddedOptions, Log, TopicConfig};
-use support::{json, Env};
+use support::Env;
 
 /// A log holding `orders` (300 records, a checkpoint), archived to `<dir>/a`.
 struct Fixture {
