@@ -176,3 +176,42 @@ fn a_mirrored_copy_verifies_under_its_chain_name_and_only_under_it() {
     let (code, _) = f.verify(&f.env, "mirror", &[]);
     assert_eq!(code, 3);
 }
+
+/// Kafka: the archive restored under another name into a broker of its own, verified there
+/// against the archive's checkpoint of `orders`.
+#[cfg(feature = "kafka")]
+#[test]
+fn a_restore_into_kafka_under_another_name_verifies() {
+    use kchain_testkit::Broker;
+    let f = Fixture::new();
+    let broker = Broker::start("sqlite");
+    let k = Env::kafka(&broker.brokers);
+    fs::create_dir_all(k.config()).unwrap();
+    fs::copy(
+        f.env.config().join("trust.toml"),
+        k.config().join("trust.toml"),
+    )
+    .unwrap();
+    let url = f.url();
+    let out = k.ok(
+        &[
+            "archive",
+            "restore",
+            &url,
+            "--from",
+            "orders",
+            "--to",
+            "orders-dr",
+        ],
+        "",
+    );
+    assert!(out.contains("orders-dr/0: restored 300 records"), "{out}");
+    let checkpoint = f.archive_dir().join("orders/0/checkpoint");
+    let checkpoint = checkpoint.display().to_string();
+    let (code, v) = f.verify(&k, "orders-dr", &["--checkpoint", &checkpoint]);
+    assert_eq!(code, 3, "{v}");
+    k.ok(&["trust", "chain", "orders-dr", "--name", "orders"], "");
+    let (code, v) = f.verify(&k, "orders-dr", &["--checkpoint", &checkpoint]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(newest_sizes(&v), vec![serde_json::json!(300)], "{v}");
+}
