@@ -8,8 +8,9 @@
 //!          ──► an empty topic (created with the archive's partitions when missing)
 //! ```
 //!
-//! The chain id is derived from the topic name (`docs/format.md`), so a chain restores under
-//! the name it was archived under; another name needs explicit chain names (not yet).
+//! A chain keeps its chain name (`<topic>/<partition>` of the topic it was written to) when
+//! restored under another topic name: a verifier holds the restored topic to it through the
+//! trust file's `[[topic]] name = "<to>", chain = "<topic>"` (`docs/trust.md`).
 
 use kchain_core::TrustFile;
 use kchain_log::{Log, LogError, TopicConfig};
@@ -28,8 +29,8 @@ pub struct ChainRestored {
     pub records: u64,
 }
 
-/// Restores the chains of `topic` archived in `store` into `to` on `log`. Refuses (an
-/// error, nothing written) another topic name, a topic that holds records, and an archive
+/// Restores the chains of `topic` archived in `store` into `to` on `log` (the same name or
+/// another). Refuses (an error, nothing written) a topic that holds records, and an archive
 /// with any finding.
 pub fn restore_topic(
     store: &Store,
@@ -42,13 +43,6 @@ pub fn restore_topic(
         chain: to.to_owned(),
         detail,
     };
-    if topic != to {
-        return Err(refuse(format!(
-            "a chain of {topic} verifies only under the topic name {topic} (its chain id \
-             comes from the name); restore it --to {topic}, in another data directory or \
-             cluster"
-        )));
-    }
     let parts = archived_partitions(store, topic)?;
     if parts.is_empty() {
         return Err(refuse(format!("the archive holds no chain of {topic}")));

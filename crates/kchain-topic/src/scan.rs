@@ -112,14 +112,27 @@ pub(crate) fn read_chain(
     count: u64,
     visit: &mut dyn FnMut(u64, &Hash, &StoredRecord),
 ) -> Result<(), TopicError> {
+    read_chain_named(log, topic, topic, partition, count, visit)
+}
+
+/// [`read_chain`] of a topic whose chains are held under the chain name `name` (see
+/// `Trust::chain_name`).
+pub(crate) fn read_chain_named(
+    log: &dyn Log,
+    topic: &str,
+    name: &str,
+    partition: u32,
+    count: u64,
+    visit: &mut dyn FnMut(u64, &Hash, &StoredRecord),
+) -> Result<(), TopicError> {
     if count == 0 {
         return Ok(());
     }
     let start = log.start_offset(topic, partition)?;
     let trust = Trust::default();
     let ctx = ChainContext {
-        topic,
-        chain: ChainId::for_partition(topic, partition),
+        topic: name,
+        chain: ChainId::for_partition(name, partition),
         trust: &trust,
     };
     let mut chunks = Chunks::new(log.reader(topic, partition, start)?, start + count, 4096);

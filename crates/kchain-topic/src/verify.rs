@@ -248,9 +248,12 @@ impl Partition<'_> {
         let start = log.start_offset(topic, partition)?;
         let end = self.end_offset(options)?;
         let (end, end_known) = (end.unwrap_or(u64::MAX), end.is_some());
-        let chain = ChainId::for_partition(topic, partition);
+        // The chain's identity: its chain name (the topic name unless the trust file names
+        // another, for a topic restored or mirrored under a new name), not where it is read.
+        let name = self.trust.chain_name(topic);
+        let chain = ChainId::for_partition(name, partition);
         let ctx = ChainContext {
-            topic,
+            topic: name,
             chain,
             trust: self.trust,
         };

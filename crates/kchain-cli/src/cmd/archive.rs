@@ -57,7 +57,8 @@ pub enum ArchiveAction {
 pub struct RestoreArgs {
     /// The archive (file://, s3://, gs://, az://).
     pub url: String,
-    /// The topic to rebuild (the archived topic's name: chain ids come from it).
+    /// The topic to rebuild: the archived topic's name, or another one held to the
+    /// archived chain by `kchain trust chain TOPIC --name ARCHIVED`.
     #[arg(long, value_name = "TOPIC")]
     pub to: String,
     /// The archived topic to restore [default: the --to topic].

@@ -79,6 +79,22 @@ pub enum TrustCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Hold a topic's chains under another chain name: a topic restored (`archive restore
+    /// --from ORIGINAL --to TOPIC`) or mirrored under a new name keeps the chain ids and
+    /// checkpoint origins of the topic it was written to.
+    Chain {
+        /// The topic as it is named on this log.
+        topic: String,
+        /// The chain name: the topic name the chains were written under.
+        #[arg(long = "name", value_name = "CHAIN", required_unless_present = "clear")]
+        chain: Option<String>,
+        /// Hold the topic under its own name again.
+        #[arg(long, conflicts_with = "chain")]
+        clear: bool,
+        /// Print the result as one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the trust file.
     Show {
         /// Print the whole trust file (witnesses and policy too) as one JSON line.
@@ -171,6 +187,9 @@ pub fn trust(g: &Global, cmd: TrustCmd) -> Result<Outcome> {
             partition,
             json,
         } => pin(g, &topic, partition, json),
+        TrustCmd::Chain {
+            topic, chain, json, ..
+        } => chain_name(g, &topic, chain.as_deref(), json),
     }
 }
 
@@ -181,6 +200,20 @@ pub(crate) fn load_or_new_trust(g: &Global) -> Result<Trust> {
     } else {
         Trust::default()
     })
+}
+
+/// Sets (or clears) the chain name `topic` is held under.
+fn chain_name(g: &Global, topic: &str, chain: Option<&str>, json: bool) -> Result<Outcome> {
+    let mut trust = load_or_new_trust(g)?;
+    trust.set_chain_name(topic, chain);
+    write_trust_file(&g.trust_path(), &trust)?;
+    let name = trust.chain_name(topic);
+    if json {
+        println!("{}", json!({"topic": topic, "chain": name}));
+    } else {
+        println!("{topic}: chains held under the chain name {name}");
+    }
+    Ok(Outcome::Clean)
 }
 
 /// Verifies the topic, then pins each partition's genesis and tip.
@@ -209,9 +242,14 @@ fn pin(g: &Global, topic: &str, partition: Option<u32>, json: bool) -> Result<Ou
             pinned.push(json!({"partition": p.partition, "tip_height": null, "tip_hash": null}));
             continue;
         };
-        let genesis = inspect(log.as_ref(), topic, p.partition, p.start_offset, 1)?
-            .first()
-            .and_then(|r| r.hash);
+        // The genesis hash as `inspect` computes it (from the topic name); under another
+        // chain name only the tip, which the verifier computed under that name, is pinned.
+        let genesis = match trust.chain_of(topic) {
+            Some(_) => None,
+            None => inspect(log.as_ref(), topic, p.partition, p.start_offset, 1)?
+                .first()
+                .and_then(|r| r.hash),
+        };
         trust.set_pin(Pin {
             topic: topic.to_owned(),
             partition: p.partition,

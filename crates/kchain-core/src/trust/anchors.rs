@@ -32,6 +32,10 @@ pub struct Pin {
 pub struct TopicPin {
     pub name: String,
     pub partitions: u32,
+    /// The chain name the topic's chains are held under when it is not the topic name
+    /// (`[[topic]] name = "orders-restored", chain = "orders"`): a topic restored or
+    /// mirrored under another name keeps its chain ids and checkpoint origins.
+    pub chain: Option<String>,
     /// The log the count was taken on, as in [`Pin::log`].
     pub log: Option<String>,
 }
@@ -103,13 +107,50 @@ impl Trust {
             .find(|p| p.topic == topic && p.partition == partition)
     }
 
+    /// The chain name `topic` is held under: the `chain` of its `[[topic]]` entry, else the
+    /// topic name itself (a chain's id is `<chain name>/<partition>`, its checkpoints'
+    /// origin `<namespace>/<chain name>/<partition>`).
+    pub fn chain_name<'t>(&'t self, topic: &'t str) -> &'t str {
+        self.chain_of(topic).unwrap_or(topic)
+    }
+
+    /// The explicit chain name of `topic`, if its `[[topic]]` entry gives one.
+    pub fn chain_of(&self, topic: &str) -> Option<&str> {
+        self.topics
+            .iter()
+            .filter(|t| t.name == topic)
+            .find_map(|t| t.chain.as_deref())
+    }
+
+    /// Holds `topic`'s chains under the chain name `chain` (`None`: the topic name again)
+    /// on every log, keeping its partition counts.
+    pub fn set_chain_name(&mut self, topic: &str, chain: Option<&str>) {
+        let chain = chain.filter(|c| *c != topic).map(str::to_owned);
+        let mut found = false;
+        for t in self.topics.iter_mut().filter(|t| t.name == topic) {
+            t.chain = chain.clone();
+            found = true;
+        }
+        if !found && chain.is_some() {
+            self.topics.push(TopicPin {
+                name: topic.to_owned(),
+                partitions: 0,
+                chain,
+                log: None,
+            });
+        }
+        // An entry that only named the chain names nothing now.
+        self.topics
+            .retain(|t| t.partitions > 0 || t.chain.is_some() || t.name != topic);
+    }
+
     /// The partitions a verifier must find in `topic`: at least the pinned partition count,
     /// and every partition a pin names. `None` when nothing about the topic is pinned.
     pub fn pinned_partitions(&self, topic: &str) -> Option<u32> {
         let shape = self
             .topics
             .iter()
-            .filter(|t| t.name == topic)
+            .filter(|t| t.name == topic && t.partitions > 0)
             .map(|t| t.partitions);
         let pinned = self
             .pins
@@ -133,10 +174,12 @@ impl Trust {
         let mine = |t: &TopicPin| t.name == topic && (t.log.is_none() || t.log.as_deref() == log);
         let before = self.topics.iter().filter(|t| mine(t)).map(|t| t.partitions);
         let keep = before.max().unwrap_or(0).max(partitions);
+        let chain = self.chain_of(topic).map(str::to_owned);
         self.topics.retain(|t| !mine(t));
         self.topics.push(TopicPin {
             name: topic.to_owned(),
             partitions: keep,
+            chain,
             log: log.map(str::to_owned),
         });
     }

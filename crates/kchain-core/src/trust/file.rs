@@ -160,6 +160,7 @@ fn topic(t: TopicToml) -> TopicPin {
     TopicPin {
         name: t.name,
         partitions: t.partitions,
+        chain: t.chain,
         log: t.log,
     }
 }
@@ -231,6 +232,7 @@ fn topic_toml(t: &TopicPin) -> TopicToml {
     TopicToml {
         name: t.name.clone(),
         partitions: t.partitions,
+        chain: t.chain.clone(),
         log: t.log.clone(),
     }
 }
@@ -308,7 +310,11 @@ struct WriterToml {
 #[serde(deny_unknown_fields)]
 struct TopicToml {
     name: String,
+    /// Absent in an entry that only names the topic's chain.
+    #[serde(default)]
     partitions: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chain: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     log: Option<String>,
 }

@@ -238,3 +238,33 @@ fn max_age_is_read_and_written_back() {
     let none = checkpoints(&format!("{WRITER}[policy]\nwitnesses = 0\n")).unwrap();
     assert_eq!(none.unwrap().max_age, None);
 }
+
+#[test]
+fn a_topic_entry_names_the_chain_its_topic_is_held_under() {
+    let text = format!("{WRITER}[[topic]]\nname = \"orders-restored\"\nchain = \"orders\"\n");
+    let file = TrustFile::from_toml(&text).unwrap();
+    let trust = &file.trust;
+    assert_eq!(trust.chain_name("orders-restored"), "orders");
+    assert_eq!(trust.chain_name("orders"), "orders");
+    // An entry that only names the chain pins no partition count.
+    assert_eq!(trust.pinned_partitions("orders-restored"), None);
+    assert_eq!(TrustFile::from_toml(&file.to_toml()).unwrap(), file);
+
+    // Pinning the topic keeps its chain name; clearing it keeps the pinned count.
+    let mut trust = trust.clone();
+    trust.set_topic_pin_on("orders-restored", 3, Some("embedded:/d"));
+    assert_eq!(
+        trust.on_log("embedded:/d").chain_name("orders-restored"),
+        "orders"
+    );
+    trust.set_chain_name("orders-restored", None);
+    assert_eq!(trust.chain_name("orders-restored"), "orders-restored");
+    assert_eq!(trust.pinned_partitions("orders-restored"), Some(3));
+    assert!(!trust.to_toml().contains("chain ="));
+    // Without a pinned count, clearing leaves no entry at all.
+    let mut bare = Trust::default();
+    bare.set_chain_name("mirror", Some("orders"));
+    assert_eq!(bare.chain_name("mirror"), "orders");
+    bare.set_chain_name("mirror", None);
+    assert!(bare.topics.is_empty());
+}

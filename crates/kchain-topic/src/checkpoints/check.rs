@@ -27,7 +27,7 @@ use super::topic::{origin_notes, read_checkpoints, CheckpointRecord};
 use crate::error::TopicError;
 use crate::files::CheckpointStore;
 use crate::report::{PartitionReport, TopicReport};
-use crate::scan::read_chain;
+use crate::scan::read_chain_named;
 
 /// A contradiction between a partition's chain and its signed checkpoints, with the signed
 /// notes that prove it.
@@ -241,10 +241,12 @@ impl Partition<'_> {
             (self.log, self.topic, self.trust, self.checkpoint_trust);
         let invalid = |e: kchain_core::TrustError| TopicError::Invalid(e.to_string());
         let p = pr.partition;
-        let origin = checkpoint_trust.origin(topic, p);
-        let policy = checkpoint_trust.policy(trust, topic, p).map_err(invalid)?;
+        // Checkpoints name the chain (its chain name), not the topic it is read from.
+        let name = trust.chain_name(topic);
+        let origin = checkpoint_trust.origin(name, p);
+        let policy = checkpoint_trust.policy(trust, name, p).map_err(invalid)?;
         let writer_policy = checkpoint_trust
-            .writer_policy(trust, topic, p)
+            .writer_policy(trust, name, p)
             .map_err(invalid)?;
         let known: Vec<NoteVerifier> = policy
             .writers()
@@ -281,7 +283,7 @@ impl Partition<'_> {
                 remembered: remembered.as_ref(),
                 required: true,
             },
-            &mut |sizes| roots_at(log, topic, p, sizes),
+            &mut |sizes| roots_at(log, (topic, name), p, sizes),
         )?;
         let finding = after_judge(
             &AfterJudge {
@@ -320,7 +322,7 @@ impl Partition<'_> {
 /// The chain tree's roots at `sizes` (ascending), reading the chain once up to the largest.
 fn roots_at(
     log: &dyn Log,
-    topic: &str,
+    (topic, name): (&str, &str),
     partition: u32,
     sizes: &[u64],
 ) -> Result<Vec<Hash>, TopicError> {
@@ -331,7 +333,7 @@ fn roots_at(
     }
     let mut tree = TreeBuilder::new();
     let max = sizes.last().copied().unwrap_or(0);
-    read_chain(log, topic, partition, max, &mut |_, h, _| {
+    read_chain_named(log, topic, name, partition, max, &mut |_, h, _| {
         tree.push(&chain_leaf(h));
         while wanted.next_if_eq(&tree.size()).is_some() {
             roots.push(tree.root());
