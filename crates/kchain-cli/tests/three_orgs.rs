@@ -292,7 +292,12 @@ fn a_monitor_and_an_outsider_catch_the_operator_over_https() {
     ok_on(&a, &quiet, ca, &appended, &lines(HONEST, HONEST + 10, "a"));
     let alert = m.alert(Duration::from_secs(STALL) + DEADLINE);
     assert!(act.elapsed() < Duration::from_secs(STALL) + DEADLINE);
-    assert_eq!(alert["kind"], "stall", "{alert}");
+    // Either rule may speak first: no new checkpoint for --stall-after (`stall`), or entries
+    // past a checkpoint no witness cosigned within the policy's max_age (`stale`).
+    assert!(
+        alert["kind"] == "stall" || alert["kind"] == "stale",
+        "{alert}"
+    );
     drop(m);
     let (code, v) = outsider_verify(&auditor, &quiet, ca);
     assert_eq!((code, kind(&v)), (Some(3), "checkpoint_stale"), "{v}");
