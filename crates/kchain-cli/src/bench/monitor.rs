@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use kchain_core::{Item, Trust, TrustedWriter, WriterKey};
+use kchain_core::{Item, Trust, WriterKey};
 use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, TopicConfig};
 use kchain_monitor::{Alerts, Monitor, MonitorOptions};
 use kchain_topic::{ChainWriter, TopicVerifier, VerifyOptions, WriterOptions};
@@ -60,15 +60,7 @@ pub fn run(g: &Global, a: &BenchMonitorArgs) -> Result<Outcome> {
         Box::new(EmbeddedLog::create(dir.join("log"), opts).context("bench directory")?)
     };
     let key = WriterKey::generate("bench");
-    let trust = Trust {
-        writers: vec![TrustedWriter {
-            name: "bench".into(),
-            key: key.public(),
-            topics: Vec::new(),
-        }],
-        pins: Vec::new(),
-        topics: Vec::new(),
-    };
+    let trust = super::bench_trust(&key);
     let topic = format!("kchain-bench-monitor-{}", kchain_core::time::now_ms());
     log.create_topic(&topic, &TopicConfig::default())?;
     let r = if a.soak_secs > 0 {
