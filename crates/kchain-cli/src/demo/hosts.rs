@@ -371,7 +371,9 @@ fn acts(h: &Hosts, acme: &WriterKey, trust: &Path) -> Result<bool> {
         (
             "suppression",
             Act::Append,
-            &["stall"][..],
+            // No new checkpoint for --stall-after, or entries past one no witness cosigned
+            // within max_age: whichever rule speaks first.
+            &["stall", "stale"][..],
             "checkpoint_stale",
         ),
     ] {
