@@ -87,6 +87,8 @@ pub enum Command {
     /// Watch chained topics: verify incrementally, hold checkpoints to the chain, alert on
     /// tamper, fork, rollback and stalled writers (JSON lines, webhook, /metrics).
     Monitor(monitor::MonitorArgs),
+    /// Serve the HTTP API (topics, ledgers, /metrics, /openapi.json) and the explorer.
+    Serve(crate::serve::ServeArgs),
     /// Print a shell completion script, generated from these definitions (e.g. `kchain
     /// completions bash > /etc/bash_completion.d/kchain`).
     Completions {
@@ -127,6 +129,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::VerifyProof(a) => prove::verify_proof(g, &a),
         Command::Witness(c) => witness::witness(g, c),
         Command::Monitor(a) => monitor::monitor(g, &a),
+        Command::Serve(a) => crate::serve::serve(g, &a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kchain", &mut std::io::stdout());
             Ok(Outcome::Clean)

@@ -27,6 +27,7 @@ mod global;
 mod outcome;
 mod progress;
 mod report;
+mod serve;
 mod stop;
 
 pub use cli::{run, Cli};

@@ -29,5 +29,11 @@ pub use tls::{client_config, server_config, TlsFiles};
 #[cfg(feature = "selfsigned")]
 pub use selfsigned::TestPki;
 
+/// Runs blocking work (the log, the verifier, signing) on the server runtime's blocking pool
+/// from an async handler; `None` when it panicked.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
 /// Re-exported so that handler crates build routers against the same axum version.
 pub use axum;

@@ -20,6 +20,8 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 pub enum MetricKind {
     Counter,
     Gauge,
+    /// Samples `<name>_bucket{le=...}` (cumulative), `<name>_sum` and `<name>_count`.
+    Histogram,
 }
 
 /// Builds a metrics page, one family at a time.
@@ -39,6 +41,7 @@ impl MetricsText {
         let kind = match kind {
             MetricKind::Counter => "counter",
             MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
         };
         let help = help.replace('\\', "\\\\").replace('\n', "\\n");
         let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");

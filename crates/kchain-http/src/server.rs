@@ -13,14 +13,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::HttpError;
 use crate::tls::{server_config, TlsFiles};
+
+/// How long a client has to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and how to serve.
 #[derive(Clone, Debug)]
@@ -31,6 +34,8 @@ pub struct ServerOptions {
     pub tls: Option<TlsFiles>,
     /// Worker threads of the server's runtime.
     pub threads: usize,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
 }
 
 impl ServerOptions {
@@ -40,6 +45,7 @@ impl ServerOptions {
             bind: bind.into(),
             tls: None,
             threads: 2,
+            max_connections: 1024,
         }
     }
 
@@ -79,10 +85,12 @@ impl Server {
             TcpListener::from_std(listener).map_err(bind_err)?
         };
         let (stop, stopped) = oneshot::channel();
+        let max_connections = options.max_connections.max(1);
         let thread = std::thread::Builder::new()
             .name("kchain-http-accept".into())
             .spawn(move || {
-                runtime.block_on(accept_loop(listener, acceptor, router, stopped));
+                let limit = Arc::new(Semaphore::new(max_connections));
+                runtime.block_on(accept_loop(listener, acceptor, router, limit, stopped));
                 runtime.shutdown_timeout(Duration::from_secs(1));
             })
             .map_err(HttpError::Runtime)?;
@@ -99,10 +107,18 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
     router: Router,
+    limit: Arc<Semaphore>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     let acceptor = acceptor.map(Arc::new);
     loop {
+        let permit = tokio::select! {
+            _ = &mut stopped => return,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let (stream, _) = tokio::select! {
             _ = &mut stopped => return,
             accepted = listener.accept() => match accepted {
@@ -115,13 +131,21 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(stream, acceptor.clone(), router.clone()));
+        let (acceptor, router) = (acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            serve_connection(stream, acceptor, router).await;
+            drop(permit);
+        });
     }
 }
 
 async fn serve_connection(stream: TcpStream, acceptor: Option<Arc<TlsAcceptor>>, router: Router) {
     let service = TowerToHyperService::new(router);
-    let http = hyper::server::conn::http1::Builder::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // A client that opens a connection and sends its headers slowly (or never) is dropped,
+    // so it cannot hold one of the limited connections for ever.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     // A client that fails the handshake or drops the connection concerns only itself.
     match acceptor {
         Some(acceptor) => {
