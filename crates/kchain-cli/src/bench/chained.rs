@@ -8,7 +8,7 @@ use kchain_core::{DataKey, Item, Trust, WriterKey};
 use kchain_log::{Log, TopicConfig};
 use kchain_topic::{ChainWriter, TopicVerifier, VerifyOptions, WriterOptions};
 
-use super::raw::{best, BATCH};
+use super::raw::BATCH;
 
 /// The values as items in append batches, timestamps starting at `base`.
 pub(crate) fn chunked(vals: &[Vec<u8>], base: u128) -> Vec<Vec<Item>> {
@@ -149,8 +149,7 @@ fn cosign_pass(
     Ok(n)
 }
 
-/// The best chained-append times over `ROUNDS` rounds, each variant into a fresh topic,
-/// round robin: drift in the machine's load hits every variant alike.
+/// The chained-append times of one repetition, each variant into a fresh topic.
 pub(crate) struct Appends {
     pub(crate) plain: Duration,
     pub(crate) encrypted: Duration,
@@ -163,67 +162,50 @@ pub(crate) struct Appends {
 /// Chained append: hashing, linking, one signature per batch, storage; then the same with
 /// every value encrypted (AES-256-GCM, a fresh nonce per record) before it is chained; with
 /// signed checkpoints at the default interval; and with checkpoints and a witness cosigning
-/// them as they appear, on the same cores (a real witness runs elsewhere). The first
-/// round's plain chain goes to `chained_topic`, which is verified afterwards.
+/// them as they appear, on the same cores (a real witness runs elsewhere). The plain chain
+/// goes to `chained_topic`, which is verified afterwards. `measure_witness` is false once
+/// the witness could not be measured on this broker.
 pub(crate) fn appends(
     log: &dyn Log,
     key: &WriterKey,
     vals: &[Vec<u8>],
     chained_topic: &str,
-    stamp: u128,
+    stamp: &str,
     on_kafka: bool,
-    progress: &dyn Fn(),
+    measure_witness: bool,
 ) -> Result<Appends> {
-    const ROUNDS: usize = 3;
     let data_key = DataKey::generate(0)?;
+    let base = stamp.len() as u128;
     let plain_run = |topic: &str, encrypt: bool| -> Result<Duration> {
         log.create_topic(topic, &TopicConfig::default())?;
         let mut w = ChainWriter::open(log, topic, 0, key, WriterOptions::default())?
             .with_optional_encryption(encrypt.then_some(&data_key));
-        timed_append(&mut w, chunked(vals, stamp))
+        timed_append(&mut w, chunked(vals, base))
     };
-    let (mut plain, mut encrypted) = (Duration::MAX, Duration::MAX);
-    let mut checkpointed: Option<Witnessed> = None;
-    let mut witnessed: Option<Witnessed> = None;
-    let mut witness_note = None;
-    let keep_best = |best: &mut Option<Witnessed>, w: Witnessed| {
-        if best.as_ref().is_none_or(|b| w.append < b.append) {
-            *best = Some(w);
+    let plain = plain_run(chained_topic, false)?;
+    let encrypted = plain_run(&format!("{chained_topic}-encrypted"), true)?;
+    let checkpointed = witnessed_append(log, key, chunked(vals, base), stamp.to_owned(), false)?;
+    // On Kafka the witness reads the topic through the broker, and a broker that
+    // misreports offsets (tansu's memory engine, see docs/kafka.md) leaves it nothing
+    // to prove with: reported, not fatal. On the embedded log it must work.
+    let (mut witnessed, mut witness_note) = (None, None);
+    if measure_witness {
+        match witnessed_append(log, key, chunked(vals, base), stamp.to_owned(), true) {
+            Ok(w) => witnessed = Some(w),
+            Err(e) if on_kafka => witness_note = Some(format!("{e:#}")),
+            Err(e) => return Err(e),
         }
-    };
-    for round in 0..ROUNDS {
-        let topic = if round == 0 {
-            chained_topic.to_owned()
-        } else {
-            format!("{chained_topic}-{round}")
-        };
-        plain = plain.min(plain_run(&topic, false)?);
-        encrypted = encrypted.min(plain_run(&format!("{topic}-encrypted"), true)?);
-        let label = format!("{stamp}-{round}");
-        let cp = witnessed_append(log, key, chunked(vals, stamp), label.clone(), false)?;
-        keep_best(&mut checkpointed, cp);
-        // On Kafka the witness reads the topic through the broker, and a broker that
-        // misreports offsets (tansu's memory engine, see docs/kafka.md) leaves it nothing
-        // to prove with: reported, not fatal. On the embedded log it must work.
-        if witness_note.is_none() {
-            match witnessed_append(log, key, chunked(vals, stamp), label, true) {
-                Ok(w) => keep_best(&mut witnessed, w),
-                Err(e) if on_kafka => witness_note = Some(format!("{e:#}")),
-                Err(e) => return Err(e),
-            }
-        }
-        progress();
     }
     Ok(Appends {
         plain,
         encrypted,
-        checkpointed: checkpointed.expect("at least one round"),
+        checkpointed,
         witnessed,
         witness_note,
     })
 }
 
-/// Verify time of the `n`-entry chain of `topic` with `threads` threads (best of two).
+/// Verify time of the `n`-entry chain of `topic` with `threads` threads.
 pub(crate) fn verify(
     log: &dyn Log,
     topic: &str,
@@ -231,7 +213,7 @@ pub(crate) fn verify(
     n: u64,
     threads: usize,
 ) -> Result<Duration> {
-    best(2, || {
+    {
         let t = Instant::now();
         let r = TopicVerifier::new(trust)
             .options(VerifyOptions {
@@ -247,5 +229,5 @@ pub(crate) fn verify(
             bail!("benchmark chain did not verify: {r:?}");
         }
         Ok(d)
-    })
+    }
 }

@@ -7,11 +7,13 @@
 //! chained.rs  chained append (plain, encrypted, checkpoints, witness), verify
 //! ledger      kchain_ledger::bench: signed transfers sealed end to end
 //! witness.rs  `bench witness`: the HTTP witness beside Ed25519 cosigning and state writes
-//! report.rs   what was asked and measured; rows and ratios, as text or one JSON line
+//! report.rs   medians and spreads over interleaved repetitions, targets; text or JSON
+//! chart.rs    `bench chart`: the JSON's ratios against their targets, as an SVG
 //! ```
 
 pub mod archive;
 mod chained;
+pub mod chart;
 pub mod monitor;
 mod raw;
 mod report;
@@ -28,53 +30,68 @@ pub use report::Params;
 /// The embedded log's fsync interval during the bench.
 pub const FSYNC_MS: u64 = 100;
 
-/// Runs every measurement on `log` (called `backend` in the report) and prints the report.
+/// Runs every measurement on `log` (called `backend` in the report) `p.repeat` times,
+/// interleaved (each repetition runs every measurement once, in the same order, on fresh
+/// topics, so drift in the machine's load hits every figure alike), and prints the medians
+/// and spreads.
 pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
     let n = p.records;
     let vals = raw::values(n, p.size);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
-    let raw_topic = format!("kchain-bench-raw-{stamp}");
-    let chained_topic = format!("kchain-bench-chained-{stamp}");
     let key = WriterKey::generate("bench");
     let trust = bench_trust(&key);
-    let progress = Progress::new("bench", 9);
-    let sha = raw::sha(&vals)?;
-    progress.add(1);
-    let raw_append = raw::append(log, &raw_topic, &vals)?;
-    progress.add(1);
-    let raw_read = raw::read(log, &raw_topic, n)?;
-    progress.add(1);
     let on_kafka = backend == "Kafka";
-    let appends = chained::appends(log, &key, &vals, &chained_topic, stamp, on_kafka, &|| {
-        progress.add(1)
-    })?;
+    let reps = p.repeat.max(1);
+    let progress = Progress::new("bench", 6 * reps as u64);
+    let mut measured = Vec::with_capacity(reps);
+    let mut measure_witness = true;
+    for rep in 0..reps {
+        let tag = format!("{stamp}-{rep}");
+        let raw_topic = format!("kchain-bench-raw-{tag}");
+        let chained_topic = format!("kchain-bench-chained-{tag}");
+        let sha = raw::sha(&vals);
+        let raw_append = raw::append(log, &raw_topic, &vals)?;
+        let raw_read = raw::read(log, &raw_topic, n)?;
+        progress.add(1);
+        let appends = chained::appends(
+            log,
+            &key,
+            &vals,
+            &chained_topic,
+            &tag,
+            on_kafka,
+            measure_witness,
+        )?;
+        measure_witness &= appends.witness_note.is_none();
+        progress.add(2);
+        let verify1 = chained::verify(log, &chained_topic, &trust, n, 1)?;
+        let verify2 = chained::verify(log, &chained_topic, &trust, n, 2)?;
+        progress.add(1);
+        let ledger = ledger(log, p.ledger_txs, &tag)?;
+        progress.add(2);
+        measured.push(Measured {
+            sha,
+            raw_append,
+            raw_read,
+            appends,
+            verify1,
+            verify2,
+            ledger,
+        });
+    }
     drop(vals);
-    let verify1 = chained::verify(log, &chained_topic, &trust, n, 1)?;
-    progress.add(1);
-    let verify2 = chained::verify(log, &chained_topic, &trust, n, 2)?;
-    progress.add(2);
     progress.finish();
-    let ledger = ledger(log, p.ledger_txs, stamp)?;
-    let m = Measured {
-        sha,
-        raw_append,
-        raw_read,
-        appends,
-        verify1,
-        verify2,
-        ledger,
-    };
+    let summary = report::Summary::new(p, backend, &measured);
     if p.json {
-        report::json(p, backend, &m);
+        println!("{}", summary.json());
     } else {
-        report::text(p, backend, &m);
+        summary.print();
     }
     Ok(())
 }
 
-/// The ledger: signed transfers sealed end to end, beside raw Ed25519 batch verification.
 /// The trust of every bench: one writer, `bench`, with `key`, trusted for any topic.
 pub(crate) fn bench_trust(key: &WriterKey) -> Trust {
     Trust {
@@ -88,7 +105,8 @@ pub(crate) fn bench_trust(key: &WriterKey) -> Trust {
     }
 }
 
-fn ledger(log: &dyn Log, txs: usize, stamp: u128) -> Result<Option<kchain_ledger::BenchReport>> {
+/// The ledger: signed transfers sealed end to end, beside raw Ed25519 batch verification.
+fn ledger(log: &dyn Log, txs: usize, stamp: &str) -> Result<Option<kchain_ledger::BenchReport>> {
     if txs == 0 {
         return Ok(None);
     }

@@ -32,26 +32,15 @@ pub(crate) fn rate(n: u64, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64().max(1e-9)
 }
 
-/// Best of `runs` timings of `f`.
-pub(crate) fn best(runs: usize, mut f: impl FnMut() -> Result<Duration>) -> Result<Duration> {
-    let mut best = Duration::MAX;
-    for _ in 0..runs {
-        best = best.min(f()?);
-    }
-    Ok(best)
-}
-
 /// Raw SHA-256 over each value: the floor any verifier of these records must pay.
-pub(crate) fn sha(vals: &[Vec<u8>]) -> Result<Duration> {
-    best(3, || {
-        let t = Instant::now();
-        let mut acc = 0u8;
-        for v in vals {
-            acc ^= sha256(v)[0];
-        }
-        std::hint::black_box(acc);
-        Ok(t.elapsed())
-    })
+pub(crate) fn sha(vals: &[Vec<u8>]) -> Duration {
+    let t = Instant::now();
+    let mut acc = 0u8;
+    for v in vals {
+        acc ^= sha256(v)[0];
+    }
+    std::hint::black_box(acc);
+    t.elapsed()
 }
 
 /// Raw log append of `vals` to a new `topic`, no chain: what the storage alone costs.
@@ -76,19 +65,17 @@ pub(crate) fn append(log: &dyn Log, topic: &str, vals: &[Vec<u8>]) -> Result<Dur
     Ok(t.elapsed())
 }
 
-/// Raw read of the `n` records of `topic`, no verification (best of two).
+/// Raw read of the `n` records of `topic`, no verification.
 pub(crate) fn read(log: &dyn Log, topic: &str, n: u64) -> Result<Duration> {
-    best(2, || {
-        let mut r = log.reader(topic, 0, 0)?;
-        let t = Instant::now();
-        let mut got = 0;
-        while got < n {
-            let recs = r.poll(16384, Duration::from_secs(5))?;
-            if recs.is_empty() {
-                bail!("raw read stopped at {got} of {n}");
-            }
-            got += recs.len() as u64;
+    let mut r = log.reader(topic, 0, 0)?;
+    let t = Instant::now();
+    let mut got = 0;
+    while got < n {
+        let recs = r.poll(16384, Duration::from_secs(5))?;
+        if recs.is_empty() {
+            bail!("raw read stopped at {got} of {n}");
         }
-        Ok(t.elapsed())
-    })
+        got += recs.len() as u64;
+    }
+    Ok(t.elapsed())
 }

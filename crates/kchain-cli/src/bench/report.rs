@@ -1,7 +1,10 @@
-//! The bench report: what was asked and measured, each measurement in records per second
-//! beside raw SHA-256, and the ratios measured side by side, as a table or one JSON line.
+//! The bench report: what was asked and measured over interleaved repetitions, each rate in
+//! records per second and each ratio of figures measured side by side, as the median with
+//! its spread (min–max) over the repetitions and, for the ratios kchain has a target for,
+//! the target and whether the run met it. As a table, or one JSON line (which `kchain bench
+//! chart` draws).
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::chained::Appends;
 use super::raw::{rate, BATCH};
@@ -14,11 +17,13 @@ pub struct Params {
     pub size: usize,
     /// Signed transfers for the ledger measurement (0 skips it).
     pub ledger_txs: usize,
+    /// Interleaved repetitions of the whole set.
+    pub repeat: usize,
     /// One JSON line instead of a table.
     pub json: bool,
 }
 
-/// Every measurement of one run.
+/// Every measurement of one repetition.
 pub(crate) struct Measured {
     pub(crate) sha: std::time::Duration,
     pub(crate) raw_append: std::time::Duration,
@@ -29,8 +34,8 @@ pub(crate) struct Measured {
     pub(crate) ledger: Option<kchain_ledger::BenchReport>,
 }
 
-/// The measurements in records per second.
-fn rows(n: u64, m: &Measured) -> Vec<(&'static str, f64)> {
+/// The rates of one repetition, in records (or transactions, signatures) per second.
+fn rates(n: u64, m: &Measured) -> Vec<(&'static str, f64)> {
     let a = &m.appends;
     let mut rows = vec![
         ("raw SHA-256 over each value", rate(n, m.sha)),
@@ -48,13 +53,20 @@ fn rows(n: u64, m: &Measured) -> Vec<(&'static str, f64)> {
     }
     rows.push(("verify, 1 thread", rate(n, m.verify1)));
     rows.push(("verify, 2 threads", rate(n, m.verify2)));
+    if let Some(l) = &m.ledger {
+        rows.push(("ledger: sealed end to end, tx/s", l.sealed_per_sec));
+        rows.push((
+            "ledger: Ed25519 batch verify, sig/s",
+            l.dalek_batch_verify_per_sec,
+        ));
+    }
     rows
 }
 
-/// The ratios of measurements taken side by side.
-fn pairs(m: &Measured) -> Vec<(&'static str, f64)> {
+/// The ratios of one repetition's figures, measured side by side.
+fn ratios(m: &Measured) -> Vec<(&'static str, f64)> {
     let a = &m.appends;
-    let s = |d: std::time::Duration| d.as_secs_f64();
+    let s = |d: std::time::Duration| d.as_secs_f64().max(1e-9);
     let mut pairs = vec![
         ("chained append / raw append", s(m.raw_append) / s(a.plain)),
         (
@@ -73,107 +85,270 @@ fn pairs(m: &Measured) -> Vec<(&'static str, f64)> {
         ));
     }
     pairs.extend([
+        ("verify 1 thread / raw SHA-256", s(m.sha) / s(m.verify1)),
         ("verify 1 thread / raw read", s(m.raw_read) / s(m.verify1)),
         ("verify 2 threads / raw read", s(m.raw_read) / s(m.verify2)),
         ("verify 2 threads / 1 thread", s(m.verify1) / s(m.verify2)),
     ]);
+    if let Some(l) = &m.ledger {
+        pairs.push(("ledger sealed / Ed25519 batch verify", l.ratio()));
+    }
     pairs
+}
+
+/// How a target is judged: on the median, or on every repetition (the smallest).
+#[derive(Clone, Copy)]
+enum Rule {
+    Median,
+    EveryRun,
+}
+
+/// kchain's target for a ratio on a backend (docs/benchmarks.md), if it has one.
+fn target(backend: &str, ratio: &str) -> Option<(f64, Rule)> {
+    let kafka = backend == "Kafka";
+    match ratio {
+        "chained append / raw append" if kafka => Some((0.9, Rule::Median)),
+        "chained append / raw append" => Some((0.6, Rule::Median)),
+        "verify 2 threads / raw read" if kafka => Some((0.95, Rule::Median)),
+        "verify 1 thread / raw SHA-256" if !kafka => Some((0.5, Rule::Median)),
+        "with checkpoints / without" if !kafka => Some((0.97, Rule::EveryRun)),
+        "encrypted / plain chained append" if !kafka => Some((0.9, Rule::Median)),
+        "ledger sealed / Ed25519 batch verify" if !kafka => Some((0.75, Rule::Median)),
+        _ => None,
+    }
+}
+
+/// Median and spread of one figure over the repetitions.
+pub(crate) struct Stat {
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) runs: Vec<f64>,
+}
+
+impl Stat {
+    fn of(mut runs: Vec<f64>) -> Stat {
+        let in_order = runs.clone();
+        runs.sort_by(f64::total_cmp);
+        let k = runs.len();
+        let median = match k {
+            0 => f64::NAN,
+            _ if k % 2 == 1 => runs[k / 2],
+            _ => (runs[k / 2 - 1] + runs[k / 2]) / 2.0,
+        };
+        Stat {
+            median,
+            min: runs.first().copied().unwrap_or(f64::NAN),
+            max: runs.last().copied().unwrap_or(f64::NAN),
+            runs: in_order,
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({"median": self.median, "min": self.min, "max": self.max, "runs": self.runs})
+    }
+}
+
+/// One figure's name and its statistics, in the order the figures were first measured.
+type Figures = Vec<(&'static str, Stat)>;
+
+/// Gathers a figure's value from every repetition that has it.
+fn gather(per_rep: Vec<Vec<(&'static str, f64)>>) -> Figures {
+    let mut names: Vec<&'static str> = Vec::new();
+    for rep in &per_rep {
+        for (name, _) in rep {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let runs = per_rep
+                .iter()
+                .filter_map(|rep| rep.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+                .collect();
+            (name, Stat::of(runs))
+        })
+        .collect()
+}
+
+/// The whole run, summarised.
+pub(crate) struct Summary<'a> {
+    p: &'a Params,
+    backend: &'a str,
+    reps: &'a [Measured],
+    rates: Figures,
+    ratios: Figures,
+}
+
+impl<'a> Summary<'a> {
+    pub(crate) fn new(p: &'a Params, backend: &'a str, reps: &'a [Measured]) -> Self {
+        let rates = gather(reps.iter().map(|m| rates(p.records, m)).collect());
+        let ratios = gather(reps.iter().map(ratios).collect());
+        Summary {
+            p,
+            backend,
+            reps,
+            rates,
+            ratios,
+        }
+    }
+
+    /// The target of a ratio, and whether this run met it.
+    fn judged(&self, name: &str, s: &Stat) -> Option<(f64, Rule, bool)> {
+        target(self.backend, name).map(|(t, rule)| {
+            let value = match rule {
+                Rule::Median => s.median,
+                Rule::EveryRun => s.min,
+            };
+            (t, rule, value >= t)
+        })
+    }
+
+    /// The report as one JSON object.
+    pub(crate) fn json(&self) -> Value {
+        let mut o = Map::new();
+        o.insert("records".into(), json!(self.p.records));
+        o.insert("value_bytes".into(), json!(self.p.size));
+        o.insert("backend".into(), json!(self.backend));
+        o.insert("cores".into(), json!(cores()));
+        o.insert("repetitions".into(), json!(self.reps.len()));
+        let rates: Map<String, Value> = (self.rates.iter())
+            .map(|(name, s)| (name.to_string(), s.json()))
+            .collect();
+        o.insert("rates".into(), Value::Object(rates));
+        let mut ratios = Map::new();
+        for (name, s) in &self.ratios {
+            let mut r = s.json();
+            if let Some((t, rule, met)) = self.judged(name, s) {
+                r["target"] = json!(t);
+                r["rule"] = json!(match rule {
+                    Rule::Median => "median",
+                    Rule::EveryRun => "every run",
+                });
+                r["met"] = json!(met);
+            }
+            ratios.insert(name.to_string(), r);
+        }
+        o.insert("ratios".into(), Value::Object(ratios));
+        if let Some(last) = self.reps.last() {
+            let a = &last.appends;
+            o.insert(
+                "checkpoints".into(),
+                json!({
+                    "published_without_witness": a.checkpointed.checkpoints,
+                    "published_with_witness": a.witnessed.as_ref().map(|w| w.checkpoints),
+                    "cosigned": a.witnessed.as_ref().map(|w| w.cosigned),
+                    "witness_error": a.witness_note,
+                }),
+            );
+            if let Some(l) = &last.ledger {
+                o.insert(
+                    "ledger".into(),
+                    json!({"transactions": l.transactions, "blocks": l.blocks}),
+                );
+            }
+        }
+        Value::Object(o)
+    }
+
+    /// The report as tables.
+    pub(crate) fn print(&self) {
+        let p = self.p;
+        println!(
+            "kchain bench: {} records of {} bytes, {}, batches of {BATCH}, {} core(s), {} \
+             interleaved repetition(s)",
+            p.records,
+            p.size,
+            self.backend,
+            cores(),
+            self.reps.len()
+        );
+        println!(
+            "{:<40} {:>12} {:>25} {:>9}",
+            "measurement (median)", "per second", "spread (min-max)", "MB/s"
+        );
+        for (name, s) in &self.rates {
+            let mb = if name.starts_with("ledger") {
+                String::new()
+            } else {
+                format!("{:.1}", s.median * p.size as f64 / 1e6)
+            };
+            let spread = format!("{:.0}-{:.0}", s.min, s.max);
+            println!("{name:<40} {:>12.0} {spread:>25} {mb:>9}", s.median);
+        }
+        println!(
+            "\n{:<40} {:>7} {:>13}  target",
+            "ratio (side by side)", "median", "min-max"
+        );
+        for (name, s) in &self.ratios {
+            let spread = format!("{:.3}-{:.3}", s.min, s.max);
+            let judged = match self.judged(name, s) {
+                Some((t, Rule::Median, met)) => format!(">= {t} {}", verdict(met)),
+                Some((t, Rule::EveryRun, met)) => format!(">= {t} in every run {}", verdict(met)),
+                None => String::new(),
+            };
+            println!("{name:<40} {:>7.3} {spread:>13}  {judged}", s.median);
+        }
+        if let Some(last) = self.reps.last() {
+            match (&last.appends.witnessed, &last.appends.witness_note) {
+                (Some(w), _) => println!(
+                    "\ncheckpoints published and cosigned during the last witnessed append: {} \
+                     and {}",
+                    w.checkpoints, w.cosigned
+                ),
+                (None, Some(e)) => {
+                    println!("\nthe witness could not be measured on this broker: {e}")
+                }
+                (None, None) => {}
+            }
+            if let Some(l) = &last.ledger {
+                println!(
+                    "ledger: {} signed transfers per repetition ({} blocks in the last)",
+                    l.transactions, l.blocks
+                );
+            }
+        }
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
 }
 
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |c| c.get())
 }
 
-/// The report as one JSON object on one line.
-pub(crate) fn json(p: &Params, backend: &str, m: &Measured) {
-    let n = p.records;
-    let sha_r = rate(n, m.sha);
-    let mut o = serde_json::Map::new();
-    o.insert("records".into(), json!(n));
-    o.insert("value_bytes".into(), json!(p.size));
-    o.insert("backend".into(), json!(backend));
-    o.insert("cores".into(), json!(cores()));
-    for (name, r) in rows(n, m) {
-        o.insert(
-            name.into(),
-            json!({"records_per_s": r, "ratio_to_sha256": r / sha_r}),
-        );
-    }
-    for (name, r) in pairs(m) {
-        o.insert(name.into(), json!(r));
-    }
-    let a = &m.appends;
-    o.insert(
-        "checkpoints".into(),
-        json!({
-            "published_without_witness": a.checkpointed.checkpoints,
-            "published_with_witness": a.witnessed.as_ref().map(|w| w.checkpoints),
-            "cosigned": a.witnessed.as_ref().map(|w| w.cosigned),
-            "witness_error": a.witness_note,
-        }),
-    );
-    if let Some(l) = &m.ledger {
-        o.insert(
-            "ledger".into(),
-            json!({
-                "transactions": l.transactions,
-                "blocks": l.blocks,
-                "seconds": l.seconds,
-                "sealed_per_s": l.sealed_per_sec,
-                "ed25519_batch_verify_per_s": l.dalek_batch_verify_per_sec,
-                "kchain_batch_verify_per_s": l.batch_verify_per_sec,
-                "sign_per_s": l.sign_per_sec,
-                "sealed_over_batch_verify": l.ratio(),
-            }),
-        );
-    }
-    println!("{}", serde_json::Value::Object(o));
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The report as a table.
-pub(crate) fn text(p: &Params, backend: &str, m: &Measured) {
-    let n = p.records;
-    let sha_r = rate(n, m.sha);
-    println!(
-        "kchain bench: {n} records of {} bytes, {backend}, batches of {BATCH}, {} core(s)",
-        p.size,
-        cores()
-    );
-    println!(
-        "{:<40} {:>12} {:>10} {:>14}",
-        "measurement", "records/s", "MB/s", "x raw SHA-256"
-    );
-    for (name, r) in rows(n, m) {
-        println!(
-            "{name:<40} {r:>12.0} {:>10.1} {:>14.3}",
-            r * p.size as f64 / 1e6,
-            r / sha_r
-        );
+    #[test]
+    fn median_and_spread() {
+        let s = Stat::of(vec![3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(s.runs, vec![3.0, 1.0, 2.0]);
+        assert_eq!(Stat::of(vec![4.0, 1.0, 2.0, 3.0]).median, 2.5);
     }
-    for (name, r) in pairs(m) {
-        println!("{name:<40} {r:>6.3}");
-    }
-    match (&m.appends.witnessed, &m.appends.witness_note) {
-        (Some(w), _) => println!(
-            "checkpoints published and cosigned during the witnessed append: {} and {}",
-            w.checkpoints, w.cosigned
-        ),
-        (None, Some(e)) => println!("the witness could not be measured on this broker: {e}"),
-        (None, None) => {}
-    }
-    if let Some(l) = &m.ledger {
-        println!(
-            "\nledger: {} signed transfers in {} blocks, {:.2} s",
-            l.transactions, l.blocks, l.seconds
+
+    #[test]
+    fn targets_follow_the_backend() {
+        assert_eq!(
+            target("embedded", "chained append / raw append").unwrap().0,
+            0.6
         );
-        println!(
-            "{:<32} {:>14.0}",
-            "sealed end to end, tx/s", l.sealed_per_sec
+        assert_eq!(
+            target("Kafka", "chained append / raw append").unwrap().0,
+            0.9
         );
-        println!(
-            "{:<32} {:>14.0}",
-            "ed25519 batch verify, sig/s", l.dalek_batch_verify_per_sec
-        );
-        println!("{:<32} {:>14.3}", "sealed / batch verify", l.ratio());
+        assert!(target("Kafka", "with checkpoints / without").is_none());
+        assert!(target("embedded", "verify 2 threads / 1 thread").is_none());
     }
 }

@@ -24,7 +24,11 @@ pub struct BenchArgs {
     /// Signed transfers for the ledger measurement (0 skips it).
     #[arg(long, default_value_t = 100_000)]
     pub ledger_txs: usize,
-    /// Print the measurements as one JSON line.
+    /// Interleaved repetitions of the whole set: each figure is reported as the median
+    /// with its spread (min-max) over them.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Print the measurements as one JSON line (`kchain bench chart` draws it).
     #[arg(long)]
     pub json: bool,
     /// Measure one part alone instead: `witness` (the HTTP witness), `archive` (archive upload
@@ -43,6 +47,9 @@ pub enum BenchWhat {
     /// The monitor's sustained verify rate as a ratio of `verify` on the same chain, or
     /// (--soak-secs) its memory while following a producer at --rate records/s.
     Monitor(crate::bench::monitor::BenchMonitorArgs),
+    /// Draw the ratios of `kchain bench --json` runs (one JSON line each, e.g. the embedded
+    /// log and Kafka) against their targets, as an SVG on standard output.
+    Chart(crate::bench::chart::ChartArgs),
 }
 
 /// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
@@ -55,15 +62,17 @@ pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
             return crate::bench::archive::run(b).map(|()| Outcome::Clean)
         }
         Some(BenchWhat::Monitor(m)) => return crate::bench::monitor::run(g, m),
+        Some(BenchWhat::Chart(c)) => return crate::bench::chart::run(c).map(|()| Outcome::Clean),
         None => {}
     }
-    if a.records == 0 || a.size == 0 {
-        bail!("--records and --size must be positive");
+    if a.records == 0 || a.size == 0 || a.repeat == 0 {
+        bail!("--records, --size and --repeat must be positive");
     }
     let p = Params {
         records: a.records,
         size: a.size,
         ledger_txs: a.ledger_txs,
+        repeat: a.repeat,
         json: a.json,
     };
     let (dir, temporary) = match &a.dir {
