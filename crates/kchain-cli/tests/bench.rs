@@ -10,7 +10,16 @@ use support::{json, Env};
 fn repetitions_give_medians_spreads_and_targets_and_the_chart_draws_them() {
     let env = Env::new();
     let out = env.ok(
-        &["bench", "--records", "600", "--ledger-txs", "40", "--repeat", "2", "--json"],
+        &[
+            "bench",
+            "--records",
+            "600",
+            "--ledger-txs",
+            "40",
+            "--repeat",
+            "2",
+            "--json",
+        ],
         "",
     );
     let run = json(&out);
@@ -26,7 +35,10 @@ fn repetitions_give_medians_spreads_and_targets_and_the_chart_draws_them() {
     let chained = &run["ratios"]["chained append / raw append"];
     assert_eq!(chained["target"], 0.6, "{chained}");
     assert!(chained["met"].is_boolean());
-    assert_eq!(run["ratios"]["with checkpoints / without"]["rule"], "every run");
+    assert_eq!(
+        run["ratios"]["with checkpoints / without"]["rule"],
+        "every run"
+    );
     assert!(run["ratios"]["verify 2 threads / 1 thread"]
         .get("target")
         .is_none());
@@ -48,5 +60,47 @@ fn chart_names_a_file_that_is_not_bench_output() {
     let out = env.run(&["bench", "chart", file.to_str().unwrap()], "");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("other.json line 1") && err.contains("ratios"), "{err}");
+    assert!(
+        err.contains("other.json line 1") && err.contains("ratios"),
+        "{err}"
+    );
+}
+
+/// The tutorial's Python node and kchain's ledger on one broker: both seal what they were
+/// given (the Python node a block per three transactions), and the report names both.
+#[cfg(feature = "kafka")]
+#[test]
+fn peer_runs_the_tutorial_node_beside_the_ledger_on_one_broker() {
+    let broker = kchain_testkit::Broker::shared();
+    let env = Env::kafka(&broker.brokers);
+    let python = kchain_testkit::python();
+    let out = env.ok(
+        &[
+            "bench",
+            "peer",
+            "--transactions",
+            "9",
+            "--kchain-transactions",
+            "60",
+            "--python",
+            python.to_str().unwrap(),
+            "--json",
+        ],
+        "",
+    );
+    let run = json(&out);
+    let node = &run["tutorial_node"];
+    assert_eq!(node["transactions"], 9, "{run}");
+    assert_eq!(node["blocks"], 3, "{run}");
+    assert!(node["tx_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(run["kchain"]["transactions"], 60, "{run}");
+    assert!(run["kchain_over_tutorial_node"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn peer_needs_kafka() {
+    let env = Env::new();
+    let out = env.run(&["bench", "peer"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass -b BROKERS"));
 }

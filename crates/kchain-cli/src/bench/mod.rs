@@ -8,6 +8,7 @@
 //! ledger      kchain_ledger::bench: signed transfers sealed end to end
 //! witness.rs  `bench witness`: the HTTP witness beside Ed25519 cosigning and state writes
 //! report.rs   medians and spreads over interleaved repetitions, targets; text or JSON
+//! peer.rs     `bench peer`: the tutorial's Python node beside kchain's ledger, same broker
 //! chart.rs    `bench chart`: the JSON's ratios against their targets, as an SVG
 //! ```
 
@@ -15,6 +16,7 @@ pub mod archive;
 mod chained;
 pub mod chart;
 pub mod monitor;
+pub mod peer;
 mod raw;
 mod report;
 pub mod witness;

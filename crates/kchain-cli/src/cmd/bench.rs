@@ -50,6 +50,9 @@ pub enum BenchWhat {
     /// Draw the ratios of `kchain bench --json` runs (one JSON line each, e.g. the embedded
     /// log and Kafka) against their targets, as an SVG on standard output.
     Chart(crate::bench::chart::ChartArgs),
+    /// kchain's ledger beside the tutorial's Python node (kafka-python, a block every three
+    /// transactions, a four-hex-zero proof of work) on the same broker (needs -b).
+    Peer(crate::bench::peer::PeerArgs),
 }
 
 /// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
@@ -63,6 +66,13 @@ pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
         }
         Some(BenchWhat::Monitor(m)) => return crate::bench::monitor::run(g, m),
         Some(BenchWhat::Chart(c)) => return crate::bench::chart::run(c).map(|()| Outcome::Clean),
+        Some(BenchWhat::Peer(p)) => {
+            let Some(brokers) = &g.brokers else {
+                bail!("bench peer runs on Kafka: pass -b BROKERS (the tutorial's node is a Kafka client)");
+            };
+            let log = open_log(g, false)?;
+            return crate::bench::peer::run(log.as_ref(), brokers, p).map(|()| Outcome::Clean);
+        }
         None => {}
     }
     if a.records == 0 || a.size == 0 || a.repeat == 0 {
