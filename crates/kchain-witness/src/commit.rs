@@ -263,7 +263,9 @@ fn commit(journal: &mut Journal, batch: &[Queued]) -> std::io::Result<()> {
     let mut records = Vec::new();
     for (_, path, contents) in batch {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        records.extend_from_slice(&journal_record(&name, contents));
+        let record = journal_record(&name, contents)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        records.extend_from_slice(&record);
     }
     journal.file.write_all(&records)?;
     journal.file.sync_data()?;
@@ -381,10 +383,11 @@ mod tests {
         // A crash after the journal's sync, before the files were replaced: the journal holds
         // the newer state, the file the older one; then a torn record (never answered).
         fs::write(dir.path().join("a.note"), "old").unwrap();
-        let mut journal = journal_record("a.note", b"new");
-        journal.extend_from_slice(&journal_record("b.note", b"b1"));
-        journal.extend_from_slice(&journal_record("b.note", b"b2"));
-        let torn = journal_record("a.note", b"never answered");
+        let mut journal = journal_record("a.note", b"new").unwrap();
+        journal.extend_from_slice(&journal_record("b.note", b"b1").unwrap());
+        journal.extend_from_slice(&journal_record("b.note", b"b2").unwrap());
+        let torn = journal_record("a.note", b"never answered").unwrap();
+        assert!(journal_record(&"n".repeat(70_000), b"").is_err());
         journal.extend_from_slice(&torn[..torn.len() - 3]);
         fs::write(dir.path().join(JOURNAL_FILE), &journal).unwrap();
         assert_eq!(

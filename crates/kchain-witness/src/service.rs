@@ -17,8 +17,8 @@
 use kchain_core::checkpoint::witness_wire::{
     cosignature_lines, size_body, AddCheckpoint, TLOG_SIZE_CONTENT_TYPE,
 };
-use kchain_core::checkpoint::{NoteError, NoteSignature};
-use kchain_core::{merkle, Checkpoint, ConsistencyProofFile, Cosigner, SignedNote};
+use kchain_core::checkpoint::{extension, Extension, NoteError, NoteSignature};
+use kchain_core::{Checkpoint, ConsistencyProofFile, Cosigner, SignedNote};
 
 use crate::logs::KnownLogs;
 use crate::state::{OriginState, StateStore};
@@ -133,14 +133,30 @@ impl WitnessService {
         if request.old_size != state.size() {
             return Ok(Reply::size(state.size()));
         }
-        if let Some((old_note, old)) = state.last() {
-            if old.size() == checkpoint.size() && old.root() != checkpoint.root() {
-                return self.fork(state, old_note.clone(), &request);
+        // The rule every kchain witness applies (kchain-core `extension`); the old size
+        // matched, so the checkpoint cannot shrink here.
+        match extension(state.last().map(|(_, c)| c), &checkpoint, &request.proof) {
+            Ok(()) => {}
+            Err(Extension::Fork) => {
+                let cosigned = state
+                    .last()
+                    .expect("a fork needs a cosigned note")
+                    .0
+                    .clone();
+                return self.fork(state, cosigned, &request);
             }
-        }
-        if let Err(cause) = self.check_proof(state.last().map(|(_, c)| c), &request, &checkpoint) {
-            self.keep_rejected(state, &request, &checkpoint);
-            return Ok(Reply::text(422, format!("the consistency proof: {cause}")));
+            Err(e) => {
+                self.keep_rejected(state, &request, &checkpoint);
+                let cause = match e {
+                    Extension::Inconsistent(cause) => cause.to_string(),
+                    Extension::UnexpectedProof => format!(
+                        "{} hashes offered where none is needed",
+                        request.proof.len()
+                    ),
+                    _ => format!("{e:?}"),
+                };
+                return Ok(Reply::text(422, format!("the consistency proof: {cause}")));
+            }
         }
         let line = self
             .cosigner
@@ -166,27 +182,6 @@ impl WitnessService {
         }
         note.add_signature(cosignature);
         note
-    }
-
-    /// The proof from the cosigned checkpoint (none: from the empty tree) to `new`.
-    fn check_proof(
-        &self,
-        old: Option<&Checkpoint>,
-        request: &AddCheckpoint,
-        new: &Checkpoint,
-    ) -> Result<(), String> {
-        match old {
-            None if request.proof.is_empty() => Ok(()),
-            None => Err("a proof from size 0 must be empty".into()),
-            Some(old) => merkle::verify_consistency(
-                old.size(),
-                new.size(),
-                &request.proof,
-                old.root(),
-                new.root(),
-            )
-            .map_err(|e| e.to_string()),
-        }
     }
 
     /// A proven fork: two roots signed for one size. Evidence naming both, the origin

@@ -80,4 +80,4 @@ pub use remember::{
 };
 pub use remote::{ProofFrom, RemoteWitness, RemoteWitnessError};
 pub use text::{chain_leaf, chain_origin, Checkpoint, CheckpointError, DEFAULT_ORIGIN_NAMESPACE};
-pub use witness::{Evidence, Witness, WitnessRefusal};
+pub use witness::{extension, Evidence, Extension, Witness, WitnessRefusal};

@@ -81,6 +81,50 @@ pub enum WitnessRefusal {
     },
 }
 
+/// Why an offered checkpoint does not extend the one a witness cosigned last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extension {
+    /// It is smaller: a replay or a rollback.
+    Shrinks { cosigned_size: u64 },
+    /// Same size, another root: two roots signed for one size, a proven fork.
+    Fork,
+    /// A proof where none is needed (from nothing, or to the same checkpoint).
+    UnexpectedProof,
+    /// The proof does not lead from the cosigned tree to the offered one.
+    Inconsistent(MerkleError),
+}
+
+/// The one rule every witness of kchain applies once the checkpoint's signature and origin
+/// are settled, the pull-mode [`Witness`] and the HTTP witness alike, in c2sp.org/tlog-witness
+/// order: never backwards; the same size with another root is a fork; otherwise the
+/// consistency proof from `old` (none: from the empty tree, so the proof must be empty) to
+/// `new` must verify.
+pub fn extension(
+    old: Option<&Checkpoint>,
+    new: &Checkpoint,
+    proof: &[Hash],
+) -> Result<(), Extension> {
+    let Some(old) = old else {
+        return match proof.is_empty() {
+            true => Ok(()),
+            false => Err(Extension::UnexpectedProof),
+        };
+    };
+    if new.size < old.size {
+        return Err(Extension::Shrinks {
+            cosigned_size: old.size,
+        });
+    }
+    if new.size == old.size && new.root != old.root {
+        return Err(Extension::Fork);
+    }
+    if new.size == old.size && !proof.is_empty() {
+        return Err(Extension::UnexpectedProof);
+    }
+    merkle::verify_consistency(old.size, new.size, proof, &old.root, &new.root)
+        .map_err(Extension::Inconsistent)
+}
+
 /// A witness: its cosigning key and the writer keys whose checkpoints it accepts. Pure: the
 /// caller keeps the last cosigned note of each chain and supplies the time.
 #[derive(Clone, Debug)]
@@ -123,16 +167,8 @@ impl Witness {
                 proof: consistency_proof.to_vec(),
             })
         };
-        match last_cosigned {
-            None => {
-                // A first checkpoint is trusted on first use: there is nothing to prove from.
-                if !consistency_proof.is_empty() {
-                    return Err(WitnessRefusal::UnexpectedProof {
-                        origin: new.origin,
-                        len: consistency_proof.len(),
-                    });
-                }
-            }
+        let old = match last_cosigned {
+            None => None,
             Some(note) => {
                 let old = Checkpoint::parse(note.text()).map_err(WitnessRefusal::BadState)?;
                 if old.origin != new.origin {
@@ -141,38 +177,33 @@ impl Witness {
                         offered: new.origin,
                     });
                 }
-                if new.size < old.size {
-                    return Err(WitnessRefusal::Replay {
-                        origin: new.origin,
-                        cosigned_size: old.size,
-                        offered_size: new.size,
-                    });
-                }
-                if new.size == old.size && new.root != old.root {
-                    return Err(WitnessRefusal::Fork {
-                        origin: new.origin,
-                        size: new.size,
-                        evidence: evidence(note),
-                    });
-                }
-                if new.size == old.size && !consistency_proof.is_empty() {
-                    return Err(WitnessRefusal::UnexpectedProof {
-                        origin: new.origin,
-                        len: consistency_proof.len(),
-                    });
-                }
-                merkle::verify_consistency(
-                    old.size,
-                    new.size,
-                    consistency_proof,
-                    &old.root,
-                    &new.root,
-                )
-                .map_err(|cause| WitnessRefusal::Inconsistent {
-                    evidence: evidence(note),
-                    cause,
-                })?;
+                Some((note, old))
             }
+        };
+        let origin = || new.origin.clone();
+        // Fork and Inconsistent come only past a cosigned note.
+        let against_last = || evidence(old.as_ref().expect("a cosigned note").0);
+        if let Err(e) = extension(old.as_ref().map(|(_, c)| c), &new, consistency_proof) {
+            return Err(match e {
+                Extension::Shrinks { cosigned_size } => WitnessRefusal::Replay {
+                    origin: origin(),
+                    cosigned_size,
+                    offered_size: new.size,
+                },
+                Extension::Fork => WitnessRefusal::Fork {
+                    origin: origin(),
+                    size: new.size,
+                    evidence: against_last(),
+                },
+                Extension::UnexpectedProof => WitnessRefusal::UnexpectedProof {
+                    origin: origin(),
+                    len: consistency_proof.len(),
+                },
+                Extension::Inconsistent(cause) => WitnessRefusal::Inconsistent {
+                    evidence: against_last(),
+                    cause,
+                },
+            });
         }
         Ok(self.cosigner.cosign(offered.text(), now))
     }

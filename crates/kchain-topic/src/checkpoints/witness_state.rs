@@ -113,17 +113,27 @@ pub fn file_safe(origin: &str) -> String {
 pub const JOURNAL_FILE: &str = "journal";
 
 /// One journal record: the new contents of the state file `name` (a file name in the state
-/// directory).
-pub fn journal_record(name: &str, contents: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(2 + name.len() + contents.len());
-    body.extend_from_slice(&(name.len() as u16).to_le_bytes());
+/// directory). A name longer than 65,535 bytes or a record past 4 GiB cannot be encoded and is
+/// refused, never cut short.
+pub fn journal_record(name: &str, contents: &[u8]) -> Result<Vec<u8>, TopicError> {
+    let too_long = || {
+        TopicError::Invalid(format!(
+            "witness journal: state file {name:?} ({} bytes of contents) is too large for a \
+             journal record",
+            contents.len()
+        ))
+    };
+    let name_len = u16::try_from(name.len()).map_err(|_| too_long())?;
+    let body_len = u32::try_from(2 + name.len() + contents.len()).map_err(|_| too_long())?;
+    let mut body = Vec::with_capacity(body_len as usize);
+    body.extend_from_slice(&name_len.to_le_bytes());
     body.extend_from_slice(name.as_bytes());
     body.extend_from_slice(contents);
     let mut record = Vec::with_capacity(8 + body.len());
-    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    record.extend_from_slice(&body_len.to_le_bytes());
     record.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
     record.extend_from_slice(&body);
-    record
+    Ok(record)
 }
 
 /// The journal's records in order, as (file name, contents). A torn or damaged tail (a crash
