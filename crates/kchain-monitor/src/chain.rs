@@ -26,8 +26,10 @@ use kchain_core::{
 use kchain_log::{Log, Reader, StoredRecord};
 use rayon::prelude::*;
 
+use crate::error::MonitorError;
 use crate::late::Chain;
 use crate::state::{hashes, PartitionState, TipState};
+use crate::watch::{Event, Watch};
 
 /// The most records one poll asks for.
 const POLL: usize = 8192;
@@ -40,19 +42,6 @@ const PASS_BUDGET: u64 = 256 * 1024;
 /// Roots at batch ends kept in memory, and in the state file.
 const ROOTS_KEPT: usize = 4096;
 const ROOTS_SAVED: usize = 256;
-
-/// What a partition's pass found that the monitor must act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Event {
-    /// A record failed verification.
-    Finding(Finding),
-    /// The log ends below what was verified (end offset, verified through).
-    EndBelow { end: u64, verified: u64 },
-    /// The record at the resume point no longer hashes as it did.
-    ResumePointChanged { offset: u64 },
-    /// The tree reached `size` at a batch end, with `root`.
-    Root { size: u64, root: Hash },
-}
 
 /// A record observed but not yet covered by a signature.
 struct Held {
@@ -134,7 +123,7 @@ impl PartitionWatch {
     }
 
     /// The partition's state to save.
-    pub(crate) fn save(&self, into: &mut PartitionState) {
+    pub(crate) fn save_into(&self, into: &mut PartitionState) {
         into.tip = self.tip.as_ref().map(TipState::from_link);
         into.entries = self.entries;
         into.tree_size = self.tree.size();
@@ -148,7 +137,7 @@ impl PartitionWatch {
 
     /// The root of the chain tree at `size`, when the monitor knows it: the current size, or
     /// a recent batch end.
-    pub(crate) fn root_at(&self, size: u64) -> Option<Hash> {
+    pub(crate) fn kept_root(&self, size: u64) -> Option<Hash> {
         if size == self.tree.size() {
             return Some(self.tree.root());
         }
@@ -403,7 +392,7 @@ impl PartitionWatch {
             }
             self.verifier.push(obs);
             if let Some(f) = self.verifier.finding() {
-                events.push(Event::Finding(f.clone()));
+                events.push(tamper(f));
                 self.stopped = Some(f.to_string());
                 return;
             }
@@ -418,7 +407,7 @@ impl PartitionWatch {
     fn settle_tail(&mut self, events: &mut Vec<Event>) {
         let now = self.verifier.clone().finish_pending();
         if let Some(f) = now.finding {
-            events.push(Event::Finding(f.clone()));
+            events.push(tamper(&f));
             self.stopped = Some(f.to_string());
             return;
         }
@@ -437,7 +426,7 @@ impl PartitionWatch {
                     self.pending_since = Some((Instant::now(), from));
                 } else if since.elapsed() >= self.grace {
                     if let Some(f) = self.verifier.clone().finish().finding {
-                        events.push(Event::Finding(f.clone()));
+                        events.push(tamper(&f));
                         self.stopped = Some(f.to_string());
                     }
                 }
@@ -465,6 +454,69 @@ impl PartitionWatch {
                 events.push(Event::Root { size, root });
             }
         }
+    }
+}
+
+/// The event of a finding of kchain-core's verifier.
+fn tamper(f: &Finding) -> Event {
+    Event::Tamper {
+        offset: f.offset,
+        detail: format!("{}: {}", f.kind.as_str(), f.detail),
+    }
+}
+
+impl Watch for PartitionWatch {
+    fn chain(&self) -> &str {
+        &self.topic
+    }
+
+    fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    fn pass(&mut self, log: &dyn Log, trust: &Trust) -> Result<Vec<Event>, kchain_log::LogError> {
+        PartitionWatch::pass(self, log, trust)
+    }
+
+    fn tree_size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    fn root_at(&self, log: &dyn Log, trust: &Trust, size: u64) -> Option<Hash> {
+        self.kept_root(size)
+            .or_else(|| self.root_from_log(log, trust, size))
+    }
+
+    fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    fn read(&self) -> u64 {
+        self.read
+    }
+
+    fn lag(&self) -> (u64, i64) {
+        (
+            self.end.saturating_sub(self.verified_next()),
+            self.tip_time_ms,
+        )
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+
+    fn behind(&self) -> bool {
+        PartitionWatch::behind(self)
+    }
+
+    fn settled(&self) -> bool {
+        PartitionWatch::settled(self)
+    }
+
+    fn save(&self, into: &mut PartitionState, _dir: &std::path::Path) -> Result<(), MonitorError> {
+        self.save_into(into);
+        Ok(())
     }
 }
 
