@@ -13,7 +13,10 @@
 //!
 //! Nothing is read twice: a live watch keeps its reader and verifier between passes; a
 //! restarted one resumes after the last verified record (`ChainVerifier::resume_after`),
-//! once it has checked that this record still hashes as it did.
+//! once it has checked that this record still hashes as it did. A live reader that can no
+//! longer see the partition (its end moved below what was read, or, on the embedded log, a
+//! poll below the end returns nothing: the directory was replaced under it) is dropped the
+//! same way, and the resume point checked again.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -216,6 +219,11 @@ impl PartitionWatch {
     ) -> Result<(), kchain_log::LogError> {
         let end = log.end_offset(&self.topic, self.partition)?;
         self.end = end;
+        if self.reader.as_ref().is_some_and(|r| r.position() > end) {
+            // The log's end moved below what the live reader read: the partition was cut
+            // or replaced under it.
+            self.reopen(trust);
+        }
         if end < self.verified_next() {
             events.push(Event::EndBelow {
                 end,
@@ -265,7 +273,29 @@ impl PartitionWatch {
             recs = next?;
         }
         self.settle_tail(events);
+        let stuck = self.reader.as_ref().is_some_and(|r| r.position() < end);
+        if stuck && budget > 0 && log.cheap_readers() && self.stopped.is_none() {
+            // On the embedded log a poll below the end returns at once; one that returns
+            // nothing reads a segment file that is no longer the partition's (its directory
+            // was replaced under the reader, which keeps the deleted file open).
+            self.reopen(trust);
+        }
         Ok(())
+    }
+
+    /// Drops the live reader and what was read past the last verified record, as a restart
+    /// does: the next pass checks the resume point again and reads on after it.
+    fn reopen(&mut self, trust: &Trust) {
+        let expect = kchain_topic::expectations(trust, &self.topic, self.partition);
+        let limits = PendingLimits::default();
+        self.verifier = match self.tip {
+            Some(t) => ChainVerifier::resume_after(expect, limits, t),
+            None => ChainVerifier::with_limits(expect, limits),
+        };
+        self.held.clear();
+        self.reader = None;
+        self.pending_since = None;
+        self.check_resume = self.tip.is_some();
     }
 
     /// The offset reading goes on from: after the last record read, else after the resume
@@ -274,9 +304,10 @@ impl PartitionWatch {
         if let Some(r) = &self.reader {
             return Ok(r.position());
         }
+        let start = log.start_offset(&self.topic, self.partition)?;
         match self.tip.is_some() || self.read > 0 {
-            true => Ok(self.verifier.next_offset()),
-            false => log.start_offset(&self.topic, self.partition),
+            true => Ok(self.verifier.next_offset().max(start)),
+            false => Ok(start),
         }
     }
 

@@ -17,7 +17,9 @@
 //! log still holds its tip; never from genesis again. When the snapshot cannot be taken
 //! back, the tip the state file names decides: a log that ends before it, or holds another
 //! block there, is a `rollback`; a log that still holds it (the snapshot was lost) is
-//! replayed from genesis, as the monitor's first run did.
+//! replayed from genesis, as the monitor's first run did. A live reader that can no longer
+//! see the blocks topic (its directory replaced under it on the embedded log) is dropped,
+//! and the tip checked the same way.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -174,8 +176,8 @@ impl LedgerWatch {
                     );
                     return Ok(false);
                 }
-                // The log still holds the tip: only the monitor's own memory of the chain was
-                // lost, and the chain is replayed from genesis as on the first run.
+                // The log still holds the tip: reading goes on after what the chain in memory
+                // observed (from genesis again when only the snapshot was lost).
                 self.resume = Resume::Done;
                 Ok(true)
             }
@@ -185,6 +187,10 @@ impl LedgerWatch {
     fn pass_inner(&mut self, log: &dyn Log, events: &mut Vec<Event>) -> Result<(), LogError> {
         let end = log.end_offset(&self.blocks, 0)?;
         self.end = end;
+        if self.reader.as_ref().is_some_and(|r| r.position() > end) {
+            // The log's end moved below what the live reader read: cut or replaced.
+            self.reopen();
+        }
         if !self.settle_resume(log, end, events)? {
             return Ok(());
         }
@@ -205,6 +211,7 @@ impl LedgerWatch {
             self.reader = Some(log.reader(&self.blocks, 0, next)?);
         }
         let mut budget = PASS_BUDGET;
+        let mut stuck = false;
         while budget > 0 {
             let reader = self.reader.as_mut().expect("opened above");
             if reader.position() >= end {
@@ -212,6 +219,7 @@ impl LedgerWatch {
             }
             let recs = reader.poll(1024, Duration::from_millis(200))?;
             if recs.is_empty() {
+                stuck = true;
                 break;
             }
             budget = budget.saturating_sub(recs.len() as u64);
@@ -238,7 +246,32 @@ impl LedgerWatch {
                 }
             }
         }
+        if stuck && log.cheap_readers() {
+            // On the embedded log a poll below the end returns at once; one that returns
+            // nothing reads a segment file that is no longer the partition's (its directory
+            // was replaced under the reader).
+            self.reopen();
+        }
         Ok(())
+    }
+
+    /// Drops the live reader; the next pass checks that the log still holds the tip.
+    fn reopen(&mut self) {
+        self.reader = None;
+        let tip = self.tip_state();
+        self.saved = Some(tip.clone());
+        self.resume = Resume::Check(tip);
+    }
+
+    /// The canonical tip as the state file names it.
+    fn tip_state(&self) -> LedgerTip {
+        let tip = self.chain.tip();
+        LedgerTip {
+            genesis: to_hex(&self.chain.genesis_hash()),
+            height: tip.height,
+            hash: to_hex(&tip.hash),
+            offset: tip.offset,
+        }
     }
 
     /// A canonical block: its leaf into the tree, and the tree's root at the new size.
@@ -362,13 +395,7 @@ impl Watch for LedgerWatch {
             save_snapshot(&self.chain, &self.snapshot)?;
             self.snapshot_at.set(Some(next));
         }
-        let tip = self.chain.tip();
-        into.ledger = Some(LedgerTip {
-            genesis: to_hex(&self.chain.genesis_hash()),
-            height: tip.height,
-            hash: to_hex(&tip.hash),
-            offset: tip.offset,
-        });
+        into.ledger = Some(self.tip_state());
         into.entries = self.tree.size();
         into.tree_size = self.tree.size();
         Ok(())

@@ -200,3 +200,34 @@ fn a_ledger_cut_or_rewritten_at_the_resume_point_alerts_as_rollback_on_restart()
     assert_eq!(counts.read, 0, "nothing past the resume point was read");
     assert!(counts.findings > 0);
 }
+
+#[test]
+fn a_blocks_topic_replaced_under_a_running_monitor_is_seen() {
+    // The embedded log: while the monitor runs, the attacker replaces the blocks topic's
+    // directory with a copy whose last block was re-sealed, and seals on from there.
+    let dir = kchain_testkit::tempdir();
+    let log = embedded(dir.path());
+    let state = kchain_testkit::tempdir();
+    let l = ledger(&log, "replaced");
+    l.seal(&log, 3);
+    let lines = Lines::default();
+    let alerts = Alerts::new(Box::new(lines.clone()), None);
+    let opts = ledger_options(&l, state.path());
+    let (took, _) = live(&log, &Trust::default(), opts, alerts, |page| {
+        wait_entries(page, &l.blocks, 4, Duration::from_secs(20));
+        let other = kchain_testkit::tempdir();
+        let copy = embedded(other.path());
+        kchain_topic::tamper::copy_topic_with(&log, &copy, &l.blocks, |_, r| r.truncate(3))
+            .unwrap();
+        l.seal(&copy, 2);
+        drop(copy);
+        let part = dir.path().join("topics").join(&l.blocks);
+        let act = Instant::now();
+        std::fs::remove_dir_all(&part).unwrap();
+        std::fs::rename(other.path().join("topics").join(&l.blocks), &part).unwrap();
+        lines.wait_for("rollback", act, DEADLINE * 2)
+    });
+    assert!(took < DEADLINE, "rollback alert after {took:?}");
+    let a = &lines.alerts()[0];
+    assert_eq!(a["offset"].as_u64(), Some(3), "{a}");
+}
