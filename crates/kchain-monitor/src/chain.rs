@@ -545,7 +545,12 @@ impl Watch for PartitionWatch {
         PartitionWatch::settled(self)
     }
 
-    fn save(&self, into: &mut PartitionState, _dir: &std::path::Path) -> Result<(), MonitorError> {
+    fn save(
+        &self,
+        into: &mut PartitionState,
+        _dir: &std::path::Path,
+        _last: bool,
+    ) -> Result<(), MonitorError> {
         self.save_into(into);
         Ok(())
     }

@@ -24,7 +24,7 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kchain_core::merkle::{self, TreeBuilder};
 use kchain_core::{chain_leaf, from_hex, to_hex, Hash, Trust};
@@ -41,6 +41,9 @@ use crate::watch::{Event, Watch};
 
 /// The most records one pass reads, so that the other chains get their turn.
 const PASS_BUDGET: u64 = 64 * 1024;
+/// The snapshot (the whole replayed chain) is rewritten at most this often while the chain
+/// grows, and when the monitor stops; the state file names the newer tip in between.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
 /// Roots of the tree at recent heights kept in memory (older ones are rebuilt from the
 /// chain's canonical hashes).
 const ROOTS_KEPT: usize = 4096;
@@ -73,8 +76,8 @@ pub(crate) struct LedgerWatch {
     saved: Option<LedgerTip>,
     stopped: Option<String>,
     snapshot: PathBuf,
-    /// The chain's next offset when the snapshot was last written.
-    snapshot_at: Cell<Option<u64>>,
+    /// The chain's next offset when the snapshot was last written, and when.
+    snapshot_at: Cell<(Option<u64>, Option<Instant>)>,
 }
 
 impl LedgerWatch {
@@ -98,6 +101,12 @@ impl LedgerWatch {
                 resume = Resume::GenesisChanged(t.genesis.clone());
             }
             Some(t) => match load_snapshot(&snapshot, &fresh, log)? {
+                // A snapshot older than the tip the state names: the log must still hold
+                // that tip too (a cut between the two would go unseen otherwise).
+                SnapshotLoaded::Resumed(c) if c.tip().height < t.height => {
+                    chain = *c;
+                    resume = Resume::Check(t.clone());
+                }
                 SnapshotLoaded::Resumed(c) => chain = *c,
                 _ => resume = Resume::Check(t.clone()),
             },
@@ -110,7 +119,7 @@ impl LedgerWatch {
         }
         // A snapshot taken back is what is on disk: no need to write it again.
         let restored = matches!(resume, Resume::Done) && saved.ledger.is_some();
-        let snapshot_at = Cell::new(restored.then(|| chain.next_offset()));
+        let snapshot_at = Cell::new((restored.then(|| chain.next_offset()), None));
         Ok(LedgerWatch {
             ledger: ledger.to_owned(),
             blocks: blocks.to_owned(),
@@ -383,7 +392,7 @@ impl Watch for LedgerWatch {
         })
     }
 
-    fn save(&self, into: &mut PartitionState, _dir: &Path) -> Result<(), MonitorError> {
+    fn save(&self, into: &mut PartitionState, _dir: &Path, last: bool) -> Result<(), MonitorError> {
         into.stopped = self.stopped.clone();
         if !matches!(self.resume, Resume::Done) {
             // The chain in memory is not the one verified before: keep the saved tip.
@@ -391,9 +400,11 @@ impl Watch for LedgerWatch {
             return Ok(());
         }
         let next = self.chain.next_offset();
-        if self.snapshot_at.get() != Some(next) {
+        let (at, when) = self.snapshot_at.get();
+        let due = last || when.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY);
+        if at != Some(next) && due {
             save_snapshot(&self.chain, &self.snapshot)?;
-            self.snapshot_at.set(Some(next));
+            self.snapshot_at.set((Some(next), Some(Instant::now())));
         }
         into.ledger = Some(self.tip_state());
         into.entries = self.tree.size();

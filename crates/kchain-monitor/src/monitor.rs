@@ -383,7 +383,7 @@ impl<'a> Monitor<'a> {
         for w in &self.watched {
             let key = state_key(w.watch.chain(), w.watch.partition());
             let mut s = next.partitions.remove(&key).unwrap_or_default();
-            w.watch.save(&mut s, dir)?;
+            w.watch.save(&mut s, dir, always)?;
             w.book.save(&mut s);
             w.fresh.save(&mut s);
             next.partitions.insert(key, s);

@@ -63,8 +63,9 @@ pub(crate) trait Watch {
     /// Stopped, or read to the end seen last with nothing waiting.
     fn settled(&self) -> bool;
     /// Writes what a restart needs into `into` (and into files of its own under `dir`, the
-    /// monitor's state directory, before the state file is written).
-    fn save(&self, into: &mut PartitionState, dir: &Path) -> Result<(), MonitorError>;
+    /// monitor's state directory, before the state file is written); `last`: the monitor
+    /// stops.
+    fn save(&self, into: &mut PartitionState, dir: &Path, last: bool) -> Result<(), MonitorError>;
     /// The ledger's name, when the chain is a ledger's blocks chain.
     fn ledger(&self) -> Option<&str> {
         None

@@ -231,3 +231,40 @@ fn a_blocks_topic_replaced_under_a_running_monitor_is_seen() {
     let a = &lines.alerts()[0];
     assert_eq!(a["offset"].as_u64(), Some(3), "{a}");
 }
+
+#[test]
+fn a_cut_between_the_snapshot_and_the_saved_tip_alerts_as_rollback_on_restart() {
+    // The snapshot is written at most every 10 s; the state file names the newer tip. A
+    // monitor that dies in between must still see blocks cut below that tip.
+    let dir = kchain_testkit::tempdir();
+    let log = embedded(dir.path());
+    let state = kchain_testkit::tempdir();
+    let l = ledger(&log, "older-snapshot");
+    l.seal(&log, 3);
+    let lines = Lines::default();
+    let mut opts = ledger_options(&l, state.path());
+    opts.save_every = Duration::ZERO;
+    let trust = Trust::default();
+    {
+        let alerts = Alerts::new(Box::new(lines.clone()), None);
+        let mut m = kchain_monitor::Monitor::open(&log, &trust, opts.clone(), alerts).unwrap();
+        m.pass().unwrap();
+        l.seal(&log, 2);
+        m.pass().unwrap();
+        assert_eq!(m.entries_verified(), 6);
+        // Dropped without stopping: the snapshot holds height 3, the state height 5.
+    }
+    let other = kchain_testkit::tempdir();
+    let copy = embedded(other.path());
+    kchain_topic::tamper::copy_topic_with(&log, &copy, &l.blocks, |_, r| r.truncate(5)).unwrap();
+    drop((log, copy));
+    let part = dir.path().join("topics").join(&l.blocks);
+    std::fs::remove_dir_all(&part).unwrap();
+    std::fs::rename(other.path().join("topics").join(&l.blocks), &part).unwrap();
+    let log = embedded(dir.path());
+    let counts = once(&log, &Trust::default(), opts, &lines);
+    let alerts = lines.alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["kind"].as_str(), Some("rollback"), "{alerts:?}");
+    assert!(counts.findings > 0);
+}
