@@ -96,7 +96,10 @@ pub use error::LedgerError;
 pub use kchain_topic::checkpoints::CheckpointFindingKind;
 pub use node::rejected::RejectionRecord;
 pub use node::sealer::{SealEvent, SealOptions};
-pub use node::snapshot::snapshot_file;
+// A follower that is not a node (`kchain monitor --ledger`) keeps its chain in a snapshot too.
+pub use node::snapshot::{
+    load as load_snapshot, save as save_snapshot, snapshot_file, Loaded as SnapshotLoaded,
+};
 pub use node::store::{open_chain, state_dir};
 pub use node::{Event, Node, NodeOptions, NodeStats};
 pub use verify::{verify_ledger, IgnoredBlock, LedgerReport, VerifyOptions};

@@ -59,7 +59,8 @@ impl AlertKind {
     ];
 }
 
-/// One alert: a JSON line `{"kind", "chain", "partition", "offset", "detail", "time"}`.
+/// One alert: a JSON line `{"kind", "chain", "partition", "offset", "detail", "time"}`, and
+/// `"ledger"` when the chain is a ledger's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     pub kind: AlertKind,
@@ -71,6 +72,9 @@ pub struct Alert {
     pub detail: String,
     /// Seconds since the Unix epoch when it was raised.
     pub time: u64,
+    /// The ledger's name, when `chain` is a ledger's blocks topic (not printed otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<String>,
     /// What makes it the same alert again (not printed): a restart does not re-raise it.
     #[serde(skip)]
     pub key: String,
@@ -93,6 +97,7 @@ impl Alert {
             offset,
             detail,
             time: (kchain_core::time::now_ms() / 1000) as u64,
+            ledger: None,
             key: format!("{}:{chain}:{partition}:{key}", kind.as_str()),
         }
     }

@@ -13,7 +13,10 @@
 //!
 //! Nothing is read twice: a live watch keeps its reader and verifier between passes; a
 //! restarted one resumes after the last verified record (`ChainVerifier::resume_after`),
-//! once it has checked that this record still hashes as it did.
+//! once it has checked that this record still hashes as it did. A live reader that can no
+//! longer see the partition (its end moved below what was read, or, on the embedded log, a
+//! poll below the end returns nothing: the directory was replaced under it) is dropped the
+//! same way, and the resume point checked again.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -26,8 +29,10 @@ use kchain_core::{
 use kchain_log::{Log, Reader, StoredRecord};
 use rayon::prelude::*;
 
+use crate::error::MonitorError;
 use crate::late::Chain;
 use crate::state::{hashes, PartitionState, TipState};
+use crate::watch::{Event, Watch};
 
 /// The most records one poll asks for.
 const POLL: usize = 8192;
@@ -40,19 +45,6 @@ const PASS_BUDGET: u64 = 256 * 1024;
 /// Roots at batch ends kept in memory, and in the state file.
 const ROOTS_KEPT: usize = 4096;
 const ROOTS_SAVED: usize = 256;
-
-/// What a partition's pass found that the monitor must act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Event {
-    /// A record failed verification.
-    Finding(Finding),
-    /// The log ends below what was verified (end offset, verified through).
-    EndBelow { end: u64, verified: u64 },
-    /// The record at the resume point no longer hashes as it did.
-    ResumePointChanged { offset: u64 },
-    /// The tree reached `size` at a batch end, with `root`.
-    Root { size: u64, root: Hash },
-}
 
 /// A record observed but not yet covered by a signature.
 struct Held {
@@ -134,7 +126,7 @@ impl PartitionWatch {
     }
 
     /// The partition's state to save.
-    pub(crate) fn save(&self, into: &mut PartitionState) {
+    pub(crate) fn save_into(&self, into: &mut PartitionState) {
         into.tip = self.tip.as_ref().map(TipState::from_link);
         into.entries = self.entries;
         into.tree_size = self.tree.size();
@@ -148,7 +140,7 @@ impl PartitionWatch {
 
     /// The root of the chain tree at `size`, when the monitor knows it: the current size, or
     /// a recent batch end.
-    pub(crate) fn root_at(&self, size: u64) -> Option<Hash> {
+    pub(crate) fn kept_root(&self, size: u64) -> Option<Hash> {
         if size == self.tree.size() {
             return Some(self.tree.root());
         }
@@ -227,6 +219,11 @@ impl PartitionWatch {
     ) -> Result<(), kchain_log::LogError> {
         let end = log.end_offset(&self.topic, self.partition)?;
         self.end = end;
+        if self.reader.as_ref().is_some_and(|r| r.position() > end) {
+            // The log's end moved below what the live reader read: the partition was cut
+            // or replaced under it.
+            self.reopen(trust);
+        }
         if end < self.verified_next() {
             events.push(Event::EndBelow {
                 end,
@@ -276,7 +273,29 @@ impl PartitionWatch {
             recs = next?;
         }
         self.settle_tail(events);
+        let stuck = self.reader.as_ref().is_some_and(|r| r.position() < end);
+        if stuck && budget > 0 && log.cheap_readers() && self.stopped.is_none() {
+            // On the embedded log a poll below the end returns at once; one that returns
+            // nothing reads a segment file that is no longer the partition's (its directory
+            // was replaced under the reader, which keeps the deleted file open).
+            self.reopen(trust);
+        }
         Ok(())
+    }
+
+    /// Drops the live reader and what was read past the last verified record, as a restart
+    /// does: the next pass checks the resume point again and reads on after it.
+    fn reopen(&mut self, trust: &Trust) {
+        let expect = kchain_topic::expectations(trust, &self.topic, self.partition);
+        let limits = PendingLimits::default();
+        self.verifier = match self.tip {
+            Some(t) => ChainVerifier::resume_after(expect, limits, t),
+            None => ChainVerifier::with_limits(expect, limits),
+        };
+        self.held.clear();
+        self.reader = None;
+        self.pending_since = None;
+        self.check_resume = self.tip.is_some();
     }
 
     /// The offset reading goes on from: after the last record read, else after the resume
@@ -285,9 +304,10 @@ impl PartitionWatch {
         if let Some(r) = &self.reader {
             return Ok(r.position());
         }
+        let start = log.start_offset(&self.topic, self.partition)?;
         match self.tip.is_some() || self.read > 0 {
-            true => Ok(self.verifier.next_offset()),
-            false => log.start_offset(&self.topic, self.partition),
+            true => Ok(self.verifier.next_offset().max(start)),
+            false => Ok(start),
         }
     }
 
@@ -403,7 +423,7 @@ impl PartitionWatch {
             }
             self.verifier.push(obs);
             if let Some(f) = self.verifier.finding() {
-                events.push(Event::Finding(f.clone()));
+                events.push(tamper(f));
                 self.stopped = Some(f.to_string());
                 return;
             }
@@ -418,7 +438,7 @@ impl PartitionWatch {
     fn settle_tail(&mut self, events: &mut Vec<Event>) {
         let now = self.verifier.clone().finish_pending();
         if let Some(f) = now.finding {
-            events.push(Event::Finding(f.clone()));
+            events.push(tamper(&f));
             self.stopped = Some(f.to_string());
             return;
         }
@@ -437,7 +457,7 @@ impl PartitionWatch {
                     self.pending_since = Some((Instant::now(), from));
                 } else if since.elapsed() >= self.grace {
                     if let Some(f) = self.verifier.clone().finish().finding {
-                        events.push(Event::Finding(f.clone()));
+                        events.push(tamper(&f));
                         self.stopped = Some(f.to_string());
                     }
                 }
@@ -465,6 +485,74 @@ impl PartitionWatch {
                 events.push(Event::Root { size, root });
             }
         }
+    }
+}
+
+/// The event of a finding of kchain-core's verifier.
+fn tamper(f: &Finding) -> Event {
+    Event::Tamper {
+        offset: f.offset,
+        detail: format!("{}: {}", f.kind.as_str(), f.detail),
+    }
+}
+
+impl Watch for PartitionWatch {
+    fn chain(&self) -> &str {
+        &self.topic
+    }
+
+    fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    fn pass(&mut self, log: &dyn Log, trust: &Trust) -> Result<Vec<Event>, kchain_log::LogError> {
+        PartitionWatch::pass(self, log, trust)
+    }
+
+    fn tree_size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    fn root_at(&self, log: &dyn Log, trust: &Trust, size: u64) -> Option<Hash> {
+        self.kept_root(size)
+            .or_else(|| self.root_from_log(log, trust, size))
+    }
+
+    fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    fn read(&self) -> u64 {
+        self.read
+    }
+
+    fn lag(&self) -> (u64, i64) {
+        (
+            self.end.saturating_sub(self.verified_next()),
+            self.tip_time_ms,
+        )
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.is_some()
+    }
+
+    fn behind(&self) -> bool {
+        PartitionWatch::behind(self)
+    }
+
+    fn settled(&self) -> bool {
+        PartitionWatch::settled(self)
+    }
+
+    fn save(
+        &self,
+        into: &mut PartitionState,
+        _dir: &std::path::Path,
+        _last: bool,
+    ) -> Result<(), MonitorError> {
+        self.save_into(into);
+        Ok(())
     }
 }
 

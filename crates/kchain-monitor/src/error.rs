@@ -21,6 +21,8 @@ pub enum MonitorError {
     Policy(String),
     #[error(transparent)]
     Http(#[from] kchain_http::HttpError),
+    #[error(transparent)]
+    Ledger(#[from] kchain_ledger::LedgerError),
 }
 
 impl MonitorError {

@@ -12,6 +12,8 @@
 //! | `kchain_monitor_checkpoint_size` | topic, partition | largest checkpoint seen |
 //! | `kchain_monitor_checkpoint_age_seconds` | topic, partition | since a new checkpoint arrived |
 //! | `kchain_monitor_checkpoints_unchecked_total` | topic, partition | passed without a root kept |
+//! | `kchain_monitor_ledger_height` | ledger | the canonical tip's height |
+//! | `kchain_monitor_ledger_ignored_total` | ledger | blocks ignored (stale, invalid) by this process |
 //! | `kchain_monitor_witness_up` | witness | the witness answered the last time |
 //! | `kchain_monitor_log_up`, `kchain_monitor_log_errors_total` | | the log's reachability |
 
@@ -53,9 +55,18 @@ pub(crate) struct PartitionFigures {
     pub(crate) unchecked: u64,
 }
 
+/// A ledger's own figures (its blocks chain has its [`PartitionFigures`] too, under its
+/// blocks topic).
+pub(crate) struct LedgerFigures {
+    pub(crate) ledger: String,
+    pub(crate) height: u64,
+    pub(crate) ignored: u64,
+}
+
 /// Everything the page shows.
 pub(crate) struct Figures {
     pub(crate) partitions: Vec<PartitionFigures>,
+    pub(crate) ledgers: Vec<LedgerFigures>,
     /// Alerts raised, in the order of [`AlertKind::ALL`].
     pub(crate) alerts: [u64; 5],
     pub(crate) witnesses: Vec<(String, bool)>,
@@ -126,6 +137,7 @@ pub(crate) fn render(f: &Figures) -> String {
             t.sample(name, &labels, figure(p));
         }
     }
+    ledger_figures(&mut t, &f.ledgers);
     let name = "kchain_monitor_alerts_total";
     t.family(
         name,
@@ -157,4 +169,25 @@ pub(crate) fn render(f: &Figures) -> String {
     )
     .sample("kchain_monitor_log_errors_total", &[], f.log_errors as f64);
     t.finish()
+}
+
+fn ledger_figures(t: &mut MetricsText, ledgers: &[LedgerFigures]) {
+    if ledgers.is_empty() {
+        return;
+    }
+    let name = "kchain_monitor_ledger_height";
+    t.family(
+        name,
+        MetricKind::Gauge,
+        "The height of the ledger's canonical tip.",
+    );
+    for l in ledgers {
+        t.sample(name, &[("ledger", l.ledger.as_str())], l.height as f64);
+    }
+    let name = "kchain_monitor_ledger_ignored_total";
+    let help = "Blocks ignored (stale, invalid, not holding together at the tip) by this process.";
+    t.family(name, MetricKind::Counter, help);
+    for l in ledgers {
+        t.sample(name, &[("ledger", l.ledger.as_str())], l.ignored as f64);
+    }
 }

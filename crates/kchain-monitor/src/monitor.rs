@@ -15,75 +15,20 @@
 //! and `kchain_monitor_log_up 0`), and the next pass goes on from the same place.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kchain_core::checkpoint::Policy;
-use kchain_core::{Checkpoint, NoteVerifier, RemoteWitness, SignedNote, Trust};
+use kchain_core::{Checkpoint, RemoteWitness, SignedNote, Trust};
 use kchain_log::Log;
-use kchain_topic::checkpoints::{partition_origin, writer_verifiers};
 
 use crate::alert::{Alert, AlertKind, Alerts};
-use crate::book::{Book, Verdict};
-use crate::chain::{Event, PartitionWatch};
+use crate::book::Verdict;
 use crate::error::MonitorError;
-use crate::feed::Feed;
-use crate::fresh::Fresh;
 use crate::metrics::{self, Figures, PartitionFigures};
+use crate::options::MonitorOptions;
 use crate::state::MonitorState;
-
-/// How the monitor runs.
-#[derive(Clone, Debug)]
-pub struct MonitorOptions {
-    /// The chained topics to watch (every partition of each).
-    pub topics: Vec<String>,
-    /// Where the state file lives.
-    pub state_dir: PathBuf,
-    /// Alert when no new checkpoint arrives for this long (none: never).
-    pub stall_after: Option<Duration>,
-    /// The pause between passes.
-    pub interval: Duration,
-    /// How long a tail may wait for its signature before it is `unsigned`.
-    pub grace: Duration,
-    /// How often the witnesses are asked for their newest checkpoints.
-    pub witness_interval: Duration,
-    /// The origin namespace of the checkpoints.
-    pub namespace: String,
-    /// The freshness rule (`[policy] max_age`, seconds): a `stale` alert when entries past
-    /// the newest accepted checkpoint wait longer than this for a witness cosignature.
-    pub max_age: Option<u64>,
-    /// The witnesses of the trust policy (type 0x04 keys) and how many must cosign a
-    /// checkpoint for the freshness rule to accept it.
-    pub witnesses: Vec<NoteVerifier>,
-    pub threshold: usize,
-}
-
-impl MonitorOptions {
-    /// Defaults for `topics` and `state_dir`: a pass every 500 ms, a grace of 2 s, witnesses
-    /// every 5 s, no stall limit, the default namespace.
-    pub fn new(topics: Vec<String>, state_dir: PathBuf) -> MonitorOptions {
-        MonitorOptions {
-            topics,
-            state_dir,
-            stall_after: None,
-            interval: Duration::from_millis(500),
-            grace: Duration::from_secs(2),
-            witness_interval: Duration::from_secs(5),
-            namespace: kchain_core::DEFAULT_ORIGIN_NAMESPACE.to_owned(),
-            max_age: None,
-            witnesses: Vec::new(),
-            threshold: 0,
-        }
-    }
-}
-
-/// One watched partition with its checkpoints.
-pub(crate) struct Watched {
-    pub(crate) watch: PartitionWatch,
-    pub(crate) book: Book,
-    fresh: Fresh,
-}
+use crate::targets::{self, state_exists, state_key, FeedOf, Watched};
+use crate::watch::Event;
 
 /// What the monitor shows of itself (rendered into `/metrics`).
 #[derive(Clone, Debug, Default)]
@@ -93,28 +38,29 @@ pub(crate) struct Health {
     pub(crate) witnesses: Vec<(String, bool)>,
 }
 
-/// The long-running auditor of chained topics.
+/// The long-running auditor of chained topics and ledgers.
 pub struct Monitor<'a> {
     log: &'a dyn Log,
     trust: &'a Trust,
     opts: MonitorOptions,
     state: MonitorState,
     pub(crate) watched: Vec<Watched>,
-    feeds: Vec<(String, Feed, Vec<NoteVerifier>)>,
-    /// Per feed, the trust policy the freshness rule accepts checkpoints by (with max_age).
-    policies: Vec<Option<Policy>>,
+    feeds: Vec<FeedOf>,
     witnesses: Vec<Arc<dyn RemoteWitness>>,
     witnesses_asked: Option<Instant>,
     pub(crate) alerts: Alerts,
     pub(crate) health: Health,
     started_ms: i64,
+    /// When the state was last written, and the alerts raised by then.
+    saved_at: Option<Instant>,
+    raised_at_save: u64,
     page: Arc<Mutex<String>>,
     status: Box<dyn FnMut(&str) + Send + 'a>,
 }
 
 impl<'a> Monitor<'a> {
-    /// A monitor of `opts.topics` on `log`, resuming from the state in `opts.state_dir`,
-    /// raising alerts through `alerts`.
+    /// A monitor of `opts.topics` and `opts.ledgers` on `log`, resuming from the state in
+    /// `opts.state_dir`, raising alerts through `alerts`. Every topic and ledger must exist.
     pub fn open(
         log: &'a dyn Log,
         trust: &'a Trust,
@@ -122,34 +68,7 @@ impl<'a> Monitor<'a> {
         alerts: Alerts,
     ) -> Result<Monitor<'a>, MonitorError> {
         let state = MonitorState::load(&opts.state_dir)?;
-        let mut watched = Vec::new();
-        let mut feeds = Vec::new();
-        let mut policies = Vec::new();
-        for topic in &opts.topics {
-            let writers = writer_verifiers(trust, topic);
-            let policy = match opts.max_age {
-                Some(_) => Some(
-                    Policy::new(writers.clone(), opts.witnesses.clone(), opts.threshold)
-                        .map_err(|e| MonitorError::Policy(e.to_string()))?,
-                ),
-                None => None,
-            };
-            let partitions = log.topic(topic)?.partitions;
-            for p in 0..partitions {
-                let saved = state
-                    .partitions
-                    .get(&format!("{topic}/{p}"))
-                    .cloned()
-                    .unwrap_or_default();
-                watched.push(Watched {
-                    watch: PartitionWatch::resume(topic, p, trust, &saved, opts.grace),
-                    book: Book::load(&saved),
-                    fresh: Fresh::load(policy.as_ref(), &saved),
-                });
-            }
-            policies.push(policy);
-            feeds.push((topic.clone(), Feed::new(topic), writers));
-        }
+        let (watched, feeds) = targets::open(log, trust, &opts, &state)?;
         Ok(Monitor {
             log,
             trust,
@@ -157,12 +76,13 @@ impl<'a> Monitor<'a> {
             state,
             watched,
             feeds,
-            policies,
             witnesses: Vec::new(),
             witnesses_asked: None,
             alerts,
             health: Health::default(),
             started_ms: kchain_core::time::now_ms(),
+            saved_at: None,
+            raised_at_save: 0,
             page: Arc::new(Mutex::new(String::new())),
             status: Box::new(|_| {}),
         })
@@ -188,18 +108,18 @@ impl<'a> Monitor<'a> {
 
     /// Entries verified so far, over all partitions and runs.
     pub fn entries_verified(&self) -> u64 {
-        self.watched.iter().map(|w| w.watch.entries).sum()
+        self.watched.iter().map(|w| w.watch.entries()).sum()
     }
 
     /// Records read by this process, over all partitions.
     pub fn records_read(&self) -> u64 {
-        self.watched.iter().map(|w| w.watch.read).sum()
+        self.watched.iter().map(|w| w.watch.read()).sum()
     }
 
     /// Alerts raised by this process, and partitions stopped at a finding (in any run).
     pub fn findings(&self) -> u64 {
         let raised: u64 = self.alerts.raised.iter().sum();
-        let stopped = self.watched.iter().filter(|w| w.watch.stopped.is_some());
+        let stopped = self.watched.iter().filter(|w| w.watch.stopped());
         raised + stopped.count() as u64
     }
 
@@ -214,7 +134,7 @@ impl<'a> Monitor<'a> {
                 continue;
             }
             if settled || started.elapsed() > self.opts.grace + Duration::from_secs(1) {
-                return Ok(());
+                return self.save(true);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -244,11 +164,12 @@ impl<'a> Monitor<'a> {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        Ok(())
+        self.save(true)
     }
 
     /// One pass over everything watched. Errors are the state file's; the log's are
-    /// recorded in the health and retried by the next pass.
+    /// recorded in the health and retried by the next pass. The state is saved when
+    /// `save_every` has passed since it last was, or an alert was raised.
     pub fn pass(&mut self) -> Result<(), MonitorError> {
         let mut log_error = None;
         self.read_checkpoints(&mut log_error);
@@ -271,19 +192,21 @@ impl<'a> Monitor<'a> {
             None if !was_up && self.health.log_errors > 0 => (self.status)("log reachable again"),
             None => {}
         }
-        self.save()?;
+        self.save(false)?;
         *self.page.lock().unwrap_or_else(|e| e.into_inner()) = metrics::render(&self.figures());
         Ok(())
     }
 
     fn read_checkpoints(&mut self, log_error: &mut Option<String>) {
         for f in 0..self.feeds.len() {
-            let (topic, feed, _) = &mut self.feeds[f];
-            let topic = topic.clone();
+            let FeedOf { feed, chains } = &mut self.feeds[f];
             match feed.pass(self.log, &mut self.state.checkpoint_offsets) {
                 Ok(notes) => {
-                    for (p, note) in notes {
-                        self.judge_note(f, &topic, p, &note);
+                    let judged: Vec<(usize, SignedNote)> = (notes.into_iter())
+                        .filter_map(|(p, note)| Some((*chains.get(&p)?, note)))
+                        .collect();
+                    for (i, note) in judged {
+                        self.judge_note(i, &note);
                     }
                 }
                 Err(e) => *log_error = Some(e.to_string()),
@@ -302,16 +225,8 @@ impl<'a> Monitor<'a> {
         for w in 0..self.witnesses.len() {
             let mut up = true;
             for i in 0..self.watched.len() {
-                let (topic, p) = (
-                    self.watched[i].watch.topic.clone(),
-                    self.watched[i].watch.partition,
-                );
-                let origin = partition_origin(&self.opts.namespace, &topic, p);
-                match self.witnesses[w].latest(&origin) {
-                    Ok(Some(note)) => {
-                        let f = self.feeds.iter().position(|(t, _, _)| *t == topic);
-                        self.judge_note(f.expect("a feed per topic"), &topic, p, &note);
-                    }
+                match self.witnesses[w].latest(&self.watched[i].origin) {
+                    Ok(Some(note)) => self.judge_note(i, &note),
                     Ok(None) => {}
                     Err(_) => up = false,
                 }
@@ -320,31 +235,30 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// Holds a note to the partition's book when the topic's writer signed it.
-    fn judge_note(&mut self, feed: usize, topic: &str, p: u32, note: &SignedNote) {
-        if note.verify(&self.feeds[feed].2).is_err() {
+    /// Holds a note to the chain's book when one of its writers (sealers) signed it for its
+    /// origin.
+    fn judge_note(&mut self, i: usize, note: &SignedNote) {
+        let w = &mut self.watched[i];
+        if note.verify(&w.writers).is_err() {
             return;
         }
         let Ok(c) = Checkpoint::parse(note.text()) else {
             return;
         };
-        if c.origin() != partition_origin(&self.opts.namespace, topic, p) {
+        if c.origin() != w.origin {
             return;
         }
-        let Some(i) = self.index(topic, p) else {
-            return;
-        };
-        if let Some(policy) = &self.policies[feed] {
-            self.watched[i].fresh.offer(policy, note);
+        if let Some(policy) = &w.policy {
+            w.fresh.offer(policy, note);
         }
         let (log, trust) = (self.log, self.trust);
-        let Watched { watch, book, .. } = &mut self.watched[i];
+        let Watched { watch, book, .. } = w;
         let now = kchain_core::time::now_ms();
         let verdict = book.observe(
             c.size(),
             *c.root(),
-            watch.tree.size(),
-            |s| (watch.root_at(s)).or_else(|| watch.root_from_log(log, trust, s)),
+            watch.tree_size(),
+            |s| watch.root_at(log, trust, s),
             now,
         );
         self.verdict(i, c.size(), verdict);
@@ -362,15 +276,8 @@ impl<'a> Monitor<'a> {
     fn handle(&mut self, i: usize, events: Vec<Event>) {
         for ev in events {
             match ev {
-                Event::Finding(f) => {
-                    let detail = format!("{}: {}", f.kind.as_str(), f.detail);
-                    self.alert(
-                        i,
-                        AlertKind::Tamper,
-                        f.offset,
-                        format!("{}", f.offset),
-                        detail,
-                    );
+                Event::Tamper { offset, detail } => {
+                    self.alert(i, AlertKind::Tamper, offset, format!("{offset}"), detail);
                 }
                 Event::EndBelow { end, verified } => {
                     let detail = format!(
@@ -395,8 +302,7 @@ impl<'a> Monitor<'a> {
                 Event::Root { size, root } => {
                     let (log, trust) = (self.log, self.trust);
                     let Watched { watch, book, .. } = &mut self.watched[i];
-                    let root_at =
-                        |s| (watch.root_at(s)).or_else(|| watch.root_from_log(log, trust, s));
+                    let root_at = |s| watch.root_at(log, trust, s);
                     for (s, v) in book.reached(size, root, root_at) {
                         self.verdict(i, s, v);
                     }
@@ -419,7 +325,7 @@ impl<'a> Monitor<'a> {
             }
             let newest = book.newest;
             let w = &self.watched[i].watch;
-            let gained = w.tree.size().saturating_sub(newest);
+            let gained = w.tree_size().saturating_sub(newest);
             let detail = format!(
                 "no new checkpoint for {} s (newest of size {newest}; {gained} entries verified \
                  since)",
@@ -445,7 +351,7 @@ impl<'a> Monitor<'a> {
         let now = (kchain_core::time::now_ms() / 1000).max(0) as u64;
         for i in 0..self.watched.len() {
             let w = &self.watched[i];
-            if let Some((size, detail)) = w.fresh.judge(w.watch.entries, now, max_age) {
+            if let Some((size, detail)) = w.fresh.judge(w.watch.entries(), now, max_age) {
                 self.alert(i, AlertKind::Stale, size, format!("stale:{size}"), detail);
             }
         }
@@ -453,31 +359,41 @@ impl<'a> Monitor<'a> {
 
     fn alert(&mut self, i: usize, kind: AlertKind, offset: u64, key: String, detail: String) {
         let w = &self.watched[i].watch;
-        let alert = Alert::new(kind, &w.topic, w.partition, offset, key, detail);
+        let mut alert = Alert::new(kind, w.chain(), w.partition(), offset, key, detail);
+        alert.ledger = w.ledger().map(str::to_owned);
         self.alerts.raise(&mut self.state.alerts, alert);
     }
 
-    fn index(&self, topic: &str, p: u32) -> Option<usize> {
-        self.watched
-            .iter()
-            .position(|w| w.watch.topic == topic && w.watch.partition == p)
-    }
-
-    /// Saves the state when it changed.
-    fn save(&mut self) -> Result<(), MonitorError> {
+    /// Saves the state when it changed and a save is due: `always`, an alert was raised
+    /// since the last save (its key must outlive a crash, so that it is raised once), or
+    /// `save_every` has passed. What a watch keeps in files of its own (a ledger's
+    /// snapshot) is written first, so that the state file never names more than they hold.
+    fn save(&mut self, always: bool) -> Result<(), MonitorError> {
+        let raised: u64 = self.alerts.raised.iter().sum();
+        let due = always
+            || raised != self.raised_at_save
+            || self
+                .saved_at
+                .is_none_or(|t| t.elapsed() >= self.opts.save_every);
+        if !due {
+            return Ok(());
+        }
+        let dir = &self.opts.state_dir;
         let mut next = self.state.clone();
         for w in &self.watched {
-            let key = format!("{}/{}", w.watch.topic, w.watch.partition);
+            let key = state_key(w.watch.chain(), w.watch.partition());
             let mut s = next.partitions.remove(&key).unwrap_or_default();
-            w.watch.save(&mut s);
+            w.watch.save(&mut s, dir, always)?;
             w.book.save(&mut s);
             w.fresh.save(&mut s);
             next.partitions.insert(key, s);
         }
-        if next != self.state || !self.opts.state_dir.join(crate::state::STATE_FILE).exists() {
-            next.save(&self.opts.state_dir)?;
+        if next != self.state || !state_exists(dir) {
+            next.save(dir)?;
             self.state = next;
         }
+        self.saved_at = Some(Instant::now());
+        self.raised_at_save = raised;
         Ok(())
     }
 
@@ -486,19 +402,19 @@ impl<'a> Monitor<'a> {
         let now = kchain_core::time::now_ms();
         let secs = |ms: i64| (now - ms).max(0) as f64 / 1000.0;
         let partitions = self.watched.iter().map(|Watched { watch: w, book, .. }| {
-            let lag = w.end.saturating_sub(w.verified_next());
+            let (lag, tip_time_ms) = w.lag();
             PartitionFigures {
-                topic: w.topic.clone(),
-                partition: w.partition,
-                entries: w.entries,
-                read: w.read,
+                topic: w.chain().to_owned(),
+                partition: w.partition(),
+                entries: w.entries(),
+                read: w.read(),
                 lag_records: lag,
-                lag_seconds: if lag > 0 && w.tip_time_ms > 0 {
-                    secs(w.tip_time_ms)
+                lag_seconds: if lag > 0 && tip_time_ms > 0 {
+                    secs(tip_time_ms)
                 } else {
                     0.0
                 },
-                stopped: w.stopped.is_some(),
+                stopped: w.stopped(),
                 checkpoint_size: book.newest,
                 checkpoint_age: (book.at_ms > 0).then(|| secs(book.at_ms)),
                 unchecked: book.unchecked,
@@ -506,6 +422,9 @@ impl<'a> Monitor<'a> {
         });
         Figures {
             partitions: partitions.collect(),
+            ledgers: (self.watched.iter())
+                .filter_map(|w| w.watch.ledger_figures())
+                .collect(),
             alerts: self.alerts.raised,
             witnesses: self.health.witnesses.clone(),
             log_up: self.health.log_up,

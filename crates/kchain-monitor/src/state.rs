@@ -9,6 +9,8 @@
 //!                            "partitions": { "orders/0": { tip, entries, tree, roots,
 //!                                                          checkpoints, ... } },
 //!                            "checkpoint_offsets": { "orders.checkpoints/0": 17 },
+//!                            (a ledger: "pay.blocks/0": { ledger: {genesis, tip}, ... }
+//!                             beside ledgers/pay.blocks/snapshot.json)
 //!                            "alerts": [ "tamper:orders:0:12", ... ] }
 //! ```
 
@@ -66,6 +68,22 @@ pub struct PartitionState {
     /// freshness rule; none without `max_age`.
     #[serde(default)]
     pub accepted: Option<String>,
+    /// For a ledger's blocks chain: the tip the snapshot beside the state holds.
+    #[serde(default)]
+    pub ledger: Option<LedgerTip>,
+}
+
+/// Where a ledger's verification stands. The replayed chain itself (canonical blocks,
+/// balances, sealed transactions) is in a snapshot of kchain-ledger's format under
+/// `ledgers/<blocks topic>/` in the state directory, written before the state file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerTip {
+    /// The genesis block's hash (hex): a restart finds the same genesis, or alerts.
+    pub genesis: String,
+    pub height: u64,
+    /// The canonical tip's hash (hex) and offset in the blocks topic.
+    pub hash: String,
+    pub offset: u64,
 }
 
 /// The last verified record, as stored.

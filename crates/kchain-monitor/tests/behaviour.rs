@@ -257,3 +257,43 @@ fn a_backlog_is_read_in_chunks_exactly_once_and_a_forgery_in_it_is_found() {
         );
     }
 }
+
+#[test]
+fn a_partition_replaced_under_a_running_monitor_is_seen() {
+    // The embedded log: while the monitor runs, the attacker replaces the partition's
+    // directory with a copy whose last verified record was rewritten, and appends to it. The
+    // monitor's live reader still holds the old, deleted segment file open.
+    let dir = kchain_testkit::tempdir();
+    let log = embedded(dir.path());
+    let (key, state) = (key(), kchain_testkit::tempdir());
+    let trust = trust(&key);
+    let t = topic(&log, "replaced");
+    write(&log, &t, &key, 30, true);
+    let lines = Lines::default();
+    let alerts = Alerts::new(Box::new(lines.clone()), None);
+    let (took, counts) = live(&log, &trust, options(&t, state.path()), alerts, |page| {
+        wait_entries(page, &t, 30, Duration::from_secs(20));
+        let other = kchain_testkit::tempdir();
+        let copy = embedded(other.path());
+        kchain_topic::tamper::copy_topic_with(&log, &copy, &t, |_, r| {
+            r[29].value = Some(b"rewritten".to_vec());
+        })
+        .unwrap();
+        drop(copy);
+        let part = dir.path().join("topics").join(&t);
+        let act = Instant::now();
+        std::fs::remove_dir_all(&part).unwrap();
+        std::fs::rename(other.path().join("topics").join(&t), &part).unwrap();
+        let forged = forged_after_tip(&log, &t);
+        append_raw(&log, &t, &[forged]);
+        lines.wait_for("rollback", act, DEADLINE * 2)
+    });
+    assert!(took < DEADLINE, "rollback alert after {took:?}");
+    assert!(counts.findings > 0);
+    let a = &lines.alerts()[0];
+    assert_eq!(
+        (a["kind"].as_str(), a["offset"].as_u64()),
+        (Some("rollback"), Some(29)),
+        "{a}"
+    );
+}

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //!  ratio: write N records ──► verify from genesis (TopicVerifier, 2 threads, best of 2)
-//!                        └──► Monitor::run_once from an empty state (best of 2)
+//!                        ├──► Monitor::run_once from an empty state (best of 2)
+//!                        └──► a chain tree of N leaves alone (what verify does not build)
 //!  soak:  writer thread, RATE records/s in 100 ms batches ─┐
 //!         Monitor::run (100 ms passes) ───────────────────┼─► RSS every 10 s, entries == produced
 //! ```
@@ -131,6 +132,10 @@ fn ratio(
         }
         Ok(t.elapsed())
     })?;
+    // `verify` (without a checkpoint policy) builds no chain tree; the monitor must, to hold
+    // checkpoints to it. The second ratio adds the tree's cost to `verify`'s time: what
+    // `verify` would take if it built the tree too, serially.
+    let tree = best(&mut || Ok(tree_time(a.records)))?;
     let rate = |d: Duration| a.records as f64 / d.as_secs_f64();
     println!(
         "monitor: {:.0} records/s, verify: {:.0} records/s, ratio {:.2} ({} records of {} bytes)",
@@ -140,7 +145,27 @@ fn ratio(
         a.records,
         a.size
     );
+    println!(
+        "verify + the chain tree (built serially, {:.0} ms): {:.0} records/s, ratio {:.2}",
+        tree.as_secs_f64() * 1000.0,
+        rate(verify + tree),
+        rate(monitor) / rate(verify + tree)
+    );
     Ok(())
+}
+
+/// How long growing a chain tree of `n` leaves takes on one thread (a leaf hash and the
+/// tree's node hashes per entry, as the monitor grows it).
+fn tree_time(n: u64) -> Duration {
+    let t = Instant::now();
+    let mut tree = kchain_core::merkle::TreeBuilder::new();
+    let mut entry = [0u8; 32];
+    for i in 0..n {
+        entry[..8].copy_from_slice(&i.to_le_bytes());
+        tree.push(&kchain_core::chain_leaf(&entry));
+    }
+    std::hint::black_box(tree.root());
+    t.elapsed()
 }
 
 fn soak(

@@ -2,6 +2,8 @@
 //! thread of the test with its alert lines captured (and timed), and the attacker's moves.
 #![allow(dead_code)]
 
+pub mod ledger;
+
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
