@@ -56,6 +56,7 @@ pub(crate) fn copy_partition(
     };
     {
         let mut s = lock(status);
+        s.open = true;
         s.resumed_at = next;
         s.next_raw = next;
         s.adopted = tail.adopted;

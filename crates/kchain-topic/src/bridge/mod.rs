@@ -102,7 +102,8 @@ impl<'a> Bridge<'a> {
 
     /// Copies every partition, each on threads of its own, until `stop` returns true (or,
     /// with [`BridgeOptions::until_idle`], until every raw partition is copied to its end),
-    /// calling `on_status` every [`BridgeOptions::status_every`]. Returns the status of each
+    /// calling `on_status` once every partition has found where it resumes and then every
+    /// [`BridgeOptions::status_every`]. Returns the status of each
     /// partition once every one has flushed. The first partition that fails stops the others
     /// (each flushes what it appended), and its error is returned.
     pub fn run(
@@ -136,10 +137,12 @@ impl<'a> Bridge<'a> {
                     })
                 })
                 .collect();
-            let mut last = Instant::now();
+            let (mut last, mut opened) = (Instant::now(), false);
             while !workers.iter().all(|w| w.is_finished()) {
                 std::thread::sleep(Duration::from_millis(20));
-                if last.elapsed() >= self.options.status_every {
+                let now_open = !opened && snapshot(&status).iter().all(|p| p.open);
+                if now_open || last.elapsed() >= self.options.status_every {
+                    opened |= now_open;
                     on_status(&snapshot(&status));
                     last = Instant::now();
                 }

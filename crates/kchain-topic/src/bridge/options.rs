@@ -25,7 +25,8 @@ pub struct BridgeOptions {
     /// Stop once every raw partition is copied to its end offset (for scripts and tests),
     /// instead of following it until asked to stop.
     pub until_idle: bool,
-    /// How often [`super::Bridge::run`] reports the partitions' status.
+    /// How often [`super::Bridge::run`] reports the partitions' status (and once when every
+    /// partition has found where it resumes).
     pub status_every: Duration,
 }
 
@@ -47,6 +48,9 @@ impl Default for BridgeOptions {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PartitionStatus {
     pub partition: u32,
+    /// Whether the partition's writer has opened and found where to resume (the fields
+    /// below are known from then on).
+    pub open: bool,
     /// The raw offset this run resumed at (the chained tip's source offset plus one).
     pub resumed_at: u64,
     /// The raw offset of the next record to copy.
