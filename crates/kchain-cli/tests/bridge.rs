@@ -184,6 +184,67 @@ fn sigkilled_bridge_copies_exactly_once_on_the_embedded_log() {
     );
 }
 
+#[test]
+fn sigterm_stops_cleanly_and_a_recreated_raw_topic_stops_the_bridge() {
+    let env = Env::new();
+    env.ok(&["keygen", "--name", "bridge"], "");
+    env.ok(&["topic", "create", "raw", "--partitions", "2"], "");
+    env.ok(&["topic", "create", "short", "--partitions", "2"], "");
+    env.ok(&["topic", "create", "narrow"], "");
+    let log = EmbeddedLog::open(&env.data(), EmbeddedOptions::default()).unwrap();
+    let mut rng = Rng(7);
+    for (topic, n) in [("raw", 30), ("short", 5)] {
+        for p in 0..2 {
+            let recs: Vec<Record> = (0..n).map(|i| raw_record(&mut rng, i)).collect();
+            log.appender(topic, p).unwrap().append(&recs).unwrap();
+        }
+    }
+    // Following until SIGTERM: everything read is appended, the summary printed, exit 0.
+    let mut child = env
+        .command(&[
+            "bridge", "run", "--from", "raw", "--to", "chained", "--json",
+        ])
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    assert!(lines.iter().any(|l| l.contains("tip height")));
+    // SAFETY: a plain kill(2) of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["copied"], 60, "{summary}");
+    assert_eq!(summary["stopped_by"], "SIGTERM");
+    env.ok(&["verify", "chained"], "");
+    // The raw topic "recreated" with fewer records than the chain copied.
+    env.error(
+        &[
+            "-q",
+            "bridge",
+            "run",
+            "--from",
+            "short",
+            "--to",
+            "chained",
+            "--until-idle",
+        ],
+        "the raw topic was recreated or truncated",
+    );
+    env.error(
+        &[
+            "-q",
+            "bridge",
+            "run",
+            "--from",
+            "raw",
+            "--to",
+            "narrow",
+            "--until-idle",
+        ],
+        "has 1 partition(s), fewer than the 2 of the raw topic raw",
+    );
+}
+
 #[cfg(feature = "kafka")]
 mod kafka {
     use super::*;
