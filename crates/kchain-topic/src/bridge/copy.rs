@@ -65,28 +65,35 @@ pub(crate) fn copy_partition(
     let (tx, rx) = sync_channel(2);
     std::thread::scope(|scope| {
         scope.spawn(|| read_loop(place, next, options, stop, tx));
-        let written = write_loop(&mut writer, rx, tail.adopted > 0, status);
-        // Whatever stopped the loop, what was appended is flushed and checkpointed.
+        let mut unsigned = tail.adopted > 0;
+        let written = write_loop(&mut writer, rx, &mut unsigned, status);
+        // Whatever stopped the loop, what was appended is flushed and checkpointed; but no
+        // checkpoint is signed over an adopted run that no append has signed yet (stopped
+        // before the next raw record came): the next run signs it.
+        if unsigned {
+            return written;
+        }
         let flushed = writer.flush().map_err(BridgeError::from);
         written.and(flushed)
     })
 }
 
-/// Appends each batch that arrives, the first one record alone when `sign_first`.
+/// Appends each batch that arrives, the first one record alone while `unsigned` (an
+/// adopted run waits for a signature), which it then clears.
 fn write_loop(
     writer: &mut ChainWriter<'_>,
     rx: Receiver<Result<Batch, BridgeError>>,
-    mut sign_first: bool,
+    unsigned: &mut bool,
     status: &Mutex<PartitionStatus>,
 ) -> Result<(), BridgeError> {
     for batch in rx {
         let (mut items, last) = batch?;
         let n = items.len() as u64;
-        if sign_first {
+        if *unsigned {
             let rest = items.split_off(1);
             writer.append(items)?;
             items = rest;
-            sign_first = false;
+            *unsigned = false;
         }
         if !items.is_empty() {
             writer.append(items)?;
