@@ -100,8 +100,8 @@ fn finish(env: &Env, (raw, to): (&str, &str)) -> serde_json::Value {
 fn raw_record(rng: &mut Rng, i: u64) -> Record {
     let len = rng.below(300) as usize;
     Record {
-        key: (i % 4 != 0).then(|| format!("key-{}", i % 9).into_bytes()),
-        value: (i % 11 != 0).then(|| rng.bytes(len)),
+        key: (!i.is_multiple_of(4)).then(|| format!("key-{}", i % 9).into_bytes()),
+        value: (!i.is_multiple_of(11)).then(|| rng.bytes(len)),
         headers: vec![
             Header::new("n", i.to_string()),
             Header::new("bin", rng.bytes(3)),
@@ -126,7 +126,7 @@ fn sigkilled_bridge_copies_exactly_once_on_the_embedded_log() {
     let env = Env::new();
     env.ok(&["keygen", "--name", "bridge"], "");
     env.ok(&["topic", "create", "raw", "--partitions", "2"], "");
-    let log = EmbeddedLog::open(&env.data(), EmbeddedOptions::default()).unwrap();
+    let log = EmbeddedLog::open(env.data(), EmbeddedOptions::default()).unwrap();
     let done = AtomicBool::new(false);
     let produced = std::thread::scope(|s| {
         // A plain producer: random small batches to both partitions, until the kills end.
@@ -156,7 +156,7 @@ fn sigkilled_bridge_copies_exactly_once_on_the_embedded_log() {
     });
     let summary = finish(&env, ("raw", "chained"));
     assert!(produced > 1000, "{produced} raw records");
-    let log = EmbeddedLog::open(&env.data(), EmbeddedOptions::default()).unwrap();
+    let log = EmbeddedLog::open(env.data(), EmbeddedOptions::default()).unwrap();
     let mut total = 0;
     for p in 0..2 {
         let raw = read_all(&log, "raw", p);
@@ -191,7 +191,7 @@ fn sigterm_stops_cleanly_and_a_recreated_raw_topic_stops_the_bridge() {
     env.ok(&["topic", "create", "raw", "--partitions", "2"], "");
     env.ok(&["topic", "create", "short", "--partitions", "2"], "");
     env.ok(&["topic", "create", "narrow"], "");
-    let log = EmbeddedLog::open(&env.data(), EmbeddedOptions::default()).unwrap();
+    let log = EmbeddedLog::open(env.data(), EmbeddedOptions::default()).unwrap();
     let mut rng = Rng(7);
     for (topic, n) in [("raw", 30), ("short", 5)] {
         for p in 0..2 {

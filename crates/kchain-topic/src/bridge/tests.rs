@@ -20,8 +20,8 @@ fn log(dir: &Path) -> EmbeddedLog {
 
 fn raw_record(i: u64) -> Record {
     Record {
-        key: (i % 3 != 0).then(|| format!("k{}", i % 5).into_bytes()),
-        value: (i % 7 != 0).then(|| vec![i as u8; (i % 11) as usize]),
+        key: (!i.is_multiple_of(3)).then(|| format!("k{}", i % 5).into_bytes()),
+        value: (!i.is_multiple_of(7)).then(|| vec![i as u8; (i % 11) as usize]),
         headers: vec![
             Header::new("n", i.to_string()),
             Header::new("bin", vec![0, 255]),
