@@ -11,6 +11,7 @@
 //! ```
 
 pub mod archive;
+pub mod bridge;
 mod chained;
 pub mod monitor;
 mod raw;

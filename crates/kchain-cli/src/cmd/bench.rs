@@ -43,6 +43,8 @@ pub enum BenchWhat {
     /// The monitor's sustained verify rate as a ratio of `verify` on the same chain, or
     /// (--soak-secs) its memory while following a producer at --rate records/s.
     Monitor(crate::bench::monitor::BenchMonitorArgs),
+    /// The bridge's throughput as a ratio of chained produce, and the lag it adds.
+    Bridge(crate::bench::bridge::BenchBridgeArgs),
 }
 
 /// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
@@ -55,6 +57,7 @@ pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
             return crate::bench::archive::run(b).map(|()| Outcome::Clean)
         }
         Some(BenchWhat::Monitor(m)) => return crate::bench::monitor::run(g, m),
+        Some(BenchWhat::Bridge(b)) => return crate::bench::bridge::run(g, b),
         None => {}
     }
     if a.records == 0 || a.size == 0 {
