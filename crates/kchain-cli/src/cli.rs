@@ -5,8 +5,8 @@ use anyhow::Result;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::cmd::{
-    archive, bench, checkpoint, consume, crypt, demo, keys, ledger, monitor, node, produce, prove,
-    topic, trust, tx, verify, wallet, witness,
+    archive, bench, bridge, checkpoint, consume, crypt, demo, keys, ledger, monitor, node, produce,
+    prove, topic, trust, tx, verify, wallet, witness,
 };
 use crate::global::Global;
 use crate::outcome::Outcome;
@@ -89,6 +89,9 @@ pub enum Command {
     Monitor(monitor::MonitorArgs),
     /// Serve the HTTP API (topics, ledgers, /metrics, /openapi.json) and the explorer.
     Serve(crate::serve::ServeArgs),
+    /// Chain a plain topic: copy its records into a chained topic, exactly once.
+    #[command(subcommand)]
+    Bridge(bridge::BridgeCmd),
     /// Print a shell completion script, generated from these definitions (e.g. `kchain
     /// completions bash > /etc/bash_completion.d/kchain`).
     Completions {
@@ -130,6 +133,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Witness(c) => witness::witness(g, c),
         Command::Monitor(a) => monitor::monitor(g, &a),
         Command::Serve(a) => crate::serve::serve(g, &a),
+        Command::Bridge(c) => bridge::bridge(g, c),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kchain", &mut std::io::stdout());
             Ok(Outcome::Clean)

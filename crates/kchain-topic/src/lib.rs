@@ -43,12 +43,14 @@
 //! | `observe`     | its reading: serial, chunked, on several readers at once         |
 //! | `verifier`    | [`TopicVerifier`]: the builder over it, with checkpoints         |
 //! | `report`      | [`TopicReport`], [`PartitionReport`]                             |
+//! | `bridge`      | [`Bridge`]: chains a plain topic, exactly once across crashes    |
 //! | [`checkpoints`] | the companion topic: publish, check, prove, witness            |
 //! | [`files`]     | keys, trust, keyring and remembered checkpoints; [`DataDir`]     |
 //! | `scan`        | reading a chain back in order (shared by the above)              |
 //! | `mapping`, `partitioner`, `decrypt`, `inspect`, `error` | small pieces       |
 //! | `tamper`      | an attacker's tools, for tests and demos (feature `testing`)     |
 
+mod bridge;
 pub mod checkpoints;
 mod decrypt;
 mod error;
@@ -67,6 +69,7 @@ mod verifier;
 mod verify;
 mod writer;
 
+pub use bridge::{Bridge, BridgeError, BridgeOptions, PartitionStatus, SRC_HEADER};
 pub use checkpoints::{CheckOptions, CheckpointOptions, CheckpointReport};
 pub use decrypt::EncryptionSummary;
 pub use error::TopicError;

@@ -81,15 +81,42 @@ impl<'k> ChainWriter<'k> {
         key: &'k WriterKey,
         options: WriterOptions,
     ) -> Result<Self, TopicError> {
-        let appender = log.appender(topic, partition)?;
+        let chain = ChainId::for_partition(topic, partition);
+        Self::open_with(log, topic, partition, key, options, |start, end| {
+            if end > start {
+                Ok(Some(read_own_tip(
+                    log,
+                    topic,
+                    partition,
+                    chain,
+                    key,
+                    end - 1,
+                )?))
+            } else {
+                Ok(None)
+            }
+        })
+    }
+
+    /// [`ChainWriter::open`], with the tip found by `find_tip(start, end)` from the
+    /// partition's start offset and the end offset its appender holds. For a caller that
+    /// vouches for a tip no signature covers yet (the bridge, which checks such a tail
+    /// against the records it copies); the next append then signs over it.
+    pub(crate) fn open_with<E: From<TopicError>>(
+        log: &dyn Log,
+        topic: &str,
+        partition: u32,
+        key: &'k WriterKey,
+        options: WriterOptions,
+        find_tip: impl FnOnce(u64, u64) -> Result<Option<(u64, Hash)>, E>,
+    ) -> Result<Self, E> {
+        let appender = log.appender(topic, partition).map_err(TopicError::from)?;
         let chain = ChainId::for_partition(topic, partition);
         let end = appender.next_offset();
-        let start = log.start_offset(topic, partition)?;
-        let tip = if end > start {
-            Some(read_own_tip(log, topic, partition, chain, key, end - 1)?)
-        } else {
-            None
-        };
+        let start = log
+            .start_offset(topic, partition)
+            .map_err(TopicError::from)?;
+        let tip = find_tip(start, end)?;
         Ok(ChainWriter {
             appender,
             topic: topic.to_owned(),

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod archive;
+pub mod bridge;
 mod chained;
 pub mod chart;
 pub mod monitor;

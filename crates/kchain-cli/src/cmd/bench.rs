@@ -53,6 +53,8 @@ pub enum BenchWhat {
     /// kchain's ledger beside the tutorial's Python node (kafka-python, a block every three
     /// transactions, a four-hex-zero proof of work) on the same broker (needs -b).
     Peer(crate::bench::peer::PeerArgs),
+    /// The bridge's throughput as a ratio of chained produce, and the lag it adds.
+    Bridge(crate::bench::bridge::BenchBridgeArgs),
 }
 
 /// Runs the bench in `--dir` (or a temporary directory, removed after), or on Kafka.
@@ -73,6 +75,7 @@ pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
             let log = open_log(g, false)?;
             return crate::bench::peer::run(log.as_ref(), brokers, p).map(|()| Outcome::Clean);
         }
+        Some(BenchWhat::Bridge(b)) => return crate::bench::bridge::run(g, b),
         None => {}
     }
     if a.records == 0 || a.size == 0 || a.repeat == 0 {

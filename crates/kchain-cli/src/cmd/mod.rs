@@ -4,6 +4,7 @@
 pub mod anchors;
 pub mod archive;
 pub mod bench;
+pub mod bridge;
 pub mod checkpoint;
 pub mod consume;
 pub mod crypt;

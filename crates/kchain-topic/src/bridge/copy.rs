@@ -1,0 +1,171 @@
+//! Copying one raw partition into its chained partition: a reader thread and the writer.
+//!
+//! ```text
+//!  raw p ──poll (up to a batch)──► reader thread: check headers, add kchain.src ──► channel
+//!                                                                    (2 batches) │
+//!  chained p ◄── ChainWriter::append (hash-link, sign the batch's last record) ◄─┘
+//! ```
+//!
+//! Reading the next batch while the last one is hashed and appended keeps the writer, the
+//! slower stage, busy. Each append is one signed batch per the writer's bounds; the first
+//! append after adopting an unsigned tail is a single record (atomic on every backend), so
+//! that the run it signs never passes a verifier's limit on unsigned runs.
+
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
+
+use kchain_core::{Item, HEADER_PREFIX};
+use kchain_log::StoredRecord;
+
+use super::error::BridgeError;
+use super::options::{BridgeOptions, PartitionStatus, SRC_HEADER};
+use super::tail::{read_tail, Place, Tail};
+use crate::writer::ChainWriter;
+
+/// A batch of items to append and the raw offset of its last record.
+type Batch = (Vec<Item>, u64);
+
+/// Copies `place`'s raw partition into its chained partition until `stop` says so (or,
+/// with [`BridgeOptions::until_idle`], until the raw partition is copied to its end),
+/// keeping `status` up to date. Flushes (and checkpoints) before it returns.
+pub(crate) fn copy_partition(
+    place: &Place<'_>,
+    options: &BridgeOptions,
+    stop: &(dyn Fn() -> bool + Sync),
+    status: &Mutex<PartitionStatus>,
+) -> Result<(), BridgeError> {
+    let mut tail = Tail::default();
+    let writer = ChainWriter::open_with(
+        place.log,
+        place.chained,
+        place.partition,
+        place.key,
+        options.writer,
+        |start, end| {
+            tail = read_tail(place, start, end)?;
+            Ok::<_, BridgeError>(tail.tip)
+        },
+    )?;
+    let mut writer = match &options.checkpoints {
+        Some(c) => writer.with_checkpoints(place.log, c.clone())?,
+        None => writer,
+    };
+    let next = match tail.last_src {
+        Some(src) => src + 1,
+        None => place.log.start_offset(place.raw, place.partition)?,
+    };
+    {
+        let mut s = lock(status);
+        s.open = true;
+        s.resumed_at = next;
+        s.next_raw = next;
+        s.adopted = tail.adopted;
+        s.tip_height = tail.tip.map(|(h, _)| h);
+    }
+    let (tx, rx) = sync_channel(2);
+    std::thread::scope(|scope| {
+        scope.spawn(|| read_loop(place, next, options, stop, tx));
+        let mut unsigned = tail.adopted > 0;
+        let written = write_loop(&mut writer, rx, &mut unsigned, status);
+        // Whatever stopped the loop, what was appended is flushed and checkpointed; but no
+        // checkpoint is signed over an adopted run that no append has signed yet (stopped
+        // before the next raw record came): the next run signs it.
+        if unsigned {
+            return written;
+        }
+        let flushed = writer.flush().map_err(BridgeError::from);
+        written.and(flushed)
+    })
+}
+
+/// Appends each batch that arrives, the first one record alone while `unsigned` (an
+/// adopted run waits for a signature), which it then clears.
+fn write_loop(
+    writer: &mut ChainWriter<'_>,
+    rx: Receiver<Result<Batch, BridgeError>>,
+    unsigned: &mut bool,
+    status: &Mutex<PartitionStatus>,
+) -> Result<(), BridgeError> {
+    for batch in rx {
+        let (mut items, last) = batch?;
+        let n = items.len() as u64;
+        if *unsigned {
+            let rest = items.split_off(1);
+            writer.append(items)?;
+            items = rest;
+            *unsigned = false;
+        }
+        if !items.is_empty() {
+            writer.append(items)?;
+        }
+        let mut s = lock(status);
+        s.copied += n;
+        s.next_raw = last + 1;
+        s.tip_height = writer.tip().map(|(h, _)| h);
+    }
+    Ok(())
+}
+
+/// Reads the raw partition from `next` and sends its records as items, batch by batch,
+/// until `stop`, an error, the writer hanging up, or (until idle) the end of the partition.
+fn read_loop(
+    place: &Place<'_>,
+    next: u64,
+    options: &BridgeOptions,
+    stop: &(dyn Fn() -> bool + Sync),
+    tx: SyncSender<Result<Batch, BridgeError>>,
+) {
+    let run = || -> Result<(), BridgeError> {
+        let mut reader = place.log.reader(place.raw, place.partition, next)?;
+        let max = options.writer.max_batch_records.max(1);
+        while !stop() {
+            let records = reader.poll(max, options.poll_wait)?;
+            let Some(last) = records.last().map(|r| r.offset) else {
+                let end = place.log.end_offset(place.raw, place.partition)?;
+                if options.until_idle && reader.position() >= end {
+                    return Ok(());
+                }
+                continue;
+            };
+            let items = records
+                .into_iter()
+                .map(|r| to_item(place, r))
+                .collect::<Result<Vec<_>, _>>()?;
+            if tx.send(Ok((items, last))).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = run() {
+        let _ = tx.send(Err(e));
+    }
+}
+
+/// The chained item of a raw record: key, value, headers and timestamp as they are, and
+/// the record's raw offset in a `kchain.src` header after its own headers.
+fn to_item(place: &Place<'_>, r: StoredRecord) -> Result<Item, BridgeError> {
+    let mut headers = Vec::with_capacity(r.record.headers.len() + 1);
+    for h in r.record.headers {
+        if h.name.starts_with(HEADER_PREFIX) {
+            return Err(BridgeError::ReservedHeader {
+                raw: place.raw.to_owned(),
+                partition: place.partition,
+                offset: r.offset,
+                name: h.name,
+            });
+        }
+        headers.push((h.name, h.value));
+    }
+    headers.push((SRC_HEADER.to_owned(), r.offset.to_string().into_bytes()));
+    Ok(Item {
+        key: r.record.key,
+        value: r.record.value,
+        headers,
+        timestamp_ms: r.record.timestamp_ms,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
