@@ -208,6 +208,12 @@ fn sigterm_stops_cleanly_and_a_recreated_raw_topic_stops_the_bridge() {
         .unwrap();
     let lines = stderr_lines(&mut child);
     assert!(lines.iter().any(|l| l.contains("tip height")));
+    // The status line can come before the copy: wait until both partitions hold all 30.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (0..2).any(|p| log.end_offset("chained", p).unwrap_or(0) < 30) {
+        assert!(Instant::now() < deadline, "the bridge copied too little");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // SAFETY: a plain kill(2) of the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
