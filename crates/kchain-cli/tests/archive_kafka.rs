@@ -15,6 +15,7 @@
 //!   becomes the first record left. It treats `retention.ms=-1` as 0: a topic that keeps its
 //!   records forever loses them all, so the checkpoints topic is created here with a long
 //!   retention.
+//!
 //! The old records are written with timestamps two hours back (through the library: the
 //! binary stamps records with the current time), the new ones now, on a topic that keeps
 //! records one hour; a restart of the broker runs its maintenance.
