@@ -69,6 +69,11 @@ impl Store {
         &self.url
     }
 
+    /// Whether the store is a local directory (`file://`), where a read costs no round trip.
+    pub fn is_local(&self) -> bool {
+        self.url.starts_with("file:")
+    }
+
     fn path(&self, rel: &str) -> Path {
         let mut p = self.prefix.clone();
         for part in rel.split('/') {
