@@ -16,7 +16,7 @@
 //! its entry hash (and its writer's signature) can be recomputed with no log at hand.
 
 use kchain_core::{is_chain_header, record_entry_header, ChainId, ChainMeta, Hash, ItemRef};
-use kchain_log::{Header, Record};
+use kchain_log::{Header, HeadersRef, Record, RecordView};
 
 /// A malformed bundle: where and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,10 +64,16 @@ pub fn decode_entries(data: &[u8]) -> Result<Vec<Hash>, BundleError> {
 
 /// Appends one record to a record bundle.
 pub fn encode_record(r: &Record, out: &mut Vec<u8>) {
+    encode_view(&view_of(r), out);
+}
+
+/// Appends one record, borrowed from a log reader, to a record bundle (no copy of the
+/// record on the way).
+pub fn encode_view(r: &RecordView<'_>, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&r.timestamp_ms.to_be_bytes());
-    for part in [&r.key, &r.value] {
+    for part in [r.key, r.value] {
         match part {
             None => out.push(0),
             Some(b) => {
@@ -77,15 +83,30 @@ pub fn encode_record(r: &Record, out: &mut Vec<u8>) {
             }
         }
     }
-    out.extend_from_slice(&(r.headers.len() as u32).to_be_bytes());
-    for h in &r.headers {
-        out.extend_from_slice(&(h.name.len() as u16).to_be_bytes());
-        out.extend_from_slice(h.name.as_bytes());
-        out.extend_from_slice(&(h.value.len() as u32).to_be_bytes());
-        out.extend_from_slice(&h.value);
+    let count_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let mut count = 0u32;
+    for (name, value) in r.headers.iter() {
+        out.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        out.extend_from_slice(value);
+        count += 1;
     }
+    out[count_at..count_at + 4].copy_from_slice(&count.to_be_bytes());
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// An owned record seen as a borrowed one (offset 0: bundles do not keep offsets).
+fn view_of(r: &Record) -> RecordView<'_> {
+    RecordView {
+        offset: 0,
+        key: r.key.as_deref(),
+        value: r.value.as_deref(),
+        headers: HeadersRef::owned(&r.headers),
+        timestamp_ms: r.timestamp_ms,
+    }
 }
 
 /// Decodes a record bundle. Never panics.
@@ -174,14 +195,20 @@ pub fn record_entry(
     r: &Record,
     scratch: &mut Vec<u8>,
 ) -> Result<RecordEntry, kchain_core::MetaError> {
-    let pairs = r
-        .headers
-        .iter()
-        .map(|h| (h.name.as_str(), h.value.as_slice()));
+    view_entry(chain, &view_of(r), scratch)
+}
+
+/// [`record_entry`] of a record borrowed from a log reader.
+pub fn view_entry(
+    chain: ChainId,
+    r: &RecordView<'_>,
+    scratch: &mut Vec<u8>,
+) -> Result<RecordEntry, kchain_core::MetaError> {
+    let pairs = r.headers.iter();
     let meta = ChainMeta::parse(pairs.clone())?;
     let item = ItemRef {
-        key: r.key.as_deref(),
-        value: r.value.as_deref(),
+        key: r.key,
+        value: r.value,
         headers: pairs.filter(|(n, _)| !is_chain_header(n)),
         timestamp_ms: r.timestamp_ms,
     };

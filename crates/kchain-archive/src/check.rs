@@ -6,7 +6,8 @@
 //!  checkpoint ──► policy (writer signature, k of n witnesses) ──► remembered state
 //!      │ size n, root r                                              (older? rollback)
 //!      ▼
-//!  per level-0 tile, in order, fetched in parallel windows:
+//!  per level-0 tile, in order, fetched in windows (the next one downloading while this
+//!  one's records are hashed on every core):
 //!    record bundle ──► entry hash of each record (its chain headers, our chain id),
 //!                      height and link to the entry before ──► link_broken
 //!    entry bundle  ──► == recomputed entry hash? ──────────────► record_changed
@@ -18,14 +19,18 @@
 //! A missing object is a finding at the first entry it covers. Tampering is reported, never
 //! an error; errors are for a store that cannot be read.
 
-use kchain_core::{chain_leaf, merkle, ChainId, Checkpoint, Hash, SignedNote, TrustFile};
+use kchain_core::{
+    chain_leaf, merkle, ChainId, Checkpoint, Hash, MetaError, SignedNote, TrustFile,
+};
 use kchain_topic::files::CheckpointStore;
+use rayon::prelude::*;
 
-use crate::bundle::{decode_entries, decode_records, record_entry};
+use crate::bundle::{decode_entries, decode_records, record_entry, RecordEntry};
 use crate::error::ArchiveError;
 use crate::finding::{ArchiveFindingKind as Kind, ArchiveVerifyReport, ChainVerified};
 use crate::path::{
-    chain_prefix, entries_path, records_path, tile_path, tiles_at, CHECKPOINT_PATH, TILE_WIDTH,
+    chain_prefix, entries_path, records_path, tile_path, tiles_at, TileRef, CHECKPOINT_PATH,
+    TILE_WIDTH,
 };
 use crate::store::Store;
 use crate::tiles::TreeTiles;
@@ -35,7 +40,7 @@ use crate::tiles::TreeTiles;
 pub const REMEMBERED_BACKEND: &str = "archive";
 
 /// Level-0 tiles fetched at once (three objects each).
-const WINDOW: usize = 16;
+const WINDOW: usize = 32;
 
 /// The partitions of `topic` that an archive holds, in order.
 pub fn archived_partitions(store: &Store, topic: &str) -> Result<Vec<u32>, ArchiveError> {
@@ -176,7 +181,8 @@ pub fn verify_chain(
 
 /// Checks every level-0 tile, entry bundle and record bundle of a tree of `cp.size()`
 /// entries; returns the leaves the records give (the archive's claim, checked against the
-/// root by the caller).
+/// root by the caller). The next window's objects download while this one's records are
+/// hashed, on every core.
 fn check_entries(
     store: &Store,
     prefix: &str,
@@ -185,13 +191,13 @@ fn check_entries(
     v: &mut ChainVerified,
 ) -> Result<Vec<Hash>, ArchiveError> {
     let mut walk = Walk {
-        chain,
         prev: kchain_core::ZERO_HASH,
         leaves: Vec::with_capacity(cp.size() as usize),
-        scratch: Vec::new(),
     };
-    for window in tiles_at(0, cp.size(), 0).chunks(WINDOW) {
-        let paths: Vec<String> = window
+    let tiles = tiles_at(0, cp.size(), 0);
+    let windows: Vec<&[TileRef]> = tiles.chunks(WINDOW).collect();
+    let paths_of = |window: &[TileRef]| -> Vec<String> {
+        window
             .iter()
             .flat_map(|t| {
                 [
@@ -200,15 +206,68 @@ fn check_entries(
                     format!("{prefix}/{}", tile_path(0, t.index, t.width)),
                 ]
             })
-            .collect();
-        let objects = store.get_all(&paths)?;
-        for (i, t) in window.iter().enumerate() {
+            .collect()
+    };
+    let start = |w: &[TileRef]| {
+        let paths = paths_of(w);
+        let fetch = store.fetch_all(&paths);
+        (paths, fetch)
+    };
+    // A local directory answers at once: reading ahead there only adds threads that contend
+    // with the hashing (measured: docs/archive.md, Benchmark).
+    let ahead = !store.is_local();
+    let mut next = windows.first().map(|w| start(w));
+    for (k, window) in windows.iter().enumerate() {
+        let (paths, fetch) = next.take().expect("started");
+        if ahead {
+            next = windows.get(k + 1).map(|w| start(w));
+        }
+        let objects = fetch.wait()?;
+        if !ahead {
+            next = windows.get(k + 1).map(|w| start(w));
+        }
+        let hashed = hash_records(chain, window, |i| objects[3 * i].as_deref());
+        for ((i, t), records) in window.iter().enumerate().zip(hashed) {
             let at = |k: usize| (paths[3 * i + k].as_str(), objects[3 * i + k].as_deref());
-            let tile = LeafTile::decode(v, t.index * TILE_WIDTH, t.width as usize, at);
+            let tile = LeafTile::decode(v, t.index * TILE_WIDTH, t.width as usize, records, at);
             walk.tile(v, &tile);
         }
     }
     Ok(walk.leaves)
+}
+
+/// What a record bundle gave: each record's chain headers and entry hash (or why not).
+enum Records {
+    Missing,
+    Malformed,
+    Hashed(Vec<Result<RecordEntry, MetaError>>),
+}
+
+/// Decodes the record bundle of each tile of `window` (`bundle(i)` for the i-th) and
+/// recomputes every record's entry hash, the tiles shared among the machine's cores
+/// (rayon's pool).
+fn hash_records<'a>(
+    chain: ChainId,
+    window: &[TileRef],
+    bundle: impl Fn(usize) -> Option<&'a [u8]> + Sync,
+) -> Vec<Records> {
+    let one = |i: usize| -> Records {
+        let Some(bytes) = bundle(i) else {
+            return Records::Missing;
+        };
+        match decode_records(bytes) {
+            Ok(r) if r.len() == window[i].width as usize => {
+                let mut scratch = Vec::new();
+                Records::Hashed(
+                    r.iter()
+                        .map(|r| record_entry(chain, r, &mut scratch))
+                        .collect(),
+                )
+            }
+            _ => Records::Malformed,
+        }
+    };
+    (0..window.len()).into_par_iter().map(one).collect()
 }
 
 /// The three objects of one level-0 tile, each None when missing or malformed (a finding
@@ -216,7 +275,7 @@ fn check_entries(
 struct LeafTile<'a> {
     first: u64,
     width: usize,
-    records: Option<Vec<kchain_log::Record>>,
+    records: Option<Vec<Result<RecordEntry, MetaError>>>,
     entries: Option<Vec<Hash>>,
     hashes: Option<&'a [u8]>,
 }
@@ -226,13 +285,18 @@ impl<'a> LeafTile<'a> {
         v: &mut ChainVerified,
         first: u64,
         width: usize,
+        records: Records,
         at: impl Fn(usize) -> (&'a str, Option<&'a [u8]>),
     ) -> LeafTile<'a> {
-        let (path, got) = at(0);
-        let records = match got.map(decode_records) {
-            Some(Ok(r)) if r.len() == width => Some(r),
-            got => {
-                v.object_problem(path, first, got.is_none(), "record bundle");
+        let (path, _) = at(0);
+        let records = match records {
+            Records::Hashed(r) => Some(r),
+            Records::Missing => {
+                v.object_problem(path, first, true, "record bundle");
+                None
+            }
+            Records::Malformed => {
+                v.object_problem(path, first, false, "record bundle");
                 None
             }
         };
@@ -264,10 +328,8 @@ impl<'a> LeafTile<'a> {
 
 /// The walk along a chain's entries in height order.
 struct Walk {
-    chain: ChainId,
     prev: Hash,
     leaves: Vec<Hash>,
-    scratch: Vec<u8>,
 }
 
 impl Walk {
@@ -295,16 +357,16 @@ impl Walk {
         }
     }
 
-    /// The entry hash of the record at `height`, recomputed; findings when it does not link
-    /// to the entry before or is not the entry bundle's `listed` hash.
+    /// The entry hash of the record at `height` (recomputed); findings when it does not
+    /// link to the entry before or is not the entry bundle's `listed` hash.
     fn record(
         &mut self,
         v: &mut ChainVerified,
         height: u64,
-        r: &kchain_log::Record,
+        e: &Result<RecordEntry, MetaError>,
         listed: Option<Hash>,
     ) -> Hash {
-        let e = match record_entry(self.chain, r, &mut self.scratch) {
+        let e = match e {
             Ok(e) => e,
             Err(e) => {
                 v.find(

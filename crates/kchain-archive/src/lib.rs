@@ -19,6 +19,7 @@
 //! holds under a trusted checkpoint and the topic's retention lets go, [`verify_log_after`]
 //! verifies what the log still holds as the continuation of the archive (one chain from
 //! genesis), and [`restore_topic`] appends a verified archive back into an empty topic.
+//! [`prove_inclusion`] proves an archived record from the archive alone.
 //!
 //! ```
 //! use kchain_archive::path::{tile_path, entries_path};
@@ -41,7 +42,8 @@ mod archived;
 mod check;
 mod finding;
 mod write;
-// The archive and the log: retention, and the log verified after its archive.
+// The archive and the log: retention, and the log verified after its archive; proofs.
+mod prove;
 mod restore;
 mod retention;
 mod seam;
@@ -49,6 +51,7 @@ mod seam;
 pub use check::{archived_partitions, verify_archive, verify_chain, REMEMBERED_BACKEND};
 pub use error::ArchiveError;
 pub use finding::{ArchiveFinding, ArchiveFindingKind, ArchiveVerifyReport, ChainVerified};
+pub use prove::prove_inclusion;
 pub use restore::{restore_topic, ChainRestored};
 pub use retention::{apply_retention, RetentionApplied};
 pub use seam::{verify_log_after, LogVerified};

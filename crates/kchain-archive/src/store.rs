@@ -7,11 +7,13 @@
 //! Every put is atomic (object stores replace whole objects; `file://` writes a staging file
 //! and renames it), which is what makes an archiver safe to kill.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::runtime::Runtime;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::ArchiveError;
 
@@ -67,6 +69,11 @@ impl Store {
         &self.url
     }
 
+    /// Whether the store is a local directory (`file://`), where a read costs no round trip.
+    pub fn is_local(&self) -> bool {
+        self.url.starts_with("file:")
+    }
+
     fn path(&self, rel: &str) -> Path {
         let mut p = self.prefix.clone();
         for part in rel.split('/') {
@@ -85,24 +92,23 @@ impl Store {
     /// The objects at `rels`, in order (None where there is none), fetched up to
     /// [`PARALLEL_PUTS`] at once.
     pub fn get_all(&self, rels: &[String]) -> Result<Vec<Option<Vec<u8>>>, ArchiveError> {
-        let mut out = Vec::with_capacity(rels.len());
-        for chunk in rels.chunks(PARALLEL_PUTS) {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|rel| {
-                    let (store, path) = (self.store.clone(), self.path(rel));
-                    self.rt.spawn(async move { fetch(&*store, &path).await })
-                })
-                .collect();
-            for h in handles {
-                out.push(
-                    self.rt
-                        .block_on(h)
-                        .map_err(|e| ArchiveError::Runtime(e.to_string()))??,
-                );
-            }
+        self.fetch_all(rels).wait()
+    }
+
+    /// Starts fetching the objects at `rels` (up to [`PARALLEL_PUTS`] at once) and returns
+    /// at once: the caller works on what it fetched before while these arrive.
+    pub(crate) fn fetch_all(&self, rels: &[String]) -> Fetch<'_> {
+        let jobs: Vec<_> = rels
+            .iter()
+            .map(|rel| {
+                let (store, path) = (self.store.clone(), self.path(rel));
+                async move { fetch(&*store, &path).await }
+            })
+            .collect();
+        Fetch {
+            rt: &self.rt,
+            handle: self.rt.spawn(bounded(jobs)),
         }
-        Ok(out)
     }
 
     /// The names of the "directories" directly under `rel` (common prefixes of its objects).
@@ -125,32 +131,23 @@ impl Store {
         self.put_all(vec![(rel.to_owned(), data)])
     }
 
-    /// Writes every object of `objects`, up to [`PARALLEL_PUTS`] at once; returns when all are
-    /// written, or with the first error.
+    /// Writes every object of `objects`, [`PARALLEL_PUTS`] in flight at all times; returns
+    /// when all are written, or with the first error.
     pub fn put_all(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), ArchiveError> {
-        let mut objects = objects.into_iter().peekable();
-        while objects.peek().is_some() {
-            let batch: Vec<_> = objects.by_ref().take(PARALLEL_PUTS).collect();
-            let handles: Vec<_> = batch
-                .into_iter()
-                .map(|(rel, data)| {
-                    let (store, path) = (self.store.clone(), self.path(&rel));
-                    self.rt.spawn(async move {
-                        store
-                            .put(&path, PutPayload::from(data))
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| io(&path, e))
-                    })
-                })
-                .collect();
-            for h in handles {
-                self.rt
-                    .block_on(h)
-                    .map_err(|e| ArchiveError::Runtime(e.to_string()))??;
-            }
-        }
-        Ok(())
+        let jobs: Vec<_> = objects
+            .into_iter()
+            .map(|(rel, data)| {
+                let (store, path) = (self.store.clone(), self.path(&rel));
+                async move {
+                    store
+                        .put(&path, PutPayload::from(data))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| io(&path, e))
+                }
+            })
+            .collect();
+        self.rt.block_on(bounded(jobs)).map(|_| ())
     }
 
     /// Deletes the object at `rel` (no error when there is none).
@@ -164,6 +161,56 @@ impl Store {
             }
         })
     }
+}
+
+/// Downloads under way (see [`Store::fetch_all`]).
+pub(crate) struct Fetch<'a> {
+    rt: &'a Runtime,
+    handle: JoinHandle<Result<Vec<Option<Vec<u8>>>, ArchiveError>>,
+}
+
+impl Fetch<'_> {
+    /// The objects, in the order asked, once all have arrived.
+    pub(crate) fn wait(self) -> Result<Vec<Option<Vec<u8>>>, ArchiveError> {
+        self.rt
+            .block_on(self.handle)
+            .map_err(|e| ArchiveError::Runtime(e.to_string()))?
+    }
+}
+
+/// Runs `jobs` with [`PARALLEL_PUTS`] of them in flight at all times (a new one starts as
+/// soon as one ends, not once a whole group has), and returns their results in order, or
+/// the first error.
+async fn bounded<T, F>(jobs: Vec<F>) -> Result<Vec<T>, ArchiveError>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, ArchiveError>> + Send + 'static,
+{
+    let mut out: Vec<Option<T>> = (0..jobs.len()).map(|_| None).collect();
+    let mut running = JoinSet::new();
+    for (i, job) in jobs.into_iter().enumerate() {
+        if running.len() >= PARALLEL_PUTS {
+            collect(&mut running, &mut out).await?;
+        }
+        running.spawn(async move { (i, job.await) });
+    }
+    while !running.is_empty() {
+        collect(&mut running, &mut out).await?;
+    }
+    Ok(out.into_iter().map(|o| o.expect("every job ran")).collect())
+}
+
+/// Waits for one job of `running` and files its result.
+async fn collect<T: Send + 'static>(
+    running: &mut JoinSet<(usize, Result<T, ArchiveError>)>,
+    out: &mut [Option<T>],
+) -> Result<(), ArchiveError> {
+    let Some(done) = running.join_next().await else {
+        return Ok(());
+    };
+    let (i, result) = done.map_err(|e| ArchiveError::Runtime(e.to_string()))?;
+    out[i] = Some(result?);
+    Ok(())
 }
 
 async fn fetch(store: &dyn ObjectStore, path: &Path) -> Result<Option<Vec<u8>>, ArchiveError> {

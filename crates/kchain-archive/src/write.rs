@@ -15,13 +15,16 @@
 //! writes the same bytes again, so a run killed anywhere leaves the old checkpoint with all
 //! it needs, and the next run completes the new one.
 
-use std::time::Duration;
-
-use kchain_core::{chain_leaf, merkle, ChainId, Checkpoint, Hash, SignedNote, TrustFile};
-use kchain_log::{Log, Record};
+use kchain_core::{
+    chain_leaf, merkle, ChainId, Checkpoint, Hash, MetaError, SignedNote, TrustFile,
+};
+use kchain_log::{Log, RecordView};
 use kchain_topic::checkpoints::partition_checkpoints;
 
-use crate::bundle::{decode_entries, decode_records, encode_entries, encode_record, record_entry};
+use crate::bundle::{
+    decode_entries, decode_records, encode_entries, encode_record, encode_view, view_entry,
+    RecordEntry,
+};
 use crate::error::ArchiveError;
 use crate::path::{
     chain_prefix, entries_path, records_path, tile_path, tiles_at, CHECKPOINT_PATH, TILE_WIDTH,
@@ -149,10 +152,7 @@ fn archive_chain(
                 encode_entries(&hashes[start..end]),
             ));
             let skip = (first_tile * TILE_WIDTH) as usize;
-            let mut bundle = Vec::new();
-            for r in &records[start - skip..end - skip] {
-                encode_record(r, &mut bundle);
-            }
+            let bundle = records[start - skip..end - skip].concat();
             objects.push((
                 format!("{prefix}/{}", records_path(t.index, t.width)),
                 bundle,
@@ -199,7 +199,16 @@ fn archived_prefix(store: &Store, prefix: &str, before: u64) -> Result<Seed, Arc
     if let Some(t) = tiles.last().filter(|t| t.width < TILE_WIDTH) {
         let path = format!("{prefix}/{}", records_path(t.index, t.width));
         match store.get(&path)?.as_deref().map(decode_records) {
-            Some(Ok(r)) if r.len() as u64 == t.width => records = r,
+            Some(Ok(r)) if r.len() as u64 == t.width => {
+                records = r
+                    .iter()
+                    .map(|r| {
+                        let mut b = Vec::new();
+                        encode_record(r, &mut b);
+                        b
+                    })
+                    .collect();
+            }
             _ => return Ok(empty),
         }
     }
@@ -214,74 +223,155 @@ fn archived_prefix(store: &Store, prefix: &str, before: u64) -> Result<Seed, Arc
 }
 
 /// A chain's start as the archive holds it: entry hashes from genesis, and the records
-/// from height `keep_from` on.
+/// from height `keep_from` on (each encoded as in a record bundle).
 struct Seed {
     hashes: Vec<Hash>,
-    records: Vec<Record>,
+    records: Vec<Vec<u8>>,
     keep_from: u64,
 }
 
+/// Offsets a reader takes at once while the archiver reads a log.
+const CHUNK: u64 = 1 << 14;
+
+/// What the archiver makes of one record of the log, on a reader's thread: its offset, its
+/// chain headers and entry hash, and the record encoded for its bundle when the run
+/// writes it (height `keep_from` and up).
+type Read = (u64, Result<RecordEntry, MetaError>, Option<Vec<u8>>);
+
 /// The entry hashes of heights 0..size of a partition, recomputed from its records (links
-/// checked), and the records from height `seed.keep_from` on. The log's records below the
-/// seed's size must have the seed's hashes; the log may start anywhere up to it.
+/// checked), and the records from height `seed.keep_from` on, encoded for their bundles.
+/// The log's records below the seed's size must have the seed's hashes; the log may start
+/// anywhere up to it. Records are read and hashed on every core where the log's readers
+/// are cheap (the embedded log), and linked in order.
 fn read_chain(
     log: &dyn Log,
     topic: &str,
     partition: u32,
     size: u64,
     seed: Seed,
-) -> Result<(Vec<Hash>, Vec<Record>), ArchiveError> {
+) -> Result<(Vec<Hash>, Vec<Vec<u8>>), ArchiveError> {
     let keep_from = seed.keep_from;
     let chain = ChainId::for_partition(topic, partition);
-    let name = format!("{topic}/{partition}");
-    let bad = |detail: String| ArchiveError::Chain {
-        chain: name.clone(),
-        detail,
+    let each = |v: &RecordView<'_>, scratch: &mut Vec<u8>| -> Read {
+        let e = view_entry(chain, v, scratch);
+        let keep = matches!(&e, Ok(e) if e.meta.height >= keep_from);
+        let bytes = keep.then(|| {
+            let mut b = Vec::new();
+            encode_view(v, &mut b);
+            b
+        });
+        (v.offset, e, bytes)
     };
-    let end = log.end_offset(topic, partition)?;
-    let mut reader = log.reader(topic, partition, log.start_offset(topic, partition)?)?;
-    let (mut hashes, mut records) = (seed.hashes, seed.records);
-    let seeded = hashes.len() as u64;
-    hashes.reserve(size as usize - hashes.len().min(size as usize));
-    let mut scratch = Vec::new();
-    while (hashes.len() as u64) < size {
-        let batch = reader.poll(4096, Duration::from_millis(200))?;
-        if batch.is_empty() && reader.position() >= end {
-            return Err(bad(format!(
+    let mut links = Links {
+        topic,
+        partition,
+        size,
+        seeded: seed.hashes.len() as u64,
+        hashes: seed.hashes,
+        records: seed.records,
+        failed: None,
+    };
+    links
+        .hashes
+        .reserve(size.saturating_sub(links.seeded) as usize);
+    let workers = if log.cheap_readers() {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    };
+    let range = (
+        log.start_offset(topic, partition)?,
+        log.end_offset(topic, partition)?,
+    );
+    let corrupt = kchain_topic::map_parallel(
+        log,
+        topic,
+        partition,
+        range,
+        CHUNK,
+        workers,
+        &each,
+        &mut |chunk| links.take(chunk),
+    )?;
+    if let Some(e) = links.failed.take() {
+        return Err(e);
+    }
+    if (links.hashes.len() as u64) < size {
+        return Err(links.bad(match corrupt {
+            Some((offset, e)) => format!("offset {offset}: {e}"),
+            None => format!(
                 "the log holds {} entries, fewer than the checkpoint's {size}",
-                hashes.len()
-            )));
+                links.hashes.len()
+            ),
+        }));
+    }
+    Ok((links.hashes, links.records))
+}
+
+/// The archiver's walk along the log in offset order: links checked, hashes and records
+/// kept, until the checkpoint's size.
+struct Links<'a> {
+    topic: &'a str,
+    partition: u32,
+    size: u64,
+    seeded: u64,
+    hashes: Vec<Hash>,
+    records: Vec<Vec<u8>>,
+    failed: Option<ArchiveError>,
+}
+
+impl Links<'_> {
+    fn bad(&self, detail: String) -> ArchiveError {
+        ArchiveError::Chain {
+            chain: format!("{}/{}", self.topic, self.partition),
+            detail,
         }
-        for stored in batch {
-            let height = hashes.len() as u64;
-            if height == size {
-                break;
+    }
+
+    /// Takes one chunk of what the readers made; false once done (or failed).
+    fn take(&mut self, chunk: Vec<Read>) -> bool {
+        let topic = self.topic;
+        for (offset, e, bytes) in chunk {
+            let height = self.hashes.len() as u64;
+            if height == self.size {
+                return false;
             }
-            let e = record_entry(chain, &stored.record, &mut scratch)
-                .map_err(|e| bad(format!("offset {}: {e}", stored.offset)))?;
-            if e.meta.height < seeded && height == seeded {
-                if hashes[e.meta.height as usize] != e.entry_hash {
-                    return Err(bad(format!(
-                        "offset {}: the log's entry at height {} is not the archive's; run \
-                         `kchain verify {topic}` and `kchain verify {topic} --archive URL`",
-                        stored.offset, e.meta.height
+            let e = match e {
+                Ok(e) => e,
+                Err(e) => {
+                    self.failed = Some(self.bad(format!("offset {offset}: {e}")));
+                    return false;
+                }
+            };
+            if e.meta.height < self.seeded && height == self.seeded {
+                if self.hashes[e.meta.height as usize] != e.entry_hash {
+                    self.failed = Some(self.bad(format!(
+                        "offset {offset}: the log's entry at height {} is not the archive's; \
+                         run `kchain verify {topic}` and `kchain verify {topic} --archive URL`",
+                        e.meta.height
                     )));
+                    return false;
                 }
                 continue;
             }
-            let prev = hashes.last().copied().unwrap_or(kchain_core::ZERO_HASH);
+            let prev = self
+                .hashes
+                .last()
+                .copied()
+                .unwrap_or(kchain_core::ZERO_HASH);
             if e.meta.height != height || e.meta.prev != prev {
-                return Err(bad(format!(
-                    "offset {}: height {} does not link to the entry before it; run `kchain \
-                     verify {topic}`",
-                    stored.offset, e.meta.height
+                self.failed = Some(self.bad(format!(
+                    "offset {offset}: height {} does not link to the entry before it; run \
+                     `kchain verify {topic}`",
+                    e.meta.height
                 )));
+                return false;
             }
-            hashes.push(e.entry_hash);
-            if height >= keep_from {
-                records.push(stored.record);
+            self.hashes.push(e.entry_hash);
+            if let Some(b) = bytes {
+                self.records.push(b);
             }
         }
+        (self.hashes.len() as u64) < self.size
     }
-    Ok((hashes, records))
 }

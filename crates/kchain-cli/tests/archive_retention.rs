@@ -362,3 +362,72 @@ fn the_archiver_goes_on_from_its_own_entries_once_the_log_lost_them() {
     assert_eq!(v["chains"][0]["size"], 700, "{v}");
     assert_eq!(v["log"][0]["entries"], 700, "{v}");
 }
+
+#[test]
+fn prove_serves_an_archived_record_once_the_log_lost_it() {
+    let f = Fixture::new();
+    f.produce("n", 0, 600, true);
+    f.produce("n", 600, 700, false);
+    f.resegment();
+    f.archive("a", true);
+    let url = f.url("a");
+    let proof = f.dir("proof.json").display().to_string();
+    // The log no longer holds offset 10.
+    let out = f
+        .env
+        .run(&["prove", "orders", "--offset", "10", "-o", &proof], "");
+    assert_ne!(out.status.code(), Some(0));
+    // The archive does: a proof file that verify-proof accepts offline.
+    f.env.ok(
+        &[
+            "prove",
+            "orders",
+            "--offset",
+            "10",
+            "--archive",
+            &url,
+            "-o",
+            &proof,
+        ],
+        "",
+    );
+    let v = json(&f.env.ok(&["verify-proof", &proof, "--json"], ""));
+    assert_eq!(v["ok"], true, "{v}");
+    // Beyond the archive's checkpoint: refused.
+    f.env.error(
+        &[
+            "prove",
+            "orders",
+            "--offset",
+            "650",
+            "--archive",
+            &url,
+            "-o",
+            &proof,
+        ],
+        "covers offsets 0..600",
+    );
+    // A record changed in the archive: refused, no proof of it.
+    let bundle = f.dir("a").join("orders/0/kchain/records/000");
+    let bytes = fs::read(&bundle).unwrap();
+    let at = bytes
+        .windows(8)
+        .position(|w| w == b"{\"n\":10}")
+        .expect("the record's value");
+    let mut bad = bytes.clone();
+    bad[at + 5..at + 7].copy_from_slice(b"99");
+    fs::write(&bundle, bad).unwrap();
+    f.env.error(
+        &[
+            "prove",
+            "orders",
+            "--offset",
+            "10",
+            "--archive",
+            &url,
+            "-o",
+            &proof,
+        ],
+        "is not its entry",
+    );
+}

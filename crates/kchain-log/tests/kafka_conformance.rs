@@ -325,3 +325,58 @@ mod kafka_only {
         assert!(again.contains("earlier failure"), "{again}");
     }
 }
+
+/// DeleteRecords, which `kchain archive --apply-retention` sends once an archive holds the
+/// records: a broker that implements it moves the log start offset to the offset asked and
+/// the records below it are gone; one that does not answers with an error (tansu 0.6 drops
+/// the connection: its storage engines leave DeleteRecords unimplemented, and the broker's
+/// storage stops answering after it, so this test has a broker of its own), and the call
+/// says so within the request timeout instead of reporting records deleted.
+mod delete_records {
+    use std::time::{Duration, Instant};
+
+    use kchain_log::{LogError, Record, TopicConfig};
+
+    use super::*;
+
+    #[test]
+    fn delete_records_moves_the_start_offset_or_fails_plainly() {
+        let broker = Broker::start("sqlite");
+        let options = KafkaOptions {
+            request_timeout: Duration::from_secs(5),
+            ..KafkaOptions::default()
+        };
+        let log = connect(&broker.brokers, options);
+        let topic = kchain_testkit::unique_name("kafka-delete-records");
+        log.create_topic(&topic, &TopicConfig::default()).unwrap();
+        let mut appender = log.appender(&topic, 0).unwrap();
+        let records: Vec<Record> = (0..10)
+            .map(|i| Record {
+                value: Some(vec![i]),
+                timestamp_ms: 1_000 + i64::from(i),
+                ..Record::default()
+            })
+            .collect();
+        appender.append(&records).unwrap();
+        appender.flush().unwrap();
+        drop(appender);
+        let t = Instant::now();
+        match log.delete_records_before(&topic, 0, 4) {
+            Ok(start) => {
+                assert_eq!(start, 4);
+                assert_eq!(log.start_offset(&topic, 0).unwrap(), 4);
+                assert_eq!(log.end_offset(&topic, 0).unwrap(), 10);
+                let mut reader = log.reader(&topic, 0, 0).unwrap();
+                let first = reader.poll(1, Duration::from_secs(10)).unwrap();
+                assert_eq!(first[0].offset, 4);
+            }
+            Err(e) => {
+                assert!(matches!(e, LogError::Backend { .. }), "{e:?}");
+                let text = e.to_string();
+                assert!(text.contains("DeleteRecords"), "{text}");
+                assert!(text.contains(&format!("{topic}/0")), "{text}");
+                assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+            }
+        }
+    }
+}

@@ -40,6 +40,11 @@ pub struct ProveArgs {
     /// The proof file to write (JSON), or `-` for standard output.
     #[arg(long, short_alias = 'o', value_name = "FILE")]
     pub output: PathBuf,
+    /// Prove the record from this archive (`kchain archive`) instead of the log: its
+    /// checkpoint, tiles and record bundle; --offset is then the record's height (its offset
+    /// in a log that holds the chain from genesis).
+    #[arg(long, value_name = "URL", conflicts_with = "consistency")]
+    pub archive: Option<String>,
     /// Origin namespace of the checkpoints: origins are <NAMESPACE>/<TOPIC>/<PARTITION>.
     #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
     pub namespace: String,
@@ -59,15 +64,23 @@ pub struct VerifyProofArgs {
 }
 
 pub fn prove(g: &Global, a: &ProveArgs) -> Result<Outcome> {
-    let log = open_log(g, false)?;
     let (kind, value) = match (&a.consistency, &a.topic, a.offset) {
         (Some(files), _, _) => {
+            let log = open_log(g, false)?;
             let old = read_note(&files[0])?;
             let new = read_note(&files[1])?;
             let file = prove_consistency(log.as_ref(), &old, &new, &a.namespace)?;
             ("consistency", serde_json::to_value(&file)?)
         }
+        (None, Some(topic), Some(offset)) if a.archive.is_some() => {
+            let url = a.archive.as_deref().unwrap_or_default();
+            let store = kchain_archive::Store::open(url)?;
+            let file = kchain_archive::prove_inclusion(&store, topic, a.partition, offset)
+                .with_context(|| format!("proving {topic}/{} from {url}", a.partition))?;
+            ("inclusion", serde_json::to_value(&file)?)
+        }
         (None, Some(topic), Some(offset)) => {
+            let log = open_log(g, false)?;
             let file = prove_inclusion(log.as_ref(), topic, a.partition, offset, &a.namespace)?;
             ("inclusion", serde_json::to_value(&file)?)
         }

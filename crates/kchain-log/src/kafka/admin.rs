@@ -6,6 +6,7 @@
 //! topic/list   ──Metadata──> names, partition counts
 //!              └─DescribeConfigs(topics)──> settings (left empty where unsupported)
 //! end/start    ──ListOffsets (fetch_watermarks)──> high / low watermark
+//! delete       ──DeleteRecords(offset)──> the new low watermark (log start offset)
 //! ```
 //!
 //! Partition counts are cached per topic: Kafka can only add partitions, so a cached count
@@ -26,6 +27,7 @@ use rdkafka::client::{Client, ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::common::{backend, lock, validate_name};
 use super::config::KafkaOptions;
@@ -250,6 +252,47 @@ impl Admin {
             }
             watermark_error(topic, partition, e)
         })
+    }
+
+    /// Deletes the records of a partition below `offset` (DeleteRecords, KIP-107) and
+    /// returns the partition's low watermark after it, as the broker reports it. Brokers
+    /// delete whole records at any offset up to the high watermark; one that does not
+    /// implement the request answers with an error (or drops the connection), which is
+    /// returned as it is: nothing was deleted that the caller can count on.
+    pub fn delete_records_before(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<u64, LogError> {
+        self.check_partition(topic, partition)?;
+        let at = i64::try_from(offset).map_err(|_| {
+            LogError::InvalidArgument(format!("{topic}/{partition}: offset {offset}"))
+        })?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition as i32, Offset::Offset(at))
+            .map_err(|e| backend(format!("deleting records of {topic}/{partition}: {e}")))?;
+        let failed = |e: &dyn std::fmt::Display| {
+            backend(format!(
+                "deleting the records of {topic}/{partition} below offset {offset} \
+                 (DeleteRecords): {e}"
+            ))
+        };
+        let done = block_on(self.admin.delete_records(&tpl, &self.admin_options()))
+            .map_err(|e| failed(&e))?;
+        let low = done
+            .elements_for_topic(topic)
+            .into_iter()
+            .find(|e| e.partition() == partition as i32)
+            .ok_or_else(|| failed(&"the broker did not answer for the partition"))?;
+        if let Err(e) = low.error() {
+            return Err(failed(&e));
+        }
+        match low.offset() {
+            Offset::Offset(o) if o >= 0 => Ok(o as u64),
+            // Not every broker reports the new low watermark: ask for it.
+            _ => self.watermarks(topic, partition).map(|(start, _)| start),
+        }
     }
 
     /// `TopicInfo` for each of `topics` (name, partition count), with the settings the

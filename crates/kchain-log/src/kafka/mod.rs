@@ -14,6 +14,7 @@
 //! append → offsets        idempotent producer, acks=all, explicit partition; offsets from
 //!                         the delivery reports
 //! end / start offset      high / low watermark (ListOffsets)
+//! delete_records_before   DeleteRecords (KIP-107): the low watermark moves to the offset
 //! reader                  consumer with the partition assigned: no group, no commits
 //! TopicInfo.settings      DescribeConfigs: retention.ms, retention.bytes, cleanup.policy,
 //!                         message.timestamp.type
@@ -160,6 +161,17 @@ impl Log for KafkaLog {
 
     fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
         Ok(self.admin.watermarks(topic, partition)?.0)
+    }
+
+    /// DeleteRecords: the broker deletes every record below `offset` (any offset, not whole
+    /// segments) and its low watermark, the log start offset, moves to `offset`.
+    fn delete_records_before(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+    ) -> Result<u64, LogError> {
+        self.admin.delete_records_before(topic, partition, offset)
     }
 }
 

@@ -1,0 +1,95 @@
+//! Proofs served from an archive: the inclusion of an archived entry in the archive's
+//! checkpoint, with its record, as the same proof file `kchain prove` writes from a log
+//! (checked offline by `kchain verify-proof`), so a record stays provable once retention
+//! deleted it from the log.
+//!
+//! ```text
+//!  checkpoint ──► size n, root r, the signed note the proof carries
+//!  entry bundles 0..n ──► leaves ──► RFC 6962 root == r? ──► inclusion proof of leaf h
+//!  record bundle of h ──► the record ──► its entry hash == the entry bundle's?
+//!                                    ──► entry header and item in the proof file
+//! ```
+//!
+//! The archive is read as it is, not verified first: the proof file carries the checkpoint,
+//! and its verifier holds it to the trust file; this side only refuses an archive that does
+//! not add up (a root that is not the checkpoint's, a record that is not its entry).
+
+use kchain_core::{
+    chain_leaf, merkle, record_entry_header, ChainId, Checkpoint, InclusionProofFile, SignedNote,
+};
+
+use crate::bundle::{decode_entries, decode_records, record_entry};
+use crate::error::ArchiveError;
+use crate::path::{
+    chain_prefix, entries_path, records_path, tiles_at, CHECKPOINT_PATH, TILE_WIDTH,
+};
+use crate::store::Store;
+
+/// A proof that the entry at `height` of `topic`/`partition` is in the archive's
+/// checkpoint, with its record. `height` is the record's offset in a log that holds the
+/// chain from genesis at offset 0 (what `kchain prove --offset` takes).
+pub fn prove_inclusion(
+    store: &Store,
+    topic: &str,
+    partition: u32,
+    height: u64,
+) -> Result<InclusionProofFile, ArchiveError> {
+    let prefix = chain_prefix(topic, partition);
+    let bad = |detail: String| ArchiveError::Chain {
+        chain: prefix.clone(),
+        detail,
+    };
+    let bytes = store
+        .get(&format!("{prefix}/{CHECKPOINT_PATH}"))?
+        .ok_or_else(|| bad(format!("no archived checkpoint at {}", store.url())))?;
+    let note = SignedNote::parse(&bytes).map_err(|e| bad(format!("checkpoint: {e}")))?;
+    let cp = Checkpoint::parse(note.text()).map_err(|e| bad(format!("checkpoint: {e}")))?;
+    if height >= cp.size() {
+        return Err(bad(format!(
+            "the archive's checkpoint covers offsets 0..{}, not {height}",
+            cp.size()
+        )));
+    }
+    let tiles = tiles_at(0, cp.size(), 0);
+    let paths: Vec<String> = tiles
+        .iter()
+        .map(|t| format!("{prefix}/{}", entries_path(t.index, t.width)))
+        .collect();
+    let mut hashes = Vec::with_capacity(cp.size() as usize);
+    for (path, got) in paths.iter().zip(store.get_all(&paths)?) {
+        let got = got.ok_or_else(|| bad(format!("{path} is missing")))?;
+        hashes.extend(decode_entries(&got).map_err(|e| bad(format!("{path}: {e}")))?);
+    }
+    let leaves: Vec<_> = hashes.iter().map(chain_leaf).collect();
+    if leaves.len() as u64 != cp.size() || merkle::root(&leaves) != *cp.root() {
+        return Err(bad(
+            "the archived entries do not have the checkpoint's root; run `kchain verify \
+             --archive`"
+                .into(),
+        ));
+    }
+    let t = tiles[(height / TILE_WIDTH) as usize];
+    let path = format!("{prefix}/{}", records_path(t.index, t.width));
+    let got = store
+        .get(&path)?
+        .ok_or_else(|| bad(format!("{path} is missing")))?;
+    let records = decode_records(&got).map_err(|e| bad(format!("{path}: {e}")))?;
+    let record = records
+        .get((height % TILE_WIDTH) as usize)
+        .ok_or_else(|| bad(format!("{path} holds {} records", records.len())))?;
+    let chain = ChainId::for_partition(topic, partition);
+    let mut scratch = Vec::new();
+    let e = record_entry(chain, record, &mut scratch).map_err(|e| bad(e.to_string()))?;
+    let entry_hash = hashes[height as usize];
+    if e.entry_hash != entry_hash || e.meta.height != height {
+        return Err(bad(format!(
+            "the archived record at {height} is not its entry; run `kchain verify --archive`"
+        )));
+    }
+    let item = kchain_topic::item_of(record);
+    let header = record_entry_header(chain, height, e.meta.prev, &item.as_ref(), &mut scratch);
+    let proof = merkle::inclusion_proof(&leaves, height).map_err(|e| bad(e.to_string()))?;
+    Ok(InclusionProofFile::new(height, &entry_hash, &proof, &note)
+        .with_offset(height)
+        .with_entry(&header, Some((&item, 0, &[]))))
+}
