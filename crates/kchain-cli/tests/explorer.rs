@@ -145,8 +145,8 @@ fn setup(env: &Env) {
 }
 
 /// Appends to `orders/0` a record that links correctly but is signed by a key the trust file
-/// does not know, as an intruder with write access to the log could.
-fn forge(env: &Env) {
+/// does not know, as an intruder with write access to the log could; returns that key's id.
+fn forge(env: &Env) -> String {
     let log = kchain_log::EmbeddedLog::open(env.data(), Default::default()).unwrap();
     let last = kchain_topic::tamper::read_all(&log, "orders", 0)
         .unwrap()
@@ -163,6 +163,7 @@ fn forge(env: &Env) {
     let mut app = kchain_log::Log::appender(&log, "orders", 0).unwrap();
     app.append(std::slice::from_ref(&rec)).unwrap();
     app.flush().unwrap();
+    intruder.id().to_string()
 }
 
 /// Where the screenshot goes: `target/explorer.png`, beside the binary's profile directory.
@@ -183,12 +184,20 @@ fn the_page_shows_the_tip_then_a_forgery_in_red_with_its_offset() {
         (part["tip_height"].as_u64(), part["end_offset"].as_u64()),
         (Some(29), Some(30))
     );
-    let cosigned = &v["topics"][0]["cosignatures"][0];
+    let cosigned = &v["topics"][0]["newest_checkpoints"][0];
     assert_eq!(cosigned["size"], 30, "{v:#}");
     assert_eq!(
         cosigned["cosignatures"][0]["witness"], "w1.example",
         "{v:#}"
     );
+
+    let client = kchain_http::Client::new(&Default::default()).unwrap();
+    let metrics = client
+        .get(&format!("{}/metrics", serve.url))
+        .unwrap()
+        .text();
+    let tip = r#"kchain_tip_height{kind="topic",chain="orders/0"} 29"#;
+    assert!(metrics.lines().any(|l| l == tip), "{tip} not in {metrics}");
 
     let page = format!("{}/explorer/", serve.url);
     let dom = browse(env.dir.path(), &page, "--dump-dom");
@@ -197,7 +206,7 @@ fn the_page_shows_the_tip_then_a_forgery_in_red_with_its_offset() {
     assert!(dom.contains("w1.example"), "{dom}");
     assert!(!dom.contains(r#"class="finding""#), "{dom}");
 
-    forge(&env);
+    let intruder = forge(&env);
     let v = serve.overview_until("the forgery found", |v| v["ok"] == false);
     let f = &v["topics"][0]["findings"][0];
     assert_eq!(
@@ -213,11 +222,27 @@ fn the_page_shows_the_tip_then_a_forgery_in_red_with_its_offset() {
     assert!(dom.contains(&format!("{kind} at offset 30")), "{dom}");
     assert!(dom.contains(">findings<"), "{dom}");
 
+    // The partition's entries from offset 20: links and signatures, the intruder's key id
+    // on the forged record.
+    let records = format!("{page}#/topics/orders/0/20");
+    let dom = browse(env.dir.path(), &records, "--dump-dom");
+    let row = r#"<tr class="finding" data-offset="30">"#;
+    let row = dom
+        .split(row)
+        .nth(1)
+        .unwrap_or_else(|| panic!("{row} not in {dom}"));
+    let row = row.split("</tr>").next().unwrap();
+    assert!(row.contains(&format!("<code>{intruder}</code>")), "{row}");
+    assert!(
+        row.contains(&format!(r#"<span class="finding">{kind}</span>"#)),
+        "{row}"
+    );
+
     let png = screenshot_path();
     let _ = std::fs::remove_file(&png);
     browse(
         env.dir.path(),
-        &page,
+        &records,
         &format!("--screenshot={}", png.display()),
     );
     let bytes = std::fs::read(&png).unwrap();

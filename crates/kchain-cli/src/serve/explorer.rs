@@ -7,10 +7,12 @@
 //! ```text
 //!  browser ── GET /explorer/ ──────────────► assets/index.html, explorer.css, explorer.js
 //!          ── GET /api/v1/overview (2 s) ──► watch::Watch (cached pass) ──► overview.rs
+//!          ── GET /api/v1/explorer/topics/{t}/partitions/{p}/entries ──► entries.rs (links)
 //!          ── GET /api/v1/topics/{t}/partitions/{p}/records, /api/v1/ledgers/{c}/blocks,
 //!             /api/v1/ledgers/{c}/transactions/{id}   (topics.rs, ledger.rs)
 //! ```
 
+mod entries;
 mod overview;
 mod watch;
 
@@ -54,6 +56,10 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(|| asset("text/css; charset=utf-8", EXPLORER_CSS)),
         )
         .route("/api/v1/overview", get(overview))
+        .route(
+            "/api/v1/explorer/topics/{topic}/partitions/{partition}/entries",
+            get(entries::entries),
+        )
         .layer(Extension(Arc::new(Watch::default())))
 }
 

@@ -116,7 +116,7 @@ fn verify_topic(g: &Global, log: &dyn Log, topic: &str) -> Result<Value> {
     if let Some(c) = &report.checkpoints {
         findings.extend(checkpoint_findings(c));
     }
-    v["cosignatures"] = json!(topic_cosignatures(report.checkpoints.as_ref()));
+    v["newest_checkpoints"] = json!(newest_checkpoints(report.checkpoints.as_ref()));
     v["findings"] = json!(findings);
     Ok(v)
 }
@@ -139,7 +139,7 @@ fn checkpoint_findings(c: &CheckpointReport) -> Vec<Value> {
 }
 
 /// The newest trusted checkpoint of each partition with who cosigned it, and when.
-fn topic_cosignatures(c: Option<&CheckpointReport>) -> Vec<Value> {
+fn newest_checkpoints(c: Option<&CheckpointReport>) -> Vec<Value> {
     let parts = c.map_or(&[][..], |c| &c.partitions[..]);
     parts
         .iter()
@@ -195,7 +195,7 @@ fn verify_chain(g: &Global, log: &dyn Log, chain: &str) -> Result<Value> {
         .collect();
     v["ledger"] = json!(chain);
     v["findings"] = json!(findings);
-    v["cosignatures"] = json!(cosignatures);
+    v["newest_checkpoints"] = json!(cosignatures);
     Ok(v)
 }
 

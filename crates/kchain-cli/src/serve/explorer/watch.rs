@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::serve::explorer::overview;
+use crate::serve::metrics::Metrics;
 use crate::serve::state::AppState;
 
 /// How often the thread looks at the log's offsets.
@@ -94,6 +95,7 @@ impl Watch {
                 "ok": false, "topics": [], "ledgers": [], "error": format!("{e:#}"),
             }),
         };
+        count(&st.metrics, &v);
         v["backend"] = json!(st.log.backend());
         v["verified_at"] = json!(unix_ms());
         v["pass_ms"] = json!(started.elapsed().as_millis() as u64);
@@ -107,6 +109,30 @@ impl Watch {
         });
         overview
     }
+}
+
+/// A pass in `/metrics`: the entries it verified and every chain's tip height.
+fn count(metrics: &Metrics, v: &Value) {
+    let mut entries = 0;
+    for t in v["topics"].as_array().into_iter().flatten() {
+        for p in t["partitions"].as_array().into_iter().flatten() {
+            entries += p["entries"].as_u64().unwrap_or(0);
+            if let (Some(topic), Some(n), Some(h)) = (
+                t["topic"].as_str(),
+                p["partition"].as_u64(),
+                p["tip_height"].as_u64(),
+            ) {
+                metrics.tip("topic", &format!("{topic}/{n}"), h);
+            }
+        }
+    }
+    for l in v["ledgers"].as_array().into_iter().flatten() {
+        entries += l["records"].as_u64().unwrap_or(0);
+        if let (Some(c), Some(h)) = (l["ledger"].as_str(), l["height"].as_u64()) {
+            metrics.tip("ledger", c, h);
+        }
+    }
+    metrics.verified(entries);
 }
 
 /// Every topic's partitions with their start and end offsets (a partition that cannot be

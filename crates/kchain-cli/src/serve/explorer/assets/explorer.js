@@ -5,6 +5,7 @@
 "use strict";
 
 const POLL_MS = 2000;
+let lastOverview = { topics: [], ledgers: [] };
 
 
 // A DOM element: el("td", {class: "x"}, "text", child, ...).
@@ -40,8 +41,9 @@ function when(ms) {
   return ms ? new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "-";
 }
 
-function link(text, onclick) {
-  return el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); onclick(); } }, text);
+// A link to a view of the page (#/topics/T/P/FROM, #/ledgers/C/blocks/FROM, #/ledgers/C/tx/ID).
+function link(text, ...path) {
+  return el("a", { href: "#/" + path.map((p) => encodeURIComponent(p)).join("/") }, text);
 }
 
 async function getJson(url) {
@@ -52,7 +54,7 @@ async function getJson(url) {
 }
 
 function replace(id, ...children) {
-  document.getElementById(id).replaceChildren(...children);
+  document.getElementById(id).replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
 }
 
 // ---- the overview -------------------------------------------------------------------
@@ -83,7 +85,7 @@ function drawFindings(o) {
 function partitionRow(t, p) {
   const bad = p.finding || !p.ok;
   return el("tr", { class: bad ? "finding" : null, "data-topic": t.topic, "data-partition": p.partition },
-    el("td", {}, link(String(p.partition), () => showRecords(t.topic, p.partition, p.start_offset))),
+    el("td", {}, link(String(p.partition), "topics", t.topic, p.partition, p.start_offset)),
     el("td", {}, p.entries),
     el("td", {}, p.end_offset > p.start_offset ? p.start_offset + " \u2013 " + (p.end_offset - 1) : "none"),
     el("td", { class: "tip-height" }, p.tip_height === null ? "empty" : p.tip_height),
@@ -110,11 +112,11 @@ function drawLedgers(o) {
   replace("ledgers", table(
     ["ledger", "height", "tip", "transactions", "blocks topic offsets", "status"],
     o.ledgers.map((l) => el("tr", { class: l.ok ? null : "finding", "data-ledger": l.ledger },
-      el("td", {}, link(l.ledger, () => showBlocks(l.ledger, 0))),
+      el("td", {}, link(l.ledger, "ledgers", l.ledger, "blocks", 0)),
       el("td", { class: "tip-height" }, l.height === undefined ? "-" : l.height),
       el("td", {}, hash(l.tip, 16)),
       el("td", {}, l.transactions === undefined ? "-" : l.transactions),
-      el("td", {}, l.start_offset === undefined ? "-" : l.start_offset + " \u2013 " + l.end_offset),
+      el("td", {}, l.end_offset > l.start_offset ? l.start_offset + " \u2013 " + (l.end_offset - 1) : "-"),
       el("td", {}, l.error ? el("span", { class: "finding" }, l.error)
         : l.finding ? el("span", { class: "finding", "data-offset": l.finding.offset },
           l.finding.kind + " at offset " + l.finding.offset) : status(l.ok))))));
@@ -128,8 +130,8 @@ function drawCheckpoints(o) {
     el("td", { class: "cosignatures" }, c.cosignatures.length ? c.cosignatures.map((s) =>
       el("div", { class: "cosignature" }, el("strong", {}, s.witness), " at ", when(s.time * 1000)))
       : el("span", { class: "meta" }, "none"))));
-  for (const t of o.topics) for (const c of t.cosignatures || []) add(t.topic + "/" + c.partition, c);
-  for (const l of o.ledgers) for (const c of l.cosignatures || []) add("ledger " + l.ledger, c);
+  for (const t of o.topics) for (const c of t.newest_checkpoints || []) add(t.topic + "/" + c.partition, c);
+  for (const l of o.ledgers) for (const c of l.newest_checkpoints || []) add("ledger " + l.ledger, c);
   if (!rows.length) {
     return replace("checkpoints", el("p", { class: "empty" },
       "no trusted checkpoint (the trust file has no checkpoint policy, or none is published yet)"));
@@ -138,6 +140,7 @@ function drawCheckpoints(o) {
 }
 
 function drawOverview(o) {
+  lastOverview = o;
   const badge = document.getElementById("status");
   badge.className = "badge " + (o.ok ? "ok" : "bad");
   badge.textContent = o.ok ? "all verified" : "findings";
@@ -149,7 +152,7 @@ function drawOverview(o) {
   drawCheckpoints(o);
 }
 
-async function poll() {
+async function refresh() {
   const live = document.getElementById("live");
   try {
     drawOverview(await getJson("/api/v1/overview"));
@@ -158,6 +161,10 @@ async function poll() {
     live.className = "meta stale";
     live.title = "the overview could not be read: " + e.message;
   }
+}
+
+async function poll() {
+  await refresh();
   setTimeout(poll, POLL_MS);
 }
 
@@ -175,31 +182,46 @@ function shown(v) {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
-// The kchain.* headers: the link and the writer's signature travel there.
-function chainHeaders(headers) {
-  const pairs = Array.isArray(headers) ? headers.map((h) => Array.isArray(h) ? h : [h.key, h.value])
-    : Object.entries(headers || {});
-  return pairs.filter(([k]) => String(k).startsWith("kchain."))
-    .map(([k, v]) => el("div", {}, el("code", {}, k), " ", hash(shown(v), 24)));
-}
-
+// A page of a partition: the verified records (key, value) from the records route, beside
+// the links and signatures as stored (the explorer's entries route), joined by offset.
 async function showRecords(topic, partition, from) {
-
-  try {
-    const page = await getJson(`/api/v1/topics/${encodeURIComponent(topic)}/partitions/${partition}/records?from=${from}&limit=50`);
-    detail(`${topic} / partition ${partition}: records from offset ${from}`,
-      table(["offset", "height", "hash", "key", "value", "link and signature", "verified"],
-        page.records.map((r) => el("tr", { class: r.verified === false ? "finding" : null, "data-offset": r.offset },
-          el("td", {}, r.offset), el("td", {}, r.height === undefined ? "-" : r.height),
-          el("td", {}, hash(r.hash, 16)), el("td", {}, shown(r.key)), el("td", {}, shown(r.value)),
-          el("td", {}, chainHeaders(r.headers)),
-          el("td", {}, r.verified === false ? el("span", { class: "finding" }, shown(r.finding) || "not verified")
-            : status(true))))),
-      page.next === null || page.next === undefined ? null
-        : el("div", { class: "pager" }, link("next page \u2192", () => showRecords(topic, partition, page.next))));
-  } catch (e) {
-    detail(`${topic} / partition ${partition}`, el("p", { class: "bad" }, "records: " + e.message));
-  }
+  const t = encodeURIComponent(topic);
+  const q = `from=${from}&limit=50`;
+  const [records, entries] = await Promise.all([
+    getJson(`/api/v1/topics/${t}/partitions/${partition}/records?${q}`).catch((e) => ({ error: e.message })),
+    getJson(`/api/v1/explorer/topics/${t}/partitions/${partition}/entries?${q}`).catch((e) => ({ error: e.message })),
+  ]);
+  const byOffset = new Map((records.records || []).map((r) => [r.offset, r]));
+  const offsets = [...new Set([...(entries.entries || []).map((e) => e.offset), ...byOffset.keys()])]
+    .sort((x, y) => x - y);
+  const links = new Map((entries.entries || []).map((e) => [e.offset, e]));
+  // The overview's findings in this partition, shown on their rows.
+  const found = new Map(lastOverview.topics.filter((x) => x.topic === topic)
+    .flatMap((x) => x.findings || []).filter((f) => f.partition === partition).map((f) => [f.offset, f]));
+  const rows = offsets.map((o) => {
+    const e = links.get(o) || {};
+    const r = byOffset.get(o) || {};
+    const f = found.get(o);
+    const bad = f || e.link_ok === false || e.problem || r.verified === false;
+    return el("tr", { class: bad ? "finding" : null, "data-offset": o },
+      el("td", {}, o), el("td", {}, e.height ?? r.height ?? "-"),
+      el("td", {}, hash(e.hash || r.hash, 16)),
+      el("td", {}, e.problem ? el("span", { class: "finding" }, e.problem)
+        : [hash(e.prev, 16), " ", e.link_ok === false ? el("span", { class: "finding" }, "BROKEN")
+          : e.link_ok ? el("span", { class: "ok" }, "\u2713") : ""]),
+      el("td", {}, e.signed_by ? el("code", {}, e.signed_by) : "-"),
+      el("td", {}, shown(r.key)), el("td", {}, shown(r.value)),
+      el("td", {}, f ? el("span", { class: "finding" }, f.kind)
+        : r.verified === false ? el("span", { class: "finding" }, shown(r.finding) || "not verified")
+        : r.verified ? status(true) : "-"));
+  });
+  const next = entries.next ?? records.next;
+  detail(`${topic} / partition ${partition}: from offset ${from}`,
+    table(["offset", "height", "hash", "links to (prev)", "signed by", "key", "value", "verified"], rows),
+    records.error ? el("p", { class: "meta" }, "records: " + records.error) : null,
+    entries.error ? el("p", { class: "bad" }, "links: " + entries.error) : null,
+    next === null || next === undefined ? null
+      : el("div", { class: "pager" }, link("next page \u2192", "topics", topic, partition, next)));
 }
 
 async function showBlocks(chain, from) {
@@ -214,7 +236,7 @@ async function showBlocks(chain, from) {
           el("td", {}, b.sealer_name || hash(b.sealer, 16)),
           el("td", {}, hash(b.signature || b.sig, 24))))),
       page.next === null || page.next === undefined ? null
-        : el("div", { class: "pager" }, link("next page \u2192", () => showBlocks(chain, page.next))));
+        : el("div", { class: "pager" }, link("next page \u2192", "ledgers", chain, "blocks", page.next)));
   } catch (e) {
     detail(`ledger ${chain}`, el("p", { class: "bad" }, "blocks: " + e.message));
   }
@@ -227,7 +249,7 @@ async function showTx(chain, id) {
     const tx = await getJson(`/api/v1/ledgers/${encodeURIComponent(chain)}/transactions/${id}`);
     const overview = await getJson("/api/v1/overview");
     const ledger = overview.ledgers.find((l) => l.ledger === chain) || {};
-    const cp = (ledger.cosignatures || [])[0];
+    const cp = (ledger.newest_checkpoints || [])[0];
     const sealed = tx.status === "sealed";
     const covered = sealed && cp && cp.size > tx.block;
     replace("tx", el("div", { class: "path" },
@@ -243,7 +265,22 @@ async function showTx(chain, id) {
 
 document.getElementById("tx-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  showTx(document.getElementById("tx-chain").value.trim(), document.getElementById("tx-id").value.trim());
+  const chain = document.getElementById("tx-chain").value.trim();
+  location.hash = "#/ledgers/" + encodeURIComponent(chain) + "/tx/" + document.getElementById("tx-id").value.trim();
 });
 
-poll();
+// The view the address names, so that a view can be linked to and reloaded.
+function route() {
+  const [kind, name, a, b] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  if (kind === "topics" && name) showRecords(name, Number(a) || 0, Number(b) || 0);
+  else if (kind === "ledgers" && name && a === "blocks") showBlocks(name, Number(b) || 0);
+  else if (kind === "ledgers" && name && a === "tx" && b) {
+    document.getElementById("tx-chain").value = name;
+    document.getElementById("tx-id").value = b;
+    showTx(name, b);
+  }
+}
+
+window.addEventListener("hashchange", route);
+// The first overview before the view, which marks the overview's findings on its rows.
+refresh().then(route).then(() => setTimeout(poll, POLL_MS));
