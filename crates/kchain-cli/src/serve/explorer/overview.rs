@@ -92,12 +92,15 @@ fn verify_topic(g: &Global, log: &dyn Log, topic: &str) -> Result<Value> {
     let mut anchors = verify_anchors(g, &log_id, None, &[])?;
     let sources = checkpoint_sources(g, anchors.policy.as_ref(), &[], &[])?;
     anchors.check.witnesses = RemoteWitnesses(sources.witnesses);
-    let report = TopicVerifier::new(&trust)
+    let mut report = TopicVerifier::new(&trust)
         .log(log_id)
         .keyring(keyring.as_ref())
         .checkpoints(anchors.policy.as_ref())
         .check_options(anchors.check)
         .verify(log, topic)?;
+    if let Some(c) = &mut report.checkpoints {
+        c.warnings.extend(anchors.warnings);
+    }
     let mut v = topic_json(&report.chain);
     let mut findings = Vec::new();
     for p in &report.chain.partitions {
