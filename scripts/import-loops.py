@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PATH = re.compile(r"\b(crate|super)((?:::\w+)+)")
+# A path, but not the prefix of a group (`crate::a::{b, c}` names b and c, not a: GROUP).
+PATH = re.compile(r"\b(crate|super)((?:::\w+)+)(?!\w|::)")
 GROUP = re.compile(r"\b(crate|super)((?:::\w+)*)::\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}", re.S)
 
 
