@@ -189,6 +189,11 @@ fn ledger(k: &Env, chain: &str) -> Ledger {
 
 /// Runs a sealer of `chain` until nothing is left to seal.
 fn seal(k: &Env, chain: &str, sealer_key: &str) {
+    seal_blocks_of(k, chain, sealer_key, 10_000);
+}
+
+/// Runs a sealer of `chain`, at most `block_txs` transactions a block, until nothing is left.
+fn seal_blocks_of(k: &Env, chain: &str, sealer_key: &str, block_txs: usize) {
     k.ok(
         &[
             "node",
@@ -198,6 +203,8 @@ fn seal(k: &Env, chain: &str, sealer_key: &str) {
             "--seal",
             "--key",
             sealer_key,
+            "--block-txs",
+            &block_txs.to_string(),
             "--until-idle",
             "-q",
         ],
@@ -452,6 +459,80 @@ fn reads(url: &str, chain: &str, l: &Ledger, first: &Transaction) {
         (bob["balance"].as_u64(), bob["nonce"].as_u64()),
         (Some(15), Some(0))
     );
+}
+
+/// A ledger whose stored block was edited afterwards (copied, edited, into a fresh data
+/// directory): `/verify` answers the finding with exit 3, the reads say they are as of the
+/// height before it, no proof is given, and `/metrics` counts the finding.
+#[test]
+fn a_tampered_ledger_is_reported_over_http() {
+    let k = Env::new();
+    let chain = "bank";
+    let l = ledger(&k, chain);
+    let id = l.genesis.chain_id();
+    let bob = Address::of(&l.bob);
+    let first = Transaction::transfer(&l.alice, id, bob, 10, 1);
+    let second = Transaction::transfer(&l.alice, id, bob, 5, 2);
+    kchain_ledger::submit(
+        &EmbeddedLog::open(k.data(), EmbeddedOptions::default()).unwrap(),
+        &l.genesis,
+        &[first.clone(), second],
+    )
+    .unwrap();
+    seal_blocks_of(&k, chain, &l.sealer_key, 1);
+
+    let tampered = Env::new();
+    {
+        let src = EmbeddedLog::open(k.data(), EmbeddedOptions::default()).unwrap();
+        let dst = EmbeddedLog::create(tampered.data(), EmbeddedOptions::default()).unwrap();
+        kchain_topic::tamper::copy_topic_with(
+            &src,
+            &dst,
+            &l.genesis.topics.blocks,
+            |_, records| {
+                let r = &mut records[1];
+                let mut v: Value = serde_json::from_slice(r.value.as_ref().unwrap()).unwrap();
+                v["transactions"][0]["tx"]["amount"] = 900.into();
+                r.value = Some(serde_json::to_vec(&v).unwrap());
+            },
+        )
+        .unwrap();
+    }
+    let server = serve(&tampered, chain);
+    let url = server.url.clone();
+    let (status, report) = get(&url, &format!("/api/v1/ledgers/{chain}/verify"));
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["ok"].as_bool(), report["exit"].as_u64()),
+        (Some(false), Some(3))
+    );
+    assert_eq!(report["finding"]["kind"], "body_mismatch", "{report}");
+    assert_eq!(report["finding"]["offset"], 1, "{report}");
+    let path = format!("/api/v1/ledgers/{chain}/accounts/{}", Address::of(&l.alice));
+    let (status, account) = get(&url, &path);
+    assert_eq!(status, 200);
+    assert_eq!(
+        (account["balance"].as_u64(), account["height"].as_u64()),
+        (Some(1000), Some(0))
+    );
+    assert!(
+        account["finding"]
+            .as_str()
+            .unwrap()
+            .contains("body_mismatch"),
+        "{account}"
+    );
+    let path = format!(
+        "/api/v1/ledgers/{chain}/transactions/{}/proof",
+        kchain_core::to_hex(first.id())
+    );
+    assert_eq!(get(&url, &path).0, 409);
+    let page = text(&url, "/metrics");
+    assert!(
+        page.contains("kchain_findings_total{kind=\"body_mismatch\"}"),
+        "{page}"
+    );
+    server.stop();
 }
 
 /// The same ledger routes on Kafka: a submission as raw bytes and one as JSON, sealed by a
