@@ -13,8 +13,9 @@ use crate::consensus::block::{SourceRange, StoredBlock};
 use crate::consensus::chain::Chain;
 use crate::consensus::finding::{Finding, Verdict};
 use crate::consensus::genesis::Genesis;
+use crate::consensus::reject::RejectReason;
 use crate::consensus::tx::{Address, Transaction, TxBody, TxId};
-use crate::consensus::validate::Verifier;
+use crate::consensus::validate::{check_static, Verifier};
 use crate::error::LedgerError;
 use crate::node::rejected::RejectionRecord;
 use crate::node::snapshot::{self, Loaded};
@@ -235,6 +236,21 @@ pub fn replay(
             Loaded::Discarded(why) => note = Some(format!("snapshot discarded: {why}")),
         }
     }
+    let finding = observe_to_end(log, blocks_topic, &mut chain)?;
+    Ok(Replayed {
+        chain,
+        finding,
+        snapshot: note,
+    })
+}
+
+/// Observes the records of the blocks topic after those `chain` has seen, to the topic's
+/// current end; stops at the first finding and returns it.
+fn observe_to_end(
+    log: &dyn Log,
+    blocks_topic: &str,
+    chain: &mut Chain,
+) -> Result<Option<Finding>, LedgerError> {
     let verifier = Verifier::new();
     let mut finding = None;
     read_to_end(log, blocks_topic, 0, chain.next_offset(), |r| {
@@ -245,11 +261,48 @@ pub fn replay(
         }
         true
     })?;
-    Ok(Replayed {
-        chain,
-        finding,
-        snapshot: note,
-    })
+    Ok(finding)
+}
+
+/// Brings a replayed chain up to the current end of its blocks topic, reading only the
+/// records after those it has seen (a server answering many requests replays once). Returns
+/// how many records it read, or `None`, changing nothing, when the log no longer holds what
+/// `r` was replayed from: the topic ends before the records seen, or the record at the tip's
+/// offset is no longer the tip (the topic was rewritten or made anew), or the replay had
+/// stopped at a finding. The caller then replays anew, which is what the commands do.
+pub fn catch_up(
+    log: &dyn Log,
+    blocks_topic: &str,
+    r: &mut Replayed,
+) -> Result<Option<u64>, LedgerError> {
+    let seen = r.chain.next_offset();
+    if r.finding.is_some() || log.end_offset(blocks_topic, 0)? < seen {
+        return Ok(None);
+    }
+    let tip = r.chain.tip();
+    let Some((_, tip_offset)) = r.chain.block_at(tip.height) else {
+        return Ok(None);
+    };
+    let stored = read_record(log, blocks_topic, 0, tip_offset)?
+        .and_then(|s| s.record.value)
+        .and_then(|v| StoredBlock::parse(&v).ok());
+    if stored.map(|b| b.hash) != Some(tip.hash) {
+        return Ok(None);
+    }
+    r.finding = observe_to_end(log, blocks_topic, &mut r.chain)?;
+    Ok(Some(r.chain.next_offset() - seen))
+}
+
+/// The checks of a transaction submitted to the ledger of `chain` that need no state: what
+/// a sealer would reject it for whatever the balances and nonces (signed for another ledger,
+/// a zero amount, a data payload too large, a public key or signature that does not
+/// verify). A front end refuses such a transaction instead of appending it.
+pub fn check_submission(chain: &Chain, tx: &Transaction) -> Result<(), RejectReason> {
+    check_static(tx, chain.chain_id(), chain.genesis())?;
+    Verifier::new()
+        .check(&[tx])
+        .pop()
+        .unwrap_or(Err(RejectReason::BadSignature))
 }
 
 /// The nonce for `sender`'s next transfer: one more than its last sealed nonce, counting on

@@ -73,8 +73,9 @@ pub use checkpoints::{
     CheckpointOptions, CheckpointStatus,
 };
 pub use client::{
-    canonical_blocks, init, next_nonce, read_block, replay, state_digest, submit, submit_raw,
-    tx_status, wait_sealed, Initialised, Replayed, Submitter, TxStatus,
+    canonical_blocks, catch_up, check_submission, init, next_nonce, read_block, replay,
+    state_digest, submit, submit_raw, tx_status, wait_sealed, Initialised, Replayed, Submitter,
+    TxStatus,
 };
 pub use consensus::block::{
     items_root, leading_zero_bits, Block, BlockHeader, SealedTx, SourceRange, StoredBlock,

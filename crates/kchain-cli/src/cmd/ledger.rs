@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use kchain_core::{from_hex, to_hex, CheckpointTrust, PublicKey, DEFAULT_ORIGIN_NAMESPACE};
 use kchain_ledger::{
-    canonical_blocks, init, state_dir, verify_ledger, Genesis, SealerInfo, VerifyOptions,
+    canonical_blocks, init, state_dir, verify_ledger, Genesis, SealerInfo, StoredBlock,
+    VerifyOptions,
 };
 use kchain_topic::files::read_key_file;
 use serde_json::json;
@@ -308,30 +309,33 @@ fn blocks(
         println!("{}", blocks_header());
     }
     for (offset, b) in canonical_blocks(log.as_ref(), &r.chain, from, count)? {
-        let h = &b.header;
         if json {
-            println!(
-                "{}",
-                json!({
-                    "height": h.height,
-                    "offset": offset,
-                    "hash": to_hex(&b.hash),
-                    "prev": to_hex(&h.prev),
-                    "timestamp": h.timestamp_ms,
-                    "tx_count": h.tx_count,
-                    "sealer": h.sealer.to_string(),
-                    "sealer_name": sealer_name(genesis, &b),
-                    "reward": h.reward,
-                    "difficulty": h.difficulty,
-                    "nonce": h.nonce,
-                    "sources": h.sources,
-                })
-            );
+            println!("{}", block_json(genesis, offset, &b));
         } else {
             println!("{}", block_row(genesis, offset, &b));
         }
     }
     Ok(outcome(&r))
+}
+
+/// A canonical block's header as `ledger blocks --json` prints it (and `kchain serve`
+/// answers it, with the transactions).
+pub(crate) fn block_json(genesis: &Genesis, offset: u64, b: &StoredBlock) -> serde_json::Value {
+    let h = &b.header;
+    json!({
+        "height": h.height,
+        "offset": offset,
+        "hash": to_hex(&b.hash),
+        "prev": to_hex(&h.prev),
+        "timestamp": h.timestamp_ms,
+        "tx_count": h.tx_count,
+        "sealer": h.sealer.to_string(),
+        "sealer_name": sealer_name(genesis, b),
+        "reward": h.reward,
+        "difficulty": h.difficulty,
+        "nonce": h.nonce,
+        "sources": h.sources,
+    })
 }
 
 /// Every record of the blocks topic with its verdict.
@@ -385,6 +389,33 @@ fn verify(
 ) -> Result<Outcome> {
     let log = open_log(g, false)?;
     let blocks = l.blocks();
+    let opts = verify_options(g, &blocks, genesis, pins, no_snapshot, anchors)?;
+    let progress = crate::progress::Progress::new("verifying blocks", log.end_offset(&blocks, 0)?);
+    let report = verify_ledger(log.as_ref(), &blocks, &opts, &|_| progress.add(1))?;
+    progress.finish();
+    if json {
+        println!("{}", serde_json::to_string(&report.to_json())?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.ok() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+/// What `ledger verify` holds the chain of `blocks` to: the genesis file, pinned blocks
+/// (`HEIGHT:HASH`), the local node snapshot unless `no_snapshot`, the checkpoint policy and
+/// its anchors. `kchain serve` verifies with the same.
+pub(crate) fn verify_options(
+    g: &Global,
+    blocks: &str,
+    genesis: Option<&Path>,
+    pins: &[String],
+    no_snapshot: bool,
+    anchors: kchain_ledger::CheckpointAnchors,
+) -> Result<VerifyOptions> {
     let mut opts = VerifyOptions {
         checkpoint_anchors: anchors,
         ..VerifyOptions::default()
@@ -404,23 +435,11 @@ fn verify(
         opts.pins.push((h, hash));
     }
     if !no_snapshot {
-        let file = kchain_ledger::snapshot_file(&state_dir(&g.data_dir, &blocks));
+        let file = kchain_ledger::snapshot_file(&state_dir(&g.data_dir, blocks));
         opts.snapshot = file.exists().then_some(file);
     }
     opts.checkpoints = Some(checkpoint_trust(g)?);
-    let progress = crate::progress::Progress::new("verifying blocks", log.end_offset(&blocks, 0)?);
-    let report = verify_ledger(log.as_ref(), &blocks, &opts, &|_| progress.add(1))?;
-    progress.finish();
-    if json {
-        println!("{}", serde_json::to_string(&report.to_json())?);
-    } else {
-        print!("{}", report.to_text());
-    }
-    Ok(if report.ok() {
-        Outcome::Clean
-    } else {
-        Outcome::Findings
-    })
+    Ok(opts)
 }
 
 /// The checkpoint policy of `ledger verify`: the `[[witness]]` and `[policy]` of `--trust

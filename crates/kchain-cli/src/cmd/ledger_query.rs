@@ -5,9 +5,10 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use kchain_core::{from_hex, to_hex, CheckpointTrust};
 use kchain_ledger::{
-    prove_tx, tx_status, verify_tx_proof, RejectionRecord, TrustedLedger, TrustedSealers, TxProof,
-    TxProofError, TxProofTrust, TxStatus,
+    prove_tx, tx_status, verify_tx_proof, Address, Chain, RejectionRecord, Replayed, TrustedLedger,
+    TrustedSealers, TxId, TxProof, TxProofError, TxProofTrust, TxStatus,
 };
+use kchain_log::Log;
 use serde_json::json;
 
 use crate::cmd::anchors::read_checkpoint_trust;
@@ -25,10 +26,7 @@ pub(crate) fn write_tx_proof(
 ) -> Result<Outcome> {
     let id = from_hex(id).with_context(|| format!("'{id}' is not a transaction id"))?;
     let (log, r) = replayed(g, l)?;
-    if r.finding.is_some() {
-        bail!("the ledger shows tampering; no proof is written from it");
-    }
-    let proof = prove_tx(log.as_ref(), &r.chain, &l.blocks(), &id, namespace)?;
+    let proof = tx_proof(log.as_ref(), &r, &l.blocks(), &id, namespace)?;
     std::fs::write(path, proof.to_json()).with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
         "wrote {}: transaction at height {}, in a checkpoint signed by the sealers",
@@ -36,6 +34,21 @@ pub(crate) fn write_tx_proof(
         proof.height
     );
     Ok(Outcome::Clean)
+}
+
+/// The proof of `ledger tx ID --proof` (and of `kchain serve`): none from a ledger that
+/// shows tampering.
+pub(crate) fn tx_proof(
+    log: &dyn Log,
+    r: &Replayed,
+    blocks: &str,
+    id: &TxId,
+    namespace: &str,
+) -> Result<TxProof> {
+    if r.finding.is_some() {
+        bail!("the ledger shows tampering; no proof is written from it");
+    }
+    Ok(prove_tx(log, &r.chain, blocks, id, namespace)?)
 }
 
 pub(crate) fn verify_proof(
@@ -105,21 +118,24 @@ pub(crate) fn verify_proof(
 pub(crate) fn balance(g: &Global, l: &LedgerOpts, address: &str, json: bool) -> Result<Outcome> {
     let addr = parse_address(address)?;
     let (_log, r) = replayed(g, l)?;
-    let state = r.chain.state();
-    let (balance, nonce, height) = (
-        state.balance(&addr),
-        state.nonce(&addr),
-        r.chain.tip().height,
-    );
+    let value = account_json(&r.chain, &addr);
     if json {
-        println!(
-            "{}",
-            json!({"address": addr.to_hex(), "balance": balance, "nonce": nonce, "height": height})
-        );
+        println!("{value}");
     } else {
-        println!("{addr}: balance {balance}, nonce {nonce} (at height {height})");
+        println!(
+            "{addr}: balance {}, nonce {} (at height {})",
+            value["balance"], value["nonce"], value["height"]
+        );
     }
     Ok(outcome(&r))
+}
+
+/// An address's balance and nonce at the tip of `chain`: what `ledger balance --json` prints
+/// (and `kchain serve` answers).
+pub(crate) fn account_json(chain: &Chain, addr: &Address) -> serde_json::Value {
+    let state = chain.state();
+    json!({"address": addr.to_hex(), "balance": state.balance(addr),
+           "nonce": state.nonce(addr), "height": chain.tip().height})
 }
 
 pub(crate) fn tx_info(g: &Global, l: &LedgerOpts, id: &str, json: bool) -> Result<Outcome> {
@@ -127,8 +143,22 @@ pub(crate) fn tx_info(g: &Global, l: &LedgerOpts, id: &str, json: bool) -> Resul
         from_hex(id).with_context(|| format!("'{id}' is not a transaction id (64 hex digits)"))?;
     let (log, r) = replayed(g, l)?;
     let status = tx_status(log.as_ref(), &r.chain, &id)?;
+    let Some((text, value)) = tx_status_report(&status) else {
+        bail!("transaction {} is not in this ledger", to_hex(&id));
+    };
+    if json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+    Ok(outcome(&r))
+}
+
+/// What `ledger tx ID` prints of a transaction's status, as text and as its `--json` object
+/// (which `kchain serve` answers too); `None` for a transaction the ledger does not hold.
+pub(crate) fn tx_status_report(status: &TxStatus) -> Option<(String, serde_json::Value)> {
     let (text, value) =
-        match &status {
+        match status {
             TxStatus::Sealed {
                 height,
                 block,
@@ -174,14 +204,9 @@ pub(crate) fn tx_info(g: &Global, l: &LedgerOpts, id: &str, json: bool) -> Resul
             ),
                 json!({"status": "pending", "partition": partition, "offset": offset}),
             ),
-            TxStatus::Unknown => bail!("transaction {} is not in this ledger", to_hex(&id)),
+            TxStatus::Unknown => return None,
         };
-    if json {
-        println!("{value}");
-    } else {
-        println!("{text}");
-    }
-    Ok(outcome(&r))
+    Some((text, value))
 }
 
 /// `ledger rejected`: every record of the ledger's rejected topic, with whether the block

@@ -186,10 +186,7 @@ fn send(log: &dyn Log, genesis: &Genesis, t: Transaction, json: bool) -> Result<
     let (partition, offset) = submit(log, genesis, std::slice::from_ref(&t))?[0];
     let id = to_hex(t.id());
     if json {
-        println!(
-            "{}",
-            json!({"id": id, "partition": partition, "offset": offset, "tx": t.to_json_value()})
-        );
+        println!("{}", submitted_json(&t, partition, offset));
     } else {
         let what = match t.body() {
             kchain_ledger::TxBody::Transfer { nonce, .. } => format!("transfer (nonce {nonce})"),
@@ -201,4 +198,10 @@ fn send(log: &dyn Log, genesis: &Genesis, t: Transaction, json: bool) -> Result<
         );
     }
     Ok(Outcome::Clean)
+}
+
+/// A transaction appended at `partition`/`offset` of the transactions topic, as `tx ... --json`
+/// prints it (and `kchain serve` answers a submission).
+pub(crate) fn submitted_json(t: &Transaction, partition: u32, offset: u64) -> serde_json::Value {
+    json!({"id": to_hex(t.id()), "partition": partition, "offset": offset, "tx": t.to_json_value()})
 }
