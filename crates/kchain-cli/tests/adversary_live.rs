@@ -111,7 +111,10 @@ mod kafka {
         let mut written = 0u64;
         let chunk = 1000u64;
         let mut buf = Vec::new();
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // Past the checks, the write goes on until every partition holds two signed batches
+        // (asserted below), however slowly a loaded machine let it start.
+        let enough = 2 * 8_192 * u64::from(PARTITIONS);
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) || written < enough {
             buf.clear();
             for i in written..written + chunk {
                 writeln!(buf, "{{\"seq\":{i},\"pad\":\"0123456789abcdef\"}}").unwrap();
