@@ -73,6 +73,7 @@ pub fn serve(g: &Global, a: &ServeArgs) -> Result<Outcome> {
         log,
         tokens,
         metrics: Arc::default(),
+        producers: topics::Producers::default(),
     });
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(cert), Some(key)) => Some(kchain_http::TlsFiles {
@@ -84,7 +85,7 @@ pub fn serve(g: &Global, a: &ServeArgs) -> Result<Outcome> {
     let mut options = kchain_http::ServerOptions::new(&a.listen).with_tls(tls);
     options.threads = a.threads.max(1);
     crate::stop::watch();
-    let server = kchain_http::Server::start(&options, app::router(state, a.max_body))
+    let server = kchain_http::Server::start(&options, app::router(state.clone(), a.max_body))
         .with_context(|| format!("serving on {}", a.listen))?;
     println!("kchain serve listening on {}", server.url());
     std::io::stdout().flush()?;
@@ -95,5 +96,6 @@ pub fn serve(g: &Global, a: &ServeArgs) -> Result<Outcome> {
         std::thread::sleep(Duration::from_millis(100));
     }
     server.shutdown();
+    state.producers.close();
     Ok(Outcome::Clean)
 }
