@@ -73,7 +73,7 @@ pub fn serve(g: &Global, a: &ServeArgs) -> Result<Outcome> {
         log,
         tokens,
         metrics: Arc::default(),
-        producers: topics::Producers::default(),
+        producers: Default::default(),
     });
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(cert), Some(key)) => Some(kchain_http::TlsFiles {

@@ -9,7 +9,7 @@ use crate::global::Global;
 use crate::serve::auth::Tokens;
 use crate::serve::error::{ApiError, ApiResult};
 use crate::serve::metrics::Metrics;
-use crate::serve::topics::Producers;
+use crate::serve::topics::writers::Producers;
 
 /// The state behind every route (shared as `Arc<AppState>`).
 pub struct AppState {

@@ -25,7 +25,7 @@ mod lookup;
 mod produce;
 mod proofs;
 mod read;
-mod writers;
+pub(crate) mod writers;
 
 use std::sync::Arc;
 
@@ -33,8 +33,6 @@ use kchain_http::axum::routing::{get, post};
 use kchain_http::axum::Router;
 
 use crate::serve::state::AppState;
-
-pub use writers::Producers;
 
 /// The topic routes.
 pub fn routes() -> Router<Arc<AppState>> {
