@@ -403,6 +403,39 @@ fn too_many_records_in_one_request_are_refused() {
 }
 
 #[test]
+fn a_finding_stops_the_page_and_verify_says_exit_3() {
+    let k = Env::new();
+    let s = setup(&k, &["orders"], &[]);
+    let body = json!({"name": "orders", "partitions": 2});
+    assert_eq!(s.post("/api/v1/topics", &body).0, 201);
+    let one = json!({"value": "trusted", "partition": 0});
+    assert_eq!(s.post("/api/v1/topics/orders/records", &one).0, 200);
+    // Another process appends to partition 1 with a key the trust file does not hold.
+    let other = k.dir.path().join("other.key");
+    let other = other.to_str().unwrap();
+    k.ok(&["keygen", "--key-file", other, "--no-trust"], "");
+    let args = ["--key-file", other, "produce", "orders", "-p", "1"];
+    k.ok(&args, "forged\n");
+    let page = s.get("/api/v1/topics/orders/partitions/1/records");
+    assert_eq!(page["records"], json!([]));
+    assert_eq!(page["finding"]["offset"], 0, "{page}");
+    assert_eq!(page["next"], Value::Null);
+    assert_eq!(
+        s.get("/api/v1/topics/orders/partitions/0/records")["records"][0]["value"],
+        "trusted"
+    );
+    let v = s.get("/api/v1/topics/orders/verify");
+    assert_eq!(
+        (v["ok"].as_bool(), v["exit"].as_u64()),
+        (Some(false), Some(3)),
+        "{v}"
+    );
+    let (_, metrics) = raw(&s.url, "GET", "/metrics", None, b"");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(metrics.contains("kchain_findings_total{kind="), "{metrics}");
+}
+
+#[test]
 fn tls_with_a_test_certificate() {
     let k = Env::new();
     let pki = kchain_http::TestPki::generate(k.dir.path()).unwrap();
