@@ -436,6 +436,21 @@ fn a_finding_stops_the_page_and_verify_says_exit_3() {
 }
 
 #[test]
+fn a_quiet_topic_gets_its_checkpoint_within_seconds() {
+    let k = Env::new();
+    let s = setup(&k, &["orders"], &[]);
+    assert_eq!(s.post("/api/v1/topics", &json!({"name": "orders"})).0, 201);
+    let one = json!({"value": "only"});
+    assert_eq!(s.post("/api/v1/topics/orders/records", &one).0, 200);
+    let size = || {
+        s.get("/api/v1/topics/orders/checkpoint")["partitions"][0]["checkpoint"]["size"].as_u64()
+    };
+    assert_eq!(size(), None, "none yet");
+    // The writer signs one 10 s after the record it does not cover, with no append since.
+    assert!(kchain_testkit::eventually(20, || size() == Some(1)));
+}
+
+#[test]
 fn tls_with_a_test_certificate() {
     let k = Env::new();
     let pki = kchain_http::TestPki::generate(k.dir.path()).unwrap();

@@ -92,8 +92,13 @@ pub fn serve(g: &Global, a: &ServeArgs) -> Result<Outcome> {
     if a.tokens.is_none() && !g.quiet {
         eprintln!("kchain: no --tokens file: read-only, every write is refused");
     }
+    let mut ticks = 0u64;
     while crate::stop::requested().is_none() {
         std::thread::sleep(Duration::from_millis(100));
+        ticks += 1;
+        if ticks % 10 == 0 {
+            state.producers.tick();
+        }
     }
     server.shutdown();
     state.producers.close();

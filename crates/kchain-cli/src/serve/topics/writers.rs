@@ -10,6 +10,7 @@
 //!                                        ChainWriter p .append (hash-link, sign, one batch,
 //!                                          durable as --fsync says; checkpoint when due)
 //!                                        ──► each record's partition, offset and height
+//!  every second ──► Producers::tick ──► a checkpoint of partitions not covered for 10 s
 //!  shutdown ──► Producers::close ──► every ChainWriter::flush
 //! ```
 //!
@@ -19,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kchain_core::{Item, WriterKey, DEFAULT_ORIGIN_NAMESPACE};
 use kchain_log::Log;
@@ -33,7 +34,8 @@ use crate::serve::error::{ApiError, ApiResult};
 
 /// A writer publishes a checkpoint once this many of its entries are not covered by one...
 const CHECKPOINT_EVERY: u64 = 100_000;
-/// ... or on its first append this long after the last one.
+/// ... or on its first append this long after the last one (and [`Producers::tick`] signs
+/// one this long after the first record it does not cover, when no append came since).
 const CHECKPOINT_SECS: u64 = 10;
 
 /// The open writers of every topic written through the server.
@@ -59,6 +61,9 @@ pub struct TopicWriters {
     /// Where the records of a request that have neither key nor partition go; moves on
     /// with every such request, as Kafka's sticky partitioner moves on with every batch.
     sticky: u32,
+    /// The partitions appended to since [`Producers::tick`] last checkpointed them, and
+    /// since when.
+    uncovered: BTreeMap<u32, Instant>,
 }
 
 /// One record to append: its partition if the request gave one, and the item.
@@ -94,6 +99,7 @@ impl Producers {
                 shared,
                 writers: BTreeMap::new(),
                 sticky: 0,
+                uncovered: BTreeMap::new(),
             }))
         });
         Ok(entry.clone())
@@ -127,6 +133,30 @@ impl Producers {
             let _ = self.shared.set(Box::leak(Box::new(shared)));
         }
         Ok(self.shared.get().expect("set above"))
+    }
+
+    /// Signs a checkpoint of every partition whose oldest record not covered by one was
+    /// appended [`CHECKPOINT_SECS`] ago or more: a writer checks that on its appends, and a
+    /// topic that falls quiet has none. The server calls it about once a second.
+    pub fn tick(&self) {
+        let topics: Vec<_> = lock(&self.topics).values().cloned().collect();
+        for writers in topics {
+            let mut w = lock(&writers);
+            let due: Vec<u32> = w
+                .uncovered
+                .iter()
+                .filter(|(_, since)| since.elapsed() >= Duration::from_secs(CHECKPOINT_SECS))
+                .map(|(p, _)| *p)
+                .collect();
+            for p in due {
+                w.uncovered.remove(&p);
+                if let Some(writer) = w.writers.get_mut(&p) {
+                    if let Err(e) = writer.checkpoint() {
+                        eprintln!("kchain: checkpoint of {}/{p}: {e}", w.topic);
+                    }
+                }
+            }
+        }
     }
 
     /// Flushes every writer: its appends forced to stable storage and a checkpoint of what
@@ -174,6 +204,7 @@ impl TopicWriters {
                     return Err(topic_error(e, &self.topic));
                 }
             };
+            self.uncovered.entry(p).or_insert_with(Instant::now);
             let first_height = receipt.tip_height + 1 - n;
             for (j, i) in indexes.into_iter().enumerate() {
                 placed[i] = Some(Placed {
@@ -195,6 +226,7 @@ impl TopicWriters {
                 .checkpoint()
                 .map_err(|e| topic_error(e, &topic))?;
         }
+        self.uncovered.clear();
         Ok(())
     }
 
