@@ -96,7 +96,7 @@ pub fn serve(g: &Global, a: &ServeArgs) -> Result<Outcome> {
     while crate::stop::requested().is_none() {
         std::thread::sleep(Duration::from_millis(100));
         ticks += 1;
-        if ticks % 10 == 0 {
+        if ticks.is_multiple_of(10) {
             state.producers.tick();
         }
     }

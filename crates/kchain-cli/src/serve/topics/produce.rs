@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::lookup::partitions_of;
-use super::writers::{lock, NewItem};
+use super::writers::NewItem;
 use crate::global::now_ms;
 use crate::serve::auth::Scope;
 use crate::serve::error::{ApiError, ApiResult, JsonBody};
@@ -82,7 +82,7 @@ pub async fn produce(
         let writers = st
             .producers
             .topic(&st.global, &st.log, &topic, partitions)?;
-        let placed = lock(&writers).append(items)?;
+        let placed = writers.append(items)?;
         st.metrics.produced(placed.len() as u64);
         let mut tips = BTreeMap::new();
         for p in &placed {

@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 use super::lookup::{
     log_error, number, partition_of, partitions_of, required, topic_error, QueryMap,
 };
-use super::writers::lock;
 use crate::serve::auth::Scope;
 use crate::serve::error::{ApiError, ApiResult};
 use crate::serve::state::{blocking, AppState};
@@ -130,7 +129,7 @@ pub async fn sign(
         let writers = st
             .producers
             .topic(&st.global, &st.log, &topic, partitions)?;
-        lock(&writers).checkpoint()?;
+        writers.writers().checkpoint()?;
         checkpoints_json(st.log.as_ref(), &topic).map(Json)
     })
     .await

@@ -19,7 +19,7 @@
 //! not per request.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use kchain_core::{Item, WriterKey, DEFAULT_ORIGIN_NAMESPACE};
@@ -41,7 +41,7 @@ const CHECKPOINT_SECS: u64 = 10;
 /// The open writers of every topic written through the server.
 #[derive(Default)]
 pub struct Producers {
-    topics: Mutex<BTreeMap<String, Arc<Mutex<TopicWriters>>>>,
+    topics: Mutex<BTreeMap<String, Arc<Topic>>>,
     shared: OnceLock<&'static Shared>,
 }
 
@@ -50,6 +50,79 @@ struct Shared {
     log: &'static dyn Log,
     key: &'static WriterKey,
     checkpoints: CheckpointOptions,
+}
+
+/// One topic's writers and the requests waiting for them. Requests that arrive while an
+/// append is in progress are appended together by the next one (group commit): one signed
+/// batch and one fsync per partition for all of them, so that many small requests cost
+/// about what one does.
+pub struct Topic {
+    writers: Mutex<TopicWriters>,
+    queue: Mutex<Queue>,
+    done: Condvar,
+}
+
+/// The requests of a topic waiting to be appended, and the answers of those appended.
+#[derive(Default)]
+struct Queue {
+    next_ticket: u64,
+    waiting: Vec<(u64, Vec<NewItem>)>,
+    answers: BTreeMap<u64, ApiResult<Vec<Placed>>>,
+    /// An append is in progress (by the request that took the waiting ones).
+    busy: bool,
+}
+
+impl Topic {
+    /// Appends `items` (one request's, in order) together with whatever other requests wait
+    /// meanwhile; answers where each of them landed, once they are appended.
+    pub fn append(&self, items: Vec<NewItem>) -> ApiResult<Vec<Placed>> {
+        let mut q = lock(&self.queue);
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.waiting.push((ticket, items));
+        loop {
+            if let Some(answer) = q.answers.remove(&ticket) {
+                return answer;
+            }
+            if q.busy {
+                q = self.done.wait(q).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            // This request appends every waiting one, its own among them.
+            q.busy = true;
+            let group = std::mem::take(&mut q.waiting);
+            drop(q);
+            let answers = self.append_group(group);
+            q = lock(&self.queue);
+            q.answers.extend(answers);
+            q.busy = false;
+            self.done.notify_all();
+        }
+    }
+
+    /// Appends the requests of `group` as one, and splits the answer by request.
+    fn append_group(&self, group: Vec<(u64, Vec<NewItem>)>) -> Vec<(u64, ApiResult<Vec<Placed>>)> {
+        let sizes: Vec<(u64, usize)> = group.iter().map(|(t, items)| (*t, items.len())).collect();
+        let all: Vec<NewItem> = group.into_iter().flat_map(|(_, items)| items).collect();
+        match self.writers().append(all) {
+            Ok(placed) => {
+                let mut placed = placed.into_iter();
+                sizes
+                    .into_iter()
+                    .map(|(t, n)| (t, Ok(placed.by_ref().take(n).collect())))
+                    .collect()
+            }
+            Err(e) => sizes
+                .into_iter()
+                .map(|(t, _)| (t, Err(e.clone())))
+                .collect(),
+        }
+    }
+
+    /// The writers, locked (for a checkpoint now).
+    pub fn writers(&self) -> MutexGuard<'_, TopicWriters> {
+        lock(&self.writers)
+    }
 }
 
 /// The writers of one topic.
@@ -89,18 +162,22 @@ impl Producers {
         log: &Arc<dyn Log>,
         topic: &str,
         partitions: u32,
-    ) -> ApiResult<Arc<Mutex<TopicWriters>>> {
+    ) -> ApiResult<Arc<Topic>> {
         let shared = self.shared(g, log)?;
         let mut topics = lock(&self.topics);
         let entry = topics.entry(topic.to_owned()).or_insert_with(|| {
-            Arc::new(Mutex::new(TopicWriters {
-                topic: topic.to_owned(),
-                partitions,
-                shared,
-                writers: BTreeMap::new(),
-                sticky: 0,
-                uncovered: BTreeMap::new(),
-            }))
+            Arc::new(Topic {
+                writers: Mutex::new(TopicWriters {
+                    topic: topic.to_owned(),
+                    partitions,
+                    shared,
+                    writers: BTreeMap::new(),
+                    sticky: 0,
+                    uncovered: BTreeMap::new(),
+                }),
+                queue: Mutex::default(),
+                done: Condvar::new(),
+            })
         });
         Ok(entry.clone())
     }
@@ -140,8 +217,8 @@ impl Producers {
     /// topic that falls quiet has none. The server calls it about once a second.
     pub fn tick(&self) {
         let topics: Vec<_> = lock(&self.topics).values().cloned().collect();
-        for writers in topics {
-            let mut w = lock(&writers);
+        for topic in topics {
+            let mut w = topic.writers();
             let due: Vec<u32> = w
                 .uncovered
                 .iter()
@@ -162,8 +239,8 @@ impl Producers {
     /// Flushes every writer: its appends forced to stable storage and a checkpoint of what
     /// it appended since the last one. Failures are printed: the server is stopping.
     pub fn close(&self) {
-        for (topic, writers) in lock(&self.topics).iter() {
-            let mut w = lock(writers);
+        for (topic, t) in lock(&self.topics).iter() {
+            let mut w = t.writers();
             for (p, writer) in w.writers.iter_mut() {
                 if let Err(e) = writer.flush() {
                     eprintln!("kchain: flushing the writer of {topic}/{p}: {e}");
