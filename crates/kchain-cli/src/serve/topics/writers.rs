@@ -1,15 +1,19 @@
 //! The server's chained writers: one per partition written through the API, opened on the
 //! first record and kept open across requests (a chained partition has one writer, and
-//! reopening one reads the chain back to its tip), behind one mutex per topic so that the
-//! requests of a topic append one after the other. Flushed (fsync and a last checkpoint)
-//! when the server stops.
+//! reopening one reads the chain back to its tip), behind one mutex per topic. Requests that
+//! arrive while an append is in progress wait, and the next append takes them all (group
+//! commit): one signature and one fsync per partition for many small requests, which is
+//! what keeps single-record latency low when every append is fsynced. Flushed (fsync and a
+//! last checkpoint) when the server stops.
 //!
 //! ```text
-//!  request ──► Producers::topic(t) ──► Mutex<TopicWriters>
+//!  request ──► Producers::topic(t) ──► Topic::append: queue ──► the first request that
+//!                                        finds no append in progress takes every waiting
+//!                                        one ──► Mutex<TopicWriters>
 //!                                        records grouped by partition, in request order
 //!                                        ChainWriter p .append (hash-link, sign, one batch,
 //!                                          durable as --fsync says; checkpoint when due)
-//!                                        ──► each record's partition, offset and height
+//!                                      ◄── each request's records: partition, offset, height
 //!  every second ──► Producers::tick ──► a checkpoint of partitions not covered for 10 s
 //!  shutdown ──► Producers::close ──► every ChainWriter::flush
 //! ```
