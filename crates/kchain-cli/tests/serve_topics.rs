@@ -352,8 +352,6 @@ fn bad_requests_are_refused_and_write_nothing() {
         (413, Some("too_large")),
         "{v}"
     );
-    // Too many records in one request (each small enough for the body limit of another
-    // server would not matter: the count is refused first).
     assert_eq!(end(&s, "orders", 0), 0, "nothing written");
 
     let (st, v) = s.call("GET", "/no/such/route", None, b"");
