@@ -111,19 +111,8 @@ pub fn inspect(g: &Global, a: &InspectArgs) -> Result<Outcome> {
     check_partition(&a.topic, a.partition, partitions)?;
     let rows = kchain_topic::inspect(log.as_ref(), &a.topic, a.partition, a.from, a.count)?;
     if a.json {
-        for r in rows {
-            println!(
-                "{}",
-                json!({
-                    "offset": r.offset,
-                    "height": r.height,
-                    "prev": r.prev.map(|h| to_hex(&h)),
-                    "hash": r.hash.map(|h| to_hex(&h)),
-                    "link_ok": r.link_ok,
-                    "signed_by": r.signed_by,
-                    "problem": r.problem,
-                })
-            );
+        for r in &rows {
+            println!("{}", inspect_row_json(r));
         }
         return Ok(Outcome::Clean);
     }
@@ -152,4 +141,17 @@ pub fn inspect(g: &Global, a: &InspectArgs) -> Result<Outcome> {
         );
     }
     Ok(Outcome::Clean)
+}
+
+/// One entry as `inspect --json` prints it (and `kchain serve` answers it).
+pub(crate) fn inspect_row_json(r: &kchain_topic::InspectRow) -> serde_json::Value {
+    json!({
+        "offset": r.offset,
+        "height": r.height,
+        "prev": r.prev.map(|h| to_hex(&h)),
+        "hash": r.hash.map(|h| to_hex(&h)),
+        "link_ok": r.link_ok,
+        "signed_by": r.signed_by,
+        "problem": r.problem,
+    })
 }

@@ -66,10 +66,26 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         return crate::cmd::archive::verify(g, &a.topic, url, a.state.as_deref(), a.json);
     }
     let log = open_log(g, false)?;
-    let log_id = log_identity(g, log.as_ref());
+    let (log_id, report) = verify_report(g, log.as_ref(), a)?;
+    print(g, a, log.as_ref(), &log_id, &report)?;
+    Ok(if report.ok() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+/// Verifies `a.topic` on `log` as `kchain verify` does (its anchors, checkpoint sources and
+/// warnings); returns the log's identity and the report. `kchain serve` calls it too.
+pub(crate) fn verify_report(
+    g: &Global,
+    log: &dyn Log,
+    a: &VerifyArgs,
+) -> Result<(String, VerifyReport)> {
+    let log_id = log_identity(g, log);
     let trust = load_trust(g)?;
-    let (partitions, parts) = selected(log.as_ref(), &trust.on_log(&log_id), a)?;
-    let total = progress_total(log.as_ref(), &a.topic, partitions, parts.as_deref());
+    let (partitions, parts) = selected(log, &trust.on_log(&log_id), a)?;
+    let total = progress_total(log, &a.topic, partitions, parts.as_deref());
     let keyring = crate::cmd::crypt::verify_keyring(g)?;
     let mut anchors = verify_anchors(g, &log_id, a.state.as_deref(), &a.checkpoints)?;
     let sources = checkpoint_sources(
@@ -95,18 +111,13 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     if let Some(parts) = &parts {
         verifier = verifier.partitions(parts);
     }
-    let mut report = verifier.verify(log.as_ref(), &a.topic)?;
+    let mut report = verifier.verify(log, &a.topic)?;
     progress.finish();
     if let Some(c) = &mut report.checkpoints {
         c.warnings.extend(anchors.warnings);
     }
     add_warnings(g, &mut report);
-    print(g, a, log.as_ref(), &log_id, &report)?;
-    Ok(if report.ok() {
-        Outcome::Clean
-    } else {
-        Outcome::Findings
-    })
+    Ok((log_id, report))
 }
 
 /// The topic's partition count and the partitions to verify (`None`: all). A pinned topic
@@ -172,18 +183,7 @@ fn print(
         eprintln!("kchain: warning: {w}");
     }
     if a.json {
-        let mut v = topic_json(&report.chain);
-        v["backend"] = json!({
-            "kind": log.backend(),
-            "log": log_id,
-            "location": match &g.brokers {
-                Some(b) => b.clone(),
-                None => g.data_dir.display().to_string(),
-            },
-        });
-        if let Some(c) = &report.checkpoints {
-            v["checkpoints"] = checkpoint_json(c);
-        }
+        let v = report_json(g, log, log_id, report);
         println!("{}", serde_json::to_string(&v)?);
     } else {
         let mut chain = report.chain.clone();
@@ -194,4 +194,27 @@ fn print(
         }
     }
     Ok(())
+}
+
+/// The report as `verify --json` prints it: the chains, the backend it was read from, and
+/// the checkpoints. `kchain serve` answers the same object.
+pub(crate) fn report_json(
+    g: &Global,
+    log: &dyn Log,
+    log_id: &str,
+    report: &VerifyReport,
+) -> serde_json::Value {
+    let mut v = topic_json(&report.chain);
+    v["backend"] = json!({
+        "kind": log.backend(),
+        "log": log_id,
+        "location": match &g.brokers {
+            Some(b) => b.clone(),
+            None => g.data_dir.display().to_string(),
+        },
+    });
+    if let Some(c) = &report.checkpoints {
+        v["checkpoints"] = checkpoint_json(c);
+    }
+    v
 }

@@ -10,7 +10,7 @@ use kchain_http::axum::Json;
 use serde::de::DeserializeOwned;
 
 /// An error answer: the HTTP status, a stable machine code and a message for people.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,

@@ -73,6 +73,7 @@ pub fn serve(g: &Global, a: &ServeArgs) -> Result<Outcome> {
         log,
         tokens,
         metrics: Arc::default(),
+        producers: Default::default(),
     });
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(cert), Some(key)) => Some(kchain_http::TlsFiles {
@@ -84,16 +85,22 @@ pub fn serve(g: &Global, a: &ServeArgs) -> Result<Outcome> {
     let mut options = kchain_http::ServerOptions::new(&a.listen).with_tls(tls);
     options.threads = a.threads.max(1);
     crate::stop::watch();
-    let server = kchain_http::Server::start(&options, app::router(state, a.max_body))
+    let server = kchain_http::Server::start(&options, app::router(state.clone(), a.max_body))
         .with_context(|| format!("serving on {}", a.listen))?;
     println!("kchain serve listening on {}", server.url());
     std::io::stdout().flush()?;
     if a.tokens.is_none() && !g.quiet {
         eprintln!("kchain: no --tokens file: read-only, every write is refused");
     }
+    let mut ticks = 0u64;
     while crate::stop::requested().is_none() {
         std::thread::sleep(Duration::from_millis(100));
+        ticks += 1;
+        if ticks.is_multiple_of(10) {
+            state.producers.tick();
+        }
     }
     server.shutdown();
+    state.producers.close();
     Ok(Outcome::Clean)
 }

@@ -9,6 +9,7 @@ use crate::global::Global;
 use crate::serve::auth::Tokens;
 use crate::serve::error::{ApiError, ApiResult};
 use crate::serve::metrics::Metrics;
+use crate::serve::topics::writers::Producers;
 
 /// The state behind every route (shared as `Arc<AppState>`).
 pub struct AppState {
@@ -21,6 +22,9 @@ pub struct AppState {
     pub tokens: Tokens,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// The chained writers of the topics written through the API, kept open across
+    /// requests and flushed when the server stops.
+    pub producers: Producers,
 }
 
 /// Runs blocking work (reading or appending the log, verifying, signing) off the async
