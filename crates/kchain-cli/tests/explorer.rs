@@ -8,39 +8,30 @@
 //!
 //! The overview alone is checked through HTTP on Kafka too (tansu), by the same binary.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
 
 use serde_json::Value;
+use support::serve::Serving;
 use support::Env;
 
 /// `kchain serve --listen 127.0.0.1:0` of a test, stopped with SIGTERM when dropped.
 struct Serve {
-    child: Child,
+    _server: Serving,
     url: String,
 }
 
 impl Serve {
     fn start(env: &Env) -> Serve {
-        let mut child = env
-            .command(&["serve", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("kchain serve listening on ")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .to_owned();
-        Serve { child, url }
+        let server = Serving::start(env, &[]);
+        let url = server.url.clone();
+        Serve {
+            _server: server,
+            url,
+        }
     }
 
     fn overview(&self) -> Value {
@@ -62,14 +53,6 @@ impl Serve {
             assert!(Instant::now() < deadline, "{what}: {v:#}");
             std::thread::sleep(Duration::from_millis(200));
         }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // SAFETY: a plain kill(2) of the child this test started.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
     }
 }
 

@@ -4,23 +4,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 
+use support::serve::Serving;
 use support::Env;
 
 const TOKEN: &str = "example-token-0123456789";
-
-/// A running `kchain serve`, killed when dropped.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
@@ -55,26 +45,8 @@ fn the_example_clients_create_produce_consume_and_verify() {
         format!("[[token]]\nname = \"examples\"\ntoken = \"{TOKEN}\"\ntopics = [\"*\"]\n"),
     )
     .unwrap();
-    let mut child = k
-        .command(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tokens",
-            tokens.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Serving(child);
-    let url = line
-        .trim()
-        .strip_prefix("kchain serve listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
+    let server = Serving::start(&k, &["--tokens", tokens.to_str().unwrap()]);
+    let url = server.url.clone();
     let python = kchain_testkit::python();
     let runs = [
         ("curl", PathBuf::from("bash"), examples().join("curl.sh")),

@@ -8,42 +8,20 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Child;
 use std::time::Duration;
 
 use kchain_core::WriterKey;
 use kchain_ledger::{Address, Genesis, Transaction};
 use kchain_log::{EmbeddedLog, EmbeddedOptions, Log};
 use serde_json::{json, Value};
+use support::serve::Serving;
 use support::Env;
 
 const TOKEN: &str = "bank-token-0123456789";
 const OTHER_TOKEN: &str = "other-token-0123456789";
-
-/// A running `kchain serve`, stopped with SIGTERM when dropped.
-struct Serving {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
-impl Serving {
-    /// Stops the server with SIGTERM; it must exit 0.
-    fn stop(mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "kchain serve after SIGTERM");
-    }
-}
 
 /// Starts `kchain serve` on a free port with a tokens file allowing `TOKEN` to submit to
 /// `chain` and `OTHER_TOKEN` to another ledger; returns it once it listens.
@@ -57,28 +35,10 @@ fn serve(k: &Env, chain: &str) -> Serving {
         ),
     )
     .unwrap();
-    let mut child = k
-        .command(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--tokens",
-            tokens.to_str().unwrap(),
-            "--max-body",
-            "4096",
-        ])
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("kchain serve listening on ")
-        .unwrap_or_else(|| panic!("no listening line: {line:?}"))
-        .to_owned();
-    Serving { child, url }
+    Serving::start(
+        k,
+        &["--tokens", tokens.to_str().unwrap(), "--max-body", "4096"],
+    )
 }
 
 /// One HTTP/1.1 request on its own connection; returns the status and the body as JSON
@@ -331,7 +291,7 @@ fn ledger_over_http_submit_seal_read_prove_verify() {
         )),
         "{page}"
     );
-    server.stop();
+    assert_eq!(server.stop(), Some(0), "kchain serve after SIGTERM");
 }
 
 /// The body of `GET path` as text (for the metrics page).
@@ -532,7 +492,7 @@ fn a_tampered_ledger_is_reported_over_http() {
         page.contains("kchain_findings_total{kind=\"body_mismatch\"}"),
         "{page}"
     );
-    server.stop();
+    assert_eq!(server.stop(), Some(0), "kchain serve after SIGTERM");
 }
 
 /// The same ledger routes on Kafka: a submission as raw bytes and one as JSON, sealed by a
@@ -591,5 +551,5 @@ fn ledger_over_http_on_kafka() {
         (200, Some(0)),
         "{report}"
     );
-    server.stop();
+    assert_eq!(server.stop(), Some(0), "kchain serve after SIGTERM");
 }

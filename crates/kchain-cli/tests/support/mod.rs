@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod orgs;
+pub mod serve;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

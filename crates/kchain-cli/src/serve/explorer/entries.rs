@@ -8,15 +8,15 @@
 
 use std::sync::Arc;
 
-use kchain_core::to_hex;
 use kchain_http::axum::extract::rejection::QueryRejection;
 use kchain_http::axum::extract::{Path, Query, State};
 use kchain_http::axum::Json;
 use kchain_log::LogError;
-use kchain_topic::{InspectRow, TopicError};
+use kchain_topic::TopicError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::cmd::topic::inspect_row_json;
 use crate::serve::error::{ApiError, ApiResult};
 use crate::serve::state::{blocking, AppState};
 
@@ -58,7 +58,7 @@ pub async fn entries(
             })?;
         let end = log.end_offset(&topic, partition).map_err(not_found)?;
         let next = rows.last().map(|r| r.offset + 1).filter(|&n| n < end);
-        let entries: Vec<Value> = rows.iter().map(entry_json).collect();
+        let entries: Vec<Value> = rows.iter().map(inspect_row_json).collect();
         Ok(Json(json!({ "entries": entries, "next": next })))
     })
     .await
@@ -70,17 +70,4 @@ fn not_found(e: LogError) -> ApiError {
         LogError::NoSuchTopic(t) => ApiError::not_found(format!("topic '{t}' does not exist")),
         e => ApiError::unavailable(format!("{e:#}")),
     }
-}
-
-/// One entry, with the fields of `kchain inspect --json`.
-fn entry_json(r: &InspectRow) -> Value {
-    json!({
-        "offset": r.offset,
-        "height": r.height,
-        "prev": r.prev.map(|h| to_hex(&h)),
-        "hash": r.hash.map(|h| to_hex(&h)),
-        "link_ok": r.link_ok,
-        "signed_by": r.signed_by,
-        "problem": r.problem,
-    })
 }
