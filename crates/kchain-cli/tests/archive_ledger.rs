@@ -14,6 +14,7 @@ use support::{json, run, Env};
 /// A ledger `pr` with a sealer that signs a checkpoint every block, and its genesis file.
 struct Ledger {
     env: Env,
+    chain: String,
     keys: tempfile::TempDir,
     alice: String,
     bob: String,
@@ -23,7 +24,11 @@ struct Ledger {
 
 impl Ledger {
     fn new() -> Ledger {
-        let env = Env::new();
+        Ledger::on(Env::new(), "pr")
+    }
+
+    /// A ledger named `chain` on `env`'s log.
+    fn on(env: Env, chain: &str) -> Ledger {
         let keys = tempfile::tempdir().unwrap();
         let alice_wallet = env.wallet(keys.path(), "alice");
         let alice = alice_wallet.path;
@@ -36,7 +41,7 @@ impl Ledger {
                 "ledger",
                 "genesis",
                 "--chain",
-                "pr",
+                chain,
                 "--sealer",
                 &sealer,
                 "--fund",
@@ -51,6 +56,7 @@ impl Ledger {
         env.ok(&["ledger", "init", "--genesis", &genesis], "");
         Ledger {
             env,
+            chain: chain.into(),
             keys,
             alice,
             bob,
@@ -67,7 +73,7 @@ impl Ledger {
                     "tx",
                     "transfer",
                     "--chain",
-                    "pr",
+                    &self.chain,
                     "--from-key",
                     &self.alice,
                     "--to",
@@ -83,7 +89,7 @@ impl Ledger {
                 "node",
                 "run",
                 "--chain",
-                "pr",
+                &self.chain,
                 "--seal",
                 "--key",
                 &self.sealer,
@@ -106,12 +112,12 @@ impl Ledger {
         format!("file://{}", self.dir(name).display())
     }
 
-    /// `archive --ledger pr --to <name> --json`, parsed.
+    /// `archive --ledger CHAIN --to <name> --json`, parsed.
     fn archive(&self, name: &str) -> Value {
         let args = [
             "archive",
             "--ledger",
-            "pr",
+            &self.chain,
             "--to",
             &self.url(name),
             "--json",
@@ -119,14 +125,14 @@ impl Ledger {
         json(&self.env.ok(&args, ""))
     }
 
-    /// `ledger verify --chain pr --archive <name> --genesis G --json`: exit code and report.
+    /// `ledger verify --chain CHAIN --archive <name> --genesis G --json`: exit code and report.
     fn verify(&self, name: &str) -> (Option<i32>, Value) {
         let url = self.url(name);
         let args = [
             "ledger",
             "verify",
             "--chain",
-            "pr",
+            &self.chain,
             "--archive",
             &url,
             "--genesis",
@@ -136,6 +142,11 @@ impl Ledger {
         let (code, out, err) = run(&self.env, &args);
         assert!(!out.is_empty(), "no report: {err}");
         (code, json(&out))
+    }
+
+    /// Where archive `name` holds the ledger's blocks chain.
+    fn blocks(&self, name: &str) -> PathBuf {
+        self.dir(name).join(format!("{}.blocks", self.chain))
     }
 
     /// Copies archive `from` to `to` (a tamper works on its own copy).
@@ -201,13 +212,27 @@ fn kinds(report: &Value) -> Vec<String> {
 
 #[test]
 fn a_sealed_ledger_is_archived_verified_from_the_archive_and_rerun_incrementally() {
-    let l = Ledger::new();
+    round_trip(&Ledger::new());
+}
+
+/// The same on Kafka (the test broker shared by the tests).
+#[cfg(feature = "kafka")]
+#[test]
+fn a_sealed_ledger_on_kafka_is_archived_and_verified_from_the_archive() {
+    let brokers = kchain_testkit::Broker::shared().brokers.clone();
+    let chain = kchain_testkit::unique_name("archived-ledger");
+    round_trip(&Ledger::on(Env::kafka(&brokers), &chain));
+}
+
+/// Seals, archives, verifies, reruns with nothing new and with a new block, and rolls the
+/// checkpoint back.
+fn round_trip(l: &Ledger) {
     l.seal(&[10, 20]);
     let first = l.archive("a");
     assert_eq!(first["before"], 0, "{first}");
     let size = first["size"].as_u64().unwrap();
     assert_eq!(size, 3, "genesis and two blocks: {first}");
-    let blocks = l.dir("a").join("pr.blocks");
+    let blocks = l.blocks("a");
     assert!(blocks.join("checkpoint").is_file());
     assert!(blocks.join("tile/entries/000.p/3").is_file());
     assert!(blocks.join("kchain/records/000.p/3").is_file());
@@ -237,7 +262,7 @@ fn a_sealed_ledger_is_archived_verified_from_the_archive_and_rerun_incrementally
 
     // The checkpoint rolled back to the older one: the verifier remembers size 4.
     l.copy("a", "rollback");
-    fs::write(l.dir("rollback/pr.blocks/checkpoint"), &old_checkpoint).unwrap();
+    fs::write(l.blocks("rollback").join("checkpoint"), &old_checkpoint).unwrap();
     let (code, report) = l.verify("rollback");
     assert_eq!(code, Some(3), "{report}");
     assert!(
