@@ -181,6 +181,7 @@ pub struct GenesisAnchor {
 /// archived record) against `anchor`, its checkpoint against the genesis's sealers and
 /// `trust`'s witnesses, every block hash, tile and the root as for a topic's partition, and,
 /// when all that is clean, the archived blocks replayed by the ledger's rules from genesis.
+/// An empty `anchor` trusts the archive's own genesis (the CLI always gives one).
 pub fn verify_ledger_archive(
     store: &Store,
     blocks_topic: &str,
@@ -232,12 +233,15 @@ fn archived_genesis(
         return Ok(None);
     }
     let path = format!("{blocks_topic}/{}", records_path(0, size.min(TILE_WIDTH)));
-    let first = store
-        .get(&path)?
-        .and_then(|b| decode_records(&b).ok())
-        .and_then(|r| r.into_iter().next());
-    let Some(first) = first else {
+    let Some(bundle) = store.get(&path)? else {
         v.object_problem(&path, 0, true, "record bundle with the genesis");
+        return Ok(None);
+    };
+    let Some(first) = decode_records(&bundle)
+        .ok()
+        .and_then(|r| r.into_iter().next())
+    else {
+        v.object_problem(&path, 0, false, "record bundle with the genesis");
         return Ok(None);
     };
     let chain = match Chain::from_genesis(blocks_topic, 0, first.value.as_deref()) {

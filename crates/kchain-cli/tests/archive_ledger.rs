@@ -330,3 +330,64 @@ fn each_tamper_in_a_ledgers_archive_is_a_finding() {
     assert_eq!(code, Some(3), "{out}");
     assert_eq!(kinds(&json(&out)), ["archive_block_invalid"], "{out}");
 }
+
+#[test]
+fn the_trust_files_ledger_entry_anchors_the_archive_and_no_anchor_is_an_error() {
+    let l = Ledger::new();
+    l.seal(&[10]);
+    l.archive("a");
+    let url = l.url("a");
+    let verify = [
+        "ledger",
+        "verify",
+        "--chain",
+        "pr",
+        "--archive",
+        &url,
+        "--json",
+    ];
+    let (code, out, err) = run(&l.env, &verify);
+    assert_eq!(code, Some(1), "no genesis to trust: {out}{err}");
+    assert!(err.contains("--genesis"), "{err}");
+
+    let report = json(
+        &l.env
+            .ok(&["ledger", "verify", "--chain", "pr", "--json"], ""),
+    );
+    let genesis_hash = report["genesis"].as_str().unwrap().to_owned();
+    let trust = l.dir("trust.toml");
+    let sealer = l
+        .env
+        .ok(&["wallet", "address", "--key", &l.sealer], "")
+        .lines()
+        .find_map(|x| x.strip_prefix("public key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let entry = |hash: &str| {
+        format!(
+            "[[ledger]]\nchain = \"pr\"\ngenesis = \"{hash}\"\n\
+             sealers = [{{ name = \"sealer\", public_key = \"{sealer}\" }}]\n"
+        )
+    };
+    fs::write(&trust, entry(&genesis_hash)).unwrap();
+    let trust = trust.display().to_string();
+    let with_trust: Vec<&str> = ["--trust", &trust].into_iter().chain(verify).collect();
+    let (code, out, err) = run(&l.env, &with_trust);
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    // A [[ledger]] naming another genesis: the archive's is not the trusted one.
+    let other = format!(
+        "{}{}",
+        &genesis_hash[..63],
+        if genesis_hash.ends_with('0') {
+            "1"
+        } else {
+            "0"
+        }
+    );
+    fs::write(&trust, entry(&other)).unwrap();
+    let (code, out, err) = run(&l.env, &with_trust);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert_eq!(kinds(&json(&out)), ["archive_block_invalid"], "{out}");
+}
