@@ -19,13 +19,12 @@
 //! A missing object is a finding at the first entry it covers. Tampering is reported, never
 //! an error; errors are for a store that cannot be read.
 
-use kchain_core::{
-    chain_leaf, merkle, ChainId, Checkpoint, Hash, MetaError, SignedNote, TrustFile,
-};
+use kchain_core::{chain_leaf, merkle, ChainId, Checkpoint, Hash, Policy, SignedNote, TrustFile};
+use kchain_log::Record;
 use kchain_topic::files::CheckpointStore;
 use rayon::prelude::*;
 
-use crate::bundle::{decode_entries, decode_records, record_entry, RecordEntry};
+use crate::bundle::{decode_entries, decode_records, record_entry};
 use crate::error::ArchiveError;
 use crate::finding::{ArchiveFindingKind as Kind, ArchiveVerifyReport, ChainVerified};
 use crate::path::{
@@ -92,17 +91,56 @@ pub fn verify_chain(
     trust: &TrustFile,
     remembered: Option<&CheckpointStore>,
 ) -> Result<ChainVerified, ArchiveError> {
-    let mut v = ChainVerified::new(partition);
     let prefix = chain_prefix(topic, partition);
+    let policy = trust.policy(topic, partition)?;
+    let chain = ChainId::for_partition(topic, partition);
+    let entry_of = |r: &Record, scratch: &mut Vec<u8>| {
+        record_entry(chain, r, scratch)
+            .map(|e| Linked {
+                height: e.meta.height,
+                prev: e.meta.prev,
+                hash: e.entry_hash,
+            })
+            .map_err(|e| format!("chain headers: {e}"))
+    };
+    let mut v = ChainVerified::new(partition);
+    verify_tree(store, &prefix, &policy, &entry_of, remembered, &mut v)?;
+    Ok(v)
+}
+
+/// One archived entry as its record gives it: its height, the entry hash it links to and
+/// its own entry hash (a chained topic's chain headers and entry hash; a ledger's block
+/// header and block hash).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Linked {
+    pub height: u64,
+    pub prev: Hash,
+    pub hash: Hash,
+}
+
+/// How a chain's records give its entries: what differs between a topic's partition and a
+/// ledger's blocks chain. The buffer is scratch space, one per thread.
+pub(crate) type EntryOf<'a> = dyn Fn(&Record, &mut Vec<u8>) -> Result<Linked, String> + Sync + 'a;
+
+/// Verifies the chain archived under `prefix`: its checkpoint against `policy` and the
+/// `remembered` one, its records (read by `entry_of`), bundles and tiles against the tree;
+/// findings into `v`. With `remembered` and no finding, remembers the checkpoint.
+pub(crate) fn verify_tree(
+    store: &Store,
+    prefix: &str,
+    policy: &Policy,
+    entry_of: &EntryOf<'_>,
+    remembered: Option<&CheckpointStore>,
+    v: &mut ChainVerified,
+) -> Result<(), ArchiveError> {
     let Some(bytes) = store.get(&format!("{prefix}/{CHECKPOINT_PATH}"))? else {
         v.find(
             Kind::CheckpointMissing,
             None,
             "the archive has no checkpoint".into(),
         );
-        return Ok(v);
+        return Ok(());
     };
-    let policy = trust.policy(topic, partition)?;
     let note = match SignedNote::parse(&bytes) {
         Ok(n) => n,
         Err(e) => {
@@ -111,14 +149,14 @@ pub fn verify_chain(
                 None,
                 format!("not a signed note: {e}"),
             );
-            return Ok(v);
+            return Ok(());
         }
     };
     let trusted = match policy.check(&note) {
         Ok(t) => t,
         Err(e) => {
             v.find(Kind::CheckpointUntrusted, None, e.to_string());
-            return Ok(v);
+            return Ok(());
         }
     };
     let cp = trusted.checkpoint.clone();
@@ -141,17 +179,11 @@ pub fn verify_chain(
                     old.size()
                 ),
             );
-            return Ok(v);
+            return Ok(());
         }
     }
-    let leaves = check_entries(
-        store,
-        &prefix,
-        ChainId::for_partition(topic, partition),
-        &cp,
-        &mut v,
-    )?;
-    check_upper_tiles(store, &prefix, leaves.clone(), &mut v)?;
+    let leaves = check_entries(store, prefix, entry_of, &cp, v)?;
+    check_upper_tiles(store, prefix, leaves.clone(), v)?;
     if merkle::root(&leaves) != *cp.root() {
         v.find(
             Kind::RootMismatch,
@@ -176,7 +208,7 @@ pub fn verify_chain(
             s.save(REMEMBERED_BACKEND, cp.origin(), &note)?;
         }
     }
-    Ok(v)
+    Ok(())
 }
 
 /// Checks every level-0 tile, entry bundle and record bundle of a tree of `cp.size()`
@@ -186,7 +218,7 @@ pub fn verify_chain(
 fn check_entries(
     store: &Store,
     prefix: &str,
-    chain: ChainId,
+    entry_of: &EntryOf<'_>,
     cp: &Checkpoint,
     v: &mut ChainVerified,
 ) -> Result<Vec<Hash>, ArchiveError> {
@@ -226,7 +258,7 @@ fn check_entries(
         if !ahead {
             next = windows.get(k + 1).map(|w| start(w));
         }
-        let hashed = hash_records(chain, window, |i| objects[3 * i].as_deref());
+        let hashed = hash_records(entry_of, window, |i| objects[3 * i].as_deref());
         for ((i, t), records) in window.iter().enumerate().zip(hashed) {
             let at = |k: usize| (paths[3 * i + k].as_str(), objects[3 * i + k].as_deref());
             let tile = LeafTile::decode(v, t.index * TILE_WIDTH, t.width as usize, records, at);
@@ -240,14 +272,14 @@ fn check_entries(
 enum Records {
     Missing,
     Malformed,
-    Hashed(Vec<Result<RecordEntry, MetaError>>),
+    Hashed(Vec<Result<Linked, String>>),
 }
 
 /// Decodes the record bundle of each tile of `window` (`bundle(i)` for the i-th) and
 /// recomputes every record's entry hash, the tiles shared among the machine's cores
 /// (rayon's pool).
 fn hash_records<'a>(
-    chain: ChainId,
+    entry_of: &EntryOf<'_>,
     window: &[TileRef],
     bundle: impl Fn(usize) -> Option<&'a [u8]> + Sync,
 ) -> Vec<Records> {
@@ -258,11 +290,7 @@ fn hash_records<'a>(
         match decode_records(bytes) {
             Ok(r) if r.len() == window[i].width as usize => {
                 let mut scratch = Vec::new();
-                Records::Hashed(
-                    r.iter()
-                        .map(|r| record_entry(chain, r, &mut scratch))
-                        .collect(),
-                )
+                Records::Hashed(r.iter().map(|r| entry_of(r, &mut scratch)).collect())
             }
             _ => Records::Malformed,
         }
@@ -275,7 +303,7 @@ fn hash_records<'a>(
 struct LeafTile<'a> {
     first: u64,
     width: usize,
-    records: Option<Vec<Result<RecordEntry, MetaError>>>,
+    records: Option<Vec<Result<Linked, String>>>,
     entries: Option<Vec<Hash>>,
     hashes: Option<&'a [u8]>,
 }
@@ -363,44 +391,40 @@ impl Walk {
         &mut self,
         v: &mut ChainVerified,
         height: u64,
-        e: &Result<RecordEntry, MetaError>,
+        e: &Result<Linked, String>,
         listed: Option<Hash>,
     ) -> Hash {
         let e = match e {
             Ok(e) => e,
             Err(e) => {
-                v.find(
-                    Kind::RecordChanged,
-                    Some(height),
-                    format!("chain headers: {e}"),
-                );
+                v.find(Kind::RecordChanged, Some(height), e.clone());
                 return listed.unwrap_or(kchain_core::ZERO_HASH);
             }
         };
-        if e.meta.height != height || e.meta.prev != self.prev {
+        if e.height != height || e.prev != self.prev {
             v.find(
                 Kind::LinkBroken,
                 Some(height),
                 format!(
                     "the record says height {} after {}, the chain is at height {height} after {}",
-                    e.meta.height,
-                    short(&e.meta.prev),
+                    e.height,
+                    short(&e.prev),
                     short(&self.prev)
                 ),
             );
         }
-        if let Some(listed) = listed.filter(|l| *l != e.entry_hash) {
+        if let Some(listed) = listed.filter(|l| *l != e.hash) {
             v.find(
                 Kind::RecordChanged,
                 Some(height),
                 format!(
                     "the record hashes to {}, the entry bundle holds {}",
-                    short(&e.entry_hash),
+                    short(&e.hash),
                     short(&listed)
                 ),
             );
         }
-        e.entry_hash
+        e.hash
     }
 }
 

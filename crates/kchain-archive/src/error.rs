@@ -17,6 +17,8 @@ pub enum ArchiveError {
     Log(#[from] kchain_log::LogError),
     #[error(transparent)]
     Trust(#[from] kchain_core::TrustError),
+    #[error(transparent)]
+    Ledger(#[from] kchain_ledger::LedgerError),
     #[error("{chain}: {detail}")]
     Chain { chain: String, detail: String },
 }

@@ -27,6 +27,9 @@ pub enum ArchiveFindingKind {
     TileChanged,
     /// The archived entries do not have the checkpoint's root.
     RootMismatch,
+    /// An archived ledger block breaks the ledger's rules when replayed from its genesis
+    /// (a bad sealer signature, an invalid transaction), or its genesis is not the trusted one.
+    BlockInvalid,
 }
 
 impl ArchiveFindingKind {
@@ -42,6 +45,7 @@ impl ArchiveFindingKind {
             Self::LinkBroken => "archive_link_broken",
             Self::TileChanged => "archive_tile_changed",
             Self::RootMismatch => "archive_root_mismatch",
+            Self::BlockInvalid => "archive_block_invalid",
         }
     }
 }

@@ -21,6 +21,10 @@
 //! genesis), and [`restore_topic`] appends a verified archive back into an empty topic.
 //! [`prove_inclusion`] proves an archived record from the archive alone.
 //!
+//! A ledger's blocks chain is archived the same way under `<url>/<blocks topic>/`
+//! ([`archive_ledger`], [`verify_ledger_archive`]): entry hash = block hash, checkpoint =
+//! the sealers' (origin `<namespace>/<blocks topic>`).
+//!
 //! ```
 //! use kchain_archive::path::{tile_path, entries_path};
 //! assert_eq!(tile_path(0, 1234067, 256), "tile/0/x001/x234/067");
@@ -42,6 +46,8 @@ mod archived;
 mod check;
 mod finding;
 mod write;
+// A ledger's blocks chain, archived and verified through the same code.
+mod ledger;
 // The archive and the log: retention, and the log verified after its archive; proofs.
 mod prove;
 mod restore;
@@ -51,6 +57,7 @@ mod seam;
 pub use check::{archived_partitions, verify_archive, verify_chain, REMEMBERED_BACKEND};
 pub use error::ArchiveError;
 pub use finding::{ArchiveFinding, ArchiveFindingKind, ArchiveVerifyReport, ChainVerified};
+pub use ledger::{archive_ledger, verify_ledger_archive, GenesisAnchor};
 pub use prove::prove_inclusion;
 pub use restore::{restore_topic, ChainRestored};
 pub use retention::{apply_retention, RetentionApplied};

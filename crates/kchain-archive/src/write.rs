@@ -93,7 +93,7 @@ pub fn archive_topic(
 
 /// The tree size of the checkpoint archived under `prefix` (0 when there is none or it does
 /// not parse: then everything is written again, which is always safe).
-fn archived_size(store: &Store, prefix: &str) -> Result<u64, ArchiveError> {
+pub(crate) fn archived_size(store: &Store, prefix: &str) -> Result<u64, ArchiveError> {
     let Some(bytes) = store.get(&format!("{prefix}/{CHECKPOINT_PATH}"))? else {
         return Ok(0);
     };
@@ -124,7 +124,6 @@ fn archive_chain(
             skipped: None,
         });
     }
-    let first_tile = before / TILE_WIDTH;
     let seed = archived_prefix(store, &prefix, before)?;
     let (hashes, records) = read_chain(log, topic, partition, cp.size(), seed)?;
     let tiles = TreeTiles::new(hashes.iter().map(chain_leaf).collect());
@@ -138,6 +137,31 @@ fn archive_chain(
             ),
         });
     }
+    let count = write_tree(store, &prefix, before, &tiles, &hashes, &records, note)?;
+    Ok(ChainArchived {
+        partition,
+        before,
+        size: cp.size(),
+        objects: count,
+        skipped: None,
+    })
+}
+
+/// Writes the tiles, entry bundles and record bundles of `tiles` from the first level-0
+/// tile a tree of `before` entries does not fill, then `note` last (only then does a reader
+/// see the new size, and everything it needs is there). `hashes` are the entry hashes from
+/// genesis; `records` the encoded records from that first tile on. Returns the objects
+/// written, the checkpoint included. Shared by topics' partitions and ledgers.
+pub(crate) fn write_tree(
+    store: &Store,
+    prefix: &str,
+    before: u64,
+    tiles: &TreeTiles,
+    hashes: &[Hash],
+    records: &[Vec<u8>],
+    note: &SignedNote,
+) -> Result<usize, ArchiveError> {
+    let first_tile = before / TILE_WIDTH;
     let mut objects = Vec::new();
     for t in tiles.tiles_from(first_tile) {
         objects.push((
@@ -161,15 +185,11 @@ fn archive_chain(
     }
     let count = objects.len() + 1;
     store.put_all(objects)?;
-    // Last: only now does a reader see the new size, and everything it needs is there.
-    store.put(&checkpoint_path, note_bytes)?;
-    Ok(ChainArchived {
-        partition,
-        before,
-        size: cp.size(),
-        objects: count,
-        skipped: None,
-    })
+    store.put(
+        &format!("{prefix}/{CHECKPOINT_PATH}"),
+        note.to_string().into_bytes(),
+    )?;
+    Ok(count)
 }
 
 /// What the archive already holds of a chain of `before` entries: the entry hashes of

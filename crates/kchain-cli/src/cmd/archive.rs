@@ -5,6 +5,8 @@
 //! ```text
 //!  kchain archive TOPIC --to URL ──► archive_topic(log, trust file) ──► per chain: size, objects
 //!        --apply-retention ──► apply_retention(log, archive) ──► per chain: start offsets
+//!  kchain archive --ledger CHAIN --to URL ──► archive_ledger(log, checkpoint policy) ──► size
+//!  kchain ledger verify --archive URL ──► verify_ledger_archive(store, genesis) ──► findings
 //!  kchain verify TOPIC --archive URL ──► verify_archive(store, trust file, --state) ──► findings
 //!        the log holds TOPIC ──► verify_log_after(log, archive) per clean chain ──► findings
 //! ```
@@ -14,12 +16,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use kchain_archive::{
-    apply_retention, archive_topic, restore_topic, verify_archive, verify_log_after,
-    ArchiveVerifyReport, LogVerified, RetentionApplied, Store,
+    apply_retention, archive_ledger, archive_topic, restore_topic, verify_archive,
+    verify_ledger_archive, verify_log_after, ArchiveVerifyReport, GenesisAnchor, LogVerified,
+    RetentionApplied, Store,
 };
-use kchain_core::TrustFile;
+use kchain_core::{CheckpointTrust, TrustFile};
+use kchain_ledger::TrustedLedger;
 use serde_json::json;
 
+use crate::cmd::anchors::read_checkpoint_trust;
+use crate::cmd::ledger_args::read_genesis;
 use crate::global::{load_trust_on, open_log, verifier_store, Global};
 use crate::outcome::Outcome;
 
@@ -30,8 +36,13 @@ pub struct ArchiveArgs {
     pub action: Option<ArchiveAction>,
     /// The chained topic to archive (each partition up to its newest checkpoint that meets
     /// the trust policy).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "ledger", conflicts_with = "ledger")]
     pub topic: Option<String>,
+    /// Archive this ledger's blocks chain (`<CHAIN>.blocks`) instead of a topic: its canonical
+    /// blocks up to the newest sealer checkpoint that meets the policy (the genesis's sealers;
+    /// with --trust FILE, its [[witness]] keys and [policy]).
+    #[arg(long, value_name = "CHAIN")]
+    pub ledger: Option<String>,
     /// Where: file:///dir, s3://bucket/prefix, gs://bucket/prefix, az://container/prefix
     /// (credentials and endpoints from the environment: AWS_ENDPOINT, AWS_ALLOW_HTTP, ...).
     #[arg(long, value_name = "URL", required = true)]
@@ -70,6 +81,9 @@ pub struct RestoreArgs {
 pub fn archive(g: &Global, a: &ArchiveArgs) -> Result<Outcome> {
     if let Some(ArchiveAction::Restore(r)) = &a.action {
         return restore(g, r);
+    }
+    if let (Some(chain), Some(to)) = (&a.ledger, &a.to) {
+        return archive_ledger_cmd(g, chain, to, a.json);
     }
     let (Some(topic), Some(to)) = (&a.topic, &a.to) else {
         anyhow::bail!("usage: kchain archive TOPIC --to URL");
@@ -117,6 +131,101 @@ pub fn archive(g: &Global, a: &ArchiveArgs) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Clean)
+}
+
+/// `kchain archive --ledger CHAIN --to URL`.
+fn archive_ledger_cmd(g: &Global, chain: &str, to: &str, json: bool) -> Result<Outcome> {
+    let log = open_log(g, false)?;
+    let blocks = format!("{chain}.blocks");
+    let trust = ledger_checkpoint_trust(g)?;
+    let store = Store::open(to)?;
+    let c = archive_ledger(log.as_ref(), &blocks, &trust, &store)
+        .with_context(|| format!("archiving the ledger {chain} to {to}"))?;
+    if json {
+        println!(
+            "{}",
+            json!({"ledger": chain, "blocks_topic": blocks, "url": to, "before": c.before,
+                   "size": c.size, "objects": c.objects, "skipped": c.skipped})
+        );
+    } else {
+        match &c.skipped {
+            Some(why) => println!("{blocks}: not archived: {why}"),
+            None => println!(
+                "{blocks}: archived up to size {} (was {}), {} objects written",
+                c.size, c.before, c.objects
+            ),
+        }
+    }
+    Ok(Outcome::Clean)
+}
+
+/// The checkpoint policy a ledger's archive is held to, as `ledger verify` holds the ledger:
+/// the `[[witness]]` and `[policy]` of `--trust FILE` when given, else the sealers alone.
+fn ledger_checkpoint_trust(g: &Global) -> Result<CheckpointTrust> {
+    Ok(match &g.trust {
+        Some(path) => read_checkpoint_trust(path)?.1.unwrap_or_default(),
+        None => CheckpointTrust::default(),
+    })
+}
+
+/// `kchain ledger verify --chain CHAIN --archive URL`: the ledger's archive verified against
+/// its genesis (`genesis`, else the trust file's `[[ledger]]` for its blocks topic); exit 0
+/// intact, 3 findings, 1 error.
+pub fn verify_ledger(
+    g: &Global,
+    blocks: &str,
+    genesis: Option<&Path>,
+    url: &str,
+    json: bool,
+) -> Result<Outcome> {
+    let anchor = genesis_anchor(g, blocks, genesis)?;
+    let trust = ledger_checkpoint_trust(g)?;
+    let store = Store::open(url)?;
+    let remembered = verifier_store(g, None);
+    let v = verify_ledger_archive(&store, blocks, &trust, &anchor, Some(&remembered))
+        .with_context(|| format!("verifying the ledger archive {url}"))?;
+    let report = ArchiveVerifyReport {
+        topic: blocks.into(),
+        url: url.into(),
+        chains: vec![v],
+        log: Vec::new(),
+    };
+    if json {
+        println!("{}", report_json(&report));
+    } else {
+        print!("{}", report_text(&report));
+    }
+    Ok(if report.ok() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    })
+}
+
+/// The genesis a ledger's archive must start with: the genesis file's block, else the trust
+/// file's `[[ledger]]` whose blocks topic is `blocks` (its genesis hash or chain id).
+fn genesis_anchor(g: &Global, blocks: &str, genesis: Option<&Path>) -> Result<GenesisAnchor> {
+    if let Some(path) = genesis {
+        let (gen, ts) = read_genesis(path)?;
+        return Ok(GenesisAnchor {
+            hash: Some(gen.block(ts).hash()),
+            chain_id: None,
+        });
+    }
+    let path = g.trust_path();
+    let text = std::fs::read_to_string(&path).ok().unwrap_or_default();
+    let ledgers = TrustedLedger::from_trust_toml(&text)
+        .map_err(|e| anyhow::anyhow!("trust file {}: {e}", path.display()))?;
+    let Some(l) = ledgers.into_iter().find(|l| l.blocks_topic == blocks) else {
+        anyhow::bail!(
+            "no genesis to trust for {blocks}: pass --genesis FILE, or --trust FILE with a \
+             [[ledger]] entry naming its genesis or chain_id"
+        );
+    };
+    Ok(GenesisAnchor {
+        hash: l.genesis,
+        chain_id: l.chain_id,
+    })
 }
 
 /// `kchain archive restore URL --to TOPIC`.

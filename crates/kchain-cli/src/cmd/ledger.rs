@@ -78,6 +78,12 @@ pub enum LedgerCmd {
         /// Print the report as one JSON line.
         #[arg(long)]
         json: bool,
+        /// Verify the ledger's archive at this URL (`kchain archive --ledger`) instead of the
+        /// log: every block hash, tile and the root recomputed, the checkpoint held against
+        /// the sealers of the genesis (--genesis, or the trust file's [[ledger]]), the blocks
+        /// replayed by the ledger's rules.
+        #[arg(long, value_name = "URL")]
+        archive: Option<String>,
         #[command(flatten)]
         anchors: crate::cmd::anchors::AnchorArgs,
     },
@@ -168,8 +174,18 @@ pub fn ledger(g: &Global, cmd: LedgerCmd) -> Result<Outcome> {
             pins,
             no_snapshot,
             json,
+            archive,
             anchors,
         } => {
+            if let Some(url) = &archive {
+                return crate::cmd::archive::verify_ledger(
+                    g,
+                    &ledger.blocks(),
+                    genesis.as_deref(),
+                    url,
+                    json,
+                );
+            }
             let anchors = crate::cmd::anchors::ledger_anchors(g, &anchors)?;
             verify(
                 g,
