@@ -139,7 +139,7 @@ impl<'a> Bridge<'a> {
                 .collect();
             let (mut last, mut opened) = (Instant::now(), false);
             while !workers.iter().all(|w| w.is_finished()) {
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(self.options.status_every.min(Duration::from_millis(20)));
                 let now_open = !opened && snapshot(&status).iter().all(|p| p.open);
                 if now_open || last.elapsed() >= self.options.status_every {
                     opened |= now_open;

@@ -235,3 +235,24 @@ fn stops_on_a_recreated_raw_topic_and_on_reserved_headers() {
         "nothing copied past it"
     );
 }
+
+/// `on_status` comes every `status_every` even below the 20 ms the run loop otherwise sleeps
+/// (`kchain bench bridge` stops the bridge from it, so its clock stops that much sooner).
+#[test]
+fn reports_status_as_often_as_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log(dir.path());
+    let key = WriterKey::generate("bridge");
+    log.create_topic("raw", &TopicConfig::default()).unwrap();
+    let mut opts = options(8192);
+    opts.until_idle = false;
+    opts.poll_wait = std::time::Duration::from_millis(5);
+    opts.status_every = std::time::Duration::from_millis(2);
+    let bridge = Bridge::open(&log, "raw", "chained", &key, opts).unwrap();
+    let t = std::time::Instant::now();
+    let mut calls = 0;
+    let stop = || t.elapsed() >= std::time::Duration::from_millis(200);
+    bridge.run(&stop, &mut |_| calls += 1).unwrap();
+    // At 20 ms a call, at most about 10; at 2 ms, many more even on a loaded machine.
+    assert!(calls > 20, "{calls} status calls in 200 ms");
+}
