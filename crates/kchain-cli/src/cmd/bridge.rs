@@ -12,11 +12,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use kchain_topic::files::read_key_file;
-use kchain_topic::{Bridge, BridgeOptions, CheckpointOptions, PartitionStatus, WriterOptions};
+use kchain_topic::{Bridge, BridgeOptions, PartitionStatus, WriterOptions};
 use serde_json::json;
 
-use crate::cmd::checkpoint::push_options;
-use crate::global::{backend_identity, open_log, signer_store, Global};
+use crate::global::{open_log, Global};
 use crate::outcome::Outcome;
 
 #[derive(Subcommand, Debug)]
@@ -52,22 +51,8 @@ pub struct BridgeRunArgs {
     /// Seconds between status lines on standard error.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub status_secs: u64,
-    /// Sign and publish a checkpoint to <CHAINED>.checkpoints once this many entries of a
-    /// partition are not covered by one (0: never on count); one is always published on exit.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub checkpoint_every: u64,
-    /// ... or once this many seconds have passed since the last (0: never on time).
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
-    pub checkpoint_secs: u64,
-    /// Publish no checkpoints.
-    #[arg(long)]
-    pub no_checkpoints: bool,
-    /// Do not push checkpoints to the trust file's witnesses that have a url.
-    #[arg(long)]
-    pub no_push: bool,
-    /// The checkpoints' origin namespace (`<namespace>/<topic>/<partition>`).
-    #[arg(long, default_value = kchain_core::DEFAULT_ORIGIN_NAMESPACE)]
-    pub namespace: String,
+    #[command(flatten)]
+    pub checkpoints: crate::cmd::produce::CheckpointArgs,
     /// Print the summary as one JSON line.
     #[arg(long)]
     pub json: bool,
@@ -99,7 +84,7 @@ fn run(g: &Global, a: &BridgeRunArgs) -> Result<Outcome> {
             max_batch_records: a.batch,
             ..WriterOptions::default()
         },
-        checkpoints: checkpoint_options(g, a)?,
+        checkpoints: a.checkpoints.options(g)?,
         poll_wait: Duration::from_millis(a.poll_ms.max(1)),
         until_idle: a.until_idle,
         status_every: Duration::from_secs(a.status_secs.max(1)),
@@ -182,20 +167,4 @@ fn summary_json(
         "stopped_by": stopped,
         "partitions": partitions,
     })
-}
-
-/// When the bridge's writers publish checkpoints (none with `--no-checkpoints`).
-fn checkpoint_options(g: &Global, a: &BridgeRunArgs) -> Result<Option<CheckpointOptions>> {
-    if a.no_checkpoints {
-        return Ok(None);
-    }
-    let or_never = |n: u64| if n == 0 { u64::MAX } else { n };
-    Ok(Some(CheckpointOptions {
-        every_entries: or_never(a.checkpoint_every),
-        every: Duration::from_secs(or_never(a.checkpoint_secs)),
-        namespace: a.namespace.clone(),
-        store: Some(signer_store(&g.key_path())),
-        backend: backend_identity(g),
-        push: push_options(g, a.no_push)?,
-    }))
 }

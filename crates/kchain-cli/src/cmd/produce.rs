@@ -59,23 +59,8 @@ pub struct ProduceArgs {
     /// Encrypt each value (AES-256-GCM) under the keyring's newest key.
     #[arg(long)]
     pub encrypt: bool,
-    /// Sign and publish a checkpoint to <TOPIC>.checkpoints once this many entries of a
-    /// partition are not covered by one (0: never on count); one is always published on exit.
-    #[arg(long, default_value_t = 100_000, value_name = "N")]
-    pub checkpoint_every: u64,
-    /// ... or once this many seconds have passed since the last (0: never on time).
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
-    pub checkpoint_secs: u64,
-    /// Publish no checkpoints.
-    #[arg(long)]
-    pub no_checkpoints: bool,
-    /// Do not push checkpoints to the trust file's witnesses that have a url (they may still
-    /// pull them with `witness run`).
-    #[arg(long)]
-    pub no_push: bool,
-    /// The checkpoints' origin namespace (`<namespace>/<topic>/<partition>`).
-    #[arg(long, default_value = kchain_core::DEFAULT_ORIGIN_NAMESPACE)]
-    pub namespace: String,
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
     /// Print what was appended as one JSON line: per partition the records appended, the
     /// tip and the newest checkpoint.
     #[arg(long)]
@@ -135,7 +120,7 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
             ..WriterOptions::default()
         },
         linger: Duration::from_millis(a.linger_ms),
-        checkpoints: checkpoint_options(g, a)?,
+        checkpoints: a.checkpoints.options(g)?,
     };
     let mut producer = TopicProducer::open(log.as_ref(), &a.topic, &key, options)?
         .with_encryption(data_key.as_ref());
@@ -340,29 +325,44 @@ fn open_input(a: &ProduceArgs) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
 }
 
 /// When the writers publish checkpoints (none with `--no-checkpoints`).
-fn checkpoint_options(
-    g: &Global,
-    a: &ProduceArgs,
-) -> Result<Option<kchain_topic::CheckpointOptions>> {
-    if a.no_checkpoints {
-        return Ok(None);
+/// The checkpoint options of a command that writes a chain (`produce`, `bridge run`).
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    /// Sign and publish a checkpoint to <topic>.checkpoints once this many entries of a
+    /// partition are not covered by one (0: never on count); one is always published on exit.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub checkpoint_every: u64,
+    /// ... or once this many seconds have passed since the last (0: never on time).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub checkpoint_secs: u64,
+    /// Publish no checkpoints.
+    #[arg(long)]
+    pub no_checkpoints: bool,
+    /// Do not push checkpoints to the trust file's witnesses that have a url (they may still
+    /// pull them with `witness run`).
+    #[arg(long)]
+    pub no_push: bool,
+    /// The checkpoints' origin namespace (`<namespace>/<topic>/<partition>`).
+    #[arg(long, default_value = kchain_core::DEFAULT_ORIGIN_NAMESPACE)]
+    pub namespace: String,
+}
+
+impl CheckpointArgs {
+    /// What the writer is given: none with --no-checkpoints.
+    pub fn options(&self, g: &Global) -> Result<Option<kchain_topic::CheckpointOptions>> {
+        if self.no_checkpoints {
+            return Ok(None);
+        }
+        let or_never = |n: u64| if n == 0 { u64::MAX } else { n };
+        Ok(Some(kchain_topic::CheckpointOptions {
+            every_entries: or_never(self.checkpoint_every),
+            every: std::time::Duration::from_secs(or_never(self.checkpoint_secs)),
+            namespace: self.namespace.clone(),
+            store: Some(signer_store(&g.key_path())),
+            backend: backend_identity(g),
+            push: push_options(g, self.no_push)?,
+        }))
     }
-    Ok(Some(kchain_topic::CheckpointOptions {
-        every_entries: if a.checkpoint_every == 0 {
-            u64::MAX
-        } else {
-            a.checkpoint_every
-        },
-        every: if a.checkpoint_secs == 0 {
-            std::time::Duration::MAX
-        } else {
-            std::time::Duration::from_secs(a.checkpoint_secs)
-        },
-        namespace: a.namespace.clone(),
-        store: Some(signer_store(&g.key_path())),
-        backend: backend_identity(g),
-        push: push_options(g, a.no_push)?,
-    }))
 }
 
 /// The newest checkpoint a writer published: (origin, size).
