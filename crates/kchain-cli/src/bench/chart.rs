@@ -83,7 +83,8 @@ fn svg(bars: &[Bar]) -> String {
     let top = (bars.iter())
         .flat_map(|b| [b.max, b.target.unwrap_or(0.0)])
         .fold(1.0f64, f64::max);
-    let plot = WIDTH - LABEL - 20.0;
+    // Room on the right for the value printed past the longest whisker.
+    let plot = WIDTH - LABEL - 60.0;
     let x = |v: f64| LABEL + plot * (v.clamp(0.0, top) / top);
     let height = TOP + ROW * bars.len() as f64 + 30.0;
     let mut s = String::new();
