@@ -53,6 +53,7 @@ mod prove;
 mod restore;
 mod retention;
 mod seam;
+mod tile_proof;
 
 pub use check::{archived_partitions, verify_archive, verify_chain, REMEMBERED_BACKEND};
 pub use error::ArchiveError;

@@ -5,14 +5,17 @@
 //!
 //! ```text
 //!  checkpoint ──► size n, root r, the signed note the proof carries
-//!  entry bundles 0..n ──► leaves ──► RFC 6962 root == r? ──► inclusion proof of leaf h
-//!  record bundle of h ──► the record ──► its entry hash == the entry bundle's?
+//!  entry bundle of h ──► entry hash e ──► leaf SHA-256(0x00 || e) == tile/0's hash at h?
+//!  tiles on h's path (a few per level, as any tlog-tiles client reads them)
+//!        ──► inclusion proof of leaf h ──► root from proof and leaf == r?
+//!  record bundle of h ──► the record ──► its entry hash == e?
 //!                                    ──► entry header and item in the proof file
 //! ```
 //!
 //! The archive is read as it is, not verified first: the proof file carries the checkpoint,
 //! and its verifier holds it to the trust file; this side only refuses an archive that does
-//! not add up (a root that is not the checkpoint's, a record that is not its entry).
+//! not add up (a proof that does not reach the checkpoint's root, a record that is not its
+//! entry). Three objects plus about two tiles per level are read, whatever the archive's size.
 
 use kchain_core::{
     chain_leaf, merkle, record_entry_header, ChainId, Checkpoint, InclusionProofFile, SignedNote,
@@ -24,6 +27,7 @@ use crate::path::{
     chain_prefix, entries_path, records_path, tiles_at, CHECKPOINT_PATH, TILE_WIDTH,
 };
 use crate::store::Store;
+use crate::tile_proof::TileHashes;
 
 /// A proof that the entry at `height` of `topic`/`partition` is in the archive's
 /// checkpoint, with its record. `height` is the record's offset in a log that holds the
@@ -50,25 +54,26 @@ pub fn prove_inclusion(
             cp.size()
         )));
     }
-    let tiles = tiles_at(0, cp.size(), 0);
-    let paths: Vec<String> = tiles
-        .iter()
-        .map(|t| format!("{prefix}/{}", entries_path(t.index, t.width)))
-        .collect();
-    let mut hashes = Vec::with_capacity(cp.size() as usize);
-    for (path, got) in paths.iter().zip(store.get_all(&paths)?) {
-        let got = got.ok_or_else(|| bad(format!("{path} is missing")))?;
-        hashes.extend(decode_entries(&got).map_err(|e| bad(format!("{path}: {e}")))?);
-    }
-    let leaves: Vec<_> = hashes.iter().map(chain_leaf).collect();
-    if leaves.len() as u64 != cp.size() || merkle::root(&leaves) != *cp.root() {
+    let t = tiles_at(0, cp.size(), height / TILE_WIDTH)[0];
+    let path = format!("{prefix}/{}", entries_path(t.index, t.width));
+    let got = store
+        .get(&path)?
+        .ok_or_else(|| bad(format!("{path} is missing")))?;
+    let hashes = decode_entries(&got).map_err(|e| bad(format!("{path}: {e}")))?;
+    let entry_hash = *hashes
+        .get((height % TILE_WIDTH) as usize)
+        .ok_or_else(|| bad(format!("{path} holds {} entries", hashes.len())))?;
+    let mut tree = TileHashes::new(store, &prefix, cp.size());
+    let leaf = chain_leaf(&entry_hash);
+    let proof = tree.inclusion_proof(height)?;
+    let reaches = merkle::root_from_inclusion_proof(&leaf, height, cp.size(), &proof);
+    if tree.leaf(height)? != leaf || reaches.ok().as_ref() != Some(cp.root()) {
         return Err(bad(
-            "the archived entries do not have the checkpoint's root; run `kchain verify \
-             --archive`"
+            "the archived entries and tiles do not have the checkpoint's root; run `kchain \
+             verify --archive`"
                 .into(),
         ));
     }
-    let t = tiles[(height / TILE_WIDTH) as usize];
     let path = format!("{prefix}/{}", records_path(t.index, t.width));
     let got = store
         .get(&path)?
@@ -80,7 +85,6 @@ pub fn prove_inclusion(
     let chain = ChainId::for_partition(topic, partition);
     let mut scratch = Vec::new();
     let e = record_entry(chain, record, &mut scratch).map_err(|e| bad(e.to_string()))?;
-    let entry_hash = hashes[height as usize];
     if e.entry_hash != entry_hash || e.meta.height != height {
         return Err(bad(format!(
             "the archived record at {height} is not its entry; run `kchain verify --archive`"
@@ -88,7 +92,6 @@ pub fn prove_inclusion(
     }
     let item = kchain_topic::item_of(record);
     let header = record_entry_header(chain, height, e.meta.prev, &item.as_ref(), &mut scratch);
-    let proof = merkle::inclusion_proof(&leaves, height).map_err(|e| bad(e.to_string()))?;
     Ok(InclusionProofFile::new(height, &entry_hash, &proof, &note)
         .with_offset(height)
         .with_entry(&header, Some((&item, 0, &[]))))

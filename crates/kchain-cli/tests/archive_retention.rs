@@ -407,6 +407,31 @@ fn prove_serves_an_archived_record_once_the_log_lost_it() {
         ],
         "covers offsets 0..600",
     );
+    // The proof reads the bundles of its entry and the tiles on its path, not every
+    // bundle: with the entries of heights 256..511 gone it is still made.
+    let chain = f.dir("a").join("orders/0");
+    fs::remove_file(chain.join("tile/entries/001")).unwrap();
+    let prove10 = [
+        "prove",
+        "orders",
+        "--offset",
+        "10",
+        "--archive",
+        &url,
+        "-o",
+        &proof,
+    ];
+    f.env.ok(&prove10, "");
+    let v = json(&f.env.ok(&["verify-proof", &proof, "--json"], ""));
+    assert_eq!(v["ok"], true, "{v}");
+    // A tile on the path that lies (the subtree of heights 256..511): refused.
+    let tile = chain.join("tile/1/000.p/2");
+    let good = fs::read(&tile).unwrap();
+    let mut lie = good.clone();
+    lie[40] ^= 1;
+    fs::write(&tile, &lie).unwrap();
+    f.env.error(&prove10, "do not have the checkpoint's root");
+    fs::write(&tile, &good).unwrap();
     // A record changed in the archive: refused, no proof of it.
     let bundle = f.dir("a").join("orders/0/kchain/records/000");
     let bytes = fs::read(&bundle).unwrap();
