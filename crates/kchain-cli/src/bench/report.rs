@@ -127,7 +127,7 @@ pub(crate) struct Stat {
 }
 
 impl Stat {
-    fn of(mut runs: Vec<f64>) -> Stat {
+    pub(crate) fn of(mut runs: Vec<f64>) -> Stat {
         let in_order = runs.clone();
         runs.sort_by(f64::total_cmp);
         let k = runs.len();
@@ -144,7 +144,7 @@ impl Stat {
         }
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         json!({"median": self.median, "min": self.min, "max": self.max, "runs": self.runs})
     }
 }
