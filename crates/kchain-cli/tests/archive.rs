@@ -320,22 +320,6 @@ fn every_tamper_is_a_finding_at_its_entry() {
     );
 }
 
-/// A small xorshift generator seeded from the clock, printed so that a failure can be rerun.
-fn rng() -> impl FnMut() -> u64 {
-    let mut s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("kill test seed {s}");
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    }
-}
-
 #[test]
 fn an_archiver_killed_anywhere_leaves_a_verifiable_archive_and_a_rerun_completes_it() {
     let f = Fixture::new(3000);
@@ -343,7 +327,7 @@ fn an_archiver_killed_anywhere_leaves_a_verifiable_archive_and_a_rerun_completes
     let started = std::time::Instant::now();
     f.archive("orders", "a");
     let run_ms = started.elapsed().as_millis() as u64 * 3 / 2 + 1;
-    let mut next = rng();
+    let mut next = support::rng();
     let (mut size, mut last_seen, mut interrupted) = (3000usize, 3000u64, 0);
     for round in 0..12 {
         f.topic("orders", size, size + 1000);

@@ -1,7 +1,8 @@
 //! `kchain archive --ledger` and `kchain ledger verify --archive` through the binary, on a
 //! `file://` archive: a sealed ledger archived and verified from the archive alone, a rerun
 //! that archives only the new blocks, and each tamper in the archive (a block header, a
-//! transaction in a block, a tile, a rolled-back checkpoint) a finding with exit 3.
+//! transaction in a block, a tile, a rolled-back checkpoint) a finding with exit 3, and an
+//! archiver killed at random points.
 
 mod support;
 
@@ -390,4 +391,50 @@ fn the_trust_files_ledger_entry_anchors_the_archive_and_no_anchor_is_an_error() 
     let (code, out, err) = run(&l.env, &with_trust);
     assert_eq!(code, Some(3), "{out}{err}");
     assert_eq!(kinds(&json(&out)), ["archive_block_invalid"], "{out}");
+}
+
+/// `archive --ledger` killed (SIGKILL) at random points while blocks keep being sealed: after
+/// each kill the archive verifies from the archive alone, its checkpoint is one a run
+/// completed and never older than the last seen, and a final run completes it.
+#[test]
+fn a_ledger_archiver_killed_anywhere_leaves_a_verifiable_archive() {
+    let l = Ledger::new();
+    l.seal(&[1, 1, 1]);
+    let started = std::time::Instant::now();
+    l.archive("a");
+    let run_ms = started.elapsed().as_millis() as u64 * 3 / 2 + 1;
+    let mut next = support::rng();
+    let (mut size, mut last_seen, mut interrupted) = (4u64, 4u64, 0);
+    for round in 0..12 {
+        l.seal(&[1, 1]);
+        size += 2;
+        let url = l.url("a");
+        let args = ["archive", "--ledger", &l.chain, "--to", &url];
+        let mut child = l.env.command(&args).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(next() % run_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let (code, v) = l.verify("a");
+        assert_eq!(code, Some(0), "round {round}: {v}");
+        let seen = v["chains"][0]["size"].as_u64().unwrap();
+        assert!(
+            seen >= last_seen && seen <= size && seen % 2 == 0,
+            "round {round}: {v}"
+        );
+        eprintln!("round {round}: archive at {seen} of {size}");
+        interrupted += usize::from(seen < size);
+        last_seen = seen;
+    }
+    assert!(
+        interrupted > 0,
+        "no kill interrupted a run: the test proves nothing"
+    );
+    let v = l.archive("a");
+    assert_eq!(v["size"], size, "{v}");
+    let (code, v) = l.verify("a");
+    assert_eq!(
+        (code, v["chains"][0]["size"].as_u64()),
+        (Some(0), Some(size)),
+        "{v}"
+    );
 }
