@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Every benchmark of docs/benchmarks.md in one run, on this machine, with a broker of its own:
+#
+#   1. `kchain bench` on the embedded log (REPEAT interleaved repetitions, RECORDS records);
+#   2. `kchain -b BROKER bench` on a private tansu broker (memory engine), KAFKA_RECORDS records;
+#   3. `kchain bench bridge` on both backends, REPEAT runs each;
+#   4. `kchain -b BROKER bench peer`: the tutorial's Python node beside kchain's ledger;
+#   5. `kchain bench chart` of 1 and 2 into OUT/benchmarks.svg, and OUT/summary.md: every
+#      ratio's median, spread and verdict.
+#
+# Usage: scripts/bench.sh [KCHAIN_BINARY]   (default target/release/kchain; build it with
+# `cargo build --release -p kchain-cli`). Environment: OUT (default target/bench), REPEAT
+# (default 5), RECORDS (default 1000000), KAFKA_RECORDS (default 300000), BRIDGE_RECORDS
+# (default 200000), SKIP (space-separated: embedded kafka bridge peer). The broker is
+# installed by scripts/broker.sh and the Python of the peer run by scripts/py-env.sh when
+# missing. Run it on an otherwise idle machine: the load average is printed with the results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KCHAIN="$(realpath "${1:-target/release/kchain}")"
+OUT="${OUT:-target/bench}"
+REPEAT="${REPEAT:-5}"
+RECORDS="${RECORDS:-1000000}"
+KAFKA_RECORDS="${KAFKA_RECORDS:-300000}"
+BRIDGE_RECORDS="${BRIDGE_RECORDS:-200000}"
+SKIP=" ${SKIP:-} "
+[ -x "$KCHAIN" ] || { echo "bench.sh: no kchain binary at $KCHAIN" >&2; exit 1; }
+mkdir -p "$OUT"
+skip() { [[ "$SKIP" == *" $1 "* ]]; }
+say() { echo "bench.sh: $* (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2; }
+
+BROKER_DIR=$(mktemp -d)
+cleanup() {
+    KCHAIN_BROKER_DIR="$BROKER_DIR" scripts/broker.sh stop >/dev/null 2>&1 || true
+    rm -rf "$BROKER_DIR"
+}
+trap cleanup EXIT
+BROKER=""
+broker() {
+    if [ -z "$BROKER" ]; then
+        BROKER=$(KCHAIN_BROKER_DIR="$BROKER_DIR" scripts/broker.sh start --storage memory:// --watch-pid $$)
+    fi
+    echo "$BROKER"
+}
+
+if ! skip embedded; then
+    say "embedded log: $REPEAT repetitions of $RECORDS records"
+    "$KCHAIN" bench --repeat "$REPEAT" --records "$RECORDS" --json >"$OUT/embedded.json"
+fi
+if ! skip kafka; then
+    b=$(broker)
+    say "Kafka ($b): $REPEAT repetitions of $KAFKA_RECORDS records"
+    "$KCHAIN" -b "$b" bench --repeat "$REPEAT" --records "$KAFKA_RECORDS" --json >"$OUT/kafka.json"
+fi
+if ! skip bridge; then
+    : >"$OUT/bridge.jsonl"
+    for i in $(seq "$REPEAT"); do
+        say "bridge, embedded log, run $i"
+        "$KCHAIN" bench bridge --records "$BRIDGE_RECORDS" --json >>"$OUT/bridge.jsonl"
+        b=$(broker)
+        say "bridge, Kafka, run $i"
+        "$KCHAIN" -b "$b" bench bridge --records "$BRIDGE_RECORDS" --json >>"$OUT/bridge.jsonl"
+    done
+fi
+if ! skip peer; then
+    b=$(broker)
+    say "peer run on $b"
+    KCHAIN_PYTHON="${KCHAIN_PYTHON:-$(scripts/py-env.sh)}" "$KCHAIN" -b "$b" bench peer --json >"$OUT/peer.json"
+fi
+charts=()
+for f in embedded kafka; do [ -s "$OUT/$f.json" ] && charts+=("$OUT/$f.json"); done
+if [ "${#charts[@]}" -gt 0 ]; then
+    "$KCHAIN" bench chart "${charts[@]}" >"$OUT/benchmarks.svg"
+fi
+python3 - "$OUT" <<'EOF'
+import json, os, statistics, sys
+out = sys.argv[1]
+lines = [f"load average at the end: {open('/proc/loadavg').read().split()[:3]}", ""]
+for name in ("embedded", "kafka"):
+    path = os.path.join(out, name + ".json")
+    if not os.path.exists(path) or not os.path.getsize(path):
+        continue
+    run = json.loads(open(path).read().strip().splitlines()[-1])
+    lines += [f"## {name}", "", "| ratio | median | min-max | target |", "|---|---:|---:|---|"]
+    for k, v in run["ratios"].items():
+        t = v.get("target")
+        verdict = "" if t is None else f"{'>=' if t else ''} {t} {v.get('rule', '')}: {'met' if v.get('met') else 'MISSED'}"
+        lines.append(f"| {k} | {v['median']:.3f} | {v['min']:.3f}-{v['max']:.3f} | {verdict} |")
+    lines += ["", "| rate | median | min-max |", "|---|---:|---:|"]
+    for k, v in run["rates"].items():
+        lines.append(f"| {k} | {v['median']:,.0f} | {v['min']:,.0f}-{v['max']:,.0f} |")
+    lines.append("")
+path = os.path.join(out, "bridge.jsonl")
+if os.path.exists(path):
+    runs = [json.loads(l) for l in open(path) if l.strip()]
+    lines += ["## bridge", ""]
+    for backend in ("embedded", "kafka"):
+        rs = [r for r in runs if str(r.get("backend", "")).lower().startswith(backend)]
+        if not rs:
+            continue
+        nums = {k for r in rs for k in r if k == "ratio" or k.endswith(("_per_s", "_ms"))}
+        for k in sorted(nums):
+            vals = [r[k] for r in rs if isinstance(r.get(k), (int, float))]
+            lines.append(f"- {backend} {k}: median {statistics.median(vals):.3f}, "
+                         f"min {min(vals):.3f}, max {max(vals):.3f} ({len(vals)} runs)")
+    lines.append("")
+path = os.path.join(out, "peer.json")
+if os.path.exists(path):
+    lines += ["## peer", "", "```", open(path).read().strip(), "```", ""]
+open(os.path.join(out, "summary.md"), "w").write("\n".join(lines))
+print("\n".join(lines))
+EOF
