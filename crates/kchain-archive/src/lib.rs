@@ -19,7 +19,8 @@
 //! holds under a trusted checkpoint and the topic's retention lets go, [`verify_log_after`]
 //! verifies what the log still holds as the continuation of the archive (one chain from
 //! genesis), and [`restore_topic`] appends a verified archive back into an empty topic.
-//! [`prove_inclusion`] proves an archived record from the archive alone.
+//! [`prove_inclusion`] proves an archived record from the archive alone, and
+//! [`prove_consistency`] two of its checkpoints, from the tiles on the proofs' paths.
 //!
 //! A ledger's blocks chain is archived the same way under `<url>/<blocks topic>/`
 //! ([`archive_ledger`], [`verify_ledger_archive`]): entry hash = block hash, checkpoint =
@@ -59,7 +60,7 @@ pub use check::{archived_partitions, verify_archive, verify_chain, REMEMBERED_BA
 pub use error::ArchiveError;
 pub use finding::{ArchiveFinding, ArchiveFindingKind, ArchiveVerifyReport, ChainVerified};
 pub use ledger::{archive_ledger, verify_ledger_archive, GenesisAnchor};
-pub use prove::prove_inclusion;
+pub use prove::{prove_consistency, prove_inclusion};
 pub use restore::{restore_topic, ChainRestored};
 pub use retention::{apply_retention, RetentionApplied};
 pub use seam::{verify_log_after, LogVerified};

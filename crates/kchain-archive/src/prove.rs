@@ -18,8 +18,10 @@
 //! entry). Three objects plus about two tiles per level are read, whatever the archive's size.
 
 use kchain_core::{
-    chain_leaf, merkle, record_entry_header, ChainId, Checkpoint, InclusionProofFile, SignedNote,
+    chain_leaf, merkle, record_entry_header, ChainId, Checkpoint, ConsistencyProofFile,
+    InclusionProofFile, SignedNote,
 };
+use kchain_topic::checkpoints::split_origin;
 
 use crate::bundle::{decode_entries, decode_records, record_entry};
 use crate::error::ArchiveError;
@@ -43,11 +45,7 @@ pub fn prove_inclusion(
         chain: prefix.clone(),
         detail,
     };
-    let bytes = store
-        .get(&format!("{prefix}/{CHECKPOINT_PATH}"))?
-        .ok_or_else(|| bad(format!("no archived checkpoint at {}", store.url())))?;
-    let note = SignedNote::parse(&bytes).map_err(|e| bad(format!("checkpoint: {e}")))?;
-    let cp = Checkpoint::parse(note.text()).map_err(|e| bad(format!("checkpoint: {e}")))?;
+    let (note, cp) = archived_checkpoint(store, &prefix)?;
     if height >= cp.size() {
         return Err(bad(format!(
             "the archive's checkpoint covers offsets 0..{}, not {height}",
@@ -95,4 +93,81 @@ pub fn prove_inclusion(
     Ok(InclusionProofFile::new(height, &entry_hash, &proof, &note)
         .with_offset(height)
         .with_entry(&header, Some((&item, 0, &[]))))
+}
+
+/// A proof that checkpoint `old` is a prefix of checkpoint `new` (two notes of one chain,
+/// origin `<namespace>/<topic>/<partition>`), from the archive's tiles: for a chain whose
+/// log retention has cut, as `kchain prove --consistency` makes it from a log. The archive
+/// must hold at least `new`'s size; the proof must then lead from `old`'s root to `new`'s
+/// (a tile that lies cannot make it), else the archive is refused.
+pub fn prove_consistency(
+    store: &Store,
+    old: &SignedNote,
+    new: &SignedNote,
+    namespace: &str,
+) -> Result<ConsistencyProofFile, ArchiveError> {
+    let parse = |n: &SignedNote, which: &str| {
+        Checkpoint::parse(n.text()).map_err(|e| ArchiveError::Chain {
+            chain: which.to_owned(),
+            detail: format!("{which} checkpoint: {e}"),
+        })
+    };
+    let (o, n) = (parse(old, "old")?, parse(new, "new")?);
+    let bad = |detail: String| ArchiveError::Chain {
+        chain: n.origin().to_owned(),
+        detail,
+    };
+    if o.origin() != n.origin() || o.size() > n.size() {
+        return Err(bad(format!(
+            "not an old and a new checkpoint of one chain: {} size {} and {} size {}",
+            o.origin(),
+            o.size(),
+            n.origin(),
+            n.size()
+        )));
+    }
+    let (topic, partition) = split_origin(namespace, n.origin())
+        .ok_or_else(|| bad(format!("origin is not <{namespace}>/<topic>/<partition>")))?;
+    let prefix = chain_prefix(topic, partition);
+    let (_, held) = archived_checkpoint(store, &prefix)?;
+    if held.size() < n.size() {
+        return Err(bad(format!(
+            "the archive's checkpoint covers 0..{}, not 0..{}",
+            held.size(),
+            n.size()
+        )));
+    }
+    let proof = if o.size() == 0 || o.size() == n.size() {
+        Vec::new()
+    } else {
+        TileHashes::new(store, &prefix, held.size()).consistency_proof(o.size(), n.size())?
+    };
+    let proves = o.size() == 0
+        || merkle::verify_consistency(o.size(), n.size(), &proof, o.root(), n.root()).is_ok();
+    if !proves {
+        return Err(bad(
+            "the archive's tiles do not lead from the old checkpoint's root to the new one's: \
+             the checkpoints are not of this chain, or the archive is damaged (run `kchain \
+             verify --archive`)"
+                .into(),
+        ));
+    }
+    Ok(ConsistencyProofFile::new(old, new, &proof))
+}
+
+/// The archive's checkpoint of the chain under `prefix`, as a note and parsed.
+fn archived_checkpoint(
+    store: &Store,
+    prefix: &str,
+) -> Result<(SignedNote, Checkpoint), ArchiveError> {
+    let bad = |detail: String| ArchiveError::Chain {
+        chain: prefix.to_owned(),
+        detail,
+    };
+    let bytes = store
+        .get(&format!("{prefix}/{CHECKPOINT_PATH}"))?
+        .ok_or_else(|| bad(format!("no archived checkpoint at {}", store.url())))?;
+    let note = SignedNote::parse(&bytes).map_err(|e| bad(format!("checkpoint: {e}")))?;
+    let cp = Checkpoint::parse(note.text()).map_err(|e| bad(format!("checkpoint: {e}")))?;
+    Ok((note, cp))
 }

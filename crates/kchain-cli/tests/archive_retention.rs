@@ -456,3 +456,57 @@ fn prove_serves_an_archived_record_once_the_log_lost_it() {
         "is not its entry",
     );
 }
+
+#[test]
+fn consistency_is_proved_from_the_archive_once_the_log_lost_the_prefix() {
+    let f = Fixture::new();
+    let note = |name: &str| {
+        let path = f.dir(name).display().to_string();
+        f.env
+            .ok(&["checkpoint", "export", "orders", "-o", &path], "");
+        path
+    };
+    f.produce("n", 0, 300, true);
+    let old = note("old.note");
+    f.produce("n", 300, 600, true);
+    let new = note("new.note");
+    f.produce("n", 600, 700, false);
+    f.resegment();
+    f.archive("a", true);
+    let url = f.url("a");
+    let proof = f.dir("c.json").display().to_string();
+    // The log no longer holds the prefix, so it cannot prove the old tree is one.
+    f.env
+        .error(&["prove", "--consistency", &old, &new, "-o", &proof], "");
+    let args = [
+        "prove",
+        "--consistency",
+        &old,
+        &new,
+        "--archive",
+        &url,
+        "-o",
+        &proof,
+    ];
+    f.env.ok(&args, "");
+    let out = f.env.ok(&["verify-proof", &proof], "");
+    assert!(out.contains("size 300 is a prefix of size 600"), "{out}");
+    // Swapped, or with a tile on the path that lies, there is no proof.
+    let swapped = [
+        "prove",
+        "--consistency",
+        &new,
+        &old,
+        "--archive",
+        &url,
+        "-o",
+        &proof,
+    ];
+    f.env.error(&swapped, "not an old and a new checkpoint");
+    let tile = f.dir("a").join("orders/0/tile/0/001");
+    let mut bytes = fs::read(&tile).unwrap();
+    bytes[0] ^= 1;
+    fs::write(&tile, bytes).unwrap();
+    f.env
+        .error(&args, "do not lead from the old checkpoint's root");
+}

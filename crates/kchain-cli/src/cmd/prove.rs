@@ -40,10 +40,10 @@ pub struct ProveArgs {
     /// The proof file to write (JSON), or `-` for standard output.
     #[arg(long, short_alias = 'o', value_name = "FILE")]
     pub output: PathBuf,
-    /// Prove the record from this archive (`kchain archive`) instead of the log: its
-    /// checkpoint, tiles and record bundle; --offset is then the record's height (its offset
-    /// in a log that holds the chain from genesis).
-    #[arg(long, value_name = "URL", conflicts_with = "consistency")]
+    /// Prove from this archive (`kchain archive`) instead of the log: a record from its
+    /// checkpoint, tiles and record bundle (--offset is then the record's height, its offset
+    /// in a log that holds the chain from genesis), or --consistency from its tiles.
+    #[arg(long, value_name = "URL")]
     pub archive: Option<String>,
     /// Origin namespace of the checkpoints: origins are <NAMESPACE>/<TOPIC>/<PARTITION>.
     #[arg(long, default_value = DEFAULT_ORIGIN_NAMESPACE)]
@@ -66,10 +66,16 @@ pub struct VerifyProofArgs {
 pub fn prove(g: &Global, a: &ProveArgs) -> Result<Outcome> {
     let (kind, value) = match (&a.consistency, &a.topic, a.offset) {
         (Some(files), _, _) => {
-            let log = open_log(g, false)?;
             let old = read_note(&files[0])?;
             let new = read_note(&files[1])?;
-            let file = prove_consistency(log.as_ref(), &old, &new, &a.namespace)?;
+            let file = match &a.archive {
+                Some(url) => {
+                    let store = kchain_archive::Store::open(url)?;
+                    kchain_archive::prove_consistency(&store, &old, &new, &a.namespace)
+                        .with_context(|| format!("proving consistency from {url}"))?
+                }
+                None => prove_consistency(open_log(g, false)?.as_ref(), &old, &new, &a.namespace)?,
+            };
             ("consistency", serde_json::to_value(&file)?)
         }
         (None, Some(topic), Some(offset)) if a.archive.is_some() => {
