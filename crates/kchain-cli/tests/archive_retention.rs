@@ -378,52 +378,32 @@ fn prove_serves_an_archived_record_once_the_log_lost_it() {
         .run(&["prove", "orders", "--offset", "10", "-o", &proof], "");
     assert_ne!(out.status.code(), Some(0));
     // The archive does: a proof file that verify-proof accepts offline.
-    f.env.ok(
-        &[
+    let prove = |offset: &'static str| {
+        [
             "prove",
             "orders",
             "--offset",
-            "10",
+            offset,
             "--archive",
-            &url,
+            url.as_str(),
             "-o",
-            &proof,
-        ],
-        "",
-    );
-    let v = json(&f.env.ok(&["verify-proof", &proof, "--json"], ""));
-    assert_eq!(v["ok"], true, "{v}");
+            proof.as_str(),
+        ]
+    };
+    let proved = |args: &[&str]| {
+        f.env.ok(args, "");
+        let v = json(&f.env.ok(&["verify-proof", &proof, "--json"], ""));
+        assert_eq!(v["ok"], true, "{v}");
+    };
+    let prove10 = prove("10");
+    proved(&prove10);
     // Beyond the archive's checkpoint: refused.
-    f.env.error(
-        &[
-            "prove",
-            "orders",
-            "--offset",
-            "650",
-            "--archive",
-            &url,
-            "-o",
-            &proof,
-        ],
-        "covers offsets 0..600",
-    );
+    f.env.error(&prove("650"), "covers offsets 0..600");
     // The proof reads the bundles of its entry and the tiles on its path, not every
     // bundle: with the entries of heights 256..511 gone it is still made.
     let chain = f.dir("a").join("orders/0");
     fs::remove_file(chain.join("tile/entries/001")).unwrap();
-    let prove10 = [
-        "prove",
-        "orders",
-        "--offset",
-        "10",
-        "--archive",
-        &url,
-        "-o",
-        &proof,
-    ];
-    f.env.ok(&prove10, "");
-    let v = json(&f.env.ok(&["verify-proof", &proof, "--json"], ""));
-    assert_eq!(v["ok"], true, "{v}");
+    proved(&prove10);
     // A tile on the path that lies (the subtree of heights 256..511): refused.
     let tile = chain.join("tile/1/000.p/2");
     let good = fs::read(&tile).unwrap();
@@ -442,19 +422,7 @@ fn prove_serves_an_archived_record_once_the_log_lost_it() {
     let mut bad = bytes.clone();
     bad[at + 5..at + 7].copy_from_slice(b"99");
     fs::write(&bundle, bad).unwrap();
-    f.env.error(
-        &[
-            "prove",
-            "orders",
-            "--offset",
-            "10",
-            "--archive",
-            &url,
-            "-o",
-            &proof,
-        ],
-        "is not its entry",
-    );
+    f.env.error(&prove10, "is not its entry");
 }
 
 #[test]
