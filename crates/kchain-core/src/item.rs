@@ -1,6 +1,6 @@
 //! Items: one application record (key, value, headers, timestamp) and its canonical encoding.
 
-use crate::hash::{sha256, tag, DecodeError, Decoder, Encoder, Hash};
+use crate::hash::{sha256_in_place, tag, DecodeError, Decoder, Encoder, Hash};
 use crate::merkle;
 
 /// One application record as kchain commits to it. On Kafka this is the record's key, value,
@@ -94,7 +94,7 @@ impl<'b> LeafWriter<'b> {
     pub(crate) fn leaf_hash(self) -> Hash {
         let at = self.count_at;
         self.out[at..at + 4].copy_from_slice(&self.count.to_be_bytes());
-        sha256(self.out)
+        sha256_in_place(self.out)
     }
 }
 

@@ -427,28 +427,29 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let remaining = self.bytes.len() - self.pos;
         if n > remaining {
-            return Err(format!(
-                "length {n} at byte {} exceeds the {remaining} bytes left",
-                self.pos
-            ));
+            return Err(self.overrun(n, remaining));
         }
         let s = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
     }
 
+    #[inline]
     fn u32(&mut self) -> Result<u32, String> {
         self.take(4).map(be_u32)
     }
 
+    #[inline]
     fn u64(&mut self) -> Result<u64, String> {
         self.take(8).map(be_u64)
     }
 
     /// One header: name (UTF-8) and value.
+    #[inline]
     fn header(&mut self, i: usize) -> Result<(&'a str, &'a [u8]), String> {
         let name_len = self.u32()? as usize;
         let name = std::str::from_utf8(self.take(name_len)?)
@@ -465,12 +466,22 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     fn nullable(&mut self) -> Result<Option<&'a [u8]>, String> {
         match self.u32()? as i32 {
             -1 => Ok(None),
             n if n < 0 => Err(format!("negative length {n}")),
             n => self.take(n as usize).map(Some),
         }
+    }
+
+    /// The error of a length that runs past the end (off the per-record path).
+    #[cold]
+    fn overrun(&self, n: usize, remaining: usize) -> String {
+        format!(
+            "length {n} at byte {} exceeds the {remaining} bytes left",
+            self.pos
+        )
     }
 }
 
