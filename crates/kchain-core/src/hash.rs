@@ -43,7 +43,7 @@ pub(crate) fn compress_blocks(padded: &[u8]) -> Hash {
     /// Messages of up to this many blocks (a record's leaf and entry) go to the block
     /// function in one call: each call loads and stores the state again.
     const IN_ONE_CALL: usize = 8;
-    debug_assert!(padded.len() % 64 == 0);
+    debug_assert!(padded.len().is_multiple_of(64));
     let mut state = SHA256_H0;
     let n = padded.len() / 64;
     if n <= IN_ONE_CALL {
