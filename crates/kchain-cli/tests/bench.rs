@@ -104,3 +104,18 @@ fn peer_needs_kafka() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass -b BROKERS"));
 }
+
+#[test]
+fn bench_monitor_reports_what_checkpoints_cost_verify() {
+    let env = Env::new();
+    let out = env.ok(
+        &["bench", "monitor", "--records", "300", "--size", "16"],
+        "",
+    );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("verify with checkpoints / verify chains only: "))
+        .unwrap_or_else(|| panic!("no checkpoint ratio in:\n{out}"));
+    let ratio: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(ratio > 0.0, "{line}");
+}

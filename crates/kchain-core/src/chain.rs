@@ -84,49 +84,75 @@ impl ChainMeta {
     pub fn parse<'a>(
         headers: impl Iterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<ChainMeta, MetaError> {
-        let (mut version, mut height, mut prev, mut key, mut sig) = (None, None, None, None, None);
-        let mut seen_any = false;
+        let mut slots = MetaSlots::default();
         for (name, value) in headers {
-            if !is_chain_header(name) {
-                if name == H_NAME_NOT_UTF8 {
-                    return Err(bad(name, "a header name is not valid UTF-8".into()));
-                }
-                continue;
-            }
-            seen_any = true;
-            let slot = match name {
-                H_VERSION => &mut version,
-                H_HEIGHT => &mut height,
-                H_PREV => &mut prev,
-                H_KEY => &mut key,
-                // H_SIG: `is_chain_header` admits only these five names.
-                _ => &mut sig,
-            };
-            if slot.replace(value).is_some() {
-                return Err(bad(name, "appears twice".into()));
-            }
+            slots.offer(name, value)?;
         }
-        if !seen_any {
+        slots.finish()
+    }
+}
+
+/// The chain headers met so far by one walk over a record's headers: [`ChainMeta::parse`]
+/// one header at a time, for a caller that does something else with the other headers in
+/// the same walk (the verifier encodes them into the item).
+#[derive(Default)]
+pub(crate) struct MetaSlots<'a> {
+    version: Option<&'a [u8]>,
+    height: Option<&'a [u8]>,
+    prev: Option<&'a [u8]>,
+    key: Option<&'a [u8]>,
+    sig: Option<&'a [u8]>,
+    seen_any: bool,
+}
+
+impl<'a> MetaSlots<'a> {
+    /// Takes the next header: `Ok(true)` when it is a chain header (kept for
+    /// [`finish`](Self::finish)), `Ok(false)` when it belongs to the item.
+    pub(crate) fn offer(&mut self, name: &str, value: &'a [u8]) -> Result<bool, MetaError> {
+        if !is_chain_header(name) {
+            if name == H_NAME_NOT_UTF8 {
+                return Err(bad(name, "a header name is not valid UTF-8".into()));
+            }
+            return Ok(false);
+        }
+        self.seen_any = true;
+        let slot = match name {
+            H_VERSION => &mut self.version,
+            H_HEIGHT => &mut self.height,
+            H_PREV => &mut self.prev,
+            H_KEY => &mut self.key,
+            // H_SIG: `is_chain_header` admits only these five names.
+            _ => &mut self.sig,
+        };
+        if slot.replace(value).is_some() {
+            return Err(bad(name, "appears twice".into()));
+        }
+        Ok(true)
+    }
+
+    /// The chain fields, once every header was offered.
+    pub(crate) fn finish(self) -> Result<ChainMeta, MetaError> {
+        if !self.seen_any {
             return Err(MetaError::NotChained);
         }
-        let version = version.ok_or(MetaError::Missing(H_VERSION))?;
+        let version = self.version.ok_or(MetaError::Missing(H_VERSION))?;
         if canonical_decimal(version) != Some(u64::from(ENTRY_VERSION)) {
             return Err(bad(
                 H_VERSION,
                 format!("unsupported version '{}'", String::from_utf8_lossy(version)),
             ));
         }
-        let height_text = height.ok_or(MetaError::Missing(H_HEIGHT))?;
+        let height_text = self.height.ok_or(MetaError::Missing(H_HEIGHT))?;
         let height = canonical_decimal(height_text).ok_or_else(|| {
             bad(
                 H_HEIGHT,
                 format!("'{}' is not a height", String::from_utf8_lossy(height_text)),
             )
         })?;
-        let prev_text = prev.ok_or(MetaError::Missing(H_PREV))?;
+        let prev_text = self.prev.ok_or(MetaError::Missing(H_PREV))?;
         let prev = parse_lower_hex32(prev_text)
             .ok_or_else(|| bad(H_PREV, "expected 64 lower-case hex digits".into()))?;
-        let signature = match (key, sig) {
+        let signature = match (self.key, self.sig) {
             (None, None) => None,
             (Some(k), Some(s)) => {
                 let mut id = [0u8; 8];
@@ -137,8 +163,7 @@ impl ChainMeta {
                 if !hex::decode_lower_into(s, &mut sig) {
                     return Err(bad(H_SIG, "expected 128 lower-case hex digits".into()));
                 }
-                let (id, sig) = (KeyId(id), Signature(sig));
-                Some((id, sig))
+                Some((KeyId(id), Signature(sig)))
             }
             (Some(_), None) => return Err(MetaError::Missing(H_SIG)),
             (None, Some(_)) => return Err(MetaError::Missing(H_KEY)),

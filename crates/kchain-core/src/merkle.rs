@@ -77,7 +77,7 @@ pub const HASH_LEN: usize = 32;
 pub type Hash = [u8; HASH_LEN];
 
 /// Domain-separation prefix of a leaf hash (RFC 6962 section 2.1).
-const LEAF_PREFIX: u8 = 0x00;
+pub(crate) const LEAF_PREFIX: u8 = 0x00;
 /// Domain-separation prefix of an interior node hash (RFC 6962 section 2.1).
 const NODE_PREFIX: u8 = 0x01;
 

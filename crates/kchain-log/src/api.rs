@@ -210,8 +210,10 @@ pub struct RecordView<'a> {
     pub timestamp_ms: i64,
 }
 
-/// A record's headers, borrowed: either a slice of owned headers, or the encoded header block
-/// of an embedded segment (already checked when the record was decoded).
+/// A record's headers, borrowed: a slice of owned headers, the encoded header block of an
+/// embedded segment (already checked when the record was decoded), or the (name, value)
+/// pairs a decoder has already split that block into, so that a reader that walks the
+/// headers several times parses them once.
 #[derive(Clone, Copy, Debug)]
 pub struct HeadersRef<'a>(HeadersInner<'a>);
 
@@ -220,6 +222,7 @@ enum HeadersInner<'a> {
     Owned(&'a [Header]),
     /// `u32 name length, name, u32 value length, value` repeated (the embedded encoding).
     Encoded(&'a [u8]),
+    Split(&'a [(&'a str, &'a [u8])]),
 }
 
 impl<'a> HeadersRef<'a> {
@@ -233,11 +236,17 @@ impl<'a> HeadersRef<'a> {
         HeadersRef(HeadersInner::Encoded(bytes))
     }
 
+    /// Headers a decoder has split already: `pairs` in order.
+    pub fn split(pairs: &'a [(&'a str, &'a [u8])]) -> Self {
+        HeadersRef(HeadersInner::Split(pairs))
+    }
+
     /// The headers as (name, value) pairs, in order.
     pub fn iter(&self) -> HeaderIter<'a> {
         HeaderIter(match self.0 {
             HeadersInner::Owned(h) => IterInner::Owned(h.iter()),
             HeadersInner::Encoded(b) => IterInner::Encoded(b),
+            HeadersInner::Split(p) => IterInner::Split(p.iter()),
         })
     }
 }
@@ -250,6 +259,7 @@ pub struct HeaderIter<'a>(IterInner<'a>);
 enum IterInner<'a> {
     Owned(std::slice::Iter<'a, Header>),
     Encoded(&'a [u8]),
+    Split(std::slice::Iter<'a, (&'a str, &'a [u8])>),
 }
 
 impl<'a> Iterator for HeaderIter<'a> {
@@ -258,6 +268,7 @@ impl<'a> Iterator for HeaderIter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             IterInner::Owned(it) => it.next().map(|h| (h.name.as_str(), h.value.as_slice())),
+            IterInner::Split(it) => it.next().copied(),
             IterInner::Encoded(rest) => {
                 let field = |b: &'a [u8]| -> Option<(&'a [u8], &'a [u8])> {
                     let n = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;

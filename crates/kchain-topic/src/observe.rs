@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use kchain_core::{ChainContext, ChainVerifier, Observation};
 use kchain_log::{Log, LogError, Reader};
 
+use crate::checkpoints::ChainTree;
 use crate::decrypt::{Checked, Decrypting, EncryptionSummary};
 use crate::error::TopicError;
 use crate::scan::{stall_timeout, stalled};
@@ -31,11 +32,13 @@ pub(crate) fn corrupt_or(e: TopicError, offset: u64) -> Result<(u64, LogError), 
     }
 }
 
-/// Decryption outcomes, tallied in log order beside the chain verifier. A record counts when
-/// the verifier had no finding yet as it took the record, so the tally does not depend on
-/// how the partition was cut into chunks.
+/// What is kept in log order beside the chain verifier: decryption outcomes (a record counts
+/// when the verifier had no finding yet as it took the record, so the tally does not depend
+/// on how the partition was cut into chunks), and the chain tree grown for the checkpoint
+/// check, so that it needs no second read of the log.
 pub(crate) struct Tally {
     pub(crate) summary: Option<EncryptionSummary>,
+    pub(crate) tree: Option<ChainTree>,
 }
 
 impl Tally {
@@ -49,6 +52,9 @@ impl Tally {
             if verifier.finding().is_none() {
                 s.add(e.offset, e.height, c);
             }
+        }
+        if let Some(tree) = &mut self.tree {
+            tree.push(&o);
         }
         verifier.push(o);
     }

@@ -31,13 +31,14 @@
 //! ```
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kchain_core::{CheckpointTrust, Keyring, SignedNote, Trust};
 use kchain_log::Log;
 
 use crate::checkpoints::{
-    check_checkpoints_with, read_checkpoints, CheckOptions, CheckpointReport,
+    check_grown, read_checkpoints, ChainTree, CheckOptions, CheckpointReport, Known,
 };
 use crate::error::TopicError;
 use crate::files::CheckpointStore;
@@ -209,14 +210,23 @@ impl<'a> TopicVerifier<'a> {
             }
             _ => Vec::new(),
         };
-        let mut chain = self.chains(log, topic, &trust)?;
+        let mut check = self.check.clone();
+        if check.backend.is_empty() {
+            check.backend = self.log.clone().unwrap_or_default();
+        }
+        // The chain tree is grown during the chain pass, at the sizes of the checkpoints
+        // known now: the log is read once.
+        let known = self.checkpoints.map(|policy| Known {
+            topic,
+            trust: &trust,
+            checkpoint_trust: policy,
+            records: &records,
+            options: &check,
+        });
+        let (mut chain, trees) = self.chains(log, topic, &trust, known.as_ref())?;
         let checkpoints = match self.checkpoints {
             Some(policy) => {
-                let mut check = self.check.clone();
-                if check.backend.is_empty() {
-                    check.backend = self.log.clone().unwrap_or_default();
-                }
-                let c = check_checkpoints_with(log, &chain, &trust, policy, &records, &check)?;
+                let c = check_grown(log, &chain, (&trust, policy), &records, &check, &trees)?;
                 Some(c)
             }
             None => None,
@@ -237,7 +247,7 @@ impl<'a> TopicVerifier<'a> {
     /// Verifies the chains of `topic` only: no checkpoint check and no anchor warnings,
     /// whatever was configured for them.
     pub fn verify_chains(&self, log: &dyn Log, topic: &str) -> Result<TopicReport, TopicError> {
-        self.chains(log, topic, &self.applied_trust())
+        Ok(self.chains(log, topic, &self.applied_trust(), None)?.0)
     }
 
     /// The trust the chains are held to: with [`log`](Self::log), only the pins of that log.
@@ -248,15 +258,22 @@ impl<'a> TopicVerifier<'a> {
         }
     }
 
-    fn chains(&self, log: &dyn Log, topic: &str, trust: &Trust) -> Result<TopicReport, TopicError> {
+    /// The chains, and with `grow` their chain trees grown in the same pass.
+    fn chains(
+        &self,
+        log: &dyn Log,
+        topic: &str,
+        trust: &Trust,
+        grow: Option<&Known<'_>>,
+    ) -> Result<(TopicReport, HashMap<u32, ChainTree>), TopicError> {
         verify_chains(
             log,
             topic,
             self.partitions.as_deref(),
-            trust,
-            self.keyring,
+            (trust, self.keyring),
             self.options,
             self.progress.unwrap_or(&|_| {}),
+            grow,
         )
     }
 

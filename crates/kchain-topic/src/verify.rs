@@ -8,9 +8,14 @@
 //!  ──► TopicReport, with retention and deleted-start warnings
 //! ```
 //!
+//! With the checkpoints known before the pass ([`Known`]), the in-order stage also grows
+//! each partition's chain tree ([`ChainTree`]) for the checkpoint check: one read of the
+//! log for both.
+//!
 //! With a keyring ([`crate::TopicVerifier::keyring`]), the workers also try to decrypt every
 //! encrypted record, and the in-order stage tallies the outcomes beside the chain's.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kchain_core::{
@@ -19,6 +24,7 @@ use kchain_core::{
 use kchain_log::{Log, LogError};
 use rayon::prelude::*;
 
+use crate::checkpoints::{ChainTree, Known};
 use crate::decrypt::{Decrypting, EncryptionSummary};
 use crate::error::TopicError;
 use crate::observe::{corrupt_or, observe_next, observe_view, ChunkRange, ObserveCtx, Tally};
@@ -54,16 +60,17 @@ impl Default for VerifyOptions {
 
 /// Verifies `partitions` of `topic` (all of them when `None`) against `trust`, with
 /// `keyring` also checking that every encrypted record decrypts. The engine under
-/// [`crate::TopicVerifier`].
+/// [`crate::TopicVerifier`]. With `grow`, also grows each partition's chain tree at the
+/// sizes its known checkpoints name, returned by partition.
 pub(crate) fn verify_chains(
     log: &dyn Log,
     topic: &str,
     partitions: Option<&[u32]>,
-    trust: &Trust,
-    keyring: Option<&Keyring>,
+    (trust, keyring): (&Trust, Option<&Keyring>),
     options: VerifyOptions,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<TopicReport, TopicError> {
+    grow: Option<&Known<'_>>,
+) -> Result<(TopicReport, HashMap<u32, ChainTree>), TopicError> {
     let (info, parts) = partitions_to_verify(log, topic, partitions, trust)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
@@ -85,7 +92,7 @@ pub(crate) fn verify_chains(
             .par_iter()
             .map(|&p| {
                 if p >= info.partitions {
-                    return Ok(missing_partition(p, info.partitions));
+                    return Ok((missing_partition(p, info.partitions), None));
                 }
                 let part = Partition {
                     log,
@@ -94,17 +101,28 @@ pub(crate) fn verify_chains(
                     trust,
                     keyring,
                 };
-                part.verify(options, per_partition, progress)
+                let tree = grow.map(|k| k.sizes(p)).transpose()?.map(ChainTree::new);
+                part.verify(options, per_partition, progress, tree)
             })
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<_>, TopicError>>()
     })?;
+    let mut trees = HashMap::new();
+    let reports: Vec<PartitionReport> = (reports.into_iter())
+        .map(|(r, tree)| {
+            if let Some(t) = tree {
+                trees.insert(r.partition, t);
+            }
+            r
+        })
+        .collect();
     let mut warnings = retention_warnings(&info.settings);
     warnings.extend(reports.iter().filter_map(|r| deleted_start(topic, r)));
-    Ok(TopicReport {
+    let report = TopicReport {
         topic: topic.to_owned(),
         partitions: reports,
         warnings,
-    })
+    };
+    Ok((report, trees))
 }
 
 /// The topic's metadata as the log tells it, and the partitions to verify: `partitions`, or
@@ -225,7 +243,7 @@ pub fn verify_partition(
         trust,
         keyring: None,
     };
-    part.verify(options, workers, progress)
+    Ok(part.verify(options, workers, progress, None)?.0)
 }
 
 /// One partition to verify, and the keyring to decrypt it with, if any.
@@ -238,12 +256,14 @@ struct Partition<'a> {
 }
 
 impl Partition<'_> {
+    /// The partition's report, and `tree` grown by the pass.
     fn verify(
         &self,
         options: VerifyOptions,
         workers: usize,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<PartitionReport, TopicError> {
+        tree: Option<ChainTree>,
+    ) -> Result<(PartitionReport, Option<ChainTree>), TopicError> {
         let (log, topic, partition) = (self.log, self.topic, self.partition);
         let start = log.start_offset(topic, partition)?;
         let end = self.end_offset(options)?;
@@ -266,6 +286,7 @@ impl Partition<'_> {
         let mut verifier = ChainVerifier::new(expectations(self.trust, topic, partition));
         let mut tally = Tally {
             summary: self.keyring.map(|_| EncryptionSummary::default()),
+            tree,
         };
         let chunk = options.chunk.max(1) as u64;
         let corrupt = if workers <= 1 || !end_known || end - start <= chunk {
@@ -273,7 +294,8 @@ impl Partition<'_> {
             match self.verify_serial(ctx, range, &mut verifier, &mut tally, progress)? {
                 Serial::Read(corrupt) => corrupt,
                 Serial::Unreadable(c) => {
-                    return Ok(self.report(start, end, verifier.finish(), tally, Some(c)));
+                    let report = self.report(start, end, verifier.finish(), tally, Some(c));
+                    return Ok((report, None));
                 }
             }
         } else {
@@ -294,7 +316,8 @@ impl Partition<'_> {
         } else {
             self.finish_with_grace(ctx, verifier, &mut tally, options.grace)?
         };
-        Ok(self.report(start, end, summary, tally, corrupt))
+        let tree = tally.tree.take();
+        Ok((self.report(start, end, summary, tally, corrupt), tree))
     }
 
     /// The offset to verify up to: `options.until`, else the partition's end offset now;

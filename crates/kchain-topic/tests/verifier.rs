@@ -228,3 +228,96 @@ fn pins_of_another_log_are_not_applied_and_said_so() {
         "{warnings}"
     );
 }
+
+/// A log that counts the readers opened on each topic (and otherwise is the log it wraps).
+struct CountingLog<'a> {
+    inner: &'a dyn Log,
+    readers: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl CountingLog<'_> {
+    fn readers_of(&self, topic: &str) -> usize {
+        self.readers
+            .lock()
+            .unwrap()
+            .get(topic)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl Log for CountingLog<'_> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), kchain_log::LogError> {
+        self.inner.create_topic(name, config)
+    }
+    fn list_topics(&self) -> Result<Vec<kchain_log::TopicInfo>, kchain_log::LogError> {
+        self.inner.list_topics()
+    }
+    fn topic(&self, name: &str) -> Result<kchain_log::TopicInfo, kchain_log::LogError> {
+        self.inner.topic(name)
+    }
+    fn appender(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Box<dyn kchain_log::Appender>, kchain_log::LogError> {
+        self.inner.appender(topic, partition)
+    }
+    fn reader(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+    ) -> Result<Box<dyn kchain_log::Reader>, kchain_log::LogError> {
+        *self
+            .readers
+            .lock()
+            .unwrap()
+            .entry(topic.to_owned())
+            .or_default() += 1;
+        self.inner.reader(topic, partition, from)
+    }
+    fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, kchain_log::LogError> {
+        self.inner.end_offset(topic, partition)
+    }
+    fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, kchain_log::LogError> {
+        self.inner.start_offset(topic, partition)
+    }
+    fn cheap_readers(&self) -> bool {
+        self.inner.cheap_readers()
+    }
+}
+
+#[test]
+fn verify_with_checkpoints_reads_the_chain_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = open_log(dir.path());
+    let log = CountingLog {
+        inner: &embedded,
+        readers: Default::default(),
+    };
+    let topic = unique_topic("once");
+    let k = key("acme", 1);
+    let trust = trust_for(&[&k]);
+    write_with_checkpoints(&log, &topic, &k, 35);
+    let policy = policy();
+    let before = log.readers_of(&topic);
+    let r = TopicVerifier::new(&trust)
+        .threads(1)
+        .checkpoints(&policy)
+        .verify(&log, &topic)
+        .unwrap();
+    assert!(r.ok(), "{r:?}");
+    let p = &r.checkpoints.as_ref().unwrap().partitions[0];
+    assert_eq!(p.newest.as_ref().unwrap().checkpoint.size(), 35);
+    // Checkpoints at sizes 10, 20, 30 and 35: every root from the one chain pass.
+    assert_eq!(p.seen, 4);
+    assert_eq!(
+        log.readers_of(&topic) - before,
+        1,
+        "one reader for chain and tree"
+    );
+}

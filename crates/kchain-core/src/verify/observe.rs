@@ -1,10 +1,10 @@
 //! The parallel half of verifying: one stored record turned into an [`Observation`], with
 //! its headers parsed, its hashes recomputed and its signature (if any) checked.
 
-use crate::chain::{is_chain_header, record_entry_header, ChainMeta, MetaError};
-use crate::entry::ChainId;
+use crate::chain::{MetaError, MetaSlots};
+use crate::entry::{ChainId, EntryHeader, ENTRY_VERSION};
 use crate::hash::Hash;
-use crate::item::ItemRef;
+use crate::item::LeafWriter;
 use crate::keys::KeyId;
 use crate::trust::{KeyStanding, Trust};
 
@@ -67,6 +67,10 @@ pub struct ChainContext<'t> {
 
 /// Recomputes one record's entry hash and checks its signature. `headers` are all the
 /// record's headers (kchain's and the application's) in order; `scratch` is reused space.
+///
+/// The headers are walked once: the chain headers are picked out as the item's are encoded
+/// (the same entry hash as [`crate::record_entry_header`] over an [`crate::ItemRef`] of the
+/// headers that are not chain headers, and the same error as [`crate::ChainMeta::parse`]).
 pub fn observe<'a, H>(
     ctx: &ChainContext<'_>,
     offset: u64,
@@ -79,17 +83,29 @@ pub fn observe<'a, H>(
 where
     H: Iterator<Item = (&'a str, &'a [u8])> + Clone,
 {
-    let meta = match ChainMeta::parse(headers.clone()) {
+    let mut slots = MetaSlots::default();
+    let mut leaf = LeafWriter::new(scratch, timestamp_ms, key, value);
+    for (name, value) in headers {
+        match slots.offer(name, value) {
+            Ok(true) => {}
+            Ok(false) => leaf.header(name, value),
+            Err(error) => return Observation::Malformed { offset, error },
+        }
+    }
+    let meta = match slots.finish() {
         Ok(m) => m,
         Err(error) => return Observation::Malformed { offset, error },
     };
-    let item = ItemRef {
-        key,
-        value,
-        headers: headers.filter(|(n, _)| !is_chain_header(n)),
+    let hash = EntryHeader {
+        version: ENTRY_VERSION,
+        chain: ctx.chain,
+        height: meta.height,
+        prev: meta.prev,
         timestamp_ms,
-    };
-    let hash = record_entry_header(ctx.chain, meta.height, meta.prev, &item, scratch).hash();
+        items_root: leaf.leaf_hash(),
+        item_count: 1,
+    }
+    .hash();
     let sig = match meta.signature {
         None => SigCheck::None,
         Some((id, sig)) => match ctx.trust.standing(id, ctx.topic) {
@@ -106,4 +122,63 @@ where
         hash,
         sig,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{is_chain_header, record_entry_header, ChainMeta, H_NAME_NOT_UTF8};
+    use crate::item::ItemRef;
+    use proptest::prelude::*;
+
+    /// The reference: the chain headers parsed by one walk, the item encoded by others.
+    fn reference(headers: &[(String, Vec<u8>)], value: &[u8]) -> Result<Hash, MetaError> {
+        let pairs = || headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+        let meta = ChainMeta::parse(pairs())?;
+        let item = ItemRef {
+            key: None,
+            value: Some(value),
+            headers: pairs().filter(|(n, _)| !is_chain_header(n)),
+            timestamp_ms: 5,
+        };
+        let chain = ChainId::from_name("t/0");
+        Ok(record_entry_header(chain, meta.height, meta.prev, &item, &mut Vec::new()).hash())
+    }
+
+    fn header() -> impl Strategy<Value = (String, Vec<u8>)> {
+        let prev = "a".repeat(64).into_bytes();
+        prop_oneof![
+            Just(("kchain.v".to_owned(), b"1".to_vec())),
+            Just(("kchain.height".to_owned(), b"7".to_vec())),
+            Just(("kchain.prev".to_owned(), prev)),
+            Just(("kchain.key".to_owned(), b"0123456789abcdef".to_vec())),
+            Just(("kchain.sig".to_owned(), vec![b'0'; 128])),
+            Just((H_NAME_NOT_UTF8.to_owned(), Vec::new())),
+            Just(("kchain.height".to_owned(), b"007".to_vec())),
+            ("[a-z.]{0,9}", proptest::collection::vec(any::<u8>(), 0..20)),
+        ]
+    }
+
+    proptest! {
+        /// One walk over the headers gives the reference's hash, or its error, whatever
+        /// the headers and their order.
+        #[test]
+        fn one_walk_matches_the_reference(
+            headers in proptest::collection::vec(header(), 0..9),
+            value in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let trust = Trust::default();
+            let ctx = ChainContext { topic: "t", chain: ChainId::from_name("t/0"), trust: &trust };
+            let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+            let got = observe(&ctx, 3, None, Some(&value), pairs, 5, &mut Vec::new());
+            match (reference(&headers, &value), got) {
+                (Ok(hash), Observation::Entry(o)) => prop_assert_eq!(o.hash, hash),
+                (Err(e), Observation::Malformed { offset, error }) => {
+                    prop_assert_eq!(offset, 3);
+                    prop_assert_eq!(error, e);
+                }
+                (want, got) => prop_assert!(false, "reference {:?}, observed {:?}", want, got),
+            }
+        }
+    }
 }

@@ -328,8 +328,46 @@ pub(crate) fn decode_record(body: &[u8]) -> Result<Record, String> {
     })
 }
 
+/// How many headers [`decode_view_split`] splits into its caller's slots; a record with more
+/// keeps its encoded header block (parsed again by each walk over it).
+pub(crate) const SPLIT_HEADERS: usize = 8;
+
+/// Room for the headers [`decode_view_split`] splits.
+pub(crate) type HeaderSlots<'a> = [(&'a str, &'a [u8]); SPLIT_HEADERS];
+
+/// Empty slots for [`decode_view_split`].
+pub(crate) const NO_HEADERS: HeaderSlots<'static> = [("", &[]); SPLIT_HEADERS];
+
 /// Decodes one record body into a borrowed view (checking it fully). Never panics.
+#[cfg(any(test, feature = "internals"))]
 pub(crate) fn decode_view(offset: u64, body: &[u8]) -> Result<RecordView<'_>, String> {
+    let mut slots = NO_HEADERS;
+    let (view, _) = walk_view(offset, body, &mut slots)?;
+    Ok(view)
+}
+
+/// [`decode_view`], with the headers split into `slots` as the walk checks them (when there
+/// are at most [`SPLIT_HEADERS`]), so that the view's readers iterate the pairs instead of
+/// parsing the header block again. Never panics.
+pub(crate) fn decode_view_split<'b, 'a: 'b>(
+    offset: u64,
+    body: &'a [u8],
+    slots: &'b mut HeaderSlots<'a>,
+) -> Result<RecordView<'b>, String> {
+    let (mut view, split) = walk_view(offset, body, slots)?;
+    if let Some(n) = split {
+        view.headers = HeadersRef::split(&slots[..n]);
+    }
+    Ok(view)
+}
+
+/// The view of `body` with its headers encoded, and how many headers went to `slots` when
+/// all of them fit.
+fn walk_view<'a>(
+    offset: u64,
+    body: &'a [u8],
+    slots: &mut HeaderSlots<'a>,
+) -> Result<(RecordView<'a>, Option<usize>), String> {
     let mut c = Cursor {
         bytes: body,
         pos: 0,
@@ -340,17 +378,21 @@ pub(crate) fn decode_view(offset: u64, body: &[u8]) -> Result<RecordView<'_>, St
     let count = header_count(&mut c)?;
     let start = c.pos;
     for i in 0..count {
-        c.header(i)?;
+        let pair = c.header(i)?;
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = pair;
+        }
     }
     let headers = HeadersRef::encoded(&body[start..c.pos]);
     c.finish()?;
-    Ok(RecordView {
+    let view = RecordView {
         offset,
         key,
         value,
         headers,
         timestamp_ms,
-    })
+    };
+    Ok((view, (count <= SPLIT_HEADERS).then_some(count)))
 }
 
 /// Checks a record body without allocating.
@@ -385,28 +427,29 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let remaining = self.bytes.len() - self.pos;
         if n > remaining {
-            return Err(format!(
-                "length {n} at byte {} exceeds the {remaining} bytes left",
-                self.pos
-            ));
+            return Err(self.overrun(n, remaining));
         }
         let s = &self.bytes[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
     }
 
+    #[inline]
     fn u32(&mut self) -> Result<u32, String> {
         self.take(4).map(be_u32)
     }
 
+    #[inline]
     fn u64(&mut self) -> Result<u64, String> {
         self.take(8).map(be_u64)
     }
 
     /// One header: name (UTF-8) and value.
+    #[inline]
     fn header(&mut self, i: usize) -> Result<(&'a str, &'a [u8]), String> {
         let name_len = self.u32()? as usize;
         let name = std::str::from_utf8(self.take(name_len)?)
@@ -423,12 +466,22 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     fn nullable(&mut self) -> Result<Option<&'a [u8]>, String> {
         match self.u32()? as i32 {
             -1 => Ok(None),
             n if n < 0 => Err(format!("negative length {n}")),
             n => self.take(n as usize).map(Some),
         }
+    }
+
+    /// The error of a length that runs past the end (off the per-record path).
+    #[cold]
+    fn overrun(&self, n: usize, remaining: usize) -> String {
+        format!(
+            "length {n} at byte {} exceeds the {remaining} bytes left",
+            self.pos
+        )
     }
 }
 
@@ -542,6 +595,33 @@ mod tests {
                 let _ = decode_record(body);
                 pos += 4 + body.len();
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn split_views_agree_with_owned_decoding(
+            record in record(),
+            extra in proptest::collection::vec(("[a-z]{0,6}", any::<u8>()), 0..12),
+        ) {
+            // Up to 16 headers: on both sides of what the slots hold.
+            let mut record = record;
+            record.headers.extend(extra.into_iter().map(|(n, v)| Header::new(n, vec![v])));
+            let mut buf = Vec::new();
+            encode_batch(&mut buf, 0, std::slice::from_ref(&record), MAX).unwrap();
+            let body = record_body(&buf[HEADER_LEN..], 0, MAX).unwrap();
+            let mut slots = NO_HEADERS;
+            let view = decode_view_split(3, body, &mut slots).unwrap();
+            let got: Vec<(&str, &[u8])> = view.headers.iter().collect();
+            let want: Vec<(&str, &[u8])> = record
+                .headers
+                .iter()
+                .map(|h| (h.name.as_str(), h.value.as_slice()))
+                .collect();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(view.value, record.value.as_deref());
+            prop_assert_eq!(view.key, record.key.as_deref());
+            prop_assert_eq!((view.offset, view.timestamp_ms), (3, record.timestamp_ms));
         }
     }
 

@@ -7,8 +7,8 @@
 //! format is canonical, so an accepted record or batch re-encodes to exactly its bytes.
 
 use super::batch::{
-    check_payload, decode_record, decode_view, encode_batch, encoded_len, parse_batch, record_body,
-    BatchHeader, Parsed, HEADER_LEN, MIN_RECORD_LEN,
+    check_payload, decode_record, decode_view, decode_view_split, encode_batch, encoded_len,
+    parse_batch, record_body, BatchHeader, Parsed, HEADER_LEN, MIN_RECORD_LEN, NO_HEADERS,
 };
 use crate::api::Record;
 
@@ -41,6 +41,10 @@ pub fn check_record_body(body: &[u8]) {
         .map(|h| (h.name.as_str(), h.value.as_slice()))
         .collect();
     assert_eq!(headers, expected);
+    let mut slots = NO_HEADERS;
+    let split = decode_view_split(7, body, &mut slots).expect("decode_view accepted it");
+    assert_eq!(split.headers.iter().collect::<Vec<_>>(), expected);
+    assert_eq!((split.key, split.value), (view.key, view.value));
     assert_eq!(encoded_len(&record), body.len() as u64 + 4);
     // Canonical: the batch of this one record carries exactly `body` after its length prefix.
     let mut buf = Vec::new();

@@ -10,13 +10,20 @@
 //!    entries past a checkpoint not cosigned within max_age ──► stale
 //!    too few witnesses answered, nothing remembered ──► witnesses_unreachable
 //! ```
+//!
+//! The chain tree's roots the judge asks for are grown during the chain pass itself
+//! ([`ChainTree`], fed in log order beside the chain verifier, at the sizes the checkpoints
+//! known before the pass name), so that a verification reads the log once; a size no
+//! checkpoint known then named (one a witness answered with) is grown by reading the chain
+//! again.
 
 use std::collections::HashMap;
 
+use kchain_core::checkpoint::MAX_NOTES_PER_CHAIN;
 use kchain_core::merkle::{self, TreeBuilder};
 use kchain_core::{
-    chain_leaf, ChainCheckpoints, Checkpoint, CheckpointTrust, Hash, NoteVerifier, SignedNote,
-    Trust, TrustedCheckpoint,
+    chain_leaf, ChainCheckpoints, Checkpoint, CheckpointTrust, Hash, NoteVerifier, Observation,
+    SignedNote, Trust, TrustedCheckpoint,
 };
 use kchain_log::Log;
 
@@ -190,14 +197,29 @@ pub fn check_checkpoints_with(
     records: &[CheckpointRecord],
     options: &CheckOptions,
 ) -> Result<CheckpointReport, TopicError> {
+    let none = HashMap::new();
+    check_grown(
+        log,
+        report,
+        (trust, checkpoint_trust),
+        records,
+        options,
+        &none,
+    )
+}
+
+/// [`check_checkpoints_with`], taking the chain tree's roots from `trees` (grown during the
+/// chain pass, by partition) where they hold the sizes the judge asks for.
+pub(crate) fn check_grown(
+    log: &dyn Log,
+    report: &TopicReport,
+    (trust, checkpoint_trust): (&Trust, &CheckpointTrust),
+    records: &[CheckpointRecord],
+    options: &CheckOptions,
+    trees: &HashMap<u32, ChainTree>,
+) -> Result<CheckpointReport, TopicError> {
     let topic = report.topic.as_str();
-    let mut by_partition: HashMap<u32, Vec<&SignedNote>> = HashMap::new();
-    for r in records {
-        by_partition
-            .entry(r.chain_partition)
-            .or_default()
-            .push(&r.note);
-    }
+    let by_partition = notes_by_partition(records);
     let mut partitions = Vec::new();
     let mut warnings = Vec::new();
     for pr in &report.partitions {
@@ -207,6 +229,7 @@ pub fn check_checkpoints_with(
             topic,
             trust,
             checkpoint_trust,
+            tree: trees.get(&pr.partition),
         };
         partitions.push(one.check(pr, from_log.unwrap_or_default(), options, &mut warnings)?);
     }
@@ -217,12 +240,124 @@ pub fn check_checkpoints_with(
     })
 }
 
+fn notes_by_partition(records: &[CheckpointRecord]) -> HashMap<u32, Vec<&SignedNote>> {
+    let mut by_partition: HashMap<u32, Vec<&SignedNote>> = HashMap::new();
+    for r in records {
+        by_partition
+            .entry(r.chain_partition)
+            .or_default()
+            .push(&r.note);
+    }
+    by_partition
+}
+
+/// What names the chain-tree sizes to grow during the chain pass: the checkpoints known
+/// before it (`records` of the checkpoints topic, those handed over in `options`, the one
+/// remembered in `options.store`).
+pub(crate) struct Known<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) trust: &'a Trust,
+    pub(crate) checkpoint_trust: &'a CheckpointTrust,
+    pub(crate) records: &'a [CheckpointRecord],
+    pub(crate) options: &'a CheckOptions,
+}
+
+impl Known<'_> {
+    /// The sizes the known checkpoints of `partition`'s origin name, ascending: the roots
+    /// [`check_grown`] will ask for, unless a witness answers with another size. At most
+    /// [`MAX_NOTES_PER_CHAIN`] (the judge keeps no more texts), so that a flood of
+    /// checkpoint records costs bounded hashing.
+    pub(crate) fn sizes(&self, partition: u32) -> Result<Vec<u64>, TopicError> {
+        let name = self.trust.chain_name(self.topic);
+        let origin = self.checkpoint_trust.origin(name, partition);
+        let remembered = match &self.options.store {
+            Some(store) => store.load(&self.options.backend, &origin)?,
+            None => None,
+        };
+        let from_log = self
+            .records
+            .iter()
+            .filter(|r| r.chain_partition == partition);
+        let notes = (from_log.map(|r| &r.note))
+            .chain(&self.options.handed)
+            .chain(&remembered);
+        let mut sizes: Vec<u64> = notes
+            .filter_map(|n| Checkpoint::parse(n.text()).ok())
+            .filter(|c| c.origin() == origin)
+            .map(|c| c.size())
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes.truncate(MAX_NOTES_PER_CHAIN);
+        Ok(sizes)
+    }
+}
+
+/// A partition's chain tree, grown from the verifier's observations in log order during the
+/// chain pass, remembering its roots at the sizes checkpoints name. It grows while the
+/// entries are the chain from genesis (heights 0, 1, ... each linking to the one before, as
+/// [`read_chain`](crate::scan::read_chain) requires) and stops past the largest size wanted.
+pub(crate) struct ChainTree {
+    /// Sizes still to reach, ascending.
+    wanted: std::vec::IntoIter<u64>,
+    next: Option<u64>,
+    tree: TreeBuilder,
+    prev: Hash,
+    broken: bool,
+    roots: HashMap<u64, Hash>,
+}
+
+impl ChainTree {
+    /// A tree that remembers its roots at `sizes` (ascending).
+    pub(crate) fn new(sizes: Vec<u64>) -> Self {
+        let mut roots = HashMap::new();
+        if sizes.first() == Some(&0) {
+            roots.insert(0, merkle::empty_root());
+        }
+        let mut wanted = sizes.into_iter();
+        let next = wanted.find(|&s| s > 0);
+        ChainTree {
+            wanted,
+            next,
+            tree: TreeBuilder::new(),
+            prev: kchain_core::ZERO_HASH,
+            broken: false,
+            roots,
+        }
+    }
+
+    /// Takes the next observation of the partition, in log order.
+    pub(crate) fn push(&mut self, o: &Observation) {
+        let Some(want) = self.next.filter(|_| !self.broken) else {
+            return;
+        };
+        match o {
+            Observation::Entry(e) if e.height == self.tree.size() && e.prev == self.prev => {
+                self.tree.push(&chain_leaf(&e.hash));
+                self.prev = e.hash;
+                if self.tree.size() == want {
+                    self.roots.insert(want, self.tree.root());
+                    self.next = self.wanted.next();
+                }
+            }
+            _ => self.broken = true,
+        }
+    }
+
+    /// The roots at `sizes`, when the pass reached every one of them.
+    fn roots(&self, sizes: &[u64]) -> Option<Vec<Hash>> {
+        sizes.iter().map(|s| self.roots.get(s).copied()).collect()
+    }
+}
+
 /// One topic's chain and trust, for checking its partitions one by one.
 struct Partition<'a> {
     log: &'a dyn Log,
     topic: &'a str,
     trust: &'a Trust,
     checkpoint_trust: &'a CheckpointTrust,
+    /// The chain tree grown during the chain pass, if it was.
+    tree: Option<&'a ChainTree>,
 }
 
 impl Partition<'_> {
@@ -283,7 +418,10 @@ impl Partition<'_> {
                 remembered: remembered.as_ref(),
                 required: true,
             },
-            &mut |sizes| roots_at(log, (topic, name), p, sizes),
+            &mut |sizes| match self.tree.and_then(|t| t.roots(sizes)) {
+                Some(roots) => Ok(roots),
+                None => roots_at(log, (topic, name), p, sizes),
+            },
         )?;
         let finding = after_judge(
             &AfterJudge {

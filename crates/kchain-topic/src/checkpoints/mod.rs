@@ -48,6 +48,7 @@ pub use check::{
     check_checkpoints, check_checkpoints_with, writer_verifiers, CheckOptions, CheckpointFinding,
     CheckpointFindingKind, CheckpointReport, PartitionCheckpoints,
 };
+pub(crate) use check::{check_grown, ChainTree, Known};
 pub use cosign::{witness_origin, OriginLog, WitnessEvent};
 pub use fetch::{after_judge, fetch_latest, unix_now, AfterJudge, Fetched, RemoteWitnesses};
 /// A witness in memory, for tests of push mode and of what fetches from witnesses.
