@@ -143,6 +143,72 @@ mod kafka_only {
         }
     }
 
+    /// A reader takes already-fetched messages off the consumer queue many at a time and
+    /// holds what a poll did not ask for: polls of any size, alternating between `poll` and
+    /// `poll_visit`, across and within those takings, return every record once, in order.
+    #[test]
+    fn polls_of_any_size_read_a_backlog_once_in_order() {
+        let kafka = Kafka::new();
+        let log = kafka.log();
+        let topic = topic_name("backlog");
+        log.create_topic(&topic, &TopicConfig::default()).unwrap();
+        let n = 5_000usize;
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                key: (i % 3 == 0).then(|| i.to_string().into_bytes()),
+                value: Some(format!("value {i}").into_bytes()),
+                headers: vec![Header::new("i", i.to_string())],
+                timestamp_ms: 1_700_000_000_000 + i as i64,
+            })
+            .collect();
+        let mut appender = log.appender(&topic, 0).unwrap();
+        for chunk in records.chunks(2_000) {
+            appender.append(chunk).unwrap();
+        }
+        let mut reader = log.reader(&topic, 0, 0).unwrap();
+        let mut got: Vec<(u64, Record)> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for max in [1, 7, 1_500, 1, 3_000, 2, 1_023, 1_025].iter().cycle() {
+            if got.len() >= n {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} records",
+                got.len()
+            );
+            let before = got.len();
+            if max % 2 == 0 {
+                reader
+                    .poll_visit(*max, Duration::from_millis(500), &mut |v| {
+                        let headers = v.headers.iter().map(|(k, v)| Header::new(k, v)).collect();
+                        got.push((
+                            v.offset,
+                            Record {
+                                key: v.key.map(<[u8]>::to_vec),
+                                value: v.value.map(<[u8]>::to_vec),
+                                headers,
+                                timestamp_ms: v.timestamp_ms,
+                            },
+                        ))
+                    })
+                    .unwrap();
+            } else {
+                let polled = reader.poll(*max, Duration::from_millis(500)).unwrap();
+                got.extend(polled.into_iter().map(|r| (r.offset, r.record)));
+            }
+            assert!(
+                got.len() - before <= *max,
+                "a poll returned more than {max}"
+            );
+            assert_eq!(reader.position(), got.len() as u64);
+        }
+        assert_eq!(got.len(), n);
+        for (i, (offset, record)) in got.iter().enumerate() {
+            assert_eq!((*offset, record), (i as u64, &records[i]));
+        }
+    }
+
     /// Kafka cannot lock a partition: a second writer (another `KafkaLog`, as another
     /// process would have) appends in between, and the offsets show it.
     #[test]

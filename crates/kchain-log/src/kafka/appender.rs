@@ -219,12 +219,16 @@ impl KafkaAppender {
                 );
                 kafka_record = kafka_record.headers(headers);
             }
-            let deadline = Instant::now() + self.opts.delivery_timeout;
+            // Read the clock only when the queue is full, not once per record.
+            let mut deadline = None;
             loop {
                 match self.producer().send(kafka_record) {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                        if Instant::now() < deadline =>
+                        if Instant::now()
+                            < *deadline.get_or_insert_with(|| {
+                                Instant::now() + self.opts.delivery_timeout
+                            }) =>
                     {
                         kafka_record = back;
                         deliveries.wait_for_any(Duration::from_millis(10));

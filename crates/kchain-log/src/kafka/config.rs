@@ -179,9 +179,14 @@ impl KafkaOptions {
             // kchain writes no transactions; reading up to the high watermark does not
             // depend on the broker's last-stable-offset bookkeeping.
             .set("isolation.level", "read_uncommitted")
-            // Throughput: large fetches; latency: a following reader hears of new records
-            // within about 100 ms even from a broker that holds fetches open.
-            .set("fetch.wait.max.ms", "100")
+            // A broker answers a fetch as soon as it has a record (fetch.min.bytes=1) or
+            // after this long: how often an idle reader asks again. Kafka answers at once
+            // when records are there, but some brokers do not: tansu 0.6 holds every fetch
+            // for the full wait, which capped a reader at one 5 MiB fetch per 100 ms
+            // (~140,000 chained records/s) and put 100 ms into each hop's lag. 10 ms costs
+            // an idle reader 100 small requests a second; `-X fetch.wait.max.ms=500`
+            // (librdkafka's default) suits many idle followers on a real cluster.
+            .set("fetch.wait.max.ms", "10")
             .set("fetch.error.backoff.ms", "50")
             .set("max.partition.fetch.bytes", "8388608")
             .set("fetch.max.bytes", "67108864")
@@ -238,6 +243,21 @@ mod tests {
         assert_eq!(c.get("security.protocol"), Some("ssl"));
         assert_eq!(c.get("enable.idempotence"), Some("true"));
         assert_eq!(opts.consumer("b").get("auto.offset.reset"), Some("error"));
+    }
+
+    /// A broker that holds every fetch for the full wait (tansu) must not cap a reader at
+    /// one fetch per 100 ms; a user's `-X` still wins.
+    #[test]
+    fn readers_ask_again_after_10_ms() {
+        let c = KafkaOptions::default().consumer("b");
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("10"));
+        assert_eq!(
+            c.get("fetch.min.bytes"),
+            None,
+            "librdkafka's default, 1 byte"
+        );
+        let slow = KafkaOptions::default().property("fetch.wait.max.ms", "500");
+        assert_eq!(slow.consumer("b").get("fetch.wait.max.ms"), Some("500"));
     }
 
     #[test]

@@ -31,13 +31,15 @@
 //! - [`connect`]: the first contact with the brokers, and why it failed,
 //! - [`common`]: what the others share (errors, name rules, partition claims),
 //! - [`admin`]: topics, partition counts, watermarks, topic settings,
-//! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations.
+//! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations,
+//! - [`fetched`]: consumed messages read through librdkafka's C API, many per call.
 
 mod admin;
 mod appender;
 mod common;
 mod config;
 mod connect;
+mod fetched;
 mod reader;
 
 use std::sync::Arc;

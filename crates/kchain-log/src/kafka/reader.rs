@@ -7,27 +7,33 @@
 //! ```
 //!
 //! librdkafka fetches ahead in the background (large fetches, see `config`), so a poll
-//! mostly copies from memory, and `poll_visit` lends the bytes without copying them. The consumer never commits and never resets: with
+//! mostly takes messages from memory, many per call (see `fetched`), and `poll_visit`
+//! lends their bytes without copying them. The consumer never commits and never resets: with
 //! `auto.offset.reset=error`, an offset that retention removed under the reader is an error
 //! ([`LogError::OffsetOutOfRange`]) rather than a silent jump.
 
-use std::ffi::{c_char, c_void, CStr};
 use std::time::{Duration, Instant};
 
-use rdkafka::bindings as rdsys;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::admin::{client_error, watermarks};
 use super::common::backend;
 use super::config::KafkaOptions;
+use super::fetched::{Fetched, Held};
 use crate::api::{Header, HeadersRef, Reader, Record, RecordView, StoredRecord};
 use crate::error::LogError;
 
+/// Messages taken off the consumer queue per call once a poll has its first record:
+/// enough to make the per-call cost vanish, few enough to keep the holding small.
+const SLICE: usize = 1024;
+
 /// Reads one partition of a Kafka topic in offset order.
 pub(crate) struct KafkaReader {
+    /// Messages taken off the consumer's queue and not yet returned. Declared before the
+    /// consumer, so dropped before it: the messages point into its fetch buffers.
+    held: Held,
     consumer: BaseConsumer,
     topic: String,
     partition: u32,
@@ -56,6 +62,7 @@ impl KafkaReader {
             .assign(&assignment)
             .map_err(|e| backend(format!("reader of {topic}/{partition}: {e}")))?;
         Ok(KafkaReader {
+            held: Held::new(&consumer)?,
             consumer,
             topic: topic.to_string(),
             partition,
@@ -114,38 +121,85 @@ impl KafkaReader {
     /// Hands up to `max` new messages to `take`, in offset order, and advances past them:
     /// waits up to `wait` for the first, then takes only what librdkafka has already
     /// fetched. Returns how many were taken.
+    ///
+    /// The first message comes through rdkafka's event poll, which also serves the
+    /// client's error events (authentication, TLS); the rest come straight off the
+    /// consumer queue, up to [`SLICE`] per call of `rd_kafka_consume_batch_queue`: one lock
+    /// and no clock read or allocation per message, where an event poll per message costs
+    /// each of them.
     fn drain(
         &mut self,
         max: usize,
         wait: Duration,
-        take: &mut dyn FnMut(u64, &BorrowedMessage<'_>),
+        take: &mut dyn FnMut(u64, &Fetched<'_>),
     ) -> Result<usize, LogError> {
-        let deadline = Instant::now() + wait;
-        let mut taken = 0;
-        while taken < max {
-            let timeout = if taken == 0 {
-                deadline.saturating_duration_since(Instant::now())
-            } else {
-                Duration::ZERO
-            };
-            match self.consumer.poll(timeout) {
-                Some(Ok(message)) => {
-                    let offset = message.offset();
-                    // After a reconnect librdkafka may hand back a record already returned.
-                    if offset < 0 || (offset as u64) < self.position {
-                        continue;
+        if max == 0 {
+            return Ok(0);
+        }
+        let mut taken = self.serve_held(max, take)?;
+        if taken == 0 {
+            let deadline = Instant::now() + wait;
+            while taken == 0 {
+                match self
+                    .consumer
+                    .poll(deadline.saturating_duration_since(Instant::now()))
+                {
+                    Some(Ok(message)) => {
+                        taken += accept(&mut self.position, &Fetched::of(&message), take);
                     }
-                    take(offset as u64, &message);
-                    taken += 1;
-                    self.position = offset as u64 + 1;
+                    Some(Err(e)) => self.consumer_error(e)?,
+                    None if Instant::now() < deadline => {}
+                    None => return Ok(0),
                 }
-                Some(Err(e)) => self.consumer_error(e)?,
-                None if taken == 0 && Instant::now() < deadline => {}
-                None => break,
             }
+        }
+        while taken < max {
+            let want = (max - taken).min(SLICE);
+            if !self.held.refill(want) {
+                break;
+            }
+            taken += self.serve_held(max - taken, take)?;
         }
         Ok(taken)
     }
+
+    /// Hands the held messages to `take`, up to `max`, destroying each once taken; stops
+    /// at a message that carries an error the reader reports (the messages after it stay
+    /// held for the next poll).
+    fn serve_held(
+        &mut self,
+        max: usize,
+        take: &mut dyn FnMut(u64, &Fetched<'_>),
+    ) -> Result<usize, LogError> {
+        let mut taken = 0;
+        while taken < max {
+            let Some(message) = self.held.next() else {
+                break;
+            };
+            let fetched = message.view();
+            taken += match fetched.error() {
+                Some(e) => self.consumer_error(e).map(|()| 0),
+                None => Ok(accept(&mut self.position, &fetched, take)),
+            }?;
+        }
+        Ok(taken)
+    }
+}
+
+/// Hands `message` to `take` and advances `position` past it, unless librdkafka handed
+/// back a record already returned (after a reconnect); 1 if taken, else 0.
+fn accept(
+    position: &mut u64,
+    message: &Fetched<'_>,
+    take: &mut dyn FnMut(u64, &Fetched<'_>),
+) -> usize {
+    let offset = message.offset();
+    if offset < 0 || (offset as u64) < *position {
+        return 0;
+    }
+    take(offset as u64, message);
+    *position = offset as u64 + 1;
+    1
 }
 
 impl Reader for KafkaReader {
@@ -177,7 +231,7 @@ impl Reader for KafkaReader {
         let mut headers = std::mem::take(&mut self.header_buf);
         let visited = self.drain(max, wait, &mut |offset, message| {
             headers.clear();
-            for_each_header(message, &mut |name, value| {
+            message.for_each_header(&mut |name, value| {
                 headers.extend_from_slice(&(name.len() as u32).to_be_bytes());
                 headers.extend_from_slice(name.as_bytes());
                 headers.extend_from_slice(&(value.len() as u32).to_be_bytes());
@@ -186,9 +240,9 @@ impl Reader for KafkaReader {
             visit(&RecordView {
                 offset,
                 key: message.key(),
-                value: message.payload(),
+                value: message.value(),
                 headers: HeadersRef::encoded(&headers),
-                timestamp_ms: timestamp_of(message),
+                timestamp_ms: message.timestamp_ms(),
             });
         });
         self.header_buf = headers;
@@ -201,9 +255,9 @@ impl Reader for KafkaReader {
 }
 
 /// Copies a consumed message into a [`Record`]: bytes as stored, headers in order.
-fn record_of(message: &BorrowedMessage<'_>) -> Record {
+fn record_of(message: &Fetched<'_>) -> Record {
     let mut headers = Vec::new();
-    for_each_header(message, &mut |name, value| {
+    message.for_each_header(&mut |name, value| {
         headers.push(Header {
             name: name.to_string(),
             value: value.to_vec(),
@@ -211,59 +265,8 @@ fn record_of(message: &BorrowedMessage<'_>) -> Record {
     });
     Record {
         key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
+        value: message.value().map(<[u8]>::to_vec),
         headers,
-        timestamp_ms: timestamp_of(message),
-    }
-}
-
-/// The record's timestamp whatever its type (CreateTime, or LogAppendTime on a topic that
-/// the broker stamps), -1 when it has none.
-fn timestamp_of(message: &BorrowedMessage<'_>) -> i64 {
-    message.timestamp().to_millis().unwrap_or(-1)
-}
-
-/// The name passed for a header whose name is not valid UTF-8: kchain-core's
-/// `H_NAME_NOT_UTF8`, a reserved name that makes the record malformed. (This crate does not
-/// depend on the core; the adversary tests check both ends agree.)
-const NAME_NOT_UTF8: &str = "kchain.!name-not-utf8";
-
-/// Calls `f` with each header of a message, in order, read through librdkafka's C API:
-/// rdkafka's safe accessor panics on a header name that is not UTF-8, which any other
-/// producer may write. Such a name is never converted lossily (a lossy conversion maps many
-/// names to one, and headers are hashed): it is passed as [`NAME_NOT_UTF8`], which the
-/// verifier reports as malformed. A null header value reads as empty.
-fn for_each_header(message: &BorrowedMessage<'_>, f: &mut dyn FnMut(&str, &[u8])) {
-    let mut native: *mut rdsys::rd_kafka_headers_t = std::ptr::null_mut();
-    // SAFETY: `message.ptr()` is a live message for the lifetime of `message`; librdkafka
-    // returns a pointer to headers owned by that message (or an error and no pointer).
-    let err = unsafe { rdsys::rd_kafka_message_headers(message.ptr(), &mut native) };
-    if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || native.is_null() {
-        return;
-    }
-    // SAFETY: `native` is valid while `message` is.
-    let count = unsafe { rdsys::rd_kafka_header_cnt(native) };
-    for idx in 0..count {
-        let mut name: *const c_char = std::ptr::null();
-        let mut value: *const c_void = std::ptr::null();
-        let mut size: usize = 0;
-        // SAFETY: `idx < count`; on success librdkafka points `name` at a NUL-terminated
-        // string and `value` at `size` bytes (or null), both owned by the headers.
-        let err = unsafe {
-            rdsys::rd_kafka_header_get_all(native, idx, &mut name, &mut value, &mut size)
-        };
-        if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
-            break;
-        }
-        // SAFETY: as above; both stay valid while `message` does, which outlives `f`'s use.
-        let (name, value) = unsafe {
-            let value: &[u8] = if value.is_null() {
-                &[]
-            } else {
-                std::slice::from_raw_parts(value.cast::<u8>(), size)
-            };
-            (CStr::from_ptr(name).to_str(), value)
-        };
-        f(name.unwrap_or(NAME_NOT_UTF8), value);
+        timestamp_ms: message.timestamp_ms(),
     }
 }
