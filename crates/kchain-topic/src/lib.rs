@@ -55,6 +55,7 @@ pub mod checkpoints;
 mod decrypt;
 mod error;
 pub mod files;
+mod inplace;
 mod inspect;
 mod mapping;
 mod observe;

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
+use crate::inplace;
 use crate::mapping::record_headers;
 
 /// Limits on one signed batch. A verifying reader buffers at most one batch before it can
@@ -64,6 +65,8 @@ pub struct ChainWriter<'k> {
     next_offset: u64,
     poisoned: bool,
     scratch: Vec<u8>,
+    /// The last batch's buffer, reused by the next (see `inplace`).
+    batch_buf: Vec<u8>,
     /// Set by [`ChainWriter::with_checkpoints`].
     checkpoints: Option<CheckpointState<'k>>,
     /// Set by [`ChainWriter::with_encryption`].
@@ -128,6 +131,7 @@ impl<'k> ChainWriter<'k> {
             next_offset: end,
             poisoned: false,
             scratch: Vec::new(),
+            batch_buf: Vec::new(),
             checkpoints: None,
             encryption: None,
         })
@@ -236,18 +240,7 @@ impl<'k> ChainWriter<'k> {
             }
         }
         let mut receipt: Option<AppendReceipt> = None;
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            while let Some(item) = items.next_if(|it| {
-                batch.is_empty()
-                    || (batch.len() < self.options.max_batch_records
-                        && bytes + item_size(it) <= self.options.max_batch_bytes)
-            }) {
-                bytes += item_size(&item);
-                batch.push(item);
-            }
+        for batch in split_batches(items, &self.options) {
             let r = self
                 .append_batch(batch)
                 .inspect_err(|_| self.poisoned = true)?;
@@ -279,23 +272,19 @@ impl<'k> ChainWriter<'k> {
         // Only the entry hashes form a sequence (each needs the one before); encryption, item
         // hashing and record building run in parallel around it.
         let parallel = items.len() >= 256;
-        let leaves = self.seal_and_hash(&mut items, first_height, parallel)?;
-        let links = link(self.chain, first_height, prev, &items, &leaves);
         let n = items.len();
-        let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
-        let tree_hashes: Vec<Hash> = match self.checkpoints {
-            Some(_) => links.iter().map(|(_, hash)| *hash).collect(),
-            None => Vec::new(),
+        let (first, tip_hash) = if self.appender.takes_encoded() {
+            self.append_in_place(items, first_height, prev, parallel)?
+        } else {
+            let leaves = self.seal_and_hash(&mut items, first_height, parallel)?;
+            let stamps: Vec<i64> = items.iter().map(|it| it.timestamp_ms).collect();
+            let links = link(self.chain, first_height, prev, &stamps, &leaves);
+            let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
+            let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
+            self.grow_tree(&links);
+            let records = build_records(items, links, first_height, signature, parallel);
+            (self.append_records(records, parallel)?, tip_hash)
         };
-        let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
-        let records = build_records(items, links, first_height, signature, parallel);
-        // The checkpoint tree grows on its own thread while this one appends (the parallel
-        // stages above are over, so it takes a core that would idle). A failed append
-        // poisons the writer, so a tree ahead of the log is never signed.
-        if let Some(c) = &mut self.checkpoints {
-            c.push_all(tree_hashes);
-        }
-        let first = self.append_records(records, parallel)?;
         let tip_height = first_height + n as u64 - 1;
         self.tip = Some((tip_height, tip_hash));
         Ok(AppendReceipt {
@@ -307,6 +296,71 @@ impl<'k> ChainWriter<'k> {
         })
     }
 
+    /// The path of an appender that takes encoded records (see `inplace`): the batch is
+    /// built where the log writes it from. Returns the first offset and the new tip's hash.
+    fn append_in_place(
+        &mut self,
+        items: Vec<Item>,
+        first_height: u64,
+        prev: Hash,
+        parallel: bool,
+    ) -> Result<(u64, Hash), TopicError> {
+        let seal = match self.encryption {
+            Some(key) => Some((key, key.header_value(), self.nonces(items.len(), parallel)?)),
+            None => None,
+        };
+        let plan = inplace::Plan {
+            chain: self.chain,
+            partition: self.partition,
+            first_height,
+            seal,
+        };
+        let mut records = plan.layout(&items, std::mem::take(&mut self.batch_buf));
+        let pending = plan.build(&items, &mut records, parallel);
+        let (stamps, leaves): (Vec<i64>, Vec<Hash>) =
+            pending.iter().map(|p| (p.timestamp_ms, p.leaf)).unzip();
+        let links = link(self.chain, first_height, prev, &stamps, &leaves);
+        let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
+        let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
+        let receipts = inplace::finish(pending, &links, signature, parallel);
+        // With a receipt for every record (each was written whole), the log skips checking
+        // them again; a missing one makes it check them all.
+        records.confirm(receipts.into_iter().flatten());
+        self.grow_tree(&links);
+        if parallel {
+            // Freeing a batch's values is a measurable share of append time: on the core the
+            // single-threaded append leaves idle.
+            rayon::spawn(move || drop(items));
+        }
+        let offsets = self.appender.append_encoded(&mut records);
+        self.batch_buf = records.into_buffer();
+        Ok((self.check_offsets(&offsets?)?, tip_hash))
+    }
+
+    /// Hands a batch's entry hashes to the checkpoint tree, if checkpoints are on. Called just
+    /// before the log append: the tree grows on its own thread while this one appends (the
+    /// parallel stages are over, so it takes a core that would idle). A failed append poisons
+    /// the writer, so a tree ahead of the log is never signed.
+    fn grow_tree(&mut self, links: &[(Hash, Hash)]) {
+        if let Some(c) = &mut self.checkpoints {
+            c.push_all(links.iter().map(|(_, hash)| *hash).collect());
+        }
+    }
+
+    /// A fresh random nonce per record: the kernel's random generator costs about 30 ns a
+    /// nonce, so a large batch fills them in parallel, off the sequential path.
+    fn nonces(&self, n: usize, parallel: bool) -> Result<Vec<[u8; NONCE_LEN]>, TopicError> {
+        let mut nonces = vec![[0u8; NONCE_LEN]; n];
+        let filled = if parallel {
+            nonces.par_chunks_mut(1024).try_for_each(fill_random_nonces)
+        } else {
+            fill_random_nonces(&mut nonces)
+        };
+        filled
+            .map_err(|e| TopicError::Invalid(format!("{}/{}: {e}", self.topic, self.partition)))?;
+        Ok(nonces)
+    }
+
     /// Encrypts the values of `items` (when this writer encrypts) and returns their leaf
     /// hashes, in parallel for a large batch.
     fn seal_and_hash(
@@ -315,19 +369,10 @@ impl<'k> ChainWriter<'k> {
         first_height: u64,
         parallel: bool,
     ) -> Result<Vec<Hash>, TopicError> {
-        let mut nonces = Vec::new();
-        if self.encryption.is_some() {
-            // The kernel's random generator costs about 30 ns a nonce: off the sequential path.
-            nonces.resize(items.len(), [0u8; NONCE_LEN]);
-            let filled = if parallel {
-                nonces.par_chunks_mut(1024).try_for_each(fill_random_nonces)
-            } else {
-                fill_random_nonces(&mut nonces)
-            };
-            filled.map_err(|e| {
-                TopicError::Invalid(format!("{}/{}: {e}", self.topic, self.partition))
-            })?;
-        }
+        let nonces = match self.encryption {
+            Some(_) => self.nonces(items.len(), parallel)?,
+            None => Vec::new(),
+        };
         let seal = Sealer {
             key: self.encryption,
             header: self
@@ -370,6 +415,12 @@ impl<'k> ChainWriter<'k> {
         } else {
             drop(records);
         }
+        self.check_offsets(&offsets)
+    }
+
+    /// Checks that each record of a batch landed where this writer expected it; returns the
+    /// first one's offset.
+    fn check_offsets(&mut self, offsets: &[u64]) -> Result<u64, TopicError> {
         for (i, &off) in offsets.iter().enumerate() {
             let expected = self.next_offset + i as u64;
             if off != expected {
@@ -403,17 +454,17 @@ fn link(
     chain: ChainId,
     first_height: u64,
     mut prev: Hash,
-    items: &[Item],
+    timestamps: &[i64],
     leaves: &[Hash],
 ) -> Vec<(Hash, Hash)> {
-    let mut links = Vec::with_capacity(items.len());
-    for (i, (item, leaf)) in items.iter().zip(leaves).enumerate() {
+    let mut links = Vec::with_capacity(leaves.len());
+    for (i, (&timestamp_ms, leaf)) in timestamps.iter().zip(leaves).enumerate() {
         let hash = EntryHeader {
             version: ENTRY_VERSION,
             chain,
             height: first_height + i as u64,
             prev,
-            timestamp_ms: item.timestamp_ms,
+            timestamp_ms,
             items_root: *leaf,
             item_count: 1,
         }
@@ -492,6 +543,32 @@ impl Sealer<'_> {
     }
 }
 
+/// `items` in signed batches within `options`, in order. The vector of a batch is split off
+/// the end of the one before, never grown item by item (a batch of 8,192 items would
+/// reallocate its way through fresh pages), and a call that fits one batch is not copied.
+fn split_batches(mut items: Vec<Item>, options: &WriterOptions) -> Vec<Vec<Item>> {
+    let mut starts = Vec::new();
+    let (mut len, mut bytes) = (0usize, 0usize);
+    for (i, it) in items.iter().enumerate() {
+        let size = item_size(it);
+        if len > 0 && (len >= options.max_batch_records || bytes + size > options.max_batch_bytes) {
+            starts.push(i);
+            (len, bytes) = (0, 0);
+        }
+        len += 1;
+        bytes += size;
+    }
+    let mut batches = Vec::with_capacity(starts.len() + 1);
+    for &start in starts.iter().rev() {
+        batches.push(items.split_off(start));
+    }
+    if !items.is_empty() {
+        batches.push(items);
+    }
+    batches.reverse();
+    batches
+}
+
 pub(crate) fn item_size(it: &Item) -> usize {
     it.key.as_ref().map_or(0, Vec::len)
         + it.value.as_ref().map_or(0, Vec::len)
@@ -566,5 +643,61 @@ fn read_own_tip(
             _ => "the tip's signature does not verify".into(),
         })),
         Observation::Malformed { error, .. } => Err(foreign(error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batches as an item-by-item loop cuts them (the naive reference).
+    fn reference(items: Vec<Item>, o: &WriterOptions) -> Vec<Vec<Item>> {
+        let mut out: Vec<Vec<Item>> = Vec::new();
+        let mut bytes = 0;
+        for it in items {
+            let size = item_size(&it);
+            match out.last_mut() {
+                Some(b) if b.len() < o.max_batch_records && bytes + size <= o.max_batch_bytes => {
+                    bytes += size;
+                    b.push(it);
+                }
+                _ => {
+                    bytes = size;
+                    out.push(vec![it]);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn batches_are_cut_where_the_limits_say() {
+        let items: Vec<Item> = (0..200u64)
+            .map(|i| Item {
+                value: Some(vec![0; (i * 37 % 500) as usize]),
+                timestamp_ms: i as i64,
+                ..Item::default()
+            })
+            .collect();
+        for (records, bytes) in [
+            (1, 1 << 20),
+            (7, 1 << 20),
+            (200, 1 << 20),
+            (50, 3000),
+            (9, 1),
+        ] {
+            let o = WriterOptions {
+                max_batch_records: records,
+                max_batch_bytes: bytes,
+            };
+            for n in [0, 1, 7, 200] {
+                let got = split_batches(items[..n].to_vec(), &o);
+                assert_eq!(
+                    got,
+                    reference(items[..n].to_vec(), &o),
+                    "{records} {bytes} {n}"
+                );
+            }
+        }
     }
 }
