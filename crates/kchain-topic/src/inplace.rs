@@ -16,12 +16,132 @@
 //! `tests/writer.rs` checks both paths write the same segment.
 
 use kchain_core::{
-    ChainId, DataKey, Hash, Item, ItemRef, KeyId, RecordPlace, Signature, ENTRY_VERSION, H_ENC,
-    NONCE_LEN,
+    fill_random_nonces, ChainId, DataKey, EntryHeader, Hash, Item, ItemRef, KeyId, RecordPlace,
+    Signature, WriterKey, ENTRY_VERSION, H_ENC, NONCE_LEN,
 };
 use kchain_core::{H_HEIGHT, H_KEY, H_PREV, H_SIG, H_VERSION};
 use kchain_log::{EncodedRecords, Finished, RecordEncoder, RecordSlot};
 use rayon::prelude::*;
+
+use crate::error::TopicError;
+
+/// What a writer needs to build its batches in place. It holds nothing of the writer's own
+/// state, so that the next batch is built while the writer's appender writes this one.
+pub(crate) struct Builder<'k> {
+    pub chain: ChainId,
+    pub partition: u32,
+    pub topic: String,
+    pub key: &'k WriterKey,
+    pub encryption: Option<&'k DataKey>,
+    /// Keep the entry hashes (for the checkpoint tree).
+    pub keep_hashes: bool,
+}
+
+/// A batch ready to append: its records, whole and signed.
+pub(crate) struct Prepared {
+    pub records: EncodedRecords,
+    pub first_height: u64,
+    pub count: u64,
+    pub tip_hash: Hash,
+    /// The entry hashes, if the builder keeps them.
+    pub entry_hashes: Vec<Hash>,
+}
+
+impl Builder<'_> {
+    /// Builds the batch of `items` at `first_height` after `prev` in `buf` (reused): the
+    /// stages of the module diagram, then the signature.
+    pub(crate) fn prepare(
+        &self,
+        items: &[Item],
+        first_height: u64,
+        prev: Hash,
+        buf: Vec<u8>,
+    ) -> Result<Prepared, TopicError> {
+        let parallel = items.len() >= 256;
+        let seal = match self.encryption {
+            Some(key) => Some((
+                key,
+                key.header_value(),
+                nonces(items.len(), parallel).map_err(|e| {
+                    TopicError::Invalid(format!("{}/{}: {e}", self.topic, self.partition))
+                })?,
+            )),
+            None => None,
+        };
+        let plan = Plan {
+            chain: self.chain,
+            partition: self.partition,
+            first_height,
+            seal,
+        };
+        let mut records = plan.layout(items, buf);
+        let pending = plan.build(items, &mut records, parallel);
+        let (stamps, leaves): (Vec<i64>, Vec<Hash>) =
+            pending.iter().map(|p| (p.timestamp_ms, p.leaf)).unzip();
+        let links = link(self.chain, first_height, prev, &stamps, &leaves);
+        let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
+        let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
+        let receipts = finish(pending, &links, signature, parallel);
+        // With a receipt for every record (each was written whole), the log skips checking
+        // them again; a missing one makes it check them all.
+        records.confirm(receipts.into_iter().flatten());
+        let entry_hashes = match self.keep_hashes {
+            true => links.iter().map(|(_, hash)| *hash).collect(),
+            false => Vec::new(),
+        };
+        Ok(Prepared {
+            records,
+            first_height,
+            count: items.len() as u64,
+            tip_hash,
+            entry_hashes,
+        })
+    }
+}
+
+/// A fresh random nonce per record: the kernel's random generator costs about 30 ns a
+/// nonce, so a large batch fills them in parallel, off the sequential path.
+pub(crate) fn nonces(
+    n: usize,
+    parallel: bool,
+) -> Result<Vec<[u8; NONCE_LEN]>, kchain_core::CryptError> {
+    let mut nonces = vec![[0u8; NONCE_LEN]; n];
+    if parallel {
+        nonces
+            .par_chunks_mut(1024)
+            .try_for_each(fill_random_nonces)?;
+    } else {
+        fill_random_nonces(&mut nonces)?;
+    }
+    Ok(nonces)
+}
+
+/// The links of a batch whose first entry is at `first_height` after `prev`: for each item,
+/// (the entry hash before it, its own entry hash). The one sequential stage.
+pub(crate) fn link(
+    chain: ChainId,
+    first_height: u64,
+    mut prev: Hash,
+    timestamps: &[i64],
+    leaves: &[Hash],
+) -> Vec<(Hash, Hash)> {
+    let mut links = Vec::with_capacity(leaves.len());
+    for (i, (&timestamp_ms, leaf)) in timestamps.iter().zip(leaves).enumerate() {
+        let hash = EntryHeader {
+            version: ENTRY_VERSION,
+            chain,
+            height: first_height + i as u64,
+            prev,
+            timestamp_ms,
+            items_root: *leaf,
+            item_count: 1,
+        }
+        .hash();
+        links.push((prev, hash));
+        prev = hash;
+    }
+    links
+}
 
 /// What a batch's records need besides the items: where they go and how values are sealed.
 pub(crate) struct Plan<'a> {
@@ -194,7 +314,7 @@ impl Plan<'_> {
 
 /// Fills every record's `kchain.prev` from `links` (the entry hash before each record), and
 /// the last record's `kchain.key` and `kchain.sig`; returns the encoders' receipts.
-pub(crate) fn finish(
+fn finish(
     pending: Vec<Pending<'_>>,
     links: &[(Hash, Hash)],
     signature: (KeyId, Signature),

@@ -12,16 +12,16 @@
 use std::time::Duration;
 
 use kchain_core::{
-    fill_random_nonces, observe, ChainContext, ChainId, ChainMeta, DataKey, EntryHeader, Hash,
-    Item, Observation, RecordPlace, SigCheck, SignedNote, Trust, TrustedWriter, WriterKey,
-    ENTRY_VERSION, H_ENC, NONCE_LEN, ZERO_HASH,
+    observe, ChainContext, ChainId, ChainMeta, DataKey, Hash, Item, Observation, RecordPlace,
+    SigCheck, SignedNote, Trust, TrustedWriter, WriterKey, ENTRY_VERSION, H_ENC, NONCE_LEN,
+    ZERO_HASH,
 };
 use kchain_log::{Appender, Log, Record};
 use rayon::prelude::*;
 
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
-use crate::inplace;
+use crate::inplace::{self, link, nonces};
 use crate::mapping::record_headers;
 
 /// Limits on one signed batch. A verifying reader buffers at most one batch before it can
@@ -240,10 +240,7 @@ impl<'k> ChainWriter<'k> {
             }
         }
         let mut receipt: Option<AppendReceipt> = None;
-        for batch in split_batches(items, &self.options) {
-            let r = self
-                .append_batch(batch)
-                .inspect_err(|_| self.poisoned = true)?;
+        let mut add = |r: AppendReceipt| {
             receipt = Some(match receipt {
                 None => r,
                 Some(acc) => AppendReceipt {
@@ -251,7 +248,17 @@ impl<'k> ChainWriter<'k> {
                     first_offset: acc.first_offset,
                     ..r
                 },
-            });
+            })
+        };
+        if self.appender.takes_encoded() {
+            self.append_in_place(items, &mut add)
+                .inspect_err(|_| self.poisoned = true)?;
+        } else {
+            for batch in split_batches(items, &self.options) {
+                add(self
+                    .append_batch(batch)
+                    .inspect_err(|_| self.poisoned = true)?);
+            }
         }
         let receipt = receipt.ok_or_else(|| TopicError::Invalid("nothing to append".into()))?;
         if let Some(c) = &mut self.checkpoints {
@@ -263,102 +270,110 @@ impl<'k> ChainWriter<'k> {
         Ok(receipt)
     }
 
-    /// Appends one signed batch: the stages of the module diagram, in order.
-    fn append_batch(&mut self, mut items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
-        let (first_height, prev) = match self.tip {
+    /// The next height and the hash before it.
+    fn next_link(&self) -> (u64, Hash) {
+        match self.tip {
             Some((h, hash)) => (h + 1, hash),
             None => (0, ZERO_HASH),
-        };
+        }
+    }
+
+    /// Records that a batch of `count` entries from `first_height` landed at `first`.
+    fn advance(&mut self, first: u64, first_height: u64, count: u64, tip: Hash) -> AppendReceipt {
+        let tip_height = first_height + count - 1;
+        self.tip = Some((tip_height, tip));
+        AppendReceipt {
+            records: count,
+            first_offset: first,
+            last_offset: first + count - 1,
+            tip_height,
+            tip_hash: tip,
+        }
+    }
+
+    /// Appends one signed batch as [`Record`]s (for an appender that does not take encoded
+    /// batches): the stages of the module diagram, in order.
+    fn append_batch(&mut self, mut items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
+        let (first_height, prev) = self.next_link();
         // Only the entry hashes form a sequence (each needs the one before); encryption, item
         // hashing and record building run in parallel around it.
         let parallel = items.len() >= 256;
-        let n = items.len();
-        let (first, tip_hash) = if self.appender.takes_encoded() {
-            self.append_in_place(items, first_height, prev, parallel)?
-        } else {
-            let leaves = self.seal_and_hash(&mut items, first_height, parallel)?;
-            let stamps: Vec<i64> = items.iter().map(|it| it.timestamp_ms).collect();
-            let links = link(self.chain, first_height, prev, &stamps, &leaves);
-            let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
-            let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
-            self.grow_tree(&links);
-            let records = build_records(items, links, first_height, signature, parallel);
-            (self.append_records(records, parallel)?, tip_hash)
-        };
-        let tip_height = first_height + n as u64 - 1;
-        self.tip = Some((tip_height, tip_hash));
-        Ok(AppendReceipt {
-            records: n as u64,
-            first_offset: first,
-            last_offset: first + n as u64 - 1,
-            tip_height,
-            tip_hash,
-        })
-    }
-
-    /// The path of an appender that takes encoded records (see `inplace`): the batch is
-    /// built where the log writes it from. Returns the first offset and the new tip's hash.
-    fn append_in_place(
-        &mut self,
-        items: Vec<Item>,
-        first_height: u64,
-        prev: Hash,
-        parallel: bool,
-    ) -> Result<(u64, Hash), TopicError> {
-        let seal = match self.encryption {
-            Some(key) => Some((key, key.header_value(), self.nonces(items.len(), parallel)?)),
-            None => None,
-        };
-        let plan = inplace::Plan {
-            chain: self.chain,
-            partition: self.partition,
-            first_height,
-            seal,
-        };
-        let mut records = plan.layout(&items, std::mem::take(&mut self.batch_buf));
-        let pending = plan.build(&items, &mut records, parallel);
-        let (stamps, leaves): (Vec<i64>, Vec<Hash>) =
-            pending.iter().map(|p| (p.timestamp_ms, p.leaf)).unzip();
+        let n = items.len() as u64;
+        let leaves = self.seal_and_hash(&mut items, first_height, parallel)?;
+        let stamps: Vec<i64> = items.iter().map(|it| it.timestamp_ms).collect();
         let links = link(self.chain, first_height, prev, &stamps, &leaves);
         let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
         let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
-        let receipts = inplace::finish(pending, &links, signature, parallel);
-        // With a receipt for every record (each was written whole), the log skips checking
-        // them again; a missing one makes it check them all.
-        records.confirm(receipts.into_iter().flatten());
-        self.grow_tree(&links);
-        if parallel {
-            // Freeing a batch's values is a measurable share of append time: on the core the
-            // single-threaded append leaves idle.
+        self.grow_tree(links.iter().map(|(_, hash)| *hash).collect());
+        let records = build_records(items, links, first_height, signature, parallel);
+        let first = self.append_records(records, parallel)?;
+        Ok(self.advance(first, first_height, n, tip_hash))
+    }
+
+    /// Appends `items` in signed batches built in place (see `inplace`), for an appender that
+    /// takes encoded batches. Pipelined: while the appender writes one batch (one core, the
+    /// kernel copying it into the page cache), the next is built on the other.
+    fn append_in_place(
+        &mut self,
+        items: Vec<Item>,
+        add: &mut impl FnMut(AppendReceipt),
+    ) -> Result<(), TopicError> {
+        let builder = inplace::Builder {
+            chain: self.chain,
+            partition: self.partition,
+            topic: self.topic.clone(),
+            key: self.key,
+            encryption: self.encryption,
+            keep_hashes: self.checkpoints.is_some(),
+        };
+        let ranges = batch_ranges(&items, &self.options);
+        let Some(first_range) = ranges.first() else {
+            return Ok(());
+        };
+        let (first_height, prev) = self.next_link();
+        let buf = std::mem::take(&mut self.batch_buf);
+        let mut spare = Vec::new();
+        let mut current = builder.prepare(&items[first_range.clone()], first_height, prev, buf)?;
+        for next in ranges.iter().skip(1).map(Some).chain([None]) {
+            self.grow_tree(std::mem::take(&mut current.entry_hashes));
+            let (height, count, tip_hash) = (current.first_height, current.count, current.tip_hash);
+            let appender = &mut self.appender;
+            let records = &mut current.records;
+            let (written, prepared) = match next {
+                Some(range) => {
+                    let buf = std::mem::take(&mut spare);
+                    let (w, p) = rayon::join(
+                        || appender.append_encoded(records),
+                        || builder.prepare(&items[range.clone()], height + count, tip_hash, buf),
+                    );
+                    (w, Some(p))
+                }
+                None => (appender.append_encoded(records), None),
+            };
+            let first = self.check_offsets(&written?)?;
+            add(self.advance(first, height, count, tip_hash));
+            spare = std::mem::take(&mut current.records).into_buffer();
+            match prepared {
+                Some(p) => current = p?,
+                None => break,
+            }
+        }
+        self.batch_buf = spare;
+        if items.len() >= 256 {
+            // Freeing the values is a measurable share of append time: off this thread.
             rayon::spawn(move || drop(items));
         }
-        let offsets = self.appender.append_encoded(&mut records);
-        self.batch_buf = records.into_buffer();
-        Ok((self.check_offsets(&offsets?)?, tip_hash))
+        Ok(())
     }
 
     /// Hands a batch's entry hashes to the checkpoint tree, if checkpoints are on. Called just
     /// before the log append: the tree grows on its own thread while this one appends (the
     /// parallel stages are over, so it takes a core that would idle). A failed append poisons
     /// the writer, so a tree ahead of the log is never signed.
-    fn grow_tree(&mut self, links: &[(Hash, Hash)]) {
+    fn grow_tree(&mut self, entry_hashes: Vec<Hash>) {
         if let Some(c) = &mut self.checkpoints {
-            c.push_all(links.iter().map(|(_, hash)| *hash).collect());
+            c.push_all(entry_hashes);
         }
-    }
-
-    /// A fresh random nonce per record: the kernel's random generator costs about 30 ns a
-    /// nonce, so a large batch fills them in parallel, off the sequential path.
-    fn nonces(&self, n: usize, parallel: bool) -> Result<Vec<[u8; NONCE_LEN]>, TopicError> {
-        let mut nonces = vec![[0u8; NONCE_LEN]; n];
-        let filled = if parallel {
-            nonces.par_chunks_mut(1024).try_for_each(fill_random_nonces)
-        } else {
-            fill_random_nonces(&mut nonces)
-        };
-        filled
-            .map_err(|e| TopicError::Invalid(format!("{}/{}: {e}", self.topic, self.partition)))?;
-        Ok(nonces)
     }
 
     /// Encrypts the values of `items` (when this writer encrypts) and returns their leaf
@@ -370,7 +385,9 @@ impl<'k> ChainWriter<'k> {
         parallel: bool,
     ) -> Result<Vec<Hash>, TopicError> {
         let nonces = match self.encryption {
-            Some(_) => self.nonces(items.len(), parallel)?,
+            Some(_) => nonces(items.len(), parallel).map_err(|e| {
+                TopicError::Invalid(format!("{}/{}: {e}", self.topic, self.partition))
+            })?,
             None => Vec::new(),
         };
         let seal = Sealer {
@@ -448,33 +465,6 @@ impl<'k> ChainWriter<'k> {
     }
 }
 
-/// The links of a batch whose first entry is at `first_height` after `prev`: for each item,
-/// (the entry hash before it, its own entry hash). The one sequential stage.
-fn link(
-    chain: ChainId,
-    first_height: u64,
-    mut prev: Hash,
-    timestamps: &[i64],
-    leaves: &[Hash],
-) -> Vec<(Hash, Hash)> {
-    let mut links = Vec::with_capacity(leaves.len());
-    for (i, (&timestamp_ms, leaf)) in timestamps.iter().zip(leaves).enumerate() {
-        let hash = EntryHeader {
-            version: ENTRY_VERSION,
-            chain,
-            height: first_height + i as u64,
-            prev,
-            timestamp_ms,
-            items_root: *leaf,
-            item_count: 1,
-        }
-        .hash();
-        links.push((prev, hash));
-        prev = hash;
-    }
-    links
-}
-
 /// The log records of a batch: each item with its `kchain.*` headers, the last one also
 /// with `signature` over its entry hash.
 fn build_records(
@@ -547,26 +537,39 @@ impl Sealer<'_> {
 /// the end of the one before, never grown item by item (a batch of 8,192 items would
 /// reallocate its way through fresh pages), and a call that fits one batch is not copied.
 fn split_batches(mut items: Vec<Item>, options: &WriterOptions) -> Vec<Vec<Item>> {
-    let mut starts = Vec::new();
-    let (mut len, mut bytes) = (0usize, 0usize);
-    for (i, it) in items.iter().enumerate() {
-        let size = item_size(it);
-        if len > 0 && (len >= options.max_batch_records || bytes + size > options.max_batch_bytes) {
-            starts.push(i);
-            (len, bytes) = (0, 0);
-        }
-        len += 1;
-        bytes += size;
-    }
-    let mut batches = Vec::with_capacity(starts.len() + 1);
-    for &start in starts.iter().rev() {
-        batches.push(items.split_off(start));
+    let ranges = batch_ranges(&items, options);
+    let mut batches = Vec::with_capacity(ranges.len());
+    for r in ranges.iter().skip(1).rev() {
+        batches.push(items.split_off(r.start));
     }
     if !items.is_empty() {
         batches.push(items);
     }
     batches.reverse();
     batches
+}
+
+/// Where `items` are cut into signed batches within `options`: each batch's range, in order.
+fn batch_ranges(items: &[Item], options: &WriterOptions) -> Vec<std::ops::Range<usize>> {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut bytes = 0usize;
+    for (i, it) in items.iter().enumerate() {
+        let size = item_size(it);
+        match ranges.last_mut() {
+            Some(r)
+                if r.len() < options.max_batch_records
+                    && bytes + size <= options.max_batch_bytes =>
+            {
+                r.end = i + 1;
+                bytes += size;
+            }
+            _ => {
+                ranges.push(i..i + 1);
+                bytes = size;
+            }
+        }
+    }
+    ranges
 }
 
 pub(crate) fn item_size(it: &Item) -> usize {
