@@ -7,13 +7,14 @@
 //!   ──► one buffer, a slot per record
 //!   ──► per record, in parallel: key, value (sealed in its slot when encrypting), the
 //!       application headers, kchain.enc, kchain.v, kchain.height; leaf hash from those bytes
-//!   ──► entry hashes, in order (the writer's `link`)
+//!   ──► entry hashes, in order ([`link`])
 //!   ──► kchain.prev of every record (parallel); kchain.key and kchain.sig of the last
 //! ```
 //!
 //! The bytes are those the writer's record path gives the log (the application's headers,
 //! then `kchain.enc`, then the chain headers of `ChainMeta::to_headers`, in that order):
-//! `tests/writer.rs` checks both paths write the same segment.
+//! `tests/inplace.rs` checks both paths write the same segment. A [`Builder`] holds nothing of
+//! the writer, so that the writer builds the next batch while its appender writes one.
 
 use kchain_core::{
     fill_random_nonces, ChainId, DataKey, EntryHeader, Hash, Item, ItemRef, KeyId, RecordPlace,
@@ -148,9 +149,11 @@ pub(crate) struct Plan<'a> {
     pub chain: ChainId,
     pub partition: u32,
     pub first_height: u64,
-    /// The key values are sealed under, its `kchain.enc` header value, and a nonce per item.
-    pub seal: Option<(&'a DataKey, Vec<u8>, Vec<[u8; NONCE_LEN]>)>,
+    pub seal: Option<Seal<'a>>,
 }
+
+/// The key values are sealed under, its `kchain.enc` header value, and a nonce per item.
+type Seal<'a> = (&'a DataKey, Vec<u8>, Vec<[u8; NONCE_LEN]>);
 
 /// The parts of a record filled after the sequential stage.
 pub(crate) struct Pending<'b> {

@@ -5,6 +5,11 @@
 //!        the previous) ──► sign the last entry hash ──► one log batch ──► check the offsets
 //! ```
 //!
+//! Two ways to the log: for an appender that takes encoded batches (the embedded log's), each
+//! batch is built in place in the log's encoding (`inplace`) and the batches of one call are
+//! pipelined (the next is built while the log writes one); for any other (Kafka's), each
+//! batch becomes [`Record`]s. Both give the log the same records.
+//!
 //! Heights are known before anything is hashed (the tip is), so encryption, whose associated
 //! data binds each value to its height, runs in the parallel per-record stage and stays off
 //! the sequential hash chain.
@@ -19,6 +24,7 @@ use kchain_core::{
 use kchain_log::{Appender, Log, Record};
 use rayon::prelude::*;
 
+use crate::batches::{batch_ranges, split_batches, Limits};
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
 use crate::inplace::{self, link, nonces};
@@ -254,7 +260,7 @@ impl<'k> ChainWriter<'k> {
             self.append_in_place(items, &mut add)
                 .inspect_err(|_| self.poisoned = true)?;
         } else {
-            for batch in split_batches(items, &self.options) {
+            for batch in split_batches(items, &self.limits()) {
                 add(self
                     .append_batch(batch)
                     .inspect_err(|_| self.poisoned = true)?);
@@ -268,6 +274,14 @@ impl<'k> ChainWriter<'k> {
             }
         }
         Ok(receipt)
+    }
+
+    /// The limits on one signed batch.
+    fn limits(&self) -> Limits {
+        Limits {
+            max_batch_records: self.options.max_batch_records,
+            max_batch_bytes: self.options.max_batch_bytes,
+        }
     }
 
     /// The next height and the hash before it.
@@ -326,7 +340,7 @@ impl<'k> ChainWriter<'k> {
             encryption: self.encryption,
             keep_hashes: self.checkpoints.is_some(),
         };
-        let ranges = batch_ranges(&items, &self.options);
+        let ranges = batch_ranges(&items, &self.limits());
         let Some(first_range) = ranges.first() else {
             return Ok(());
         };
@@ -533,55 +547,6 @@ impl Sealer<'_> {
     }
 }
 
-/// `items` in signed batches within `options`, in order. The vector of a batch is split off
-/// the end of the one before, never grown item by item (a batch of 8,192 items would
-/// reallocate its way through fresh pages), and a call that fits one batch is not copied.
-fn split_batches(mut items: Vec<Item>, options: &WriterOptions) -> Vec<Vec<Item>> {
-    let ranges = batch_ranges(&items, options);
-    let mut batches = Vec::with_capacity(ranges.len());
-    for r in ranges.iter().skip(1).rev() {
-        batches.push(items.split_off(r.start));
-    }
-    if !items.is_empty() {
-        batches.push(items);
-    }
-    batches.reverse();
-    batches
-}
-
-/// Where `items` are cut into signed batches within `options`: each batch's range, in order.
-fn batch_ranges(items: &[Item], options: &WriterOptions) -> Vec<std::ops::Range<usize>> {
-    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut bytes = 0usize;
-    for (i, it) in items.iter().enumerate() {
-        let size = item_size(it);
-        match ranges.last_mut() {
-            Some(r)
-                if r.len() < options.max_batch_records
-                    && bytes + size <= options.max_batch_bytes =>
-            {
-                r.end = i + 1;
-                bytes += size;
-            }
-            _ => {
-                ranges.push(i..i + 1);
-                bytes = size;
-            }
-        }
-    }
-    ranges
-}
-
-pub(crate) fn item_size(it: &Item) -> usize {
-    it.key.as_ref().map_or(0, Vec::len)
-        + it.value.as_ref().map_or(0, Vec::len)
-        + it.headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len())
-            .sum::<usize>()
-        + 160
-}
-
 /// Reads the record at `offset` and checks that it is a tip signed by `key`.
 fn read_own_tip(
     log: &dyn Log,
@@ -646,61 +611,5 @@ fn read_own_tip(
             _ => "the tip's signature does not verify".into(),
         })),
         Observation::Malformed { error, .. } => Err(foreign(error.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The batches as an item-by-item loop cuts them (the naive reference).
-    fn reference(items: Vec<Item>, o: &WriterOptions) -> Vec<Vec<Item>> {
-        let mut out: Vec<Vec<Item>> = Vec::new();
-        let mut bytes = 0;
-        for it in items {
-            let size = item_size(&it);
-            match out.last_mut() {
-                Some(b) if b.len() < o.max_batch_records && bytes + size <= o.max_batch_bytes => {
-                    bytes += size;
-                    b.push(it);
-                }
-                _ => {
-                    bytes = size;
-                    out.push(vec![it]);
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn batches_are_cut_where_the_limits_say() {
-        let items: Vec<Item> = (0..200u64)
-            .map(|i| Item {
-                value: Some(vec![0; (i * 37 % 500) as usize]),
-                timestamp_ms: i as i64,
-                ..Item::default()
-            })
-            .collect();
-        for (records, bytes) in [
-            (1, 1 << 20),
-            (7, 1 << 20),
-            (200, 1 << 20),
-            (50, 3000),
-            (9, 1),
-        ] {
-            let o = WriterOptions {
-                max_batch_records: records,
-                max_batch_bytes: bytes,
-            };
-            for n in [0, 1, 7, 200] {
-                let got = split_batches(items[..n].to_vec(), &o);
-                assert_eq!(
-                    got,
-                    reference(items[..n].to_vec(), &o),
-                    "{records} {bytes} {n}"
-                );
-            }
-        }
     }
 }
