@@ -51,7 +51,8 @@ pub mod time;
 
 // Records and chains.
 pub use chain::{
-    is_chain_header, record_entry_header, ChainMeta, MetaError, HEADER_PREFIX, H_NAME_NOT_UTF8,
+    is_chain_header, record_entry_header, ChainMeta, MetaError, HEADER_PREFIX, H_HEIGHT, H_KEY,
+    H_NAME_NOT_UTF8, H_PREV, H_SIG, H_VERSION,
 };
 pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VERSION};
 pub use hash::{sha256, tag, DecodeError, Decoder, Encoder, Hash, ZERO_HASH};

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::encoded::EncodedRecords;
 use crate::error::LogError;
 
 /// One record header: a name and opaque bytes, as in Kafka.
@@ -192,6 +193,24 @@ pub trait Appender: Send {
     /// this returns `Ok`, the records are acknowledged: readers can see them, and they
     /// survive a crash of this process (and power loss, under [`FsyncPolicy::EveryBatch`]).
     fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError>;
+
+    /// Whether [`Appender::append_encoded`] takes records without decoding them (the
+    /// embedded log's appender does), so that a writer gains by building them in place. The
+    /// default, `false`: build [`Record`]s and call [`Appender::append`].
+    fn takes_encoded(&self) -> bool {
+        false
+    }
+
+    /// Appends records built in place as one batch, as [`Appender::append`] does; the
+    /// appender may write the batch header into the room `records` keeps for it. Only for an
+    /// appender whose [`Appender::takes_encoded`] is true: the default refuses
+    /// ([`LogError::Unsupported`]).
+    fn append_encoded(&mut self, records: &mut EncodedRecords) -> Result<Vec<u64>, LogError> {
+        let _ = records;
+        Err(LogError::Unsupported(
+            "this appender takes records, not encoded batches".into(),
+        ))
+    }
 
     /// Forces everything appended so far to stable storage.
     fn flush(&mut self) -> Result<(), LogError>;

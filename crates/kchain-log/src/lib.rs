@@ -13,6 +13,7 @@
 
 mod api;
 mod embedded;
+mod encoded;
 mod error;
 #[cfg(feature = "kafka")]
 mod kafka;
@@ -26,6 +27,7 @@ pub use api::{
 #[doc(hidden)]
 pub use embedded::internals;
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
+pub use encoded::{EncodedRecords, Finished, RecordEncoder, RecordSlot};
 pub use error::LogError;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaLog, KafkaOptions};

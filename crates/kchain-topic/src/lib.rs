@@ -48,13 +48,16 @@
 //! | [`files`]     | keys, trust, keyring and remembered checkpoints; [`DataDir`]     |
 //! | `scan`        | reading a chain back in order (shared by the above)              |
 //! | `mapping`, `partitioner`, `decrypt`, `inspect`, `error` | small pieces       |
+//! | `inplace`, `batches` | the writer's batches: built in place, cut to its limits |
 //! | `tamper`      | an attacker's tools, for tests and demos (feature `testing`)     |
 
+mod batches;
 mod bridge;
 pub mod checkpoints;
 mod decrypt;
 mod error;
 pub mod files;
+mod inplace;
 mod inspect;
 mod mapping;
 mod observe;

@@ -26,10 +26,11 @@ use std::time::{Duration, Instant};
 use kchain_core::{DataKey, Item, WriterKey};
 use kchain_log::{Log, LogError};
 
+use crate::batches::item_size;
 use crate::checkpoints::CheckpointOptions;
 use crate::error::TopicError;
 use crate::partitioner::partition_for_key;
-use crate::writer::{item_size, AppendReceipt, ChainWriter, WriterOptions};
+use crate::writer::{AppendReceipt, ChainWriter, WriterOptions};
 
 /// How a [`TopicProducer`] batches and signs.
 #[derive(Clone, Debug, PartialEq, Eq)]

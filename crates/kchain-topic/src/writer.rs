@@ -5,6 +5,11 @@
 //!        the previous) ──► sign the last entry hash ──► one log batch ──► check the offsets
 //! ```
 //!
+//! Two ways to the log: for an appender that takes encoded batches (the embedded log's), each
+//! batch is built in place in the log's encoding (`inplace`) and the batches of one call are
+//! pipelined (the next is built while the log writes one); for any other (Kafka's), each
+//! batch becomes [`Record`]s. Both give the log the same records.
+//!
 //! Heights are known before anything is hashed (the tip is), so encryption, whose associated
 //! data binds each value to its height, runs in the parallel per-record stage and stays off
 //! the sequential hash chain.
@@ -12,15 +17,17 @@
 use std::time::Duration;
 
 use kchain_core::{
-    fill_random_nonces, observe, ChainContext, ChainId, ChainMeta, DataKey, EntryHeader, Hash,
-    Item, Observation, RecordPlace, SigCheck, SignedNote, Trust, TrustedWriter, WriterKey,
-    ENTRY_VERSION, H_ENC, NONCE_LEN, ZERO_HASH,
+    observe, ChainContext, ChainId, ChainMeta, DataKey, Hash, Item, Observation, RecordPlace,
+    SigCheck, SignedNote, Trust, TrustedWriter, WriterKey, ENTRY_VERSION, H_ENC, NONCE_LEN,
+    ZERO_HASH,
 };
 use kchain_log::{Appender, Log, Record};
 use rayon::prelude::*;
 
+use crate::batches::{batch_ranges, split_batches, Limits};
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
+use crate::inplace::{self, link, nonces};
 use crate::mapping::record_headers;
 
 /// Limits on one signed batch. A verifying reader buffers at most one batch before it can
@@ -64,6 +71,8 @@ pub struct ChainWriter<'k> {
     next_offset: u64,
     poisoned: bool,
     scratch: Vec<u8>,
+    /// The last batch's buffer, reused by the next (see `inplace`).
+    batch_buf: Vec<u8>,
     /// Set by [`ChainWriter::with_checkpoints`].
     checkpoints: Option<CheckpointState<'k>>,
     /// Set by [`ChainWriter::with_encryption`].
@@ -128,6 +137,7 @@ impl<'k> ChainWriter<'k> {
             next_offset: end,
             poisoned: false,
             scratch: Vec::new(),
+            batch_buf: Vec::new(),
             checkpoints: None,
             encryption: None,
         })
@@ -236,21 +246,7 @@ impl<'k> ChainWriter<'k> {
             }
         }
         let mut receipt: Option<AppendReceipt> = None;
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            while let Some(item) = items.next_if(|it| {
-                batch.is_empty()
-                    || (batch.len() < self.options.max_batch_records
-                        && bytes + item_size(it) <= self.options.max_batch_bytes)
-            }) {
-                bytes += item_size(&item);
-                batch.push(item);
-            }
-            let r = self
-                .append_batch(batch)
-                .inspect_err(|_| self.poisoned = true)?;
+        let mut add = |r: AppendReceipt| {
             receipt = Some(match receipt {
                 None => r,
                 Some(acc) => AppendReceipt {
@@ -258,7 +254,17 @@ impl<'k> ChainWriter<'k> {
                     first_offset: acc.first_offset,
                     ..r
                 },
-            });
+            })
+        };
+        if self.appender.takes_encoded() {
+            self.append_in_place(items, &mut add)
+                .inspect_err(|_| self.poisoned = true)?;
+        } else {
+            for batch in split_batches(items, &self.limits()) {
+                add(self
+                    .append_batch(batch)
+                    .inspect_err(|_| self.poisoned = true)?);
+            }
         }
         let receipt = receipt.ok_or_else(|| TopicError::Invalid("nothing to append".into()))?;
         if let Some(c) = &mut self.checkpoints {
@@ -270,41 +276,118 @@ impl<'k> ChainWriter<'k> {
         Ok(receipt)
     }
 
-    /// Appends one signed batch: the stages of the module diagram, in order.
-    fn append_batch(&mut self, mut items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
-        let (first_height, prev) = match self.tip {
+    /// The limits on one signed batch.
+    fn limits(&self) -> Limits {
+        Limits {
+            max_batch_records: self.options.max_batch_records,
+            max_batch_bytes: self.options.max_batch_bytes,
+        }
+    }
+
+    /// The next height and the hash before it.
+    fn next_link(&self) -> (u64, Hash) {
+        match self.tip {
             Some((h, hash)) => (h + 1, hash),
             None => (0, ZERO_HASH),
-        };
+        }
+    }
+
+    /// Records that a batch of `count` entries from `first_height` landed at `first`.
+    fn advance(&mut self, first: u64, first_height: u64, count: u64, tip: Hash) -> AppendReceipt {
+        let tip_height = first_height + count - 1;
+        self.tip = Some((tip_height, tip));
+        AppendReceipt {
+            records: count,
+            first_offset: first,
+            last_offset: first + count - 1,
+            tip_height,
+            tip_hash: tip,
+        }
+    }
+
+    /// Appends one signed batch as [`Record`]s (for an appender that does not take encoded
+    /// batches): the stages of the module diagram, in order.
+    fn append_batch(&mut self, mut items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
+        let (first_height, prev) = self.next_link();
         // Only the entry hashes form a sequence (each needs the one before); encryption, item
         // hashing and record building run in parallel around it.
         let parallel = items.len() >= 256;
+        let n = items.len() as u64;
         let leaves = self.seal_and_hash(&mut items, first_height, parallel)?;
-        let links = link(self.chain, first_height, prev, &items, &leaves);
-        let n = items.len();
+        let stamps: Vec<i64> = items.iter().map(|it| it.timestamp_ms).collect();
+        let links = link(self.chain, first_height, prev, &stamps, &leaves);
         let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
-        let tree_hashes: Vec<Hash> = match self.checkpoints {
-            Some(_) => links.iter().map(|(_, hash)| *hash).collect(),
-            None => Vec::new(),
-        };
         let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
+        self.grow_tree(links.iter().map(|(_, hash)| *hash).collect());
         let records = build_records(items, links, first_height, signature, parallel);
-        // The checkpoint tree grows on its own thread while this one appends (the parallel
-        // stages above are over, so it takes a core that would idle). A failed append
-        // poisons the writer, so a tree ahead of the log is never signed.
-        if let Some(c) = &mut self.checkpoints {
-            c.push_all(tree_hashes);
-        }
         let first = self.append_records(records, parallel)?;
-        let tip_height = first_height + n as u64 - 1;
-        self.tip = Some((tip_height, tip_hash));
-        Ok(AppendReceipt {
-            records: n as u64,
-            first_offset: first,
-            last_offset: first + n as u64 - 1,
-            tip_height,
-            tip_hash,
-        })
+        Ok(self.advance(first, first_height, n, tip_hash))
+    }
+
+    /// Appends `items` in signed batches built in place (see `inplace`), for an appender that
+    /// takes encoded batches. Pipelined: while the appender writes one batch (one core, the
+    /// kernel copying it into the page cache), the next is built on the other.
+    fn append_in_place(
+        &mut self,
+        items: Vec<Item>,
+        add: &mut impl FnMut(AppendReceipt),
+    ) -> Result<(), TopicError> {
+        let builder = inplace::Builder {
+            chain: self.chain,
+            partition: self.partition,
+            topic: self.topic.clone(),
+            key: self.key,
+            encryption: self.encryption,
+            keep_hashes: self.checkpoints.is_some(),
+        };
+        let ranges = batch_ranges(&items, &self.limits());
+        let Some(first_range) = ranges.first() else {
+            return Ok(());
+        };
+        let (first_height, prev) = self.next_link();
+        let buf = std::mem::take(&mut self.batch_buf);
+        let mut spare = Vec::new();
+        let mut current = builder.prepare(&items[first_range.clone()], first_height, prev, buf)?;
+        for next in ranges.iter().skip(1).map(Some).chain([None]) {
+            self.grow_tree(std::mem::take(&mut current.entry_hashes));
+            let (height, count, tip_hash) = (current.first_height, current.count, current.tip_hash);
+            let appender = &mut self.appender;
+            let records = &mut current.records;
+            let (written, prepared) = match next {
+                Some(range) => {
+                    let buf = std::mem::take(&mut spare);
+                    let (w, p) = rayon::join(
+                        || appender.append_encoded(records),
+                        || builder.prepare(&items[range.clone()], height + count, tip_hash, buf),
+                    );
+                    (w, Some(p))
+                }
+                None => (appender.append_encoded(records), None),
+            };
+            let first = self.check_offsets(&written?)?;
+            add(self.advance(first, height, count, tip_hash));
+            spare = std::mem::take(&mut current.records).into_buffer();
+            match prepared {
+                Some(p) => current = p?,
+                None => break,
+            }
+        }
+        self.batch_buf = spare;
+        if items.len() >= 256 {
+            // Freeing the values is a measurable share of append time: off this thread.
+            rayon::spawn(move || drop(items));
+        }
+        Ok(())
+    }
+
+    /// Hands a batch's entry hashes to the checkpoint tree, if checkpoints are on. Called just
+    /// before the log append: the tree grows on its own thread while this one appends (the
+    /// parallel stages are over, so it takes a core that would idle). A failed append poisons
+    /// the writer, so a tree ahead of the log is never signed.
+    fn grow_tree(&mut self, entry_hashes: Vec<Hash>) {
+        if let Some(c) = &mut self.checkpoints {
+            c.push_all(entry_hashes);
+        }
     }
 
     /// Encrypts the values of `items` (when this writer encrypts) and returns their leaf
@@ -315,19 +398,12 @@ impl<'k> ChainWriter<'k> {
         first_height: u64,
         parallel: bool,
     ) -> Result<Vec<Hash>, TopicError> {
-        let mut nonces = Vec::new();
-        if self.encryption.is_some() {
-            // The kernel's random generator costs about 30 ns a nonce: off the sequential path.
-            nonces.resize(items.len(), [0u8; NONCE_LEN]);
-            let filled = if parallel {
-                nonces.par_chunks_mut(1024).try_for_each(fill_random_nonces)
-            } else {
-                fill_random_nonces(&mut nonces)
-            };
-            filled.map_err(|e| {
+        let nonces = match self.encryption {
+            Some(_) => nonces(items.len(), parallel).map_err(|e| {
                 TopicError::Invalid(format!("{}/{}: {e}", self.topic, self.partition))
-            })?;
-        }
+            })?,
+            None => Vec::new(),
+        };
         let seal = Sealer {
             key: self.encryption,
             header: self
@@ -370,6 +446,12 @@ impl<'k> ChainWriter<'k> {
         } else {
             drop(records);
         }
+        self.check_offsets(&offsets)
+    }
+
+    /// Checks that each record of a batch landed where this writer expected it; returns the
+    /// first one's offset.
+    fn check_offsets(&mut self, offsets: &[u64]) -> Result<u64, TopicError> {
         for (i, &off) in offsets.iter().enumerate() {
             let expected = self.next_offset + i as u64;
             if off != expected {
@@ -395,33 +477,6 @@ impl<'k> ChainWriter<'k> {
         }
         Ok(())
     }
-}
-
-/// The links of a batch whose first entry is at `first_height` after `prev`: for each item,
-/// (the entry hash before it, its own entry hash). The one sequential stage.
-fn link(
-    chain: ChainId,
-    first_height: u64,
-    mut prev: Hash,
-    items: &[Item],
-    leaves: &[Hash],
-) -> Vec<(Hash, Hash)> {
-    let mut links = Vec::with_capacity(items.len());
-    for (i, (item, leaf)) in items.iter().zip(leaves).enumerate() {
-        let hash = EntryHeader {
-            version: ENTRY_VERSION,
-            chain,
-            height: first_height + i as u64,
-            prev,
-            timestamp_ms: item.timestamp_ms,
-            items_root: *leaf,
-            item_count: 1,
-        }
-        .hash();
-        links.push((prev, hash));
-        prev = hash;
-    }
-    links
 }
 
 /// The log records of a batch: each item with its `kchain.*` headers, the last one also
@@ -490,16 +545,6 @@ impl Sealer<'_> {
         key.seal_in_place(&place, self.nonces[i], value);
         item.headers.push((H_ENC.to_owned(), self.header.clone()));
     }
-}
-
-pub(crate) fn item_size(it: &Item) -> usize {
-    it.key.as_ref().map_or(0, Vec::len)
-        + it.value.as_ref().map_or(0, Vec::len)
-        + it.headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len())
-            .sum::<usize>()
-        + 160
 }
 
 /// Reads the record at `offset` and checks that it is a tip signed by `key`.

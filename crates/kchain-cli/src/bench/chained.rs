@@ -10,10 +10,20 @@ use kchain_topic::{ChainWriter, TopicVerifier, VerifyOptions, WriterOptions};
 
 use super::raw::BATCH;
 
+/// Signed batches of [`BATCH`] records handed to one `ChainWriter::append` call: an
+/// application with many records to append passes them together, and the writer builds the
+/// next batch while the log writes the one before (raw append has nothing to overlap).
+const BATCHES_PER_CALL: usize = 8;
+
 /// The values as items in append batches, timestamps starting at `base`.
 pub(crate) fn chunked(vals: &[Vec<u8>], base: u128) -> Vec<Vec<Item>> {
+    chunked_by(vals, base, BATCH)
+}
+
+/// The values as items in calls of `per_call`, timestamps starting at `base`.
+fn chunked_by(vals: &[Vec<u8>], base: u128, per_call: usize) -> Vec<Vec<Item>> {
     let t0 = 1_700_000_000_000 + (base % 1_000_000) as i64;
-    vals.chunks(BATCH)
+    vals.chunks(per_call)
         .enumerate()
         .map(|(c, vs)| {
             vs.iter()
@@ -22,11 +32,16 @@ pub(crate) fn chunked(vals: &[Vec<u8>], base: u128) -> Vec<Vec<Item>> {
                     key: None,
                     value: Some(v.clone()),
                     headers: Vec::new(),
-                    timestamp_ms: t0 + (c * BATCH + i) as i64,
+                    timestamp_ms: t0 + (c * per_call + i) as i64,
                 })
                 .collect()
         })
         .collect()
+}
+
+/// The values as the chained measurements append them: [`BATCHES_PER_CALL`] batches a call.
+fn append_calls(vals: &[Vec<u8>], base: u128) -> Vec<Vec<Item>> {
+    chunked_by(vals, base, BATCH * BATCHES_PER_CALL)
 }
 
 /// Appends every chunk and flushes; the time it took.
@@ -180,17 +195,18 @@ pub(crate) fn appends(
         log.create_topic(topic, &TopicConfig::default())?;
         let mut w = ChainWriter::open(log, topic, 0, key, WriterOptions::default())?
             .with_optional_encryption(encrypt.then_some(&data_key));
-        timed_append(&mut w, chunked(vals, base))
+        timed_append(&mut w, append_calls(vals, base))
     };
     let plain = plain_run(chained_topic, false)?;
     let encrypted = plain_run(&format!("{chained_topic}-encrypted"), true)?;
-    let checkpointed = witnessed_append(log, key, chunked(vals, base), stamp.to_owned(), false)?;
+    let checkpointed =
+        witnessed_append(log, key, append_calls(vals, base), stamp.to_owned(), false)?;
     // On Kafka the witness reads the topic through the broker, and a broker that
     // misreports offsets (tansu's memory engine, see docs/kafka.md) leaves it nothing
     // to prove with: reported, not fatal. On the embedded log it must work.
     let (mut witnessed, mut witness_note) = (None, None);
     if measure_witness {
-        match witnessed_append(log, key, chunked(vals, base), stamp.to_owned(), true) {
+        match witnessed_append(log, key, append_calls(vals, base), stamp.to_owned(), true) {
             Ok(w) => witnessed = Some(w),
             Err(e) if on_kafka => witness_note = Some(format!("{e:#}")),
             Err(e) => return Err(e),

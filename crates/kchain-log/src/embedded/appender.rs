@@ -7,6 +7,9 @@
 //!                   write     one write(2) of the whole batch to the segment (O_APPEND)
 //!                   index     8-byte entry when index_interval_bytes have passed
 //!                   fsync     per FsyncPolicy, then the batch is acknowledged
+//! append_encoded(records built in place by the writer, see `encoded`)
+//!                   --check-->  every record as a reader checks it; header into its room
+//!                   roll?, write, index, fsync as above
 //! ```
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -14,11 +17,14 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::batch::{encode_batch, EncodeError};
+use super::batch::{
+    check_payload, encode_batch, BatchHeader, EncodeError, HEADER_LEN, MIN_RECORD_LEN,
+};
 use super::index::IndexPolicy;
 use super::partition::{PartitionDir, Tail};
 use super::{recovery, EmbeddedOptions, Shared};
 use crate::api::{Appender, FsyncPolicy, Record};
+use crate::encoded::{self, EncodedRecords};
 use crate::error::LogError;
 
 /// Appends batches to one partition of an embedded log while holding its lock file.
@@ -172,34 +178,37 @@ fn lock(part: &PartitionDir) -> Result<File, LogError> {
     }
 }
 
-impl Appender for EmbeddedAppender {
-    fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError> {
-        if let Some(why) = &self.failed {
-            return Err(LogError::Backend {
+// The room `EncodedRecords` keeps in front is exactly one batch header.
+const _: () =
+    assert!(encoded::HEADER_LEN == HEADER_LEN && encoded::MIN_RECORD_LEN == MIN_RECORD_LEN);
+
+impl EmbeddedAppender {
+    /// Refuses to append after a failure that left the segment in an unknown state.
+    fn check_usable(&self) -> Result<(), LogError> {
+        match &self.failed {
+            Some(why) => Err(LogError::Backend {
                 backend: "embedded",
                 detail: format!(
                     "appender of {}/{} is unusable: {why}",
                     self.part.topic, self.part.partition
                 ),
-            });
+            }),
+            None => Ok(()),
         }
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        let first = self.next_offset;
-        let end = first
-            .checked_add(records.len() as u64)
-            .ok_or_else(|| LogError::InvalidArgument("offsets would overflow u64".into()))?;
-        let header = encode_batch(&mut self.buf, first, records, self.opts.max_record_bytes)
-            .map_err(|e| match e {
-                EncodeError::RecordTooLarge { size, limit } => {
-                    LogError::RecordTooLarge { size, limit }
-                }
-                EncodeError::BatchTooLarge(size) => LogError::InvalidArgument(format!(
-                    "a batch of {size} bytes exceeds the 4 GiB batch limit; \
-                     append fewer records at once"
-                )),
-            })?;
+    }
+
+    /// The offset after a batch of `count` records from the next offset.
+    fn end_after(&self, count: usize) -> Result<u64, LogError> {
+        self.next_offset
+            .checked_add(count as u64)
+            .ok_or_else(|| LogError::InvalidArgument("offsets would overflow u64".into()))
+    }
+
+    /// Writes one encoded batch (`header` encoded at the start of `batch`) at the end of the
+    /// partition: the roll, write, index and fsync steps of the module diagram.
+    fn write_batch(&mut self, header: BatchHeader, batch: &[u8]) -> Result<Vec<u64>, LogError> {
+        let first = header.base_offset;
+        let end = header.next_offset();
         // Index entries hold offsets relative to the segment base as u32.
         let relative_overflow = end - self.base > u64::from(u32::MAX);
         if self.size > 0
@@ -208,7 +217,7 @@ impl Appender for EmbeddedAppender {
             self.roll()?;
         }
         let pos = self.size;
-        if let Err(e) = self.log.write_all(&self.buf) {
+        if let Err(e) = self.log.write_all(batch) {
             return Err(self.undo_write(pos, e));
         }
         self.size += header.batch_len();
@@ -231,6 +240,93 @@ impl Appender for EmbeddedAppender {
         );
         self.shared.notify();
         Ok((first..end).collect())
+    }
+}
+
+/// Checks every record of `records` as a reader would, then computes the batch header (from
+/// `base_offset`) and writes it into the room in front. Fails without writing anything.
+fn seal_encoded(
+    records: &mut EncodedRecords,
+    base_offset: u64,
+    max_record_bytes: usize,
+) -> Result<BatchHeader, LogError> {
+    let bad = |detail: String| LogError::InvalidArgument(format!("encoded records: {detail}"));
+    let payload = records.payload();
+    let count = u32::try_from(records.len()).map_err(|_| bad("too many records".into()))?;
+    let payload_len =
+        u32::try_from(payload.len()).map_err(|_| bad("the batch exceeds 4 GiB".into()))?;
+    // The limit first, as `append` applies it (a record too large is the caller's to split).
+    let mut start = 0;
+    for &end in records.ends() {
+        if end - start > max_record_bytes {
+            let (size, limit) = (end - start, max_record_bytes);
+            return Err(LogError::RecordTooLarge { size, limit });
+        }
+        start = end;
+    }
+    let max_ts = match records.confirmed_max_ts() {
+        // Every record has its encoder's receipt: well formed by construction.
+        Some(ts) => ts,
+        _ => {
+            check_payload(payload, count, max_record_bytes)
+                .map_err(|(pos, why)| bad(format!("at byte {pos}: {why}")))?;
+            // Checked above: each record starts with its length, then its timestamp.
+            let (mut start, mut max_ts) = (0, i64::MIN);
+            for &end in records.ends() {
+                let ts: [u8; 8] = payload[start + 4..start + 12].try_into().expect("8 bytes");
+                max_ts = max_ts.max(i64::from_be_bytes(ts));
+                start = end;
+            }
+            max_ts
+        }
+    };
+    let header = BatchHeader {
+        base_offset,
+        record_count: count,
+        payload_len,
+        max_timestamp_ms: max_ts,
+        payload_crc: crc32c::crc32c(payload),
+    };
+    records.batch_mut()[..HEADER_LEN].copy_from_slice(&header.encode());
+    Ok(header)
+}
+
+impl Appender for EmbeddedAppender {
+    fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError> {
+        self.check_usable()?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = self.next_offset;
+        self.end_after(records.len())?;
+        let header = encode_batch(&mut self.buf, first, records, self.opts.max_record_bytes)
+            .map_err(|e| match e {
+                EncodeError::RecordTooLarge { size, limit } => {
+                    LogError::RecordTooLarge { size, limit }
+                }
+                EncodeError::BatchTooLarge(size) => LogError::InvalidArgument(format!(
+                    "a batch of {size} bytes exceeds the 4 GiB batch limit; \
+                     append fewer records at once"
+                )),
+            })?;
+        let buf = std::mem::take(&mut self.buf);
+        let written = self.write_batch(header, &buf);
+        self.buf = buf;
+        written
+    }
+
+    fn takes_encoded(&self) -> bool {
+        true
+    }
+
+    fn append_encoded(&mut self, records: &mut EncodedRecords) -> Result<Vec<u64>, LogError> {
+        self.check_usable()?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.end_after(records.len())?;
+        let header = seal_encoded(records, self.next_offset, self.opts.max_record_bytes)?;
+        self.write_batch(header, records.batch_mut())
     }
 
     fn flush(&mut self) -> Result<(), LogError> {

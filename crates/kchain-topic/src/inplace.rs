@@ -1,0 +1,384 @@
+//! A signed batch built in place in the log's record encoding, for an appender that takes
+//! encoded records (the embedded log's): no [`kchain_log::Record`] per item, no copy from
+//! records into the log's batch, no allocation per record.
+//!
+//! ```text
+//! lengths (known before hashing: heights are known, hashes and hex have fixed widths)
+//!   ──► one buffer, a slot per record
+//!   ──► per record, in parallel: key, value (sealed in its slot when encrypting), the
+//!       application headers, kchain.enc, kchain.v, kchain.height; leaf hash from those bytes
+//!   ──► entry hashes, in order ([`link`])
+//!   ──► kchain.prev of every record (parallel); kchain.key and kchain.sig of the last
+//! ```
+//!
+//! The bytes are those the writer's record path gives the log (the application's headers,
+//! then `kchain.enc`, then the chain headers of `ChainMeta::to_headers`, in that order):
+//! `tests/inplace.rs` checks both paths write the same segment. A [`Builder`] holds nothing of
+//! the writer, so that the writer builds the next batch while its appender writes one.
+
+use kchain_core::{
+    fill_random_nonces, ChainId, DataKey, EntryHeader, Hash, Item, ItemRef, KeyId, RecordPlace,
+    Signature, WriterKey, ENTRY_VERSION, H_ENC, NONCE_LEN,
+};
+use kchain_core::{H_HEIGHT, H_KEY, H_PREV, H_SIG, H_VERSION};
+use kchain_log::{EncodedRecords, Finished, RecordEncoder, RecordSlot};
+use rayon::prelude::*;
+
+use crate::error::TopicError;
+
+/// What a writer needs to build its batches in place. It holds nothing of the writer's own
+/// state, so that the next batch is built while the writer's appender writes this one.
+pub(crate) struct Builder<'k> {
+    pub chain: ChainId,
+    pub partition: u32,
+    pub topic: String,
+    pub key: &'k WriterKey,
+    pub encryption: Option<&'k DataKey>,
+    /// Keep the entry hashes (for the checkpoint tree).
+    pub keep_hashes: bool,
+}
+
+/// A batch ready to append: its records, whole and signed.
+pub(crate) struct Prepared {
+    pub records: EncodedRecords,
+    pub first_height: u64,
+    pub count: u64,
+    pub tip_hash: Hash,
+    /// The entry hashes, if the builder keeps them.
+    pub entry_hashes: Vec<Hash>,
+}
+
+impl Builder<'_> {
+    /// Builds the batch of `items` at `first_height` after `prev` in `buf` (reused): the
+    /// stages of the module diagram, then the signature.
+    pub(crate) fn prepare(
+        &self,
+        items: &[Item],
+        first_height: u64,
+        prev: Hash,
+        buf: Vec<u8>,
+    ) -> Result<Prepared, TopicError> {
+        let parallel = items.len() >= 256;
+        let seal = match self.encryption {
+            Some(key) => Some((
+                key,
+                key.header_value(),
+                nonces(items.len(), parallel).map_err(|e| {
+                    TopicError::Invalid(format!("{}/{}: {e}", self.topic, self.partition))
+                })?,
+            )),
+            None => None,
+        };
+        let plan = Plan {
+            chain: self.chain,
+            partition: self.partition,
+            first_height,
+            seal,
+        };
+        let mut records = plan.layout(items, buf);
+        let pending = plan.build(items, &mut records, parallel);
+        let (stamps, leaves): (Vec<i64>, Vec<Hash>) =
+            pending.iter().map(|p| (p.timestamp_ms, p.leaf)).unzip();
+        let links = link(self.chain, first_height, prev, &stamps, &leaves);
+        let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
+        let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
+        let receipts = finish(pending, &links, signature, parallel);
+        // With a receipt for every record (each was written whole), the log skips checking
+        // them again; a missing one makes it check them all.
+        records.confirm(receipts.into_iter().flatten());
+        let entry_hashes = match self.keep_hashes {
+            true => links.iter().map(|(_, hash)| *hash).collect(),
+            false => Vec::new(),
+        };
+        Ok(Prepared {
+            records,
+            first_height,
+            count: items.len() as u64,
+            tip_hash,
+            entry_hashes,
+        })
+    }
+}
+
+/// A fresh random nonce per record: the kernel's random generator costs about 30 ns a
+/// nonce, so a large batch fills them in parallel, off the sequential path.
+pub(crate) fn nonces(
+    n: usize,
+    parallel: bool,
+) -> Result<Vec<[u8; NONCE_LEN]>, kchain_core::CryptError> {
+    let mut nonces = vec![[0u8; NONCE_LEN]; n];
+    if parallel {
+        nonces
+            .par_chunks_mut(1024)
+            .try_for_each(fill_random_nonces)?;
+    } else {
+        fill_random_nonces(&mut nonces)?;
+    }
+    Ok(nonces)
+}
+
+/// The links of a batch whose first entry is at `first_height` after `prev`: for each item,
+/// (the entry hash before it, its own entry hash). The one sequential stage.
+pub(crate) fn link(
+    chain: ChainId,
+    first_height: u64,
+    mut prev: Hash,
+    timestamps: &[i64],
+    leaves: &[Hash],
+) -> Vec<(Hash, Hash)> {
+    let mut links = Vec::with_capacity(leaves.len());
+    for (i, (&timestamp_ms, leaf)) in timestamps.iter().zip(leaves).enumerate() {
+        let hash = EntryHeader {
+            version: ENTRY_VERSION,
+            chain,
+            height: first_height + i as u64,
+            prev,
+            timestamp_ms,
+            items_root: *leaf,
+            item_count: 1,
+        }
+        .hash();
+        links.push((prev, hash));
+        prev = hash;
+    }
+    links
+}
+
+/// What a batch's records need besides the items: where they go and how values are sealed.
+pub(crate) struct Plan<'a> {
+    pub chain: ChainId,
+    pub partition: u32,
+    pub first_height: u64,
+    pub seal: Option<Seal<'a>>,
+}
+
+/// The key values are sealed under, its `kchain.enc` header value, and a nonce per item.
+type Seal<'a> = (&'a DataKey, Vec<u8>, Vec<[u8; NONCE_LEN]>);
+
+/// The parts of a record filled after the sequential stage.
+pub(crate) struct Pending<'b> {
+    pub leaf: Hash,
+    pub timestamp_ms: i64,
+    prev: &'b mut [u8],
+    /// `kchain.key` and `kchain.sig`: the batch's last record only.
+    signature: Option<(&'b mut [u8], &'b mut [u8])>,
+    /// The encoder's receipt that the record is whole (so the log need not check it).
+    receipt: Option<Finished>,
+}
+
+const HASH_HEX: usize = 64;
+const KEY_HEX: usize = 16;
+const SIG_HEX: usize = 128;
+
+impl Plan<'_> {
+    fn sealed(&self, item: &Item) -> Option<(&DataKey, &[u8])> {
+        match (&self.seal, &item.value) {
+            (Some((key, header, _)), Some(_)) => Some((key, header.as_slice())),
+            _ => None,
+        }
+    }
+
+    /// Encoded length of record `i` of `n` (the last carries the signature).
+    fn record_len(&self, i: usize, n: usize, item: &Item) -> usize {
+        let sealed = self.sealed(item);
+        let value = item.value.as_ref().map(|v| match sealed {
+            Some(_) => DataKey::sealed_len(v.len()),
+            None => v.len(),
+        });
+        let app = item.headers.iter().map(|(n, v)| (n.len(), v.len()));
+        let enc = sealed.map(|(_, h)| (H_ENC.len(), h.len()));
+        let height = self.first_height + i as u64;
+        let chain = [
+            (H_VERSION.len(), decimal_len(u64::from(ENTRY_VERSION))),
+            (H_HEIGHT.len(), decimal_len(height)),
+            (H_PREV.len(), HASH_HEX),
+        ];
+        let sig = (i + 1 == n).then_some([(H_KEY.len(), KEY_HEX), (H_SIG.len(), SIG_HEX)]);
+        RecordEncoder::len(
+            item.key.as_ref().map(Vec::len),
+            value,
+            app.chain(enc).chain(chain).chain(sig.into_iter().flatten()),
+        )
+    }
+
+    /// Lays out `items` in `buf` and writes everything but the entry hashes and the
+    /// signature; returns the leaf hash and the slots left to fill of each record.
+    pub(crate) fn build<'b>(
+        &self,
+        items: &[Item],
+        records: &'b mut EncodedRecords,
+        parallel: bool,
+    ) -> Vec<Pending<'b>> {
+        let n = items.len();
+        let slots = records.record_slots();
+        let one = |buf: &mut Vec<u8>, (i, (item, slot)): (usize, (&Item, RecordSlot<'b>))| {
+            self.write(i, n, item, slot, buf)
+        };
+        if parallel {
+            items
+                .par_iter()
+                .zip(slots)
+                .enumerate()
+                .map_init(Vec::new, one)
+                .collect()
+        } else {
+            let mut buf = Vec::new();
+            items
+                .iter()
+                .zip(slots)
+                .enumerate()
+                .map(|x| one(&mut buf, x))
+                .collect()
+        }
+    }
+
+    /// Room for the records of `items` in `buf` (reused).
+    pub(crate) fn layout(&self, items: &[Item], buf: Vec<u8>) -> EncodedRecords {
+        let n = items.len();
+        EncodedRecords::with_lengths(
+            buf,
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| self.record_len(i, n, it)),
+        )
+    }
+
+    /// Writes record `i` of `n` into `slot` (but its `kchain.prev` and signature) and hashes
+    /// its item.
+    fn write<'b>(
+        &self,
+        i: usize,
+        n: usize,
+        item: &Item,
+        slot: RecordSlot<'b>,
+        buf: &mut Vec<u8>,
+    ) -> Pending<'b> {
+        let height = self.first_height + i as u64;
+        let mut e = RecordEncoder::new(slot, item.timestamp_ms);
+        e.key(item.key.as_deref());
+        let sealed = self.sealed(item);
+        let value: Option<&[u8]> = match (sealed, &item.value, &self.seal) {
+            (Some((key, _)), Some(v), Some((_, _, nonces))) => {
+                let out = e
+                    .value_slot(Some(DataKey::sealed_len(v.len())))
+                    .expect("a value slot");
+                let place = RecordPlace {
+                    chain: self.chain,
+                    partition: self.partition,
+                    height,
+                };
+                key.seal_into(&place, nonces[i], v, out);
+                Some(out)
+            }
+            _ => {
+                e.value(item.value.as_deref());
+                item.value.as_deref()
+            }
+        };
+        let enc = sealed.map(|(_, h)| (H_ENC, h));
+        let last = i + 1 == n;
+        e.header_count(item.headers.len() + usize::from(enc.is_some()) + 3 + 2 * usize::from(last));
+        for (name, v) in &item.headers {
+            e.header(name, v);
+        }
+        if let Some((name, v)) = enc {
+            e.header(name, v);
+        }
+        write_decimal(
+            e.header_slot(H_VERSION, decimal_len(u64::from(ENTRY_VERSION))),
+            u64::from(ENTRY_VERSION),
+        );
+        write_decimal(e.header_slot(H_HEIGHT, decimal_len(height)), height);
+        let prev = e.header_slot(H_PREV, HASH_HEX);
+        let signature =
+            last.then(|| (e.header_slot(H_KEY, KEY_HEX), e.header_slot(H_SIG, SIG_HEX)));
+        let receipt = e.finish();
+        let leaf = ItemRef {
+            key: item.key.as_deref(),
+            value,
+            headers: item
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_slice()))
+                .chain(enc),
+            timestamp_ms: item.timestamp_ms,
+        }
+        .leaf_hash(buf);
+        Pending {
+            leaf,
+            timestamp_ms: item.timestamp_ms,
+            prev,
+            signature,
+            receipt,
+        }
+    }
+}
+
+/// Fills every record's `kchain.prev` from `links` (the entry hash before each record), and
+/// the last record's `kchain.key` and `kchain.sig`; returns the encoders' receipts.
+fn finish(
+    pending: Vec<Pending<'_>>,
+    links: &[(Hash, Hash)],
+    signature: (KeyId, Signature),
+    parallel: bool,
+) -> Vec<Option<Finished>> {
+    let fill = |(p, (prev, _)): (Pending<'_>, &(Hash, Hash))| {
+        write_hex(p.prev, prev);
+        if let Some((key, sig)) = p.signature {
+            write_hex(key, &signature.0 .0);
+            write_hex(sig, &signature.1 .0);
+        }
+        p.receipt
+    };
+    if parallel {
+        pending.into_par_iter().zip(links).map(fill).collect()
+    } else {
+        pending.into_iter().zip(links).map(fill).collect()
+    }
+}
+
+/// Lower-case hex of `bytes` into `out` (twice as long), as `kchain_core::hex::encode`.
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[(b >> 4) as usize];
+        pair[1] = DIGITS[(b & 0x0f) as usize];
+    }
+}
+
+/// Digits of `v` in decimal (no leading zeros; "0" for 0).
+fn decimal_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 10 {
+        v /= 10;
+        n += 1;
+    }
+    n
+}
+
+/// `v` in decimal into `out`, which is [`decimal_len`] long.
+fn write_decimal(out: &mut [u8], mut v: u64) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_and_hex_are_the_spellings_of_to_string_and_hex_encode() {
+        for v in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
+            let mut out = vec![0; decimal_len(v)];
+            write_decimal(&mut out, v);
+            assert_eq!(out, v.to_string().into_bytes());
+        }
+        let bytes = [0x00, 0x0f, 0xa5, 0xff];
+        let mut out = [0; 8];
+        write_hex(&mut out, &bytes);
+        assert_eq!(out.as_slice(), kchain_core::hex::encode(bytes).as_bytes());
+    }
+}
