@@ -167,6 +167,9 @@ fn cosign_pass(
 /// The chained-append times of one repetition, each variant into a fresh topic.
 pub(crate) struct Appends {
     pub(crate) plain: Duration,
+    /// The plain chain again, appended one signed batch a call (as `TopicProducer` and
+    /// `kchain produce` call the writer): nothing for the writer to overlap within a call.
+    pub(crate) one_batch: Duration,
     pub(crate) encrypted: Duration,
     pub(crate) checkpointed: Witnessed,
     pub(crate) witnessed: Option<Witnessed>,
@@ -191,14 +194,23 @@ pub(crate) fn appends(
 ) -> Result<Appends> {
     let data_key = DataKey::generate(0)?;
     let base = stamp.len() as u128;
-    let plain_run = |topic: &str, encrypt: bool| -> Result<Duration> {
+    let plain_run = |topic: &str, encrypt: bool, calls: Vec<Vec<Item>>| -> Result<Duration> {
         log.create_topic(topic, &TopicConfig::default())?;
         let mut w = ChainWriter::open(log, topic, 0, key, WriterOptions::default())?
             .with_optional_encryption(encrypt.then_some(&data_key));
-        timed_append(&mut w, append_calls(vals, base))
+        timed_append(&mut w, calls)
     };
-    let plain = plain_run(chained_topic, false)?;
-    let encrypted = plain_run(&format!("{chained_topic}-encrypted"), true)?;
+    let plain = plain_run(chained_topic, false, append_calls(vals, base))?;
+    let one_batch = plain_run(
+        &format!("{chained_topic}-one-batch"),
+        false,
+        chunked(vals, base),
+    )?;
+    let encrypted = plain_run(
+        &format!("{chained_topic}-encrypted"),
+        true,
+        append_calls(vals, base),
+    )?;
     let checkpointed =
         witnessed_append(log, key, append_calls(vals, base), stamp.to_owned(), false)?;
     // On Kafka the witness reads the topic through the broker, and a broker that
@@ -214,6 +226,7 @@ pub(crate) fn appends(
     }
     Ok(Appends {
         plain,
+        one_batch,
         encrypted,
         checkpointed,
         witnessed,

@@ -42,6 +42,10 @@ fn rates(n: u64, m: &Measured) -> Vec<(&'static str, f64)> {
         ("raw append (no chain)", rate(n, m.raw_append)),
         ("raw read (no verify)", rate(n, m.raw_read)),
         ("chained append", rate(n, a.plain)),
+        (
+            "chained append, one signed batch a call",
+            rate(n, a.one_batch),
+        ),
         ("chained append, encrypted", rate(n, a.encrypted)),
         (
             "chained append + checkpoints",
@@ -69,6 +73,10 @@ fn ratios(m: &Measured) -> Vec<(&'static str, f64)> {
     let s = |d: std::time::Duration| d.as_secs_f64().max(1e-9);
     let mut pairs = vec![
         ("chained append / raw append", s(m.raw_append) / s(a.plain)),
+        (
+            "one signed batch a call / raw append",
+            s(m.raw_append) / s(a.one_batch),
+        ),
         (
             "encrypted / plain chained append",
             s(a.plain) / s(a.encrypted),
