@@ -17,8 +17,8 @@ use crate::consensus::genesis::{Genesis, SealerInfo};
 use crate::consensus::sig::{self, SigItem};
 use crate::consensus::tx::{Address, Transaction};
 use crate::error::LedgerError;
-use crate::node::sealer::SealOptions;
-use crate::node::{Node, NodeOptions};
+use crate::node::sealer::{SealEvent, SealOptions};
+use crate::node::{Event, Node, NodeOptions};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -57,6 +57,8 @@ pub struct BenchReport {
     pub batch_verify_per_sec: f64,
     /// Signing, on every core.
     pub sign_per_sec: f64,
+    /// Where the sealing node's wall time went, in seconds per stage (see [`Stage`]).
+    pub stages: Vec<(Stage, f64)>,
 }
 
 impl BenchReport {
@@ -91,7 +93,7 @@ pub fn bench(log: &dyn Log, opts: &BenchOptions) -> Result<BenchReport, LedgerEr
     let sign_per_sec = n as f64 / started.elapsed().as_secs_f64();
     let (dalek_batch_verify_per_sec, batch_verify_per_sec) = verify_rates(&txs);
 
-    let (blocks, seconds) = seal_all(log, opts, &g, sealer, &txs)?;
+    let (blocks, seconds, stages) = seal_all(log, opts, &g, sealer, &txs)?;
     Ok(BenchReport {
         transactions: n,
         blocks,
@@ -100,6 +102,7 @@ pub fn bench(log: &dyn Log, opts: &BenchOptions) -> Result<BenchReport, LedgerEr
         dalek_batch_verify_per_sec,
         batch_verify_per_sec,
         sign_per_sec,
+        stages,
     })
 }
 
@@ -132,15 +135,73 @@ fn bench_genesis(opts: &BenchOptions, n: usize) -> (Genesis, Vec<WriterKey>, Wri
     (g, senders, sealer)
 }
 
+/// A stage of the sealing node's loop, as the bench times it (wall time on the node's
+/// thread; work the node hands to other threads is counted where the node waits for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading transactions into the pool: parsing and signature verification.
+    Ingest,
+    /// Cutting a block: deciding transactions against the state, the items root, the JSON,
+    /// the signature.
+    Build,
+    /// Appending rejections and the block.
+    Append,
+    /// Reading blocks back and validating them (the node's own, as every node does).
+    Follow,
+    /// Nothing to do: waiting for transactions.
+    Wait,
+    /// Nothing to do: waiting for the node's block to come back from the log.
+    Confirm,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Ingest => "ingest",
+            Stage::Build => "build",
+            Stage::Append => "append",
+            Stage::Follow => "follow",
+            Stage::Wait => "wait",
+            Stage::Confirm => "confirm",
+        }
+    }
+
+    const ALL: [Stage; 6] = [
+        Stage::Ingest,
+        Stage::Build,
+        Stage::Append,
+        Stage::Follow,
+        Stage::Wait,
+        Stage::Confirm,
+    ];
+
+    /// The stage a step that reported `events` was in (`worked`: it did something).
+    fn of(events: &[Event], worked: bool) -> Stage {
+        let seal = events.iter().find_map(|e| match e {
+            Event::Seal(s) => Some(s),
+            _ => None,
+        });
+        match seal {
+            Some(SealEvent::Built { .. }) => Stage::Build,
+            Some(SealEvent::Rejected { .. } | SealEvent::Appended { .. }) => Stage::Append,
+            Some(_) => Stage::Follow,
+            None if events.iter().any(|e| matches!(e, Event::Canonical { .. })) => Stage::Follow,
+            None if worked => Stage::Ingest,
+            None => Stage::Wait,
+        }
+    }
+}
+
 /// Submits `txs` on a thread while a sealing node seals them all; returns the height
-/// reached and the seconds it took once the node was open. Gives up after ten minutes.
+/// reached, the seconds it took once the node was open, and where they went. Gives up
+/// after ten minutes.
 fn seal_all(
     log: &dyn Log,
     opts: &BenchOptions,
     g: &Genesis,
     sealer: WriterKey,
     txs: &[Transaction],
-) -> Result<(u64, f64), LedgerError> {
+) -> Result<(u64, f64, Vec<(Stage, f64)>), LedgerError> {
     let mut events = Vec::new();
     let node_opts = NodeOptions {
         snapshot_every: 0,
@@ -152,10 +213,14 @@ fn seal_all(
         ..SealOptions::default()
     };
     let mut node = Node::open(log, node_opts, Some((sealer, seal)), &mut events)?;
+    // Connecting is the clients' setup, not their work per transaction.
+    let mut submitter = Submitter::new(g, true);
+    submitter.open(log)?;
+    let mut spent = [Duration::ZERO; Stage::ALL.len()];
+    let mut confirming = false;
     let started = Instant::now();
     std::thread::scope(|s| -> Result<(), LedgerError> {
-        let submitter = s.spawn(|| -> Result<(), LedgerError> {
-            let mut submitter = Submitter::new(g, true);
+        let submitter = s.spawn(move || -> Result<(), LedgerError> {
             for chunk in txs.chunks(8192) {
                 submitter.submit(log, chunk)?;
             }
@@ -167,14 +232,41 @@ fn seal_all(
                 return Err(LedgerError::Timeout("the benchmark did not finish".into()));
             }
             events.clear();
-            if !node.step(&mut events)? {
-                node.follow(Duration::from_millis(1), &mut events)?;
+            let t = Instant::now();
+            let worked = node.step(&mut events)?;
+            spent[Stage::of(&events, worked) as usize] += t.elapsed();
+            for e in &events {
+                match e {
+                    Event::Seal(SealEvent::Appended { .. }) => confirming = true,
+                    Event::Seal(SealEvent::Confirmed { .. }) => confirming = false,
+                    _ => {}
+                }
+            }
+            if !worked {
+                let t = Instant::now();
+                let read = node.follow(Duration::from_millis(1), &mut events)?;
+                let stage = match (read, confirming) {
+                    (1.., _) => Stage::Follow,
+                    (0, true) => Stage::Confirm,
+                    (0, false) => Stage::Wait,
+                };
+                spent[stage as usize] += t.elapsed();
             }
         }
         submitter.join().expect("submitter thread")
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok((node.chain().tip().height, seconds))
+    // The step that cuts a block ingests first: what the node counted as ingest beyond the
+    // steps that only ingested was spent in those.
+    let ingest = node.stats().ingest_time;
+    let in_build = ingest.saturating_sub(spent[Stage::Ingest as usize]);
+    spent[Stage::Build as usize] = spent[Stage::Build as usize].saturating_sub(in_build);
+    spent[Stage::Ingest as usize] = ingest;
+    let stages = Stage::ALL
+        .iter()
+        .map(|&s| (s, spent[s as usize].as_secs_f64()))
+        .collect();
+    Ok((node.chain().tip().height, seconds, stages))
 }
 
 /// Batch-verification rates over (up to 50,000 of) `txs`: ed25519-dalek's and kchain's.

@@ -34,10 +34,10 @@ use kchain_log::{Log, Reader};
 
 use crate::checkpoints::{CheckpointOptions, Publisher};
 use crate::consensus::chain::Chain;
-use crate::consensus::finding::{IgnoreReason, Observed, Verdict};
+use crate::consensus::finding::{Finding, FindingKind, IgnoreReason, Observed, Verdict};
 use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
-use crate::node::sealer::{Phase, SealEvent, SealOptions, Sealer};
+use crate::node::sealer::{Phase, ReadBack, SealEvent, SealOptions, Sealer};
 use crate::node::snapshot::Loaded;
 use crate::node::store::open_chain;
 
@@ -113,6 +113,9 @@ pub struct NodeStats {
     pub abandoned: u64,
     /// Transactions in this node's winning blocks.
     pub sealed_txs: u64,
+    /// Wall time the node spent ingesting transactions: reading them, and parsing and
+    /// verifying them or taking what the ingest worker parsed and verified.
+    pub ingest_time: Duration,
 }
 
 /// A ledger node over a [`Log`].
@@ -219,25 +222,23 @@ impl<'a> Node<'a> {
         let records = self.reader.poll(FOLLOW_MAX, wait)?;
         let n = records.len();
         for r in records {
+            let value = r.record.value.as_deref();
+            let back = match &mut self.sealer {
+                Some(s) => s.read_back(r.offset, value),
+                None => ReadBack::NotOwn,
+            };
             if r.offset < self.chain.next_offset() {
+                if let ReadBack::Changed = back {
+                    return Err(LedgerError::Tampered(Box::new(own_block_changed(r.offset))));
+                }
                 continue;
             }
-            let own = self.sealer.as_mut().and_then(|s| {
-                let ours = matches!(&s.own, Some((o, json, _))
-                    if *o == r.offset && r.record.value.as_deref() == Some(json.as_slice()));
-                if ours {
-                    s.own.take().map(|(_, _, parsed)| parsed)
-                } else {
-                    None
+            let seen = match back {
+                ReadBack::Unobserved(parsed) => {
+                    self.chain
+                        .observe_parsed(r.offset, Ok(*parsed), &self.verifier)
                 }
-            });
-            let seen = match own {
-                Some(parsed) => self
-                    .chain
-                    .observe_parsed(r.offset, Ok(parsed), &self.verifier),
-                None => self
-                    .chain
-                    .observe(r.offset, r.record.value.as_deref(), &self.verifier),
+                _ => self.chain.observe(r.offset, value, &self.verifier),
             };
             self.record(seen, events)?;
         }
@@ -297,7 +298,8 @@ impl<'a> Node<'a> {
         let tip = self.chain.tip().hash;
         let phase = std::mem::replace(&mut sealer.phase, Phase::Gathering);
         let event = match phase {
-            Phase::Gathering => match gather(sealer, &self.chain, &self.verifier)? {
+            Phase::Gathering => match gather(sealer, &self.chain, &self.verifier, &mut self.stats)?
+            {
                 Ok(built) => built,
                 Err(ingested) => return Ok(ingested),
             },
@@ -316,15 +318,17 @@ impl<'a> Node<'a> {
                 ev
             }
             Phase::RejectionsWritten(c) => {
-                let offset = sealer.write_block(self.log, &c)?;
-                let height = c.block.header.height;
+                let (hash, height, txs) = (c.hash, c.block.header.height, c.block.txs.len());
+                let offset = sealer.write_block(self.log, *c)?;
                 sealer.phase = Phase::Appended {
                     offset,
-                    hash: c.hash,
+                    hash,
                     height,
-                    txs: c.block.txs.len(),
+                    txs,
                 };
-                SealEvent::Appended { height, offset }
+                events.push(Event::Seal(SealEvent::Appended { height, offset }));
+                self.observe_own(events)?;
+                return Ok(true);
             }
             appended @ Phase::Appended { .. } => {
                 match confirm(&self.chain, &mut self.stats, &appended) {
@@ -338,6 +342,25 @@ impl<'a> Node<'a> {
         };
         events.push(Event::Seal(event));
         Ok(true)
+    }
+
+    /// Observes the block this sealer just appended without waiting to read it back, when
+    /// the chain has observed every record before it: the log acknowledged it at that
+    /// offset, so reading it back would give the same bytes. They are still compared with
+    /// what the log holds when the reader reaches them ([`ReadBack::Changed`]).
+    fn observe_own(&mut self, events: &mut Vec<Event>) -> Result<(), LedgerError> {
+        let next = self.chain.next_offset();
+        let parsed = self
+            .sealer
+            .as_mut()
+            .and_then(|s| s.own.as_mut())
+            .filter(|o| o.offset == next)
+            .and_then(|o| o.parsed.take());
+        if let Some(parsed) = parsed {
+            let seen = self.chain.observe_parsed(next, Ok(parsed), &self.verifier);
+            self.record(seen, events)?;
+        }
+        Ok(())
     }
 
     /// Whether the node has read every block and, when sealing, has read every transaction
@@ -434,6 +457,19 @@ impl<'a> Node<'a> {
     }
 }
 
+/// The finding when the log holds other bytes at the offset of a block this sealer appended
+/// and observed than the block it appended.
+fn own_block_changed(offset: u64) -> Finding {
+    Finding {
+        offset,
+        height: None,
+        kind: FindingKind::AnchorMismatch,
+        detail: "this node appended a block at this offset and took it as read, but the log \
+                 now holds other bytes there: it was changed after it was stored"
+            .into(),
+    }
+}
+
 /// The event of a checkpoint published at `offset` of the checkpoints topic.
 fn checkpoint_event((c, offset): (kchain_core::Checkpoint, u64)) -> Event {
     Event::Checkpoint {
@@ -449,11 +485,14 @@ fn gather(
     sealer: &mut Sealer,
     chain: &Chain,
     verifier: &Verifier,
+    stats: &mut NodeStats,
 ) -> Result<Result<SealEvent, bool>, LedgerError> {
     let cap = 4 * sealer.opts.block_txs.max(1024);
+    let started = std::time::Instant::now();
     let n = sealer
         .pool
         .ingest(chain.genesis(), chain.chain_id(), verifier, cap)?;
+    stats.ingest_time += started.elapsed();
     if !sealer.due() {
         return Ok(Err(n > 0));
     }

@@ -88,6 +88,15 @@ impl SharedAppender {
         }
     }
 
+    /// Opens the appender now when it is held between appends (opening one may take a
+    /// round trip to a broker and a producer id: better paid before the first append).
+    pub fn open(&mut self, log: &dyn Log) -> Result<(), LogError> {
+        if self.hold && self.open.is_none() {
+            self.open = Some(log.appender(&self.topic, self.partition)?);
+        }
+        Ok(())
+    }
+
     /// Appends `records` as one batch, waiting while another appender holds the partition.
     pub fn append(&mut self, log: &dyn Log, records: &[Record]) -> Result<Vec<u64>, LogError> {
         let started = Instant::now();
