@@ -27,7 +27,7 @@ pub(crate) mod store;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kchain_core::{Hash, KeyId, WriterKey};
 use kchain_log::{Log, Reader};
@@ -113,9 +113,12 @@ pub struct NodeStats {
     pub abandoned: u64,
     /// Transactions in this node's winning blocks.
     pub sealed_txs: u64,
-    /// Wall time the node spent ingesting transactions: reading them, and parsing and
-    /// verifying them or taking what the ingest worker parsed and verified.
+    /// Wall time the node's thread spent ingesting transactions: reading them, handing
+    /// them to the ingest worker and queueing what it judged (not waiting for it).
     pub ingest_time: Duration,
+    /// Wall time the node's thread spent building blocks: deciding their transactions
+    /// against the state, the items root, the JSON, the signature.
+    pub build_time: Duration,
 }
 
 /// A ledger node over a [`Log`].
@@ -301,7 +304,12 @@ impl<'a> Node<'a> {
             Phase::Gathering => match gather(sealer, &self.chain, &self.verifier, &mut self.stats)?
             {
                 Ok(built) => built,
-                Err(ingested) => return Ok(ingested),
+                Err(ingested) => {
+                    if !ingested {
+                        sealer.release_idle();
+                    }
+                    return Ok(ingested);
+                }
             },
             Phase::Built(c) | Phase::RejectionsWritten(c) if c.block.header.prev != tip => {
                 self.stats.abandoned += 1;
@@ -335,6 +343,7 @@ impl<'a> Node<'a> {
                     Some(ev) => ev,
                     None => {
                         sealer.phase = appended;
+                        sealer.release_idle();
                         return Ok(false);
                     }
                 }
@@ -373,6 +382,7 @@ impl<'a> Node<'a> {
             None => Ok(true),
             Some(s) => Ok(matches!(s.phase, Phase::Gathering)
                 && s.pool.len() == 0
+                && s.pool.in_flight() == 0
                 && s.pool.read_all(self.log)?),
         }
     }
@@ -484,19 +494,25 @@ fn checkpoint_event((c, offset): (kchain_core::Checkpoint, u64)) -> Event {
 fn gather(
     sealer: &mut Sealer,
     chain: &Chain,
-    verifier: &Verifier,
+    verifier: &Arc<Verifier>,
     stats: &mut NodeStats,
 ) -> Result<Result<SealEvent, bool>, LedgerError> {
     let cap = 4 * sealer.opts.block_txs.max(1024);
-    let started = std::time::Instant::now();
-    let n = sealer
+    let started = Instant::now();
+    let mut n = sealer
         .pool
         .ingest(chain.genesis(), chain.chain_id(), verifier, cap)?;
     stats.ingest_time += started.elapsed();
+    if n == 0 && !sealer.due() {
+        // Nothing new to read: the transactions read are being judged, if any.
+        n = sealer.pool.wait_judged();
+    }
     if !sealer.due() {
         return Ok(Err(n > 0));
     }
+    let started = Instant::now();
     let c = sealer.build(chain)?;
+    stats.build_time += started.elapsed();
     let ev = SealEvent::Built {
         height: c.block.header.height,
         txs: c.block.txs.len(),

@@ -44,8 +44,9 @@ pub struct SealOptions {
     pub block_ms: u64,
     /// Keep a block's JSON under about this many bytes (Kafka's default limit is 1 MB).
     pub max_block_bytes: usize,
-    /// Keep appenders open between appends. `None`: yes on Kafka, no on the embedded log
-    /// (whose appender is exclusive: other sealers would wait).
+    /// Keep appenders open between appends. `None`: yes on Kafka; on the embedded log (whose
+    /// appender is exclusive: other sealers wait) the blocks appender for consecutive blocks
+    /// within 100 ms of opening it, then closed at the next block or when the sealer idles.
     pub hold_appenders: Option<bool>,
 }
 
@@ -59,6 +60,11 @@ impl Default for SealOptions {
         }
     }
 }
+
+/// How long a sealer keeps an exclusive appender (the embedded log's) over consecutive
+/// blocks, unless [`SealOptions::hold_appenders`] says otherwise: closing it costs an fsync
+/// of the partition, and another sealer waits for it at most this long.
+const APPENDER_LEASE: Duration = Duration::from_millis(100);
 
 /// A block built but not yet known to have won.
 pub(crate) struct Candidate {
@@ -138,6 +144,9 @@ impl Sealer {
         }
         let hold = opts.hold_appenders.unwrap_or(!log.exclusive_appenders());
         let mut blocks_out = SharedAppender::new(&g.topics.blocks, 0, hold);
+        if opts.hold_appenders.is_none() {
+            blocks_out = blocks_out.with_lease(APPENDER_LEASE);
+        }
         blocks_out.open(log)?;
         Ok(Sealer {
             pool: Pool::open(log, &g.topics.transactions, &chain.tip().sources)?,
@@ -219,6 +228,13 @@ impl Sealer {
             .collect();
         self.rejected_out.append(log, &records)?;
         Ok(())
+    }
+
+    /// Closes the appenders whose lease is over (when the sealer has nothing to do, so
+    /// that other sealers get their turn).
+    pub fn release_idle(&mut self) {
+        self.blocks_out.release_expired();
+        self.rejected_out.release_expired();
     }
 
     /// What the record read back at `offset` (with `value`) says about the last block this
