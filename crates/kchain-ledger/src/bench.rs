@@ -190,6 +190,9 @@ impl Stage {
     }
 }
 
+/// Seconds of the sealing node's wall time per stage.
+type Stages = Vec<(Stage, f64)>;
+
 /// Submits `txs` on a thread while a sealing node seals them all; returns the height
 /// reached, the seconds it took once the node was open, and where they went. Gives up
 /// after ten minutes.
@@ -199,7 +202,7 @@ fn seal_all(
     g: &Genesis,
     sealer: WriterKey,
     txs: &[Transaction],
-) -> Result<(u64, f64, Vec<(Stage, f64)>), LedgerError> {
+) -> Result<(u64, f64, Stages), LedgerError> {
     let mut events = Vec::new();
     let node_opts = NodeOptions {
         snapshot_every: 0,
