@@ -181,3 +181,48 @@ pub fn open_chain(
 pub fn state_dir(data_dir: &Path, blocks_topic: &str) -> PathBuf {
     kchain_topic::DataDir::new(data_dir, PathBuf::new()).ledger_state(blocks_topic)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kchain_log::{EmbeddedLog, EmbeddedOptions, TopicConfig};
+
+    fn record() -> Record {
+        Record {
+            key: None,
+            value: Some(b"x".to_vec()),
+            headers: vec![],
+            timestamp_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_leased_appender_is_kept_within_its_lease_and_let_go_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::create(dir.path(), EmbeddedOptions::default()).unwrap();
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+        let locked =
+            |log: &EmbeddedLog| matches!(log.appender("t", 0), Err(LogError::Locked { .. }));
+
+        let mut plain = SharedAppender::new("t", 0, false);
+        plain.append(&log, &[record()]).unwrap();
+        assert!(
+            !locked(&log),
+            "without a lease the appender is closed after each append"
+        );
+
+        let mut long = SharedAppender::new("t", 0, false).with_lease(Duration::from_secs(60));
+        long.append(&log, &[record()]).unwrap();
+        assert!(locked(&log), "within its lease the appender stays open");
+        assert_eq!(long.append(&log, &[record()]).unwrap(), vec![2]);
+        long.release_expired();
+        assert!(locked(&log));
+        drop(long);
+
+        let mut short = SharedAppender::new("t", 0, false).with_lease(Duration::from_millis(1));
+        short.open = Some((log.appender("t", 0).unwrap(), Instant::now()));
+        std::thread::sleep(Duration::from_millis(5));
+        short.release_expired();
+        assert!(!locked(&log), "past its lease an idle appender is closed");
+    }
+}
