@@ -57,6 +57,9 @@ const REJECTION_OVERHEAD: usize = crate::node::rejected::MAX_DETAIL + 1024;
 const POLL_MAX: usize = 4096;
 /// A reader this far behind the partition's decided offset is reopened rather than read on.
 const SKIP_REOPEN: u64 = 50_000;
+/// Records per job of the ingest worker: eight signature batches, two rounds of them per
+/// core on two cores.
+const JOB_MAX: usize = 8 * crate::consensus::sig::BATCH;
 /// How long an ingest that found nothing new waits for the worker's next judged records.
 const WORKER_WAIT: Duration = Duration::from_millis(2);
 
@@ -227,9 +230,17 @@ impl Pool {
         match &mut self.worker {
             Some(w) => {
                 w.in_flight += records.len();
-                w.jobs
-                    .send(Job { records, arrived })
-                    .expect("the ingest worker runs while the pool holds its sender");
+                // In jobs of a few batches, so that the first judged entries come back soon.
+                let mut records = records.into_iter().peekable();
+                while records.peek().is_some() {
+                    let job: Vec<_> = records.by_ref().take(JOB_MAX).collect();
+                    w.jobs
+                        .send(Job {
+                            records: job,
+                            arrived,
+                        })
+                        .expect("the ingest worker runs while the pool holds its sender");
+                }
             }
             None => {
                 let judge = Judge {
