@@ -43,6 +43,15 @@ fn repetitions_give_medians_spreads_and_targets_and_the_chart_draws_them() {
         .get("target")
         .is_none());
     assert!(run["ratios"]["ledger sealed / Ed25519 batch verify"]["median"].is_number());
+    // Where the sealing node's time went, stage by stage.
+    for stage in ["ingest", "build", "append", "follow", "confirm", "wait"] {
+        assert!(
+            run["ledger"]["stages"][stage].is_number(),
+            "{}",
+            run["ledger"]
+        );
+    }
+    assert!(run["ratios"].get("ledger on Kafka / embedded").is_none());
 
     let file = env.dir.path().join("bench.json");
     std::fs::write(&file, &out).unwrap();
@@ -64,6 +73,38 @@ fn chart_names_a_file_that_is_not_bench_output() {
         err.contains("other.json line 1") && err.contains("ratios"),
         "{err}"
     );
+}
+
+/// On Kafka the ledger is also measured on an embedded log in the same repetition, and the
+/// ratio of the two carries its target.
+#[cfg(feature = "kafka")]
+#[test]
+fn on_kafka_the_ledger_is_compared_with_the_embedded_log_in_the_same_run() {
+    let broker = kchain_testkit::Broker::shared();
+    let env = Env::kafka(&broker.brokers);
+    let out = env.ok(
+        &[
+            "bench",
+            "--records",
+            "200",
+            "--ledger-txs",
+            "40",
+            "--repeat",
+            "1",
+            "--json",
+        ],
+        "",
+    );
+    let run = json(&out);
+    assert!(
+        run["rates"]["ledger: sealed, embedded log, tx/s"]["median"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let ratio = &run["ratios"]["ledger on Kafka / embedded"];
+    assert_eq!(ratio["target"], 0.5, "{ratio}");
+    assert!(ratio["median"].as_f64().unwrap() > 0.0, "{ratio}");
 }
 
 /// The tutorial's Python node and kchain's ledger on one broker: both seal what they were

@@ -17,8 +17,8 @@ use crate::consensus::genesis::{Genesis, SealerInfo};
 use crate::consensus::sig::{self, SigItem};
 use crate::consensus::tx::{Address, Transaction};
 use crate::error::LedgerError;
-use crate::node::sealer::SealOptions;
-use crate::node::{Node, NodeOptions};
+use crate::node::sealer::{SealEvent, SealOptions};
+use crate::node::{Event, Node, NodeOptions};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -57,6 +57,8 @@ pub struct BenchReport {
     pub batch_verify_per_sec: f64,
     /// Signing, on every core.
     pub sign_per_sec: f64,
+    /// Where the sealing node's wall time went, in seconds per stage (see [`Stage`]).
+    pub stages: Vec<(Stage, f64)>,
 }
 
 impl BenchReport {
@@ -91,7 +93,7 @@ pub fn bench(log: &dyn Log, opts: &BenchOptions) -> Result<BenchReport, LedgerEr
     let sign_per_sec = n as f64 / started.elapsed().as_secs_f64();
     let (dalek_batch_verify_per_sec, batch_verify_per_sec) = verify_rates(&txs);
 
-    let (blocks, seconds) = seal_all(log, opts, &g, sealer, &txs)?;
+    let (blocks, seconds, stages) = seal_all(log, opts, &g, sealer, &txs)?;
     Ok(BenchReport {
         transactions: n,
         blocks,
@@ -100,6 +102,7 @@ pub fn bench(log: &dyn Log, opts: &BenchOptions) -> Result<BenchReport, LedgerEr
         dalek_batch_verify_per_sec,
         batch_verify_per_sec,
         sign_per_sec,
+        stages,
     })
 }
 
@@ -132,15 +135,74 @@ fn bench_genesis(opts: &BenchOptions, n: usize) -> (Genesis, Vec<WriterKey>, Wri
     (g, senders, sealer)
 }
 
+/// A stage of the sealing node's loop, as the bench times it: wall time on the node's
+/// thread. Parsing and signature verification run on the pool's ingest worker, beside these;
+/// the node's thread waits for them only when it has nothing else to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading transactions and handing them to the ingest worker, queueing what it judged.
+    Ingest,
+    /// Cutting a block: deciding transactions against the state, the items root, the JSON,
+    /// the signature.
+    Build,
+    /// Appending rejections and the block, and observing the block the node appended.
+    Append,
+    /// Reading blocks from the log and validating them.
+    Follow,
+    /// Waiting for the node's block to come back from the log.
+    Confirm,
+    /// Waiting for transactions to arrive or to be verified.
+    Wait,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Ingest => "ingest",
+            Stage::Build => "build",
+            Stage::Append => "append",
+            Stage::Follow => "follow",
+            Stage::Confirm => "confirm",
+            Stage::Wait => "wait",
+        }
+    }
+
+    const ALL: [Stage; 6] = [
+        Stage::Ingest,
+        Stage::Build,
+        Stage::Append,
+        Stage::Follow,
+        Stage::Confirm,
+        Stage::Wait,
+    ];
+
+    /// The stage of a step that reported `events`, when it is timed as a whole.
+    fn of(events: &[Event]) -> Option<Stage> {
+        events.iter().find_map(|e| match e {
+            Event::Seal(SealEvent::Rejected { .. } | SealEvent::Appended { .. }) => {
+                Some(Stage::Append)
+            }
+            Event::Seal(SealEvent::Confirmed { .. }) | Event::Canonical { .. } => {
+                Some(Stage::Follow)
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Seconds of the sealing node's wall time per stage.
+type Stages = Vec<(Stage, f64)>;
+
 /// Submits `txs` on a thread while a sealing node seals them all; returns the height
-/// reached and the seconds it took once the node was open. Gives up after ten minutes.
+/// reached, the seconds it took once the node was open, and where they went. Gives up
+/// after ten minutes.
 fn seal_all(
     log: &dyn Log,
     opts: &BenchOptions,
     g: &Genesis,
     sealer: WriterKey,
     txs: &[Transaction],
-) -> Result<(u64, f64), LedgerError> {
+) -> Result<(u64, f64, Stages), LedgerError> {
     let mut events = Vec::new();
     let node_opts = NodeOptions {
         snapshot_every: 0,
@@ -152,10 +214,14 @@ fn seal_all(
         ..SealOptions::default()
     };
     let mut node = Node::open(log, node_opts, Some((sealer, seal)), &mut events)?;
+    // Connecting is the clients' setup, not their work per transaction.
+    let mut submitter = Submitter::new(g, true);
+    submitter.open(log)?;
+    let mut spent = [Duration::ZERO; Stage::ALL.len()];
+    let mut confirming = false;
     let started = Instant::now();
     std::thread::scope(|s| -> Result<(), LedgerError> {
-        let submitter = s.spawn(|| -> Result<(), LedgerError> {
-            let mut submitter = Submitter::new(g, true);
+        let submitter = s.spawn(move || -> Result<(), LedgerError> {
             for chunk in txs.chunks(8192) {
                 submitter.submit(log, chunk)?;
             }
@@ -167,14 +233,40 @@ fn seal_all(
                 return Err(LedgerError::Timeout("the benchmark did not finish".into()));
             }
             events.clear();
-            if !node.step(&mut events)? {
-                node.follow(Duration::from_millis(1), &mut events)?;
+            let t = Instant::now();
+            let worked = node.step(&mut events)?;
+            if let Some(stage) = Stage::of(&events) {
+                spent[stage as usize] += t.elapsed();
+            }
+            for e in &events {
+                match e {
+                    Event::Seal(SealEvent::Appended { .. }) => confirming = true,
+                    Event::Seal(SealEvent::Confirmed { .. }) => confirming = false,
+                    _ => {}
+                }
+            }
+            if !worked {
+                let t = Instant::now();
+                let read = node.follow(Duration::from_millis(1), &mut events)?;
+                match (read, confirming) {
+                    (1.., _) => spent[Stage::Follow as usize] += t.elapsed(),
+                    (0, true) => spent[Stage::Confirm as usize] += t.elapsed(),
+                    (0, false) => {}
+                }
             }
         }
         submitter.join().expect("submitter thread")
     })?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok((node.chain().tip().height, seconds))
+    spent[Stage::Ingest as usize] = node.stats().ingest_time;
+    spent[Stage::Build as usize] = node.stats().build_time;
+    let counted: Duration = spent.iter().sum();
+    spent[Stage::Wait as usize] = Duration::from_secs_f64(seconds).saturating_sub(counted);
+    let stages = Stage::ALL
+        .iter()
+        .map(|&s| (s, spent[s as usize].as_secs_f64()))
+        .collect();
+    Ok((node.chain().tip().height, seconds, stages))
 }
 
 /// Batch-verification rates over (up to 50,000 of) `txs`: ed25519-dalek's and kchain's.

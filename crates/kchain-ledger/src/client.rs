@@ -148,6 +148,14 @@ impl Submitter {
         }
     }
 
+    /// Opens the held appenders of every partition now rather than at the first append.
+    pub fn open(&mut self, log: &dyn Log) -> Result<(), LedgerError> {
+        for a in &mut self.appenders {
+            a.open(log)?;
+        }
+        Ok(())
+    }
+
     /// Appends `txs`; returns each one's (partition, offset).
     pub fn submit(
         &mut self,

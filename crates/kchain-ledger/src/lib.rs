@@ -67,7 +67,7 @@ mod node;
 mod verify;
 
 pub use audit::{audit, AuditRecord, AuditVerdict};
-pub use bench::{bench, BenchOptions, BenchReport};
+pub use bench::{bench, BenchOptions, BenchReport, Stage as BenchStage};
 pub use checkpoints::{
     ledger_policy, prove_tx, witness_ledger_pass, CheckpointAnchors, CheckpointFinding,
     CheckpointOptions, CheckpointStatus,

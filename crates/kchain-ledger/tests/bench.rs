@@ -37,6 +37,9 @@ fn run(transactions: usize, fsync: FsyncPolicy) -> kchain_ledger::BenchReport {
         report.ratio(),
         report.sign_per_sec
     );
+    for (stage, secs) in &report.stages {
+        eprintln!("  {:<8} {secs:.3} s", stage.name());
+    }
     report
 }
 

@@ -73,6 +73,11 @@ pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
         let verify2 = chained::verify(log, &chained_topic, &trust, n, 2)?;
         progress.add(1);
         let ledger = ledger(log, p.ledger_txs, &tag)?;
+        // On Kafka, the ledger on the embedded log too, side by side: the broker's share.
+        let ledger_embedded = match on_kafka {
+            true => ledger_on_embedded(p.ledger_txs, &tag)?,
+            false => None,
+        };
         progress.add(2);
         measured.push(Measured {
             sha,
@@ -82,6 +87,7 @@ pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
             verify1,
             verify2,
             ledger,
+            ledger_embedded,
         });
     }
     drop(vals);
@@ -119,4 +125,25 @@ fn ledger(log: &dyn Log, txs: usize, stamp: &str) -> Result<Option<kchain_ledger
         ..kchain_ledger::BenchOptions::default()
     };
     Ok(Some(kchain_ledger::bench(log, &opts)?))
+}
+
+/// The ledger on an embedded log of its own (a temporary directory, fsync as the embedded
+/// bench), to compare a Kafka run with in the same repetition.
+fn ledger_on_embedded(txs: usize, stamp: &str) -> Result<Option<kchain_ledger::BenchReport>> {
+    if txs == 0 {
+        return Ok(None);
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "kchain-bench-ledger-{}-{stamp}",
+        std::process::id()
+    ));
+    let opts = kchain_log::EmbeddedOptions {
+        fsync: kchain_log::FsyncPolicy::IntervalMs(FSYNC_MS),
+        ..kchain_log::EmbeddedOptions::default()
+    };
+    let result = kchain_log::EmbeddedLog::create(&dir, opts)
+        .map_err(anyhow::Error::from)
+        .and_then(|log| ledger(&log, txs, stamp));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

@@ -323,6 +323,19 @@ impl StoredBlock {
         }
     }
 
+    /// [`StoredBlock::of`] taking the block (and its hash, already computed), without
+    /// copying its transactions.
+    pub fn from_block(block: Block, hash: Hash) -> StoredBlock {
+        StoredBlock {
+            header: block.header,
+            hash,
+            stated_hash: Some(hex_lower(&hash)),
+            signature: block.signature,
+            body: Ok(block.txs),
+            genesis: block.genesis.map(Ok),
+        }
+    }
+
     /// Parses a record value. `Err` when not even the header parses (the record is not a
     /// block); a header that parses with a body that does not is returned with `body: Err`.
     pub fn parse(json: &[u8]) -> Result<StoredBlock, String> {

@@ -27,17 +27,17 @@ pub(crate) mod store;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kchain_core::{Hash, KeyId, WriterKey};
 use kchain_log::{Log, Reader};
 
 use crate::checkpoints::{CheckpointOptions, Publisher};
 use crate::consensus::chain::Chain;
-use crate::consensus::finding::{IgnoreReason, Observed, Verdict};
+use crate::consensus::finding::{Finding, FindingKind, IgnoreReason, Observed, Verdict};
 use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
-use crate::node::sealer::{Phase, SealEvent, SealOptions, Sealer};
+use crate::node::sealer::{Phase, ReadBack, SealEvent, SealOptions, Sealer};
 use crate::node::snapshot::Loaded;
 use crate::node::store::open_chain;
 
@@ -113,6 +113,12 @@ pub struct NodeStats {
     pub abandoned: u64,
     /// Transactions in this node's winning blocks.
     pub sealed_txs: u64,
+    /// Wall time the node's thread spent ingesting transactions: reading them, handing
+    /// them to the ingest worker and queueing what it judged (not waiting for it).
+    pub ingest_time: Duration,
+    /// Wall time the node's thread spent building blocks: deciding their transactions
+    /// against the state, the items root, the JSON, the signature.
+    pub build_time: Duration,
 }
 
 /// A ledger node over a [`Log`].
@@ -219,25 +225,23 @@ impl<'a> Node<'a> {
         let records = self.reader.poll(FOLLOW_MAX, wait)?;
         let n = records.len();
         for r in records {
+            let value = r.record.value.as_deref();
+            let back = match &mut self.sealer {
+                Some(s) => s.read_back(r.offset, value),
+                None => ReadBack::NotOwn,
+            };
             if r.offset < self.chain.next_offset() {
+                if let ReadBack::Changed = back {
+                    return Err(LedgerError::Tampered(Box::new(own_block_changed(r.offset))));
+                }
                 continue;
             }
-            let own = self.sealer.as_mut().and_then(|s| {
-                let ours = matches!(&s.own, Some((o, json, _))
-                    if *o == r.offset && r.record.value.as_deref() == Some(json.as_slice()));
-                if ours {
-                    s.own.take().map(|(_, _, parsed)| parsed)
-                } else {
-                    None
+            let seen = match back {
+                ReadBack::Unobserved(parsed) => {
+                    self.chain
+                        .observe_parsed(r.offset, Ok(*parsed), &self.verifier)
                 }
-            });
-            let seen = match own {
-                Some(parsed) => self
-                    .chain
-                    .observe_parsed(r.offset, Ok(parsed), &self.verifier),
-                None => self
-                    .chain
-                    .observe(r.offset, r.record.value.as_deref(), &self.verifier),
+                _ => self.chain.observe(r.offset, value, &self.verifier),
             };
             self.record(seen, events)?;
         }
@@ -297,9 +301,15 @@ impl<'a> Node<'a> {
         let tip = self.chain.tip().hash;
         let phase = std::mem::replace(&mut sealer.phase, Phase::Gathering);
         let event = match phase {
-            Phase::Gathering => match gather(sealer, &self.chain, &self.verifier)? {
+            Phase::Gathering => match gather(sealer, &self.chain, &self.verifier, &mut self.stats)?
+            {
                 Ok(built) => built,
-                Err(ingested) => return Ok(ingested),
+                Err(ingested) => {
+                    if !ingested {
+                        sealer.release_idle();
+                    }
+                    return Ok(ingested);
+                }
             },
             Phase::Built(c) | Phase::RejectionsWritten(c) if c.block.header.prev != tip => {
                 self.stats.abandoned += 1;
@@ -316,21 +326,24 @@ impl<'a> Node<'a> {
                 ev
             }
             Phase::RejectionsWritten(c) => {
-                let offset = sealer.write_block(self.log, &c)?;
-                let height = c.block.header.height;
+                let (hash, height, txs) = (c.hash, c.block.header.height, c.block.txs.len());
+                let offset = sealer.write_block(self.log, *c)?;
                 sealer.phase = Phase::Appended {
                     offset,
-                    hash: c.hash,
+                    hash,
                     height,
-                    txs: c.block.txs.len(),
+                    txs,
                 };
-                SealEvent::Appended { height, offset }
+                events.push(Event::Seal(SealEvent::Appended { height, offset }));
+                self.observe_own(events)?;
+                return Ok(true);
             }
             appended @ Phase::Appended { .. } => {
                 match confirm(&self.chain, &mut self.stats, &appended) {
                     Some(ev) => ev,
                     None => {
                         sealer.phase = appended;
+                        sealer.release_idle();
                         return Ok(false);
                     }
                 }
@@ -338,6 +351,25 @@ impl<'a> Node<'a> {
         };
         events.push(Event::Seal(event));
         Ok(true)
+    }
+
+    /// Observes the block this sealer just appended without waiting to read it back, when
+    /// the chain has observed every record before it: the log acknowledged it at that
+    /// offset, so reading it back would give the same bytes. They are still compared with
+    /// what the log holds when the reader reaches them ([`ReadBack::Changed`]).
+    fn observe_own(&mut self, events: &mut Vec<Event>) -> Result<(), LedgerError> {
+        let next = self.chain.next_offset();
+        let parsed = self
+            .sealer
+            .as_mut()
+            .and_then(|s| s.own.as_mut())
+            .filter(|o| o.offset == next)
+            .and_then(|o| o.parsed.take());
+        if let Some(parsed) = parsed {
+            let seen = self.chain.observe_parsed(next, Ok(parsed), &self.verifier);
+            self.record(seen, events)?;
+        }
+        Ok(())
     }
 
     /// Whether the node has read every block and, when sealing, has read every transaction
@@ -350,6 +382,7 @@ impl<'a> Node<'a> {
             None => Ok(true),
             Some(s) => Ok(matches!(s.phase, Phase::Gathering)
                 && s.pool.len() == 0
+                && s.pool.in_flight() == 0
                 && s.pool.read_all(self.log)?),
         }
     }
@@ -434,6 +467,19 @@ impl<'a> Node<'a> {
     }
 }
 
+/// The finding when the log holds other bytes at the offset of a block this sealer appended
+/// and observed than the block it appended.
+fn own_block_changed(offset: u64) -> Finding {
+    Finding {
+        offset,
+        height: None,
+        kind: FindingKind::AnchorMismatch,
+        detail: "this node appended a block at this offset and took it as read, but the log \
+                 now holds other bytes there: it was changed after it was stored"
+            .into(),
+    }
+}
+
 /// The event of a checkpoint published at `offset` of the checkpoints topic.
 fn checkpoint_event((c, offset): (kchain_core::Checkpoint, u64)) -> Event {
     Event::Checkpoint {
@@ -448,16 +494,25 @@ fn checkpoint_event((c, offset): (kchain_core::Checkpoint, u64)) -> Event {
 fn gather(
     sealer: &mut Sealer,
     chain: &Chain,
-    verifier: &Verifier,
+    verifier: &Arc<Verifier>,
+    stats: &mut NodeStats,
 ) -> Result<Result<SealEvent, bool>, LedgerError> {
     let cap = 4 * sealer.opts.block_txs.max(1024);
-    let n = sealer
+    let started = Instant::now();
+    let mut n = sealer
         .pool
         .ingest(chain.genesis(), chain.chain_id(), verifier, cap)?;
+    stats.ingest_time += started.elapsed();
+    if n == 0 && !sealer.due() {
+        // Nothing new to read: the transactions read are being judged, if any.
+        n = sealer.pool.wait_judged();
+    }
     if !sealer.due() {
         return Ok(Err(n > 0));
     }
+    let started = Instant::now();
     let c = sealer.build(chain)?;
+    stats.build_time += started.elapsed();
     let ev = SealEvent::Built {
         height: c.block.header.height,
         txs: c.block.txs.len(),

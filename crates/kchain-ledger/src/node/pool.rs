@@ -5,15 +5,25 @@
 //! ```text
 //! partition 0  [from ............................ read position)
 //! partition 1  [from ...... read position)            from = the tip's `to` for the partition
-//!   ingest ──> parse (rayon) ──> check_static ──> Verifier (batched, rayon) ──> queues
+//!
+//!   node thread                         ingest worker (a thread of its own)
+//!   ingest: poll partitions ──jobs──>   parse (rayon) ──> check_static
+//!                                         ──> Verifier (batched, rayon)
+//!           queues <──────judged─────   entries, in the order they were read
 //!   canonical block ──> advance: drop everything below its `to`
 //! ```
+//!
+//! Parsing and signature verification, most of a sealer's work, run on the worker while the
+//! node thread builds, appends and validates blocks, so the stages overlap: the cores verify
+//! the next transactions while a block is written and read back. One worker takes the jobs
+//! in order, so each partition's entries arrive in offset order.
 //!
 //! Nothing leaves the pool because a block was *built*: only a canonical block (anyone's)
 //! decides transactions. A sealer whose block lost the race still holds what it did not
 //! decide, and seals it again.
 
 use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +57,11 @@ const REJECTION_OVERHEAD: usize = crate::node::rejected::MAX_DETAIL + 1024;
 const POLL_MAX: usize = 4096;
 /// A reader this far behind the partition's decided offset is reopened rather than read on.
 const SKIP_REOPEN: u64 = 50_000;
+/// Records per job of the ingest worker: eight signature batches, two rounds of them per
+/// core on two cores.
+const JOB_MAX: usize = 8 * crate::consensus::sig::BATCH;
+/// How long an ingest that found nothing new waits for the worker's next judged records.
+const WORKER_WAIT: Duration = Duration::from_millis(2);
 
 /// One transaction record, judged.
 #[derive(Clone, Debug)]
@@ -68,6 +83,54 @@ pub(crate) struct Pool {
     /// Per partition, the first offset no canonical block has decided.
     decided: Vec<u64>,
     next_partition: usize,
+    /// Started at the first ingest.
+    worker: Option<Worker>,
+}
+
+/// The ingest worker: a thread that judges the records the pool hands it, one job at a time.
+struct Worker {
+    jobs: Sender<Job>,
+    judged: Receiver<Vec<Entry>>,
+    /// Records handed over and not judged yet.
+    in_flight: usize,
+}
+
+/// Records read together, for the worker to judge.
+struct Job {
+    records: Vec<(u32, StoredRecord)>,
+    arrived: Instant,
+}
+
+/// What judging a record needs: the ledger's rules and the shared signature verifier.
+#[derive(Clone)]
+struct Judge {
+    genesis: Genesis,
+    chain: ChainId,
+    limit: usize,
+    verifier: Arc<Verifier>,
+}
+
+impl Worker {
+    /// Starts the worker thread; `None` when the system has no thread to give.
+    fn start(judge: Judge) -> Option<Worker> {
+        let (jobs, todo) = mpsc::channel::<Job>();
+        let (done, judged) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("kchain-ingest".into())
+            .spawn(move || {
+                for job in todo {
+                    if done.send(judge.entries(job.records, job.arrived)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Worker {
+            jobs,
+            judged,
+            in_flight: 0,
+        })
+    }
 }
 
 impl Pool {
@@ -83,6 +146,7 @@ impl Pool {
             decided: tip_sources.iter().map(|s| s.to).collect(),
             readers,
             next_partition: 0,
+            worker: None,
         })
     }
 
@@ -91,7 +155,7 @@ impl Pool {
         self.queues.iter().map(VecDeque::len).sum()
     }
 
-    /// When the oldest undecided transaction arrived.
+    /// When the oldest undecided transaction was queued, judged.
     pub fn oldest(&self) -> Option<Instant> {
         self.queues
             .iter()
@@ -128,62 +192,118 @@ impl Pool {
         Ok(())
     }
 
-    /// Reads what is available (without waiting) while the pool holds fewer than `cap`
-    /// transactions, judges it and queues it. Returns the number of records read.
+    /// Records handed to the ingest worker and not judged yet.
+    pub fn in_flight(&self) -> usize {
+        self.worker.as_ref().map_or(0, |w| w.in_flight)
+    }
+
+    /// Queues what the ingest worker has judged, and hands it what is available to read
+    /// (without waiting) while the pool holds fewer than `cap` transactions, judged or not.
+    /// Returns the number of records read or queued.
     ///
     /// ```text
-    /// poll each partition ─> parse + static checks (parallel) ─> signatures (batched)
-    ///   ─> queue per partition, each entry a transaction or why it is rejected
+    /// poll each partition ─> worker: parse + static checks (parallel) ─> signatures
+    ///   (batched) ─> queue per partition, each entry a transaction or why it is rejected
     /// ```
     pub fn ingest(
         &mut self,
         g: &Genesis,
         chain: ChainId,
-        verifier: &Verifier,
+        verifier: &Arc<Verifier>,
         cap: usize,
     ) -> Result<usize, LogError> {
+        let mut count = self.take_judged(Duration::ZERO);
         let records = self.poll(cap)?;
         if records.is_empty() {
-            return Ok(0);
+            return Ok(count);
         }
-        let count = records.len();
-        let limit = tx_record_limit(g);
+        count += records.len();
         let arrived = Instant::now();
-        let parsed: Vec<Entry> = records
-            .into_par_iter()
-            .map(|(partition, r)| {
-                let raw = r.record.value.unwrap_or_default();
-                let (size, verdict) = match judge_static(&raw, g, chain, limit) {
-                    Ok(tx) => (block_bytes(&tx), Ok(Arc::new(tx))),
-                    Err(reason) => (
-                        raw.len().min(crate::node::rejected::MAX_RAW) * 4 / 3 + REJECTION_OVERHEAD,
-                        Err((reason, Submitted::of(raw))),
-                    ),
-                };
-                Entry {
-                    partition,
-                    offset: r.offset,
-                    arrived,
-                    size,
-                    verdict,
-                }
-            })
-            .collect();
-        let txs: Vec<&Transaction> = parsed
-            .iter()
-            .filter_map(|e| e.verdict.as_ref().ok().map(|t| t.as_ref()))
-            .collect();
-        let verdicts = verifier.check(&txs);
-        let mut verdicts = verdicts.into_iter();
-        for mut e in parsed {
-            if let Ok(tx) = &e.verdict {
-                if let Some(Err(reason)) = verdicts.next() {
-                    e.verdict = Err((reason, Submitted::of(tx.to_json())));
+        if self.worker.is_none() {
+            self.worker = Worker::start(Judge {
+                genesis: g.clone(),
+                chain,
+                limit: tx_record_limit(g),
+                verifier: Arc::clone(verifier),
+            });
+        }
+        match &mut self.worker {
+            Some(w) => {
+                w.in_flight += records.len();
+                // In jobs of a few batches, so that the first judged entries come back soon.
+                let mut records = records.into_iter().peekable();
+                while records.peek().is_some() {
+                    let job: Vec<_> = records.by_ref().take(JOB_MAX).collect();
+                    w.jobs
+                        .send(Job {
+                            records: job,
+                            arrived,
+                        })
+                        .expect("the ingest worker runs while the pool holds its sender");
                 }
             }
-            self.queues[e.partition as usize].push_back(e);
+            None => {
+                let judge = Judge {
+                    genesis: g.clone(),
+                    chain,
+                    limit: tx_record_limit(g),
+                    verifier: Arc::clone(verifier),
+                };
+                let entries = judge.entries(records, arrived);
+                self.queue(entries);
+            }
         }
         Ok(count)
+    }
+
+    /// Waits a moment for the worker to judge records in flight and queues them; returns
+    /// how many it took (0 at once when none are in flight).
+    pub fn wait_judged(&mut self) -> usize {
+        self.take_judged(WORKER_WAIT)
+    }
+
+    /// Queues the entries the worker has judged, waiting up to `wait` for the first; returns
+    /// how many it took.
+    fn take_judged(&mut self, wait: Duration) -> usize {
+        let Some(w) = self.worker.as_mut().filter(|w| w.in_flight > 0) else {
+            return 0;
+        };
+        let mut batches = Vec::new();
+        let first = if wait.is_zero() {
+            w.judged
+                .try_recv()
+                .map_err(|e| e == TryRecvError::Disconnected)
+        } else {
+            w.judged
+                .recv_timeout(wait)
+                .map_err(|e| e == RecvTimeoutError::Disconnected)
+        };
+        match first {
+            Ok(b) => batches.push(b),
+            Err(false) => return 0,
+            Err(true) => panic!("the ingest worker stopped (it panicked)"),
+        }
+        batches.extend(w.judged.try_iter());
+        let n: usize = batches.iter().map(Vec::len).sum();
+        w.in_flight -= n;
+        for entries in batches {
+            self.queue(entries);
+        }
+        n
+    }
+
+    /// Queues judged entries, but for what a canonical block decided since they were read.
+    /// An entry's wait (for [`crate::SealOptions::block_ms`]) starts here, once it is judged:
+    /// a block is not cut short for transactions the worker is still verifying.
+    fn queue(&mut self, entries: Vec<Entry>) {
+        let now = Instant::now();
+        for mut e in entries {
+            e.arrived = now;
+            let p = e.partition as usize;
+            if e.offset >= self.decided[p] {
+                self.queues[p].push_back(e);
+            }
+        }
     }
 
     /// The undecided records available now, partition by partition from the one after the
@@ -191,8 +311,9 @@ impl Pool {
     fn poll(&mut self, cap: usize) -> Result<Vec<(u32, StoredRecord)>, LogError> {
         let mut records: Vec<(u32, StoredRecord)> = Vec::new();
         let n = self.readers.len();
+        let held = self.len() + self.in_flight();
         for i in 0..n {
-            if self.len() + records.len() >= cap {
+            if held + records.len() >= cap {
                 break;
             }
             let p = (self.next_partition + i) % n;
@@ -233,6 +354,52 @@ impl Pool {
                 return out;
             }
         }
+    }
+}
+
+impl Judge {
+    /// Judges records read at `arrived`: parsed and checked in parallel, then their
+    /// signatures verified in batches.
+    fn entries(&self, records: Vec<(u32, StoredRecord)>, arrived: Instant) -> Vec<Entry> {
+        let parsed: Vec<Entry> = records
+            .into_par_iter()
+            .map(|(partition, r)| {
+                let raw = r.record.value.unwrap_or_default();
+                let (size, verdict) =
+                    match judge_static(&raw, &self.genesis, self.chain, self.limit) {
+                        Ok(tx) => (block_bytes(&tx), Ok(Arc::new(tx))),
+                        Err(reason) => (
+                            raw.len().min(crate::node::rejected::MAX_RAW) * 4 / 3
+                                + REJECTION_OVERHEAD,
+                            Err((reason, Submitted::of(raw))),
+                        ),
+                    };
+                Entry {
+                    partition,
+                    offset: r.offset,
+                    arrived,
+                    size,
+                    verdict,
+                }
+            })
+            .collect();
+        let txs: Vec<&Transaction> = parsed
+            .iter()
+            .filter_map(|e| e.verdict.as_ref().ok().map(|t| t.as_ref()))
+            .collect();
+        let verdicts = self.verifier.check(&txs);
+        let mut verdicts = verdicts.into_iter();
+        parsed
+            .into_iter()
+            .map(|mut e| {
+                if let Ok(tx) = &e.verdict {
+                    if let Some(Err(reason)) = verdicts.next() {
+                        e.verdict = Err((reason, Submitted::of(tx.to_json())));
+                    }
+                }
+                e
+            })
+            .collect()
     }
 }
 

@@ -44,8 +44,9 @@ pub struct SealOptions {
     pub block_ms: u64,
     /// Keep a block's JSON under about this many bytes (Kafka's default limit is 1 MB).
     pub max_block_bytes: usize,
-    /// Keep appenders open between appends. `None`: yes on Kafka, no on the embedded log
-    /// (whose appender is exclusive: other sealers would wait).
+    /// Keep appenders open between appends. `None`: yes on Kafka; on the embedded log (whose
+    /// appender is exclusive: other sealers wait) the blocks appender for consecutive blocks
+    /// within 100 ms of opening it, then closed at the next block or when the sealer idles.
     pub hold_appenders: Option<bool>,
 }
 
@@ -59,6 +60,11 @@ impl Default for SealOptions {
         }
     }
 }
+
+/// How long a sealer keeps an exclusive appender (the embedded log's) over consecutive
+/// blocks, unless [`SealOptions::hold_appenders`] says otherwise: closing it costs an fsync
+/// of the partition, and another sealer waits for it at most this long.
+const APPENDER_LEASE: Duration = Duration::from_millis(100);
 
 /// A block built but not yet known to have won.
 pub(crate) struct Candidate {
@@ -99,11 +105,20 @@ pub enum SealEvent {
     Confirmed { height: u64, offset: u64, won: bool },
 }
 
+/// A block this sealer appended, until it is read back from the log.
+pub(crate) struct Own {
+    pub offset: u64,
+    pub json: Vec<u8>,
+    /// The parsed form, until the chain observes the block.
+    pub parsed: Option<StoredBlock>,
+}
+
 pub(crate) struct Sealer {
     pub key: WriterKey,
-    /// The last block this sealer appended: its offset, JSON and parsed form, so that
-    /// reading it back need not parse it again.
-    pub own: Option<(u64, Vec<u8>, StoredBlock)>,
+    /// The last block this sealer appended: its offset, JSON and parsed form (taken once
+    /// the chain observes it), so that reading it back need not parse it again, and so that
+    /// a block observed before it was read back is still compared with what the log holds.
+    pub own: Option<Own>,
     pub opts: SealOptions,
     pub pool: Pool,
     pub phase: Phase,
@@ -128,9 +143,14 @@ impl Sealer {
             )));
         }
         let hold = opts.hold_appenders.unwrap_or(!log.exclusive_appenders());
+        let mut blocks_out = SharedAppender::new(&g.topics.blocks, 0, hold);
+        if opts.hold_appenders.is_none() {
+            blocks_out = blocks_out.with_lease(APPENDER_LEASE);
+        }
+        blocks_out.open(log)?;
         Ok(Sealer {
             pool: Pool::open(log, &g.topics.transactions, &chain.tip().sources)?,
-            blocks_out: SharedAppender::new(&g.topics.blocks, 0, hold),
+            blocks_out,
             rejected_out: SharedAppender::new(&g.topics.rejected, 0, hold),
             phase: Phase::Gathering,
             own: None,
@@ -210,18 +230,60 @@ impl Sealer {
         Ok(())
     }
 
+    /// Closes the appenders whose lease is over (when the sealer has nothing to do, so
+    /// that other sealers get their turn).
+    pub fn release_idle(&mut self) {
+        self.blocks_out.release_expired();
+        self.rejected_out.release_expired();
+    }
+
+    /// What the record read back at `offset` (with `value`) says about the last block this
+    /// sealer appended; forgets the block once it is read back.
+    pub fn read_back(&mut self, offset: u64, value: Option<&[u8]>) -> ReadBack {
+        let Some(own) = self.own.take_if(|o| o.offset == offset) else {
+            return ReadBack::NotOwn;
+        };
+        let same = value == Some(own.json.as_slice());
+        match (own.parsed, same) {
+            (Some(parsed), true) => ReadBack::Unobserved(Box::new(parsed)),
+            (Some(_), false) => ReadBack::NotOwn,
+            (None, true) => ReadBack::Matches,
+            (None, false) => ReadBack::Changed,
+        }
+    }
+
     /// Appends the candidate block; returns its offset.
-    pub fn write_block(&mut self, log: &dyn Log, c: &Candidate) -> Result<u64, LedgerError> {
+    pub fn write_block(&mut self, log: &dyn Log, c: Candidate) -> Result<u64, LedgerError> {
+        let parsed = StoredBlock::from_block(c.block, c.hash);
         let record = Record {
-            key: Some(c.block.header.height.to_string().into_bytes()),
-            value: Some(c.json.clone()),
+            key: Some(parsed.header.height.to_string().into_bytes()),
+            value: Some(c.json),
             headers: vec![],
-            timestamp_ms: c.block.header.timestamp_ms,
+            timestamp_ms: parsed.header.timestamp_ms,
         };
         let offsets = self.blocks_out.append(log, std::slice::from_ref(&record))?;
-        self.own = Some((offsets[0], c.json.clone(), StoredBlock::of(&c.block)));
+        self.own = Some(Own {
+            offset: offsets[0],
+            json: record.value.unwrap_or_default(),
+            parsed: Some(parsed),
+        });
         Ok(offsets[0])
     }
+}
+
+/// A record read back at the offset of the sealer's own last block.
+pub(crate) enum ReadBack {
+    /// Not the sealer's block (another offset, or other bytes than it appended, which the
+    /// chain judges like any record).
+    NotOwn,
+    /// The block, not observed yet: its parsed form.
+    Unobserved(Box<StoredBlock>),
+    /// The block, observed when it was appended (the chain had read everything before
+    /// it), and the log holds the same bytes.
+    Matches,
+    /// The block was observed when it was appended, but the log now holds other bytes at
+    /// its offset: it was changed after it was stored.
+    Changed,
 }
 
 /// Decides each candidate against the state of the tip: sealed (in block order) or rejected.

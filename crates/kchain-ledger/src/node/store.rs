@@ -70,12 +70,16 @@ pub fn read_to_end(
 
 /// An appender that is opened when needed and, unless `hold`, closed after each append, so
 /// that several processes (or sealers in one process) can take turns on an embedded
-/// partition, whose appender is exclusive.
+/// partition, whose appender is exclusive. With a lease, it is kept for appends that follow
+/// within the lease of opening it, and closed at the first append or
+/// [`SharedAppender::release_expired`] after: a busy writer does not pay for opening and
+/// closing (on the embedded log, an fsync) at every append, and others wait at most a lease.
 pub struct SharedAppender {
     topic: String,
     partition: u32,
     hold: bool,
-    open: Option<Box<dyn Appender>>,
+    lease: Option<Duration>,
+    open: Option<(Box<dyn Appender>, Instant)>,
 }
 
 impl SharedAppender {
@@ -84,20 +88,48 @@ impl SharedAppender {
             topic: topic.to_owned(),
             partition,
             hold,
+            lease: None,
             open: None,
+        }
+    }
+
+    /// Keeps the appender open for `lease` after opening it (when not held anyway).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Opens the appender now when it is held between appends (opening one may take a
+    /// round trip to a broker and a producer id: better paid before the first append).
+    pub fn open(&mut self, log: &dyn Log) -> Result<(), LogError> {
+        if self.hold && self.open.is_none() {
+            self.open = Some((log.appender(&self.topic, self.partition)?, Instant::now()));
+        }
+        Ok(())
+    }
+
+    /// Closes the appender if it is open past its lease (never a held one).
+    pub fn release_expired(&mut self) {
+        let expired = match (&self.open, self.lease) {
+            (Some((_, opened)), Some(lease)) => !self.hold && opened.elapsed() >= lease,
+            _ => false,
+        };
+        if expired {
+            self.open = None;
         }
     }
 
     /// Appends `records` as one batch, waiting while another appender holds the partition.
     pub fn append(&mut self, log: &dyn Log, records: &[Record]) -> Result<Vec<u64>, LogError> {
+        self.release_expired();
         let started = Instant::now();
         let mut backoff = Duration::from_micros(200);
-        let mut appender = loop {
+        let (mut appender, opened) = loop {
             if let Some(a) = self.open.take() {
                 break a;
             }
             match log.appender(&self.topic, self.partition) {
-                Ok(a) => break a,
+                Ok(a) => break (a, Instant::now()),
                 Err(LogError::Locked { .. }) if started.elapsed() < LOCK_WAIT => {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_millis(20));
@@ -106,8 +138,9 @@ impl SharedAppender {
             }
         };
         let offsets = appender.append(records)?;
-        if self.hold {
-            self.open = Some(appender);
+        let leased = self.lease.is_some_and(|l| opened.elapsed() < l);
+        if self.hold || leased {
+            self.open = Some((appender, opened));
         }
         Ok(offsets)
     }
@@ -147,4 +180,49 @@ pub fn open_chain(
 /// [`kchain_topic::DataDir::ledger_state`], which alone knows the layout).
 pub fn state_dir(data_dir: &Path, blocks_topic: &str) -> PathBuf {
     kchain_topic::DataDir::new(data_dir, PathBuf::new()).ledger_state(blocks_topic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kchain_log::{EmbeddedLog, EmbeddedOptions, TopicConfig};
+
+    fn record() -> Record {
+        Record {
+            key: None,
+            value: Some(b"x".to_vec()),
+            headers: vec![],
+            timestamp_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_leased_appender_is_kept_within_its_lease_and_let_go_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::create(dir.path(), EmbeddedOptions::default()).unwrap();
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+        let locked =
+            |log: &EmbeddedLog| matches!(log.appender("t", 0), Err(LogError::Locked { .. }));
+
+        let mut plain = SharedAppender::new("t", 0, false);
+        plain.append(&log, &[record()]).unwrap();
+        assert!(
+            !locked(&log),
+            "without a lease the appender is closed after each append"
+        );
+
+        let mut long = SharedAppender::new("t", 0, false).with_lease(Duration::from_secs(60));
+        long.append(&log, &[record()]).unwrap();
+        assert!(locked(&log), "within its lease the appender stays open");
+        assert_eq!(long.append(&log, &[record()]).unwrap(), vec![2]);
+        long.release_expired();
+        assert!(locked(&log));
+        drop(long);
+
+        let mut short = SharedAppender::new("t", 0, false).with_lease(Duration::from_millis(1));
+        short.open = Some((log.appender("t", 0).unwrap(), Instant::now()));
+        std::thread::sleep(Duration::from_millis(5));
+        short.release_expired();
+        assert!(!locked(&log), "past its lease an idle appender is closed");
+    }
 }

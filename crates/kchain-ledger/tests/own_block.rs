@@ -1,0 +1,163 @@
+//! A sealer takes the block it appended as read when the chain has read everything before
+//! it (no wait for the log to hand it back), and still compares it with what the log holds
+//! once its reader gets there: a block changed in between is a finding.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use kchain_ledger::{submit, Event, FindingKind, LedgerError, Node, SealEvent};
+use kchain_log::{Appender, Log, LogError, Reader, StoredRecord, TopicConfig, TopicInfo};
+use support::*;
+
+/// Steps `node` until a step reports `Appended`; returns that step's events.
+fn step_until_appended(node: &mut Node<'_>) -> Vec<Event> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "the sealer appended nothing");
+        let mut events = Vec::new();
+        node.step(&mut events).unwrap();
+        if events
+            .iter()
+            .any(|e| matches!(e, Event::Seal(SealEvent::Appended { .. })))
+        {
+            return events;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_sealer_takes_its_block_as_canonical_in_the_step_that_appends_it() {
+    let (_dir, log) = embedded();
+    let cast = Cast::new("own", 1, 2, 100, 2);
+    cast.init(&log);
+    submit(
+        &log,
+        &cast.genesis,
+        &[cast.transfer(0, cast.address(1), 5, 1)],
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    let mut node = Node::open(
+        &log,
+        cast.node_options(),
+        Some((cast.sealer_key(0), seal_options(1))),
+        &mut events,
+    )
+    .unwrap();
+    let events = step_until_appended(&mut node);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Canonical { height: 1, .. })),
+        "{events:?}"
+    );
+    assert_eq!(node.chain().tip().height, 1);
+    // Reading the block back later agrees with what was taken.
+    let mut more = Vec::new();
+    node.follow(Duration::from_millis(200), &mut more).unwrap();
+    node.follow(Duration::from_millis(200), &mut more).unwrap();
+    assert_eq!(node.chain().tip().height, 1);
+}
+
+#[test]
+fn a_block_changed_after_its_sealer_took_it_is_a_finding() {
+    let (_dir, inner) = embedded();
+    let cast = Cast::new("own-changed", 1, 2, 100, 2);
+    cast.init(&inner);
+    let log = Rewriting {
+        inner,
+        topic: cast.genesis.topics.blocks.clone(),
+    };
+    submit(
+        &log,
+        &cast.genesis,
+        &[cast.transfer(0, cast.address(1), 5, 1)],
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    let mut node = Node::open(
+        &log,
+        cast.node_options(),
+        Some((cast.sealer_key(0), seal_options(1))),
+        &mut events,
+    )
+    .unwrap();
+    step_until_appended(&mut node);
+    assert_eq!(node.chain().tip().height, 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let err = loop {
+        assert!(Instant::now() < deadline, "the change was not found");
+        match node.follow(Duration::from_millis(50), &mut Vec::new()) {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    match err {
+        LedgerError::Tampered(f) => {
+            assert_eq!(f.kind, FindingKind::AnchorMismatch);
+            assert_eq!(f.offset, 1);
+        }
+        other => panic!("expected a finding, got {other}"),
+    }
+}
+
+/// A log whose readers of one topic return every record after the first with a space added
+/// to its value: the stored bytes changed after they were appended.
+struct Rewriting<L: Log> {
+    inner: L,
+    topic: String,
+}
+
+struct RewritingReader(Box<dyn Reader>);
+
+impl Reader for RewritingReader {
+    fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredRecord>, LogError> {
+        let mut recs = self.0.poll(max, wait)?;
+        for r in recs.iter_mut().filter(|r| r.offset > 0) {
+            if let Some(v) = &mut r.record.value {
+                v.push(b' ');
+            }
+        }
+        Ok(recs)
+    }
+
+    fn position(&self) -> u64 {
+        self.0.position()
+    }
+}
+
+impl<L: Log> Log for Rewriting<L> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError> {
+        self.inner.create_topic(name, config)
+    }
+    fn list_topics(&self) -> Result<Vec<TopicInfo>, LogError> {
+        self.inner.list_topics()
+    }
+    fn topic(&self, name: &str) -> Result<TopicInfo, LogError> {
+        self.inner.topic(name)
+    }
+    fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError> {
+        self.inner.appender(topic, partition)
+    }
+    fn reader(&self, topic: &str, partition: u32, from: u64) -> Result<Box<dyn Reader>, LogError> {
+        let r = self.inner.reader(topic, partition, from)?;
+        Ok(match topic == self.topic {
+            true => Box::new(RewritingReader(r)),
+            false => r,
+        })
+    }
+    fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
+        self.inner.end_offset(topic, partition)
+    }
+    fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
+        self.inner.start_offset(topic, partition)
+    }
+    fn exclusive_appenders(&self) -> bool {
+        self.inner.exclusive_appenders()
+    }
+}
