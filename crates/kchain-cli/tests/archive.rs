@@ -327,7 +327,7 @@ fn an_archiver_killed_anywhere_leaves_a_verifiable_archive_and_a_rerun_completes
     let started = std::time::Instant::now();
     f.archive("orders", "a");
     let run_ms = started.elapsed().as_millis() as u64 * 3 / 2 + 1;
-    let mut next = support::rng();
+    let mut rng = kchain_testkit::Rng::from_clock();
     let (mut size, mut last_seen, mut interrupted) = (3000usize, 3000u64, 0);
     for round in 0..12 {
         f.topic("orders", size, size + 1000);
@@ -338,7 +338,7 @@ fn an_archiver_killed_anywhere_leaves_a_verifiable_archive_and_a_rerun_completes
             .command(&["archive", "orders", "--to", &url])
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(next() % run_ms));
+        std::thread::sleep(Duration::from_millis(rng.below(run_ms)));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let (code, v) = f.verify("a", "state");

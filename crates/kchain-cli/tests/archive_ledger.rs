@@ -403,7 +403,7 @@ fn a_ledger_archiver_killed_anywhere_leaves_a_verifiable_archive() {
     let started = std::time::Instant::now();
     l.archive("a");
     let run_ms = started.elapsed().as_millis() as u64 * 3 / 2 + 1;
-    let mut next = support::rng();
+    let mut rng = kchain_testkit::Rng::from_clock();
     let (mut size, mut last_seen, mut interrupted) = (4u64, 4u64, 0);
     for round in 0..12 {
         l.seal(&[1, 1]);
@@ -411,7 +411,7 @@ fn a_ledger_archiver_killed_anywhere_leaves_a_verifiable_archive() {
         let url = l.url("a");
         let args = ["archive", "--ledger", &l.chain, "--to", &url];
         let mut child = l.env.command(&args).spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(next() % run_ms));
+        std::thread::sleep(std::time::Duration::from_millis(rng.below(run_ms)));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let (code, v) = l.verify("a");

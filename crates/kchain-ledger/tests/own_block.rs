@@ -27,25 +27,25 @@ fn step_until_appended(node: &mut Node<'_>) -> Vec<Event> {
     }
 }
 
-#[test]
-fn a_sealer_takes_its_block_as_canonical_in_the_step_that_appends_it() {
-    let (_dir, log) = embedded();
-    let cast = Cast::new("own", 1, 2, 100, 2);
-    cast.init(&log);
+/// Submits one transfer to `cast`'s ledger and opens its sealer on `log`.
+fn sealer_with_one_transfer<'l>(log: &'l dyn Log, cast: &Cast) -> Node<'l> {
     submit(
-        &log,
+        log,
         &cast.genesis,
         &[cast.transfer(0, cast.address(1), 5, 1)],
     )
     .unwrap();
     let mut events = Vec::new();
-    let mut node = Node::open(
-        &log,
-        cast.node_options(),
-        Some((cast.sealer_key(0), seal_options(1))),
-        &mut events,
-    )
-    .unwrap();
+    let sealer = Some((cast.sealer_key(0), seal_options(1)));
+    Node::open(log, cast.node_options(), sealer, &mut events).unwrap()
+}
+
+#[test]
+fn a_sealer_takes_its_block_as_canonical_in_the_step_that_appends_it() {
+    let (_dir, log) = embedded();
+    let cast = Cast::new("own", 1, 2, 100, 2);
+    cast.init(&log);
+    let mut node = sealer_with_one_transfer(&log, &cast);
     let events = step_until_appended(&mut node);
     assert!(
         events
@@ -70,20 +70,7 @@ fn a_block_changed_after_its_sealer_took_it_is_a_finding() {
         inner,
         topic: cast.genesis.topics.blocks.clone(),
     };
-    submit(
-        &log,
-        &cast.genesis,
-        &[cast.transfer(0, cast.address(1), 5, 1)],
-    )
-    .unwrap();
-    let mut events = Vec::new();
-    let mut node = Node::open(
-        &log,
-        cast.node_options(),
-        Some((cast.sealer_key(0), seal_options(1))),
-        &mut events,
-    )
-    .unwrap();
+    let mut node = sealer_with_one_transfer(&log, &cast);
     step_until_appended(&mut node);
     assert_eq!(node.chain().tip().height, 1);
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -69,19 +69,6 @@ fn log(dir: &Path) -> EmbeddedLog {
     log
 }
 
-fn segment(dir: &Path, topic: &str) -> Vec<u8> {
-    let p = dir.join("topics").join(topic).join("0");
-    let mut logs: Vec<_> = std::fs::read_dir(&p)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs.iter()
-        .flat_map(|p| std::fs::read(p).unwrap())
-        .collect()
-}
-
 #[test]
 fn encoded_batches_are_the_bytes_append_writes() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,7 +85,10 @@ fn encoded_batches_are_the_bytes_append_writes() {
         assert_eq!(a, b);
         buf = enc.into_buffer();
     }
-    assert_eq!(segment(dir.path(), "plain"), segment(dir.path(), "encoded"));
+    assert_eq!(
+        kchain_testkit::segment_bytes(dir.path(), "plain", 0),
+        kchain_testkit::segment_bytes(dir.path(), "encoded", 0)
+    );
     let mut r = log.reader("encoded", 0, 0).unwrap();
     let back = r.poll(1000, std::time::Duration::ZERO).unwrap();
     let back: Vec<Record> = back.into_iter().map(|s| s.record).collect();

@@ -9,6 +9,17 @@
 pub struct Rng(pub u64);
 
 impl Rng {
+    /// A generator seeded from the clock, the seed printed on standard error so that a
+    /// failing run (a kill test's random moments) can be replayed with `Rng(seed)`.
+    pub fn from_clock() -> Rng {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        let seed = nanos | 1;
+        eprintln!("random seed {seed} (replay with Rng({seed}))");
+        Rng(seed)
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;

@@ -96,19 +96,6 @@ fn write(log: &dyn Log, topic: &str, data_key: Option<&DataKey>) {
     assert_eq!(report.partitions[0].summary.entries, 700);
 }
 
-fn segments(dir: &std::path::Path, topic: &str) -> Vec<u8> {
-    let p = dir.join("topics").join(topic).join("0");
-    let mut logs: Vec<_> = std::fs::read_dir(&p)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs.iter()
-        .flat_map(|p| std::fs::read(p).unwrap())
-        .collect()
-}
-
 #[test]
 fn both_paths_write_the_same_segment_bytes() {
     let (a, b) = (kchain_testkit::tempdir(), kchain_testkit::tempdir());
@@ -117,9 +104,9 @@ fn both_paths_write_the_same_segment_bytes() {
     assert!(in_place.appender("x", 0).is_err());
     write(&in_place, "t", None);
     write(&records, "t", None);
-    let bytes = segments(a.path(), "t");
+    let bytes = kchain_testkit::segment_bytes(a.path(), "t", 0);
     assert!(bytes.len() > 700 * 100);
-    assert_eq!(bytes, segments(b.path(), "t"));
+    assert_eq!(bytes, kchain_testkit::segment_bytes(b.path(), "t", 0));
 }
 
 #[test]

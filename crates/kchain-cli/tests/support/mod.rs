@@ -150,19 +150,3 @@ pub fn kclient(args: &[&str]) -> String {
     all.extend(args.iter().map(std::ffi::OsString::from));
     kchain_testkit::run_python(&all)
 }
-
-/// A small xorshift generator seeded from the clock, printed so that a failure can be rerun.
-pub fn rng() -> impl FnMut() -> u64 {
-    let mut s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("kill test seed {s}");
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    }
-}
