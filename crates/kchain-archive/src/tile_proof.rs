@@ -6,7 +6,7 @@
 //!  level l tile t holds the roots of the subtrees of 256^l leaves numbered 256·t .. 256·t+255
 //!  subtree [s, s + 2^k) ── l = k / 8, j = k % 8 ──► 2^j hashes of one level-l tile ──► their root
 //!  range [a, b)         ── split at the largest power of two below b - a (RFC 6962) ──► subtrees
-//!  inclusion of m       ── the sibling range at each split, bottom-up
+//!  proofs               ── kchain_core::merkle's walks, each range's root asked of the tiles
 //! ```
 //!
 //! Nothing read here is trusted: the caller holds what it computes to the signed
@@ -47,47 +47,17 @@ impl<'s> TileHashes<'s> {
     /// The RFC 6962 inclusion proof of leaf `m` in the tree: bottom-up sibling hashes.
     /// Requires `m < size`.
     pub(crate) fn inclusion_proof(&mut self, m: u64) -> Result<Vec<Hash>, ArchiveError> {
-        let (mut lo, mut hi, mut proof) = (0u64, self.size, Vec::new());
-        while hi - lo > 1 {
-            let k = split(hi - lo);
-            if m < lo + k {
-                proof.push(self.range_root(lo + k, hi)?);
-                hi = lo + k;
-            } else {
-                proof.push(self.range_root(lo, lo + k)?);
-                lo += k;
-            }
-        }
-        proof.reverse();
-        Ok(proof)
+        merkle::inclusion_proof_by(self.size, m, |a, b| self.range_root(a, b))
     }
 
     /// The RFC 6962 consistency proof that the tree of the first `old` leaves is a prefix of
-    /// the tree of the first `new` (`0 < old <= new <= size`; bottom-up, as
-    /// `kchain_core::merkle::consistency_proof` gives it from all the leaves).
+    /// the tree of the first `new` (`0 < old <= new <= size`; bottom-up).
     pub(crate) fn consistency_proof(
         &mut self,
         old: u64,
         new: u64,
     ) -> Result<Vec<Hash>, ArchiveError> {
-        let (mut m, mut lo, mut hi, mut whole, mut proof) = (old, 0u64, new, true, Vec::new());
-        while m < hi - lo {
-            let k = split(hi - lo);
-            if m <= k {
-                proof.push(self.range_root(lo + k, hi)?);
-                hi = lo + k;
-            } else {
-                proof.push(self.range_root(lo, lo + k)?);
-                lo += k;
-                m -= k;
-                whole = false;
-            }
-        }
-        if !whole {
-            proof.push(self.range_root(lo, hi)?);
-        }
-        proof.reverse();
-        Ok(proof)
+        merkle::consistency_proof_by(old, new, |a, b| self.range_root(a, b))
     }
 
     /// The leaf hash at `m`, as its level-0 tile holds it.
@@ -102,7 +72,7 @@ impl<'s> TileHashes<'s> {
         if n.is_power_of_two() {
             return self.subtree(a, n.trailing_zeros());
         }
-        let k = split(n);
+        let k = 1 << (63 - (n - 1).leading_zeros());
         let left = self.range_root(a, a + k)?;
         let right = self.range_root(a + k, b)?;
         Ok(merkle::node_hash(&left, &right))
@@ -156,11 +126,6 @@ impl<'s> TileHashes<'s> {
             detail,
         }
     }
-}
-
-/// The largest power of two below `n` (`n >= 2`): where RFC 6962 splits a tree of `n`.
-fn split(n: u64) -> u64 {
-    1 << (63 - (n - 1).leading_zeros())
 }
 
 #[cfg(test)]

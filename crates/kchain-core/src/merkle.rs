@@ -179,23 +179,34 @@ pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, MerkleE
         index,
         size: leaves.len() as u64,
     };
-    let mut m = usize::try_from(index).map_err(|_| out_of_range.clone())?;
-    if m >= leaves.len() {
+    if index >= leaves.len() as u64 {
         return Err(out_of_range);
     }
+    inclusion_proof_by(leaves.len() as u64, index, |a, b| {
+        Ok::<_, MerkleError>(root(&leaves[a as usize..b as usize]))
+    })
+}
+
+/// The inclusion proof of leaf `index` in a tree of `size` leaves, each sibling's hash asked
+/// of `range_root(a, b)` (the root of leaves `a..b`; `a` is always a multiple of the largest
+/// power of two not above `b - a`): for a reader that holds stored subtree hashes (tiles)
+/// instead of the leaves. Requires `index < size`.
+pub fn inclusion_proof_by<E>(
+    size: u64,
+    index: u64,
+    mut range_root: impl FnMut(u64, u64) -> Result<Hash, E>,
+) -> Result<Vec<Hash>, E> {
     // Walk down from the root; each step records the sibling subtree that does not hold the
     // leaf. Siblings are found top-down, the proof lists them bottom-up.
-    let mut proof = Vec::new();
-    let mut tree = leaves;
-    while tree.len() > 1 {
-        let k = split(tree.len());
-        if m < k {
-            proof.push(root(&tree[k..]));
-            tree = &tree[..k];
+    let (mut lo, mut hi, mut proof) = (0u64, size, Vec::new());
+    while hi - lo > 1 {
+        let k = split((hi - lo) as usize) as u64;
+        if index < lo + k {
+            proof.push(range_root(lo + k, hi)?);
+            hi = lo + k;
         } else {
-            proof.push(root(&tree[..k]));
-            tree = &tree[k..];
-            m -= k;
+            proof.push(range_root(lo, lo + k)?);
+            lo += k;
         }
     }
     proof.reverse();
@@ -211,29 +222,40 @@ pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>, Me
         old_size,
         size: leaves.len() as u64,
     };
-    let mut m = usize::try_from(old_size).map_err(|_| out_of_range.clone())?;
-    if m == 0 || m > leaves.len() {
+    if old_size == 0 || old_size > leaves.len() as u64 {
         return Err(out_of_range);
     }
+    consistency_proof_by(old_size, leaves.len() as u64, |a, b| {
+        Ok::<_, MerkleError>(root(&leaves[a as usize..b as usize]))
+    })
+}
+
+/// The consistency proof of the tree of `old_size` leaves in the tree of `size`, each hash
+/// asked of `range_root(a, b)` as for [`inclusion_proof_by`]. Requires
+/// `0 < old_size <= size`.
+pub fn consistency_proof_by<E>(
+    old_size: u64,
+    size: u64,
+    mut range_root: impl FnMut(u64, u64) -> Result<Hash, E>,
+) -> Result<Vec<Hash>, E> {
     // SUBPROOF(m, D[n], b) of RFC 6962, unrolled top-down. `old_is_whole` is b: the old tree
     // is still the whole subtree we walk, so its root is known to the verifier and is left out.
-    let mut proof = Vec::new();
-    let mut tree = leaves;
-    let mut old_is_whole = true;
-    while m < tree.len() {
-        let k = split(tree.len());
+    let (mut m, mut lo, mut hi) = (old_size, 0u64, size);
+    let (mut proof, mut old_is_whole) = (Vec::new(), true);
+    while m < hi - lo {
+        let k = split((hi - lo) as usize) as u64;
         if m <= k {
-            proof.push(root(&tree[k..]));
-            tree = &tree[..k];
+            proof.push(range_root(lo + k, hi)?);
+            hi = lo + k;
         } else {
-            proof.push(root(&tree[..k]));
-            tree = &tree[k..];
+            proof.push(range_root(lo, lo + k)?);
+            lo += k;
             m -= k;
             old_is_whole = false;
         }
     }
     if !old_is_whole {
-        proof.push(root(tree));
+        proof.push(range_root(lo, hi)?);
     }
     proof.reverse();
     Ok(proof)
