@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::serve::sync::lock;
 use kchain_http::axum::extract::{MatchedPath, Request, State};
 use kchain_http::axum::middleware::Next;
 use kchain_http::axum::response::Response;
@@ -164,10 +165,6 @@ impl Metrics {
         }
         m.finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The middleware that counts every request by its route pattern (not its path, so that

@@ -25,6 +25,7 @@ mod ledger;
 mod metrics;
 #[allow(dead_code)]
 mod state;
+mod sync;
 mod topics;
 
 use std::io::Write;

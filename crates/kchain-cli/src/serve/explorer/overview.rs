@@ -15,15 +15,14 @@
 use std::collections::BTreeSet;
 
 use anyhow::Result;
-use kchain_core::{CheckpointTrust, TrustedCheckpoint};
+use kchain_core::TrustedCheckpoint;
 use kchain_log::Log;
 use kchain_topic::checkpoints::{RemoteWitnesses, CHECKPOINTS_SUFFIX};
 use kchain_topic::{CheckpointReport, TopicVerifier};
 use serde_json::{json, Value};
 
-use crate::cmd::anchors::{
-    checkpoint_sources, ledger_anchors, read_checkpoint_trust, verify_anchors, AnchorArgs,
-};
+use crate::cmd::anchors::{checkpoint_sources, ledger_anchors, verify_anchors, AnchorArgs};
+use crate::cmd::ledger::verify_options;
 use crate::global::{load_trust, log_identity, Global};
 use crate::report::{checkpoint_json, finding_json, topic_json};
 
@@ -172,18 +171,8 @@ fn cosigned(origin: &str, t: &TrustedCheckpoint) -> Value {
 /// anchors, with its findings and its newest checkpoint's cosignatures.
 fn verify_chain(g: &Global, log: &dyn Log, chain: &str) -> Result<Value> {
     let blocks = format!("{chain}.blocks");
-    let mut opts = kchain_ledger::VerifyOptions {
-        checkpoint_anchors: ledger_anchors(g, &AnchorArgs::default())?,
-        ..Default::default()
-    };
-    let file = kchain_ledger::snapshot_file(&kchain_ledger::state_dir(&g.data_dir, &blocks));
-    opts.snapshot = file.exists().then_some(file);
-    // As `ledger verify`: the checkpoint half of a trust file named with --trust, else the
-    // genesis sealers alone.
-    opts.checkpoints = Some(match &g.trust {
-        Some(path) => read_checkpoint_trust(path)?.1.unwrap_or_default(),
-        None => CheckpointTrust::default(),
-    });
+    let anchors = ledger_anchors(g, &AnchorArgs::default())?;
+    let opts = verify_options(g, &blocks, None, &[], false, anchors)?;
     let report = kchain_ledger::verify_ledger(log, &blocks, &opts, &|_| {})?;
     let mut v = report.to_json();
     let findings: Vec<Value> = v["finding"]

@@ -14,14 +14,15 @@
 //!                       └─► ?refresh=true or nothing cached: a pass now
 //! ```
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::serve::explorer::overview;
 use crate::serve::metrics::Metrics;
 use crate::serve::state::AppState;
+use crate::serve::sync::lock;
 
 /// How often the thread looks at the log's offsets.
 pub const LOOK_EVERY: Duration = Duration::from_secs(2);
@@ -59,7 +60,7 @@ impl Watch {
                 return p.overview.clone();
             }
         }
-        self.pass(st)
+        self.pass(st, fingerprint(st))
     }
 
     fn start(self: &Arc<Self>, st: Arc<AppState>) {
@@ -75,8 +76,8 @@ impl Watch {
                 };
                 std::thread::sleep(LOOK_EVERY.max(rest));
                 let Some(watch) = watch.upgrade() else { return };
-                if watch.due(&st) {
-                    watch.pass(&st);
+                if let Some(fp) = watch.due(&st) {
+                    watch.pass(&st, fp);
                 }
             });
         if let Err(e) = spawned {
@@ -84,20 +85,21 @@ impl Watch {
         }
     }
 
-    /// Whether the log moved since the last pass, or the pass is older than FULL_EVERY.
-    fn due(&self, st: &AppState) -> bool {
+    /// The log's fingerprint when it moved since the last pass or the pass is older than
+    /// FULL_EVERY (a pass is due, and verifies the log as fingerprinted or later); else None.
+    fn due(&self, st: &AppState) -> Option<Fingerprint> {
         let now = fingerprint(st);
-        match lock(&self.last).as_ref() {
+        let due = match lock(&self.last).as_ref() {
             Some(p) => p.fingerprint != now || p.done.elapsed() >= FULL_EVERY,
             None => true,
-        }
+        };
+        due.then_some(now)
     }
 
     /// Verifies everything now and keeps the result.
-    fn pass(&self, st: &AppState) -> Arc<Value> {
+    fn pass(&self, st: &AppState, fingerprint: Fingerprint) -> Arc<Value> {
         let mut passes = lock(&self.running);
         *passes += 1;
-        let fingerprint = fingerprint(st);
         let started = Instant::now();
         let mut v = match overview::verify_all(&st.global, st.log.as_ref()) {
             Ok(v) => v,
@@ -107,7 +109,7 @@ impl Watch {
         };
         count(&st.metrics, &v);
         v["backend"] = json!(st.log.backend());
-        v["verified_at"] = json!(unix_ms());
+        v["verified_at"] = json!(kchain_core::time::now_ms());
         let took = started.elapsed();
         v["pass_ms"] = json!(took.as_millis() as u64);
         v["passes"] = json!(*passes);
@@ -163,14 +165,4 @@ fn fingerprint(st: &AppState) -> Fingerprint {
         }
     }
     out
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -11,13 +11,14 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use kchain_ledger::{catch_up, replay, state_dir, LedgerError, Replayed};
 use kchain_log::LogError;
 
 use crate::serve::error::{ApiError, ApiResult};
 use crate::serve::state::AppState;
+use crate::serve::sync::lock;
 
 /// One ledger's chain, replayed once, then extended; `None` until the first request.
 type Slot = Arc<Mutex<Option<Replayed>>>;
@@ -79,10 +80,6 @@ impl Ledgers {
         st.metrics.tip("ledger", name, r.chain.tip().height);
         f(r)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A ledger error as an answer: 404 for a ledger that does not exist (no blocks topic, or

@@ -35,6 +35,7 @@ use serde::Serialize;
 use super::lookup::topic_error;
 use crate::global::{backend_identity, signer_store, Global};
 use crate::serve::error::{ApiError, ApiResult};
+use crate::serve::sync::lock;
 
 /// A writer publishes a checkpoint once this many of its entries are not covered by one...
 const CHECKPOINT_EVERY: u64 = 100_000;
@@ -322,10 +323,4 @@ impl TopicWriters {
         }
         Ok(self.writers.get_mut(&p).expect("opened above"))
     }
-}
-
-/// Locks `m`; a panic while it was held leaves the writers as they were (a writer that
-/// failed mid-append has poisoned itself and says so).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
