@@ -216,13 +216,9 @@ impl<'a> TopicVerifier<'a> {
         }
         // The chain tree is grown during the chain pass, at the sizes of the checkpoints
         // known now: the log is read once.
-        let known = self.checkpoints.map(|policy| Known {
-            topic,
-            trust: &trust,
-            checkpoint_trust: policy,
-            records: &records,
-            options: &check,
-        });
+        let known = self
+            .checkpoints
+            .map(|policy| Known::new(topic, &trust, policy, &records, &check));
         let (mut chain, trees) = self.chains(log, topic, &trust, known.as_ref())?;
         let checkpoints = match self.checkpoints {
             Some(policy) => {

@@ -98,7 +98,6 @@ struct Worker {
 /// Records read together, for the worker to judge.
 struct Job {
     records: Vec<(u32, StoredRecord)>,
-    arrived: Instant,
 }
 
 /// What judging a record needs: the ledger's rules and the shared signature verifier.
@@ -119,7 +118,7 @@ impl Worker {
             .name("kchain-ingest".into())
             .spawn(move || {
                 for job in todo {
-                    if done.send(judge.entries(job.records, job.arrived)).is_err() {
+                    if done.send(judge.entries(job.records)).is_err() {
                         break;
                     }
                 }
@@ -218,14 +217,14 @@ impl Pool {
             return Ok(count);
         }
         count += records.len();
-        let arrived = Instant::now();
+        let judge = || Judge {
+            genesis: g.clone(),
+            chain,
+            limit: tx_record_limit(g),
+            verifier: Arc::clone(verifier),
+        };
         if self.worker.is_none() {
-            self.worker = Worker::start(Judge {
-                genesis: g.clone(),
-                chain,
-                limit: tx_record_limit(g),
-                verifier: Arc::clone(verifier),
-            });
+            self.worker = Worker::start(judge());
         }
         match &mut self.worker {
             Some(w) => {
@@ -235,21 +234,12 @@ impl Pool {
                 while records.peek().is_some() {
                     let job: Vec<_> = records.by_ref().take(JOB_MAX).collect();
                     w.jobs
-                        .send(Job {
-                            records: job,
-                            arrived,
-                        })
+                        .send(Job { records: job })
                         .expect("the ingest worker runs while the pool holds its sender");
                 }
             }
             None => {
-                let judge = Judge {
-                    genesis: g.clone(),
-                    chain,
-                    limit: tx_record_limit(g),
-                    verifier: Arc::clone(verifier),
-                };
-                let entries = judge.entries(records, arrived);
+                let entries = judge().entries(records);
                 self.queue(entries);
             }
         }
@@ -358,9 +348,10 @@ impl Pool {
 }
 
 impl Judge {
-    /// Judges records read at `arrived`: parsed and checked in parallel, then their
-    /// signatures verified in batches.
-    fn entries(&self, records: Vec<(u32, StoredRecord)>, arrived: Instant) -> Vec<Entry> {
+    /// Judges records: parsed and checked in parallel, then their signatures verified in
+    /// batches. Each entry's `arrived` is set when it is queued (see `Pool::queue`).
+    fn entries(&self, records: Vec<(u32, StoredRecord)>) -> Vec<Entry> {
+        let arrived = Instant::now();
         let parsed: Vec<Entry> = records
             .into_par_iter()
             .map(|(partition, r)| {

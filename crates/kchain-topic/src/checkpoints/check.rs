@@ -255,14 +255,31 @@ fn notes_by_partition(records: &[CheckpointRecord]) -> HashMap<u32, Vec<&SignedN
 /// before it (`records` of the checkpoints topic, those handed over in `options`, the one
 /// remembered in `options.store`).
 pub(crate) struct Known<'a> {
-    pub(crate) topic: &'a str,
-    pub(crate) trust: &'a Trust,
-    pub(crate) checkpoint_trust: &'a CheckpointTrust,
-    pub(crate) records: &'a [CheckpointRecord],
-    pub(crate) options: &'a CheckOptions,
+    topic: &'a str,
+    trust: &'a Trust,
+    checkpoint_trust: &'a CheckpointTrust,
+    /// The checkpoints topic's notes, by the partition of the chain they name.
+    from_log: HashMap<u32, Vec<&'a SignedNote>>,
+    options: &'a CheckOptions,
 }
 
-impl Known<'_> {
+impl<'a> Known<'a> {
+    pub(crate) fn new(
+        topic: &'a str,
+        trust: &'a Trust,
+        checkpoint_trust: &'a CheckpointTrust,
+        records: &'a [CheckpointRecord],
+        options: &'a CheckOptions,
+    ) -> Self {
+        Known {
+            topic,
+            trust,
+            checkpoint_trust,
+            from_log: notes_by_partition(records),
+            options,
+        }
+    }
+
     /// The sizes the known checkpoints of `partition`'s origin name, ascending: the roots
     /// [`check_grown`] will ask for, unless a witness answers with another size. At most
     /// [`MAX_NOTES_PER_CHAIN`] (the judge keeps no more texts), so that a flood of
@@ -274,13 +291,8 @@ impl Known<'_> {
             Some(store) => store.load(&self.options.backend, &origin)?,
             None => None,
         };
-        let from_log = self
-            .records
-            .iter()
-            .filter(|r| r.chain_partition == partition);
-        let notes = (from_log.map(|r| &r.note))
-            .chain(&self.options.handed)
-            .chain(&remembered);
+        let from_log = self.from_log.get(&partition).into_iter().flatten().copied();
+        let notes = from_log.chain(&self.options.handed).chain(&remembered);
         let mut sizes: Vec<u64> = notes
             .filter_map(|n| Checkpoint::parse(n.text()).ok())
             .filter(|c| c.origin() == origin)
