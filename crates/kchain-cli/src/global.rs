@@ -127,6 +127,19 @@ impl Global {
             .unwrap_or_else(|| noted(self.dirs().key_file()))
     }
 
+    /// The writer key a command that appends to a chain signs with ([`Global::key_path`]),
+    /// with an error that says how to make one when there is none.
+    pub fn writer_key(&self) -> Result<kchain_core::WriterKey> {
+        let path = self.key_path();
+        if !path.exists() {
+            anyhow::bail!(
+                "no writer key at {}: run `kchain keygen` first, or pass --key-file FILE",
+                path.display()
+            );
+        }
+        Ok(kchain_topic::files::read_key_file(&path)?)
+    }
+
     /// The trust file: `--trust`, else `trust.toml` in the configuration directory.
     pub fn trust_path(&self) -> PathBuf {
         self.trust

@@ -190,16 +190,7 @@ pub fn verify_ledger(
         chains: vec![v],
         log: Vec::new(),
     };
-    if json {
-        println!("{}", report_json(&report));
-    } else {
-        print!("{}", report_text(&report));
-    }
-    Ok(if report.ok() {
-        Outcome::Clean
-    } else {
-        Outcome::Findings
-    })
+    Ok(print_report(&report, json))
 }
 
 /// The genesis a ledger's archive must start with: the genesis file's block, else the trust
@@ -272,16 +263,7 @@ pub fn verify(
     let mut report = verify_archive(&store, topic, &trust, Some(&remembered))
         .with_context(|| format!("verifying the archive {url}"))?;
     verify_the_log_after(g, &store, &mut report)?;
-    if json {
-        println!("{}", report_json(&report));
-    } else {
-        print!("{}", report_text(&report));
-    }
-    Ok(if report.ok() {
-        Outcome::Clean
-    } else {
-        Outcome::Findings
-    })
+    Ok(print_report(&report, json))
 }
 
 /// When the log (`-b`, or a data directory that exists) holds the topic, verifies its part
@@ -319,6 +301,20 @@ fn trust_file(path: &PathBuf) -> Result<TrustFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading trust file {}", path.display()))?;
     TrustFile::from_toml(&text).with_context(|| format!("trust file {}", path.display()))
+}
+
+/// Prints an archive's verification report (`--json` or text) and gives its outcome.
+fn print_report(report: &ArchiveVerifyReport, json: bool) -> Outcome {
+    if json {
+        println!("{}", report_json(report));
+    } else {
+        print!("{}", report_text(report));
+    }
+    if report.ok() {
+        Outcome::Clean
+    } else {
+        Outcome::Findings
+    }
 }
 
 fn report_json(r: &ArchiveVerifyReport) -> serde_json::Value {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use kchain_topic::files::read_key_file;
 use kchain_topic::{Bridge, BridgeOptions, PartitionStatus, WriterOptions};
 use serde_json::json;
 
@@ -71,14 +70,7 @@ fn run(g: &Global, a: &BridgeRunArgs) -> Result<Outcome> {
         bail!("--batch must be between 1 and {most} (docs/pending.md)");
     }
     let log = open_log(g, false)?;
-    let key_path = g.key_path();
-    if !key_path.exists() {
-        bail!(
-            "no writer key at {}: run `kchain keygen` first, or pass --key-file FILE",
-            key_path.display()
-        );
-    }
-    let key = read_key_file(&key_path)?;
+    let key = g.writer_key()?;
     let options = BridgeOptions {
         writer: WriterOptions {
             max_batch_records: a.batch,

@@ -9,10 +9,7 @@ use clap::Subcommand;
 use kchain_core::{TrustFile, DEFAULT_ORIGIN_NAMESPACE};
 use kchain_log::Log;
 use kchain_topic::checkpoints::{PushEvent, PushOptions, PushWitness};
-use kchain_topic::{
-    checkpoints::newest_checkpoint, files::read_key_file, ChainWriter, CheckpointOptions,
-    WriterOptions,
-};
+use kchain_topic::{checkpoints::newest_checkpoint, ChainWriter, CheckpointOptions, WriterOptions};
 
 use serde_json::json;
 
@@ -106,7 +103,7 @@ fn publish(
     push: Option<PushOptions>,
     json: bool,
 ) -> Result<()> {
-    let key = read_key_file(&g.key_path())?;
+    let key = g.writer_key()?;
     let options = CheckpointOptions {
         namespace: namespace.to_owned(),
         store: Some(signer_store(&g.key_path())),

@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use kchain_core::{to_hex, Item};
-use kchain_topic::files::read_key_file;
 use kchain_topic::{
     ChainWriter, PartitionReceipt, ProducerOptions, TopicProducer, WriterOpenStage, WriterOptions,
 };
@@ -100,14 +99,7 @@ pub fn produce(g: &Global, a: &ProduceArgs) -> Result<Outcome> {
     if let Some(p) = a.partition {
         check_partition(&a.topic, p, partitions)?;
     }
-    let key_path = g.key_path();
-    if !key_path.exists() {
-        bail!(
-            "no writer key at {}: run `kchain keygen` first, or pass --key-file FILE",
-            key_path.display()
-        );
-    }
-    let key = read_key_file(&key_path)?;
+    let key = g.writer_key()?;
     let data_key = match a.encrypt {
         true => Some(crate::cmd::crypt::writing_key(g)?),
         false => None,
