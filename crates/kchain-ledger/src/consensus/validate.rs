@@ -290,6 +290,19 @@ pub fn validate(
     Ok(pending.into_delta(header.height))
 }
 
+/// Validates a block this node built on `tip` (see [`crate::Chain`]'s own-block path): the
+/// header and source rules only, since its transactions were decided against the state at
+/// `tip` when it was built and their signatures verified when they were ingested.
+pub(crate) fn validate_own(
+    g: &Genesis,
+    tip: &Tip,
+    header: &BlockHeader,
+    txs: &[SealedTx],
+) -> Result<(), InvalidBlock> {
+    check_header(g, tip, header, txs.len())?;
+    check_sources(tip, header, txs)
+}
+
 /// The rules on a block's header alone: version, height and timestamp after its parent,
 /// the genesis's difficulty (met by the header's hash) and reward, and at most the
 /// genesis's transactions per block (`count`).
