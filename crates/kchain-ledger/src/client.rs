@@ -11,6 +11,7 @@ use kchain_topic::partition_for_key;
 
 use crate::consensus::block::{SourceRange, StoredBlock};
 use crate::consensus::chain::Chain;
+use crate::consensus::encoding::push_hex;
 use crate::consensus::finding::{Finding, Verdict};
 use crate::consensus::genesis::Genesis;
 use crate::consensus::reject::RejectReason;
@@ -113,10 +114,13 @@ fn create_topics(log: &dyn Log, g: &Genesis) -> Result<Vec<String>, LedgerError>
     Ok(created)
 }
 
-/// The partition a transaction goes to: by the sender's address, as Kafka's default
-/// partitioner places a keyed record, so that one sender's transactions stay in order.
-pub fn partition_of(tx: &Transaction, partitions: u32) -> u32 {
-    partition_for_key(tx.sender().to_hex().as_bytes(), partitions)
+/// A transaction's record key: its sender's address in hex. The key picks the partition
+/// (as Kafka's default partitioner places a keyed record), so that one sender's transactions
+/// stay in order.
+fn record_key(tx: &Transaction) -> Vec<u8> {
+    let mut key = Vec::with_capacity(40);
+    push_hex(&mut key, &tx.sender().0);
+    key
 }
 
 /// Appends transactions to the transactions topic (keyed by sender); returns each one's
@@ -162,27 +166,27 @@ impl Submitter {
         log: &dyn Log,
         txs: &[Transaction],
     ) -> Result<Vec<(u32, u64)>, LedgerError> {
-        let mut by_partition: BTreeMap<u32, Vec<(usize, Record)>> = BTreeMap::new();
+        // Per partition, the transactions' indices and their records (appended in place).
+        let mut by_partition: BTreeMap<u32, (Vec<usize>, Vec<Record>)> = BTreeMap::new();
         let now = now_ms();
         for (i, tx) in txs.iter().enumerate() {
-            let p = partition_of(tx, self.partitions);
-            by_partition.entry(p).or_default().push((
-                i,
-                Record {
-                    key: Some(tx.sender().to_hex().into_bytes()),
-                    value: Some(tx.to_json()),
-                    headers: vec![],
-                    timestamp_ms: now,
-                },
-            ));
+            let key = record_key(tx);
+            let p = partition_for_key(&key, self.partitions);
+            let (indices, records) = by_partition.entry(p).or_default();
+            indices.push(i);
+            records.push(Record {
+                key: Some(key),
+                value: Some(tx.to_json()),
+                headers: vec![],
+                timestamp_ms: now,
+            });
         }
         let mut out = vec![(0, 0); txs.len()];
-        for (p, group) in by_partition {
+        for (p, (indices, records)) in by_partition {
             let appender = &mut self.appenders[p as usize];
-            for chunk in group.chunks(8192) {
-                let records: Vec<Record> = chunk.iter().map(|(_, r)| r.clone()).collect();
-                let offsets = appender.append(log, &records)?;
-                for ((i, _), o) in chunk.iter().zip(offsets) {
+            for (is, chunk) in indices.chunks(8192).zip(records.chunks(8192)) {
+                let offsets = appender.append(log, chunk)?;
+                for (i, o) in is.iter().zip(offsets) {
                     out[*i] = (p, o);
                 }
             }

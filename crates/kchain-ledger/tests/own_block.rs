@@ -6,7 +6,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use kchain_ledger::{submit, Event, FindingKind, LedgerError, Node, SealEvent};
+use std::sync::atomic::AtomicBool;
+
+use kchain_ledger::{
+    replay, state_digest, submit, Event, FindingKind, LedgerError, Node, SealEvent,
+};
 use kchain_log::{Appender, Log, LogError, Reader, StoredRecord, TopicConfig, TopicInfo};
 use support::*;
 
@@ -88,6 +92,43 @@ fn a_block_changed_after_its_sealer_took_it_is_a_finding() {
         }
         other => panic!("expected a finding, got {other}"),
     }
+}
+
+#[test]
+fn a_sealers_state_from_its_own_blocks_is_the_state_a_replay_computes() {
+    // The sealer takes the state changes of its own blocks from building them; a node that
+    // reads and validates the same blocks must reach the same state, rejections, retried
+    // transfers (a nonce ahead, funds that arrive later in the block) and rewards included.
+    let (_dir, log) = embedded();
+    let cast = Cast::new("own-state", 1, 3, 10, 2);
+    cast.init(&log);
+    let (a, b, c) = (cast.address(0), cast.address(1), cast.address(2));
+    let txs = vec![
+        cast.transfer(0, b, 4, 2), // a nonce ahead: sealed after the next
+        cast.transfer(0, b, 4, 1),
+        cast.transfer(1, c, 17, 1), // funds that arrive within the block
+        cast.transfer(2, a, 1, 1),
+        cast.transfer(2, a, 100, 2), // overdraft: rejected
+        cast.transfer(1, a, 1, 1),   // a nonce used twice: rejected
+        cast.transfer(1, a, 0, 2),   // a zero amount: rejected
+    ];
+    submit(&log, &cast.genesis, &txs).unwrap();
+    let mut events = Vec::new();
+    let mut node = Node::open(
+        &log,
+        cast.node_options(),
+        Some((cast.sealer_key(0), seal_options(3))),
+        &mut events,
+    )
+    .unwrap();
+    node.run(true, &AtomicBool::new(false), &mut |_| {})
+        .unwrap();
+    assert!(node.chain().tip().height >= 2, "several blocks");
+    assert!(node.stats().sealed_txs >= 3, "{:?}", node.stats());
+    let replayed = replay(&log, &cast.genesis.topics.blocks, None).unwrap();
+    assert!(replayed.finding.is_none());
+    assert_eq!(replayed.chain.tip(), node.chain().tip());
+    assert_eq!(state_digest(&replayed.chain), state_digest(node.chain()));
 }
 
 /// A log whose readers of one topic return every record after the first with a space added

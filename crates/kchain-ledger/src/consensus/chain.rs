@@ -53,8 +53,19 @@ use crate::consensus::encoding::{hex_lower, parse_hex};
 use crate::consensus::error::ConsensusError;
 use crate::consensus::finding::{Finding, FindingKind, IgnoreReason, Observed, Verdict};
 use crate::consensus::genesis::{Genesis, SealerInfo};
-use crate::consensus::state::State;
-use crate::consensus::validate::{validate, Tip, Verifier};
+use crate::consensus::state::{Delta, State};
+use crate::consensus::validate::{validate, validate_own, Tip, Verifier};
+
+/// A block this node's sealer built, signed and appended, in the form it built it: what
+/// [`Chain::observe_own`] takes instead of parsing the record back.
+pub(crate) struct OwnBlock {
+    pub block: StoredBlock,
+    /// The hash of the tip it was built on.
+    pub built_on: Hash,
+    /// The state changes its transactions and reward make, as the sealer computed them
+    /// while deciding them against the state at that tip (`None`: the reward overflowed).
+    pub delta: Option<Delta>,
+}
 
 /// A block seen in the log (any record that parsed as a block header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +280,46 @@ impl Chain {
         }
     }
 
+    /// [`Chain::observe_parsed`] for the block this node's sealer appended at `offset`.
+    /// When it extends the tip it was built on, it is not judged again from scratch: its
+    /// items root, count, hash and signature are its sealer's own by construction, its
+    /// transactions were checked (shape, chain, signature) when they were ingested and
+    /// decided against the state at this very tip, so the state changes computed then are
+    /// the ones validating it would compute. The header and source rules are still checked.
+    /// Whether the log holds these bytes is checked when the reader reaches them.
+    pub(crate) fn observe_own(
+        &mut self,
+        offset: u64,
+        own: OwnBlock,
+        verifier: &Verifier,
+    ) -> Observed {
+        let b = own.block;
+        let h = &b.header;
+        let fast = own.built_on == self.tip.hash
+            && h.prev == self.tip.hash
+            && h.chain == self.chain_id
+            && self.genesis.sealer(&h.sealer).is_some();
+        let delta = match own.delta {
+            Some(d) if fast && d.height == h.height => d,
+            _ => return self.observe_parsed(offset, Ok(b), verifier),
+        };
+        let txs = b.body.as_ref().map(Vec::as_slice).unwrap_or_default();
+        let verdict = match validate_own(&self.genesis, &self.tip, h, txs) {
+            Ok(()) => self.accept(offset, &b, delta, verifier),
+            Err(why) => {
+                self.remember(&b, offset);
+                Verdict::Ignored(IgnoreReason::Invalid(why))
+            }
+        };
+        self.next_offset = self.next_offset.max(offset + 1);
+        Observed {
+            offset,
+            verdict,
+            header: Some(b.header),
+            hash: Some(b.hash),
+        }
+    }
+
     /// The verdict on a parsed block: foreign or broken blocks are ignored, a block on the tip
     /// is validated, any other is judged by its parent.
     fn judge(&mut self, offset: u64, b: &StoredBlock, verifier: &Verifier) -> Verdict {
@@ -344,13 +395,25 @@ impl Chain {
             txs,
             verifier,
         );
-        let delta = match judged {
-            Ok(delta) => delta,
+        match judged {
+            Ok(delta) => self.accept(offset, b, delta, verifier),
             Err(why) => {
                 self.remember(b, offset);
-                return Verdict::Ignored(IgnoreReason::Invalid(why));
+                Verdict::Ignored(IgnoreReason::Invalid(why))
             }
-        };
+        }
+    }
+
+    /// Makes a valid block on the tip (with the state changes it makes) the new tip.
+    fn accept(
+        &mut self,
+        offset: u64,
+        b: &StoredBlock,
+        delta: Delta,
+        verifier: &Verifier,
+    ) -> Verdict {
+        let h = &b.header;
+        let txs = b.body.as_deref().unwrap_or_default();
         self.state.apply(delta);
         verifier.forget(txs.iter().map(|t| *t.tx.id()));
         self.tip = Tip {

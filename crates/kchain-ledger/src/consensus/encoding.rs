@@ -55,6 +55,42 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     kchain_core::encode_hex(bytes)
 }
 
+/// Appends the lower-case hex of `bytes` to `out`: what [`hex_lower`] spells, without a
+/// `String` per value (a block's JSON carries four hex fields per transaction).
+pub(crate) fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    /// The two digits of every byte.
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
+            i += 1;
+        }
+        t
+    };
+    let start = out.len();
+    out.resize(start + 2 * bytes.len(), 0);
+    for (pair, &b) in out[start..].chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&PAIRS[b as usize]);
+    }
+}
+
+/// Appends the decimal digits of `n` to `out`, as `write!` spells it.
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// Parses exactly `2 * N` hex digits (either case).
 pub(crate) fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     let mut out = [0u8; N];
@@ -64,6 +100,19 @@ pub(crate) fn parse_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pushed_hex_and_numbers_are_spelled_as_format_spells_them() {
+        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX / 7, u64::MAX] {
+            let mut out = b"x".to_vec();
+            push_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+        let bytes: Vec<u8> = (0..=255).collect();
+        let mut out = Vec::new();
+        push_hex(&mut out, &bytes);
+        assert_eq!(out, hex_lower(&bytes).into_bytes());
+    }
 
     #[test]
     fn canonical_json_sorts_members_and_drops_whitespace() {

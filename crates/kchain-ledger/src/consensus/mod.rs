@@ -15,6 +15,7 @@
 
 pub(crate) mod block;
 pub(crate) mod chain;
+mod digest_map;
 pub(crate) mod encoding;
 pub(crate) mod error;
 pub(crate) mod finding;

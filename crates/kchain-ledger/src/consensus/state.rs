@@ -16,8 +16,7 @@
 //! Data records change nothing but the index. The block reward is credited after the block's
 //! transactions, so a sealer cannot spend a reward in the block that pays it.
 
-use std::collections::{HashMap, HashSet};
-
+use crate::consensus::digest_map::{DigestMap, DigestSet};
 use crate::consensus::genesis::Genesis;
 use crate::consensus::reject::RejectReason;
 use crate::consensus::tx::{Address, Transaction, TxBody, TxId};
@@ -25,9 +24,9 @@ use crate::consensus::tx::{Address, Transaction, TxBody, TxId};
 /// Balances, nonces and sealed transaction ids at one height of the chain.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
-    pub(crate) balances: HashMap<Address, u64>,
-    pub(crate) nonces: HashMap<Address, u64>,
-    pub(crate) sealed: HashMap<TxId, u64>,
+    pub(crate) balances: DigestMap<Address, u64>,
+    pub(crate) nonces: DigestMap<Address, u64>,
+    pub(crate) sealed: DigestMap<TxId, u64>,
 }
 
 impl State {
@@ -91,10 +90,10 @@ impl State {
 /// The changes one block makes, computed over a [`State`] without changing it.
 pub struct Pending<'a> {
     base: &'a State,
-    balances: HashMap<Address, u64>,
-    nonces: HashMap<Address, u64>,
+    balances: DigestMap<Address, u64>,
+    nonces: DigestMap<Address, u64>,
     sealed: Vec<TxId>,
-    in_block: HashSet<TxId>,
+    in_block: DigestSet<TxId>,
 }
 
 /// The changes of one block, ready to apply.
@@ -110,10 +109,10 @@ impl<'a> Pending<'a> {
     pub fn new(base: &'a State) -> Self {
         Pending {
             base,
-            balances: HashMap::new(),
-            nonces: HashMap::new(),
+            balances: DigestMap::default(),
+            nonces: DigestMap::default(),
             sealed: Vec::new(),
-            in_block: HashSet::new(),
+            in_block: DigestSet::default(),
         }
     }
 

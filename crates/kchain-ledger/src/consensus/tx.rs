@@ -21,7 +21,9 @@ use kchain_core::{sha256, ChainId, Encoder, Hash, WriterKey};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::consensus::encoding::{canonical_json, hex_lower, parse_hex, DecodeError, Decoder};
+use crate::consensus::encoding::{
+    canonical_json, hex_lower, parse_hex, push_hex, push_u64, DecodeError, Decoder,
+};
 
 /// Domain tag of a transaction body.
 pub const TX_TAG: &str = "kchain:tx:v1";
@@ -132,10 +134,28 @@ impl Transaction {
         body: TxBody,
         signature: [u8; 64],
     ) -> Transaction {
+        Self::with_sender(
+            chain,
+            public_key,
+            Address::of_key(&public_key),
+            body,
+            signature,
+        )
+    }
+
+    /// [`Transaction::from_parts`] with the sender's address already derived from
+    /// `public_key` (parsing derives it to check the stated one).
+    fn with_sender(
+        chain: ChainId,
+        public_key: [u8; 32],
+        sender: Address,
+        body: TxBody,
+        signature: [u8; 64],
+    ) -> Transaction {
         let encoding = encode_body(&chain, &public_key, &body);
         Transaction {
             id: sha256(&encoding),
-            sender: Address::of_key(&public_key),
+            sender,
             chain,
             public_key,
             body,
@@ -271,36 +291,41 @@ impl Transaction {
             Some(_) => return Err(format!("{field} is not the address of public_key")),
             None => return Err(format!("{field}: expected 40 hex digits")),
         }
-        Ok(Self::from_parts(chain, public_key, body, signature))
+        Ok(Self::with_sender(
+            chain, public_key, sender, body, signature,
+        ))
     }
 
     /// Appends the JSON form (one line, no whitespace).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        use std::io::Write;
-        let (chain, key, sig) = (
-            hex_lower(&self.chain.0),
-            hex_lower(&self.public_key),
-            hex_lower(&self.signature),
-        );
-        let w = &mut *out;
+        // Written piece by piece rather than with `write!`: a sealer writes every
+        // transaction of every block, and clients every transaction they submit.
+        let field = |out: &mut Vec<u8>, name: &[u8], bytes: &[u8]| {
+            out.extend_from_slice(name);
+            push_hex(out, bytes);
+            out.push(b'"');
+        };
         match &self.body {
             TxBody::Transfer { to, amount, nonce } => {
-                let _ = write!(
-                    w,
-                    r#"{{"type":"transfer","chain":"{chain}","from":"{}","public_key":"{key}","to":"{to}","amount":{amount},"nonce":{nonce},"signature":"{sig}"}}"#,
-                    self.sender
-                );
+                field(out, br#"{"type":"transfer","chain":""#, &self.chain.0);
+                field(out, br#","from":""#, &self.sender.0);
+                field(out, br#","public_key":""#, &self.public_key);
+                field(out, br#","to":""#, &to.0);
+                out.extend_from_slice(br#","amount":"#);
+                push_u64(out, *amount);
+                out.extend_from_slice(br#","nonce":"#);
+                push_u64(out, *nonce);
             }
             TxBody::Data { payload } => {
-                let _ = write!(
-                    w,
-                    r#"{{"type":"data","chain":"{chain}","submitter":"{}","public_key":"{key}","payload":"#,
-                    self.sender
-                );
-                canonical_json(payload, w);
-                let _ = write!(w, r#","signature":"{sig}"}}"#);
+                field(out, br#"{"type":"data","chain":""#, &self.chain.0);
+                field(out, br#","submitter":""#, &self.sender.0);
+                field(out, br#","public_key":""#, &self.public_key);
+                out.extend_from_slice(br#","payload":"#);
+                canonical_json(payload, out);
             }
         }
+        field(out, br#","signature":""#, &self.signature);
+        out.push(b'}');
     }
 
     /// The JSON form as bytes.

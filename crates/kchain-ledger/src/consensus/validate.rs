@@ -16,7 +16,6 @@
 //! The chain id, the sealer's signature and the items root are checked before (see
 //! [`crate::consensus::chain`]): a block that fails them is not merely invalid.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Mutex, RwLock};
 
@@ -26,6 +25,7 @@ use kchain_core::{ChainId, Hash};
 use crate::consensus::block::{
     leading_zero_bits, BlockHeader, SealedTx, SourceRange, BLOCK_VERSION,
 };
+use crate::consensus::digest_map::{DigestMap, DigestSet};
 use crate::consensus::encoding::hex_lower;
 use crate::consensus::genesis::Genesis;
 use crate::consensus::reject::RejectReason;
@@ -141,8 +141,8 @@ pub fn check_static(tx: &Transaction, chain: ChainId, g: &Genesis) -> Result<(),
 /// again in a block.
 #[derive(Default)]
 pub struct Verifier {
-    keys: RwLock<HashMap<[u8; 32], Result<EdwardsPoint, SigError>>>,
-    accepted: Mutex<HashMap<TxId, [u8; 64]>>,
+    keys: RwLock<DigestMap<[u8; 32], Result<EdwardsPoint, SigError>>>,
+    accepted: Mutex<DigestMap<TxId, [u8; 64]>>,
 }
 
 /// Remembered keys and signatures are forgotten past this many (a bound on memory).
@@ -153,22 +153,40 @@ impl Verifier {
         Verifier::default()
     }
 
-    fn key(&self, bytes: &[u8; 32]) -> Result<EdwardsPoint, SigError> {
-        if let Some(k) = self
-            .keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(bytes)
+    /// The decoded keys, in order: those remembered looked up under one read lock, the
+    /// others decoded and then remembered under one write lock.
+    fn keys<'k>(
+        &self,
+        bytes: impl ExactSizeIterator<Item = &'k [u8; 32]>,
+    ) -> Vec<Result<EdwardsPoint, SigError>> {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut missing = Vec::new();
         {
-            return *k;
+            let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+            for (i, b) in bytes.enumerate() {
+                match keys.get(b) {
+                    Some(k) => out.push(*k),
+                    None => {
+                        missing.push((i, b));
+                        out.push(Err(SigError::BadKey));
+                    }
+                }
+            }
         }
-        let k = sig::decode_key(bytes);
+        if missing.is_empty() {
+            return out;
+        }
+        for &(i, b) in &missing {
+            out[i] = sig::decode_key(b);
+        }
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
-        if keys.len() >= CACHE_LIMIT {
+        if keys.len() + missing.len() > CACHE_LIMIT {
             keys.clear();
         }
-        keys.insert(*bytes, k);
-        k
+        for (i, b) in missing {
+            keys.insert(*b, out[i]);
+        }
+        out
     }
 
     /// Verdicts for `txs`, in order.
@@ -186,10 +204,7 @@ impl Verifier {
         if todo.is_empty() {
             return out;
         }
-        let keys: Vec<Result<EdwardsPoint, SigError>> = todo
-            .iter()
-            .map(|&i| self.key(txs[i].public_key()))
-            .collect();
+        let keys = self.keys(todo.iter().map(|&i| txs[i].public_key()));
         let messages: Vec<[u8; 48]> = todo.iter().map(|&i| txs[i].signed_message()).collect();
         let mut items = Vec::with_capacity(todo.len());
         let mut item_of = Vec::with_capacity(todo.len());
@@ -275,6 +290,19 @@ pub fn validate(
     Ok(pending.into_delta(header.height))
 }
 
+/// Validates a block this node built on `tip` (see [`crate::Chain`]'s own-block path): the
+/// header and source rules only, since its transactions were decided against the state at
+/// `tip` when it was built and their signatures verified when they were ingested.
+pub(crate) fn validate_own(
+    g: &Genesis,
+    tip: &Tip,
+    header: &BlockHeader,
+    txs: &[SealedTx],
+) -> Result<(), InvalidBlock> {
+    check_header(g, tip, header, txs.len())?;
+    check_sources(tip, header, txs)
+}
+
 /// The rules on a block's header alone: version, height and timestamp after its parent,
 /// the genesis's difficulty (met by the header's hash) and reward, and at most the
 /// genesis's transactions per block (`count`).
@@ -350,7 +378,7 @@ fn check_sources(tip: &Tip, header: &BlockHeader, txs: &[SealedTx]) -> Result<()
             return err(format!("partition {} ends before it starts", s.partition));
         }
     }
-    let mut seen = HashSet::with_capacity(txs.len());
+    let mut seen = DigestSet::with_capacity_and_hasher(txs.len(), Default::default());
     for (i, t) in txs.iter().enumerate() {
         let inside = header
             .sources

@@ -237,10 +237,7 @@ impl<'a> Node<'a> {
                 continue;
             }
             let seen = match back {
-                ReadBack::Unobserved(parsed) => {
-                    self.chain
-                        .observe_parsed(r.offset, Ok(*parsed), &self.verifier)
-                }
+                ReadBack::Unobserved(own) => self.chain.observe_own(r.offset, *own, &self.verifier),
                 _ => self.chain.observe(r.offset, value, &self.verifier),
             };
             self.record(seen, events)?;
@@ -365,8 +362,8 @@ impl<'a> Node<'a> {
             .and_then(|s| s.own.as_mut())
             .filter(|o| o.offset == next)
             .and_then(|o| o.parsed.take());
-        if let Some(parsed) = parsed {
-            let seen = self.chain.observe_parsed(next, Ok(parsed), &self.verifier);
+        if let Some(own) = parsed {
+            let seen = self.chain.observe_own(next, own, &self.verifier);
             self.record(seen, events)?;
         }
         Ok(())

@@ -71,7 +71,7 @@ impl SnapshotFile {
     }
 }
 
-fn sorted<K: Ord + Copy, V: Copy>(m: &HashMap<K, V>) -> Vec<(K, V)> {
+fn sorted<K: Ord + Copy, V: Copy, S>(m: &HashMap<K, V, S>) -> Vec<(K, V)> {
     let mut v: Vec<(K, V)> = m.iter().map(|(k, v)| (*k, *v)).collect();
     v.sort_unstable_by_key(|a| a.0);
     v
