@@ -3,6 +3,7 @@
 use sha2::{Digest, Sha256};
 
 pub use crate::merkle::Hash;
+use crate::sha_pair::{state_bytes, SHA256_H0};
 
 /// The all-zero hash: the previous hash of a genesis entry.
 pub const ZERO_HASH: Hash = [0u8; 32];
@@ -60,24 +61,9 @@ pub(crate) fn compress_blocks(padded: &[u8]) -> Hash {
             );
         }
     }
-    let mut out = [0u8; 32];
-    for (o, w) in out.chunks_exact_mut(4).zip(state) {
-        o.copy_from_slice(&w.to_be_bytes());
-    }
-    out
+    state_bytes(state)
 }
 
-/// SHA-256's initial state (FIPS 180-4, 5.3.3).
-const SHA256_H0: [u32; 8] = [
-    0x6a09_e667,
-    0xbb67_ae85,
-    0x3c6e_f372,
-    0xa54f_f53a,
-    0x510e_527f,
-    0x9b05_688c,
-    0x1f83_d9ab,
-    0x5be0_cd19,
-];
 
 /// Appends canonical fields to a byte buffer: fixed-width big-endian integers, and
 /// length-prefixed (u32 big-endian) variable-length fields.
