@@ -1,6 +1,6 @@
 //! Items: one application record (key, value, headers, timestamp) and its canonical encoding.
 
-use crate::hash::{sha256_in_place, tag, DecodeError, Decoder, Encoder, Hash};
+use crate::hash::{tag, DecodeError, Decoder, Encoder, Hash};
 use crate::merkle;
 
 /// One application record as kchain commits to it. On Kafka this is the record's key, value,
@@ -48,7 +48,7 @@ where
 }
 
 /// An item's leaf hash built while its headers are walked once (the verifier's hot path:
-/// the same walk picks out the chain headers). Hashes exactly what [`ItemRef::leaf_hash`]
+/// the same walk picks out the chain headers). Holds exactly what [`ItemRef::leaf_hash`]
 /// hashes: the leaf prefix and the canonical encoding, whose header count is written last.
 pub(crate) struct LeafWriter<'b> {
     out: &'b mut Vec<u8>,
@@ -90,11 +90,12 @@ impl<'b> LeafWriter<'b> {
         self.count = self.count.wrapping_add(1);
     }
 
-    /// The item's RFC 6962 leaf hash.
-    pub(crate) fn leaf_hash(self) -> Hash {
+    /// Ends the leaf: the buffer then holds what the item's RFC 6962 leaf hash is SHA-256 of
+    /// (the verifier hashes it alone or beside another record's).
+    pub(crate) fn finish(self) -> &'b mut Vec<u8> {
         let at = self.count_at;
         self.out[at..at + 4].copy_from_slice(&self.count.to_be_bytes());
-        sha256_in_place(self.out)
+        self.out
     }
 }
 
@@ -152,6 +153,7 @@ impl Item {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::sha256_in_place;
     use proptest::prelude::*;
 
     proptest! {
@@ -172,7 +174,7 @@ mod tests {
             for (n, v) in &item.headers {
                 w.header(n, v);
             }
-            prop_assert_eq!(w.leaf_hash(), item.leaf_hash());
+            prop_assert_eq!(sha256_in_place(w.finish()), item.leaf_hash());
         }
     }
 }

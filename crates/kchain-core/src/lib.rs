@@ -75,7 +75,7 @@ pub use trust::{
 // The chain verifier.
 pub use verify::{
     observe, ChainContext, ChainVerifier, Expectations, Finding, FindingKind, Link, Observation,
-    Observed, PendingLimits, SigCheck, Summary,
+    Observed, PairObserver, PendingLimits, SigCheck, Summary,
 };
 
 // Encrypted payloads.
