@@ -153,7 +153,7 @@ impl Item {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::sha256_in_place;
+    use crate::sha::sha256_in_place;
     use proptest::prelude::*;
 
     proptest! {

@@ -3,7 +3,8 @@
 
 use crate::chain::{ChainMeta, MetaError, MetaSlots};
 use crate::entry::{ChainId, EntryHeader, ENTRY_VERSION};
-use crate::hash::{sha256_in_place, Hash};
+use crate::hash::Hash;
+use crate::sha::sha256_in_place;
 use crate::item::LeafWriter;
 use crate::keys::KeyId;
 use crate::trust::{KeyStanding, Trust};

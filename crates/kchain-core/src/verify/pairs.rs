@@ -1,6 +1,6 @@
 //! Observing records two at a time: [`PairObserver`] gives the same observations as
 //! [`observe`](super::observe) record by record, in the same order, but hashes two records'
-//! leaves at once and then their entries at once ([`crate::sha256_x2`]).
+//! leaves at once and then their entries at once (as [`crate::sha256_x2`] does).
 //!
 //! A record's hashes do not depend on any other record's: its entry hash covers the
 //! previous hash its `kchain.prev` header *claims*, and the link to the previous record's
@@ -20,8 +20,7 @@
 use super::observe::{concluded, entry_header, prepare, ChainContext, Observation};
 use crate::chain::ChainMeta;
 use crate::entry::EntryHeader;
-use crate::hash::sha256_in_place;
-use crate::sha_pair::sha256_x2;
+use crate::sha::{compress_padded_x2, pad_in_place, sha256_in_place};
 
 /// Observes records two at a time, each with a value of the caller's (`T`, for example the
 /// outcome of a check of its own) handed back beside its observation. Every record pushed
@@ -116,7 +115,10 @@ impl<T> PairObserver<T> {
         b: Held<T>,
         sink: &mut dyn FnMut(Observation, T),
     ) {
-        let [la, lb] = sha256_x2(&self.bufs[0], &self.bufs[1]);
+        let [a_leaf, b_leaf] = &mut self.bufs;
+        pad_in_place(a_leaf);
+        pad_in_place(b_leaf);
+        let [la, lb] = compress_padded_x2(a_leaf, b_leaf);
         let ea = entry_header(ctx, &a.meta, a.timestamp_ms, la);
         let eb = entry_header(ctx, &b.meta, b.timestamp_ms, lb);
         let [ha, hb] = EntryHeader::hash_x2(&ea, &eb);
