@@ -3,7 +3,7 @@
 //! ([`sha256_x2`]).
 //!
 //! On x86-64 with the SHA extensions the two messages' block functions run interleaved
-//! (`sha_ni`), which hashes them in about 0.6 of the time of one after the other; elsewhere
+//! (`x86`), which hashes them in about 0.6 of the time of one after the other; elsewhere
 //! the two are hashed one after the other with the sha2 crate. Either way the results are
 //! SHA-256's, byte for byte.
 //!
@@ -12,6 +12,8 @@
 //!  message b: [ whole blocks ][ tail + padding ]
 //!             └──── both at once while both have blocks ────┘└ the longer alone ┘
 //! ```
+
+use sha2::{Digest, Sha256};
 
 /// SHA-256's initial state (FIPS 180-4, 5.3.3).
 pub(crate) const SHA256_H0: [u32; 8] = [
@@ -44,7 +46,7 @@ pub fn sha256_x2(a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
 pub(crate) fn interleaved() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        crate::sha_ni::available()
+        crate::x86::available()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -57,7 +59,7 @@ pub(crate) fn interleaved() -> bool {
 pub(crate) fn sha256_x2_with(interleave: bool, a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
     #[cfg(target_arch = "x86_64")]
     if interleave {
-        assert!(crate::sha_ni::available());
+        assert!(crate::x86::available());
         let (a, b) = (Padded::new(a), Padded::new(b));
         let mut states = [SHA256_H0; 2];
         // SAFETY: the CPU has the features (asserted above); `compress_pair` hands the block
@@ -66,7 +68,7 @@ pub(crate) fn sha256_x2_with(interleave: bool, a: &[u8], b: &[u8]) -> [[u8; 32];
         return states.map(state_bytes);
     }
     let _ = interleave;
-    [crate::sha256(a), crate::sha256(b)]
+    [Sha256::digest(a).into(), Sha256::digest(b).into()]
 }
 
 /// SHA-256 of two messages already padded to whole blocks (SHA-256's padding written by the
@@ -81,7 +83,7 @@ fn compress_padded_x2_with(interleave: bool, a: &[u8], b: &[u8]) -> [[u8; 32]; 2
     assert!(a.len() % 64 == 0 && b.len() % 64 == 0);
     #[cfg(target_arch = "x86_64")]
     if interleave {
-        assert!(crate::sha_ni::available());
+        assert!(crate::x86::available());
         let mut states = [SHA256_H0; 2];
         // SAFETY: the CPU has the features (asserted above); both messages are whole blocks.
         unsafe { compress_pair(&mut states, [[a, &[]], [b, &[]]]) };
@@ -135,6 +137,26 @@ pub(crate) fn compress_blocks(padded: &[u8]) -> [u8; 32] {
     state_bytes(state)
 }
 
+/// SHA-256 of `prefix || a` and of `prefix || b` at once (the leaf and node hashes of a
+/// Merkle tree): padded on the stack when both fit two blocks, else copied.
+pub(crate) fn sha256_prefixed_x2(prefix: u8, a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
+    if a.len().max(b.len()) + 1 + 9 <= 128 {
+        let padded = |m: &[u8]| {
+            let mut block = [0u8; 128];
+            block[0] = prefix;
+            block[1..=m.len()].copy_from_slice(m);
+            block[m.len() + 1] = 0x80;
+            let len = if m.len() + 1 + 9 <= 64 { 64 } else { 128 };
+            let bits = (m.len() as u64 + 1) * 8;
+            block[len - 8..len].copy_from_slice(&bits.to_be_bytes());
+            (block, len)
+        };
+        let ((pa, la), (pb, lb)) = (padded(a), padded(b));
+        return compress_padded_x2(&pa[..la], &pb[..lb]);
+    }
+    let with = |m: &[u8]| [&[prefix], m].concat();
+    sha256_x2(&with(a), &with(b))
+}
 
 /// A message as the block function sees it: its whole blocks in place, then its last
 /// partial block with SHA-256's padding (one or two blocks) on the stack.
@@ -172,12 +194,12 @@ impl<'a> Padded<'a> {
 ///
 /// # Safety
 ///
-/// The CPU must have the features `sha_ni::available` checks; every segment's length is a
+/// The CPU must have the features `x86::available` checks; every segment's length is a
 /// multiple of 64.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
 unsafe fn compress_pair(states: &mut [[u32; 8]; 2], segs: [[&[u8]; 2]; 2]) {
-    use crate::sha_ni::compress;
+    use crate::x86::compress;
     // (segment index, byte position in it) of each message.
     let mut at = [(0usize, 0usize); 2];
     let left = |m: usize, at: &[(usize, usize); 2]| segs[m][at[m].0].len() - at[m].1;
@@ -221,7 +243,6 @@ pub(crate) fn state_bytes(state: [u32; 8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sha2::{Digest, Sha256};
 
     /// Padding in place gives SHA-256 at every length around the block and padding edges.
     #[test]
@@ -232,7 +253,11 @@ mod tests {
         for n in 0..=data.len() {
             buf.clear();
             buf.extend_from_slice(&data[..n]);
-            assert_eq!(sha256_in_place(&mut buf), reference(&data[..n]), "{n} bytes");
+            assert_eq!(
+                sha256_in_place(&mut buf),
+                reference(&data[..n]),
+                "{n} bytes"
+            );
             assert_eq!(buf.len() % 64, 0);
         }
         // The FIPS 180-2 example.
@@ -261,7 +286,16 @@ mod tests {
         for &ni in &paths {
             for n in 0..=700 {
                 // The partner's length: the same, and lengths around it and far from it.
-                for m in [n, (n + 1) % 701, (n * 7 + 3) % 701, 700 - n, n / 2, 55, 56, 64] {
+                for m in [
+                    n,
+                    (n + 1) % 701,
+                    (n * 7 + 3) % 701,
+                    700 - n,
+                    n / 2,
+                    55,
+                    56,
+                    64,
+                ] {
                     let (a, b) = (&data[..n], &other[..m]);
                     let got = sha256_x2_with(ni, a, b);
                     assert_eq!(got, [reference(a), reference(b)], "{ni} {n} {m}");
@@ -271,6 +305,23 @@ mod tests {
                     let got = compress_padded_x2_with(ni, &pa, &pb);
                     assert_eq!(got, [reference(a), reference(b)], "padded {ni} {n} {m}");
                 }
+            }
+        }
+    }
+
+    /// Prefixed pairs (the Merkle leaves and nodes), on the stack and copied, are SHA-256
+    /// of the prefixed messages.
+    #[test]
+    fn prefixed_pairs_are_sha256_of_the_prefixed_messages() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 29 + 1) as u8).collect();
+        for n in 0..300 {
+            for m in [n, 0, 54, 55, 63, 64, 118, 119, 299 - n] {
+                let (a, b) = (&data[..n], &data[300 - m..]);
+                let want = [
+                    reference(&[&[1], a].concat()),
+                    reference(&[&[1], b].concat()),
+                ];
+                assert_eq!(sha256_prefixed_x2(1, a, b), want, "{n} {m}");
             }
         }
     }

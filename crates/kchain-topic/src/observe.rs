@@ -300,7 +300,16 @@ fn observe_paired(
         Some(d.check(height?, v.value, v.headers.iter()))
     };
     let headers = v.headers.iter();
-    pairs.push(ctx, v.offset, v.key, v.value, headers, v.timestamp_ms, check, sink);
+    pairs.push(
+        ctx,
+        v.offset,
+        v.key,
+        v.value,
+        headers,
+        v.timestamp_ms,
+        check,
+        sink,
+    );
 }
 
 /// Observes the next records of `reader` below offset `end` (at most `max`), lending them
@@ -317,7 +326,9 @@ pub(crate) fn observe_next(
     pairs: &mut Pairs,
     sink: &mut dyn FnMut(Observation, Option<Checked>),
 ) -> Result<usize, TopicError> {
-    let n = visit_next(reader, end, max, &mut |v| observe_paired(ctx, v, pairs, sink));
+    let n = visit_next(reader, end, max, &mut |v| {
+        observe_paired(ctx, v, pairs, sink)
+    });
     pairs.flush(ctx.0, sink);
     n
 }

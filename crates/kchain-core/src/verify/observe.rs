@@ -4,9 +4,9 @@
 use crate::chain::{ChainMeta, MetaError, MetaSlots};
 use crate::entry::{ChainId, EntryHeader, ENTRY_VERSION};
 use crate::hash::Hash;
-use crate::sha::sha256_in_place;
 use crate::item::LeafWriter;
 use crate::keys::KeyId;
+use crate::sha::sha256_in_place;
 use crate::trust::{KeyStanding, Trust};
 
 /// How a record's signature (if it carries one) stands.
