@@ -80,7 +80,7 @@ pub(crate) fn compress_padded_x2(a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
 
 /// [`compress_padded_x2`] on the code path `interleave` chooses, as [`sha256_x2_with`].
 fn compress_padded_x2_with(interleave: bool, a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
-    assert!(a.len() % 64 == 0 && b.len() % 64 == 0);
+    assert!(a.len().is_multiple_of(64) && b.len().is_multiple_of(64));
     #[cfg(target_arch = "x86_64")]
     if interleave {
         assert!(crate::x86::available());

@@ -63,6 +63,9 @@ impl Tally {
 /// A chunk's results (one per record), and where it stopped at a corrupt batch, if it did.
 type Observed<T> = (Vec<T>, Option<(u64, LogError)>);
 
+/// What a worker makes of one chunk (its number; the worker's own scratch state second).
+type EachChunk<'f, T, S> = dyn Fn(u64, &mut S) -> Result<Observed<T>, TopicError> + Sync + 'f;
+
 /// What observing a record needs: the chain, and the keyring to decrypt with, if any.
 pub(crate) type ObserveCtx<'c, 'a> = (&'c ChainContext<'a>, Option<&'c Decrypting<'a>>);
 
@@ -168,7 +171,7 @@ impl ChunkRange<'_> {
     /// order until it returns false (see [`Self::map_parallel`]).
     fn map_chunks<T: Send, S: Default>(
         &self,
-        chunk: &(dyn Fn(u64, &mut S) -> Result<Observed<T>, TopicError> + Sync),
+        chunk: &EachChunk<'_, T, S>,
         workers: usize,
         sink: &mut dyn FnMut(Vec<T>) -> bool,
     ) -> Result<Option<(u64, LogError)>, TopicError> {
