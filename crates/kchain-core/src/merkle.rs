@@ -149,18 +149,12 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 /// The leaf hashes of `a` and of `b`, computed at once ([`crate::sha256_x2`]): for the
 /// leaves of many entries, two by two.
 pub fn leaf_hash_x2(a: &[u8], b: &[u8]) -> [Hash; 2] {
-    crate::sha::sha256_prefixed_x2(LEAF_PREFIX, a, b)
+    crate::sha::sha256_prefixed_x2(LEAF_PREFIX, &[a], &[b])
 }
 
 /// The hashes of two interior nodes (left and right children each), computed at once.
 pub fn node_hash_x2(a: (&Hash, &Hash), b: (&Hash, &Hash)) -> [Hash; 2] {
-    let [l, r] = [a, b].map(|(l, r)| {
-        let mut m = [0u8; 2 * HASH_LEN];
-        m[..HASH_LEN].copy_from_slice(l);
-        m[HASH_LEN..].copy_from_slice(r);
-        m
-    });
-    crate::sha::sha256_prefixed_x2(NODE_PREFIX, &l, &r)
+    crate::sha::sha256_prefixed_x2(NODE_PREFIX, &[a.0, a.1], &[b.0, b.1])
 }
 
 /// The root of the empty tree: SHA-256 of the empty string,

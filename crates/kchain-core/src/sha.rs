@@ -137,24 +137,37 @@ pub(crate) fn compress_blocks(padded: &[u8]) -> [u8; 32] {
     state_bytes(state)
 }
 
-/// SHA-256 of `prefix || a` and of `prefix || b` at once (the leaf and node hashes of a
-/// Merkle tree): padded on the stack when both fit two blocks, else copied.
-pub(crate) fn sha256_prefixed_x2(prefix: u8, a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
-    if a.len().max(b.len()) + 1 + 9 <= 128 {
-        let padded = |m: &[u8]| {
+/// SHA-256 of `prefix || a[0] || a[1] ...` and of `prefix || b[0] || ...` at once (the leaf
+/// and node hashes of a Merkle tree): padded on the stack when both fit two blocks, else
+/// copied.
+pub(crate) fn sha256_prefixed_x2(prefix: u8, a: &[&[u8]], b: &[&[u8]]) -> [[u8; 32]; 2] {
+    let len = |parts: &[&[u8]]| 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+    let (la, lb) = (len(a), len(b));
+    if la.max(lb) + 9 <= 128 {
+        let padded = |parts: &[&[u8]], n: usize| {
             let mut block = [0u8; 128];
             block[0] = prefix;
-            block[1..=m.len()].copy_from_slice(m);
-            block[m.len() + 1] = 0x80;
-            let len = if m.len() + 1 + 9 <= 64 { 64 } else { 128 };
-            let bits = (m.len() as u64 + 1) * 8;
-            block[len - 8..len].copy_from_slice(&bits.to_be_bytes());
-            (block, len)
+            let mut at = 1;
+            for p in parts {
+                block[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            block[n] = 0x80;
+            let end = if n + 9 <= 64 { 64 } else { 128 };
+            block[end - 8..end].copy_from_slice(&(n as u64 * 8).to_be_bytes());
+            (block, end)
         };
-        let ((pa, la), (pb, lb)) = (padded(a), padded(b));
-        return compress_padded_x2(&pa[..la], &pb[..lb]);
+        let ((pa, ea), (pb, eb)) = (padded(a, la), padded(b, lb));
+        return compress_padded_x2(&pa[..ea], &pb[..eb]);
     }
-    let with = |m: &[u8]| [&[prefix], m].concat();
+    let with = |parts: &[&[u8]]| {
+        [&[prefix][..]]
+            .iter()
+            .chain(parts)
+            .copied()
+            .collect::<Vec<_>>()
+            .concat()
+    };
     sha256_x2(&with(a), &with(b))
 }
 
@@ -321,7 +334,10 @@ mod tests {
                     reference(&[&[1], a].concat()),
                     reference(&[&[1], b].concat()),
                 ];
-                assert_eq!(sha256_prefixed_x2(1, a, b), want, "{n} {m}");
+                assert_eq!(sha256_prefixed_x2(1, &[a], &[b]), want, "{n} {m}");
+                let (a2, b2) = (a.split_at(n / 3), b.split_at(m / 2));
+                let got = sha256_prefixed_x2(1, &[a2.0, a2.1], &[b2.0, b2.1]);
+                assert_eq!(got, want, "parts {n} {m}");
             }
         }
     }
