@@ -32,6 +32,10 @@ fn repetitions_give_medians_spreads_and_targets_and_the_chart_draws_them() {
         verify["max"].as_f64().unwrap(),
     );
     assert!(min > 0.0 && min <= median && median <= max, "{verify}");
+    // Beside the raw SHA-256 floor, the same hashing two values at a time (informational).
+    let x2 = &run["rates"]["raw SHA-256 over each value, 2 at a time"];
+    assert_eq!(x2["runs"].as_array().unwrap().len(), 2, "{x2}");
+    assert!(x2["median"].as_f64().unwrap() > 0.0, "{x2}");
     let chained = &run["ratios"]["chained append / raw append"];
     assert_eq!(chained["target"], 0.6, "{chained}");
     assert!(chained["met"].is_boolean());

@@ -24,61 +24,6 @@ pub fn sha256(data: &[u8]) -> Hash {
     Sha256::digest(data).into()
 }
 
-/// SHA-256 of what `buf` holds, computed by padding `buf` in place (it is scratch space,
-/// left holding the padded message) and running the block function over it directly: no
-/// hasher state to set up, no copy of the tail into a block buffer. The verifier hashes two
-/// short messages per record, where that overhead was a tenth of the hashing.
-pub(crate) fn sha256_in_place(buf: &mut Vec<u8>) -> Hash {
-    let bits = (buf.len() as u64).wrapping_mul(8);
-    buf.push(0x80);
-    let zeros = (64 - (buf.len() + 8) % 64) % 64;
-    buf.resize(buf.len() + zeros, 0);
-    buf.extend_from_slice(&bits.to_be_bytes());
-    compress_blocks(buf)
-}
-
-/// SHA-256 of a message already padded to whole 64-byte blocks (the caller's).
-pub(crate) fn compress_blocks(padded: &[u8]) -> Hash {
-    use sha2::digest::generic_array::GenericArray;
-    /// Messages of up to this many blocks (a record's leaf and entry) go to the block
-    /// function in one call: each call loads and stores the state again.
-    const IN_ONE_CALL: usize = 8;
-    debug_assert!(padded.len().is_multiple_of(64));
-    let mut state = SHA256_H0;
-    let n = padded.len() / 64;
-    if n <= IN_ONE_CALL {
-        let mut blocks = [GenericArray::default(); IN_ONE_CALL];
-        for (b, c) in blocks.iter_mut().zip(padded.chunks_exact(64)) {
-            b.copy_from_slice(c);
-        }
-        sha2::compress256(&mut state, &blocks[..n]);
-    } else {
-        for block in padded.chunks_exact(64) {
-            sha2::compress256(
-                &mut state,
-                std::slice::from_ref(GenericArray::from_slice(block)),
-            );
-        }
-    }
-    let mut out = [0u8; 32];
-    for (o, w) in out.chunks_exact_mut(4).zip(state) {
-        o.copy_from_slice(&w.to_be_bytes());
-    }
-    out
-}
-
-/// SHA-256's initial state (FIPS 180-4, 5.3.3).
-const SHA256_H0: [u32; 8] = [
-    0x6a09_e667,
-    0xbb67_ae85,
-    0x3c6e_f372,
-    0xa54f_f53a,
-    0x510e_527f,
-    0x9b05_688c,
-    0x1f83_d9ab,
-    0x5be0_cd19,
-];
-
 /// Appends canonical fields to a byte buffer: fixed-width big-endian integers, and
 /// length-prefixed (u32 big-endian) variable-length fields.
 pub struct Encoder<'a> {
@@ -256,25 +201,5 @@ mod tests {
         };
         assert_eq!(d.bytes(), Err(DecodeError::Truncated(4)));
         assert!(Decoder::with_tag(&[200], "x").is_err());
-    }
-
-    /// Padding in place gives SHA-256 at every length around the block and padding edges.
-    #[test]
-    fn sha256_in_place_is_sha256() {
-        // Past 8 blocks too, where the blocks go to the block function one by one.
-        let data: Vec<u8> = (0..700u32).map(|i| (i * 7 + 3) as u8).collect();
-        let mut buf = Vec::new();
-        for n in 0..=data.len() {
-            buf.clear();
-            buf.extend_from_slice(&data[..n]);
-            assert_eq!(sha256_in_place(&mut buf), sha256(&data[..n]), "{n} bytes");
-            assert_eq!(buf.len() % 64, 0);
-        }
-        // The FIPS 180-2 example.
-        let mut abc = b"abc".to_vec();
-        assert_eq!(
-            crate::hex::to_hex(&sha256_in_place(&mut abc)),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

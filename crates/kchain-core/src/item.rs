@@ -1,7 +1,8 @@
 //! Items: one application record (key, value, headers, timestamp) and its canonical encoding.
 
-use crate::hash::{sha256_in_place, tag, DecodeError, Decoder, Encoder, Hash};
+use crate::hash::{tag, DecodeError, Decoder, Encoder, Hash};
 use crate::merkle;
+use crate::sha::{compress_padded_x2, pad_in_place};
 
 /// One application record as kchain commits to it. On Kafka this is the record's key, value,
 /// application headers (every header but the five chain headers, see
@@ -45,10 +46,32 @@ where
         self.encode_into(buf);
         merkle::leaf_hash(buf)
     }
+
+    /// The leaf hashes of this item and `other`, computed at once ([`crate::sha256_x2`]):
+    /// the same as two calls of [`leaf_hash`](Self::leaf_hash), in about 0.6 of the time
+    /// where the CPU has the SHA extensions. `bufs` is scratch space.
+    pub fn leaf_hash_x2<'b, G>(&self, other: &ItemRef<'b, G>, bufs: &mut [Vec<u8>; 2]) -> [Hash; 2]
+    where
+        G: Iterator<Item = (&'b str, &'b [u8])> + Clone,
+    {
+        let [a, b] = bufs;
+        self.padded_leaf_into(a);
+        other.padded_leaf_into(b);
+        compress_padded_x2(a, b)
+    }
+
+    /// Writes what the leaf hash is SHA-256 of into `buf`, padded to whole blocks.
+    fn padded_leaf_into(&self, buf: &mut Vec<u8>) {
+        let mut w = LeafWriter::new(buf, self.timestamp_ms, self.key, self.value);
+        for (name, value) in self.headers.clone() {
+            w.header(name, value);
+        }
+        pad_in_place(w.finish());
+    }
 }
 
 /// An item's leaf hash built while its headers are walked once (the verifier's hot path:
-/// the same walk picks out the chain headers). Hashes exactly what [`ItemRef::leaf_hash`]
+/// the same walk picks out the chain headers). Holds exactly what [`ItemRef::leaf_hash`]
 /// hashes: the leaf prefix and the canonical encoding, whose header count is written last.
 pub(crate) struct LeafWriter<'b> {
     out: &'b mut Vec<u8>,
@@ -90,11 +113,12 @@ impl<'b> LeafWriter<'b> {
         self.count = self.count.wrapping_add(1);
     }
 
-    /// The item's RFC 6962 leaf hash.
-    pub(crate) fn leaf_hash(self) -> Hash {
+    /// Ends the leaf: the buffer then holds what the item's RFC 6962 leaf hash is SHA-256 of
+    /// (the verifier hashes it alone or beside another record's).
+    pub(crate) fn finish(self) -> &'b mut Vec<u8> {
         let at = self.count_at;
         self.out[at..at + 4].copy_from_slice(&self.count.to_be_bytes());
-        sha256_in_place(self.out)
+        self.out
     }
 }
 
@@ -152,6 +176,7 @@ impl Item {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sha::sha256_in_place;
     use proptest::prelude::*;
 
     proptest! {
@@ -172,7 +197,23 @@ mod tests {
             for (n, v) in &item.headers {
                 w.header(n, v);
             }
-            prop_assert_eq!(w.leaf_hash(), item.leaf_hash());
+            prop_assert_eq!(sha256_in_place(w.finish()), item.leaf_hash());
+        }
+
+        /// Two items' leaf hashes at once are each item's leaf hash.
+        #[test]
+        fn leaf_hashes_two_at_a_time_are_each_leaf_hash(
+            value in proptest::collection::vec(any::<u8>(), 0..700),
+            cut in any::<usize>(),
+            headers in proptest::collection::vec(
+                ("[a-z.]{0,10}", proptest::collection::vec(any::<u8>(), 0..40)), 0..4),
+        ) {
+            let a = Item { value: Some(value.clone()), timestamp_ms: 3, ..Item::default() };
+            let cut = cut % (value.len() + 1);
+            let b = Item { key: Some(value[cut..].to_vec()), headers, ..Item::default() };
+            let mut bufs = [vec![1, 2], Vec::new()];
+            let got = a.as_ref().leaf_hash_x2(&b.as_ref(), &mut bufs);
+            prop_assert_eq!(got, [a.leaf_hash(), b.leaf_hash()]);
         }
     }
 }

@@ -33,6 +33,11 @@ mod chain;
 mod entry;
 mod hash;
 mod item;
+// SHA-256 by blocks: padded in place, two messages at once; the x86-64 vector code (SHA
+// extensions, SSE2 hex digits) in `x86`, the crate's only `unsafe` code.
+mod sha;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 // Keys and trust: writer keys, the trust file.
 mod keys;
 mod trust;
@@ -58,6 +63,7 @@ pub use entry::{ChainId, EntryHeader, ENCODED_LEN as ENTRY_ENCODED_LEN, ENTRY_VE
 pub use hash::{sha256, tag, DecodeError, Decoder, Encoder, Hash, ZERO_HASH};
 pub use hex::{decode_into as decode_hex, encode as encode_hex, from_hex, to_hex};
 pub use item::{Item, ItemRef};
+pub use sha::sha256_x2;
 
 // Keys and trust.
 pub use keys::{KeyError, KeyId, PublicKey, Signature, WriterKey};
@@ -69,7 +75,7 @@ pub use trust::{
 // The chain verifier.
 pub use verify::{
     observe, ChainContext, ChainVerifier, Expectations, Finding, FindingKind, Link, Observation,
-    Observed, PendingLimits, SigCheck, Summary,
+    Observed, PairObserver, PendingLimits, SigCheck, Summary,
 };
 
 // Encrypted payloads.

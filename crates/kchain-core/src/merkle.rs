@@ -146,6 +146,17 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
     h.finalize().into()
 }
 
+/// The leaf hashes of `a` and of `b`, computed at once ([`crate::sha256_x2`]): for the
+/// leaves of many entries, two by two.
+pub fn leaf_hash_x2(a: &[u8], b: &[u8]) -> [Hash; 2] {
+    crate::sha::sha256_prefixed_x2(LEAF_PREFIX, &[a], &[b])
+}
+
+/// The hashes of two interior nodes (left and right children each), computed at once.
+pub fn node_hash_x2(a: (&Hash, &Hash), b: (&Hash, &Hash)) -> [Hash; 2] {
+    crate::sha::sha256_prefixed_x2(NODE_PREFIX, &[a.0, a.1], &[b.0, b.1])
+}
+
 /// The root of the empty tree: SHA-256 of the empty string,
 /// e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855.
 pub fn empty_root() -> Hash {

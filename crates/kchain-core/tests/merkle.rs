@@ -967,3 +967,21 @@ fn consistency_proofs_from_a_frontier_equal_those_from_all_leaves() {
         Err(MerkleError::OldSizeOutOfRange { .. })
     ));
 }
+
+/// Two leaves or two nodes hashed at once are the hashes one at a time, at every leaf
+/// length up to 700 bytes (on the stack and copied).
+#[test]
+fn leaves_and_nodes_two_at_a_time_hash_as_one_at_a_time() {
+    let data: Vec<u8> = (0..700u32).map(|i| (i * 13 + 5) as u8).collect();
+    for n in 0..=700 {
+        let (a, b) = (&data[..n], &data[700 - (n * 3) % 701..]);
+        let want = [merkle::leaf_hash(a), merkle::leaf_hash(b)];
+        assert_eq!(merkle::leaf_hash_x2(a, b), want, "{n}");
+    }
+    let h = |i: u32| kchain_core::sha256(&i.to_be_bytes());
+    for i in 0..50 {
+        let (a, b) = ((h(i), h(i + 1)), (h(i + 2), h(i * 7)));
+        let want = [merkle::node_hash(&a.0, &a.1), merkle::node_hash(&b.0, &b.1)];
+        assert_eq!(merkle::node_hash_x2((&a.0, &a.1), (&b.0, &b.1)), want);
+    }
+}

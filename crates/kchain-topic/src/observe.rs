@@ -3,7 +3,7 @@
 //! when a keyring is given.
 //!
 //! ```text
-//!  worker 1: read chunk 0, observe ─┐
+//!  worker 1: read chunk 0, observe ─┐   (verify: two records' hashes at once, PairObserver)
 //!  worker 2: read chunk 1, observe ─┼─► reorder ─► Tally::push ─► ChainVerifier (in order)
 //!  worker 1: read chunk 2, observe ─┘     (at most 2 chunks per worker ahead)
 //! ```
@@ -14,7 +14,7 @@ use std::sync::mpsc::sync_channel;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use kchain_core::{ChainContext, ChainVerifier, Observation};
+use kchain_core::{ChainContext, ChainVerifier, Observation, PairObserver};
 use kchain_log::{Log, LogError, Reader};
 
 use crate::checkpoints::ChainTree;
@@ -63,6 +63,9 @@ impl Tally {
 /// A chunk's results (one per record), and where it stopped at a corrupt batch, if it did.
 type Observed<T> = (Vec<T>, Option<(u64, LogError)>);
 
+/// What a worker makes of one chunk (its number; the worker's own scratch state second).
+type EachChunk<'f, T, S> = dyn Fn(u64, &mut S) -> Result<Observed<T>, TopicError> + Sync + 'f;
+
 /// What observing a record needs: the chain, and the keyring to decrypt with, if any.
 pub(crate) type ObserveCtx<'c, 'a> = (&'c ChainContext<'a>, Option<&'c Decrypting<'a>>);
 
@@ -80,6 +83,28 @@ pub(crate) struct ChunkRange<'a> {
 }
 
 impl ChunkRange<'_> {
+    /// Reads chunk `j`, lending each record to `visit`, up to a corrupt batch if there is
+    /// one (its offset and error are returned).
+    fn read_chunk(
+        &self,
+        j: u64,
+        visit: &mut dyn FnMut(&kchain_log::RecordView<'_>),
+    ) -> Result<Option<(u64, LogError)>, TopicError> {
+        let from = self.start + j * self.chunk;
+        let to = (from + self.chunk).min(self.end);
+        let mut reader = match self.log.reader(self.topic, self.partition, from) {
+            Ok(r) => r,
+            Err(e) => return Ok(Some(corrupt_or(e.into(), from)?)),
+        };
+        loop {
+            match visit_next(reader.as_mut(), to, self.chunk as usize, visit) {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) => return Ok(Some(corrupt_or(e, reader.position())?)),
+            }
+        }
+    }
+
     /// Reads chunk `j` and maps its records with `each`, up to a corrupt batch if there is
     /// one (its offset and error come second).
     fn observe_chunk<T>(
@@ -88,26 +113,24 @@ impl ChunkRange<'_> {
         j: u64,
         scratch: &mut Vec<u8>,
     ) -> Result<Observed<T>, TopicError> {
-        let from = self.start + j * self.chunk;
-        let to = (from + self.chunk).min(self.end);
-        let mut reader = match self.log.reader(self.topic, self.partition, from) {
-            Ok(r) => r,
-            Err(e) => return Ok((Vec::new(), Some(corrupt_or(e.into(), from)?))),
-        };
-        let mut out = Vec::with_capacity((to - from) as usize);
-        loop {
-            let visited = visit_next(reader.as_mut(), to, self.chunk as usize, &mut |v| {
-                out.push(each(v, scratch))
-            });
-            match visited {
-                Ok(0) => return Ok((out, None)),
-                Ok(_) => {}
-                Err(e) => {
-                    let corrupt = corrupt_or(e, reader.position())?;
-                    return Ok((out, Some(corrupt)));
-                }
-            }
-        }
+        let mut out = Vec::with_capacity(self.chunk as usize);
+        let corrupt = self.read_chunk(j, &mut |v| out.push(each(v, scratch)))?;
+        Ok((out, corrupt))
+    }
+
+    /// Reads chunk `j` and observes its records two at a time, up to a corrupt batch if
+    /// there is one (its offset and error come second).
+    fn observe_chunk_paired(
+        &self,
+        ctx: ObserveCtx<'_, '_>,
+        j: u64,
+        pairs: &mut Pairs,
+    ) -> Result<Observed<(Observation, Option<Checked>)>, TopicError> {
+        let mut out = Vec::with_capacity(self.chunk as usize);
+        let mut sink = |o, c| out.push((o, c));
+        let corrupt = self.read_chunk(j, &mut |v| observe_paired(ctx, v, pairs, &mut sink));
+        pairs.flush(ctx.0, &mut sink);
+        Ok((out, corrupt?))
     }
 
     pub(crate) fn verify_parallel(
@@ -118,9 +141,8 @@ impl ChunkRange<'_> {
         workers: usize,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Option<(u64, LogError)>, TopicError> {
-        let each =
-            |v: &kchain_log::RecordView<'_>, scratch: &mut Vec<u8>| observe_view(ctx, v, scratch);
-        self.map_parallel(&each, workers, &mut |obs| {
+        let each = |j, pairs: &mut Pairs| self.observe_chunk_paired(ctx, j, pairs);
+        self.map_chunks(&each, workers, &mut |obs| {
             let n = obs.len() as u64;
             for (o, c) in obs {
                 tally.push(verifier, o, c);
@@ -140,6 +162,19 @@ impl ChunkRange<'_> {
         workers: usize,
         sink: &mut dyn FnMut(Vec<T>) -> bool,
     ) -> Result<Option<(u64, LogError)>, TopicError> {
+        let chunk = |j, scratch: &mut Vec<u8>| self.observe_chunk(each, j, scratch);
+        self.map_chunks(&chunk, workers, sink)
+    }
+
+    /// Reads and maps chunk after chunk with `chunk` (chunk number, the worker's own
+    /// scratch state) on `workers` threads, and hands each chunk's results to `sink` in log
+    /// order until it returns false (see [`Self::map_parallel`]).
+    fn map_chunks<T: Send, S: Default>(
+        &self,
+        chunk: &EachChunk<'_, T, S>,
+        workers: usize,
+        sink: &mut dyn FnMut(Vec<T>) -> bool,
+    ) -> Result<Option<(u64, LogError)>, TopicError> {
         let chunks = (self.end.saturating_sub(self.start)).div_ceil(self.chunk);
         let ahead = 2 * workers as u64;
         let next = AtomicU64::new(0);
@@ -152,7 +187,7 @@ impl ChunkRange<'_> {
                 let tx = tx.clone();
                 let (next, stop, needed) = (&next, &stop, &needed);
                 s.spawn(move || {
-                    let mut scratch = Vec::new();
+                    let mut scratch = S::default();
                     loop {
                         let j = next.fetch_add(1, Ordering::Relaxed);
                         if j >= chunks || stop.load(Ordering::Relaxed) {
@@ -163,7 +198,7 @@ impl ChunkRange<'_> {
                             n = needed.1.wait(n).expect("no panics while held");
                         }
                         drop(n);
-                        let res = self.observe_chunk(each, j, &mut scratch);
+                        let res = chunk(j, &mut scratch);
                         if tx.send((j, res)).is_err() {
                             return;
                         }
@@ -252,22 +287,53 @@ pub(crate) fn observe_view(
     (o, checked)
 }
 
+/// A worker's observer of records two at a time, each with its decryption outcome.
+pub(crate) type Pairs = PairObserver<Option<Checked>>;
+
+/// Pushes one record lent by a reader into `pairs` (with a keyring, its decryption outcome
+/// is checked at once); observations come out through `sink`.
+fn observe_paired(
+    (ctx, decrypting): ObserveCtx<'_, '_>,
+    v: &kchain_log::RecordView<'_>,
+    pairs: &mut Pairs,
+    sink: &mut dyn FnMut(Observation, Option<Checked>),
+) {
+    let check = |height: Option<u64>| {
+        let d = decrypting?;
+        Some(d.check(height?, v.value, v.headers.iter()))
+    };
+    let headers = v.headers.iter();
+    pairs.push(
+        ctx,
+        v.offset,
+        v.key,
+        v.value,
+        headers,
+        v.timestamp_ms,
+        check,
+        sink,
+    );
+}
+
 /// Observes the next records of `reader` below offset `end` (at most `max`), lending them
-/// from the backend without copies, and hands each observation to `sink`. Returns how many
-/// it observed: 0 once the reader is at `end`. Waits for a slow backend, but not forever.
-/// With a keyring, each observation comes with the record's decryption outcome.
+/// from the backend without copies, two at a time, and hands each observation to `sink`.
+/// Returns how many it observed: 0 once the reader is at `end`. Every record read is
+/// observed and handed on before it returns, also when reading failed. Waits for a slow
+/// backend, but not forever. With a keyring, each observation comes with the record's
+/// decryption outcome.
 pub(crate) fn observe_next(
     reader: &mut dyn Reader,
     end: u64,
     max: usize,
-    (ctx, decrypting): ObserveCtx<'_, '_>,
-    scratch: &mut Vec<u8>,
+    ctx: ObserveCtx<'_, '_>,
+    pairs: &mut Pairs,
     sink: &mut dyn FnMut(Observation, Option<Checked>),
 ) -> Result<usize, TopicError> {
-    visit_next(reader, end, max, &mut |v| {
-        let (o, checked) = observe_view((ctx, decrypting), v, scratch);
-        sink(o, checked);
-    })
+    let n = visit_next(reader, end, max, &mut |v| {
+        observe_paired(ctx, v, pairs, sink)
+    });
+    pairs.flush(ctx.0, sink);
+    n
 }
 
 /// Lends the next records of `reader` below offset `end` (at most `max`) to `visit`, and

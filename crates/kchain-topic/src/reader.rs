@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 
 use kchain_core::{
     decrypt_record, ChainContext, ChainId, ChainVerifier, Decryption, Finding, Hash, Item, Keyring,
-    Observation, PendingLimits, RecordPlace, Summary, Trust,
+    Observation, PairObserver, PendingLimits, RecordPlace, Summary, Trust,
 };
 use kchain_log::{Log, Reader, RecordView, StoredRecord};
 
 use crate::error::TopicError;
 use crate::mapping::{header_pairs, item_of};
-use crate::scan::{expectations, observe_record, stall_timeout, stalled};
+use crate::scan::{expectations, observe_records, stall_timeout, stalled};
 
 /// How long a reader waits, by its own clock, for the signature of records it has read
 /// without one before it calls them `unsigned` (see `docs/pending.md`). Record timestamps
@@ -109,7 +109,8 @@ pub struct VerifyingReader<'t> {
     ///
     /// [`follow`]: VerifyingReader::follow
     resume: Option<ChainVerifier>,
-    scratch: Vec<u8>,
+    /// Observes each poll's records two at a time.
+    pairs: PairObserver<()>,
 }
 
 /// A record read and observed, held until the verifier covers it.
@@ -159,7 +160,7 @@ impl<'t> VerifyingReader<'t> {
             waiting: None,
             summary: None,
             resume: None,
-            scratch: Vec::new(),
+            pairs: PairObserver::new(),
         })
     }
 
@@ -312,10 +313,10 @@ impl<'t> VerifyingReader<'t> {
             chain: self.chain,
             trust: self.trust,
         };
-        for r in recs {
+        let observed = observe_records(&ctx, &recs, &mut self.pairs);
+        for (r, obs) in recs.into_iter().zip(observed) {
             let bytes = record_bytes(&r);
             self.largest = self.largest.max(bytes);
-            let obs = observe_record(&ctx, &r, &mut self.scratch);
             let (height, hash) = match &obs {
                 Observation::Entry(o) => (o.height, o.hash),
                 Observation::Malformed { .. } => (0, [0; 32]),

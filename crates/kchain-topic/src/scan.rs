@@ -10,7 +10,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use kchain_core::{chain_leaf, ChainContext, ChainId, Expectations, Hash, Observation, Trust};
+use kchain_core::{
+    chain_leaf, ChainContext, ChainId, Expectations, Hash, Observation, PairObserver, Trust,
+};
 use kchain_log::{Log, Reader, StoredRecord};
 
 use crate::error::TopicError;
@@ -42,6 +44,26 @@ pub(crate) fn observe_record(
         rec.timestamp_ms,
         scratch,
     )
+}
+
+/// Observes stored records in order, two at a time ([`PairObserver`]): the observations
+/// [`observe_record`] gives one by one.
+pub(crate) fn observe_records(
+    ctx: &ChainContext<'_>,
+    recs: &[StoredRecord],
+    pairs: &mut PairObserver<()>,
+) -> Vec<Observation> {
+    let mut out = Vec::with_capacity(recs.len());
+    let mut sink = |o, ()| out.push(o);
+    for r in recs {
+        let rec = &r.record;
+        let (key, value) = (rec.key.as_deref(), rec.value.as_deref());
+        let headers = header_pairs(&rec.headers);
+        let ts = rec.timestamp_ms;
+        pairs.push(ctx, r.offset, key, value, headers, ts, |_| (), &mut sink);
+    }
+    pairs.flush(ctx, &mut sink);
+    out
 }
 
 /// Reads a partition in chunks up to a fixed end offset, waiting for a slow backend but not

@@ -27,7 +27,9 @@ use rayon::prelude::*;
 use crate::checkpoints::{ChainTree, Known};
 use crate::decrypt::{Decrypting, EncryptionSummary};
 use crate::error::TopicError;
-use crate::observe::{corrupt_or, observe_next, observe_view, ChunkRange, ObserveCtx, Tally};
+use crate::observe::{
+    corrupt_or, observe_next, observe_view, ChunkRange, ObserveCtx, Pairs, Tally,
+};
 use crate::report::{PartitionReport, TopicReport};
 use crate::scan::expectations;
 
@@ -349,14 +351,14 @@ impl Partition<'_> {
             Err(e) => return Ok(Serial::Unreadable(corrupt_or(e.into(), start)?)),
             Ok(r) => r,
         };
-        let mut scratch = Vec::new();
+        let mut pairs = Pairs::new();
         loop {
             let n = match observe_next(
                 reader.as_mut(),
                 end,
                 chunk as usize,
                 ctx,
-                &mut scratch,
+                &mut pairs,
                 &mut |o, c| tally.push(verifier, o, c),
             ) {
                 Ok(n) => n,

@@ -55,6 +55,7 @@ pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
         let raw_topic = format!("kchain-bench-raw-{tag}");
         let chained_topic = format!("kchain-bench-chained-{tag}");
         let sha = raw::sha(&vals);
+        let sha_x2 = raw::sha_x2(&vals);
         let raw_append = raw::append(log, &raw_topic, &vals)?;
         let raw_read = raw::read(log, &raw_topic, n)?;
         progress.add(1);
@@ -81,6 +82,7 @@ pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
         progress.add(2);
         measured.push(Measured {
             sha,
+            sha_x2,
             raw_append,
             raw_read,
             appends,

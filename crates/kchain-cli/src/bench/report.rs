@@ -26,6 +26,8 @@ pub struct Params {
 /// Every measurement of one repetition.
 pub(crate) struct Measured {
     pub(crate) sha: std::time::Duration,
+    /// Raw SHA-256 over each value, two at a time (informational; see `raw::sha_x2`).
+    pub(crate) sha_x2: std::time::Duration,
     pub(crate) raw_append: std::time::Duration,
     pub(crate) raw_read: std::time::Duration,
     pub(crate) appends: Appends,
@@ -41,6 +43,10 @@ fn rates(n: u64, m: &Measured) -> Vec<(&'static str, f64)> {
     let a = &m.appends;
     let mut rows = vec![
         ("raw SHA-256 over each value", rate(n, m.sha)),
+        (
+            "raw SHA-256 over each value, 2 at a time",
+            rate(n, m.sha_x2),
+        ),
         ("raw append (no chain)", rate(n, m.raw_append)),
         ("raw read (no verify)", rate(n, m.raw_read)),
         ("chained append", rate(n, a.plain)),

@@ -8,7 +8,8 @@
 //! record is covered by a valid signature of a trusted writer.
 //!
 //! ```text
-//!  records ──► observe (parallel) ──► ChainVerifier::push (in order) ──► Summary
+//!  records ──► observe (parallel; PairObserver: two records' hashes at once)
+//!          ──► ChainVerifier::push (in order) ──► Summary
 //!                                         │ window of 3 observations:
 //!                                         │ a record is judged with the next two in view
 //! ```
@@ -38,8 +39,10 @@
 mod decide;
 mod finding;
 mod observe;
+mod pairs;
 mod verifier;
 
 pub use finding::{Finding, FindingKind};
 pub use observe::{observe, ChainContext, Observation, Observed, SigCheck};
+pub use pairs::PairObserver;
 pub use verifier::{ChainVerifier, Expectations, Link, PendingLimits, Summary};

@@ -1,11 +1,12 @@
 //! The parallel half of verifying: one stored record turned into an [`Observation`], with
 //! its headers parsed, its hashes recomputed and its signature (if any) checked.
 
-use crate::chain::{MetaError, MetaSlots};
+use crate::chain::{ChainMeta, MetaError, MetaSlots};
 use crate::entry::{ChainId, EntryHeader, ENTRY_VERSION};
 use crate::hash::Hash;
 use crate::item::LeafWriter;
 use crate::keys::KeyId;
+use crate::sha::sha256_in_place;
 use crate::trust::{KeyStanding, Trust};
 
 /// How a record's signature (if it carries one) stands.
@@ -83,29 +84,66 @@ pub fn observe<'a, H>(
 where
     H: Iterator<Item = (&'a str, &'a [u8])> + Clone,
 {
-    let mut slots = MetaSlots::default();
-    let mut leaf = LeafWriter::new(scratch, timestamp_ms, key, value);
-    for (name, value) in headers {
-        match slots.offer(name, value) {
-            Ok(true) => {}
-            Ok(false) => leaf.header(name, value),
-            Err(error) => return Observation::Malformed { offset, error },
+    match prepare(scratch, key, value, headers, timestamp_ms) {
+        Err(error) => Observation::Malformed { offset, error },
+        Ok(meta) => {
+            let leaf = sha256_in_place(scratch);
+            let hash = entry_header(ctx, &meta, timestamp_ms, leaf).hash();
+            concluded(ctx, offset, &meta, hash)
         }
     }
-    let meta = match slots.finish() {
-        Ok(m) => m,
-        Err(error) => return Observation::Malformed { offset, error },
-    };
-    let hash = EntryHeader {
+}
+
+/// The first step of observing a record: parses its chain headers and writes its item's
+/// leaf message (what the leaf hash is SHA-256 of) into `buf`, in one walk of the headers.
+pub(super) fn prepare<'a, H>(
+    buf: &mut Vec<u8>,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: H,
+    timestamp_ms: i64,
+) -> Result<ChainMeta, MetaError>
+where
+    H: Iterator<Item = (&'a str, &'a [u8])>,
+{
+    let mut slots = MetaSlots::default();
+    let mut leaf = LeafWriter::new(buf, timestamp_ms, key, value);
+    for (name, value) in headers {
+        if !slots.offer(name, value)? {
+            leaf.header(name, value);
+        }
+    }
+    let meta = slots.finish()?;
+    leaf.finish();
+    Ok(meta)
+}
+
+/// The header of a record's entry, from its chain headers and its item's leaf hash.
+pub(super) fn entry_header(
+    ctx: &ChainContext<'_>,
+    meta: &ChainMeta,
+    timestamp_ms: i64,
+    leaf: Hash,
+) -> EntryHeader {
+    EntryHeader {
         version: ENTRY_VERSION,
         chain: ctx.chain,
         height: meta.height,
         prev: meta.prev,
         timestamp_ms,
-        items_root: leaf.leaf_hash(),
+        items_root: leaf,
         item_count: 1,
     }
-    .hash();
+}
+
+/// The last step: the record's observation, from its recomputed entry hash `hash`, with its
+/// signature (if it carries one) checked over that hash.
+pub(super) fn concluded(
+    ctx: &ChainContext<'_>,
+    offset: u64,
+    meta: &ChainMeta,
+    hash: Hash,
+) -> Observation {
     let sig = match meta.signature {
         None => SigCheck::None,
         Some((id, sig)) => match ctx.trust.standing(id, ctx.topic) {

@@ -11,7 +11,8 @@
 use std::sync::mpsc::{channel, Sender};
 use std::thread::JoinHandle;
 
-use kchain_core::{chain_leaf, merkle::TreeBuilder, Hash};
+use kchain_core::merkle::{self, TreeBuilder};
+use kchain_core::{chain_leaf, Hash};
 
 use crate::error::TopicError;
 
@@ -37,9 +38,7 @@ impl BackgroundTree {
             .spawn(move || {
                 for msg in rx {
                     match msg {
-                        Msg::Entries(hashes) => {
-                            hashes.iter().for_each(|h| tree.push(&chain_leaf(h)))
-                        }
+                        Msg::Entries(hashes) => push_entries(&mut tree, &hashes),
                         Msg::Root(reply) => {
                             let _ = reply.send((tree.size(), tree.root()));
                         }
@@ -92,6 +91,20 @@ impl BackgroundTree {
     }
 }
 
+/// Pushes the chain leaves of `entry_hashes` (each [`chain_leaf`]), computed two at a time.
+fn push_entries(tree: &mut TreeBuilder, entry_hashes: &[Hash]) {
+    let mut pairs = entry_hashes.chunks_exact(2);
+    for p in &mut pairs {
+        // The chain leaf is the Merkle leaf hash of the entry hash.
+        let [a, b] = merkle::leaf_hash_x2(&p[0], &p[1]);
+        tree.push(&a);
+        tree.push(&b);
+    }
+    for h in pairs.remainder() {
+        tree.push(&chain_leaf(h));
+    }
+}
+
 impl Drop for BackgroundTree {
     fn drop(&mut self) {
         self.tx.take();
@@ -104,7 +117,6 @@ impl Drop for BackgroundTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kchain_core::merkle;
 
     #[test]
     fn roots_match_a_tree_built_in_place_at_every_size_asked() {
@@ -132,5 +144,28 @@ mod tests {
         }
         let leaves: Vec<Hash> = hashes.iter().map(chain_leaf).collect();
         assert_eq!(bg.root().unwrap().1, merkle::root(&leaves));
+    }
+
+    /// Entries pushed in runs of odd and even lengths (their leaves two at a time, the odd
+    /// one alone) give the tree of their chain leaves.
+    #[test]
+    fn runs_of_any_length_give_the_tree_of_their_leaves() {
+        let hashes: Vec<Hash> = (0..300u32)
+            .map(|i| kchain_core::sha256(&i.to_be_bytes()))
+            .collect();
+        let mut bg = BackgroundTree::start(TreeBuilder::new()).unwrap();
+        let (mut at, mut run) = (0, 0);
+        while at < hashes.len() {
+            run = run % 6 + 1;
+            let end = (at + run).min(hashes.len());
+            bg.push_all(hashes[at..end].to_vec());
+            at = end;
+            let leaves: Vec<Hash> = hashes[..at].iter().map(chain_leaf).collect();
+            assert_eq!(
+                bg.root().unwrap(),
+                (at as u64, merkle::root(&leaves)),
+                "{at}"
+            );
+        }
     }
 }
