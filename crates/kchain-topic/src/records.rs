@@ -7,13 +7,24 @@
 //! ```
 //!
 //! A [`Builder`] holds nothing of the writer's own state (as `inplace::Builder`), so that
-//! the writer can build one batch while its appender sends another.
+//! the writer can build one batch while its appender sends another. With an appender that
+//! keeps batches in flight (Kafka's), [`append_pipelined`] does so:
+//!
+//! ```text
+//!  build 0 ─ send 0 ─ build 1 ─ send 1 ─ receive 0 ─ build 2 ─ send 2 ─ receive 1 ─ ... receive n
+//!                     └─ 0 travels to the broker and back while 1 is built ─┘
+//! ```
+//!
+//! Receipts are taken in order: a batch counts as written only once its offsets are back and
+//! checked ([`Landing::landed`]); a failed delivery ends the call with its error.
 
 use kchain_core::{
     ChainId, ChainMeta, DataKey, Hash, Item, KeyId, RecordPlace, Signature, WriterKey,
     ENTRY_VERSION, H_ENC, NONCE_LEN,
 };
-use kchain_log::Record;
+use std::collections::VecDeque;
+
+use kchain_log::{Appender, Record};
 use rayon::prelude::*;
 
 use crate::error::TopicError;
@@ -120,6 +131,68 @@ impl Builder<'_> {
                 .collect()
         })
     }
+}
+
+/// Where [`append_pipelined`] sends batches and reports them: the writer.
+pub(crate) trait Landing {
+    /// The appender (one that [`Appender::pipelines`]).
+    fn appender(&mut self) -> &mut dyn Appender;
+    /// Hands a batch's entry hashes to the checkpoint tree (before the batch is sent).
+    fn grow_tree(&mut self, entry_hashes: Vec<Hash>);
+    /// Checks where a received batch landed and takes it as written.
+    fn landed(&mut self, batch: &Landed, offsets: &[u64]) -> Result<(), TopicError>;
+}
+
+/// A batch sent: where its chain starts and ends.
+pub(crate) struct Landed {
+    pub first_height: u64,
+    pub count: u64,
+    pub tip_hash: Hash,
+}
+
+/// Batches a pipelined append keeps in flight: the one travelling while the next is built.
+const IN_FLIGHT: usize = 2;
+
+/// Appends `batches` (the items of each signed batch, in order) after the link `(height,
+/// hash)` through `to`'s pipelining appender: each batch is built while the one before it
+/// travels, and each is received and checked in order.
+pub(crate) fn append_pipelined(
+    builder: &Builder<'_>,
+    to: &mut dyn Landing,
+    batches: Vec<Vec<Item>>,
+    (mut height, mut prev): (u64, Hash),
+) -> Result<(), TopicError> {
+    let mut scratch = Vec::new();
+    let mut in_flight = VecDeque::with_capacity(IN_FLIGHT);
+    for items in batches {
+        let mut built = builder.build(items, height, prev, &mut scratch)?;
+        (height, prev) = (built.first_height + built.count, built.tip_hash);
+        to.grow_tree(std::mem::take(&mut built.entry_hashes));
+        to.appender().send(&built.records)?;
+        in_flight.push_back(Landed {
+            first_height: built.first_height,
+            count: built.count,
+            tip_hash: built.tip_hash,
+        });
+        drop_records(built.records);
+        if in_flight.len() >= IN_FLIGHT {
+            receive(to, &mut in_flight)?;
+        }
+    }
+    while !in_flight.is_empty() {
+        receive(to, &mut in_flight)?;
+    }
+    Ok(())
+}
+
+/// Receives the oldest batch in flight and hands it to `to`.
+fn receive(to: &mut dyn Landing, in_flight: &mut VecDeque<Landed>) -> Result<(), TopicError> {
+    let batch = in_flight.pop_front().expect("a batch in flight");
+    let offsets = to
+        .appender()
+        .receive()?
+        .ok_or_else(|| TopicError::Invalid("the appender lost a batch it had been sent".into()))?;
+    to.landed(&batch, &offsets)
 }
 
 /// The log records of a batch: each item with its `kchain.*` headers, the last one also

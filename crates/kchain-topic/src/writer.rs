@@ -257,6 +257,15 @@ impl<'k> ChainWriter<'k> {
         if self.appender.takes_encoded() {
             self.append_in_place(items, &mut add)
                 .inspect_err(|_| self.poisoned = true)?;
+        } else if self.appender.pipelines() {
+            let (builder, link) = (self.record_builder(), self.next_link());
+            let batches = split_batches(items, &self.limits());
+            let mut landing = Landing {
+                writer: self,
+                add: &mut add,
+            };
+            records::append_pipelined(&builder, &mut landing, batches, link)
+                .inspect_err(|_| self.poisoned = true)?;
         } else {
             for batch in split_batches(items, &self.limits()) {
                 add(self
@@ -421,6 +430,31 @@ impl<'k> ChainWriter<'k> {
         if self.checkpoints.is_some() && !self.poisoned {
             self.checkpoint()?;
         }
+        Ok(())
+    }
+}
+
+/// The writer as `records::append_pipelined` sees it, with where its receipts go.
+struct Landing<'a, 'k> {
+    writer: &'a mut ChainWriter<'k>,
+    add: &'a mut dyn FnMut(AppendReceipt),
+}
+
+impl records::Landing for Landing<'_, '_> {
+    fn appender(&mut self) -> &mut dyn Appender {
+        self.writer.appender.as_mut()
+    }
+
+    fn grow_tree(&mut self, entry_hashes: Vec<Hash>) {
+        self.writer.grow_tree(entry_hashes);
+    }
+
+    fn landed(&mut self, batch: &records::Landed, offsets: &[u64]) -> Result<(), TopicError> {
+        let first = self.writer.check_offsets(offsets)?;
+        let receipt = self
+            .writer
+            .advance(first, batch.first_height, batch.count, batch.tip_hash);
+        (self.add)(receipt);
         Ok(())
     }
 }

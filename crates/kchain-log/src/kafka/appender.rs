@@ -1,19 +1,25 @@
-//! The appender of one Kafka partition: an idempotent producer driven synchronously.
+//! The appender of one Kafka partition: an idempotent producer with batches in flight.
 //!
 //! ```text
-//! append(records) ──send (copy, explicit partition, CreateTime, headers)──> librdkafka queue
-//!        │             (no syscall per record; librdkafka batches per partition: linger.ms,
-//!        │              batch.size, up to 5 idempotent requests in flight, acks=all)
-//!        │
-//!        └──wait on Acks ◄── delivery(seq, offset | error) ◄── producer polling thread
-//!           until every record of the batch has its report, then return the offsets
+//! send(records) ──copy (explicit partition, CreateTime, headers)──> librdkafka queue
+//!    │             (no syscall per record; librdkafka cuts requests of up to batch.size,
+//!    │              acks=all)                         │
+//!    │                                                ▼
+//! receive() ──wait (deliveries) ◄── delivery(seq, offset | error) ◄── polling thread
+//!    until every record of the oldest batch has its report, then return its offsets;
+//!    for the last batch in flight, flush once only its last request is left
+//! append(records) = send + receive
 //! ```
 //!
-//! Each record's delivery opaque is its sequence number in this appender, so a report finds
-//! its slot without a search, and a report from an abandoned batch is ignored. The caller's
-//! thread sleeps on a condition variable that the polling thread signals once, when the
-//! last report of the batch arrives. Idempotence (`enable.idempotence=true`) makes retries
-//! safe and keeps the records of a partition in the order they were sent.
+//! Idempotence (`enable.idempotence=true`) makes retries safe and keeps the records of a
+//! partition in the order they were sent. librdkafka's idempotent producer then sends one
+//! request of a partition at a time, and while that request is out and queued records have
+//! outlived their linger (or `rd_kafka_flush` runs), its broker thread wakes again at once:
+//! it spins until the response, taking a core from the broker and from the caller. So the
+//! appender pushes the last, partial request out itself (`rd_kafka_flush`, which makes
+//! linger elapse) only once the requests before it are acknowledged: when the bytes in flight
+//! fit in one request. A batch followed by another in flight needs no push: the next one
+//! fills its last request.
 //!
 //! Kafka cannot lock a partition: another producer (in another process) may write to it at
 //! the same time. The appender does not hide this: it returns the offsets the broker gave,
@@ -22,24 +28,28 @@
 //!
 //! [`KafkaLog`]: super::KafkaLog
 
-use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Header as KafkaHeader, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 
 use super::admin::{client_error, watermark_error, watermarks};
 use super::common::{backend, lock, Claim};
 use super::config::KafkaOptions;
+use super::deliveries::{Deliveries, Outcome, Waited};
 use crate::api::{Appender, Record};
 use crate::error::LogError;
 
 /// Bytes librdkafka counts per header beyond its name and value (an upper bound of the
 /// varint lengths), for the `message.max.bytes` check done before anything is sent.
 const HEADER_OVERHEAD: usize = 10;
+
+/// Bytes a record takes in a request beyond its key, value and headers (an upper bound:
+/// length, attributes, timestamp and offset deltas, key and value lengths, header count).
+const RECORD_OVERHEAD: usize = 30;
 
 /// Producers of appenders that were dropped in good order, by partition, with the sequence
 /// number they reached: the next appender of the partition in the same [`KafkaLog`] reuses
@@ -87,6 +97,8 @@ pub(crate) struct KafkaAppender {
     next_offset: u64,
     /// Set when a batch failed part-way: what the partition holds is unknown here.
     failed: Option<String>,
+    /// Records of each batch sent and not yet received, oldest first.
+    in_flight: VecDeque<usize>,
     _claim: Claim,
 }
 
@@ -116,6 +128,7 @@ impl KafkaAppender {
                 (producer, 0)
             }
         };
+        producer.context().reset(seq);
         // Another process may have appended since: the high watermark, every time.
         let (_, high) = watermarks(producer.client(), topic, partition, opts.request_timeout)
             .map_err(|e| watermark_error(topic, partition, e))?;
@@ -128,6 +141,7 @@ impl KafkaAppender {
             seq,
             next_offset: high,
             failed: None,
+            in_flight: VecDeque::new(),
             _claim: claim,
         })
     }
@@ -162,13 +176,7 @@ impl KafkaAppender {
                     h.name
                 )));
             }
-            let size = record.key.as_ref().map_or(0, Vec::len)
-                + record.value.as_ref().map_or(0, Vec::len)
-                + record
-                    .headers
-                    .iter()
-                    .map(|h| h.name.len() + h.value.len() + HEADER_OVERHEAD)
-                    .sum::<usize>();
+            let size = record_size(record);
             if size > limit {
                 return Err(LogError::RecordTooLarge { size, limit });
             }
@@ -180,10 +188,10 @@ impl KafkaAppender {
     /// until every record has its delivery report.
     ///
     /// `rd_kafka_flush` marks the producer as flushing for as long as it waits, which makes
-    /// librdkafka treat linger as elapsed: an append of a few records then costs one round
-    /// trip, not linger plus a round trip, while a large append still goes out in full
-    /// batches (it is all queued before this call). rdkafka's own `flush` cannot be used: it
-    /// polls in steps of up to 100 ms that do not end when the last report arrives.
+    /// librdkafka treat linger as elapsed: the last, partial request then costs one round
+    /// trip, not linger plus a round trip (see the module docs for when it is called).
+    /// rdkafka's own `flush` cannot be used: it polls in steps of up to 100 ms that do not
+    /// end when the last report arrives.
     fn send_now(&self, timeout: Duration) {
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: the pointer is the producer's live librdkafka handle, valid while
@@ -248,40 +256,50 @@ impl KafkaAppender {
         }
         Ok(())
     }
-}
 
-impl Appender for KafkaAppender {
-    fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError> {
-        if let Some(why) = &self.failed {
-            return Err(backend(format!(
+    /// Refuses to go on after a failure.
+    fn check_live(&self) -> Result<(), LogError> {
+        match &self.failed {
+            Some(why) => Err(backend(format!(
                 "appender of {}/{} stopped after an earlier failure ({why}); open a new one",
                 self.topic, self.partition
-            )));
+            ))),
+            None => Ok(()),
         }
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.check(records)?;
+    }
+
+    /// Waits for the reports of the `n` records of the oldest batch in flight; for the last
+    /// batch in flight, pushes its last request out once the requests before it are
+    /// acknowledged (see the module docs).
+    fn wait_oldest(&mut self, n: usize) -> Result<Vec<Outcome>, LogError> {
         let deliveries = self.producer().context().clone();
-        deliveries.expect(self.seq, records.len());
-        let sent = self.send_all(records);
-        self.seq += records.len() as u64;
-        sent?;
         // librdkafka reports every record within message.timeout.ms; the margin covers the
         // report's own trip through the polling thread.
         let patience = self.opts.delivery_timeout + Duration::from_secs(5);
         let deadline = Instant::now() + patience;
-        self.send_now(patience);
-        let outcomes = match deliveries.wait(deadline.saturating_duration_since(Instant::now())) {
-            Some(outcomes) => outcomes,
-            None => {
-                let detail = format!(
-                    "append to {}/{}: no delivery report within {patience:?}",
-                    self.topic, self.partition
-                );
-                return Err(self.fail(detail));
+        let mut push_at = (self.in_flight.len() == 1).then(|| self.opts.max_request_bytes());
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match deliveries.wait(n, push_at, left) {
+                Waited::Done(outcomes) => return Ok(outcomes),
+                Waited::Below => {
+                    push_at = None;
+                    self.send_now(left);
+                }
+                Waited::TimedOut => {
+                    let detail = format!(
+                        "append to {}/{}: no delivery report within {patience:?}",
+                        self.topic, self.partition
+                    );
+                    return Err(self.fail(detail));
+                }
             }
-        };
+        }
+    }
+
+    /// The offsets of a batch from its records' outcomes; the first failure fails the
+    /// appender.
+    fn offsets(&mut self, outcomes: Vec<Outcome>) -> Result<Vec<u64>, LogError> {
         let n = outcomes.len();
         let mut offsets = Vec::with_capacity(n);
         for (i, outcome) in outcomes.into_iter().enumerate() {
@@ -315,6 +333,65 @@ impl Appender for KafkaAppender {
         }
         Ok(offsets)
     }
+}
+
+/// The bytes a record counts for against `message.max.bytes`.
+fn record_size(record: &Record) -> usize {
+    record.key.as_ref().map_or(0, Vec::len)
+        + record.value.as_ref().map_or(0, Vec::len)
+        + record
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len() + HEADER_OVERHEAD)
+            .sum::<usize>()
+}
+
+impl Appender for KafkaAppender {
+    fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError> {
+        if !self.in_flight.is_empty() {
+            return Err(LogError::InvalidArgument(format!(
+                "append to {}/{} while {} sent batches wait to be received",
+                self.topic,
+                self.partition,
+                self.in_flight.len()
+            )));
+        }
+        if records.is_empty() {
+            self.check_live()?;
+            return Ok(Vec::new());
+        }
+        self.send(records)?;
+        Ok(self.receive()?.unwrap_or_default())
+    }
+
+    fn pipelines(&self) -> bool {
+        true
+    }
+
+    fn send(&mut self, records: &[Record]) -> Result<(), LogError> {
+        self.check_live()?;
+        self.check(records)?;
+        let deliveries = self.producer().context().clone();
+        deliveries.expect(
+            records
+                .iter()
+                .map(|r| (record_size(r) + RECORD_OVERHEAD) as u64),
+        );
+        self.in_flight.push_back(records.len());
+        let sent = self.send_all(records);
+        self.seq += records.len() as u64;
+        sent
+    }
+
+    fn receive(&mut self) -> Result<Option<Vec<u64>>, LogError> {
+        self.check_live()?;
+        let Some(&n) = self.in_flight.front() else {
+            return Ok(None);
+        };
+        let outcomes = self.wait_oldest(n)?;
+        self.in_flight.pop_front();
+        self.offsets(outcomes).map(Some)
+    }
 
     /// Nothing to do: `append` returns only when the brokers have acknowledged every record
     /// (`acks=all`); how durable that is depends on the brokers' replication and flush
@@ -334,98 +411,11 @@ impl Drop for KafkaAppender {
     /// rdkafka).
     fn drop(&mut self) {
         if let Some(producer) = self.producer.take() {
-            if self.failed.is_none() && producer.in_flight_count() == 0 {
+            if self.failed.is_none() && self.in_flight.is_empty() && producer.in_flight_count() == 0
+            {
                 self.idle
                     .put(&self.topic, self.partition, producer, self.seq);
             }
-        }
-    }
-}
-
-/// The outcome of one record: its offset, or why it was not written.
-type Outcome = Result<i64, String>;
-
-/// Delivery reports of the batch being appended, filled in by the polling thread.
-#[derive(Default)]
-struct Acks {
-    /// Sequence number of the first record of the batch.
-    base: u64,
-    slots: Vec<Option<Outcome>>,
-    filled: usize,
-    /// Bumped on every report while `append` waits for queue space.
-    reports: u64,
-    space_wanted: bool,
-}
-
-/// The producer context: collects delivery reports into [`Acks`].
-#[derive(Default, Clone)]
-pub(crate) struct Deliveries(Arc<(Mutex<Acks>, Condvar)>);
-
-impl Deliveries {
-    /// Starts a batch of `n` records whose first sequence number is `base`.
-    fn expect(&self, base: u64, n: usize) {
-        let mut acks = lock(&self.0 .0);
-        acks.base = base;
-        acks.slots.clear();
-        acks.slots.resize(n, None);
-        acks.filled = 0;
-    }
-
-    /// Waits until every record of the batch has its report; `None` after `patience`.
-    fn wait(&self, patience: Duration) -> Option<Vec<Outcome>> {
-        let (acks, done) = &*self.0;
-        let guard = lock(acks);
-        let (mut guard, timeout) = done
-            .wait_timeout_while(guard, patience, |a| a.filled < a.slots.len())
-            .unwrap_or_else(|e| e.into_inner());
-        if timeout.timed_out() && guard.filled < guard.slots.len() {
-            return None;
-        }
-        Some(guard.slots.drain(..).map(Option::unwrap).collect())
-    }
-
-    /// Waits up to `timeout` for any delivery report (which frees queue space).
-    fn wait_for_any(&self, timeout: Duration) {
-        let (acks, done) = &*self.0;
-        let mut guard = lock(acks);
-        guard.space_wanted = true;
-        let seen = guard.reports;
-        let (mut guard, _) = done
-            .wait_timeout_while(guard, timeout, |a| a.reports == seen)
-            .unwrap_or_else(|e| e.into_inner());
-        guard.space_wanted = false;
-    }
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = usize;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
-        let outcome = match result {
-            Ok(message) => Ok(message.offset()),
-            Err((e, _)) => Err(e.to_string()),
-        };
-        let (acks, done) = &*self.0;
-        let mut acks = lock(acks);
-        let Some(i) = (seq as u64)
-            .checked_sub(acks.base)
-            .and_then(|i| usize::try_from(i).ok())
-        else {
-            return;
-        };
-        let Some(slot) = acks.slots.get_mut(i) else {
-            return;
-        };
-        if slot.is_none() {
-            *slot = Some(outcome);
-            acks.filled += 1;
-        }
-        acks.reports += 1;
-        // One wake-up per batch, not per record.
-        if acks.filled == acks.slots.len() || acks.space_wanted {
-            done.notify_all();
         }
     }
 }

@@ -32,6 +32,7 @@
 //! - [`common`]: what the others share (errors, name rules, partition claims),
 //! - [`admin`]: topics, partition counts, watermarks, topic settings,
 //! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations,
+//! - [`deliveries`]: the appender's records in flight and their delivery reports,
 //! - [`fetched`]: consumed messages read through librdkafka's C API, many per call.
 
 mod admin;
@@ -39,6 +40,7 @@ mod appender;
 mod common;
 mod config;
 mod connect;
+mod deliveries;
 mod fetched;
 mod reader;
 
