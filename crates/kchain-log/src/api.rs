@@ -225,7 +225,7 @@ pub trait Appender: Send {
     /// offsets. Batches are received in the order they were sent. A batch that fails makes
     /// every later one fail too (the appender stops). Only for an appender whose
     /// [`Appender::pipelines`] is true: the default refuses ([`LogError::Unsupported`]).
-    fn send(&mut self, records: &[Record]) -> Result<(), LogError> {
+    fn send(&mut self, records: Vec<Record>) -> Result<(), LogError> {
         let _ = records;
         Err(LogError::Unsupported(
             "this appender does not keep batches in flight".into(),

@@ -241,8 +241,8 @@ mod kafka_only {
             })
             .collect();
         let started = Instant::now();
-        appender.send(&batches[0]).unwrap();
-        appender.send(&batches[1]).unwrap();
+        appender.send(batches[0].clone()).unwrap();
+        appender.send(batches[1].clone()).unwrap();
         assert!(matches!(
             appender.append(&batches[2]),
             Err(LogError::InvalidArgument(_))
@@ -250,7 +250,7 @@ mod kafka_only {
         let mut first = 0u64;
         for (i, batch) in batches.iter().enumerate() {
             if i >= 2 {
-                appender.send(batch).unwrap();
+                appender.send(batch.clone()).unwrap();
             }
             let offsets = appender.receive().unwrap().expect("a batch in flight");
             let expected: Vec<u64> = (first..first + batch.len() as u64).collect();

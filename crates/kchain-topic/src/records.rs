@@ -168,13 +168,12 @@ pub(crate) fn append_pipelined(
         let mut built = builder.build(items, height, prev, &mut scratch)?;
         (height, prev) = (built.first_height + built.count, built.tip_hash);
         to.grow_tree(std::mem::take(&mut built.entry_hashes));
-        to.appender().send(&built.records)?;
+        to.appender().send(built.records)?;
         in_flight.push_back(Landed {
             first_height: built.first_height,
             count: built.count,
             tip_hash: built.tip_hash,
         });
-        drop_records(built.records);
         if in_flight.len() >= IN_FLIGHT {
             receive(to, &mut in_flight)?;
         }

@@ -37,13 +37,13 @@ impl Appender for InFlightAppender {
     fn pipelines(&self) -> bool {
         true
     }
-    fn send(&mut self, records: &[Record]) -> Result<(), LogError> {
+    fn send(&mut self, records: Vec<Record>) -> Result<(), LogError> {
         self.events
             .lock()
             .unwrap()
             .push(format!("send {}", self.sent));
         self.sent += 1;
-        self.queued.push_back(records.to_vec());
+        self.queued.push_back(records);
         Ok(())
     }
     fn receive(&mut self) -> Result<Option<Vec<u64>>, LogError> {
@@ -180,5 +180,8 @@ fn a_failed_delivery_stops_the_writer_with_nothing_after_it_written() {
         Err(TopicError::Poisoned { .. })
     ));
     let events = log.events.lock().unwrap().clone();
-    assert_eq!(events, ["send 0", "send 1", "receive 0", "send 2", "receive 1"]);
+    assert_eq!(
+        events,
+        ["send 0", "send 1", "receive 0", "send 2", "receive 1"]
+    );
 }

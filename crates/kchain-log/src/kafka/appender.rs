@@ -1,25 +1,16 @@
 //! The appender of one Kafka partition: an idempotent producer with batches in flight.
 //!
 //! ```text
-//! send(records) ──copy (explicit partition, CreateTime, headers)──> librdkafka queue
-//!    │             (no syscall per record; librdkafka cuts requests of up to batch.size,
-//!    │              acks=all)                         │
-//!    │                                                ▼
-//! receive() ──wait (deliveries) ◄── delivery(seq, offset | error) ◄── polling thread
-//!    until every record of the oldest batch has its report, then return its offsets;
-//!    for the last batch in flight, flush once only its last request is left
-//! append(records) = send + receive
+//! send(records) ──► feeder thread ──one request at a time (`feeder`)──► librdkafka ──► broker
+//!                                                                           │ acks=all
+//! receive() ──wait (`deliveries`) ◄── delivery(seq, offset | error) ◄── polling thread
+//!    until every record of the oldest batch has its report, then return its offsets
+//! append(records) = the same, fed from the caller's thread, then wait
 //! ```
 //!
 //! Idempotence (`enable.idempotence=true`) makes retries safe and keeps the records of a
-//! partition in the order they were sent. librdkafka's idempotent producer then sends one
-//! request of a partition at a time, and while that request is out and queued records have
-//! outlived their linger (or `rd_kafka_flush` runs), its broker thread wakes again at once:
-//! it spins until the response, taking a core from the broker and from the caller. So the
-//! appender pushes the last, partial request out itself (`rd_kafka_flush`, which makes
-//! linger elapse) only once the requests before it are acknowledged: when the bytes in flight
-//! fit in one request. A batch followed by another in flight needs no push: the next one
-//! fills its last request.
+//! partition in the order they were sent; `feeder` says why records go to librdkafka one
+//! produce request at a time.
 //!
 //! Kafka cannot lock a partition: another producer (in another process) may write to it at
 //! the same time. The appender does not hide this: it returns the offsets the broker gave,
@@ -30,26 +21,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::Producer;
 
 use super::admin::{client_error, watermark_error, watermarks};
 use super::common::{backend, lock, Claim};
 use super::config::KafkaOptions;
-use super::deliveries::{Deliveries, Outcome, Waited};
+use super::deliveries::{Deliveries, Outcome};
+use super::feeder::{record_size, Feeder, KafkaProducer, Target};
 use crate::api::{Appender, Record};
 use crate::error::LogError;
-
-/// Bytes librdkafka counts per header beyond its name and value (an upper bound of the
-/// varint lengths), for the `message.max.bytes` check done before anything is sent.
-const HEADER_OVERHEAD: usize = 10;
-
-/// Bytes a record takes in a request beyond its key, value and headers (an upper bound:
-/// length, attributes, timestamp and offset deltas, key and value lengths, header count).
-const RECORD_OVERHEAD: usize = 30;
 
 /// Producers of appenders that were dropped in good order, by partition, with the sequence
 /// number they reached: the next appender of the partition in the same [`KafkaLog`] reuses
@@ -62,7 +44,7 @@ const RECORD_OVERHEAD: usize = 30;
 pub(crate) struct IdleProducers(Mutex<HashMap<(String, u32), Idle>>);
 
 /// An idle producer and the sequence number its next record gets.
-type Idle = (ThreadedProducer<Deliveries>, u64);
+type Idle = (KafkaProducer, u64);
 
 /// Idle producers kept at most (each holds connections and a polling thread).
 const MAX_IDLE: usize = 32;
@@ -72,7 +54,7 @@ impl IdleProducers {
         lock(&self.0).remove(&(topic.to_string(), partition))
     }
 
-    fn put(&self, topic: &str, partition: u32, producer: ThreadedProducer<Deliveries>, seq: u64) {
+    fn put(&self, topic: &str, partition: u32, producer: KafkaProducer, seq: u64) {
         let mut idle = lock(&self.0);
         if idle.len() >= MAX_IDLE {
             // Any one: they are all equally cheap to recreate.
@@ -86,11 +68,12 @@ impl IdleProducers {
 
 /// Appends batches to one partition of a Kafka topic.
 pub(crate) struct KafkaAppender {
-    /// Always `Some` until the appender is dropped (see [`IdleProducers`]).
-    producer: Option<ThreadedProducer<Deliveries>>,
+    /// Where records go; `Some` until the appender is dropped, when its producer goes back
+    /// to [`IdleProducers`].
+    target: Option<Target>,
+    /// Started by the first [`Appender::send`].
+    feeder: Option<Feeder>,
     idle: Arc<IdleProducers>,
-    topic: String,
-    partition: u32,
     opts: KafkaOptions,
     /// Sequence number of the next record sent (the delivery opaque).
     seq: u64,
@@ -116,7 +99,7 @@ impl KafkaAppender {
         let (producer, seq) = match idle.take(topic, partition) {
             Some(reused) => reused,
             None => {
-                let producer: ThreadedProducer<Deliveries> = opts
+                let producer: KafkaProducer = opts
                     .producer(brokers)
                     .create_with_context(Deliveries::default())
                     .map_err(client_error)?;
@@ -133,10 +116,17 @@ impl KafkaAppender {
         let (_, high) = watermarks(producer.client(), topic, partition, opts.request_timeout)
             .map_err(|e| watermark_error(topic, partition, e))?;
         Ok(KafkaAppender {
-            producer: Some(producer),
+            target: Some(Target {
+                producer: Arc::new(producer),
+                topic: topic.to_string(),
+                partition,
+                request_bytes: opts.max_request_bytes(),
+                // librdkafka reports every record within message.timeout.ms; the margin
+                // covers the report's own trip through the polling thread.
+                patience: opts.delivery_timeout + Duration::from_secs(5),
+            }),
+            feeder: None,
             idle,
-            topic: topic.to_string(),
-            partition,
             opts: opts.clone(),
             seq,
             next_offset: high,
@@ -146,10 +136,14 @@ impl KafkaAppender {
         })
     }
 
-    fn producer(&self) -> &ThreadedProducer<Deliveries> {
-        self.producer
+    fn target(&self) -> &Target {
+        self.target
             .as_ref()
-            .expect("a live appender has its producer")
+            .expect("a live appender has its target")
+    }
+
+    fn deliveries(&self) -> &Deliveries {
+        self.target().producer.context()
     }
 
     fn fail(&mut self, detail: String) -> LogError {
@@ -157,17 +151,25 @@ impl KafkaAppender {
         backend(detail)
     }
 
-    /// Rejects, before anything is sent, a batch that librdkafka would refuse part-way.
+    /// Rejects, before anything is sent, a batch that librdkafka would refuse part-way, and
+    /// refuses to go on after a failure.
     fn check(&self, records: &[Record]) -> Result<(), LogError> {
+        let (topic, partition) = (&self.target().topic, self.target().partition);
+        if let Some(why) = &self.failed {
+            return Err(backend(format!(
+                "appender of {topic}/{partition} stopped after an earlier failure ({why}); \
+                 open a new one"
+            )));
+        }
         let limit = self.opts.max_record_bytes();
         for record in records {
             // librdkafka sends "now" in place of 0, and -1 means "no timestamp" to Kafka:
             // either way the stored timestamp would differ from the one the chain hashed.
             if record.timestamp_ms <= 0 {
                 return Err(LogError::InvalidArgument(format!(
-                    "timestamp {} in a record for {}/{}: the Kafka backend stores only \
-                     positive timestamps (milliseconds since 1970)",
-                    record.timestamp_ms, self.topic, self.partition
+                    "timestamp {} in a record for {topic}/{partition}: the Kafka backend \
+                     stores only positive timestamps (milliseconds since 1970)",
+                    record.timestamp_ms
                 )));
             }
             if let Some(h) = record.headers.iter().find(|h| h.name.contains('\0')) {
@@ -184,149 +186,53 @@ impl KafkaAppender {
         Ok(())
     }
 
-    /// Sends what is queued without waiting for `linger.ms`, and waits (up to `timeout`)
-    /// until every record has its delivery report.
-    ///
-    /// `rd_kafka_flush` marks the producer as flushing for as long as it waits, which makes
-    /// librdkafka treat linger as elapsed: the last, partial request then costs one round
-    /// trip, not linger plus a round trip (see the module docs for when it is called).
-    /// rdkafka's own `flush` cannot be used: it polls in steps of up to 100 ms that do not
-    /// end when the last report arrives.
-    fn send_now(&self, timeout: Duration) {
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: the pointer is the producer's live librdkafka handle, valid while
-        // `self.producer` is; rd_kafka_flush is thread-safe. In event mode (rdkafka's) it
-        // only waits for the message count to reach zero while the polling thread serves
-        // the delivery reports. Its result (timed out or not) is read from the reports.
-        unsafe {
-            rdkafka::bindings::rd_kafka_flush(self.producer().client().native_ptr(), ms);
-        }
+    /// Numbers a batch of `n` records and expects their reports.
+    fn number(&mut self, n: usize) -> u64 {
+        let first = self.seq;
+        self.deliveries().expect(n);
+        self.in_flight.push_back(n);
+        self.seq += n as u64;
+        first
     }
 
-    /// Hands every record to librdkafka, waiting for queue space when it is full.
-    fn send_all(&mut self, records: &[Record]) -> Result<(), LogError> {
-        let deliveries = self.producer().context().clone();
-        let partition = self.partition as i32;
-        for (i, record) in records.iter().enumerate() {
-            let seq = (self.seq + i as u64) as usize;
-            let mut kafka_record: BaseRecord<'_, [u8], [u8], usize> =
-                BaseRecord::with_opaque_to(&self.topic, seq)
-                    .partition(partition)
-                    .timestamp(record.timestamp_ms);
-            kafka_record.key = record.key.as_deref();
-            kafka_record.payload = record.value.as_deref();
-            if !record.headers.is_empty() {
-                let headers = record.headers.iter().fold(
-                    OwnedHeaders::new_with_capacity(record.headers.len()),
-                    |hs, h| {
-                        hs.insert(KafkaHeader {
-                            key: &h.name,
-                            value: Some(h.value.as_slice()),
-                        })
-                    },
-                );
-                kafka_record = kafka_record.headers(headers);
-            }
-            // Read the clock only when the queue is full, not once per record.
-            let mut deadline = None;
-            loop {
-                match self.producer().send(kafka_record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                        if Instant::now()
-                            < *deadline.get_or_insert_with(|| {
-                                Instant::now() + self.opts.delivery_timeout
-                            }) =>
-                    {
-                        kafka_record = back;
-                        deliveries.wait_for_any(Duration::from_millis(10));
-                    }
-                    Err((e, _)) => {
-                        let detail = format!(
-                            "append to {}/{}: record {i} of {} was not accepted by the \
-                             producer ({e}); the {i} before it may still be written",
-                            self.topic,
-                            self.partition,
-                            records.len()
-                        );
-                        return Err(self.fail(detail));
-                    }
-                }
-            }
-        }
-        Ok(())
+    /// The offsets of the oldest batch in flight, once every record of it has its report;
+    /// the first failure fails the appender.
+    fn wait_oldest(&mut self) -> Result<Vec<u64>, LogError> {
+        let (topic, partition) = (self.target().topic.clone(), self.target().partition);
+        let n = self.in_flight.pop_front().expect("a batch in flight");
+        let patience = self.target().patience;
+        let Some(outcomes) = self.deliveries().wait(n, patience) else {
+            let detail =
+                format!("append to {topic}/{partition}: no delivery report within {patience:?}");
+            return Err(self.fail(detail));
+        };
+        self.offsets(outcomes)
     }
 
-    /// Refuses to go on after a failure.
-    fn check_live(&self) -> Result<(), LogError> {
-        match &self.failed {
-            Some(why) => Err(backend(format!(
-                "appender of {}/{} stopped after an earlier failure ({why}); open a new one",
-                self.topic, self.partition
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// Waits for the reports of the `n` records of the oldest batch in flight; for the last
-    /// batch in flight, pushes its last request out once the requests before it are
-    /// acknowledged (see the module docs).
-    fn wait_oldest(&mut self, n: usize) -> Result<Vec<Outcome>, LogError> {
-        let deliveries = self.producer().context().clone();
-        // librdkafka reports every record within message.timeout.ms; the margin covers the
-        // report's own trip through the polling thread.
-        let patience = self.opts.delivery_timeout + Duration::from_secs(5);
-        let deadline = Instant::now() + patience;
-        let mut push_at = (self.in_flight.len() == 1).then(|| self.opts.max_request_bytes());
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match deliveries.wait(n, push_at, left) {
-                Waited::Done(outcomes) => return Ok(outcomes),
-                Waited::Below => {
-                    push_at = None;
-                    self.send_now(left);
-                }
-                Waited::TimedOut => {
-                    let detail = format!(
-                        "append to {}/{}: no delivery report within {patience:?}",
-                        self.topic, self.partition
-                    );
-                    return Err(self.fail(detail));
-                }
-            }
-        }
-    }
-
-    /// The offsets of a batch from its records' outcomes; the first failure fails the
-    /// appender.
+    /// The offsets of a batch from its records' outcomes.
     fn offsets(&mut self, outcomes: Vec<Outcome>) -> Result<Vec<u64>, LogError> {
+        let (topic, partition) = (&self.target().topic, self.target().partition);
         let n = outcomes.len();
         let mut offsets = Vec::with_capacity(n);
         for (i, outcome) in outcomes.into_iter().enumerate() {
-            match outcome {
-                Ok(offset) if offset >= 0 => offsets.push(offset as u64),
-                Ok(offset) => {
-                    let detail = format!(
-                        "append to {}/{}: the broker acknowledged record {i} without an \
-                         offset ({offset})",
-                        self.topic, self.partition
-                    );
-                    return Err(self.fail(detail));
+            let detail = match outcome {
+                Ok(offset) if offset >= 0 => {
+                    offsets.push(offset as u64);
+                    continue;
                 }
-                Err(e) => {
-                    let detail = format!(
-                        "append to {}/{} failed at record {i} of {n}: {e}{}",
-                        self.topic,
-                        self.partition,
-                        match offsets.last() {
-                            Some(last) =>
-                                format!(" (records before it are at offsets up to {last})"),
-                            None => String::new(),
-                        }
-                    );
-                    return Err(self.fail(detail));
-                }
-            }
+                Ok(offset) => format!(
+                    "append to {topic}/{partition}: the broker acknowledged record {i} \
+                     without an offset ({offset})"
+                ),
+                Err(e) => format!(
+                    "append to {topic}/{partition} failed at record {i} of {n}: {e}{}",
+                    match offsets.last() {
+                        Some(last) => format!(" (records before it are at offsets up to {last})"),
+                        None => String::new(),
+                    }
+                ),
+            };
+            return Err(self.fail(detail));
         }
         if let Some(&last) = offsets.last() {
             self.next_offset = last + 1;
@@ -335,62 +241,53 @@ impl KafkaAppender {
     }
 }
 
-/// The bytes a record counts for against `message.max.bytes`.
-fn record_size(record: &Record) -> usize {
-    record.key.as_ref().map_or(0, Vec::len)
-        + record.value.as_ref().map_or(0, Vec::len)
-        + record
-            .headers
-            .iter()
-            .map(|h| h.name.len() + h.value.len() + HEADER_OVERHEAD)
-            .sum::<usize>()
-}
-
 impl Appender for KafkaAppender {
     fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError> {
         if !self.in_flight.is_empty() {
             return Err(LogError::InvalidArgument(format!(
                 "append to {}/{} while {} sent batches wait to be received",
-                self.topic,
-                self.partition,
+                self.target().topic,
+                self.target().partition,
                 self.in_flight.len()
             )));
         }
+        self.check(records)?;
         if records.is_empty() {
-            self.check_live()?;
             return Ok(Vec::new());
         }
-        self.send(records)?;
-        Ok(self.receive()?.unwrap_or_default())
+        let first = self.number(records.len());
+        if let Err(why) = self.target().feed((first..).zip(records)) {
+            self.deliveries().fail_from(first, &why);
+        }
+        self.wait_oldest()
     }
 
     fn pipelines(&self) -> bool {
         true
     }
 
-    fn send(&mut self, records: &[Record]) -> Result<(), LogError> {
-        self.check_live()?;
-        self.check(records)?;
-        let deliveries = self.producer().context().clone();
-        deliveries.expect(
-            records
-                .iter()
-                .map(|r| (record_size(r) + RECORD_OVERHEAD) as u64),
-        );
-        self.in_flight.push_back(records.len());
-        let sent = self.send_all(records);
-        self.seq += records.len() as u64;
-        sent
+    fn send(&mut self, records: Vec<Record>) -> Result<(), LogError> {
+        self.check(&records)?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let first = self.number(records.len());
+        let target = self
+            .target
+            .as_ref()
+            .expect("a live appender has its target");
+        self.feeder
+            .get_or_insert_with(|| Feeder::start(target.clone()))
+            .send(first, records);
+        Ok(())
     }
 
     fn receive(&mut self) -> Result<Option<Vec<u64>>, LogError> {
-        self.check_live()?;
-        let Some(&n) = self.in_flight.front() else {
+        self.check(&[])?;
+        if self.in_flight.is_empty() {
             return Ok(None);
-        };
-        let outcomes = self.wait_oldest(n)?;
-        self.in_flight.pop_front();
-        self.offsets(outcomes).map(Some)
+        }
+        self.wait_oldest().map(Some)
     }
 
     /// Nothing to do: `append` returns only when the brokers have acknowledged every record
@@ -410,11 +307,16 @@ impl Drop for KafkaAppender {
     /// producers for the partition's next appender; any other is dropped (and flushed by
     /// rdkafka).
     fn drop(&mut self) {
-        if let Some(producer) = self.producer.take() {
+        // Stops and joins the feeder thread, which holds the producer too.
+        self.feeder = None;
+        let Some(target) = self.target.take() else {
+            return;
+        };
+        if let Ok(producer) = Arc::try_unwrap(target.producer) {
             if self.failed.is_none() && self.in_flight.is_empty() && producer.in_flight_count() == 0
             {
                 self.idle
-                    .put(&self.topic, self.partition, producer, self.seq);
+                    .put(&target.topic, target.partition, producer, self.seq);
             }
         }
     }

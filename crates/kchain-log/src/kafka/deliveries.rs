@@ -2,9 +2,9 @@
 //! thread and waited on by the appender.
 //!
 //! ```text
-//!  send: expect(n records, sizes) ──► slots [base .. base+len)   (one per record in flight)
-//!  polling thread: delivery(seq) ──► slot seq-base = offset | error;  bytes in flight -= size
-//!  receive: wait(first n filled  |  bytes in flight <= a bound) ──► drain the first n slots
+//!  send: expect(n) ──► slots [base .. base+len)   (one per record in flight)
+//!  polling thread: delivery(seq) ──► slot seq-base = offset | error
+//!  receive: wait(first n filled) ──► drain the first n slots
 //! ```
 //!
 //! Each record's delivery opaque is its sequence number in the appender, so a report finds
@@ -24,10 +24,8 @@ use super::common::lock;
 /// The outcome of one record: its offset, or why it was not written.
 pub(crate) type Outcome = Result<i64, String>;
 
-/// One record in flight: its size as counted for the bytes in flight, and its outcome once
-/// reported.
+/// One record in flight: its outcome once reported.
 struct Slot {
-    size: u64,
     outcome: Option<Outcome>,
 }
 
@@ -40,23 +38,11 @@ struct Acks {
     /// The waiter waits for the first `wanted` slots; `missing` of them have no report yet.
     wanted: usize,
     missing: usize,
-    /// Bytes of the records without a report yet.
-    bytes: u64,
-    /// Wake the waiter once `bytes` falls to this.
-    wake_below: Option<u64>,
     /// Bumped on every report, for a sender waiting for queue space.
     reports: u64,
     space_wanted: bool,
-}
-
-/// What [`Deliveries::wait`] found.
-pub(crate) enum Waited {
-    /// Every record of the batch has its report, in order.
-    Done(Vec<Outcome>),
-    /// The bytes without a report fell to the bound asked for.
-    Below,
-    /// Neither within the time given.
-    TimedOut,
+    /// Why records could not be handed to librdkafka (see [`Deliveries::fail_from`]).
+    feed_failed: Option<String>,
 }
 
 /// The producer context: collects delivery reports into [`Acks`].
@@ -69,28 +55,48 @@ impl Deliveries {
         let mut acks = lock(&self.0 .0);
         acks.base = base;
         acks.slots.clear();
-        acks.bytes = 0;
         acks.wanted = 0;
         acks.missing = 0;
-        acks.wake_below = None;
+        acks.feed_failed = None;
     }
 
-    /// Adds records of the given sizes, sent next, to the records in flight.
-    pub(crate) fn expect(&self, sizes: impl Iterator<Item = u64>) {
+    /// Adds `n` records, sent next, to the records in flight (failed at once after a failed
+    /// feed).
+    pub(crate) fn expect(&self, n: usize) {
         let mut acks = lock(&self.0 .0);
-        for size in sizes {
-            acks.bytes += size;
+        let outcome = acks.feed_failed.clone().map(Err);
+        for _ in 0..n {
             acks.slots.push_back(Slot {
-                size,
-                outcome: None,
+                outcome: outcome.clone(),
             });
         }
     }
 
-    /// Waits up to `patience` until the first `n` records in flight have their reports
-    /// (then takes them out and returns their outcomes) or, with `wake_below`, until the
-    /// bytes without a report fall to it.
-    pub(crate) fn wait(&self, n: usize, wake_below: Option<u64>, patience: Duration) -> Waited {
+    /// Fails every record from sequence number `seq` on that has no report yet, and every
+    /// one expected later, with `why`: they were not handed to librdkafka.
+    pub(crate) fn fail_from(&self, seq: u64, why: &str) {
+        let (acks, done) = &*self.0;
+        let mut acks = lock(acks);
+        acks.feed_failed = Some(why.to_owned());
+        let from = seq.saturating_sub(acks.base) as usize;
+        for slot in acks.slots.iter_mut().skip(from) {
+            if slot.outcome.is_none() {
+                slot.outcome = Some(Err(why.to_owned()));
+            }
+        }
+        let wanted = acks.wanted;
+        acks.missing = acks
+            .slots
+            .iter()
+            .take(wanted)
+            .filter(|s| s.outcome.is_none())
+            .count();
+        done.notify_all();
+    }
+
+    /// Waits up to `patience` until the first `n` records in flight have their reports,
+    /// then takes them out and returns their outcomes; `None` after `patience`.
+    pub(crate) fn wait(&self, n: usize, patience: Duration) -> Option<Vec<Outcome>> {
         let (acks, done) = &*self.0;
         let mut guard = lock(acks);
         let n = n.min(guard.slots.len());
@@ -101,28 +107,20 @@ impl Deliveries {
             .take(n)
             .filter(|s| s.outcome.is_none())
             .count();
-        guard.wake_below = wake_below;
-        let below = |a: &Acks| a.wake_below.is_some_and(|b| a.bytes <= b);
         let (mut guard, _) = done
-            .wait_timeout_while(guard, patience, |a| a.missing > 0 && !below(a))
+            .wait_timeout_while(guard, patience, |a| a.missing > 0)
             .unwrap_or_else(|e| e.into_inner());
-        let is_below = below(&guard);
-        guard.wake_below = None;
-        if guard.missing == 0 {
-            guard.wanted = 0;
-            guard.base += n as u64;
-            let outcomes = guard
-                .slots
-                .drain(..n)
-                .map(|s| s.outcome.expect("a reported slot"))
-                .collect();
-            return Waited::Done(outcomes);
-        }
         guard.wanted = 0;
-        match is_below {
-            true => Waited::Below,
-            false => Waited::TimedOut,
+        if guard.missing > 0 {
+            return None;
         }
+        guard.base += n as u64;
+        let outcomes = guard
+            .slots
+            .drain(..n)
+            .map(|s| s.outcome.expect("a reported slot"))
+            .collect();
+        Some(outcomes)
     }
 
     /// Waits up to `timeout` for any delivery report (which frees queue space).
@@ -164,14 +162,11 @@ impl ProducerContext for Deliveries {
             return;
         }
         slot.outcome = Some(outcome);
-        let size = slot.size;
-        acks.bytes -= size;
         let mut wake = acks.space_wanted;
         if i < acks.wanted {
             acks.missing -= 1;
             wake |= acks.missing == 0;
         }
-        wake |= acks.wake_below.is_some_and(|b| acks.bytes <= b);
         if wake {
             done.notify_all();
         }
