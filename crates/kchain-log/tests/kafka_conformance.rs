@@ -214,15 +214,18 @@ mod kafka_only {
     /// append waits for none of them and is refused while they are in flight.
     #[test]
     fn batches_in_flight_are_received_in_order() {
-        let kafka = Kafka::new();
-        let log = kafka.log();
+        // Requests of 100 kB: batches of several requests each, and small ones.
+        let small_requests = connect(
+            &Broker::shared().brokers,
+            KafkaOptions::default().property("batch.size", "100000"),
+        );
+        let log: &dyn Log = &small_requests;
         let topic = topic_name("in-flight");
         log.create_topic(&topic, &TopicConfig::default()).unwrap();
         let mut appender = log.appender(&topic, 0).unwrap();
         assert!(appender.pipelines());
         assert_eq!(appender.receive().unwrap(), None, "nothing in flight");
-        // Batches of several requests each (about 1 MB a request), and small ones.
-        let sizes = [5_000usize, 3, 7_000, 1];
+        let sizes = [1_000usize, 3, 1_500, 1];
         let mut next = 0usize;
         let batches: Vec<Vec<Record>> = sizes
             .iter()
@@ -231,7 +234,7 @@ mod kafka_only {
                     .map(|_| {
                         next += 1;
                         Record {
-                            value: Some(vec![b'a' + (next % 26) as u8; 300]),
+                            value: Some(vec![b'a' + (next % 26) as u8; 200]),
                             headers: vec![Header::new("n", next.to_string())],
                             timestamp_ms: 1_700_000_000_000 + next as i64,
                             ..Record::default()
@@ -278,7 +281,7 @@ mod kafka_only {
         let mut appender = lingering.appender(&topic, 0).unwrap();
         let t = Instant::now();
         appender.append(&all[..1]).unwrap();
-        appender.append(&all[..4_000]).unwrap();
+        appender.append(&all[..2_000]).unwrap();
         assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
     }
 
