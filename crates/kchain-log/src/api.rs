@@ -212,6 +212,35 @@ pub trait Appender: Send {
         ))
     }
 
+    /// Whether [`Appender::send`] and [`Appender::receive`] keep batches in flight (Kafka's
+    /// appender does: a batch travels to the broker while the caller builds the next), so
+    /// that a writer gains by overlapping the two. The default, `false`: call
+    /// [`Appender::append`].
+    fn pipelines(&self) -> bool {
+        false
+    }
+
+    /// Hands `records` over as one batch and returns without waiting for its
+    /// acknowledgement: nothing is acknowledged until [`Appender::receive`] returns its
+    /// offsets. Batches are received in the order they were sent. A batch that fails makes
+    /// every later one fail too (the appender stops). Only for an appender whose
+    /// [`Appender::pipelines`] is true: the default refuses ([`LogError::Unsupported`]).
+    fn send(&mut self, records: Vec<Record>) -> Result<(), LogError> {
+        let _ = records;
+        Err(LogError::Unsupported(
+            "this appender does not keep batches in flight".into(),
+        ))
+    }
+
+    /// Waits for the oldest batch [`Appender::send`] handed over and not yet received, and
+    /// returns the offset of each of its records, in order: from then on they are
+    /// acknowledged as after [`Appender::append`]. `Ok(None)` when no batch is in flight.
+    fn receive(&mut self) -> Result<Option<Vec<u64>>, LogError> {
+        Err(LogError::Unsupported(
+            "this appender does not keep batches in flight".into(),
+        ))
+    }
+
     /// Forces everything appended so far to stable storage.
     fn flush(&mut self) -> Result<(), LogError>;
 

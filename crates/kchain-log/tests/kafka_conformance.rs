@@ -209,6 +209,82 @@ mod kafka_only {
         }
     }
 
+    /// Batches sent without waiting are received in order, each with its own offsets (the
+    /// last, partial request of the last batch pushed out without waiting for linger); an
+    /// append waits for none of them and is refused while they are in flight.
+    #[test]
+    fn batches_in_flight_are_received_in_order() {
+        // Requests of 100 kB: batches of several requests each, and small ones.
+        let small_requests = connect(
+            &Broker::shared().brokers,
+            KafkaOptions::default().property("batch.size", "100000"),
+        );
+        let log: &dyn Log = &small_requests;
+        let topic = topic_name("in-flight");
+        log.create_topic(&topic, &TopicConfig::default()).unwrap();
+        let mut appender = log.appender(&topic, 0).unwrap();
+        assert!(appender.pipelines());
+        assert_eq!(appender.receive().unwrap(), None, "nothing in flight");
+        let sizes = [1_000usize, 3, 1_500, 1];
+        let mut next = 0usize;
+        let batches: Vec<Vec<Record>> = sizes
+            .iter()
+            .map(|&n| {
+                (0..n)
+                    .map(|_| {
+                        next += 1;
+                        Record {
+                            value: Some(vec![b'a' + (next % 26) as u8; 200]),
+                            headers: vec![Header::new("n", next.to_string())],
+                            timestamp_ms: 1_700_000_000_000 + next as i64,
+                            ..Record::default()
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let started = Instant::now();
+        appender.send(batches[0].clone()).unwrap();
+        appender.send(batches[1].clone()).unwrap();
+        assert!(matches!(
+            appender.append(&batches[2]),
+            Err(LogError::InvalidArgument(_))
+        ));
+        let mut first = 0u64;
+        for (i, batch) in batches.iter().enumerate() {
+            if i >= 2 {
+                appender.send(batch.clone()).unwrap();
+            }
+            let offsets = appender.receive().unwrap().expect("a batch in flight");
+            let expected: Vec<u64> = (first..first + batch.len() as u64).collect();
+            assert_eq!(offsets, expected, "batch {i}");
+            first += batch.len() as u64;
+        }
+        assert_eq!(appender.receive().unwrap(), None);
+        assert_eq!(appender.next_offset(), first);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "took {:?}",
+            started.elapsed()
+        );
+        let all: Vec<Record> = batches.into_iter().flatten().collect();
+        let stored = read(log, &topic, 0, all.len());
+        for (i, r) in stored.iter().enumerate() {
+            assert_eq!((r.offset, &r.record), (i as u64, &all[i]));
+        }
+        // Appends are pushed out, not left to linger.ms.
+        drop(appender);
+        let lingering = connect(
+            &Broker::shared().brokers,
+            KafkaOptions::default().property("linger.ms", "30000"),
+        );
+        let mut appender = lingering.appender(&topic, 0).unwrap();
+        let t = Instant::now();
+        appender.append(&all[..1]).unwrap();
+        appender.append(&all[..2_000]).unwrap();
+        assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    }
+
     /// Kafka cannot lock a partition: a second writer (another `KafkaLog`, as another
     /// process would have) appends in between, and the offsets show it.
     #[test]

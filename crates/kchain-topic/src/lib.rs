@@ -49,6 +49,7 @@
 //! | `scan`        | reading a chain back in order (shared by the above)              |
 //! | `mapping`, `partitioner`, `decrypt`, `inspect`, `error` | small pieces       |
 //! | `inplace`, `batches` | the writer's batches: built in place, cut to its limits |
+//! | `records`     | the writer's batches as `Record`s (for Kafka)                    |
 //! | `tamper`      | an attacker's tools, for tests and demos (feature `testing`)     |
 
 mod batches;
@@ -64,6 +65,7 @@ mod observe;
 mod partitioner;
 mod producer;
 mod reader;
+mod records;
 mod report;
 mod scan;
 #[cfg(feature = "testing")]

@@ -17,18 +17,16 @@
 use std::time::Duration;
 
 use kchain_core::{
-    observe, ChainContext, ChainId, ChainMeta, DataKey, Hash, Item, Observation, RecordPlace,
-    SigCheck, SignedNote, Trust, TrustedWriter, WriterKey, ENTRY_VERSION, H_ENC, NONCE_LEN,
-    ZERO_HASH,
+    observe, ChainContext, ChainId, DataKey, Hash, Item, Observation, SigCheck, SignedNote, Trust,
+    TrustedWriter, WriterKey, H_ENC, ZERO_HASH,
 };
-use kchain_log::{Appender, Log, Record};
-use rayon::prelude::*;
+use kchain_log::{Appender, Log};
 
 use crate::batches::{batch_ranges, split_batches, Limits};
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
-use crate::inplace::{self, link, nonces};
-use crate::mapping::record_headers;
+use crate::inplace;
+use crate::records;
 
 /// Limits on one signed batch. A verifying reader buffers at most one batch before it can
 /// release records, so these also bound a reader's memory.
@@ -259,6 +257,15 @@ impl<'k> ChainWriter<'k> {
         if self.appender.takes_encoded() {
             self.append_in_place(items, &mut add)
                 .inspect_err(|_| self.poisoned = true)?;
+        } else if self.appender.pipelines() {
+            let (builder, link) = (self.record_builder(), self.next_link());
+            let batches = split_batches(items, &self.limits());
+            let mut landing = Landing {
+                writer: self,
+                add: &mut add,
+            };
+            records::append_pipelined(&builder, &mut landing, batches, link)
+                .inspect_err(|_| self.poisoned = true)?;
         } else {
             for batch in split_batches(items, &self.limits()) {
                 add(self
@@ -306,22 +313,29 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Appends one signed batch as [`Record`]s (for an appender that does not take encoded
-    /// batches): the stages of the module diagram, in order.
-    fn append_batch(&mut self, mut items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
+    /// batches), built by `records`.
+    fn append_batch(&mut self, items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
         let (first_height, prev) = self.next_link();
-        // Only the entry hashes form a sequence (each needs the one before); encryption, item
-        // hashing and record building run in parallel around it.
-        let parallel = items.len() >= 256;
-        let n = items.len() as u64;
-        let leaves = self.seal_and_hash(&mut items, first_height, parallel)?;
-        let stamps: Vec<i64> = items.iter().map(|it| it.timestamp_ms).collect();
-        let links = link(self.chain, first_height, prev, &stamps, &leaves);
-        let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
-        let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
-        self.grow_tree(links.iter().map(|(_, hash)| *hash).collect());
-        let records = build_records(items, links, first_height, signature, parallel);
-        let first = self.append_records(records, parallel)?;
-        Ok(self.advance(first, first_height, n, tip_hash))
+        let mut built =
+            self.record_builder()
+                .build(items, first_height, prev, &mut self.scratch)?;
+        self.grow_tree(std::mem::take(&mut built.entry_hashes));
+        let offsets = self.appender.append(&built.records)?;
+        records::drop_records(built.records);
+        let first = self.check_offsets(&offsets)?;
+        Ok(self.advance(first, built.first_height, built.count, built.tip_hash))
+    }
+
+    /// The builder of this writer's batches as records.
+    fn record_builder(&self) -> records::Builder<'k> {
+        records::Builder {
+            chain: self.chain,
+            partition: self.partition,
+            topic: self.topic.clone(),
+            key: self.key,
+            encryption: self.encryption,
+            keep_hashes: self.checkpoints.is_some(),
+        }
     }
 
     /// Appends `items` in signed batches built in place (see `inplace`), for an appender that
@@ -390,65 +404,6 @@ impl<'k> ChainWriter<'k> {
         }
     }
 
-    /// Encrypts the values of `items` (when this writer encrypts) and returns their leaf
-    /// hashes, in parallel for a large batch.
-    fn seal_and_hash(
-        &mut self,
-        items: &mut [Item],
-        first_height: u64,
-        parallel: bool,
-    ) -> Result<Vec<Hash>, TopicError> {
-        let nonces = match self.encryption {
-            Some(_) => nonces(items.len(), parallel).map_err(|e| {
-                TopicError::Invalid(format!("{}/{}: {e}", self.topic, self.partition))
-            })?,
-            None => Vec::new(),
-        };
-        let seal = Sealer {
-            key: self.encryption,
-            header: self
-                .encryption
-                .map(DataKey::header_value)
-                .unwrap_or_default(),
-            chain: self.chain,
-            partition: self.partition,
-            first_height,
-            nonces: &nonces,
-        };
-        Ok(if parallel {
-            items
-                .par_iter_mut()
-                .enumerate()
-                .map_init(Vec::new, |buf, (i, it)| {
-                    seal.apply(i, it);
-                    it.as_ref().leaf_hash(buf)
-                })
-                .collect()
-        } else {
-            items
-                .iter_mut()
-                .enumerate()
-                .map(|(i, it)| {
-                    seal.apply(i, it);
-                    it.as_ref().leaf_hash(&mut self.scratch)
-                })
-                .collect()
-        })
-    }
-
-    /// Appends `records` and checks that each landed where this writer expected it (one
-    /// writer per partition, checked); returns the first one's offset.
-    fn append_records(&mut self, records: Vec<Record>, parallel: bool) -> Result<u64, TopicError> {
-        let offsets = self.appender.append(&records)?;
-        if parallel {
-            // Freeing a batch's buffers is a measurable share of append time.
-            records.into_par_iter().for_each(drop);
-        } else {
-            drop(records);
-        }
-        self.check_offsets(&offsets)
-    }
-
     /// Checks that each record of a batch landed where this writer expected it; returns the
     /// first one's offset.
     fn check_offsets(&mut self, offsets: &[u64]) -> Result<u64, TopicError> {
@@ -479,71 +434,28 @@ impl<'k> ChainWriter<'k> {
     }
 }
 
-/// The log records of a batch: each item with its `kchain.*` headers, the last one also
-/// with `signature` over its entry hash.
-fn build_records(
-    items: Vec<Item>,
-    links: Vec<(Hash, Hash)>,
-    first_height: u64,
-    signature: (kchain_core::KeyId, kchain_core::Signature),
-    parallel: bool,
-) -> Vec<Record> {
-    let n = items.len();
-    let build = |(i, (item, (prev, _))): (usize, (Item, (Hash, Hash)))| {
-        let meta = ChainMeta {
-            version: ENTRY_VERSION,
-            height: first_height + i as u64,
-            prev,
-            signature: (i + 1 == n).then_some(signature),
-        };
-        Record {
-            key: item.key,
-            value: item.value,
-            headers: record_headers(&meta, item.headers),
-            timestamp_ms: item.timestamp_ms,
-        }
-    };
-    if parallel {
-        items
-            .into_par_iter()
-            .zip(links)
-            .enumerate()
-            .map(build)
-            .collect()
-    } else {
-        items
-            .into_iter()
-            .zip(links)
-            .enumerate()
-            .map(build)
-            .collect()
+/// The writer as `records::append_pipelined` sees it, with where its receipts go.
+struct Landing<'a, 'k> {
+    writer: &'a mut ChainWriter<'k>,
+    add: &'a mut dyn FnMut(AppendReceipt),
+}
+
+impl records::Landing for Landing<'_, '_> {
+    fn appender(&mut self) -> &mut dyn Appender {
+        self.writer.appender.as_mut()
     }
-}
 
-/// Encrypts the values of one batch in place (when the writer encrypts).
-struct Sealer<'a> {
-    key: Option<&'a DataKey>,
-    /// The `kchain.enc` header value of `key`.
-    header: Vec<u8>,
-    chain: ChainId,
-    partition: u32,
-    first_height: u64,
-    nonces: &'a [[u8; NONCE_LEN]],
-}
+    fn grow_tree(&mut self, entry_hashes: Vec<Hash>) {
+        self.writer.grow_tree(entry_hashes);
+    }
 
-impl Sealer<'_> {
-    /// Encrypts the value of the batch's item `i` for its height and marks it with the
-    /// `kchain.enc` header (an application header, so the entry hash commits to it).
-    fn apply(&self, i: usize, item: &mut Item) {
-        let Some(key) = self.key else { return };
-        let Some(value) = &mut item.value else { return };
-        let place = RecordPlace {
-            chain: self.chain,
-            partition: self.partition,
-            height: self.first_height + i as u64,
-        };
-        key.seal_in_place(&place, self.nonces[i], value);
-        item.headers.push((H_ENC.to_owned(), self.header.clone()));
+    fn landed(&mut self, batch: &records::Landed, offsets: &[u64]) -> Result<(), TopicError> {
+        let first = self.writer.check_offsets(offsets)?;
+        let receipt = self
+            .writer
+            .advance(first, batch.first_height, batch.count, batch.tip_hash);
+        (self.add)(receipt);
+        Ok(())
     }
 }
 

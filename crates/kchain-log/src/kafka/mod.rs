@@ -32,6 +32,8 @@
 //! - [`common`]: what the others share (errors, name rules, partition claims),
 //! - [`admin`]: topics, partition counts, watermarks, topic settings,
 //! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations,
+//! - [`feeder`] and [`deliveries`]: the appender's records on their way to librdkafka, one
+//!   request at a time, and their delivery reports,
 //! - [`fetched`]: consumed messages read through librdkafka's C API, many per call.
 
 mod admin;
@@ -39,6 +41,8 @@ mod appender;
 mod common;
 mod config;
 mod connect;
+mod deliveries;
+mod feeder;
 mod fetched;
 mod reader;
 

@@ -140,10 +140,7 @@ impl KafkaReader {
         if taken == 0 {
             let deadline = Instant::now() + wait;
             while taken == 0 {
-                match self
-                    .consumer
-                    .poll(deadline.saturating_duration_since(Instant::now()))
-                {
+                match self.consumer.poll(whole_ms(deadline)) {
                     Some(Ok(message)) => {
                         taken += accept(&mut self.position, &Fetched::of(&message), take);
                     }
@@ -184,6 +181,14 @@ impl KafkaReader {
         }
         Ok(taken)
     }
+}
+
+/// The time left until `deadline`, rounded up to whole milliseconds: librdkafka waits in
+/// whole milliseconds and rdkafka rounds down, so the last fraction of a millisecond of a wait
+/// would be spent polling with a zero timeout, over and over.
+fn whole_ms(deadline: Instant) -> Duration {
+    let left = deadline.saturating_duration_since(Instant::now());
+    Duration::from_millis(left.as_micros().div_ceil(1000) as u64)
 }
 
 /// Hands `message` to `take` and advances `position` past it, unless librdkafka handed
@@ -268,5 +273,24 @@ fn record_of(message: &Fetched<'_>) -> Record {
         value: message.value().map(<[u8]>::to_vec),
         headers,
         timestamp_ms: message.timestamp_ms(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wait with a fraction of a millisecond left asks librdkafka for a whole one, not for
+    /// none (which returned at once, and the reader polled again until the deadline).
+    #[test]
+    fn waits_round_up_to_whole_milliseconds() {
+        let soon = Instant::now() + Duration::from_micros(400);
+        assert_eq!(whole_ms(soon), Duration::from_millis(1));
+        let later = Instant::now() + Duration::from_millis(5);
+        assert!(
+            whole_ms(later) == Duration::from_millis(5)
+                || whole_ms(later) == Duration::from_millis(4)
+        );
+        assert_eq!(whole_ms(Instant::now()), Duration::ZERO);
     }
 }

@@ -2,12 +2,15 @@
 //!
 //! ```text
 //!  raw p ──poll (up to a batch)──► reader thread: check headers, add kchain.src ──► channel
-//!                                                                    (2 batches) │
-//!  chained p ◄── ChainWriter::append (hash-link, sign the batch's last record) ◄─┘
+//!                                                                    (4 batches) │
+//!  chained p ◄── ChainWriter::append (hash-link, sign; the batches waiting, at once) ◄─┘
 //! ```
 //!
 //! Reading the next batch while the last one is hashed and appended keeps the writer, the
-//! slower stage, busy. Each append is one signed batch per the writer's bounds; the first
+//! slower stage, busy. When the reader is ahead, the writer takes every batch waiting (up to
+//! [`MAX_BATCHES_PER_APPEND`]) in one append, so that on Kafka it builds and signs one
+//! batch while the one before it travels to the broker; a batch counts as copied only once
+//! that append returned. The writer cuts signed batches by its own bounds; the first
 //! append after adopting an unsigned tail is a single record (atomic on every backend), so
 //! that the run it signs never passes a verifier's limit on unsigned runs.
 
@@ -24,6 +27,12 @@ use crate::writer::ChainWriter;
 
 /// A batch of items to append and the raw offset of its last record.
 type Batch = (Vec<Item>, u64);
+
+/// Batches read ahead of the writer.
+const READ_AHEAD: usize = 4;
+
+/// The most batches read ahead that one append takes.
+const MAX_BATCHES_PER_APPEND: usize = 4;
 
 /// Copies `place`'s raw partition into its chained partition until `stop` says so (or,
 /// with [`BridgeOptions::until_idle`], until the raw partition is copied to its end),
@@ -62,7 +71,7 @@ pub(crate) fn copy_partition(
         s.adopted = tail.adopted;
         s.tip_height = tail.tip.map(|(h, _)| h);
     }
-    let (tx, rx) = sync_channel(2);
+    let (tx, rx) = sync_channel(READ_AHEAD);
     std::thread::scope(|scope| {
         scope.spawn(|| read_loop(place, next, options, stop, tx));
         let mut unsigned = tail.adopted > 0;
@@ -78,16 +87,31 @@ pub(crate) fn copy_partition(
     })
 }
 
-/// Appends each batch that arrives, the first one record alone while `unsigned` (an
-/// adopted run waits for a signature), which it then clears.
+/// Appends the batches that arrive, those waiting together, the first record alone while
+/// `unsigned` (an adopted run waits for a signature), which it then clears.
 fn write_loop(
     writer: &mut ChainWriter<'_>,
     rx: Receiver<Result<Batch, BridgeError>>,
     unsigned: &mut bool,
     status: &Mutex<PartitionStatus>,
 ) -> Result<(), BridgeError> {
-    for batch in rx {
-        let (mut items, last) = batch?;
+    while let Ok(batch) = rx.recv() {
+        let (mut items, mut last) = batch?;
+        // A read that failed after batches that did not: those are appended first.
+        let mut failed = None;
+        for _ in 1..MAX_BATCHES_PER_APPEND {
+            match rx.try_recv() {
+                Ok(Ok((more, more_last))) => {
+                    items.extend(more);
+                    last = more_last;
+                }
+                Ok(Err(e)) => {
+                    failed = Some(e);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
         let n = items.len() as u64;
         if *unsigned {
             let rest = items.split_off(1);
@@ -102,6 +126,10 @@ fn write_loop(
         s.copied += n;
         s.next_raw = last + 1;
         s.tip_height = writer.tip().map(|(h, _)| h);
+        drop(s);
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
     Ok(())
 }

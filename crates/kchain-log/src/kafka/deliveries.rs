@@ -1,0 +1,174 @@
+//! Delivery reports of an appender's records in flight, filled in by the producer's polling
+//! thread and waited on by the appender.
+//!
+//! ```text
+//!  send: expect(n) ──► slots [base .. base+len)   (one per record in flight)
+//!  polling thread: delivery(seq) ──► slot seq-base = offset | error
+//!  receive: wait(first n filled) ──► drain the first n slots
+//! ```
+//!
+//! Each record's delivery opaque is its sequence number in the appender, so a report finds
+//! its slot without a search, and a report from before a [`Deliveries::reset`] is ignored.
+//! The waiting thread is woken once when what it waits for is there, not once per report.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::ProducerContext;
+
+use super::common::lock;
+
+/// The outcome of one record: its offset, or why it was not written.
+pub(crate) type Outcome = Result<i64, String>;
+
+/// One record in flight: its outcome once reported.
+struct Slot {
+    outcome: Option<Outcome>,
+}
+
+/// The records in flight and what a waiter waits for.
+#[derive(Default)]
+struct Acks {
+    /// Sequence number of `slots[0]`.
+    base: u64,
+    slots: VecDeque<Slot>,
+    /// The waiter waits for the first `wanted` slots; `missing` of them have no report yet.
+    wanted: usize,
+    missing: usize,
+    /// Bumped on every report, for a sender waiting for queue space.
+    reports: u64,
+    space_wanted: bool,
+    /// Why records could not be handed to librdkafka (see [`Deliveries::fail_from`]).
+    feed_failed: Option<String>,
+}
+
+/// The producer context: collects delivery reports into [`Acks`].
+#[derive(Default, Clone)]
+pub(crate) struct Deliveries(Arc<(Mutex<Acks>, Condvar)>);
+
+impl Deliveries {
+    /// Forgets every record in flight: the next one sent has sequence number `base`.
+    pub(crate) fn reset(&self, base: u64) {
+        let mut acks = lock(&self.0 .0);
+        acks.base = base;
+        acks.slots.clear();
+        acks.wanted = 0;
+        acks.missing = 0;
+        acks.feed_failed = None;
+    }
+
+    /// Adds `n` records, sent next, to the records in flight (failed at once after a failed
+    /// feed).
+    pub(crate) fn expect(&self, n: usize) {
+        let mut acks = lock(&self.0 .0);
+        let outcome = acks.feed_failed.clone().map(Err);
+        for _ in 0..n {
+            acks.slots.push_back(Slot {
+                outcome: outcome.clone(),
+            });
+        }
+    }
+
+    /// Fails every record from sequence number `seq` on that has no report yet, and every
+    /// one expected later, with `why`: they were not handed to librdkafka.
+    pub(crate) fn fail_from(&self, seq: u64, why: &str) {
+        let (acks, done) = &*self.0;
+        let mut acks = lock(acks);
+        acks.feed_failed = Some(why.to_owned());
+        let from = seq.saturating_sub(acks.base) as usize;
+        for slot in acks.slots.iter_mut().skip(from) {
+            if slot.outcome.is_none() {
+                slot.outcome = Some(Err(why.to_owned()));
+            }
+        }
+        let wanted = acks.wanted;
+        acks.missing = acks
+            .slots
+            .iter()
+            .take(wanted)
+            .filter(|s| s.outcome.is_none())
+            .count();
+        done.notify_all();
+    }
+
+    /// Waits up to `patience` until the first `n` records in flight have their reports,
+    /// then takes them out and returns their outcomes; `None` after `patience`.
+    pub(crate) fn wait(&self, n: usize, patience: Duration) -> Option<Vec<Outcome>> {
+        let (acks, done) = &*self.0;
+        let mut guard = lock(acks);
+        let n = n.min(guard.slots.len());
+        guard.wanted = n;
+        guard.missing = guard
+            .slots
+            .iter()
+            .take(n)
+            .filter(|s| s.outcome.is_none())
+            .count();
+        let (mut guard, _) = done
+            .wait_timeout_while(guard, patience, |a| a.missing > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        guard.wanted = 0;
+        if guard.missing > 0 {
+            return None;
+        }
+        guard.base += n as u64;
+        let outcomes = guard
+            .slots
+            .drain(..n)
+            .map(|s| s.outcome.expect("a reported slot"))
+            .collect();
+        Some(outcomes)
+    }
+
+    /// Waits up to `timeout` for any delivery report (which frees queue space).
+    pub(crate) fn wait_for_any(&self, timeout: Duration) {
+        let (acks, done) = &*self.0;
+        let mut guard = lock(acks);
+        guard.space_wanted = true;
+        let seen = guard.reports;
+        let (mut guard, _) = done
+            .wait_timeout_while(guard, timeout, |a| a.reports == seen)
+            .unwrap_or_else(|e| e.into_inner());
+        guard.space_wanted = false;
+    }
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let outcome = match result {
+            Ok(message) => Ok(message.offset()),
+            Err((e, _)) => Err(e.to_string()),
+        };
+        let (acks, done) = &*self.0;
+        let mut acks = lock(acks);
+        acks.reports += 1;
+        let Some(i) = (seq as u64)
+            .checked_sub(acks.base)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return;
+        };
+        let Some(slot) = acks.slots.get_mut(i) else {
+            return;
+        };
+        if slot.outcome.is_some() {
+            return;
+        }
+        slot.outcome = Some(outcome);
+        let mut wake = acks.space_wanted;
+        if i < acks.wanted {
+            acks.missing -= 1;
+            wake |= acks.missing == 0;
+        }
+        if wake {
+            done.notify_all();
+        }
+    }
+}
