@@ -59,6 +59,7 @@ mod error;
 pub mod files;
 mod inplace;
 mod inspect;
+mod log_thread;
 mod mapping;
 mod observe;
 mod partitioner;

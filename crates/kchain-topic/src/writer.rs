@@ -6,9 +6,15 @@
 //! ```
 //!
 //! Two ways to the log: for an appender that takes encoded batches (the embedded log's), each
-//! batch is built in place in the log's encoding (`inplace`) and the batches of one call are
-//! pipelined (the next is built while the log writes one); for any other (Kafka's), each
-//! batch becomes [`Record`]s. Both give the log the same records.
+//! batch is built in place in the log's encoding (`inplace`) and handed to the writer's log
+//! thread (`log_thread`), so that the next batch is built while the log writes one; for any
+//! other (Kafka's), each batch becomes [`Record`]s. Both give the log the same records.
+//!
+//! ```text
+//!  append ──► build batch k ──► wait for batch k-1 to be written ──► hand k to the log thread
+//!         ──► build k+1 ... ──► last batch: wait for it (default), or return at once
+//!                               ([`ChainWriter::with_pipelining`]: flush waits)
+//! ```
 //!
 //! Heights are known before anything is hashed (the tip is), so encryption, whose associated
 //! data binds each value to its height, runs in the parallel per-record stage and stays off
@@ -28,6 +34,7 @@ use crate::batches::{batch_ranges, split_batches, Limits};
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
 use crate::inplace::{self, link, nonces};
+use crate::log_thread::{LogThread, OnLogThread};
 use crate::mapping::record_headers;
 
 /// Limits on one signed batch. A verifying reader buffers at most one batch before it can
@@ -60,7 +67,14 @@ pub struct AppendReceipt {
 
 /// The single writer of one chained partition.
 pub struct ChainWriter<'k> {
+    /// The appender, for records; [`OnLogThread`] when it moved to `log_thread`.
     appender: Box<dyn Appender>,
+    /// The thread that appends batches built in place (an appender that takes them).
+    log_thread: Option<LogThread>,
+    /// The batch handed to `log_thread` and not collected yet: its first offset and count.
+    in_flight: Option<(u64, u64)>,
+    /// Set by [`ChainWriter::with_pipelining`].
+    pipelined: bool,
     topic: String,
     partition: u32,
     chain: ChainId,
@@ -68,10 +82,11 @@ pub struct ChainWriter<'k> {
     options: WriterOptions,
     /// Height and hash of the last record, or `None` for an empty chain.
     tip: Option<(u64, Hash)>,
+    /// The offset of the next record this writer hands to the log.
     next_offset: u64,
     poisoned: bool,
     scratch: Vec<u8>,
-    /// The last batch's buffer, reused by the next (see `inplace`).
+    /// A written batch's buffer, reused by the next (see `inplace`).
     batch_buf: Vec<u8>,
     /// Set by [`ChainWriter::with_checkpoints`].
     checkpoints: Option<CheckpointState<'k>>,
@@ -126,8 +141,21 @@ impl<'k> ChainWriter<'k> {
             .start_offset(topic, partition)
             .map_err(TopicError::from)?;
         let tip = find_tip(start, end)?;
+        let (appender, log_thread) = match appender.takes_encoded() {
+            true => {
+                let thread = LogThread::start(appender, format!("kchain-log-{partition}"))
+                    .map_err(|e| {
+                        TopicError::io(format!("starting {topic}/{partition}'s log thread"), e)
+                    })?;
+                (Box::new(OnLogThread) as Box<dyn Appender>, Some(thread))
+            }
+            false => (appender, None),
+        };
         Ok(ChainWriter {
             appender,
+            log_thread,
+            in_flight: None,
+            pipelined: false,
             topic: topic.to_owned(),
             partition,
             chain,
@@ -175,6 +203,17 @@ impl<'k> ChainWriter<'k> {
         self
     }
 
+    /// This writer, returning from [`ChainWriter::append`] as soon as the last batch is
+    /// handed to the log (on the embedded log; Kafka's appender is not pipelined), so that the
+    /// caller's next append is built while the log writes it, as a Kafka producer's `send`
+    /// returns before the broker acknowledges. The receipt says where the records will land;
+    /// [`ChainWriter::wait_written`] and [`ChainWriter::flush`] wait for them, and a failed
+    /// write surfaces on the next call (see `docs/decisions.md`, "Pipelined appends").
+    pub fn with_pipelining(mut self) -> Self {
+        self.pipelined = true;
+        self
+    }
+
     /// This writer, publishing signed checkpoints of its chain to `<topic>.checkpoints` (see
     /// the `checkpoints` module): when `options` says one is due after an append, and on
     /// [`ChainWriter::flush`] and [`ChainWriter::checkpoint`]. Reads the chain once to rebuild
@@ -200,12 +239,7 @@ impl<'k> ChainWriter<'k> {
     /// it or checkpoints are off. Returns the signed note. In push mode, waits (a bounded
     /// time) for the witnesses and publishes it with their cosignatures.
     pub fn checkpoint(&mut self) -> Result<Option<SignedNote>, TopicError> {
-        if self.poisoned {
-            return Err(TopicError::Poisoned {
-                topic: self.topic.clone(),
-                partition: self.partition,
-            });
-        }
+        self.wait_written()?;
         match &mut self.checkpoints {
             Some(c) => {
                 let note = c.publish()?;
@@ -227,13 +261,11 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Appends items in order, in signed batches of at most the configured size.
+    ///
+    /// When it returns, the records are written to the log (and forced to disk as the log's
+    /// fsync policy says), unless the writer is pipelined ([`ChainWriter::with_pipelining`]).
     pub fn append(&mut self, items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
-        if self.poisoned {
-            return Err(TopicError::Poisoned {
-                topic: self.topic.clone(),
-                partition: self.partition,
-            });
-        }
+        self.refuse_poisoned()?;
         if self.encryption.is_some() {
             if let Some(i) = items
                 .iter()
@@ -256,9 +288,12 @@ impl<'k> ChainWriter<'k> {
                 },
             })
         };
-        if self.appender.takes_encoded() {
+        if self.log_thread.is_some() {
             self.append_in_place(items, &mut add)
                 .inspect_err(|_| self.poisoned = true)?;
+            if !self.pipelined {
+                self.wait_written()?;
+            }
         } else {
             for batch in split_batches(items, &self.limits()) {
                 add(self
@@ -269,11 +304,34 @@ impl<'k> ChainWriter<'k> {
         let receipt = receipt.ok_or_else(|| TopicError::Invalid("nothing to append".into()))?;
         if let Some(c) = &mut self.checkpoints {
             c.publish_pushed()?;
-            if c.due() {
+        }
+        if self.checkpoints.as_ref().is_some_and(|c| c.due()) {
+            // A checkpoint signs only records the log holds.
+            self.wait_written()?;
+            if let Some(c) = &mut self.checkpoints {
                 c.publish()?;
             }
         }
         Ok(receipt)
+    }
+
+    /// Waits until every record handed to the log is written (readers see it; forced to disk
+    /// only as the log's fsync policy says: see [`ChainWriter::flush`]), and fails if one
+    /// could not be: the error of a pipelined append surfaces here or on the next call.
+    pub fn wait_written(&mut self) -> Result<(), TopicError> {
+        self.refuse_poisoned()?;
+        self.collect().inspect_err(|_| self.poisoned = true)
+    }
+
+    /// Fails once an append failed: the chain's tip is no longer known.
+    fn refuse_poisoned(&self) -> Result<(), TopicError> {
+        match self.poisoned {
+            true => Err(TopicError::Poisoned {
+                topic: self.topic.clone(),
+                partition: self.partition,
+            }),
+            false => Ok(()),
+        }
     }
 
     /// The limits on one signed batch.
@@ -325,8 +383,9 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Appends `items` in signed batches built in place (see `inplace`), for an appender that
-    /// takes encoded batches. Pipelined: while the appender writes one batch (one core, the
-    /// kernel copying it into the page cache), the next is built on the other.
+    /// takes encoded batches: each batch is handed to the log thread once the one before is
+    /// written, so that it is built while the log writes that one (one core copying it into
+    /// the page cache). The last one may still be in flight on return.
     fn append_in_place(
         &mut self,
         items: Vec<Item>,
@@ -340,44 +399,57 @@ impl<'k> ChainWriter<'k> {
             encryption: self.encryption,
             keep_hashes: self.checkpoints.is_some(),
         };
-        let ranges = batch_ranges(&items, &self.limits());
-        let Some(first_range) = ranges.first() else {
-            return Ok(());
-        };
-        let (first_height, prev) = self.next_link();
-        let buf = std::mem::take(&mut self.batch_buf);
-        let mut spare = Vec::new();
-        let mut current = builder.prepare(&items[first_range.clone()], first_height, prev, buf)?;
-        for next in ranges.iter().skip(1).map(Some).chain([None]) {
-            self.grow_tree(std::mem::take(&mut current.entry_hashes));
-            let (height, count, tip_hash) = (current.first_height, current.count, current.tip_hash);
-            let appender = &mut self.appender;
-            let records = &mut current.records;
-            let (written, prepared) = match next {
-                Some(range) => {
-                    let buf = std::mem::take(&mut spare);
-                    let (w, p) = rayon::join(
-                        || appender.append_encoded(records),
-                        || builder.prepare(&items[range.clone()], height + count, tip_hash, buf),
-                    );
-                    (w, Some(p))
-                }
-                None => (appender.append_encoded(records), None),
-            };
-            let first = self.check_offsets(&written?)?;
-            add(self.advance(first, height, count, tip_hash));
-            spare = std::mem::take(&mut current.records).into_buffer();
-            match prepared {
-                Some(p) => current = p?,
-                None => break,
-            }
+        for range in batch_ranges(&items, &self.limits()) {
+            let (height, prev) = self.next_link();
+            let buf = std::mem::take(&mut self.batch_buf);
+            let mut batch = builder.prepare(&items[range], height, prev, buf)?;
+            self.collect()?;
+            self.grow_tree(std::mem::take(&mut batch.entry_hashes));
+            let first = self.next_offset;
+            let thread = self.log_thread.as_mut().expect("called with a log thread");
+            thread.hand_over(batch.records)?;
+            self.in_flight = Some((first, batch.count));
+            self.next_offset += batch.count;
+            add(self.advance(first, batch.first_height, batch.count, batch.tip_hash));
         }
-        self.batch_buf = spare;
         if items.len() >= 256 {
             // Freeing the values is a measurable share of append time: off this thread.
             rayon::spawn(move || drop(items));
         }
         Ok(())
+    }
+
+    /// Waits for the batch handed to the log thread, if one is in flight, and checks that
+    /// each of its records landed where this writer expected it (one writer per partition).
+    fn collect(&mut self) -> Result<(), TopicError> {
+        let (Some((first, count)), Some(thread)) = (self.in_flight.take(), &mut self.log_thread)
+        else {
+            return Ok(());
+        };
+        let (written, buf) = thread.collect();
+        if buf.capacity() > self.batch_buf.capacity() {
+            self.batch_buf = buf;
+        }
+        let offsets = written?;
+        let expected = first..first + count;
+        match offsets
+            .iter()
+            .zip(expected.clone())
+            .find(|(got, want)| got != &want)
+        {
+            None if offsets.len() as u64 == count => Ok(()),
+            found => Err(TopicError::ForeignRecord {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                offset: found.map_or(expected.end, |(_, want)| want),
+                detail: format!(
+                    "this writer's batch of {count} for offsets {expected:?} landed as {} \
+                     record(s) from offset {:?}",
+                    offsets.len(),
+                    offsets.first()
+                ),
+            }),
+        }
     }
 
     /// Hands a batch's entry hashes to the checkpoint tree, if checkpoints are on. Called just
@@ -469,9 +541,15 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Forces appended records to stable storage, then publishes a checkpoint if checkpoints
-    /// are on and the chain grew since the last (a clean shutdown flushes).
+    /// are on and the chain grew since the last (a clean shutdown flushes). Waits for every
+    /// record handed to the log first (see [`ChainWriter::wait_written`]): once it returns,
+    /// nothing appended before is lost to a crash of the process or of the machine.
     pub fn flush(&mut self) -> Result<(), TopicError> {
-        self.appender.flush()?;
+        self.collect().inspect_err(|_| self.poisoned = true)?;
+        match &mut self.log_thread {
+            Some(thread) => thread.flush()?,
+            None => self.appender.flush()?,
+        }
         if self.checkpoints.is_some() && !self.poisoned {
             self.checkpoint()?;
         }
