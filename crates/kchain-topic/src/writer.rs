@@ -291,9 +291,6 @@ impl<'k> ChainWriter<'k> {
         if self.log_thread.is_some() {
             self.append_in_place(items, &mut add)
                 .inspect_err(|_| self.poisoned = true)?;
-            if !self.pipelined {
-                self.wait_written()?;
-            }
         } else {
             for batch in split_batches(items, &self.limits()) {
                 add(self
@@ -305,14 +302,28 @@ impl<'k> ChainWriter<'k> {
         if let Some(c) = &mut self.checkpoints {
             c.publish_pushed()?;
         }
-        if self.checkpoints.as_ref().is_some_and(|c| c.due()) {
-            // A checkpoint signs only records the log holds.
+        // A pipelined writer publishes a due checkpoint when its next append has built a
+        // batch and collected this one (`append_in_place`), or on flush: the tree and the log
+        // catch up meanwhile.
+        if !self.pipelines() {
             self.wait_written()?;
-            if let Some(c) = &mut self.checkpoints {
-                c.publish()?;
-            }
+            self.publish_if_due()?;
         }
         Ok(receipt)
+    }
+
+    /// Whether `append` may return with a batch in flight: pipelined, on a log thread.
+    fn pipelines(&self) -> bool {
+        self.pipelined && self.log_thread.is_some()
+    }
+
+    /// Signs and publishes a checkpoint if one is due. Call with nothing in flight: a
+    /// checkpoint signs only records the log holds.
+    fn publish_if_due(&mut self) -> Result<(), TopicError> {
+        match &mut self.checkpoints {
+            Some(c) if c.due() => c.publish().map(|_| ()),
+            _ => Ok(()),
+        }
     }
 
     /// Waits until every record handed to the log is written (readers see it; forced to disk
@@ -404,6 +415,10 @@ impl<'k> ChainWriter<'k> {
             let buf = std::mem::take(&mut self.batch_buf);
             let mut batch = builder.prepare(&items[range], height, prev, buf)?;
             self.collect()?;
+            if self.pipelines() {
+                // The tree holds exactly the written batches here (see `append`).
+                self.publish_if_due()?;
+            }
             self.grow_tree(std::mem::take(&mut batch.entry_hashes));
             let first = self.next_offset;
             let thread = self.log_thread.as_mut().expect("called with a log thread");

@@ -93,6 +93,58 @@ fn a_dropped_pipelined_writer_still_writes_what_it_handed_over() {
     w.append((30..31).map(item).collect()).unwrap();
 }
 
+#[test]
+fn a_pipelined_writers_checkpoints_sign_only_written_records() {
+    use kchain_core::Checkpoint;
+    use kchain_topic::checkpoints::read_checkpoints;
+    use kchain_topic::CheckpointOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let key = key("acme", 3);
+    let options = CheckpointOptions {
+        every_entries: 10,
+        every: Duration::from_secs(3600),
+        ..CheckpointOptions::default()
+    };
+    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
+        .unwrap()
+        .with_pipelining()
+        .with_checkpoints(&log, options)
+        .unwrap();
+    let sizes = |log: &dyn Log| -> Vec<u64> {
+        let records = read_checkpoints(log, TOPIC).unwrap();
+        let parse = |r: &kchain_topic::checkpoints::CheckpointRecord| {
+            Checkpoint::parse(r.note.text()).unwrap().size()
+        };
+        records.iter().map(parse).collect()
+    };
+    for call in 0..8u64 {
+        w.append((call * 9..call * 9 + 9).map(item).collect())
+            .unwrap();
+        // Read after the call: every checkpoint signed so far covers records in the log.
+        let end = log.end_offset(TOPIC, 0).unwrap();
+        let signed = sizes(&log);
+        assert!(
+            signed.iter().all(|&s| s <= end),
+            "call {call}: {signed:?} beyond {end}"
+        );
+    }
+    let signed = sizes(&log);
+    assert!(signed.len() >= 5, "due every 10 entries: {signed:?}");
+    w.flush().unwrap();
+    assert_eq!(
+        sizes(&log).last(),
+        Some(&72),
+        "the flush signs the whole chain"
+    );
+    let report = TopicVerifier::new(&trust_for(&[&key]))
+        .verify_chains(&log, TOPIC)
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+}
+
 /// The embedded log, whose appenders fail every encoded batch after the first `ok` ones.
 struct Failing {
     log: EmbeddedLog,
