@@ -34,7 +34,7 @@ use crate::batches::{batch_ranges, split_batches, Limits};
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
 use crate::inplace::{self, link, nonces};
-use crate::log_thread::{LogThread, OnLogThread};
+use crate::log_thread::{LogThread, SharedAppender};
 use crate::mapping::record_headers;
 
 /// Limits on one signed batch. A verifying reader buffers at most one batch before it can
@@ -67,9 +67,11 @@ pub struct AppendReceipt {
 
 /// The single writer of one chained partition.
 pub struct ChainWriter<'k> {
-    /// The appender, for records; [`OnLogThread`] when it moved to `log_thread`.
+    /// The appender; the `shared` one when it takes encoded batches.
     appender: Box<dyn Appender>,
-    /// The thread that appends batches built in place (an appender that takes them).
+    /// The appender, shared with `log_thread`, when it takes batches built in place.
+    shared: Option<SharedAppender>,
+    /// The thread that appends handed-over batches, started with the first of them.
     log_thread: Option<LogThread>,
     /// The batch handed to `log_thread` and not collected yet: its first offset and count.
     in_flight: Option<(u64, u64)>,
@@ -141,19 +143,17 @@ impl<'k> ChainWriter<'k> {
             .start_offset(topic, partition)
             .map_err(TopicError::from)?;
         let tip = find_tip(start, end)?;
-        let (appender, log_thread) = match appender.takes_encoded() {
+        let (appender, shared) = match appender.takes_encoded() {
             true => {
-                let thread = LogThread::start(appender, format!("kchain-log-{partition}"))
-                    .map_err(|e| {
-                        TopicError::io(format!("starting {topic}/{partition}'s log thread"), e)
-                    })?;
-                (Box::new(OnLogThread) as Box<dyn Appender>, Some(thread))
+                let shared = SharedAppender::new(appender);
+                (Box::new(shared.clone()) as Box<dyn Appender>, Some(shared))
             }
             false => (appender, None),
         };
         Ok(ChainWriter {
             appender,
-            log_thread,
+            shared,
+            log_thread: None,
             in_flight: None,
             pipelined: false,
             topic: topic.to_owned(),
@@ -288,7 +288,7 @@ impl<'k> ChainWriter<'k> {
                 },
             })
         };
-        if self.log_thread.is_some() {
+        if self.shared.is_some() {
             self.append_in_place(items, &mut add)
                 .inspect_err(|_| self.poisoned = true)?;
         } else {
@@ -312,9 +312,9 @@ impl<'k> ChainWriter<'k> {
         Ok(receipt)
     }
 
-    /// Whether `append` may return with a batch in flight: pipelined, on a log thread.
+    /// Whether `append` may return with a batch in flight: pipelined, on the embedded log.
     fn pipelines(&self) -> bool {
-        self.pipelined && self.log_thread.is_some()
+        self.pipelined && self.shared.is_some()
     }
 
     /// Signs and publishes a checkpoint if one is due. Call with nothing in flight: a
@@ -396,7 +396,8 @@ impl<'k> ChainWriter<'k> {
     /// Appends `items` in signed batches built in place (see `inplace`), for an appender that
     /// takes encoded batches: each batch is handed to the log thread once the one before is
     /// written, so that it is built while the log writes that one (one core copying it into
-    /// the page cache). The last one may still be in flight on return.
+    /// the page cache). The call's last batch, with nothing to overlap unless the writer is
+    /// pipelined, is appended on this thread; a pipelined writer hands it over and returns.
     fn append_in_place(
         &mut self,
         items: Vec<Item>,
@@ -410,7 +411,9 @@ impl<'k> ChainWriter<'k> {
             encryption: self.encryption,
             keep_hashes: self.checkpoints.is_some(),
         };
-        for range in batch_ranges(&items, &self.limits()) {
+        let ranges = batch_ranges(&items, &self.limits());
+        let last = ranges.len().saturating_sub(1);
+        for (i, range) in ranges.into_iter().enumerate() {
             let (height, prev) = self.next_link();
             let buf = std::mem::take(&mut self.batch_buf);
             let mut batch = builder.prepare(&items[range], height, prev, buf)?;
@@ -420,12 +423,17 @@ impl<'k> ChainWriter<'k> {
                 self.publish_if_due()?;
             }
             self.grow_tree(std::mem::take(&mut batch.entry_hashes));
-            let first = self.next_offset;
-            let thread = self.log_thread.as_mut().expect("called with a log thread");
-            thread.hand_over(batch.records)?;
-            self.in_flight = Some((first, batch.count));
-            self.next_offset += batch.count;
-            add(self.advance(first, batch.first_height, batch.count, batch.tip_hash));
+            let (first, count) = (self.next_offset, batch.count);
+            if i == last && !self.pipelined {
+                let offsets = self.appender.append_encoded(&mut batch.records)?;
+                self.batch_buf = batch.records.into_buffer();
+                self.check_landed(first, count, &offsets)?;
+            } else {
+                self.log_thread()?.hand_over(batch.records)?;
+                self.in_flight = Some((first, count));
+            }
+            self.next_offset += count;
+            add(self.advance(first, batch.first_height, count, batch.tip_hash));
         }
         if items.len() >= 256 {
             // Freeing the values is a measurable share of append time: off this thread.
@@ -434,8 +442,26 @@ impl<'k> ChainWriter<'k> {
         Ok(())
     }
 
-    /// Waits for the batch handed to the log thread, if one is in flight, and checks that
-    /// each of its records landed where this writer expected it (one writer per partition).
+    /// The log thread, started on first use.
+    fn log_thread(&mut self) -> Result<&mut LogThread, TopicError> {
+        let (topic, partition) = (&self.topic, self.partition);
+        match (&mut self.log_thread, &self.shared) {
+            (Some(thread), _) => Ok(thread),
+            (slot, Some(shared)) => {
+                let thread = LogThread::start(shared.clone(), format!("kchain-log-{partition}"))
+                    .map_err(|e| {
+                        TopicError::io(format!("starting {topic}/{partition}'s log thread"), e)
+                    })?;
+                Ok(slot.insert(thread))
+            }
+            (None, None) => Err(TopicError::Invalid(format!(
+                "{topic}/{partition}: this log's appender takes records, not encoded batches"
+            ))),
+        }
+    }
+
+    /// Waits for the batch handed to the log thread, if one is in flight, and checks where
+    /// it landed.
     fn collect(&mut self) -> Result<(), TopicError> {
         let (Some((first, count)), Some(thread)) = (self.in_flight.take(), &mut self.log_thread)
         else {
@@ -445,7 +471,12 @@ impl<'k> ChainWriter<'k> {
         if buf.capacity() > self.batch_buf.capacity() {
             self.batch_buf = buf;
         }
-        let offsets = written?;
+        self.check_landed(first, count, &written?)
+    }
+
+    /// Checks that the `count` records of a batch landed at `first` and after, where this
+    /// writer expected them (one writer per partition).
+    fn check_landed(&self, first: u64, count: u64, offsets: &[u64]) -> Result<(), TopicError> {
         let expected = first..first + count;
         match offsets
             .iter()
@@ -561,10 +592,7 @@ impl<'k> ChainWriter<'k> {
     /// nothing appended before is lost to a crash of the process or of the machine.
     pub fn flush(&mut self) -> Result<(), TopicError> {
         self.collect().inspect_err(|_| self.poisoned = true)?;
-        match &mut self.log_thread {
-            Some(thread) => thread.flush()?,
-            None => self.appender.flush()?,
-        }
+        self.appender.flush()?;
         if self.checkpoints.is_some() && !self.poisoned {
             self.checkpoint()?;
         }
