@@ -49,6 +49,7 @@
 //! | `scan`        | reading a chain back in order (shared by the above)              |
 //! | `mapping`, `partitioner`, `decrypt`, `inspect`, `error` | small pieces       |
 //! | `inplace`, `batches` | the writer's batches: built in place, cut to its limits |
+//! | `log_thread`, `tip` | the writer's log thread (pipelined appends), its tip on opening |
 //! | `tamper`      | an attacker's tools, for tests and demos (feature `testing`)     |
 
 mod batches;
@@ -69,6 +70,7 @@ mod report;
 mod scan;
 #[cfg(feature = "testing")]
 pub mod tamper;
+mod tip;
 mod verifier;
 mod verify;
 mod writer;
