@@ -206,7 +206,9 @@ impl<'k> ChainWriter<'k> {
     /// caller's next append is built while the log writes it, as a Kafka producer's `send`
     /// returns before the broker acknowledges. The receipt says where the records will land;
     /// [`ChainWriter::wait_written`] and [`ChainWriter::flush`] wait for them, and a failed
-    /// write surfaces on the next call (see `docs/decisions.md`, "Pipelined appends").
+    /// write surfaces on the next call (see `docs/decisions.md`, "Pipelined appends"). Flush
+    /// before dropping the writer: a dropped writer still writes what it handed over, but
+    /// nobody hears of a failure.
     pub fn with_pipelining(mut self) -> Self {
         self.pipelined = true;
         self
