@@ -338,12 +338,23 @@ fn finish(
     }
 }
 
-/// Lower-case hex of `bytes` into `out` (twice as long), as `kchain_core::hex::encode`.
-fn write_hex(out: &mut [u8], bytes: &[u8]) {
+/// The two lower-case hex digits of every byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
+        i += 1;
+    }
+    table
+};
+
+/// Lower-case hex of `bytes` into `out` (twice as long), as `kchain_core::hex::encode`: a
+/// table lookup and one two-byte store per byte (every record's `kchain.prev` is 64 digits).
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
     for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[(b >> 4) as usize];
-        pair[1] = DIGITS[(b & 0x0f) as usize];
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
 }
 
@@ -376,9 +387,9 @@ mod tests {
             write_decimal(&mut out, v);
             assert_eq!(out, v.to_string().into_bytes());
         }
-        let bytes = [0x00, 0x0f, 0xa5, 0xff];
-        let mut out = [0; 8];
+        let bytes: Vec<u8> = (0..=255).collect();
+        let mut out = vec![0; 512];
         write_hex(&mut out, &bytes);
-        assert_eq!(out.as_slice(), kchain_core::hex::encode(bytes).as_bytes());
+        assert_eq!(out, kchain_core::hex::encode(&bytes).into_bytes());
     }
 }

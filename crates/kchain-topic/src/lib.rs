@@ -50,6 +50,7 @@
 //! | `mapping`, `partitioner`, `decrypt`, `inspect`, `error` | small pieces       |
 //! | `inplace`, `batches` | the writer's batches: built in place, cut to its limits |
 //! | `records`     | the writer's batches as `Record`s (for Kafka)                    |
+//! | `log_thread`, `tip` | the writer's log thread (pipelined appends), its tip on opening |
 //! | `tamper`      | an attacker's tools, for tests and demos (feature `testing`)     |
 
 mod batches;
@@ -60,6 +61,7 @@ mod error;
 pub mod files;
 mod inplace;
 mod inspect;
+mod log_thread;
 mod mapping;
 mod observe;
 mod partitioner;
@@ -70,6 +72,7 @@ mod report;
 mod scan;
 #[cfg(feature = "testing")]
 pub mod tamper;
+mod tip;
 mod verifier;
 mod verify;
 mod writer;

@@ -11,10 +11,17 @@
 //!  batch of partition p ── full (records or bytes) ──────────┐
 //!                       ── older than linger (on send, or ───┤
 //!                          flush_due on a caller's timer)    ▼
-//!                                    ChainWriter p (opened on first use, kept in a pool)
-//!                                      .append: hash-link, sign the last entry, one log batch
-//!  flush() ──► send every batch, ChainWriter::flush (fsync, checkpoint) ──► receipts
+//!                                    ChainWriter p (opened on first use, kept in a pool,
+//!                                    pipelined): .append hash-links, signs the last entry and
+//!                                    hands the batch to the log, which writes it while the
+//!                                    next is gathered and built
+//!  flush() ──► send every batch, ChainWriter::flush (wait, fsync, checkpoint) ──► receipts
 //! ```
+//!
+//! As a Kafka producer's, sending is asynchronous and `flush` is the point of durability: a
+//! receipt says where a batch's records land once it is written, and a batch that could not
+//! be written fails the next call for its partition (`docs/decisions.md`, "Pipelined
+//! appends").
 //!
 //! The partitioner matches the Java client's and librdkafka's `murmur2_random`, so a keyed
 //! record lands where any Kafka producer would put it. Each partition still has one writer:
@@ -180,16 +187,17 @@ impl<'k> TopicProducer<'k> {
     }
 
     /// Sends every batch older than the linger; returns the receipts of everything appended
-    /// since the last call that returned receipts. For a caller's timer, so that a source
-    /// that stops sending still gets its last records signed.
+    /// since the last call that returned receipts (the last batch of a partition may still
+    /// be being written: [`TopicProducer::flush`] waits). For a caller's timer, so that a
+    /// source that stops sending still gets its last records signed.
     pub fn flush_due(&mut self) -> Result<Vec<PartitionReceipt>, TopicError> {
         self.send_lingering()?;
         Ok(std::mem::take(&mut self.receipts))
     }
 
-    /// Sends every batch, forces each writer's appends to stable storage and publishes its
-    /// checkpoint if the chain grew; returns the receipts of everything appended since the
-    /// last call that returned receipts.
+    /// Sends every batch, waits until each writer's appends are written and forced to stable
+    /// storage, and publishes its checkpoint if the chain grew; returns the receipts of
+    /// everything appended since the last call that returned receipts.
     pub fn flush(&mut self) -> Result<Vec<PartitionReceipt>, TopicError> {
         let pending: Vec<u32> = self.batches.keys().copied().collect();
         for p in pending {
@@ -306,7 +314,8 @@ fn open_writer<'k>(
     };
     let w = ChainWriter::open(log, topic, partition, key, options.writer)
         .map_err(failed(WriterOpenStage::Chain))?
-        .with_optional_encryption(encryption);
+        .with_optional_encryption(encryption)
+        .with_pipelining();
     match &options.checkpoints {
         Some(c) => w
             .with_checkpoints(log, c.clone())

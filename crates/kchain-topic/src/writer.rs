@@ -6,27 +6,30 @@
 //! ```
 //!
 //! Two ways to the log: for an appender that takes encoded batches (the embedded log's), each
-//! batch is built in place in the log's encoding (`inplace`) and the batches of one call are
-//! pipelined (the next is built while the log writes one); for any other (Kafka's), each
-//! batch becomes [`Record`]s. Both give the log the same records.
+//! batch is built in place in the log's encoding (`inplace`) and handed to the writer's log
+//! thread (`log_thread`), so that the next batch is built while the log writes one; for any
+//! other (Kafka's), each batch becomes [`Record`]s. Both give the log the same records.
+//!
+//! ```text
+//!  append ──► build batch k ──► wait for batch k-1 to be written ──► hand k to the log thread
+//!         ──► build k+1 ... ──► last batch: wait for it (default), or return at once
+//!                               ([`ChainWriter::with_pipelining`]: flush waits)
+//! ```
 //!
 //! Heights are known before anything is hashed (the tip is), so encryption, whose associated
 //! data binds each value to its height, runs in the parallel per-record stage and stays off
 //! the sequential hash chain.
 
-use std::time::Duration;
-
-use kchain_core::{
-    observe, ChainContext, ChainId, DataKey, Hash, Item, Observation, SigCheck, SignedNote, Trust,
-    TrustedWriter, WriterKey, H_ENC, ZERO_HASH,
-};
+use kchain_core::{ChainId, DataKey, Hash, Item, SignedNote, WriterKey, H_ENC, ZERO_HASH};
 use kchain_log::{Appender, Log};
 
 use crate::batches::{batch_ranges, split_batches, Limits};
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
 use crate::inplace;
+use crate::log_thread::{LogThread, SharedAppender};
 use crate::records;
+use crate::tip::read_own_tip;
 
 /// Limits on one signed batch. A verifying reader buffers at most one batch before it can
 /// release records, so these also bound a reader's memory.
@@ -58,7 +61,16 @@ pub struct AppendReceipt {
 
 /// The single writer of one chained partition.
 pub struct ChainWriter<'k> {
+    /// The appender; the `shared` one when it takes encoded batches.
     appender: Box<dyn Appender>,
+    /// The appender, shared with `log_thread`, when it takes batches built in place.
+    shared: Option<SharedAppender>,
+    /// The thread that appends handed-over batches, started with the first of them.
+    log_thread: Option<LogThread>,
+    /// The batch handed to `log_thread` and not collected yet: its first offset and count.
+    in_flight: Option<(u64, u64)>,
+    /// Set by [`ChainWriter::with_pipelining`].
+    pipelined: bool,
     topic: String,
     partition: u32,
     chain: ChainId,
@@ -66,10 +78,11 @@ pub struct ChainWriter<'k> {
     options: WriterOptions,
     /// Height and hash of the last record, or `None` for an empty chain.
     tip: Option<(u64, Hash)>,
+    /// The offset of the next record this writer hands to the log.
     next_offset: u64,
     poisoned: bool,
     scratch: Vec<u8>,
-    /// The last batch's buffer, reused by the next (see `inplace`).
+    /// A written batch's buffer, reused by the next (see `inplace`).
     batch_buf: Vec<u8>,
     /// Set by [`ChainWriter::with_checkpoints`].
     checkpoints: Option<CheckpointState<'k>>,
@@ -124,8 +137,19 @@ impl<'k> ChainWriter<'k> {
             .start_offset(topic, partition)
             .map_err(TopicError::from)?;
         let tip = find_tip(start, end)?;
+        let (appender, shared) = match appender.takes_encoded() {
+            true => {
+                let shared = SharedAppender::new(appender);
+                (Box::new(shared.clone()) as Box<dyn Appender>, Some(shared))
+            }
+            false => (appender, None),
+        };
         Ok(ChainWriter {
             appender,
+            shared,
+            log_thread: None,
+            in_flight: None,
+            pipelined: false,
             topic: topic.to_owned(),
             partition,
             chain,
@@ -173,6 +197,19 @@ impl<'k> ChainWriter<'k> {
         self
     }
 
+    /// This writer, returning from [`ChainWriter::append`] as soon as the last batch is
+    /// handed to the log (on the embedded log; Kafka's appender is not pipelined), so that the
+    /// caller's next append is built while the log writes it, as a Kafka producer's `send`
+    /// returns before the broker acknowledges. The receipt says where the records will land;
+    /// [`ChainWriter::wait_written`] and [`ChainWriter::flush`] wait for them, and a failed
+    /// write surfaces on the next call (see `docs/decisions.md`, "Pipelined appends"). Flush
+    /// before dropping the writer: a dropped writer still writes what it handed over, but
+    /// nobody hears of a failure.
+    pub fn with_pipelining(mut self) -> Self {
+        self.pipelined = true;
+        self
+    }
+
     /// This writer, publishing signed checkpoints of its chain to `<topic>.checkpoints` (see
     /// the `checkpoints` module): when `options` says one is due after an append, and on
     /// [`ChainWriter::flush`] and [`ChainWriter::checkpoint`]. Reads the chain once to rebuild
@@ -198,12 +235,7 @@ impl<'k> ChainWriter<'k> {
     /// it or checkpoints are off. Returns the signed note. In push mode, waits (a bounded
     /// time) for the witnesses and publishes it with their cosignatures.
     pub fn checkpoint(&mut self) -> Result<Option<SignedNote>, TopicError> {
-        if self.poisoned {
-            return Err(TopicError::Poisoned {
-                topic: self.topic.clone(),
-                partition: self.partition,
-            });
-        }
+        self.wait_written()?;
         match &mut self.checkpoints {
             Some(c) => {
                 let note = c.publish()?;
@@ -225,13 +257,11 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Appends items in order, in signed batches of at most the configured size.
+    ///
+    /// When it returns, the records are written to the log (and forced to disk as the log's
+    /// fsync policy says), unless the writer is pipelined ([`ChainWriter::with_pipelining`]).
     pub fn append(&mut self, items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
-        if self.poisoned {
-            return Err(TopicError::Poisoned {
-                topic: self.topic.clone(),
-                partition: self.partition,
-            });
-        }
+        self.refuse_poisoned()?;
         if self.encryption.is_some() {
             if let Some(i) = items
                 .iter()
@@ -254,7 +284,7 @@ impl<'k> ChainWriter<'k> {
                 },
             })
         };
-        if self.appender.takes_encoded() {
+        if self.shared.is_some() {
             self.append_in_place(items, &mut add)
                 .inspect_err(|_| self.poisoned = true)?;
         } else if self.appender.pipelines() {
@@ -276,11 +306,48 @@ impl<'k> ChainWriter<'k> {
         let receipt = receipt.ok_or_else(|| TopicError::Invalid("nothing to append".into()))?;
         if let Some(c) = &mut self.checkpoints {
             c.publish_pushed()?;
-            if c.due() {
-                c.publish()?;
-            }
+        }
+        // A pipelined writer publishes a due checkpoint when its next append has built a
+        // batch and collected this one (`append_in_place`), or on flush: the tree and the log
+        // catch up meanwhile.
+        if !self.pipelines() {
+            self.wait_written()?;
+            self.publish_if_due()?;
         }
         Ok(receipt)
+    }
+
+    /// Whether `append` may return with a batch in flight: pipelined, on the embedded log.
+    fn pipelines(&self) -> bool {
+        self.pipelined && self.shared.is_some()
+    }
+
+    /// Signs and publishes a checkpoint if one is due. Call with nothing in flight: a
+    /// checkpoint signs only records the log holds.
+    fn publish_if_due(&mut self) -> Result<(), TopicError> {
+        match &mut self.checkpoints {
+            Some(c) if c.due() => c.publish().map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits until every record handed to the log is written (readers see it; forced to disk
+    /// only as the log's fsync policy says: see [`ChainWriter::flush`]), and fails if one
+    /// could not be: the error of a pipelined append surfaces here or on the next call.
+    pub fn wait_written(&mut self) -> Result<(), TopicError> {
+        self.refuse_poisoned()?;
+        self.collect().inspect_err(|_| self.poisoned = true)
+    }
+
+    /// Fails once an append failed: the chain's tip is no longer known.
+    fn refuse_poisoned(&self) -> Result<(), TopicError> {
+        match self.poisoned {
+            true => Err(TopicError::Poisoned {
+                topic: self.topic.clone(),
+                partition: self.partition,
+            }),
+            false => Ok(()),
+        }
     }
 
     /// The limits on one signed batch.
@@ -339,8 +406,10 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Appends `items` in signed batches built in place (see `inplace`), for an appender that
-    /// takes encoded batches. Pipelined: while the appender writes one batch (one core, the
-    /// kernel copying it into the page cache), the next is built on the other.
+    /// takes encoded batches: each batch is handed to the log thread once the one before is
+    /// written, so that it is built while the log writes that one (one core copying it into
+    /// the page cache). The call's last batch, with nothing to overlap unless the writer is
+    /// pipelined, is appended on this thread; a pipelined writer hands it over and returns.
     fn append_in_place(
         &mut self,
         items: Vec<Item>,
@@ -355,43 +424,90 @@ impl<'k> ChainWriter<'k> {
             keep_hashes: self.checkpoints.is_some(),
         };
         let ranges = batch_ranges(&items, &self.limits());
-        let Some(first_range) = ranges.first() else {
-            return Ok(());
-        };
-        let (first_height, prev) = self.next_link();
-        let buf = std::mem::take(&mut self.batch_buf);
-        let mut spare = Vec::new();
-        let mut current = builder.prepare(&items[first_range.clone()], first_height, prev, buf)?;
-        for next in ranges.iter().skip(1).map(Some).chain([None]) {
-            self.grow_tree(std::mem::take(&mut current.entry_hashes));
-            let (height, count, tip_hash) = (current.first_height, current.count, current.tip_hash);
-            let appender = &mut self.appender;
-            let records = &mut current.records;
-            let (written, prepared) = match next {
-                Some(range) => {
-                    let buf = std::mem::take(&mut spare);
-                    let (w, p) = rayon::join(
-                        || appender.append_encoded(records),
-                        || builder.prepare(&items[range.clone()], height + count, tip_hash, buf),
-                    );
-                    (w, Some(p))
-                }
-                None => (appender.append_encoded(records), None),
-            };
-            let first = self.check_offsets(&written?)?;
-            add(self.advance(first, height, count, tip_hash));
-            spare = std::mem::take(&mut current.records).into_buffer();
-            match prepared {
-                Some(p) => current = p?,
-                None => break,
+        let last = ranges.len().saturating_sub(1);
+        for (i, range) in ranges.into_iter().enumerate() {
+            let (height, prev) = self.next_link();
+            let buf = std::mem::take(&mut self.batch_buf);
+            let mut batch = builder.prepare(&items[range], height, prev, buf)?;
+            self.collect()?;
+            if self.pipelines() {
+                // The tree holds exactly the written batches here (see `append`).
+                self.publish_if_due()?;
             }
+            self.grow_tree(std::mem::take(&mut batch.entry_hashes));
+            let (first, count) = (self.next_offset, batch.count);
+            if i == last && !self.pipelined {
+                let offsets = self.appender.append_encoded(&mut batch.records)?;
+                self.batch_buf = batch.records.into_buffer();
+                self.check_landed(first, count, &offsets)?;
+            } else {
+                self.log_thread()?.hand_over(batch.records)?;
+                self.in_flight = Some((first, count));
+            }
+            self.next_offset += count;
+            add(self.advance(first, batch.first_height, count, batch.tip_hash));
         }
-        self.batch_buf = spare;
         if items.len() >= 256 {
             // Freeing the values is a measurable share of append time: off this thread.
             rayon::spawn(move || drop(items));
         }
         Ok(())
+    }
+
+    /// The log thread, started on first use.
+    fn log_thread(&mut self) -> Result<&mut LogThread, TopicError> {
+        let (topic, partition) = (&self.topic, self.partition);
+        match (&mut self.log_thread, &self.shared) {
+            (Some(thread), _) => Ok(thread),
+            (slot, Some(shared)) => {
+                let thread = LogThread::start(shared.clone(), format!("kchain-log-{partition}"))
+                    .map_err(|e| {
+                        TopicError::io(format!("starting {topic}/{partition}'s log thread"), e)
+                    })?;
+                Ok(slot.insert(thread))
+            }
+            (None, None) => Err(TopicError::Invalid(format!(
+                "{topic}/{partition}: this log's appender takes records, not encoded batches"
+            ))),
+        }
+    }
+
+    /// Waits for the batch handed to the log thread, if one is in flight, and checks where
+    /// it landed.
+    fn collect(&mut self) -> Result<(), TopicError> {
+        let (Some((first, count)), Some(thread)) = (self.in_flight.take(), &mut self.log_thread)
+        else {
+            return Ok(());
+        };
+        let (written, buf) = thread.collect();
+        if buf.capacity() > self.batch_buf.capacity() {
+            self.batch_buf = buf;
+        }
+        self.check_landed(first, count, &written?)
+    }
+
+    /// Checks that the `count` records of a batch landed at `first` and after, where this
+    /// writer expected them (one writer per partition).
+    fn check_landed(&self, first: u64, count: u64, offsets: &[u64]) -> Result<(), TopicError> {
+        let expected = first..first + count;
+        match offsets
+            .iter()
+            .zip(expected.clone())
+            .find(|(got, want)| got != &want)
+        {
+            None if offsets.len() as u64 == count => Ok(()),
+            found => Err(TopicError::ForeignRecord {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                offset: found.map_or(expected.end, |(_, want)| want),
+                detail: format!(
+                    "this writer's batch of {count} for offsets {expected:?} landed as {} \
+                     record(s) from offset {:?}",
+                    offsets.len(),
+                    offsets.first()
+                ),
+            }),
+        }
     }
 
     /// Hands a batch's entry hashes to the checkpoint tree, if checkpoints are on. Called just
@@ -424,8 +540,11 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Forces appended records to stable storage, then publishes a checkpoint if checkpoints
-    /// are on and the chain grew since the last (a clean shutdown flushes).
+    /// are on and the chain grew since the last (a clean shutdown flushes). Waits for every
+    /// record handed to the log first (see [`ChainWriter::wait_written`]): once it returns,
+    /// nothing appended before is lost to a crash of the process or of the machine.
     pub fn flush(&mut self) -> Result<(), TopicError> {
+        self.collect().inspect_err(|_| self.poisoned = true)?;
         self.appender.flush()?;
         if self.checkpoints.is_some() && !self.poisoned {
             self.checkpoint()?;
@@ -456,72 +575,5 @@ impl records::Landing for Landing<'_, '_> {
             .advance(first, batch.first_height, batch.count, batch.tip_hash);
         (self.add)(receipt);
         Ok(())
-    }
-}
-
-/// Reads the record at `offset` and checks that it is a tip signed by `key`.
-fn read_own_tip(
-    log: &dyn Log,
-    topic: &str,
-    partition: u32,
-    chain: ChainId,
-    key: &WriterKey,
-    offset: u64,
-) -> Result<(u64, Hash), TopicError> {
-    let mut reader = log.reader(topic, partition, offset)?;
-    let rec = reader
-        .poll(1, Duration::from_secs(10))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            TopicError::Invalid(format!(
-                "{topic}/{partition}: cannot read the tip at offset {offset}"
-            ))
-        })?;
-    let trust = Trust {
-        writers: vec![TrustedWriter {
-            name: key.name().to_owned(),
-            key: key.public(),
-            topics: Vec::new(),
-        }],
-        pins: Vec::new(),
-        topics: Vec::new(),
-    };
-    let ctx = ChainContext {
-        topic,
-        chain,
-        trust: &trust,
-    };
-    let r = &rec.record;
-    let obs = observe(
-        &ctx,
-        rec.offset,
-        r.key.as_deref(),
-        r.value.as_deref(),
-        r.headers
-            .iter()
-            .map(|h| (h.name.as_str(), h.value.as_slice())),
-        r.timestamp_ms,
-        &mut Vec::new(),
-    );
-    let foreign = |detail: String| TopicError::ForeignRecord {
-        topic: topic.to_owned(),
-        partition,
-        offset,
-        detail,
-    };
-    match obs {
-        Observation::Entry(o) if o.sig == SigCheck::Valid(key.id()) => Ok((o.height, o.hash)),
-        Observation::Entry(o) => Err(foreign(match o.sig {
-            SigCheck::None => "the tip is not signed".into(),
-            SigCheck::Unknown(id) | SigCheck::OtherTopics(id) => {
-                format!(
-                    "the tip is signed by key {id}, not by this writer's key {}",
-                    key.id()
-                )
-            }
-            _ => "the tip's signature does not verify".into(),
-        })),
-        Observation::Malformed { error, .. } => Err(foreign(error.to_string())),
     }
 }

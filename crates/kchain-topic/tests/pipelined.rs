@@ -1,65 +1,176 @@
-//! The writer's record path through an appender that keeps batches in flight (as Kafka's
-//! does): each batch is sent before the one before it is received, receipts come in order,
-//! and a failed delivery stops the writer with nothing after it counted as written.
+//! Pipelined appends (`ChainWriter::with_pipelining`, as `TopicProducer` uses it): `append`
+//! returns once its last batch is handed to the log, `wait_written` and `flush` wait for it.
+//! The records are those of the default writer, byte for byte; a batch the log could not
+//! write fails the next call; and what `flush` acknowledged survives SIGKILL.
 
 mod common;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::*;
-use kchain_core::Item;
-use kchain_log::{Appender, EmbeddedLog, Log, LogError, Reader, Record, TopicConfig, TopicInfo};
+use kchain_log::{
+    Appender, EmbeddedLog, EmbeddedOptions, EncodedRecords, FsyncPolicy, Log, LogError, Reader,
+    Record, TopicConfig, TopicInfo,
+};
 use kchain_topic::{ChainWriter, TopicError, TopicVerifier, WriterOptions};
 
-/// The embedded log, with appenders that take `Record`s and keep them in flight until
-/// received; `events` records the calls, `fail_receive` fails the receipt of that batch.
-struct InFlightLog {
+const TOPIC: &str = "orders";
+
+fn small_batches() -> WriterOptions {
+    WriterOptions {
+        max_batch_records: 7,
+        ..WriterOptions::default()
+    }
+}
+
+fn segment(root: &Path) -> Vec<u8> {
+    let path = root
+        .join("topics")
+        .join(TOPIC)
+        .join("0")
+        .join(format!("{:020}.log", 0));
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn pipelined_appends_write_the_default_writers_bytes_once_waited_for() {
+    let key = key("acme", 3);
+    let calls: Vec<std::ops::Range<u64>> = vec![0..3, 3..20, 20..21, 21..60];
+    let mut segments = Vec::new();
+    for pipelined in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open_log(dir.path());
+        log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+        let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches()).unwrap();
+        if pipelined {
+            w = w.with_pipelining();
+        }
+        let mut next = 0;
+        for call in &calls {
+            let r = w.append(call.clone().map(item).collect()).unwrap();
+            assert_eq!((r.first_offset, r.last_offset), (next, call.end - 1));
+            assert_eq!(w.tip().map(|t| t.0), Some(call.end - 1));
+            next = call.end;
+        }
+        w.wait_written().unwrap();
+        assert_eq!(
+            log.end_offset(TOPIC, 0).unwrap(),
+            60,
+            "pipelined: {pipelined}"
+        );
+        w.flush().unwrap();
+        drop(w);
+        let report = TopicVerifier::new(&trust_for(&[&key]))
+            .verify_chains(&log, TOPIC)
+            .unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.partitions[0].summary.entries, 60);
+        segments.push(segment(dir.path()));
+    }
+    assert_eq!(segments[0], segments[1]);
+}
+
+#[test]
+fn a_dropped_pipelined_writer_still_writes_what_it_handed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let key = key("acme", 3);
+    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
+        .unwrap()
+        .with_pipelining();
+    w.append((0..30).map(item).collect()).unwrap();
+    drop(w);
+    assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 30);
+    // The next writer resumes from the tip the first one signed.
+    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches()).unwrap();
+    assert_eq!(w.tip().map(|t| t.0), Some(29));
+    w.append((30..31).map(item).collect()).unwrap();
+}
+
+#[test]
+fn a_pipelined_writers_checkpoints_sign_only_written_records() {
+    use kchain_core::Checkpoint;
+    use kchain_topic::checkpoints::read_checkpoints;
+    use kchain_topic::CheckpointOptions;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let key = key("acme", 3);
+    let options = CheckpointOptions {
+        every_entries: 10,
+        every: Duration::from_secs(3600),
+        ..CheckpointOptions::default()
+    };
+    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
+        .unwrap()
+        .with_pipelining()
+        .with_checkpoints(&log, options)
+        .unwrap();
+    let sizes = |log: &dyn Log| -> Vec<u64> {
+        let records = read_checkpoints(log, TOPIC).unwrap();
+        let parse = |r: &kchain_topic::checkpoints::CheckpointRecord| {
+            Checkpoint::parse(r.note.text()).unwrap().size()
+        };
+        records.iter().map(parse).collect()
+    };
+    for call in 0..8u64 {
+        w.append((call * 9..call * 9 + 9).map(item).collect())
+            .unwrap();
+        // Read after the call: every checkpoint signed so far covers records in the log.
+        let end = log.end_offset(TOPIC, 0).unwrap();
+        let signed = sizes(&log);
+        assert!(
+            signed.iter().all(|&s| s <= end),
+            "call {call}: {signed:?} beyond {end}"
+        );
+    }
+    let signed = sizes(&log);
+    assert!(signed.len() >= 5, "due every 10 entries: {signed:?}");
+    w.flush().unwrap();
+    assert_eq!(
+        sizes(&log).last(),
+        Some(&72),
+        "the flush signs the whole chain"
+    );
+    let report = TopicVerifier::new(&trust_for(&[&key]))
+        .verify_chains(&log, TOPIC)
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+}
+
+/// The embedded log, whose appenders fail every encoded batch after the first `ok` ones.
+struct Failing {
     log: EmbeddedLog,
-    events: Arc<Mutex<Vec<String>>>,
-    fail_receive: Option<usize>,
+    ok: usize,
 }
 
-struct InFlightAppender {
+struct FailingAppender {
     inner: Box<dyn Appender>,
-    queued: VecDeque<Vec<Record>>,
-    sent: usize,
-    received: usize,
-    events: Arc<Mutex<Vec<String>>>,
-    fail_receive: Option<usize>,
+    left: Arc<AtomicUsize>,
 }
 
-impl Appender for InFlightAppender {
+impl Appender for FailingAppender {
     fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError> {
-        self.events.lock().unwrap().push("append".into());
         self.inner.append(records)
     }
-    fn pipelines(&self) -> bool {
+    fn takes_encoded(&self) -> bool {
         true
     }
-    fn send(&mut self, records: Vec<Record>) -> Result<(), LogError> {
-        self.events
-            .lock()
-            .unwrap()
-            .push(format!("send {}", self.sent));
-        self.sent += 1;
-        self.queued.push_back(records);
-        Ok(())
-    }
-    fn receive(&mut self) -> Result<Option<Vec<u64>>, LogError> {
-        let Some(batch) = self.queued.pop_front() else {
-            return Ok(None);
-        };
-        let n = self.received;
-        self.received += 1;
-        self.events.lock().unwrap().push(format!("receive {n}"));
-        if self.fail_receive == Some(n) {
-            return Err(LogError::Backend {
-                backend: "test",
-                detail: "delivery failed".into(),
-            });
+    fn append_encoded(&mut self, records: &mut EncodedRecords) -> Result<Vec<u64>, LogError> {
+        match self.left.fetch_sub(1, Ordering::SeqCst) {
+            0 => {
+                self.left.store(0, Ordering::SeqCst);
+                Err(LogError::InvalidArgument("the disk is full".into()))
+            }
+            _ => self.inner.append_encoded(records),
         }
-        self.inner.append(&batch).map(Some)
     }
     fn flush(&mut self) -> Result<(), LogError> {
         self.inner.flush()
@@ -69,7 +180,7 @@ impl Appender for InFlightAppender {
     }
 }
 
-impl Log for InFlightLog {
+impl Log for Failing {
     fn backend(&self) -> &'static str {
         "embedded"
     }
@@ -83,13 +194,9 @@ impl Log for InFlightLog {
         self.log.topic(name)
     }
     fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError> {
-        Ok(Box::new(InFlightAppender {
+        Ok(Box::new(FailingAppender {
             inner: self.log.appender(topic, partition)?,
-            queued: VecDeque::new(),
-            sent: 0,
-            received: 0,
-            events: self.events.clone(),
-            fail_receive: self.fail_receive,
+            left: Arc::new(AtomicUsize::new(self.ok)),
         }))
     }
     fn reader(&self, topic: &str, partition: u32, from: u64) -> Result<Box<dyn Reader>, LogError> {
@@ -103,85 +210,129 @@ impl Log for InFlightLog {
     }
 }
 
-fn in_flight(dir: &std::path::Path, fail_receive: Option<usize>) -> InFlightLog {
-    InFlightLog {
-        log: open_log(dir),
-        events: Arc::default(),
-        fail_receive,
-    }
-}
-
-fn items(n: u64) -> Vec<Item> {
-    (0..n).map(item).collect()
-}
-
-const OPTIONS: WriterOptions = WriterOptions {
-    max_batch_records: 300,
-    max_batch_bytes: 4 << 20,
-};
-
 #[test]
-fn batches_in_flight_write_what_the_in_place_path_writes() {
-    let (a, b) = (kchain_testkit::tempdir(), kchain_testkit::tempdir());
-    let in_place = open_log(a.path());
-    let pipelined = in_flight(b.path(), None);
+fn a_batch_the_log_could_not_write_fails_the_next_call_and_poisons_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Failing {
+        log: open_log(dir.path()),
+        ok: 2,
+    };
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
     let key = key("acme", 3);
-    for log in [&in_place as &dyn Log, &pipelined] {
-        log.create_topic("t", &TopicConfig::default()).unwrap();
-        let mut w = ChainWriter::open(log, "t", 0, &key, OPTIONS).unwrap();
-        let all = items(1000);
-        let receipt = w.append(all[..950].to_vec()).unwrap();
-        assert_eq!((receipt.records, receipt.first_offset), (950, 0));
-        assert_eq!((receipt.last_offset, receipt.tip_height), (949, 949));
-        w.append(all[950..].to_vec()).unwrap();
-        w.flush().unwrap();
-        let report = TopicVerifier::new(&trust_for(&[&key]))
-            .verify_chains(log, "t")
-            .unwrap();
-        assert!(report.ok(), "{report:?}");
-        assert_eq!(report.partitions[0].summary.entries, 1000);
-    }
-    assert_eq!(
-        kchain_testkit::segment_bytes(a.path(), "t", 0),
-        kchain_testkit::segment_bytes(b.path(), "t", 0)
-    );
-    // 950 items: batches of 300, 300, 300, 50; each sent before the one before it is
-    // received, never more than two in flight; then one batch of 50.
-    let events = pipelined.events.lock().unwrap().clone();
-    let expected = [
-        "send 0",
-        "send 1",
-        "receive 0",
-        "send 2",
-        "receive 1",
-        "send 3",
-        "receive 2",
-        "receive 3",
-        "send 4",
-        "receive 4",
-    ];
-    assert_eq!(events, expected);
-}
-
-#[test]
-fn a_failed_delivery_stops_the_writer_with_nothing_after_it_written() {
-    let dir = kchain_testkit::tempdir();
-    let log = in_flight(dir.path(), Some(1));
-    let key = key("acme", 3);
-    log.create_topic("t", &TopicConfig::default()).unwrap();
-    let mut w = ChainWriter::open(&log, "t", 0, &key, OPTIONS).unwrap();
-    let err = w.append(items(900)).unwrap_err();
-    assert!(matches!(err, TopicError::Log(_)), "{err:?}");
-    // Batch 0 was received and counts; batch 1 failed; batch 2 was built and sent but is
-    // not taken as written.
-    assert_eq!(w.tip().map(|(h, _)| h), Some(299));
+    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
+        .unwrap()
+        .with_pipelining();
+    // Two batches of 7 are written; the third is handed over and fails on the log thread.
+    w.append((0..14).map(item).collect()).unwrap();
+    w.append((14..21).map(item).collect()).unwrap();
+    let err = w.append((21..22).map(item).collect()).unwrap_err();
+    assert!(err.to_string().contains("the disk is full"), "{err}");
     assert!(matches!(
-        w.append(items(1)),
+        w.append((21..22).map(item).collect()),
         Err(TopicError::Poisoned { .. })
     ));
-    let events = log.events.lock().unwrap().clone();
-    assert_eq!(
-        events,
-        ["send 0", "send 1", "receive 0", "send 2", "receive 1"]
-    );
+    assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 14);
+
+    // Without pipelining, the call that handed the batch over fails.
+    let dir = tempfile::tempdir().unwrap();
+    let log = Failing {
+        log: open_log(dir.path()),
+        ok: 1,
+    };
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches()).unwrap();
+    w.append((0..7).map(item).collect()).unwrap();
+    let err = w.append((7..8).map(item).collect()).unwrap_err();
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    assert_eq!(log.end_offset(TOPIC, 0).unwrap(), 7);
+}
+
+// ---- SIGKILL ----
+
+fn crash_opts() -> EmbeddedOptions {
+    EmbeddedOptions {
+        fsync: FsyncPolicy::IntervalMs(1000),
+        segment_bytes: 256 * 1024,
+        ..EmbeddedOptions::default()
+    }
+}
+
+#[test]
+fn records_acknowledged_by_flush_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    EmbeddedLog::create(dir.path(), crash_opts())
+        .unwrap()
+        .create_topic(TOPIC, &TopicConfig::default())
+        .unwrap();
+    let key = key("acme", 3);
+    for round in 0..3u64 {
+        let mut child = kchain_testkit::test_in_child("pipelined_child")
+            .env("KCHAIN_PIPELINED_CHILD", dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut flushed = expect_flushed(&mut stdout, &mut child);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(200 + 150 * round) {
+            flushed = expect_flushed(&mut stdout, &mut child);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let log = EmbeddedLog::open(dir.path(), crash_opts()).unwrap();
+        // Opening the writer runs recovery, and finds the tip its key signed.
+        let w = ChainWriter::open(&log, TOPIC, 0, &key, WriterOptions::default()).unwrap();
+        let end = log.end_offset(TOPIC, 0).unwrap();
+        assert!(
+            end >= flushed,
+            "round {round}: flushed {flushed}, recovered {end}"
+        );
+        assert_eq!(w.tip().map(|t| t.0 + 1), Some(end));
+        drop(w);
+        let report = TopicVerifier::new(&trust_for(&[&key]))
+            .verify_chains(&log, TOPIC)
+            .unwrap();
+        assert!(report.ok(), "round {round}: {report:?}");
+    }
+}
+
+/// Reads the child's stdout to its next `@@FLUSHED <end offset>` line.
+fn expect_flushed(stdout: &mut BufReader<std::process::ChildStdout>, child: &mut Child) -> u64 {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            panic!("the child exited: {:?}", child.wait());
+        }
+        if let Some(at) = line.find("@@FLUSHED ") {
+            return line[at + 10..].trim_end().parse().unwrap();
+        }
+    }
+}
+
+/// The child side: appends pipelined calls of a few batches forever, flushing every third
+/// call and printing `@@FLUSHED <end offset>` after each flush.
+#[test]
+fn pipelined_child() {
+    let Some(root) = std::env::var_os("KCHAIN_PIPELINED_CHILD").map(PathBuf::from) else {
+        return;
+    };
+    let log = EmbeddedLog::open(&root, crash_opts()).unwrap();
+    let key = key("acme", 3);
+    let options = WriterOptions {
+        max_batch_records: 50,
+        ..WriterOptions::default()
+    };
+    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, options)
+        .unwrap()
+        .with_pipelining();
+    let mut stdout = std::io::stdout();
+    for call in 0u64.. {
+        let next = w.tip().map_or(0, |t| t.0 + 1);
+        w.append((next..next + 120).map(item).collect()).unwrap();
+        if call % 3 == 2 {
+            w.flush().unwrap();
+            writeln!(stdout, "@@FLUSHED {}", next + 120).unwrap();
+        }
+    }
 }
