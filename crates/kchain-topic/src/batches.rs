@@ -1,6 +1,21 @@
-//! Cutting the items of one append into signed batches within the writer's limits.
+//! Cutting the items of one append into signed batches within the writer's limits, and what
+//! a batch is built with.
 
-use kchain_core::Item;
+use kchain_core::{ChainId, DataKey, Item, WriterKey};
+
+/// What a writer needs to build its batches: in place in the log's encoding (`inplace`,
+/// [`Builder::prepare`]) or as records (`records`, [`Builder::build`]). It holds nothing of
+/// the writer's own state, so that the next batch is built while the writer's appender
+/// writes or sends this one.
+pub(crate) struct Builder<'k> {
+    pub chain: ChainId,
+    pub partition: u32,
+    pub topic: String,
+    pub key: &'k WriterKey,
+    pub encryption: Option<&'k DataKey>,
+    /// Keep the entry hashes (for the checkpoint tree).
+    pub keep_hashes: bool,
+}
 
 /// The limits on one signed batch (the writer's `WriterOptions`).
 #[derive(Clone, Copy, Debug)]

@@ -18,25 +18,14 @@
 
 use kchain_core::{
     fill_random_nonces, ChainId, DataKey, EntryHeader, Hash, Item, ItemRef, KeyId, RecordPlace,
-    Signature, WriterKey, ENTRY_VERSION, H_ENC, NONCE_LEN,
+    Signature, ENTRY_VERSION, H_ENC, NONCE_LEN,
 };
 use kchain_core::{H_HEIGHT, H_KEY, H_PREV, H_SIG, H_VERSION};
 use kchain_log::{EncodedRecords, Finished, RecordEncoder, RecordSlot};
 use rayon::prelude::*;
 
+use crate::batches::Builder;
 use crate::error::TopicError;
-
-/// What a writer needs to build its batches in place. It holds nothing of the writer's own
-/// state, so that the next batch is built while the writer's appender writes this one.
-pub(crate) struct Builder<'k> {
-    pub chain: ChainId,
-    pub partition: u32,
-    pub topic: String,
-    pub key: &'k WriterKey,
-    pub encryption: Option<&'k DataKey>,
-    /// Keep the entry hashes (for the checkpoint tree).
-    pub keep_hashes: bool,
-}
 
 /// A batch ready to append: its records, whole and signed.
 pub(crate) struct Prepared {

@@ -6,8 +6,8 @@
 //!        the previous) ──► sign the last entry hash ──► Records with kchain.* headers
 //! ```
 //!
-//! A [`Builder`] holds nothing of the writer's own state (as `inplace::Builder`), so that
-//! the writer can build one batch while its appender sends another. With an appender that
+//! A [`Builder`] (the one `inplace` builds with) holds nothing of the writer's own state, so
+//! that the writer can build one batch while its appender sends another. With an appender that
 //! keeps batches in flight (Kafka's), [`append_pipelined`] does so:
 //!
 //! ```text
@@ -19,28 +19,18 @@
 //! checked ([`Landing::landed`]); a failed delivery ends the call with its error.
 
 use kchain_core::{
-    ChainId, ChainMeta, DataKey, Hash, Item, KeyId, RecordPlace, Signature, WriterKey,
-    ENTRY_VERSION, H_ENC, NONCE_LEN,
+    ChainId, ChainMeta, DataKey, Hash, Item, KeyId, RecordPlace, Signature, ENTRY_VERSION, H_ENC,
+    NONCE_LEN,
 };
 use std::collections::VecDeque;
 
 use kchain_log::{Appender, Record};
 use rayon::prelude::*;
 
+use crate::batches::Builder;
 use crate::error::TopicError;
 use crate::inplace::{link, nonces};
 use crate::mapping::record_headers;
-
-/// What a writer needs to build its batches as records.
-pub(crate) struct Builder<'k> {
-    pub chain: ChainId,
-    pub partition: u32,
-    pub topic: String,
-    pub key: &'k WriterKey,
-    pub encryption: Option<&'k DataKey>,
-    /// Keep the entry hashes (for the checkpoint tree).
-    pub keep_hashes: bool,
-}
 
 /// A batch ready to append: its records, whole and signed.
 pub(crate) struct Built {

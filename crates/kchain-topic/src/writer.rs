@@ -23,10 +23,9 @@
 use kchain_core::{ChainId, DataKey, Hash, Item, SignedNote, WriterKey, H_ENC, ZERO_HASH};
 use kchain_log::{Appender, Log};
 
-use crate::batches::{batch_ranges, split_batches, Limits};
+use crate::batches::{batch_ranges, split_batches, Builder, Limits};
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
-use crate::inplace;
 use crate::log_thread::{LogThread, SharedAppender};
 use crate::records;
 use crate::tip::read_own_tip;
@@ -288,7 +287,7 @@ impl<'k> ChainWriter<'k> {
             self.append_in_place(items, &mut add)
                 .inspect_err(|_| self.poisoned = true)?;
         } else if self.appender.pipelines() {
-            let (builder, link) = (self.record_builder(), self.next_link());
+            let (builder, link) = (self.builder(), self.next_link());
             let batches = split_batches(items, &self.limits());
             let mut landing = Landing {
                 writer: self,
@@ -383,9 +382,9 @@ impl<'k> ChainWriter<'k> {
     /// batches), built by `records`.
     fn append_batch(&mut self, items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
         let (first_height, prev) = self.next_link();
-        let mut built =
-            self.record_builder()
-                .build(items, first_height, prev, &mut self.scratch)?;
+        let mut built = self
+            .builder()
+            .build(items, first_height, prev, &mut self.scratch)?;
         self.grow_tree(std::mem::take(&mut built.entry_hashes));
         let offsets = self.appender.append(&built.records)?;
         records::drop_records(built.records);
@@ -393,9 +392,9 @@ impl<'k> ChainWriter<'k> {
         Ok(self.advance(first, built.first_height, built.count, built.tip_hash))
     }
 
-    /// The builder of this writer's batches as records.
-    fn record_builder(&self) -> records::Builder<'k> {
-        records::Builder {
+    /// The builder of this writer's batches (in place or as records).
+    fn builder(&self) -> Builder<'k> {
+        Builder {
             chain: self.chain,
             partition: self.partition,
             topic: self.topic.clone(),
@@ -415,14 +414,7 @@ impl<'k> ChainWriter<'k> {
         items: Vec<Item>,
         add: &mut impl FnMut(AppendReceipt),
     ) -> Result<(), TopicError> {
-        let builder = inplace::Builder {
-            chain: self.chain,
-            partition: self.partition,
-            topic: self.topic.clone(),
-            key: self.key,
-            encryption: self.encryption,
-            keep_hashes: self.checkpoints.is_some(),
-        };
+        let builder = self.builder();
         let ranges = batch_ranges(&items, &self.limits());
         let last = ranges.len().saturating_sub(1);
         for (i, range) in ranges.into_iter().enumerate() {
