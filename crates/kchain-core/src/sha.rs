@@ -138,37 +138,34 @@ pub(crate) fn compress_blocks(padded: &[u8]) -> [u8; 32] {
 }
 
 /// SHA-256 of `prefix || a[0] || a[1] ...` and of `prefix || b[0] || ...` at once (the leaf
-/// and node hashes of a Merkle tree): padded on the stack when both fit two blocks, else
-/// copied.
+/// and node hashes of a Merkle tree): the two messages joined on the stack when they fit
+/// (a node's 65 bytes do), else on the heap.
 pub(crate) fn sha256_prefixed_x2(prefix: u8, a: &[&[u8]], b: &[&[u8]]) -> [[u8; 32]; 2] {
+    const ON_STACK: usize = 128;
     let len = |parts: &[&[u8]]| 1 + parts.iter().map(|p| p.len()).sum::<usize>();
-    let (la, lb) = (len(a), len(b));
-    if la.max(lb) + 9 <= 128 {
-        let padded = |parts: &[&[u8]], n: usize| {
-            let mut block = [0u8; 128];
-            block[0] = prefix;
-            let mut at = 1;
-            for p in parts {
-                block[at..at + p.len()].copy_from_slice(p);
-                at += p.len();
-            }
-            block[n] = 0x80;
-            let end = if n + 9 <= 64 { 64 } else { 128 };
-            block[end - 8..end].copy_from_slice(&(n as u64 * 8).to_be_bytes());
-            (block, end)
+    if len(a).max(len(b)) > ON_STACK {
+        let joined = |parts: &[&[u8]]| {
+            [&[prefix][..]]
+                .iter()
+                .chain(parts)
+                .copied()
+                .collect::<Vec<_>>()
+                .concat()
         };
-        let ((pa, ea), (pb, eb)) = (padded(a, la), padded(b, lb));
-        return compress_padded_x2(&pa[..ea], &pb[..eb]);
+        return sha256_x2(&joined(a), &joined(b));
     }
-    let with = |parts: &[&[u8]]| {
-        [&[prefix][..]]
-            .iter()
-            .chain(parts)
-            .copied()
-            .collect::<Vec<_>>()
-            .concat()
+    let joined = |parts: &[&[u8]]| {
+        let mut msg = [0u8; ON_STACK];
+        msg[0] = prefix;
+        let mut at = 1;
+        for p in parts {
+            msg[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        (msg, at)
     };
-    sha256_x2(&with(a), &with(b))
+    let ((ma, la), (mb, lb)) = (joined(a), joined(b));
+    sha256_x2(&ma[..la], &mb[..lb])
 }
 
 /// A message as the block function sees it: its whole blocks in place, then its last

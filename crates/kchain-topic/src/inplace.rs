@@ -313,10 +313,10 @@ fn finish(
     parallel: bool,
 ) -> Vec<Option<Finished>> {
     let fill = |(p, (prev, _)): (Pending<'_>, &(Hash, Hash))| {
-        write_hex(p.prev, prev);
+        kchain_core::hex::encode_into(prev, p.prev);
         if let Some((key, sig)) = p.signature {
-            write_hex(key, &signature.0 .0);
-            write_hex(sig, &signature.1 .0);
+            kchain_core::hex::encode_into(&signature.0 .0, key);
+            kchain_core::hex::encode_into(&signature.1 .0, sig);
         }
         p.receipt
     };
@@ -324,26 +324,6 @@ fn finish(
         pending.into_par_iter().zip(links).map(fill).collect()
     } else {
         pending.into_iter().zip(links).map(fill).collect()
-    }
-}
-
-/// The two lower-case hex digits of every byte.
-const HEX_PAIRS: [[u8; 2]; 256] = {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut table = [[0u8; 2]; 256];
-    let mut i = 0;
-    while i < 256 {
-        table[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
-        i += 1;
-    }
-    table
-};
-
-/// Lower-case hex of `bytes` into `out` (twice as long), as `kchain_core::hex::encode`: a
-/// table lookup and one two-byte store per byte (every record's `kchain.prev` is 64 digits).
-fn write_hex(out: &mut [u8], bytes: &[u8]) {
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
 }
 
@@ -378,7 +358,8 @@ mod tests {
         }
         let bytes: Vec<u8> = (0..=255).collect();
         let mut out = vec![0; 512];
-        write_hex(&mut out, &bytes);
-        assert_eq!(out, kchain_core::hex::encode(&bytes).into_bytes());
+        kchain_core::hex::encode_into(&bytes, &mut out);
+        let spelled: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(out, spelled.into_bytes());
     }
 }

@@ -58,22 +58,9 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
 /// Appends the lower-case hex of `bytes` to `out`: what [`hex_lower`] spells, without a
 /// `String` per value (a block's JSON carries four hex fields per transaction).
 pub(crate) fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    /// The two digits of every byte.
-    const PAIRS: [[u8; 2]; 256] = {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut t = [[0u8; 2]; 256];
-        let mut i = 0;
-        while i < 256 {
-            t[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
-            i += 1;
-        }
-        t
-    };
     let start = out.len();
     out.resize(start + 2 * bytes.len(), 0);
-    for (pair, &b) in out[start..].chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&PAIRS[b as usize]);
-    }
+    kchain_core::hex::encode_into(bytes, &mut out[start..]);
 }
 
 /// Appends the decimal digits of `n` to `out`, as `write!` spells it.
