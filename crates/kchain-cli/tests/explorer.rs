@@ -127,28 +127,6 @@ fn setup(env: &Env) {
     env.ok(&[&run[..], &["--until-idle"]].concat(), "");
 }
 
-/// Appends to `orders/0` a record that links correctly but is signed by a key the trust file
-/// does not know, as an intruder with write access to the log could; returns that key's id.
-fn forge(env: &Env) -> String {
-    let log = kchain_log::EmbeddedLog::open(env.data(), Default::default()).unwrap();
-    let last = kchain_topic::tamper::read_all(&log, "orders", 0)
-        .unwrap()
-        .pop()
-        .unwrap();
-    let item = kchain_core::Item {
-        key: None,
-        value: Some(b"forged".to_vec()),
-        headers: Vec::new(),
-        timestamp_ms: 1_700_000_000_000,
-    };
-    let intruder = kchain_core::WriterKey::generate("intruder");
-    let rec = kchain_topic::tamper::forge_after("orders", 0, &last, item, Some(&intruder)).unwrap();
-    let mut app = kchain_log::Log::appender(&log, "orders", 0).unwrap();
-    app.append(std::slice::from_ref(&rec)).unwrap();
-    app.flush().unwrap();
-    intruder.id().to_string()
-}
-
 /// Where the screenshot goes: `target/explorer.png`, beside the binary's profile directory.
 fn screenshot_path() -> PathBuf {
     let bin = Path::new(env!("CARGO_BIN_EXE_kchain"));
@@ -189,7 +167,7 @@ fn the_page_shows_the_tip_then_a_forgery_in_red_with_its_offset() {
     assert!(dom.contains("w1.example"), "{dom}");
     assert!(!dom.contains(r#"class="finding""#), "{dom}");
 
-    let intruder = forge(&env);
+    let intruder = support::forge_on_embedded(&env, "orders", 0);
     let v = serve.overview_until("the forgery found", |v| v["ok"] == false);
     let f = &v["topics"][0]["findings"][0];
     assert_eq!(

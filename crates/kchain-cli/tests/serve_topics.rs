@@ -408,6 +408,70 @@ fn a_finding_stops_the_page_and_verify_says_exit_3() {
     assert!(metrics.contains("kchain_findings_total{kind="), "{metrics}");
 }
 
+/// The `kchain_pages_resumed_total` counter of the server's `/metrics`.
+fn pages_resumed(s: &Serving) -> u64 {
+    let (_, metrics) = raw(&s.url, "GET", "/metrics", None, b"");
+    let metrics = String::from_utf8(metrics).unwrap();
+    let line = (metrics.lines())
+        .find(|l| l.starts_with("kchain_pages_resumed_total "))
+        .unwrap_or_else(|| panic!("no pages counter in {metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn pages_go_on_from_the_last_page_and_a_later_forgery_is_still_found() {
+    let k = Env::new();
+    let s = setup(&k, &["events"], &[]);
+    let body = json!({"name": "events", "partitions": 2});
+    assert_eq!(s.post("/api/v1/topics", &body).0, 201);
+    let lines: String = (0..250).map(|i| format!("event {i}\n")).collect();
+    k.ok(&["produce", "events", "-p", "1"], &lines);
+
+    let mut values = Vec::new();
+    let mut from = 0;
+    let mut pages = 0;
+    loop {
+        let page = s.get(&format!(
+            "/api/v1/topics/events/partitions/1/records?from={from}&limit=40"
+        ));
+        pages += 1;
+        for r in page["records"].as_array().unwrap() {
+            values.push(r["value"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_u64() {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..250).map(|i| format!("event {i}")).collect();
+    assert_eq!(values, want);
+    assert_eq!(pages, 7);
+    assert_eq!(
+        pages_resumed(&s),
+        6,
+        "every page after the first goes on from the one before"
+    );
+    // The same page again goes on from where that page began.
+    let again = s.get("/api/v1/topics/events/partitions/1/records?from=120&limit=40");
+    assert_eq!(again["records"][0]["value"], "event 120");
+    assert_eq!(again["next"], 160);
+    assert_eq!(pages_resumed(&s), 7);
+
+    // A record appended later by someone without a trusted key: the next page finds it.
+    support::forge_on_embedded(&k, "events", 1);
+    let page = s.get("/api/v1/topics/events/partitions/1/records?from=250");
+    assert_eq!(page["records"], json!([]));
+    assert_eq!(page["finding"]["offset"], 250, "{page}");
+    assert_eq!(page["next"], Value::Null);
+    assert_eq!(pages_resumed(&s), 8);
+    // A page before it: its records are delivered; the 250 were one signed batch, so
+    // verifying them reads on to the forgery, which the page names too.
+    let page = s.get("/api/v1/topics/events/partitions/1/records?from=10&limit=2");
+    assert_eq!(page["records"][0]["value"], "event 10");
+    assert_eq!(page["records"][1]["value"], "event 11");
+    assert_eq!(page["finding"]["offset"], 250, "{page}");
+}
+
 #[test]
 fn a_quiet_topic_gets_its_checkpoint_within_seconds() {
     let k = Env::new();

@@ -38,7 +38,7 @@
 //! |---------------|------------------------------------------------------------------|
 //! | `writer`      | [`ChainWriter`]: the one writer of a partition                   |
 //! | `producer`    | [`TopicProducer`]: partitioner, batches, a pool of writers       |
-//! | `reader`      | [`VerifyingReader`]: yields records once verified                |
+//! | `reader`      | [`VerifyingReader`]: yields records once verified; [`PausedReader`] |
 //! | `verify`      | the parallel verifier of partitions and topics                   |
 //! | `observe`     | its reading: serial, chunked, on several readers at once         |
 //! | `verifier`    | [`TopicVerifier`]: the builder over it, with checkpoints         |
@@ -88,7 +88,7 @@ pub use partitioner::partition_for_key;
 pub use producer::{
     PartitionReceipt, ProducerOptions, TopicProducer, WriterOpenError, WriterOpenStage,
 };
-pub use reader::{VerifiedRecord, VerifyingReader, DEFAULT_GRACE};
+pub use reader::{PausedReader, VerifiedRecord, VerifyingReader, DEFAULT_GRACE};
 pub use report::{PartitionReport, TopicReport};
 pub use scan::{set_stall_timeout, stall_timeout};
 pub use verifier::{describe_log, TopicVerifier, VerifyReport};

@@ -36,6 +36,10 @@ use crate::error::TopicError;
 use crate::mapping::{header_pairs, item_of};
 use crate::scan::{expectations, observe_records, stall_timeout, stalled};
 
+mod paused;
+
+pub use paused::PausedReader;
+
 /// How long a reader waits, by its own clock, for the signature of records it has read
 /// without one before it calls them `unsigned` (see `docs/pending.md`). Record timestamps
 /// play no part: whoever forges records chooses those.
@@ -114,6 +118,7 @@ pub struct VerifyingReader<'t> {
 }
 
 /// A record read and observed, held until the verifier covers it.
+#[derive(Clone)]
 struct Held {
     record: StoredRecord,
     height: u64,
@@ -395,50 +400,75 @@ fn record_bytes(r: &StoredRecord) -> u64 {
     (rec.key.as_ref().map_or(0, Vec::len) + rec.value.as_ref().map_or(0, Vec::len) + headers) as u64
 }
 
+impl VerifyingReader<'_> {
+    /// Drops the verified records held before `from`; true when the first record held is
+    /// verified (and so at or after `from`): the next to deliver.
+    fn front_ready(&mut self) -> bool {
+        let through = self.verified_through();
+        while let Some(h) = self.held.front() {
+            if through.is_none_or(|t| h.record.offset > t) {
+                return false;
+            }
+            if h.record.offset >= self.from {
+                return true;
+            }
+            self.pop_held();
+        }
+        false
+    }
+
+    /// Takes the first record held out of the byte counts and the queue.
+    fn pop_held(&mut self) -> Held {
+        let h = self.held.pop_front().expect("a record is held");
+        self.held_bytes -= h.bytes;
+        if self.unverified_at > 0 {
+            self.unverified_at -= 1;
+        } else {
+            // Verified once reading ended: no longer part of a run.
+            self.unverified_bytes = self.unverified_bytes.saturating_sub(h.bytes);
+        }
+        h
+    }
+
+    /// After a read error: nothing more will be verified or delivered.
+    fn fail(&mut self) {
+        self.verifier = None;
+        self.summary = None;
+        self.release();
+    }
+}
+
 impl Iterator for VerifyingReader<'_> {
     type Item = Result<VerifiedRecord, TopicError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let through = self.verified_through();
-            if let Some(h) = self.held.front() {
-                if through.is_some_and(|t| h.record.offset <= t) {
-                    let Held {
-                        record: r,
-                        height,
-                        hash,
-                        bytes,
-                    } = self.held.pop_front().expect("front exists");
-                    self.held_bytes -= bytes;
-                    if self.unverified_at > 0 {
-                        self.unverified_at -= 1;
-                    } else {
-                        // Verified once reading ended: no longer part of a run.
-                        self.unverified_bytes = self.unverified_bytes.saturating_sub(bytes);
-                    }
-                    if r.offset < self.from {
-                        continue;
-                    }
-                    let place = RecordPlace {
-                        chain: self.chain,
-                        partition: self.partition,
-                        height,
-                    };
-                    let rec = &r.record;
-                    let decryption = decrypt_record(
-                        self.keyring.unwrap_or(&NO_KEYS),
-                        &place,
-                        rec.value.as_deref(),
-                        header_pairs(&rec.headers),
-                    );
-                    return Some(Ok(VerifiedRecord {
-                        offset: r.offset,
-                        height,
-                        hash,
-                        item: item_of(rec),
-                        decryption,
-                    }));
-                }
+            if self.front_ready() {
+                let Held {
+                    record: r,
+                    height,
+                    hash,
+                    ..
+                } = self.pop_held();
+                let place = RecordPlace {
+                    chain: self.chain,
+                    partition: self.partition,
+                    height,
+                };
+                let rec = &r.record;
+                let decryption = decrypt_record(
+                    self.keyring.unwrap_or(&NO_KEYS),
+                    &place,
+                    rec.value.as_deref(),
+                    header_pairs(&rec.headers),
+                );
+                return Some(Ok(VerifiedRecord {
+                    offset: r.offset,
+                    height,
+                    hash,
+                    item: item_of(rec),
+                    decryption,
+                }));
             }
             if self.summary.is_some() {
                 // A reader that may follow keeps its pending records for when their
@@ -449,9 +479,7 @@ impl Iterator for VerifyingReader<'_> {
                 return None;
             }
             if let Err(e) = self.read_more() {
-                self.verifier = None;
-                self.summary = None;
-                self.release();
+                self.fail();
                 return Some(Err(e));
             }
         }

@@ -31,6 +31,7 @@ pub struct Metrics {
     routes: Mutex<BTreeMap<(String, String), RouteFigures>>,
     produced: AtomicU64,
     verified: AtomicU64,
+    resumed: AtomicU64,
     findings: Mutex<BTreeMap<String, u64>>,
     tips: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -44,6 +45,11 @@ impl Metrics {
     /// Records (or blocks) verified while answering.
     pub fn verified(&self, n: u64) {
         self.verified.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A page of records read on from a paused reader instead of from genesis.
+    pub fn resumed(&self) {
+        self.resumed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A finding reported by a verification, by kind (`tampered`, `fork`, ...).
@@ -138,6 +144,16 @@ impl Metrics {
             "kchain_records_verified_total",
             &[],
             self.verified.load(Ordering::Relaxed) as f64,
+        );
+        m.family(
+            "kchain_pages_resumed_total",
+            MetricKind::Counter,
+            "Pages of records verified on from where the page before stopped, not from genesis.",
+        );
+        m.sample(
+            "kchain_pages_resumed_total",
+            &[],
+            self.resumed.load(Ordering::Relaxed) as f64,
         );
         m.family(
             "kchain_findings_total",

@@ -75,6 +75,7 @@ pub fn serve(g: &Global, a: &ServeArgs) -> Result<Outcome> {
         tokens,
         metrics: Arc::default(),
         producers: Default::default(),
+        pages: Default::default(),
     });
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(cert), Some(key)) => Some(kchain_http::TlsFiles {

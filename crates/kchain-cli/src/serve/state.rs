@@ -9,6 +9,7 @@ use crate::global::Global;
 use crate::serve::auth::Tokens;
 use crate::serve::error::{ApiError, ApiResult};
 use crate::serve::metrics::Metrics;
+use crate::serve::topics::pages::Pages;
 use crate::serve::topics::writers::Producers;
 
 /// The state behind every route (shared as `Arc<AppState>`).
@@ -25,6 +26,8 @@ pub struct AppState {
     /// The chained writers of the topics written through the API, kept open across
     /// requests and flushed when the server stops.
     pub producers: Producers,
+    /// Readers paused between pages of records (`GET .../records`).
+    pub pages: Pages,
 }
 
 /// Runs blocking work (reading or appending the log, verifying, signing) off the async

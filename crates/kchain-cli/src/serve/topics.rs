@@ -17,11 +17,13 @@
 //!  POST /api/v1/topics/{t}/checkpoint     (token)    proofs.rs   sign one now
 //! ```
 //!
-//! `lookup.rs` holds what the handlers share (a topic or partition that is not there is a
+//! `pages.rs` keeps readers paused between pages of records, so that paging goes on from
+//! where the last page stopped. `lookup.rs` holds what the handlers share (a topic or partition that is not there is a
 //! 404, query numbers, library errors as statuses); it imports none of them.
 
 mod admin;
 mod lookup;
+pub(crate) mod pages;
 mod produce;
 mod proofs;
 mod read;

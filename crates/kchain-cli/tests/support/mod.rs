@@ -150,3 +150,27 @@ pub fn kclient(args: &[&str]) -> String {
     all.extend(args.iter().map(std::ffi::OsString::from));
     kchain_testkit::run_python(&all)
 }
+
+/// Appends to `topic`/`partition` of the embedded log a record that links correctly but is
+/// signed by a key the trust file does not know, as an intruder with write access to the log
+/// could; returns that key's id.
+pub fn forge_on_embedded(env: &Env, topic: &str, partition: u32) -> String {
+    let log = kchain_log::EmbeddedLog::open(env.data(), Default::default()).unwrap();
+    let last = kchain_topic::tamper::read_all(&log, topic, partition)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let item = kchain_core::Item {
+        key: None,
+        value: Some(b"forged".to_vec()),
+        headers: Vec::new(),
+        timestamp_ms: 1_700_000_000_000,
+    };
+    let intruder = kchain_core::WriterKey::generate("intruder");
+    let rec =
+        kchain_topic::tamper::forge_after(topic, partition, &last, item, Some(&intruder)).unwrap();
+    let mut app = kchain_log::Log::appender(&log, topic, partition).unwrap();
+    app.append(std::slice::from_ref(&rec)).unwrap();
+    app.flush().unwrap();
+    intruder.id().to_string()
+}

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
+use kchain_core::{Finding, Keyring};
 use kchain_http::axum::extract::{Path, Query, State};
 use kchain_http::axum::Json;
 use kchain_log::Log;
 use kchain_topic::checkpoints::newest_checkpoint;
-use kchain_topic::{VerifyReport, VerifyingReader};
+use kchain_topic::{TopicError, VerifiedRecord, VerifyReport, VerifyingReader};
 use serde_json::{json, Value};
 
 use super::lookup::{log_error, number, partition_of, partitions_of, topic_error, QueryMap};
@@ -54,27 +55,41 @@ pub async fn records(
             .start_offset(&topic, p)
             .map_err(|e| log_error(e, &topic))?;
         let from = from.unwrap_or(start).max(start);
-        let reader = VerifyingReader::open(log, &topic, p, &trust, from)
-            .map_err(|e| topic_error(e, &topic))?;
-        let mut reader = match &keyring {
-            Some(k) => reader.with_keyring(k),
-            None => reader,
+        let topic_err = |e| topic_error(e, &topic);
+        let resumed = match st.pages.find(&topic, p, &trust, from) {
+            Some(paused) => VerifyingReader::resume(log, paused, &trust, from)
+                .map_err(topic_err)?
+                .ok(),
+            None => None,
         };
-        let mut records = Vec::new();
-        let mut next = from;
-        for rec in reader.by_ref() {
-            let rec = rec.map_err(|e| topic_error(e, &topic))?;
-            next = rec.offset + 1;
-            let line = record_json(p, &rec)?;
-            records.push(serde_json::from_str::<Value>(&line).map_err(ApiError::internal)?);
-            if records.len() as u64 >= limit {
-                break;
+        let mut page = match resumed {
+            Some(reader) => {
+                st.metrics.resumed();
+                Some(read_page(reader, keyring.as_ref(), from, limit, &st).map_err(topic_err)?)
             }
+            None => None,
+        };
+        // A finding on a resumed page is read again from genesis, so that the page says what
+        // a reader from genesis says (the finding may be before where the pause stood).
+        if page.as_ref().is_none_or(|pg| pg.finding.is_some()) {
+            let reader = VerifyingReader::open(log, &topic, p, &trust, from).map_err(topic_err)?;
+            page = Some(read_page(reader, keyring.as_ref(), from, limit, &st).map_err(topic_err)?);
         }
+        let Page {
+            records,
+            next,
+            finding,
+        } = page.expect("read above");
+        let records = (records.iter())
+            .map(|rec| {
+                let line = record_json(p, rec)?;
+                serde_json::from_str::<Value>(&line).map_err(ApiError::internal)
+            })
+            .collect::<ApiResult<Vec<Value>>>()?;
         st.metrics.verified(records.len() as u64);
-        let finding = reader.finding().map(|f| {
+        let finding = finding.map(|f| {
             st.metrics.finding(f.kind.as_str());
-            finding_json(f)
+            finding_json(&f)
         });
         let more = finding.is_none() && next < end;
         Ok(Json(json!({
@@ -86,6 +101,53 @@ pub async fn records(
         })))
     })
     .await
+}
+
+/// One page of verified records.
+struct Page {
+    records: Vec<VerifiedRecord>,
+    /// The offset after the last record delivered (`from` when none was).
+    next: u64,
+    finding: Option<Finding>,
+}
+
+/// Up to `limit` records of `reader`, decrypted with `keyring` when one is given. The reader
+/// is kept (see `pages.rs`) as it stood before the page, for the same page again, and after
+/// it, for the next one; not after a finding.
+fn read_page(
+    reader: VerifyingReader<'_>,
+    keyring: Option<&Keyring>,
+    from: u64,
+    limit: u64,
+    st: &AppState,
+) -> Result<Page, TopicError> {
+    let mut reader = match keyring {
+        Some(k) => reader.with_keyring(k),
+        None => reader,
+    };
+    reader.ready()?;
+    if let Some(before) = reader.snapshot() {
+        st.pages.keep(before);
+    }
+    let mut records = Vec::new();
+    let mut next = from;
+    for rec in reader.by_ref() {
+        let rec = rec?;
+        next = rec.offset + 1;
+        records.push(rec);
+        if records.len() as u64 >= limit {
+            break;
+        }
+    }
+    let finding = reader.finding().cloned();
+    if let Some(after) = reader.pause() {
+        st.pages.keep(after);
+    }
+    Ok(Page {
+        records,
+        next,
+        finding,
+    })
 }
 
 /// `GET .../verify`: what `kchain verify TOPIC --json` prints, and `exit`, what it would
