@@ -167,7 +167,9 @@ fn the_page_shows_the_tip_then_a_forgery_in_red_with_its_offset() {
     assert!(dom.contains("w1.example"), "{dom}");
     assert!(!dom.contains(r#"class="finding""#), "{dom}");
 
-    let intruder = support::forge_on_embedded(&env, "orders", 0);
+    let intruder = kchain_core::WriterKey::generate("intruder");
+    support::forge_on_embedded(&env, "orders", 0, Some(&intruder));
+    let intruder = intruder.id().to_string();
     let v = serve.overview_until("the forgery found", |v| v["ok"] == false);
     let f = &v["topics"][0]["findings"][0];
     assert_eq!(

@@ -10,22 +10,9 @@ mod support;
 
 use support::Env;
 
+/// A record that links but carries no signature, appended to `t`/0.
 fn forge(env: &Env, t: &str) {
-    let log = kchain_log::EmbeddedLog::open(env.data(), Default::default()).unwrap();
-    let last = kchain_topic::tamper::read_all(&log, t, 0)
-        .unwrap()
-        .pop()
-        .unwrap();
-    let item = kchain_core::Item {
-        key: None,
-        value: Some(b"forged".to_vec()),
-        headers: Vec::new(),
-        timestamp_ms: 1_700_000_000_000,
-    };
-    let rec = kchain_topic::tamper::forge_after(t, 0, &last, item, None).unwrap();
-    let mut app = kchain_log::Log::appender(&log, t, 0).unwrap();
-    app.append(std::slice::from_ref(&rec)).unwrap();
-    app.flush().unwrap();
+    support::forge_on_embedded(env, t, 0, None);
 }
 
 fn setup(env: &Env, n: usize) {

@@ -458,7 +458,8 @@ fn pages_go_on_from_the_last_page_and_a_later_forgery_is_still_found() {
     assert_eq!(pages_resumed(&s), 7);
 
     // A record appended later by someone without a trusted key: the next page finds it.
-    support::forge_on_embedded(&k, "events", 1);
+    let intruder = kchain_core::WriterKey::generate("intruder");
+    support::forge_on_embedded(&k, "events", 1, Some(&intruder));
     let page = s.get("/api/v1/topics/events/partitions/1/records?from=250");
     assert_eq!(page["records"], json!([]));
     assert_eq!(page["finding"]["offset"], 250, "{page}");

@@ -8,6 +8,8 @@ pub mod serve;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use kchain_core::WriterKey;
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     /// Kafka bootstrap address passed as `-b`, or `None` for the embedded log.
@@ -151,10 +153,10 @@ pub fn kclient(args: &[&str]) -> String {
     kchain_testkit::run_python(&all)
 }
 
-/// Appends to `topic`/`partition` of the embedded log a record that links correctly but is
-/// signed by a key the trust file does not know, as an intruder with write access to the log
-/// could; returns that key's id.
-pub fn forge_on_embedded(env: &Env, topic: &str, partition: u32) -> String {
+/// Appends to `topic`/`partition` of the embedded log a record that links correctly, signed
+/// by `key` (one the trust file does not know) or by none, as an intruder with write access
+/// to the log could.
+pub fn forge_on_embedded(env: &Env, topic: &str, partition: u32, key: Option<&WriterKey>) {
     let log = kchain_log::EmbeddedLog::open(env.data(), Default::default()).unwrap();
     let last = kchain_topic::tamper::read_all(&log, topic, partition)
         .unwrap()
@@ -166,11 +168,8 @@ pub fn forge_on_embedded(env: &Env, topic: &str, partition: u32) -> String {
         headers: Vec::new(),
         timestamp_ms: 1_700_000_000_000,
     };
-    let intruder = kchain_core::WriterKey::generate("intruder");
-    let rec =
-        kchain_topic::tamper::forge_after(topic, partition, &last, item, Some(&intruder)).unwrap();
+    let rec = kchain_topic::tamper::forge_after(topic, partition, &last, item, key).unwrap();
     let mut app = kchain_log::Log::appender(&log, topic, partition).unwrap();
     app.append(std::slice::from_ref(&rec)).unwrap();
     app.flush().unwrap();
-    intruder.id().to_string()
 }
