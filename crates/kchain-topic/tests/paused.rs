@@ -7,43 +7,28 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::{item, key, open_log, trust_for, unique_topic, write_chain};
+use common::{item, key, open_log, trust_for, unique_topic, write_chain, Hooked, Hooks};
 use kchain_core::FindingKind;
-use kchain_log::{Appender, EmbeddedLog, Log, LogError, Reader, TopicConfig, TopicInfo};
+use kchain_log::{EmbeddedLog, Log, LogError, Reader};
 use kchain_topic::tamper::{forge_after, read_all};
 use kchain_topic::{PausedReader, VerifyingReader};
 
-/// An embedded log that notes the offset every reader it opens starts at.
-struct Watched {
-    log: EmbeddedLog,
+/// Notes the offset every reader the log opens starts at.
+#[derive(Default)]
+struct Watch {
     reads_from: Mutex<Vec<u64>>,
 }
 
-impl Log for Watched {
-    fn backend(&self) -> &'static str {
-        "embedded"
-    }
-    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError> {
-        self.log.create_topic(name, config)
-    }
-    fn list_topics(&self) -> Result<Vec<TopicInfo>, LogError> {
-        self.log.list_topics()
-    }
-    fn topic(&self, name: &str) -> Result<TopicInfo, LogError> {
-        self.log.topic(name)
-    }
-    fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError> {
-        self.log.appender(topic, partition)
-    }
-    fn reader(&self, topic: &str, partition: u32, from: u64) -> Result<Box<dyn Reader>, LogError> {
+impl Hooks for Watch {
+    fn reader(
+        &self,
+        log: &EmbeddedLog,
+        topic: &str,
+        partition: u32,
+        from: u64,
+    ) -> Result<Box<dyn Reader>, LogError> {
         self.reads_from.lock().unwrap().push(from);
-        self.log.reader(topic, partition, from)
-    }
-    fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        self.log.end_offset(topic, partition)
-    }
-    fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        self.log.start_offset(topic, partition)
+        log.reader(topic, partition, from)
     }
 }
 
@@ -62,9 +47,9 @@ fn page(reader: &mut VerifyingReader<'_>, n: usize) -> Vec<(u64, [u8; 32])> {
 #[test]
 fn pages_read_by_pausing_and_resuming_are_one_reading_from_genesis() {
     let dir = kchain_testkit::tempdir();
-    let log = Watched {
+    let log = Hooked {
         log: open_log(dir.path()),
-        reads_from: Mutex::new(Vec::new()),
+        hooks: Watch::default(),
     };
     let topic = unique_topic("paused");
     let k = key("acme", 1);
@@ -77,7 +62,7 @@ fn pages_read_by_pausing_and_resuming_are_one_reading_from_genesis() {
         usize::MAX,
     );
     assert_eq!(whole.len(), 95);
-    log.reads_from.lock().unwrap().clear();
+    log.hooks.reads_from.lock().unwrap().clear();
 
     let mut pages = Vec::new();
     let mut reader = VerifyingReader::open(&log, &topic, 0, &trust, 0).unwrap();
@@ -96,7 +81,7 @@ fn pages_read_by_pausing_and_resuming_are_one_reading_from_genesis() {
             .expect("the same partition and trust, from where it stopped");
     }
     assert_eq!(pages, whole);
-    let reads = log.reads_from.lock().unwrap().clone();
+    let reads = log.hooks.reads_from.lock().unwrap().clone();
     assert_eq!(reads[0], 0, "the first page verifies from genesis");
     assert!(reads.len() > 2);
     assert!(

@@ -2,7 +2,10 @@
 #![allow(dead_code)]
 
 use kchain_core::{Item, Trust, TrustedWriter, WriterKey};
-use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, TopicConfig};
+use kchain_log::{
+    Appender, EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, LogError, Reader, TopicConfig,
+    TopicInfo,
+};
 use kchain_topic::{ChainWriter, WriterOptions};
 
 /// A topic name no other test (or earlier run against the same broker) uses.
@@ -92,4 +95,59 @@ pub fn write_chain(log: &dyn Log, topic: &str, key: &WriterKey, n: u64, batch: u
     .unwrap();
     let start = w.tip().map_or(0, |(h, _)| h + 1);
     w.append((start..start + n).map(item).collect()).unwrap();
+}
+
+/// What a test changes of a log: the appenders or the readers it hands out (by default those
+/// of the embedded log beneath).
+pub trait Hooks: Send + Sync {
+    fn appender(
+        &self,
+        log: &EmbeddedLog,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Box<dyn Appender>, LogError> {
+        log.appender(topic, partition)
+    }
+    fn reader(
+        &self,
+        log: &EmbeddedLog,
+        topic: &str,
+        partition: u32,
+        from: u64,
+    ) -> Result<Box<dyn Reader>, LogError> {
+        log.reader(topic, partition, from)
+    }
+}
+
+/// An embedded log with a test's [`Hooks`]; every other call goes to the log unchanged.
+pub struct Hooked<H> {
+    pub log: EmbeddedLog,
+    pub hooks: H,
+}
+
+impl<H: Hooks> Log for Hooked<H> {
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError> {
+        self.log.create_topic(name, config)
+    }
+    fn list_topics(&self) -> Result<Vec<TopicInfo>, LogError> {
+        self.log.list_topics()
+    }
+    fn topic(&self, name: &str) -> Result<TopicInfo, LogError> {
+        self.log.topic(name)
+    }
+    fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError> {
+        self.hooks.appender(&self.log, topic, partition)
+    }
+    fn reader(&self, topic: &str, partition: u32, from: u64) -> Result<Box<dyn Reader>, LogError> {
+        self.hooks.reader(&self.log, topic, partition, from)
+    }
+    fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
+        self.log.end_offset(topic, partition)
+    }
+    fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
+        self.log.start_offset(topic, partition)
+    }
 }
