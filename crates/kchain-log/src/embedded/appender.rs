@@ -7,6 +7,8 @@
 //!                   write     one write(2) of the whole batch to the segment (O_APPEND)
 //!                   index     8-byte entry when index_interval_bytes have passed
 //!                   fsync     per FsyncPolicy, then the batch is acknowledged
+//! open             the lock, then recovery; or, after an appender of this handle was dropped
+//!                   cleanly and the files are as it left them, its end (no scan)
 //! append_encoded(records built in place by the writer, see `encoded`)
 //!                   --check-->  every record as a reader checks it; header into its room
 //!                   roll?, write, index, fsync as above
@@ -14,6 +16,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +24,7 @@ use super::batch::{
     check_payload, encode_batch, BatchHeader, EncodeError, HEADER_LEN, MIN_RECORD_LEN,
 };
 use super::index::IndexPolicy;
-use super::partition::{PartitionDir, Tail};
+use super::partition::{ClosedTail, FileId, PartitionDir, Tail};
 use super::{recovery, EmbeddedOptions, Shared};
 use crate::api::{Appender, FsyncPolicy, Record};
 use crate::encoded::{self, EncodedRecords};
@@ -43,6 +46,8 @@ pub(crate) struct EmbeddedAppender {
     policy: IndexPolicy,
     /// An index write failed: stop writing entries to this segment (recovery rebuilds it).
     index_broken: bool,
+    /// An index write failed in any segment since opening: the next open must recover.
+    index_ever_broken: bool,
     next_offset: u64,
     buf: Vec<u8>,
     last_sync: Instant,
@@ -54,13 +59,25 @@ pub(crate) struct EmbeddedAppender {
 
 impl EmbeddedAppender {
     /// Takes the partition lock, runs recovery (see [`recovery`]) and opens the last segment.
+    /// Recovery is skipped when the last appender of this handle was dropped cleanly and the
+    /// partition's files are exactly as it left them ([`ClosedTail::still_holds`]): nothing
+    /// can have torn since, and its end is the one a scan would find.
     pub fn open(
         part: PartitionDir,
         opts: EmbeddedOptions,
         shared: Arc<Shared>,
     ) -> Result<Self, LogError> {
         let lock = lock(&part)?;
-        let recovered = recovery::recover(&part, &opts)?;
+        let recovered = match shared.take_closed(&part) {
+            Some(c) if c.still_holds(&part)? => recovery::Recovered {
+                tail: c.tail,
+                last_index_position: c.last_index_position,
+            },
+            _ => {
+                shared.recoveries.fetch_add(1, Ordering::Relaxed);
+                recovery::recover(&part, &opts)?
+            }
+        };
         let tail = recovered.tail;
         let log_path = part.log_path(tail.base);
         let log = OpenOptions::new()
@@ -85,6 +102,7 @@ impl EmbeddedAppender {
             index,
             size: tail.position,
             index_broken: false,
+            index_ever_broken: false,
             next_offset: tail.next_offset,
             buf: Vec::new(),
             last_sync: Instant::now(),
@@ -227,6 +245,7 @@ impl EmbeddedAppender {
                 // The batch is written: an index failure must not fail the append (the caller
                 // would retry and duplicate it). Recovery rebuilds the index.
                 self.index_broken = self.index.write_all(&entry.encode()).is_err();
+                self.index_ever_broken |= self.index_broken;
             }
         }
         self.sync_per_policy()?;
@@ -344,10 +363,182 @@ impl Appender for EmbeddedAppender {
     }
 }
 
+impl EmbeddedAppender {
+    /// Where this appender leaves its partition, for the next appender of this handle: only
+    /// when nothing failed (its segment and index are whole) and the files are as it wrote
+    /// them.
+    fn closed_tail(&self) -> Option<ClosedTail> {
+        if self.failed.is_some() || self.index_ever_broken {
+            return None;
+        }
+        let log = FileId::of(&self.log).filter(|f| f.len == self.size)?;
+        Some(ClosedTail {
+            tail: Tail {
+                base: self.base,
+                position: self.size,
+                next_offset: self.next_offset,
+            },
+            last_index_position: self.policy.last_position(),
+            log,
+            index_len: FileId::of(&self.index)?.len,
+        })
+    }
+}
+
 impl Drop for EmbeddedAppender {
     fn drop(&mut self) {
-        if self.dirty && matches!(self.opts.fsync, FsyncPolicy::IntervalMs(_)) {
-            let _ = self.log.sync_data();
+        if self.dirty
+            && matches!(self.opts.fsync, FsyncPolicy::IntervalMs(_))
+            && self.log.sync_data().is_err()
+        {
+            return;
+        }
+        // Still holding the lock: no other appender has touched the partition yet.
+        if let Some(closed) = self.closed_tail() {
+            self.shared.set_closed(&self.part, closed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::OpenOptions;
+    use std::io::{Seek, SeekFrom, Write};
+    use std::sync::atomic::Ordering;
+
+    use crate::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, LogError, Record, TopicConfig};
+
+    fn records(n: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| Record {
+                key: None,
+                value: Some(vec![b'v'; 100 + i % 7]),
+                headers: Vec::new(),
+                timestamp_ms: 1_700_000_000_000 + i as i64,
+            })
+            .collect()
+    }
+
+    fn log_in(dir: &std::path::Path) -> EmbeddedLog {
+        let opts = EmbeddedOptions {
+            fsync: FsyncPolicy::IntervalMs(100),
+            index_interval_bytes: 512,
+            ..EmbeddedOptions::default()
+        };
+        EmbeddedLog::create(dir, opts).unwrap()
+    }
+
+    fn recoveries(log: &EmbeddedLog) -> u64 {
+        log.shared.recoveries.load(Ordering::Relaxed)
+    }
+
+    fn segment(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.join("topics/t/0/00000000000000000000.log")
+    }
+
+    /// Appends `batches` batches of 10 with a new appender of `log`, then drops it.
+    fn append(log: &EmbeddedLog, batches: usize) -> u64 {
+        let mut app = log.appender("t", 0).unwrap();
+        for _ in 0..batches {
+            app.append(&records(10)).unwrap();
+        }
+        app.next_offset()
+    }
+
+    fn read_all(log: &EmbeddedLog) -> Vec<u64> {
+        let mut r = log.reader("t", 0, 0).unwrap();
+        let mut offsets = Vec::new();
+        loop {
+            let got = r.poll(1000, std::time::Duration::ZERO).unwrap();
+            if got.is_empty() {
+                return offsets;
+            }
+            offsets.extend(got.iter().map(|r| r.offset));
+        }
+    }
+
+    #[test]
+    fn a_reopen_by_the_same_handle_continues_without_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_in(dir.path());
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+        assert_eq!(append(&log, 30), 300);
+        assert_eq!(recoveries(&log), 1);
+        for round in 1..=5u64 {
+            assert_eq!(append(&log, 3), 300 + 30 * round);
+        }
+        assert_eq!(
+            recoveries(&log),
+            1,
+            "each reopen continued where the last left"
+        );
+        assert_eq!(read_all(&log), (0..450).collect::<Vec<_>>());
+        // A fresh handle (another process) recovers, and finds the same end and index.
+        let index = std::fs::read(dir.path().join("topics/t/0/00000000000000000000.index"));
+        let other = log_in(dir.path());
+        assert_eq!(other.appender("t", 0).unwrap().next_offset(), 450);
+        assert_eq!(recoveries(&other), 1);
+        let rebuilt = std::fs::read(dir.path().join("topics/t/0/00000000000000000000.index"));
+        assert_eq!(index.unwrap(), rebuilt.unwrap());
+    }
+
+    #[test]
+    fn a_reopen_after_another_handle_appended_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_in(dir.path());
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+        append(&log, 2);
+        let other = log_in(dir.path());
+        assert_eq!(append(&other, 3), 50);
+        assert_eq!(append(&log, 1), 60, "the other handle's batches are found");
+        assert_eq!(recoveries(&log), 2);
+        assert_eq!(read_all(&log), (0..60).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_torn_tail_written_after_the_last_close_is_cut_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_in(dir.path());
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+        append(&log, 2);
+        let len = std::fs::metadata(segment(dir.path())).unwrap().len();
+        // A batch header announcing more than follows: a write that never returned.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(segment(dir.path()))
+            .unwrap();
+        f.write_all(&[0u8; 30]).unwrap();
+        drop(f);
+        assert_eq!(append(&log, 1), 30);
+        assert_eq!(recoveries(&log), 2);
+        let quarantined = dir.path().join(format!(
+            "topics/t/0/00000000000000000000.log.quarantine-{len}"
+        ));
+        assert!(quarantined.exists());
+    }
+
+    #[test]
+    fn a_reopen_after_bytes_changed_in_place_checks_the_segment_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_in(dir.path());
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+        append(&log, 3);
+        // Past the granularity of a coarse file clock, so the change time moves.
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        // Same length, one byte of a record's value changed: only a scan can tell.
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(segment(dir.path()))
+            .unwrap();
+        f.seek(SeekFrom::Start(100)).unwrap();
+        f.write_all(b"X").unwrap();
+        drop(f);
+        match log.appender("t", 0) {
+            Err(LogError::Corruption { .. }) => {}
+            other => panic!(
+                "expected corruption, got {:?}",
+                other.map(|a| a.next_offset())
+            ),
         }
     }
 }

@@ -127,3 +127,53 @@ fn throughput() {
         );
     }
 }
+
+/// What reopening a partition's appender costs when its last segment holds `bytes` of
+/// records: the median of 9 open-and-drop cycles after the appender that wrote them was
+/// dropped by this handle (the ledger's sealer reopens its blocks appender this way), and
+/// the same through a fresh handle of the same directory (a new process: full recovery).
+#[test]
+#[ignore = "benchmark: run in release mode with --ignored --nocapture"]
+fn reopen() {
+    let record = Record {
+        key: None,
+        value: Some(vec![0xab; 256]),
+        headers: vec![],
+        timestamp_ms: 1_700_000_000_000,
+    };
+    let batch = vec![record; BATCH];
+    for records in [10_000u64, 100_000, 400_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = EmbeddedOptions {
+            fsync: FsyncPolicy::IntervalMs(100),
+            ..EmbeddedOptions::default()
+        };
+        let log = EmbeddedLog::create(dir.path(), opts.clone()).unwrap();
+        log.create_topic("bench", &TopicConfig::default()).unwrap();
+        let mut appender = log.appender("bench", 0).unwrap();
+        for _ in 0..records / BATCH as u64 {
+            appender.append(&batch).unwrap();
+        }
+        drop(appender);
+        let median = |fresh: bool| {
+            let mut times: Vec<Duration> = (0..9)
+                .map(|_| {
+                    let other = fresh.then(|| EmbeddedLog::open(dir.path(), opts.clone()));
+                    let log = other.as_ref().map_or(&log, |o| o.as_ref().unwrap());
+                    let t = Instant::now();
+                    drop(log.appender("bench", 0).unwrap());
+                    t.elapsed()
+                })
+                .collect();
+            times.sort();
+            times[4]
+        };
+        let same = median(false);
+        let fresh = median(true);
+        println!(
+            "reopen after {records} records: same handle {:>8.1} µs, fresh handle {:>8.1} µs",
+            same.as_secs_f64() * 1e6,
+            fresh.as_secs_f64() * 1e6,
+        );
+    }
+}
