@@ -6,7 +6,8 @@
 //!                             segment_bytes (old one synced first)
 //!                   write     one write(2) of the whole batch to the segment (O_APPEND)
 //!                   index     8-byte entry when index_interval_bytes have passed
-//!                   fsync     per FsyncPolicy, then the batch is acknowledged
+//!                   fsync     per FsyncPolicy, then the batch is acknowledged (an interval
+//!                             fsync is requested of the sync thread, see `syncer`)
 //! open             the lock, then recovery; or, after an appender of this handle was dropped
 //!                   cleanly and the files are as it left them, its end (no scan)
 //! append_encoded(records built in place by the writer, see `encoded`)
@@ -25,10 +26,17 @@ use super::batch::{
 };
 use super::index::IndexPolicy;
 use super::partition::{ClosedTail, FileId, PartitionDir, Tail};
+use super::syncer::Syncer;
 use super::{recovery, EmbeddedOptions, Shared};
 use crate::api::{Appender, FsyncPolicy, Record};
 use crate::encoded::{self, EncodedRecords};
 use crate::error::LogError;
+
+/// Under `FsyncPolicy::IntervalMs`, the bytes after which the sync thread is asked to sync
+/// even before the interval has passed: the disk works while the appender writes, so that
+/// the sync of a segment roll (inline: a sealed segment must be whole on disk before the
+/// next begins) or of a flush finds at most this much left to write, not a whole segment.
+const SYNC_BYTES: u64 = 8 << 20;
 
 /// Appends batches to one partition of an embedded log while holding its lock file.
 pub(crate) struct EmbeddedAppender {
@@ -39,8 +47,11 @@ pub(crate) struct EmbeddedAppender {
     _lock: File,
     /// Base offset of the active (last) segment.
     base: u64,
-    log: File,
+    /// The active segment, shared with the sync thread.
+    log: Arc<File>,
     index: File,
+    /// Forces the segment to disk off the write path under `FsyncPolicy::IntervalMs`.
+    syncer: Syncer,
     /// Bytes in the active segment.
     size: u64,
     policy: IndexPolicy,
@@ -53,6 +64,8 @@ pub(crate) struct EmbeddedAppender {
     last_sync: Instant,
     /// Appended data not yet synced.
     dirty: bool,
+    /// Bytes appended since the last sync (inline or requested).
+    unsynced: u64,
     /// Set after a failure that left the segment in an unknown state: refuse to append.
     failed: Option<String>,
 }
@@ -98,8 +111,9 @@ impl EmbeddedAppender {
             shared,
             _lock: lock,
             base: tail.base,
-            log,
+            log: Arc::new(log),
             index,
+            syncer: Syncer::default(),
             size: tail.position,
             index_broken: false,
             index_ever_broken: false,
@@ -107,6 +121,7 @@ impl EmbeddedAppender {
             buf: Vec::new(),
             last_sync: Instant::now(),
             dirty: false,
+            unsynced: 0,
             failed: None,
         })
     }
@@ -126,7 +141,7 @@ impl EmbeddedAppender {
         let (log, index) = self
             .part
             .create_segment(self.next_offset, self.opts.fsync)?;
-        self.log = log;
+        self.log = Arc::new(log);
         self.index = index;
         self.base = self.next_offset;
         self.size = 0;
@@ -145,20 +160,37 @@ impl EmbeddedAppender {
         }
         self.last_sync = Instant::now();
         self.dirty = false;
+        self.unsynced = 0;
         Ok(())
     }
 
-    /// Applies the fsync policy after a write.
-    fn sync_per_policy(&mut self) -> Result<(), LogError> {
+    /// Applies the fsync policy after a write of `len` bytes: syncs now under `EveryBatch`;
+    /// under `IntervalMs`, asks the sync thread once the interval has passed or
+    /// [`SYNC_BYTES`] were written since the last sync (the data stays `dirty` for `Drop`
+    /// until an inline sync).
+    fn sync_per_policy(&mut self, len: u64) -> Result<(), LogError> {
         self.dirty = true;
+        self.unsynced += len;
         match self.opts.fsync {
             FsyncPolicy::EveryBatch => self.sync(),
             FsyncPolicy::IntervalMs(ms)
-                if self.last_sync.elapsed() >= Duration::from_millis(ms) =>
+                if self.last_sync.elapsed() >= Duration::from_millis(ms)
+                    || self.unsynced >= SYNC_BYTES =>
             {
-                self.sync()
+                self.unsynced = 0;
+                let path = self.segment_path();
+                self.syncer.request(&self.log, &path.display().to_string());
+                self.last_sync = Instant::now();
+                Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Takes up a failure of the sync thread, so that it fails this and every later call.
+    fn take_sync_failure(&mut self) {
+        if self.failed.is_none() {
+            self.failed = self.syncer.failure();
         }
     }
 
@@ -202,7 +234,8 @@ const _: () =
 
 impl EmbeddedAppender {
     /// Refuses to append after a failure that left the segment in an unknown state.
-    fn check_usable(&self) -> Result<(), LogError> {
+    fn check_usable(&mut self) -> Result<(), LogError> {
+        self.take_sync_failure();
         match &self.failed {
             Some(why) => Err(LogError::Backend {
                 backend: "embedded",
@@ -235,7 +268,7 @@ impl EmbeddedAppender {
             self.roll()?;
         }
         let pos = self.size;
-        if let Err(e) = self.log.write_all(batch) {
+        if let Err(e) = (&*self.log).write_all(batch) {
             return Err(self.undo_write(pos, e));
         }
         self.size += header.batch_len();
@@ -248,7 +281,7 @@ impl EmbeddedAppender {
                 self.index_ever_broken |= self.index_broken;
             }
         }
-        self.sync_per_policy()?;
+        self.sync_per_policy(header.batch_len())?;
         self.shared.set_tail(
             &self.part,
             Tail {
@@ -349,6 +382,7 @@ impl Appender for EmbeddedAppender {
     }
 
     fn flush(&mut self) -> Result<(), LogError> {
+        self.take_sync_failure();
         if let Some(why) = &self.failed {
             return Err(LogError::Backend {
                 backend: "embedded",
@@ -387,6 +421,8 @@ impl EmbeddedAppender {
 
 impl Drop for EmbeddedAppender {
     fn drop(&mut self) {
+        self.syncer.stop();
+        self.take_sync_failure();
         if self.dirty
             && matches!(self.opts.fsync, FsyncPolicy::IntervalMs(_))
             && self.log.sync_data().is_err()
@@ -540,5 +576,75 @@ mod tests {
                 other.map(|a| a.next_offset())
             ),
         }
+    }
+
+    /// An appender of `t`/0 in `dir` under `fsync`, as the log opens one.
+    fn appender_in(dir: &std::path::Path, fsync: FsyncPolicy) -> super::EmbeddedAppender {
+        let opts = EmbeddedOptions {
+            fsync,
+            ..EmbeddedOptions::default()
+        };
+        let log = EmbeddedLog::create(dir, opts.clone()).unwrap();
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+        let part = log.partition("t", 0).unwrap();
+        super::EmbeddedAppender::open(part, opts, log.shared.clone()).unwrap()
+    }
+
+    #[test]
+    fn interval_syncs_run_on_the_sync_thread() {
+        use crate::Appender;
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = appender_in(dir.path(), FsyncPolicy::IntervalMs(0));
+        app.append(&records(10)).unwrap();
+        assert!(
+            app.syncer.started(),
+            "the interval passed: a sync was requested"
+        );
+        assert!(app.dirty, "and the data stays dirty until an inline sync");
+        app.flush().unwrap();
+        assert!(!app.dirty);
+        // Long interval: the bytes written ask for a sync all the same.
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = appender_in(dir.path(), FsyncPolicy::IntervalMs(3_600_000));
+        let big = vec![Record {
+            value: Some(vec![7; 1 << 20]),
+            ..records(1).remove(0)
+        }];
+        for _ in 0..(super::SYNC_BYTES >> 20) - 1 {
+            app.append(&big).unwrap();
+        }
+        assert!(!app.syncer.started());
+        app.append(&big).unwrap();
+        assert!(app.syncer.started());
+    }
+
+    #[test]
+    fn a_failed_background_sync_fails_the_next_calls_and_the_next_open_recovers() {
+        use crate::Appender;
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = appender_in(dir.path(), FsyncPolicy::IntervalMs(0));
+        app.append(&records(10)).unwrap();
+        app.syncer.fail_for_test("disk gone");
+        for _ in 0..2 {
+            let err = app.append(&records(1)).unwrap_err().to_string();
+            assert!(err.contains("disk gone"), "{err}");
+        }
+        assert!(app.flush().unwrap_err().to_string().contains("disk gone"));
+        let shared = app.shared.clone();
+        drop(app);
+        assert_eq!(shared.recoveries.load(Ordering::Relaxed), 1);
+        let part = super::PartitionDir {
+            topic: "t".into(),
+            partition: 0,
+            dir: dir.path().join("topics/t/0"),
+        };
+        let opts = EmbeddedOptions::default();
+        let again = super::EmbeddedAppender::open(part, opts, shared.clone()).unwrap();
+        assert_eq!(
+            shared.recoveries.load(Ordering::Relaxed),
+            2,
+            "no trusted end"
+        );
+        assert_eq!(crate::Appender::next_offset(&again), 10);
     }
 }

@@ -22,7 +22,8 @@
 //! - [`recovery`]: the torn-tail policy run when an appender opens (it quarantines
 //!   what it cuts),
 //! - [`topic`]: topic names and `topic.json`,
-//! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations.
+//! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations,
+//! - [`syncer`]: the appender's interval fsync, on a thread of its own.
 
 mod appender;
 mod batch;
@@ -37,6 +38,7 @@ mod recovery;
 #[cfg(test)]
 mod retention_tests;
 mod segment;
+mod syncer;
 mod topic;
 mod walk;
 
