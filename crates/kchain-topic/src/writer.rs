@@ -12,6 +12,7 @@
 //!
 //! ```text
 //!  append ──► build batch k ──► wait for batch k-1 to be written ──► hand k to the log thread
+//!         ──► publish a due checkpoint (of the batches up to k-1, while the log writes k)
 //!         ──► build k+1 ... ──► last batch: wait for it (default), or return at once
 //!                               ([`ChainWriter::with_pipelining`]: flush waits)
 //! ```
@@ -422,19 +423,22 @@ impl<'k> ChainWriter<'k> {
             let buf = std::mem::take(&mut self.batch_buf);
             let mut batch = builder.prepare(&items[range], height, prev, buf)?;
             self.collect()?;
-            if self.pipelines() {
-                // The tree holds exactly the written batches here (see `append`).
-                self.publish_if_due()?;
-            }
-            self.grow_tree(std::mem::take(&mut batch.entry_hashes));
+            let entry_hashes = std::mem::take(&mut batch.entry_hashes);
             let (first, count) = (self.next_offset, batch.count);
             if i == last && !self.pipelined {
+                self.grow_tree(entry_hashes);
                 let offsets = self.appender.append_encoded(&mut batch.records)?;
                 self.batch_buf = batch.records.into_buffer();
                 self.check_landed(first, count, &offsets)?;
             } else {
                 self.log_thread()?.hand_over(batch.records)?;
                 self.in_flight = Some((first, count));
+                if self.pipelines() {
+                    // The tree holds exactly the written batches here, not the one just
+                    // handed over (see `append`): the log writes that one meanwhile.
+                    self.publish_if_due()?;
+                }
+                self.grow_tree(entry_hashes);
             }
             self.next_offset += count;
             add(self.advance(first, batch.first_height, count, batch.tip_hash));
@@ -503,9 +507,10 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Hands a batch's entry hashes to the checkpoint tree, if checkpoints are on. Called just
-    /// before the log append: the tree grows on its own thread while this one appends (the
-    /// parallel stages are over, so it takes a core that would idle). A failed append poisons
-    /// the writer, so a tree ahead of the log is never signed.
+    /// before the log append, or just after the batch is handed to the log thread: the tree
+    /// grows on its own thread while the log writes (the parallel stages are over, so it
+    /// takes a core that would idle). A failed append poisons the writer, so a tree ahead of
+    /// the log is never signed.
     fn grow_tree(&mut self, entry_hashes: Vec<Hash>) {
         if let Some(c) = &mut self.checkpoints {
             c.push_all(entry_hashes);

@@ -145,25 +145,91 @@ fn a_pipelined_writers_checkpoints_sign_only_written_records() {
     assert!(report.ok(), "{report:?}");
 }
 
+/// A due checkpoint is published while the log writes the batch after the ones it signs
+/// (handed to the log thread first), not with the log idle.
+#[test]
+fn a_pipelined_writer_publishes_a_checkpoint_while_the_next_batch_is_written() {
+    use kchain_topic::CheckpointOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::default();
+    let log = Failing {
+        log: open_log(dir.path()),
+        ok: usize::MAX,
+        watch: Some(watch.clone()),
+    };
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let key = key("acme", 3);
+    let options = CheckpointOptions {
+        every_entries: 10,
+        every: Duration::from_secs(3600),
+        ..CheckpointOptions::default()
+    };
+    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
+        .unwrap()
+        .with_pipelining()
+        .with_checkpoints(&log, options)
+        .unwrap();
+    for call in 0..6u64 {
+        w.append((call * 9..call * 9 + 9).map(item).collect())
+            .unwrap();
+    }
+    let during = watch.published.lock().unwrap().clone();
+    assert!(during.len() >= 3, "due every 10 entries: {during:?}");
+    for (size, started) in during {
+        assert!(
+            started as u64 > size,
+            "checkpoint of {size} published with {started} records handed to the log"
+        );
+    }
+    w.flush().unwrap();
+}
+
 /// The embedded log, whose appenders fail every encoded batch after the first `ok` ones.
+/// With `watch`, it counts the records of the encoded batches started, and an append to a
+/// checkpoints topic first waits (at most 2 s) for a batch past the checkpoint's size to
+/// start, then notes (size, records started).
 struct Failing {
     log: EmbeddedLog,
     ok: usize,
+    watch: Option<Watch>,
+}
+
+#[derive(Clone, Default)]
+struct Watch {
+    started: Arc<AtomicUsize>,
+    published: Arc<std::sync::Mutex<Vec<(u64, usize)>>>,
 }
 
 struct FailingAppender {
     inner: Box<dyn Appender>,
     left: Arc<AtomicUsize>,
+    watch: Option<Watch>,
+    checkpoints: bool,
 }
 
 impl Appender for FailingAppender {
     fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError> {
+        if let (Some(w), true) = (&self.watch, self.checkpoints) {
+            let text = String::from_utf8(records[0].value.clone().unwrap()).unwrap();
+            let size: u64 = text.lines().nth(1).unwrap().parse().unwrap();
+            let t = Instant::now();
+            while (w.started.load(Ordering::SeqCst) as u64) <= size
+                && t.elapsed() < Duration::from_secs(2)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let started = w.started.load(Ordering::SeqCst);
+            w.published.lock().unwrap().push((size, started));
+        }
         self.inner.append(records)
     }
     fn takes_encoded(&self) -> bool {
         true
     }
     fn append_encoded(&mut self, records: &mut EncodedRecords) -> Result<Vec<u64>, LogError> {
+        if let Some(w) = &self.watch {
+            w.started.fetch_add(records.len(), Ordering::SeqCst);
+        }
         match self.left.fetch_sub(1, Ordering::SeqCst) {
             0 => {
                 self.left.store(0, Ordering::SeqCst);
@@ -197,6 +263,8 @@ impl Log for Failing {
         Ok(Box::new(FailingAppender {
             inner: self.log.appender(topic, partition)?,
             left: Arc::new(AtomicUsize::new(self.ok)),
+            watch: self.watch.clone(),
+            checkpoints: topic.ends_with(".checkpoints"),
         }))
     }
     fn reader(&self, topic: &str, partition: u32, from: u64) -> Result<Box<dyn Reader>, LogError> {
@@ -216,6 +284,7 @@ fn a_batch_the_log_could_not_write_fails_the_next_call_and_poisons_the_writer() 
     let log = Failing {
         log: open_log(dir.path()),
         ok: 2,
+        watch: None,
     };
     log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
     let key = key("acme", 3);
@@ -238,6 +307,7 @@ fn a_batch_the_log_could_not_write_fails_the_next_call_and_poisons_the_writer() 
     let log = Failing {
         log: open_log(dir.path()),
         ok: 1,
+        watch: None,
     };
     log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
     let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches()).unwrap();

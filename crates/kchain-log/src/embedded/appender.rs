@@ -6,7 +6,10 @@
 //!                             segment_bytes (old one synced first)
 //!                   write     one write(2) of the whole batch to the segment (O_APPEND)
 //!                   index     8-byte entry when index_interval_bytes have passed
-//!                   fsync     per FsyncPolicy, then the batch is acknowledged
+//!                   fsync     per FsyncPolicy, then the batch is acknowledged (an interval
+//!                             fsync is requested of the sync thread, see `syncer`)
+//! open             the lock, then recovery; or, after an appender of this handle was dropped
+//!                   cleanly and the files are as it left them, its end (no scan)
 //! append_encoded(records built in place by the writer, see `encoded`)
 //!                   --check-->  every record as a reader checks it; header into its room
 //!                   roll?, write, index, fsync as above
@@ -14,6 +17,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,11 +25,18 @@ use super::batch::{
     check_payload, encode_batch, BatchHeader, EncodeError, HEADER_LEN, MIN_RECORD_LEN,
 };
 use super::index::IndexPolicy;
-use super::partition::{PartitionDir, Tail};
+use super::partition::{ClosedTail, FileId, PartitionDir, Tail};
+use super::syncer::Syncer;
 use super::{recovery, EmbeddedOptions, Shared};
 use crate::api::{Appender, FsyncPolicy, Record};
 use crate::encoded::{self, EncodedRecords};
 use crate::error::LogError;
+
+/// Under `FsyncPolicy::IntervalMs`, the bytes after which the sync thread is asked to sync
+/// even before the interval has passed: the disk works while the appender writes, so that
+/// the sync of a segment roll (inline: a sealed segment must be whole on disk before the
+/// next begins) or of a flush finds at most this much left to write, not a whole segment.
+const SYNC_BYTES: u64 = 8 << 20;
 
 /// Appends batches to one partition of an embedded log while holding its lock file.
 pub(crate) struct EmbeddedAppender {
@@ -36,31 +47,50 @@ pub(crate) struct EmbeddedAppender {
     _lock: File,
     /// Base offset of the active (last) segment.
     base: u64,
-    log: File,
+    /// The active segment, shared with the sync thread.
+    log: Arc<File>,
     index: File,
+    /// Forces the segment to disk off the write path under `FsyncPolicy::IntervalMs`.
+    syncer: Syncer,
     /// Bytes in the active segment.
     size: u64,
     policy: IndexPolicy,
     /// An index write failed: stop writing entries to this segment (recovery rebuilds it).
     index_broken: bool,
+    /// An index write failed in any segment since opening: the next open must recover.
+    index_ever_broken: bool,
     next_offset: u64,
     buf: Vec<u8>,
     last_sync: Instant,
     /// Appended data not yet synced.
     dirty: bool,
+    /// Bytes appended since the last sync (inline or requested).
+    unsynced: u64,
     /// Set after a failure that left the segment in an unknown state: refuse to append.
     failed: Option<String>,
 }
 
 impl EmbeddedAppender {
     /// Takes the partition lock, runs recovery (see [`recovery`]) and opens the last segment.
+    /// Recovery is skipped when the last appender of this handle was dropped cleanly and the
+    /// partition's files are exactly as it left them ([`ClosedTail::still_holds`]): nothing
+    /// can have torn since, and its end is the one a scan would find.
     pub fn open(
         part: PartitionDir,
         opts: EmbeddedOptions,
         shared: Arc<Shared>,
     ) -> Result<Self, LogError> {
         let lock = lock(&part)?;
-        let recovered = recovery::recover(&part, &opts)?;
+        let recovered = match shared.take_closed(&part) {
+            Some(c) if c.still_holds(&part)? => recovery::Recovered {
+                tail: c.tail,
+                last_index_position: c.last_index_position,
+            },
+            _ => {
+                shared.recoveries.fetch_add(1, Ordering::Relaxed);
+                recovery::recover(&part, &opts)?
+            }
+        };
         let tail = recovered.tail;
         let log_path = part.log_path(tail.base);
         let log = OpenOptions::new()
@@ -81,14 +111,17 @@ impl EmbeddedAppender {
             shared,
             _lock: lock,
             base: tail.base,
-            log,
+            log: Arc::new(log),
             index,
+            syncer: Syncer::default(),
             size: tail.position,
             index_broken: false,
+            index_ever_broken: false,
             next_offset: tail.next_offset,
             buf: Vec::new(),
             last_sync: Instant::now(),
             dirty: false,
+            unsynced: 0,
             failed: None,
         })
     }
@@ -108,7 +141,7 @@ impl EmbeddedAppender {
         let (log, index) = self
             .part
             .create_segment(self.next_offset, self.opts.fsync)?;
-        self.log = log;
+        self.log = Arc::new(log);
         self.index = index;
         self.base = self.next_offset;
         self.size = 0;
@@ -127,20 +160,37 @@ impl EmbeddedAppender {
         }
         self.last_sync = Instant::now();
         self.dirty = false;
+        self.unsynced = 0;
         Ok(())
     }
 
-    /// Applies the fsync policy after a write.
-    fn sync_per_policy(&mut self) -> Result<(), LogError> {
+    /// Applies the fsync policy after a write of `len` bytes: syncs now under `EveryBatch`;
+    /// under `IntervalMs`, asks the sync thread once the interval has passed or
+    /// [`SYNC_BYTES`] were written since the last sync (the data stays `dirty` for `Drop`
+    /// until an inline sync).
+    fn sync_per_policy(&mut self, len: u64) -> Result<(), LogError> {
         self.dirty = true;
+        self.unsynced += len;
         match self.opts.fsync {
             FsyncPolicy::EveryBatch => self.sync(),
             FsyncPolicy::IntervalMs(ms)
-                if self.last_sync.elapsed() >= Duration::from_millis(ms) =>
+                if self.last_sync.elapsed() >= Duration::from_millis(ms)
+                    || self.unsynced >= SYNC_BYTES =>
             {
-                self.sync()
+                self.unsynced = 0;
+                let path = self.segment_path();
+                self.syncer.request(&self.log, &path.display().to_string());
+                self.last_sync = Instant::now();
+                Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Takes up a failure of the sync thread, so that it fails this and every later call.
+    fn take_sync_failure(&mut self) {
+        if self.failed.is_none() {
+            self.failed = self.syncer.failure();
         }
     }
 
@@ -184,7 +234,8 @@ const _: () =
 
 impl EmbeddedAppender {
     /// Refuses to append after a failure that left the segment in an unknown state.
-    fn check_usable(&self) -> Result<(), LogError> {
+    fn check_usable(&mut self) -> Result<(), LogError> {
+        self.take_sync_failure();
         match &self.failed {
             Some(why) => Err(LogError::Backend {
                 backend: "embedded",
@@ -217,7 +268,7 @@ impl EmbeddedAppender {
             self.roll()?;
         }
         let pos = self.size;
-        if let Err(e) = self.log.write_all(batch) {
+        if let Err(e) = (&*self.log).write_all(batch) {
             return Err(self.undo_write(pos, e));
         }
         self.size += header.batch_len();
@@ -227,9 +278,10 @@ impl EmbeddedAppender {
                 // The batch is written: an index failure must not fail the append (the caller
                 // would retry and duplicate it). Recovery rebuilds the index.
                 self.index_broken = self.index.write_all(&entry.encode()).is_err();
+                self.index_ever_broken |= self.index_broken;
             }
         }
-        self.sync_per_policy()?;
+        self.sync_per_policy(header.batch_len())?;
         self.shared.set_tail(
             &self.part,
             Tail {
@@ -330,6 +382,7 @@ impl Appender for EmbeddedAppender {
     }
 
     fn flush(&mut self) -> Result<(), LogError> {
+        self.take_sync_failure();
         if let Some(why) = &self.failed {
             return Err(LogError::Backend {
                 backend: "embedded",
@@ -344,10 +397,44 @@ impl Appender for EmbeddedAppender {
     }
 }
 
+impl EmbeddedAppender {
+    /// Where this appender leaves its partition, for the next appender of this handle: only
+    /// when nothing failed (its segment and index are whole) and the files are as it wrote
+    /// them.
+    fn closed_tail(&self) -> Option<ClosedTail> {
+        if self.failed.is_some() || self.index_ever_broken {
+            return None;
+        }
+        let log = FileId::of(&self.log).filter(|f| f.len == self.size)?;
+        Some(ClosedTail {
+            tail: Tail {
+                base: self.base,
+                position: self.size,
+                next_offset: self.next_offset,
+            },
+            last_index_position: self.policy.last_position(),
+            log,
+            index_len: FileId::of(&self.index)?.len,
+        })
+    }
+}
+
 impl Drop for EmbeddedAppender {
     fn drop(&mut self) {
-        if self.dirty && matches!(self.opts.fsync, FsyncPolicy::IntervalMs(_)) {
-            let _ = self.log.sync_data();
+        self.syncer.stop();
+        self.take_sync_failure();
+        if self.dirty
+            && matches!(self.opts.fsync, FsyncPolicy::IntervalMs(_))
+            && self.log.sync_data().is_err()
+        {
+            return;
+        }
+        // Still holding the lock: no other appender has touched the partition yet.
+        if let Some(closed) = self.closed_tail() {
+            self.shared.set_closed(&self.part, closed);
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

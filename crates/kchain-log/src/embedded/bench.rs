@@ -127,3 +127,120 @@ fn throughput() {
         );
     }
 }
+
+/// What reopening a partition's appender costs when its last segment holds `bytes` of
+/// records: the median of 9 open-and-drop cycles after the appender that wrote them was
+/// dropped by this handle (the ledger's sealer reopens its blocks appender this way), and
+/// the same through a fresh handle of the same directory (a new process: full recovery).
+#[test]
+#[ignore = "benchmark: run in release mode with --ignored --nocapture"]
+fn reopen() {
+    let record = Record {
+        key: None,
+        value: Some(vec![0xab; 256]),
+        headers: vec![],
+        timestamp_ms: 1_700_000_000_000,
+    };
+    let batch = vec![record; BATCH];
+    for records in [10_000u64, 100_000, 400_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = EmbeddedOptions {
+            fsync: FsyncPolicy::IntervalMs(100),
+            ..EmbeddedOptions::default()
+        };
+        let log = EmbeddedLog::create(dir.path(), opts.clone()).unwrap();
+        log.create_topic("bench", &TopicConfig::default()).unwrap();
+        let mut appender = log.appender("bench", 0).unwrap();
+        for _ in 0..records / BATCH as u64 {
+            appender.append(&batch).unwrap();
+        }
+        drop(appender);
+        let median = |fresh: bool| {
+            let mut times: Vec<Duration> = (0..9)
+                .map(|_| {
+                    let other = fresh.then(|| EmbeddedLog::open(dir.path(), opts.clone()));
+                    let log = other.as_ref().map_or(&log, |o| o.as_ref().unwrap());
+                    let t = Instant::now();
+                    drop(log.appender("bench", 0).unwrap());
+                    t.elapsed()
+                })
+                .collect();
+            times.sort();
+            times[4]
+        };
+        let same = median(false);
+        let fresh = median(true);
+        println!(
+            "reopen after {records} records: same handle {:>8.1} µs, fresh handle {:>8.1} µs",
+            same.as_secs_f64() * 1e6,
+            fresh.as_secs_f64() * 1e6,
+        );
+    }
+}
+
+/// Why raw append swings: appends 1,000,000 records of 256 B to fresh topics, alternately
+/// with fsync every 100 ms (as `kchain bench`) and never, in `BENCH_DIR` (default: a
+/// temporary directory; `/dev/shm` for tmpfs), printing each round.
+#[test]
+#[ignore = "benchmark: run in release mode with --ignored --nocapture"]
+fn raw_append_swing() {
+    let base =
+        std::env::var("BENCH_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string());
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let record = Record {
+        key: None,
+        value: Some(vec![0xab; 256]),
+        headers: vec![],
+        timestamp_ms: 1_700_000_000_000,
+    };
+    let batch = vec![record; 8192];
+    let rounds = std::env::var("ROUNDS").map_or(3, |r| r.parse().unwrap());
+    for round in 0..rounds {
+        for fsync in [FsyncPolicy::IntervalMs(100), FsyncPolicy::Never] {
+            let opts = EmbeddedOptions {
+                fsync,
+                ..EmbeddedOptions::default()
+            };
+            let log =
+                EmbeddedLog::create(dir.path().join(format!("{round}-{fsync:?}")), opts).unwrap();
+            log.create_topic("t", &TopicConfig::default()).unwrap();
+            let mut app = log.appender("t", 0).unwrap();
+            let cpu0 = thread_cpu();
+            let t = Instant::now();
+            let mut slowest = Duration::ZERO;
+            for _ in 0..1_000_000 / 8192 {
+                let b = Instant::now();
+                app.append(&batch).unwrap();
+                slowest = slowest.max(b.elapsed());
+            }
+            app.flush().unwrap();
+            let took = t.elapsed();
+            let cpu = thread_cpu() - cpu0;
+            println!(
+                "round {round} {fsync:?}: {:.3} s (on cpu {:.2} s) = {:.2} M/s, slowest batch {:.1} ms",
+                took.as_secs_f64(),
+                cpu,
+                1.0 / took.as_secs_f64(),
+                slowest.as_secs_f64() * 1e3
+            );
+        }
+    }
+}
+
+/// This thread's user + system CPU time in seconds (`/proc/thread-self/stat`, 10 ms ticks).
+fn thread_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (tick(11) + tick(12)) / 100.0
+}

@@ -62,6 +62,11 @@ impl IndexPolicy {
         }
     }
 
+    /// Position of the last entry so far (0 if none).
+    pub fn last_position(&self) -> u64 {
+        self.last_position
+    }
+
     /// Called for every batch of a segment in order: the entry to add for the batch with
     /// first offset `batch_offset` at byte `position`, if it gets one.
     pub fn entry_for(

@@ -22,7 +22,8 @@
 //! - [`recovery`]: the torn-tail policy run when an appender opens (it quarantines
 //!   what it cuts),
 //! - [`topic`]: topic names and `topic.json`,
-//! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations.
+//! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations,
+//! - [`syncer`]: the appender's interval fsync, on a thread of its own.
 
 mod appender;
 mod batch;
@@ -37,6 +38,7 @@ mod recovery;
 #[cfg(test)]
 mod retention_tests;
 mod segment;
+mod syncer;
 mod topic;
 mod walk;
 
@@ -49,7 +51,7 @@ use std::time::Duration;
 use crate::api::{Appender, FsyncPolicy, Log, Reader, TopicConfig, TopicInfo};
 use crate::error::LogError;
 use appender::EmbeddedAppender;
-use partition::{scan, PartitionDir, Tail, TailPolicy};
+use partition::{scan, ClosedTail, PartitionDir, Tail, TailPolicy};
 use reader::EmbeddedReader;
 use segment::SegmentReader;
 
@@ -410,6 +412,11 @@ pub(crate) struct Shared {
     partitions: Mutex<HashMap<String, u32>>,
     /// A known-valid prefix of each partition's last segment (where `end_offset` resumes).
     tails: Mutex<HashMap<(String, u32), Tail>>,
+    /// Where the last appender of each partition, dropped cleanly, left it (where the next
+    /// appender of this handle continues without recovery, if the files are unchanged).
+    closed: Mutex<HashMap<(String, u32), ClosedTail>>,
+    /// Recoveries run by appenders of this handle (what a reopen without one saves).
+    pub(crate) recoveries: std::sync::atomic::AtomicU64,
     /// The offset after the last record of each sealed segment walked so far (sealed
     /// segments never change).
     sealed_ends: Mutex<HashMap<PathBuf, u64>>,
@@ -431,6 +438,16 @@ impl Shared {
     /// racing update may store an older one), it only decides where the next scan starts.
     pub(crate) fn set_tail(&self, part: &PartitionDir, tail: Tail) {
         lock(&self.tails).insert((part.topic.clone(), part.partition), tail);
+    }
+
+    /// Takes where the last appender of a partition left it, if it was dropped cleanly.
+    pub(crate) fn take_closed(&self, part: &PartitionDir) -> Option<ClosedTail> {
+        lock(&self.closed).remove(&(part.topic.clone(), part.partition))
+    }
+
+    /// Records where a cleanly dropped appender left its partition.
+    pub(crate) fn set_closed(&self, part: &PartitionDir, closed: ClosedTail) {
+        lock(&self.closed).insert((part.topic.clone(), part.partition), closed);
     }
 
     pub(crate) fn notify(&self) {

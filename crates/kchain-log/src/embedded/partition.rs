@@ -88,6 +88,79 @@ pub(crate) struct Tail {
     pub next_offset: u64,
 }
 
+/// Where an appender of this process left a partition when it was dropped cleanly: its last
+/// segment's valid end, its index, and the files as they were then. The next appender of the
+/// same [`EmbeddedLog`](super::EmbeddedLog) handle continues from here instead of running
+/// recovery, if the files are still exactly as they were (see [`ClosedTail::still_holds`]).
+/// Kept only in memory: after a crash of the process (or the machine) there is none, and
+/// recovery runs as always.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClosedTail {
+    pub tail: Tail,
+    /// Position of the last index entry of the segment (0 if none).
+    pub last_index_position: u64,
+    /// The segment file and the length of its index.
+    pub log: FileId,
+    pub index_len: u64,
+}
+
+/// A file's identity, length and last change (status change time: any write to the file
+/// moves it, and no one can set it back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub len: u64,
+    pub changed: (i64, i64),
+}
+
+impl FileId {
+    /// The identity of an open file (`None` where the platform gives none).
+    pub fn of(file: &File) -> Option<FileId> {
+        file.metadata().ok().and_then(|m| Self::from_meta(&m))
+    }
+
+    /// The identity of the file at `path`, if it exists.
+    pub fn at(path: &Path) -> Option<FileId> {
+        std::fs::metadata(path)
+            .ok()
+            .and_then(|m| Self::from_meta(&m))
+    }
+
+    #[cfg(unix)]
+    fn from_meta(m: &std::fs::Metadata) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            changed: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn from_meta(_: &std::fs::Metadata) -> Option<FileId> {
+        None
+    }
+}
+
+impl ClosedTail {
+    /// Whether the partition is still as the appender left it: the same last segment (same
+    /// file, length and change time) and the same index length. Every appender holds the
+    /// partition's lock, grows the segment with each batch, starts a new segment to roll,
+    /// and recovery cuts only after the valid end it found (at or past this one), so a
+    /// segment of the same file and length holds exactly the batches this one recorded; the
+    /// change time also catches a write that kept the length (something other than kchain
+    /// changing the file), after which recovery checks the segment again.
+    pub fn still_holds(&self, part: &PartitionDir) -> Result<bool, LogError> {
+        let segments = part.segments()?;
+        Ok(segments.last() == Some(&self.tail.base)
+            && self.log.len == self.tail.position
+            && FileId::at(&part.log_path(self.tail.base)) == Some(self.log)
+            && FileId::at(&part.index_path(self.tail.base)).map(|f| f.len) == Some(self.index_len))
+    }
+}
+
 /// Where a scan stopped.
 #[derive(Debug)]
 pub(crate) struct ScanEnd {
