@@ -29,7 +29,8 @@ use super::admin::{client_error, watermark_error, watermarks};
 use super::common::{backend, lock, Claim};
 use super::config::KafkaOptions;
 use super::deliveries::{Deliveries, Outcome};
-use super::feeder::{record_size, Feeder, KafkaProducer, Target};
+use super::feeder::{record_size, Feeder, Target};
+use super::poller::KafkaProducer;
 use crate::api::{Appender, Record};
 use crate::error::LogError;
 
@@ -99,12 +100,14 @@ impl KafkaAppender {
         let (producer, seq) = match idle.take(topic, partition) {
             Some(reused) => reused,
             None => {
-                let producer: KafkaProducer = opts
-                    .producer(brokers)
-                    .create_with_context(Deliveries::default())
-                    .map_err(client_error)?;
+                let producer = KafkaProducer::start(
+                    opts.producer(brokers)
+                        .create_with_context(Deliveries::default())
+                        .map_err(client_error)?,
+                );
                 // Connects (and authenticates) now rather than in the first append.
                 producer
+                    .base()
                     .client()
                     .fetch_metadata(Some(topic), opts.request_timeout)
                     .map_err(|e| backend(format!("producer for {topic}/{partition}: {e}")))?;
@@ -113,8 +116,13 @@ impl KafkaAppender {
         };
         producer.context().reset(seq);
         // Another process may have appended since: the high watermark, every time.
-        let (_, high) = watermarks(producer.client(), topic, partition, opts.request_timeout)
-            .map_err(|e| watermark_error(topic, partition, e))?;
+        let (_, high) = watermarks(
+            producer.base().client(),
+            topic,
+            partition,
+            opts.request_timeout,
+        )
+        .map_err(|e| watermark_error(topic, partition, e))?;
         Ok(KafkaAppender {
             target: Some(Target {
                 producer: Arc::new(producer),
