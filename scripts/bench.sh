@@ -5,7 +5,8 @@
 #   2. `kchain -b BROKER bench` on a private tansu broker (memory engine), KAFKA_RECORDS records;
 #   3. `kchain bench bridge` on both backends, REPEAT runs each of BRIDGE_ROUNDS rounds
 #      (chained produce and the bridge alternating which goes first); the summary gives the
-#      median and spread of every round's ratio, pooled over the runs;
+#      median and spread of every round's ratio, pooled over the runs, and the CPU per record
+#      of each side (kchain's and, on Kafka, the broker's);
 #   4. `kchain -b BROKER bench peer`: the tutorial's Python node beside kchain's ledger;
 #   5. `kchain bench chart` of 1 and 2 into OUT/benchmarks.svg, and OUT/summary.md: every
 #      ratio's median, spread and verdict.
@@ -67,7 +68,8 @@ if ! skip bridge; then
         "$KCHAIN" bench bridge --records "$BRIDGE_RECORDS" --rounds "$BRIDGE_ROUNDS" --json >>"$OUT/bridge.jsonl"
         b=$(fresh_broker)
         say "bridge, Kafka, run $i"
-        "$KCHAIN" -b "$b" bench bridge --records "$BRIDGE_RECORDS" --rounds "$BRIDGE_ROUNDS" --json >>"$OUT/bridge.jsonl"
+        "$KCHAIN" -b "$b" bench bridge --records "$BRIDGE_RECORDS" --rounds "$BRIDGE_ROUNDS" \
+            --broker-pid "$(cat "$BROKER_DIR/pid")" --json >>"$OUT/bridge.jsonl"
     done
 fi
 if ! skip peer; then
@@ -110,7 +112,8 @@ if os.path.exists(path):
         if pooled:
             lines.append(f"- {backend} ratio of every round: median {statistics.median(pooled):.3f}, "
                          f"min {min(pooled):.3f}, max {max(pooled):.3f} ({len(pooled)} rounds)")
-        nums = {k for r in rs for k in r if k == "ratio" or k.endswith(("_per_s", "_ms"))}
+        nums = {k for r in rs for k in r
+                if k in ("ratio", "cpu_ratio") or k.endswith(("_per_s", "_ms", "_per_record"))}
         for k in sorted(nums):
             vals = [r[k] for r in rs if isinstance(r.get(k), (int, float))]
             lines.append(f"- {backend} {k}: median {statistics.median(vals):.3f}, "

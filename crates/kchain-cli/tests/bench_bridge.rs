@@ -1,6 +1,7 @@
 //! `kchain bench bridge`: rounds of chained produce and the bridge on the same records, the
 //! ratio as the median of the rounds' ratios with its spread, the writers' opening kept out
-//! of both clocks. (The figures themselves are measured by running the bench.)
+//! of both clocks, and the CPU each side costs per record. (The figures themselves are
+//! measured by running the bench.)
 
 mod support;
 
@@ -32,6 +33,15 @@ fn check_rounds(out: &str, rounds: usize) {
     // Opening the writers is measured, and kept out of both clocks.
     assert!(run["produce_open_ms"].as_f64().unwrap() >= 0.0, "{run}");
     assert!(run["bridge_open_ms"].as_f64().unwrap() >= 0.0, "{run}");
+    // CPU per record of each side, and their ratio, beside the wall figures.
+    for k in [
+        "produce_cpu_us_per_record",
+        "bridge_cpu_us_per_record",
+        "cpu_ratio",
+    ] {
+        assert!(run[k].as_f64().unwrap() > 0.0, "{k}: {run}");
+    }
+    assert_eq!(run["cpu_of"], "kchain", "{run}");
     assert_eq!(run["lag_records"], 200, "{run}");
 }
 
@@ -55,6 +65,7 @@ fn rounds_give_a_median_ratio_and_its_spread() {
     let text = env.ok(&args[..args.len() - 1], "");
     assert!(text.contains("bridge / chained produce"), "{text}");
     assert!(text.contains("3 rounds"), "{text}");
+    assert!(text.contains("CPU of kchain per record"), "{text}");
     let zero = env.run(&["bench", "bridge", "--rounds", "0"], "");
     assert!(!zero.status.success());
 }

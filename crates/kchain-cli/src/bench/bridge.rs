@@ -18,6 +18,12 @@
 //! produce alone swing 128k-342k/s between runs. Both write with the same writer options and
 //! checkpoints, and both clocks stop after the final flush and checkpoint. The bridge's clock
 //! includes opening its reader of the raw topic, which only the bridge needs.
+//!
+//! **CPU beside wall time.** Each side's CPU seconds (this process's, and the broker's with
+//! `--broker-pid`) are taken over the same span: on cores shared with other work the wall
+//! rates of single rounds swing by a factor of two, while the CPU each record costs moves
+//! far less, so `cpu_ratio` (chained produce's CPU over the bridge's) says what the bridge
+//! costs beside chained produce even when the wall figure cannot.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,6 +36,7 @@ use kchain_core::WriterKey;
 use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, Record, TopicConfig};
 use kchain_topic::{Bridge, BridgeOptions, ChainWriter, CheckpointOptions, WriterOptions};
 
+use super::archive::{own_cpu, server_cpu};
 use super::chained::chunked;
 use super::raw::{rate, values, BATCH};
 use crate::global::{open_log, Global};
@@ -47,6 +54,10 @@ pub struct BenchBridgeArgs {
     /// alternating order); the ratio is the median of the rounds' ratios.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// The broker's process id (tansu on this machine), whose CPU time is counted beside
+    /// kchain's in the CPU figures.
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
     /// Records per second the lag measurement produces.
     #[arg(long, default_value_t = 1000)]
     pub rate: u64,
@@ -92,19 +103,35 @@ pub fn run(g: &Global, a: &BenchBridgeArgs) -> Result<Outcome> {
 }
 
 /// One round: the times of chained produce and of the bridge, each from its writer's open
-/// to its final flush, and how long each took to open.
+/// to its final flush, how long each took to open, and the CPU seconds each used meanwhile.
 #[derive(Clone, Copy, Debug)]
 struct Round {
-    produce: Duration,
-    bridge: Duration,
-    produce_open: Duration,
-    bridge_open: Duration,
+    produce: Timed,
+    bridge: Timed,
+}
+
+/// One side of a round.
+#[derive(Clone, Copy, Debug, Default)]
+struct Timed {
+    wall: Duration,
+    open: Duration,
+    /// CPU seconds of this process (and the broker's, with `--broker-pid`) over `wall`.
+    cpu: f64,
 }
 
 impl Round {
     fn ratio(&self) -> f64 {
-        self.produce.as_secs_f64() / self.bridge.as_secs_f64().max(1e-9)
+        self.produce.wall.as_secs_f64() / self.bridge.wall.as_secs_f64().max(1e-9)
     }
+
+    fn cpu_ratio(&self) -> f64 {
+        self.produce.cpu / self.bridge.cpu.max(1e-9)
+    }
+}
+
+/// CPU seconds so far of this process and of the broker's (when its pid is given).
+fn cpu_now(broker: Option<u32>) -> Result<f64> {
+    Ok(own_cpu() + broker.map(server_cpu).transpose()?.unwrap_or(0.0))
 }
 
 /// The median of `v` (the mean of the middle two for an even count), 0 for none.
@@ -124,10 +151,17 @@ fn print(a: &BenchBridgeArgs, backend: &str, rounds: &[Round], lag: &[f64]) {
     let (lo, hi) = ratios
         .iter()
         .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
-    let produce = median(rounds.iter().map(|r| rate(n, r.produce)).collect());
-    let bridge = median(rounds.iter().map(|r| rate(n, r.bridge)).collect());
+    let produce = median(rounds.iter().map(|r| rate(n, r.produce.wall)).collect());
+    let bridge = median(rounds.iter().map(|r| rate(n, r.bridge.wall)).collect());
     let ms = |f: fn(&Round) -> Duration| {
         median(rounds.iter().map(|r| f(r).as_secs_f64() * 1e3).collect())
+    };
+    let us = |f: fn(&Round) -> f64| median(rounds.iter().map(|r| f(r) * 1e6 / n as f64).collect());
+    let (produce_us, bridge_us) = (us(|r| r.produce.cpu), us(|r| r.bridge.cpu));
+    let cpu_ratio = median(rounds.iter().map(Round::cpu_ratio).collect());
+    let cpu_of = match a.broker_pid {
+        Some(_) => "kchain and the broker",
+        None => "kchain",
     };
     let (p50, p99) = (percentile(lag, 0.50), percentile(lag, 0.99));
     if a.json {
@@ -135,9 +169,11 @@ fn print(a: &BenchBridgeArgs, backend: &str, rounds: &[Round], lag: &[f64]) {
             "backend": backend, "records": n, "size": a.size, "rounds": rounds.len(),
             "chained_produce_per_s": produce, "bridge_per_s": bridge,
             "ratio": ratio, "ratio_min": lo, "ratio_max": hi, "ratios": ratios,
-            "chained_produce_per_s_rounds": rounds.iter().map(|r| rate(n, r.produce)).collect::<Vec<_>>(),
-            "bridge_per_s_rounds": rounds.iter().map(|r| rate(n, r.bridge)).collect::<Vec<_>>(),
-            "produce_open_ms": ms(|r| r.produce_open), "bridge_open_ms": ms(|r| r.bridge_open),
+            "chained_produce_per_s_rounds": rounds.iter().map(|r| rate(n, r.produce.wall)).collect::<Vec<_>>(),
+            "bridge_per_s_rounds": rounds.iter().map(|r| rate(n, r.bridge.wall)).collect::<Vec<_>>(),
+            "produce_open_ms": ms(|r| r.produce.open), "bridge_open_ms": ms(|r| r.bridge.open),
+            "cpu_of": cpu_of, "produce_cpu_us_per_record": produce_us,
+            "bridge_cpu_us_per_record": bridge_us, "cpu_ratio": cpu_ratio,
             "lag_rate": a.rate, "lag_records": lag.len(),
             "lag_p50_ms": p50, "lag_p99_ms": p99,
         });
@@ -154,8 +190,12 @@ fn print(a: &BenchBridgeArgs, backend: &str, rounds: &[Round], lag: &[f64]) {
     println!("  bridge / chained produce   {ratio:.3} ({lo:.3}-{hi:.3})");
     println!(
         "  writer opening, not timed: produce {:.0} ms, bridge {:.0} ms",
-        ms(|r| r.produce_open),
-        ms(|r| r.bridge_open)
+        ms(|r| r.produce.open),
+        ms(|r| r.bridge.open)
+    );
+    println!(
+        "  CPU of {cpu_of} per record: produce {produce_us:.2} us, bridge {bridge_us:.2} us, \
+         ratio {cpu_ratio:.3}"
     );
     println!(
         "  lag at {} records/s ({} records): p50 {p50:.1} ms, p99 {p99:.1} ms",
@@ -189,21 +229,16 @@ fn measure(log: &dyn Log, a: &BenchBridgeArgs) -> Result<(Vec<Round>, Vec<f64>)>
     let mut rounds = Vec::with_capacity(a.rounds);
     for round in 0..a.rounds {
         let tag = format!("{stamp}-{round}");
-        let produce = |_: ()| produce(log, &key, &vals, &tag, stamp);
-        let bridge = |_: ()| bridge(log, &key, &raw, &tag, a.records);
-        let ((produce, produce_open), (bridge, bridge_open)) = if round % 2 == 0 {
+        let produce = |_: ()| produce(log, &key, &vals, &tag, stamp, a.broker_pid);
+        let bridge = |_: ()| bridge(log, &key, &raw, &tag, a.records, a.broker_pid);
+        let (produce, bridge) = if round % 2 == 0 {
             let p = produce(())?;
             (p, bridge(())?)
         } else {
             let b = bridge(())?;
             (produce(())?, b)
         };
-        rounds.push(Round {
-            produce,
-            bridge,
-            produce_open,
-            bridge_open,
-        });
+        rounds.push(Round { produce, bridge });
     }
     let lag = lag(log, a, &key, stamp)?;
     Ok((rounds, lag))
@@ -217,7 +252,8 @@ fn produce(
     vals: &[Vec<u8>],
     tag: &str,
     stamp: u128,
-) -> Result<(Duration, Duration)> {
+    broker: Option<u32>,
+) -> Result<Timed> {
     let topic = format!("kchain-bench-bridge-produce-{tag}");
     log.create_topic(&topic, &TopicConfig::default())?;
     // The items are made before the clock starts, as the raw records were.
@@ -225,13 +261,17 @@ fn produce(
     let t = Instant::now();
     let mut w = ChainWriter::open(log, &topic, 0, key, WriterOptions::default())?
         .with_checkpoints(log, CheckpointOptions::default())?;
-    let opened = t.elapsed();
-    let t = Instant::now();
+    let open = t.elapsed();
+    let (t, cpu) = (Instant::now(), cpu_now(broker)?);
     for chunk in chunks {
         w.append(chunk)?;
     }
     w.flush()?;
-    Ok((t.elapsed(), opened))
+    Ok(Timed {
+        wall: t.elapsed(),
+        open,
+        cpu: cpu_now(broker)? - cpu,
+    })
 }
 
 /// The bridge from `raw` to a fresh chained topic until it has copied `n` records: the time
@@ -242,22 +282,30 @@ fn bridge(
     raw: &str,
     tag: &str,
     n: u64,
-) -> Result<(Duration, Duration)> {
+    broker: Option<u32>,
+) -> Result<Timed> {
     let chained = format!("kchain-bench-bridge-chained-{tag}");
     log.create_topic(&chained, &TopicConfig::default())?;
     let t = Instant::now();
+    // When its partition is open: the instant and the CPU seconds then.
     let opened = Mutex::new(None);
     let copied = copy_until(log, raw, &chained, key, n, None, &|| {
         let mut o = opened.lock().unwrap_or_else(|e| e.into_inner());
-        o.get_or_insert_with(Instant::now);
+        if o.is_none() {
+            *o = Some((Instant::now(), cpu_now(broker).unwrap_or(f64::NAN)));
+        }
     })?;
-    let end = Instant::now();
+    let (end, cpu) = (Instant::now(), cpu_now(broker)?);
     if copied != n {
         bail!("the bridge copied {copied} of {n} records");
     }
-    let opened = (opened.into_inner().unwrap_or_else(|e| e.into_inner()))
+    let (opened, cpu0) = (opened.into_inner().unwrap_or_else(|e| e.into_inner()))
         .context("the bridge never reported its partition open")?;
-    Ok((end - opened, opened - t))
+    Ok(Timed {
+        wall: end - opened,
+        open: opened - t,
+        cpu: cpu - cpu0,
+    })
 }
 
 /// Runs a bridge from `raw` to `chained` until it has copied `n` records or `stop` is set,
