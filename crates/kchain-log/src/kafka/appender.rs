@@ -3,7 +3,7 @@
 //! ```text
 //! send(records) ──► feeder thread ──one request at a time (`feeder`)──► librdkafka ──► broker
 //!                                                                           │ acks=all
-//! receive() ──wait (`deliveries`) ◄── delivery(seq, offset | error) ◄── polling thread
+//! receive() ──wait (`deliveries`) ◄── delivery(seq, offset | error) ◄── event thread (`poller`)
 //!    until every record of the oldest batch has its report, then return its offsets
 //! append(records) = the same, fed from the caller's thread, then wait
 //! ```
@@ -47,7 +47,7 @@ pub(crate) struct IdleProducers(Mutex<HashMap<(String, u32), Idle>>);
 /// An idle producer and the sequence number its next record gets.
 type Idle = (KafkaProducer, u64);
 
-/// Idle producers kept at most (each holds connections and a polling thread).
+/// Idle producers kept at most (each holds connections and an event thread).
 const MAX_IDLE: usize = 32;
 
 impl IdleProducers {
@@ -130,7 +130,7 @@ impl KafkaAppender {
                 partition,
                 request_bytes: opts.max_request_bytes(),
                 // librdkafka reports every record within message.timeout.ms; the margin
-                // covers the report's own trip through the polling thread.
+                // covers the report's own trip through the event thread.
                 patience: opts.delivery_timeout + Duration::from_secs(5),
             }),
             feeder: None,

@@ -109,8 +109,9 @@ impl Target {
         let ms = self.patience.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: the pointer is the producer's live librdkafka handle, valid while
         // `self.producer` is; rd_kafka_flush is thread-safe. In event mode (rdkafka's) it
-        // only waits for the message count to reach zero while the polling thread serves
-        // the delivery reports. Its result (timed out or not) is read from the reports.
+        // only waits for the message count to reach zero while the event thread (`poller`)
+        // serves the delivery reports. Its result (timed out or not) is read from the
+        // reports.
         unsafe {
             rdkafka::bindings::rd_kafka_flush(self.producer.base().client().native_ptr(), ms);
         }
