@@ -165,12 +165,15 @@ fn print(a: &BenchBridgeArgs, backend: &str, rounds: &[Round], lag: &[f64]) {
     };
     let (p50, p99) = (percentile(lag, 0.50), percentile(lag, 0.99));
     if a.json {
+        let rates = |f: fn(&Round) -> Duration| -> Vec<f64> {
+            rounds.iter().map(|r| rate(n, f(r))).collect()
+        };
         let v = serde_json::json!({
             "backend": backend, "records": n, "size": a.size, "rounds": rounds.len(),
             "chained_produce_per_s": produce, "bridge_per_s": bridge,
             "ratio": ratio, "ratio_min": lo, "ratio_max": hi, "ratios": ratios,
-            "chained_produce_per_s_rounds": rounds.iter().map(|r| rate(n, r.produce.wall)).collect::<Vec<_>>(),
-            "bridge_per_s_rounds": rounds.iter().map(|r| rate(n, r.bridge.wall)).collect::<Vec<_>>(),
+            "chained_produce_per_s_rounds": rates(|r| r.produce.wall),
+            "bridge_per_s_rounds": rates(|r| r.bridge.wall),
             "produce_open_ms": ms(|r| r.produce.open), "bridge_open_ms": ms(|r| r.bridge.open),
             "cpu_of": cpu_of, "produce_cpu_us_per_record": produce_us,
             "bridge_cpu_us_per_record": bridge_us, "cpu_ratio": cpu_ratio,
