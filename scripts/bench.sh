@@ -3,7 +3,10 @@
 #
 #   1. `kchain bench` on the embedded log (REPEAT interleaved repetitions, RECORDS records);
 #   2. `kchain -b BROKER bench` on a private tansu broker (memory engine), KAFKA_RECORDS records;
-#   3. `kchain bench bridge` on both backends, REPEAT runs each;
+#   3. `kchain bench bridge` on both backends, REPEAT runs each of BRIDGE_ROUNDS rounds
+#      (chained produce and the bridge alternating which goes first); the summary gives the
+#      median and spread of every round's ratio, pooled over the runs, and the CPU per record
+#      of each side (kchain's and, on Kafka, the broker's);
 #   4. `kchain -b BROKER bench peer`: the tutorial's Python node beside kchain's ledger;
 #   5. `kchain bench chart` of 1 and 2 into OUT/benchmarks.svg, and OUT/summary.md: every
 #      ratio's median, spread and verdict.
@@ -11,7 +14,7 @@
 # Usage: scripts/bench.sh [KCHAIN_BINARY]   (default target/release/kchain; build it with
 # `cargo build --release -p kchain-cli`). Environment: OUT (default target/bench), REPEAT
 # (default 5), RECORDS (default 1000000), KAFKA_RECORDS (default 300000), BRIDGE_RECORDS
-# (default 200000), SKIP (space-separated: embedded kafka bridge peer). The broker is
+# (default 200000), BRIDGE_ROUNDS (default 5), SKIP (space-separated: embedded kafka bridge peer). The broker is
 # installed by scripts/broker.sh and the Python of the peer run by scripts/py-env.sh when
 # missing. Run it on an otherwise idle machine: the load average is printed with the results.
 set -euo pipefail
@@ -22,6 +25,7 @@ REPEAT="${REPEAT:-5}"
 RECORDS="${RECORDS:-1000000}"
 KAFKA_RECORDS="${KAFKA_RECORDS:-300000}"
 BRIDGE_RECORDS="${BRIDGE_RECORDS:-200000}"
+BRIDGE_ROUNDS="${BRIDGE_ROUNDS:-5}"
 SKIP=" ${SKIP:-} "
 [ -x "$KCHAIN" ] || { echo "bench.sh: no kchain binary at $KCHAIN" >&2; exit 1; }
 mkdir -p "$OUT"
@@ -41,6 +45,12 @@ broker() {
     fi
     echo "$BROKER"
 }
+# A broker holding nothing: tansu's memory engine keeps every record in memory (several GB
+# after the Kafka bench), so each bridge run starts on an empty broker, as the first did.
+fresh_broker() {
+    KCHAIN_BROKER_DIR="$BROKER_DIR" scripts/broker.sh stop >/dev/null 2>&1 || true
+    KCHAIN_BROKER_DIR="$BROKER_DIR" scripts/broker.sh start --storage memory:// --watch-pid $$
+}
 
 if ! skip embedded; then
     say "embedded log: $REPEAT repetitions of $RECORDS records"
@@ -55,10 +65,11 @@ if ! skip bridge; then
     : >"$OUT/bridge.jsonl"
     for i in $(seq "$REPEAT"); do
         say "bridge, embedded log, run $i"
-        "$KCHAIN" bench bridge --records "$BRIDGE_RECORDS" --json >>"$OUT/bridge.jsonl"
-        b=$(broker)
+        "$KCHAIN" bench bridge --records "$BRIDGE_RECORDS" --rounds "$BRIDGE_ROUNDS" --json >>"$OUT/bridge.jsonl"
+        b=$(fresh_broker)
         say "bridge, Kafka, run $i"
-        "$KCHAIN" -b "$b" bench bridge --records "$BRIDGE_RECORDS" --json >>"$OUT/bridge.jsonl"
+        "$KCHAIN" -b "$b" bench bridge --records "$BRIDGE_RECORDS" --rounds "$BRIDGE_ROUNDS" \
+            --broker-pid "$(cat "$BROKER_DIR/pid")" --json >>"$OUT/bridge.jsonl"
     done
 fi
 if ! skip peer; then
@@ -97,7 +108,12 @@ if os.path.exists(path):
         rs = [r for r in runs if str(r.get("backend", "")).lower().startswith(backend)]
         if not rs:
             continue
-        nums = {k for r in rs for k in r if k == "ratio" or k.endswith(("_per_s", "_ms"))}
+        pooled = [x for r in rs for x in r.get("ratios", [r.get("ratio")]) if isinstance(x, (int, float))]
+        if pooled:
+            lines.append(f"- {backend} ratio of every round: median {statistics.median(pooled):.3f}, "
+                         f"min {min(pooled):.3f}, max {max(pooled):.3f} ({len(pooled)} rounds)")
+        nums = {k for r in rs for k in r
+                if k in ("ratio", "cpu_ratio") or k.endswith(("_per_s", "_ms", "_per_record"))}
         for k in sorted(nums):
             vals = [r[k] for r in rs if isinstance(r.get(k), (int, float))]
             lines.append(f"- {backend} {k}: median {statistics.median(vals):.3f}, "

@@ -466,6 +466,41 @@ mod kafka_only {
         let again = appender.append(&[record]).unwrap_err().to_string();
         assert!(again.contains("earlier failure"), "{again}");
     }
+
+    /// Once a request's records fail, nothing after them is handed to librdkafka (it could
+    /// be written behind a gap): an append of three requests' worth fails in the time one
+    /// request takes to fail (about 8 s here with a 3 s delivery timeout, as in the test
+    /// above), not one such wait per request.
+    #[test]
+    fn nothing_is_sent_after_a_failed_request() {
+        let broker = Broker::start("memory://");
+        let options = KafkaOptions {
+            delivery_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(5),
+            ..KafkaOptions::default()
+        };
+        let log = connect(&broker.brokers, options);
+        let topic = topic_name("gapless");
+        log.create_topic(&topic, &TopicConfig::default()).unwrap();
+        let mut appender = log.appender(&topic, 0).unwrap();
+        let record = |i: i64| Record {
+            value: Some(vec![b'x'; 100_000]),
+            timestamp_ms: 1 + i,
+            ..Record::default()
+        };
+        assert_eq!(appender.append(&[record(0)]).unwrap(), vec![0]);
+        broker.stop();
+        // 25 records of 100 kB: three requests of at most 1 MB.
+        let batch: Vec<Record> = (1..26).map(record).collect();
+        let t = Instant::now();
+        let err = appender.append(&batch).unwrap_err().to_string();
+        assert!(err.contains(&format!("{topic}/0")), "{err}");
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "took {:?}: the later requests were sent after the first failed",
+            t.elapsed()
+        );
+    }
 }
 
 /// DeleteRecords, which `kchain archive --apply-retention` sends once an archive holds the

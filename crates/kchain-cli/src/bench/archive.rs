@@ -147,7 +147,7 @@ fn phase<T>(server: Option<u32>, f: impl FnOnce() -> Result<T>) -> Result<Phase<
 }
 
 /// This process's user and system CPU seconds so far.
-fn own_cpu() -> f64 {
+pub(crate) fn own_cpu() -> f64 {
     // SAFETY: getrusage writes into the zeroed struct it is given and reads nothing else.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
@@ -156,7 +156,7 @@ fn own_cpu() -> f64 {
 }
 
 /// A process's user and system CPU seconds so far, from /proc/PID/stat.
-fn server_cpu(pid: u32) -> Result<f64> {
+pub(crate) fn server_cpu(pid: u32) -> Result<f64> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) may hold spaces; the fields after its ')' do not.

@@ -1,16 +1,33 @@
 //! `kchain bench bridge`: the bridge's throughput as a ratio of chained produce on the same
-//! records (both measured in this run, best of two rounds each, alternating), and the
-//! end-to-end lag it adds at a steady rate.
+//! records, over rounds that alternate which of the two goes first (median and spread of the
+//! per-round ratios), and the end-to-end lag the bridge adds at a steady rate.
 //!
 //! ```text
-//!  ratio:  N raw records ──► ChainWriter::append (chained produce of the same items)
-//!                       └──► Bridge::run raw -> chained (read, add kchain.src, append)
+//!  once:   N raw records ──► RAW
+//!  round r (r even: produce first; r odd: bridge first), each on fresh topics:
+//!    produce: open ChainWriter (+ checkpoints) │ clock ▶ append N items, flush ◀ clock
+//!    bridge:  open Bridge; its writer opens    │ clock ▶ read RAW, add kchain.src, append,
+//!                                              │         flush ◀ clock
 //!  lag:    writer thread, RATE records/s, each value its append time (µs) ──► RAW
 //!          Bridge::run (following) ──► CHAINED ──► reader: now - value = lag, p50 / p99
 //! ```
+//!
+//! **Like with like.** Both clocks start once the chained topic exists and its writer is
+//! open: opening an idempotent producer (a connection, metadata, a producer id) costs 50 to
+//! 600 ms against tansu, at random, and was inside both clocks before, which made chained
+//! produce alone swing 128k-342k/s between runs. Both write with the same writer options and
+//! checkpoints, and both clocks stop after the final flush and checkpoint. The bridge's clock
+//! includes opening its reader of the raw topic, which only the bridge needs.
+//!
+//! **CPU beside wall time.** Each side's CPU seconds (this process's, and the broker's with
+//! `--broker-pid`) are taken over the same span: on cores shared with other work the wall
+//! rates of single rounds swing by a factor of two, while the CPU each record costs moves
+//! far less, so `cpu_ratio` (chained produce's CPU over the bridge's) says what the bridge
+//! costs beside chained produce even when the wall figure cannot.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -19,6 +36,7 @@ use kchain_core::WriterKey;
 use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, Log, Record, TopicConfig};
 use kchain_topic::{Bridge, BridgeOptions, ChainWriter, CheckpointOptions, WriterOptions};
 
+use super::archive::{own_cpu, server_cpu};
 use super::chained::chunked;
 use super::raw::{rate, values, BATCH};
 use crate::global::{open_log, Global};
@@ -32,6 +50,14 @@ pub struct BenchBridgeArgs {
     /// Value size in bytes.
     #[arg(long, default_value_t = 256)]
     pub size: usize,
+    /// Rounds of the throughput measurement (each: chained produce and the bridge, in
+    /// alternating order); the ratio is the median of the rounds' ratios.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// The broker's process id (tansu on this machine), whose CPU time is counted beside
+    /// kchain's in the CPU figures.
+    #[arg(long)]
+    pub broker_pid: Option<u32>,
     /// Records per second the lag measurement produces.
     #[arg(long, default_value_t = 1000)]
     pub rate: u64,
@@ -48,8 +74,8 @@ pub struct BenchBridgeArgs {
 
 /// Runs both measurements on the embedded log (or Kafka with `-b`) and prints them.
 pub fn run(g: &Global, a: &BenchBridgeArgs) -> Result<Outcome> {
-    if a.records == 0 || a.size == 0 || a.rate == 0 || a.lag_secs == 0 {
-        bail!("--records, --size, --rate and --lag-secs must be positive");
+    if a.records == 0 || a.size == 0 || a.rate == 0 || a.lag_secs == 0 || a.rounds == 0 {
+        bail!("--records, --size, --rounds, --rate and --lag-secs must be positive");
     }
     let dir = a.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("kchain-bench-bridge-{}", std::process::id()))
@@ -71,37 +97,118 @@ pub fn run(g: &Global, a: &BenchBridgeArgs) -> Result<Outcome> {
     if a.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    let (produce, bridge, lag) = result?;
-    let n = a.records;
-    let ratio = produce.as_secs_f64() / bridge.as_secs_f64().max(1e-9);
-    if a.json {
-        let v = serde_json::json!({
-            "backend": backend, "records": n, "size": a.size,
-            "chained_produce_per_s": rate(n, produce), "bridge_per_s": rate(n, bridge),
-            "ratio": ratio, "lag_rate": a.rate, "lag_records": lag.len(),
-            "lag_p50_ms": percentile(&lag, 0.50), "lag_p99_ms": percentile(&lag, 0.99),
-        });
-        println!("{v}");
-    } else {
-        println!("bridge bench on {backend}: {n} records of {} bytes", a.size);
-        println!("  chained produce   {:>10.0} records/s", rate(n, produce));
-        println!(
-            "  bridge            {:>10.0} records/s   ratio {ratio:.2}",
-            rate(n, bridge)
-        );
-        println!(
-            "  lag at {} records/s ({} records): p50 {:.1} ms, p99 {:.1} ms",
-            a.rate,
-            lag.len(),
-            percentile(&lag, 0.50),
-            percentile(&lag, 0.99)
-        );
-    }
+    let (rounds, lag) = result?;
+    print(a, &backend, &rounds, &lag);
     Ok(Outcome::Clean)
 }
 
-/// Chained produce and bridge times (best of two each), and the lags in milliseconds.
-fn measure(log: &dyn Log, a: &BenchBridgeArgs) -> Result<(Duration, Duration, Vec<f64>)> {
+/// One round: the times of chained produce and of the bridge, each from its writer's open
+/// to its final flush, how long each took to open, and the CPU seconds each used meanwhile.
+#[derive(Clone, Copy, Debug)]
+struct Round {
+    produce: Timed,
+    bridge: Timed,
+}
+
+/// One side of a round.
+#[derive(Clone, Copy, Debug, Default)]
+struct Timed {
+    wall: Duration,
+    open: Duration,
+    /// CPU seconds of this process (and the broker's, with `--broker-pid`) over `wall`.
+    cpu: f64,
+}
+
+impl Round {
+    fn ratio(&self) -> f64 {
+        self.produce.wall.as_secs_f64() / self.bridge.wall.as_secs_f64().max(1e-9)
+    }
+
+    fn cpu_ratio(&self) -> f64 {
+        self.produce.cpu / self.bridge.cpu.max(1e-9)
+    }
+}
+
+/// CPU seconds so far of this process and of the broker's (when its pid is given).
+fn cpu_now(broker: Option<u32>) -> Result<f64> {
+    Ok(own_cpu() + broker.map(server_cpu).transpose()?.unwrap_or(0.0))
+}
+
+/// The median of `v` (the mean of the middle two for an even count), 0 for none.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn print(a: &BenchBridgeArgs, backend: &str, rounds: &[Round], lag: &[f64]) {
+    let n = a.records;
+    let ratios: Vec<f64> = rounds.iter().map(Round::ratio).collect();
+    let ratio = median(ratios.clone());
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), r| (l.min(*r), h.max(*r)));
+    let produce = median(rounds.iter().map(|r| rate(n, r.produce.wall)).collect());
+    let bridge = median(rounds.iter().map(|r| rate(n, r.bridge.wall)).collect());
+    let ms = |f: fn(&Round) -> Duration| {
+        median(rounds.iter().map(|r| f(r).as_secs_f64() * 1e3).collect())
+    };
+    let us = |f: fn(&Round) -> f64| median(rounds.iter().map(|r| f(r) * 1e6 / n as f64).collect());
+    let (produce_us, bridge_us) = (us(|r| r.produce.cpu), us(|r| r.bridge.cpu));
+    let cpu_ratio = median(rounds.iter().map(Round::cpu_ratio).collect());
+    let cpu_of = match a.broker_pid {
+        Some(_) => "kchain and the broker",
+        None => "kchain",
+    };
+    let (p50, p99) = (percentile(lag, 0.50), percentile(lag, 0.99));
+    if a.json {
+        let rates = |f: fn(&Round) -> Duration| -> Vec<f64> {
+            rounds.iter().map(|r| rate(n, f(r))).collect()
+        };
+        let v = serde_json::json!({
+            "backend": backend, "records": n, "size": a.size, "rounds": rounds.len(),
+            "chained_produce_per_s": produce, "bridge_per_s": bridge,
+            "ratio": ratio, "ratio_min": lo, "ratio_max": hi, "ratios": ratios,
+            "chained_produce_per_s_rounds": rates(|r| r.produce.wall),
+            "bridge_per_s_rounds": rates(|r| r.bridge.wall),
+            "produce_open_ms": ms(|r| r.produce.open), "bridge_open_ms": ms(|r| r.bridge.open),
+            "cpu_of": cpu_of, "produce_cpu_us_per_record": produce_us,
+            "bridge_cpu_us_per_record": bridge_us, "cpu_ratio": cpu_ratio,
+            "lag_rate": a.rate, "lag_records": lag.len(),
+            "lag_p50_ms": p50, "lag_p99_ms": p99,
+        });
+        println!("{v}");
+        return;
+    }
+    println!(
+        "bridge bench on {backend}: {n} records of {} bytes, {} rounds (medians)",
+        a.size,
+        rounds.len()
+    );
+    println!("  chained produce   {produce:>10.0} records/s");
+    println!("  bridge            {bridge:>10.0} records/s");
+    println!("  bridge / chained produce   {ratio:.3} ({lo:.3}-{hi:.3})");
+    println!(
+        "  writer opening, not timed: produce {:.0} ms, bridge {:.0} ms",
+        ms(|r| r.produce.open),
+        ms(|r| r.bridge.open)
+    );
+    println!(
+        "  CPU of {cpu_of} per record: produce {produce_us:.2} us, bridge {bridge_us:.2} us, \
+         ratio {cpu_ratio:.3}"
+    );
+    println!(
+        "  lag at {} records/s ({} records): p50 {p50:.1} ms, p99 {p99:.1} ms",
+        a.rate,
+        lag.len(),
+    );
+}
+
+/// The rounds (see the module diagram), and the lags in milliseconds.
+fn measure(log: &dyn Log, a: &BenchBridgeArgs) -> Result<(Vec<Round>, Vec<f64>)> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
@@ -122,37 +229,92 @@ fn measure(log: &dyn Log, a: &BenchBridgeArgs) -> Result<(Duration, Duration, Ve
         app.append(&recs)?;
     }
     drop(app);
-    let (mut produce, mut bridge) = (Duration::MAX, Duration::MAX);
-    for round in 0..2 {
-        let topic = format!("kchain-bench-bridge-produce-{stamp}-{round}");
-        log.create_topic(&topic, &TopicConfig::default())?;
-        // The items are made before the clock starts, as the raw records were.
-        let chunks = chunked(&vals, stamp);
-        let t = Instant::now();
-        let mut w = ChainWriter::open(log, &topic, 0, &key, WriterOptions::default())?
-            .with_checkpoints(log, CheckpointOptions::default())?;
-        for chunk in chunks {
-            w.append(chunk)?;
-        }
-        w.flush()?;
-        produce = produce.min(t.elapsed());
-        // Its topic too is created before the clock starts, as chained produce's was.
-        let chained = format!("kchain-bench-bridge-chained-{stamp}-{round}");
-        log.create_topic(&chained, &TopicConfig::default())?;
-        let t = Instant::now();
-        let copied = copy_until(log, &raw, &chained, &key, a.records, None)?;
-        bridge = bridge.min(t.elapsed());
-        if copied != a.records {
-            bail!("the bridge copied {copied} of {} records", a.records);
-        }
+    let mut rounds = Vec::with_capacity(a.rounds);
+    for round in 0..a.rounds {
+        let tag = format!("{stamp}-{round}");
+        let produce = |_: ()| produce(log, &key, &vals, &tag, stamp, a.broker_pid);
+        let bridge = |_: ()| bridge(log, &key, &raw, &tag, a.records, a.broker_pid);
+        let (produce, bridge) = if round % 2 == 0 {
+            let p = produce(())?;
+            (p, bridge(())?)
+        } else {
+            let b = bridge(())?;
+            (produce(())?, b)
+        };
+        rounds.push(Round { produce, bridge });
     }
     let lag = lag(log, a, &key, stamp)?;
-    Ok((produce, bridge, lag))
+    Ok((rounds, lag))
 }
 
-/// Runs a bridge from `raw` to `chained` until it has copied `n` records or `stop` is set;
-/// returns the records copied. Stops on its own count rather than on end offsets (tansu's
-/// memory engine reports them too low).
+/// Chained produce of `vals` to a fresh topic, a signed batch a call (as `kchain produce`),
+/// with checkpoints: the time from the open writer to the final flush, and the open's.
+fn produce(
+    log: &dyn Log,
+    key: &WriterKey,
+    vals: &[Vec<u8>],
+    tag: &str,
+    stamp: u128,
+    broker: Option<u32>,
+) -> Result<Timed> {
+    let topic = format!("kchain-bench-bridge-produce-{tag}");
+    log.create_topic(&topic, &TopicConfig::default())?;
+    // The items are made before the clock starts, as the raw records were.
+    let chunks = chunked(vals, stamp);
+    let t = Instant::now();
+    let mut w = ChainWriter::open(log, &topic, 0, key, WriterOptions::default())?
+        .with_checkpoints(log, CheckpointOptions::default())?;
+    let open = t.elapsed();
+    let (t, cpu) = (Instant::now(), cpu_now(broker)?);
+    for chunk in chunks {
+        w.append(chunk)?;
+    }
+    w.flush()?;
+    Ok(Timed {
+        wall: t.elapsed(),
+        open,
+        cpu: cpu_now(broker)? - cpu,
+    })
+}
+
+/// The bridge from `raw` to a fresh chained topic until it has copied `n` records: the time
+/// from its open writer to its final flush, and the open's.
+fn bridge(
+    log: &dyn Log,
+    key: &WriterKey,
+    raw: &str,
+    tag: &str,
+    n: u64,
+    broker: Option<u32>,
+) -> Result<Timed> {
+    let chained = format!("kchain-bench-bridge-chained-{tag}");
+    log.create_topic(&chained, &TopicConfig::default())?;
+    let t = Instant::now();
+    // When its partition is open: the instant and the CPU seconds then.
+    let opened = Mutex::new(None);
+    let copied = copy_until(log, raw, &chained, key, n, None, &|| {
+        let mut o = opened.lock().unwrap_or_else(|e| e.into_inner());
+        if o.is_none() {
+            *o = Some((Instant::now(), cpu_now(broker).unwrap_or(f64::NAN)));
+        }
+    })?;
+    let (end, cpu) = (Instant::now(), cpu_now(broker)?);
+    if copied != n {
+        bail!("the bridge copied {copied} of {n} records");
+    }
+    let (opened, cpu0) = (opened.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .context("the bridge never reported its partition open")?;
+    Ok(Timed {
+        wall: end - opened,
+        open: opened - t,
+        cpu: cpu - cpu0,
+    })
+}
+
+/// Runs a bridge from `raw` to `chained` until it has copied `n` records or `stop` is set,
+/// calling `on_open` with each status report once its partitions are open; returns the
+/// records copied. Stops on its own count rather than on end offsets (tansu's memory engine
+/// reports them too low).
 fn copy_until(
     log: &dyn Log,
     raw: &str,
@@ -160,6 +322,7 @@ fn copy_until(
     key: &WriterKey,
     n: u64,
     stop: Option<&AtomicBool>,
+    on_open: &dyn Fn(),
 ) -> Result<u64> {
     let options = BridgeOptions {
         status_every: Duration::from_millis(2),
@@ -172,6 +335,9 @@ fn copy_until(
     let halt =
         || reached.load(Ordering::Relaxed) || stop.is_some_and(|s| s.load(Ordering::Relaxed));
     let status = bridge.run(&halt, &mut |s| {
+        if s.iter().all(|p| p.open) {
+            on_open();
+        }
         let total: u64 = s.iter().map(|p| p.copied).sum();
         copied.store(total, Ordering::Relaxed);
         if total >= n {
@@ -193,7 +359,8 @@ fn lag(log: &dyn Log, a: &BenchBridgeArgs, key: &WriterKey, stamp: u128) -> Resu
     let t0 = Instant::now();
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| -> Result<Vec<f64>> {
-        let bridge = s.spawn(|| copy_until(log, &raw, &chained, key, u64::MAX, Some(&stop)));
+        let bridge =
+            s.spawn(|| copy_until(log, &raw, &chained, key, u64::MAX, Some(&stop), &|| ()));
         let writer = s.spawn(|| -> Result<()> {
             let mut app = log.appender(&raw, 0)?;
             let tick = Duration::from_millis(10);

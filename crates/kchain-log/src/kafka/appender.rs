@@ -3,7 +3,7 @@
 //! ```text
 //! send(records) ──► feeder thread ──one request at a time (`feeder`)──► librdkafka ──► broker
 //!                                                                           │ acks=all
-//! receive() ──wait (`deliveries`) ◄── delivery(seq, offset | error) ◄── polling thread
+//! receive() ──wait (`deliveries`) ◄── delivery(seq, offset | error) ◄── event thread (`poller`)
 //!    until every record of the oldest batch has its report, then return its offsets
 //! append(records) = the same, fed from the caller's thread, then wait
 //! ```
@@ -29,7 +29,8 @@ use super::admin::{client_error, watermark_error, watermarks};
 use super::common::{backend, lock, Claim};
 use super::config::KafkaOptions;
 use super::deliveries::{Deliveries, Outcome};
-use super::feeder::{record_size, Feeder, KafkaProducer, Target};
+use super::feeder::{record_size, Feeder, Target};
+use super::poller::KafkaProducer;
 use crate::api::{Appender, Record};
 use crate::error::LogError;
 
@@ -46,7 +47,7 @@ pub(crate) struct IdleProducers(Mutex<HashMap<(String, u32), Idle>>);
 /// An idle producer and the sequence number its next record gets.
 type Idle = (KafkaProducer, u64);
 
-/// Idle producers kept at most (each holds connections and a polling thread).
+/// Idle producers kept at most (each holds connections and an event thread).
 const MAX_IDLE: usize = 32;
 
 impl IdleProducers {
@@ -99,12 +100,14 @@ impl KafkaAppender {
         let (producer, seq) = match idle.take(topic, partition) {
             Some(reused) => reused,
             None => {
-                let producer: KafkaProducer = opts
-                    .producer(brokers)
-                    .create_with_context(Deliveries::default())
-                    .map_err(client_error)?;
+                let producer = KafkaProducer::start(
+                    opts.producer(brokers)
+                        .create_with_context(Deliveries::default())
+                        .map_err(client_error)?,
+                );
                 // Connects (and authenticates) now rather than in the first append.
                 producer
+                    .base()
                     .client()
                     .fetch_metadata(Some(topic), opts.request_timeout)
                     .map_err(|e| backend(format!("producer for {topic}/{partition}: {e}")))?;
@@ -113,8 +116,13 @@ impl KafkaAppender {
         };
         producer.context().reset(seq);
         // Another process may have appended since: the high watermark, every time.
-        let (_, high) = watermarks(producer.client(), topic, partition, opts.request_timeout)
-            .map_err(|e| watermark_error(topic, partition, e))?;
+        let (_, high) = watermarks(
+            producer.base().client(),
+            topic,
+            partition,
+            opts.request_timeout,
+        )
+        .map_err(|e| watermark_error(topic, partition, e))?;
         Ok(KafkaAppender {
             target: Some(Target {
                 producer: Arc::new(producer),
@@ -122,7 +130,7 @@ impl KafkaAppender {
                 partition,
                 request_bytes: opts.max_request_bytes(),
                 // librdkafka reports every record within message.timeout.ms; the margin
-                // covers the report's own trip through the polling thread.
+                // covers the report's own trip through the event thread.
                 patience: opts.delivery_timeout + Duration::from_secs(5),
             }),
             feeder: None,

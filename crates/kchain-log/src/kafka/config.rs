@@ -156,6 +156,7 @@ impl KafkaOptions {
     pub(crate) fn producer(&self, brokers: &str) -> ClientConfig {
         let mut c = self.base(brokers, "producer");
         c.set("enable.idempotence", "true")
+            .set("enable.gapless.guarantee", "true")
             .set("acks", "all")
             // A topic deleted under an appender must not come back, empty, on a broker
             // that creates topics on first use.

@@ -1,9 +1,9 @@
-//! Delivery reports of an appender's records in flight, filled in by the producer's polling
+//! Delivery reports of an appender's records in flight, filled in by the producer's event
 //! thread and waited on by the appender.
 //!
 //! ```text
 //!  send: expect(n) ──► slots [base .. base+len)   (one per record in flight)
-//!  polling thread: delivery(seq) ──► slot seq-base = offset | error
+//!  event thread (`poller`): a report event's (seq, offset | error)s ──► their slots, one lock
 //!  receive: wait(first n filled) ──► drain the first n slots
 //! ```
 //!
@@ -43,6 +43,8 @@ struct Acks {
     space_wanted: bool,
     /// Why records could not be handed to librdkafka (see [`Deliveries::fail_from`]).
     feed_failed: Option<String>,
+    /// Whether any record failed since the last reset.
+    failed: bool,
 }
 
 /// The producer context: collects delivery reports into [`Acks`].
@@ -58,6 +60,7 @@ impl Deliveries {
         acks.wanted = 0;
         acks.missing = 0;
         acks.feed_failed = None;
+        acks.failed = false;
     }
 
     /// Adds `n` records, sent next, to the records in flight (failed at once after a failed
@@ -134,10 +137,58 @@ impl Deliveries {
             .unwrap_or_else(|e| e.into_inner());
         guard.space_wanted = false;
     }
+
+    /// Takes the outcomes of one delivery report event (each by its record's sequence
+    /// number) under one lock, waking a waiter at most once.
+    pub(crate) fn deliver_all(&self, outcomes: impl Iterator<Item = (u64, Outcome)>) {
+        let (acks, done) = &*self.0;
+        let mut acks = lock(acks);
+        let mut wake = false;
+        for (seq, outcome) in outcomes {
+            wake |= acks.take(seq, outcome);
+        }
+        if wake {
+            done.notify_all();
+        }
+    }
+
+    /// Whether a record has failed since the last [`Deliveries::reset`]: the feeder then
+    /// hands librdkafka nothing more, so that no later record is written after a gap.
+    pub(crate) fn any_failed(&self) -> bool {
+        lock(&self.0 .0).failed
+    }
+}
+
+impl Acks {
+    /// Records the outcome of record `seq`; whether a waiter should wake.
+    fn take(&mut self, seq: u64, outcome: Outcome) -> bool {
+        self.reports += 1;
+        self.failed |= outcome.is_err();
+        let Some(i) = seq
+            .checked_sub(self.base)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            return false;
+        };
+        let Some(slot) = self.slots.get_mut(i) else {
+            return false;
+        };
+        if slot.outcome.is_some() {
+            return false;
+        }
+        slot.outcome = Some(outcome);
+        let mut wake = self.space_wanted;
+        if i < self.wanted {
+            self.missing -= 1;
+            wake |= self.missing == 0;
+        }
+        wake
+    }
 }
 
 impl ClientContext for Deliveries {}
 
+/// Reports served by rdkafka itself: only while a dropped producer flushes (see `poller`).
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = usize;
 
@@ -146,29 +197,33 @@ impl ProducerContext for Deliveries {
             Ok(message) => Ok(message.offset()),
             Err((e, _)) => Err(e.to_string()),
         };
-        let (acks, done) = &*self.0;
-        let mut acks = lock(acks);
-        acks.reports += 1;
-        let Some(i) = (seq as u64)
-            .checked_sub(acks.base)
-            .and_then(|i| usize::try_from(i).ok())
-        else {
-            return;
+        self.deliver_all(std::iter::once((seq as u64, outcome)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One report event's outcomes, out of order and with one from before a reset, fill
+    /// their slots, and a failure is remembered until the next reset.
+    #[test]
+    fn a_report_event_fills_its_slots_at_once() {
+        let d = Deliveries::default();
+        d.reset(10);
+        d.expect(3);
+        let waiter = {
+            let d = d.clone();
+            std::thread::spawn(move || d.wait(3, Duration::from_secs(10)))
         };
-        let Some(slot) = acks.slots.get_mut(i) else {
-            return;
-        };
-        if slot.outcome.is_some() {
-            return;
-        }
-        slot.outcome = Some(outcome);
-        let mut wake = acks.space_wanted;
-        if i < acks.wanted {
-            acks.missing -= 1;
-            wake |= acks.missing == 0;
-        }
-        if wake {
-            done.notify_all();
-        }
+        d.deliver_all([(12, Ok(7)), (3, Ok(1)), (10, Ok(5)), (11, Ok(6))].into_iter());
+        let got = waiter.join().unwrap().expect("every report in");
+        assert_eq!(got, vec![Ok(5), Ok(6), Ok(7)]);
+        assert!(!d.any_failed());
+        d.expect(2);
+        d.deliver_all([(13, Err("timed out".to_string()))].into_iter());
+        assert!(d.any_failed());
+        d.reset(0);
+        assert!(!d.any_failed());
     }
 }

@@ -24,14 +24,11 @@ use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer};
 
 use super::common::lock;
-use super::deliveries::Deliveries;
+use super::poller::KafkaProducer;
 use crate::api::Record;
-
-/// The producer of an appender.
-pub(crate) type KafkaProducer = ThreadedProducer<Deliveries>;
 
 /// Bytes librdkafka counts per header beyond its name and value (an upper bound of the
 /// varint lengths).
@@ -86,14 +83,14 @@ impl Target {
         for (seq, record) in records {
             let size = request_size(record);
             if bytes > 0 && bytes + size > budget {
-                self.push();
+                self.push()?;
                 bytes = 0;
             }
             bytes += size;
             self.queue(seq, record)?;
         }
         if bytes > 0 {
-            self.push();
+            self.push()?;
         }
         Ok(())
     }
@@ -104,14 +101,23 @@ impl Target {
     /// `rd_kafka_flush` marks the producer as flushing for as long as it waits, which makes
     /// librdkafka treat linger as elapsed. rdkafka's own `flush` cannot be used: it polls in
     /// steps of up to 100 ms that do not end when the last report arrives.
-    fn push(&self) {
+    ///
+    /// Fails once any record has failed: nothing after it is handed over, so the partition
+    /// never holds a later record of this appender beyond a gap (the same guarantee as
+    /// `enable.gapless.guarantee` gives within librdkafka's queue, see `config`).
+    fn push(&self) -> Result<(), String> {
         let ms = self.patience.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: the pointer is the producer's live librdkafka handle, valid while
         // `self.producer` is; rd_kafka_flush is thread-safe. In event mode (rdkafka's) it
-        // only waits for the message count to reach zero while the polling thread serves
-        // the delivery reports. Its result (timed out or not) is read from the reports.
+        // only waits for the message count to reach zero while the event thread (`poller`)
+        // serves the delivery reports. Its result (timed out or not) is read from the
+        // reports.
         unsafe {
-            rdkafka::bindings::rd_kafka_flush(self.producer.client().native_ptr(), ms);
+            rdkafka::bindings::rd_kafka_flush(self.producer.base().client().native_ptr(), ms);
+        }
+        match self.producer.context().any_failed() {
+            true => Err("not sent: an earlier record of this appender failed".into()),
+            false => Ok(()),
         }
     }
 
@@ -138,7 +144,7 @@ impl Target {
         // Read the clock only when the queue is full, not once per record.
         let mut deadline = None;
         loop {
-            match self.producer.send(kafka_record) {
+            match self.producer.base().send(kafka_record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                     if Instant::now()

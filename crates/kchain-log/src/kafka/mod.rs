@@ -34,6 +34,8 @@
 //! - [`appender`] and [`reader`]: the [`Appender`] and [`Reader`] implementations,
 //! - [`feeder`] and [`deliveries`]: the appender's records on their way to librdkafka, one
 //!   request at a time, and their delivery reports,
+//! - [`poller`]: the producer and the thread that serves its events (delivery reports a
+//!   whole event at a time),
 //! - [`fetched`]: consumed messages read through librdkafka's C API, many per call.
 
 mod admin;
@@ -44,6 +46,7 @@ mod connect;
 mod deliveries;
 mod feeder;
 mod fetched;
+mod poller;
 mod reader;
 
 use std::sync::Arc;
