@@ -9,13 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use kchain_core::Item;
-use kchain_log::{Appender, EmbeddedLog, Log, LogError, Reader, Record, TopicConfig, TopicInfo};
+use kchain_log::{Appender, EmbeddedLog, Log, LogError, Record, TopicConfig};
 use kchain_topic::{ChainWriter, TopicError, TopicVerifier, WriterOptions};
 
 /// The embedded log, with appenders that take `Record`s and keep them in flight until
 /// received; `events` records the calls, `fail_receive` fails the receipt of that batch.
-struct InFlightLog {
-    log: EmbeddedLog,
+struct InFlight {
     events: Arc<Mutex<Vec<String>>>,
     fail_receive: Option<usize>,
 }
@@ -69,22 +68,15 @@ impl Appender for InFlightAppender {
     }
 }
 
-impl Log for InFlightLog {
-    fn backend(&self) -> &'static str {
-        "embedded"
-    }
-    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError> {
-        self.log.create_topic(name, config)
-    }
-    fn list_topics(&self) -> Result<Vec<TopicInfo>, LogError> {
-        self.log.list_topics()
-    }
-    fn topic(&self, name: &str) -> Result<TopicInfo, LogError> {
-        self.log.topic(name)
-    }
-    fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError> {
+impl Hooks for InFlight {
+    fn appender(
+        &self,
+        log: &EmbeddedLog,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Box<dyn Appender>, LogError> {
         Ok(Box::new(InFlightAppender {
-            inner: self.log.appender(topic, partition)?,
+            inner: log.appender(topic, partition)?,
             queued: VecDeque::new(),
             sent: 0,
             received: 0,
@@ -92,22 +84,15 @@ impl Log for InFlightLog {
             fail_receive: self.fail_receive,
         }))
     }
-    fn reader(&self, topic: &str, partition: u32, from: u64) -> Result<Box<dyn Reader>, LogError> {
-        self.log.reader(topic, partition, from)
-    }
-    fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        self.log.end_offset(topic, partition)
-    }
-    fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        self.log.start_offset(topic, partition)
-    }
 }
 
-fn in_flight(dir: &std::path::Path, fail_receive: Option<usize>) -> InFlightLog {
-    InFlightLog {
+fn in_flight(dir: &std::path::Path, fail_receive: Option<usize>) -> Hooked<InFlight> {
+    Hooked {
         log: open_log(dir),
-        events: Arc::default(),
-        fail_receive,
+        hooks: InFlight {
+            events: Arc::default(),
+            fail_receive,
+        },
     }
 }
 
@@ -147,7 +132,7 @@ fn batches_in_flight_write_what_the_in_place_path_writes() {
     );
     // 950 items: batches of 300, 300, 300, 50; each sent before the one before it is
     // received, never more than two in flight; then one batch of 50.
-    let events = pipelined.events.lock().unwrap().clone();
+    let events = pipelined.hooks.events.lock().unwrap().clone();
     let expected = [
         "send 0",
         "send 1",
@@ -179,7 +164,7 @@ fn a_failed_delivery_stops_the_writer_with_nothing_after_it_written() {
         w.append(items(1)),
         Err(TopicError::Poisoned { .. })
     ));
-    let events = log.events.lock().unwrap().clone();
+    let events = log.hooks.events.lock().unwrap().clone();
     assert_eq!(
         events,
         ["send 0", "send 1", "receive 0", "send 2", "receive 1"]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kchain_log::{
-    Appender, EmbeddedLog, EmbeddedOptions, EncodedRecords, FsyncPolicy, Log, LogError, Reader,
-    Record, TopicConfig, TopicInfo,
+    Appender, EmbeddedLog, EmbeddedOptions, EncodedRecords, FsyncPolicy, Log, LogError, Record,
+    TopicConfig,
 };
 use kchain_topic::{ChainWriter, TopicError, TopicVerifier, WriterOptions};
 
@@ -152,11 +152,7 @@ fn a_pipelined_writer_publishes_a_checkpoint_while_the_next_batch_is_written() {
     use kchain_topic::CheckpointOptions;
     let dir = tempfile::tempdir().unwrap();
     let watch = Watch::default();
-    let log = Failing {
-        log: open_log(dir.path()),
-        ok: usize::MAX,
-        watch: Some(watch.clone()),
-    };
+    let log = failing(dir.path(), usize::MAX, Some(watch.clone()));
     log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
     let key = key("acme", 3);
     let options = CheckpointOptions {
@@ -189,9 +185,15 @@ fn a_pipelined_writer_publishes_a_checkpoint_while_the_next_batch_is_written() {
 /// checkpoints topic first waits (at most 2 s) for a batch past the checkpoint's size to
 /// start, then notes (size, records started).
 struct Failing {
-    log: EmbeddedLog,
     ok: usize,
     watch: Option<Watch>,
+}
+
+fn failing(dir: &std::path::Path, ok: usize, watch: Option<Watch>) -> Hooked<Failing> {
+    Hooked {
+        log: open_log(dir),
+        hooks: Failing { ok, watch },
+    }
 }
 
 #[derive(Clone, Default)]
@@ -246,46 +248,26 @@ impl Appender for FailingAppender {
     }
 }
 
-impl Log for Failing {
-    fn backend(&self) -> &'static str {
-        "embedded"
-    }
-    fn create_topic(&self, name: &str, config: &TopicConfig) -> Result<(), LogError> {
-        self.log.create_topic(name, config)
-    }
-    fn list_topics(&self) -> Result<Vec<TopicInfo>, LogError> {
-        self.log.list_topics()
-    }
-    fn topic(&self, name: &str) -> Result<TopicInfo, LogError> {
-        self.log.topic(name)
-    }
-    fn appender(&self, topic: &str, partition: u32) -> Result<Box<dyn Appender>, LogError> {
+impl Hooks for Failing {
+    fn appender(
+        &self,
+        log: &EmbeddedLog,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Box<dyn Appender>, LogError> {
         Ok(Box::new(FailingAppender {
-            inner: self.log.appender(topic, partition)?,
+            inner: log.appender(topic, partition)?,
             left: Arc::new(AtomicUsize::new(self.ok)),
             watch: self.watch.clone(),
             checkpoints: topic.ends_with(".checkpoints"),
         }))
-    }
-    fn reader(&self, topic: &str, partition: u32, from: u64) -> Result<Box<dyn Reader>, LogError> {
-        self.log.reader(topic, partition, from)
-    }
-    fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        self.log.end_offset(topic, partition)
-    }
-    fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        self.log.start_offset(topic, partition)
     }
 }
 
 #[test]
 fn a_batch_the_log_could_not_write_fails_the_next_call_and_poisons_the_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Failing {
-        log: open_log(dir.path()),
-        ok: 2,
-        watch: None,
-    };
+    let log = failing(dir.path(), 2, None);
     log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
     let key = key("acme", 3);
     let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
@@ -304,11 +286,7 @@ fn a_batch_the_log_could_not_write_fails_the_next_call_and_poisons_the_writer() 
 
     // Without pipelining, the call that handed the batch over fails.
     let dir = tempfile::tempdir().unwrap();
-    let log = Failing {
-        log: open_log(dir.path()),
-        ok: 1,
-        watch: None,
-    };
+    let log = failing(dir.path(), 1, None);
     log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
     let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches()).unwrap();
     w.append((0..7).map(item).collect()).unwrap();
