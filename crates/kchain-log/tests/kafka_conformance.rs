@@ -37,7 +37,7 @@ conformance!(kafka, Kafka::new());
 mod kafka_only {
     use std::time::{Duration, Instant};
 
-    use kchain_log::{Header, LogError, Record, TopicConfig};
+    use kchain_log::{Appender, Header, LogError, Record, TopicConfig};
 
     use super::*;
 
@@ -430,10 +430,9 @@ mod kafka_only {
         assert_eq!(got, (0..4).map(record).collect::<Vec<_>>());
     }
 
-    /// When the broker goes away, `append` fails within the delivery timeout with an error
-    /// naming the partition, and the appender refuses further appends.
-    #[test]
-    fn append_fails_when_the_broker_is_gone() {
+    /// A broker of the test's own, a log on it with a 3 s delivery timeout, a new topic and
+    /// an appender of its partition 0: for tests that stop the broker under the appender.
+    fn short_lived(name: &str) -> (Broker, KafkaLog, String, Box<dyn Appender>) {
         let broker = Broker::start("memory://");
         let options = KafkaOptions {
             delivery_timeout: Duration::from_secs(3),
@@ -441,9 +440,17 @@ mod kafka_only {
             ..KafkaOptions::default()
         };
         let log = connect(&broker.brokers, options);
-        let topic = topic_name("gone");
+        let topic = topic_name(name);
         log.create_topic(&topic, &TopicConfig::default()).unwrap();
-        let mut appender = log.appender(&topic, 0).unwrap();
+        let appender = log.appender(&topic, 0).unwrap();
+        (broker, log, topic, appender)
+    }
+
+    /// When the broker goes away, `append` fails within the delivery timeout with an error
+    /// naming the partition, and the appender refuses further appends.
+    #[test]
+    fn append_fails_when_the_broker_is_gone() {
+        let (broker, _log, topic, mut appender) = short_lived("gone");
         let record = Record {
             value: Some(b"v".to_vec()),
             timestamp_ms: 1,
@@ -468,21 +475,12 @@ mod kafka_only {
     }
 
     /// Once a request's records fail, nothing after them is handed to librdkafka (it could
-    /// be written behind a gap): an append of three requests' worth fails in the time one
+    /// be written behind a gap): an append of six requests' worth fails in the time one
     /// request takes to fail (about 8 s here with a 3 s delivery timeout, as in the test
     /// above), not one such wait per request.
     #[test]
     fn nothing_is_sent_after_a_failed_request() {
-        let broker = Broker::start("memory://");
-        let options = KafkaOptions {
-            delivery_timeout: Duration::from_secs(3),
-            request_timeout: Duration::from_secs(5),
-            ..KafkaOptions::default()
-        };
-        let log = connect(&broker.brokers, options);
-        let topic = topic_name("gapless");
-        log.create_topic(&topic, &TopicConfig::default()).unwrap();
-        let mut appender = log.appender(&topic, 0).unwrap();
+        let (broker, _log, topic, mut appender) = short_lived("gapless");
         let record = |i: i64| Record {
             value: Some(vec![b'x'; 100_000]),
             timestamp_ms: 1 + i,
@@ -490,13 +488,15 @@ mod kafka_only {
         };
         assert_eq!(appender.append(&[record(0)]).unwrap(), vec![0]);
         broker.stop();
-        // 25 records of 100 kB: three requests of at most 1 MB.
-        let batch: Vec<Record> = (1..26).map(record).collect();
+        // 60 records of 100 kB: six requests of at most 1 MB. Sent one after another, each
+        // would wait for its own failure (40 s or more in all); the limit leaves a loaded
+        // machine three times the one failure's 8 s.
+        let batch: Vec<Record> = (1..61).map(record).collect();
         let t = Instant::now();
         let err = appender.append(&batch).unwrap_err().to_string();
         assert!(err.contains(&format!("{topic}/0")), "{err}");
         assert!(
-            t.elapsed() < Duration::from_secs(15),
+            t.elapsed() < Duration::from_secs(25),
             "took {:?}: the later requests were sent after the first failed",
             t.elapsed()
         );
