@@ -7,8 +7,6 @@
 //!                                                 │ a finding: stop
 //! ```
 
-use std::time::Duration;
-
 use kchain_core::Hash;
 use kchain_log::Log;
 
@@ -16,6 +14,7 @@ use crate::consensus::finding::{Finding, IgnoreReason, Verdict};
 use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
 use crate::node::store::open_chain;
+use crate::node::store::poll_to_end;
 
 /// Records read per poll.
 const BATCH: usize = 1024;
@@ -85,8 +84,8 @@ pub fn audit(
     });
     let end = log.end_offset(blocks_topic, 0)?;
     let mut reader = log.reader(blocks_topic, 0, start + 1)?;
-    while reader.position() < end {
-        let recs = reader.poll(BATCH, Duration::from_millis(500))?;
+    loop {
+        let recs = poll_to_end(reader.as_mut(), end, BATCH)?;
         if recs.is_empty() {
             break;
         }

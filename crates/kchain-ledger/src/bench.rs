@@ -51,9 +51,11 @@ pub struct BenchReport {
     pub seconds: f64,
     /// Signed transfers sealed end to end per second.
     pub sealed_per_sec: f64,
-    /// ed25519-dalek `verify_batch`, batches of 128 on every core, same signatures.
+    /// ed25519-dalek `verify_batch`, batches of 128 on every core, same signatures: the
+    /// baseline of the ledger's target ratio.
     pub dalek_batch_verify_per_sec: f64,
-    /// kchain's cofactored batch verification (what the node uses), same conditions.
+    /// kchain's cofactored batch verification as the node does it (batches of up to
+    /// [`crate::consensus::sig::MAX_BATCH`]), same conditions.
     pub batch_verify_per_sec: f64,
     /// Signing, on every core.
     pub sign_per_sec: f64,

@@ -16,7 +16,6 @@
 //! (k of n witnesses) can make independent of the sealers.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use kchain_core::{ChainId, CheckpointTrust, Hash};
 use kchain_log::Log;
@@ -32,6 +31,7 @@ use crate::consensus::validate::Verifier;
 use crate::error::LedgerError;
 use crate::node::snapshot;
 use crate::node::store::open_chain;
+use crate::node::store::poll_to_end;
 use crate::node::store::read_record;
 
 /// What to check beyond the log itself: [`verify_ledger`]'s options, `Default` for none.
@@ -372,8 +372,8 @@ fn replay_into(
 ) -> Result<(), LedgerError> {
     let verifier = Verifier::new();
     let mut reader = log.reader(&report.blocks_topic, 0, report.start_offset + 1)?;
-    'read: while reader.position() < end {
-        let recs = reader.poll(1024, Duration::from_millis(500))?;
+    'read: loop {
+        let recs = poll_to_end(reader.as_mut(), end, 1024)?;
         if recs.is_empty() {
             break;
         }

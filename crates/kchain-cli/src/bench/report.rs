@@ -71,6 +71,10 @@ fn rates(n: u64, m: &Measured) -> Vec<(&'static str, f64)> {
             "ledger: Ed25519 batch verify, sig/s",
             l.dalek_batch_verify_per_sec,
         ));
+        rows.push((
+            "ledger: kchain batch verify (node's batches), sig/s",
+            l.batch_verify_per_sec,
+        ));
     }
     if let Some(e) = &m.ledger_embedded {
         rows.push(("ledger: sealed, embedded log, tx/s", e.sealed_per_sec));
@@ -111,6 +115,10 @@ fn ratios(m: &Measured) -> Vec<(&'static str, f64)> {
     ]);
     if let Some(l) = &m.ledger {
         pairs.push(("ledger sealed / Ed25519 batch verify", l.ratio()));
+        pairs.push((
+            "ledger sealed / kchain batch verify",
+            l.sealed_per_sec / l.batch_verify_per_sec,
+        ));
         if let Some(e) = &m.ledger_embedded {
             pairs.push((
                 "ledger on Kafka / embedded",

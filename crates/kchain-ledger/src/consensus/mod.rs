@@ -4,7 +4,7 @@
 //! feed it the records they read.
 //!
 //! ```text
-//! formats   encoding ──> tx ──> genesis ──> block ──> genesis_block (block 0 <-> genesis)
+//! formats   encoding, transfer_json ──> tx ──> genesis ──> block ──> genesis_block (block 0 <-> genesis)
 //! rules     reject, sig, state ──> validate (one block on the tip) ──> finding ──> chain
 //!           (chain: which record extends the canonical chain, which is tampering)
 //! proofs    proof (a transaction in its block, the block in a signed checkpoint)
@@ -25,5 +25,6 @@ pub(crate) mod proof;
 pub(crate) mod reject;
 pub(crate) mod sig;
 pub(crate) mod state;
+mod transfer_json;
 pub(crate) mod tx;
 pub(crate) mod validate;

@@ -24,6 +24,7 @@ use serde_json::Value;
 use crate::consensus::encoding::{
     canonical_json, hex_lower, parse_hex, push_hex, push_u64, DecodeError, Decoder,
 };
+use crate::consensus::transfer_json;
 
 /// Domain tag of a transaction body.
 pub const TX_TAG: &str = "kchain:tx:v1";
@@ -247,9 +248,34 @@ impl Transaction {
     /// Parses the JSON form. Shape errors (missing or extra fields, bad hex, a `from` that is
     /// not the public key's address) are returned as text for a rejection; values (amount,
     /// nonce, chain, signature) are judged later.
+    ///
+    /// A transfer in exactly the form [`Transaction::write_json`] writes (what kchain's
+    /// clients submit) is read without serde_json's general path; the result is the same.
     pub fn from_json(json: &[u8]) -> Result<Transaction, String> {
+        if let Some(tx) = Self::from_canonical_transfer(json) {
+            return Ok(tx);
+        }
+        Self::from_json_general(json)
+    }
+
+    /// [`Transaction::from_json`] through serde_json, for any spelling of the JSON.
+    fn from_json_general(json: &[u8]) -> Result<Transaction, String> {
         let w: TxWire = serde_json::from_slice(json).map_err(|e| e.to_string())?;
         Self::from_wire(w)
+    }
+
+    /// A transfer in its canonical JSON whose `from` is its key's address; `None` for
+    /// anything else (which the general parser judges, and names the error of).
+    fn from_canonical_transfer(json: &[u8]) -> Option<Transaction> {
+        let t = transfer_json::parse(json)?;
+        let sender = Address::of_key(&t.public_key);
+        let body = TxBody::Transfer {
+            to: Address(t.to),
+            amount: t.amount,
+            nonce: t.nonce,
+        };
+        (sender.0 == t.from)
+            .then(|| Self::with_sender(ChainId(t.chain), t.public_key, sender, body, t.signature))
     }
 
     /// Parses the JSON form from an already-parsed value.
@@ -424,6 +450,37 @@ mod tests {
             Transaction::decode(d.encoding(), *d.signature()).unwrap(),
             d
         );
+    }
+
+    #[test]
+    fn the_canonical_transfer_path_reads_what_the_general_parser_reads() {
+        let chain = ChainId([7; 16]);
+        let t = Transaction::transfer(&key(1), chain, Address([2; 20]), 0, u64::MAX);
+        let canonical = String::from_utf8(t.to_json()).unwrap();
+        assert!(Transaction::from_canonical_transfer(canonical.as_bytes()).is_some());
+        let other_from = canonical.replace(&t.sender().to_hex(), &Address([9; 20]).to_hex());
+        let variants = [
+            canonical.clone(),
+            canonical.replace(',', ", "),
+            canonical.to_uppercase().replace("TRANSFER", "transfer"),
+            canonical.replace(r#""amount":0"#, r#""amount":00"#),
+            canonical.replace(r#""amount":0"#, r#""amount":0.0"#),
+            canonical.replace(r#""amount":0"#, r#""amount":1e2"#),
+            canonical.replace("18446744073709551615", "18446744073709551616"),
+            canonical.replace(r#","nonce""#, r#","extra":1,"nonce""#),
+            canonical.replace(r#""type":"transfer","#, "") + "",
+            format!("{canonical} "),
+            format!("{canonical}x"),
+            canonical[..canonical.len() - 1].to_owned(),
+            canonical.replace("to", r"t\u006f"),
+            other_from,
+        ];
+        for v in &variants {
+            let fast = Transaction::from_json(v.as_bytes());
+            let general = Transaction::from_json_general(v.as_bytes());
+            assert_eq!(fast, general, "{v}");
+        }
+        assert_eq!(Transaction::from_json(canonical.as_bytes()), Ok(t));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! partition 1  [from ...... read position)            from = the tip's `to` for the partition
 //!
 //!   node thread                         ingest worker (a thread of its own)
-//!   ingest: poll partitions ──jobs──>   parse (rayon) ──> check_static
+//!   ingest: poll partitions ──jobs──>   (jobs queued up taken together)
+//!                                       parse (rayon) ──> check_static
 //!                                         ──> Verifier (batched, rayon)
 //!           queues <──────judged─────   entries, in the order they were read
 //!   canonical block ──> advance: drop everything below its `to`
@@ -16,7 +17,8 @@
 //! Parsing and signature verification, most of a sealer's work, run on the worker while the
 //! node thread builds, appends and validates blocks, so the stages overlap: the cores verify
 //! the next transactions while a block is written and read back. One worker takes the jobs
-//! in order, so each partition's entries arrive in offset order.
+//! in order (those that queued up behind one, together), so each partition's entries arrive
+//! in offset order.
 //!
 //! Nothing leaves the pool because a block was *built*: only a canonical block (anyone's)
 //! decides transactions. A sealer whose block lost the race still holds what it did not
@@ -57,9 +59,12 @@ const REJECTION_OVERHEAD: usize = crate::node::rejected::MAX_DETAIL + 1024;
 const POLL_MAX: usize = 4096;
 /// A reader this far behind the partition's decided offset is reopened rather than read on.
 const SKIP_REOPEN: u64 = 50_000;
-/// Records per job of the ingest worker: eight signature batches, two rounds of them per
-/// core on two cores.
+/// Records per job of the ingest worker: on two cores, one signature batch of
+/// [`crate::consensus::sig::MAX_BATCH`] per core.
 const JOB_MAX: usize = 8 * crate::consensus::sig::BATCH;
+/// The most records the worker judges together when jobs have queued up behind the one it
+/// takes (see [`with_queued`]).
+const MERGED_MAX: usize = 4 * JOB_MAX;
 /// How long an ingest that found nothing new waits for the worker's next judged records.
 const WORKER_WAIT: Duration = Duration::from_millis(2);
 
@@ -117,8 +122,9 @@ impl Worker {
         std::thread::Builder::new()
             .name("kchain-ingest".into())
             .spawn(move || {
-                for job in todo {
-                    if done.send(judge.entries(job.records)).is_err() {
+                while let Ok(job) = todo.recv() {
+                    let records = with_queued(job.records, &todo);
+                    if done.send(judge.entries(records)).is_err() {
                         break;
                     }
                 }
@@ -130,6 +136,25 @@ impl Worker {
             in_flight: 0,
         })
     }
+}
+
+/// `records` and the records of the jobs queued behind them, in order, up to about
+/// [`MERGED_MAX`]. When the worker is behind, it judges what waits together: the signatures
+/// are then verified in more batches than threads, which rayon spreads over the cores as
+/// they come free, where one job's batches (one per thread) would leave a core idle while
+/// the other finishes its last batch. When the worker keeps up, a job is judged alone and
+/// its entries come back as soon as they can.
+fn with_queued(
+    mut records: Vec<(u32, StoredRecord)>,
+    todo: &Receiver<Job>,
+) -> Vec<(u32, StoredRecord)> {
+    while records.len() < MERGED_MAX {
+        match todo.try_recv() {
+            Ok(more) => records.extend(more.records),
+            Err(_) => break,
+        }
+    }
+    records
 }
 
 impl Pool {
@@ -433,4 +458,44 @@ fn judge_static(
         return Err(RejectReason::Oversize { size, limit });
     }
     Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kchain_log::Record;
+
+    fn job(partition: u32, offsets: std::ops::Range<u64>) -> Job {
+        let records = offsets
+            .map(|offset| {
+                let record = Record {
+                    key: None,
+                    value: None,
+                    headers: vec![],
+                    timestamp_ms: 0,
+                };
+                (partition, StoredRecord { offset, record })
+            })
+            .collect();
+        Job { records }
+    }
+
+    #[test]
+    fn queued_jobs_are_taken_together_in_order_up_to_the_limit() {
+        let (tx, rx) = mpsc::channel();
+        let first = job(0, 0..10).records;
+        tx.send(job(1, 0..5)).unwrap();
+        tx.send(job(0, 10..MERGED_MAX as u64)).unwrap();
+        tx.send(job(0, 0..1)).unwrap();
+        let taken = with_queued(first, &rx);
+        let order: Vec<(u32, u64)> = taken.iter().map(|(p, r)| (*p, r.offset)).collect();
+        let want: Vec<(u32, u64)> = (0..10)
+            .map(|o| (0, o))
+            .chain((0..5).map(|o| (1, o)))
+            .chain((10..MERGED_MAX as u64).map(|o| (0, o)))
+            .collect();
+        assert_eq!(order, want);
+        assert_eq!(rx.try_recv().map(|j| j.records.len()).ok(), Some(1));
+        assert_eq!(with_queued(job(2, 0..3).records, &rx).len(), 3);
+    }
 }

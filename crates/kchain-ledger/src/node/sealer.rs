@@ -315,7 +315,7 @@ fn decide<'c>(
     candidates: &[&Entry],
 ) -> (Vec<SealedTx>, Vec<Rejection>, Pending<'c>) {
     let mut pending = Pending::new(chain.state());
-    let mut sealed = Vec::new();
+    let mut sealed = Vec::with_capacity(candidates.len());
     let mut rejected = Vec::new();
     let mut retry: Vec<(&Entry, &Arc<Transaction>, RejectReason)> = Vec::new();
     let reject =

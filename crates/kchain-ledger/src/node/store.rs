@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kchain_core::Hash;
-use kchain_log::{Appender, Log, LogError, Record, StoredRecord};
+use kchain_log::{Appender, Log, LogError, Reader, Record, StoredRecord};
 
 use crate::consensus::chain::Chain;
 use crate::consensus::finding::{Finding, FindingKind};
@@ -15,6 +15,11 @@ use crate::error::LedgerError;
 
 /// How long an append waits for another appender to let go of a partition.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// How long a read to a known end offset goes on polling while polls come back empty,
+/// before it takes what it read as all there is (see [`poll_to_end`]).
+const READ_PATIENCE: Duration = Duration::from_secs(10);
+/// How long one of those polls waits.
+const READ_POLL: Duration = Duration::from_millis(200);
 
 /// Milliseconds since the Unix epoch.
 pub use kchain_core::time::now_ms;
@@ -40,6 +45,28 @@ pub fn read_record(
     Ok(None)
 }
 
+/// The next records of `reader` below `end` (up to `max`; the last poll may hand back
+/// records past `end`, which the caller drops). Empty only once the reader has reached
+/// `end`, or when no record came for [`READ_PATIENCE`]: a poll that comes back empty does
+/// not mean the records are over. A Kafka consumer's first fetch (connecting, metadata,
+/// offsets) can take longer than one poll's wait on a loaded machine, and a read that took
+/// that for the end would see a chain shorter than the log holds (a verify reporting a
+/// lower height, a replay that misses the last blocks).
+pub(crate) fn poll_to_end(
+    reader: &mut dyn Reader,
+    end: u64,
+    max: usize,
+) -> Result<Vec<StoredRecord>, LogError> {
+    let started = Instant::now();
+    while reader.position() < end {
+        let recs = reader.poll(max, READ_POLL)?;
+        if !recs.is_empty() || started.elapsed() >= READ_PATIENCE {
+            return Ok(recs);
+        }
+    }
+    Ok(Vec::new())
+}
+
 /// Reads every record of a partition from `from` to its end offset at the time of the call.
 pub fn read_to_end(
     log: &dyn Log,
@@ -54,10 +81,10 @@ pub fn read_to_end(
         return Ok(());
     }
     let mut reader = log.reader(topic, partition, from)?;
-    while reader.position() < end {
-        let recs = reader.poll(4096, Duration::from_millis(500))?;
+    loop {
+        let recs = poll_to_end(reader.as_mut(), end, 4096)?;
         if recs.is_empty() {
-            break;
+            return Ok(());
         }
         for r in recs {
             if r.offset >= end || !each(r) {
@@ -65,7 +92,6 @@ pub fn read_to_end(
             }
         }
     }
-    Ok(())
 }
 
 /// An appender that is opened when needed and, unless `hold`, closed after each append, so
