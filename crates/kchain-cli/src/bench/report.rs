@@ -68,12 +68,12 @@ fn rates(n: u64, m: &Measured) -> Vec<(&'static str, f64)> {
     if let Some(l) = &m.ledger {
         rows.push(("ledger: sealed end to end, tx/s", l.sealed_per_sec));
         rows.push((
-            "ledger: Ed25519 batch verify, sig/s",
-            l.dalek_batch_verify_per_sec,
+            "ledger: Ed25519 batch verify (node's batches), sig/s",
+            l.batch_verify_per_sec,
         ));
         rows.push((
-            "ledger: kchain batch verify (node's batches), sig/s",
-            l.batch_verify_per_sec,
+            "ledger: ed25519-dalek batch verify (batches of 128), sig/s",
+            l.dalek_batch_verify_per_sec,
         ));
     }
     if let Some(e) = &m.ledger_embedded {
@@ -114,10 +114,12 @@ fn ratios(m: &Measured) -> Vec<(&'static str, f64)> {
         ("verify 2 threads / 1 thread", s(m.verify1) / s(m.verify2)),
     ]);
     if let Some(l) = &m.ledger {
+        // The target's baseline is the node's own batch verification: a baseline slower per
+        // signature than what the node does would let the ratio pass 1.0.
         pairs.push(("ledger sealed / Ed25519 batch verify", l.ratio()));
         pairs.push((
-            "ledger sealed / kchain batch verify",
-            l.sealed_per_sec / l.batch_verify_per_sec,
+            "ledger sealed / ed25519-dalek batches of 128",
+            l.sealed_per_sec / l.dalek_batch_verify_per_sec,
         ));
         if let Some(e) = &m.ledger_embedded {
             pairs.push((
