@@ -58,7 +58,7 @@ enum Slot {
     App,
 }
 
-#[inline]
+#[inline(always)]
 fn slot_of(name: &str) -> Slot {
     // Most application headers are told apart by their first bytes alone.
     if !name.starts_with(HEADER_PREFIX) {
@@ -140,7 +140,7 @@ pub(crate) struct MetaSlots<'a> {
 impl<'a> MetaSlots<'a> {
     /// Takes the next header: `Ok(true)` when it is a chain header (kept for
     /// [`finish`](Self::finish)), `Ok(false)` when it belongs to the item.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn offer(&mut self, name: &str, value: &'a [u8]) -> Result<bool, MetaError> {
         let slot = match slot_of(name) {
             Slot::App => return Ok(false),
@@ -246,7 +246,7 @@ impl<'a> MetaSlots<'a> {
 
 /// Parses a decimal u64 in canonical form only (no sign, no leading zeros): "007" would
 /// otherwise stand for the same height as "7", and the header text is not itself hashed.
-#[inline]
+#[inline(always)]
 fn canonical_decimal(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 20 || (b[0] == b'0' && b.len() > 1) {
         return None;

@@ -280,6 +280,7 @@ pub(crate) fn check_payload(
 }
 
 /// The body of the record whose length prefix is at `payload[pos..]`.
+#[inline(always)]
 pub(crate) fn record_body(
     payload: &[u8],
     pos: usize,
@@ -417,6 +418,7 @@ fn check_record(body: &[u8]) -> Result<(), String> {
 
 /// Reads a header count, refusing one that cannot fit in what remains (each header takes
 /// at least 8 bytes), so that a lie never drives an allocation.
+#[inline(always)]
 fn header_count(c: &mut Cursor<'_>) -> Result<usize, String> {
     let count = c.u32()? as usize;
     if count > (c.bytes.len() - c.pos) / 8 {
@@ -432,7 +434,7 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let remaining = self.bytes.len() - self.pos;
         if n > remaining {
@@ -443,18 +445,18 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
-    #[inline]
+    #[inline(always)]
     fn u32(&mut self) -> Result<u32, String> {
         self.take(4).map(be_u32)
     }
 
-    #[inline]
+    #[inline(always)]
     fn u64(&mut self) -> Result<u64, String> {
         self.take(8).map(be_u64)
     }
 
     /// One header: name (UTF-8) and value.
-    #[inline]
+    #[inline(always)]
     fn header(&mut self, i: usize) -> Result<(&'a str, &'a [u8]), String> {
         self.header_in(i, None)
     }
@@ -462,7 +464,7 @@ impl<'a> Cursor<'a> {
     /// [`header`](Self::header), its name taken from `block` (text known to be UTF-8, and
     /// the position in `bytes` where it starts) when the name starts and ends on a
     /// character boundary of it: then the name is UTF-8 without a check of its own.
-    #[inline]
+    #[inline(always)]
     fn header_in(
         &mut self,
         i: usize,
@@ -490,7 +492,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn nullable(&mut self) -> Result<Option<&'a [u8]>, String> {
         match self.u32()? as i32 {
             -1 => Ok(None),
