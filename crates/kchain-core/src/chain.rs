@@ -40,7 +40,39 @@ pub const H_NAME_NOT_UTF8: &str = "kchain.!name-not-utf8";
 /// `kchain.key`, `kchain.sig`): the headers that are not part of the item. Other `kchain.*`
 /// names are reserved to kchain but are application headers as far as hashing goes.
 pub fn is_chain_header(name: &str) -> bool {
-    matches!(name, H_VERSION | H_HEIGHT | H_PREV | H_KEY | H_SIG)
+    !matches!(slot_of(name), Slot::App | Slot::NotUtf8)
+}
+
+/// Which chain header a header name is, if any: one match over the name, the verifier's
+/// per-header step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Version,
+    Height,
+    Prev,
+    Key,
+    Sig,
+    /// [`H_NAME_NOT_UTF8`]: the record is malformed.
+    NotUtf8,
+    /// Any other name: the item's.
+    App,
+}
+
+#[inline(always)]
+fn slot_of(name: &str) -> Slot {
+    // Most application headers are told apart by their first bytes alone.
+    if !name.starts_with(HEADER_PREFIX) {
+        return Slot::App;
+    }
+    match name {
+        H_VERSION => Slot::Version,
+        H_HEIGHT => Slot::Height,
+        H_PREV => Slot::Prev,
+        H_KEY => Slot::Key,
+        H_SIG => Slot::Sig,
+        H_NAME_NOT_UTF8 => Slot::NotUtf8,
+        _ => Slot::App,
+    }
 }
 
 /// The chain fields a record carries in its `kchain.*` headers.
@@ -108,22 +140,18 @@ pub(crate) struct MetaSlots<'a> {
 impl<'a> MetaSlots<'a> {
     /// Takes the next header: `Ok(true)` when it is a chain header (kept for
     /// [`finish`](Self::finish)), `Ok(false)` when it belongs to the item.
+    #[inline(always)]
     pub(crate) fn offer(&mut self, name: &str, value: &'a [u8]) -> Result<bool, MetaError> {
-        if !is_chain_header(name) {
-            if name == H_NAME_NOT_UTF8 {
-                return Err(bad(name, "a header name is not valid UTF-8".into()));
-            }
-            return Ok(false);
-        }
-        self.seen_any = true;
-        let slot = match name {
-            H_VERSION => &mut self.version,
-            H_HEIGHT => &mut self.height,
-            H_PREV => &mut self.prev,
-            H_KEY => &mut self.key,
-            // H_SIG: `is_chain_header` admits only these five names.
-            _ => &mut self.sig,
+        let slot = match slot_of(name) {
+            Slot::App => return Ok(false),
+            Slot::NotUtf8 => return Err(bad(name, "a header name is not valid UTF-8".into())),
+            Slot::Version => &mut self.version,
+            Slot::Height => &mut self.height,
+            Slot::Prev => &mut self.prev,
+            Slot::Key => &mut self.key,
+            Slot::Sig => &mut self.sig,
         };
+        self.seen_any = true;
         if slot.replace(value).is_some() {
             return Err(bad(name, "appears twice".into()));
         }
@@ -132,6 +160,45 @@ impl<'a> MetaSlots<'a> {
 
     /// The chain fields, once every header was offered.
     pub(crate) fn finish(self) -> Result<ChainMeta, MetaError> {
+        let mut meta = ChainMeta {
+            version: ENTRY_VERSION,
+            height: 0,
+            prev: [0; 32],
+            signature: None,
+        };
+        self.finish_into(&mut meta)?;
+        Ok(meta)
+    }
+
+    /// [`finish`](Self::finish) into `meta`, which the verifier keeps in place rather than
+    /// move a ChainMeta per record through its results (on an error, `meta` holds garbage).
+    #[inline]
+    pub(crate) fn finish_into(self, meta: &mut ChainMeta) -> Result<(), MetaError> {
+        // A record inside a batch (all but one of each batch): version, height and prev,
+        // well-formed, no signature. Anything else, signed records and every error, takes
+        // the full path, which decides in the same order as always.
+        if let (Some(v), Some(h), Some(p), None, None) =
+            (self.version, self.height, self.prev, self.key, self.sig)
+        {
+            if canonical_decimal(v) == Some(u64::from(ENTRY_VERSION)) {
+                if let Some(height) = canonical_decimal(h) {
+                    if hex::decode_lower_into(p, &mut meta.prev) {
+                        meta.version = ENTRY_VERSION;
+                        meta.height = height;
+                        meta.signature = None;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        *meta = self.finish_in_full()?;
+        Ok(())
+    }
+
+    /// [`finish`](Self::finish) for every record: the order in which it decides is the
+    /// order of the errors a record gets.
+    #[cold]
+    fn finish_in_full(self) -> Result<ChainMeta, MetaError> {
         if !self.seen_any {
             return Err(MetaError::NotChained);
         }
@@ -179,9 +246,22 @@ impl<'a> MetaSlots<'a> {
 
 /// Parses a decimal u64 in canonical form only (no sign, no leading zeros): "007" would
 /// otherwise stand for the same height as "7", and the header text is not itself hashed.
+#[inline(always)]
 fn canonical_decimal(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 20 || (b[0] == b'0' && b.len() > 1) {
         return None;
+    }
+    if b.len() < 20 {
+        // Nineteen digits are below 10^19 < 2^64: no overflow to check for.
+        let mut v: u64 = 0;
+        for &c in b {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + u64::from(d);
+        }
+        return Some(v);
     }
     let mut v: u64 = 0;
     for &c in b {
@@ -194,11 +274,13 @@ fn canonical_decimal(b: &[u8]) -> Option<u64> {
 }
 
 /// Parses 64 lower-case hex digits (the canonical form kchain writes).
+#[inline]
 fn parse_lower_hex32(s: &[u8]) -> Option<Hash> {
     let mut h = [0u8; 32];
     hex::decode_lower_into(s, &mut h).then_some(h)
 }
 
+#[cold]
 fn bad(name: &str, detail: String) -> MetaError {
     MetaError::Bad {
         name: name.to_owned(),
@@ -244,6 +326,7 @@ mod tests {
             "kchain.vv",
             "app",
             "Kchain.v",
+            H_NAME_NOT_UTF8,
         ] {
             assert!(!is_chain_header(h), "{h}");
         }
@@ -276,5 +359,86 @@ mod tests {
             leaf(b"aes256gcm:0102030405060708"),
             leaf(b"aes256gcm:0102030405060709")
         );
+    }
+
+    /// A chain header value: well-formed most of the time, else one of the misspellings
+    /// each header can have.
+    fn header() -> impl proptest::strategy::Strategy<Value = (&'static str, Vec<u8>)> {
+        use proptest::prelude::*;
+        let hex = |n: usize| {
+            proptest::collection::vec(proptest::sample::select(b"0123456789abcdef".to_vec()), n)
+        };
+        let digits = "0|[1-9][0-9]{0,19}|0[0-9]{1,3}|[0-9]{0,3}[a/:][0-9]?";
+        prop_oneof![
+            2 => prop_oneof![Just(b"1".to_vec()), Just(b"01".to_vec()), Just(b"2".to_vec())]
+                .prop_map(|v| (H_VERSION, v)),
+            3 => digits.prop_map(|d| (H_HEIGHT, d.into_bytes())),
+            3 => prop_oneof![8 => hex(64), 1 => hex(63), 1 => "[0-9a-fA-G]{64}".prop_map(String::into_bytes)]
+                .prop_map(|v| (H_PREV, v)),
+            1 => prop_oneof![hex(16), hex(15)].prop_map(|v| (H_KEY, v)),
+            1 => prop_oneof![hex(128), "[0-9A-F]{128}".prop_map(String::into_bytes)]
+                .prop_map(|v| (H_SIG, v)),
+            1 => Just(("app", b"x".to_vec())),
+            1 => Just((H_NAME_NOT_UTF8, Vec::new())),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The short path of `finish` (a well-formed record inside a batch) decides what
+        /// the full path decides, for every mix of chain headers.
+        #[test]
+        fn finish_decides_as_the_full_path(
+            headers in proptest::collection::vec(header(), 0..7),
+            order in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..7),
+        ) {
+            let mut headers = headers;
+            // The three headers of a well-formed record first, often.
+            if order.len() > 3 {
+                headers.extend([
+                    (H_VERSION, b"1".to_vec()),
+                    (H_HEIGHT, b"7".to_vec()),
+                    (H_PREV, hex::encode([order[0]; 32]).into_bytes()),
+                ]);
+                let by = order[1] as usize % headers.len();
+                headers.rotate_left(by);
+            }
+            let offered = || {
+                let mut slots = MetaSlots::default();
+                for (name, value) in &headers {
+                    slots.offer(name, value)?;
+                }
+                Ok::<_, MetaError>(slots)
+            };
+            match (offered(), offered()) {
+                (Ok(a), Ok(b)) => proptest::prop_assert_eq!(a.finish(), b.finish_in_full()),
+                (a, b) => proptest::prop_assert_eq!(a.err(), b.err()),
+            }
+        }
+
+        /// Canonical decimals are exactly the u64s spelled without sign or leading zeros.
+        #[test]
+        fn canonical_decimals_are_the_plain_spellings_of_u64(s in "[0-9]{0,21}|[0-9+ a/:]{0,5}") {
+            let plain = !s.is_empty()
+                && (s.len() == 1 || !s.starts_with('0'))
+                && s.bytes().all(|c| c.is_ascii_digit());
+            let want = if plain { s.parse::<u64>().ok() } else { None };
+            proptest::prop_assert_eq!(canonical_decimal(s.as_bytes()), want);
+        }
+    }
+
+    #[test]
+    fn canonical_decimals_at_the_edges_of_u64() {
+        for (s, want) in [
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", None),
+            ("99999999999999999999", None),
+            ("9999999999999999999", Some(9_999_999_999_999_999_999)),
+            ("10000000000000000000", Some(10_000_000_000_000_000_000)),
+            ("0", Some(0)),
+            ("00", None),
+            ("", None),
+        ] {
+            assert_eq!(canonical_decimal(s.as_bytes()), want, "{s}");
+        }
     }
 }

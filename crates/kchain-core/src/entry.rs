@@ -88,12 +88,14 @@ impl EntryHeader {
 
     /// The entry hashes of two entries, computed at once (as [`crate::sha256_x2`] does): the
     /// verifier's two records at a time.
+    #[inline]
     pub fn hash_x2(a: &EntryHeader, b: &EntryHeader) -> [Hash; 2] {
         compress_padded_x2(&a.padded(), &b.padded())
     }
 
     /// The encoding padded to SHA-256's two blocks on the stack: the entry hash is the
     /// per-record hot path of writers and verifiers.
+    #[inline]
     fn padded(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
         b[..ENCODED_LEN].copy_from_slice(&self.encoded());
@@ -103,6 +105,7 @@ impl EntryHeader {
     }
 
     /// The canonical encoding, built on the stack.
+    #[inline]
     fn encoded(&self) -> [u8; ENCODED_LEN] {
         let mut b = [0u8; ENCODED_LEN];
         let t = tag::ENTRY.as_bytes();

@@ -33,6 +33,7 @@ pub struct Encoder<'a> {
 impl<'a> Encoder<'a> {
     /// Starts an encoding in `out` (which is cleared) with the domain tag `tag`.
     /// Requires `tag.len() <= 255`.
+    #[inline]
     pub fn with_tag(out: &'a mut Vec<u8>, tag: &str) -> Self {
         out.clear();
         debug_assert!(tag.len() <= 255);
@@ -41,33 +42,39 @@ impl<'a> Encoder<'a> {
         Encoder { out }
     }
 
+    #[inline]
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.out.push(v);
         self
     }
 
+    #[inline]
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.out.extend_from_slice(&v.to_be_bytes());
         self
     }
 
+    #[inline]
     pub fn u64(&mut self, v: u64) -> &mut Self {
         self.out.extend_from_slice(&v.to_be_bytes());
         self
     }
 
+    #[inline]
     pub fn i64(&mut self, v: i64) -> &mut Self {
         self.out.extend_from_slice(&v.to_be_bytes());
         self
     }
 
     /// A fixed-size field (its size is implied by the format, so it carries no prefix).
+    #[inline]
     pub fn fixed(&mut self, v: &[u8]) -> &mut Self {
         self.out.extend_from_slice(v);
         self
     }
 
     /// A variable-length field: u32 length, then the bytes. Requires `v.len() < 2^32`.
+    #[inline]
     pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
         self.u32(v.len() as u32);
         self.out.extend_from_slice(v);
@@ -75,6 +82,7 @@ impl<'a> Encoder<'a> {
     }
 
     /// An optional variable-length field: 0x00 for none, or 0x01 and the length-prefixed bytes.
+    #[inline]
     pub fn opt_bytes(&mut self, v: Option<&[u8]>) -> &mut Self {
         match v {
             None => self.u8(0),

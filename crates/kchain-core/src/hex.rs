@@ -68,28 +68,21 @@ pub fn decode_into(src: &[u8], out: &mut [u8]) -> bool {
 
 /// Decodes lower-case hex digits into `out`; true when `src` is exactly `2 * out.len()`
 /// lower-case hex digits: the canonical form kchain writes.
+#[inline]
 pub fn decode_lower_into(src: &[u8], out: &mut [u8]) -> bool {
     if src.len() != out.len() * 2 {
         return false;
     }
     // Sixteen digits at a time in a vector register (every record's `kchain.prev` is 64;
-    // `x86::lower_hex16`), then eight at a time, the rest by the table.
-    let mut ok = true;
+    // `x86::lower_hex_into`), then eight at a time, the rest by the table.
     #[cfg(target_arch = "x86_64")]
-    let (src, out) = {
+    let (src, out, mut ok) = {
         let sixteens = out.len() / 8 * 8;
-        for (o, digits) in out[..sixteens]
-            .chunks_exact_mut(8)
-            .zip(src.chunks_exact(16))
-        {
-            let word = |i: usize| u64::from_le_bytes(digits[i..i + 8].try_into().expect("8"));
-            match crate::x86::lower_hex16(word(0), word(8)) {
-                Some(v) => o.copy_from_slice(&v.to_le_bytes()),
-                None => ok = false,
-            }
-        }
-        (&src[2 * sixteens..], &mut out[sixteens..])
+        let ok = crate::x86::lower_hex_into(&src[..2 * sixteens], &mut out[..sixteens]);
+        (&src[2 * sixteens..], &mut out[sixteens..], ok)
     };
+    #[cfg(not(target_arch = "x86_64"))]
+    let mut ok = true;
     let whole = out.len() / 4 * 4;
     for (o, digits) in out[..whole].chunks_exact_mut(4).zip(src.chunks_exact(8)) {
         let digits = u64::from_le_bytes(digits.try_into().expect("eight bytes"));
@@ -104,6 +97,7 @@ pub fn decode_lower_into(src: &[u8], out: &mut [u8]) -> bool {
 /// Eight lower-case hex digits (byte `i` of `x` the `i`-th digit) as four bytes (byte `j`
 /// of the result from digits `2j`, `2j+1`), or `None` when any is not one: in-register
 /// byte-wise comparisons, a quarter of the table's work.
+#[inline]
 fn lower8(x: u64) -> Option<u32> {
     const fn each(b: u8) -> u64 {
         u64::from_le_bytes([b; 8])

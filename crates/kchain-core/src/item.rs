@@ -82,6 +82,7 @@ pub(crate) struct LeafWriter<'b> {
 impl<'b> LeafWriter<'b> {
     /// Starts the leaf of an item in `out` (scratch space, cleared): everything before its
     /// headers.
+    #[inline(always)]
     pub(crate) fn new(
         out: &'b mut Vec<u8>,
         timestamp_ms: i64,
@@ -106,6 +107,7 @@ impl<'b> LeafWriter<'b> {
     }
 
     /// Appends the item's next header.
+    #[inline(always)]
     pub(crate) fn header(&mut self, name: &str, value: &[u8]) {
         Encoder { out: self.out }
             .bytes(name.as_bytes())
@@ -115,6 +117,7 @@ impl<'b> LeafWriter<'b> {
 
     /// Ends the leaf: the buffer then holds what the item's RFC 6962 leaf hash is SHA-256 of
     /// (the verifier hashes it alone or beside another record's).
+    #[inline(always)]
     pub(crate) fn finish(self) -> &'b mut Vec<u8> {
         let at = self.count_at;
         self.out[at..at + 4].copy_from_slice(&self.count.to_be_bytes());

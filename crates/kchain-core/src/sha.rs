@@ -43,6 +43,7 @@ pub fn sha256_x2(a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
 }
 
 /// True when [`sha256_x2`] interleaves the two messages on this CPU.
+#[inline]
 pub(crate) fn interleaved() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -74,11 +75,13 @@ pub(crate) fn sha256_x2_with(interleave: bool, a: &[u8], b: &[u8]) -> [[u8; 32];
 /// SHA-256 of two messages already padded to whole blocks (SHA-256's padding written by the
 /// caller, in place: the verifier's leaf messages and entry encodings), without the copy of
 /// their tails that [`sha256_x2`] makes.
+#[inline]
 pub(crate) fn compress_padded_x2(a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
     compress_padded_x2_with(interleaved(), a, b)
 }
 
 /// [`compress_padded_x2`] on the code path `interleave` chooses, as [`sha256_x2_with`].
+#[inline]
 fn compress_padded_x2_with(interleave: bool, a: &[u8], b: &[u8]) -> [[u8; 32]; 2] {
     assert!(a.len().is_multiple_of(64) && b.len().is_multiple_of(64));
     #[cfg(target_arch = "x86_64")]
@@ -103,6 +106,7 @@ pub(crate) fn sha256_in_place(buf: &mut Vec<u8>) -> [u8; 32] {
 }
 
 /// Appends SHA-256's padding to the message `buf` holds: whole blocks then.
+#[inline]
 pub(crate) fn pad_in_place(buf: &mut Vec<u8>) {
     let bits = (buf.len() as u64).wrapping_mul(8);
     buf.push(0x80);
@@ -242,6 +246,7 @@ unsafe fn compress_pair(states: &mut [[u32; 8]; 2], segs: [[&[u8]; 2]; 2]) {
 }
 
 /// A final state as the digest's 32 bytes.
+#[inline]
 pub(crate) fn state_bytes(state: [u32; 8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (o, w) in out.chunks_exact_mut(4).zip(state) {

@@ -28,6 +28,7 @@ use std::arch::x86_64::{
 };
 
 /// True when this CPU has the SHA extensions and the SSE levels the block function uses.
+#[inline]
 pub(crate) fn available() -> bool {
     std::arch::is_x86_feature_detected!("sha")
         && std::arch::is_x86_feature_detected!("sse2")
@@ -166,15 +167,35 @@ pub(crate) unsafe fn compress<const N: usize>(
     }
 }
 
-/// Sixteen lower-case hex digits (`lo` the first eight, byte `i` the `i`-th digit) as eight
-/// bytes, or `None` when any is not one: `hex::lower8`'s work on twice the digits at once,
-/// with SSE2.
-pub(crate) fn lower_hex16(lo: u64, hi: u64) -> Option<u64> {
+/// Decodes the lower-case hex digits `src` into `out`, sixteen digits (eight bytes) at a
+/// time with SSE2; true when every digit is one. Requires `src.len() == 2 * out.len()` and
+/// `out.len()` a multiple of 8. The whole loop is one call: a record's `kchain.prev` is
+/// four steps, which as four calls cost more than the decoding.
+#[inline]
+pub(crate) fn lower_hex_into(src: &[u8], out: &mut [u8]) -> bool {
+    assert!(src.len() == 2 * out.len() && out.len().is_multiple_of(8));
     // SAFETY: SSE2 is part of x86-64: every CPU this code runs on has it.
-    unsafe { lower_hex16_sse2(lo, hi) }
+    unsafe { lower_hex_sse2(src, out) }
 }
 
 #[target_feature(enable = "sse2")]
+fn lower_hex_sse2(src: &[u8], out: &mut [u8]) -> bool {
+    let mut ok = true;
+    for (o, digits) in out.chunks_exact_mut(8).zip(src.chunks_exact(16)) {
+        let word = |i: usize| u64::from_le_bytes(digits[i..i + 8].try_into().expect("8"));
+        match lower_hex16_sse2(word(0), word(8)) {
+            Some(v) => o.copy_from_slice(&v.to_le_bytes()),
+            None => ok = false,
+        }
+    }
+    ok
+}
+
+/// Sixteen lower-case hex digits (`lo` the first eight, byte `i` the `i`-th digit) as eight
+/// bytes, or `None` when any is not one: `hex::lower8`'s work on twice the digits at once,
+/// with SSE2.
+#[target_feature(enable = "sse2")]
+#[inline]
 fn lower_hex16_sse2(lo: u64, hi: u64) -> Option<u64> {
     let x = _mm_set_epi64x(hi as i64, lo as i64);
     // Signed byte comparisons: a byte of 0x80 or more is negative, below every bound.

@@ -290,6 +290,7 @@ impl<'a> HeadersRef<'a> {
     }
 
     /// The headers as (name, value) pairs, in order.
+    #[inline]
     pub fn iter(&self) -> HeaderIter<'a> {
         HeaderIter(match self.0 {
             HeadersInner::Owned(h) => IterInner::Owned(h.iter()),
@@ -313,6 +314,7 @@ enum IterInner<'a> {
 impl<'a> Iterator for HeaderIter<'a> {
     type Item = (&'a str, &'a [u8]);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
             IterInner::Owned(it) => it.next().map(|h| (h.name.as_str(), h.value.as_slice())),

@@ -84,9 +84,10 @@ pub fn observe<'a, H>(
 where
     H: Iterator<Item = (&'a str, &'a [u8])> + Clone,
 {
-    match prepare(scratch, key, value, headers, timestamp_ms) {
+    let mut meta = NO_META;
+    match prepare(scratch, &mut meta, key, value, headers, timestamp_ms) {
         Err(error) => Observation::Malformed { offset, error },
-        Ok(meta) => {
+        Ok(()) => {
             let leaf = sha256_in_place(scratch);
             let hash = entry_header(ctx, &meta, timestamp_ms, leaf).hash();
             concluded(ctx, offset, &meta, hash)
@@ -94,15 +95,26 @@ where
     }
 }
 
-/// The first step of observing a record: parses its chain headers and writes its item's
-/// leaf message (what the leaf hash is SHA-256 of) into `buf`, in one walk of the headers.
+/// A [`ChainMeta`] for [`prepare`] to fill in.
+pub(super) const NO_META: ChainMeta = ChainMeta {
+    version: ENTRY_VERSION,
+    height: 0,
+    prev: [0; 32],
+    signature: None,
+};
+
+/// The first step of observing a record: parses its chain headers into `meta` and writes
+/// its item's leaf message (what the leaf hash is SHA-256 of) into `buf`, in one walk of
+/// the headers. On an error, `meta` and `buf` hold garbage.
+#[inline]
 pub(super) fn prepare<'a, H>(
     buf: &mut Vec<u8>,
+    meta: &mut ChainMeta,
     key: Option<&'a [u8]>,
     value: Option<&'a [u8]>,
     headers: H,
     timestamp_ms: i64,
-) -> Result<ChainMeta, MetaError>
+) -> Result<(), MetaError>
 where
     H: Iterator<Item = (&'a str, &'a [u8])>,
 {
@@ -113,12 +125,13 @@ where
             leaf.header(name, value);
         }
     }
-    let meta = slots.finish()?;
+    slots.finish_into(meta)?;
     leaf.finish();
-    Ok(meta)
+    Ok(())
 }
 
 /// The header of a record's entry, from its chain headers and its item's leaf hash.
+#[inline]
 pub(super) fn entry_header(
     ctx: &ChainContext<'_>,
     meta: &ChainMeta,
@@ -138,6 +151,7 @@ pub(super) fn entry_header(
 
 /// The last step: the record's observation, from its recomputed entry hash `hash`, with its
 /// signature (if it carries one) checked over that hash.
+#[inline]
 pub(super) fn concluded(
     ctx: &ChainContext<'_>,
     offset: u64,

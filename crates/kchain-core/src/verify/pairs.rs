@@ -17,7 +17,7 @@
 //! A record whose chain headers do not parse has no hash to compute: the held record (if
 //! any) goes out alone before it.
 
-use super::observe::{concluded, entry_header, prepare, ChainContext, Observation};
+use super::observe::{concluded, entry_header, prepare, ChainContext, Observation, NO_META};
 use crate::chain::ChainMeta;
 use crate::entry::EntryHeader;
 use crate::sha::{compress_padded_x2, pad_in_place, sha256_in_place};
@@ -32,14 +32,17 @@ pub struct PairObserver<T> {
     held: Option<Held<T>>,
     /// The held record's leaf message, and the next record's.
     bufs: [Vec<u8>; 2],
+    /// The held record's chain headers, and the next record's: parsed in place (a
+    /// ChainMeta is 120 bytes, moved per record it cost more than parsing it).
+    metas: [ChainMeta; 2],
 }
 
-/// A record whose leaf message waits in `bufs[0]` for a second record.
+/// A record whose leaf message waits in `bufs[0]` (its chain headers in `metas[0]`) for a
+/// second record.
 #[derive(Debug)]
 struct Held<T> {
     offset: u64,
     timestamp_ms: i64,
-    meta: ChainMeta,
     extra: T,
 }
 
@@ -48,6 +51,7 @@ impl<T> Default for PairObserver<T> {
         PairObserver {
             held: None,
             bufs: [Vec::new(), Vec::new()],
+            metas: [NO_META; 2],
         }
     }
 }
@@ -63,6 +67,7 @@ impl<T> PairObserver<T> {
     /// parse (`None` when it is malformed); what it returns comes back with the record's
     /// observation through `sink`, now or on a later call.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn push<'a, H>(
         &mut self,
         ctx: &ChainContext<'_>,
@@ -77,17 +82,17 @@ impl<T> PairObserver<T> {
         H: Iterator<Item = (&'a str, &'a [u8])>,
     {
         let slot = usize::from(self.held.is_some());
-        match prepare(&mut self.bufs[slot], key, value, headers, timestamp_ms) {
+        let (buf, meta) = (&mut self.bufs[slot], &mut self.metas[slot]);
+        match prepare(buf, meta, key, value, headers, timestamp_ms) {
             Err(error) => {
                 let extra = extra(None);
                 self.flush(ctx, sink);
                 sink(Observation::Malformed { offset, error }, extra);
             }
-            Ok(meta) => {
+            Ok(()) => {
                 let record = Held {
                     offset,
                     timestamp_ms,
-                    meta,
                     extra: extra(Some(meta.height)),
                 };
                 match self.held.take() {
@@ -101,9 +106,10 @@ impl<T> PairObserver<T> {
     /// Hands out the record still held, if there is one.
     pub fn flush(&mut self, ctx: &ChainContext<'_>, sink: &mut dyn FnMut(Observation, T)) {
         if let Some(r) = self.held.take() {
+            let meta = &self.metas[0];
             let leaf = sha256_in_place(&mut self.bufs[0]);
-            let hash = entry_header(ctx, &r.meta, r.timestamp_ms, leaf).hash();
-            sink(concluded(ctx, r.offset, &r.meta, hash), r.extra);
+            let hash = entry_header(ctx, meta, r.timestamp_ms, leaf).hash();
+            sink(concluded(ctx, r.offset, meta, hash), r.extra);
         }
     }
 
@@ -116,14 +122,15 @@ impl<T> PairObserver<T> {
         sink: &mut dyn FnMut(Observation, T),
     ) {
         let [a_leaf, b_leaf] = &mut self.bufs;
+        let [a_meta, b_meta] = &self.metas;
         pad_in_place(a_leaf);
         pad_in_place(b_leaf);
         let [la, lb] = compress_padded_x2(a_leaf, b_leaf);
-        let ea = entry_header(ctx, &a.meta, a.timestamp_ms, la);
-        let eb = entry_header(ctx, &b.meta, b.timestamp_ms, lb);
+        let ea = entry_header(ctx, a_meta, a.timestamp_ms, la);
+        let eb = entry_header(ctx, b_meta, b.timestamp_ms, lb);
         let [ha, hb] = EntryHeader::hash_x2(&ea, &eb);
-        sink(concluded(ctx, a.offset, &a.meta, ha), a.extra);
-        sink(concluded(ctx, b.offset, &b.meta, hb), b.extra);
+        sink(concluded(ctx, a.offset, a_meta, ha), a.extra);
+        sink(concluded(ctx, b.offset, b_meta, hb), b.extra);
     }
 }
 

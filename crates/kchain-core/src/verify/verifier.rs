@@ -151,6 +151,7 @@ impl ChainVerifier {
     }
 
     /// Feeds the next observation. Requires observations in increasing offset order.
+    #[inline]
     pub fn push(&mut self, obs: Observation) {
         if self.finding.is_some() {
             return;

@@ -280,6 +280,7 @@ pub(crate) fn check_payload(
 }
 
 /// The body of the record whose length prefix is at `payload[pos..]`.
+#[inline(always)]
 pub(crate) fn record_body(
     payload: &[u8],
     pos: usize,
@@ -377,8 +378,13 @@ fn walk_view<'a>(
     let value = c.nullable()?;
     let count = header_count(&mut c)?;
     let start = c.pos;
+    // One UTF-8 check of everything after the count (the header block, when the record is
+    // well-formed) decides every name at once in the usual case; a name it cannot decide
+    // (the block is not all UTF-8, or the name does not start and end on its character
+    // boundaries) is checked alone, as `header` does.
+    let text = std::str::from_utf8(&body[start..]).ok();
     for i in 0..count {
-        let pair = c.header(i)?;
+        let pair = c.header_in(i, text.map(|t| (t, start)))?;
         if let Some(slot) = slots.get_mut(i) {
             *slot = pair;
         }
@@ -412,6 +418,7 @@ fn check_record(body: &[u8]) -> Result<(), String> {
 
 /// Reads a header count, refusing one that cannot fit in what remains (each header takes
 /// at least 8 bytes), so that a lie never drives an allocation.
+#[inline(always)]
 fn header_count(c: &mut Cursor<'_>) -> Result<usize, String> {
     let count = c.u32()? as usize;
     if count > (c.bytes.len() - c.pos) / 8 {
@@ -427,7 +434,7 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let remaining = self.bytes.len() - self.pos;
         if n > remaining {
@@ -438,22 +445,41 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
-    #[inline]
+    #[inline(always)]
     fn u32(&mut self) -> Result<u32, String> {
         self.take(4).map(be_u32)
     }
 
-    #[inline]
+    #[inline(always)]
     fn u64(&mut self) -> Result<u64, String> {
         self.take(8).map(be_u64)
     }
 
     /// One header: name (UTF-8) and value.
-    #[inline]
+    #[inline(always)]
     fn header(&mut self, i: usize) -> Result<(&'a str, &'a [u8]), String> {
+        self.header_in(i, None)
+    }
+
+    /// [`header`](Self::header), its name taken from `block` (text known to be UTF-8, and
+    /// the position in `bytes` where it starts) when the name starts and ends on a
+    /// character boundary of it: then the name is UTF-8 without a check of its own.
+    #[inline(always)]
+    fn header_in(
+        &mut self,
+        i: usize,
+        block: Option<(&'a str, usize)>,
+    ) -> Result<(&'a str, &'a [u8]), String> {
         let name_len = self.u32()? as usize;
-        let name = std::str::from_utf8(self.take(name_len)?)
-            .map_err(|_| format!("header {i} name is not UTF-8"))?;
+        let at = self.pos;
+        let bytes = self.take(name_len)?;
+        let known = block.and_then(|(text, from)| text.get(at - from..at - from + name_len));
+        let name = match known {
+            Some(name) => name,
+            None => {
+                std::str::from_utf8(bytes).map_err(|_| format!("header {i} name is not UTF-8"))?
+            }
+        };
         let value_len = self.u32()? as usize;
         Ok((name, self.take(value_len)?))
     }
@@ -466,7 +492,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn nullable(&mut self) -> Result<Option<&'a [u8]>, String> {
         match self.u32()? as i32 {
             -1 => Ok(None),
@@ -622,6 +648,62 @@ mod tests {
             prop_assert_eq!(view.value, record.value.as_deref());
             prop_assert_eq!(view.key, record.key.as_deref());
             prop_assert_eq!((view.offset, view.timestamp_ms), (3, record.timestamp_ms));
+        }
+    }
+
+    /// A record body of `headers` whose names are any bytes (UTF-8 or not).
+    fn raw_body(headers: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut b = 5i64.to_be_bytes().to_vec();
+        b.extend_from_slice(&(-1i32).to_be_bytes());
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.push(b'v');
+        b.extend_from_slice(&(headers.len() as u32).to_be_bytes());
+        for (n, v) in headers {
+            b.extend_from_slice(&(n.len() as u32).to_be_bytes());
+            b.extend_from_slice(n);
+            b.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            b.extend_from_slice(v);
+        }
+        b
+    }
+
+    proptest! {
+        /// The walk that checks the header block's UTF-8 once takes and refuses exactly the
+        /// names that checking each name alone does, at the same header, and gives the same
+        /// names: whatever the bytes of names and values (lengths of 128 and more, names
+        /// split inside a character, invalid sequences).
+        #[test]
+        fn one_utf8_check_of_the_block_decides_as_one_per_name(
+            headers in proptest::collection::vec((
+                proptest::collection::vec(proptest::prop_oneof![
+                    4 => proptest::sample::select(b"kchain.vhetp".to_vec()),
+                    1 => proptest::sample::select(vec![0xc3, 0xa9, 0xe4, 0xb8, 0xad, 0x80, 0xff]),
+                ], 0..10),
+                proptest::collection::vec(proptest::prop_oneof![
+                    4 => proptest::sample::select(b"0123456789abcdef".to_vec()),
+                    1 => proptest::sample::select(vec![0xc3, 0xa9, 0x80, 0xe4, 0xb8, 0xad]),
+                ], 0..140),
+            ), 0..5),
+        ) {
+            let body = raw_body(&headers);
+            let mut slots = NO_HEADERS;
+            // The split view: its names are the ones the walk took.
+            let got = decode_view_split(0, &body, &mut slots)
+                .map(|v| v.headers.iter().map(|(n, v)| (n.to_owned(), v.to_vec())));
+            // The reference: each name checked alone.
+            let want = (|| {
+                let mut c = Cursor { bytes: &body, pos: 0 };
+                c.u64()?;
+                c.nullable()?;
+                c.nullable()?;
+                let mut out = Vec::new();
+                for i in 0..header_count(&mut c)? {
+                    let (n, v) = c.header(i)?;
+                    out.push((n.to_owned(), v.to_vec()));
+                }
+                c.finish().map(|()| out)
+            })();
+            prop_assert_eq!(got.map(Iterator::collect::<Vec<_>>), want);
         }
     }
 
