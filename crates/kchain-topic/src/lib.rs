@@ -88,7 +88,8 @@ pub use partitioner::partition_for_key;
 pub use producer::{
     PartitionReceipt, ProducerOptions, TopicProducer, WriterOpenError, WriterOpenStage,
 };
-pub use reader::{PausedReader, VerifiedRecord, VerifyingReader, DEFAULT_GRACE};
+pub use reader::paused::PausedReader;
+pub use reader::{VerifiedRecord, VerifyingReader, DEFAULT_GRACE};
 pub use report::{PartitionReport, TopicReport};
 pub use scan::{set_stall_timeout, stall_timeout};
 pub use verifier::{describe_log, TopicVerifier, VerifyReport};

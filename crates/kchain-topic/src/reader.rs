@@ -36,9 +36,7 @@ use crate::error::TopicError;
 use crate::mapping::{header_pairs, item_of};
 use crate::scan::{expectations, observe_records, stall_timeout, stalled};
 
-mod paused;
-
-pub use paused::PausedReader;
+pub(crate) mod paused;
 
 /// How long a reader waits, by its own clock, for the signature of records it has read
 /// without one before it calls them `unsigned` (see `docs/pending.md`). Record timestamps
