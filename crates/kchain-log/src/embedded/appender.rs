@@ -43,8 +43,8 @@ pub(crate) struct EmbeddedAppender {
     part: PartitionDir,
     opts: EmbeddedOptions,
     shared: Arc<Shared>,
-    /// Holds the exclusive lock until the appender is dropped (closing the file releases it).
-    _lock: File,
+    /// Holds the exclusive lock until the appender is dropped, which unlocks it (see Drop).
+    lock: File,
     /// Base offset of the active (last) segment.
     base: u64,
     /// The active segment, shared with the sync thread.
@@ -109,7 +109,7 @@ impl EmbeddedAppender {
             part,
             opts,
             shared,
-            _lock: lock,
+            lock,
             base: tail.base,
             log: Arc::new(log),
             index,
@@ -423,16 +423,18 @@ impl Drop for EmbeddedAppender {
     fn drop(&mut self) {
         self.syncer.stop();
         self.take_sync_failure();
-        if self.dirty
-            && matches!(self.opts.fsync, FsyncPolicy::IntervalMs(_))
-            && self.log.sync_data().is_err()
-        {
-            return;
-        }
+        let synced = !self.dirty
+            || !matches!(self.opts.fsync, FsyncPolicy::IntervalMs(_))
+            || self.log.sync_data().is_ok();
         // Still holding the lock: no other appender has touched the partition yet.
-        if let Some(closed) = self.closed_tail() {
+        if let Some(closed) = synced.then(|| self.closed_tail()).flatten() {
             self.shared.set_closed(&self.part, closed);
         }
+        // Unlocked explicitly, not only by closing the file: a child process forked by
+        // another thread of this process (a test starting a broker, say) holds a copy of the
+        // descriptor until it execs, and the lock, which belongs to the open file shared with
+        // that copy, would outlive this appender until then.
+        let _ = self.lock.unlock();
     }
 }
 

@@ -209,3 +209,20 @@ fn a_failed_background_sync_fails_the_next_calls_and_the_next_open_recovers() {
     );
     assert_eq!(crate::Appender::next_offset(&again), 10);
 }
+
+/// A copy of the lock file's descriptor that outlives the appender (what a child process
+/// forked by another thread holds until it execs) does not keep the partition locked: the
+/// appender unlocks when dropped, not only by closing its descriptor.
+#[test]
+fn a_copy_of_the_lock_descriptor_does_not_outlive_the_appender() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_in(dir.path());
+    log.create_topic("t", &TopicConfig::default()).unwrap();
+    let part = log.partition("t", 0).unwrap();
+    let app = super::EmbeddedAppender::open(part, log.opts.clone(), log.shared.clone()).unwrap();
+    let copy = app.lock.try_clone().unwrap();
+    drop(app);
+    let again = log.appender("t", 0);
+    assert!(again.is_ok(), "{:?}", again.err());
+    drop(copy);
+}
