@@ -82,8 +82,11 @@ impl<'t> VerifyingReader<'t> {
     /// Puts this reader aside after it has delivered some records (or all of them). `None`
     /// when there is nothing to go on from: it stopped at a finding (which is final) or at an
     /// error.
-    pub fn pause(self) -> Option<PausedReader> {
-        self.snapshot()
+    pub fn pause(mut self) -> Option<PausedReader> {
+        self.going_on_from()?;
+        let verifier = self.verifier.take().or_else(|| self.resume.take())?;
+        let held = std::mem::take(&mut self.held);
+        Some(self.paused_with(verifier, held))
     }
 
     /// A copy of this reader's state to go on from later, as [`pause`](Self::pause) gives,
@@ -91,34 +94,45 @@ impl<'t> VerifyingReader<'t> {
     /// unsigned run). Call [`ready`](Self::ready) first for a copy that delivers from the
     /// record this reader delivers next.
     pub fn snapshot(&self) -> Option<PausedReader> {
+        let verifier = self.going_on_from()?.clone();
+        Some(self.paused_with(verifier, self.held.clone()))
+    }
+
+    /// The verifier a paused reader would go on from: the one mid-stream, or the state the
+    /// end left when reading ended with no finding. `None` after a finding or an error.
+    fn going_on_from(&self) -> Option<&ChainVerifier> {
         if self.finding().is_some() {
             return None;
         }
-        let verifier = match (&self.verifier, &self.resume) {
-            (Some(v), _) => v,
-            (None, Some(v)) if self.summary.is_some() => v,
-            _ => return None,
-        };
+        match (&self.verifier, &self.resume) {
+            (Some(v), _) => Some(v),
+            (None, Some(v)) if self.summary.is_some() => Some(v),
+            _ => None,
+        }
+    }
+
+    /// This reader's place with `verifier` and the records `held` (this reader's or a copy).
+    fn paused_with(&self, verifier: ChainVerifier, held: VecDeque<Held>) -> PausedReader {
         let position = self.reader.position();
-        let next = (self.held.front())
+        let next = (held.front())
             .map_or(position, |h| h.record.offset)
             .max(self.from);
-        Some(PausedReader {
+        PausedReader {
             topic: self.topic.clone(),
             partition: self.partition,
             trust: self.trust.clone(),
             position,
             next,
-            verifier: verifier.clone(),
+            verifier,
             limits: self.limits,
             grace: self.grace,
-            held: self.held.clone(),
+            held,
             unverified_at: self.unverified_at,
             unverified_bytes: self.unverified_bytes,
             held_bytes: self.held_bytes,
             largest: self.largest,
             poll_cap: self.poll_cap,
-        })
+        }
     }
 
     /// Reads and verifies on until the next record to deliver is verified, or reading has
