@@ -131,13 +131,15 @@ impl KafkaAppender {
             // An idempotent producer cannot send before it has its producer id, which
             // librdkafka asks for when a metadata answer comes from a connected broker, and
             // else on a timer 500 ms after the producer was created. The first answer above
-            // came over the bootstrap connection, which librdkafka closes as it learns the
-            // cluster's brokers: it found no connected broker to ask and waited for the
-            // timer, so an append soon after `open` stalled for what was left of the 500 ms
-            // (strace: InitProducerId sent 500 ms after the producer's first request, its
-            // first Produce 5 ms after that). The watermark query has connected the
-            // partition leader; a second metadata answer, from it, gets the id asked for at
-            // once. This was what made `kchain bench` on Kafka run in two modes.
+            // comes over the bootstrap connection, which librdkafka closes as it learns the
+            // cluster's brokers: unless another answer happened to come once the partition
+            // leader was connected, it found no broker to ask and waited for the timer, and
+            // the first append after `open` stalled for what was left of the 500 ms (about
+            // half of the opens against tansu; strace: InitProducerId sent 500 ms after the
+            // producer's first request, its first Produce 5 ms after that). The watermark
+            // query has connected the leader; a second metadata answer, from it, gets the id
+            // asked for at once. Which appenders of a `kchain bench` run waited decided its
+            // Kafka figures (docs/kafka.md, "The producer id").
             metadata(&producer)?;
         }
         Ok(KafkaAppender {
