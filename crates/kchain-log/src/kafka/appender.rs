@@ -97,8 +97,16 @@ impl KafkaAppender {
         claim: Claim,
         idle: Arc<IdleProducers>,
     ) -> Result<Self, LogError> {
-        let (producer, seq) = match idle.take(topic, partition) {
-            Some(reused) => reused,
+        let metadata = |producer: &KafkaProducer| {
+            producer
+                .base()
+                .client()
+                .fetch_metadata(Some(topic), opts.request_timeout)
+                .map(drop)
+                .map_err(|e| backend(format!("producer for {topic}/{partition}: {e}")))
+        };
+        let (producer, seq, fresh) = match idle.take(topic, partition) {
+            Some((producer, seq)) => (producer, seq, false),
             None => {
                 let producer = KafkaProducer::start(
                     opts.producer(brokers)
@@ -106,12 +114,8 @@ impl KafkaAppender {
                         .map_err(client_error)?,
                 );
                 // Connects (and authenticates) now rather than in the first append.
-                producer
-                    .base()
-                    .client()
-                    .fetch_metadata(Some(topic), opts.request_timeout)
-                    .map_err(|e| backend(format!("producer for {topic}/{partition}: {e}")))?;
-                (producer, 0)
+                metadata(&producer)?;
+                (producer, 0, true)
             }
         };
         producer.context().reset(seq);
@@ -123,6 +127,21 @@ impl KafkaAppender {
             opts.request_timeout,
         )
         .map_err(|e| watermark_error(topic, partition, e))?;
+        if fresh {
+            // An idempotent producer cannot send before it has its producer id, which
+            // librdkafka asks for when a metadata answer comes from a connected broker, and
+            // else on a timer 500 ms after the producer was created. The first answer above
+            // comes over the bootstrap connection, which librdkafka closes as it learns the
+            // cluster's brokers: unless another answer happened to come once the partition
+            // leader was connected, it found no broker to ask and waited for the timer, and
+            // the first append after `open` stalled for what was left of the 500 ms (about
+            // half of the opens against tansu; strace: InitProducerId sent 500 ms after the
+            // producer's first request, its first Produce 5 ms after that). The watermark
+            // query has connected the leader; a second metadata answer, from it, gets the id
+            // asked for at once. Which appenders of a `kchain bench` run waited decided its
+            // Kafka figures (docs/kafka.md, "The producer id").
+            metadata(&producer)?;
+        }
         Ok(KafkaAppender {
             target: Some(Target {
                 producer: Arc::new(producer),
