@@ -67,7 +67,9 @@ mod kafka_only {
     /// A new appender's first append does not wait for librdkafka's producer-id timer,
     /// which fires 500 ms after the producer is created: `open` has the id asked for at once
     /// (see `KafkaAppender::open`). Without that, about half of these first appends took
-    /// 500 ms (two runs: 2 and 4 of 5), the others about 1 ms.
+    /// 500 ms (two runs: 2 and 4 of 5), the others about 1 ms. One slow append of eight is
+    /// let pass, as a loaded machine's pause; without the fix, eight pass that way about once
+    /// in 28 runs.
     #[test]
     fn first_append_does_not_wait_for_the_producer_id_timer() {
         let kafka = Kafka::new();
@@ -79,7 +81,7 @@ mod kafka_only {
             timestamp_ms: 1_700_000_000_000,
         };
         let mut took = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..8 {
             let topic = topic_name("first-append");
             log.create_topic(&topic, &TopicConfig::default()).unwrap();
             let mut appender = log.appender(&topic, 0).unwrap();
@@ -90,9 +92,13 @@ mod kafka_only {
             );
             took.push(t.elapsed());
         }
+        let slow = took
+            .iter()
+            .filter(|t| **t >= Duration::from_millis(400))
+            .count();
         assert!(
-            took.iter().all(|t| *t < Duration::from_millis(400)),
-            "first appends took {took:?}: one waited for the producer id"
+            slow <= 1,
+            "first appends took {took:?}: {slow} waited for the producer id"
         );
     }
 

@@ -340,7 +340,7 @@ pub(crate) type HeaderSlots<'a> = [(&'a str, &'a [u8]); SPLIT_HEADERS];
 pub(crate) const NO_HEADERS: HeaderSlots<'static> = [("", &[]); SPLIT_HEADERS];
 
 /// Decodes one record body into a borrowed view (checking it fully). Never panics.
-#[cfg(any(test, feature = "internals"))]
+#[cfg(feature = "internals")]
 pub(crate) fn decode_view(offset: u64, body: &[u8]) -> Result<RecordView<'_>, String> {
     let mut slots = NO_HEADERS;
     let (view, _) = walk_view(offset, body, &mut slots)?;
