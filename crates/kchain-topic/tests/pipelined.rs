@@ -93,33 +93,44 @@ fn a_dropped_pipelined_writer_still_writes_what_it_handed_over() {
     w.append((30..31).map(item).collect()).unwrap();
 }
 
+/// A pipelined writer of [`TOPIC`] in batches of 7, with checkpoints due every `every`
+/// entries (never by time alone).
+fn checkpointing<'k>(
+    log: &'k dyn Log,
+    key: &'k kchain_core::WriterKey,
+    every: u64,
+) -> ChainWriter<'k> {
+    let options = kchain_topic::CheckpointOptions {
+        every_entries: every,
+        every: Duration::from_secs(3600),
+        ..kchain_topic::CheckpointOptions::default()
+    };
+    ChainWriter::open(log, TOPIC, 0, key, small_batches())
+        .unwrap()
+        .with_pipelining()
+        .with_checkpoints(log, options)
+        .unwrap()
+}
+
+/// The sizes of the checkpoints on [`TOPIC`]'s checkpoints topic, in order.
+fn checkpoint_sizes(log: &dyn Log) -> Vec<u64> {
+    let records = kchain_topic::checkpoints::read_checkpoints(log, TOPIC).unwrap();
+    let parse = |r: &kchain_topic::checkpoints::CheckpointRecord| {
+        kchain_core::Checkpoint::parse(r.note.text())
+            .unwrap()
+            .size()
+    };
+    records.iter().map(parse).collect()
+}
+
 #[test]
 fn a_pipelined_writers_checkpoints_sign_only_written_records() {
-    use kchain_core::Checkpoint;
-    use kchain_topic::checkpoints::read_checkpoints;
-    use kchain_topic::CheckpointOptions;
-
     let dir = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());
     log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
     let key = key("acme", 3);
-    let options = CheckpointOptions {
-        every_entries: 10,
-        every: Duration::from_secs(3600),
-        ..CheckpointOptions::default()
-    };
-    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
-        .unwrap()
-        .with_pipelining()
-        .with_checkpoints(&log, options)
-        .unwrap();
-    let sizes = |log: &dyn Log| -> Vec<u64> {
-        let records = read_checkpoints(log, TOPIC).unwrap();
-        let parse = |r: &kchain_topic::checkpoints::CheckpointRecord| {
-            Checkpoint::parse(r.note.text()).unwrap().size()
-        };
-        records.iter().map(parse).collect()
-    };
+    let mut w = checkpointing(&log, &key, 10);
+    let sizes = checkpoint_sizes;
     for call in 0..8u64 {
         w.append((call * 9..call * 9 + 9).map(item).collect())
             .unwrap();
@@ -149,22 +160,10 @@ fn a_pipelined_writers_checkpoints_sign_only_written_records() {
 /// (handed to the log thread first), not with the log idle.
 #[test]
 fn a_pipelined_writer_publishes_a_checkpoint_while_the_next_batch_is_written() {
-    use kchain_topic::CheckpointOptions;
     let dir = tempfile::tempdir().unwrap();
-    let watch = Watch::default();
-    let log = failing(dir.path(), usize::MAX, Some(watch.clone()));
-    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let (watch, log) = watched(dir.path());
     let key = key("acme", 3);
-    let options = CheckpointOptions {
-        every_entries: 10,
-        every: Duration::from_secs(3600),
-        ..CheckpointOptions::default()
-    };
-    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
-        .unwrap()
-        .with_pipelining()
-        .with_checkpoints(&log, options)
-        .unwrap();
+    let mut w = checkpointing(&log, &key, 10);
     for call in 0..6u64 {
         w.append((call * 9..call * 9 + 9).map(item).collect())
             .unwrap();
@@ -189,33 +188,11 @@ fn a_pipelined_writer_publishes_a_checkpoint_while_the_next_batch_is_written() {
 #[test]
 fn a_pipelined_writer_goes_on_while_its_checkpoint_is_published() {
     use kchain_core::Checkpoint;
-    use kchain_topic::checkpoints::read_checkpoints;
-    use kchain_topic::CheckpointOptions;
     let dir = tempfile::tempdir().unwrap();
-    let watch = Watch::default();
-    let log = failing(dir.path(), usize::MAX, Some(watch.clone()));
-    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let (watch, log) = watched(dir.path());
     let key = key("acme", 3);
-    let options = CheckpointOptions {
-        every_entries: 10,
-        every: Duration::from_secs(3600),
-        ..CheckpointOptions::default()
-    };
-    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
-        .unwrap()
-        .with_pipelining()
-        .with_checkpoints(&log, options)
-        .unwrap();
-    let sizes = |log: &dyn Log| -> Vec<u64> {
-        let parse = |r: &kchain_topic::checkpoints::CheckpointRecord| {
-            Checkpoint::parse(r.note.text()).unwrap().size()
-        };
-        read_checkpoints(log, TOPIC)
-            .unwrap()
-            .iter()
-            .map(parse)
-            .collect()
-    };
+    let mut w = checkpointing(&log, &key, 10);
+    let sizes = checkpoint_sizes;
     watch.held.store(true, Ordering::SeqCst);
     let t = Instant::now();
     // Batches of 7: the second call's batch finds 14 entries written, and signs them; the
@@ -243,29 +220,12 @@ fn a_pipelined_writer_goes_on_while_its_checkpoint_is_published() {
 #[test]
 fn a_checkpoint_that_could_not_be_published_is_published_by_the_next() {
     use kchain_core::Checkpoint;
-    use kchain_topic::checkpoints::read_checkpoints;
-    use kchain_topic::CheckpointOptions;
     let dir = tempfile::tempdir().unwrap();
-    let watch = Watch::default();
+    let (watch, log) = watched(dir.path());
     watch.fail_notes.store(1, Ordering::SeqCst);
-    let log = failing(dir.path(), usize::MAX, Some(watch.clone()));
-    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
     let key = key("acme", 3);
-    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
-        .unwrap()
-        .with_pipelining()
-        .with_checkpoints(&log, CheckpointOptions::default())
-        .unwrap();
-    let sizes = |log: &dyn Log| -> Vec<u64> {
-        let parse = |r: &kchain_topic::checkpoints::CheckpointRecord| {
-            Checkpoint::parse(r.note.text()).unwrap().size()
-        };
-        read_checkpoints(log, TOPIC)
-            .unwrap()
-            .iter()
-            .map(parse)
-            .collect()
-    };
+    let mut w = checkpointing(&log, &key, 100_000);
+    let sizes = checkpoint_sizes;
     w.append((0..14).map(item).collect()).unwrap();
     let err = w.checkpoint().unwrap_err();
     assert!(
@@ -303,6 +263,14 @@ fn failing(dir: &std::path::Path, ok: usize, watch: Option<Watch>) -> Hooked<Fai
         log: open_log(dir),
         hooks: Failing { ok, watch },
     }
+}
+
+/// The log of [`failing`] that fails nothing, with [`TOPIC`] created, and its watch.
+fn watched(dir: &std::path::Path) -> (Watch, Hooked<Failing>) {
+    let watch = Watch::default();
+    let log = failing(dir, usize::MAX, Some(watch.clone()));
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    (watch, log)
 }
 
 #[derive(Clone, Default)]
