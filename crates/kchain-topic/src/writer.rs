@@ -232,14 +232,16 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Signs and publishes a checkpoint of the chain as it is now, unless the last one covers
-    /// it or checkpoints are off. Returns the signed note. In push mode, waits (a bounded
-    /// time) for the witnesses and publishes it with their cosignatures.
+    /// it or checkpoints are off. Returns the signed note once it is on the checkpoints topic
+    /// and forced to disk. In push mode, waits (a bounded time) for the witnesses and
+    /// publishes it with their cosignatures.
     pub fn checkpoint(&mut self) -> Result<Option<SignedNote>, TopicError> {
         self.wait_written()?;
         match &mut self.checkpoints {
             Some(c) => {
                 let note = c.publish()?;
                 c.settle()?;
+                c.wait_published()?;
                 Ok(note)
             }
             None => Ok(None),
@@ -313,6 +315,7 @@ impl<'k> ChainWriter<'k> {
         if !self.pipelines() {
             self.wait_written()?;
             self.publish_if_due()?;
+            self.wait_published()?;
         }
         Ok(receipt)
     }
@@ -322,8 +325,9 @@ impl<'k> ChainWriter<'k> {
         self.pipelined && self.shared.is_some()
     }
 
-    /// Signs and publishes a checkpoint if one is due. Call with nothing in flight: a
-    /// checkpoint signs only records the log holds.
+    /// Signs a checkpoint if one is due and hands it to the note thread to publish (see
+    /// `checkpoints::publish`). Call with nothing in flight: a checkpoint signs only records
+    /// the log holds.
     fn publish_if_due(&mut self) -> Result<(), TopicError> {
         match &mut self.checkpoints {
             Some(c) if c.due() => c.publish().map(|_| ()),
@@ -332,11 +336,24 @@ impl<'k> ChainWriter<'k> {
     }
 
     /// Waits until every record handed to the log is written (readers see it; forced to disk
-    /// only as the log's fsync policy says: see [`ChainWriter::flush`]), and fails if one
-    /// could not be: the error of a pipelined append surfaces here or on the next call.
+    /// only as the log's fsync policy says: see [`ChainWriter::flush`]) and every checkpoint
+    /// signed is published, and fails if one could not be: the error of a pipelined append
+    /// (or of a checkpoint's publication) surfaces here or on the next call.
     pub fn wait_written(&mut self) -> Result<(), TopicError> {
         self.refuse_poisoned()?;
-        self.collect().inspect_err(|_| self.poisoned = true)
+        self.collect().inspect_err(|_| self.poisoned = true)?;
+        self.wait_published()
+    }
+
+    /// Waits until the checkpoints signed so far are on the checkpoints topic and on disk
+    /// (they are published on a thread of their own, so that the writer does not wait for
+    /// their fsync). A failed publication fails this call, not the writer: the next
+    /// checkpoint publishes it again.
+    fn wait_published(&mut self) -> Result<(), TopicError> {
+        match &mut self.checkpoints {
+            Some(c) => c.wait_published(),
+            None => Ok(()),
+        }
     }
 
     /// Fails once an append failed: the chain's tip is no longer known.

@@ -93,33 +93,44 @@ fn a_dropped_pipelined_writer_still_writes_what_it_handed_over() {
     w.append((30..31).map(item).collect()).unwrap();
 }
 
+/// A pipelined writer of [`TOPIC`] in batches of 7, with checkpoints due every `every`
+/// entries (never by time alone).
+fn checkpointing<'k>(
+    log: &'k dyn Log,
+    key: &'k kchain_core::WriterKey,
+    every: u64,
+) -> ChainWriter<'k> {
+    let options = kchain_topic::CheckpointOptions {
+        every_entries: every,
+        every: Duration::from_secs(3600),
+        ..kchain_topic::CheckpointOptions::default()
+    };
+    ChainWriter::open(log, TOPIC, 0, key, small_batches())
+        .unwrap()
+        .with_pipelining()
+        .with_checkpoints(log, options)
+        .unwrap()
+}
+
+/// The sizes of the checkpoints on [`TOPIC`]'s checkpoints topic, in order.
+fn checkpoint_sizes(log: &dyn Log) -> Vec<u64> {
+    let records = kchain_topic::checkpoints::read_checkpoints(log, TOPIC).unwrap();
+    let parse = |r: &kchain_topic::checkpoints::CheckpointRecord| {
+        kchain_core::Checkpoint::parse(r.note.text())
+            .unwrap()
+            .size()
+    };
+    records.iter().map(parse).collect()
+}
+
 #[test]
 fn a_pipelined_writers_checkpoints_sign_only_written_records() {
-    use kchain_core::Checkpoint;
-    use kchain_topic::checkpoints::read_checkpoints;
-    use kchain_topic::CheckpointOptions;
-
     let dir = tempfile::tempdir().unwrap();
     let log = open_log(dir.path());
     log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
     let key = key("acme", 3);
-    let options = CheckpointOptions {
-        every_entries: 10,
-        every: Duration::from_secs(3600),
-        ..CheckpointOptions::default()
-    };
-    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
-        .unwrap()
-        .with_pipelining()
-        .with_checkpoints(&log, options)
-        .unwrap();
-    let sizes = |log: &dyn Log| -> Vec<u64> {
-        let records = read_checkpoints(log, TOPIC).unwrap();
-        let parse = |r: &kchain_topic::checkpoints::CheckpointRecord| {
-            Checkpoint::parse(r.note.text()).unwrap().size()
-        };
-        records.iter().map(parse).collect()
-    };
+    let mut w = checkpointing(&log, &key, 10);
+    let sizes = checkpoint_sizes;
     for call in 0..8u64 {
         w.append((call * 9..call * 9 + 9).map(item).collect())
             .unwrap();
@@ -149,26 +160,17 @@ fn a_pipelined_writers_checkpoints_sign_only_written_records() {
 /// (handed to the log thread first), not with the log idle.
 #[test]
 fn a_pipelined_writer_publishes_a_checkpoint_while_the_next_batch_is_written() {
-    use kchain_topic::CheckpointOptions;
     let dir = tempfile::tempdir().unwrap();
-    let watch = Watch::default();
-    let log = failing(dir.path(), usize::MAX, Some(watch.clone()));
-    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let (watch, log) = watched(dir.path());
     let key = key("acme", 3);
-    let options = CheckpointOptions {
-        every_entries: 10,
-        every: Duration::from_secs(3600),
-        ..CheckpointOptions::default()
-    };
-    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, small_batches())
-        .unwrap()
-        .with_pipelining()
-        .with_checkpoints(&log, options)
-        .unwrap();
+    let mut w = checkpointing(&log, &key, 10);
     for call in 0..6u64 {
         w.append((call * 9..call * 9 + 9).map(item).collect())
             .unwrap();
     }
+    // The checkpoints are published on a thread of their own: waiting for the records waits
+    // for them too.
+    w.wait_written().unwrap();
     let during = watch.published.lock().unwrap().clone();
     assert!(during.len() >= 3, "due every 10 entries: {during:?}");
     for (size, started) in during {
@@ -179,6 +181,73 @@ fn a_pipelined_writer_publishes_a_checkpoint_while_the_next_batch_is_written() {
     }
     w.flush().unwrap();
 }
+
+/// A pipelined writer does not wait for a checkpoint's publication (its append and fsync on
+/// the checkpoints topic): its appends return while the checkpoint is held back, and
+/// `wait_written` and `flush` wait for it.
+#[test]
+fn a_pipelined_writer_goes_on_while_its_checkpoint_is_published() {
+    use kchain_core::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let (watch, log) = watched(dir.path());
+    let key = key("acme", 3);
+    let mut w = checkpointing(&log, &key, 10);
+    let sizes = checkpoint_sizes;
+    watch.held.store(true, Ordering::SeqCst);
+    let t = Instant::now();
+    // Batches of 7: the second call's batch finds 14 entries written, and signs them; the
+    // third's finds 7 more, not due.
+    w.append((0..14).map(item).collect()).unwrap();
+    w.append((14..21).map(item).collect()).unwrap();
+    w.append((21..28).map(item).collect()).unwrap();
+    let returned = t.elapsed();
+    assert_eq!(sizes(&log), Vec::<u64>::new(), "held back");
+    assert!(returned < HELD_AT_MOST / 2, "the appends took {returned:?}");
+    assert_eq!(
+        w.last_checkpoint()
+            .map(|n| Checkpoint::parse(n.text()).unwrap().size()),
+        Some(14)
+    );
+    watch.held.store(false, Ordering::SeqCst);
+    w.wait_written().unwrap();
+    assert_eq!(sizes(&log), vec![14]);
+    w.flush().unwrap();
+    assert_eq!(sizes(&log), vec![14, 28], "the flush signs the whole chain");
+}
+
+/// A checkpoint whose publication failed fails the call that waits for it, not the writer;
+/// the next checkpoint publishes it, even with no entry appended since.
+#[test]
+fn a_checkpoint_that_could_not_be_published_is_published_by_the_next() {
+    use kchain_core::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let (watch, log) = watched(dir.path());
+    watch.fail_notes.store(1, Ordering::SeqCst);
+    let key = key("acme", 3);
+    let mut w = checkpointing(&log, &key, 100_000);
+    let sizes = checkpoint_sizes;
+    w.append((0..14).map(item).collect()).unwrap();
+    let err = w.checkpoint().unwrap_err();
+    assert!(
+        err.to_string().contains("checkpoints disk is full"),
+        "{err}"
+    );
+    assert_eq!(sizes(&log), Vec::<u64>::new());
+    let note = w.checkpoint().unwrap().expect("signed again");
+    assert_eq!(Checkpoint::parse(note.text()).unwrap().size(), 14);
+    assert_eq!(sizes(&log), vec![14]);
+    assert_eq!(
+        w.checkpoint().unwrap(),
+        None,
+        "published: nothing new to sign"
+    );
+    w.append((14..15).map(item).collect()).unwrap();
+    w.flush().unwrap();
+    assert_eq!(sizes(&log), vec![14, 15]);
+}
+
+/// The longest an append to a checkpoints topic is held back by [`Watch::held`].
+const HELD_AT_MOST: Duration = Duration::from_secs(10);
 
 /// The embedded log, whose appenders fail every encoded batch after the first `ok` ones.
 /// With `watch`, it counts the records of the encoded batches started, and an append to a
@@ -196,10 +265,22 @@ fn failing(dir: &std::path::Path, ok: usize, watch: Option<Watch>) -> Hooked<Fai
     }
 }
 
+/// The log of [`failing`] that fails nothing, with [`TOPIC`] created, and its watch.
+fn watched(dir: &std::path::Path) -> (Watch, Hooked<Failing>) {
+    let watch = Watch::default();
+    let log = failing(dir, usize::MAX, Some(watch.clone()));
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    (watch, log)
+}
+
 #[derive(Clone, Default)]
 struct Watch {
     started: Arc<AtomicUsize>,
     published: Arc<std::sync::Mutex<Vec<(u64, usize)>>>,
+    /// While set, an append to a checkpoints topic waits (at most [`HELD_AT_MOST`]).
+    held: Arc<std::sync::atomic::AtomicBool>,
+    /// Appends to a checkpoints topic to fail before the others succeed.
+    fail_notes: Arc<AtomicUsize>,
 }
 
 struct FailingAppender {
@@ -212,8 +293,20 @@ struct FailingAppender {
 impl Appender for FailingAppender {
     fn append(&mut self, records: &[Record]) -> Result<Vec<u64>, LogError> {
         if let (Some(w), true) = (&self.watch, self.checkpoints) {
+            let fail = w
+                .fail_notes
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            if fail.is_ok() {
+                return Err(LogError::InvalidArgument(
+                    "the checkpoints disk is full".into(),
+                ));
+            }
             let text = String::from_utf8(records[0].value.clone().unwrap()).unwrap();
             let size: u64 = text.lines().nth(1).unwrap().parse().unwrap();
+            let t = Instant::now();
+            while w.held.load(Ordering::SeqCst) && t.elapsed() < HELD_AT_MOST {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let t = Instant::now();
             while (w.started.load(Ordering::SeqCst) as u64) <= size
                 && t.elapsed() < Duration::from_secs(2)
@@ -383,4 +476,96 @@ fn pipelined_child() {
             writeln!(stdout, "@@FLUSHED {}", next + 120).unwrap();
         }
     }
+}
+
+// ---- cost per thread ----
+
+/// CPU seconds (user + system) of each live thread of this process, by thread name.
+fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut out = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let (Ok(stat), Ok(comm)) = (
+            std::fs::read_to_string(task.path().join("stat")),
+            std::fs::read_to_string(task.path().join("comm")),
+        ) else {
+            continue;
+        };
+        // The fields after the parenthesised name: state is field 3, utime 14, stime 15.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+        *out.entry(comm.trim().to_owned()).or_insert(0.0) += ticks / tick;
+    }
+    out
+}
+
+/// The bench's chained append (1,000,000 records of 256 bytes by default, in calls of 8
+/// batches of 8,192, pipelined, fsync every 100 ms) with each thread's CPU time, for
+/// profiles that the load of other processes does not blur (`perf record` it): `VARIANT=
+/// plain|encrypted|checkpoints RECORDS=n BATCH=records-a-signed-batch BENCH_DIR=dir cargo
+/// test --release -p kchain-topic --test pipelined -- --ignored --nocapture
+/// append_cpu_by_thread`.
+#[test]
+#[ignore]
+fn append_cpu_by_thread() {
+    let variant = std::env::var("VARIANT").unwrap_or_else(|_| "plain".into());
+    let n: usize = std::env::var("RECORDS").map_or(1_000_000, |r| r.parse().unwrap());
+    let base =
+        std::env::var("BENCH_DIR").unwrap_or_else(|_| std::env::temp_dir().display().to_string());
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let log = EmbeddedLog::create(
+        dir.path(),
+        EmbeddedOptions {
+            fsync: FsyncPolicy::IntervalMs(100),
+            ..EmbeddedOptions::default()
+        },
+    )
+    .unwrap();
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let key = key("acme", 3);
+    let data_key = kchain_core::DataKey::generate(0).unwrap();
+    let calls: Vec<Vec<kchain_core::Item>> = (0..n)
+        .map(|i| kchain_core::Item {
+            value: Some(vec![(i % 251) as u8; 256]),
+            timestamp_ms: 1_700_000_000_000 + i as i64,
+            ..kchain_core::Item::default()
+        })
+        .collect::<Vec<_>>()
+        .chunks(8 * 8192)
+        .map(<[kchain_core::Item]>::to_vec)
+        .collect();
+    let options = WriterOptions {
+        max_batch_records: std::env::var("BATCH").map_or(8192, |b| b.parse().unwrap()),
+        ..WriterOptions::default()
+    };
+    let mut w = ChainWriter::open(&log, TOPIC, 0, &key, options)
+        .unwrap()
+        .with_optional_encryption((variant == "encrypted").then_some(&data_key))
+        .with_pipelining();
+    if variant == "checkpoints" {
+        w = w
+            .with_checkpoints(&log, kchain_topic::CheckpointOptions::default())
+            .unwrap();
+    }
+    let before = cpu_by_thread();
+    let t = Instant::now();
+    for call in calls {
+        w.append(call).unwrap();
+    }
+    w.flush().unwrap();
+    let took = t.elapsed();
+    let after = cpu_by_thread();
+    println!(
+        "{variant}: {n} records in {:.3} s = {:.0}/s",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+    let mut total = 0.0;
+    for (name, cpu) in &after {
+        let cpu = cpu - before.get(name).copied().unwrap_or(0.0);
+        total += cpu;
+        println!("  {name:<24} {cpu:7.2} s on cpu");
+    }
+    println!("  {:<24} {total:7.2} s on cpu", "all threads");
 }

@@ -5,9 +5,10 @@
 //!  ChainWriter ── entry hashes ──► BackgroundTree ──► every N entries / T seconds / flush:
 //!                                                     sign "origin\nsize\nroot\n" (writer key)
 //!                                                     remember it (CheckpointStore), then
-//!                                                     append it to <topic>.checkpoints
-//!                                                     (push mode: once the witnesses cosigned
-//!                                                     it, see `push`)
+//!                                                     hand it to the note thread, which
+//!                                                     appends it to <topic>.checkpoints
+//!                                                     and forces it to disk (push mode: once
+//!                                                     the witnesses cosigned it, see `push`)
 //! ```
 //!
 //! A writer never signs a checkpoint inconsistent with one it signed before: on opening, it
@@ -15,17 +16,19 @@
 //! signed, on the checkpoints topic or in its own memory.
 
 use std::collections::HashMap;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kchain_core::merkle::{self, TreeBuilder};
 use kchain_core::{
     chain_leaf, Checkpoint, Hash, NoteSigner, SignedNote, WriterKey, DEFAULT_ORIGIN_NAMESPACE,
 };
-use kchain_log::Log;
+use kchain_log::{Appender, Log};
 
 use super::push::{PushOptions, Pusher};
 use super::topic::{
-    checkpoints_topic, origin_notes, partition_origin, publish_note, read_checkpoints,
+    append_note, checkpoints_topic, note_appender, origin_notes, partition_origin, read_checkpoints,
 };
 use super::tree_worker::BackgroundTree;
 use crate::error::TopicError;
@@ -80,6 +83,10 @@ pub(crate) struct CheckpointState<'l> {
     last: Option<(SignedNote, Checkpoint)>,
     last_time: Instant,
     pusher: Option<Pusher>,
+    notes: NoteThread,
+    /// The last note handed to `notes` could not be published: the next `publish` hands the
+    /// last checkpoint over again, even if the chain did not grow.
+    unpublished: bool,
 }
 
 impl<'l> CheckpointState<'l> {
@@ -152,6 +159,8 @@ impl<'l> CheckpointState<'l> {
             last,
             last_time: Instant::now(),
             pusher,
+            notes: NoteThread::start()?,
+            unpublished: false,
         })
     }
 
@@ -182,11 +191,26 @@ impl<'l> CheckpointState<'l> {
         self.publish_all(settled)
     }
 
-    fn publish_all(&self, notes: Vec<SignedNote>) -> Result<(), TopicError> {
+    fn publish_all(&mut self, notes: Vec<SignedNote>) -> Result<(), TopicError> {
         for note in notes {
-            publish_note(self.log, &self.topic, self.partition, &note)?;
+            self.hand_over(note)?;
         }
         Ok(())
+    }
+
+    /// Hands `note` to the note thread to publish, once the note before is published (its
+    /// appender holds the checkpoints partition's lock): fails if that one failed.
+    fn hand_over(&mut self, note: SignedNote) -> Result<(), TopicError> {
+        self.wait_published()?;
+        let appender = note_appender(self.log, &self.topic, self.partition)?;
+        self.notes.hand_over(appender, self.partition, note)
+    }
+
+    /// Waits until every checkpoint handed to the note thread is on the checkpoints topic and
+    /// on disk; fails if one could not be published (and the next `publish` publishes the
+    /// last checkpoint again).
+    pub(crate) fn wait_published(&mut self) -> Result<(), TopicError> {
+        self.notes.wait().inspect_err(|_| self.unpublished = true)
     }
 
     /// Whether a checkpoint is due: enough entries or time since the last.
@@ -215,7 +239,7 @@ impl<'l> CheckpointState<'l> {
                     c.size()
                 )));
             }
-            if size == c.size() {
+            if size == c.size() && !self.unpublished {
                 return Ok(None);
             }
         }
@@ -235,14 +259,106 @@ impl<'l> CheckpointState<'l> {
                 let prove = |old: u64| proof_from_log(log, topic, partition, old, size);
                 p.submit(note.clone(), size, &prove);
             }
-            None => {
-                publish_note(self.log, &self.topic, self.partition, &note)?;
-            }
+            None => self.hand_over(note.clone())?,
         }
+        self.unpublished = false;
         self.publish_pushed()?;
         self.last = Some((note.clone(), checkpoint));
         self.last_time = Instant::now();
         Ok(Some(note))
+    }
+}
+
+/// A checkpoint on its way to the checkpoints topic: the appender of its partition (opened,
+/// and so locked, by the writer), the chain partition it is for, and the note.
+type NoteJob = (Box<dyn Appender>, u32, SignedNote);
+
+/// The thread that appends a writer's signed checkpoints to the checkpoints topic and forces
+/// them to disk, so that the writer goes on with its chain instead of waiting for that fsync
+/// (6-7 ms a checkpoint on the reference machine, about 10 per million entries).
+///
+/// ```text
+/// writer:       sign ──► remember ──► wait for the note before ──► open the partition's
+///               appender ──► hand over ──► build and append the next batches ...
+/// note thread:                               append, fsync, drop the appender ──► done
+/// ```
+///
+/// One note at a time, in the order signed. What a checkpoint signs is unchanged (records the
+/// log holds); only its own record reaches the topic and the disk a little later, and
+/// [`CheckpointState::wait_published`] waits for it (the writer's `checkpoint`, `flush` and
+/// `wait_written` do). A failed publication fails the next hand-over or wait.
+struct NoteThread {
+    jobs: Option<Sender<NoteJob>>,
+    done: Receiver<Result<u64, TopicError>>,
+    /// A note was handed over and its outcome not collected yet.
+    in_flight: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl NoteThread {
+    fn start() -> Result<Self, TopicError> {
+        let (jobs, job_rx) = channel::<NoteJob>();
+        let (done_tx, done) = channel();
+        let thread = std::thread::Builder::new()
+            .name("kchain-checkpoints".into())
+            .spawn(move || {
+                for (mut appender, partition, note) in job_rx {
+                    let published = append_note(appender.as_mut(), partition, &note);
+                    // Unlocks the partition for the next note or a witness.
+                    drop(appender);
+                    if done_tx.send(published).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| TopicError::io("starting the checkpoint note thread".to_owned(), e))?;
+        Ok(NoteThread {
+            jobs: Some(jobs),
+            done,
+            in_flight: false,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands `note` over with the `appender` of its checkpoints partition. Requires nothing
+    /// in flight ([`NoteThread::wait`]).
+    fn hand_over(
+        &mut self,
+        appender: Box<dyn Appender>,
+        partition: u32,
+        note: SignedNote,
+    ) -> Result<(), TopicError> {
+        debug_assert!(!self.in_flight, "one note at a time");
+        let jobs = self.jobs.as_ref().ok_or_else(note_thread_gone)?;
+        jobs.send((appender, partition, note))
+            .map_err(|_| note_thread_gone())?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// Waits for the note in flight, if any: whether it was published.
+    fn wait(&mut self) -> Result<(), TopicError> {
+        if !std::mem::take(&mut self.in_flight) {
+            return Ok(());
+        }
+        match self.done.recv() {
+            Ok(published) => published.map(drop),
+            Err(_) => Err(note_thread_gone()),
+        }
+    }
+}
+
+fn note_thread_gone() -> TopicError {
+    TopicError::Invalid("the checkpoint note thread stopped".into())
+}
+
+impl Drop for NoteThread {
+    /// Publishes the note in flight, then joins the thread.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use kchain_core::{chain_origin, Checkpoint, NoteVerifier, SignedNote};
-use kchain_log::{Log, LogError, Record, StoredRecord, TopicConfig};
+use kchain_log::{Appender, Log, LogError, Record, StoredRecord, TopicConfig};
 
 use crate::error::TopicError;
 use crate::scan::Chunks;
@@ -156,32 +156,54 @@ pub fn ensure_checkpoints_topic(log: &dyn Log, topic: &str) -> Result<(String, u
 }
 
 /// Appends `note` as the checkpoint of partition `partition` of `topic` (creating the
-/// checkpoints topic if missing) and returns its offset there. Waits briefly for an appender
-/// another process holds (a writer or a witness appending at the same moment).
+/// checkpoints topic if missing), forces it to disk, and returns its offset there. Waits
+/// briefly for an appender another process holds (a writer or a witness appending at the
+/// same moment).
 pub fn publish_note(
     log: &dyn Log,
     topic: &str,
     partition: u32,
     note: &SignedNote,
 ) -> Result<u64, TopicError> {
+    let mut appender = note_appender(log, topic, partition)?;
+    append_note(appender.as_mut(), partition, note)
+}
+
+/// The appender of the checkpoints partition that takes the notes of partition `partition`
+/// of `topic` (creating the checkpoints topic if missing), waiting briefly for one another
+/// process holds. Drop it soon: witnesses append to the same partition.
+pub(crate) fn note_appender(
+    log: &dyn Log,
+    topic: &str,
+    partition: u32,
+) -> Result<Box<dyn Appender>, TopicError> {
     let (name, partitions) = ensure_checkpoints_topic(log, topic)?;
     let target = partition % partitions.max(1);
-    let record = Record {
-        key: Some(partition.to_string().into_bytes()),
-        value: Some(note.to_text().into_bytes()),
-        headers: Vec::new(),
-        timestamp_ms: kchain_core::time::now_ms().max(1),
-    };
     let mut tries = 0;
-    let mut appender = loop {
+    loop {
         match log.appender(&name, target) {
-            Ok(a) => break a,
+            Ok(a) => return Ok(a),
             Err(LogError::Locked { .. }) if tries < 200 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(25));
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Appends `note` as the checkpoint of chain partition `partition` through `appender` (from
+/// [`note_appender`]) and forces it to disk; returns its offset.
+pub(crate) fn append_note(
+    appender: &mut dyn Appender,
+    partition: u32,
+    note: &SignedNote,
+) -> Result<u64, TopicError> {
+    let record = Record {
+        key: Some(partition.to_string().into_bytes()),
+        value: Some(note.to_text().into_bytes()),
+        headers: Vec::new(),
+        timestamp_ms: kchain_core::time::now_ms().max(1),
     };
     let offsets = appender.append(std::slice::from_ref(&record))?;
     appender.flush()?;
