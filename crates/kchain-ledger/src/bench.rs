@@ -64,9 +64,9 @@ pub struct BenchReport {
     pub sign_per_sec: f64,
     /// Where the sealing node's wall time went, in seconds per stage (see [`Stage`]).
     pub stages: Vec<(Stage, f64)>,
-    /// CPU time of the whole process (every thread, user and system) while sealing: the
-    /// submitter, the node, the ingest worker and rayon's threads, the log's threads. 0 where
-    /// the system does not say (no `/proc`).
+    /// CPU time of the whole process (every thread, user and system) over the same
+    /// `seconds`: the submitter, the node, the ingest worker and rayon's threads, the log's
+    /// threads. 0 where the system does not say (no `/proc`).
     pub sealing_cpu_seconds: f64,
     /// Of that, the submitter thread's: the clients' work of writing the transactions' JSON
     /// records and appending them to the transactions topic.
@@ -132,9 +132,7 @@ pub fn bench(log: &dyn Log, opts: &BenchOptions) -> Result<BenchReport, LedgerEr
     let sign_per_sec = n as f64 / started.elapsed().as_secs_f64();
     let rates = verify_rates(&txs);
 
-    let cpu = process_cpu();
     let sealed = seal_all(log, opts, &g, sealer, &txs)?;
-    let sealing_cpu_seconds = process_cpu() - cpu;
     Ok(BenchReport {
         transactions: n,
         blocks: sealed.height,
@@ -144,7 +142,7 @@ pub fn bench(log: &dyn Log, opts: &BenchOptions) -> Result<BenchReport, LedgerEr
         batch_verify_per_sec: rates.ours,
         sign_per_sec,
         stages: sealed.stages,
-        sealing_cpu_seconds,
+        sealing_cpu_seconds: sealed.cpu,
         submit_cpu_seconds: sealed.submit_cpu,
         node_cpu_seconds: sealed.node_cpu,
         mean_batch: sealed.mean_batch,
@@ -275,6 +273,8 @@ struct Sealed {
     seconds: f64,
     /// Where the node's thread spent it.
     stages: Stages,
+    /// CPU seconds of the process meanwhile.
+    cpu: f64,
     /// CPU seconds of the submitter's thread.
     submit_cpu: f64,
     /// CPU seconds of the node's thread (this one).
@@ -309,6 +309,7 @@ fn seal_all(
     let mut spent = [Duration::ZERO; Stage::ALL.len()];
     let mut confirming = false;
     let started = Instant::now();
+    let cpu = process_cpu();
     let node_cpu = proc_cpu(THREAD_STAT);
     let batches = sig::batch_counts();
     let submit_cpu = std::thread::scope(|s| -> Result<f64, LedgerError> {
@@ -350,6 +351,7 @@ fn seal_all(
         submitter.join().expect("submitter thread")
     })?;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = process_cpu() - cpu;
     let node_cpu = proc_cpu(THREAD_STAT) - node_cpu;
     let (batches, batched) = {
         let now = sig::batch_counts();
@@ -367,6 +369,7 @@ fn seal_all(
         height: node.chain().tip().height,
         seconds,
         stages,
+        cpu,
         submit_cpu,
         node_cpu,
         mean_batch: batched as f64 / batches.max(1) as f64,
