@@ -4,6 +4,8 @@
 //!
 //! Signing is the clients' work and is done before the clock starts (its rate is reported
 //! too). The transactions are submitted by one thread while one sealer node runs in another.
+//! Besides the wall-time rates, the report has the process's CPU time for sealing (and the
+//! submitter's share of it) and for batch verification ([`BenchReport::cpu_ratio`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -62,6 +64,25 @@ pub struct BenchReport {
     pub sign_per_sec: f64,
     /// Where the sealing node's wall time went, in seconds per stage (see [`Stage`]).
     pub stages: Vec<(Stage, f64)>,
+    /// CPU time of the whole process (every thread, user and system) over the same
+    /// `seconds`: the submitter, the node, the ingest worker and rayon's threads, the log's
+    /// threads. 0 where the system does not say (no `/proc`).
+    pub sealing_cpu_seconds: f64,
+    /// Of that, the submitter thread's: the clients' work of writing the transactions' JSON
+    /// records and appending them to the transactions topic.
+    pub submit_cpu_seconds: f64,
+    /// Of that, the node thread's (reading, building, appending, following: the stages of
+    /// [`BenchReport::stages`] but `wait`). The rest is the ingest worker's and rayon's
+    /// threads' (parsing, verifying) and the log's.
+    pub node_cpu_seconds: f64,
+    /// Signatures per batch verified while sealing, on average (the baseline's are
+    /// [`crate::consensus::sig::MAX_BATCH`], or fewer when the sample is small).
+    pub mean_batch: f64,
+    /// CPU time of the process while measuring [`BenchReport::batch_verify_per_sec`] (over
+    /// `verified` signatures).
+    pub batch_verify_cpu_seconds: f64,
+    /// Signatures verified to measure [`BenchReport::batch_verify_per_sec`].
+    pub verified: usize,
 }
 
 impl BenchReport {
@@ -69,6 +90,20 @@ impl BenchReport {
     /// verification checks their signatures alone (1.0: sealing costs nothing beside it).
     pub fn ratio(&self) -> f64 {
         self.sealed_per_sec / self.batch_verify_per_sec
+    }
+
+    /// [`BenchReport::ratio`] per CPU-second rather than per wall-clock second: sealed
+    /// transfers per CPU-second of the process (the submitter's included) over signatures
+    /// verified per CPU-second. It says what sealing costs beside verification whatever
+    /// share of the cores the run got, where the wall-time ratio also says how well the
+    /// stages kept both cores busy. 0 when CPU time is not known.
+    pub fn cpu_ratio(&self) -> f64 {
+        if self.sealing_cpu_seconds <= 0.0 || self.batch_verify_cpu_seconds <= 0.0 {
+            return 0.0;
+        }
+        let sealed = self.transactions as f64 / self.sealing_cpu_seconds;
+        let verified = self.verified as f64 / self.batch_verify_cpu_seconds;
+        sealed / verified
     }
 }
 
@@ -95,19 +130,52 @@ pub fn bench(log: &dyn Log, opts: &BenchOptions) -> Result<BenchReport, LedgerEr
         })
         .collect();
     let sign_per_sec = n as f64 / started.elapsed().as_secs_f64();
-    let (dalek_batch_verify_per_sec, batch_verify_per_sec) = verify_rates(&txs);
+    let rates = verify_rates(&txs);
 
-    let (blocks, seconds, stages) = seal_all(log, opts, &g, sealer, &txs)?;
+    let sealed = seal_all(log, opts, &g, sealer, &txs)?;
     Ok(BenchReport {
         transactions: n,
-        blocks,
-        seconds,
-        sealed_per_sec: n as f64 / seconds,
-        dalek_batch_verify_per_sec,
-        batch_verify_per_sec,
+        blocks: sealed.height,
+        seconds: sealed.seconds,
+        sealed_per_sec: n as f64 / sealed.seconds,
+        dalek_batch_verify_per_sec: rates.dalek,
+        batch_verify_per_sec: rates.ours,
         sign_per_sec,
-        stages,
+        stages: sealed.stages,
+        sealing_cpu_seconds: sealed.cpu,
+        submit_cpu_seconds: sealed.submit_cpu,
+        node_cpu_seconds: sealed.node_cpu,
+        mean_batch: sealed.mean_batch,
+        batch_verify_cpu_seconds: rates.ours_cpu,
+        verified: rates.verified,
     })
+}
+
+/// User + system CPU seconds of this process so far, every thread (living or ended) counted;
+/// 0 without `/proc`. Counted in the kernel's clock ticks, 10 ms on Linux (`USER_HZ`): the
+/// bench's measurements take hundreds of them.
+fn process_cpu() -> f64 {
+    proc_cpu("/proc/self/stat")
+}
+
+/// The `stat` file of the calling thread.
+const THREAD_STAT: &str = "/proc/thread-self/stat";
+
+/// User + system CPU seconds from a `stat` file of `/proc` (`/proc/self/stat`: the process,
+/// [`THREAD_STAT`]: the calling thread); 0 when it cannot be read.
+fn proc_cpu(stat: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat).unwrap_or_default();
+    // The fields after the command name (which may hold spaces), from the state (field 3):
+    // utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = match stat.rsplit_once(')') {
+        Some((_, rest)) => rest.split_whitespace().collect(),
+        None => return 0.0,
+    };
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => 0.0,
+    }
 }
 
 /// The benchmark's ledger: `opts.senders` senders, each funded for its share of `n`
@@ -197,16 +265,33 @@ impl Stage {
 /// Seconds of the sealing node's wall time per stage.
 type Stages = Vec<(Stage, f64)>;
 
-/// Submits `txs` on a thread while a sealing node seals them all; returns the height
-/// reached, the seconds it took once the node was open, and where they went. Gives up
-/// after ten minutes.
+/// What [`seal_all`] measured.
+struct Sealed {
+    /// The height reached.
+    height: u64,
+    /// Wall time once the node was open.
+    seconds: f64,
+    /// Where the node's thread spent it.
+    stages: Stages,
+    /// CPU seconds of the process meanwhile.
+    cpu: f64,
+    /// CPU seconds of the submitter's thread.
+    submit_cpu: f64,
+    /// CPU seconds of the node's thread (this one).
+    node_cpu: f64,
+    /// Signatures per verified batch.
+    mean_batch: f64,
+}
+
+/// Submits `txs` on a thread while a sealing node seals them all. Gives up after ten
+/// minutes.
 fn seal_all(
     log: &dyn Log,
     opts: &BenchOptions,
     g: &Genesis,
     sealer: WriterKey,
     txs: &[Transaction],
-) -> Result<(u64, f64, Stages), LedgerError> {
+) -> Result<Sealed, LedgerError> {
     let mut events = Vec::new();
     let node_opts = NodeOptions {
         snapshot_every: 0,
@@ -224,12 +309,16 @@ fn seal_all(
     let mut spent = [Duration::ZERO; Stage::ALL.len()];
     let mut confirming = false;
     let started = Instant::now();
-    std::thread::scope(|s| -> Result<(), LedgerError> {
-        let submitter = s.spawn(move || -> Result<(), LedgerError> {
+    let cpu = process_cpu();
+    let node_cpu = proc_cpu(THREAD_STAT);
+    let batches = sig::batch_counts();
+    let submit_cpu = std::thread::scope(|s| -> Result<f64, LedgerError> {
+        let submitter = s.spawn(move || -> Result<f64, LedgerError> {
+            let cpu = proc_cpu(THREAD_STAT);
             for chunk in txs.chunks(8192) {
                 submitter.submit(log, chunk)?;
             }
-            Ok(())
+            Ok(proc_cpu(THREAD_STAT) - cpu)
         });
         let deadline = Instant::now() + Duration::from_secs(600);
         while node.chain().state().sealed_count() < txs.len() {
@@ -262,6 +351,12 @@ fn seal_all(
         submitter.join().expect("submitter thread")
     })?;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = process_cpu() - cpu;
+    let node_cpu = proc_cpu(THREAD_STAT) - node_cpu;
+    let (batches, batched) = {
+        let now = sig::batch_counts();
+        (now.0 - batches.0, now.1 - batches.1)
+    };
     spent[Stage::Ingest as usize] = node.stats().ingest_time;
     spent[Stage::Build as usize] = node.stats().build_time;
     let counted: Duration = spent.iter().sum();
@@ -270,11 +365,31 @@ fn seal_all(
         .iter()
         .map(|&s| (s, spent[s as usize].as_secs_f64()))
         .collect();
-    Ok((node.chain().tip().height, seconds, stages))
+    Ok(Sealed {
+        height: node.chain().tip().height,
+        seconds,
+        stages,
+        cpu,
+        submit_cpu,
+        node_cpu,
+        mean_batch: batched as f64 / batches.max(1) as f64,
+    })
+}
+
+/// Batch-verification rates measured by [`verify_rates`].
+struct VerifyRates {
+    /// ed25519-dalek's `verify_batch`, batches of 128.
+    dalek: f64,
+    /// kchain's, as the node batches.
+    ours: f64,
+    /// The process's CPU seconds while measuring `ours`.
+    ours_cpu: f64,
+    /// Signatures each rate verified.
+    verified: usize,
 }
 
 /// Batch-verification rates over (up to 50,000 of) `txs`: ed25519-dalek's and kchain's.
-fn verify_rates(txs: &[Transaction]) -> (f64, f64) {
+fn verify_rates(txs: &[Transaction]) -> VerifyRates {
     let sample = &txs[..txs.len().min(50_000)];
     let messages: Vec<[u8; 48]> = sample.iter().map(Transaction::signed_message).collect();
     let keys: Vec<ed25519_dalek::VerifyingKey> = sample
@@ -300,6 +415,7 @@ fn verify_rates(txs: &[Transaction]) -> (f64, f64) {
         .iter()
         .map(|t| sig::decode_key(t.public_key()).expect("valid key"))
         .collect();
+    let cpu = process_cpu();
     let started = Instant::now();
     let items: Vec<SigItem> = sample
         .iter()
@@ -313,6 +429,48 @@ fn verify_rates(txs: &[Transaction]) -> (f64, f64) {
         .collect();
     let verdicts = sig::verify_many(&items);
     let ours = sample.len() as f64 / started.elapsed().as_secs_f64();
+    let ours_cpu = process_cpu() - cpu;
     assert!(verdicts.iter().all(Result::is_ok));
-    (dalek, ours)
+    VerifyRates {
+        dalek,
+        ours,
+        ours_cpu,
+        verified: sample.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_is_read_from_proc_stat_after_the_command_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let stat = dir.path().join("stat");
+        // A command name with spaces and a parenthesis; utime 250 and stime 50 ticks.
+        let fields = "S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 4 0";
+        std::fs::write(&stat, format!("42 (a (b) c) {fields}\n")).unwrap();
+        assert_eq!(proc_cpu(stat.to_str().unwrap()), 3.0);
+        std::fs::write(&stat, "42 (truncated").unwrap();
+        assert_eq!(proc_cpu(stat.to_str().unwrap()), 0.0);
+        assert_eq!(proc_cpu("/nonexistent/stat"), 0.0);
+    }
+
+    #[test]
+    fn this_process_and_thread_use_cpu_time() {
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return;
+        }
+        let (process, thread) = (process_cpu(), proc_cpu(THREAD_STAT));
+        // Busy until the thread's time moves a tick (10 ms), on a loaded machine too.
+        let started = Instant::now();
+        let mut x = 0u64;
+        while proc_cpu(THREAD_STAT) <= thread && started.elapsed() < Duration::from_secs(10) {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            }
+        }
+        assert!(proc_cpu(THREAD_STAT) > thread, "thread CPU time grew");
+        assert!(process_cpu() > process, "process CPU time grew");
+    }
 }

@@ -37,6 +37,17 @@ fn run(transactions: usize, fsync: FsyncPolicy) -> kchain_ledger::BenchReport {
         report.ratio(),
         report.sign_per_sec
     );
+    eprintln!(
+        "  CPU: sealing {:.2} s (node thread {:.2} s, submitter {:.2} s), verifying {} \
+         signatures {:.2} s; ratio per CPU-second {:.2}; {:.0} signatures a batch",
+        report.sealing_cpu_seconds,
+        report.node_cpu_seconds,
+        report.submit_cpu_seconds,
+        report.verified,
+        report.batch_verify_cpu_seconds,
+        report.cpu_ratio(),
+        report.mean_batch
+    );
     for (stage, secs) in &report.stages {
         eprintln!("  {:<8} {secs:.3} s", stage.name());
     }

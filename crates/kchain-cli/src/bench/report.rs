@@ -117,6 +117,9 @@ fn ratios(m: &Measured) -> Vec<(&'static str, f64)> {
         // The target's baseline is the node's own batch verification: a baseline slower per
         // signature than what the node does would let the ratio pass 1.0.
         pairs.push(("ledger sealed / Ed25519 batch verify", l.ratio()));
+        // The same per CPU-second of the process: what sealing costs beside verifying,
+        // whatever share of the cores the run got.
+        pairs.push(("ledger per CPU-second / batch verify", l.cpu_ratio()));
         pairs.push((
             "ledger sealed / ed25519-dalek batches of 128",
             l.sealed_per_sec / l.dalek_batch_verify_per_sec,
@@ -352,11 +355,16 @@ impl<'a> Summary<'a> {
             if let Some(l) = &last.ledger {
                 println!(
                     "ledger: {} signed transfers per repetition ({} blocks in the last, {:.2} s: \
-                     {})",
+                     {}; CPU {:.2} s, of which the node's thread {:.2} s, the submitter's {:.2} s; \
+                     {:.0} signatures a batch)",
                     l.transactions,
                     l.blocks,
                     l.seconds,
-                    stages(l)
+                    stages(l),
+                    l.sealing_cpu_seconds,
+                    l.node_cpu_seconds,
+                    l.submit_cpu_seconds,
+                    l.mean_batch
                 );
             }
         }
