@@ -6,7 +6,7 @@
 //! Python clients (`scripts/py-env.sh`); they run with the `kafka` feature.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod support;
@@ -21,12 +21,10 @@ use kchain_testkit::unique_name as unique;
 /// Runs `kchain args` to its end and returns (exit code, peak resident memory in bytes),
 /// sampling the child's high-water mark (`VmHWM`) until it exits.
 fn run_measuring_rss(k: &Kchain, args: &[&str]) -> (Option<i32>, u64) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kchain"))
-        .args(args)
-        .env("KCHAIN_DATA_DIR", k.data())
-        .env_remove("KCHAIN_TRUST")
-        .env_remove("KCHAIN_KEY_FILE")
-        .env_remove("KCHAIN_BROKERS")
+    // In the test's own directories, as every other command of the test: its trust file,
+    // not the caller's.
+    let mut child = k
+        .command(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -884,8 +884,8 @@ fn verifies_during_live_writing_with_frequent_checkpoints_are_never_false_alarms
     };
     setup(&r);
     enable_policy(&env);
-    let mut producer = std::process::Command::new(env!("CARGO_BIN_EXE_kchain"))
-        .args([
+    let mut producer = env
+        .command(&[
             "produce",
             "orders",
             "--batch",
@@ -893,10 +893,8 @@ fn verifies_during_live_writing_with_frequent_checkpoints_are_never_false_alarms
             "--checkpoint-every",
             "20",
         ])
-        .env("KCHAIN_DATA_DIR", env.data())
-        .env("KCHAIN_CONFIG_DIR", env.config())
-        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
     let mut stdin = producer.stdin.take().unwrap();

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 mod support;
 
@@ -255,13 +255,10 @@ fn bad_input_gets_one_clear_line_and_changes_nothing() {
 fn verify_runs_while_another_process_produces() {
     let env = Env::new();
     setup(&env, 10);
-    let data = env.data();
-    let mut producer = Command::new(env!("CARGO_BIN_EXE_kchain"))
-        .args(["produce", "orders", "-p", "1", "--batch", "50"])
-        .env("KCHAIN_DATA_DIR", &data)
-        .env("KCHAIN_CONFIG_DIR", env.config())
-        .stdin(Stdio::piped())
+    let mut producer = env
+        .command(&["produce", "orders", "-p", "1", "--batch", "50"])
         .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let mut stdin = producer.stdin.take().unwrap();
