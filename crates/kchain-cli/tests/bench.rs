@@ -164,3 +164,46 @@ fn bench_monitor_reports_what_checkpoints_cost_verify() {
     let ratio: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(ratio > 0.0, "{line}");
 }
+
+/// On the embedded log each repetition writes a log of its own (so that none starts behind
+/// the dirty pages of the ones before); `--dir` keeps them all, one directory each.
+#[test]
+fn each_repetition_writes_its_own_log_and_dir_keeps_them() {
+    let env = Env::new();
+    let dir = env.data().join("bench");
+    let dir_arg = dir.to_str().unwrap();
+    env.ok(
+        &[
+            "bench",
+            "--records",
+            "300",
+            "--ledger-txs",
+            "0",
+            "--repeat",
+            "2",
+            "--json",
+            "--dir",
+            dir_arg,
+        ],
+        "",
+    );
+    for rep in ["rep-0", "rep-1"] {
+        let topics = std::fs::read_dir(dir.join(rep).join("topics"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect::<Vec<_>>();
+        let suffix = format!("-{}", &rep[4..]);
+        assert!(
+            topics
+                .iter()
+                .any(|t| t.starts_with("kchain-bench-raw-") && t.ends_with(&suffix)),
+            "{rep}: {topics:?}"
+        );
+        assert!(
+            topics
+                .iter()
+                .all(|t| !t.starts_with("kchain-bench-raw-") || t.ends_with(&suffix)),
+            "{rep} holds another repetition's raw topic: {topics:?}"
+        );
+    }
+}

@@ -22,7 +22,7 @@ mod raw;
 mod report;
 pub mod witness;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use kchain_core::{Trust, TrustedWriter, WriterKey};
 use kchain_log::Log;
 
@@ -37,7 +37,42 @@ pub const FSYNC_MS: u64 = 100;
 /// interleaved (each repetition runs every measurement once, in the same order, on fresh
 /// topics, so drift in the machine's load hits every figure alike), and prints the medians
 /// and spreads.
-pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
+/// Where the measurements of each repetition write.
+pub enum BenchLog<'a> {
+    /// One log for every repetition, each writing topics of its own (Kafka: a broker's
+    /// topics cannot be deleted through the `Log` API).
+    Shared(&'a dyn Log),
+    /// A fresh embedded log for each repetition, in `dir/rep-N`, deleted when the
+    /// repetition ends unless `keep`: every repetition then starts with the disk and the
+    /// page cache as the first did, instead of behind the 2-3 GB of dirty pages the ones
+    /// before it wrote (which made later repetitions' raw append wait for the disk).
+    PerRepetition {
+        dir: std::path::PathBuf,
+        options: kchain_log::EmbeddedOptions,
+        keep: bool,
+    },
+}
+
+impl BenchLog<'_> {
+    /// Runs `f` on the log of repetition `rep`.
+    fn with_log<T>(&self, rep: usize, f: impl FnOnce(&dyn Log) -> Result<T>) -> Result<T> {
+        match self {
+            BenchLog::Shared(log) => f(*log),
+            BenchLog::PerRepetition { dir, options, keep } => {
+                let dir = dir.join(format!("rep-{rep}"));
+                let result = kchain_log::EmbeddedLog::create(&dir, options.clone())
+                    .with_context(|| format!("bench directory {}", dir.display()))
+                    .and_then(|log| f(&log));
+                if !keep {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                result
+            }
+        }
+    }
+}
+
+pub fn measure(p: &Params, logs: &BenchLog<'_>, backend: &str) -> Result<()> {
     let n = p.records;
     let vals = raw::values(n, p.size);
     let stamp = std::time::SystemTime::now()
@@ -45,52 +80,23 @@ pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
         .map_or(0, |d| d.as_millis());
     let key = WriterKey::generate("bench");
     let trust = bench_trust(&key);
-    let on_kafka = backend == "Kafka";
+    let inputs = Inputs {
+        p,
+        vals: &vals,
+        key: &key,
+        trust: &trust,
+        stamp,
+        on_kafka: backend == "Kafka",
+    };
     let reps = p.repeat.max(1);
     let progress = Progress::new("bench", 6 * reps as u64);
     let mut measured = Vec::with_capacity(reps);
     let mut measure_witness = true;
     for rep in 0..reps {
-        let tag = format!("{stamp}-{rep}");
-        let raw_topic = format!("kchain-bench-raw-{tag}");
-        let chained_topic = format!("kchain-bench-chained-{tag}");
-        let sha = raw::sha(&vals);
-        let sha_x2 = raw::sha_x2(&vals);
-        let raw_append = raw::append(log, &raw_topic, &vals)?;
-        let raw_read = raw::read(log, &raw_topic, n)?;
-        progress.add(1);
-        let appends = chained::appends(
-            log,
-            &key,
-            &vals,
-            &chained_topic,
-            &tag,
-            on_kafka,
-            measure_witness,
-        )?;
-        measure_witness &= appends.witness_note.is_none();
-        progress.add(2);
-        let verify1 = chained::verify(log, &chained_topic, &trust, n, 1)?;
-        let verify2 = chained::verify(log, &chained_topic, &trust, n, 2)?;
-        progress.add(1);
-        let ledger = ledger(log, p.ledger_txs, &tag)?;
-        // On Kafka, the ledger on the embedded log too, side by side: the broker's share.
-        let ledger_embedded = match on_kafka {
-            true => ledger_on_embedded(p.ledger_txs, &tag)?,
-            false => None,
-        };
-        progress.add(2);
-        measured.push(Measured {
-            sha,
-            sha_x2,
-            raw_append,
-            raw_read,
-            appends,
-            verify1,
-            verify2,
-            ledger,
-            ledger_embedded,
-        });
+        let m = logs.with_log(rep, |log| {
+            repetition(log, &inputs, rep, &mut measure_witness, &progress)
+        })?;
+        measured.push(m);
     }
     drop(vals);
     progress.finish();
@@ -101,6 +107,69 @@ pub fn measure(p: &Params, log: &dyn Log, backend: &str) -> Result<()> {
         summary.print();
     }
     Ok(())
+}
+
+/// What every repetition measures with: the parameters, the values, the writer's key and
+/// the trust that verifies it, the run's stamp (in topic names) and the backend.
+struct Inputs<'a> {
+    p: &'a Params,
+    vals: &'a [Vec<u8>],
+    key: &'a WriterKey,
+    trust: &'a Trust,
+    stamp: u128,
+    on_kafka: bool,
+}
+
+/// Repetition `rep` of every measurement on `log`; the witness is measured while
+/// `measure_witness` (a broker that cannot serve it clears it for the rest of the run).
+fn repetition(
+    log: &dyn Log,
+    i: &Inputs<'_>,
+    rep: usize,
+    measure_witness: &mut bool,
+    progress: &Progress,
+) -> Result<Measured> {
+    let (p, vals, n) = (i.p, i.vals, i.p.records);
+    let tag = format!("{}-{rep}", i.stamp);
+    let raw_topic = format!("kchain-bench-raw-{tag}");
+    let chained_topic = format!("kchain-bench-chained-{tag}");
+    let sha = raw::sha(vals);
+    let sha_x2 = raw::sha_x2(vals);
+    let raw_append = raw::append(log, &raw_topic, vals)?;
+    let raw_read = raw::read(log, &raw_topic, n)?;
+    progress.add(1);
+    let appends = chained::appends(
+        log,
+        i.key,
+        vals,
+        &chained_topic,
+        &tag,
+        i.on_kafka,
+        *measure_witness,
+    )?;
+    *measure_witness &= appends.witness_note.is_none();
+    progress.add(2);
+    let verify1 = chained::verify(log, &chained_topic, i.trust, n, 1)?;
+    let verify2 = chained::verify(log, &chained_topic, i.trust, n, 2)?;
+    progress.add(1);
+    let ledger = ledger(log, p.ledger_txs, &tag)?;
+    // On Kafka, the ledger on the embedded log too, side by side: the broker's share.
+    let ledger_embedded = match i.on_kafka {
+        true => ledger_on_embedded(p.ledger_txs, &tag)?,
+        false => None,
+    };
+    progress.add(2);
+    Ok(Measured {
+        sha,
+        sha_x2,
+        raw_append,
+        raw_read,
+        appends,
+        verify1,
+        verify2,
+        ledger,
+        ledger_embedded,
+    })
 }
 
 /// The trust of every bench: one writer, `bench`, with `key`, trusted for any topic.

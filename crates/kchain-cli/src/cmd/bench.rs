@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
-use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
+use kchain_log::{EmbeddedOptions, FsyncPolicy};
 
-use crate::bench::{measure, Params, FSYNC_MS};
+use crate::bench::{measure, BenchLog, Params, FSYNC_MS};
 use crate::global::{open_log, Global};
 use crate::outcome::Outcome;
 
@@ -97,20 +97,18 @@ pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
     };
     let result = if g.brokers.is_some() {
         let log = open_log(g, false)?;
-        measure(&p, log.as_ref(), "Kafka")
+        measure(&p, &BenchLog::Shared(log.as_ref()), "Kafka")
     } else {
-        EmbeddedLog::create(
-            &dir,
-            EmbeddedOptions {
+        let logs = BenchLog::PerRepetition {
+            dir: dir.clone(),
+            options: EmbeddedOptions {
                 fsync: FsyncPolicy::IntervalMs(FSYNC_MS),
                 ..EmbeddedOptions::default()
             },
-        )
-        .with_context(|| format!("bench directory {}", dir.display()))
-        .and_then(|log| {
-            let label = format!("embedded log (fsync every {FSYNC_MS} ms)");
-            measure(&p, &log, &label)
-        })
+            keep: !temporary,
+        };
+        let label = format!("embedded log (fsync every {FSYNC_MS} ms)");
+        measure(&p, &logs, &label)
     };
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
