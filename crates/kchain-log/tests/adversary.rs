@@ -233,6 +233,50 @@ fn missing_segments_are_corruption() {
     assert_corruption_in(log.appender(TOPIC, 0).map(|_| ()), &last, "appender");
 }
 
+/// A reader waiting at the end of the last segment looks for a next one with a `stat` of
+/// the only file that may follow, and lists the directory again at least every 100 ms: a
+/// segment that appears there with another base (here a copy of the log's next segment,
+/// named five offsets late) is still reported as corruption while the reader waits.
+#[test]
+fn a_misnamed_segment_appearing_while_a_reader_waits_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (log, opts, bases) = segmented(root);
+    drop(log);
+    let b3 = bases[3];
+    let next = fs::read(seg_path(root, b3)).unwrap();
+    for &b in &bases[3..] {
+        fs::remove_file(seg_path(root, b)).unwrap();
+        let _ = fs::remove_file(seg_path(root, b).with_extension("index"));
+    }
+    let log = EmbeddedLog::open(root, opts).unwrap();
+    let mut reader = log.reader(TOPIC, 0, 0).unwrap();
+    let mut read = 0;
+    loop {
+        let got = reader.poll(10_000, Duration::ZERO).unwrap();
+        if got.is_empty() {
+            break;
+        }
+        read += got.len() as u64;
+    }
+    assert_eq!(read, b3, "the log up to its last segment's end");
+    // Idle looks at the end: nothing there yet.
+    assert!(reader
+        .poll(10, Duration::from_millis(30))
+        .unwrap()
+        .is_empty());
+    let misnamed = seg_path(root, b3 + 5);
+    fs::write(&misnamed, &next).unwrap();
+    let t = Instant::now();
+    let found = reader.poll(10, Duration::from_secs(2));
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_corruption_in(found, &misnamed, "a reader waiting at the end");
+}
+
 /// How long opening a reader in the middle of one large segment takes (it walks the batch
 /// headers from the segment start, or from a position an earlier walk confirmed), beside
 /// reading the whole segment, for tiny and large batches. A measurement, not a pass/fail
