@@ -151,31 +151,14 @@ pub fn bench(log: &dyn Log, opts: &BenchOptions) -> Result<BenchReport, LedgerEr
     })
 }
 
-/// User + system CPU seconds of this process so far, every thread (living or ended) counted;
-/// 0 without `/proc`. Counted in the kernel's clock ticks, 10 ms on Linux (`USER_HZ`): the
-/// bench's measurements take hundreds of them.
+/// User + system CPU seconds of this process so far, every thread counted; 0 without `/proc`.
 fn process_cpu() -> f64 {
-    proc_cpu("/proc/self/stat")
+    kchain_log::cpu::process().unwrap_or(0.0)
 }
 
-/// The `stat` file of the calling thread.
-const THREAD_STAT: &str = "/proc/thread-self/stat";
-
-/// User + system CPU seconds from a `stat` file of `/proc` (`/proc/self/stat`: the process,
-/// [`THREAD_STAT`]: the calling thread); 0 when it cannot be read.
-fn proc_cpu(stat: &str) -> f64 {
-    let stat = std::fs::read_to_string(stat).unwrap_or_default();
-    // The fields after the command name (which may hold spaces), from the state (field 3):
-    // utime and stime are fields 14 and 15.
-    let fields: Vec<&str> = match stat.rsplit_once(')') {
-        Some((_, rest)) => rest.split_whitespace().collect(),
-        None => return 0.0,
-    };
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-    match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => (user + system) / 100.0,
-        _ => 0.0,
-    }
+/// User + system CPU seconds of the calling thread so far; 0 without `/proc`.
+fn thread_cpu() -> f64 {
+    kchain_log::cpu::thread().unwrap_or(0.0)
 }
 
 /// The benchmark's ledger: `opts.senders` senders, each funded for its share of `n`
@@ -310,15 +293,15 @@ fn seal_all(
     let mut confirming = false;
     let started = Instant::now();
     let cpu = process_cpu();
-    let node_cpu = proc_cpu(THREAD_STAT);
+    let node_cpu = thread_cpu();
     let batches = sig::batch_counts();
     let submit_cpu = std::thread::scope(|s| -> Result<f64, LedgerError> {
         let submitter = s.spawn(move || -> Result<f64, LedgerError> {
-            let cpu = proc_cpu(THREAD_STAT);
+            let cpu = thread_cpu();
             for chunk in txs.chunks(8192) {
                 submitter.submit(log, chunk)?;
             }
-            Ok(proc_cpu(THREAD_STAT) - cpu)
+            Ok(thread_cpu() - cpu)
         });
         let deadline = Instant::now() + Duration::from_secs(600);
         while node.chain().state().sealed_count() < txs.len() {
@@ -352,7 +335,7 @@ fn seal_all(
     })?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu = process_cpu() - cpu;
-    let node_cpu = proc_cpu(THREAD_STAT) - node_cpu;
+    let node_cpu = thread_cpu() - node_cpu;
     let (batches, batched) = {
         let now = sig::batch_counts();
         (now.0 - batches.0, now.1 - batches.1)
@@ -436,41 +419,5 @@ fn verify_rates(txs: &[Transaction]) -> VerifyRates {
         ours,
         ours_cpu,
         verified: sample.len(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_time_is_read_from_proc_stat_after_the_command_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let stat = dir.path().join("stat");
-        // A command name with spaces and a parenthesis; utime 250 and stime 50 ticks.
-        let fields = "S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 4 0";
-        std::fs::write(&stat, format!("42 (a (b) c) {fields}\n")).unwrap();
-        assert_eq!(proc_cpu(stat.to_str().unwrap()), 3.0);
-        std::fs::write(&stat, "42 (truncated").unwrap();
-        assert_eq!(proc_cpu(stat.to_str().unwrap()), 0.0);
-        assert_eq!(proc_cpu("/nonexistent/stat"), 0.0);
-    }
-
-    #[test]
-    fn this_process_and_thread_use_cpu_time() {
-        if !std::path::Path::new("/proc/self/stat").exists() {
-            return;
-        }
-        let (process, thread) = (process_cpu(), proc_cpu(THREAD_STAT));
-        // Busy until the thread's time moves a tick (10 ms), on a loaded machine too.
-        let started = Instant::now();
-        let mut x = 0u64;
-        while proc_cpu(THREAD_STAT) <= thread && started.elapsed() < Duration::from_secs(10) {
-            for _ in 0..100_000 {
-                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
-            }
-        }
-        assert!(proc_cpu(THREAD_STAT) > thread, "thread CPU time grew");
-        assert!(process_cpu() > process, "process CPU time grew");
     }
 }

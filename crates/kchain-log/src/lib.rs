@@ -12,6 +12,7 @@
 //! (`tests/conformance.rs`, `tests/kafka_conformance.rs`).
 
 mod api;
+pub mod cpu;
 mod embedded;
 mod encoded;
 mod error;

@@ -482,7 +482,6 @@ fn pipelined_child() {
 
 /// CPU seconds (user + system) of each live thread of this process, by thread name.
 fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
-    let tick = 100.0; // USER_HZ on Linux
     let mut out = std::collections::BTreeMap::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         let (Ok(stat), Ok(comm)) = (
@@ -491,11 +490,8 @@ fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
         ) else {
             continue;
         };
-        // The fields after the parenthesised name: state is field 3, utime 14, stime 15.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let f: Vec<&str> = rest.split(' ').collect();
-        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-        *out.entry(comm.trim().to_owned()).or_insert(0.0) += ticks / tick;
+        let cpu = kchain_log::cpu::from_stat(&stat).expect("CPU times in a task's stat");
+        *out.entry(comm.trim().to_owned()).or_insert(0.0) += cpu;
     }
     out
 }

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use kchain_archive::{archive_topic, verify_archive, Store};
 use kchain_core::{Item, TrustFile, WriterKey};
@@ -157,19 +157,7 @@ pub(crate) fn own_cpu() -> f64 {
 
 /// A process's user and system CPU seconds so far, from /proc/PID/stat.
 pub(crate) fn server_cpu(pid: u32) -> Result<f64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    // The command name (field 2) may hold spaces; the fields after its ')' do not.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
-    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state (field 3).
-    let (Some(u), Some(s)) = (ticks(11), ticks(12)) else {
-        bail!("{path}: no CPU times in it");
-    };
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    Ok((u + s) / hz)
+    Ok(kchain_log::cpu::of_pid(pid)?)
 }
 
 const PHASES: [&str; 3] = ["verify (local log)", "archive (upload)", "verify --archive"];

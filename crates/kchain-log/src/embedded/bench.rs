@@ -227,20 +227,7 @@ fn raw_append_swing() {
     }
 }
 
-/// This thread's user + system CPU time in seconds (`/proc/thread-self/stat`, 10 ms ticks).
+/// This thread's user + system CPU time in seconds (10 ms ticks).
 fn thread_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (tick(11) + tick(12)) / 100.0
+    crate::cpu::thread().unwrap_or(0.0)
 }
