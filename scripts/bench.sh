@@ -17,6 +17,16 @@
 # (default 200000), BRIDGE_ROUNDS (default 5), SKIP (space-separated: embedded kafka bridge peer). The broker is
 # installed by scripts/broker.sh and the Python of the peer run by scripts/py-env.sh when
 # missing. Run it on an otherwise idle machine: the load average is printed with the results.
+#
+# Memory handed back to a hypervisor: on a virtual machine whose kernel reports free pages to
+# its host (virtio-balloon free page reporting, `/sys/module/page_reporting`), memory that one
+# measurement frees (its log's page cache, deleted with its directory) is given back to the
+# host, and the next measurement's first touch of it is a page fault on the host: the log's
+# copy into fresh page-cache pages then costs 3-7 times the CPU, in whichever measurement gets
+# such pages (docs/benchmarks.md, "Memory the machine gives back"). With HOLD_FREED_MS=N (as
+# root, on a kernel that has the `min_free_ms` parameter) the script holds freed pages back
+# from reporting for N ms during the run and restores the old value on exit; either way the
+# setting in force is printed in OUT/summary.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KCHAIN="$(realpath "${1:-target/release/kchain}")"
@@ -32,10 +42,30 @@ mkdir -p "$OUT"
 skip() { [[ "$SKIP" == *" $1 "* ]]; }
 say() { echo "bench.sh: $* (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2; }
 
+REPORTING=/sys/module/page_reporting/parameters
+REPORTING_WAS=""
+if [ -n "${HOLD_FREED_MS:-}" ]; then
+    [ -w "$REPORTING/min_free_ms" ] || { echo "bench.sh: HOLD_FREED_MS needs a writable $REPORTING/min_free_ms" >&2; exit 1; }
+    REPORTING_WAS=$(cat "$REPORTING/min_free_ms")
+    echo "$HOLD_FREED_MS" >"$REPORTING/min_free_ms"
+fi
+# What the run measured under: free page reporting's settings, where the kernel has them.
+reporting() {
+    if [ -d "$REPORTING" ]; then
+        for f in page_reporting_order min_free_ms; do
+            [ -r "$REPORTING/$f" ] && printf '%s=%s ' "$f" "$(cat "$REPORTING/$f")"
+        done
+    else
+        printf 'none'
+    fi
+}
+REPORTING_NOW=$(reporting)
+
 BROKER_DIR=$(mktemp -d)
 cleanup() {
     KCHAIN_BROKER_DIR="$BROKER_DIR" scripts/broker.sh stop >/dev/null 2>&1 || true
     rm -rf "$BROKER_DIR"
+    if [ -n "$REPORTING_WAS" ]; then echo "$REPORTING_WAS" >"$REPORTING/min_free_ms"; fi
 }
 trap cleanup EXIT
 BROKER=""
@@ -82,10 +112,11 @@ for f in embedded kafka; do [ -s "$OUT/$f.json" ] && charts+=("$OUT/$f.json"); d
 if [ "${#charts[@]}" -gt 0 ]; then
     "$KCHAIN" bench chart "${charts[@]}" >"$OUT/benchmarks.svg"
 fi
-python3 - "$OUT" <<'EOF'
+python3 - "$OUT" "$REPORTING_NOW" <<'EOF'
 import json, os, statistics, sys
 out = sys.argv[1]
-lines = [f"load average at the end: {open('/proc/loadavg').read().split()[:3]}", ""]
+lines = [f"load average at the end: {open('/proc/loadavg').read().split()[:3]}",
+         f"free page reporting during the run: {sys.argv[2].strip()}", ""]
 for name in ("embedded", "kafka"):
     path = os.path.join(out, name + ".json")
     if not os.path.exists(path) or not os.path.getsize(path):
