@@ -15,6 +15,16 @@ impl ChainVerifier {
         let Some(front) = self.window.pop_front() else {
             return;
         };
+        // The usual record: it links to the tip, and the next one does not claim its place
+        // (such a sibling has its height; see `sibling_inserted`). It is accepted without
+        // copying the records in view, which only the other decisions read.
+        if let (Observation::Entry(r), Some(t)) = (&front, &self.tip) {
+            let sibling = |n: &Observation| n.entry().is_some_and(|n| n.height == r.height);
+            if extends_link(t, r) && !self.window.front().is_some_and(sibling) {
+                let r = *r;
+                return self.accept(r);
+            }
+        }
         let n1 = self.window.front().and_then(Observation::entry).copied();
         let n2 = self.window.get(1).and_then(Observation::entry).copied();
         let expected = self.tip.map_or(0, |t| t.height + 1);
@@ -35,7 +45,7 @@ impl ChainVerifier {
             if sibling_inserted(&r, n1.as_ref(), n2.as_ref()) {
                 return self.inserted(r, n1.map(|n| n.offset));
             }
-            return self.accept(r, n1);
+            return self.accept(r);
         }
         if r.hash == t.hash {
             return self.fail(
@@ -111,7 +121,7 @@ impl ChainVerifier {
                     );
                 }
             }
-            self.accept(r, n1)
+            self.accept(r)
         } else if r.height == 0 {
             self.fail(
                 r.offset,
@@ -266,7 +276,9 @@ impl ChainVerifier {
         )
     }
 
-    fn accept(&mut self, r: Observed, n1: Option<Observed>) {
+    /// Accepts `r`, the record taken from the front of the window, into the chain (the
+    /// record after it, if any, is now the window's front).
+    fn accept(&mut self, r: Observed) {
         if let Some((h, pinned)) = self.expect.tip {
             if r.height == h && r.hash != pinned {
                 return self.fail(
@@ -311,7 +323,10 @@ impl ChainVerifier {
                 self.signed = self.accepted + 1;
                 self.signed_tip = Some(link);
             }
-            SigCheck::Invalid(id) => return self.bad_signature(&r, n1, first, id),
+            SigCheck::Invalid(id) => {
+                let n1 = self.window.front().and_then(Observation::entry).copied();
+                return self.bad_signature(&r, n1, first, id);
+            }
             SigCheck::Unknown(id) => {
                 return self.fail(
                     first.offset,
