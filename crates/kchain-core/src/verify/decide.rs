@@ -12,19 +12,22 @@ use crate::keys::KeyId;
 
 impl ChainVerifier {
     pub(super) fn decide_front(&mut self) {
-        let Some(front) = self.window.pop_front() else {
-            return;
-        };
         // The usual record: it links to the tip, and the next one does not claim its place
-        // (such a sibling has its height; see `sibling_inserted`). It is accepted without
-        // copying the records in view, which only the other decisions read.
-        if let (Observation::Entry(r), Some(t)) = (&front, &self.tip) {
+        // (such a sibling has its height; see `sibling_inserted`). It is read where it is
+        // and accepted without copying the records in view, which only the other decisions
+        // read. (Popped first, the record's copy on the stack was read back before its
+        // stores could be forwarded: most of this function's time.)
+        if let (Some(Observation::Entry(r)), Some(t)) = (self.window.front(), &self.tip) {
             let sibling = |n: &Observation| n.entry().is_some_and(|n| n.height == r.height);
-            if extends_link(t, r) && !self.window.front().is_some_and(sibling) {
+            if extends_link(t, r) && !self.window.get(1).is_some_and(sibling) {
                 let r = *r;
+                self.window.pop_front();
                 return self.accept(r);
             }
         }
+        let Some(front) = self.window.pop_front() else {
+            return;
+        };
         let n1 = self.window.front().and_then(Observation::entry).copied();
         let n2 = self.window.get(1).and_then(Observation::entry).copied();
         let expected = self.tip.map_or(0, |t| t.height + 1);
