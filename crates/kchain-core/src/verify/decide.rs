@@ -12,6 +12,19 @@ use crate::keys::KeyId;
 
 impl ChainVerifier {
     pub(super) fn decide_front(&mut self) {
+        // The usual record: it links to the tip, and the next one does not claim its place
+        // (such a sibling has its height; see `sibling_inserted`). It is read where it is
+        // and accepted without copying the records in view, which only the other decisions
+        // read. (Popped first, the record's copy on the stack was read back before its
+        // stores could be forwarded: most of this function's time.)
+        if let (Some(Observation::Entry(r)), Some(t)) = (self.window.front(), &self.tip) {
+            let sibling = |n: &Observation| n.entry().is_some_and(|n| n.height == r.height);
+            if extends_link(t, r) && !self.window.get(1).is_some_and(sibling) {
+                let r = *r;
+                self.window.pop_front();
+                return self.accept(r);
+            }
+        }
         let Some(front) = self.window.pop_front() else {
             return;
         };
@@ -35,7 +48,7 @@ impl ChainVerifier {
             if sibling_inserted(&r, n1.as_ref(), n2.as_ref()) {
                 return self.inserted(r, n1.map(|n| n.offset));
             }
-            return self.accept(r, n1);
+            return self.accept(r);
         }
         if r.hash == t.hash {
             return self.fail(
@@ -111,7 +124,7 @@ impl ChainVerifier {
                     );
                 }
             }
-            self.accept(r, n1)
+            self.accept(r)
         } else if r.height == 0 {
             self.fail(
                 r.offset,
@@ -266,7 +279,9 @@ impl ChainVerifier {
         )
     }
 
-    fn accept(&mut self, r: Observed, n1: Option<Observed>) {
+    /// Accepts `r`, the record taken from the front of the window, into the chain (the
+    /// record after it, if any, is now the window's front).
+    fn accept(&mut self, r: Observed) {
         if let Some((h, pinned)) = self.expect.tip {
             if r.height == h && r.hash != pinned {
                 return self.fail(
@@ -311,7 +326,10 @@ impl ChainVerifier {
                 self.signed = self.accepted + 1;
                 self.signed_tip = Some(link);
             }
-            SigCheck::Invalid(id) => return self.bad_signature(&r, n1, first, id),
+            SigCheck::Invalid(id) => {
+                let n1 = self.window.front().and_then(Observation::entry).copied();
+                return self.bad_signature(&r, n1, first, id);
+            }
             SigCheck::Unknown(id) => {
                 return self.fail(
                     first.offset,

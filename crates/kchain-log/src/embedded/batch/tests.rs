@@ -258,3 +258,45 @@ fn oversized_record_is_refused() {
         }
     );
 }
+
+proptest! {
+    /// The batch check's CRC is CRC32C as the crc32c crate computes it (the reference the
+    /// appender writes with), on both sides of the length where it changes implementation.
+    #[test]
+    fn payload_crc_is_crc32c(
+        bytes in proptest::collection::vec(any::<u8>(), 0..9000),
+        cut in 0usize..9000,
+    ) {
+        let part = &bytes[..cut.min(bytes.len())];
+        prop_assert_eq!(payload_crc(part), crc32c::crc32c(part));
+        prop_assert_eq!(payload_crc(&bytes), crc32c::crc32c(&bytes));
+    }
+}
+
+/// A large batch (its CRC taken by the vector path) with any one payload bit flipped is a
+/// payload CRC mismatch, never a batch.
+#[test]
+fn a_flipped_bit_in_a_large_payload_fails_its_crc() {
+    let records: Vec<Record> = (0..40u8)
+        .map(|i| Record {
+            key: None,
+            value: Some(vec![i; 256]),
+            headers: vec![Header::new("kchain.v", b"1".to_vec())],
+            timestamp_ms: i64::from(i),
+        })
+        .collect();
+    let mut buf = Vec::new();
+    let h = encode_batch(&mut buf, 0, &records, MAX).unwrap();
+    assert!(h.payload_len > 8192);
+    assert_eq!(parse_batch(&buf), Parsed::Batch(h));
+    for at in (HEADER_LEN..buf.len()).step_by(97).chain([buf.len() - 1]) {
+        for bit in [0, 7] {
+            let mut bad = buf.clone();
+            bad[at] ^= 1 << bit;
+            assert!(
+                matches!(parse_batch(&bad), Parsed::BadPayload(..)),
+                "byte {at} bit {bit}"
+            );
+        }
+    }
+}
