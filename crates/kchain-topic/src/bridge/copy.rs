@@ -18,7 +18,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
 use kchain_core::{Item, HEADER_PREFIX};
-use kchain_log::StoredRecord;
+use kchain_log::RecordView;
 
 use super::error::BridgeError;
 use super::options::{BridgeOptions, PartitionStatus, SRC_HEADER};
@@ -73,7 +73,11 @@ pub(crate) fn copy_partition(
     }
     let (tx, rx) = sync_channel(READ_AHEAD);
     std::thread::scope(|scope| {
-        scope.spawn(|| read_loop(place, next, options, stop, tx));
+        // Named, so that a profile tells the reader from the writer.
+        std::thread::Builder::new()
+            .name("kchain-bridge-read".into())
+            .spawn_scoped(scope, || read_loop(place, next, options, stop, tx))
+            .expect("spawn the bridge's reader thread");
         let mut unsigned = tail.adopted > 0;
         let written = write_loop(&mut writer, rx, &mut unsigned, status);
         // Whatever stopped the loop, what was appended is flushed and checkpointed; but no
@@ -147,18 +151,30 @@ fn read_loop(
         let mut reader = place.log.reader(place.raw, place.partition, next)?;
         let max = options.writer.max_batch_records.max(1);
         while !stop() {
-            let records = reader.poll(max, options.poll_wait)?;
-            let Some(last) = records.last().map(|r| r.offset) else {
+            // Each record is lent and copied once, straight into its item: no owned record
+            // in between (which cost a second allocation of its headers and a vector of
+            // records per batch).
+            let mut items = Vec::new();
+            let (mut last, mut refused) = (0, None);
+            reader.poll_visit(max, options.poll_wait, &mut |r| {
+                if refused.is_none() {
+                    last = r.offset;
+                    match to_item(place, r) {
+                        Ok(item) => items.push(item),
+                        Err(e) => refused = Some(e),
+                    }
+                }
+            })?;
+            if let Some(e) = refused {
+                return Err(e);
+            }
+            if items.is_empty() {
                 let end = place.log.end_offset(place.raw, place.partition)?;
                 if options.until_idle && reader.position() >= end {
                     return Ok(());
                 }
                 continue;
-            };
-            let items = records
-                .into_iter()
-                .map(|r| to_item(place, r))
-                .collect::<Result<Vec<_>, _>>()?;
+            }
             if tx.send(Ok((items, last))).is_err() {
                 return Ok(());
             }
@@ -172,25 +188,25 @@ fn read_loop(
 
 /// The chained item of a raw record: key, value, headers and timestamp as they are, and
 /// the record's raw offset in a `kchain.src` header after its own headers.
-fn to_item(place: &Place<'_>, r: StoredRecord) -> Result<Item, BridgeError> {
-    let mut headers = Vec::with_capacity(r.record.headers.len() + 1);
-    for h in r.record.headers {
-        if h.name.starts_with(HEADER_PREFIX) {
+fn to_item(place: &Place<'_>, r: &RecordView<'_>) -> Result<Item, BridgeError> {
+    let mut headers = Vec::with_capacity(r.headers.iter().count() + 1);
+    for (name, value) in r.headers.iter() {
+        if name.starts_with(HEADER_PREFIX) {
             return Err(BridgeError::ReservedHeader {
                 raw: place.raw.to_owned(),
                 partition: place.partition,
                 offset: r.offset,
-                name: h.name,
+                name: name.to_owned(),
             });
         }
-        headers.push((h.name, h.value));
+        headers.push((name.to_owned(), value.to_vec()));
     }
     headers.push((SRC_HEADER.to_owned(), r.offset.to_string().into_bytes()));
     Ok(Item {
-        key: r.record.key,
-        value: r.record.value,
+        key: r.key.map(<[u8]>::to_vec),
+        value: r.value.map(<[u8]>::to_vec),
         headers,
-        timestamp_ms: r.record.timestamp_ms,
+        timestamp_ms: r.timestamp_ms,
     })
 }
 
