@@ -14,6 +14,7 @@
 //! append after adopting an unsigned tail is a single record (atomic on every backend), so
 //! that the run it signs never passes a verifier's limit on unsigned runs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
@@ -37,6 +38,10 @@ const MAX_BATCHES_PER_APPEND: usize = 4;
 /// Copies `place`'s raw partition into its chained partition until `stop` says so (or,
 /// with [`BridgeOptions::until_idle`], until the raw partition is copied to its end),
 /// keeping `status` up to date. Flushes (and checkpoints) before it returns.
+///
+/// The reader starts as soon as the tail says where to resume, before the writer's
+/// checkpoint state is rebuilt (which reads the whole chained partition when resuming), so
+/// that connecting to the raw partition and its first fetches overlap the writer's open.
 pub(crate) fn copy_partition(
     place: &Place<'_>,
     options: &BridgeOptions,
@@ -55,13 +60,42 @@ pub(crate) fn copy_partition(
             Ok::<_, BridgeError>(tail.tip)
         },
     )?;
-    let mut writer = match &options.checkpoints {
-        Some(c) => writer.with_checkpoints(place.log, c.clone())?,
-        None => writer,
-    };
     let next = match tail.last_src {
         Some(src) => src + 1,
         None => place.log.start_offset(place.raw, place.partition)?,
+    };
+    let (tx, rx) = sync_channel(READ_AHEAD);
+    // Set once the writer's side has ended, however: a reader of an idle raw partition sends
+    // nothing, so it would never learn that from a failed send, and the scope would wait
+    // for it until `stop`.
+    let writer_done = AtomicBool::new(false);
+    let read_stop = || stop() || writer_done.load(Ordering::Relaxed);
+    std::thread::scope(|scope| {
+        // Named, so that a profile tells the reader from the writer.
+        std::thread::Builder::new()
+            .name("kchain-bridge-read".into())
+            .spawn_scoped(scope, || read_loop(place, next, options, &read_stop, tx))
+            .expect("spawn the bridge's reader thread");
+        let written = write_side(place, options, writer, &tail, next, rx, status);
+        writer_done.store(true, Ordering::Relaxed);
+        written
+    })
+}
+
+/// The writer's side of [`copy_partition`]: opens the checkpoint state, reports the
+/// partition open (resuming at `next`), appends what `rx` brings, then flushes.
+fn write_side(
+    place: &Place<'_>,
+    options: &BridgeOptions,
+    writer: ChainWriter<'_>,
+    tail: &Tail,
+    next: u64,
+    rx: Receiver<Result<Batch, BridgeError>>,
+    status: &Mutex<PartitionStatus>,
+) -> Result<(), BridgeError> {
+    let mut writer = match &options.checkpoints {
+        Some(c) => writer.with_checkpoints(place.log, c.clone())?,
+        None => writer,
     };
     {
         let mut s = lock(status);
@@ -71,24 +105,16 @@ pub(crate) fn copy_partition(
         s.adopted = tail.adopted;
         s.tip_height = tail.tip.map(|(h, _)| h);
     }
-    let (tx, rx) = sync_channel(READ_AHEAD);
-    std::thread::scope(|scope| {
-        // Named, so that a profile tells the reader from the writer.
-        std::thread::Builder::new()
-            .name("kchain-bridge-read".into())
-            .spawn_scoped(scope, || read_loop(place, next, options, stop, tx))
-            .expect("spawn the bridge's reader thread");
-        let mut unsigned = tail.adopted > 0;
-        let written = write_loop(&mut writer, rx, &mut unsigned, status);
-        // Whatever stopped the loop, what was appended is flushed and checkpointed; but no
-        // checkpoint is signed over an adopted run that no append has signed yet (stopped
-        // before the next raw record came): the next run signs it.
-        if unsigned {
-            return written;
-        }
-        let flushed = writer.flush().map_err(BridgeError::from);
-        written.and(flushed)
-    })
+    let mut unsigned = tail.adopted > 0;
+    let written = write_loop(&mut writer, rx, &mut unsigned, status);
+    // Whatever stopped the loop, what was appended is flushed and checkpointed; but no
+    // checkpoint is signed over an adopted run that no append has signed yet (stopped
+    // before the next raw record came): the next run signs it.
+    if unsigned {
+        return written;
+    }
+    let flushed = writer.flush().map_err(BridgeError::from);
+    written.and(flushed)
 }
 
 /// Appends the batches that arrive, those waiting together, the first record alone while
