@@ -17,7 +17,8 @@
 //! 600 ms against tansu, at random, and was inside both clocks before, which made chained
 //! produce alone swing 128k-342k/s between runs. Both write with the same writer options and
 //! checkpoints, and both clocks stop after the final flush and checkpoint. The bridge's clock
-//! includes opening its reader of the raw topic, which only the bridge needs.
+//! includes opening its reader of the raw topic, which only the bridge needs (it starts
+//! before the writer's checkpoint state is rebuilt, which on a fresh topic is at once).
 //!
 //! **CPU beside wall time.** Each side's CPU seconds (this process's, and the broker's with
 //! `--broker-pid`) are taken over the same span: on cores shared with other work the wall

@@ -14,11 +14,12 @@
 //! append after adopting an unsigned tail is a single record (atomic on every backend), so
 //! that the run it signs never passes a verifier's limit on unsigned runs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
 
 use kchain_core::{Item, HEADER_PREFIX};
-use kchain_log::StoredRecord;
+use kchain_log::RecordView;
 
 use super::error::BridgeError;
 use super::options::{BridgeOptions, PartitionStatus, SRC_HEADER};
@@ -37,6 +38,10 @@ const MAX_BATCHES_PER_APPEND: usize = 4;
 /// Copies `place`'s raw partition into its chained partition until `stop` says so (or,
 /// with [`BridgeOptions::until_idle`], until the raw partition is copied to its end),
 /// keeping `status` up to date. Flushes (and checkpoints) before it returns.
+///
+/// The reader starts as soon as the tail says where to resume, before the writer's
+/// checkpoint state is rebuilt (which reads the whole chained partition when resuming), so
+/// that connecting to the raw partition and its first fetches overlap the writer's open.
 pub(crate) fn copy_partition(
     place: &Place<'_>,
     options: &BridgeOptions,
@@ -55,13 +60,42 @@ pub(crate) fn copy_partition(
             Ok::<_, BridgeError>(tail.tip)
         },
     )?;
-    let mut writer = match &options.checkpoints {
-        Some(c) => writer.with_checkpoints(place.log, c.clone())?,
-        None => writer,
-    };
     let next = match tail.last_src {
         Some(src) => src + 1,
         None => place.log.start_offset(place.raw, place.partition)?,
+    };
+    let (tx, rx) = sync_channel(READ_AHEAD);
+    // Set once the writer's side has ended, however: a reader of an idle raw partition sends
+    // nothing, so it would never learn that from a failed send, and the scope would wait
+    // for it until `stop`.
+    let writer_done = AtomicBool::new(false);
+    let read_stop = || stop() || writer_done.load(Ordering::Relaxed);
+    std::thread::scope(|scope| {
+        // Named, so that a profile tells the reader from the writer.
+        std::thread::Builder::new()
+            .name("kchain-bridge-read".into())
+            .spawn_scoped(scope, || read_loop(place, next, options, &read_stop, tx))
+            .expect("spawn the bridge's reader thread");
+        let written = write_side(place, options, writer, &tail, next, rx, status);
+        writer_done.store(true, Ordering::Relaxed);
+        written
+    })
+}
+
+/// The writer's side of [`copy_partition`]: opens the checkpoint state, reports the
+/// partition open (resuming at `next`), appends what `rx` brings, then flushes.
+fn write_side(
+    place: &Place<'_>,
+    options: &BridgeOptions,
+    writer: ChainWriter<'_>,
+    tail: &Tail,
+    next: u64,
+    rx: Receiver<Result<Batch, BridgeError>>,
+    status: &Mutex<PartitionStatus>,
+) -> Result<(), BridgeError> {
+    let mut writer = match &options.checkpoints {
+        Some(c) => writer.with_checkpoints(place.log, c.clone())?,
+        None => writer,
     };
     {
         let mut s = lock(status);
@@ -71,20 +105,16 @@ pub(crate) fn copy_partition(
         s.adopted = tail.adopted;
         s.tip_height = tail.tip.map(|(h, _)| h);
     }
-    let (tx, rx) = sync_channel(READ_AHEAD);
-    std::thread::scope(|scope| {
-        scope.spawn(|| read_loop(place, next, options, stop, tx));
-        let mut unsigned = tail.adopted > 0;
-        let written = write_loop(&mut writer, rx, &mut unsigned, status);
-        // Whatever stopped the loop, what was appended is flushed and checkpointed; but no
-        // checkpoint is signed over an adopted run that no append has signed yet (stopped
-        // before the next raw record came): the next run signs it.
-        if unsigned {
-            return written;
-        }
-        let flushed = writer.flush().map_err(BridgeError::from);
-        written.and(flushed)
-    })
+    let mut unsigned = tail.adopted > 0;
+    let written = write_loop(&mut writer, rx, &mut unsigned, status);
+    // Whatever stopped the loop, what was appended is flushed and checkpointed; but no
+    // checkpoint is signed over an adopted run that no append has signed yet (stopped
+    // before the next raw record came): the next run signs it.
+    if unsigned {
+        return written;
+    }
+    let flushed = writer.flush().map_err(BridgeError::from);
+    written.and(flushed)
 }
 
 /// Appends the batches that arrive, those waiting together, the first record alone while
@@ -147,18 +177,30 @@ fn read_loop(
         let mut reader = place.log.reader(place.raw, place.partition, next)?;
         let max = options.writer.max_batch_records.max(1);
         while !stop() {
-            let records = reader.poll(max, options.poll_wait)?;
-            let Some(last) = records.last().map(|r| r.offset) else {
+            // Each record is lent and copied once, straight into its item: no owned record
+            // in between (which cost a second allocation of its headers and a vector of
+            // records per batch).
+            let mut items = Vec::new();
+            let (mut last, mut refused) = (0, None);
+            reader.poll_visit(max, options.poll_wait, &mut |r| {
+                if refused.is_none() {
+                    last = r.offset;
+                    match to_item(place, r) {
+                        Ok(item) => items.push(item),
+                        Err(e) => refused = Some(e),
+                    }
+                }
+            })?;
+            if let Some(e) = refused {
+                return Err(e);
+            }
+            if items.is_empty() {
                 let end = place.log.end_offset(place.raw, place.partition)?;
                 if options.until_idle && reader.position() >= end {
                     return Ok(());
                 }
                 continue;
-            };
-            let items = records
-                .into_iter()
-                .map(|r| to_item(place, r))
-                .collect::<Result<Vec<_>, _>>()?;
+            }
             if tx.send(Ok((items, last))).is_err() {
                 return Ok(());
             }
@@ -172,25 +214,25 @@ fn read_loop(
 
 /// The chained item of a raw record: key, value, headers and timestamp as they are, and
 /// the record's raw offset in a `kchain.src` header after its own headers.
-fn to_item(place: &Place<'_>, r: StoredRecord) -> Result<Item, BridgeError> {
-    let mut headers = Vec::with_capacity(r.record.headers.len() + 1);
-    for h in r.record.headers {
-        if h.name.starts_with(HEADER_PREFIX) {
+fn to_item(place: &Place<'_>, r: &RecordView<'_>) -> Result<Item, BridgeError> {
+    let mut headers = Vec::with_capacity(r.headers.iter().count() + 1);
+    for (name, value) in r.headers.iter() {
+        if name.starts_with(HEADER_PREFIX) {
             return Err(BridgeError::ReservedHeader {
                 raw: place.raw.to_owned(),
                 partition: place.partition,
                 offset: r.offset,
-                name: h.name,
+                name: name.to_owned(),
             });
         }
-        headers.push((h.name, h.value));
+        headers.push((name.to_owned(), value.to_vec()));
     }
     headers.push((SRC_HEADER.to_owned(), r.offset.to_string().into_bytes()));
     Ok(Item {
-        key: r.record.key,
-        value: r.record.value,
+        key: r.key.map(<[u8]>::to_vec),
+        value: r.value.map(<[u8]>::to_vec),
         headers,
-        timestamp_ms: r.record.timestamp_ms,
+        timestamp_ms: r.timestamp_ms,
     })
 }
 

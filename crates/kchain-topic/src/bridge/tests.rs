@@ -256,3 +256,29 @@ fn reports_status_as_often_as_asked() {
     // At 20 ms a call, at most about 10; at 2 ms, many more even on a loaded machine.
     assert!(calls > 20, "{calls} status calls in 200 ms");
 }
+
+/// A writer that fails to open after its reader has started (here: checkpoints under a key
+/// whose name cannot sign notes) ends the run with its error, also while the raw partition
+/// is idle: the reader, which sends nothing and so never meets the closed channel, stops
+/// with the writer rather than keep the run waiting for `stop`.
+#[test]
+fn a_writer_that_fails_to_open_stops_its_idle_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log(dir.path());
+    log.create_topic("raw", &TopicConfig::default()).unwrap();
+    let key = WriterKey::generate("not a note key name");
+    let mut opts = options(64);
+    opts.until_idle = false;
+    opts.checkpoints = Some(crate::CheckpointOptions::default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = Bridge::open(&log, "raw", "chained", &key, opts)
+            .and_then(|b| b.run(&|| false, &mut |_| {}));
+        let _ = tx.send(r.map(|_| ()).map_err(|e| e.to_string()));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the bridge still runs 30 s after its writer failed");
+    let err = got.unwrap_err();
+    assert!(err.contains("cannot sign checkpoints"), "{err}");
+}
