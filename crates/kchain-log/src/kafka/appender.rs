@@ -285,7 +285,7 @@ impl Appender for KafkaAppender {
             return Ok(Vec::new());
         }
         let first = self.number(records.len());
-        if let Err(why) = self.target().feed(first, records) {
+        if let Err(why) = self.target().feed((first..).zip(records)) {
             self.deliveries().fail_from(first, &why);
         }
         self.wait_oldest()

@@ -25,10 +25,9 @@
 //! time). A batch ready by size does not: the thread then sleeps until the answer or the
 //! first record's linger. So the feeder keeps enough waiting behind the request in flight
 //! that the next one is ready by size (a model of librdkafka's queue, [`Pipe`], says how
-//! much is waiting), with `linger.ms` long enough never to elapse meanwhile. A tail that
-//! cannot reach `batch.size` (the end of what there is to send) goes one request's worth at
-//! a time, pushed out with `rd_kafka_flush` once no request is in flight, as every request
-//! did before: nothing waits behind a request while the push runs.
+//! much is waiting), with `linger.ms` long enough never to elapse meanwhile; only a tail that
+//! cannot reach `batch.size` (the end of what there is to send) is pushed out with
+//! `rd_kafka_flush`, once no request is in flight.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,42 +108,25 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// Hands `records`, numbered from `first` (each record's number is its delivery
-    /// opaque), to librdkafka as [`Pipe`] says, and returns once every one of them has its
-    /// delivery report. Fails with the reason when librdkafka refuses a record, or an
-    /// earlier record failed: the records before it may be written, none after it is handed
-    /// over.
-    pub(crate) fn feed(&self, first: u64, records: &[Record]) -> Result<(), String> {
+    /// Hands `records` (each with its sequence number, the delivery opaque) to librdkafka as
+    /// [`Pipe`] says, and returns once every one of them has its delivery report. Fails with
+    /// the reason when librdkafka refuses a record, or an earlier record failed: the records
+    /// before it may be written, none after it is handed over.
+    pub(crate) fn feed<'r>(
+        &self,
+        records: impl Iterator<Item = (u64, &'r Record)>,
+    ) -> Result<(), String> {
         let mut pipe = Pipe::new(self);
-        let mut rest: u64 = records.iter().map(payload_size).sum();
-        for (seq, record) in (first..).zip(records) {
-            while !pipe.has_room(record, rest) {
+        for (seq, record) in records {
+            while !pipe.has_room() {
                 pipe.advance()?;
             }
             pipe.hand(seq, record)?;
-            rest -= payload_size(record);
         }
         while !pipe.is_idle() {
             pipe.advance()?;
         }
         Ok(())
-    }
-
-    /// Whether a record of `size` request bytes may be handed over while `unsent` (request
-    /// bytes, key and value bytes) wait unsent, and `rest` key and value bytes are known to
-    /// follow, the record's included.
-    ///
-    /// While what there is will get ready by size, the unsent records may grow to twice
-    /// `batch.size` of key and value bytes (and [`UNSENT_REQUESTS`]). A tail that will not
-    /// goes one request's worth at a time, each pushed once no request is in flight: pushed
-    /// with more behind it, the rest would wait behind the first request with the push
-    /// running, and librdkafka's broker thread would spin until the answer.
-    fn room(&self, (bytes, payload): (u64, u64), size: u64, rest: u64) -> bool {
-        if payload + rest >= self.ready_bytes {
-            payload < 2 * self.ready_bytes && bytes < UNSENT_REQUESTS * self.request_bytes
-        } else {
-            bytes == 0 || bytes + size <= self.request_bytes.saturating_sub(BATCH_OVERHEAD)
-        }
     }
 
     /// Sends what is queued without waiting for `linger.ms`, and waits (up to the patience)
@@ -264,13 +246,14 @@ impl<'t> Pipe<'t> {
         self.handed.is_empty()
     }
 
-    /// Whether `record` may be handed over now, with `rest` key and value bytes known to
-    /// follow, its own included ([`Target::room`]).
-    fn has_room(&self, record: &Record, rest: u64) -> bool {
-        self.target.room(
-            (self.unsent_bytes, self.unsent_payload),
-            request_size(record),
-            rest,
+    /// Whether another record may be handed over now: the unsent ones are less than twice
+    /// ready by size, and fewer than [`UNSENT_REQUESTS`] requests' worth.
+    fn has_room(&self) -> bool {
+        room(
+            self.unsent_bytes,
+            self.unsent_payload,
+            self.target.ready_bytes,
+            self.target.request_bytes,
         )
     }
 
@@ -347,12 +330,16 @@ impl<'t> Pipe<'t> {
     }
 }
 
+/// Whether a record may be handed over while `bytes` request bytes and `payload` key and
+/// value bytes are unsent (see [`Pipe::has_room`]).
+fn room(bytes: u64, payload: u64, ready_bytes: u64, request_bytes: u64) -> bool {
+    payload < 2 * ready_bytes && bytes < UNSENT_REQUESTS * request_bytes
+}
+
 /// Records sent and not yet handed to librdkafka, for the feeder thread.
 #[derive(Default)]
 struct Queue {
     records: VecDeque<(u64, Record)>,
-    /// Key and value bytes of `records`.
-    payload: u64,
     stop: bool,
 }
 
@@ -382,7 +369,6 @@ impl Feeder {
     pub(crate) fn send(&self, seq: u64, records: Vec<Record>) {
         let (queue, wake) = &*self.queue;
         let mut q = lock(queue);
-        q.payload += records.iter().map(payload_size).sum::<u64>();
         q.records.extend((seq..).zip(records));
         wake.notify_one();
     }
@@ -415,18 +401,16 @@ fn run(target: &Target, queue: &(Mutex<Queue>, Condvar)) {
                 return;
             }
             // As many as the pipe has room for, were none sent meanwhile.
-            let mut unsent = (pipe.unsent_bytes, pipe.unsent_payload);
-            let (mut take, mut rest) = (0, q.payload);
+            let (mut bytes, mut payload) = (pipe.unsent_bytes, pipe.unsent_payload);
+            let mut take = 0;
             for (_, r) in &q.records {
-                let (size, payload) = (request_size(r), payload_size(r));
-                if !target.room(unsent, size, rest) {
+                if !room(bytes, payload, target.ready_bytes, target.request_bytes) {
                     break;
                 }
-                unsent = (unsent.0 + size, unsent.1 + payload);
-                rest -= payload;
+                bytes += request_size(r);
+                payload += payload_size(r);
                 take += 1;
             }
-            q.payload = rest;
             let next = q.records.front().map(|(seq, _)| *seq);
             (q.records.drain(..take).collect(), next)
         };
@@ -443,7 +427,6 @@ fn run(target: &Target, queue: &(Mutex<Queue>, Condvar)) {
                 .fail_from(from.unwrap_or(u64::MAX), &why);
             let mut q = lock(&queue.0);
             q.records.clear();
-            q.payload = 0;
             q.stop = true;
             return;
         }
@@ -509,10 +492,10 @@ mod tests {
     /// About twelve requests' worth of records, fed at once (`append`) and through the
     /// feeder thread (`send`, in three batches), go out with the next request waiting, ready
     /// by size, behind the one in flight: librdkafka sends it when the first is answered,
-    /// and the feeder pushes (`rd_kafka_flush`) only what is left at the end (up to two
-    /// requests' worth, one at a time), not each request. Fed one request at a time, as
-    /// before, each of the twelve was pushed on its own. A push more per feed is let pass,
-    /// for a request slower than `ANSWER_PATIENCE` on a loaded machine.
+    /// and the feeder pushes (`rd_kafka_flush`) only what is left at the end, not each
+    /// request. Fed one request at a time, as before, each of the twelve was pushed on its
+    /// own. A push more per feed is let pass, for a request slower than `ANSWER_PATIENCE`
+    /// on a loaded machine.
     #[test]
     fn the_next_request_waits_ready_behind_the_one_in_flight() {
         let target = target("ready");
@@ -522,11 +505,11 @@ mod tests {
         let deliveries = target.producer.context();
 
         deliveries.expect(batch.len());
-        target.feed(0, &batch).unwrap();
+        target.feed((0..).zip(&batch)).unwrap();
         let first = offsets(&target, batch.len());
         assert_eq!(first, (0..batch.len() as i64).collect::<Vec<_>>());
         let pushes = target.pushes.load(Ordering::Relaxed);
-        assert!((1..=3).contains(&pushes), "{pushes} pushes for one append");
+        assert!((1..=2).contains(&pushes), "{pushes} pushes for one append");
 
         let feeder = Feeder::start(target.clone());
         let mut seq = batch.len() as u64;
