@@ -1,7 +1,7 @@
 //! The appender of one Kafka partition: an idempotent producer with batches in flight.
 //!
 //! ```text
-//! send(records) ──► feeder thread ──next request ready behind one (`feeder`)──► librdkafka ──► broker
+//! send(records) ──► feeder thread ──one request at a time (`feeder`)──► librdkafka ──► broker
 //!                                                                           │ acks=all
 //! receive() ──wait (`deliveries`) ◄── delivery(seq, offset | error) ◄── event thread (`poller`)
 //!    until every record of the oldest batch has its report, then return its offsets
@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Idempotence (`enable.idempotence=true`) makes retries safe and keeps the records of a
-//! partition in the order they were sent; `feeder` says how records go to librdkafka so that
-//! the next produce request waits, ready, while one is in flight.
+//! partition in the order they were sent; `feeder` says why records go to librdkafka one
+//! produce request at a time.
 //!
 //! Kafka cannot lock a partition: another producer (in another process) may write to it at
 //! the same time. The appender does not hide this: it returns the offsets the broker gave,
@@ -148,11 +148,9 @@ impl KafkaAppender {
                 topic: topic.to_string(),
                 partition,
                 request_bytes: opts.max_request_bytes(),
-                ready_bytes: opts.batch_size(),
                 // librdkafka reports every record within message.timeout.ms; the margin
                 // covers the report's own trip through the event thread.
                 patience: opts.delivery_timeout + Duration::from_secs(5),
-                pushes: Arc::default(),
             }),
             feeder: None,
             idle,

@@ -38,10 +38,9 @@ struct Acks {
     /// The waiter waits for the first `wanted` slots; `missing` of them have no report yet.
     wanted: usize,
     missing: usize,
-    /// Bumped on every report, for the feeder, which follows how many of the records it
-    /// handed to librdkafka are reported (and waits for queue space).
+    /// Bumped on every report, for a sender waiting for queue space.
     reports: u64,
-    report_wanted: bool,
+    space_wanted: bool,
     /// Why records could not be handed to librdkafka (see [`Deliveries::fail_from`]).
     feed_failed: Option<String>,
     /// Whether any record failed since the last reset.
@@ -127,22 +126,16 @@ impl Deliveries {
         Some(outcomes)
     }
 
-    /// How many delivery reports have come in so far (of any record of the producer).
-    pub(crate) fn reports(&self) -> u64 {
-        lock(&self.0 .0).reports
-    }
-
-    /// Waits up to `timeout` until more than `seen` delivery reports have come in; returns
-    /// how many have.
-    pub(crate) fn wait_for_reports(&self, seen: u64, timeout: Duration) -> u64 {
+    /// Waits up to `timeout` for any delivery report (which frees queue space).
+    pub(crate) fn wait_for_any(&self, timeout: Duration) {
         let (acks, done) = &*self.0;
         let mut guard = lock(acks);
-        guard.report_wanted = true;
+        guard.space_wanted = true;
+        let seen = guard.reports;
         let (mut guard, _) = done
-            .wait_timeout_while(guard, timeout, |a| a.reports <= seen)
+            .wait_timeout_while(guard, timeout, |a| a.reports == seen)
             .unwrap_or_else(|e| e.into_inner());
-        guard.report_wanted = false;
-        guard.reports
+        guard.space_wanted = false;
     }
 
     /// Takes the outcomes of one delivery report event (each by its record's sequence
@@ -184,7 +177,7 @@ impl Acks {
             return false;
         }
         slot.outcome = Some(outcome);
-        let mut wake = self.report_wanted;
+        let mut wake = self.space_wanted;
         if i < self.wanted {
             self.missing -= 1;
             wake |= self.missing == 0;
