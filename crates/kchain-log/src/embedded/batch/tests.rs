@@ -300,3 +300,23 @@ fn a_flipped_bit_in_a_large_payload_fails_its_crc() {
         }
     }
 }
+
+/// The header block's ASCII check agrees with the standard library's at every length around
+/// its eight-byte steps, with a byte of each kind (high bit set or not) at every position.
+#[test]
+fn ascii_check_agrees_with_std() {
+    for len in 0..41 {
+        for at in 0..len {
+            for high in [0x7f, 0x80, 0xc3, 0xff] {
+                let mut bytes = vec![b'k'; len];
+                bytes[at] = high;
+                assert_eq!(
+                    is_ascii(&bytes),
+                    bytes.is_ascii(),
+                    "len {len}, {high:#x} at {at}"
+                );
+            }
+        }
+        assert!(is_ascii(&vec![b'0'; len]));
+    }
+}
