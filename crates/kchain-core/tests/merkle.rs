@@ -886,6 +886,49 @@ fn tree_builder_matches_root_at_every_size() {
     }
 }
 
+/// Leaves appended many at a time give the tree of pushing them one at a time (same size,
+/// frontier and root) and [`merkle::root`]'s root, at every start size up to 70 and every
+/// run length up to 140, and at larger sizes around powers of two.
+#[test]
+fn tree_builder_extend_equals_pushing_one_leaf_at_a_time() {
+    let leaves = generated_leaves(9000);
+    let check = |start: usize, len: usize| {
+        let mut pushed = TreeBuilder::new();
+        leaves[..start].iter().for_each(|l| pushed.push(l));
+        let mut extended = pushed.clone();
+        leaves[start..start + len]
+            .iter()
+            .for_each(|l| pushed.push(l));
+        extended.extend(&leaves[start..start + len]);
+        assert_eq!(extended, pushed, "start {start}, {len} leaves");
+        assert_eq!(
+            extended.root(),
+            merkle::root(&leaves[..start + len]),
+            "start {start}, {len} leaves"
+        );
+    };
+    for start in 0..=70 {
+        for len in 0..=140 {
+            check(start, len);
+        }
+    }
+    for start in [0, 1, 511, 512, 513, 1000, 1024, 3072, 4095, 4097] {
+        for len in [1023, 1024, 1025, 2048, 4096, 4100] {
+            check(start, len);
+        }
+    }
+    // Runs of varying length, one after the other, as a writer's batches arrive.
+    let mut extended = TreeBuilder::new();
+    let (mut at, mut run) = (0, 1);
+    while at < leaves.len() {
+        let end = (at + run).min(leaves.len());
+        extended.extend(&leaves[at..end]);
+        at = end;
+        assert_eq!(extended.root(), merkle::root(&leaves[..at]), "size {at}");
+        run = run * 3 % 2049 + 1;
+    }
+}
+
 fn random_leaves(seed: u64, n: usize) -> Vec<Hash> {
     let leaf = |k| reference::leaf_hash(format!("{seed}/{k}").as_bytes());
     (0..n).map(leaf).collect()
@@ -983,5 +1026,11 @@ fn leaves_and_nodes_two_at_a_time_hash_as_one_at_a_time() {
         let (a, b) = ((h(i), h(i + 1)), (h(i + 2), h(i * 7)));
         let want = [merkle::node_hash(&a.0, &a.1), merkle::node_hash(&b.0, &b.1)];
         assert_eq!(merkle::node_hash_x2((&a.0, &a.1), (&b.0, &b.1)), want);
+        let message = [&[1u8][..], &a.0, &a.1].concat();
+        assert_eq!(
+            want[0],
+            kchain_core::sha256(&message),
+            "SHA-256(0x01 || l || r)"
+        );
     }
 }

@@ -123,6 +123,21 @@ fn checkpoint_sizes(log: &dyn Log) -> Vec<u64> {
     records.iter().map(parse).collect()
 }
 
+/// Opening a checkpointing writer creates the checkpoints topic, so that its first
+/// checkpoint does not wait for that in the middle of the appends.
+#[test]
+fn a_checkpointing_writer_creates_the_checkpoints_topic_when_it_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    log.create_topic(TOPIC, &TopicConfig::default()).unwrap();
+    let name = kchain_topic::checkpoints::checkpoints_topic(TOPIC);
+    assert!(log.topic(&name).is_err());
+    let key = key("acme", 3);
+    let _w = checkpointing(&log, &key, 10);
+    assert_eq!(log.topic(&name).unwrap().partitions, 1);
+    assert_eq!(checkpoint_sizes(&log), Vec::<u64>::new());
+}
+
 #[test]
 fn a_pipelined_writers_checkpoints_sign_only_written_records() {
     let dir = tempfile::tempdir().unwrap();

@@ -28,7 +28,8 @@ use kchain_log::{Appender, Log};
 
 use super::push::{PushOptions, Pusher};
 use super::topic::{
-    append_note, checkpoints_topic, note_appender, origin_notes, partition_origin, read_checkpoints,
+    append_note, checkpoints_topic, ensure_checkpoints_topic, note_appender, origin_notes,
+    partition_origin, read_checkpoints,
 };
 use super::tree_worker::BackgroundTree;
 use crate::error::TopicError;
@@ -109,6 +110,10 @@ impl<'l> CheckpointState<'l> {
         })?;
         let origin = partition_origin(&options.namespace, topic, partition);
         let (last, source) = last_signed(log, topic, partition, &origin, &signer, &options)?;
+        // Created now rather than by the first checkpoint, which would otherwise wait for it
+        // (directories made durable: 15 ms on the embedded log) in the middle of the appends;
+        // and a log that cannot hold checkpoints fails the open.
+        ensure_checkpoints_topic(log, topic)?;
         let count = tip.map_or(0, |(h, _)| h + 1);
         let mut tree = TreeBuilder::new();
         let last_size = last.as_ref().map(|(_, c)| c.size());

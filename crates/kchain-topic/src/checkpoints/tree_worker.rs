@@ -36,9 +36,10 @@ impl BackgroundTree {
         let thread = std::thread::Builder::new()
             .name("kchain-chain-tree".into())
             .spawn(move || {
+                let mut leaves = Vec::new();
                 for msg in rx {
                     match msg {
-                        Msg::Entries(hashes) => push_entries(&mut tree, &hashes),
+                        Msg::Entries(hashes) => push_entries(&mut tree, &hashes, &mut leaves),
                         Msg::Root(reply) => {
                             let _ = reply.send((tree.size(), tree.root()));
                         }
@@ -91,18 +92,18 @@ impl BackgroundTree {
     }
 }
 
-/// Pushes the chain leaves of `entry_hashes` (each [`chain_leaf`]), computed two at a time.
-fn push_entries(tree: &mut TreeBuilder, entry_hashes: &[Hash]) {
+/// Appends the chain leaves of `entry_hashes` (each [`chain_leaf`]) to `tree`: the leaves
+/// computed two at a time into `leaves` (scratch space), then the nodes above them a level
+/// at a time, two at a time ([`TreeBuilder::extend`]).
+fn push_entries(tree: &mut TreeBuilder, entry_hashes: &[Hash], leaves: &mut Vec<Hash>) {
+    leaves.clear();
     let mut pairs = entry_hashes.chunks_exact(2);
     for p in &mut pairs {
         // The chain leaf is the Merkle leaf hash of the entry hash.
-        let [a, b] = merkle::leaf_hash_x2(&p[0], &p[1]);
-        tree.push(&a);
-        tree.push(&b);
+        leaves.extend(merkle::leaf_hash_x2(&p[0], &p[1]));
     }
-    for h in pairs.remainder() {
-        tree.push(&chain_leaf(h));
-    }
+    leaves.extend(pairs.remainder().iter().map(chain_leaf));
+    tree.extend(leaves);
 }
 
 impl Drop for BackgroundTree {
