@@ -194,6 +194,18 @@ impl<'a> Node<'a> {
         &self.stats
     }
 
+    /// Stops waiting for more transactions: from now on a sealing node cuts a block from
+    /// what its pool holds as soon as everything it has read is judged, rather than waiting
+    /// [`SealOptions::block_ms`] for a partial block to fill. For a node told that no more
+    /// transactions are coming (the benchmark, once its submitter is done), so that the last
+    /// block is not held back for transactions that will not arrive. Only when blocks are cut
+    /// changes: what a block may hold and how it is validated do not.
+    pub fn drain(&mut self) {
+        if let Some(s) = &mut self.sealer {
+            s.draining = true;
+        }
+    }
+
     /// The signature verifier (shared with whatever the node is embedded in).
     pub fn verifier(&self) -> &Arc<Verifier> {
         &self.verifier
