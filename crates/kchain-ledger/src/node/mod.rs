@@ -114,7 +114,7 @@ pub struct NodeStats {
     /// Transactions in this node's winning blocks.
     pub sealed_txs: u64,
     /// Wall time the node's thread spent ingesting transactions: reading them, handing
-    /// them to the ingest worker and queueing what it judged (not waiting for it).
+    /// them to the ingest workers and queueing what they judged (not waiting for them).
     pub ingest_time: Duration,
     /// Wall time the node's thread spent building blocks: deciding their transactions
     /// against the state, the items root, the JSON, the signature.
