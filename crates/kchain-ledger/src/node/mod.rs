@@ -114,7 +114,7 @@ pub struct NodeStats {
     /// Transactions in this node's winning blocks.
     pub sealed_txs: u64,
     /// Wall time the node's thread spent ingesting transactions: reading them, handing
-    /// them to the ingest worker and queueing what it judged (not waiting for it).
+    /// them to the ingest workers and queueing what they judged (not waiting for them).
     pub ingest_time: Duration,
     /// Wall time the node's thread spent building blocks: deciding their transactions
     /// against the state, the items root, the JSON, the signature.
@@ -192,6 +192,18 @@ impl<'a> Node<'a> {
 
     pub fn stats(&self) -> &NodeStats {
         &self.stats
+    }
+
+    /// Stops waiting for more transactions: from now on a sealing node cuts a block from
+    /// what its pool holds as soon as everything it has read is judged, rather than waiting
+    /// [`SealOptions::block_ms`] for a partial block to fill. For a node told that no more
+    /// transactions are coming (the benchmark, once its submitter is done), so that the last
+    /// block is not held back for transactions that will not arrive. Only when blocks are cut
+    /// changes: what a block may hold and how it is validated do not.
+    pub fn drain(&mut self) {
+        if let Some(s) = &mut self.sealer {
+            s.draining = true;
+        }
     }
 
     /// The signature verifier (shared with whatever the node is embedded in).

@@ -6,27 +6,30 @@
 //! partition 0  [from ............................ read position)
 //! partition 1  [from ...... read position)            from = the tip's `to` for the partition
 //!
-//!   node thread                         ingest worker (a thread of its own)
-//!   ingest: poll partitions ──jobs──>   (jobs queued up taken together)
+//!   node thread                         ingest workers (two threads of their own)
+//!   ingest: poll partitions ──jobs──>   (jobs queued up taken together, numbered)
 //!                                       parse (rayon) ──> check_static
 //!                                         ──> Verifier (batched, rayon)
-//!           queues <──────judged─────   entries, in the order they were read
+//!           queues <──in job order───   entries, in the order they were read
 //!   canonical block ──> advance: drop everything below its `to`
 //! ```
 //!
-//! Parsing and signature verification, most of a sealer's work, run on the worker while the
-//! node thread builds, appends and validates blocks, so the stages overlap: the cores verify
-//! the next transactions while a block is written and read back. One worker takes the jobs
-//! in order (those that queued up behind one, together), so each partition's entries arrive
-//! in offset order.
+//! Parsing and signature verification, most of a sealer's work, run on the workers while
+//! the node thread builds, appends and validates blocks, so the stages overlap: the cores
+//! verify the next transactions while a block is written and read back. Two workers take
+//! jobs in turn, so that one's batches keep rayon's threads busy while the other does its
+//! sequential steps (looking up cached keys and verdicts, matching verdicts to entries) or
+//! waits for the last batch of its job; their results are queued in job order
+//! ([`InOrder`]), so each partition's entries arrive in offset order.
 //!
 //! Nothing leaves the pool because a block was *built*: only a canonical block (anyone's)
 //! decides transactions. A sealer whose block lost the race still holds what it did not
 //! decide, and seals it again.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kchain_core::ChainId;
@@ -67,6 +70,10 @@ const JOB_MAX: usize = 8 * crate::consensus::sig::BATCH;
 const MERGED_MAX: usize = 4 * JOB_MAX;
 /// How long an ingest that found nothing new waits for the worker's next judged records.
 const WORKER_WAIT: Duration = Duration::from_millis(2);
+/// Ingest workers. Two: while one does the sequential steps of its job or waits for its
+/// slowest batch, the other's batches keep rayon's threads busy. More would only queue
+/// more batches behind the same cores.
+const WORKERS: usize = 2;
 
 /// One transaction record, judged.
 #[derive(Clone, Debug)]
@@ -92,17 +99,58 @@ pub(crate) struct Pool {
     worker: Option<Worker>,
 }
 
-/// The ingest worker: a thread that judges the records the pool hands it, one job at a time.
+/// The ingest workers: threads that judge the records the pool hands them, one job (or a
+/// run of queued jobs) at a time each.
 struct Worker {
     jobs: Sender<Job>,
-    judged: Receiver<Vec<Entry>>,
-    /// Records handed over and not judged yet.
+    judged: Receiver<Judged>,
+    /// The number of the next job handed over.
+    next_job: u64,
+    /// Results that arrived before those of earlier jobs.
+    in_order: InOrder,
+    /// Records handed over and not queued yet.
     in_flight: usize,
 }
 
-/// Records read together, for the worker to judge.
+/// Records read together, for a worker to judge, numbered in the order they were read.
 struct Job {
+    number: u64,
     records: Vec<(u32, StoredRecord)>,
+}
+
+/// What a worker judged: the entries of jobs `first..end`, in order; `None` when judging
+/// them panicked.
+struct Judged {
+    first: u64,
+    end: u64,
+    entries: Option<Vec<Entry>>,
+}
+
+/// Puts the workers' results back in job order: a worker that took later jobs may finish
+/// before one that took earlier ones.
+#[derive(Default)]
+struct InOrder {
+    /// The first job whose entries have not been released.
+    next: u64,
+    /// Results of later jobs, by their first job.
+    held: BTreeMap<u64, Judged>,
+}
+
+impl InOrder {
+    /// Takes `j` and returns the entries now in order (those of `next` and of the results
+    /// that follow it without a gap), oldest first.
+    fn put(&mut self, j: Judged) -> Vec<Vec<Entry>> {
+        self.held.insert(j.first, j);
+        let mut out = Vec::new();
+        while let Some(j) = self.held.remove(&self.next) {
+            self.next = j.end;
+            out.push(
+                j.entries
+                    .expect("an ingest worker panicked while judging records"),
+            );
+        }
+        out
+    }
 }
 
 /// What judging a record needs: the ledger's rules and the shared signature verifier.
@@ -115,46 +163,68 @@ struct Judge {
 }
 
 impl Worker {
-    /// Starts the worker thread; `None` when the system has no thread to give.
+    /// Starts the worker threads; `None` when the system has no thread to give.
     fn start(judge: Judge) -> Option<Worker> {
         let (jobs, todo) = mpsc::channel::<Job>();
+        let todo = Arc::new(Mutex::new(todo));
         let (done, judged) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("kchain-ingest".into())
-            .spawn(move || {
-                while let Ok(job) = todo.recv() {
-                    let records = with_queued(job.records, &todo);
-                    if done.send(judge.entries(records)).is_err() {
+        for _ in 0..WORKERS {
+            let (todo, done, judge) = (Arc::clone(&todo), done.clone(), judge.clone());
+            std::thread::Builder::new()
+                .name("kchain-ingest".into())
+                .spawn(move || loop {
+                    // Taken under the lock, so that a run of jobs is one worker's.
+                    let (first, end, records) = {
+                        let todo = todo.lock().unwrap_or_else(|e| e.into_inner());
+                        let Ok(job) = todo.recv() else { break };
+                        with_queued(job, &todo)
+                    };
+                    let entries = catch_unwind(AssertUnwindSafe(|| judge.entries(records))).ok();
+                    let stop = entries.is_none();
+                    if done
+                        .send(Judged {
+                            first,
+                            end,
+                            entries,
+                        })
+                        .is_err()
+                        || stop
+                    {
                         break;
                     }
-                }
-            })
-            .ok()?;
+                })
+                .ok()?;
+        }
         Some(Worker {
             jobs,
             judged,
+            next_job: 0,
+            in_order: InOrder::default(),
             in_flight: 0,
         })
     }
 }
 
-/// `records` and the records of the jobs queued behind them, in order, up to about
-/// [`MERGED_MAX`]. When the worker is behind, it judges what waits together: the signatures
-/// are then verified in more batches than threads, which rayon spreads over the cores as
-/// they come free, where one job's batches (one per thread) would leave a core idle while
-/// the other finishes its last batch. When the worker keeps up, a job is judged alone and
-/// its entries come back as soon as they can.
-fn with_queued(
-    mut records: Vec<(u32, StoredRecord)>,
-    todo: &Receiver<Job>,
-) -> Vec<(u32, StoredRecord)> {
+/// The records of `job` and of the jobs queued behind it, in order, up to about
+/// [`MERGED_MAX`], with the numbers of the jobs taken (`first..end`). When the workers are
+/// behind, one judges what waits together: the signatures are then verified in more
+/// batches than threads, which rayon spreads over the cores as they come free, where one
+/// job's batches (one per thread) would leave a core idle while the other finishes its last
+/// batch. When the workers keep up, a job is judged alone and its entries come back as soon
+/// as they can.
+fn with_queued(job: Job, todo: &Receiver<Job>) -> (u64, u64, Vec<(u32, StoredRecord)>) {
+    let (first, mut records) = (job.number, job.records);
+    let mut end = first + 1;
     while records.len() < MERGED_MAX {
         match todo.try_recv() {
-            Ok(more) => records.extend(more.records),
+            Ok(more) => {
+                end = more.number + 1;
+                records.extend(more.records);
+            }
             Err(_) => break,
         }
     }
-    records
+    (first, end, records)
 }
 
 impl Pool {
@@ -257,10 +327,14 @@ impl Pool {
                 // In jobs of a few batches, so that the first judged entries come back soon.
                 let mut records = records.into_iter().peekable();
                 while records.peek().is_some() {
-                    let job: Vec<_> = records.by_ref().take(JOB_MAX).collect();
+                    let job = Job {
+                        number: w.next_job,
+                        records: records.by_ref().take(JOB_MAX).collect(),
+                    };
+                    w.next_job += 1;
                     w.jobs
-                        .send(Job { records: job })
-                        .expect("the ingest worker runs while the pool holds its sender");
+                        .send(job)
+                        .expect("the ingest workers run while the pool holds their sender");
                 }
             }
             None => {
@@ -277,28 +351,34 @@ impl Pool {
         self.take_judged(WORKER_WAIT)
     }
 
-    /// Queues the entries the worker has judged, waiting up to `wait` for the first; returns
-    /// how many it took.
+    /// Queues the entries the workers have judged, in job order, waiting up to `wait` for
+    /// the next in order; returns how many it took.
     fn take_judged(&mut self, wait: Duration) -> usize {
         let Some(w) = self.worker.as_mut().filter(|w| w.in_flight > 0) else {
             return 0;
         };
+        let deadline = Instant::now() + wait;
         let mut batches = Vec::new();
-        let first = if wait.is_zero() {
-            w.judged
-                .try_recv()
-                .map_err(|e| e == TryRecvError::Disconnected)
-        } else {
-            w.judged
-                .recv_timeout(wait)
-                .map_err(|e| e == RecvTimeoutError::Disconnected)
-        };
-        match first {
-            Ok(b) => batches.push(b),
-            Err(false) => return 0,
-            Err(true) => panic!("the ingest worker stopped (it panicked)"),
+        while batches.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let next = if left.is_zero() {
+                w.judged
+                    .try_recv()
+                    .map_err(|e| e == TryRecvError::Disconnected)
+            } else {
+                w.judged
+                    .recv_timeout(left)
+                    .map_err(|e| e == RecvTimeoutError::Disconnected)
+            };
+            match next {
+                Ok(j) => batches.extend(w.in_order.put(j)),
+                Err(false) => break,
+                Err(true) => panic!("the ingest workers stopped"),
+            }
         }
-        batches.extend(w.judged.try_iter());
+        for j in w.judged.try_iter() {
+            batches.extend(w.in_order.put(j));
+        }
         let n: usize = batches.iter().map(Vec::len).sum();
         w.in_flight -= n;
         for entries in batches {
@@ -465,7 +545,7 @@ mod tests {
     use super::*;
     use kchain_log::Record;
 
-    fn job(partition: u32, offsets: std::ops::Range<u64>) -> Job {
+    fn job(number: u64, partition: u32, offsets: std::ops::Range<u64>) -> Job {
         let records = offsets
             .map(|offset| {
                 let record = Record {
@@ -477,17 +557,17 @@ mod tests {
                 (partition, StoredRecord { offset, record })
             })
             .collect();
-        Job { records }
+        Job { number, records }
     }
 
     #[test]
     fn queued_jobs_are_taken_together_in_order_up_to_the_limit() {
         let (tx, rx) = mpsc::channel();
-        let first = job(0, 0..10).records;
-        tx.send(job(1, 0..5)).unwrap();
-        tx.send(job(0, 10..MERGED_MAX as u64)).unwrap();
-        tx.send(job(0, 0..1)).unwrap();
-        let taken = with_queued(first, &rx);
+        tx.send(job(1, 1, 0..5)).unwrap();
+        tx.send(job(2, 0, 10..MERGED_MAX as u64)).unwrap();
+        tx.send(job(3, 0, 0..1)).unwrap();
+        let (first, end, taken) = with_queued(job(0, 0, 0..10), &rx);
+        assert_eq!((first, end), (0, 3));
         let order: Vec<(u32, u64)> = taken.iter().map(|(p, r)| (*p, r.offset)).collect();
         let want: Vec<(u32, u64)> = (0..10)
             .map(|o| (0, o))
@@ -496,6 +576,54 @@ mod tests {
             .collect();
         assert_eq!(order, want);
         assert_eq!(rx.try_recv().map(|j| j.records.len()).ok(), Some(1));
-        assert_eq!(with_queued(job(2, 0..3).records, &rx).len(), 3);
+        let (first, end, taken) = with_queued(job(4, 2, 0..3), &rx);
+        assert_eq!((first, end, taken.len()), (4, 5, 3));
+    }
+
+    /// Judged entries of jobs `first..end`, one entry per job, at offset = job number.
+    fn judged(first: u64, end: u64) -> Judged {
+        let entries = (first..end)
+            .map(|offset| Entry {
+                partition: 0,
+                offset,
+                arrived: Instant::now(),
+                size: 0,
+                verdict: Err((
+                    RejectReason::Malformed("test".into()),
+                    Submitted::of(vec![]),
+                )),
+            })
+            .collect();
+        Judged {
+            first,
+            end,
+            entries: Some(entries),
+        }
+    }
+
+    #[test]
+    fn results_that_finish_early_wait_for_those_of_earlier_jobs() {
+        let mut in_order = InOrder::default();
+        let offsets = |out: Vec<Vec<Entry>>| -> Vec<u64> {
+            out.into_iter().flatten().map(|e| e.offset).collect()
+        };
+        assert_eq!(offsets(in_order.put(judged(3, 5))), Vec::<u64>::new());
+        assert_eq!(offsets(in_order.put(judged(1, 3))), Vec::<u64>::new());
+        assert_eq!(offsets(in_order.put(judged(0, 1))), [0, 1, 2, 3, 4]);
+        assert_eq!(offsets(in_order.put(judged(5, 6))), [5]);
+        assert_eq!(offsets(in_order.put(judged(7, 8))), Vec::<u64>::new());
+        assert_eq!(offsets(in_order.put(judged(6, 7))), [6, 7]);
+    }
+
+    #[test]
+    #[should_panic(expected = "panicked while judging")]
+    fn a_worker_that_panicked_stops_the_node_when_its_turn_comes() {
+        let mut in_order = InOrder::default();
+        in_order.put(judged(1, 2));
+        in_order.put(Judged {
+            first: 0,
+            end: 1,
+            entries: None,
+        });
     }
 }

@@ -128,6 +128,9 @@ pub(crate) struct Sealer {
     pub opts: SealOptions,
     pub pool: Pool,
     pub phase: Phase,
+    /// Cut a partial block as soon as the pool has judged everything it read, rather than
+    /// waiting [`SealOptions::block_ms`] for more (see [`crate::Node::drain`]).
+    pub draining: bool,
     blocks_out: SharedAppender,
     rejected_out: SharedAppender,
 }
@@ -159,21 +162,24 @@ impl Sealer {
             blocks_out,
             rejected_out: SharedAppender::new(&g.topics.rejected, 0, hold),
             phase: Phase::Gathering,
+            draining: false,
             own: None,
             key,
             opts,
         })
     }
 
-    /// Whether a block should be cut now.
+    /// Whether a block should be cut now: a full one is waiting, or the oldest transaction
+    /// has waited long enough, or (draining) nothing read is still being judged.
     pub fn due(&self) -> bool {
         let n = self.pool.len();
+        let waited = || {
+            self.pool
+                .oldest()
+                .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.opts.block_ms))
+        };
         n >= self.opts.block_txs
-            || (n > 0
-                && self
-                    .pool
-                    .oldest()
-                    .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.opts.block_ms)))
+            || (n > 0 && ((self.draining && self.pool.in_flight() == 0) || waited()))
     }
 
     /// Builds a candidate on the chain's tip from the pool.
