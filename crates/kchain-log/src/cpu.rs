@@ -71,17 +71,19 @@ mod tests {
             return; // not Linux: nothing to read
         }
         let (process0, thread0) = (process().unwrap(), thread().unwrap());
-        // Busy until the thread's time moves a tick (10 ms), on a loaded machine too.
+        // Busy until the thread's and the process's times move a tick (10 ms), on a loaded
+        // machine too: the kernel rounds the two separately, so one may move first.
+        let grew = || thread().unwrap() > thread0 && process().unwrap() > process0;
         let started = std::time::Instant::now();
         let mut x = 0u64;
-        while thread().unwrap() <= thread0 && started.elapsed().as_secs() < 10 {
+        while !grew() && started.elapsed().as_secs() < 10 {
             for _ in 0..100_000 {
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
             }
         }
         assert!(thread().unwrap() > thread0, "thread CPU time grew");
         assert!(process().unwrap() > process0, "process CPU time grew");
-        assert!(of_pid(std::process::id()).unwrap() >= thread().unwrap() - 0.02);
+        assert!(of_pid(std::process::id()).unwrap() > process0);
         let err = of_pid(0).unwrap_err().to_string();
         assert!(err.contains("/proc/0/stat"), "{err}");
     }
