@@ -99,8 +99,7 @@ impl EntryHeader {
     fn padded(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
         b[..ENCODED_LEN].copy_from_slice(&self.encoded());
-        b[ENCODED_LEN] = 0x80;
-        b[120..].copy_from_slice(&(ENCODED_LEN as u64 * 8).to_be_bytes());
+        crate::sha::pad_two_blocks(&mut b, ENCODED_LEN);
         b
     }
 

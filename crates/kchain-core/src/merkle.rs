@@ -162,8 +162,7 @@ fn node_message(left: &Hash, right: &Hash) -> [u8; 128] {
     m[0] = NODE_PREFIX;
     m[1..1 + HASH_LEN].copy_from_slice(left);
     m[1 + HASH_LEN..LEN].copy_from_slice(right);
-    m[LEN] = 0x80;
-    m[120..].copy_from_slice(&(LEN as u64 * 8).to_be_bytes());
+    crate::sha::pad_two_blocks(&mut m, LEN);
     m
 }
 

@@ -107,6 +107,20 @@ pub(crate) fn sha256_in_place(buf: &mut Vec<u8>) -> [u8; 32] {
     compress_blocks(buf)
 }
 
+/// A message of `len` bytes (at most 119: it and its padding fit two blocks) at the start
+/// of `blocks`, the rest zeros, with SHA-256's padding written after it: the two blocks the
+/// block function hashes, on the stack, for the fixed-size messages of the hot paths (an
+/// entry header, a Merkle node).
+#[inline]
+pub(crate) fn pad_two_blocks(blocks: &mut [u8; 128], len: usize) {
+    debug_assert!(
+        len <= 128 - 9,
+        "{len} bytes and the padding do not fit two blocks"
+    );
+    blocks[len] = 0x80;
+    blocks[120..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
+}
+
 /// Appends SHA-256's padding to the message `buf` holds: whole blocks then.
 #[inline]
 pub(crate) fn pad_in_place(buf: &mut Vec<u8>) {

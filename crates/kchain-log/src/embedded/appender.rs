@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::batch::{
-    check_payload, encode_batch, BatchHeader, EncodeError, HEADER_LEN, MIN_RECORD_LEN,
+    check_payload, encode_batch, payload_crc, BatchHeader, EncodeError, HEADER_LEN, MIN_RECORD_LEN,
 };
 use super::index::IndexPolicy;
 use super::partition::{ClosedTail, FileId, PartitionDir, Tail};
@@ -337,7 +337,7 @@ fn seal_encoded(
         record_count: count,
         payload_len,
         max_timestamp_ms: max_ts,
-        payload_crc: crc32c::crc32c(payload),
+        payload_crc: payload_crc(payload),
     };
     records.batch_mut()[..HEADER_LEN].copy_from_slice(&header.encode());
     Ok(header)

@@ -173,11 +173,12 @@ pub(crate) fn parse_batch(bytes: &[u8]) -> Parsed {
     Parsed::Batch(header)
 }
 
-/// The CRC32C of a batch payload, as `crc32c::crc32c` computes it (tested), but with the
-/// carry-less multiplications of AVX-512 (VPCLMULQDQ) or SSE (PCLMULQDQ) where the CPU has
-/// them, detected at run time: every record a reader returns passes through it, and
-/// payloads are large (a batch of 8,192 records of 256 bytes is 2.3 MB). Short payloads
-/// keep the crc32c crate's hardware CRC instruction, which is as fast there.
+/// The CRC32C of a batch payload, for every writer and reader of batches: as
+/// `crc32c::crc32c` computes it (tested), but with the carry-less multiplications of
+/// AVX-512 (VPCLMULQDQ) or SSE (PCLMULQDQ) where the CPU has them, detected at run time:
+/// every record appended or returned passes through it, and payloads are large (a batch of
+/// 8,192 records of 256 bytes is 2.3 MB). Short payloads keep the crc32c crate's hardware
+/// CRC instruction, which is as fast there.
 #[inline]
 pub(crate) fn payload_crc(payload: &[u8]) -> u32 {
     if payload.len() < 1024 {
@@ -228,7 +229,7 @@ pub(crate) fn encode_batch(
         record_count,
         payload_len: payload_len32,
         max_timestamp_ms: max_ts,
-        payload_crc: crc32c::crc32c(&buf[HEADER_LEN..]),
+        payload_crc: payload_crc(&buf[HEADER_LEN..]),
     };
     buf[..HEADER_LEN].copy_from_slice(&header.encode());
     Ok(header)

@@ -8,7 +8,8 @@
 
 use super::batch::{
     check_payload, decode_record, decode_view, decode_view_split, encode_batch, encoded_len,
-    parse_batch, record_body, BatchHeader, Parsed, HEADER_LEN, MIN_RECORD_LEN, NO_HEADERS,
+    parse_batch, payload_crc, record_body, BatchHeader, Parsed, HEADER_LEN, MIN_RECORD_LEN,
+    NO_HEADERS,
 };
 use crate::api::Record;
 
@@ -81,7 +82,7 @@ pub fn check_payload_bytes(data: &[u8]) {
         record_count: u32::from(count),
         payload_len,
         max_timestamp_ms: 0,
-        payload_crc: crc32c::crc32c(payload),
+        payload_crc: payload_crc(payload),
     };
     let mut batch = header.encode().to_vec();
     batch.extend_from_slice(payload);
