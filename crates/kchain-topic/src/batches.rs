@@ -40,8 +40,42 @@ pub(crate) fn split_batches(mut items: Vec<Item>, options: &Limits) -> Vec<Vec<I
     batches
 }
 
+/// What a writer that builds in place reads of an item: an owned [`Item`], or a view of a
+/// record in a batch read from another log (the bridge's `FlatBatch`), so that a copier need
+/// not own a copy of every field of every record it copies.
+pub(crate) trait ItemFields: Sync {
+    fn key(&self) -> Option<&[u8]>;
+    fn value(&self) -> Option<&[u8]>;
+    /// The application's headers, in order.
+    fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + Clone;
+    /// How many [`ItemFields::headers`] gives.
+    fn header_count(&self) -> usize;
+    fn timestamp_ms(&self) -> i64;
+}
+
+impl ItemFields for Item {
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+    fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + Clone {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+    fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+    fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+}
+
 /// Where `items` are cut into signed batches within `options`: each batch's range, in order.
-pub(crate) fn batch_ranges(items: &[Item], options: &Limits) -> Vec<std::ops::Range<usize>> {
+pub(crate) fn batch_ranges<F: ItemFields>(
+    items: &[F],
+    options: &Limits,
+) -> Vec<std::ops::Range<usize>> {
     let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
     let mut bytes = 0usize;
     for (i, it) in items.iter().enumerate() {
@@ -64,13 +98,10 @@ pub(crate) fn batch_ranges(items: &[Item], options: &Limits) -> Vec<std::ops::Ra
 }
 
 /// The bytes an item counts for against `max_batch_bytes` (a margin for the chain headers).
-pub(crate) fn item_size(it: &Item) -> usize {
-    it.key.as_ref().map_or(0, Vec::len)
-        + it.value.as_ref().map_or(0, Vec::len)
-        + it.headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len())
-            .sum::<usize>()
+pub(crate) fn item_size(it: &impl ItemFields) -> usize {
+    it.key().map_or(0, <[u8]>::len)
+        + it.value().map_or(0, <[u8]>::len)
+        + it.headers().map(|(n, v)| n.len() + v.len()).sum::<usize>()
         + 160
 }
 

@@ -17,14 +17,14 @@
 //! the writer, so that the writer builds the next batch while its appender writes one.
 
 use kchain_core::{
-    fill_random_nonces, ChainId, DataKey, EntryHeader, Hash, Item, ItemRef, KeyId, RecordPlace,
+    fill_random_nonces, ChainId, DataKey, EntryHeader, Hash, ItemRef, KeyId, RecordPlace,
     Signature, ENTRY_VERSION, H_ENC, NONCE_LEN,
 };
 use kchain_core::{H_HEIGHT, H_KEY, H_PREV, H_SIG, H_VERSION};
 use kchain_log::{EncodedRecords, Finished, RecordEncoder, RecordSlot};
 use rayon::prelude::*;
 
-use crate::batches::Builder;
+use crate::batches::{Builder, ItemFields};
 use crate::error::TopicError;
 
 /// A batch ready to append: its records, whole and signed.
@@ -40,9 +40,9 @@ pub(crate) struct Prepared {
 impl Builder<'_> {
     /// Builds the batch of `items` at `first_height` after `prev` in `buf` (reused): the
     /// stages of the module diagram, then the signature.
-    pub(crate) fn prepare(
+    pub(crate) fn prepare<F: ItemFields>(
         &self,
-        items: &[Item],
+        items: &[F],
         first_height: u64,
         prev: Hash,
         buf: Vec<u8>,
@@ -160,21 +160,21 @@ const KEY_HEX: usize = 16;
 const SIG_HEX: usize = 128;
 
 impl Plan<'_> {
-    fn sealed(&self, item: &Item) -> Option<(&DataKey, &[u8])> {
-        match (&self.seal, &item.value) {
+    fn sealed(&self, item: &impl ItemFields) -> Option<(&DataKey, &[u8])> {
+        match (&self.seal, item.value()) {
             (Some((key, header, _)), Some(_)) => Some((key, header.as_slice())),
             _ => None,
         }
     }
 
     /// Encoded length of record `i` of `n` (the last carries the signature).
-    fn record_len(&self, i: usize, n: usize, item: &Item) -> usize {
+    fn record_len(&self, i: usize, n: usize, item: &impl ItemFields) -> usize {
         let sealed = self.sealed(item);
-        let value = item.value.as_ref().map(|v| match sealed {
+        let value = item.value().map(|v| match sealed {
             Some(_) => DataKey::sealed_len(v.len()),
             None => v.len(),
         });
-        let app = item.headers.iter().map(|(n, v)| (n.len(), v.len()));
+        let app = item.headers().map(|(n, v)| (n.len(), v.len()));
         let enc = sealed.map(|(_, h)| (H_ENC.len(), h.len()));
         let height = self.first_height + i as u64;
         let chain = [
@@ -184,7 +184,7 @@ impl Plan<'_> {
         ];
         let sig = (i + 1 == n).then_some([(H_KEY.len(), KEY_HEX), (H_SIG.len(), SIG_HEX)]);
         RecordEncoder::len(
-            item.key.as_ref().map(Vec::len),
+            item.key().map(<[u8]>::len),
             value,
             app.chain(enc).chain(chain).chain(sig.into_iter().flatten()),
         )
@@ -192,15 +192,15 @@ impl Plan<'_> {
 
     /// Lays out `items` in `buf` and writes everything but the entry hashes and the
     /// signature; returns the leaf hash and the slots left to fill of each record.
-    pub(crate) fn build<'b>(
+    pub(crate) fn build<'b, F: ItemFields>(
         &self,
-        items: &[Item],
+        items: &[F],
         records: &'b mut EncodedRecords,
         parallel: bool,
     ) -> Vec<Pending<'b>> {
         let n = items.len();
         let slots = records.record_slots();
-        let one = |buf: &mut Vec<u8>, (i, (item, slot)): (usize, (&Item, RecordSlot<'b>))| {
+        let one = |buf: &mut Vec<u8>, (i, (item, slot)): (usize, (&F, RecordSlot<'b>))| {
             self.write(i, n, item, slot, buf)
         };
         if parallel {
@@ -222,7 +222,7 @@ impl Plan<'_> {
     }
 
     /// Room for the records of `items` in `buf` (reused).
-    pub(crate) fn layout(&self, items: &[Item], buf: Vec<u8>) -> EncodedRecords {
+    pub(crate) fn layout(&self, items: &[impl ItemFields], buf: Vec<u8>) -> EncodedRecords {
         let n = items.len();
         EncodedRecords::with_lengths(
             buf,
@@ -239,15 +239,15 @@ impl Plan<'_> {
         &self,
         i: usize,
         n: usize,
-        item: &Item,
+        item: &impl ItemFields,
         slot: RecordSlot<'b>,
         buf: &mut Vec<u8>,
     ) -> Pending<'b> {
         let height = self.first_height + i as u64;
-        let mut e = RecordEncoder::new(slot, item.timestamp_ms);
-        e.key(item.key.as_deref());
+        let mut e = RecordEncoder::new(slot, item.timestamp_ms());
+        e.key(item.key());
         let sealed = self.sealed(item);
-        let value: Option<&[u8]> = match (sealed, &item.value, &self.seal) {
+        let value: Option<&[u8]> = match (sealed, item.value(), &self.seal) {
             (Some((key, _)), Some(v), Some((_, _, nonces))) => {
                 let out = e
                     .value_slot(Some(DataKey::sealed_len(v.len())))
@@ -261,14 +261,14 @@ impl Plan<'_> {
                 Some(out)
             }
             _ => {
-                e.value(item.value.as_deref());
-                item.value.as_deref()
+                e.value(item.value());
+                item.value()
             }
         };
         let enc = sealed.map(|(_, h)| (H_ENC, h));
         let last = i + 1 == n;
-        e.header_count(item.headers.len() + usize::from(enc.is_some()) + 3 + 2 * usize::from(last));
-        for (name, v) in &item.headers {
+        e.header_count(item.header_count() + usize::from(enc.is_some()) + 3 + 2 * usize::from(last));
+        for (name, v) in item.headers() {
             e.header(name, v);
         }
         if let Some((name, v)) = enc {
@@ -284,19 +284,15 @@ impl Plan<'_> {
             last.then(|| (e.header_slot(H_KEY, KEY_HEX), e.header_slot(H_SIG, SIG_HEX)));
         let receipt = e.finish();
         let leaf = ItemRef {
-            key: item.key.as_deref(),
+            key: item.key(),
             value,
-            headers: item
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_slice()))
-                .chain(enc),
-            timestamp_ms: item.timestamp_ms,
+            headers: item.headers().chain(enc),
+            timestamp_ms: item.timestamp_ms(),
         }
         .leaf_hash(buf);
         Pending {
             leaf,
-            timestamp_ms: item.timestamp_ms,
+            timestamp_ms: item.timestamp_ms(),
             prev,
             signature,
             receipt,
@@ -328,7 +324,7 @@ fn finish(
 }
 
 /// Digits of `v` in decimal (no leading zeros; "0" for 0).
-fn decimal_len(mut v: u64) -> usize {
+pub(crate) fn decimal_len(mut v: u64) -> usize {
     let mut n = 1;
     while v >= 10 {
         v /= 10;
@@ -338,7 +334,7 @@ fn decimal_len(mut v: u64) -> usize {
 }
 
 /// `v` in decimal into `out`, which is [`decimal_len`] long.
-fn write_decimal(out: &mut [u8], mut v: u64) {
+pub(crate) fn write_decimal(out: &mut [u8], mut v: u64) {
     for d in out.iter_mut().rev() {
         *d = b'0' + (v % 10) as u8;
         v /= 10;

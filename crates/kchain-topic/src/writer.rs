@@ -24,7 +24,7 @@
 use kchain_core::{ChainId, DataKey, Hash, Item, SignedNote, WriterKey, H_ENC, ZERO_HASH};
 use kchain_log::{Appender, Log};
 
-use crate::batches::{batch_ranges, split_batches, Builder, Limits};
+use crate::batches::{batch_ranges, split_batches, Builder, ItemFields, Limits};
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
 use crate::log_thread::{LogThread, SharedAppender};
@@ -264,31 +264,16 @@ impl<'k> ChainWriter<'k> {
     /// fsync policy says), unless the writer is pipelined ([`ChainWriter::with_pipelining`]).
     pub fn append(&mut self, items: Vec<Item>) -> Result<AppendReceipt, TopicError> {
         self.refuse_poisoned()?;
-        if self.encryption.is_some() {
-            if let Some(i) = items
-                .iter()
-                .position(|it| it.headers.iter().any(|(n, _)| n == H_ENC))
-            {
-                return Err(TopicError::Invalid(format!(
-                    "{}/{}: item {i} already carries a {H_ENC} header; the writer sets it",
-                    self.topic, self.partition
-                )));
-            }
-        }
+        self.refuse_enc_header(&items)?;
         let mut receipt: Option<AppendReceipt> = None;
-        let mut add = |r: AppendReceipt| {
-            receipt = Some(match receipt {
-                None => r,
-                Some(acc) => AppendReceipt {
-                    records: acc.records + r.records,
-                    first_offset: acc.first_offset,
-                    ..r
-                },
-            })
-        };
+        let mut add = |r: AppendReceipt| merge(&mut receipt, r);
         if self.shared.is_some() {
-            self.append_in_place(items, &mut add)
+            self.append_in_place(&items, &mut add)
                 .inspect_err(|_| self.poisoned = true)?;
+            if items.len() >= 256 {
+                // Freeing the values is a measurable share of append time: off this thread.
+                rayon::spawn(move || drop(items));
+            }
         } else if self.appender.pipelines() {
             let (builder, link) = (self.builder(), self.next_link());
             let batches = split_batches(items, &self.limits());
@@ -305,6 +290,57 @@ impl<'k> ChainWriter<'k> {
                     .inspect_err(|_| self.poisoned = true)?);
             }
         }
+        self.appended(receipt)
+    }
+
+    /// Whether the writer builds its batches in place in the log's encoding (the embedded
+    /// log), and so takes [`ChainWriter::append_fields`].
+    pub(crate) fn builds_in_place(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// [`ChainWriter::append`] of items it reads without owning them (the bridge's records,
+    /// copied from a raw log once, into one buffer a batch), on a writer that
+    /// [builds in place](ChainWriter::builds_in_place); any other writer refuses them.
+    pub(crate) fn append_fields<F: ItemFields>(
+        &mut self,
+        items: &[F],
+    ) -> Result<AppendReceipt, TopicError> {
+        self.refuse_poisoned()?;
+        if !self.builds_in_place() {
+            return Err(TopicError::Invalid(format!(
+                "{}/{}: this log's writer takes owned items, not views",
+                self.topic, self.partition
+            )));
+        }
+        self.refuse_enc_header(items)?;
+        let mut receipt: Option<AppendReceipt> = None;
+        self.append_in_place(items, &mut |r| merge(&mut receipt, r))
+            .inspect_err(|_| self.poisoned = true)?;
+        self.appended(receipt)
+    }
+
+    /// Refuses items that carry `kchain.enc` on an encrypting writer (it sets that header).
+    fn refuse_enc_header<F: ItemFields>(&self, items: &[F]) -> Result<(), TopicError> {
+        if self.encryption.is_none() {
+            return Ok(());
+        }
+        match items
+            .iter()
+            .position(|it| it.headers().any(|(n, _)| n == H_ENC))
+        {
+            Some(i) => Err(TopicError::Invalid(format!(
+                "{}/{}: item {i} already carries a {H_ENC} header; the writer sets it",
+                self.topic, self.partition
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// What an append does once its batches are built and handed to the log: publishes what
+    /// witnesses pushed back, and (unless pipelined) waits for the log and publishes a due
+    /// checkpoint. Returns the append's receipt (`receipt`: the batches', merged).
+    fn appended(&mut self, receipt: Option<AppendReceipt>) -> Result<AppendReceipt, TopicError> {
         let receipt = receipt.ok_or_else(|| TopicError::Invalid("nothing to append".into()))?;
         if let Some(c) = &mut self.checkpoints {
             c.publish_pushed()?;
@@ -427,13 +463,13 @@ impl<'k> ChainWriter<'k> {
     /// written, so that it is built while the log writes that one (one core copying it into
     /// the page cache). The call's last batch, with nothing to overlap unless the writer is
     /// pipelined, is appended on this thread; a pipelined writer hands it over and returns.
-    fn append_in_place(
+    fn append_in_place<F: ItemFields>(
         &mut self,
-        items: Vec<Item>,
+        items: &[F],
         add: &mut impl FnMut(AppendReceipt),
     ) -> Result<(), TopicError> {
         let builder = self.builder();
-        let ranges = batch_ranges(&items, &self.limits());
+        let ranges = batch_ranges(items, &self.limits());
         let last = ranges.len().saturating_sub(1);
         for (i, range) in ranges.into_iter().enumerate() {
             let (height, prev) = self.next_link();
@@ -459,10 +495,6 @@ impl<'k> ChainWriter<'k> {
             }
             self.next_offset += count;
             add(self.advance(first, batch.first_height, count, batch.tip_hash));
-        }
-        if items.len() >= 256 {
-            // Freeing the values is a measurable share of append time: off this thread.
-            rayon::spawn(move || drop(items));
         }
         Ok(())
     }
@@ -590,4 +622,16 @@ impl records::Landing for Landing<'_, '_> {
         (self.add)(receipt);
         Ok(())
     }
+}
+
+/// Adds one batch's receipt `r` to the receipt of the append so far (`acc`).
+fn merge(acc: &mut Option<AppendReceipt>, r: AppendReceipt) {
+    *acc = Some(match *acc {
+        None => r,
+        Some(acc) => AppendReceipt {
+            records: acc.records + r.records,
+            first_offset: acc.first_offset,
+            ..r
+        },
+    });
 }

@@ -4,7 +4,14 @@
 //!  raw p ──poll (up to a batch)──► reader thread: check headers, add kchain.src ──► channel
 //!                                                                    (4 batches) │
 //!  chained p ◄── ChainWriter::append (hash-link, sign; the batches waiting, at once) ◄─┘
+//!                          └── an emptied FlatBatch back to the reader ──► (reused)
 //! ```
+//!
+//! On a writer that builds in place (the embedded log) a batch is one [`FlatBatch`]: the
+//! records copied into one buffer, read by the writer without an owned copy of each field;
+//! the writer sends each back emptied once appended, so that the reader refills its
+//! buffers instead of allocating (and first touching) fresh ones. On Kafka a batch is the
+//! items the writer's record path takes.
 //!
 //! Reading the next batch while the last one is hashed and appended keeps the writer, the
 //! slower stage, busy. When the reader is ahead, the writer takes every batch waiting (up to
@@ -22,12 +29,28 @@ use kchain_core::{Item, HEADER_PREFIX};
 use kchain_log::RecordView;
 
 use super::error::BridgeError;
+use super::flat::{FlatBatch, FlatItem};
 use super::options::{BridgeOptions, PartitionStatus, SRC_HEADER};
 use super::tail::{read_tail, Place, Tail};
 use crate::writer::ChainWriter;
 
 /// A batch of items to append and the raw offset of its last record.
-type Batch = (Vec<Item>, u64);
+type Batch = (Items, u64);
+
+/// The records of one poll, as the writer takes them.
+enum Items {
+    Owned(Vec<Item>),
+    Flat(FlatBatch),
+}
+
+impl Items {
+    fn len(&self) -> usize {
+        match self {
+            Items::Owned(items) => items.len(),
+            Items::Flat(batch) => batch.len(),
+        }
+    }
+}
 
 /// Batches read ahead of the writer.
 const READ_AHEAD: usize = 4;
@@ -65,6 +88,9 @@ pub(crate) fn copy_partition(
         None => place.log.start_offset(place.raw, place.partition)?,
     };
     let (tx, rx) = sync_channel(READ_AHEAD);
+    // Emptied batches back to the reader: as many as can be in flight.
+    let (give_back, recycled) = sync_channel(READ_AHEAD + MAX_BATCHES_PER_APPEND + 1);
+    let flat = writer.builds_in_place();
     // Set once the writer's side has ended, however: a reader of an idle raw partition sends
     // nothing, so it would never learn that from a failed send, and the scope would wait
     // for it until `stop`.
@@ -74,9 +100,16 @@ pub(crate) fn copy_partition(
         // Named, so that a profile tells the reader from the writer.
         std::thread::Builder::new()
             .name("kchain-bridge-read".into())
-            .spawn_scoped(scope, || read_loop(place, next, options, &read_stop, tx))
+            .spawn_scoped(scope, || {
+                let source = Source {
+                    flat,
+                    recycled,
+                    next,
+                };
+                read_loop(place, source, options, &read_stop, tx)
+            })
             .expect("spawn the bridge's reader thread");
-        let written = write_side(place, options, writer, &tail, next, rx, status);
+        let written = write_side(place, options, writer, &tail, next, (rx, give_back), status);
         writer_done.store(true, Ordering::Relaxed);
         written
     })
@@ -90,7 +123,7 @@ fn write_side(
     writer: ChainWriter<'_>,
     tail: &Tail,
     next: u64,
-    rx: Receiver<Result<Batch, BridgeError>>,
+    channels: (Receiver<Result<Batch, BridgeError>>, SyncSender<FlatBatch>),
     status: &Mutex<PartitionStatus>,
 ) -> Result<(), BridgeError> {
     let mut writer = match &options.checkpoints {
@@ -106,7 +139,7 @@ fn write_side(
         s.tip_height = tail.tip.map(|(h, _)| h);
     }
     let mut unsigned = tail.adopted > 0;
-    let written = write_loop(&mut writer, rx, &mut unsigned, status);
+    let written = write_loop(&mut writer, channels, &mut unsigned, status);
     // Whatever stopped the loop, what was appended is flushed and checkpointed; but no
     // checkpoint is signed over an adopted run that no append has signed yet (stopped
     // before the next raw record came): the next run signs it.
@@ -118,21 +151,23 @@ fn write_side(
 }
 
 /// Appends the batches that arrive, those waiting together, the first record alone while
-/// `unsigned` (an adopted run waits for a signature), which it then clears.
+/// `unsigned` (an adopted run waits for a signature), which it then clears; sends each
+/// [`FlatBatch`] back to the reader once appended.
 fn write_loop(
     writer: &mut ChainWriter<'_>,
-    rx: Receiver<Result<Batch, BridgeError>>,
+    (rx, give_back): (Receiver<Result<Batch, BridgeError>>, SyncSender<FlatBatch>),
     unsigned: &mut bool,
     status: &Mutex<PartitionStatus>,
 ) -> Result<(), BridgeError> {
     while let Ok(batch) = rx.recv() {
-        let (mut items, mut last) = batch?;
+        let (first, mut last) = batch?;
+        let mut batches = vec![first];
         // A read that failed after batches that did not: those are appended first.
         let mut failed = None;
         for _ in 1..MAX_BATCHES_PER_APPEND {
             match rx.try_recv() {
                 Ok(Ok((more, more_last))) => {
-                    items.extend(more);
+                    batches.push(more);
                     last = more_last;
                 }
                 Ok(Err(e)) => {
@@ -142,16 +177,8 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let n = items.len() as u64;
-        if *unsigned {
-            let rest = items.split_off(1);
-            writer.append(items)?;
-            items = rest;
-            *unsigned = false;
-        }
-        if !items.is_empty() {
-            writer.append(items)?;
-        }
+        let n = batches.iter().map(Items::len).sum::<usize>() as u64;
+        append_batches(writer, batches, unsigned, &give_back)?;
         let mut s = lock(status);
         s.copied += n;
         s.next_raw = last + 1;
@@ -164,37 +191,108 @@ fn write_loop(
     Ok(())
 }
 
-/// Reads the raw partition from `next` and sends its records as items, batch by batch,
-/// until `stop`, an error, the writer hanging up, or (until idle) the end of the partition.
+/// Appends `batches` (all read the same way) in one append, the first record alone while
+/// `unsigned`; gives the flat ones back emptied.
+fn append_batches(
+    writer: &mut ChainWriter<'_>,
+    batches: Vec<Items>,
+    unsigned: &mut bool,
+    give_back: &SyncSender<FlatBatch>,
+) -> Result<(), BridgeError> {
+    let alone = usize::from(std::mem::take(unsigned));
+    let mut owned = Vec::new();
+    let mut flat = Vec::new();
+    for b in batches {
+        match b {
+            Items::Owned(items) if owned.is_empty() => owned = items,
+            Items::Owned(items) => owned.extend(items),
+            Items::Flat(batch) => flat.push(batch),
+        }
+    }
+    if !owned.is_empty() {
+        let rest = owned.split_off(alone.min(owned.len()));
+        for items in [owned, rest] {
+            if !items.is_empty() {
+                writer.append(items)?;
+            }
+        }
+    }
+    if !flat.is_empty() {
+        let views: Vec<FlatItem<'_>> = flat.iter().flat_map(FlatBatch::items).collect();
+        let (first, rest) = views.split_at(alone.min(views.len()));
+        for items in [first, rest] {
+            if !items.is_empty() {
+                writer.append_fields(items)?;
+            }
+        }
+        drop(views);
+        for mut batch in flat {
+            batch.clear();
+            // The reader gone or its shelf full: this one is freed.
+            let _ = give_back.try_send(batch);
+        }
+    }
+    Ok(())
+}
+
+/// Where the reader starts and how it hands records over.
+struct Source {
+    /// Flat batches (a writer that builds in place) or owned items.
+    flat: bool,
+    /// Emptied flat batches, to refill.
+    recycled: Receiver<FlatBatch>,
+    /// The raw offset to read from.
+    next: u64,
+}
+
+/// Reads the raw partition from `source.next` and sends its records as items, batch by
+/// batch, until `stop`, an error, the writer hanging up, or (until idle) the end of the
+/// partition.
 fn read_loop(
     place: &Place<'_>,
-    next: u64,
+    source: Source,
     options: &BridgeOptions,
     stop: &(dyn Fn() -> bool + Sync),
     tx: SyncSender<Result<Batch, BridgeError>>,
 ) {
     let run = || -> Result<(), BridgeError> {
-        let mut reader = place.log.reader(place.raw, place.partition, next)?;
+        let mut reader = place.log.reader(place.raw, place.partition, source.next)?;
         let max = options.writer.max_batch_records.max(1);
+        // A flat batch a poll left empty, for the next.
+        let mut spare: Option<FlatBatch> = None;
         while !stop() {
-            // Each record is lent and copied once, straight into its item: no owned record
-            // in between (which cost a second allocation of its headers and a vector of
-            // records per batch).
-            let mut items = Vec::new();
+            // Each record is lent and copied once, straight into its batch: no owned record
+            // in between.
+            let mut items = match source.flat {
+                true => Items::Flat(
+                    (spare.take())
+                        .or_else(|| source.recycled.try_recv().ok())
+                        .unwrap_or_default(),
+                ),
+                false => Items::Owned(Vec::new()),
+            };
             let (mut last, mut refused) = (0, None);
             reader.poll_visit(max, options.poll_wait, &mut |r| {
-                if refused.is_none() {
-                    last = r.offset;
-                    match to_item(place, r) {
-                        Ok(item) => items.push(item),
-                        Err(e) => refused = Some(e),
-                    }
+                if refused.is_some() {
+                    return;
+                }
+                last = r.offset;
+                if let Err(e) = check_headers(place, r) {
+                    refused = Some(e);
+                    return;
+                }
+                match &mut items {
+                    Items::Owned(v) => v.push(to_item(r)),
+                    Items::Flat(batch) => batch.push(r),
                 }
             })?;
             if let Some(e) = refused {
                 return Err(e);
             }
-            if items.is_empty() {
+            if items.len() == 0 {
+                if let Items::Flat(batch) = items {
+                    spare = Some(batch);
+                }
                 let end = place.log.end_offset(place.raw, place.partition)?;
                 if options.until_idle && reader.position() >= end {
                     return Ok(());
@@ -212,28 +310,35 @@ fn read_loop(
     }
 }
 
-/// The chained item of a raw record: key, value, headers and timestamp as they are, and
-/// the record's raw offset in a `kchain.src` header after its own headers.
-fn to_item(place: &Place<'_>, r: &RecordView<'_>) -> Result<Item, BridgeError> {
+/// Refuses a raw record that carries a header in kchain's reserved namespace: its chained
+/// copy could not keep it unchanged.
+fn check_headers(place: &Place<'_>, r: &RecordView<'_>) -> Result<(), BridgeError> {
+    match r.headers.iter().find(|(name, _)| name.starts_with(HEADER_PREFIX)) {
+        Some((name, _)) => Err(BridgeError::ReservedHeader {
+            raw: place.raw.to_owned(),
+            partition: place.partition,
+            offset: r.offset,
+            name: name.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The chained item of a raw record (its headers checked): key, value, headers and
+/// timestamp as they are, and the record's raw offset in a `kchain.src` header after its
+/// own headers.
+fn to_item(r: &RecordView<'_>) -> Item {
     let mut headers = Vec::with_capacity(r.headers.iter().count() + 1);
     for (name, value) in r.headers.iter() {
-        if name.starts_with(HEADER_PREFIX) {
-            return Err(BridgeError::ReservedHeader {
-                raw: place.raw.to_owned(),
-                partition: place.partition,
-                offset: r.offset,
-                name: name.to_owned(),
-            });
-        }
         headers.push((name.to_owned(), value.to_vec()));
     }
     headers.push((SRC_HEADER.to_owned(), r.offset.to_string().into_bytes()));
-    Ok(Item {
+    Item {
         key: r.key.map(<[u8]>::to_vec),
         value: r.value.map(<[u8]>::to_vec),
         headers,
         timestamp_ms: r.timestamp_ms,
-    })
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

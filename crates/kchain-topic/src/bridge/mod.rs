@@ -27,6 +27,7 @@
 
 mod copy;
 mod error;
+mod flat;
 mod options;
 mod tail;
 #[cfg(test)]
