@@ -191,7 +191,8 @@ impl Plan<'_> {
     }
 
     /// Lays out `items` in `buf` and writes everything but the entry hashes and the
-    /// signature; returns the leaf hash and the slots left to fill of each record.
+    /// signature; returns the leaf hash and the slots left to fill of each record. Records
+    /// go two at a time, so that their leaves are hashed at once (two SHA-256 lanes).
     pub(crate) fn build<'b, F: ItemFields>(
         &self,
         items: &[F],
@@ -199,25 +200,60 @@ impl Plan<'_> {
         parallel: bool,
     ) -> Vec<Pending<'b>> {
         let n = items.len();
-        let slots = records.record_slots();
-        let one = |buf: &mut Vec<u8>, (i, (item, slot)): (usize, (&F, RecordSlot<'b>))| {
-            self.write(i, n, item, slot, buf)
+        let mut slots = records.record_slots().into_iter();
+        let mut pairs = Vec::with_capacity(n.div_ceil(2));
+        while let Some(a) = slots.next() {
+            pairs.push((a, slots.next()));
+        }
+        let one = |bufs: &mut [Vec<u8>; 2], (p, (pair, slots)): (usize, (&[F], _))| {
+            self.write_pair(2 * p, n, pair, slots, bufs)
         };
-        if parallel {
-            items
-                .par_iter()
-                .zip(slots)
+        let built: Vec<(Pending<'b>, Option<Pending<'b>>)> = if parallel {
+            pairs
+                .into_par_iter()
+                .zip(items.par_chunks(2))
+                .map(|(slots, pair)| (pair, slots))
                 .enumerate()
-                .map_init(Vec::new, one)
+                .map_init(Default::default, one)
                 .collect()
         } else {
-            let mut buf = Vec::new();
-            items
-                .iter()
-                .zip(slots)
+            let mut bufs = Default::default();
+            (pairs.into_iter().zip(items.chunks(2)))
+                .map(|(slots, pair)| (pair, slots))
                 .enumerate()
-                .map(|x| one(&mut buf, x))
+                .map(|x| one(&mut bufs, x))
                 .collect()
+        };
+        let mut pending = Vec::with_capacity(n);
+        for (a, b) in built {
+            pending.push(a);
+            pending.extend(b);
+        }
+        pending
+    }
+
+    /// Writes records `i` and `i + 1` of `n` (`pair`, or record `i` alone) into their
+    /// slots and hashes their leaves at once.
+    fn write_pair<'b>(
+        &self,
+        i: usize,
+        n: usize,
+        pair: &[impl ItemFields],
+        (slot_a, slot_b): (RecordSlot<'b>, Option<RecordSlot<'b>>),
+        bufs: &mut [Vec<u8>; 2],
+    ) -> (Pending<'b>, Option<Pending<'b>>) {
+        let (mut a, value_a) = self.write(i, n, &pair[0], slot_a);
+        let leaf_a = self.item_ref(&pair[0], value_a);
+        match (slot_b, pair.get(1)) {
+            (Some(slot_b), Some(item_b)) => {
+                let (mut b, value_b) = self.write(i + 1, n, item_b, slot_b);
+                [a.leaf, b.leaf] = leaf_a.leaf_hash_x2(&self.item_ref(item_b, value_b), bufs);
+                (a, Some(b))
+            }
+            _ => {
+                a.leaf = leaf_a.leaf_hash(&mut bufs[0]);
+                (a, None)
+            }
         }
     }
 
@@ -233,16 +269,15 @@ impl Plan<'_> {
         )
     }
 
-    /// Writes record `i` of `n` into `slot` (but its `kchain.prev` and signature) and hashes
-    /// its item.
+    /// Writes record `i` of `n` into `slot` (but its `kchain.prev` and signature); returns
+    /// what is left to fill (its leaf hash too) and its value as stored (and hashed).
     fn write<'b>(
         &self,
         i: usize,
         n: usize,
         item: &impl ItemFields,
         slot: RecordSlot<'b>,
-        buf: &mut Vec<u8>,
-    ) -> Pending<'b> {
+    ) -> (Pending<'b>, Option<&'b [u8]>) {
         let height = self.first_height + i as u64;
         let mut e = RecordEncoder::new(slot, item.timestamp_ms());
         e.key(item.key());
@@ -261,8 +296,11 @@ impl Plan<'_> {
                 Some(out)
             }
             _ => {
-                e.value(item.value());
-                item.value()
+                let mut out = e.value_slot(item.value().map(<[u8]>::len));
+                if let (Some(out), Some(v)) = (&mut out, item.value()) {
+                    out.copy_from_slice(v);
+                }
+                out.map(|v| &*v)
             }
         };
         let enc = sealed.map(|(_, h)| (H_ENC, h));
@@ -283,19 +321,29 @@ impl Plan<'_> {
         let signature =
             last.then(|| (e.header_slot(H_KEY, KEY_HEX), e.header_slot(H_SIG, SIG_HEX)));
         let receipt = e.finish();
-        let leaf = ItemRef {
-            key: item.key(),
-            value,
-            headers: item.headers().chain(enc),
-            timestamp_ms: item.timestamp_ms(),
-        }
-        .leaf_hash(buf);
-        Pending {
-            leaf,
+        let pending = Pending {
+            leaf: Hash::default(),
             timestamp_ms: item.timestamp_ms(),
             prev,
             signature,
             receipt,
+        };
+        (pending, value)
+    }
+
+    /// What `item`'s leaf hash is over, its value as stored (`value`: the ciphertext when
+    /// sealed) and `kchain.enc` after its own headers.
+    fn item_ref<'a, F: ItemFields>(
+        &'a self,
+        item: &'a F,
+        value: Option<&'a [u8]>,
+    ) -> ItemRef<'a, impl Iterator<Item = (&'a str, &'a [u8])> + Clone> {
+        let enc = self.sealed(item).map(|(_, h)| (H_ENC, h));
+        ItemRef {
+            key: item.key(),
+            value,
+            headers: item.headers().chain(enc),
+            timestamp_ms: item.timestamp_ms(),
         }
     }
 }
