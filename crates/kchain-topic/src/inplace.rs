@@ -6,8 +6,10 @@
 //! lengths (known before hashing: heights are known, hashes and hex have fixed widths)
 //!   ──► one buffer, a slot per record
 //!   ──► per record, in parallel: key, value (sealed in its slot when encrypting), the
-//!       application headers, kchain.enc, kchain.v, kchain.height; leaf hash from those bytes
-//!   ──► entry hashes, in order ([`link`])
+//!       application headers, kchain.enc, kchain.v, kchain.height; leaf hashes from those
+//!       bytes, two records at a time
+//!   ──► entry hashes, in order ([`link`]); a large batch in chunks, each chunk linked
+//!       while the next one is built
 //!   ──► kchain.prev of every record (parallel); kchain.key and kchain.sig of the last
 //! ```
 //!
@@ -65,10 +67,7 @@ impl Builder<'_> {
             seal,
         };
         let mut records = plan.layout(items, buf);
-        let pending = plan.build(items, &mut records, parallel);
-        let (stamps, leaves): (Vec<i64>, Vec<Hash>) =
-            pending.iter().map(|p| (p.timestamp_ms, p.leaf)).unzip();
-        let links = link(self.chain, first_height, prev, &stamps, &leaves);
+        let (pending, links) = plan.build_and_link(items, &mut records, prev, parallel);
         let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
         let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
         let receipts = finish(pending, &links, signature, parallel);
@@ -155,6 +154,9 @@ pub(crate) struct Pending<'b> {
     receipt: Option<Finished>,
 }
 
+/// Records of a chunk of a large batch (even, so that pairs do not straddle chunks).
+const CHUNK: usize = 2048;
+
 const HASH_HEX: usize = 64;
 const KEY_HEX: usize = 16;
 const SIG_HEX: usize = 128;
@@ -190,23 +192,78 @@ impl Plan<'_> {
         )
     }
 
-    /// Lays out `items` in `buf` and writes everything but the entry hashes and the
-    /// signature; returns the leaf hash and the slots left to fill of each record. Records
-    /// go two at a time, so that their leaves are hashed at once (two SHA-256 lanes).
-    pub(crate) fn build<'b, F: ItemFields>(
+    /// Writes `items` into `records` (laid out by [`Plan::layout`]) but their
+    /// `kchain.prev` and signature, and links them after `prev`: returns the slots left to
+    /// fill of each record and the links. A large batch goes in chunks of [`CHUNK`], so
+    /// that the one sequential stage, linking a chunk, runs beside the parallel build of
+    /// the next one instead of leaving a core idle.
+    fn build_and_link<'b, F: ItemFields>(
         &self,
         items: &[F],
         records: &'b mut EncodedRecords,
+        prev: Hash,
+        parallel: bool,
+    ) -> (Vec<Pending<'b>>, Vec<(Hash, Hash)>) {
+        let n = items.len();
+        let chunk = if parallel { CHUNK } else { n.max(1) };
+        let mut slots = records.record_slots().into_iter();
+        let mut take = |start: usize| {
+            let end = (start + chunk).min(n);
+            let slots: Vec<RecordSlot<'b>> = slots.by_ref().take(end - start).collect();
+            (start..end, slots)
+        };
+        let link_chunk = |start: usize, prev: Hash, chunk: &[Pending<'_>]| {
+            let (stamps, leaves): (Vec<i64>, Vec<Hash>) =
+                chunk.iter().map(|p| (p.timestamp_ms, p.leaf)).unzip();
+            link(self.chain, self.first_height + start as u64, prev, &stamps, &leaves)
+        };
+        let (mut pending, mut links) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (range, first) = take(0);
+        let mut current = (range.start, self.build(items, range, first, parallel));
+        let mut tip = prev;
+        loop {
+            let (start, built) = &current;
+            let next_start = start + built.len();
+            let (new_links, next) = if next_start < n {
+                let (range, slots) = take(next_start);
+                let (new_links, next) = rayon::join(
+                    || link_chunk(*start, tip, built),
+                    || self.build(items, range, slots, parallel),
+                );
+                (new_links, Some((next_start, next)))
+            } else {
+                (link_chunk(*start, tip, built), None)
+            };
+            tip = new_links.last().map_or(tip, |(_, hash)| *hash);
+            links.extend(new_links);
+            pending.extend(current.1);
+            match next {
+                Some(next) => current = next,
+                None => return (pending, links),
+            }
+        }
+    }
+
+    /// Writes the records `range` of `items` into their `slots` (see
+    /// [`Plan::build_and_link`]); returns the slots left to fill of each and its leaf hash.
+    /// Records go two at a time, so that their leaves are hashed at once (two SHA-256
+    /// lanes).
+    fn build<'b, F: ItemFields>(
+        &self,
+        items: &[F],
+        range: std::ops::Range<usize>,
+        slots: Vec<RecordSlot<'b>>,
         parallel: bool,
     ) -> Vec<Pending<'b>> {
-        let n = items.len();
-        let mut slots = records.record_slots().into_iter();
-        let mut pairs = Vec::with_capacity(n.div_ceil(2));
+        let (n, first) = (items.len(), range.start);
+        let mut slots = slots.into_iter();
+        let mut pairs = Vec::with_capacity(range.len().div_ceil(2));
         while let Some(a) = slots.next() {
             pairs.push((a, slots.next()));
         }
+        let items = &items[range];
         let one = |bufs: &mut [Vec<u8>; 2], (p, (pair, slots)): (usize, (&[F], _))| {
-            self.write_pair(2 * p, n, pair, slots, bufs)
+            self.write_pair(first + 2 * p, n, pair, slots, bufs)
         };
         let built: Vec<(Pending<'b>, Option<Pending<'b>>)> = if parallel {
             pairs
@@ -224,7 +281,7 @@ impl Plan<'_> {
                 .map(|x| one(&mut bufs, x))
                 .collect()
         };
-        let mut pending = Vec::with_capacity(n);
+        let mut pending = Vec::with_capacity(items.len());
         for (a, b) in built {
             pending.push(a);
             pending.extend(b);

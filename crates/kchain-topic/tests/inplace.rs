@@ -58,7 +58,11 @@ impl Log for RecordsOnly {
 /// 301 (built in parallel) and short ones (built in one thread): odd counts, so that a
 /// batch's last record has no other to pair its leaf hash with.
 fn items() -> Vec<Item> {
-    (0..700u64)
+    items_of(700)
+}
+
+fn items_of(n: u64) -> Vec<Item> {
+    (0..n)
         .map(|i| {
             let mut it = item(i);
             if i % 11 == 0 {
@@ -107,6 +111,30 @@ fn both_paths_write_the_same_segment_bytes() {
     write(&records, "t", None);
     let bytes = kchain_testkit::segment_bytes(a.path(), "t", 0);
     assert!(bytes.len() > 700 * 100);
+    assert_eq!(bytes, kchain_testkit::segment_bytes(b.path(), "t", 0));
+}
+
+/// A batch larger than the chunks the in-place path builds and links in turn (2,048
+/// records), of an odd count: the same bytes as the record path's.
+#[test]
+fn a_batch_of_several_chunks_is_written_the_same_way() {
+    let write = |log: &dyn Log| {
+        log.create_topic("t", &TopicConfig::default()).unwrap();
+        let key = key("acme", 3);
+        let mut w = ChainWriter::open(log, "t", 0, &key, WriterOptions::default()).unwrap();
+        w.append(items_of(4_099)).unwrap();
+        w.append(items_of(5)).unwrap();
+        w.flush().unwrap();
+        let report = TopicVerifier::new(&trust_for(&[&key]))
+            .verify_chains(log, "t")
+            .unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert_eq!(report.partitions[0].summary.entries, 4_104);
+    };
+    let (a, b) = (kchain_testkit::tempdir(), kchain_testkit::tempdir());
+    write(&open_log(a.path()));
+    write(&RecordsOnly(open_log(b.path())));
+    let bytes = kchain_testkit::segment_bytes(a.path(), "t", 0);
     assert_eq!(bytes, kchain_testkit::segment_bytes(b.path(), "t", 0));
 }
 
