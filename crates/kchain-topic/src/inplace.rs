@@ -215,7 +215,13 @@ impl Plan<'_> {
         let link_chunk = |start: usize, prev: Hash, chunk: &[Pending<'_>]| {
             let (stamps, leaves): (Vec<i64>, Vec<Hash>) =
                 chunk.iter().map(|p| (p.timestamp_ms, p.leaf)).unzip();
-            link(self.chain, self.first_height + start as u64, prev, &stamps, &leaves)
+            link(
+                self.chain,
+                self.first_height + start as u64,
+                prev,
+                &stamps,
+                &leaves,
+            )
         };
         let (mut pending, mut links) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let (range, first) = take(0);
@@ -362,7 +368,9 @@ impl Plan<'_> {
         };
         let enc = sealed.map(|(_, h)| (H_ENC, h));
         let last = i + 1 == n;
-        e.header_count(item.header_count() + usize::from(enc.is_some()) + 3 + 2 * usize::from(last));
+        e.header_count(
+            item.header_count() + usize::from(enc.is_some()) + 3 + 2 * usize::from(last),
+        );
         for (name, v) in item.headers() {
             e.header(name, v);
         }

@@ -313,7 +313,11 @@ fn read_loop(
 /// Refuses a raw record that carries a header in kchain's reserved namespace: its chained
 /// copy could not keep it unchanged.
 fn check_headers(place: &Place<'_>, r: &RecordView<'_>) -> Result<(), BridgeError> {
-    match r.headers.iter().find(|(name, _)| name.starts_with(HEADER_PREFIX)) {
+    match r
+        .headers
+        .iter()
+        .find(|(name, _)| name.starts_with(HEADER_PREFIX))
+    {
         Some((name, _)) => Err(BridgeError::ReservedHeader {
             raw: place.raw.to_owned(),
             partition: place.partition,
