@@ -88,8 +88,9 @@ pub(crate) fn copy_partition(
         None => place.log.start_offset(place.raw, place.partition)?,
     };
     let (tx, rx) = sync_channel(READ_AHEAD);
-    // Emptied batches back to the reader: as many as can be in flight.
-    let (give_back, recycled) = sync_channel(READ_AHEAD + MAX_BATCHES_PER_APPEND + 1);
+    // Emptied batches back to the reader, which fills one a poll: a shelf of two keeps it
+    // supplied without holding many batches' memory while the raw partition is idle.
+    let (give_back, recycled) = sync_channel(2);
     let flat = writer.builds_in_place();
     // Set once the writer's side has ended, however: a reader of an idle raw partition sends
     // nothing, so it would never learn that from a failed send, and the scope would wait
