@@ -259,8 +259,9 @@ fn read_loop(
     let run = || -> Result<(), BridgeError> {
         let mut reader = place.log.reader(place.raw, place.partition, source.next)?;
         let max = options.writer.max_batch_records.max(1);
-        // A flat batch a poll left empty, for the next.
-        let mut spare: Option<FlatBatch> = None;
+        // A flat batch a poll left empty, for the next; the largest batch yet, to size a
+        // fresh one by.
+        let (mut spare, mut largest): (Option<FlatBatch>, _) = (None, (0, 0));
         while !stop() {
             // Each record is lent and copied once, straight into its batch: no owned record
             // in between.
@@ -268,7 +269,7 @@ fn read_loop(
                 true => Items::Flat(
                     (spare.take())
                         .or_else(|| source.recycled.try_recv().ok())
-                        .unwrap_or_default(),
+                        .unwrap_or_else(|| FlatBatch::sized_like(largest)),
                 ),
                 false => Items::Owned(Vec::new()),
             };
@@ -299,6 +300,10 @@ fn read_loop(
                     return Ok(());
                 }
                 continue;
+            }
+            if let Items::Flat(batch) = &items {
+                let (records, bytes) = batch.size();
+                largest = (largest.0.max(records), largest.1.max(bytes));
             }
             if tx.send(Ok((items, last))).is_err() {
                 return Ok(());

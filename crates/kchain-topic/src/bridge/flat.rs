@@ -50,6 +50,21 @@ impl FlatBatch {
         self.records.clear();
     }
 
+    /// An empty batch with room for one the size of `like` (a fresh batch grown by doubling
+    /// would copy itself and touch fresh pages as it grows).
+    pub(crate) fn sized_like(like: (usize, usize)) -> FlatBatch {
+        FlatBatch {
+            bytes: Vec::with_capacity(like.1),
+            records: Vec::with_capacity(like.0),
+            ..FlatBatch::default()
+        }
+    }
+
+    /// Records and bytes held: what [`FlatBatch::sized_like`] takes.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        (self.records.len(), self.bytes.len())
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.records.len()
     }
