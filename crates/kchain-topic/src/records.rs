@@ -101,25 +101,32 @@ impl Builder<'_> {
             first_height,
             nonces: &nonces,
         };
-        Ok(if parallel {
-            items
-                .par_iter_mut()
-                .enumerate()
-                .map_init(Vec::new, |buf, (i, it)| {
-                    seal.apply(i, it);
-                    it.as_ref().leaf_hash(buf)
-                })
+        // Two items at a time, their leaves hashed at once (two SHA-256 lanes).
+        let pair = |bufs: &mut [Vec<u8>; 2], (p, two): (usize, &mut [Item])| -> [Option<Hash>; 2] {
+            for (i, it) in two.iter_mut().enumerate() {
+                seal.apply(2 * p + i, it);
+            }
+            match two {
+                [a, b] => a.as_ref().leaf_hash_x2(&b.as_ref(), bufs).map(Some),
+                [a] => [Some(a.as_ref().leaf_hash(&mut bufs[0])), None],
+                _ => unreachable!("chunks of one or two"),
+            }
+        };
+        let pairs: Vec<[Option<Hash>; 2]> = if parallel {
+            (items.par_chunks_mut(2).enumerate())
+                .map_init(<[Vec<u8>; 2]>::default, pair)
                 .collect()
         } else {
-            items
-                .iter_mut()
+            let mut bufs = [std::mem::take(scratch), Vec::new()];
+            let pairs = items
+                .chunks_mut(2)
                 .enumerate()
-                .map(|(i, it)| {
-                    seal.apply(i, it);
-                    it.as_ref().leaf_hash(scratch)
-                })
-                .collect()
-        })
+                .map(|x| pair(&mut bufs, x))
+                .collect();
+            *scratch = std::mem::take(&mut bufs[0]);
+            pairs
+        };
+        Ok(pairs.into_iter().flatten().flatten().collect())
     }
 }
 
