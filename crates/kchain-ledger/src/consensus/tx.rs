@@ -110,6 +110,10 @@ pub struct Transaction {
     sender: Address,
 }
 
+/// Bytes of JSON a transaction takes beyond its payload, at most: a transfer's is at most 442
+/// (amount and nonce of 20 digits each), a data record's about 350 with its payload.
+const JSON_ROOM: usize = 512;
+
 /// Bytes of a transfer's body encoding: the tag, kind, chain, public key, to, amount and
 /// nonce.
 const TRANSFER_ENCODED_LEN: usize = 1 + TX_TAG.len() + 1 + 16 + 32 + 20 + 8 + 8;
@@ -384,7 +388,10 @@ impl Transaction {
 
     /// The JSON form as bytes.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(400);
+        // Room for all of it at once: a client writes one for every transaction it submits
+        // (a transfer's is 406 bytes with a one-digit amount and a three-digit nonce, and
+        // the 400 reserved before made each grow into a second buffer).
+        let mut out = Vec::with_capacity(JSON_ROOM + self.payload_len());
         self.write_json(&mut out);
         out
     }
@@ -509,6 +516,23 @@ mod tests {
             "9c72eda1be7c1628a98004a1edef9598f1659d8e163fcce74f063e5ecfa34905"
         );
         assert_eq!(Transaction::decode(t.encoding(), [0; 64]).unwrap(), t);
+    }
+
+    /// The JSON of the longest transfer and of a data record fits the room `to_json`
+    /// reserves for it.
+    #[test]
+    fn json_fits_the_room_reserved_for_it() {
+        let chain = ChainId([7; 16]);
+        let longest = Transaction::transfer(&key(1), chain, Address([2; 20]), u64::MAX, u64::MAX);
+        let data = Transaction::data(&key(1), chain, serde_json::json!({"k": "v".repeat(900)}));
+        for t in [longest, data] {
+            let json = t.to_json();
+            assert!(
+                json.len() <= JSON_ROOM + t.payload_len(),
+                "{} bytes",
+                json.len()
+            );
+        }
     }
 
     #[test]
