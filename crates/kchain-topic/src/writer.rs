@@ -361,13 +361,14 @@ impl<'k> ChainWriter<'k> {
         self.pipelined && self.shared.is_some()
     }
 
-    /// Signs a checkpoint if one is due and hands it to the note thread to publish (see
-    /// `checkpoints::publish`). Call with nothing in flight: a checkpoint signs only records
-    /// the log holds.
+    /// Asks the tree thread for the root of a checkpoint if one is due, and signs and hands
+    /// to the note thread the checkpoints whose roots it has answered, without waiting for
+    /// it (see `checkpoints::publish`); [`ChainWriter::wait_published`] signs the rest. Call
+    /// with nothing in flight: a checkpoint signs only records the log holds.
     fn publish_if_due(&mut self) -> Result<(), TopicError> {
         match &mut self.checkpoints {
-            Some(c) if c.due() => c.publish().map(|_| ()),
-            _ => Ok(()),
+            Some(c) => c.publish_if_due(),
+            None => Ok(()),
         }
     }
 
@@ -381,13 +382,17 @@ impl<'k> ChainWriter<'k> {
         self.wait_published()
     }
 
-    /// Waits until the checkpoints signed so far are on the checkpoints topic and on disk
-    /// (they are published on a thread of their own, so that the writer does not wait for
-    /// their fsync). A failed publication fails this call, not the writer: the next
-    /// checkpoint publishes it again.
+    /// Signs the checkpoints that were due (waiting for the tree thread's roots), then waits
+    /// until the checkpoints signed so far are on the checkpoints topic and on disk (they are
+    /// published on a thread of their own, so that the writer does not wait for their
+    /// fsync). A failed publication fails this call, not the writer: the next checkpoint
+    /// publishes it again.
     fn wait_published(&mut self) -> Result<(), TopicError> {
         match &mut self.checkpoints {
-            Some(c) => c.wait_published(),
+            Some(c) => {
+                c.sign_asked()?;
+                c.wait_published()
+            }
             None => Ok(()),
         }
     }

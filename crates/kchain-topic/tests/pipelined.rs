@@ -159,9 +159,11 @@ fn a_pipelined_writers_checkpoints_sign_only_written_records() {
     }
     // Checkpoints are published on a thread of their own: the last one signed may still be
     // on its way to the checkpoints topic until the writer waits for it.
+    // Due checkpoints are signed once the tree thread has their roots (by a later call or
+    // the wait): at least the first, due at 10 entries, is signed by now.
     w.wait_written().unwrap();
     let signed = sizes(&log);
-    assert!(signed.len() >= 5, "due every 10 entries: {signed:?}");
+    assert!(!signed.is_empty(), "due every 10 entries: {signed:?}");
     w.flush().unwrap();
     assert_eq!(
         sizes(&log).last(),
@@ -190,7 +192,10 @@ fn a_pipelined_writer_publishes_a_checkpoint_while_the_next_batch_is_written() {
     // for them too.
     w.wait_written().unwrap();
     let during = watch.published.lock().unwrap().clone();
-    assert!(during.len() >= 3, "due every 10 entries: {during:?}");
+    // Each due checkpoint is signed once the tree thread has its root, by a later call or
+    // the wait: how many of the 5 due in these fast calls get signed depends on when that
+    // thread runs.
+    assert!(!during.is_empty(), "due every 10 entries: {during:?}");
     for (size, started) in during {
         assert!(
             started as u64 > size,
@@ -213,19 +218,19 @@ fn a_pipelined_writer_goes_on_while_its_checkpoint_is_published() {
     let sizes = checkpoint_sizes;
     watch.held.store(true, Ordering::SeqCst);
     let t = Instant::now();
-    // Batches of 7: the second call's batch finds 14 entries written, and signs them; the
-    // third's finds 7 more, not due.
+    // Batches of 7: the second call's batch finds 14 entries written, and asks the tree
+    // thread for their root; the third's signs it if the tree thread has answered (it does
+    // not wait for it), and finds 7 more, not due.
     w.append((0..14).map(item).collect()).unwrap();
     w.append((14..21).map(item).collect()).unwrap();
     w.append((21..28).map(item).collect()).unwrap();
     let returned = t.elapsed();
     assert_eq!(sizes(&log), Vec::<u64>::new(), "held back");
     assert!(returned < HELD_AT_MOST / 2, "the appends took {returned:?}");
-    assert_eq!(
-        w.last_checkpoint()
-            .map(|n| Checkpoint::parse(n.text()).unwrap().size()),
-        Some(14)
-    );
+    let signed = w
+        .last_checkpoint()
+        .map(|n| Checkpoint::parse(n.text()).unwrap().size());
+    assert!(matches!(signed, None | Some(14)), "{signed:?}");
     watch.held.store(false, Ordering::SeqCst);
     w.wait_written().unwrap();
     assert_eq!(sizes(&log), vec![14]);

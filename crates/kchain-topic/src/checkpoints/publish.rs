@@ -3,6 +3,8 @@
 //!
 //! ```text
 //!  ChainWriter ── entry hashes ──► BackgroundTree ──► every N entries / T seconds / flush:
+//!                                                     ask for the root (the writer goes on;
+//!                                                     a flush or wait waits for it), then
 //!                                                     sign "origin\nsize\nroot\n" (writer key)
 //!                                                     remember it (CheckpointStore), then
 //!                                                     hand it to the note thread, which
@@ -219,7 +221,7 @@ impl<'l> CheckpointState<'l> {
     }
 
     /// Whether a checkpoint is due: enough entries or time since the last.
-    pub(crate) fn due(&self) -> bool {
+    fn due(&self) -> bool {
         let signed = self.last.as_ref().map_or(0, |(_, c)| c.size());
         let pending = self.tree.size() - signed;
         pending > 0
@@ -231,11 +233,43 @@ impl<'l> CheckpointState<'l> {
         self.last.as_ref().map(|(n, _)| n)
     }
 
-    /// Signs and publishes a checkpoint of the tree as it is, unless the last one already
-    /// covers it. The tree only grows by this writer's own entries after it was checked
-    /// against the last signed checkpoint, so the new one extends the last.
+    /// Signs and publishes the checkpoints whose roots the tree thread has answered, then asks
+    /// it for the root of the tree as it is if a checkpoint is due and none is asked for;
+    /// never waits for the tree thread. The root asked for is signed by a later call, by
+    /// [`CheckpointState::sign_asked`] or by [`CheckpointState::publish`]: of the size asked,
+    /// so that a checkpoint signs what the tree held then (records the log holds) even when
+    /// more entries were pushed since.
+    pub(crate) fn publish_if_due(&mut self) -> Result<(), TopicError> {
+        while let Some((size, root)) = self.tree.try_root()? {
+            self.sign(size, root)?;
+        }
+        if self.due() && !self.tree.asking() {
+            self.tree.ask()?;
+        }
+        Ok(())
+    }
+
+    /// Signs and publishes the checkpoints asked for by [`CheckpointState::publish_if_due`],
+    /// waiting for the tree thread to hash the entries they cover.
+    pub(crate) fn sign_asked(&mut self) -> Result<(), TopicError> {
+        while let Some((size, root)) = self.tree.wait_root()? {
+            self.sign(size, root)?;
+        }
+        Ok(())
+    }
+
+    /// Signs and publishes a checkpoint of the tree as it is (after those asked for before),
+    /// unless the last one already covers it; waits for the tree thread.
     pub(crate) fn publish(&mut self) -> Result<Option<SignedNote>, TopicError> {
+        self.sign_asked()?;
         let (size, root) = self.tree.root()?;
+        self.sign(size, root)
+    }
+
+    /// Signs a checkpoint of size `size` and root `root` and publishes it, unless the last
+    /// one already covers it. The tree only grows by this writer's own entries after it was
+    /// checked against the last signed checkpoint, so the new one extends the last.
+    fn sign(&mut self, size: u64, root: Hash) -> Result<Option<SignedNote>, TopicError> {
         if let Some((_, c)) = &self.last {
             if size < c.size() || (size == c.size() && root != *c.root()) {
                 return Err(TopicError::Invalid(format!(
@@ -444,4 +478,103 @@ fn last_signed(
         }
     }
     Ok((newest, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::channel;
+    use std::thread::sleep;
+
+    use kchain_core::WriterKey;
+    use kchain_log::{EmbeddedLog, EmbeddedOptions, FsyncPolicy, TopicConfig};
+
+    use super::*;
+
+    fn size(note: &SignedNote) -> u64 {
+        Checkpoint::parse(note.text()).unwrap().size()
+    }
+
+    /// Holds the tree thread of `state` until `release` is sent, or for 10 s; the thread
+    /// says whether it released on time.
+    fn held(state: &CheckpointState) -> (Sender<()>, JoinHandle<bool>) {
+        let release = state.tree.hold();
+        let (early, wait) = channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let late = wait.recv_timeout(Duration::from_secs(10)).is_err();
+            drop(release);
+            !late
+        });
+        (early, holder)
+    }
+
+    /// A due checkpoint does not wait for the tree thread: the call that finds it due asks
+    /// for the root and returns, a later call signs it once the tree thread has answered,
+    /// and `sign_asked` waits for it. What is signed is the tree asked for (the records the
+    /// log held then), not the entries pushed since.
+    #[test]
+    fn a_due_checkpoint_is_signed_once_the_tree_thread_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = EmbeddedOptions {
+            fsync: FsyncPolicy::Never,
+            ..EmbeddedOptions::default()
+        };
+        let log = EmbeddedLog::create(dir.path(), options).unwrap();
+        log.create_topic("orders", &TopicConfig::default()).unwrap();
+        let key = WriterKey::from_seed("acme", [3; 32]);
+        let options = CheckpointOptions {
+            every_entries: 10,
+            every: Duration::from_secs(3600),
+            ..CheckpointOptions::default()
+        };
+        let mut state = CheckpointState::open(&log, "orders", 0, &key, None, options).unwrap();
+        let hashes: Vec<Hash> = (0..30u32)
+            .map(|i| kchain_core::sha256(&i.to_le_bytes()))
+            .collect();
+        let root_of =
+            |n: usize| merkle::root(&hashes[..n].iter().map(chain_leaf).collect::<Vec<_>>());
+        let on_topic = |log: &EmbeddedLog| -> Vec<u64> {
+            let records = read_checkpoints(log, "orders").unwrap();
+            records.iter().map(|r| size(&r.note)).collect()
+        };
+
+        state.push_all(hashes[..12].to_vec());
+        let (release, holder) = held(&state);
+        state.publish_if_due().unwrap();
+        assert!(state.last().is_none(), "signed with the tree thread held");
+        state.push_all(hashes[12..17].to_vec());
+        state.publish_if_due().unwrap();
+        release.send(()).unwrap();
+        assert!(
+            holder.join().unwrap(),
+            "publish_if_due waited for the tree thread"
+        );
+        let t = Instant::now();
+        while state.last().is_none() && t.elapsed() < Duration::from_secs(10) {
+            sleep(Duration::from_millis(1));
+            state.publish_if_due().unwrap();
+        }
+        let signed = Checkpoint::parse(state.last().expect("signed").text()).unwrap();
+        assert_eq!((signed.size(), *signed.root()), (12, root_of(12)));
+        state.wait_published().unwrap();
+        assert_eq!(on_topic(&log), vec![12]);
+
+        // Due again at 22: asked with the thread held, signed by sign_asked once it answers.
+        state.push_all(hashes[17..22].to_vec());
+        let (release, holder) = held(&state);
+        state.publish_if_due().unwrap();
+        state.push_all(hashes[22..30].to_vec());
+        assert_eq!(state.last().map(size), Some(12));
+        let releaser = std::thread::spawn(move || {
+            sleep(Duration::from_millis(50));
+            release.send(()).unwrap();
+        });
+        state.sign_asked().unwrap();
+        assert!(holder.join().unwrap());
+        releaser.join().unwrap();
+        let signed = Checkpoint::parse(state.last().unwrap().text()).unwrap();
+        assert_eq!((signed.size(), *signed.root()), (22, root_of(22)));
+        assert_eq!(state.publish().unwrap().map(|n| size(&n)), Some(30));
+        state.wait_published().unwrap();
+        assert_eq!(on_topic(&log), vec![12, 22, 30]);
+    }
 }

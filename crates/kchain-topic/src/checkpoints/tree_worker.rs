@@ -3,12 +3,17 @@
 //!
 //! ```text
 //! writer thread:  a batch's entry hashes, just before its log append ──> channel ──> tree thread
-//!                 root() ──> "root please" ──> waits ──> (size, root) of every hash sent
+//!                 ask() ──> "root please" ──> goes on ...
+//!                 try_root() (never waits) / wait_root() <── (size, root) of every hash sent
+//!                                                            before the ask
 //! ```
 //!
-//! Messages are handled in order, so a root answers for exactly the hashes pushed before it.
+//! Messages are handled in order, so a root answers for exactly the hashes pushed before it
+//! was asked for, whatever was pushed after; a due checkpoint asks, and the writer signs the
+//! answer at its next batch instead of waiting for the thread to catch up.
 
-use std::sync::mpsc::{channel, Sender};
+use std::collections::VecDeque;
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 
 use kchain_core::merkle::{self, TreeBuilder};
@@ -18,13 +23,20 @@ use crate::error::TopicError;
 
 enum Msg {
     Entries(Vec<Hash>),
-    Root(Sender<(u64, Hash)>),
+    /// The size and root of the tree of every entry sent before, on the roots channel.
+    Root,
+    /// Stops the thread until the sender of this receiver sends or is dropped.
+    #[cfg(test)]
+    Hold(Receiver<()>),
 }
 
 /// The chain tree of one writer: entry hashes in, roots out.
 pub(crate) struct BackgroundTree {
     size: u64,
+    /// The sizes of the roots asked for and not received yet, oldest first.
+    asked: VecDeque<u64>,
     tx: Option<Sender<Msg>>,
+    roots: Receiver<(u64, Hash)>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -33,6 +45,7 @@ impl BackgroundTree {
     pub(crate) fn start(mut tree: TreeBuilder) -> Result<Self, TopicError> {
         let size = tree.size();
         let (tx, rx) = channel::<Msg>();
+        let (roots_tx, roots) = channel();
         let thread = std::thread::Builder::new()
             .name("kchain-chain-tree".into())
             .spawn(move || {
@@ -40,16 +53,22 @@ impl BackgroundTree {
                 for msg in rx {
                     match msg {
                         Msg::Entries(hashes) => push_entries(&mut tree, &hashes, &mut leaves),
-                        Msg::Root(reply) => {
-                            let _ = reply.send((tree.size(), tree.root()));
+                        Msg::Root => {
+                            if roots_tx.send((tree.size(), tree.root())).is_err() {
+                                break;
+                            }
                         }
+                        #[cfg(test)]
+                        Msg::Hold(release) => drop(release.recv()),
                     }
                 }
             })
             .map_err(|e| TopicError::io("starting the chain-tree thread".to_owned(), e))?;
         Ok(BackgroundTree {
             size,
+            asked: VecDeque::new(),
             tx: Some(tx),
+            roots,
             thread: Some(thread),
         })
     }
@@ -67,29 +86,84 @@ impl BackgroundTree {
         }
         self.size += entry_hashes.len() as u64;
         if let Some(tx) = &self.tx {
-            // A dead tree thread is reported by root(), which every checkpoint needs.
+            // A dead tree thread is reported by the next root asked, which every checkpoint
+            // needs.
             let _ = tx.send(Msg::Entries(entry_hashes));
         }
     }
 
-    /// The size and root of the tree of every entry pushed so far, once hashed.
-    pub(crate) fn root(&mut self) -> Result<(u64, Hash), TopicError> {
-        let dead = || TopicError::Invalid("the chain-tree thread stopped".into());
-        let (reply, answer) = channel();
+    /// Asks for the root of the tree of every entry pushed so far, without waiting for it:
+    /// [`BackgroundTree::try_root`] or [`BackgroundTree::wait_root`] receive it.
+    pub(crate) fn ask(&mut self) -> Result<(), TopicError> {
         self.tx
             .as_ref()
             .ok_or_else(dead)?
-            .send(Msg::Root(reply))
+            .send(Msg::Root)
             .map_err(|_| dead())?;
-        let (size, root) = answer.recv().map_err(|_| dead())?;
-        if size != self.size {
-            return Err(TopicError::Invalid(format!(
-                "the chain tree holds {size} entries, {} were pushed",
-                self.size
-            )));
-        }
-        Ok((size, root))
+        self.asked.push_back(self.size);
+        Ok(())
     }
+
+    /// Whether a root was asked for and not received yet.
+    pub(crate) fn asking(&self) -> bool {
+        !self.asked.is_empty()
+    }
+
+    /// The size and root of the oldest root asked for and not received yet, if the tree
+    /// thread has answered; never waits.
+    pub(crate) fn try_root(&mut self) -> Result<Option<(u64, Hash)>, TopicError> {
+        if self.asked.is_empty() {
+            return Ok(None);
+        }
+        match self.roots.try_recv() {
+            Ok(answer) => self.received(answer).map(Some),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(dead()),
+        }
+    }
+
+    /// The size and root of the oldest root asked for and not received yet, once the tree
+    /// thread has hashed every entry pushed before it was asked; `None` if none was asked.
+    pub(crate) fn wait_root(&mut self) -> Result<Option<(u64, Hash)>, TopicError> {
+        if self.asked.is_empty() {
+            return Ok(None);
+        }
+        let answer = self.roots.recv().map_err(|_| dead())?;
+        self.received(answer).map(Some)
+    }
+
+    /// The size and root of the tree of every entry pushed so far, once hashed. Requires no
+    /// root asked and not received ([`BackgroundTree::asking`]).
+    pub(crate) fn root(&mut self) -> Result<(u64, Hash), TopicError> {
+        debug_assert!(!self.asking(), "the roots asked before come first");
+        self.ask()?;
+        self.wait_root()?.ok_or_else(dead)
+    }
+
+    /// Checks that `answer` is of the size asked for.
+    fn received(&mut self, (size, root): (u64, Hash)) -> Result<(u64, Hash), TopicError> {
+        match self.asked.pop_front() {
+            Some(asked) if asked == size => Ok((size, root)),
+            asked => Err(TopicError::Invalid(format!(
+                "the chain tree holds {size} entries, {asked:?} were pushed"
+            ))),
+        }
+    }
+
+    /// Stops the tree thread until the returned sender sends or is dropped: for tests of
+    /// what does not wait for it.
+    #[cfg(test)]
+    pub(crate) fn hold(&self) -> Sender<()> {
+        let (release, held) = channel();
+        if let Some(tx) = &self.tx {
+            tx.send(Msg::Hold(held)).expect("the tree thread runs");
+        }
+        release
+    }
+}
+
+fn dead() -> TopicError {
+    TopicError::Invalid("the chain-tree thread stopped".into())
 }
 
 /// Appends the chain leaves of `entry_hashes` (each [`chain_leaf`]) to `tree`: the leaves
@@ -145,6 +219,35 @@ mod tests {
         }
         let leaves: Vec<Hash> = hashes.iter().map(chain_leaf).collect();
         assert_eq!(bg.root().unwrap().1, merkle::root(&leaves));
+    }
+
+    /// Roots asked for without waiting come back in the order asked, each of the tree as it
+    /// was asked for, also when entries were pushed before the thread answered.
+    #[test]
+    fn roots_asked_come_back_in_order_of_the_sizes_asked() {
+        let hashes: Vec<Hash> = (0..40u32)
+            .map(|i| kchain_core::sha256(&i.to_be_bytes()))
+            .collect();
+        let root_of = |n: usize| {
+            let leaves: Vec<Hash> = hashes[..n].iter().map(chain_leaf).collect();
+            (n as u64, merkle::root(&leaves))
+        };
+        let mut bg = BackgroundTree::start(TreeBuilder::new()).unwrap();
+        assert_eq!(bg.try_root().unwrap(), None, "nothing asked");
+        assert_eq!(bg.wait_root().unwrap(), None, "nothing asked");
+        let release = bg.hold();
+        bg.push_all(hashes[..5].to_vec());
+        bg.ask().unwrap();
+        bg.push_all(hashes[5..31].to_vec());
+        bg.ask().unwrap();
+        bg.push_all(hashes[31..].to_vec());
+        assert_eq!(bg.try_root().unwrap(), None, "the thread is held");
+        assert!(bg.asking());
+        drop(release);
+        assert_eq!(bg.wait_root().unwrap(), Some(root_of(5)));
+        assert_eq!(bg.wait_root().unwrap(), Some(root_of(31)));
+        assert!(!bg.asking());
+        assert_eq!(bg.root().unwrap(), root_of(40));
     }
 
     /// Entries pushed in runs of odd and even lengths (their leaves two at a time, the odd
