@@ -337,7 +337,7 @@ fn check_headers(place: &Place<'_>, r: &RecordView<'_>) -> Result<(), BridgeErro
 /// The chained item of a raw record (its headers checked): key, value, headers and
 /// timestamp as they are, and the record's raw offset in a `kchain.src` header after its
 /// own headers.
-fn to_item(r: &RecordView<'_>) -> Item {
+pub(super) fn to_item(r: &RecordView<'_>) -> Item {
     let mut headers = Vec::with_capacity(r.headers.iter().count() + 1);
     for (name, value) in r.headers.iter() {
         headers.push((name.to_owned(), value.to_vec()));

@@ -151,23 +151,8 @@ mod tests {
     use kchain_core::Item;
     use kchain_log::{Header, HeadersRef};
 
+    use super::super::copy::to_item;
     use super::*;
-
-    /// The item `to_item` makes of a record, spelled out: what a view must read as.
-    fn owned(r: &RecordView<'_>) -> Item {
-        let mut headers: Vec<(String, Vec<u8>)> = r
-            .headers
-            .iter()
-            .map(|(n, v)| (n.to_owned(), v.to_vec()))
-            .collect();
-        headers.push((SRC_HEADER.to_owned(), r.offset.to_string().into_bytes()));
-        Item {
-            key: r.key.map(<[u8]>::to_vec),
-            value: r.value.map(<[u8]>::to_vec),
-            headers,
-            timestamp_ms: r.timestamp_ms,
-        }
-    }
 
     fn fields(it: &impl ItemFields) -> Item {
         let headers: Vec<(String, Vec<u8>)> = it
@@ -224,7 +209,8 @@ mod tests {
             }
             assert_eq!(batch.len(), views.len() - round);
             let got: Vec<Item> = batch.items().map(|it| fields(&it)).collect();
-            let want: Vec<Item> = views[round..].iter().map(owned).collect();
+            // What the owned path (Kafka's) makes of the same records.
+            let want: Vec<Item> = views[round..].iter().map(to_item).collect();
             assert_eq!(got, want);
         }
     }
