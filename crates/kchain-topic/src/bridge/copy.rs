@@ -200,7 +200,9 @@ fn append_batches(
     unsigned: &mut bool,
     give_back: &SyncSender<FlatBatch>,
 ) -> Result<(), BridgeError> {
-    let alone = usize::from(std::mem::take(unsigned));
+    // Cleared once an append has signed the adopted run, not before: a failed append leaves
+    // it unsigned, and the writer's side then signs no checkpoint over it.
+    let alone = usize::from(*unsigned);
     let mut owned = Vec::new();
     let mut flat = Vec::new();
     for b in batches {
@@ -215,6 +217,7 @@ fn append_batches(
         for items in [owned, rest] {
             if !items.is_empty() {
                 writer.append(items)?;
+                *unsigned = false;
             }
         }
     }
@@ -224,6 +227,7 @@ fn append_batches(
         for items in [first, rest] {
             if !items.is_empty() {
                 writer.append_fields(items)?;
+                *unsigned = false;
             }
         }
         drop(views);

@@ -18,7 +18,7 @@ use super::options::SRC_HEADER;
 use crate::batches::ItemFields;
 use crate::inplace::{decimal_len, write_decimal};
 
-/// The raw records of one poll, whole, and the offset of the last.
+/// The raw records of one poll, whole: their fields in one buffer, and where each lies.
 #[derive(Default)]
 pub(crate) struct FlatBatch {
     bytes: Vec<u8>,
