@@ -225,26 +225,27 @@ impl Plan<'_> {
         };
         let (mut pending, mut links) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let (range, first) = take(0);
-        let mut current = (range.start, self.build(items, range, first, parallel));
-        let mut tip = prev;
+        let mut built = self.build(items, range, first, parallel);
         loop {
-            let (start, built) = &current;
+            // The chunk just built starts where those before it end, and links after the
+            // last of their entry hashes.
+            let start = pending.len();
+            let tip = links.last().map_or(prev, |&(_, hash)| hash);
             let next_start = start + built.len();
             let (new_links, next) = if next_start < n {
                 let (range, slots) = take(next_start);
                 let (new_links, next) = rayon::join(
-                    || link_chunk(*start, tip, built),
+                    || link_chunk(start, tip, &built),
                     || self.build(items, range, slots, parallel),
                 );
-                (new_links, Some((next_start, next)))
+                (new_links, Some(next))
             } else {
-                (link_chunk(*start, tip, built), None)
+                (link_chunk(start, tip, &built), None)
             };
-            tip = new_links.last().map_or(tip, |(_, hash)| *hash);
             links.extend(new_links);
-            pending.extend(current.1);
+            pending.extend(built);
             match next {
-                Some(next) => current = next,
+                Some(next) => built = next,
                 None => return (pending, links),
             }
         }
