@@ -27,6 +27,7 @@ use kchain_log::{Appender, Log};
 use crate::batches::{batch_ranges, split_batches, Builder, ItemFields, Limits};
 use crate::checkpoints::{CheckpointOptions, CheckpointState};
 use crate::error::TopicError;
+use crate::inplace::Prepared;
 use crate::log_thread::{LogThread, SharedAppender};
 use crate::records;
 use crate::tip::read_own_tip;
@@ -468,11 +469,41 @@ impl<'k> ChainWriter<'k> {
     /// written, so that it is built while the log writes that one (one core copying it into
     /// the page cache). The call's last batch, with nothing to overlap unless the writer is
     /// pipelined, is appended on this thread; a pipelined writer hands it over and returns.
+    ///
+    /// The batches are built and handed over on one of rayon's threads, the whole call at
+    /// once, while this thread sleeps: the stages of each batch then start from inside the
+    /// pool instead of by a round trip from this thread into it and back, and the steps
+    /// between batches (collecting the written one, handing over the next) run on a thread
+    /// that goes on to the next build. The waits there are for this writer's log thread and
+    /// tree thread, which never use rayon; the last batch's synchronous append (disk writes,
+    /// an fsync) is made back on this thread. Measured in docs/benchmarks.md, seventh pass.
     fn append_in_place<F: ItemFields>(
         &mut self,
         items: &[F],
-        add: &mut impl FnMut(AppendReceipt),
+        add: &mut (impl FnMut(AppendReceipt) + Send),
     ) -> Result<(), TopicError> {
+        let this = &mut *self;
+        let last = rayon::scope(|_| this.build_and_hand_over(items, add))?;
+        if let Some(mut batch) = last {
+            let (first, count) = (self.next_offset, batch.count);
+            self.grow_tree(std::mem::take(&mut batch.entry_hashes));
+            let offsets = self.appender.append_encoded(&mut batch.records)?;
+            self.batch_buf = batch.records.into_buffer();
+            self.check_landed(first, count, &offsets)?;
+            self.next_offset += count;
+            add(self.advance(first, batch.first_height, count, batch.tip_hash));
+        }
+        Ok(())
+    }
+
+    /// [`ChainWriter::append_in_place`]'s batches, built and handed to the log thread in
+    /// order, each advancing the tip; the last one is returned instead, built, when the
+    /// writer is not pipelined (the caller appends it and advances).
+    fn build_and_hand_over<F: ItemFields>(
+        &mut self,
+        items: &[F],
+        add: &mut impl FnMut(AppendReceipt),
+    ) -> Result<Option<Prepared>, TopicError> {
         let builder = self.builder();
         let ranges = batch_ranges(items, &self.limits());
         let last = ranges.len().saturating_sub(1);
@@ -481,27 +512,23 @@ impl<'k> ChainWriter<'k> {
             let buf = std::mem::take(&mut self.batch_buf);
             let mut batch = builder.prepare(&items[range], height, prev, buf)?;
             self.collect()?;
+            if i == last && !self.pipelined {
+                return Ok(Some(batch));
+            }
             let entry_hashes = std::mem::take(&mut batch.entry_hashes);
             let (first, count) = (self.next_offset, batch.count);
-            if i == last && !self.pipelined {
-                self.grow_tree(entry_hashes);
-                let offsets = self.appender.append_encoded(&mut batch.records)?;
-                self.batch_buf = batch.records.into_buffer();
-                self.check_landed(first, count, &offsets)?;
-            } else {
-                self.log_thread()?.hand_over(batch.records)?;
-                self.in_flight = Some((first, count));
-                if self.pipelines() {
-                    // The tree holds exactly the written batches here, not the one just
-                    // handed over (see `append`): the log writes that one meanwhile.
-                    self.publish_if_due()?;
-                }
-                self.grow_tree(entry_hashes);
+            self.log_thread()?.hand_over(batch.records)?;
+            self.in_flight = Some((first, count));
+            if self.pipelines() {
+                // The tree holds exactly the written batches here, not the one just handed
+                // over (see `append`): the log writes that one meanwhile.
+                self.publish_if_due()?;
             }
+            self.grow_tree(entry_hashes);
             self.next_offset += count;
             add(self.advance(first, batch.first_height, count, batch.tip_hash));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The log thread, started on first use.
