@@ -8,7 +8,7 @@ use kchain_core::{DataKey, Item, Trust, WriterKey};
 use kchain_log::{Log, TopicConfig};
 use kchain_topic::{ChainWriter, TopicVerifier, VerifyOptions, WriterOptions};
 
-use super::raw::BATCH;
+use super::raw::{Stopwatch, Took, BATCH};
 
 /// Signed batches of [`BATCH`] records handed to one `ChainWriter::append` call: an
 /// application with many records to append passes them together, and the writer builds the
@@ -47,13 +47,13 @@ fn append_calls(vals: &[Vec<u8>], base: u128) -> Vec<Vec<Item>> {
 /// Appends every chunk and flushes; the time it took. The writers are pipelined (as
 /// `TopicProducer`'s): each append returns once its last batch is handed to the log, and the
 /// flush, inside the time, waits for every record to be written and forced to disk.
-fn timed_append(w: &mut ChainWriter<'_>, chunks: Vec<Vec<Item>>) -> Result<Duration> {
-    let t = Instant::now();
+fn timed_append(w: &mut ChainWriter<'_>, chunks: Vec<Vec<Item>>) -> Result<Took> {
+    let t = Stopwatch::start();
     for chunk in chunks {
         w.append(chunk)?;
     }
     w.flush()?;
-    Ok(t.elapsed())
+    Ok(t.stop())
 }
 
 struct RemoveOnDrop(std::path::PathBuf);
@@ -66,7 +66,7 @@ impl Drop for RemoveOnDrop {
 
 /// What the checkpointed, witnessed append measured.
 pub(crate) struct Witnessed {
-    pub(crate) append: Duration,
+    pub(crate) append: Took,
     pub(crate) checkpoints: usize,
     pub(crate) cosigned: usize,
 }
@@ -95,8 +95,8 @@ pub(crate) fn witnessed_append(
     let done = AtomicBool::new(false);
     let mut cosigned = 0usize;
     let pass = || cosign_pass(log, &topic, &witness, &writers, &state);
-    let append = std::thread::scope(|s| -> Result<Duration> {
-        let writer = s.spawn(|| -> Result<Duration> {
+    let append = std::thread::scope(|s| -> Result<Took> {
+        let writer = s.spawn(|| -> Result<Took> {
             let mut w = ChainWriter::open(log, &topic, 0, key, WriterOptions::default())?
                 .with_pipelining()
                 .with_checkpoints(log, CheckpointOptions::default())?;
@@ -169,12 +169,12 @@ fn cosign_pass(
 
 /// The chained-append times of one repetition, each variant into a fresh topic.
 pub(crate) struct Appends {
-    pub(crate) plain: Duration,
+    pub(crate) plain: Took,
     /// The plain chain again, appended one signed batch a call (as `TopicProducer` and
     /// `kchain produce` call the writer): each call's batch is built while the log writes
     /// the last call's.
-    pub(crate) one_batch: Duration,
-    pub(crate) encrypted: Duration,
+    pub(crate) one_batch: Took,
+    pub(crate) encrypted: Took,
     pub(crate) checkpointed: Witnessed,
     pub(crate) witnessed: Option<Witnessed>,
     /// Why the witness could not be measured (on Kafka only).
@@ -198,7 +198,7 @@ pub(crate) fn appends(
 ) -> Result<Appends> {
     let data_key = DataKey::generate(0)?;
     let base = stamp.len() as u128;
-    let plain_run = |topic: &str, encrypt: bool, calls: Vec<Vec<Item>>| -> Result<Duration> {
+    let plain_run = |topic: &str, encrypt: bool, calls: Vec<Vec<Item>>| -> Result<Took> {
         log.create_topic(topic, &TopicConfig::default())?;
         let mut w = ChainWriter::open(log, topic, 0, key, WriterOptions::default())?
             .with_optional_encryption(encrypt.then_some(&data_key))
