@@ -57,19 +57,10 @@ impl Stopwatch {
     }
 }
 
-/// CPU seconds of this process so far, every thread (living or ended) counted, to the
-/// nanosecond (`CLOCK_PROCESS_CPUTIME_ID`; `/proc`'s figures count 10 ms ticks, too coarse
-/// for a raw append of 0.15 s); NaN if the clock cannot be read.
+/// CPU seconds of this process so far ([`kchain_log::cpu::process`]: every thread, living
+/// or ended, to the nanosecond); NaN if the clock cannot be read.
 fn process_cpu() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a clock id every Unix has, and a pointer to a timespec this function owns.
-    match unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } {
-        0 => ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9,
-        _ => f64::NAN,
-    }
+    kchain_log::cpu::process().unwrap_or(f64::NAN)
 }
 
 /// Records per second.
@@ -147,24 +138,11 @@ pub(crate) fn read(log: &dyn Log, topic: &str, n: u64) -> Result<Duration> {
 mod tests {
     use super::*;
 
-    /// CPU seconds of the calling thread.
-    fn thread_cpu() -> f64 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: as in `process_cpu`.
-        assert_eq!(
-            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) },
-            0
-        );
-        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-    }
-
     #[test]
     fn a_stopwatch_counts_the_cpu_of_every_thread() {
         // Each thread spins until it has been on a CPU for 30 ms, however loaded the machine.
         let spin = || {
+            let thread_cpu = || kchain_log::cpu::thread().expect("a thread CPU clock");
             let start = thread_cpu();
             let mut x = 0u64;
             while thread_cpu() - start < 0.030 {

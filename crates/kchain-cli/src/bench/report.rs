@@ -28,7 +28,7 @@ pub(crate) struct Measured {
     pub(crate) sha: std::time::Duration,
     /// Raw SHA-256 over each value, two at a time (informational; see `raw::sha_x2`).
     pub(crate) sha_x2: std::time::Duration,
-    pub(crate) raw_append: super::raw::Took,
+    pub(crate) raw_append: Took,
     pub(crate) raw_read: std::time::Duration,
     pub(crate) appends: Appends,
     pub(crate) verify1: std::time::Duration,

@@ -227,7 +227,7 @@ fn raw_append_swing() {
     }
 }
 
-/// This thread's user + system CPU time in seconds (10 ms ticks).
+/// This thread's user + system CPU time in seconds (`crate::cpu::thread`).
 fn thread_cpu() -> f64 {
     crate::cpu::thread().unwrap_or(0.0)
 }
