@@ -539,6 +539,34 @@ mod kafka_only {
             t.elapsed()
         );
     }
+
+    /// The same for batches in flight, which the feeder thread hands to librdkafka a request
+    /// at a time while its helper thread prepares the next request's records: the first
+    /// batch fails in the time one request takes to fail, and the one sent after it fails
+    /// with it, unsent.
+    #[test]
+    fn batches_in_flight_stop_at_a_failed_request() {
+        let (broker, _log, topic, mut appender) = short_lived("gapless-in-flight");
+        let record = |i: i64| Record {
+            value: Some(vec![b'x'; 100_000]),
+            headers: vec![Header::new("i", i.to_string())],
+            timestamp_ms: 1 + i,
+            ..Record::default()
+        };
+        assert_eq!(appender.append(&[record(0)]).unwrap(), vec![0]);
+        broker.stop();
+        let t = Instant::now();
+        appender.send((1..61).map(record).collect()).unwrap();
+        appender.send((61..121).map(record).collect()).unwrap();
+        let err = appender.receive().unwrap_err().to_string();
+        assert!(err.contains(&format!("{topic}/0")), "{err}");
+        assert!(appender.receive().is_err(), "the second batch was not refused");
+        assert!(
+            t.elapsed() < Duration::from_secs(25),
+            "took {:?}: the later requests were sent after the first failed",
+            t.elapsed()
+        );
+    }
 }
 
 /// DeleteRecords, which `kchain archive --apply-retention` sends once an archive holds the

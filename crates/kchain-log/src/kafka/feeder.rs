@@ -6,6 +6,10 @@
 //!                 └────────────── next chunk ◄────────────  nothing behind it)  │ delivered
 //!
 //!  send (batches in flight): records ──► Feeder queue ──► feeder thread does the above
+//!                                                  ▲  │ chunk k+1 (headers), chunk k (free)
+//!                                                  │  ▼
+//!                                  prepared ◄── its helper thread: librdkafka's header lists
+//!                                               of the next chunk, the fed chunk freed
 //!  append (one batch, waiting): the caller's thread does the above
 //! ```
 //!
@@ -16,8 +20,17 @@
 //! (60-75% of kchain's samples in `kchain bench bridge` on Kafka). Queued one request at a
 //! time and pushed out with `rd_kafka_flush`, nothing waits behind a request and the thread
 //! sleeps until the response.
+//!
+//! So every step is in one chain: queue a chunk, push it, its delivery, queue the next. The
+//! feeder thread's part of it is what it does between two pushes, and with batches in
+//! flight it does only what must happen there: it hands each record to librdkafka. Building
+//! librdkafka's header list of each record (a third of that thread's time, in allocations)
+//! and freeing the chunk fed (a fifth: its buffers were allocated on the writer's threads)
+//! go to a helper thread, which builds the next chunk's header lists while this chunk's
+//! request is out (docs/benchmarks.md, eighth pass).
 
 use std::collections::VecDeque;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -78,16 +91,24 @@ impl Target {
         &self,
         records: impl Iterator<Item = (u64, &'r Record)>,
     ) -> Result<(), String> {
+        self.feed_with(records.map(|(seq, record)| (seq, record, kafka_headers(record))))
+    }
+
+    /// [`Target::feed`] of records whose header lists are built already.
+    fn feed_with<'r>(
+        &self,
+        records: impl Iterator<Item = (u64, &'r Record, Option<OwnedHeaders>)>,
+    ) -> Result<(), String> {
         let budget = self.request_bytes.saturating_sub(BATCH_OVERHEAD);
         let mut bytes = 0u64;
-        for (seq, record) in records {
+        for (seq, record, headers) in records {
             let size = request_size(record);
             if bytes > 0 && bytes + size > budget {
                 self.push()?;
                 bytes = 0;
             }
             bytes += size;
-            self.queue(seq, record)?;
+            self.queue(seq, record, headers)?;
         }
         if bytes > 0 {
             self.push()?;
@@ -121,24 +142,21 @@ impl Target {
         }
     }
 
-    /// Hands one record to librdkafka, waiting for queue space when it is full.
-    fn queue(&self, seq: u64, record: &Record) -> Result<(), String> {
+    /// Hands one record, with its header list, to librdkafka, waiting for queue space when
+    /// it is full.
+    fn queue(
+        &self,
+        seq: u64,
+        record: &Record,
+        headers: Option<OwnedHeaders>,
+    ) -> Result<(), String> {
         let mut kafka_record: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(&self.topic, seq as usize)
                 .partition(self.partition as i32)
                 .timestamp(record.timestamp_ms);
         kafka_record.key = record.key.as_deref();
         kafka_record.payload = record.value.as_deref();
-        if !record.headers.is_empty() {
-            let headers = record.headers.iter().fold(
-                OwnedHeaders::new_with_capacity(record.headers.len()),
-                |hs, h| {
-                    hs.insert(KafkaHeader {
-                        key: &h.name,
-                        value: Some(h.value.as_slice()),
-                    })
-                },
-            );
+        if let Some(headers) = headers {
             kafka_record = kafka_record.headers(headers);
         }
         // Read the clock only when the queue is full, not once per record.
@@ -159,6 +177,22 @@ impl Target {
             }
         }
     }
+}
+
+/// `record`'s headers as the list librdkafka takes (`None` when it has none).
+fn kafka_headers(record: &Record) -> Option<OwnedHeaders> {
+    if record.headers.is_empty() {
+        return None;
+    }
+    Some(record.headers.iter().fold(
+        OwnedHeaders::new_with_capacity(record.headers.len()),
+        |hs, h| {
+            hs.insert(KafkaHeader {
+                key: &h.name,
+                value: Some(h.value.as_slice()),
+            })
+        },
+    ))
 }
 
 /// Records sent and not yet handed to librdkafka, for the feeder thread.
@@ -210,38 +244,130 @@ impl Drop for Feeder {
     }
 }
 
+/// A chunk of records taken from the queue, with their sequence numbers.
+type Chunk = Vec<(u64, Record)>;
+
+/// Work for the feeder's helper thread.
+enum Job {
+    /// Build the header lists of a chunk, and send them back with it.
+    Prepare(Chunk),
+    /// Free a chunk librdkafka holds copies of.
+    Free(Chunk),
+}
+
+/// A chunk with the header list of each record.
+type Prepared = (Chunk, Vec<Option<OwnedHeaders>>);
+
+/// The helper thread's loop: jobs in order, until the feeder drops its sender.
+fn help(jobs: Receiver<Job>, prepared: Sender<Prepared>) {
+    for job in jobs {
+        match job {
+            Job::Prepare(chunk) => {
+                let headers = chunk.iter().map(|(_, r)| kafka_headers(r)).collect();
+                if prepared.send((chunk, headers)).is_err() {
+                    return;
+                }
+            }
+            Job::Free(chunk) => drop(chunk),
+        }
+    }
+}
+
+/// What taking a chunk from the queue found.
+enum Take {
+    Chunk(Chunk),
+    Empty,
+    Stop,
+}
+
+/// Takes at most one request's worth of records (`budget` bytes) from the queue; waits for
+/// records, or for the stop, when `wait`.
+fn take(queue: &(Mutex<Queue>, Condvar), budget: u64, wait: bool) -> Take {
+    let mut q = lock(&queue.0);
+    while wait && q.records.is_empty() && !q.stop {
+        q = queue.1.wait(q).unwrap_or_else(|e| e.into_inner());
+    }
+    if q.stop {
+        return Take::Stop;
+    }
+    let mut bytes = 0u64;
+    let mut take = 0;
+    for (_, r) in &q.records {
+        let size = request_size(r);
+        if take > 0 && bytes + size > budget {
+            break;
+        }
+        bytes += size;
+        take += 1;
+    }
+    match take {
+        0 => Take::Empty,
+        _ => Take::Chunk(q.records.drain(..take).collect()),
+    }
+}
+
 /// The feeder thread: a chunk of at most one request at a time, until stopped. A record
 /// librdkafka refuses fails its delivery and every one queued after it, and stops the feed.
+///
+/// The helper thread builds the header lists of the chunk after the one being fed, when the
+/// queue holds it already, and frees each chunk fed.
 fn run(target: &Target, queue: &(Mutex<Queue>, Condvar)) {
     let budget = target.request_bytes.saturating_sub(BATCH_OVERHEAD);
+    let (jobs, job_rx) = channel::<Job>();
+    let (prepared_tx, prepared) = channel::<Prepared>();
+    let helper = std::thread::Builder::new()
+        .name("kchain-feed-help".into())
+        .spawn(move || help(job_rx, prepared_tx))
+        .expect("spawn the Kafka feeder's helper thread");
+    // Whether the helper holds (or has sent back) the next chunk.
+    let mut ahead = false;
     loop {
-        let chunk: Vec<(u64, Record)> = {
-            let mut q = lock(&queue.0);
-            while q.records.is_empty() && !q.stop {
-                q = queue.1.wait(q).unwrap_or_else(|e| e.into_inner());
+        if ahead && lock(&queue.0).stop {
+            // The chunk with the helper was taken, not fed: it is dropped with the queue.
+            break;
+        }
+        if !ahead {
+            match take(queue, budget, true) {
+                Take::Chunk(chunk) => send_job(&jobs, Job::Prepare(chunk)),
+                Take::Empty | Take::Stop => break,
             }
-            if q.stop {
-                return;
-            }
-            let mut bytes = 0u64;
-            let mut take = 0;
-            for (_, r) in &q.records {
-                let size = request_size(r);
-                if take > 0 && bytes + size > budget {
-                    break;
-                }
-                bytes += size;
-                take += 1;
-            }
-            q.records.drain(..take).collect()
+        }
+        let Ok((chunk, headers)) = prepared.recv() else {
+            break;
         };
-        if let Err(why) = target.feed(chunk.iter().map(|(seq, r)| (*seq, r))) {
+        // The next chunk's header lists are built while this one's request is out.
+        let stop = match take(queue, budget, false) {
+            Take::Chunk(next) => {
+                send_job(&jobs, Job::Prepare(next));
+                ahead = true;
+                false
+            }
+            Take::Empty => {
+                ahead = false;
+                false
+            }
+            Take::Stop => true,
+        };
+        let records = chunk.iter().zip(headers).map(|((seq, r), h)| (*seq, r, h));
+        if let Err(why) = target.feed_with(records) {
             let first = chunk.first().map_or(0, |(seq, _)| *seq);
             target.producer.context().fail_from(first, &why);
             let mut q = lock(&queue.0);
             q.records.clear();
             q.stop = true;
-            return;
+            break;
+        }
+        send_job(&jobs, Job::Free(chunk));
+        if stop {
+            break;
         }
     }
+    drop(jobs);
+    let _ = helper.join();
+}
+
+/// Hands `job` to the helper thread. The helper ends only once `jobs` is dropped, so the
+/// send cannot fail; if it did, the job's chunk would be freed here.
+fn send_job(jobs: &Sender<Job>, job: Job) {
+    let _ = jobs.send(job);
 }
