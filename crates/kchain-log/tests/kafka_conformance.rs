@@ -560,7 +560,10 @@ mod kafka_only {
         appender.send((61..121).map(record).collect()).unwrap();
         let err = appender.receive().unwrap_err().to_string();
         assert!(err.contains(&format!("{topic}/0")), "{err}");
-        assert!(appender.receive().is_err(), "the second batch was not refused");
+        assert!(
+            appender.receive().is_err(),
+            "the second batch was not refused"
+        );
         assert!(
             t.elapsed() < Duration::from_secs(25),
             "took {:?}: the later requests were sent after the first failed",
