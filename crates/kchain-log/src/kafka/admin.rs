@@ -7,6 +7,7 @@
 //!              └─DescribeConfigs(topics)──> settings (left empty where unsupported)
 //! end/start    ──ListOffsets (fetch_watermarks)──> high / low watermark
 //! delete       ──DeleteRecords(offset)──> the new low watermark (log start offset)
+//! delete_topic ──DeleteTopics──> the topic and its records gone (`kchain bench` only)
 //! ```
 //!
 //! Partition counts are cached per topic: Kafka can only add partitions, so a cached count
@@ -293,6 +294,25 @@ impl Admin {
             // Not every broker reports the new low watermark: ask for it.
             _ => self.watermarks(topic, partition).map(|(start, _)| start),
         }
+    }
+
+    /// Deletes topic `name` with its records (DeleteTopics) and forgets its partition count.
+    /// [`LogError::NoSuchTopic`] when the broker does not know it.
+    pub fn delete_topic(&self, name: &str) -> Result<(), LogError> {
+        validate_name(name).map_err(|_| LogError::NoSuchTopic(name.to_string()))?;
+        let results = block_on(self.admin.delete_topics(&[name], &self.admin_options()))
+            .map_err(|e| backend(format!("deleting topic '{name}': {e}")))?;
+        lock(&self.partitions).remove(name);
+        for result in results {
+            match result {
+                Ok(_) => {}
+                Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {
+                    return Err(LogError::NoSuchTopic(name.to_string()))
+                }
+                Err((_, code)) => return Err(backend(format!("deleting topic '{name}': {code}"))),
+            }
+        }
+        Ok(())
     }
 
     /// `TopicInfo` for each of `topics` (name, partition count), with the settings the

@@ -55,6 +55,11 @@ impl IdleProducers {
         lock(&self.0).remove(&(topic.to_string(), partition))
     }
 
+    /// Drops the idle producers of `topic`: their sequence numbers belong to its records.
+    pub(crate) fn forget(&self, topic: &str) {
+        lock(&self.0).retain(|(t, _), _| t != topic);
+    }
+
     fn put(&self, topic: &str, partition: u32, producer: KafkaProducer, seq: u64) {
         let mut idle = lock(&self.0);
         if idle.len() >= MAX_IDLE {

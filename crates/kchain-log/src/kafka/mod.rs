@@ -108,6 +108,19 @@ impl KafkaLog {
     pub fn options(&self) -> &KafkaOptions {
         &self.opts
     }
+
+    /// Deletes topic `name` and every record it holds (Kafka's DeleteTopics). Not part of
+    /// [`Log`]: kchain never deletes a topic of its own accord; `kchain bench
+    /// --delete-topics` deletes the topics it created, so that a broker keeping records in memory (tansu's `memory://`)
+    /// does not slow down as the repetitions fill it. [`LogError::NoSuchTopic`] when the
+    /// broker does not know it. An appender of the topic still open in this process fails
+    /// at its next append. tansu 0.6's `sqlite://` engine deletes *every* topic on any
+    /// DeleteTopics (its `memory://` engine only the one named): never call this on such a
+    /// broker holding anything to keep.
+    pub fn delete_topic(&self, name: &str) -> Result<(), LogError> {
+        self.idle.forget(name);
+        self.admin.delete_topic(name)
+    }
 }
 
 impl Log for KafkaLog {
