@@ -2,7 +2,9 @@
 # Every benchmark of docs/benchmarks.md in one run, on this machine, with a broker of its own:
 #
 #   1. `kchain bench` on the embedded log (REPEAT interleaved repetitions, RECORDS records);
-#   2. `kchain -b BROKER bench` on a private tansu broker (memory engine), KAFKA_RECORDS records;
+#   2. `kchain -b BROKER bench --delete-topics` on a private tansu broker (memory engine),
+#      KAFKA_RECORDS records, each repetition's topics deleted when it ends (the memory engine
+#      slows as it fills);
 #   3. `kchain bench bridge` on both backends, REPEAT runs each of BRIDGE_ROUNDS rounds
 #      (chained produce and the bridge alternating which goes first); the summary gives the
 #      median and spread of every round's ratio, pooled over the runs, and the CPU per record
@@ -89,7 +91,8 @@ fi
 if ! skip kafka; then
     b=$(broker)
     say "Kafka ($b): $REPEAT repetitions of $KAFKA_RECORDS records"
-    "$KCHAIN" -b "$b" bench --repeat "$REPEAT" --records "$KAFKA_RECORDS" --json >"$OUT/kafka.json"
+    "$KCHAIN" -b "$b" bench --repeat "$REPEAT" --records "$KAFKA_RECORDS" --delete-topics \
+        --json >"$OUT/kafka.json"
 fi
 if ! skip bridge; then
     : >"$OUT/bridge.jsonl"

@@ -238,14 +238,20 @@ pub(crate) fn open_log(g: &Global, create: bool) -> Result<Box<dyn Log>> {
             Box::new(log.with_context(|| format!("data directory {}", g.data_dir.display()))?)
         }
     };
-    // Named once the log is open: an error opening it names the backend itself, on one line.
+    announce(g, log.as_ref());
+    Ok(log)
+}
+
+/// Names the log just opened on standard error (unless `--quiet`), and its identity with
+/// `-v`: once the log is open, so that an error opening it names the backend itself, on one
+/// line.
+pub(crate) fn announce(g: &Global, log: &dyn Log) {
     if !g.quiet {
         eprintln!("kchain: {}", g.backend_line());
     }
     if g.verbose > 0 {
-        eprintln!("kchain: log identity {}", log_identity(g, log.as_ref()));
+        eprintln!("kchain: log identity {}", log_identity(g, log));
     }
-    Ok(log)
 }
 
 /// The librdkafka properties of `--kafka-config` then `-X`, in order (later ones win).
@@ -276,6 +282,12 @@ pub(crate) fn kafka_properties(g: &Global) -> Result<Vec<(String, String)>> {
 
 #[cfg(feature = "kafka")]
 fn open_kafka(g: &Global, brokers: &str) -> Result<Box<dyn Log>> {
+    Ok(Box::new(open_kafka_log(g, brokers)?))
+}
+
+/// The Kafka log at `brokers`, with the global options' properties and timeouts.
+#[cfg(feature = "kafka")]
+pub(crate) fn open_kafka_log(g: &Global, brokers: &str) -> Result<kchain_log::KafkaLog> {
     let mut options = kchain_log::KafkaOptions {
         properties: kafka_properties(g)?,
         ..kchain_log::KafkaOptions::default()
@@ -289,9 +301,8 @@ fn open_kafka(g: &Global, brokers: &str) -> Result<Box<dyn Log>> {
         options.connect_timeout = t;
         options.request_timeout = t;
     }
-    let log = kchain_log::KafkaLog::connect(brokers, options)
-        .with_context(|| format!("Kafka brokers {brokers}"))?;
-    Ok(Box::new(log))
+    kchain_log::KafkaLog::connect(brokers, options)
+        .with_context(|| format!("Kafka brokers {brokers}"))
 }
 
 #[cfg(not(feature = "kafka"))]

@@ -111,6 +111,79 @@ fn on_kafka_the_ledger_is_compared_with_the_embedded_log_in_the_same_run() {
     assert!(ratio["median"].as_f64().unwrap() > 0.0, "{ratio}");
 }
 
+/// The topic names on the Kafka log of `env`.
+#[cfg(feature = "kafka")]
+fn topic_names(env: &Env) -> Vec<String> {
+    json(&env.ok(&["topic", "list", "--json"], ""))
+        .as_array()
+        .expect("a list of topics")
+        .iter()
+        .map(|t| t["topic"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// `--delete-topics` deletes each repetition's topics when it ends, and no other: on a broker
+/// of this test's own (tansu's memory engine, which deletes only the topic named), a topic
+/// made before the bench is still there after it, and none of the bench's is.
+#[cfg(feature = "kafka")]
+#[test]
+fn delete_topics_deletes_the_bench_topics_and_no_other() {
+    let broker = kchain_testkit::Broker::start("memory://");
+    let env = Env::kafka(&broker.brokers);
+    env.ok(&["topic", "create", "keep-me"], "");
+    let args = [
+        "bench",
+        "--records",
+        "200",
+        "--ledger-txs",
+        "40",
+        "--repeat",
+        "2",
+    ];
+    let out = env.ok(&[&args[..], &["--json", "--delete-topics"]].concat(), "");
+    assert_eq!(json(&out)["repetitions"], 2);
+    let names = topic_names(&env);
+    assert!(names.iter().any(|n| n == "keep-me"), "{names:?}");
+    let left: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("kchain-bench-"))
+        .collect();
+    assert!(left.is_empty(), "the bench left {left:?}");
+}
+
+/// A broker whose DeleteTopics deletes more than the topic named (tansu 0.6's sqlite engine
+/// deletes every topic) stops `--delete-topics` at the first repetition, with an error that
+/// says so, instead of going on deleting what is not the bench's.
+#[cfg(feature = "kafka")]
+#[test]
+fn delete_topics_stops_when_the_broker_deletes_more_than_asked() {
+    let broker = kchain_testkit::Broker::start("sqlite");
+    let env = Env::kafka(&broker.brokers);
+    env.ok(&["topic", "create", "keep-me"], "");
+    env.error(
+        &[
+            "bench",
+            "--records",
+            "100",
+            "--ledger-txs",
+            "0",
+            "--repeat",
+            "2",
+            "--delete-topics",
+        ],
+        "did not ask it to delete (keep-me",
+    );
+}
+
+/// `--delete-topics` is for Kafka: on the embedded log it is refused, naming why.
+#[test]
+fn delete_topics_needs_kafka() {
+    Env::new().error(
+        &["bench", "--records", "10", "--delete-topics"],
+        "--delete-topics is for Kafka (-b BROKERS)",
+    );
+}
+
 /// The tutorial's Python node and kchain's ledger on one broker: both seal what they were
 /// given (the Python node a block per three transactions), and the report names both.
 #[cfg(feature = "kafka")]

@@ -22,6 +22,8 @@ mod raw;
 mod report;
 pub mod witness;
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context, Result};
 use kchain_core::{Trust, TrustedWriter, WriterKey};
 use kchain_log::Log;
@@ -33,15 +35,18 @@ pub use report::Params;
 /// The embedded log's fsync interval during the bench.
 pub const FSYNC_MS: u64 = 100;
 
-/// Runs every measurement on `log` (called `backend` in the report) `p.repeat` times,
-/// interleaved (each repetition runs every measurement once, in the same order, on fresh
-/// topics, so drift in the machine's load hits every figure alike), and prints the medians
-/// and spreads.
 /// Where the measurements of each repetition write.
 pub enum BenchLog<'a> {
-    /// One log for every repetition, each writing topics of its own (Kafka: a broker's
-    /// topics cannot be deleted through the `Log` API).
-    Shared(&'a dyn Log),
+    /// A Kafka cluster shared by every repetition, each writing topics of its own, which
+    /// are deleted when the repetition ends if `delete` is given: a broker that keeps
+    /// records in memory (tansu's `memory://`) slows down as it fills, and without the
+    /// deletes the later repetitions measured a fuller broker than the first
+    /// (docs/benchmarks.md, ninth pass).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    Shared {
+        log: &'a dyn Log,
+        delete: Option<&'a DeleteTopic<'a>>,
+    },
     /// A fresh embedded log for each repetition, in `dir/rep-N`, deleted when the
     /// repetition ends unless `keep`: every repetition then starts with the disk and the
     /// page cache as the first did, instead of behind the 2-3 GB of dirty pages the ones
@@ -54,10 +59,24 @@ pub enum BenchLog<'a> {
 }
 
 impl BenchLog<'_> {
-    /// Runs `f` on the log of repetition `rep`.
-    fn with_log<T>(&self, rep: usize, f: impl FnOnce(&dyn Log) -> Result<T>) -> Result<T> {
+    /// Runs `f` on the log of repetition `rep`, whose topic names carry `tag`.
+    fn with_log<T>(
+        &self,
+        rep: usize,
+        tag: &str,
+        f: impl FnOnce(&dyn Log) -> Result<T>,
+    ) -> Result<T> {
         match self {
-            BenchLog::Shared(log) => f(*log),
+            BenchLog::Shared { log, delete } => {
+                let Some(delete) = delete else {
+                    return f(*log);
+                };
+                let before = topic_names(*log)?;
+                let result = f(*log);
+                // Deleted even after a failed repetition: they are the bench's own.
+                delete_made(*log, *delete, tag, &before)?;
+                result
+            }
             BenchLog::PerRepetition { dir, options, keep } => {
                 let dir = dir.join(format!("rep-{rep}"));
                 let result = kchain_log::EmbeddedLog::create(&dir, options.clone())
@@ -72,6 +91,71 @@ impl BenchLog<'_> {
     }
 }
 
+/// Deletes a topic (the Kafka backend's `delete_topic`; not in the `Log` API).
+pub type DeleteTopic<'a> = dyn Fn(&str) -> Result<(), kchain_log::LogError> + 'a;
+
+/// Every topic on `log`, by name.
+fn topic_names(log: &dyn Log) -> Result<BTreeSet<String>> {
+    Ok(log
+        .list_topics()
+        .context("listing the topics")?
+        .into_iter()
+        .map(|t| t.name)
+        .collect())
+}
+
+/// Deletes the topics a repetition tagged `tag` made on `log` (not in `before`, named
+/// `kchain-bench-...` with the tag, not followed by a digit: repetition 1's tag is a prefix
+/// of repetition 10's), and nothing else: another bench may run on the same cluster. A topic
+/// already gone counts as deleted. Fails if any topic that was not the bench's vanished
+/// meanwhile: a broker whose DeleteTopics deletes more than it is asked (tansu 0.6's sqlite
+/// engine deletes every topic) must not be used with `--delete-topics`.
+fn delete_made(
+    log: &dyn Log,
+    delete: &DeleteTopic<'_>,
+    tag: &str,
+    before: &BTreeSet<String>,
+) -> Result<()> {
+    let tagged = |name: &str| {
+        name.starts_with("kchain-bench-")
+            && name
+                .match_indices(tag)
+                .any(|(at, _)| !name[at + tag.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    };
+    let now = topic_names(log)?;
+    let made: Vec<&String> = now
+        .iter()
+        .filter(|n| !before.contains(*n) && tagged(n))
+        .collect();
+    for name in &made {
+        match delete(name) {
+            Ok(()) | Err(kchain_log::LogError::NoSuchTopic(_)) => {}
+            Err(e) => return Err(e).with_context(|| format!("deleting the bench's topic {name}")),
+        }
+    }
+    let after = topic_names(log)?;
+    let lost: Vec<&str> = now
+        .iter()
+        .filter(|n| !after.contains(*n) && !made.contains(n))
+        .map(String::as_str)
+        .collect();
+    if !lost.is_empty() {
+        anyhow::bail!(
+            "the broker deleted {} topics the bench did not ask it to delete ({}{}): its \
+             DeleteTopics deletes more than the topic named (as tansu 0.6's sqlite engine \
+             does); do not use --delete-topics with it",
+            lost.len(),
+            lost[..lost.len().min(3)].join(", "),
+            if lost.len() > 3 { ", ..." } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// Runs every measurement on `log` (called `backend` in the report) `p.repeat` times,
+/// interleaved (each repetition runs every measurement once, in the same order, on fresh
+/// topics, so drift in the machine's load hits every figure alike), and prints the medians
+/// and spreads.
 pub fn measure(p: &Params, logs: &BenchLog<'_>, backend: &str) -> Result<()> {
     let n = p.records;
     let vals = raw::values(n, p.size);
@@ -85,7 +169,6 @@ pub fn measure(p: &Params, logs: &BenchLog<'_>, backend: &str) -> Result<()> {
         vals: &vals,
         key: &key,
         trust: &trust,
-        stamp,
         on_kafka: backend == "Kafka",
     };
     let reps = p.repeat.max(1);
@@ -93,8 +176,9 @@ pub fn measure(p: &Params, logs: &BenchLog<'_>, backend: &str) -> Result<()> {
     let mut measured = Vec::with_capacity(reps);
     let mut measure_witness = true;
     for rep in 0..reps {
-        let m = logs.with_log(rep, |log| {
-            repetition(log, &inputs, rep, &mut measure_witness, &progress)
+        let tag = format!("{stamp}-{rep}");
+        let m = logs.with_log(rep, &tag, |log| {
+            repetition(log, &inputs, &tag, &mut measure_witness, &progress)
         })?;
         measured.push(m);
     }
@@ -110,27 +194,26 @@ pub fn measure(p: &Params, logs: &BenchLog<'_>, backend: &str) -> Result<()> {
 }
 
 /// What every repetition measures with: the parameters, the values, the writer's key and
-/// the trust that verifies it, the run's stamp (in topic names) and the backend.
+/// the trust that verifies it, and the backend.
 struct Inputs<'a> {
     p: &'a Params,
     vals: &'a [Vec<u8>],
     key: &'a WriterKey,
     trust: &'a Trust,
-    stamp: u128,
     on_kafka: bool,
 }
 
-/// Repetition `rep` of every measurement on `log`; the witness is measured while
+/// One repetition of every measurement on `log`, its topics named with `tag` (the run's
+/// stamp and the repetition's number); the witness is measured while
 /// `measure_witness` (a broker that cannot serve it clears it for the rest of the run).
 fn repetition(
     log: &dyn Log,
     i: &Inputs<'_>,
-    rep: usize,
+    tag: &str,
     measure_witness: &mut bool,
     progress: &Progress,
 ) -> Result<Measured> {
     let (p, vals, n) = (i.p, i.vals, i.p.records);
-    let tag = format!("{}-{rep}", i.stamp);
     let raw_topic = format!("kchain-bench-raw-{tag}");
     let chained_topic = format!("kchain-bench-chained-{tag}");
     let sha = raw::sha(vals);
@@ -143,7 +226,7 @@ fn repetition(
         i.key,
         vals,
         &chained_topic,
-        &tag,
+        tag,
         i.on_kafka,
         *measure_witness,
     )?;
@@ -152,10 +235,10 @@ fn repetition(
     let verify1 = chained::verify(log, &chained_topic, i.trust, n, 1)?;
     let verify2 = chained::verify(log, &chained_topic, i.trust, n, 2)?;
     progress.add(1);
-    let ledger = ledger(log, p.ledger_txs, &tag)?;
+    let ledger = ledger(log, p.ledger_txs, tag)?;
     // On Kafka, the ledger on the embedded log too, side by side: the broker's share.
     let ledger_embedded = match i.on_kafka {
-        true => ledger_on_embedded(p.ledger_txs, &tag)?,
+        true => ledger_on_embedded(p.ledger_txs, tag)?,
         false => None,
     };
     progress.add(2);

@@ -31,6 +31,13 @@ pub struct BenchArgs {
     /// Print the measurements as one JSON line (`kchain bench chart` draws it).
     #[arg(long)]
     pub json: bool,
+    /// On Kafka (-b), delete each repetition's topics when it ends, so that a broker keeping
+    /// records in memory (tansu's memory engine) holds no more for the later repetitions than
+    /// for the first. Only the topics the repetition made are named; never on a broker whose
+    /// DeleteTopics deletes more (tansu 0.6's sqlite engine deletes every topic): the bench
+    /// stops with an error if other topics vanish.
+    #[arg(long)]
+    pub delete_topics: bool,
     /// Measure one part alone instead: `witness` (the HTTP witness), `archive` (archive upload
     /// and verify from the archive), `monitor` (the monitor's verify rate beside `verify`, or a soak).
     #[command(subcommand)]
@@ -81,6 +88,12 @@ pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
     if a.records == 0 || a.size == 0 || a.repeat == 0 {
         bail!("--records, --size and --repeat must be positive");
     }
+    if a.delete_topics && g.brokers.is_none() {
+        bail!(
+            "--delete-topics is for Kafka (-b BROKERS): on the embedded log every repetition \
+             has a log of its own, deleted when it ends"
+        );
+    }
     let p = Params {
         records: a.records,
         size: a.size,
@@ -95,9 +108,8 @@ pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
             true,
         ),
     };
-    let result = if g.brokers.is_some() {
-        let log = open_log(g, false)?;
-        measure(&p, &BenchLog::Shared(log.as_ref()), "Kafka")
+    let result = if let Some(brokers) = &g.brokers {
+        on_kafka(g, brokers, &p, a.delete_topics)
     } else {
         let logs = BenchLog::PerRepetition {
             dir: dir.clone(),
@@ -114,4 +126,24 @@ pub fn run(g: &Global, a: &BenchArgs) -> Result<Outcome> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result.map(|()| Outcome::Clean)
+}
+
+/// The bench on the Kafka cluster at `brokers`, deleting each repetition's topics when
+/// `delete_topics`.
+#[cfg(feature = "kafka")]
+fn on_kafka(g: &Global, brokers: &str, p: &Params, delete_topics: bool) -> Result<()> {
+    let log = crate::global::open_kafka_log(g, brokers)?;
+    crate::global::announce(g, &log);
+    let delete = |name: &str| log.delete_topic(name);
+    let logs = BenchLog::Shared {
+        log: &log,
+        delete: delete_topics.then_some(&delete),
+    };
+    measure(p, &logs, "Kafka")
+}
+
+/// Without the Kafka backend: the error `-b` gives everywhere.
+#[cfg(not(feature = "kafka"))]
+fn on_kafka(g: &Global, _brokers: &str, _p: &Params, _delete: bool) -> Result<()> {
+    open_log(g, false).map(drop)
 }
