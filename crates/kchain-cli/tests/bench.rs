@@ -79,6 +79,10 @@ fn chart_names_a_file_that_is_not_bench_output() {
     );
 }
 
+/// A small bench on Kafka (the repetitions and options follow).
+#[cfg(feature = "kafka")]
+const SMALL_BENCH: [&str; 5] = ["bench", "--records", "200", "--ledger-txs", "40"];
+
 /// On Kafka the ledger is also measured on an embedded log in the same repetition, and the
 /// ratio of the two carries its target.
 #[cfg(feature = "kafka")]
@@ -87,16 +91,7 @@ fn on_kafka_the_ledger_is_compared_with_the_embedded_log_in_the_same_run() {
     let broker = kchain_testkit::Broker::shared();
     let env = Env::kafka(&broker.brokers);
     let out = env.ok(
-        &[
-            "bench",
-            "--records",
-            "200",
-            "--ledger-txs",
-            "40",
-            "--repeat",
-            "1",
-            "--json",
-        ],
+        &[&SMALL_BENCH[..], &["--repeat", "1", "--json"]].concat(),
         "",
     );
     let run = json(&out);
@@ -122,25 +117,31 @@ fn topic_names(env: &Env) -> Vec<String> {
         .collect()
 }
 
+/// A broker of the test's own with `storage`, holding one topic that is not the bench's
+/// (`keep-me`), and an environment on it.
+#[cfg(feature = "kafka")]
+fn broker_with_a_topic(storage: &str) -> (kchain_testkit::Broker, Env) {
+    let broker = kchain_testkit::Broker::start(storage);
+    let env = Env::kafka(&broker.brokers);
+    env.ok(&["topic", "create", "keep-me"], "");
+    (broker, env)
+}
+
 /// `--delete-topics` deletes each repetition's topics when it ends, and no other: on a broker
 /// of this test's own (tansu's memory engine, which deletes only the topic named), a topic
 /// made before the bench is still there after it, and none of the bench's is.
 #[cfg(feature = "kafka")]
 #[test]
 fn delete_topics_deletes_the_bench_topics_and_no_other() {
-    let broker = kchain_testkit::Broker::start("memory://");
-    let env = Env::kafka(&broker.brokers);
-    env.ok(&["topic", "create", "keep-me"], "");
-    let args = [
-        "bench",
-        "--records",
-        "200",
-        "--ledger-txs",
-        "40",
-        "--repeat",
-        "2",
-    ];
-    let out = env.ok(&[&args[..], &["--json", "--delete-topics"]].concat(), "");
+    let (_broker, env) = broker_with_a_topic("memory://");
+    let out = env.ok(
+        &[
+            &SMALL_BENCH[..],
+            &["--repeat", "2", "--json", "--delete-topics"],
+        ]
+        .concat(),
+        "",
+    );
     assert_eq!(json(&out)["repetitions"], 2);
     let names = topic_names(&env);
     assert!(names.iter().any(|n| n == "keep-me"), "{names:?}");
@@ -157,20 +158,9 @@ fn delete_topics_deletes_the_bench_topics_and_no_other() {
 #[cfg(feature = "kafka")]
 #[test]
 fn delete_topics_stops_when_the_broker_deletes_more_than_asked() {
-    let broker = kchain_testkit::Broker::start("sqlite");
-    let env = Env::kafka(&broker.brokers);
-    env.ok(&["topic", "create", "keep-me"], "");
+    let (_broker, env) = broker_with_a_topic("sqlite");
     env.error(
-        &[
-            "bench",
-            "--records",
-            "100",
-            "--ledger-txs",
-            "0",
-            "--repeat",
-            "2",
-            "--delete-topics",
-        ],
+        &[&SMALL_BENCH[..], &["--repeat", "2", "--delete-topics"]].concat(),
         "did not ask it to delete (keep-me",
     );
 }
