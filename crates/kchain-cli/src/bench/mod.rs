@@ -73,9 +73,11 @@ impl BenchLog<'_> {
                 };
                 let before = topic_names(*log)?;
                 let result = f(*log);
-                // Deleted even after a failed repetition: they are the bench's own.
-                delete_made(*log, *delete, tag, &before)?;
-                result
+                // Deleted even after a failed repetition (they are the bench's own), whose
+                // error comes first.
+                let deleted = delete_made(*log, *delete, tag, &before);
+                let value = result?;
+                deleted.map(|()| value)
             }
             BenchLog::PerRepetition { dir, options, keep } => {
                 let dir = dir.join(format!("rep-{rep}"));
