@@ -67,7 +67,9 @@ fn produce(log: &KafkaLog, name: &str, recs: &[Record]) -> Duration {
             sent += 1;
         }
         for _ in 0..sent {
-            app.receive().expect("a receive").expect("a batch in flight");
+            app.receive()
+                .expect("a receive")
+                .expect("a batch in flight");
         }
     } else {
         for chunk in recs.chunks(BATCH) {
@@ -99,7 +101,9 @@ fn median(v: &mut [Duration]) -> Duration {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let brokers = args.next().expect("usage: header_bytes_kafka BROKERS [ROUNDS] [RECORDS]");
+    let brokers = args
+        .next()
+        .expect("usage: header_bytes_kafka BROKERS [ROUNDS] [RECORDS]");
     let rounds: usize = args.next().map_or(3, |r| r.parse().expect("ROUNDS"));
     let n: usize = args.next().map_or(300_000, |r| r.parse().expect("RECORDS"));
     let log = KafkaLog::connect(&brokers, KafkaOptions::default()).expect("the brokers");
