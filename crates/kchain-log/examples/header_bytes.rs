@@ -9,46 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use kchain_log::{EmbeddedLog, EmbeddedOptions, Header, Log, Record, TopicConfig};
+#[path = "support/header_kinds.rs"]
+mod header_kinds;
+
+use header_kinds::{records, KINDS};
+use kchain_log::{EmbeddedLog, EmbeddedOptions, Log, Record, TopicConfig};
 
 const RECORDS: usize = 1_000_000;
 const BATCH: usize = 8192;
-
-/// The records of one kind: `raw`, `text` (today's chain headers) or `binary`.
-fn records(kind: &str) -> Vec<Record> {
-    (0..RECORDS)
-        .map(|i| {
-            let height = 100_000 + i as u64;
-            let headers = match kind {
-                "raw" => vec![],
-                "text" => vec![
-                    header("kchain.v", b"1".to_vec()),
-                    header("kchain.height", height.to_string().into_bytes()),
-                    header("kchain.prev", vec![b'f'; 64]),
-                ],
-                _ => {
-                    let mut v = vec![2u8];
-                    v.extend_from_slice(&height.to_be_bytes());
-                    v.extend_from_slice(&[0xff; 32]);
-                    vec![header("kchain", v)]
-                }
-            };
-            Record {
-                key: None,
-                value: Some(vec![b'a' + (i % 26) as u8; 256]),
-                headers,
-                timestamp_ms: 1_700_000_000_000 + i as i64,
-            }
-        })
-        .collect()
-}
-
-fn header(name: &str, value: Vec<u8>) -> Header {
-    Header {
-        name: name.into(),
-        value,
-    }
-}
 
 /// Appends `recs` to a new log; the time and the bytes of the partition's files.
 fn append(recs: &[Record]) -> (Duration, u64) {
@@ -76,8 +44,8 @@ fn main() {
     let rounds: usize = std::env::args()
         .nth(1)
         .map_or(5, |r| r.parse().expect("ROUNDS is a number"));
-    let kinds = ["raw", "text", "binary"];
-    let sets: Vec<Vec<Record>> = kinds.iter().map(|k| records(k)).collect();
+    let kinds = KINDS;
+    let sets: Vec<Vec<Record>> = kinds.iter().map(|k| records(k, RECORDS)).collect();
     let mut times = vec![Vec::new(); kinds.len()];
     let mut sizes = vec![0; kinds.len()];
     for _ in 0..rounds {

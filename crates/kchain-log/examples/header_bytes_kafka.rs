@@ -14,45 +14,13 @@
 
 use std::time::{Duration, Instant};
 
-use kchain_log::{Header, KafkaLog, KafkaOptions, Log, Record, TopicConfig};
+#[path = "support/header_kinds.rs"]
+mod header_kinds;
+
+use header_kinds::{records, KINDS};
+use kchain_log::{KafkaLog, KafkaOptions, Log, Record, TopicConfig};
 
 const BATCH: usize = 8192;
-
-/// The records of one kind: `raw`, `text` (today's chain headers) or `binary`.
-fn records(kind: &str, n: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            let height = 100_000 + i as u64;
-            let headers = match kind {
-                "raw" => vec![],
-                "text" => vec![
-                    header("kchain.v", b"1".to_vec()),
-                    header("kchain.height", height.to_string().into_bytes()),
-                    header("kchain.prev", vec![b'f'; 64]),
-                ],
-                _ => {
-                    let mut v = vec![2u8];
-                    v.extend_from_slice(&height.to_be_bytes());
-                    v.extend_from_slice(&[0xff; 32]);
-                    vec![header("kchain", v)]
-                }
-            };
-            Record {
-                key: None,
-                value: Some(vec![b'a' + (i % 26) as u8; 256]),
-                headers,
-                timestamp_ms: 1_700_000_000_000 + i as i64,
-            }
-        })
-        .collect()
-}
-
-fn header(name: &str, value: Vec<u8>) -> Header {
-    Header {
-        name: name.into(),
-        value,
-    }
-}
 
 /// Produces `recs` to a new topic `name` in batches in flight; the time it took.
 fn produce(log: &KafkaLog, name: &str, recs: &[Record]) -> Duration {
@@ -107,7 +75,7 @@ fn main() {
     let rounds: usize = args.next().map_or(3, |r| r.parse().expect("ROUNDS"));
     let n: usize = args.next().map_or(300_000, |r| r.parse().expect("RECORDS"));
     let log = KafkaLog::connect(&brokers, KafkaOptions::default()).expect("the brokers");
-    let kinds = ["raw", "text", "binary"];
+    let kinds = KINDS;
     let sets: Vec<Vec<Record>> = kinds.iter().map(|k| records(k, n)).collect();
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
