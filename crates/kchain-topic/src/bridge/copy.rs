@@ -203,23 +203,34 @@ fn append_batches(
     // Cleared once an append has signed the adopted run, not before: a failed append leaves
     // it unsigned, and the writer's side then signs no checkpoint over it.
     let alone = usize::from(*unsigned);
+    // One vector for the owned batches, sized once (not grown by each batch in turn).
+    let owned_len: usize = (batches.iter())
+        .map(|b| match b {
+            Items::Owned(items) => items.len(),
+            Items::Flat(_) => 0,
+        })
+        .sum();
     let mut owned = Vec::new();
     let mut flat = Vec::new();
     for b in batches {
         match b {
-            Items::Owned(items) if owned.is_empty() => owned = items,
+            Items::Owned(items) if owned.is_empty() => {
+                owned = items;
+                owned.reserve_exact(owned_len - owned.len());
+            }
             Items::Owned(items) => owned.extend(items),
             Items::Flat(batch) => flat.push(batch),
         }
     }
+    if alone > 0 && owned.len() > alone {
+        let rest = owned.split_off(alone);
+        writer.append(owned)?;
+        *unsigned = false;
+        owned = rest;
+    }
     if !owned.is_empty() {
-        let rest = owned.split_off(alone.min(owned.len()));
-        for items in [owned, rest] {
-            if !items.is_empty() {
-                writer.append(items)?;
-                *unsigned = false;
-            }
-        }
+        writer.append(owned)?;
+        *unsigned = false;
     }
     if !flat.is_empty() {
         let views: Vec<FlatItem<'_>> = flat.iter().flat_map(FlatBatch::items).collect();
@@ -275,7 +286,9 @@ fn read_loop(
                         .or_else(|| source.recycled.try_recv().ok())
                         .unwrap_or_else(|| FlatBatch::sized_like(largest)),
                 ),
-                false => Items::Owned(Vec::new()),
+                // Room for the largest poll yet: a vector grown by doubling to a batch of
+                // thousands would copy itself and touch fresh pages as it grows.
+                false => Items::Owned(Vec::with_capacity(largest.0)),
             };
             let (mut last, mut refused) = (0, None);
             reader.poll_visit(max, options.poll_wait, &mut |r| {
@@ -305,10 +318,11 @@ fn read_loop(
                 }
                 continue;
             }
-            if let Items::Flat(batch) = &items {
-                let (records, bytes) = batch.size();
-                largest = (largest.0.max(records), largest.1.max(bytes));
-            }
+            let (records, bytes) = match &items {
+                Items::Flat(batch) => batch.size(),
+                Items::Owned(v) => (v.len(), 0),
+            };
+            largest = (largest.0.max(records), largest.1.max(bytes));
             if tx.send(Ok((items, last))).is_err() {
                 return Ok(());
             }
