@@ -9,8 +9,9 @@
 //!       application headers, kchain.enc, kchain.v, kchain.height; leaf hashes from those
 //!       bytes, two records at a time
 //!   ──► entry hashes, in order ([`link`]); a large batch in chunks, each chunk linked
-//!       while the next one is built
-//!   ──► kchain.prev of every record (parallel); kchain.key and kchain.sig of the last
+//!       while the next one is built and the one before gets its kchain.prev (parallel)
+//!   ──► kchain.prev of the last chunk (parallel); kchain.key and kchain.sig of the last
+//!       record
 //! ```
 //!
 //! The bytes are those the writer's record path gives the log (the application's headers,
@@ -19,8 +20,8 @@
 //! the writer, so that the writer builds the next batch while its appender writes one.
 
 use kchain_core::{
-    fill_random_nonces, ChainId, DataKey, EntryHeader, Hash, ItemRef, KeyId, RecordPlace,
-    Signature, ENTRY_VERSION, H_ENC, NONCE_LEN,
+    fill_random_nonces, ChainId, DataKey, EntryHeader, Hash, ItemRef, RecordPlace, ENTRY_VERSION,
+    H_ENC, NONCE_LEN,
 };
 use kchain_core::{H_HEIGHT, H_KEY, H_PREV, H_SIG, H_VERSION};
 use kchain_log::{EncodedRecords, Finished, RecordEncoder, RecordSlot};
@@ -67,10 +68,16 @@ impl Builder<'_> {
             seal,
         };
         let mut records = plan.layout(items, buf);
-        let (pending, links) = plan.build_and_link(items, &mut records, prev, parallel);
+        let Linked {
+            signature: slots,
+            receipts,
+            links,
+        } = plan.build_and_link(items, &mut records, prev, parallel);
         let tip_hash = links.last().map_or(prev, |(_, hash)| *hash);
-        let signature = (self.key.id(), self.key.sign_entry(&tip_hash));
-        let receipts = finish(pending, &links, signature, parallel);
+        if let Some((key, sig)) = slots {
+            kchain_core::hex::encode_into(&self.key.id().0, key);
+            kchain_core::hex::encode_into(&self.key.sign_entry(&tip_hash).0, sig);
+        }
         // With a receipt for every record (each was written whole), the log skips checking
         // them again; a missing one makes it check them all.
         records.confirm(receipts.into_iter().flatten());
@@ -143,6 +150,16 @@ pub(crate) struct Plan<'a> {
 /// The key values are sealed under, its `kchain.enc` header value, and a nonce per item.
 type Seal<'a> = (&'a DataKey, Vec<u8>, Vec<[u8; NONCE_LEN]>);
 
+/// A batch built and linked ([`Plan::build_and_link`]): all but its signature.
+pub(crate) struct Linked<'b> {
+    /// `kchain.key` and `kchain.sig` of the batch's last record.
+    signature: Option<(&'b mut [u8], &'b mut [u8])>,
+    /// The encoder's receipt of every record, in order.
+    receipts: Vec<Option<Finished>>,
+    /// For each record, (the entry hash before it, its own entry hash).
+    links: Vec<(Hash, Hash)>,
+}
+
 /// The parts of a record filled after the sequential stage.
 pub(crate) struct Pending<'b> {
     pub leaf: Hash,
@@ -192,18 +209,20 @@ impl Plan<'_> {
         )
     }
 
-    /// Writes `items` into `records` (laid out by [`Plan::layout`]) but their
-    /// `kchain.prev` and signature, and links them after `prev`: returns the slots left to
-    /// fill of each record and the links. A large batch goes in chunks of [`CHUNK`], so
-    /// that the one sequential stage, linking a chunk, runs beside the parallel build of
-    /// the next one instead of leaving a core idle.
+    /// Writes `items` into `records` (laid out by [`Plan::layout`]) but the signature, and
+    /// links them after `prev`: returns the last record's signature slots, every record's
+    /// receipt and the links. A large batch goes in chunks of [`CHUNK`], so that the one
+    /// sequential stage, linking a chunk, runs beside the parallel build of the next one
+    /// and the filling of the `kchain.prev` of the one before (whose links are known),
+    /// instead of leaving a core idle; only the last chunk's `kchain.prev` is filled after
+    /// the last link.
     fn build_and_link<'b, F: ItemFields>(
         &self,
         items: &[F],
         records: &'b mut EncodedRecords,
         prev: Hash,
         parallel: bool,
-    ) -> (Vec<Pending<'b>>, Vec<(Hash, Hash)>) {
+    ) -> Linked<'b> {
         let n = items.len();
         let chunk = if parallel { CHUNK } else { n.max(1) };
         let mut slots = records.record_slots().into_iter();
@@ -223,31 +242,52 @@ impl Plan<'_> {
                 &leaves,
             )
         };
-        let (mut pending, mut links) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut receipts, mut links) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let (range, first) = take(0);
         let mut built = self.build(items, range, first, parallel);
+        // The chunk linked last, whose `kchain.prev` are still to fill, and where it starts.
+        let mut linked: Option<(Vec<Pending<'b>>, usize)> = None;
+        let mut start = 0;
         loop {
             // The chunk just built starts where those before it end, and links after the
             // last of their entry hashes.
-            let start = pending.len();
             let tip = links.last().map_or(prev, |&(_, hash)| hash);
             let next_start = start + built.len();
-            let (new_links, next) = if next_start < n {
-                let (range, slots) = take(next_start);
-                let (new_links, next) = rayon::join(
-                    || link_chunk(start, tip, &built),
-                    || self.build(items, range, slots, parallel),
-                );
-                (new_links, Some(next))
-            } else {
-                (link_chunk(start, tip, &built), None)
+            let fill_linked = || match linked.take() {
+                Some((chunk, at)) => fill_prevs(chunk, &links[at..], parallel),
+                None => Vec::new(),
             };
+            let (new_links, (next, filled)) = if next_start < n {
+                let (range, slots) = take(next_start);
+                rayon::join(
+                    || link_chunk(start, tip, &built),
+                    || {
+                        let (next, filled) =
+                            rayon::join(|| self.build(items, range, slots, parallel), fill_linked);
+                        (Some(next), filled)
+                    },
+                )
+            } else {
+                let (new_links, filled) =
+                    rayon::join(|| link_chunk(start, tip, &built), fill_linked);
+                (new_links, (None, filled))
+            };
+            receipts.extend(filled);
             links.extend(new_links);
-            pending.extend(built);
+            linked = Some((built, start));
+            start = next_start;
             match next {
                 Some(next) => built = next,
-                None => return (pending, links),
+                None => break,
             }
+        }
+        let (mut last, at) = linked.expect("the last chunk, linked");
+        let signature = last.last_mut().and_then(|p| p.signature.take());
+        receipts.extend(fill_prevs(last, &links[at..], parallel));
+        Linked {
+            signature,
+            receipts,
+            links,
         }
     }
 
@@ -414,20 +454,15 @@ impl Plan<'_> {
     }
 }
 
-/// Fills every record's `kchain.prev` from `links` (the entry hash before each record), and
-/// the last record's `kchain.key` and `kchain.sig`; returns the encoders' receipts.
-fn finish(
+/// Fills the `kchain.prev` of `pending` from `links` (the entry hash before each record, in
+/// the same order); returns the encoders' receipts.
+fn fill_prevs(
     pending: Vec<Pending<'_>>,
     links: &[(Hash, Hash)],
-    signature: (KeyId, Signature),
     parallel: bool,
 ) -> Vec<Option<Finished>> {
     let fill = |(p, (prev, _)): (Pending<'_>, &(Hash, Hash))| {
         kchain_core::hex::encode_into(prev, p.prev);
-        if let Some((key, sig)) = p.signature {
-            kchain_core::hex::encode_into(&signature.0 .0, key);
-            kchain_core::hex::encode_into(&signature.1 .0, sig);
-        }
         p.receipt
     };
     if parallel {
